@@ -1,0 +1,189 @@
+//! Injected time.
+//!
+//! The pool never reads the wall clock directly: limits, cooldowns and the daily reset are computed
+//! from a [`Clock`], so tests move time with [`ManualClock::advance`] instead of sleeping, and the
+//! Redis backend can use the server's clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::America::Los_Angeles;
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = i64;
+
+/// The future returned by [`Clock::sleep`] (boxed so that `dyn Clock` works).
+pub type Sleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A source of time for the pool.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> Millis;
+
+    /// Waits `duration`. A manual clock advances itself instead, so waiting tests stay instant.
+    fn sleep(&self, duration: Duration) -> Sleep;
+}
+
+/// The real clock: `SystemTime` for the date, `tokio::time::sleep` for waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "SystemClock is the one place that reads the wall clock"
+    )]
+    fn now_ms(&self) -> Millis {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A clock that only moves when told to (tests, simulations). Clones share one time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    now: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock standing at `now_ms`.
+    pub fn new(now_ms: Millis) -> Self {
+        Self {
+            now: Arc::new(AtomicI64::new(now_ms)),
+        }
+    }
+
+    /// A clock standing at an RFC 3339 instant, e.g. `"2026-03-08T12:00:00Z"`.
+    ///
+    /// # Errors
+    /// When `rfc3339` is not a valid RFC 3339 date-time.
+    pub fn at(rfc3339: &str) -> Result<Self, chrono::ParseError> {
+        let t = DateTime::parse_from_rfc3339(rfc3339)?;
+        Ok(Self::new(t.timestamp_millis()))
+    }
+
+    /// Moves time forward by `duration`.
+    pub fn advance(&self, duration: Duration) {
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        self.now.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now_ms: Millis) {
+        self.now.store(now_ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> Millis {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.advance(duration);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// The Pacific calendar day (days since 1970-01-01 in `America/Los_Angeles`) that `now` falls in.
+/// Gemini's requests-per-day quota resets when this changes.
+pub fn pacific_day(now: Millis) -> i64 {
+    let utc = DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_default();
+    let local = utc.with_timezone(&Los_Angeles).date_naive();
+    local
+        .signed_duration_since(chrono::NaiveDate::default())
+        .num_days()
+}
+
+/// The next 00:00 `America/Los_Angeles` strictly after `now`, DST included.
+pub fn next_pacific_midnight(now: Millis) -> Millis {
+    let utc = DateTime::<Utc>::from_timestamp_millis(now).unwrap_or_default();
+    let today = utc.with_timezone(&Los_Angeles).date_naive();
+    let Some(tomorrow) = today.succ_opt() else {
+        return Millis::MAX;
+    };
+    // Midnight exists on every Los Angeles date (DST switches at 02:00), so `earliest` is the
+    // one instant; the fallback only guards a tz database that says otherwise.
+    Los_Angeles
+        .from_local_datetime(&tomorrow.and_time(NaiveTime::MIN))
+        .earliest()
+        .map_or(now + 86_400_000, |t| t.timestamp_millis())
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC, for health output.
+pub fn to_rfc3339(ms: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> Millis {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn pacific_midnight_in_standard_time_is_08_utc() {
+        assert_eq!(
+            next_pacific_midnight(ms("2026-01-15T12:00:00Z")),
+            ms("2026-01-16T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn pacific_midnight_in_daylight_time_is_07_utc() {
+        assert_eq!(
+            next_pacific_midnight(ms("2026-07-15T12:00:00Z")),
+            ms("2026-07-16T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn pacific_midnight_across_spring_forward() {
+        // 2026-03-08 02:00 PST jumps to 03:00 PDT: the day after is 23 h long.
+        assert_eq!(
+            next_pacific_midnight(ms("2026-03-08T09:00:00Z")),
+            ms("2026-03-09T07:00:00Z")
+        );
+        assert_eq!(
+            next_pacific_midnight(ms("2026-03-07T20:00:00Z")),
+            ms("2026-03-08T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn pacific_midnight_across_fall_back() {
+        // 2026-11-01 02:00 PDT falls back to 01:00 PST: a 25 h day.
+        assert_eq!(
+            next_pacific_midnight(ms("2026-11-01T07:30:00Z")),
+            ms("2026-11-02T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn exactly_at_midnight_means_the_next_one() {
+        let m = ms("2026-01-16T08:00:00Z");
+        assert_eq!(next_pacific_midnight(m), ms("2026-01-17T08:00:00Z"));
+        assert_eq!(pacific_day(m), pacific_day(m - 1) + 1);
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let c = ManualClock::new(1_000);
+        assert_eq!(c.now_ms(), 1_000);
+        c.advance(Duration::from_millis(500));
+        assert_eq!(c.clone().now_ms(), 1_500);
+    }
+}

@@ -1,0 +1,1183 @@
+//! The key pool: selection, reservation, outcome reports, failover and the health snapshot.
+//!
+//! Selection (DESIGN.md §3) keeps keys that serve the model, are usable (not cooling, not
+//! disabled, a free half-open trial) and whose (project, model) bucket has room for the
+//! request's estimated tokens, then picks one at random with probability proportional to its
+//! bucket's headroom divided by the number of keys sharing that bucket (extra keys of one project
+//! add no quota). It draws by rejection sampling: pick a key uniformly, accept it with
+//! probability `weight / max weight`. That is exact and needs O(1) expected work while the pool
+//! has room, which keeps select+report near a microsecond at 1,000 keys; after a few rejected
+//! draws it scans every candidate, so a nearly full pool is still served exactly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::budget::RetryBudget;
+use crate::clock::{Clock, Millis, next_pacific_midnight, to_rfc3339};
+use crate::config::{KeySpec, PoolConfig};
+use crate::error::{Exhausted, KeyBlock, PoolError};
+use crate::health::{HealthPolicy, KeyHealth, KeyState};
+use crate::limits::{Family, Limits};
+use crate::secret::ApiKey;
+use crate::store::{BucketRef, KeyRef, Layout, MemoryStore, StateStore};
+use crate::window::{Check, CooldownReason, LimitKind};
+
+/// Models the `GEMINI_API_KEY` key gets its own buckets for; any other model shares one `*`
+/// bucket with the flash family's limits.
+const KNOWN_MODELS: [&str; 5] = [
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.0-flash",
+    "gemini-2.0-flash-lite",
+];
+const ANY_MODEL: &str = "*";
+/// The id the pool shows for `GEMINI_API_KEY`.
+pub const FALLBACK_KEY_ID: &str = "GEMINI_API_KEY";
+
+#[derive(Debug)]
+struct KeyEntry {
+    key_id: String,
+    key: ApiKey,
+    project: String,
+    model: String,
+    fallback: bool,
+}
+
+#[derive(Debug)]
+struct BucketEntry {
+    project: String,
+    model: String,
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    key: usize,
+    bucket: usize,
+    project: usize,
+    /// `min keys per bucket / keys in this bucket`, so that weight = headroom × scale ≤ 1.
+    scale: f64,
+}
+
+/// What one request asks of the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectRequest<'a> {
+    /// The model wanted.
+    pub model: &'a str,
+    /// Estimated input tokens, reserved against TPM until the outcome is reported.
+    pub tokens: u64,
+    /// Other models the caller accepts, in order, when no key serves `model`.
+    pub also_models: &'a [&'a str],
+    /// Keys not to use (already tried for this request), as returned by [`Lease::key_index`].
+    pub exclude: &'a [usize],
+    /// Prefer keys outside this project (after a per-minute 429 on it).
+    pub avoid_project: Option<usize>,
+}
+
+impl<'a> SelectRequest<'a> {
+    /// A request for `model` of `tokens` estimated input tokens.
+    pub fn new(model: &'a str, tokens: u64) -> Self {
+        Self {
+            model,
+            tokens,
+            also_models: &[],
+            exclude: &[],
+            avoid_project: None,
+        }
+    }
+}
+
+/// A granted key with its reservation. Report it exactly once with [`KeyPool::report`].
+#[derive(Debug)]
+#[must_use = "a lease holds a reservation: report its outcome"]
+pub struct Lease {
+    key: usize,
+    bucket: usize,
+    project: usize,
+    reservation: u64,
+    tokens: u64,
+    trial: bool,
+    fallback: bool,
+}
+
+impl Lease {
+    /// The key's index (for [`SelectRequest::exclude`]).
+    pub fn key_index(&self) -> usize {
+        self.key
+    }
+    /// The project's index (for [`SelectRequest::avoid_project`]).
+    pub fn project_index(&self) -> usize {
+        self.project
+    }
+    /// Whether this is a half-open trial.
+    pub fn is_trial(&self) -> bool {
+        self.trial
+    }
+    /// Whether this is the `GEMINI_API_KEY` fallback.
+    pub fn is_fallback(&self) -> bool {
+        self.fallback
+    }
+    /// Estimated tokens reserved.
+    pub fn reserved_tokens(&self) -> u64 {
+        self.tokens
+    }
+}
+
+/// How a call ended, in the classes of DESIGN.md §3. `detail` is a short text such as
+/// `503 UNAVAILABLE`; it must not contain key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered; `input_tokens` is `usageMetadata.promptTokenCount`.
+    Success {
+        /// Real input tokens, replacing the estimate.
+        input_tokens: u64,
+    },
+    /// 429 with a per-minute quota: the bucket cools for `retry_after` (60 s when unknown).
+    RateLimited {
+        /// `RetryInfo.retryDelay`.
+        retry_after: Option<Duration>,
+        /// Short description.
+        detail: String,
+    },
+    /// 429 with a per-day quota: the bucket cools until the next Pacific midnight.
+    QuotaExhausted {
+        /// Short description.
+        detail: String,
+    },
+    /// 5xx, timeout, reset, unreadable body.
+    Transient {
+        /// Short description.
+        detail: String,
+    },
+    /// 400 `API_KEY_INVALID`, 401, 403: the key is deactivated.
+    KeyBroken {
+        /// Short description.
+        detail: String,
+    },
+    /// Any other 400, or 404: the request is wrong; no penalty, no retry.
+    CallerFault {
+        /// Short description.
+        detail: String,
+    },
+    /// The request never reached upstream: the reservation is given back.
+    NotSent,
+}
+
+impl Outcome {
+    /// The class label (`success`, `rate_limited`, …) for logs and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Outcome::Success { .. } => "success",
+            Outcome::RateLimited { .. } => "rate_limited",
+            Outcome::QuotaExhausted { .. } => "quota_exhausted",
+            Outcome::Transient { .. } => "transient",
+            Outcome::KeyBroken { .. } => "key_broken",
+            Outcome::CallerFault { .. } => "caller_fault",
+            Outcome::NotSent => "not_sent",
+        }
+    }
+}
+
+/// What the caller should do after a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Finished (success).
+    Done,
+    /// Try another key.
+    TryAnotherKey,
+    /// Try a key of another project (the bucket is out of quota).
+    TryAnotherProject,
+    /// Give the answer to the caller as it is.
+    ReturnToCaller,
+}
+
+/// One row of the health output: a key and its bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    /// Key id.
+    pub key_id: String,
+    /// Model (the bucket's).
+    pub model: String,
+    /// Project label.
+    pub project: String,
+    /// Configured and not deactivated.
+    pub active: bool,
+    /// State, counting a cooling bucket as cooling.
+    pub state: KeyState,
+    /// Key or bucket cooling.
+    pub in_cooldown: bool,
+    /// Seconds of cooldown left.
+    pub cooldown_remaining_s: f64,
+    /// Why it cools.
+    pub cooldown_reason: Option<CooldownReason>,
+    /// Successes.
+    pub success_count: u64,
+    /// Errors.
+    pub error_count: u64,
+    /// Transient errors in a row.
+    pub consecutive_errors: u32,
+    /// Last report, RFC 3339.
+    pub last_used: Option<String>,
+    /// Last error class and detail.
+    pub last_error: Option<String>,
+    /// Why the key was deactivated.
+    pub disabled_reason: Option<String>,
+    /// Requests in the last 60 s (bucket).
+    pub rpm_used: u64,
+    /// RPM limit.
+    pub rpm_limit: u64,
+    /// Input tokens in the last 60 s (bucket).
+    pub tpm_used: u64,
+    /// TPM limit.
+    pub tpm_limit: u64,
+    /// Requests this Pacific day (bucket).
+    pub rpd_used: u64,
+    /// RPD limit.
+    pub rpd_limit: u64,
+    /// This row is the `GEMINI_API_KEY` fallback.
+    pub fallback: bool,
+}
+
+/// The pool's health at one instant.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthSnapshot {
+    /// When, RFC 3339.
+    pub at: String,
+    /// `ENABLE_KEY_ROTATION`.
+    pub rotation: bool,
+    /// Where state lives (`memory`).
+    pub backend: &'static str,
+    /// One row per key (and per used bucket of the fallback key).
+    pub keys: Vec<KeyReport>,
+}
+
+/// Limits of the failover loop of [`KeyPool::execute`].
+#[derive(Debug, Clone, Copy)]
+pub struct FailoverPolicy {
+    /// Attempts per request, first one included.
+    pub max_attempts: u32,
+    /// Overall deadline per request.
+    pub deadline: Duration,
+    /// Wait for capacity (up to the deadline) instead of failing when the pool is full.
+    pub wait_for_capacity: bool,
+}
+
+impl Default for FailoverPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            deadline: Duration::from_secs(60),
+            wait_for_capacity: false,
+        }
+    }
+}
+
+/// What a call through [`KeyPool::execute`] sees of its key.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    /// Key id.
+    pub key_id: &'a str,
+    /// The material, for the request header.
+    pub api_key: &'a ApiKey,
+    /// The model this key was granted for.
+    pub model: &'a str,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// The `GEMINI_API_KEY` fallback.
+    pub fallback: bool,
+}
+
+/// A successful [`KeyPool::execute`].
+#[derive(Debug)]
+pub struct Executed<T> {
+    /// The call's value.
+    pub value: T,
+    /// The key that answered.
+    pub key_id: String,
+    /// The model it answered for.
+    pub model: String,
+    /// Attempts used.
+    pub attempts: u32,
+}
+
+/// Why [`KeyPool::execute`] gave up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecuteError<E> {
+    /// No key could be had (first attempt, or every key failed and none is left).
+    #[error("{pool}")]
+    Pool {
+        /// The pool's answer.
+        pool: PoolError,
+        /// The last upstream error, when some attempt was made.
+        last: Option<E>,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Upstream said the request itself is wrong; returned as is.
+    #[error("rejected by upstream: {error}")]
+    Caller {
+        /// The upstream error.
+        error: E,
+        /// The key that got it.
+        key_id: String,
+    },
+    /// Attempts, retry budget or deadline ran out; the last upstream error is kept.
+    #[error("gave up after {attempts} attempt(s) ({why}): {last}")]
+    GaveUp {
+        /// The last upstream error.
+        last: E,
+        /// Attempts made.
+        attempts: u32,
+        /// `max attempts`, `retry budget` or `deadline`.
+        why: &'static str,
+    },
+}
+
+/// The key pool. Cheap to share behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct KeyPool<S: StateStore = MemoryStore> {
+    keys: Vec<KeyEntry>,
+    buckets: Vec<BucketEntry>,
+    projects: Vec<String>,
+    primary: HashMap<String, Vec<Candidate>>,
+    primary_any: Option<Vec<Candidate>>,
+    secondary: HashMap<String, Candidate>,
+    secondary_any: Option<Candidate>,
+    rotation: bool,
+    store: S,
+    clock: Arc<dyn Clock>,
+    policy: HealthPolicy,
+}
+
+#[derive(Default)]
+struct Builder {
+    keys: Vec<KeyEntry>,
+    buckets: Vec<BucketEntry>,
+    bucket_ids: HashMap<(String, String), usize>,
+    projects: Vec<String>,
+    project_ids: HashMap<String, usize>,
+}
+
+impl Builder {
+    fn project(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.project_ids.get(name) {
+            return i;
+        }
+        self.projects.push(name.to_owned());
+        self.project_ids
+            .insert(name.to_owned(), self.projects.len() - 1);
+        self.projects.len() - 1
+    }
+
+    fn bucket(&mut self, project: &str, model: &str, limits: Limits) -> usize {
+        let id = (project.to_owned(), model.to_owned());
+        if let Some(&i) = self.bucket_ids.get(&id) {
+            // Keys of one project that declare different limits share the smallest.
+            self.buckets[i].limits = self.buckets[i].limits.min(limits);
+            return i;
+        }
+        self.buckets.push(BucketEntry {
+            project: project.to_owned(),
+            model: model.to_owned(),
+            limits,
+        });
+        self.bucket_ids.insert(id, self.buckets.len() - 1);
+        self.buckets.len() - 1
+    }
+    /// Adds `GEMINI_API_KEY`: its own project, a bucket per known model and one for the rest.
+    fn fallback<'m>(
+        &mut self,
+        key: &ApiKey,
+        pool_models: impl Iterator<Item = &'m String>,
+    ) -> (HashMap<String, Candidate>, Option<Candidate>) {
+        let project = self.project(FALLBACK_KEY_ID);
+        self.keys.push(KeyEntry {
+            key_id: FALLBACK_KEY_ID.to_owned(),
+            key: key.clone(),
+            project: FALLBACK_KEY_ID.to_owned(),
+            model: ANY_MODEL.to_owned(),
+            fallback: true,
+        });
+        let key_idx = self.keys.len() - 1;
+        let mut models: Vec<String> = KNOWN_MODELS.iter().map(|m| (*m).to_owned()).collect();
+        models.extend(pool_models.cloned());
+        models.sort();
+        models.dedup();
+        let mut by_model = HashMap::new();
+        for m in models.iter().map(String::as_str).chain([ANY_MODEL]) {
+            let bucket = self.bucket(FALLBACK_KEY_ID, m, Family::detect(m).default_limits());
+            by_model.insert(
+                m.to_owned(),
+                Candidate {
+                    key: key_idx,
+                    bucket,
+                    project,
+                    scale: 1.0,
+                },
+            );
+        }
+        let any = by_model.remove(ANY_MODEL);
+        (by_model, any)
+    }
+}
+
+fn with_scales(mut cands: Vec<Candidate>) -> Vec<Candidate> {
+    let mut per_bucket: HashMap<usize, usize> = HashMap::new();
+    for c in &cands {
+        *per_bucket.entry(c.bucket).or_default() += 1;
+    }
+    let min = per_bucket.values().copied().min().unwrap_or(1) as f64;
+    for c in &mut cands {
+        c.scale = min / per_bucket.get(&c.bucket).copied().unwrap_or(1) as f64;
+    }
+    cands
+}
+
+impl KeyPool<MemoryStore> {
+    /// A pool with in-process state.
+    ///
+    /// # Errors
+    /// Never in practice for a fresh [`MemoryStore`]; the signature matches other backends.
+    pub fn in_memory(config: &PoolConfig, clock: Arc<dyn Clock>) -> Result<Self, PoolError> {
+        Self::new(config, MemoryStore::new(), clock, HealthPolicy::default())
+    }
+}
+
+impl<S: StateStore> KeyPool<S> {
+    /// Builds the pool from a configuration and prepares `store` for it.
+    ///
+    /// # Errors
+    /// When the store cannot be prepared.
+    pub fn new(
+        config: &PoolConfig,
+        store: S,
+        clock: Arc<dyn Clock>,
+        policy: HealthPolicy,
+    ) -> Result<Self, PoolError> {
+        let mut b = Builder::default();
+        let mut primary: HashMap<String, Vec<Candidate>> = HashMap::new();
+        for spec in &config.keys {
+            let KeySpec {
+                key_id,
+                model,
+                project,
+                limits,
+                key,
+                ..
+            } = spec;
+            let project_name = project.clone().unwrap_or_else(|| key_id.clone());
+            let project = b.project(&project_name);
+            let bucket = b.bucket(&project_name, model, *limits);
+            b.keys.push(KeyEntry {
+                key_id: key_id.clone(),
+                key: key.clone(),
+                project: project_name,
+                model: model.clone(),
+                fallback: false,
+            });
+            primary.entry(model.clone()).or_default().push(Candidate {
+                key: b.keys.len() - 1,
+                bucket,
+                project,
+                scale: 1.0,
+            });
+        }
+        let (mut secondary, mut secondary_any) = match &config.fallback {
+            Some(key) => b.fallback(key, primary.keys()),
+            None => (HashMap::new(), None),
+        };
+        let mut primary_any = None;
+        if config.keys.is_empty() {
+            // Single-key mode: GEMINI_API_KEY is the pool.
+            for (m, c) in secondary.drain() {
+                primary.insert(m, vec![c]);
+            }
+            primary_any = secondary_any.take().map(|c| vec![c]);
+        }
+        let primary = primary
+            .into_iter()
+            .map(|(m, c)| (m, with_scales(c)))
+            .collect();
+        let layout = Layout {
+            keys: config
+                .keys
+                .iter()
+                .map(|k| (k.key_id.clone(), k.active))
+                .chain(
+                    config
+                        .fallback
+                        .iter()
+                        .map(|_| (FALLBACK_KEY_ID.to_owned(), true)),
+                )
+                .collect(),
+            buckets: b
+                .buckets
+                .iter()
+                .map(|e| (e.project.clone(), e.model.clone()))
+                .collect(),
+        };
+        store.prepare(&layout)?;
+        Ok(Self {
+            keys: b.keys,
+            buckets: b.buckets,
+            projects: b.projects,
+            primary,
+            primary_any,
+            secondary,
+            secondary_any,
+            rotation: config.rotation,
+            store,
+            clock,
+            policy,
+        })
+    }
+
+    /// The state backend.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Number of keys, the fallback included.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the pool has no key (never true for a pool built from a valid config).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// A lease's key id.
+    pub fn key_id(&self, lease: &Lease) -> &str {
+        &self.keys[lease.key].key_id
+    }
+
+    /// A lease's key material (for the request header only).
+    pub fn api_key(&self, lease: &Lease) -> &ApiKey {
+        &self.keys[lease.key].key
+    }
+
+    /// A lease's model.
+    pub fn model(&self, lease: &Lease) -> &str {
+        &self.buckets[lease.bucket].model
+    }
+
+    /// A lease's project label.
+    pub fn project(&self, lease: &Lease) -> &str {
+        &self.projects[lease.project]
+    }
+
+    fn bref(&self, i: usize) -> BucketRef<'_> {
+        let b = &self.buckets[i];
+        BucketRef {
+            idx: i,
+            project: &b.project,
+            model: &b.model,
+            limits: b.limits,
+        }
+    }
+
+    fn kref(&self, i: usize) -> KeyRef<'_> {
+        KeyRef {
+            idx: i,
+            key_id: &self.keys[i].key_id,
+        }
+    }
+
+    fn primary_for(&self, model: &str) -> &[Candidate] {
+        self.primary
+            .get(model)
+            .or(self.primary_any.as_ref())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn secondary_for(&self, model: &str) -> Option<Candidate> {
+        self.secondary.get(model).copied().or(self.secondary_any)
+    }
+
+    /// The weight of a candidate now, `None` when it cannot serve.
+    fn weight(&self, c: &Candidate, req: &SelectRequest<'_>, now: Millis) -> Option<f64> {
+        if req.exclude.contains(&c.key) || req.avoid_project == Some(c.project) {
+            return None;
+        }
+        if !self.store.key_usable(self.kref(c.key), now).ok()? {
+            return None;
+        }
+        match self
+            .store
+            .bucket_view(self.bref(c.bucket), req.tokens, now)
+            .ok()?
+            .check
+        {
+            Check::Room { headroom } => Some(headroom * c.scale),
+            Check::Full { .. } | Check::TooLarge => None,
+        }
+    }
+
+    /// Admits the key and reserves on its bucket; `None` if either refuses (a race).
+    async fn commit(
+        &self,
+        c: &Candidate,
+        req: &SelectRequest<'_>,
+        now: Millis,
+    ) -> Result<Option<Lease>, PoolError> {
+        let policy = self.policy;
+        let Some(trial) = self
+            .store
+            .update_key(self.kref(c.key), |h| h.admit(now, &policy))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let reserved = self
+            .store
+            .reserve(self.bref(c.bucket), req.tokens, now)
+            .await?;
+        if let Ok(reservation) = reserved {
+            return Ok(Some(Lease {
+                key: c.key,
+                bucket: c.bucket,
+                project: c.project,
+                reservation,
+                tokens: req.tokens,
+                trial,
+                fallback: self.keys[c.key].fallback,
+            }));
+        }
+        if trial {
+            self.store
+                .update_key(self.kref(c.key), KeyHealth::on_inconclusive)
+                .await?;
+        }
+        Ok(None)
+    }
+
+    async fn pick(
+        &self,
+        cands: &[Candidate],
+        req: &SelectRequest<'_>,
+        now: Millis,
+    ) -> Result<Option<Lease>, PoolError> {
+        if cands.is_empty() {
+            return Ok(None);
+        }
+        // Rejection sampling: exact, O(1) expected while the pool has room.
+        let draws = (2 * cands.len()).min(16);
+        for _ in 0..draws {
+            let c = &cands[fastrand::usize(..cands.len())];
+            if let Some(w) = self.weight(c, req, now)
+                && fastrand::f64() < w
+                && let Some(lease) = self.commit(c, req, now).await?
+            {
+                return Ok(Some(lease));
+            }
+        }
+        // Exact scan over every candidate.
+        let mut weights: Vec<f64> = cands
+            .iter()
+            .map(|c| self.weight(c, req, now).unwrap_or(0.0))
+            .collect();
+        loop {
+            let total: f64 = weights.iter().sum();
+            if total <= 0.0 {
+                return Ok(None);
+            }
+            let mut x = fastrand::f64() * total;
+            let mut chosen = weights.len() - 1;
+            for (i, w) in weights.iter().enumerate() {
+                if *w > 0.0 {
+                    chosen = i;
+                    if x < *w {
+                        break;
+                    }
+                    x -= w;
+                }
+            }
+            if let Some(lease) = self.commit(&cands[chosen], req, now).await? {
+                return Ok(Some(lease));
+            }
+            weights[chosen] = 0.0;
+        }
+    }
+
+    /// Picks a key for the request and reserves its capacity.
+    ///
+    /// Order: pool keys for `model` (another project first when `avoid_project` is set), then the
+    /// `GEMINI_API_KEY` fallback, then the same for each of `also_models`.
+    ///
+    /// # Errors
+    /// [`PoolError::Exhausted`] with every key's state and the earliest time one frees up;
+    /// [`PoolError::UnknownModel`]; [`PoolError::TooLarge`]; or a store failure.
+    pub async fn select(&self, req: &SelectRequest<'_>) -> Result<Lease, PoolError> {
+        let now = self.clock.now_ms();
+        for model in std::iter::once(req.model).chain(req.also_models.iter().copied()) {
+            let cands = self.primary_for(model);
+            if req.avoid_project.is_some() {
+                if let Some(l) = self.pick(cands, req, now).await? {
+                    return Ok(l);
+                }
+                let relaxed = SelectRequest {
+                    avoid_project: None,
+                    ..*req
+                };
+                if let Some(l) = self.pick(cands, &relaxed, now).await? {
+                    return Ok(l);
+                }
+            } else if let Some(l) = self.pick(cands, req, now).await? {
+                return Ok(l);
+            }
+            if let Some(c) = self.secondary_for(model)
+                && !req.exclude.contains(&c.key)
+                && let Some(l) = self.commit(&c, req, now).await?
+            {
+                return Ok(l);
+            }
+        }
+        Err(self.exhausted(req, now))
+    }
+
+    /// Like [`Self::select`], but waits (on the pool's clock) for capacity up to `max_wait`.
+    ///
+    /// # Errors
+    /// As [`Self::select`], when nothing frees up within `max_wait`.
+    pub async fn select_wait(
+        &self,
+        req: &SelectRequest<'_>,
+        max_wait: Duration,
+    ) -> Result<Lease, PoolError> {
+        let deadline = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(max_wait.as_millis()).unwrap_or(i64::MAX));
+        loop {
+            match self.select(req).await {
+                Err(PoolError::Exhausted(e)) => match e.earliest_free {
+                    Some(t) if t <= deadline => {
+                        let now = self.clock.now_ms();
+                        let ms = u64::try_from((t - now).max(1)).unwrap_or(1);
+                        self.clock.sleep(Duration::from_millis(ms)).await;
+                    }
+                    _ => return Err(PoolError::Exhausted(e)),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    fn block(&self, c: &Candidate, req: &SelectRequest<'_>, now: Millis) -> KeyBlock {
+        let key_id = self.keys[c.key].key_id.clone();
+        let health = self.store.key_health(self.kref(c.key)).ok();
+        let view = self
+            .store
+            .bucket_view(self.bref(c.bucket), req.tokens, now)
+            .ok();
+        let state = health.as_ref().map_or(KeyState::Disabled, |h| h.state(now));
+        let secs = |t: Millis| (t - now).max(0) as f64 / 1000.0;
+        let (reason, free_at) = match (&health, state) {
+            (Some(h), KeyState::Disabled) => (
+                format!(
+                    "disabled ({})",
+                    h.disabled_reason.as_deref().unwrap_or("unknown")
+                ),
+                None,
+            ),
+            (Some(h), KeyState::CoolingDown) => (
+                format!(
+                    "cooling down after errors, {:.1} s left",
+                    secs(h.cooldown_until)
+                ),
+                Some(h.cooldown_until),
+            ),
+            (Some(h), KeyState::HalfOpen) if h.trial_until > now => (
+                "half-open: a trial request is in flight".to_owned(),
+                Some(h.trial_until),
+            ),
+            _ if req.exclude.contains(&c.key) => ("already tried for this request".to_owned(), None),
+            _ => match view.map(|v| v.check) {
+                Some(Check::Full { retry_at, limit }) => {
+                    let what = match limit {
+                        LimitKind::Rpm => "RPM limit reached",
+                        LimitKind::Tpm => "TPM limit reached",
+                        LimitKind::Rpd => "RPD limit reached (resets at Pacific midnight)",
+                        LimitKind::Cooldown => match view.and_then(|v| v.cooldown) {
+                            Some((_, CooldownReason::QuotaExhausted)) => {
+                                "daily quota spent (429)"
+                            }
+                            _ => "rate limited by upstream (429)",
+                        },
+                    };
+                    (
+                        format!("{what}, frees in {:.1} s", secs(retry_at)),
+                        Some(retry_at),
+                    )
+                }
+                Some(Check::TooLarge) => (
+                    format!(
+                        "request of {} tokens exceeds TPM limit {}",
+                        req.tokens, self.buckets[c.bucket].limits.tpm
+                    ),
+                    None,
+                ),
+                Some(Check::Room { .. }) => ("busy (taken concurrently)".to_owned(), Some(now)),
+                None => ("state unavailable".to_owned(), None),
+            },
+        };
+        KeyBlock {
+            key_id,
+            state,
+            reason,
+            free_at,
+        }
+    }
+
+    fn exhausted(&self, req: &SelectRequest<'_>, now: Millis) -> PoolError {
+        let mut cands: Vec<Candidate> = Vec::new();
+        for model in std::iter::once(req.model).chain(req.also_models.iter().copied()) {
+            cands.extend_from_slice(self.primary_for(model));
+            cands.extend(self.secondary_for(model));
+        }
+        if cands.is_empty() {
+            let mut available: Vec<&str> = self.primary.keys().map(String::as_str).collect();
+            available.sort_unstable();
+            return PoolError::UnknownModel {
+                model: req.model.to_owned(),
+                available: available.join(", "),
+            };
+        }
+        let too_large = cands.iter().all(|c| {
+            matches!(
+                self.store
+                    .bucket_view(self.bref(c.bucket), req.tokens, now)
+                    .map(|v| v.check),
+                Ok(Check::TooLarge)
+            )
+        });
+        if too_large {
+            return PoolError::TooLarge {
+                model: req.model.to_owned(),
+                tokens: req.tokens,
+                limit: cands
+                    .iter()
+                    .map(|c| self.buckets[c.bucket].limits.tpm)
+                    .max()
+                    .unwrap_or(0),
+            };
+        }
+        let keys: Vec<KeyBlock> = cands.iter().map(|c| self.block(c, req, now)).collect();
+        let earliest_free = keys.iter().filter_map(|k| k.free_at).min();
+        PoolError::Exhausted(Box::new(Exhausted {
+            model: req.model.to_owned(),
+            at: now,
+            keys,
+            earliest_free,
+        }))
+    }
+
+    /// Reports how a leased call ended: reconciles tokens, updates health and cooldowns, and
+    /// says what the caller should do next.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn report(&self, lease: Lease, outcome: &Outcome) -> Result<Verdict, PoolError> {
+        let now = self.clock.now_ms();
+        let bucket = self.bref(lease.bucket);
+        let key = self.kref(lease.key);
+        let policy = self.policy;
+        let class = outcome.class();
+        let verdict = match outcome {
+            Outcome::Success { input_tokens } => {
+                self.store
+                    .settle(bucket, lease.reservation, *input_tokens, now)
+                    .await?;
+                self.store.update_key(key, |h| h.on_success(now)).await?;
+                Verdict::Done
+            }
+            Outcome::RateLimited {
+                retry_after,
+                detail,
+            } => {
+                let delay = retry_after.unwrap_or(Duration::from_secs(60));
+                let until =
+                    now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                self.store
+                    .cool_bucket(bucket, until, CooldownReason::RateLimited, now)
+                    .await?;
+                self.store
+                    .update_key(key, |h| h.on_rate_limited(now, class, detail))
+                    .await?;
+                Verdict::TryAnotherProject
+            }
+            Outcome::QuotaExhausted { detail } => {
+                let until = next_pacific_midnight(now);
+                self.store
+                    .cool_bucket(bucket, until, CooldownReason::QuotaExhausted, now)
+                    .await?;
+                self.store
+                    .update_key(key, |h| h.on_rate_limited(now, class, detail))
+                    .await?;
+                Verdict::TryAnotherProject
+            }
+            Outcome::Transient { detail } => {
+                let trial = lease.trial;
+                self.store
+                    .update_key(key, |h| h.on_transient(now, trial, detail, &policy))
+                    .await?;
+                Verdict::TryAnotherKey
+            }
+            Outcome::KeyBroken { detail } => {
+                // Refused at the door: Google did not count it against the project.
+                self.store.release(bucket, lease.reservation, now).await?;
+                self.store.update_key(key, |h| h.on_broken(now, detail)).await?;
+                tracing::warn!(key_id = key.key_id, detail = %detail, "key deactivated");
+                Verdict::TryAnotherKey
+            }
+            Outcome::CallerFault { .. } => {
+                self.store.update_key(key, KeyHealth::on_inconclusive).await?;
+                Verdict::ReturnToCaller
+            }
+            Outcome::NotSent => {
+                self.store.release(bucket, lease.reservation, now).await?;
+                self.store.update_key(key, KeyHealth::on_inconclusive).await?;
+                Verdict::TryAnotherKey
+            }
+        };
+        Ok(verdict)
+    }
+
+    /// Runs `call` with a key, failing over by outcome class until it succeeds, the upstream
+    /// says the request is wrong, or attempts / retry budget / deadline run out.
+    ///
+    /// # Errors
+    /// [`ExecuteError`]: the pool had nothing, the caller's request is wrong, or it gave up.
+    pub async fn execute<'p, T, E, F, Fut>(
+        &'p self,
+        req: &SelectRequest<'_>,
+        policy: &FailoverPolicy,
+        budget: &RetryBudget,
+        mut call: F,
+    ) -> Result<Executed<T>, ExecuteError<E>>
+    where
+        F: FnMut(Grant<'p>) -> Fut,
+        Fut: Future<Output = (Outcome, Result<T, E>)>,
+    {
+        let start = self.clock.now_ms();
+        let deadline =
+            start.saturating_add(i64::try_from(policy.deadline.as_millis()).unwrap_or(i64::MAX));
+        budget.deposit(start);
+        let mut tried: Vec<usize> = Vec::new();
+        let mut avoid = None;
+        let mut last: Option<E> = None;
+        let mut attempts = 0u32;
+        loop {
+            let sreq = SelectRequest {
+                exclude: &tried,
+                avoid_project: avoid,
+                ..*req
+            };
+            let remaining =
+                Duration::from_millis(u64::try_from(deadline - self.clock.now_ms()).unwrap_or(0));
+            let selected = if policy.wait_for_capacity {
+                self.select_wait(&sreq, remaining).await
+            } else {
+                self.select(&sreq).await
+            };
+            let lease = match selected {
+                Ok(l) => l,
+                Err(pool) => {
+                    return Err(ExecuteError::Pool {
+                        pool,
+                        last,
+                        attempts,
+                    });
+                }
+            };
+            attempts += 1;
+            let key_idx = lease.key;
+            let project = lease.project;
+            let entry = &self.keys[key_idx];
+            let grant = Grant {
+                key_id: &entry.key_id,
+                api_key: &entry.key,
+                model: &self.buckets[lease.bucket].model,
+                attempt: attempts,
+                fallback: entry.fallback,
+            };
+            let model = grant.model;
+            let (outcome, result) = call(grant).await;
+            let verdict = self.report(lease, &outcome).await.map_err(|pool| {
+                ExecuteError::Pool {
+                    pool,
+                    last: None,
+                    attempts,
+                }
+            })?;
+            let err = match (verdict, result) {
+                (_, Ok(value)) => {
+                    return Ok(Executed {
+                        value,
+                        key_id: entry.key_id.clone(),
+                        model: model.to_owned(),
+                        attempts,
+                    });
+                }
+                (Verdict::ReturnToCaller | Verdict::Done, Err(error)) => {
+                    return Err(ExecuteError::Caller {
+                        error,
+                        key_id: entry.key_id.clone(),
+                    });
+                }
+                (_, Err(e)) => e,
+            };
+            tracing::debug!(key_id = %entry.key_id, class = outcome.class(), attempts, "failing over");
+            tried.push(key_idx);
+            avoid = (verdict == Verdict::TryAnotherProject).then_some(project);
+            let now = self.clock.now_ms();
+            let why = if attempts >= policy.max_attempts {
+                Some("max attempts")
+            } else if now >= deadline {
+                Some("deadline")
+            } else if !budget.withdraw(now) {
+                Some("retry budget")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ExecuteError::GaveUp {
+                    last: err,
+                    attempts,
+                    why,
+                });
+            }
+            last = Some(err);
+        }
+    }
+
+    /// Re-enables a key (operator action or a passing probe).
+    ///
+    /// # Errors
+    /// [`PoolError::UnknownKeyId`] or a store failure.
+    pub async fn enable(&self, key_id: &str) -> Result<(), PoolError> {
+        let i = self.index_of(key_id)?;
+        self.store.update_key(self.kref(i), KeyHealth::enable).await?;
+        Ok(())
+    }
+
+    /// Deactivates a key.
+    ///
+    /// # Errors
+    /// [`PoolError::UnknownKeyId`] or a store failure.
+    pub async fn disable(&self, key_id: &str, reason: &str) -> Result<(), PoolError> {
+        let i = self.index_of(key_id)?;
+        self.store
+            .update_key(self.kref(i), |h| h.disable(reason))
+            .await?;
+        Ok(())
+    }
+
+    fn index_of(&self, key_id: &str) -> Result<usize, PoolError> {
+        self.keys
+            .iter()
+            .position(|k| k.key_id == key_id)
+            .ok_or_else(|| PoolError::UnknownKeyId {
+                key_id: key_id.to_owned(),
+            })
+    }
+
+    /// Every key's health and its bucket's usage.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn health(&self) -> Result<HealthSnapshot, PoolError> {
+        let now = self.clock.now_ms();
+        let mut rows = Vec::new();
+        for (ki, k) in self.keys.iter().enumerate() {
+            let h = self.store.key_health(self.kref(ki))?;
+            let buckets: Vec<usize> = if k.fallback {
+                let default = Family::Flash.default_model();
+                (0..self.buckets.len())
+                    .filter(|&bi| self.buckets[bi].project == FALLBACK_KEY_ID)
+                    .filter(|&bi| {
+                        self.buckets[bi].model == default
+                            || self
+                                .store
+                                .bucket_view(self.bref(bi), 0, now)
+                                .is_ok_and(|v| v.usage.rpd_used > 0 || v.cooldown.is_some())
+                    })
+                    .collect()
+            } else {
+                self.buckets
+                    .iter()
+                    .position(|b| b.project == k.project && b.model == k.model)
+                    .into_iter()
+                    .collect()
+            };
+            for bi in buckets {
+                let b = &self.buckets[bi];
+                let v = self.store.bucket_view(self.bref(bi), 0, now)?;
+                let mut state = h.state(now);
+                let mut cooldown = (state == KeyState::CoolingDown)
+                    .then_some((h.cooldown_until, h.cooldown_reason));
+                if let Some((until, reason)) = v.cooldown
+                    && cooldown.is_none_or(|(t, _)| until > t)
+                {
+                    cooldown = Some((until, Some(reason)));
+                    if state != KeyState::Disabled {
+                        state = KeyState::CoolingDown;
+                    }
+                }
+                rows.push(KeyReport {
+                    key_id: k.key_id.clone(),
+                    model: b.model.clone(),
+                    project: b.project.clone(),
+                    active: h.active,
+                    state,
+                    in_cooldown: cooldown.is_some(),
+                    cooldown_remaining_s: cooldown
+                        .map_or(0.0, |(t, _)| (t - now).max(0) as f64 / 1000.0),
+                    cooldown_reason: cooldown.and_then(|(_, r)| r),
+                    success_count: h.success_count,
+                    error_count: h.error_count,
+                    consecutive_errors: h.consecutive_errors,
+                    last_used: h.last_used.map(to_rfc3339),
+                    last_error: h
+                        .last_error
+                        .as_ref()
+                        .map(|e| format!("{}: {}", e.class, e.detail)),
+                    disabled_reason: h.disabled_reason.clone(),
+                    rpm_used: v.usage.rpm_used,
+                    rpm_limit: b.limits.rpm,
+                    tpm_used: v.usage.tpm_used,
+                    tpm_limit: b.limits.tpm,
+                    rpd_used: v.usage.rpd_used,
+                    rpd_limit: b.limits.rpd,
+                    fallback: k.fallback,
+                });
+            }
+        }
+        Ok(HealthSnapshot {
+            at: to_rfc3339(now),
+            rotation: self.rotation,
+            backend: "memory",
+            keys: rows,
+        })
+    }
+}
+
+/// Reads the pool configuration from the process environment (and `./.env`).
+///
+/// # Errors
+/// Any [`crate::ConfigError`].
+pub fn config_from_process() -> Result<PoolConfig, crate::ConfigError> {
+    let env = crate::config::Environment::from_process()?;
+    PoolConfig::load(&env, &env)
+}
