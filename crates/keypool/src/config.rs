@@ -263,7 +263,11 @@ fn parse_keys_file(path: &Path, text: &str) -> Result<Vec<RawKey>, ConfigError> 
             });
             let key_id = index.and_then(|i| {
                 let v: serde_json::Value = serde_json::from_str(text).ok()?;
-                v.get("keys")?.get(i)?.get("key_id")?.as_str().map(str::to_owned)
+                v.get("keys")?
+                    .get(i)?
+                    .get("key_id")?
+                    .as_str()
+                    .map(str::to_owned)
             });
             let field = e.path().to_string();
             let inner = e.inner();
@@ -317,7 +321,11 @@ fn spec_from_raw(path: &Path, raw: RawKey, key: ApiKey) -> Result<KeySpec, Confi
     {
         return Err(invalid("provider", "only \"gemini\" is supported"));
     }
-    if raw.model_name.as_deref().is_some_and(|m| m.trim().is_empty()) {
+    if raw
+        .model_name
+        .as_deref()
+        .is_some_and(|m| m.trim().is_empty())
+    {
         return Err(invalid("model_name", "must not be empty"));
     }
     if raw.project.as_deref().is_some_and(|m| m.trim().is_empty()) {
@@ -466,7 +474,10 @@ mod tests {
             redact_values("invalid type: string \"AIzaSECRET\", expected u64"),
             "invalid type: string (value hidden), expected u64"
         );
-        assert_eq!(redact_values("missing field `keys`"), "missing field `keys`");
+        assert_eq!(
+            redact_values("missing field `keys`"),
+            "missing field `keys`"
+        );
     }
 
     #[test]

@@ -185,7 +185,9 @@ pub enum PoolError {
     #[error("{0}")]
     Exhausted(Box<Exhausted>),
     /// The request alone exceeds every candidate's TPM limit.
-    #[error("a request of {tokens} input tokens exceeds the TPM limit ({limit}) of every key for `{model}`")]
+    #[error(
+        "a request of {tokens} input tokens exceeds the TPM limit ({limit}) of every key for `{model}`"
+    )]
     TooLarge {
         /// The model.
         model: String,

@@ -36,9 +36,7 @@ impl Default for HealthPolicy {
 impl HealthPolicy {
     /// The cooldown for step `step` (1-based): base, 2×base, 4×base… capped at the maximum.
     pub fn cooldown_for(&self, step: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(step.saturating_sub(1))
-            .unwrap_or(u32::MAX);
+        let factor = 1u32.checked_shl(step.saturating_sub(1)).unwrap_or(u32::MAX);
         self.base_cooldown
             .saturating_mul(factor)
             .min(self.max_cooldown)
@@ -205,8 +203,8 @@ impl KeyHealth {
         let cooling = self.cooldown_until > now;
         if was_trial || (!cooling && self.consecutive_errors >= p.errors_to_cool) {
             self.cooldown_step = self.cooldown_step.saturating_add(1);
-            let ms = i64::try_from(p.cooldown_for(self.cooldown_step).as_millis())
-                .unwrap_or(i64::MAX);
+            let ms =
+                i64::try_from(p.cooldown_for(self.cooldown_step).as_millis()).unwrap_or(i64::MAX);
             self.cooldown_until = now.saturating_add(ms);
             self.cooldown_reason = Some(CooldownReason::Errors);
         }

@@ -45,8 +45,7 @@ mod window;
 
 pub use budget::RetryBudget;
 pub use clock::{
-    Clock, ManualClock, Millis, Sleep, SystemClock, next_pacific_midnight, pacific_day,
-    to_rfc3339,
+    Clock, ManualClock, Millis, Sleep, SystemClock, next_pacific_midnight, pacific_day, to_rfc3339,
 };
 pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};

@@ -200,6 +200,8 @@ pub enum Verdict {
 pub struct KeyReport {
     /// Key id.
     pub key_id: String,
+    /// `…` and at most the last 4 characters of the material, to tell keys apart.
+    pub key_hint: String,
     /// Model (the bucket's).
     pub model: String,
     /// Project label.
@@ -802,7 +804,9 @@ impl<S: StateStore> KeyPool<S> {
                 "half-open: a trial request is in flight".to_owned(),
                 Some(h.trial_until),
             ),
-            _ if req.exclude.contains(&c.key) => ("already tried for this request".to_owned(), None),
+            _ if req.exclude.contains(&c.key) => {
+                ("already tried for this request".to_owned(), None)
+            }
             _ => match view.map(|v| v.check) {
                 Some(Check::Full { retry_at, limit }) => {
                     let what = match limit {
@@ -810,9 +814,7 @@ impl<S: StateStore> KeyPool<S> {
                         LimitKind::Tpm => "TPM limit reached",
                         LimitKind::Rpd => "RPD limit reached (resets at Pacific midnight)",
                         LimitKind::Cooldown => match view.and_then(|v| v.cooldown) {
-                            Some((_, CooldownReason::QuotaExhausted)) => {
-                                "daily quota spent (429)"
-                            }
+                            Some((_, CooldownReason::QuotaExhausted)) => "daily quota spent (429)",
                             _ => "rate limited by upstream (429)",
                         },
                     };
@@ -937,17 +939,23 @@ impl<S: StateStore> KeyPool<S> {
             Outcome::KeyBroken { detail } => {
                 // Refused at the door: Google did not count it against the project.
                 self.store.release(bucket, lease.reservation, now).await?;
-                self.store.update_key(key, |h| h.on_broken(now, detail)).await?;
+                self.store
+                    .update_key(key, |h| h.on_broken(now, detail))
+                    .await?;
                 tracing::warn!(key_id = key.key_id, detail = %detail, "key deactivated");
                 Verdict::TryAnotherKey
             }
             Outcome::CallerFault { .. } => {
-                self.store.update_key(key, KeyHealth::on_inconclusive).await?;
+                self.store
+                    .update_key(key, KeyHealth::on_inconclusive)
+                    .await?;
                 Verdict::ReturnToCaller
             }
             Outcome::NotSent => {
                 self.store.release(bucket, lease.reservation, now).await?;
-                self.store.update_key(key, KeyHealth::on_inconclusive).await?;
+                self.store
+                    .update_key(key, KeyHealth::on_inconclusive)
+                    .await?;
                 Verdict::TryAnotherKey
             }
         };
@@ -1014,13 +1022,14 @@ impl<S: StateStore> KeyPool<S> {
             };
             let model = grant.model;
             let (outcome, result) = call(grant).await;
-            let verdict = self.report(lease, &outcome).await.map_err(|pool| {
-                ExecuteError::Pool {
-                    pool,
-                    last: None,
-                    attempts,
-                }
-            })?;
+            let verdict =
+                self.report(lease, &outcome)
+                    .await
+                    .map_err(|pool| ExecuteError::Pool {
+                        pool,
+                        last: None,
+                        attempts,
+                    })?;
             let err = match (verdict, result) {
                 (_, Ok(value)) => {
                     return Ok(Executed {
@@ -1068,7 +1077,9 @@ impl<S: StateStore> KeyPool<S> {
     /// [`PoolError::UnknownKeyId`] or a store failure.
     pub async fn enable(&self, key_id: &str) -> Result<(), PoolError> {
         let i = self.index_of(key_id)?;
-        self.store.update_key(self.kref(i), KeyHealth::enable).await?;
+        self.store
+            .update_key(self.kref(i), KeyHealth::enable)
+            .await?;
         Ok(())
     }
 
@@ -1137,6 +1148,7 @@ impl<S: StateStore> KeyPool<S> {
                 }
                 rows.push(KeyReport {
                     key_id: k.key_id.clone(),
+                    key_hint: k.key.to_string(),
                     model: b.model.clone(),
                     project: b.project.clone(),
                     active: h.active,

@@ -18,7 +18,11 @@ impl ApiKey {
         let material: String = material.into();
         let chars: Vec<char> = material.chars().collect();
         // Short keys show less: a key must never be printable in full.
-        let shown = if chars.len() >= 12 { 4 } else { chars.len() / 4 };
+        let shown = if chars.len() >= 12 {
+            4
+        } else {
+            chars.len() / 4
+        };
         let tail: String = chars[chars.len() - shown..].iter().collect();
         Self {
             secret: SecretString::from(material),

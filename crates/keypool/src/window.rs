@@ -241,7 +241,10 @@ impl Window {
 
     /// Cools the bucket until `until`; an existing longer cooldown is kept.
     pub fn cool(&mut self, now: Millis, until: Millis, reason: CooldownReason) {
-        if self.cooldown(now).is_none_or(|(current, _)| until > current) {
+        if self
+            .cooldown(now)
+            .is_none_or(|(current, _)| until > current)
+        {
             self.cooldown_until = until;
             self.cooldown_reason = Some(reason);
         }

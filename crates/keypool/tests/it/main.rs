@@ -1,1 +1,16 @@
+//! Key pool behaviour, through the public API, with in-memory state and a manual clock.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers outside #[test] functions fail the test the same way"
+)]
 
+mod failover;
+mod fixtures;
+mod health;
+mod init;
+mod multikey;
+mod no_secrets;
+mod props;
+mod rate_limit;
+mod selection;

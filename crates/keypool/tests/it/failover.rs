@@ -1,0 +1,339 @@
+//! Failover through `KeyPool::execute`, one test per outcome class, plus its limits.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use keypool::{
+    ExecuteError, FailoverPolicy, Grant, KeyPool, KeyState, Outcome, RetryBudget, SelectRequest,
+};
+
+use crate::fixtures::{FLASH, keys_json, pool_with_file, row};
+
+const BIG: u64 = 1_000_000;
+
+/// Runs one request whose attempts answer `script[n]` in turn; returns the result and the keys
+/// that were tried.
+async fn run(
+    pool: &KeyPool,
+    script: &[Outcome],
+    policy: FailoverPolicy,
+    budget: &RetryBudget,
+) -> (Result<String, ExecuteError<String>>, Vec<String>) {
+    let tried = RefCell::new(Vec::new());
+    let r = pool
+        .execute(
+            &SelectRequest::new(FLASH, 10),
+            &policy,
+            budget,
+            |g: Grant<'_>| {
+                tried.borrow_mut().push(g.key_id.to_owned());
+                let outcome = script
+                    .get(g.attempt as usize - 1)
+                    .cloned()
+                    .unwrap_or(Outcome::Success { input_tokens: 7 });
+                let result = match &outcome {
+                    Outcome::Success { .. } => Ok(format!("answer from {}", g.key_id)),
+                    other => Err(format!("{} on {}", other.class(), g.key_id)),
+                };
+                async move { (outcome, result) }
+            },
+        )
+        .await
+        .map(|e| e.value);
+    (r, tried.into_inner())
+}
+
+fn four_keys_two_projects() -> (KeyPool, keypool::ManualClock) {
+    pool_with_file(
+        &keys_json(
+            &[
+                ("a1", Some("pa")),
+                ("a2", Some("pa")),
+                ("b1", Some("pb")),
+                ("b2", Some("pb")),
+            ],
+            BIG,
+            BIG,
+            BIG,
+        ),
+        &[],
+    )
+}
+
+fn transient() -> Outcome {
+    Outcome::Transient {
+        detail: "500 INTERNAL".into(),
+    }
+}
+
+#[tokio::test]
+async fn transient_error_fails_over_to_another_key() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let (r, tried) = run(&pool, &[transient()], FailoverPolicy::default(), &budget).await;
+    assert_eq!(tried.len(), 2);
+    assert_ne!(tried[0], tried[1]);
+    assert_eq!(r.unwrap(), format!("answer from {}", tried[1]));
+    let first = row(&pool, &tried[0]);
+    assert_eq!((first.error_count, first.consecutive_errors), (1, 1));
+    assert_eq!(row(&pool, &tried[1]).success_count, 1);
+}
+
+#[tokio::test]
+async fn per_minute_429_fails_over_to_another_project() {
+    for _ in 0..10 {
+        let (pool, _c) = four_keys_two_projects();
+        let budget = RetryBudget::default();
+        let limited = Outcome::RateLimited {
+            retry_after: Some(Duration::from_secs(30)),
+            detail: "429 RESOURCE_EXHAUSTED".into(),
+        };
+        let (r, tried) = run(&pool, &[limited], FailoverPolicy::default(), &budget).await;
+        assert!(r.is_ok());
+        assert_ne!(
+            tried[0].chars().next(),
+            tried[1].chars().next(),
+            "{tried:?}"
+        );
+        // the whole first project cools, the key itself stays active
+        let other_in_project = if tried[0].ends_with('1') {
+            tried[0].replace('1', "2")
+        } else {
+            tried[0].replace('2', "1")
+        };
+        assert!(row(&pool, &other_in_project).in_cooldown);
+        assert_eq!(row(&pool, &tried[0]).state, KeyState::CoolingDown);
+        assert!(row(&pool, &tried[0]).active);
+    }
+}
+
+#[tokio::test]
+async fn per_day_429_fails_over_and_cools_until_pacific_midnight() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let spent = Outcome::QuotaExhausted {
+        detail: "429 per day".into(),
+    };
+    let (r, tried) = run(&pool, &[spent], FailoverPolicy::default(), &budget).await;
+    assert!(r.is_ok());
+    // T0 is 04:00 PST: 20 h to midnight.
+    assert!((row(&pool, &tried[0]).cooldown_remaining_s - 72_000.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn broken_key_is_deactivated_and_skipped() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let broken = Outcome::KeyBroken {
+        detail: "400 API_KEY_INVALID".into(),
+    };
+    let (r, tried) = run(&pool, &[broken], FailoverPolicy::default(), &budget).await;
+    assert!(r.is_ok());
+    let dead = row(&pool, &tried[0]);
+    assert_eq!(dead.state, KeyState::Disabled);
+    assert_eq!(dead.disabled_reason.as_deref(), Some("400 API_KEY_INVALID"));
+    // A refused key's reservation is given back: its bucket counts only the retry, if the retry
+    // went to the same project.
+    let same_project = tried[0].chars().next() == tried[1].chars().next();
+    assert_eq!(dead.rpm_used, u64::from(same_project));
+    for _ in 0..30 {
+        let (_, tried_again) = run(&pool, &[], FailoverPolicy::default(), &budget).await;
+        assert_ne!(tried_again[0], tried[0]);
+    }
+}
+
+#[tokio::test]
+async fn callers_fault_is_returned_at_once_without_penalty() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let bad = Outcome::CallerFault {
+        detail: "400 INVALID_ARGUMENT".into(),
+    };
+    let (r, tried) = run(&pool, &[bad], FailoverPolicy::default(), &budget).await;
+    assert_eq!(tried.len(), 1);
+    match r {
+        Err(ExecuteError::Caller { error, key_id }) => {
+            assert_eq!(key_id, tried[0]);
+            assert!(error.starts_with("caller_fault"));
+        }
+        other => panic!("expected the caller's error, got {other:?}"),
+    }
+    let k = row(&pool, &tried[0]);
+    assert_eq!((k.error_count, k.state), (0, KeyState::Active));
+}
+
+#[tokio::test]
+async fn not_sent_gives_the_reservation_back() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let (r, tried) = run(
+        &pool,
+        &[Outcome::NotSent],
+        FailoverPolicy::default(),
+        &budget,
+    )
+    .await;
+    assert!(r.is_ok());
+    let first = row(&pool, &tried[0]);
+    let second = row(&pool, &tried[1]);
+    if first.project == second.project {
+        assert_eq!(first.rpm_used, 1);
+    } else {
+        assert_eq!((first.rpm_used, first.tpm_used), (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn attempts_are_capped() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let policy = FailoverPolicy {
+        max_attempts: 3,
+        ..FailoverPolicy::default()
+    };
+    let script = vec![transient(); 10];
+    let (r, tried) = run(&pool, &script, policy, &budget).await;
+    assert_eq!(tried.len(), 3);
+    assert!(matches!(
+        r,
+        Err(ExecuteError::GaveUp {
+            attempts: 3,
+            why: "max attempts",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn every_key_failing_ends_with_the_pool_error_and_the_last_upstream_error() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let policy = FailoverPolicy {
+        max_attempts: 10,
+        ..FailoverPolicy::default()
+    };
+    let script = vec![transient(); 10];
+    let (r, tried) = run(&pool, &script, policy, &budget).await;
+    assert_eq!(tried.len(), 4, "each key once");
+    match r {
+        Err(ExecuteError::Pool { last, attempts, .. }) => {
+            assert_eq!(attempts, 4);
+            assert!(last.unwrap().starts_with("transient"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_spent_retry_budget_stops_a_failure_burst() {
+    let (pool, _c) = four_keys_two_projects();
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.1);
+    let mut upstream_calls = 0;
+    for _ in 0..50 {
+        let (_, tried) = run(
+            &pool,
+            &[transient(), transient()],
+            FailoverPolicy::default(),
+            &budget,
+        )
+        .await;
+        upstream_calls += tried.len();
+        for k in ["a1", "a2", "b1", "b2"] {
+            pool.enable(k).await.unwrap();
+        }
+    }
+    // 50 first attempts may add at most 10 % retries.
+    assert!(
+        upstream_calls <= 55,
+        "{upstream_calls} upstream calls for 50 requests"
+    );
+    assert!(upstream_calls >= 50);
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_a_request() {
+    let (pool, clock) = four_keys_two_projects();
+    let budget = RetryBudget::default();
+    let policy = FailoverPolicy {
+        max_attempts: 10,
+        deadline: Duration::from_secs(5),
+        ..FailoverPolicy::default()
+    };
+    let calls = RefCell::new(0);
+    let r: Result<_, ExecuteError<String>> = pool
+        .execute(&SelectRequest::new(FLASH, 1), &policy, &budget, |_g| {
+            *calls.borrow_mut() += 1;
+            clock.advance(Duration::from_secs(3)); // a slow upstream
+            async { (transient(), Err::<(), _>("slow".to_owned())) }
+        })
+        .await;
+    assert_eq!(*calls.borrow(), 2);
+    assert!(matches!(
+        r,
+        Err(ExecuteError::GaveUp {
+            why: "deadline",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn the_fallback_key_serves_when_the_pool_cannot() {
+    let (pool, _c) = pool_with_file(
+        &keys_json(&[("a", None), ("b", None)], BIG, BIG, BIG),
+        &[("GEMINI_API_KEY", "test-key-fallback-9999")],
+    );
+    let budget = RetryBudget::default();
+    let broken = Outcome::KeyBroken {
+        detail: "403 PERMISSION_DENIED".into(),
+    };
+    let (r, tried) = run(
+        &pool,
+        &[broken.clone(), broken],
+        FailoverPolicy::default(),
+        &budget,
+    )
+    .await;
+    assert_eq!(tried.len(), 3);
+    assert_eq!(tried[2], "GEMINI_API_KEY");
+    assert_eq!(r.unwrap(), "answer from GEMINI_API_KEY");
+    // With the pool healthy, the fallback is never used.
+    pool.enable("a").await.unwrap();
+    for _ in 0..20 {
+        let l = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+        assert!(!l.is_fallback());
+        pool.report(l, &Outcome::NotSent).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn without_fallback_the_error_lists_every_key_and_when_one_frees() {
+    let (pool, _c) = pool_with_file(&keys_json(&[("a", None), ("b", None)], 1, BIG, BIG), &[]);
+    let l1 = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+    pool.report(l1, &Outcome::Success { input_tokens: 1 })
+        .await
+        .unwrap();
+    pool.disable(
+        if row(&pool, "a").rpm_used == 1 {
+            "b"
+        } else {
+            "a"
+        },
+        "revoked",
+    )
+    .await
+    .unwrap();
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("no key can serve gemini-2.5-flash now; the earliest frees up in 60.0 s"),
+        "{msg}"
+    );
+    assert!(msg.contains("\n  a: ") && msg.contains("\n  b: "), "{msg}");
+    assert!(msg.contains("disabled (revoked)"), "{msg}");
+    assert!(msg.contains("RPM limit reached, frees in 60.0 s"), "{msg}");
+    assert!(err.is_retryable());
+}

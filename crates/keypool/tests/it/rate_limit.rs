@@ -1,0 +1,184 @@
+//! Rate limiting: RPM, TPM with reconciliation, RPD at Pacific midnight across DST, waiting.
+
+use std::time::Duration;
+
+use keypool::{Clock, ManualClock, Millis, Outcome, PoolError, SelectRequest};
+
+use crate::fixtures::{FLASH, keys_json, pool_with_file, row, use_once};
+
+fn ms(rfc: &str) -> Millis {
+    ManualClock::at(rfc).unwrap().now_ms()
+}
+
+fn earliest(err: PoolError) -> Option<Millis> {
+    match err {
+        PoolError::Exhausted(e) => e.earliest_free,
+        other => panic!("expected exhausted, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn rpm_admits_the_limit_in_any_60_seconds() {
+    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 3, 1_000_000, 1_000), &[]);
+    let t0 = clock.now_ms();
+    use_once(&pool, FLASH, 1).await;
+    clock.advance(Duration::from_secs(10));
+    use_once(&pool, FLASH, 1).await;
+    use_once(&pool, FLASH, 1).await;
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(earliest(err), Some(t0 + 60_000));
+    clock.advance(Duration::from_millis(49_999)); // t0 + 59.999 s
+    assert!(pool.select(&SelectRequest::new(FLASH, 1)).await.is_err());
+    clock.advance(Duration::from_millis(1));
+    use_once(&pool, FLASH, 1).await; // the first left the window
+    assert!(pool.select(&SelectRequest::new(FLASH, 1)).await.is_err());
+}
+
+#[tokio::test]
+async fn tpm_reserves_estimates_and_reconciles_real_counts() {
+    let (pool, _clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000, 1_000), &[]);
+    let lease = pool.select(&SelectRequest::new(FLASH, 600)).await.unwrap();
+    assert_eq!(row(&pool, "a").tpm_used, 600);
+    assert!(pool.select(&SelectRequest::new(FLASH, 600)).await.is_err());
+    // refund: the prompt was really 100 tokens
+    pool.report(lease, &Outcome::Success { input_tokens: 100 })
+        .await
+        .unwrap();
+    assert_eq!(row(&pool, "a").tpm_used, 100);
+    let lease = pool.select(&SelectRequest::new(FLASH, 600)).await.unwrap();
+    // charge: it was really 850 tokens
+    pool.report(lease, &Outcome::Success { input_tokens: 850 })
+        .await
+        .unwrap();
+    assert_eq!(row(&pool, "a").tpm_used, 950);
+    assert!(pool.select(&SelectRequest::new(FLASH, 60)).await.is_err());
+    use_once(&pool, FLASH, 50).await;
+}
+
+#[tokio::test]
+async fn a_request_larger_than_tpm_is_refused_outright() {
+    let (pool, _clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000, 1_000), &[]);
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1_001))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PoolError::TooLarge {
+                tokens: 1_001,
+                limit: 1_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+async fn rpd_resets_at(start: &str, midnight: &str, following: &str) {
+    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000_000, 2), &[]);
+    clock.set(ms(start));
+    use_once(&pool, FLASH, 1).await;
+    clock.advance(Duration::from_secs(120));
+    use_once(&pool, FLASH, 1).await;
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(earliest(err), Some(ms(midnight)), "{start}");
+    clock.set(ms(midnight) - 1);
+    assert!(pool.select(&SelectRequest::new(FLASH, 1)).await.is_err());
+    clock.set(ms(midnight));
+    use_once(&pool, FLASH, 1).await;
+    use_once(&pool, FLASH, 1).await;
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(earliest(err), Some(ms(following)), "{start}");
+}
+
+#[tokio::test]
+async fn rpd_resets_at_pacific_midnight_across_spring_forward() {
+    // 2026-03-08: PST midnight is 08:00Z; that day is 23 h long, the next midnight is 07:00Z.
+    rpd_resets_at(
+        "2026-03-07T20:00:00Z",
+        "2026-03-08T08:00:00Z",
+        "2026-03-09T07:00:00Z",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rpd_resets_at_pacific_midnight_across_fall_back() {
+    // 2026-11-01 is 25 h long: midnights at 07:00Z, then 08:00Z the day after.
+    rpd_resets_at(
+        "2026-10-31T20:00:00Z",
+        "2026-11-01T07:00:00Z",
+        "2026-11-02T08:00:00Z",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_caller_may_wait_for_capacity_up_to_a_deadline() {
+    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 1, 1_000_000, 1_000), &[]);
+    let t0 = clock.now_ms();
+    use_once(&pool, FLASH, 1).await;
+    let req = SelectRequest::new(FLASH, 1);
+    let err = pool
+        .select_wait(&req, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(earliest(err), Some(t0 + 60_000));
+    assert_eq!(clock.now_ms(), t0, "no wait when it cannot help");
+    let lease = pool
+        .select_wait(&req, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(clock.now_ms(), t0 + 60_000, "waited exactly until it freed");
+    pool.report(lease, &Outcome::NotSent).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight() {
+    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000_000, 1_000), &[]);
+    let t0 = clock.now_ms();
+    let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+    pool.report(
+        lease,
+        &Outcome::RateLimited {
+            retry_after: Some(Duration::from_millis(27_360)),
+            detail: "429".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(earliest(err), Some(t0 + 27_360));
+    clock.advance(Duration::from_millis(27_360));
+    let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+    pool.report(
+        lease,
+        &Outcome::QuotaExhausted {
+            detail: "429 per day".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(earliest(err), Some(ms("2026-01-16T08:00:00Z")));
+    assert_eq!(
+        row(&pool, "a").cooldown_reason,
+        Some(keypool::CooldownReason::QuotaExhausted)
+    );
+}

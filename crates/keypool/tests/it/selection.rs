@@ -1,0 +1,151 @@
+//! Selection: model preference, skipping cooling/dead/full keys, spread and headroom weighting.
+
+use std::collections::HashMap;
+
+use keypool::{KeyPool, Outcome, PoolError, SelectRequest};
+
+use crate::fixtures::{FLASH, PRO, keys_json, pool_with_file, transient, use_once};
+
+const BIG: u64 = 1_000_000;
+
+async fn counts(pool: &KeyPool, n: usize, release: bool) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for _ in 0..n {
+        let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+        *m.entry(pool.key_id(&lease).to_owned()).or_default() += 1;
+        let outcome = if release {
+            Outcome::NotSent
+        } else {
+            Outcome::Success { input_tokens: 1 }
+        };
+        pool.report(lease, &outcome).await.unwrap();
+    }
+    m
+}
+
+#[tokio::test]
+async fn a_model_is_served_only_by_its_keys_unless_the_caller_allows_another() {
+    let json = r#"{"keys": [
+        {"key_id": "flash_01", "model_name": "gemini-2.5-flash"},
+        {"key_id": "pro_01", "model_name": "gemini-2.5-pro"}
+    ]}"#;
+    let (pool, _c) = pool_with_file(json, &[]);
+    for _ in 0..4 {
+        assert_eq!(use_once(&pool, PRO, 10).await, "pro_01");
+    }
+    pool.disable("pro_01", "test").await.unwrap();
+    let err = pool.select(&SelectRequest::new(PRO, 10)).await.unwrap_err();
+    assert!(matches!(err, PoolError::Exhausted(_)), "{err}");
+    let allowed = [FLASH];
+    let req = SelectRequest {
+        also_models: &allowed,
+        ..SelectRequest::new(PRO, 10)
+    };
+    let lease = pool.select(&req).await.unwrap();
+    assert_eq!(pool.key_id(&lease), "flash_01");
+    assert_eq!(pool.model(&lease), FLASH);
+    pool.report(lease, &Outcome::NotSent).await.unwrap();
+
+    let err = pool
+        .select(&SelectRequest::new("gemini-9-ultra", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no configured key serves model `gemini-9-ultra` (configured models: gemini-2.5-flash, gemini-2.5-pro)"
+    );
+}
+
+#[tokio::test]
+async fn cooling_dead_and_full_keys_are_skipped() {
+    let json = keys_json(
+        &[("a", None), ("b", None), ("c", None), ("d", None)],
+        3,
+        BIG,
+        BIG,
+    );
+    let (pool, _c) = pool_with_file(&json, &[]);
+    // a: cooling after 3 transient errors
+    for _ in 0..3 {
+        let lease = loop {
+            let l = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+            if pool.key_id(&l) == "a" {
+                break l;
+            }
+            pool.report(l, &Outcome::NotSent).await.unwrap();
+        };
+        pool.report(lease, &transient()).await.unwrap();
+    }
+    // b: broken
+    pool.disable("b", "test").await.unwrap();
+    // c: its bucket full (rpm 3): fill it while d is off, then d takes the rest
+    pool.disable("d", "test").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(use_once(&pool, FLASH, 1).await, "c");
+    }
+    pool.enable("d").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(use_once(&pool, FLASH, 1).await, "d");
+    }
+    let err = pool
+        .select(&SelectRequest::new(FLASH, 1))
+        .await
+        .unwrap_err();
+    let PoolError::Exhausted(e) = err else {
+        panic!("expected exhausted")
+    };
+    let reasons: HashMap<_, _> = e
+        .keys
+        .iter()
+        .map(|k| (k.key_id.as_str(), k.reason.as_str()))
+        .collect();
+    assert!(
+        reasons["a"].starts_with("cooling down after errors"),
+        "{reasons:?}"
+    );
+    assert!(reasons["b"].starts_with("disabled"), "{reasons:?}");
+    assert!(reasons["c"].starts_with("RPM limit reached"), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn three_equal_keys_share_load_evenly() {
+    let json = keys_json(&[("a", None), ("b", None), ("c", None)], BIG, BIG, BIG);
+    let (pool, _c) = pool_with_file(&json, &[]);
+    let m = counts(&pool, 3000, true).await;
+    // Binomial(3000, 1/3): sd ≈ 25.8; ±5 sd.
+    for id in ["a", "b", "c"] {
+        let n = m.get(id).copied().unwrap_or(0);
+        assert!((870..=1130).contains(&n), "{id}: {n} of 3000 ({m:?})");
+    }
+}
+
+#[tokio::test]
+async fn selection_is_weighted_by_headroom() {
+    let json = keys_json(&[("a", None), ("b", None)], 10_000, BIG, BIG);
+    let (pool, _c) = pool_with_file(&json, &[]);
+    pool.disable("b", "fill a").await.unwrap();
+    counts(&pool, 7_500, false).await; // a's bucket: 25 % headroom left
+    pool.enable("b").await.unwrap();
+    let m = counts(&pool, 1_000, true).await; // released: usage stays put
+    // P(a) = 0.25 / (0.25 + 1.0) = 0.2 → 200 ± 5 sd (12.6); an unweighted pick gives 500.
+    let a = m.get("a").copied().unwrap_or(0);
+    assert!((137..=263).contains(&a), "a got {a} of 1000");
+}
+
+#[tokio::test]
+async fn extra_keys_of_one_project_add_no_share() {
+    // p has two keys on one bucket, q one key: each project gets half of the traffic.
+    let json = keys_json(
+        &[("p1", Some("p")), ("p2", Some("p")), ("q1", Some("q"))],
+        BIG,
+        BIG,
+        BIG,
+    );
+    let (pool, _c) = pool_with_file(&json, &[]);
+    let m = counts(&pool, 2000, true).await;
+    let q = m.get("q1").copied().unwrap_or(0);
+    // Binomial(2000, 1/2): sd ≈ 22.4; a per-key spread would give q 667.
+    assert!((888..=1112).contains(&q), "q1 got {q} of 2000 ({m:?})");
+    let p1 = m.get("p1").copied().unwrap_or(0);
+    assert!((400..=600).contains(&p1), "p1 got {p1} ({m:?})");
+}
