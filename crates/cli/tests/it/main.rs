@@ -1,1 +1,123 @@
+//! The `botforge` binary as a user runs it: a clean environment, a working directory of its own.
+#![expect(clippy::unwrap_used, reason = "helpers outside #[test] functions")]
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+const CANARY: &str = "CANARY";
+
+fn botforge(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_botforge"));
+    cmd.args(args).current_dir(dir).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+#[test]
+fn keys_health_with_nothing_configured_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = botforge(dir.path(), &["keys", "health"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "no keys configured: set GEMINI_API_KEY, or ENABLE_KEY_ROTATION=true with GEMINI_KEY_<id>"
+    );
+    let out = botforge(dir.path(), &["keys", "health", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["configured"], false);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn keys_health_prints_an_aligned_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "flash_01", "project": "proj-a", "rpm": 60, "tpm": 1000000, "rpd": 1500},
+                     {"key_id": "pro_01", "project": "proj-a"}]}"#,
+    )
+    .unwrap();
+    let env = [
+        ("ENABLE_KEY_ROTATION", "true"),
+        ("GEMINI_KEY_flash_01", "test-key-flash-0001"),
+        ("GEMINI_KEY_pro_01", "test-key-pro-0002"),
+    ];
+    let out = botforge(dir.path(), &["keys", "health"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("KEY_ID"));
+    // aligned: every row's MODEL column starts (in characters) where the header's does
+    let col = lines[0].find("MODEL").unwrap();
+    let at = |line: &str| line.chars().skip(col).collect::<String>();
+    assert!(at(lines[1]).starts_with("gemini-2.5-flash"), "{table}");
+    assert!(at(lines[2]).starts_with("gemini-2.5-pro"), "{table}");
+    assert!(lines[1].contains("0/60") && lines[1].contains("0/1000000") && lines[1].contains("0/1500"));
+    assert!(lines[2].contains("0/5 "), "{table}");
+
+    let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rotation"], true);
+    assert_eq!(v["keys"][0]["key_id"], "flash_01");
+    assert_eq!(v["keys"][0]["rpm_limit"], 60);
+    assert_eq!(v["keys"][1]["project"], "proj-a");
+}
+
+#[test]
+fn dotenv_in_the_working_directory_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "GEMINI_API_KEY=test-key-dotenv-4321\n").unwrap();
+    let out = botforge(dir.path(), &["keys", "health", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["keys"][0]["key_id"], "GEMINI_API_KEY");
+    assert_eq!(v["keys"][0]["key_hint"], "…4321");
+}
+
+#[test]
+fn a_bad_keys_file_is_a_one_line_user_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keys.json"), r#"{"keys": [{"key_id": "a", "rpm": 0}]}"#).unwrap();
+    let out = botforge(
+        dir.path(),
+        &["keys", "health"],
+        &[("ENABLE_KEY_ROTATION", "true"), ("GEMINI_KEY_a", "test-key-a-0001")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("keys.json: key `a`, field `rpm`: must be at least 1"), "{err}");
+}
+
+#[test]
+fn no_output_contains_key_material_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let m1 = format!("test-key-{CANARY}-one-1111");
+    let m2 = format!("test-key-{CANARY}-two-2222");
+    for args in [&["keys", "health"][..], &["keys", "health", "--json"][..]] {
+        let out = botforge(
+            dir.path(),
+            args,
+            &[
+                ("ENABLE_KEY_ROTATION", "true"),
+                ("GEMINI_KEY_flash_01", &m1),
+                ("GEMINI_API_KEY", &m2),
+                ("RUST_LOG", "trace"),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(all.contains("flash_01"), "{all}");
+        assert!(!all.contains(CANARY), "{all}");
+    }
+}
