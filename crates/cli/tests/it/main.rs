@@ -63,7 +63,9 @@ fn keys_health_prints_an_aligned_table_and_json() {
     let at = |line: &str| line.chars().skip(col).collect::<String>();
     assert!(at(lines[1]).starts_with("gemini-2.5-flash"), "{table}");
     assert!(at(lines[2]).starts_with("gemini-2.5-pro"), "{table}");
-    assert!(lines[1].contains("0/60") && lines[1].contains("0/1000000") && lines[1].contains("0/1500"));
+    assert!(
+        lines[1].contains("0/60") && lines[1].contains("0/1000000") && lines[1].contains("0/1500")
+    );
     assert!(lines[2].contains("0/5 "), "{table}");
 
     let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
@@ -77,7 +79,11 @@ fn keys_health_prints_an_aligned_table_and_json() {
 #[test]
 fn dotenv_in_the_working_directory_is_read() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "GEMINI_API_KEY=test-key-dotenv-4321\n").unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "GEMINI_API_KEY=test-key-dotenv-4321\n",
+    )
+    .unwrap();
     let out = botforge(dir.path(), &["keys", "health", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["keys"][0]["key_id"], "GEMINI_API_KEY");
@@ -87,16 +93,26 @@ fn dotenv_in_the_working_directory_is_read() {
 #[test]
 fn a_bad_keys_file_is_a_one_line_user_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("keys.json"), r#"{"keys": [{"key_id": "a", "rpm": 0}]}"#).unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "a", "rpm": 0}]}"#,
+    )
+    .unwrap();
     let out = botforge(
         dir.path(),
         &["keys", "health"],
-        &[("ENABLE_KEY_ROTATION", "true"), ("GEMINI_KEY_a", "test-key-a-0001")],
+        &[
+            ("ENABLE_KEY_ROTATION", "true"),
+            ("GEMINI_KEY_a", "test-key-a-0001"),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("keys.json: key `a`, field `rpm`: must be at least 1"), "{err}");
+    assert!(
+        err.contains("keys.json: key `a`, field `rpm`: must be at least 1"),
+        "{err}"
+    );
 }
 
 #[test]
