@@ -251,7 +251,7 @@ pub struct HealthSnapshot {
     pub at: String,
     /// `ENABLE_KEY_ROTATION`.
     pub rotation: bool,
-    /// Where state lives (`memory`).
+    /// Where state lives (`memory`, `redis`).
     pub backend: &'static str,
     /// One row per key (and per used bucket of the fallback key).
     pub keys: Vec<KeyReport>,
@@ -1179,7 +1179,7 @@ impl<S: StateStore> KeyPool<S> {
         Ok(HealthSnapshot {
             at: to_rfc3339(now),
             rotation: self.rotation,
-            backend: "memory",
+            backend: self.store.backend(),
             keys: rows,
         })
     }

@@ -58,6 +58,9 @@ pub struct BucketView {
 
 /// Atomic state operations behind the pool.
 pub trait StateStore: Send + Sync + 'static {
+    /// A short name for health output (`memory`, `redis`).
+    fn backend(&self) -> &'static str;
+
     /// Sizes the store for a pool. Called once by the pool's constructor.
     ///
     /// # Errors
@@ -168,6 +171,10 @@ impl MemoryStore {
 }
 
 impl StateStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
         let inner = MemoryInner {
             buckets: layout.buckets.iter().map(|_| Mutex::default()).collect(),
