@@ -52,7 +52,7 @@ pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{Family, Limits};
 pub use pool::{
-    ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, KeyPool,
+    ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
     KeyReport, Lease, Outcome, SelectRequest, Verdict, config_from_process,
 };
 pub use secret::ApiKey;

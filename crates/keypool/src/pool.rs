@@ -306,6 +306,22 @@ pub struct Executed<T> {
     pub attempts: u32,
 }
 
+/// A successful [`KeyPool::execute_held`]: the value and the still-open lease.
+#[derive(Debug)]
+#[must_use = "the lease must be reported"]
+pub struct Held<T> {
+    /// The call's value.
+    pub value: T,
+    /// The lease of the attempt that succeeded; report it when the work ends.
+    pub lease: Lease,
+    /// The key that answered.
+    pub key_id: String,
+    /// The model it answered for.
+    pub model: String,
+    /// Attempts used.
+    pub attempts: u32,
+}
+
 /// Why [`KeyPool::execute`] gave up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -963,20 +979,22 @@ impl<S: StateStore> KeyPool<S> {
     }
 
     /// Runs `call` with a key, failing over by outcome class until it succeeds, the upstream
-    /// says the request is wrong, or attempts / retry budget / deadline run out.
+    /// says the request is wrong, or attempts / retry budget / deadline run out. Failed attempts
+    /// are reported here; the successful one is **not**: its lease comes back in [`Held`] for
+    /// the caller to report when the work ends (a stream, say).
     ///
     /// # Errors
     /// [`ExecuteError`]: the pool had nothing, the caller's request is wrong, or it gave up.
-    pub async fn execute<'p, T, E, F, Fut>(
+    pub async fn execute_held<'p, T, E, F, Fut>(
         &'p self,
         req: &SelectRequest<'_>,
         policy: &FailoverPolicy,
         budget: &RetryBudget,
         mut call: F,
-    ) -> Result<Executed<T>, ExecuteError<E>>
+    ) -> Result<Held<T>, ExecuteError<E>>
     where
         F: FnMut(Grant<'p>) -> Fut,
-        Fut: Future<Output = (Outcome, Result<T, E>)>,
+        Fut: Future<Output = Result<T, (Outcome, E)>>,
     {
         let start = self.clock.now_ms();
         let deadline =
@@ -1010,18 +1028,29 @@ impl<S: StateStore> KeyPool<S> {
                 }
             };
             attempts += 1;
-            let key_idx = lease.key;
-            let project = lease.project;
-            let entry = &self.keys[key_idx];
+            let entry = &self.keys[lease.key];
+            let model = &self.buckets[lease.bucket].model;
             let grant = Grant {
                 key_id: &entry.key_id,
                 api_key: &entry.key,
-                model: &self.buckets[lease.bucket].model,
+                model,
                 attempt: attempts,
                 fallback: entry.fallback,
             };
-            let model = grant.model;
-            let (outcome, result) = call(grant).await;
+            let (outcome, err) = match call(grant).await {
+                Ok(value) => {
+                    return Ok(Held {
+                        value,
+                        lease,
+                        key_id: entry.key_id.clone(),
+                        model: model.clone(),
+                        attempts,
+                    });
+                }
+                Err(failure) => failure,
+            };
+            let key_idx = lease.key;
+            let project = lease.project;
             let verdict =
                 self.report(lease, &outcome)
                     .await
@@ -1030,23 +1059,12 @@ impl<S: StateStore> KeyPool<S> {
                         last: None,
                         attempts,
                     })?;
-            let err = match (verdict, result) {
-                (_, Ok(value)) => {
-                    return Ok(Executed {
-                        value,
-                        key_id: entry.key_id.clone(),
-                        model: model.to_owned(),
-                        attempts,
-                    });
-                }
-                (Verdict::ReturnToCaller | Verdict::Done, Err(error)) => {
-                    return Err(ExecuteError::Caller {
-                        error,
-                        key_id: entry.key_id.clone(),
-                    });
-                }
-                (_, Err(e)) => e,
-            };
+            if matches!(verdict, Verdict::ReturnToCaller | Verdict::Done) {
+                return Err(ExecuteError::Caller {
+                    error: err,
+                    key_id: entry.key_id.clone(),
+                });
+            }
             tracing::debug!(key_id = %entry.key_id, class = outcome.class(), attempts, "failing over");
             tried.push(key_idx);
             avoid = (verdict == Verdict::TryAnotherProject).then_some(project);
@@ -1069,6 +1087,55 @@ impl<S: StateStore> KeyPool<S> {
             }
             last = Some(err);
         }
+    }
+
+    /// [`Self::execute_held`] for calls that end when their future does: `call` returns the
+    /// outcome to report and the result, and the successful attempt is reported too.
+    ///
+    /// # Errors
+    /// As [`Self::execute_held`].
+    pub async fn execute<'p, T, E, F, Fut>(
+        &'p self,
+        req: &SelectRequest<'_>,
+        policy: &FailoverPolicy,
+        budget: &RetryBudget,
+        mut call: F,
+    ) -> Result<Executed<T>, ExecuteError<E>>
+    where
+        F: FnMut(Grant<'p>) -> Fut,
+        Fut: Future<Output = (Outcome, Result<T, E>)>,
+    {
+        let held = self
+            .execute_held(req, policy, budget, |g| {
+                let fut = call(g);
+                async move {
+                    match fut.await {
+                        (outcome, Ok(value)) => Ok((outcome, value)),
+                        (outcome, Err(e)) => Err((outcome, e)),
+                    }
+                }
+            })
+            .await?;
+        let Held {
+            value: (outcome, value),
+            lease,
+            key_id,
+            model,
+            attempts,
+        } = held;
+        self.report(lease, &outcome)
+            .await
+            .map_err(|pool| ExecuteError::Pool {
+                pool,
+                last: None,
+                attempts,
+            })?;
+        Ok(Executed {
+            value,
+            key_id,
+            model,
+            attempts,
+        })
     }
 
     /// Re-enables a key (operator action or a passing probe).

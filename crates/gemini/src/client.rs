@@ -1,0 +1,376 @@
+//! A thin Gemini REST client. One `reqwest::Client` (one connection pool) serves every key: the
+//! key is given per call and travels only in the `x-goog-api-key` header, marked sensitive, never
+//! in a URL (URLs end up in error messages and logs).
+
+use std::time::Duration;
+
+use keypool::ApiKey;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use crate::error::{ApiError, GeminiError};
+use crate::sse::{Event, SseParser};
+use crate::types::{
+    CountTokensResponse, GenerateContentRequest, GenerateContentResponse, ListModelsResponse, Model,
+};
+
+/// The public Gemini API.
+pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API base, without the `/v1beta` part (`GEMINI_BASE_URL`).
+    pub base_url: String,
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Until the response headers arrive (for a stream: also the longest pause between events).
+    pub first_byte_timeout: Duration,
+    /// The whole call, body included.
+    pub total_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(60),
+            total_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Defaults, with `GEMINI_BASE_URL` from `env` when set.
+    pub fn from_env(env: &keypool::Environment) -> Self {
+        let mut c = Self::default();
+        if let Some(base) = env
+            .get(keypool::vars::GEMINI_BASE_URL)
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            base.trim_end_matches('/').clone_into(&mut c.base_url);
+        }
+        c
+    }
+}
+
+/// The client.
+#[derive(Debug, Clone)]
+pub struct GeminiClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+fn map_reqwest(e: &reqwest::Error, phase: &'static str) -> GeminiError {
+    if e.is_timeout() {
+        GeminiError::Timeout(phase)
+    } else if e.is_connect() {
+        GeminiError::Connect(redacted(e))
+    } else {
+        GeminiError::Broken(redacted(e))
+    }
+}
+
+fn redacted(e: &reqwest::Error) -> String {
+    // Our URLs carry no key, but keep reqwest's URL out of messages all the same.
+    let mut s = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        if !s.is_empty() {
+            s.push_str(": ");
+        }
+        s.push_str(&err.to_string());
+        cur = err.source();
+    }
+    crate::error::redact_keys(&s.replace(e.url().map_or("", reqwest::Url::as_str), "<url>"))
+}
+
+/// Checks a model id (`gemini-2.5-flash` or `models/gemini-2.5-flash`) and returns the bare id.
+///
+/// # Errors
+/// [`GeminiError::Request`] for anything that could change the URL path.
+pub fn model_id(model: &str) -> Result<&str, GeminiError> {
+    let id = model.strip_prefix("models/").unwrap_or(model);
+    let ok = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(id)
+    } else {
+        Err(GeminiError::Request(format!(
+            "invalid model name `{model}` (letters, digits, `.`, `-`, `_`)"
+        )))
+    }
+}
+
+/// A streaming answer: `next()` yields chunks until the stream ends.
+#[derive(Debug)]
+pub struct ResponseStream {
+    response: reqwest::Response,
+    parser: SseParser,
+    deadline: Instant,
+    idle: Duration,
+    done: bool,
+}
+
+impl ResponseStream {
+    /// The next chunk; `None` at the end. An error object sent mid-stream is an
+    /// [`GeminiError::Api`]; the stream ends after any error.
+    pub async fn next(&mut self) -> Option<Result<GenerateContentResponse, GeminiError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.parser.next_event(false) {
+                Ok(Some(event)) => return Some(self.emit(event)),
+                Ok(None) => {}
+                Err(e) => return Some(self.fail(e)),
+            }
+            let wait = (self.deadline - Instant::now()).min(self.idle);
+            let chunk = match timeout(wait, self.response.chunk()).await {
+                Err(_) => return Some(self.fail(GeminiError::Timeout("stream"))),
+                Ok(Err(e)) => return Some(self.fail(map_reqwest(&e, "stream"))),
+                Ok(Ok(c)) => c,
+            };
+            let Some(bytes) = chunk else {
+                self.done = true;
+                return match self.parser.next_event(true) {
+                    Ok(Some(event)) => Some(self.emit(event)),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                };
+            };
+            self.parser.feed(&bytes);
+        }
+    }
+
+    fn emit(&mut self, event: Event) -> Result<GenerateContentResponse, GeminiError> {
+        match event {
+            Event::Chunk(c) => Ok(*c),
+            Event::Error(e) => self.fail(GeminiError::Api(e)),
+        }
+    }
+
+    fn fail<T>(&mut self, e: GeminiError) -> Result<T, GeminiError> {
+        self.done = true;
+        Err(e)
+    }
+}
+
+impl GeminiClient {
+    /// A client with its own connection pool.
+    ///
+    /// # Errors
+    /// When the base URL is not http(s) or the TLS stack cannot start.
+    pub fn new(config: ClientConfig) -> Result<Self, GeminiError> {
+        if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
+            return Err(GeminiError::Request(format!(
+                "GEMINI_BASE_URL must start with http:// or https:// (got `{}`)",
+                config.base_url
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("botforge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GeminiError::Request(redacted(&e)))?;
+        Ok(Self { http, config })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1beta/{path}", self.config.base_url)
+    }
+
+    fn key_header(key: &ApiKey) -> Result<HeaderValue, GeminiError> {
+        let mut v = HeaderValue::from_str(key.expose()).map_err(|_| {
+            GeminiError::Request(format!(
+                "key {key} holds characters that cannot go in a header"
+            ))
+        })?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+
+    async fn send(
+        &self,
+        key: &ApiKey,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, Instant), GeminiError> {
+        let deadline = Instant::now() + self.config.total_timeout;
+        let request = builder
+            .header("x-goog-api-key", Self::key_header(key)?)
+            .build()
+            .map_err(|e| GeminiError::Request(redacted(&e)))?;
+        let first_byte = self
+            .config
+            .first_byte_timeout
+            .min(self.config.total_timeout);
+        let response = match timeout(first_byte, self.http.execute(request)).await {
+            Err(_) => return Err(GeminiError::Timeout("first byte")),
+            Ok(Err(e)) => return Err(map_reqwest(&e, "connect")),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok((response, deadline));
+        }
+        let body = match timeout_at(deadline, response.bytes()).await {
+            Err(_) => return Err(GeminiError::Timeout("total")),
+            Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
+            Ok(Ok(b)) => b,
+        };
+        Err(GeminiError::Api(ApiError::parse(status.as_u16(), &body)))
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        key: &ApiKey,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, GeminiError> {
+        let (response, deadline) = self.send(key, builder).await?;
+        let body = match timeout_at(deadline, response.bytes()).await {
+            Err(_) => return Err(GeminiError::Timeout("total")),
+            Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
+            Ok(Ok(b)) => b,
+        };
+        serde_json::from_slice(&body).map_err(|e| GeminiError::Decode(e.to_string()))
+    }
+
+    fn post<B: Serialize + ?Sized>(
+        &self,
+        url: String,
+        body: &B,
+    ) -> Result<reqwest::RequestBuilder, GeminiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| GeminiError::Request(e.to_string()))?;
+        Ok(self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(bytes))
+    }
+
+    /// `POST /v1beta/models/{model}:generateContent`.
+    ///
+    /// # Errors
+    /// Any [`GeminiError`].
+    pub async fn generate(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<GenerateContentResponse, GeminiError> {
+        let url = self.url(&format!("models/{}:generateContent", model_id(model)?));
+        self.json(key, self.post(url, request)?).await
+    }
+
+    /// `POST /v1beta/models/{model}:streamGenerateContent?alt=sse`. Returns once the response
+    /// headers arrived: an error before that is an `Err` here, an error after it comes from
+    /// [`ResponseStream::next`].
+    ///
+    /// # Errors
+    /// Any [`GeminiError`] before the first byte.
+    pub async fn stream(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<ResponseStream, GeminiError> {
+        let url = self.url(&format!(
+            "models/{}:streamGenerateContent?alt=sse",
+            model_id(model)?
+        ));
+        let (response, deadline) = self.send(key, self.post(url, request)?).await?;
+        Ok(ResponseStream {
+            response,
+            parser: SseParser::default(),
+            deadline,
+            idle: self.config.first_byte_timeout,
+            done: false,
+        })
+    }
+
+    /// `POST /v1beta/models/{model}:countTokens`.
+    ///
+    /// # Errors
+    /// Any [`GeminiError`].
+    pub async fn count_tokens(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<u64, GeminiError> {
+        let url = self.url(&format!("models/{}:countTokens", model_id(model)?));
+        let body = serde_json::json!({ "contents": request.contents });
+        let r: CountTokensResponse = self.json(key, self.post(url, &body)?).await?;
+        Ok(r.total_tokens)
+    }
+
+    /// `GET /v1beta/models`, every page.
+    ///
+    /// # Errors
+    /// Any [`GeminiError`].
+    pub async fn list_models(&self, key: &ApiKey) -> Result<Vec<Model>, GeminiError> {
+        let mut models = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..100 {
+            let mut b = self
+                .http
+                .get(self.url("models"))
+                .query(&[("pageSize", "1000")]);
+            if let Some(t) = &token {
+                b = b.query(&[("pageToken", t.as_str())]);
+            }
+            let page: ListModelsResponse = self.json(key, b).await?;
+            models.extend(page.models);
+            token = page.next_page_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(models)
+    }
+
+    /// `GET /v1beta/models/{model}`.
+    ///
+    /// # Errors
+    /// Any [`GeminiError`].
+    pub async fn get_model(&self, key: &ApiKey, model: &str) -> Result<Model, GeminiError> {
+        let url = self.url(&format!("models/{}", model_id(model)?));
+        self.json(key, self.http.get(url)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_cannot_change_the_path() {
+        assert_eq!(
+            model_id("models/gemini-2.5-flash").unwrap(),
+            "gemini-2.5-flash"
+        );
+        assert!(model_id("../admin").is_err());
+        assert!(model_id("x?key=1").is_err());
+        assert!(model_id("").is_err());
+    }
+
+    #[test]
+    fn base_url_must_be_http() {
+        let c = ClientConfig {
+            base_url: "ftp://x".into(),
+            ..ClientConfig::default()
+        };
+        assert!(GeminiClient::new(c).is_err());
+    }
+}

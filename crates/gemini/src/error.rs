@@ -1,0 +1,332 @@
+//! Gemini's error bodies (the `google.rpc` envelope, also array-wrapped by the OpenAI-compatible
+//! endpoint) and their classification into the key pool's outcome classes (DESIGN.md §3).
+
+use std::fmt;
+use std::time::Duration;
+
+use keypool::Outcome;
+use serde_json::Value;
+
+/// One `QuotaFailure` violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaViolation {
+    /// e.g. `generativelanguage.googleapis.com/generate_content_free_tier_requests`.
+    pub quota_metric: Option<String>,
+    /// e.g. `GenerateRequestsPerDayPerProjectPerModel-FreeTier`.
+    pub quota_id: Option<String>,
+    /// The limit, e.g. `"20"`.
+    pub quota_value: Option<String>,
+}
+
+/// Which window a 429 is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaScope {
+    /// A per-minute limit: wait `retryDelay`.
+    PerMinute,
+    /// A per-day limit (or a zero quota): spent until Pacific midnight.
+    PerDay,
+}
+
+/// A parsed upstream error. The message has anything shaped like an API key redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub http: u16,
+    /// Canonical status (`RESOURCE_EXHAUSTED`…), empty when the body had none.
+    pub status: String,
+    /// The message.
+    pub message: String,
+    /// `ErrorInfo.reason` (`API_KEY_INVALID`…).
+    pub reason: Option<String>,
+    /// `QuotaFailure.violations`.
+    pub violations: Vec<QuotaViolation>,
+    /// `RetryInfo.retryDelay`.
+    pub retry_delay: Option<Duration>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.http)?;
+        if !self.status.is_empty() {
+            write!(f, " {}", self.status)?;
+        }
+        if let Some(r) = &self.reason {
+            write!(f, " ({r})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces Google API keys (`AIza` + 35 characters) in text from upstream.
+pub fn redact_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("AIza") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 4..];
+        let n = tail
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+            .count();
+        if n >= 20 {
+            out.push_str("AIza…(redacted)");
+            rest = &tail[n..];
+        } else {
+            out.push_str("AIza");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses `"27s"`, `"27.359489363s"`, `"1.5s"` (protobuf `Duration` JSON).
+pub fn parse_proto_duration(s: &str) -> Option<Duration> {
+    let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+fn str_field(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl ApiError {
+    /// Parses an error body of HTTP status `http`: `{"error":{…}}`, `[{"error":{…}}]`, or
+    /// anything else (kept as a short, redacted message).
+    pub fn parse(http: u16, body: &[u8]) -> Self {
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let envelope = parsed.as_ref().and_then(|v| match v {
+            Value::Array(items) => items.first().and_then(|i| i.get("error")),
+            other => other.get("error"),
+        });
+        let Some(e) = envelope else {
+            let text = String::from_utf8_lossy(body);
+            let short: String = text.trim().chars().take(300).collect();
+            return Self {
+                http,
+                status: String::new(),
+                message: redact_keys(&short),
+                reason: None,
+                violations: Vec::new(),
+                retry_delay: None,
+            };
+        };
+        let mut out = Self {
+            http: e
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(http),
+            status: str_field(e, "status").unwrap_or_default(),
+            message: redact_keys(&str_field(e, "message").unwrap_or_default()),
+            reason: None,
+            violations: Vec::new(),
+            retry_delay: None,
+        };
+        for d in e
+            .get("details")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = d.get("@type").and_then(Value::as_str).unwrap_or_default();
+            if kind.ends_with("google.rpc.ErrorInfo") {
+                out.reason = str_field(d, "reason");
+            } else if kind.ends_with("google.rpc.QuotaFailure") {
+                for v in d
+                    .get("violations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    out.violations.push(QuotaViolation {
+                        quota_metric: str_field(v, "quotaMetric"),
+                        quota_id: str_field(v, "quotaId"),
+                        quota_value: str_field(v, "quotaValue"),
+                    });
+                }
+            } else if kind.ends_with("google.rpc.RetryInfo") {
+                out.retry_delay = d
+                    .get("retryDelay")
+                    .and_then(Value::as_str)
+                    .and_then(parse_proto_duration);
+            }
+        }
+        out
+    }
+
+    /// For a 429: per-day when any violation is a daily quota or a zero limit, otherwise
+    /// per-minute (including the bare 429 with no details: back off briefly).
+    pub fn quota_scope(&self) -> QuotaScope {
+        let daily = self.violations.iter().any(|v| {
+            v.quota_id
+                .as_deref()
+                .is_some_and(|id| id.contains("PerDay"))
+                || v.quota_value.as_deref() == Some("0")
+        });
+        if daily {
+            QuotaScope::PerDay
+        } else {
+            QuotaScope::PerMinute
+        }
+    }
+
+    /// The delay to wait for a per-minute 429: `RetryInfo`, else the message's
+    /// "Please retry in N s", else none.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_delay.or_else(|| {
+            let i = self.message.find("Please retry in ")?;
+            let rest = &self.message[i + "Please retry in ".len()..];
+            let end = rest.find('s')?;
+            parse_proto_duration(&rest[..=end])
+        })
+    }
+
+    /// The key pool's view of this error.
+    pub fn outcome(&self) -> Outcome {
+        let detail = match &self.reason {
+            Some(r) => format!("{} {} ({r})", self.http, self.status),
+            None => format!("{} {}", self.http, self.status),
+        };
+        let detail = detail.trim_end().to_owned();
+        match self.http {
+            429 => match self.quota_scope() {
+                QuotaScope::PerMinute => Outcome::RateLimited {
+                    retry_after: self.retry_after(),
+                    detail,
+                },
+                QuotaScope::PerDay => Outcome::QuotaExhausted { detail },
+            },
+            400 if self.reason.as_deref() == Some("API_KEY_INVALID") => {
+                Outcome::KeyBroken { detail }
+            }
+            401 | 403 => Outcome::KeyBroken { detail },
+            408 | 500..=599 => Outcome::Transient { detail },
+            _ => Outcome::CallerFault { detail },
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GeminiError {
+    /// Upstream answered with an error status (or an error object mid-stream).
+    #[error("Gemini API error {0}")]
+    Api(ApiError),
+    /// No connection could be made.
+    #[error("cannot connect to the Gemini API: {0}")]
+    Connect(String),
+    /// A timeout: connect, first byte, or total.
+    #[error("Gemini API timed out ({0})")]
+    Timeout(&'static str),
+    /// The connection broke while reading.
+    #[error("connection to the Gemini API broke: {0}")]
+    Broken(String),
+    /// The body could not be understood.
+    #[error("unreadable Gemini API response: {0}")]
+    Decode(String),
+    /// The request could not be built (bad model name, bad base URL).
+    #[error("invalid request: {0}")]
+    Request(String),
+}
+
+impl GeminiError {
+    /// The key pool's view of this error.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            GeminiError::Api(e) => e.outcome(),
+            GeminiError::Connect(_) => Outcome::Transient {
+                detail: "connect error".into(),
+            },
+            GeminiError::Timeout(what) => Outcome::Transient {
+                detail: format!("timeout ({what})"),
+            },
+            GeminiError::Broken(_) => Outcome::Transient {
+                detail: "connection reset".into(),
+            },
+            GeminiError::Decode(_) => Outcome::Transient {
+                detail: "unreadable body".into(),
+            },
+            GeminiError::Request(_) => Outcome::NotSent,
+        }
+    }
+
+    /// The upstream error, if this is one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            GeminiError::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A payload-free label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GeminiError::Api(_) => "api",
+            GeminiError::Connect(_) => "connect",
+            GeminiError::Timeout(_) => "timeout",
+            GeminiError::Broken(_) => "broken",
+            GeminiError::Decode(_) => "decode",
+            GeminiError::Request(_) => "request",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_proto_duration("27s"), Some(Duration::from_secs(27)));
+        assert_eq!(
+            parse_proto_duration("1.5s"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_proto_duration("soon"), None);
+        assert_eq!(parse_proto_duration("-1s"), None);
+    }
+
+    #[test]
+    fn keys_in_messages_are_redacted() {
+        let m = "Consumer 'api_key:AIzaSyA1234567890abcdefghijklmnopqrstuv' has been suspended.";
+        assert_eq!(
+            redact_keys(m),
+            "Consumer 'api_key:AIza…(redacted)' has been suspended."
+        );
+        assert_eq!(redact_keys("AIza short"), "AIza short");
+    }
+
+    #[test]
+    fn retry_delay_falls_back_to_the_message() {
+        let e = ApiError::parse(
+            429,
+            br#"{"error":{"code":429,"message":"x\nPlease retry in 27.359489363s.","status":"RESOURCE_EXHAUSTED"}}"#,
+        );
+        assert_eq!(
+            e.retry_after(),
+            Some(Duration::from_secs_f64(27.359_489_363))
+        );
+        assert!(matches!(e.outcome(), Outcome::RateLimited { .. }));
+    }
+
+    #[test]
+    fn zero_quota_counts_as_spent_for_the_day() {
+        let e = ApiError::parse(
+            429,
+            br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier","quotaValue":"0"}]}]}}"#,
+        );
+        assert_eq!(e.quota_scope(), QuotaScope::PerDay);
+    }
+
+    #[test]
+    fn a_non_json_body_is_kept_short() {
+        let e = ApiError::parse(502, b"<html>bad gateway</html>");
+        assert_eq!(e.message, "<html>bad gateway</html>");
+        assert!(matches!(e.outcome(), Outcome::Transient { .. }));
+    }
+}

@@ -1,0 +1,354 @@
+//! The rotating client: select a key → call → report → fail over by outcome class, within one
+//! deadline, a cap on attempts and a retry budget shared by every request of this client.
+
+use std::sync::Arc;
+
+use keypool::{
+    ExecuteError, FailoverPolicy, Held, KeyPool, Lease, MemoryStore, Outcome, PoolError,
+    RetryBudget, SelectRequest, StateStore,
+};
+
+use crate::client::{GeminiClient, ResponseStream};
+use crate::error::GeminiError;
+use crate::types::{GenerateContentRequest, GenerateContentResponse, Model};
+
+/// Why a rotated call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RotateError {
+    /// No key could be had. `last` is the last upstream error when some attempt was made.
+    #[error("{pool}{}", last.as_ref().map(|e| format!(" (last upstream error: {e})")).unwrap_or_default())]
+    Pool {
+        /// The pool's answer (every key's state, when the pool was exhausted).
+        pool: PoolError,
+        /// The last upstream error.
+        last: Option<GeminiError>,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Upstream refused the request itself (400, 404): returned as is, no other key tried.
+    #[error("{error} (key {key_id})")]
+    Rejected {
+        /// The upstream error.
+        error: GeminiError,
+        /// The key that got it.
+        key_id: String,
+    },
+    /// Attempts, retry budget or deadline ran out.
+    #[error("gave up after {attempts} attempt(s) ({why}): {last}")]
+    GaveUp {
+        /// The last upstream error.
+        last: GeminiError,
+        /// Attempts made.
+        attempts: u32,
+        /// `max attempts`, `retry budget` or `deadline`.
+        why: &'static str,
+    },
+}
+
+impl RotateError {
+    /// Whether the request itself was wrong (as opposed to the pool or upstream failing).
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            RotateError::Rejected { .. }
+                | RotateError::Pool {
+                    pool: PoolError::UnknownModel { .. } | PoolError::TooLarge { .. },
+                    ..
+                }
+        )
+    }
+}
+
+impl From<ExecuteError<GeminiError>> for RotateError {
+    fn from(e: ExecuteError<GeminiError>) -> Self {
+        match e {
+            ExecuteError::Pool {
+                pool,
+                last,
+                attempts,
+            } => RotateError::Pool {
+                pool,
+                last,
+                attempts,
+            },
+            ExecuteError::Caller { error, key_id } => RotateError::Rejected { error, key_id },
+            ExecuteError::GaveUp {
+                last,
+                attempts,
+                why,
+            } => RotateError::GaveUp {
+                last,
+                attempts,
+                why,
+            },
+            // ExecuteError is non-exhaustive; keypool has no other variant today.
+            other => RotateError::Pool {
+                pool: PoolError::Store(keypool::StoreError::NotPrepared),
+                last: Some(GeminiError::Request(other.to_string())),
+                attempts: 0,
+            },
+        }
+    }
+}
+
+/// A successful call and who served it.
+#[derive(Debug)]
+pub struct Generated<T> {
+    /// The value.
+    pub value: T,
+    /// The key that answered.
+    pub key_id: String,
+    /// The model that answered.
+    pub model: String,
+    /// Attempts used.
+    pub attempts: u32,
+}
+
+/// Options of one call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions<'a> {
+    /// Other models the caller accepts when none of the model's keys can serve.
+    pub also_models: &'a [&'a str],
+}
+
+/// A Gemini client that rotates over a key pool.
+#[derive(Debug)]
+pub struct RotatingClient<S: StateStore = MemoryStore> {
+    pool: Arc<KeyPool<S>>,
+    client: GeminiClient,
+    policy: FailoverPolicy,
+    budget: Arc<RetryBudget>,
+}
+
+impl<S: StateStore> Clone for RotatingClient<S> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: Arc::clone(&self.pool),
+            client: self.client.clone(),
+            policy: self.policy,
+            budget: Arc::clone(&self.budget),
+        }
+    }
+}
+
+impl<S: StateStore> RotatingClient<S> {
+    /// Rotation over `pool` with the default failover policy and retry budget.
+    pub fn new(pool: Arc<KeyPool<S>>, client: GeminiClient) -> Self {
+        Self {
+            pool,
+            client,
+            policy: FailoverPolicy::default(),
+            budget: Arc::new(RetryBudget::default()),
+        }
+    }
+
+    /// Replaces the failover policy.
+    #[must_use]
+    pub fn with_policy(mut self, policy: FailoverPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the retry budget (shared by clones of this client).
+    #[must_use]
+    pub fn with_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Arc<KeyPool<S>> {
+        &self.pool
+    }
+
+    /// The plain client.
+    pub fn client(&self) -> &GeminiClient {
+        &self.client
+    }
+
+    /// `generateContent` with rotation. Input tokens are estimated locally for the reservation
+    /// and reconciled from `usageMetadata`.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn generate(
+        &self,
+        model: &str,
+        request: &GenerateContentRequest,
+        options: CallOptions<'_>,
+    ) -> Result<Generated<GenerateContentResponse>, RotateError> {
+        let estimate = request.estimate_tokens();
+        let req = SelectRequest {
+            also_models: options.also_models,
+            ..SelectRequest::new(model, estimate)
+        };
+        let client = &self.client;
+        let done = self
+            .pool
+            .execute(&req, &self.policy, &self.budget, |g| async move {
+                match client.generate(g.api_key, g.model, request).await {
+                    Ok(r) => {
+                        let input_tokens = r.prompt_tokens().unwrap_or(estimate);
+                        (Outcome::Success { input_tokens }, Ok(r))
+                    }
+                    Err(e) => (e.outcome(), Err(e)),
+                }
+            })
+            .await?;
+        Ok(Generated {
+            value: done.value,
+            key_id: done.key_id,
+            model: done.model,
+            attempts: done.attempts,
+        })
+    }
+
+    /// `streamGenerateContent` with rotation. A failure before the first byte fails over to
+    /// another key; once the stream has started, an error reaches the caller through
+    /// [`RotatingStream::next`] (and is reported to the pool).
+    ///
+    /// # Errors
+    /// [`RotateError`] before the first byte.
+    pub async fn stream(
+        &self,
+        model: &str,
+        request: &GenerateContentRequest,
+        options: CallOptions<'_>,
+    ) -> Result<Generated<RotatingStream<S>>, RotateError> {
+        let estimate = request.estimate_tokens();
+        let req = SelectRequest {
+            also_models: options.also_models,
+            ..SelectRequest::new(model, estimate)
+        };
+        let client = &self.client;
+        let held: Held<ResponseStream> = self
+            .pool
+            .execute_held(&req, &self.policy, &self.budget, |g| async move {
+                client
+                    .stream(g.api_key, g.model, request)
+                    .await
+                    .map_err(|e| (e.outcome(), e))
+            })
+            .await?;
+        Ok(Generated {
+            value: RotatingStream {
+                pool: Arc::clone(&self.pool),
+                lease: Some(held.lease),
+                inner: held.value,
+                input_tokens: estimate,
+            },
+            key_id: held.key_id,
+            model: held.model,
+            attempts: held.attempts,
+        })
+    }
+
+    /// `countTokens` through any key of the model. Counting is free upstream, so the
+    /// reservation is given back.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn count_tokens(
+        &self,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<u64, RotateError> {
+        let client = &self.client;
+        self.free_call(model, |key, m| async move {
+            client.count_tokens(key, m, request).await
+        })
+        .await
+    }
+
+    /// `GET /v1beta/models` through any key that serves `model`.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn list_models(&self, model: &str) -> Result<Vec<Model>, RotateError> {
+        let client = &self.client;
+        self.free_call(model, |key, _| async move { client.list_models(key).await })
+            .await
+    }
+
+    async fn free_call<'p, T, F, Fut>(&'p self, model: &str, call: F) -> Result<T, RotateError>
+    where
+        F: Fn(&'p keypool::ApiKey, &'p str) -> Fut,
+        Fut: Future<Output = Result<T, GeminiError>>,
+    {
+        let held = self
+            .pool
+            .execute_held(
+                &SelectRequest::new(model, 0),
+                &self.policy,
+                &self.budget,
+                |g| {
+                    let fut = call(g.api_key, g.model);
+                    async move { fut.await.map_err(|e| (e.outcome(), e)) }
+                },
+            )
+            .await?;
+        self.pool
+            .report(held.lease, &Outcome::NotSent)
+            .await
+            .map_err(|pool| RotateError::Pool {
+                pool,
+                last: None,
+                attempts: held.attempts,
+            })?;
+        Ok(held.value)
+    }
+}
+
+/// A stream whose outcome is reported to the pool when it ends (or is dropped).
+#[derive(Debug)]
+pub struct RotatingStream<S: StateStore = MemoryStore> {
+    pool: Arc<KeyPool<S>>,
+    lease: Option<Lease>,
+    inner: ResponseStream,
+    input_tokens: u64,
+}
+
+impl<S: StateStore> RotatingStream<S> {
+    /// The next chunk; `None` at the end. An error ends the stream.
+    pub async fn next(&mut self) -> Option<Result<GenerateContentResponse, GeminiError>> {
+        let item = self.inner.next().await;
+        match &item {
+            Some(Ok(chunk)) => {
+                if let Some(p) = chunk.prompt_tokens() {
+                    self.input_tokens = p;
+                }
+            }
+            Some(Err(e)) => self.finish(e.outcome()).await,
+            None => {
+                let input_tokens = self.input_tokens;
+                self.finish(Outcome::Success { input_tokens }).await;
+            }
+        }
+        item
+    }
+
+    async fn finish(&mut self, outcome: Outcome) {
+        if let Some(lease) = self.lease.take()
+            && let Err(e) = self.pool.report(lease, &outcome).await
+        {
+            tracing::warn!(error = %e, "could not report a stream's outcome");
+        }
+    }
+}
+
+impl<S: StateStore> Drop for RotatingStream<S> {
+    fn drop(&mut self) {
+        // Dropped before its end: the request reached upstream and used the key, so report a
+        // success at the estimate (it frees a half-open trial slot too).
+        if let Some(lease) = self.lease.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let pool = Arc::clone(&self.pool);
+            let input_tokens = self.input_tokens;
+            handle.spawn(async move {
+                let _ = pool.report(lease, &Outcome::Success { input_tokens }).await;
+            });
+        }
+    }
+}
