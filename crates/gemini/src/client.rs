@@ -309,8 +309,16 @@ impl GeminiClient {
         model: &str,
         request: &GenerateContentRequest,
     ) -> Result<u64, GeminiError> {
-        let url = self.url(&format!("models/{}:countTokens", model_id(model)?));
-        let body = serde_json::json!({ "contents": request.contents });
+        let id = model_id(model)?;
+        let url = self.url(&format!("models/{id}:countTokens"));
+        // The full-request form counts the system instruction too, as generateContent will.
+        let mut inner =
+            serde_json::json!({ "model": format!("models/{id}"), "contents": request.contents });
+        if let Some(si) = &request.system_instruction {
+            inner["systemInstruction"] =
+                serde_json::to_value(si).map_err(|e| GeminiError::Request(e.to_string()))?;
+        }
+        let body = serde_json::json!({ "generateContentRequest": inner });
         let r: CountTokensResponse = self.json(key, self.post(url, &body)?).await?;
         Ok(r.total_tokens)
     }

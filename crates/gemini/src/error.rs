@@ -204,7 +204,8 @@ impl ApiError {
                 Outcome::KeyBroken { detail }
             }
             401 | 403 => Outcome::KeyBroken { detail },
-            408 | 500..=599 => Outcome::Transient { detail },
+            // 499 CANCELLED arrives mid-stream when upstream drops the operation.
+            408 | 499 | 500..=599 => Outcome::Transient { detail },
             _ => Outcome::CallerFault { detail },
         }
     }

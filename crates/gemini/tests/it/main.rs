@@ -1,4 +1,7 @@
-//! The Gemini client against recordings of the real service and over HTTP.
+//! The Gemini client against recordings of the real service and, over real HTTP on loopback,
+//! against the simulator.
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers")]
 
 mod conformance;
+mod e2e;
+mod harness;

@@ -1,0 +1,113 @@
+//! A simulator on a free loopback port plus a rotating client whose pool points at it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gemini::{ClientConfig, GeminiClient, RotatingClient};
+use gemini_sim::{SimConfig, SimHandle};
+use keypool::{Environment, FailoverPolicy, KeyPool, PoolConfig, SystemClock};
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub client: RotatingClient,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn pool(&self) -> &KeyPool {
+        self.client.pool()
+    }
+
+    pub fn row(&self, key_id: &str) -> keypool::KeyReport {
+        self.pool()
+            .health()
+            .unwrap()
+            .keys
+            .into_iter()
+            .find(|r| r.key_id == key_id)
+            .unwrap_or_else(|| panic!("no key {key_id}"))
+    }
+}
+
+pub struct Setup<'a> {
+    pub sim_toml: &'a str,
+    /// keys.json of the pool; `GEMINI_KEY_<id>` = `test-key-<id>` for each entry.
+    pub keys_json: &'a str,
+    pub extra_env: &'a [(&'a str, &'a str)],
+    pub first_byte_timeout: Duration,
+    pub policy: FailoverPolicy,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Self {
+            sim_toml: "",
+            keys_json: r#"{"keys": []}"#,
+            extra_env: &[],
+            first_byte_timeout: Duration::from_secs(10),
+            policy: FailoverPolicy::default(),
+        }
+    }
+}
+
+pub async fn start(setup: Setup<'_>) -> Harness {
+    let config = SimConfig::from_toml("test sim", setup.sim_toml).unwrap();
+    let sim = gemini_sim::spawn(config, "127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, setup.keys_json).unwrap();
+    let v: serde_json::Value = serde_json::from_str(setup.keys_json).unwrap();
+    let mut pairs: Vec<(String, String)> = vec![
+        ("ENABLE_KEY_ROTATION".into(), "true".into()),
+        ("KEYS_FILE".into(), keys.display().to_string()),
+        ("GEMINI_BASE_URL".into(), sim.base_url()),
+    ];
+    for k in v["keys"].as_array().unwrap() {
+        let id = k["key_id"].as_str().unwrap();
+        pairs.push((format!("GEMINI_KEY_{id}"), format!("test-key-{id}")));
+    }
+    pairs.extend(
+        setup
+            .extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let env = Environment::from_pairs(pairs);
+    let pool = KeyPool::in_memory(
+        &PoolConfig::load(&env, &env).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let cfg = ClientConfig {
+        first_byte_timeout: setup.first_byte_timeout,
+        total_timeout: Duration::from_secs(20),
+        ..ClientConfig::from_env(&env)
+    };
+    let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(cfg).unwrap())
+        .with_policy(setup.policy);
+    Harness {
+        sim,
+        client,
+        _dir: dir,
+    }
+}
+
+/// `[[keys]]` entries for the simulator: `id`, material `test-key-<id>`, project, state.
+pub fn sim_keys(keys: &[(&str, &str, &str)]) -> String {
+    keys.iter()
+        .map(|(id, project, state)| {
+            format!("[[keys]]\nid = \"{id}\"\nkey = \"test-key-{id}\"\nproject = \"{project}\"\nstate = \"{state}\"\n")
+        })
+        .collect()
+}
+
+/// keys.json for the pool: flash keys with generous limits in the given projects.
+pub fn pool_keys(keys: &[(&str, &str)]) -> String {
+    let entries: Vec<String> = keys
+        .iter()
+        .map(|(id, project)| {
+            format!(r#"{{"key_id": "{id}", "project": "{project}", "rpm": 100000, "tpm": 100000000, "rpd": 100000000}}"#)
+        })
+        .collect();
+    format!(r#"{{"keys": [{}]}}"#, entries.join(","))
+}
