@@ -427,17 +427,17 @@ async fn nothing_is_lost_under_random_faults() {
             && let Some(r) = tasks.join_next().await
         {
             if r.unwrap().is_ok() {
-                ok += 1
+                ok += 1;
             } else {
-                failed += 1
+                failed += 1;
             }
         }
     }
     while let Some(r) = tasks.join_next().await {
         if r.unwrap().is_ok() {
-            ok += 1
+            ok += 1;
         } else {
-            failed += 1
+            failed += 1;
         }
     }
     assert_eq!(

@@ -94,11 +94,14 @@ pub async fn start(setup: Setup<'_>) -> Harness {
 
 /// `[[keys]]` entries for the simulator: `id`, material `test-key-<id>`, project, state.
 pub fn sim_keys(keys: &[(&str, &str, &str)]) -> String {
-    keys.iter()
-        .map(|(id, project, state)| {
-            format!("[[keys]]\nid = \"{id}\"\nkey = \"test-key-{id}\"\nproject = \"{project}\"\nstate = \"{state}\"\n")
-        })
-        .collect()
+    use std::fmt::Write;
+    keys.iter().fold(String::new(), |mut out, (id, project, state)| {
+        let _ = writeln!(
+            out,
+            "[[keys]]\nid = \"{id}\"\nkey = \"test-key-{id}\"\nproject = \"{project}\"\nstate = \"{state}\""
+        );
+        out
+    })
 }
 
 /// keys.json for the pool: flash keys with generous limits in the given projects.
