@@ -9,13 +9,15 @@
     reason = "doc comments here are clap's --help text, where backticks would show"
 )]
 
-use std::io::{IsTerminal, Write};
+mod keys;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use keypool::{ConfigError, KeyPool, KeyReport, PoolError, SystemClock};
+use keypool::{ConfigError, PoolError};
 
 /// Turn a plain-language trading idea into a validated, backtested bot, through a pool of
 /// Gemini API keys that rotates, rate-limits, heals and fails over on its own.
@@ -28,10 +30,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Inspect the Gemini key pool.
+    /// Inspect and probe the Gemini key pool.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
+    ///
+    /// It answers the native and OpenAI-compatible routes like the real service: per-project
+    /// RPM/TPM/RPD quotas with real 429 bodies, scripted replies, injected faults, a time scale,
+    /// and GET /sim/stats. Without --config any key is valid and unlimited.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: String,
+        /// TOML configuration (keys, projects and limits, replies, faults, time_scale).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -46,12 +61,23 @@ enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Probe every key with a cheap call (GET the key's model) and report what upstream says.
+    ///
+    /// Uses GEMINI_BASE_URL (default https://generativelanguage.googleapis.com). Exit code 0
+    /// when at least one key works, 2 when none does.
+    Check {
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An error the user can fix (exit 1), as opposed to an upstream or pool failure (exit 2).
 fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<ConfigError>().is_some()
+            || e.downcast_ref::<gemini_sim::ConfigError>().is_some()
+            || e.downcast_ref::<std::net::AddrParseError>().is_some()
             || matches!(
                 e.downcast_ref::<PoolError>(),
                 Some(PoolError::UnknownModel { .. } | PoolError::UnknownKeyId { .. })
@@ -70,9 +96,18 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(if is_user_error(&err) { 1 } else { 2 })
@@ -80,87 +115,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    match &cli.command {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
         Command::Keys {
             command: KeysCommand::Health { json },
-        } => keys_health(*json),
+        } => keys::health(json).map(|()| ExitCode::SUCCESS),
+        Command::Keys {
+            command: KeysCommand::Check { json },
+        } => keys::check(json).await,
+        Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
     }
 }
 
-fn keys_health(json: bool) -> anyhow::Result<()> {
-    let config = match keypool::config_from_process() {
-        Ok(c) => c,
-        Err(ConfigError::NoKeys) => {
-            let message = ConfigError::NoKeys.to_string();
-            if json {
-                let doc =
-                    serde_json::json!({ "configured": false, "message": message, "keys": [] });
-                println!("{doc}");
-            } else {
-                eprintln!("{message}");
-            }
-            return Ok(());
-        }
-        Err(e) => return Err(e).context("reading the key configuration"),
+async fn sim(bind: &str, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let config = match config {
+        Some(path) => gemini_sim::SimConfig::load(path)?,
+        None => gemini_sim::SimConfig::default(),
     };
-    let pool = KeyPool::in_memory(&config, Arc::new(SystemClock))?;
-    let snapshot = pool.health()?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        let mut doc = serde_json::to_value(&snapshot)?;
-        doc["configured"] = serde_json::Value::Bool(true);
-        writeln!(out, "{doc}")?;
-    } else {
-        write!(out, "{}", render_table(&snapshot.keys))?;
-    }
-    Ok(())
-}
-
-fn render_table(rows: &[KeyReport]) -> String {
-    let header = [
-        "KEY_ID", "KEY", "MODEL", "PROJECT", "STATE", "OK", "ERR", "COOLDOWN", "RPM", "TPM", "RPD",
-    ];
-    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
-    for r in rows {
-        let cooldown = if r.in_cooldown {
-            let reason = r.cooldown_reason.map_or("", |c| c.as_str());
-            format!("{:.0}s {reason}", r.cooldown_remaining_s.ceil())
-        } else {
-            "-".to_owned()
-        };
-        cells.push(vec![
-            r.key_id.clone(),
-            r.key_hint.clone(),
-            r.model.clone(),
-            r.project.clone(),
-            r.state.as_str().to_owned(),
-            r.success_count.to_string(),
-            r.error_count.to_string(),
-            cooldown,
-            format!("{}/{}", r.rpm_used, r.rpm_limit),
-            format!("{}/{}", r.tpm_used, r.tpm_limit),
-            format!("{}/{}", r.rpd_used, r.rpd_limit),
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &cells {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    let addr: std::net::SocketAddr = bind
+        .parse()
+        .with_context(|| format!("--bind {bind}: expected HOST:PORT, e.g. 127.0.0.1:8090"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "Gemini simulator on http://{local} (time scale {}); try: GEMINI_BASE_URL=http://{local} botforge keys check",
+        config.time_scale
+    );
+    let sim = gemini_sim::Sim::new(config);
+    gemini_sim::serve(listener, sim, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    eprintln!("simulator stopped");
+    Ok(ExitCode::SUCCESS)
 }

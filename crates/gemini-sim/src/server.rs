@@ -789,9 +789,11 @@ async fn list_models(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err((status, body)) = sim.authenticate(native_key(&headers, &query)) {
-        return json_response(status, &body);
-    }
+    let caller = match sim.authenticate(native_key(&headers, &query)) {
+        Ok(c) => c,
+        Err((status, body)) => return json_response(status, &body),
+    };
+    sim.tally(&caller, Tally::Success);
     let models: Vec<Value> = sim.models.iter().map(|m| model_json(m)).collect();
     json_response(200, &json!({ "models": models }))
 }
@@ -802,12 +804,15 @@ async fn get_model(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err((status, body)) = sim.authenticate(native_key(&headers, &query)) {
-        return json_response(status, &body);
-    }
+    let caller = match sim.authenticate(native_key(&headers, &query)) {
+        Ok(c) => c,
+        Err((status, body)) => return json_response(status, &body),
+    };
     if sim.models.contains(&model) {
+        sim.tally(&caller, Tally::Success);
         json_response(200, &model_json(&model))
     } else {
+        sim.tally(&caller, Tally::Error);
         json_response(404, &format::unknown_model(&model, "get"))
     }
 }
@@ -935,9 +940,11 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
 }
 
 async fn compat_models(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
-    if let Err((status, body)) = sim.authenticate(bearer(&headers)) {
-        return compat_error(status, &body);
-    }
+    let caller = match sim.authenticate(bearer(&headers)) {
+        Ok(c) => c,
+        Err((status, body)) => return compat_error(status, &body),
+    };
+    sim.tally(&caller, Tally::Success);
     let data: Vec<Value> = sim
         .models
         .iter()

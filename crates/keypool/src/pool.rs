@@ -575,6 +575,14 @@ impl<S: StateStore> KeyPool<S> {
         self.keys.is_empty()
     }
 
+    /// Every key: id, material (for probes only), model served (`*` for `GEMINI_API_KEY`) and
+    /// whether it is the fallback.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, &ApiKey, &str, bool)> {
+        self.keys
+            .iter()
+            .map(|k| (k.key_id.as_str(), &k.key, k.model.as_str(), k.fallback))
+    }
+
     /// A lease's key id.
     pub fn key_id(&self, lease: &Lease) -> &str {
         &self.keys[lease.key].key_id

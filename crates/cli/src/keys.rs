@@ -1,0 +1,168 @@
+//! `botforge keys health` and `botforge keys check`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+use anyhow::Context;
+use keypool::{ConfigError, Environment, KeyPool, KeyReport, PoolConfig, SystemClock};
+
+fn config() -> anyhow::Result<Option<(Environment, PoolConfig)>> {
+    let env = Environment::from_process()?;
+    match PoolConfig::load(&env, &env) {
+        Ok(c) => Ok(Some((env, c))),
+        Err(ConfigError::NoKeys) => Ok(None),
+        Err(e) => Err(e).context("reading the key configuration"),
+    }
+}
+
+fn no_keys(json: bool) {
+    let message = ConfigError::NoKeys.to_string();
+    if json {
+        let doc = serde_json::json!({ "configured": false, "message": message, "keys": [] });
+        println!("{doc}");
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// Renders rows as aligned columns (widths in characters).
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let head: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&head).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn health_rows(rows: &[KeyReport]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            let cooldown = if r.in_cooldown {
+                let reason = r.cooldown_reason.map_or("", |c| c.as_str());
+                format!("{:.0}s {reason}", r.cooldown_remaining_s.ceil())
+            } else {
+                "-".to_owned()
+            };
+            vec![
+                r.key_id.clone(),
+                r.key_hint.clone(),
+                r.model.clone(),
+                r.project.clone(),
+                r.state.as_str().to_owned(),
+                r.success_count.to_string(),
+                r.error_count.to_string(),
+                cooldown,
+                format!("{}/{}", r.rpm_used, r.rpm_limit),
+                format!("{}/{}", r.tpm_used, r.tpm_limit),
+                format!("{}/{}", r.rpd_used, r.rpd_limit),
+            ]
+        })
+        .collect()
+}
+
+/// `keys health`.
+pub fn health(json: bool) -> anyhow::Result<()> {
+    let Some((_env, config)) = config()? else {
+        no_keys(json);
+        return Ok(());
+    };
+    let pool = KeyPool::in_memory(&config, Arc::new(SystemClock))?;
+    let snapshot = pool.health()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut doc = serde_json::to_value(&snapshot)?;
+        doc["configured"] = serde_json::Value::Bool(true);
+        writeln!(out, "{doc}")?;
+    } else {
+        let header = [
+            "KEY_ID", "KEY", "MODEL", "PROJECT", "STATE", "OK", "ERR", "COOLDOWN", "RPM", "TPM",
+            "RPD",
+        ];
+        write!(out, "{}", table(&header, &health_rows(&snapshot.keys)))?;
+    }
+    Ok(())
+}
+
+/// `keys check`.
+pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
+    let Some((env, config)) = config()? else {
+        no_keys(json);
+        return Ok(ExitCode::from(2));
+    };
+    let pool = KeyPool::in_memory(&config, Arc::new(SystemClock))?;
+    let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?;
+    let mut results = Vec::new();
+    for (key_id, key, model, _fallback) in pool.keys() {
+        let model = if model == "*" {
+            "gemini-2.5-flash"
+        } else {
+            model
+        };
+        let started = Instant::now();
+        let r = client.get_model(key, model).await;
+        let ms = started.elapsed().as_millis();
+        let (ok, class, detail) = match &r {
+            Ok(_) => (true, "ok", String::new()),
+            Err(e) => (false, e.outcome().class(), e.to_string()),
+        };
+        // A passing probe re-enables a key; a broken key is deactivated.
+        if ok {
+            pool.enable(key_id).await?;
+        } else if class == "key_broken" {
+            pool.disable(key_id, &detail).await?;
+        }
+        results.push(serde_json::json!({
+            "key_id": key_id, "key_hint": key.to_string(), "model": model,
+            "ok": ok, "class": class, "detail": detail, "latency_ms": ms,
+        }));
+    }
+    let usable = results.iter().any(|r| r["ok"] == true);
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "keys": results, "usable": usable })
+        )?;
+    } else {
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                vec![
+                    text("key_id"),
+                    text("key_hint"),
+                    text("model"),
+                    text("class"),
+                    format!("{} ms", r["latency_ms"]),
+                    text("detail"),
+                ]
+            })
+            .collect();
+        let header = ["KEY_ID", "KEY", "MODEL", "RESULT", "LATENCY", "DETAIL"];
+        write!(out, "{}", table(&header, &rows))?;
+    }
+    Ok(if usable {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
