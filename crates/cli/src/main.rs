@@ -63,7 +63,7 @@ enum KeysCommand {
     },
     /// Probe every key with a cheap call (GET the key's model) and report what upstream says.
     ///
-    /// Uses GEMINI_BASE_URL (default https://generativelanguage.googleapis.com). Exit code 0
+    /// Uses GEMINI_BASE_URL (default: the public Gemini API). Exit code 0
     /// when at least one key works, 2 when none does.
     Check {
         /// Print one JSON document instead of the table.
