@@ -94,6 +94,45 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that runs `scale` times faster than real time from the moment it is made: for
+/// simulations against a time-scaled Gemini simulator, where a "minute" passes in a second.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    start_ms: Millis,
+    start: tokio::time::Instant,
+    scale: f64,
+}
+
+impl ScaledClock {
+    /// Starts at the wall-clock time, running `scale` times faster (`scale` > 0).
+    pub fn new(scale: f64) -> Self {
+        Self {
+            start_ms: SystemClock.now_ms(),
+            start: tokio::time::Instant::now(),
+            scale: if scale.is_finite() && scale > 0.0 {
+                scale
+            } else {
+                1.0
+            },
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now_ms(&self) -> Millis {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "scaled milliseconds stay far below i64::MAX"
+        )]
+        let elapsed = (self.start.elapsed().as_secs_f64() * 1000.0 * self.scale) as i64;
+        self.start_ms + elapsed
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration.div_f64(self.scale)))
+    }
+}
+
 /// The Pacific calendar day (days since 1970-01-01 in `America/Los_Angeles`) that `now` falls in.
 /// Gemini's requests-per-day quota resets when this changes.
 pub fn pacific_day(now: Millis) -> i64 {

@@ -45,7 +45,8 @@ mod window;
 
 pub use budget::RetryBudget;
 pub use clock::{
-    Clock, ManualClock, Millis, Sleep, SystemClock, next_pacific_midnight, pacific_day, to_rfc3339,
+    Clock, ManualClock, Millis, ScaledClock, Sleep, SystemClock, next_pacific_midnight,
+    pacific_day, to_rfc3339,
 };
 pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
@@ -53,7 +54,7 @@ pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{Family, Limits};
 pub use pool::{
     ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
-    KeyReport, Lease, Outcome, SelectRequest, Verdict, config_from_process,
+    KeyReport, Lease, Outcome, PoolOptions, SelectRequest, Verdict, config_from_process,
 };
 pub use secret::ApiKey;
 pub use store::{BucketRef, BucketView, KeyRef, Layout, MemoryStore, StateStore};

@@ -456,13 +456,24 @@ fn with_scales(mut cands: Vec<Candidate>) -> Vec<Candidate> {
     cands
 }
 
+/// Tuning of a pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolOptions {
+    /// Cooldown and half-open rules.
+    pub health: HealthPolicy,
+    /// Added to the 60 s RPM/TPM window, so that network delay and clock skew between this
+    /// process and Gemini never turn an admitted request into a 429 at a window's edge.
+    /// 0 by default (exact); a few hundred milliseconds costs well under 1 % of throughput.
+    pub window_margin: Duration,
+}
+
 impl KeyPool<MemoryStore> {
-    /// A pool with in-process state.
+    /// A pool with in-process state and default options.
     ///
     /// # Errors
     /// Never in practice for a fresh [`MemoryStore`]; the signature matches other backends.
     pub fn in_memory(config: &PoolConfig, clock: Arc<dyn Clock>) -> Result<Self, PoolError> {
-        Self::new(config, MemoryStore::new(), clock, HealthPolicy::default())
+        Self::new(config, MemoryStore::new(), clock, PoolOptions::default())
     }
 }
 
@@ -475,8 +486,10 @@ impl<S: StateStore> KeyPool<S> {
         config: &PoolConfig,
         store: S,
         clock: Arc<dyn Clock>,
-        policy: HealthPolicy,
+        options: PoolOptions,
     ) -> Result<Self, PoolError> {
+        let policy = options.health;
+        let margin = i64::try_from(options.window_margin.as_millis()).unwrap_or(0);
         let mut b = Builder::default();
         let mut primary: HashMap<String, Vec<Candidate>> = HashMap::new();
         for spec in &config.keys {
@@ -538,6 +551,7 @@ impl<S: StateStore> KeyPool<S> {
                 .iter()
                 .map(|e| (e.project.clone(), e.model.clone()))
                 .collect(),
+            window_ms: crate::window::WINDOW_MS + margin,
         };
         store.prepare(&layout)?;
         Ok(Self {

@@ -43,6 +43,8 @@ pub struct Layout {
     pub keys: Vec<(String, bool)>,
     /// Each bucket's (project, model).
     pub buckets: Vec<(String, String)>,
+    /// Length of the RPM/TPM window in milliseconds (60,000 plus any safety margin).
+    pub window_ms: Millis,
 }
 
 /// What a store can see of a bucket without changing it.
@@ -177,7 +179,11 @@ impl StateStore for MemoryStore {
 
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
         let inner = MemoryInner {
-            buckets: layout.buckets.iter().map(|_| Mutex::default()).collect(),
+            buckets: layout
+                .buckets
+                .iter()
+                .map(|_| Mutex::new(Window::new(layout.window_ms)))
+                .collect(),
             keys: layout
                 .keys
                 .iter()

@@ -91,8 +91,9 @@ struct Entry {
 }
 
 /// One bucket's state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Window {
+    length_ms: Millis,
     entries: VecDeque<Entry>,
     tokens: u64,
     day_count: u64,
@@ -102,11 +103,31 @@ pub struct Window {
     cooldown_reason: Option<CooldownReason>,
 }
 
+impl Default for Window {
+    fn default() -> Self {
+        Self::new(WINDOW_MS)
+    }
+}
+
 impl Window {
+    /// A bucket whose RPM/TPM window is `window_ms` long (60 s, plus any safety margin).
+    pub fn new(window_ms: Millis) -> Self {
+        Self {
+            length_ms: window_ms.max(1),
+            entries: VecDeque::new(),
+            tokens: 0,
+            day_count: 0,
+            day_ends_at: 0,
+            next_id: 0,
+            cooldown_until: 0,
+            cooldown_reason: None,
+        }
+    }
+
     /// Drops entries older than the window and resets the day counter at Pacific midnight.
     fn advance(&mut self, now: Millis) {
         while let Some(front) = self.entries.front() {
-            if front.at > now - WINDOW_MS {
+            if front.at > now - self.length_ms {
                 break;
             }
             self.tokens = self.tokens.saturating_sub(front.tokens);
@@ -159,7 +180,7 @@ impl Window {
         if n >= limits.rpm {
             // The (n - rpm + 1) oldest entries must leave; the last of them is at n - rpm.
             let idx = usize::try_from(n - limits.rpm).unwrap_or(usize::MAX);
-            let at = self.entries.get(idx).map_or(now, |e| e.at) + WINDOW_MS;
+            let at = self.entries.get(idx).map_or(now, |e| e.at) + self.length_ms;
             full = Some((at, LimitKind::Rpm));
         }
         if self.tokens + tokens > limits.tpm {
@@ -169,7 +190,7 @@ impl Window {
             for e in &self.entries {
                 freed += e.tokens;
                 if freed >= excess {
-                    at = e.at + WINDOW_MS;
+                    at = e.at + self.length_ms;
                     break;
                 }
             }
@@ -353,6 +374,19 @@ mod tests {
         );
         assert!(w.reserve(T0 + 9_999, L, 1).is_err());
         assert!(w.reserve(T0 + 10_000, L, 1).is_ok());
+    }
+
+    #[test]
+    fn a_margin_lengthens_the_window() {
+        let mut w = Window::new(WINDOW_MS + 250);
+        let lim = Limits {
+            rpm: 1,
+            tpm: 100,
+            rpd: 100,
+        };
+        w.reserve(T0, lim, 1).unwrap();
+        assert!(w.reserve(T0 + WINDOW_MS, lim, 1).is_err());
+        assert!(w.reserve(T0 + WINDOW_MS + 250, lim, 1).is_ok());
     }
 
     #[test]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs botforge's benchmarks and prints their tables. Machines are shared and noisy: compare
+# ratios within one run, not absolute times across runs.
+#   bench/run.sh            all
+#   bench/run.sh keypool    select + report, 10/100/1,000 keys, 1 and 2 threads (criterion)
+#   bench/run.sh gemini     quota goodput and rotation overhead against the simulator
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+if [ "$what" = all ] || [ "$what" = keypool ]; then
+  cargo bench -p keypool --bench pool 2>&1 | grep -E '^select_report|time:|thrpt:'
+fi
+if [ "$what" = all ] || [ "$what" = gemini ]; then
+  cargo bench -p gemini --bench goodput 2>&1 | grep -vE '^\s*(Compiling|Finished|Running)'
+fi
