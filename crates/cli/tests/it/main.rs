@@ -137,3 +137,110 @@ fn no_output_contains_key_material_even_at_trace_level() {
         assert!(!all.contains(CANARY), "{all}");
     }
 }
+
+/// `botforge sim` on a free port, read from its first line on stderr; killed on drop.
+struct SimProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(dir: &Path, config: &str) -> SimProcess {
+    use std::io::{BufRead, BufReader};
+    let path = dir.join("sim.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_botforge"))
+        .args(["sim", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .env_clear()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    SimProcess { child, base }
+}
+
+#[test]
+fn keys_check_probes_every_key_against_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        dir.path(),
+        r#"
+[[keys]]
+id = "flash_01"
+key = "test-key-flash-0001"
+[[keys]]
+id = "flash_02"
+key = "test-key-flash-0002"
+state = "revoked"
+[[keys]]
+id = "pro_01"
+key = "test-key-pro-0003"
+state = "invalid"
+"#,
+    );
+    let env = [
+        ("ENABLE_KEY_ROTATION", "true"),
+        ("GEMINI_KEY_flash_01", "test-key-flash-0001"),
+        ("GEMINI_KEY_flash_02", "test-key-flash-0002"),
+        ("GEMINI_KEY_pro_01", "test-key-pro-0003"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    let out = botforge(dir.path(), &["keys", "check", "--json"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let class = |id: &str| {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key_id"] == id)
+            .map(|k| k["class"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(class("flash_01"), "ok");
+    assert_eq!(class("flash_02"), "key_broken");
+    assert_eq!(class("pro_01"), "key_broken");
+    assert_eq!(v["usable"], true);
+    assert!(!text(&out.stdout).contains("test-key-"), "no key material");
+
+    let table = text(&botforge(dir.path(), &["keys", "check"], &env).stdout);
+    assert!(table.starts_with("KEY_ID"), "{table}");
+    assert!(table.contains("403 PERMISSION_DENIED"), "{table}");
+
+    // With no working key the exit code says so.
+    let dead = [
+        ("GEMINI_API_KEY", "test-key-flash-0002"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    assert_eq!(botforge(dir.path(), &["keys", "check"], &dead).status.code(), Some(2));
+}
+
+#[test]
+fn sim_refuses_a_bad_config_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.toml");
+    std::fs::write(&path, "time_scael = 3\n").unwrap();
+    let out = botforge(
+        dir.path(),
+        &["sim", "--bind", "127.0.0.1:0", "--config", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("sim.toml") && err.contains("time_scael"), "{err}");
+}
