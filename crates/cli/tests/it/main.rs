@@ -227,7 +227,12 @@ state = "invalid"
         ("GEMINI_API_KEY", "test-key-flash-0002"),
         ("GEMINI_BASE_URL", sim.base.as_str()),
     ];
-    assert_eq!(botforge(dir.path(), &["keys", "check"], &dead).status.code(), Some(2));
+    assert_eq!(
+        botforge(dir.path(), &["keys", "check"], &dead)
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -237,10 +242,19 @@ fn sim_refuses_a_bad_config_with_a_clear_message() {
     std::fs::write(&path, "time_scael = 3\n").unwrap();
     let out = botforge(
         dir.path(),
-        &["sim", "--bind", "127.0.0.1:0", "--config", path.to_str().unwrap()],
+        &[
+            "sim",
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+            path.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("sim.toml") && err.contains("time_scael"), "{err}");
+    assert!(
+        err.contains("sim.toml") && err.contains("time_scael"),
+        "{err}"
+    );
 }
