@@ -1,5 +1,9 @@
 //! The `botforge` binary as a user runs it: a clean environment, a working directory of its own.
-#![expect(clippy::unwrap_used, reason = "helpers outside #[test] functions")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers outside #[test] functions"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};
