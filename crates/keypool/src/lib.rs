@@ -57,5 +57,8 @@ pub use pool::{
     KeyReport, Lease, Outcome, PoolOptions, SelectRequest, Verdict, config_from_process,
 };
 pub use secret::ApiKey;
-pub use store::{BucketRef, BucketView, KeyRef, Layout, MemoryStore, StateStore};
+pub use store::{
+    Acquired, BucketRef, BucketView, Finish, KeyEvent, KeyRef, Layout, MemoryStore, StateStore,
+    Tokens,
+};
 pub use window::{Check, CooldownReason, LimitKind, Usage, WINDOW_MS, Window};

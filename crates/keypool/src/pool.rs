@@ -22,7 +22,9 @@ use crate::error::{Exhausted, KeyBlock, PoolError};
 use crate::health::{HealthPolicy, KeyHealth, KeyState};
 use crate::limits::{Family, Limits};
 use crate::secret::ApiKey;
-use crate::store::{BucketRef, KeyRef, Layout, MemoryStore, StateStore};
+use crate::store::{
+    Acquired, BucketRef, Finish, KeyEvent, KeyRef, Layout, MemoryStore, StateStore, Tokens,
+};
 use crate::window::{Check, CooldownReason, LimitKind};
 
 /// Models the `GEMINI_API_KEY` key gets its own buckets for; any other model shares one `*`
@@ -671,20 +673,18 @@ impl<S: StateStore> KeyPool<S> {
         req: &SelectRequest<'_>,
         now: Millis,
     ) -> Result<Option<Lease>, PoolError> {
-        let policy = self.policy;
-        let Some(trial) = self
+        let acquired = self
             .store
-            .update_key(self.kref(c.key), |h| h.admit(now, &policy))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let reserved = self
-            .store
-            .reserve(self.bref(c.bucket), req.tokens, now)
+            .acquire(
+                self.kref(c.key),
+                self.bref(c.bucket),
+                req.tokens,
+                now,
+                &self.policy,
+            )
             .await?;
-        if let Ok(reservation) = reserved {
-            return Ok(Some(Lease {
+        Ok(match acquired {
+            Acquired::Granted { reservation, trial } => Some(Lease {
                 key: c.key,
                 bucket: c.bucket,
                 project: c.project,
@@ -692,14 +692,9 @@ impl<S: StateStore> KeyPool<S> {
                 tokens: req.tokens,
                 trial,
                 fallback: self.keys[c.key].fallback,
-            }));
-        }
-        if trial {
-            self.store
-                .update_key(self.kref(c.key), KeyHealth::on_inconclusive)
-                .await?;
-        }
-        Ok(None)
+            }),
+            Acquired::KeyUnavailable | Acquired::Refused(_) => None,
+        })
     }
 
     async fn pick(
@@ -930,73 +925,92 @@ impl<S: StateStore> KeyPool<S> {
     /// A store failure.
     pub async fn report(&self, lease: Lease, outcome: &Outcome) -> Result<Verdict, PoolError> {
         let now = self.clock.now_ms();
-        let bucket = self.bref(lease.bucket);
-        let key = self.kref(lease.key);
-        let policy = self.policy;
         let class = outcome.class();
-        let verdict = match outcome {
-            Outcome::Success { input_tokens } => {
-                self.store
-                    .settle(bucket, lease.reservation, *input_tokens, now)
-                    .await?;
-                self.store.update_key(key, |h| h.on_success(now)).await?;
-                Verdict::Done
-            }
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let (finish, verdict) = match outcome {
+            Outcome::Success { input_tokens } => (
+                Finish {
+                    tokens: Tokens::Settle(*input_tokens),
+                    cool_bucket: None,
+                    key: KeyEvent::Success,
+                },
+                Verdict::Done,
+            ),
             Outcome::RateLimited {
                 retry_after,
                 detail,
             } => {
                 let delay = retry_after.unwrap_or(Duration::from_secs(60));
-                let until =
-                    now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                self.store
-                    .cool_bucket(bucket, until, CooldownReason::RateLimited, now)
-                    .await?;
-                self.store
-                    .update_key(key, |h| h.on_rate_limited(now, class, detail))
-                    .await?;
-                Verdict::TryAnotherProject
+                (
+                    Finish {
+                        tokens: Tokens::Keep,
+                        cool_bucket: Some((
+                            now.saturating_add(ms(delay)),
+                            CooldownReason::RateLimited,
+                        )),
+                        key: KeyEvent::RateLimited { class, detail },
+                    },
+                    Verdict::TryAnotherProject,
+                )
             }
-            Outcome::QuotaExhausted { detail } => {
-                let until = next_pacific_midnight(now);
-                self.store
-                    .cool_bucket(bucket, until, CooldownReason::QuotaExhausted, now)
-                    .await?;
-                self.store
-                    .update_key(key, |h| h.on_rate_limited(now, class, detail))
-                    .await?;
-                Verdict::TryAnotherProject
-            }
-            Outcome::Transient { detail } => {
-                let trial = lease.trial;
-                self.store
-                    .update_key(key, |h| h.on_transient(now, trial, detail, &policy))
-                    .await?;
-                Verdict::TryAnotherKey
-            }
+            Outcome::QuotaExhausted { detail } => (
+                Finish {
+                    tokens: Tokens::Keep,
+                    cool_bucket: Some((next_pacific_midnight(now), CooldownReason::QuotaExhausted)),
+                    key: KeyEvent::RateLimited { class, detail },
+                },
+                Verdict::TryAnotherProject,
+            ),
+            Outcome::Transient { detail } => (
+                Finish {
+                    tokens: Tokens::Keep,
+                    cool_bucket: None,
+                    key: KeyEvent::Transient {
+                        trial: lease.trial,
+                        detail,
+                    },
+                },
+                Verdict::TryAnotherKey,
+            ),
             Outcome::KeyBroken { detail } => {
-                // Refused at the door: Google did not count it against the project.
-                self.store.release(bucket, lease.reservation, now).await?;
-                self.store
-                    .update_key(key, |h| h.on_broken(now, detail))
-                    .await?;
-                tracing::warn!(key_id = key.key_id, detail = %detail, "key deactivated");
-                Verdict::TryAnotherKey
+                tracing::warn!(key_id = %self.keys[lease.key].key_id, detail = %detail, "key deactivated");
+                (
+                    // Refused at the door: Google did not count it against the project.
+                    Finish {
+                        tokens: Tokens::Release,
+                        cool_bucket: None,
+                        key: KeyEvent::Broken { detail },
+                    },
+                    Verdict::TryAnotherKey,
+                )
             }
-            Outcome::CallerFault { .. } => {
-                self.store
-                    .update_key(key, KeyHealth::on_inconclusive)
-                    .await?;
-                Verdict::ReturnToCaller
-            }
-            Outcome::NotSent => {
-                self.store.release(bucket, lease.reservation, now).await?;
-                self.store
-                    .update_key(key, KeyHealth::on_inconclusive)
-                    .await?;
-                Verdict::TryAnotherKey
-            }
+            Outcome::CallerFault { .. } => (
+                Finish {
+                    tokens: Tokens::Keep,
+                    cool_bucket: None,
+                    key: KeyEvent::Inconclusive,
+                },
+                Verdict::ReturnToCaller,
+            ),
+            Outcome::NotSent => (
+                Finish {
+                    tokens: Tokens::Release,
+                    cool_bucket: None,
+                    key: KeyEvent::Inconclusive,
+                },
+                Verdict::TryAnotherKey,
+            ),
         };
+        self.store
+            .finish(
+                self.kref(lease.key),
+                self.bref(lease.bucket),
+                lease.reservation,
+                &finish,
+                now,
+                &self.policy,
+            )
+            .await?;
         Ok(verdict)
     }
 

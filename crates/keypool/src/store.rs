@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use crate::clock::Millis;
 use crate::error::StoreError;
-use crate::health::KeyHealth;
+use crate::health::{HealthPolicy, KeyHealth};
 use crate::limits::Limits;
 use crate::window::{Check, CooldownReason, Usage, Window};
 
@@ -58,7 +58,87 @@ pub struct BucketView {
     pub cooldown: Option<(Millis, CooldownReason)>,
 }
 
-/// Atomic state operations behind the pool.
+/// The outcome of [`StateStore::acquire`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Acquired {
+    /// The key was admitted and the bucket reserved.
+    Granted {
+        /// Reservation id, to settle or release later.
+        reservation: u64,
+        /// This request is the key's half-open trial.
+        trial: bool,
+    },
+    /// The key is cooling, disabled, or its half-open trial is taken.
+    KeyUnavailable,
+    /// The bucket has no room (or is cooling).
+    Refused(Check),
+}
+
+/// What happens to a reservation's tokens when its call ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    /// Replace the estimate by the real input token count.
+    Settle(u64),
+    /// Keep the estimate (upstream may have counted the request).
+    Keep,
+    /// Undo the reservation: upstream never counted the request.
+    Release,
+}
+
+/// What a finished call does to the key's health record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent<'a> {
+    /// Success: counts, restores a half-open key.
+    Success,
+    /// A transient failure.
+    Transient {
+        /// The call was the half-open trial.
+        trial: bool,
+        /// Short description.
+        detail: &'a str,
+    },
+    /// The key is broken: deactivated.
+    Broken {
+        /// Short description.
+        detail: &'a str,
+    },
+    /// A 429 on the key's bucket.
+    RateLimited {
+        /// Outcome class label.
+        class: &'a str,
+        /// Short description.
+        detail: &'a str,
+    },
+    /// No verdict on the key (caller's fault, not sent): frees a trial slot.
+    Inconclusive,
+}
+
+impl KeyEvent<'_> {
+    /// Applies the event to a record: the one transition function every backend uses.
+    pub fn apply(&self, h: &mut KeyHealth, now: Millis, policy: &HealthPolicy) {
+        match *self {
+            KeyEvent::Success => h.on_success(now),
+            KeyEvent::Transient { trial, detail } => h.on_transient(now, trial, detail, policy),
+            KeyEvent::Broken { detail } => h.on_broken(now, detail),
+            KeyEvent::RateLimited { class, detail } => h.on_rate_limited(now, class, detail),
+            KeyEvent::Inconclusive => h.on_inconclusive(),
+        }
+    }
+}
+
+/// Everything a finished call changes, applied together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish<'a> {
+    /// The reservation's tokens.
+    pub tokens: Tokens,
+    /// Cool the bucket until then, for this reason (never shortens a cooldown).
+    pub cool_bucket: Option<(Millis, CooldownReason)>,
+    /// The key's event.
+    pub key: KeyEvent<'a>,
+}
+
+/// Atomic state operations behind the pool. A shared backend answers `acquire` and `finish`
+/// in one round trip each; the synchronous views answer from its latest knowledge.
 pub trait StateStore: Send + Sync + 'static {
     /// A short name for health output (`memory`, `redis`).
     fn backend(&self) -> &'static str;
@@ -69,46 +149,40 @@ pub trait StateStore: Send + Sync + 'static {
     /// When the store cannot be prepared (already prepared for another layout).
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError>;
 
-    /// Reserves one request of `tokens` on a bucket if RPM, TPM and RPD all allow it.
-    fn reserve(
+    /// Admits the key (taking its half-open trial when due) and reserves one request of
+    /// `tokens` on the bucket if RPM, TPM and RPD all allow it; all or nothing.
+    fn acquire(
         &self,
+        key: KeyRef<'_>,
         bucket: BucketRef<'_>,
         tokens: u64,
         now: Millis,
-    ) -> impl Future<Output = Result<Result<u64, Check>, StoreError>> + Send;
+        policy: &HealthPolicy,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send;
 
-    /// Replaces a reservation's estimate by the actual token count.
-    fn settle(
+    /// Applies the end of a call: tokens, bucket cooldown and the key's event.
+    fn finish(
         &self,
+        key: KeyRef<'_>,
         bucket: BucketRef<'_>,
         reservation: u64,
-        actual_tokens: u64,
+        finish: &Finish<'_>,
         now: Millis,
+        policy: &HealthPolicy,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Undoes a reservation whose request was never answered by upstream.
-    fn release(
-        &self,
-        bucket: BucketRef<'_>,
-        reservation: u64,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Cools a bucket until `until` (never shortens an existing cooldown).
-    fn cool_bucket(
-        &self,
-        bucket: BucketRef<'_>,
-        until: Millis,
-        reason: CooldownReason,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Applies `f` to a key's health record atomically and returns its result.
+    /// Applies `f` to a key's health record atomically and returns its result (operator
+    /// actions: enable, disable).
     fn update_key<R: Send>(
         &self,
         key: KeyRef<'_>,
         f: impl FnMut(&mut KeyHealth) -> R + Send,
     ) -> impl Future<Output = Result<R, StoreError>> + Send;
+
+    /// Brings the synchronous views up to date with shared state (a no-op in memory).
+    fn refresh(&self, _now: Millis) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
 
     /// A bucket's state for a request of `tokens` (for selection and health output).
     /// Cheap and synchronous: a shared backend answers from its latest knowledge.
@@ -153,6 +227,34 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// [`StateStore::acquire`], synchronously.
+    ///
+    /// # Errors
+    /// When the store was not prepared for the key or bucket.
+    pub fn acquire_now(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<Acquired, StoreError> {
+        let window = self.bucket(bucket)?;
+        let mut h = self.key(key)?.lock();
+        let Some(trial) = h.admit(now, policy) else {
+            return Ok(Acquired::KeyUnavailable);
+        };
+        match window.lock().reserve(now, bucket.limits, tokens) {
+            Ok(reservation) => Ok(Acquired::Granted { reservation, trial }),
+            Err(check) => {
+                if trial {
+                    h.on_inconclusive();
+                }
+                Ok(Acquired::Refused(check))
+            }
+        }
+    }
+
     fn inner(&self) -> Result<&MemoryInner, StoreError> {
         self.inner.get().ok_or(StoreError::NotPrepared)
     }
@@ -195,53 +297,41 @@ impl StateStore for MemoryStore {
             .map_err(|_| StoreError::AlreadyPrepared)
     }
 
-    fn reserve(
+    fn acquire(
         &self,
+        key: KeyRef<'_>,
         bucket: BucketRef<'_>,
         tokens: u64,
         now: Millis,
-    ) -> impl Future<Output = Result<Result<u64, Check>, StoreError>> + Send {
-        let r = self
-            .bucket(bucket)
-            .map(|w| w.lock().reserve(now, bucket.limits, tokens));
-        std::future::ready(r)
+        policy: &HealthPolicy,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send {
+        std::future::ready(self.acquire_now(key, bucket, tokens, now, policy))
     }
 
-    fn settle(
+    fn finish(
         &self,
+        key: KeyRef<'_>,
         bucket: BucketRef<'_>,
         reservation: u64,
-        actual_tokens: u64,
+        finish: &Finish<'_>,
         now: Millis,
+        policy: &HealthPolicy,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let r = self
-            .bucket(bucket)
-            .map(|w| w.lock().settle(now, reservation, actual_tokens));
-        std::future::ready(r)
-    }
-
-    fn release(
-        &self,
-        bucket: BucketRef<'_>,
-        reservation: u64,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let r = self
-            .bucket(bucket)
-            .map(|w| w.lock().release(now, reservation));
-        std::future::ready(r)
-    }
-
-    fn cool_bucket(
-        &self,
-        bucket: BucketRef<'_>,
-        until: Millis,
-        reason: CooldownReason,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let r = self
-            .bucket(bucket)
-            .map(|w| w.lock().cool(now, until, reason));
+        let r = self.bucket(bucket).and_then(|w| {
+            let mut w = w.lock();
+            match finish.tokens {
+                Tokens::Settle(n) => w.settle(now, reservation, n),
+                Tokens::Keep => {}
+                Tokens::Release => w.release(now, reservation),
+            }
+            if let Some((until, reason)) = finish.cool_bucket {
+                w.cool(now, until, reason);
+            }
+            drop(w);
+            let mut h = self.key(key)?.lock();
+            finish.key.apply(&mut h, now, policy);
+            Ok(())
+        });
         std::future::ready(r)
     }
 
