@@ -76,7 +76,7 @@ async fn goodput() {
     let dir = tempfile::tempdir().unwrap();
     let (env, config) = pool_config(dir.path(), &sim.base_url(), RPM);
     let options = PoolOptions {
-        window_margin: Duration::from_millis(250),
+        window: Duration::from_millis(60_250),
         ..PoolOptions::default()
     };
     let pool = KeyPool::new(

@@ -459,14 +459,23 @@ fn with_scales(mut cands: Vec<Candidate>) -> Vec<Candidate> {
 }
 
 /// Tuning of a pool.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     /// Cooldown and half-open rules.
     pub health: HealthPolicy,
-    /// Added to the 60 s RPM/TPM window, so that network delay and clock skew between this
-    /// process and Gemini never turn an admitted request into a 429 at a window's edge.
-    /// 0 by default (exact); a few hundred milliseconds costs well under 1 % of throughput.
-    pub window_margin: Duration,
+    /// Length of the RPM/TPM window: 60 s. A little more (say 60.25 s) keeps network delay
+    /// and clock skew between this process and Gemini from turning an admitted request into a
+    /// 429 at a window's edge, for well under 1 % of throughput. Tests shorten it.
+    pub window: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            health: HealthPolicy::default(),
+            window: Duration::from_millis(u64::try_from(crate::window::WINDOW_MS).unwrap_or(60_000)),
+        }
+    }
 }
 
 impl KeyPool<MemoryStore> {
@@ -491,7 +500,7 @@ impl<S: StateStore> KeyPool<S> {
         options: PoolOptions,
     ) -> Result<Self, PoolError> {
         let policy = options.health;
-        let margin = i64::try_from(options.window_margin.as_millis()).unwrap_or(0);
+        let window_ms = i64::try_from(options.window.as_millis()).unwrap_or(crate::window::WINDOW_MS);
         let mut b = Builder::default();
         let mut primary: HashMap<String, Vec<Candidate>> = HashMap::new();
         for spec in &config.keys {
@@ -553,7 +562,7 @@ impl<S: StateStore> KeyPool<S> {
                 .iter()
                 .map(|e| (e.project.clone(), e.model.clone()))
                 .collect(),
-            window_ms: crate::window::WINDOW_MS + margin,
+            window_ms,
         };
         store.prepare(&layout)?;
         Ok(Self {
