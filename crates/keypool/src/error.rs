@@ -124,6 +124,15 @@ pub enum StoreError {
         /// The index.
         index: usize,
     },
+    /// Redis failed or did not answer in time. The message is the client's (it never holds
+    /// key material: key names carry fingerprints).
+    #[error("redis {op} failed: {message}")]
+    Redis {
+        /// The operation.
+        op: &'static str,
+        /// What the Redis client said.
+        message: String,
+    },
 }
 
 /// The state of one key when nothing could be selected.

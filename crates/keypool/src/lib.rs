@@ -39,6 +39,8 @@ mod error;
 mod health;
 mod limits;
 mod pool;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod secret;
 mod store;
 mod window;
@@ -56,9 +58,11 @@ pub use pool::{
     ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
     KeyReport, Lease, Outcome, PoolOptions, SelectRequest, Verdict, config_from_process,
 };
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisOptions, RedisStore, RedisTime};
 pub use secret::ApiKey;
 pub use store::{
-    Acquired, BucketRef, BucketView, Finish, KeyEvent, KeyRef, Layout, MemoryStore, StateStore,
-    Tokens,
+    Acquired, AnyStore, BucketRef, BucketView, Finish, KeyEvent, KeyLayout, KeyRef, Layout,
+    MemoryStore, StateStore, Tokens,
 };
 pub use window::{Check, CooldownReason, LimitKind, Usage, WINDOW_MS, Window};

@@ -23,7 +23,8 @@ use crate::health::{HealthPolicy, KeyHealth, KeyState};
 use crate::limits::{Family, Limits};
 use crate::secret::ApiKey;
 use crate::store::{
-    Acquired, BucketRef, Finish, KeyEvent, KeyRef, Layout, MemoryStore, StateStore, Tokens,
+    Acquired, BucketRef, Finish, KeyEvent, KeyLayout, KeyRef, Layout, MemoryStore, StateStore,
+    Tokens,
 };
 use crate::window::{Check, CooldownReason, LimitKind};
 
@@ -473,7 +474,9 @@ impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             health: HealthPolicy::default(),
-            window: Duration::from_millis(u64::try_from(crate::window::WINDOW_MS).unwrap_or(60_000)),
+            window: Duration::from_millis(
+                u64::try_from(crate::window::WINDOW_MS).unwrap_or(60_000),
+            ),
         }
     }
 }
@@ -500,7 +503,8 @@ impl<S: StateStore> KeyPool<S> {
         options: PoolOptions,
     ) -> Result<Self, PoolError> {
         let policy = options.health;
-        let window_ms = i64::try_from(options.window.as_millis()).unwrap_or(crate::window::WINDOW_MS);
+        let window_ms =
+            i64::try_from(options.window.as_millis()).unwrap_or(crate::window::WINDOW_MS);
         let mut b = Builder::default();
         let mut primary: HashMap<String, Vec<Candidate>> = HashMap::new();
         for spec in &config.keys {
@@ -546,16 +550,16 @@ impl<S: StateStore> KeyPool<S> {
             .map(|(m, c)| (m, with_scales(c)))
             .collect();
         let layout = Layout {
-            keys: config
+            keys: b
                 .keys
                 .iter()
-                .map(|k| (k.key_id.clone(), k.active))
-                .chain(
-                    config
-                        .fallback
-                        .iter()
-                        .map(|_| (FALLBACK_KEY_ID.to_owned(), true)),
-                )
+                .map(|k| KeyLayout {
+                    key_id: k.key_id.clone(),
+                    active: k.fallback
+                        || config.keys.iter().any(|s| s.key_id == k.key_id && s.active),
+                    fingerprint: k.key.fingerprint(),
+                    project: k.project.clone(),
+                })
                 .collect(),
             buckets: b
                 .buckets
@@ -939,6 +943,7 @@ impl<S: StateStore> KeyPool<S> {
         let (finish, verdict) = match outcome {
             Outcome::Success { input_tokens } => (
                 Finish {
+                    trial: lease.trial,
                     tokens: Tokens::Settle(*input_tokens),
                     cool_bucket: None,
                     key: KeyEvent::Success,
@@ -952,6 +957,7 @@ impl<S: StateStore> KeyPool<S> {
                 let delay = retry_after.unwrap_or(Duration::from_secs(60));
                 (
                     Finish {
+                        trial: lease.trial,
                         tokens: Tokens::Keep,
                         cool_bucket: Some((
                             now.saturating_add(ms(delay)),
@@ -964,6 +970,7 @@ impl<S: StateStore> KeyPool<S> {
             }
             Outcome::QuotaExhausted { detail } => (
                 Finish {
+                    trial: lease.trial,
                     tokens: Tokens::Keep,
                     cool_bucket: Some((next_pacific_midnight(now), CooldownReason::QuotaExhausted)),
                     key: KeyEvent::RateLimited { class, detail },
@@ -972,6 +979,7 @@ impl<S: StateStore> KeyPool<S> {
             ),
             Outcome::Transient { detail } => (
                 Finish {
+                    trial: lease.trial,
                     tokens: Tokens::Keep,
                     cool_bucket: None,
                     key: KeyEvent::Transient {
@@ -986,6 +994,7 @@ impl<S: StateStore> KeyPool<S> {
                 (
                     // Refused at the door: Google did not count it against the project.
                     Finish {
+                        trial: lease.trial,
                         tokens: Tokens::Release,
                         cool_bucket: None,
                         key: KeyEvent::Broken { detail },
@@ -995,6 +1004,7 @@ impl<S: StateStore> KeyPool<S> {
             }
             Outcome::CallerFault { .. } => (
                 Finish {
+                    trial: lease.trial,
                     tokens: Tokens::Keep,
                     cool_bucket: None,
                     key: KeyEvent::Inconclusive,
@@ -1003,6 +1013,7 @@ impl<S: StateStore> KeyPool<S> {
             ),
             Outcome::NotSent => (
                 Finish {
+                    trial: lease.trial,
                     tokens: Tokens::Release,
                     cool_bucket: None,
                     key: KeyEvent::Inconclusive,
@@ -1214,6 +1225,16 @@ impl<S: StateStore> KeyPool<S> {
             .ok_or_else(|| PoolError::UnknownKeyId {
                 key_id: key_id.to_owned(),
             })
+    }
+
+    /// Brings the pool's view of shared state up to date (Redis: one fetch of every bucket and
+    /// key; in memory: nothing to do). Call before [`Self::health`] for the shared view.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn refresh(&self) -> Result<(), PoolError> {
+        self.store.refresh(self.clock.now_ms()).await?;
+        Ok(())
     }
 
     /// Every key's health and its bucket's usage.

@@ -40,6 +40,20 @@ impl ApiKey {
         &self.tail
     }
 
+    /// A stable, non-secret name for the material: the first 16 hex digits of its SHA-256.
+    /// Shared state (Redis key names) uses this, never the key.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.expose().as_bytes());
+        digest[..8]
+            .iter()
+            .fold(String::with_capacity(16), |mut s, b| {
+                use std::fmt::Write;
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    }
+
     /// Whether two keys hold the same material (constant time in the material's length).
     pub fn same_material(&self, other: &ApiKey) -> bool {
         let (a, b) = (self.expose().as_bytes(), other.expose().as_bytes());
@@ -69,6 +83,18 @@ mod tests {
         assert_eq!(format!("{k:?}"), "ApiKey(…wxyz)");
         assert_eq!(format!("{k}"), "…wxyz");
         assert_eq!(k.expose(), "test-key-SECRETMATERIAL-wxyz");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_reveal_nothing() {
+        let k = ApiKey::new("test-key-SECRETMATERIAL-wxyz");
+        assert_eq!(
+            k.fingerprint(),
+            ApiKey::new("test-key-SECRETMATERIAL-wxyz").fingerprint()
+        );
+        assert_eq!(k.fingerprint().len(), 16);
+        assert!(!k.fingerprint().contains("wxyz"));
+        assert_ne!(k.fingerprint(), ApiKey::new("other").fingerprint());
     }
 
     #[test]

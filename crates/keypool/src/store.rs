@@ -36,11 +36,24 @@ pub struct KeyRef<'a> {
     pub key_id: &'a str,
 }
 
+/// A key as a store is told about it.
+#[derive(Debug, Clone)]
+pub struct KeyLayout {
+    /// Configured id.
+    pub key_id: String,
+    /// Configured `active` flag (the state until a record exists).
+    pub active: bool,
+    /// [`crate::ApiKey::fingerprint`]: what shared state is keyed by.
+    pub fingerprint: String,
+    /// The key's project (its buckets' project).
+    pub project: String,
+}
+
 /// The shape of a pool, given to a store once before use.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    /// Each key's id and configured `active` flag.
-    pub keys: Vec<(String, bool)>,
+    /// Each key.
+    pub keys: Vec<KeyLayout>,
     /// Each bucket's (project, model).
     pub buckets: Vec<(String, String)>,
     /// Length of the RPM/TPM window in milliseconds (60,000 plus any safety margin).
@@ -129,6 +142,8 @@ impl KeyEvent<'_> {
 /// Everything a finished call changes, applied together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finish<'a> {
+    /// The call was the key's half-open trial (its slot is given back).
+    pub trial: bool,
     /// The reservation's tokens.
     pub tokens: Tokens,
     /// Cool the bucket until then, for this reason (never shortens a cooldown).
@@ -289,7 +304,7 @@ impl StateStore for MemoryStore {
             keys: layout
                 .keys
                 .iter()
-                .map(|(_, active)| Mutex::new(KeyHealth::new(*active)))
+                .map(|k| Mutex::new(KeyHealth::new(k.active)))
                 .collect(),
         };
         self.inner
@@ -364,5 +379,88 @@ impl StateStore for MemoryStore {
 
     fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
         Ok(self.key(key)?.lock().clone())
+    }
+}
+
+/// The backend picked at run time: in-process, or Redis when `REDIS_URL` is set.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// In-process state.
+    Memory(MemoryStore),
+    /// Shared state in Redis.
+    #[cfg(feature = "redis")]
+    Redis(Box<crate::redis_store::RedisStore>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Memory($s) => $e,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($s) => $e,
+        }
+    };
+}
+
+impl StateStore for AnyStore {
+    fn backend(&self) -> &'static str {
+        dispatch!(self, s => s.backend())
+    }
+
+    fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
+        dispatch!(self, s => s.prepare(layout))
+    }
+
+    async fn acquire(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<Acquired, StoreError> {
+        dispatch!(self, s => s.acquire(key, bucket, tokens, now, policy).await)
+    }
+
+    async fn finish(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        reservation: u64,
+        finish: &Finish<'_>,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.finish(key, bucket, reservation, finish, now, policy).await)
+    }
+
+    async fn update_key<R: Send>(
+        &self,
+        key: KeyRef<'_>,
+        f: impl FnMut(&mut KeyHealth) -> R + Send,
+    ) -> Result<R, StoreError> {
+        dispatch!(self, s => s.update_key(key, f).await)
+    }
+
+    async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
+        dispatch!(self, s => s.refresh(now).await)
+    }
+
+    fn bucket_view(
+        &self,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<BucketView, StoreError> {
+        dispatch!(self, s => s.bucket_view(bucket, tokens, now))
+    }
+
+    fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.key_usable(key, now))
+    }
+
+    fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
+        dispatch!(self, s => s.key_health(key))
     }
 }

@@ -3,18 +3,16 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
-use keypool::{
-    ExecuteError, FailoverPolicy, Grant, KeyPool, KeyState, Outcome, RetryBudget, SelectRequest,
-};
+use keypool::{ExecuteError, FailoverPolicy, Grant, KeyState, Outcome, RetryBudget, SelectRequest};
 
-use crate::fixtures::{FLASH, keys_json, pool_with_file, row};
+use crate::fixtures::{Backend, FLASH, Pool, keys_json, pool_with_file, row};
 
 const BIG: u64 = 1_000_000;
 
 /// Runs one request whose attempts answer `script[n]` in turn; returns the result and the keys
 /// that were tried.
 async fn run(
-    pool: &KeyPool,
+    pool: &Pool,
     script: &[Outcome],
     policy: FailoverPolicy,
     budget: &RetryBudget,
@@ -43,8 +41,9 @@ async fn run(
     (r, tried.into_inner())
 }
 
-fn four_keys_two_projects() -> (KeyPool, keypool::ManualClock) {
+async fn four_keys_two_projects(b: Backend) -> (Pool, keypool::ManualClock) {
     pool_with_file(
+        b,
         &keys_json(
             &[
                 ("a1", Some("pa")),
@@ -58,6 +57,7 @@ fn four_keys_two_projects() -> (KeyPool, keypool::ManualClock) {
         ),
         &[],
     )
+    .await
 }
 
 fn transient() -> Outcome {
@@ -66,9 +66,8 @@ fn transient() -> Outcome {
     }
 }
 
-#[tokio::test]
-async fn transient_error_fails_over_to_another_key() {
-    let (pool, _c) = four_keys_two_projects();
+async fn transient_error_fails_over_to_another_key(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let (r, tried) = run(&pool, &[transient()], FailoverPolicy::default(), &budget).await;
     assert_eq!(tried.len(), 2);
@@ -79,10 +78,9 @@ async fn transient_error_fails_over_to_another_key() {
     assert_eq!(row(&pool, &tried[1]).success_count, 1);
 }
 
-#[tokio::test]
-async fn per_minute_429_fails_over_to_another_project() {
+async fn per_minute_429_fails_over_to_another_project(b: Backend) {
     for _ in 0..10 {
-        let (pool, _c) = four_keys_two_projects();
+        let (pool, _c) = four_keys_two_projects(b).await;
         let budget = RetryBudget::default();
         let limited = Outcome::RateLimited {
             retry_after: Some(Duration::from_secs(30)),
@@ -107,9 +105,8 @@ async fn per_minute_429_fails_over_to_another_project() {
     }
 }
 
-#[tokio::test]
-async fn per_day_429_fails_over_and_cools_until_pacific_midnight() {
-    let (pool, _c) = four_keys_two_projects();
+async fn per_day_429_fails_over_and_cools_until_pacific_midnight(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let spent = Outcome::QuotaExhausted {
         detail: "429 per day".into(),
@@ -120,9 +117,8 @@ async fn per_day_429_fails_over_and_cools_until_pacific_midnight() {
     assert!((row(&pool, &tried[0]).cooldown_remaining_s - 72_000.0).abs() < 1e-9);
 }
 
-#[tokio::test]
-async fn broken_key_is_deactivated_and_skipped() {
-    let (pool, _c) = four_keys_two_projects();
+async fn broken_key_is_deactivated_and_skipped(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let broken = Outcome::KeyBroken {
         detail: "400 API_KEY_INVALID".into(),
@@ -142,9 +138,8 @@ async fn broken_key_is_deactivated_and_skipped() {
     }
 }
 
-#[tokio::test]
-async fn callers_fault_is_returned_at_once_without_penalty() {
-    let (pool, _c) = four_keys_two_projects();
+async fn callers_fault_is_returned_at_once_without_penalty(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let bad = Outcome::CallerFault {
         detail: "400 INVALID_ARGUMENT".into(),
@@ -162,9 +157,8 @@ async fn callers_fault_is_returned_at_once_without_penalty() {
     assert_eq!((k.error_count, k.state), (0, KeyState::Active));
 }
 
-#[tokio::test]
-async fn not_sent_gives_the_reservation_back() {
-    let (pool, _c) = four_keys_two_projects();
+async fn not_sent_gives_the_reservation_back(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let (r, tried) = run(
         &pool,
@@ -183,9 +177,8 @@ async fn not_sent_gives_the_reservation_back() {
     }
 }
 
-#[tokio::test]
-async fn attempts_are_capped() {
-    let (pool, _c) = four_keys_two_projects();
+async fn attempts_are_capped(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let policy = FailoverPolicy {
         max_attempts: 3,
@@ -204,9 +197,8 @@ async fn attempts_are_capped() {
     ));
 }
 
-#[tokio::test]
-async fn every_key_failing_ends_with_the_pool_error_and_the_last_upstream_error() {
-    let (pool, _c) = four_keys_two_projects();
+async fn every_key_failing_ends_with_the_pool_error_and_the_last_upstream_error(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let policy = FailoverPolicy {
         max_attempts: 10,
@@ -224,9 +216,8 @@ async fn every_key_failing_ends_with_the_pool_error_and_the_last_upstream_error(
     }
 }
 
-#[tokio::test]
-async fn a_spent_retry_budget_stops_a_failure_burst() {
-    let (pool, _c) = four_keys_two_projects();
+async fn a_spent_retry_budget_stops_a_failure_burst(b: Backend) {
+    let (pool, _c) = four_keys_two_projects(b).await;
     let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.1);
     let mut upstream_calls = 0;
     for _ in 0..50 {
@@ -250,9 +241,8 @@ async fn a_spent_retry_budget_stops_a_failure_burst() {
     assert!(upstream_calls >= 50);
 }
 
-#[tokio::test]
-async fn the_deadline_bounds_a_request() {
-    let (pool, clock) = four_keys_two_projects();
+async fn the_deadline_bounds_a_request(b: Backend) {
+    let (pool, clock) = four_keys_two_projects(b).await;
     let budget = RetryBudget::default();
     let policy = FailoverPolicy {
         max_attempts: 10,
@@ -277,12 +267,13 @@ async fn the_deadline_bounds_a_request() {
     ));
 }
 
-#[tokio::test]
-async fn the_fallback_key_serves_when_the_pool_cannot() {
+async fn the_fallback_key_serves_when_the_pool_cannot(b: Backend) {
     let (pool, _c) = pool_with_file(
+        b,
         &keys_json(&[("a", None), ("b", None)], BIG, BIG, BIG),
         &[("GEMINI_API_KEY", "test-key-fallback-9999")],
-    );
+    )
+    .await;
     let budget = RetryBudget::default();
     let broken = Outcome::KeyBroken {
         detail: "403 PERMISSION_DENIED".into(),
@@ -306,9 +297,9 @@ async fn the_fallback_key_serves_when_the_pool_cannot() {
     }
 }
 
-#[tokio::test]
-async fn without_fallback_the_error_lists_every_key_and_when_one_frees() {
-    let (pool, _c) = pool_with_file(&keys_json(&[("a", None), ("b", None)], 1, BIG, BIG), &[]);
+async fn without_fallback_the_error_lists_every_key_and_when_one_frees(b: Backend) {
+    let (pool, _c) =
+        pool_with_file(b, &keys_json(&[("a", None), ("b", None)], 1, BIG, BIG), &[]).await;
     let l1 = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
     pool.report(l1, &Outcome::Success { input_tokens: 1 })
         .await
@@ -337,3 +328,18 @@ async fn without_fallback_the_error_lists_every_key_and_when_one_frees() {
     assert!(msg.contains("RPM limit reached, frees in 60.0 s"), "{msg}");
     assert!(err.is_retryable());
 }
+
+crate::backends!(
+    transient_error_fails_over_to_another_key,
+    per_minute_429_fails_over_to_another_project,
+    per_day_429_fails_over_and_cools_until_pacific_midnight,
+    broken_key_is_deactivated_and_skipped,
+    callers_fault_is_returned_at_once_without_penalty,
+    not_sent_gives_the_reservation_back,
+    attempts_are_capped,
+    every_key_failing_ends_with_the_pool_error_and_the_last_upstream_error,
+    a_spent_retry_budget_stops_a_failure_burst,
+    the_deadline_bounds_a_request,
+    the_fallback_key_serves_when_the_pool_cannot,
+    without_fallback_the_error_lists_every_key_and_when_one_frees,
+);

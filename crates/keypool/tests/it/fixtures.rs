@@ -3,7 +3,113 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use keypool::{Environment, KeyPool, ManualClock, Outcome, PoolConfig, SelectRequest};
+use keypool::{
+    AnyStore, Environment, KeyPool, ManualClock, MemoryStore, Outcome, PoolConfig, PoolOptions,
+    SelectRequest,
+};
+
+/// The pool under test, on either backend.
+pub type Pool = KeyPool<AnyStore>;
+
+/// Which state backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    /// Redis, under a key prefix of the test's own.
+    Redis(u64),
+}
+
+/// Where the Redis tests connect: `BOTFORGE_TEST_REDIS_URL`, or the local server.
+pub fn redis_url() -> String {
+    std::env::var("BOTFORGE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// Whether Redis answers. Under CI a missing Redis fails the test; elsewhere it is skipped.
+pub async fn redis_available() -> bool {
+    let ok = keypool::RedisStore::connect(&redis_url(), keypool::RedisOptions::default())
+        .await
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis is not answering at {}: .ci/run starts one",
+            redis_url()
+        );
+        eprintln!("skipped: Redis is not answering at {}", redis_url());
+    }
+    ok
+}
+
+/// A fresh store; Redis ones get a key prefix of their own and run on the test's clock.
+pub async fn store(b: Backend) -> AnyStore {
+    match b {
+        Backend::Memory => AnyStore::Memory(MemoryStore::new()),
+        Backend::Redis(id) => {
+            let options = keypool::RedisOptions {
+                // Each pool of a test gets its own space under the test's prefix.
+                prefix: format!("{}:{:x}", prefix(id), random_id()),
+                time: keypool::RedisTime::Client,
+                ..keypool::RedisOptions::default()
+            };
+            AnyStore::Redis(Box::new(
+                keypool::RedisStore::connect(&redis_url(), options)
+                    .await
+                    .unwrap(),
+            ))
+        }
+    }
+}
+
+fn prefix(id: u64) -> String {
+    format!("bftest:{}:{id:x}", std::process::id())
+}
+
+/// Deletes every key a Redis test made.
+pub async fn cleanup(id: u64) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", prefix(id)))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+}
+
+/// A random id (tests must not share Redis keys).
+pub fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+/// Runs each listed `async fn name(b: Backend)` as `name::memory` and `name::redis`.
+#[macro_export]
+macro_rules! backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn memory() {
+                super::$name($crate::fixtures::Backend::Memory).await;
+            }
+            #[tokio::test]
+            async fn redis() {
+                if $crate::fixtures::redis_available().await {
+                    let id = $crate::fixtures::random_id();
+                    super::$name($crate::fixtures::Backend::Redis(id)).await;
+                    $crate::fixtures::cleanup(id).await;
+                }
+            }
+        }
+    )*};
+}
 
 /// 2026-01-15T12:00:00Z, a plain winter weekday (PST).
 pub const T0: &str = "2026-01-15T12:00:00Z";
@@ -34,7 +140,7 @@ impl KeysFile {
 }
 
 /// A rotation pool from a keys.json; material `test-key-<id>-material` for every entry.
-pub fn pool_with_file(json: &str, extra: &[(&str, &str)]) -> (KeyPool, ManualClock) {
+pub async fn pool_with_file(b: Backend, json: &str, extra: &[(&str, &str)]) -> (Pool, ManualClock) {
     let file = KeysFile::new(json);
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     let mut pairs: Vec<(String, String)> = vec![
@@ -56,7 +162,13 @@ pub fn pool_with_file(json: &str, extra: &[(&str, &str)]) -> (KeyPool, ManualClo
     let env = Environment::from_pairs(pairs);
     let config = PoolConfig::load(&env, &env).unwrap();
     let clock = ManualClock::at(T0).unwrap();
-    let pool = KeyPool::in_memory(&config, Arc::new(clock.clone())).unwrap();
+    let pool = KeyPool::new(
+        &config,
+        store(b).await,
+        Arc::new(clock.clone()),
+        PoolOptions::default(),
+    )
+    .unwrap();
     (pool, clock)
 }
 
@@ -75,7 +187,7 @@ pub fn keys_json(ids: &[(&str, Option<&str>)], rpm: u64, tpm: u64, rpd: u64) -> 
 }
 
 /// Selects and reports success; returns the key id.
-pub async fn use_once(pool: &KeyPool, model: &str, tokens: u64) -> String {
+pub async fn use_once(pool: &Pool, model: &str, tokens: u64) -> String {
     let lease = pool
         .select(&SelectRequest::new(model, tokens))
         .await
@@ -93,7 +205,7 @@ pub async fn use_once(pool: &KeyPool, model: &str, tokens: u64) -> String {
 }
 
 /// The health row of a key.
-pub fn row(pool: &KeyPool, key_id: &str) -> keypool::KeyReport {
+pub fn row(pool: &Pool, key_id: &str) -> keypool::KeyReport {
     pool.health()
         .unwrap()
         .keys

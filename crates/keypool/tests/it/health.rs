@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use keypool::{CooldownReason, KeyState, Outcome, PoolError, SelectRequest};
 
-use crate::fixtures::{FLASH, keys_json, pool_with_file, row, transient, use_once};
+use crate::fixtures::{Backend, FLASH, keys_json, pool_with_file, row, transient, use_once};
 
 const BIG: u64 = 1_000_000;
 
-#[tokio::test]
-async fn success_and_errors_are_counted() {
-    let (pool, _c) = pool_with_file(&keys_json(&[("a", None)], BIG, BIG, BIG), &[]);
+async fn success_and_errors_are_counted(b: Backend) {
+    let (pool, _c) = pool_with_file(b, &keys_json(&[("a", None)], BIG, BIG, BIG), &[]).await;
     use_once(&pool, FLASH, 5).await;
     let lease = pool.select(&SelectRequest::new(FLASH, 5)).await.unwrap();
     pool.report(lease, &transient()).await.unwrap();
@@ -25,9 +24,8 @@ async fn success_and_errors_are_counted() {
     assert_eq!(row(&pool, "a").consecutive_errors, 0);
 }
 
-#[tokio::test]
-async fn cooldown_grows_and_the_half_open_trial_is_single() {
-    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], BIG, BIG, BIG), &[]);
+async fn cooldown_grows_and_the_half_open_trial_is_single(b: Backend) {
+    let (pool, clock) = pool_with_file(b, &keys_json(&[("a", None)], BIG, BIG, BIG), &[]).await;
     for _ in 0..3 {
         let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
         pool.report(lease, &transient()).await.unwrap();
@@ -73,9 +71,8 @@ async fn cooldown_grows_and_the_half_open_trial_is_single() {
     assert!((row(&pool, "a").cooldown_remaining_s - 30.0).abs() < 1e-9);
 }
 
-#[tokio::test]
-async fn cooldowns_double_up_to_300_seconds() {
-    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], BIG, BIG, BIG), &[]);
+async fn cooldowns_double_up_to_300_seconds(b: Backend) {
+    let (pool, clock) = pool_with_file(b, &keys_json(&[("a", None)], BIG, BIG, BIG), &[]).await;
     for _ in 0..3 {
         let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
         pool.report(lease, &transient()).await.unwrap();
@@ -90,9 +87,8 @@ async fn cooldowns_double_up_to_300_seconds() {
     assert_eq!(seen, [30.0, 60.0, 120.0, 240.0, 300.0, 300.0]);
 }
 
-#[tokio::test]
-async fn enable_and_disable_by_key_id() {
-    let (pool, _c) = pool_with_file(&keys_json(&[("a", None)], BIG, BIG, BIG), &[]);
+async fn enable_and_disable_by_key_id(b: Backend) {
+    let (pool, _c) = pool_with_file(b, &keys_json(&[("a", None)], BIG, BIG, BIG), &[]).await;
     pool.disable("a", "operator").await.unwrap();
     let r = row(&pool, "a");
     assert_eq!((r.state, r.active), (KeyState::Disabled, false));
@@ -105,9 +101,8 @@ async fn enable_and_disable_by_key_id() {
     ));
 }
 
-#[tokio::test]
-async fn health_json_has_every_documented_field() {
-    let (pool, _c) = pool_with_file(&keys_json(&[("a", Some("p"))], 7, 700, 70), &[]);
+async fn health_json_has_every_documented_field(b: Backend) {
+    let (pool, _c) = pool_with_file(b, &keys_json(&[("a", Some("p"))], 7, 700, 70), &[]).await;
     use_once(&pool, FLASH, 42).await;
     let v = serde_json::to_value(pool.health().unwrap()).unwrap();
     let k = &v["keys"][0];
@@ -149,3 +144,11 @@ async fn health_json_has_every_documented_field() {
     );
     assert_eq!(k["project"], "p");
 }
+
+crate::backends!(
+    success_and_errors_are_counted,
+    cooldown_grows_and_the_half_open_trial_is_single,
+    cooldowns_double_up_to_300_seconds,
+    enable_and_disable_by_key_id,
+    health_json_has_every_documented_field,
+);

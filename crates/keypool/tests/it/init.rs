@@ -339,13 +339,14 @@ fn a_bad_dotenv_line_is_named_without_its_content() {
     );
 }
 
-#[test]
-fn keys_of_one_project_share_the_smallest_limits() {
+#[tokio::test]
+async fn keys_of_one_project_share_the_smallest_limits() {
     let json = r#"{"keys": [
         {"key_id": "a", "project": "p", "rpm": 30, "tpm": 5000, "rpd": 100},
         {"key_id": "b", "project": "p", "rpm": 10, "tpm": 9000, "rpd": 50}
     ]}"#;
-    let (pool, _clock) = crate::fixtures::pool_with_file(json, &[]);
+    let (pool, _clock) =
+        crate::fixtures::pool_with_file(crate::fixtures::Backend::Memory, json, &[]).await;
     for id in ["a", "b"] {
         let r = crate::fixtures::row(&pool, id);
         assert_eq!(

@@ -3,16 +3,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use keypool::{KeyPool, Outcome, PoolError, SelectRequest};
+use keypool::{Outcome, PoolError, SelectRequest};
 
-use crate::fixtures::{FLASH, keys_json, pool_with_file, row, use_once};
+use crate::fixtures::{Backend, FLASH, Pool, keys_json, pool_with_file, row, use_once};
 
-fn twelve() -> (KeyPool, keypool::ManualClock) {
+async fn twelve(b: Backend) -> (Pool, keypool::ManualClock) {
     let ids: Vec<(String, &str)> = (0..12)
         .map(|i| (format!("k{i:02}"), ["pa", "pb", "pc"][i % 3]))
         .collect();
     let refs: Vec<(&str, Option<&str>)> = ids.iter().map(|(k, p)| (k.as_str(), Some(*p))).collect();
-    pool_with_file(&keys_json(&refs, 10, 1_000_000, 1_000), &[])
+    pool_with_file(b, &keys_json(&refs, 10, 1_000_000, 1_000), &[]).await
 }
 
 fn project_of(key: &str) -> &'static str {
@@ -20,9 +20,8 @@ fn project_of(key: &str) -> &'static str {
     ["pa", "pb", "pc"][i % 3]
 }
 
-#[tokio::test]
-async fn three_projects_admit_three_limits_not_twelve() {
-    let (pool, clock) = twelve();
+async fn three_projects_admit_three_limits_not_twelve(b: Backend) {
+    let (pool, clock) = twelve(b).await;
     let mut per_project: HashMap<&str, u32> = HashMap::new();
     for _ in 0..30 {
         let id = use_once(&pool, FLASH, 10).await;
@@ -50,9 +49,8 @@ async fn three_projects_admit_three_limits_not_twelve() {
     use_once(&pool, FLASH, 10).await;
 }
 
-#[tokio::test]
-async fn avoid_project_prefers_other_projects_but_is_not_a_ban() {
-    let (pool, _clock) = twelve();
+async fn avoid_project_prefers_other_projects_but_is_not_a_ban(b: Backend) {
+    let (pool, _clock) = twelve(b).await;
     let first = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
     let avoided = first.project_index();
     let avoided_name = project_of(pool.key_id(&first));
@@ -78,9 +76,8 @@ async fn avoid_project_prefers_other_projects_but_is_not_a_ban() {
     pool.report(l, &Outcome::NotSent).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_rate_limited_project_cools_all_its_keys_and_only_them() {
-    let (pool, _clock) = twelve();
+async fn a_rate_limited_project_cools_all_its_keys_and_only_them(b: Backend) {
+    let (pool, _clock) = twelve(b).await;
     let lease = loop {
         let l = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
         if project_of(pool.key_id(&l)) == "pa" {
@@ -109,3 +106,9 @@ async fn a_rate_limited_project_cools_all_its_keys_and_only_them() {
     }
     assert!(!row(&pool, "k01").in_cooldown);
 }
+
+crate::backends!(
+    three_projects_admit_three_limits_not_twelve,
+    avoid_project_prefers_other_projects_but_is_not_a_ban,
+    a_rate_limited_project_cools_all_its_keys_and_only_them,
+);

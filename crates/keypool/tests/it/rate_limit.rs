@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use keypool::{Clock, ManualClock, Millis, Outcome, PoolError, SelectRequest};
 
-use crate::fixtures::{FLASH, keys_json, pool_with_file, row, use_once};
+use crate::fixtures::{Backend, FLASH, keys_json, pool_with_file, row, use_once};
 
 fn ms(rfc: &str) -> Millis {
     ManualClock::at(rfc).unwrap().now_ms()
@@ -17,9 +17,9 @@ fn earliest(err: PoolError) -> Option<Millis> {
     }
 }
 
-#[tokio::test]
-async fn rpm_admits_the_limit_in_any_60_seconds() {
-    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 3, 1_000_000, 1_000), &[]);
+async fn rpm_admits_the_limit_in_any_60_seconds(b: Backend) {
+    let (pool, clock) =
+        pool_with_file(b, &keys_json(&[("a", None)], 3, 1_000_000, 1_000), &[]).await;
     let t0 = clock.now_ms();
     use_once(&pool, FLASH, 1).await;
     clock.advance(Duration::from_secs(10));
@@ -37,9 +37,9 @@ async fn rpm_admits_the_limit_in_any_60_seconds() {
     assert!(pool.select(&SelectRequest::new(FLASH, 1)).await.is_err());
 }
 
-#[tokio::test]
-async fn tpm_reserves_estimates_and_reconciles_real_counts() {
-    let (pool, _clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000, 1_000), &[]);
+async fn tpm_reserves_estimates_and_reconciles_real_counts(b: Backend) {
+    let (pool, _clock) =
+        pool_with_file(b, &keys_json(&[("a", None)], 100, 1_000, 1_000), &[]).await;
     let lease = pool.select(&SelectRequest::new(FLASH, 600)).await.unwrap();
     assert_eq!(row(&pool, "a").tpm_used, 600);
     assert!(pool.select(&SelectRequest::new(FLASH, 600)).await.is_err());
@@ -58,9 +58,9 @@ async fn tpm_reserves_estimates_and_reconciles_real_counts() {
     use_once(&pool, FLASH, 50).await;
 }
 
-#[tokio::test]
-async fn a_request_larger_than_tpm_is_refused_outright() {
-    let (pool, _clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000, 1_000), &[]);
+async fn a_request_larger_than_tpm_is_refused_outright(b: Backend) {
+    let (pool, _clock) =
+        pool_with_file(b, &keys_json(&[("a", None)], 100, 1_000, 1_000), &[]).await;
     let err = pool
         .select(&SelectRequest::new(FLASH, 1_001))
         .await
@@ -78,8 +78,8 @@ async fn a_request_larger_than_tpm_is_refused_outright() {
     );
 }
 
-async fn rpd_resets_at(start: &str, midnight: &str, following: &str) {
-    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000_000, 2), &[]);
+async fn rpd_resets_at(b: Backend, start: &str, midnight: &str, following: &str) {
+    let (pool, clock) = pool_with_file(b, &keys_json(&[("a", None)], 100, 1_000_000, 2), &[]).await;
     clock.set(ms(start));
     use_once(&pool, FLASH, 1).await;
     clock.advance(Duration::from_secs(120));
@@ -101,10 +101,10 @@ async fn rpd_resets_at(start: &str, midnight: &str, following: &str) {
     assert_eq!(earliest(err), Some(ms(following)), "{start}");
 }
 
-#[tokio::test]
-async fn rpd_resets_at_pacific_midnight_across_spring_forward() {
+async fn rpd_resets_at_pacific_midnight_across_spring_forward(b: Backend) {
     // 2026-03-08: PST midnight is 08:00Z; that day is 23 h long, the next midnight is 07:00Z.
     rpd_resets_at(
+        b,
         "2026-03-07T20:00:00Z",
         "2026-03-08T08:00:00Z",
         "2026-03-09T07:00:00Z",
@@ -112,10 +112,10 @@ async fn rpd_resets_at_pacific_midnight_across_spring_forward() {
     .await;
 }
 
-#[tokio::test]
-async fn rpd_resets_at_pacific_midnight_across_fall_back() {
+async fn rpd_resets_at_pacific_midnight_across_fall_back(b: Backend) {
     // 2026-11-01 is 25 h long: midnights at 07:00Z, then 08:00Z the day after.
     rpd_resets_at(
+        b,
         "2026-10-31T20:00:00Z",
         "2026-11-01T07:00:00Z",
         "2026-11-02T08:00:00Z",
@@ -123,9 +123,9 @@ async fn rpd_resets_at_pacific_midnight_across_fall_back() {
     .await;
 }
 
-#[tokio::test]
-async fn a_caller_may_wait_for_capacity_up_to_a_deadline() {
-    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 1, 1_000_000, 1_000), &[]);
+async fn a_caller_may_wait_for_capacity_up_to_a_deadline(b: Backend) {
+    let (pool, clock) =
+        pool_with_file(b, &keys_json(&[("a", None)], 1, 1_000_000, 1_000), &[]).await;
     let t0 = clock.now_ms();
     use_once(&pool, FLASH, 1).await;
     let req = SelectRequest::new(FLASH, 1);
@@ -143,9 +143,9 @@ async fn a_caller_may_wait_for_capacity_up_to_a_deadline() {
     pool.report(lease, &Outcome::NotSent).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight() {
-    let (pool, clock) = pool_with_file(&keys_json(&[("a", None)], 100, 1_000_000, 1_000), &[]);
+async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight(b: Backend) {
+    let (pool, clock) =
+        pool_with_file(b, &keys_json(&[("a", None)], 100, 1_000_000, 1_000), &[]).await;
     let t0 = clock.now_ms();
     let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
     pool.report(
@@ -182,3 +182,13 @@ async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight
         Some(keypool::CooldownReason::QuotaExhausted)
     );
 }
+
+crate::backends!(
+    rpm_admits_the_limit_in_any_60_seconds,
+    tpm_reserves_estimates_and_reconciles_real_counts,
+    a_request_larger_than_tpm_is_refused_outright,
+    rpd_resets_at_pacific_midnight_across_spring_forward,
+    rpd_resets_at_pacific_midnight_across_fall_back,
+    a_caller_may_wait_for_capacity_up_to_a_deadline,
+    a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight,
+);

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use keypool::{KeyPool, Outcome, PoolError, SelectRequest};
+use keypool::{Outcome, PoolError, SelectRequest};
 
-use crate::fixtures::{FLASH, PRO, keys_json, pool_with_file, transient, use_once};
+use crate::fixtures::{Backend, FLASH, PRO, Pool, keys_json, pool_with_file, transient, use_once};
 
 const BIG: u64 = 1_000_000;
 
-async fn counts(pool: &KeyPool, n: usize, release: bool) -> HashMap<String, usize> {
+async fn counts(pool: &Pool, n: usize, release: bool) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for _ in 0..n {
         let lease = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
@@ -23,13 +23,12 @@ async fn counts(pool: &KeyPool, n: usize, release: bool) -> HashMap<String, usiz
     m
 }
 
-#[tokio::test]
-async fn a_model_is_served_only_by_its_keys_unless_the_caller_allows_another() {
+async fn a_model_is_served_only_by_its_keys_unless_the_caller_allows_another(b: Backend) {
     let json = r#"{"keys": [
         {"key_id": "flash_01", "model_name": "gemini-2.5-flash"},
         {"key_id": "pro_01", "model_name": "gemini-2.5-pro"}
     ]}"#;
-    let (pool, _c) = pool_with_file(json, &[]);
+    let (pool, _c) = pool_with_file(b, json, &[]).await;
     for _ in 0..4 {
         assert_eq!(use_once(&pool, PRO, 10).await, "pro_01");
     }
@@ -56,15 +55,14 @@ async fn a_model_is_served_only_by_its_keys_unless_the_caller_allows_another() {
     );
 }
 
-#[tokio::test]
-async fn cooling_dead_and_full_keys_are_skipped() {
+async fn cooling_dead_and_full_keys_are_skipped(b: Backend) {
     let json = keys_json(
         &[("a", None), ("b", None), ("c", None), ("d", None)],
         3,
         BIG,
         BIG,
     );
-    let (pool, _c) = pool_with_file(&json, &[]);
+    let (pool, _c) = pool_with_file(b, &json, &[]).await;
     // a: cooling after 3 transient errors
     for _ in 0..3 {
         let lease = loop {
@@ -107,10 +105,9 @@ async fn cooling_dead_and_full_keys_are_skipped() {
     assert!(reasons["c"].starts_with("RPM limit reached"), "{reasons:?}");
 }
 
-#[tokio::test]
-async fn three_equal_keys_share_load_evenly() {
+async fn three_equal_keys_share_load_evenly(b: Backend) {
     let json = keys_json(&[("a", None), ("b", None), ("c", None)], BIG, BIG, BIG);
-    let (pool, _c) = pool_with_file(&json, &[]);
+    let (pool, _c) = pool_with_file(b, &json, &[]).await;
     let m = counts(&pool, 3000, true).await;
     // Binomial(3000, 1/3): sd ≈ 25.8; ±5 sd.
     for id in ["a", "b", "c"] {
@@ -119,10 +116,9 @@ async fn three_equal_keys_share_load_evenly() {
     }
 }
 
-#[tokio::test]
-async fn selection_is_weighted_by_headroom() {
+async fn selection_is_weighted_by_headroom(b: Backend) {
     let json = keys_json(&[("a", None), ("b", None)], 10_000, BIG, BIG);
-    let (pool, _c) = pool_with_file(&json, &[]);
+    let (pool, _c) = pool_with_file(b, &json, &[]).await;
     pool.disable("b", "fill a").await.unwrap();
     counts(&pool, 7_500, false).await; // a's bucket: 25 % headroom left
     pool.enable("b").await.unwrap();
@@ -132,8 +128,7 @@ async fn selection_is_weighted_by_headroom() {
     assert!((137..=263).contains(&a), "a got {a} of 1000");
 }
 
-#[tokio::test]
-async fn extra_keys_of_one_project_add_no_share() {
+async fn extra_keys_of_one_project_add_no_share(b: Backend) {
     // p has two keys on one bucket, q one key: each project gets half of the traffic.
     let json = keys_json(
         &[("p1", Some("p")), ("p2", Some("p")), ("q1", Some("q"))],
@@ -141,7 +136,7 @@ async fn extra_keys_of_one_project_add_no_share() {
         BIG,
         BIG,
     );
-    let (pool, _c) = pool_with_file(&json, &[]);
+    let (pool, _c) = pool_with_file(b, &json, &[]).await;
     let m = counts(&pool, 2000, true).await;
     let q = m.get("q1").copied().unwrap_or(0);
     // Binomial(2000, 1/2): sd ≈ 22.4; a per-key spread would give q 667.
@@ -149,3 +144,11 @@ async fn extra_keys_of_one_project_add_no_share() {
     let p1 = m.get("p1").copied().unwrap_or(0);
     assert!((400..=600).contains(&p1), "p1 got {p1} ({m:?})");
 }
+
+crate::backends!(
+    a_model_is_served_only_by_its_keys_unless_the_caller_allows_another,
+    cooling_dead_and_full_keys_are_skipped,
+    three_equal_keys_share_load_evenly,
+    selection_is_weighted_by_headroom,
+    extra_keys_of_one_project_add_no_share,
+);

@@ -1,0 +1,932 @@
+//! The Redis state backend: one key pool shared by many processes.
+//!
+//! Limits use the same exact sliding log as [`crate::Window`], run server-side in Lua so that a
+//! reservation is all-or-nothing across a bucket's RPM, TPM and RPD in **one round trip**, on the
+//! Redis server's clock, and idempotent when retried after a timeout. Reporting a call is one
+//! more round trip: tokens settled or released, the bucket cooled, the key's counters bumped and
+//! its state advanced by [`KeyEvent::apply`] under a version check (a conflict costs a retry).
+//! A half-open trial is a lock (`SET NX PX` with an owner token, released only by its owner).
+//!
+//! Key names: `<prefix>:v1:{p:<project>}:…`. Everything of one project shares one hash tag, so
+//! every script's keys sit in one slot (Redis Cluster works), `v1` lets a later layout run beside
+//! this one, and keys are named by their fingerprint, never their material.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono_tz::America::Los_Angeles;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Millis, next_pacific_midnight};
+use crate::error::StoreError;
+use crate::health::{HealthPolicy, KeyHealth, LastError};
+use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, StateStore, Tokens};
+use crate::window::{Check, CooldownReason, LimitKind, Usage};
+
+const LUA_COMMON: &str = r"
+local function now_ms(arg)
+  local n = tonumber(arg)
+  if n and n >= 0 then return n end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function prune(log, tok, now, window)
+  local old = redis.call('ZRANGEBYSCORE', log, '-inf', now - window)
+  if #old > 0 then
+    local freed = 0
+    for _, id in ipairs(old) do
+      freed = freed + (tonumber(redis.call('HGET', tok, id)) or 0)
+      redis.call('HDEL', tok, id)
+    end
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+    redis.call('HINCRBY', tok, '__t', -freed)
+  end
+end
+local function day_of(ms, off) return math.floor((ms + off) / 86400000) end
+";
+
+// KEYS: log tok day cool health trial
+// ARGV: now tokens rpm tpm rpd window off_now off_next id owner trial_ttl configured_active
+// → {1, now, trial, n, t, d, v, s} granted | {2, now, why, v, s} key unavailable
+//   | {3, now, kind, retry_at, n, t, d, cool_until} refused
+const LUA_ACQUIRE: &str = r"
+local now = now_ms(ARGV[1])
+local tokens, rpm, tpm, rpd = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local window, off_now, off_next = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local v = tonumber(redis.call('HGET', KEYS[5], 'v')) or 0
+local s = redis.call('HGET', KEYS[5], 's') or ''
+prune(KEYS[1], KEYS[2], now, window)
+local n = redis.call('ZCARD', KEYS[1])
+local t = tonumber(redis.call('HGET', KEYS[2], '__t')) or 0
+local day = day_of(now, off_now)
+local d = 0
+if tonumber(redis.call('HGET', KEYS[3], 'day')) == day then d = tonumber(redis.call('HGET', KEYS[3], 'count')) or 0 end
+if redis.call('ZSCORE', KEYS[1], ARGV[9]) then return {1, now, 0, n, t, d, v, s} end
+local trial = 0
+if s ~= '' then
+  local st = cjson.decode(s)
+  if st.active == false then return {2, now, 'disabled', v, s} end
+  if (tonumber(st.cooldown_until) or 0) > now then return {2, now, 'cooling', v, s} end
+  if (tonumber(st.cooldown_step) or 0) > 0 then
+    if not redis.call('SET', KEYS[6], ARGV[10], 'NX', 'PX', ARGV[11]) then return {2, now, 'trial', v, s} end
+    trial = 1
+  end
+elseif ARGV[12] == '0' then
+  return {2, now, 'disabled', v, s}
+end
+local cool = tonumber(redis.call('HGET', KEYS[4], 'until')) or 0
+local function refuse(kind, at)
+  if trial == 1 then redis.call('DEL', KEYS[6]) end
+  return {3, now, kind, at, n, t, d, cool}
+end
+if cool > now then return refuse('cooldown', cool) end
+if tokens > tpm then return refuse('too_large', -1) end
+if d >= rpd then return refuse('rpd', (day + 1) * 86400000 - off_next) end
+local full, kind = nil, nil
+if n >= rpm then
+  local e = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
+  full, kind = tonumber(e[2]) + window, 'rpm'
+end
+if t + tokens > tpm then
+  local excess, freed, at = t + tokens - tpm, 0, now
+  local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #all, 2 do
+    freed = freed + (tonumber(redis.call('HGET', KEYS[2], all[i])) or 0)
+    if freed >= excess then at = tonumber(all[i + 1]) + window; break end
+  end
+  if full == nil or at > full then full, kind = at, 'tpm' end
+end
+if full then return refuse(kind, full) end
+redis.call('ZADD', KEYS[1], now, ARGV[9])
+redis.call('HSET', KEYS[2], ARGV[9], tokens)
+redis.call('HINCRBY', KEYS[2], '__t', tokens)
+if d == 0 then redis.call('HSET', KEYS[3], 'day', day, 'count', 0) end
+redis.call('HINCRBY', KEYS[3], 'count', 1)
+redis.call('PEXPIRE', KEYS[1], window * 2)
+redis.call('PEXPIRE', KEYS[2], window * 2)
+redis.call('PEXPIRE', KEYS[3], (day + 2) * 86400000 - off_now - now)
+return {1, now, trial, n + 1, t + tokens, d + 1, v, s}
+";
+
+// KEYS: log tok day cool health trial
+// ARGV: now id mode n cool_ms cool_reason d_ok d_err last_error expected_v new_state owner window off_now
+// → {1, v, s, now, n, t, d} | {0, …} (state conflict: counters and tokens applied, state not)
+const LUA_FINISH: &str = r"
+local now = now_ms(ARGV[1])
+local id, mode, window, off_now = ARGV[2], ARGV[3], tonumber(ARGV[13]), tonumber(ARGV[14])
+prune(KEYS[1], KEYS[2], now, window)
+if mode == 'settle' then
+  local old = redis.call('HGET', KEYS[2], id)
+  if old then
+    redis.call('HSET', KEYS[2], id, ARGV[4])
+    redis.call('HINCRBY', KEYS[2], '__t', tonumber(ARGV[4]) - tonumber(old))
+  end
+elseif mode == 'release' then
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score then
+    local old = tonumber(redis.call('HGET', KEYS[2], id)) or 0
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HINCRBY', KEYS[2], '__t', -old)
+    if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(tonumber(score), off_now) then
+      redis.call('HINCRBY', KEYS[3], 'count', -1)
+    end
+  end
+end
+local cool_ms = tonumber(ARGV[5])
+if cool_ms >= 0 then
+  local till = now + cool_ms
+  if till > (tonumber(redis.call('HGET', KEYS[4], 'until')) or 0) then
+    redis.call('HSET', KEYS[4], 'until', till, 'reason', ARGV[6])
+    redis.call('PEXPIRE', KEYS[4], cool_ms + 1000)
+  end
+end
+if tonumber(ARGV[7]) > 0 then redis.call('HINCRBY', KEYS[5], 'ok', ARGV[7]) end
+if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', KEYS[5], 'err', ARGV[8]) end
+redis.call('HSET', KEYS[5], 'used', now)
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[5], 'le', ARGV[9]) end
+if ARGV[12] ~= '' and redis.call('GET', KEYS[6]) == ARGV[12] then redis.call('DEL', KEYS[6]) end
+local v = tonumber(redis.call('HGET', KEYS[5], 'v')) or 0
+local s = redis.call('HGET', KEYS[5], 's') or ''
+local n = redis.call('ZCARD', KEYS[1])
+local t = tonumber(redis.call('HGET', KEYS[2], '__t')) or 0
+local d = 0
+if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(now, off_now) then
+  d = tonumber(redis.call('HGET', KEYS[3], 'count')) or 0
+end
+if ARGV[11] ~= '' then
+  if v ~= tonumber(ARGV[10]) then return {0, v, s, now, n, t, d} end
+  redis.call('HSET', KEYS[5], 's', ARGV[11], 'v', v + 1)
+  return {1, v + 1, ARGV[11], now, n, t, d}
+end
+return {1, v, s, now, n, t, d}
+";
+
+// KEYS: health. ARGV: expected_v new_state → {1, v, s} | {0, v, s}
+const LUA_CAS: &str = r"
+local v = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
+if v ~= tonumber(ARGV[1]) then return {0, v, redis.call('HGET', KEYS[1], 's') or ''} end
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'v', v + 1)
+return {1, v + 1, ARGV[2]}
+";
+
+// KEYS: log tok day cool. ARGV: now window off_now → {now, n, t, d, cool_until, cool_reason}
+const LUA_PEEK: &str = r"
+local now = now_ms(ARGV[1])
+prune(KEYS[1], KEYS[2], now, tonumber(ARGV[2]))
+local d = 0
+if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(now, tonumber(ARGV[3])) then
+  d = tonumber(redis.call('HGET', KEYS[3], 'count')) or 0
+end
+return {now, redis.call('ZCARD', KEYS[1]), tonumber(redis.call('HGET', KEYS[2], '__t')) or 0, d,
+  tonumber(redis.call('HGET', KEYS[4], 'until')) or 0, redis.call('HGET', KEYS[4], 'reason') or ''}
+";
+
+/// Which clock the scripts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisTime {
+    /// The Redis server's `TIME`: one clock for every process (production).
+    #[default]
+    Server,
+    /// The pool's own clock, passed in (tests that move a manual clock).
+    Client,
+}
+
+/// Settings of the Redis backend.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of every key name (tests use their own).
+    pub prefix: String,
+    /// Connect timeout: a dead Redis never stalls a request longer than this.
+    pub connect_timeout: Duration,
+    /// Command timeout.
+    pub response_timeout: Duration,
+    /// Whose clock limits run on.
+    pub time: RedisTime,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "botforge".to_owned(),
+            connect_timeout: Duration::from_millis(300),
+            response_timeout: Duration::from_millis(300),
+            time: RedisTime::Server,
+        }
+    }
+}
+
+/// The part of a key's record that changes by rules (counters live beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Core {
+    active: bool,
+    disabled_reason: Option<String>,
+    consecutive_errors: u32,
+    cooldown_until: Millis,
+    cooldown_reason: Option<CooldownReason>,
+    cooldown_step: u32,
+}
+
+impl Core {
+    fn of(h: &KeyHealth) -> Self {
+        Self {
+            active: h.active,
+            disabled_reason: h.disabled_reason.clone(),
+            consecutive_errors: h.consecutive_errors,
+            cooldown_until: h.cooldown_until,
+            cooldown_reason: h.cooldown_reason,
+            cooldown_step: h.cooldown_step,
+        }
+    }
+
+    fn put(self, h: &mut KeyHealth) {
+        h.active = self.active;
+        h.disabled_reason = self.disabled_reason;
+        h.consecutive_errors = self.consecutive_errors;
+        h.cooldown_until = self.cooldown_until;
+        h.cooldown_reason = self.cooldown_reason;
+        h.cooldown_step = self.cooldown_step;
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct BucketCache {
+    usage: Usage,
+    at: Millis,
+    /// The last refusal: until when, which limit, for how many tokens.
+    full: Option<(Millis, LimitKind, u64)>,
+    cooldown: Option<(Millis, CooldownReason)>,
+}
+
+#[derive(Debug, Clone)]
+struct KeyCache {
+    health: KeyHealth,
+    version: i64,
+}
+
+#[derive(Debug)]
+struct Names {
+    buckets: Vec<[String; 4]>,
+    keys: Vec<[String; 2]>,
+    configured_active: Vec<bool>,
+    window_ms: Millis,
+    bucket_cache: Vec<Mutex<BucketCache>>,
+    key_cache: Vec<Mutex<KeyCache>>,
+}
+
+/// The Redis backend.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    options: RedisOptions,
+    owner: String,
+    names: OnceLock<Names>,
+    acquire: Script,
+    finish: Script,
+    cas: Script,
+    peek: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.options.prefix)
+            .field("time", &self.options.time)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tag(s: &str) -> String {
+    // `{` and `}` would end the hash tag early; they are the only characters that matter.
+    s.replace(['{', '}'], "_")
+}
+
+fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
+    move |e| StoreError::Redis {
+        op,
+        message: e.to_string(),
+    }
+}
+
+fn pacific_offset_ms(at: Millis) -> Millis {
+    let utc = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
+    let off = Los_Angeles
+        .offset_from_utc_datetime(&utc.naive_utc())
+        .fix()
+        .local_minus_utc();
+    Millis::from(off) * 1000
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        Value::SimpleString(s) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn items(v: Value, op: &'static str) -> Result<Vec<Value>, StoreError> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(StoreError::Redis {
+            op,
+            message: format!("unexpected script reply {other:?}"),
+        }),
+    }
+}
+
+fn kind_of(s: &str) -> LimitKind {
+    match s {
+        "rpm" => LimitKind::Rpm,
+        "tpm" => LimitKind::Tpm,
+        "rpd" => LimitKind::Rpd,
+        _ => LimitKind::Cooldown,
+    }
+}
+
+fn reason_of(s: &str) -> Option<CooldownReason> {
+    match s {
+        "rate_limited" => Some(CooldownReason::RateLimited),
+        "quota_exhausted" => Some(CooldownReason::QuotaExhausted),
+        "errors" => Some(CooldownReason::Errors),
+        _ => None,
+    }
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://HOST:PORT/DB`), failing fast when Redis does not answer.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] when the URL is bad or nothing answers within the timeouts.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(redis_err("connect"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(redis_err("connect"))?;
+        let body = |s: &str| format!("{LUA_COMMON}\n{s}");
+        Ok(Self {
+            conn,
+            owner: format!("{:016x}", fastrand::u64(..)),
+            options,
+            names: OnceLock::new(),
+            acquire: Script::new(&body(LUA_ACQUIRE)),
+            finish: Script::new(&body(LUA_FINISH)),
+            cas: Script::new(LUA_CAS),
+            peek: Script::new(&body(LUA_PEEK)),
+        })
+    }
+
+    fn names(&self) -> Result<&Names, StoreError> {
+        self.names.get().ok_or(StoreError::NotPrepared)
+    }
+
+    fn time_arg(&self, now: Millis) -> Millis {
+        match self.options.time {
+            RedisTime::Server => -1,
+            RedisTime::Client => now,
+        }
+    }
+
+    fn bucket_keys(&self, i: usize) -> Result<&[String; 4], StoreError> {
+        self.names()?
+            .buckets
+            .get(i)
+            .ok_or(StoreError::UnknownBucket { index: i })
+    }
+
+    fn key_keys(&self, i: usize) -> Result<&[String; 2], StoreError> {
+        self.names()?
+            .keys
+            .get(i)
+            .ok_or(StoreError::UnknownKey { index: i })
+    }
+
+    fn key_cache(&self, i: usize) -> Result<&Mutex<KeyCache>, StoreError> {
+        self.names()?
+            .key_cache
+            .get(i)
+            .ok_or(StoreError::UnknownKey { index: i })
+    }
+
+    fn bucket_cache(&self, i: usize) -> Result<&Mutex<BucketCache>, StoreError> {
+        self.names()?
+            .bucket_cache
+            .get(i)
+            .ok_or(StoreError::UnknownBucket { index: i })
+    }
+
+    /// Replaces the cached core state of a key from a script reply (`v`, `s`).
+    fn absorb_state(&self, key: usize, v: i64, s: &str) -> Result<(), StoreError> {
+        let mut c = self.key_cache(key)?.lock();
+        if v >= c.version {
+            if let Ok(core) = serde_json::from_str::<Core>(s) {
+                core.put(&mut c.health);
+            }
+            c.version = v;
+        }
+        Ok(())
+    }
+
+    async fn cas_loop(
+        &self,
+        key: KeyRef<'_>,
+        mut version: i64,
+        mut state: String,
+        mut step: impl FnMut(&mut KeyHealth),
+    ) -> Result<(), StoreError> {
+        let health_key = &self.key_keys(key.idx)?[0];
+        for _ in 0..16 {
+            let mut h = self.key_cache(key.idx)?.lock().health.clone();
+            if let Ok(core) = serde_json::from_str::<Core>(&state) {
+                core.put(&mut h);
+            }
+            let before = Core::of(&h);
+            step(&mut h);
+            let after = Core::of(&h);
+            if after == before {
+                return self.absorb_state(key.idx, version, &state);
+            }
+            let json = serde_json::to_string(&after).map_err(|e| StoreError::Redis {
+                op: "cas",
+                message: e.to_string(),
+            })?;
+            let reply = self
+                .cas
+                .key(health_key)
+                .arg(version)
+                .arg(&json)
+                .invoke_async::<Value>(&mut self.conn.clone())
+                .await
+                .map_err(redis_err("cas"))?;
+            let r = items(reply, "cas")?;
+            let (ok, v, s) = (int(&r[0]), int(&r[1]), text(&r[2]));
+            self.absorb_state(key.idx, v, &s)?;
+            if ok == 1 {
+                return Ok(());
+            }
+            (version, state) = (v, s);
+        }
+        Err(StoreError::Redis {
+            op: "cas",
+            message: "too many concurrent updates of one key".to_owned(),
+        })
+    }
+
+    /// Takes a named lock for `ttl` if nobody holds it; the token releases it.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let key = format!("{}:v1:lock:{}", self.options.prefix, tag(name));
+        let token = format!("{}:{:016x}", self.owner, fastrand::u64(..));
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("lock"))?;
+        Ok(set.map(|_| token))
+    }
+
+    /// Releases a named lock, only if `token` still holds it.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn unlock(&self, name: &str, token: &str) -> Result<bool, StoreError> {
+        let key = format!("{}:v1:lock:{}", self.options.prefix, tag(name));
+        let released: i64 = Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        )
+        .key(key)
+        .arg(token)
+        .invoke_async(&mut self.conn.clone())
+        .await
+        .map_err(redis_err("unlock"))?;
+        Ok(released == 1)
+    }
+}
+
+impl StateStore for RedisStore {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
+        let p = &self.options.prefix;
+        let names = Names {
+            buckets: layout
+                .buckets
+                .iter()
+                .map(|(project, model)| {
+                    let base = format!("{p}:v1:{{p:{}}}:m:{model}", tag(project));
+                    [
+                        format!("{base}:log"),
+                        format!("{base}:tok"),
+                        format!("{base}:day"),
+                        format!("{base}:cool"),
+                    ]
+                })
+                .collect(),
+            keys: layout
+                .keys
+                .iter()
+                .map(|k| {
+                    let base = format!("{p}:v1:{{p:{}}}:k:{}", tag(&k.project), k.fingerprint);
+                    [format!("{base}:h"), format!("{base}:trial")]
+                })
+                .collect(),
+            configured_active: layout.keys.iter().map(|k| k.active).collect(),
+            window_ms: layout.window_ms,
+            bucket_cache: layout.buckets.iter().map(|_| Mutex::default()).collect(),
+            key_cache: layout
+                .keys
+                .iter()
+                .map(|k| {
+                    Mutex::new(KeyCache {
+                        health: KeyHealth::new(k.active),
+                        version: 0,
+                    })
+                })
+                .collect(),
+        };
+        self.names
+            .set(names)
+            .map_err(|_| StoreError::AlreadyPrepared)
+    }
+
+    async fn acquire(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<Acquired, StoreError> {
+        let names = self.names()?;
+        let [log, tok, day, cool] = self.bucket_keys(bucket.idx)?;
+        let [health, trial] = self.key_keys(key.idx)?;
+        let reservation = fastrand::u64(1..);
+        let owner = format!("{}:{reservation}", self.owner);
+        let active = names
+            .configured_active
+            .get(key.idx)
+            .copied()
+            .unwrap_or(true);
+        let reply = self
+            .acquire
+            .key(log)
+            .key(tok)
+            .key(day)
+            .key(cool)
+            .key(health)
+            .key(trial)
+            .arg(self.time_arg(now))
+            .arg(tokens)
+            .arg(bucket.limits.rpm)
+            .arg(bucket.limits.tpm)
+            .arg(bucket.limits.rpd)
+            .arg(names.window_ms)
+            .arg(pacific_offset_ms(now))
+            .arg(pacific_offset_ms(next_pacific_midnight(now)))
+            .arg(reservation.to_string())
+            .arg(&owner)
+            .arg(u64::try_from(policy.trial_timeout.as_millis()).unwrap_or(60_000))
+            .arg(if active { "1" } else { "0" })
+            .invoke_async::<Value>(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("acquire"))?;
+        let r = items(reply, "acquire")?;
+        let at = int(&r[1]);
+        match int(&r[0]) {
+            1 => {
+                self.absorb_state(key.idx, int(&r[6]), &text(&r[7]))?;
+                *self.bucket_cache(bucket.idx)?.lock() = BucketCache {
+                    usage: Usage {
+                        rpm_used: u(int(&r[3])),
+                        tpm_used: u(int(&r[4])),
+                        rpd_used: u(int(&r[5])),
+                    },
+                    at,
+                    full: None,
+                    cooldown: None,
+                };
+                let trial = int(&r[2]) == 1;
+                if trial {
+                    let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
+                    self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
+                }
+                Ok(Acquired::Granted { reservation, trial })
+            }
+            2 => {
+                self.absorb_state(key.idx, int(&r[3]), &text(&r[4]))?;
+                if text(&r[2]) == "trial" {
+                    // Another caller holds the trial; the lock expires by then at the latest.
+                    let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
+                    self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
+                }
+                Ok(Acquired::KeyUnavailable)
+            }
+            _ => {
+                let kind = text(&r[2]);
+                let retry_at = int(&r[3]);
+                let cool_until = int(&r[7]);
+                let mut c = self.bucket_cache(bucket.idx)?.lock();
+                c.usage = Usage {
+                    rpm_used: u(int(&r[4])),
+                    tpm_used: u(int(&r[5])),
+                    rpd_used: u(int(&r[6])),
+                };
+                c.at = at;
+                if kind == "too_large" {
+                    return Ok(Acquired::Refused(Check::TooLarge));
+                }
+                let limit = kind_of(&kind);
+                c.full = Some((retry_at, limit, tokens));
+                if cool_until > at {
+                    c.cooldown = Some((
+                        cool_until,
+                        c.cooldown.map_or(CooldownReason::RateLimited, |x| x.1),
+                    ));
+                }
+                Ok(Acquired::Refused(Check::Full { retry_at, limit }))
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        reservation: u64,
+        finish: &Finish<'_>,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<(), StoreError> {
+        let names = self.names()?;
+        let [log, tok, day, cool] = self.bucket_keys(bucket.idx)?;
+        let [health, trial] = self.key_keys(key.idx)?;
+        let (before, version) = {
+            let c = self.key_cache(key.idx)?.lock();
+            (c.health.clone(), c.version)
+        };
+        let mut after = before.clone();
+        finish.key.apply(&mut after, now, policy);
+        let core_before = Core::of(&before);
+        let core_after = Core::of(&after);
+        let new_state = if core_after == core_before {
+            String::new()
+        } else {
+            serde_json::to_string(&core_after).unwrap_or_default()
+        };
+        let last_error = match (&after.last_error, &before.last_error) {
+            (Some(e), b) if Some(e) != b.as_ref() => serde_json::to_string(e).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let (mode, n) = match finish.tokens {
+            Tokens::Settle(n) => ("settle", n),
+            Tokens::Keep => ("keep", 0),
+            Tokens::Release => ("release", 0),
+        };
+        let (cool_ms, cool_reason) = finish.cool_bucket.map_or((-1, ""), |(until, reason)| {
+            ((until - now).max(0), reason.as_str())
+        });
+        let owner = if finish.trial {
+            format!("{}:{reservation}", self.owner)
+        } else {
+            String::new()
+        };
+        let reply = self
+            .finish
+            .key(log)
+            .key(tok)
+            .key(day)
+            .key(cool)
+            .key(health)
+            .key(trial)
+            .arg(self.time_arg(now))
+            .arg(reservation.to_string())
+            .arg(mode)
+            .arg(n)
+            .arg(cool_ms)
+            .arg(cool_reason)
+            .arg(after.success_count - before.success_count)
+            .arg(after.error_count - before.error_count)
+            .arg(&last_error)
+            .arg(version)
+            .arg(&new_state)
+            .arg(&owner)
+            .arg(names.window_ms)
+            .arg(pacific_offset_ms(now))
+            .invoke_async::<Value>(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("finish"))?;
+        let r = items(reply, "finish")?;
+        {
+            let mut c = self.key_cache(key.idx)?.lock();
+            c.health.success_count = after.success_count;
+            c.health.error_count = after.error_count;
+            c.health.last_used = after.last_used;
+            c.health.last_error.clone_from(&after.last_error);
+            if finish.trial {
+                c.health.trial_until = 0;
+            }
+        }
+        {
+            let mut c = self.bucket_cache(bucket.idx)?.lock();
+            if let Some((until, reason)) = finish.cool_bucket {
+                c.cooldown = Some((until, reason));
+            }
+            c.usage = Usage {
+                rpm_used: u(int(&r[4])),
+                tpm_used: u(int(&r[5])),
+                rpd_used: u(int(&r[6])),
+            };
+            c.at = int(&r[3]);
+            c.full = None;
+        }
+        let (ok, v, s) = (int(&r[0]), int(&r[1]), text(&r[2]));
+        if ok == 1 {
+            return self.absorb_state(key.idx, v, &s);
+        }
+        // Another process changed the key's state meanwhile: apply the event to its version.
+        let event = finish.key;
+        self.cas_loop(key, v, s, |h| event.apply(h, now, policy))
+            .await
+    }
+
+    async fn update_key<R: Send>(
+        &self,
+        key: KeyRef<'_>,
+        mut f: impl FnMut(&mut KeyHealth) -> R + Send,
+    ) -> Result<R, StoreError> {
+        let [health, _] = self.key_keys(key.idx)?;
+        let (v, s): (Option<i64>, Option<String>) = redis::cmd("HMGET")
+            .arg(health)
+            .arg("v")
+            .arg("s")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("update_key"))?;
+        let mut result = None;
+        self.cas_loop(key, v.unwrap_or(0), s.unwrap_or_default(), |h| {
+            result = Some(f(h));
+        })
+        .await?;
+        result.ok_or(StoreError::Redis {
+            op: "update_key",
+            message: "no update was applied".to_owned(),
+        })
+    }
+
+    async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
+        let names = self.names()?;
+        for (i, [log, tok, day, cool]) in names.buckets.iter().enumerate() {
+            let reply = self
+                .peek
+                .key(log)
+                .key(tok)
+                .key(day)
+                .key(cool)
+                .arg(self.time_arg(now))
+                .arg(names.window_ms)
+                .arg(pacific_offset_ms(now))
+                .invoke_async::<Value>(&mut self.conn.clone())
+                .await
+                .map_err(redis_err("refresh"))?;
+            let r = items(reply, "refresh")?;
+            let (at, until) = (int(&r[0]), int(&r[4]));
+            let mut c = names.bucket_cache[i].lock();
+            c.usage = Usage {
+                rpm_used: u(int(&r[1])),
+                tpm_used: u(int(&r[2])),
+                rpd_used: u(int(&r[3])),
+            };
+            c.at = at;
+            c.full = None;
+            c.cooldown = reason_of(&text(&r[5]))
+                .filter(|_| until > at)
+                .map(|reason| (until, reason));
+        }
+        let mut pipe = redis::pipe();
+        for [health, _] in &names.keys {
+            pipe.cmd("HGETALL").arg(health);
+        }
+        let replies: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("refresh"))?;
+        for (fields, slot) in replies.iter().zip(&names.key_cache) {
+            let mut c = slot.lock();
+            if let Some(core) = fields
+                .get("s")
+                .and_then(|s| serde_json::from_str::<Core>(s).ok())
+            {
+                core.put(&mut c.health);
+            }
+            c.version = fields
+                .get("v")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(c.version);
+            c.health.success_count = fields.get("ok").and_then(|v| v.parse().ok()).unwrap_or(0);
+            c.health.error_count = fields.get("err").and_then(|v| v.parse().ok()).unwrap_or(0);
+            c.health.last_used = fields.get("used").and_then(|v| v.parse().ok());
+            c.health.last_error = fields
+                .get("le")
+                .and_then(|v| serde_json::from_str::<LastError>(v).ok());
+        }
+        Ok(())
+    }
+
+    fn bucket_view(
+        &self,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<BucketView, StoreError> {
+        let names = self.names()?;
+        let c = *self.bucket_cache(bucket.idx)?.lock();
+        let cooldown = c.cooldown.filter(|(until, _)| *until > now);
+        // What another process took is only seen at the next reply; an old view decays to empty.
+        let usage = if now - c.at >= names.window_ms {
+            Usage {
+                rpd_used: c.usage.rpd_used,
+                ..Usage::default()
+            }
+        } else {
+            c.usage
+        };
+        let l = bucket.limits;
+        let check = if let Some((until, _)) = cooldown {
+            Check::Full {
+                retry_at: until,
+                limit: LimitKind::Cooldown,
+            }
+        } else if tokens > l.tpm {
+            Check::TooLarge
+        } else if let Some((retry_at, limit, _)) = c.full.filter(|(t, limit, asked)| {
+            // A TPM refusal says nothing about a smaller request.
+            *t > now && (*limit != LimitKind::Tpm || tokens >= *asked)
+        }) {
+            Check::Full { retry_at, limit }
+        } else if usage.rpm_used >= l.rpm
+            || usage.tpm_used + tokens > l.tpm
+            || usage.rpd_used >= l.rpd
+        {
+            // Believed full from an older reply: worth a low-weight try, since entries may have
+            // left the window; the acquire script answers exactly.
+            Check::Room {
+                headroom: 1.0 / (l.rpm.max(1) as f64),
+            }
+        } else {
+            let frac = |used: u64, limit: u64| (limit - used) as f64 / limit as f64;
+            Check::Room {
+                headroom: frac(usage.rpm_used, l.rpm)
+                    .min(frac(usage.tpm_used, l.tpm))
+                    .min(frac(usage.rpd_used, l.rpd)),
+            }
+        };
+        Ok(BucketView {
+            check,
+            usage,
+            cooldown,
+        })
+    }
+
+    fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
+        Ok(self.key_cache(key.idx)?.lock().health.usable(now))
+    }
+
+    fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
+        Ok(self.key_cache(key.idx)?.lock().health.clone())
+    }
+}
