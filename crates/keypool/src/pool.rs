@@ -105,9 +105,14 @@ pub struct Lease {
     tokens: u64,
     trial: bool,
     fallback: bool,
+    granted_at: Millis,
 }
 
 impl Lease {
+    /// When the reservation was granted, on the store's clock (Redis: the server's).
+    pub fn granted_at(&self) -> Millis {
+        self.granted_at
+    }
     /// The key's index (for [`SelectRequest::exclude`]).
     pub fn key_index(&self) -> usize {
         self.key
@@ -697,7 +702,12 @@ impl<S: StateStore> KeyPool<S> {
             )
             .await?;
         Ok(match acquired {
-            Acquired::Granted { reservation, trial } => Some(Lease {
+            Acquired::Granted {
+                reservation,
+                trial,
+                at,
+            } => Some(Lease {
+                granted_at: at,
                 key: c.key,
                 bucket: c.bucket,
                 project: c.project,

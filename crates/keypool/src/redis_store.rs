@@ -645,7 +645,11 @@ impl StateStore for RedisStore {
                     let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
                     self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
                 }
-                Ok(Acquired::Granted { reservation, trial })
+                Ok(Acquired::Granted {
+                    reservation,
+                    trial,
+                    at,
+                })
             }
             2 => {
                 self.absorb_state(key.idx, int(&r[3]), &text(&r[4]))?;

@@ -80,6 +80,8 @@ pub enum Acquired {
         reservation: u64,
         /// This request is the key's half-open trial.
         trial: bool,
+        /// When it was granted, on the store's clock (Redis: the server's).
+        at: Millis,
     },
     /// The key is cooling, disabled, or its half-open trial is taken.
     KeyUnavailable,
@@ -260,7 +262,11 @@ impl MemoryStore {
             return Ok(Acquired::KeyUnavailable);
         };
         match window.lock().reserve(now, bucket.limits, tokens) {
-            Ok(reservation) => Ok(Acquired::Granted { reservation, trial }),
+            Ok(reservation) => Ok(Acquired::Granted {
+                reservation,
+                trial,
+                at: now,
+            }),
             Err(check) => {
                 if trial {
                     h.on_inconclusive();

@@ -60,7 +60,7 @@ pub async fn store(b: Backend) -> AnyStore {
     }
 }
 
-fn prefix(id: u64) -> String {
+pub fn prefix(id: u64) -> String {
     format!("bftest:{}:{id:x}", std::process::id())
 }
 

@@ -11,6 +11,7 @@ mod fixtures;
 mod health;
 mod init;
 mod multikey;
+mod multiprocess;
 mod no_secrets;
 mod props;
 mod rate_limit;

@@ -1,0 +1,210 @@
+//! Several OS processes sharing one pool through Redis (`tests/mp_worker.rs`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keypool::{
+    AnyStore, Clock, Environment, HealthPolicy, KeyPool, Outcome, PoolConfig, PoolOptions,
+    RedisOptions, RedisStore, SelectRequest, SystemClock,
+};
+
+use crate::fixtures::{KeysFile, cleanup, prefix, random_id, redis_available, redis_url};
+
+const RPM: usize = 20;
+const WINDOW_MS: i64 = 1000;
+
+fn worker() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keypool-mp-worker"))
+}
+
+async fn run_workers(args: Vec<Vec<String>>) -> Vec<String> {
+    let mut handles = Vec::new();
+    for a in args {
+        handles.push(tokio::task::spawn_blocking(move || {
+            let out = Command::new(worker()).args(&a).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.push(h.await.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_never_admit_more_than_a_shared_limit() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let keys = KeysFile::new(&format!(
+        r#"{{"keys": [
+          {{"key_id": "p1", "project": "p", "rpm": {RPM}, "tpm": 100000000, "rpd": 100000000}},
+          {{"key_id": "p2", "project": "p", "rpm": {RPM}, "tpm": 100000000, "rpd": 100000000}},
+          {{"key_id": "q1", "project": "q", "rpm": {RPM}, "tpm": 100000000, "rpd": 100000000}}]}}"#
+    ));
+    let args: Vec<Vec<String>> = (0..4)
+        .map(|_| {
+            vec![
+                "load".into(),
+                redis_url(),
+                prefix(id),
+                keys.path.display().to_string(),
+                WINDOW_MS.to_string(),
+                "3500".into(),
+                "32".into(),
+            ]
+        })
+        .collect();
+    let outputs = run_workers(args).await;
+    cleanup(id).await;
+
+    let mut grants: HashMap<String, Vec<i64>> = HashMap::new();
+    for out in &outputs {
+        for line in out.lines() {
+            let mut f = line.split_whitespace();
+            assert_eq!(f.next(), Some("GRANT"), "{line}");
+            let project = f.next().unwrap().to_owned();
+            let at: i64 = f.next().unwrap().parse().unwrap();
+            grants.entry(project).or_default().push(at);
+        }
+    }
+    assert_eq!(grants.len(), 2, "both projects served");
+    for (project, times) in &mut grants {
+        times.sort_unstable();
+        // The most grants in any trailing window, by the server's clock.
+        let mut worst = 0;
+        let mut lo = 0;
+        for hi in 0..times.len() {
+            while times[hi] - times[lo] >= WINDOW_MS {
+                lo += 1;
+            }
+            worst = worst.max(hi - lo + 1);
+        }
+        assert!(
+            worst <= RPM,
+            "{project}: {worst} grants in one {WINDOW_MS} ms window"
+        );
+        // 128 tasks saturate the limit: at least three full windows were used.
+        assert!(
+            times.len() >= 3 * RPM,
+            "{project}: only {} grants",
+            times.len()
+        );
+    }
+}
+
+fn health() -> HealthPolicy {
+    // The same numbers as mp_worker's.
+    HealthPolicy {
+        base_cooldown: Duration::from_millis(200),
+        max_cooldown: Duration::from_millis(800),
+        trial_timeout: Duration::from_millis(500),
+        ..HealthPolicy::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_wins_the_half_open_trial_and_a_crashed_holder_expires() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let keys = KeysFile::new(
+        r#"{"keys": [{"key_id": "a", "rpm": 1000, "tpm": 100000000, "rpd": 100000000}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let store = RedisStore::connect(
+        &redis_url(),
+        RedisOptions {
+            prefix: prefix(id),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let options = PoolOptions {
+        health: health(),
+        ..PoolOptions::default()
+    };
+    let pool = KeyPool::new(
+        &config,
+        AnyStore::Redis(Box::new(store)),
+        Arc::new(SystemClock),
+        options,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let lease = pool
+            .select(&SelectRequest::new("gemini-2.5-flash", 1))
+            .await
+            .unwrap();
+        pool.report(
+            lease,
+            &Outcome::Transient {
+                detail: "503".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await; // the 200 ms cooldown is over
+
+    let start_at = SystemClock.now_ms() + 400;
+    let args: Vec<Vec<String>> = (0..2)
+        .map(|_| {
+            vec![
+                "trial".into(),
+                redis_url(),
+                prefix(id),
+                path.clone(),
+                start_at.to_string(),
+            ]
+        })
+        .collect();
+    let outputs = run_workers(args).await;
+    let mut results: Vec<&str> = outputs.iter().map(|o| o.trim()).collect();
+    results.sort_unstable();
+    assert_eq!(
+        results,
+        ["TRIAL lost", "TRIAL won"],
+        "exactly one process gets the trial"
+    );
+
+    // The winner exited holding the trial: nobody else may try until its lock expires.
+    assert!(
+        pool.select(&SelectRequest::new("gemini-2.5-flash", 1))
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let lease = pool
+        .select(&SelectRequest::new("gemini-2.5-flash", 1))
+        .await
+        .unwrap();
+    assert!(lease.is_trial(), "the expired lock frees the trial");
+    pool.report(lease, &Outcome::Success { input_tokens: 1 })
+        .await
+        .unwrap();
+    pool.refresh().await.unwrap();
+    let row = pool.health().unwrap().keys.remove(0);
+    assert_eq!(row.state, keypool::KeyState::Active);
+    assert_eq!(row.success_count, 1);
+    assert_eq!(row.error_count, 3);
+    cleanup(id).await;
+}

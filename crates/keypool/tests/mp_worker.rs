@@ -1,0 +1,134 @@
+//! A worker process for the multi-process tests of the Redis backend (tests/it/multiprocess.rs).
+//!
+//! `keypool-mp-worker load URL PREFIX KEYS_JSON WINDOW_MS RUN_MS TASKS`: TASKS concurrent loops select,
+//! then report success, for `RUN_MS`; every grant prints `GRANT <project> <server ms>`.
+//! `keypool-mp-worker trial URL PREFIX KEYS_JSON START_AT_MS`: waits until `START_AT_MS` (wall clock),
+//! tries one select, prints `TRIAL won` or `TRIAL lost`, and exits without reporting (a crash).
+#![expect(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a test helper program"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keypool::{
+    AnyStore, Environment, HealthPolicy, KeyPool, Outcome, PoolConfig, PoolOptions, RedisOptions,
+    RedisStore, SelectRequest, SystemClock,
+};
+
+async fn pool(url: &str, prefix: &str, keys: &str, window_ms: u64) -> KeyPool<AnyStore> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(keys).unwrap()).unwrap();
+    let mut pairs = vec![
+        ("ENABLE_KEY_ROTATION".to_owned(), "true".to_owned()),
+        ("KEYS_FILE".to_owned(), keys.to_owned()),
+    ];
+    for k in v["keys"].as_array().unwrap() {
+        let id = k["key_id"].as_str().unwrap();
+        pairs.push((
+            format!("GEMINI_KEY_{id}"),
+            format!("test-key-{id}-material"),
+        ));
+    }
+    let env = Environment::from_pairs(pairs);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let store = RedisStore::connect(
+        url,
+        RedisOptions {
+            prefix: prefix.to_owned(),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let options = PoolOptions {
+        window: Duration::from_millis(window_ms),
+        health: test_health(),
+    };
+    KeyPool::new(
+        &config,
+        AnyStore::Redis(Box::new(store)),
+        Arc::new(SystemClock),
+        options,
+    )
+    .unwrap()
+}
+
+/// Short cooldowns and trial holds, shared with the test that sets the key up.
+fn test_health() -> HealthPolicy {
+    HealthPolicy {
+        base_cooldown: Duration::from_millis(200),
+        max_cooldown: Duration::from_millis(800),
+        trial_timeout: Duration::from_millis(500),
+        ..HealthPolicy::default()
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("load") => {
+            let window: u64 = args[5].parse().unwrap();
+            let run = Duration::from_millis(args[6].parse().unwrap());
+            let tasks: usize = args[7].parse().unwrap();
+            let pool = Arc::new(pool(&args[2], &args[3], &args[4], window).await);
+            let end = tokio::time::Instant::now() + run;
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..tasks {
+                let pool = Arc::clone(&pool);
+                set.spawn(async move {
+                    let mut lines = Vec::new();
+                    while tokio::time::Instant::now() < end {
+                        match pool
+                            .select(&SelectRequest::new("gemini-2.5-flash", 10))
+                            .await
+                        {
+                            Ok(lease) => {
+                                lines.push(format!(
+                                    "GRANT {} {}",
+                                    pool.project(&lease),
+                                    lease.granted_at()
+                                ));
+                                pool.report(lease, &Outcome::Success { input_tokens: 10 })
+                                    .await
+                                    .unwrap();
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    }
+                    lines
+                });
+            }
+            while let Some(lines) = set.join_next().await {
+                for l in lines.unwrap() {
+                    println!("{l}");
+                }
+            }
+        }
+        Some("trial") => {
+            let pool = pool(&args[2], &args[3], &args[4], 60_000).await;
+            let start: i64 = args[5].parse().unwrap();
+            let now = keypool::Clock::now_ms(&SystemClock);
+            tokio::time::sleep(Duration::from_millis(
+                u64::try_from(start - now).unwrap_or(0),
+            ))
+            .await;
+            match pool
+                .select(&SelectRequest::new("gemini-2.5-flash", 1))
+                .await
+            {
+                Ok(lease) if lease.is_trial() => {
+                    println!("TRIAL won");
+                    // Exit without reporting, holding the trial as a crashed process would.
+                    drop(lease);
+                }
+                Ok(_) => println!("TRIAL not-a-trial"),
+                Err(_) => println!("TRIAL lost"),
+            }
+        }
+        _ => {}
+    }
+}
