@@ -3,10 +3,51 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 
 use anyhow::Context;
-use keypool::{ConfigError, Environment, KeyPool, KeyReport, PoolConfig, SystemClock};
+use keypool::{
+    AnyStore, ConfigError, Environment, KeyPool, KeyReport, MemoryStore, PoolConfig, PoolOptions,
+    RedisOptions, RedisStore, SystemClock, vars,
+};
+
+/// The state backend: Redis when `REDIS_URL` is set and answers, else this process's memory.
+async fn store(env: &Environment) -> AnyStore {
+    let Some(url) = env
+        .get(vars::REDIS_URL)
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return AnyStore::Memory(MemoryStore::new());
+    };
+    let mut options = RedisOptions::default();
+    if let Some(p) = env
+        .get(vars::BOTFORGE_REDIS_PREFIX)
+        .filter(|p| !p.is_empty())
+    {
+        p.clone_into(&mut options.prefix);
+    }
+    match RedisStore::connect(url, options).await {
+        Ok(s) => AnyStore::Redis(Box::new(s)),
+        Err(e) => {
+            // The URL may hold a password: name the variable, not its value.
+            tracing::warn!(error = %e, "REDIS_URL is set but Redis is unavailable; showing this process's state only");
+            AnyStore::Memory(MemoryStore::new())
+        }
+    }
+}
+
+async fn pool(env: &Environment, config: &PoolConfig) -> anyhow::Result<KeyPool<AnyStore>> {
+    let pool = KeyPool::new(
+        config,
+        store(env).await,
+        Arc::new(SystemClock),
+        PoolOptions::default(),
+    )?;
+    pool.refresh().await?;
+    Ok(pool)
+}
 
 fn config() -> anyhow::Result<Option<(Environment, PoolConfig)>> {
     let env = Environment::from_process()?;
@@ -79,12 +120,12 @@ fn health_rows(rows: &[KeyReport]) -> Vec<Vec<String>> {
 }
 
 /// `keys health`.
-pub fn health(json: bool) -> anyhow::Result<()> {
-    let Some((_env, config)) = config()? else {
+pub async fn health(json: bool) -> anyhow::Result<()> {
+    let Some((env, config)) = config()? else {
         no_keys(json);
         return Ok(());
     };
-    let pool = KeyPool::in_memory(&config, Arc::new(SystemClock))?;
+    let pool = pool(&env, &config).await?;
     let snapshot = pool.health()?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -107,7 +148,22 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
         no_keys(json);
         return Ok(ExitCode::from(2));
     };
-    let pool = KeyPool::in_memory(&config, Arc::new(SystemClock))?;
+    let pool = pool(&env, &config).await?;
+    // Re-validating keys is an exclusive job across processes sharing Redis.
+    let lock = match pool.store() {
+        AnyStore::Redis(redis) => {
+            let Some(token) = redis
+                .try_lock("keys-check", Duration::from_secs(120))
+                .await?
+            else {
+                anyhow::bail!(
+                    "another process is checking the keys right now; try again in a minute"
+                );
+            };
+            Some(token)
+        }
+        _ => None,
+    };
     let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?;
     let mut results = Vec::new();
     for (key_id, key, model, _fallback) in pool.keys() {
@@ -133,6 +189,9 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
             "key_id": key_id, "key_hint": key.to_string(), "model": model,
             "ok": ok, "class": class, "detail": detail, "latency_ms": ms,
         }));
+    }
+    if let (Some(token), AnyStore::Redis(redis)) = (&lock, pool.store()) {
+        redis.unlock("keys-check", token).await?;
     }
     let usable = results.iter().any(|r| r["ok"] == true);
     let mut out = std::io::stdout().lock();

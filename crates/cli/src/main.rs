@@ -56,6 +56,7 @@ enum KeysCommand {
     ///
     /// Keys come from GEMINI_API_KEY (single-key mode) or, with ENABLE_KEY_ROTATION=true, from
     /// KEYS_FILE (default ./keys.json) and GEMINI_KEY_<key_id> variables; ./.env is read first.
+    /// With REDIS_URL set, the state shown is the one every process shares.
     Health {
         /// Print one JSON document instead of the table.
         #[arg(long)]
@@ -119,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keys {
             command: KeysCommand::Health { json },
-        } => keys::health(json).map(|()| ExitCode::SUCCESS),
+        } => keys::health(json).await.map(|()| ExitCode::SUCCESS),
         Command::Keys {
             command: KeysCommand::Check { json },
         } => keys::check(json).await,

@@ -29,6 +29,8 @@ pub mod vars {
     pub const SECRET_STORE_TYPE: &str = "SECRET_STORE_TYPE";
     /// Shared state across processes.
     pub const REDIS_URL: &str = "REDIS_URL";
+    /// Prefix of botforge's Redis key names (default `botforge`), to share one Redis.
+    pub const BOTFORGE_REDIS_PREFIX: &str = "BOTFORGE_REDIS_PREFIX";
     /// Gemini API base URL.
     pub const GEMINI_BASE_URL: &str = "GEMINI_BASE_URL";
     /// Where generated strategies are written.

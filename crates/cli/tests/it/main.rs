@@ -262,3 +262,113 @@ fn sim_refuses_a_bad_config_with_a_clear_message() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn keys_health_shows_the_state_shared_through_redis() {
+    use keypool::{AnyStore, KeyPool, Outcome, PoolConfig, PoolOptions, SelectRequest};
+    let url = "redis://127.0.0.1:6379/";
+    let prefix = format!("bftest:cli:{}", std::process::id());
+    let Ok(store) = keypool::RedisStore::connect(
+        url,
+        keypool::RedisOptions {
+            prefix: prefix.clone(),
+            ..keypool::RedisOptions::default()
+        },
+    )
+    .await
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis must answer under CI"
+        );
+        eprintln!("skipped: no Redis on {url}");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("ENABLE_KEY_ROTATION", "true"),
+        ("GEMINI_KEY_flash_01", "test-key-shared-0001"),
+        ("GEMINI_KEY_flash_02", "test-key-shared-0002"),
+        ("REDIS_URL", url),
+        ("BOTFORGE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    // Another process's work: two successes on one key, the other disabled.
+    let kenv = keypool::Environment::from_pairs(env.iter().copied());
+    let config = PoolConfig::load(&kenv, &kenv).unwrap();
+    let pool = KeyPool::new(
+        &config,
+        AnyStore::Redis(Box::new(store)),
+        std::sync::Arc::new(keypool::SystemClock),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    pool.disable("flash_02", "revoked by operator")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let lease = pool
+            .select(&SelectRequest::new("gemini-2.5-flash", 10))
+            .await
+            .unwrap();
+        pool.report(lease, &Outcome::Success { input_tokens: 8 })
+            .await
+            .unwrap();
+    }
+
+    let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "redis");
+    let key = |id: &str| {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(key("flash_01")["success_count"], 2);
+    assert_eq!(key("flash_01")["rpm_used"], 2);
+    assert_eq!(key("flash_01")["tpm_used"], 16);
+    assert_eq!(key("flash_02")["state"], "disabled");
+    assert_eq!(key("flash_02")["disabled_reason"], "revoked by operator");
+
+    // Clean up this test's keys.
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn an_unreachable_redis_degrades_to_local_state_without_leaking_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = botforge(
+        dir.path(),
+        &["keys", "health", "--json"],
+        &[
+            ("GEMINI_API_KEY", "test-key-alone-0001"),
+            ("REDIS_URL", "redis://:SECRETPASS@127.0.0.1:1/"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "memory");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("REDIS_URL is set but Redis is unavailable"),
+        "{err}"
+    );
+    assert!(!err.contains("SECRETPASS"), "{err}");
+}
