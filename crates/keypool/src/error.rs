@@ -124,8 +124,17 @@ pub enum StoreError {
         /// The index.
         index: usize,
     },
-    /// Redis failed or did not answer in time. The message is the client's (it never holds
-    /// key material: key names carry fingerprints).
+    /// Redis did not answer (down, unreachable, timed out): the backend degrades to local
+    /// limits. The message is the client's.
+    #[error("redis {op}: unavailable: {message}")]
+    Unavailable {
+        /// The operation.
+        op: &'static str,
+        /// What the Redis client said.
+        message: String,
+    },
+    /// Redis answered with an error. The message is the client's (it never holds key
+    /// material: key names carry fingerprints).
     #[error("redis {op} failed: {message}")]
     Redis {
         /// The operation.

@@ -12,7 +12,8 @@
 //! this one, and keys are named by their fingerprint, never their material.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
@@ -25,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Millis, next_pacific_midnight};
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth, LastError};
-use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, StateStore, Tokens};
+use crate::store::{
+    Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, MemoryStore, StateStore, Tokens,
+};
 use crate::window::{Check, CooldownReason, LimitKind, Usage};
 
 const LUA_COMMON: &str = r"
@@ -279,9 +282,36 @@ struct Names {
     key_cache: Vec<Mutex<KeyCache>>,
 }
 
+/// Degraded mode: while Redis is down or slow, limits run in this process at a conservative
+/// share of each limit (limit / live processes, counted from heartbeats while Redis answered).
+#[derive(Debug)]
+struct Degrade {
+    local: MemoryStore,
+    down: AtomicBool,
+    /// Wall-clock ms of the last probe or heartbeat started (one at a time).
+    last_probe: AtomicI64,
+    last_beat: AtomicI64,
+    live: AtomicU64,
+}
+
+const PROBE_EVERY_MS: i64 = 500;
+const BEAT_EVERY_MS: i64 = 2_000;
+const BEAT_TTL_MS: i64 = 10_000;
+
+// KEYS: procs. ARGV: owner ttl → live processes (heartbeats younger than ttl)
+const LUA_BEAT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 6)
+return redis.call('ZCARD', KEYS[1])
+";
+
 /// The Redis backend.
 pub struct RedisStore {
     conn: ConnectionManager,
+    degrade: Arc<Degrade>,
     options: RedisOptions,
     owner: String,
     names: OnceLock<Names>,
@@ -296,6 +326,7 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("prefix", &self.options.prefix)
             .field("time", &self.options.time)
+            .field("degraded", &self.is_degraded())
             .finish_non_exhaustive()
     }
 }
@@ -306,9 +337,17 @@ fn tag(s: &str) -> String {
 }
 
 fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
-    move |e| StoreError::Redis {
-        op,
-        message: e.to_string(),
+    move |e| {
+        let message = e.to_string();
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+        {
+            StoreError::Unavailable { op, message }
+        } else {
+            StoreError::Redis { op, message }
+        }
     }
 }
 
@@ -390,8 +429,15 @@ impl RedisStore {
             .await
             .map_err(redis_err("connect"))?;
         let body = |s: &str| format!("{LUA_COMMON}\n{s}");
-        Ok(Self {
+        let store = Self {
             conn,
+            degrade: Arc::new(Degrade {
+                local: MemoryStore::new(),
+                down: AtomicBool::new(false),
+                last_probe: AtomicI64::new(0),
+                last_beat: AtomicI64::new(0),
+                live: AtomicU64::new(1),
+            }),
             owner: format!("{:016x}", fastrand::u64(..)),
             options,
             names: OnceLock::new(),
@@ -399,7 +445,118 @@ impl RedisStore {
             finish: Script::new(&body(LUA_FINISH)),
             cas: Script::new(LUA_CAS),
             peek: Script::new(&body(LUA_PEEK)),
-        })
+        };
+        store.beat_now().await?;
+        Ok(store)
+    }
+
+    fn procs_key(&self) -> String {
+        format!("{}:v1:procs", self.options.prefix)
+    }
+
+    async fn beat_now(&self) -> Result<(), StoreError> {
+        let live: u64 = Script::new(LUA_BEAT)
+            .key(self.procs_key())
+            .arg(&self.owner)
+            .arg(BEAT_TTL_MS)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("heartbeat"))?;
+        self.degrade.live.store(live.max(1), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether requests are being served from the local fallback.
+    pub fn is_degraded(&self) -> bool {
+        self.degrade.down.load(Ordering::Relaxed)
+    }
+
+    /// Processes that shared this Redis at the last heartbeat (at least 1).
+    pub fn live_processes(&self) -> u64 {
+        self.degrade.live.load(Ordering::Relaxed).max(1)
+    }
+
+    fn wall_ms() -> Millis {
+        crate::clock::Clock::now_ms(&crate::clock::SystemClock)
+    }
+
+    /// Starts a background job (a heartbeat, or a probe while degraded) unless one started
+    /// within `every_ms`. The job is one Redis command bounded by the response timeout, so it
+    /// ends by itself; no task outlives it.
+    fn spawn_job(&self, last: &AtomicI64, every_ms: i64, probe: bool) {
+        let now = Self::wall_ms();
+        let prev = last.load(Ordering::Relaxed);
+        if now - prev < every_ms
+            || last
+                .compare_exchange(prev, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut conn = self.conn.clone();
+        let degrade = Arc::clone(&self.degrade);
+        let key = self.procs_key();
+        let owner = self.owner.clone();
+        handle.spawn(async move {
+            let beat = Script::new(LUA_BEAT)
+                .key(key)
+                .arg(owner)
+                .arg(BEAT_TTL_MS)
+                .invoke_async::<u64>(&mut conn)
+                .await;
+            match beat {
+                Ok(live) => {
+                    degrade.live.store(live.max(1), Ordering::Relaxed);
+                    if probe && degrade.down.swap(false, Ordering::AcqRel) {
+                        tracing::warn!("Redis answers again: limits and health are shared once more");
+                    }
+                }
+                Err(e) => {
+                    if !probe && !degrade.down.swap(true, Ordering::AcqRel) {
+                        tracing::warn!(error = %e, "Redis is unavailable: limits run locally at a share of each limit");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Switches to local limits, seeded with what this process last knew of the shared state.
+    fn degrade_now(&self, err: &StoreError) {
+        if self.degrade.down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!(error = %err, live_processes = self.live_processes(),
+            "Redis is unavailable: limits run locally at a share of each limit until it answers");
+        self.degrade
+            .last_probe
+            .store(Self::wall_ms(), Ordering::Relaxed);
+        if let Ok(names) = self.names() {
+            for (i, c) in names.key_cache.iter().enumerate() {
+                self.degrade.local.seed_key(i, c.lock().health.clone());
+            }
+            for (i, c) in names.bucket_cache.iter().enumerate() {
+                if let Some((until, reason)) = c.lock().cooldown {
+                    self.degrade.local.seed_cooldown(i, until, reason);
+                }
+            }
+        }
+    }
+
+    /// The bucket as the local fallback sees it: each limit divided among live processes.
+    fn local_share<'a>(&self, bucket: BucketRef<'a>) -> BucketRef<'a> {
+        let n = self.live_processes();
+        let share = |v: u64| (v / n).max(1);
+        BucketRef {
+            limits: crate::limits::Limits {
+                rpm: share(bucket.limits.rpm),
+                tpm: share(bucket.limits.tpm),
+                rpd: share(bucket.limits.rpd),
+            },
+            ..bucket
+        }
     }
 
     fn names(&self) -> Result<&Names, StoreError> {
@@ -536,12 +693,8 @@ impl RedisStore {
     }
 }
 
-impl StateStore for RedisStore {
-    fn backend(&self) -> &'static str {
-        "redis"
-    }
-
-    fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
+impl RedisStore {
+    fn prepare_shared(&self, layout: &Layout) -> Result<(), StoreError> {
         let p = &self.options.prefix;
         let names = Names {
             buckets: layout
@@ -581,10 +734,11 @@ impl StateStore for RedisStore {
         };
         self.names
             .set(names)
-            .map_err(|_| StoreError::AlreadyPrepared)
+            .map_err(|_| StoreError::AlreadyPrepared)?;
+        self.degrade.local.prepare(layout)
     }
 
-    async fn acquire(
+    async fn shared_acquire(
         &self,
         key: KeyRef<'_>,
         bucket: BucketRef<'_>,
@@ -687,7 +841,7 @@ impl StateStore for RedisStore {
         }
     }
 
-    async fn finish(
+    async fn shared_finish(
         &self,
         key: KeyRef<'_>,
         bucket: BucketRef<'_>,
@@ -788,7 +942,7 @@ impl StateStore for RedisStore {
             .await
     }
 
-    async fn update_key<R: Send>(
+    async fn shared_update_key<R: Send>(
         &self,
         key: KeyRef<'_>,
         mut f: impl FnMut(&mut KeyHealth) -> R + Send,
@@ -812,7 +966,7 @@ impl StateStore for RedisStore {
         })
     }
 
-    async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
+    async fn shared_refresh(&self, now: Millis) -> Result<(), StoreError> {
         let names = self.names()?;
         for (i, [log, tok, day, cool]) in names.buckets.iter().enumerate() {
             let reply = self
@@ -871,7 +1025,7 @@ impl StateStore for RedisStore {
         Ok(())
     }
 
-    fn bucket_view(
+    fn shared_bucket_view(
         &self,
         bucket: BucketRef<'_>,
         tokens: u64,
@@ -926,11 +1080,142 @@ impl StateStore for RedisStore {
         })
     }
 
-    fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
+    fn shared_key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
         Ok(self.key_cache(key.idx)?.lock().health.usable(now))
     }
 
-    fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
+    fn shared_key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
         Ok(self.key_cache(key.idx)?.lock().health.clone())
+    }
+}
+
+impl StateStore for RedisStore {
+    fn backend(&self) -> &'static str {
+        if self.is_degraded() {
+            "redis (degraded: local shares)"
+        } else {
+            "redis"
+        }
+    }
+
+    fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
+        self.prepare_shared(layout)
+    }
+
+    async fn acquire(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<Acquired, StoreError> {
+        if !self.is_degraded() {
+            match self.shared_acquire(key, bucket, tokens, now, policy).await {
+                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                other => {
+                    self.spawn_job(&self.degrade.last_beat, BEAT_EVERY_MS, false);
+                    return other;
+                }
+            }
+        }
+        self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
+        self.degrade
+            .local
+            .acquire_now(key, self.local_share(bucket), tokens, now, policy)
+    }
+
+    async fn finish(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        reservation: u64,
+        finish: &Finish<'_>,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<(), StoreError> {
+        if !self.is_degraded() {
+            match self
+                .shared_finish(key, bucket, reservation, finish, now, policy)
+                .await
+            {
+                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                other => return other,
+            }
+        }
+        // A reservation made in Redis is unknown here: its tokens stay as reserved there.
+        self.degrade
+            .local
+            .finish(
+                key,
+                self.local_share(bucket),
+                reservation,
+                finish,
+                now,
+                policy,
+            )
+            .await
+    }
+
+    async fn update_key<R: Send>(
+        &self,
+        key: KeyRef<'_>,
+        mut f: impl FnMut(&mut KeyHealth) -> R + Send,
+    ) -> Result<R, StoreError> {
+        if !self.is_degraded() {
+            match self.shared_update_key(key, &mut f).await {
+                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                other => return other,
+            }
+        }
+        tracing::warn!(
+            key_id = key.key_id,
+            "Redis is unavailable: this change stays in this process"
+        );
+        self.degrade.local.update_key(key, f).await
+    }
+
+    async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
+        if self.is_degraded() {
+            return Ok(());
+        }
+        match self.shared_refresh(now).await {
+            Err(e @ StoreError::Unavailable { .. }) => {
+                self.degrade_now(&e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn bucket_view(
+        &self,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<BucketView, StoreError> {
+        if self.is_degraded() {
+            // Selection looks here even when every local share is spent: probe from here too.
+            self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
+            return self
+                .degrade
+                .local
+                .bucket_view(self.local_share(bucket), tokens, now);
+        }
+        self.shared_bucket_view(bucket, tokens, now)
+    }
+
+    fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
+        if self.is_degraded() {
+            return self.degrade.local.key_usable(key, now);
+        }
+        self.shared_key_usable(key, now)
+    }
+
+    fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
+        if self.is_degraded() {
+            return self.degrade.local.key_health(key);
+        }
+        self.shared_key_health(key)
     }
 }

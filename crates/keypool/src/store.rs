@@ -244,6 +244,20 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Overwrites a key's record (seeding a fallback from shared state).
+    pub(crate) fn seed_key(&self, idx: usize, health: KeyHealth) {
+        if let Some(k) = self.inner.get().and_then(|i| i.keys.get(idx)) {
+            *k.lock() = health;
+        }
+    }
+
+    /// Cools a bucket (seeding a fallback from shared state).
+    pub(crate) fn seed_cooldown(&self, idx: usize, until: Millis, reason: CooldownReason) {
+        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+            b.lock().cool(until.saturating_sub(1), until, reason);
+        }
+    }
+
     /// [`StateStore::acquire`], synchronously.
     ///
     /// # Errors

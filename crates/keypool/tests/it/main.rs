@@ -6,6 +6,7 @@
     reason = "helpers outside #[test] functions fail the test the same way"
 )]
 
+mod degrade;
 mod failover;
 mod fixtures;
 mod health;

@@ -1,0 +1,223 @@
+//! Redis going away mid-run (through a loopback proxy that can stop answering) and coming back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use keypool::{
+    AnyStore, Environment, KeyPool, Outcome, PoolConfig, PoolOptions, RedisOptions, RedisStore,
+    SelectRequest, SystemClock,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+use crate::fixtures::{KeysFile, cleanup, prefix, random_id, redis_available, redis_url};
+
+/// A TCP proxy to the test Redis that can stop answering (`hang`) and resume (`resume`, which
+/// also drops the connections it held, as a restarted server would).
+struct Proxy {
+    addr: SocketAddr,
+    hang: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hang = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (h, g) = (Arc::clone(&hang), Arc::clone(&generation));
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (h, g) = (Arc::clone(&h), Arc::clone(&g));
+                tokio::spawn(forward(inbound, upstream, h, g));
+            }
+        });
+        Self {
+            addr,
+            hang,
+            generation,
+        }
+    }
+
+    fn hang(&self) {
+        self.hang.store(true, Ordering::SeqCst);
+    }
+
+    fn resume(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.hang.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn forward(
+    inbound: TcpStream,
+    upstream: SocketAddr,
+    hang: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+) {
+    let born = generation.load(Ordering::SeqCst);
+    let Ok(up) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut ri, mut wi) = inbound.into_split();
+    let (mut ru, mut wu) = up.into_split();
+    let (mut a, mut b) = (vec![0u8; 16384], vec![0u8; 16384]);
+    // Bounded: a connection lives at most as long as the test.
+    for _ in 0..100_000 {
+        if generation.load(Ordering::SeqCst) != born {
+            return;
+        }
+        if hang.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        tokio::select! {
+            n = ri.read(&mut a) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => if wu.write_all(&a[..n]).await.is_err() { return },
+            },
+            n = ru.read(&mut b) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => if wi.write_all(&b[..n]).await.is_err() { return },
+            },
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+}
+
+/// One request: select, then report success; whether a key was granted.
+async fn once(pool: &KeyPool<AnyStore>) -> bool {
+    match pool
+        .select(&SelectRequest::new("gemini-2.5-flash", 10))
+        .await
+    {
+        Ok(lease) => {
+            pool.report(lease, &Outcome::Success { input_tokens: 10 })
+                .await
+                .unwrap();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::too_many_lines, reason = "one scenario: shared, down, local shares, back")]
+async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let pfx = prefix(id);
+    // Another live process, as its heartbeat says: each process keeps half of each limit.
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let (secs, _): (i64, i64) = redis::cmd("TIME").query_async(&mut direct).await.unwrap();
+    let _: i64 = redis::cmd("ZADD")
+        .arg(format!("{pfx}:v1:procs"))
+        .arg(secs * 1000)
+        .arg("another-process")
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+
+    let upstream: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let keys = KeysFile::new(
+        r#"{"keys": [{"key_id": "a", "project": "p", "rpm": 10, "tpm": 100000, "rpd": 100000}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let store = RedisStore::connect(
+        &format!("redis://{}/", proxy.addr),
+        RedisOptions {
+            prefix: pfx.clone(),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.live_processes(), 2);
+    let pool = KeyPool::new(
+        &config,
+        AnyStore::Redis(Box::new(store)),
+        Arc::new(SystemClock),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    let redis_of = |p: &KeyPool<AnyStore>| match p.store() {
+        AnyStore::Redis(r) => r.is_degraded(),
+        _ => panic!("a Redis pool"),
+    };
+    let log_key = format!("{pfx}:v1:{{p:p}}:m:gemini-2.5-flash:log");
+    let shared = |mut con: redis::aio::MultiplexedConnection, k: String| async move {
+        redis::cmd("ZCARD")
+            .arg(k)
+            .query_async::<u64>(&mut con)
+            .await
+            .unwrap()
+    };
+
+    for _ in 0..3 {
+        assert!(once(&pool).await);
+    }
+    assert_eq!(
+        shared(direct.clone(), log_key.clone()).await,
+        3,
+        "shared while Redis answers"
+    );
+
+    // Redis stops answering: the first request waits at most the timeout, then runs locally.
+    proxy.hang();
+    let started = Instant::now();
+    assert!(once(&pool).await, "requests keep flowing");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "no stall beyond the timeouts: {:?}",
+        started.elapsed()
+    );
+    assert!(redis_of(&pool));
+    assert_eq!(
+        pool.health().unwrap().backend,
+        "redis (degraded: local shares)"
+    );
+    // Local share: 10 RPM / 2 live processes = 5 a minute in this process (1 already used).
+    let mut local = 1;
+    for _ in 0..10 {
+        let t = Instant::now();
+        if once(&pool).await {
+            local += 1;
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "degraded requests do not wait on Redis"
+        );
+    }
+    assert_eq!(local, 5, "a conservative share of the limit");
+
+    // Redis answers again: a background probe notices and the pool shares again.
+    proxy.resume();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis_of(&pool) && Instant::now() < deadline {
+        let _ = once(&pool).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!redis_of(&pool), "back to shared state");
+    let before = shared(direct.clone(), log_key.clone()).await;
+    assert!(once(&pool).await);
+    assert_eq!(
+        shared(direct.clone(), log_key.clone()).await,
+        before + 1,
+        "grants land in Redis again"
+    );
+    cleanup(id).await;
+}
