@@ -746,10 +746,29 @@ impl RedisStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
+        let reservation = fastrand::u64(1..);
+        self.acquire_with_id(key, bucket, tokens, now, policy, reservation)
+            .await
+    }
+
+    /// [`StateStore::acquire`] with a reservation id of the caller's choosing. Sending the same
+    /// id again (a retry after a timeout, when the first attempt may have landed) never counts
+    /// twice: it answers the grant that is already there.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or [`StoreError::Redis`].
+    pub async fn acquire_with_id(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+        reservation: u64,
+    ) -> Result<Acquired, StoreError> {
         let names = self.names()?;
         let [log, tok, day, cool] = self.bucket_keys(bucket.idx)?;
         let [health, trial] = self.key_keys(key.idx)?;
-        let reservation = fastrand::u64(1..);
         let owner = format!("{}:{reservation}", self.owner);
         let active = names
             .configured_active

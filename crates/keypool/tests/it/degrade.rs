@@ -106,7 +106,10 @@ async fn once(pool: &KeyPool<AnyStore>) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[expect(clippy::too_many_lines, reason = "one scenario: shared, down, local shares, back")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: shared, down, local shares, back"
+)]
 async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again() {
     if !redis_available().await {
         return;
@@ -218,6 +221,90 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         shared(direct.clone(), log_key.clone()).await,
         before + 1,
         "grants land in Redis again"
+    );
+    cleanup(id).await;
+}
+
+#[tokio::test]
+async fn a_reservation_retried_after_a_timeout_counts_once() {
+    use keypool::{
+        Acquired, BucketRef, HealthPolicy, KeyLayout, KeyRef, Layout, Limits, StateStore,
+    };
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let store = RedisStore::connect(
+        &redis_url(),
+        RedisOptions {
+            prefix: prefix(id),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    store
+        .prepare(&Layout {
+            keys: vec![KeyLayout {
+                key_id: "a".into(),
+                active: true,
+                fingerprint: "0123456789abcdef".into(),
+                project: "p".into(),
+            }],
+            buckets: vec![("p".into(), "m".into())],
+            window_ms: 60_000,
+        })
+        .unwrap();
+    let key = KeyRef {
+        idx: 0,
+        key_id: "a",
+    };
+    let bucket = BucketRef {
+        idx: 0,
+        project: "p",
+        model: "m",
+        limits: Limits {
+            rpm: 2,
+            tpm: 1000,
+            rpd: 1000,
+        },
+    };
+    let policy = HealthPolicy::default();
+    let now = keypool::Clock::now_ms(&SystemClock);
+    for _ in 0..3 {
+        let a = store
+            .acquire_with_id(key, bucket, 100, now, &policy, 42)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                a,
+                Acquired::Granted {
+                    reservation: 42,
+                    ..
+                }
+            ),
+            "{a:?}"
+        );
+    }
+    // One request counted, not three: one more fits under RPM 2, then none.
+    assert!(matches!(
+        store
+            .acquire_with_id(key, bucket, 100, now, &policy, 43)
+            .await
+            .unwrap(),
+        Acquired::Granted { .. }
+    ));
+    assert!(matches!(
+        store
+            .acquire_with_id(key, bucket, 100, now, &policy, 44)
+            .await
+            .unwrap(),
+        Acquired::Refused(_)
+    ));
+    assert_eq!(
+        store.bucket_view(bucket, 0, now).unwrap().usage.tpm_used,
+        200
     );
     cleanup(id).await;
 }
