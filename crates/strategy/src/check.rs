@@ -1,0 +1,260 @@
+//! Type checking: numbers and booleans in the right places, known names, function arity and
+//! TA-Lib's parameter ranges.
+
+use crate::expr::{BinOp, Expr, ExprKind, Span};
+use crate::func::{Arg, Func, MAX_PERIOD};
+
+/// The type of an expression: a numeric series or a boolean series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    /// Numbers.
+    Number,
+    /// Conditions.
+    Bool,
+}
+
+impl Type {
+    fn article(self) -> &'static str {
+        match self {
+            Type::Number => "a number",
+            Type::Bool => "a condition (true/false)",
+        }
+    }
+}
+
+/// What a name stands for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Binding {
+    /// `open high low close volume`.
+    Price,
+    /// A parameter and its value.
+    Param(f64),
+    /// An indicator of the given type.
+    Indicator(Type),
+}
+
+/// Resolves names.
+pub trait Scope {
+    /// What `name` stands for, if anything.
+    fn lookup(&self, name: &str) -> Option<Binding>;
+    /// Every name in scope (for suggestions).
+    fn names(&self) -> Vec<String>;
+}
+
+/// A type error: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at character {}: {message}", span.start + 1)]
+pub struct TypeError {
+    /// Where.
+    pub span: Span,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+fn err(span: Span, message: String) -> TypeError {
+    TypeError { span, message }
+}
+
+/// Whether `name` is one of the bar's prices.
+pub fn is_price(name: &str) -> bool {
+    matches!(name, "open" | "high" | "low" | "close" | "volume")
+}
+
+/// The value of a constant argument: a literal, a param, or a negated one.
+pub fn constant(e: &Expr, scope: &dyn Scope) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Num(v) => Some(*v),
+        ExprKind::Name(n) => match scope.lookup(n) {
+            Some(Binding::Param(v)) => Some(v),
+            _ => None,
+        },
+        ExprKind::Neg(inner) => constant(inner, scope).map(|v| -v),
+        _ => None,
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn unknown_name(name: &str, span: Span, scope: &dyn Scope) -> TypeError {
+    if let Some(f) = Func::from_name(name) {
+        return err(
+            span,
+            format!("`{name}` is a function: call it as {}", f.signature()),
+        );
+    }
+    let mut all = scope.names();
+    all.extend(["open", "high", "low", "close", "volume"].map(str::to_owned));
+    let close = all
+        .iter()
+        .filter(|n| edit_distance(n, name) <= 2)
+        .min_by_key(|n| edit_distance(n, name));
+    let hint = close.map_or_else(
+        || {
+            " (use open, high, low, close, volume, a [params] name or an [indicators] name)"
+                .to_owned()
+        },
+        |n| format!(" (did you mean `{n}`?)"),
+    );
+    err(span, format!("unknown name `{name}`{hint}"))
+}
+
+fn expect(e: &Expr, want: Type, scope: &dyn Scope, what: &str) -> Result<(), TypeError> {
+    let got = check(e, scope)?;
+    if got == want {
+        Ok(())
+    } else {
+        Err(err(
+            e.span,
+            format!(
+                "{what} must be {}, but `{e}` is {}",
+                want.article(),
+                got.article()
+            ),
+        ))
+    }
+}
+
+fn check_call(
+    func: Func,
+    args: &[Expr],
+    span: Span,
+    needs_field: bool,
+    scope: &dyn Scope,
+) -> Result<Type, TypeError> {
+    let spec = func.args();
+    if args.len() != spec.len() {
+        return Err(err(
+            span,
+            format!(
+                "{func} takes {} argument{} — {} — but got {}",
+                spec.len(),
+                if spec.len() == 1 { "" } else { "s" },
+                func.signature(),
+                args.len()
+            ),
+        ));
+    }
+    for (a, (name, kind)) in args.iter().zip(spec) {
+        match kind {
+            Arg::Series => expect(a, Type::Number, scope, &format!("{func}'s `{name}`"))?,
+            Arg::Period { min } => {
+                let Some(v) = constant(a, scope) else {
+                    return Err(err(
+                        a.span,
+                        format!(
+                            "{func}'s `{name}` must be a whole number or a [params] name, not `{a}`"
+                        ),
+                    ));
+                };
+                if v.fract() != 0.0 || v < f64::from(*min) || v > f64::from(MAX_PERIOD) {
+                    return Err(err(
+                        a.span,
+                        format!(
+                            "{func}'s `{name}` must be a whole number from {min} to {MAX_PERIOD}, got {v}"
+                        ),
+                    ));
+                }
+            }
+            Arg::Constant => {
+                if constant(a, scope).is_none() {
+                    return Err(err(
+                        a.span,
+                        format!("{func}'s `{name}` must be a number or a [params] name, not `{a}`"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Func::Macd = func
+        && let (Some(fast), Some(slow)) = (constant(&args[1], scope), constant(&args[2], scope))
+        && fast >= slow
+    {
+        return Err(err(
+            args[1].span,
+            format!("macd's fast period ({fast}) must be shorter than its slow period ({slow})"),
+        ));
+    }
+    if needs_field {
+        let names: Vec<&str> = func.fields().iter().map(|f| f.name()).collect();
+        return Err(err(
+            span,
+            format!(
+                "{func} has several outputs: add one of .{}",
+                names.join(", .")
+            ),
+        ));
+    }
+    Ok(if func.is_boolean() {
+        Type::Bool
+    } else {
+        Type::Number
+    })
+}
+
+/// The type of `e`, or the first error in it.
+///
+/// # Errors
+/// [`TypeError`] naming the place and the problem.
+pub fn check(e: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
+    match &e.kind {
+        ExprKind::Num(_) => Ok(Type::Number),
+        ExprKind::Name(n) => match scope.lookup(n) {
+            Some(Binding::Price | Binding::Param(_)) => Ok(Type::Number),
+            Some(Binding::Indicator(t)) => Ok(t),
+            None => Err(unknown_name(n, e.span, scope)),
+        },
+        ExprKind::Neg(inner) => {
+            expect(inner, Type::Number, scope, "the operand of `-`")?;
+            Ok(Type::Number)
+        }
+        ExprKind::Not(inner) => {
+            expect(inner, Type::Bool, scope, "the operand of `not`")?;
+            Ok(Type::Bool)
+        }
+        ExprKind::Binary(op, l, r) => {
+            let (operand, result) = match op {
+                BinOp::And | BinOp::Or => (Type::Bool, Type::Bool),
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => (Type::Number, Type::Number),
+                _ => (Type::Number, Type::Bool),
+            };
+            let what = format!("each side of `{}`", op.symbol());
+            expect(l, operand, scope, &what)?;
+            expect(r, operand, scope, &what)?;
+            Ok(result)
+        }
+        ExprKind::Call { func, args, field } => check_call(
+            *func,
+            args,
+            e.span,
+            field.is_none() && !func.fields().is_empty(),
+            scope,
+        ),
+        ExprKind::Back(inner, _) => check(inner, scope),
+    }
+}
+
+/// Every name an expression uses.
+pub fn names(e: &Expr, out: &mut Vec<String>) {
+    match &e.kind {
+        ExprKind::Num(_) => {}
+        ExprKind::Name(n) => out.push(n.clone()),
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => names(x, out),
+        ExprKind::Binary(_, l, r) => {
+            names(l, out);
+            names(r, out);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| names(a, out)),
+    }
+}

@@ -1,0 +1,529 @@
+//! The strategy file (DESIGN.md §5): strict TOML, validated into a [`Strategy`], printed back
+//! deterministically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::check::{Binding, Scope, Type, check, is_price, names};
+use crate::expr::{Expr, RESERVED, parse};
+
+/// A strategy file problem: the file, the line, the field, and for expressions the text and the
+/// position in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct StrategyError {
+    /// The file (or another origin, e.g. `generated`).
+    pub file: String,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// The field, e.g. `rules.entry_long`.
+    pub field: String,
+    /// The expression, when the problem is inside one.
+    pub expression: Option<String>,
+    /// 0-based character offset in the expression.
+    pub pos: Option<usize>,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl fmt::Display for StrategyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let (Some(e), Some(pos)) = (&self.expression, self.pos) {
+            write!(f, "\n    {e}\n    {}^", " ".repeat(pos))?;
+        }
+        Ok(())
+    }
+}
+
+/// The four rules; each is a condition.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rules {
+    /// Open a long (closing a short first).
+    pub entry_long: Option<Expr>,
+    /// Close a long.
+    pub exit_long: Option<Expr>,
+    /// Open a short (closing a long first).
+    pub entry_short: Option<Expr>,
+    /// Close a short.
+    pub exit_short: Option<Expr>,
+}
+
+impl Rules {
+    /// `(field name, rule)` for each rule that is set, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
+        [
+            ("entry_long", &self.entry_long),
+            ("exit_long", &self.exit_long),
+            ("entry_short", &self.entry_short),
+            ("exit_short", &self.exit_short),
+        ]
+        .into_iter()
+        .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
+    }
+}
+
+/// Position sizing and exits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Risk {
+    /// Fraction of equity per entry, in (0, 1].
+    pub size: f64,
+    /// Stop loss in percent of the signal bar's close, in (0, 100).
+    pub stop_loss_pct: Option<f64>,
+    /// Take profit in percent of the signal bar's close, > 0.
+    pub take_profit_pct: Option<f64>,
+}
+
+impl Default for Risk {
+    fn default() -> Self {
+        Self {
+            size: 1.0,
+            stop_loss_pct: None,
+            take_profit_pct: None,
+        }
+    }
+}
+
+/// A validated strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strategy {
+    /// Name (letters, digits, `_`, `-`): also the file's name.
+    pub name: String,
+    /// The idea in words.
+    pub description: String,
+    /// Numbers usable in expressions (and sweepable), in file order.
+    pub params: Vec<(String, f64)>,
+    /// Named expressions evaluated per bar, in file order.
+    pub indicators: Vec<(String, Expr)>,
+    /// The rules.
+    pub rules: Rules,
+    /// Sizing and exits.
+    pub risk: Risk,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    entry_long: Option<Spanned<String>>,
+    exit_long: Option<Spanned<String>>,
+    entry_short: Option<Spanned<String>>,
+    exit_short: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRisk {
+    size: Option<Spanned<f64>>,
+    stop_loss_pct: Option<Spanned<f64>>,
+    take_profit_pct: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStrategy {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: Option<Spanned<String>>,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<f64>>,
+    #[serde(default)]
+    indicators: BTreeMap<String, Spanned<String>>,
+    rules: Spanned<RawRules>,
+    #[serde(default)]
+    risk: Option<RawRisk>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, byte: usize) -> usize {
+        self.text
+            .get(..byte.min(self.text.len()))
+            .map_or(0, |t| t.matches('\n').count() + 1)
+    }
+
+    fn error(&self, byte: usize, field: &str, message: String) -> StrategyError {
+        StrategyError {
+            file: self.file.to_owned(),
+            line: self.line(byte),
+            field: field.to_owned(),
+            expression: None,
+            pos: None,
+            message,
+        }
+    }
+}
+
+/// Whether `name` may name a param or an indicator.
+///
+/// # Errors
+/// A message saying what is wrong with the name.
+pub fn valid_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !ok_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{name}` is not a valid name: use letters, digits and `_`, starting with a letter"
+        ));
+    }
+    if RESERVED.contains(&name) {
+        return Err(format!("`{name}` is a built-in name: choose another"));
+    }
+    Ok(())
+}
+
+/// Whether `name` may name a strategy (and so its file).
+///
+/// # Errors
+/// A message saying what is wrong with the name.
+pub fn valid_strategy_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("must be 1 to 64 characters".to_owned());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "`{name}` may only hold letters, digits, `_` and `-` (it names the file)"
+        ));
+    }
+    Ok(())
+}
+
+struct StrategyScope<'a> {
+    params: &'a HashMap<String, f64>,
+    indicators: &'a HashMap<String, Type>,
+}
+
+impl Scope for StrategyScope<'_> {
+    fn lookup(&self, name: &str) -> Option<Binding> {
+        if is_price(name) {
+            return Some(Binding::Price);
+        }
+        if let Some(v) = self.params.get(name) {
+            return Some(Binding::Param(*v));
+        }
+        self.indicators.get(name).map(|t| Binding::Indicator(*t))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.params
+            .keys()
+            .chain(self.indicators.keys())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Strategy {
+    /// Parses and validates a strategy file's text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`StrategyError`] naming the line, the field, and for expressions the position.
+    pub fn from_toml(file: &str, text: &str) -> Result<Strategy, StrategyError> {
+        let ctx = Ctx { file, text };
+        let raw: RawStrategy = toml::from_str(text).map_err(|e| {
+            let byte = e.span().map_or(0, |s| s.start);
+            ctx.error(byte, "", e.message().trim().to_owned())
+        })?;
+        Self::from_raw(&ctx, raw)
+    }
+
+    fn from_raw(ctx: &Ctx<'_>, raw: RawStrategy) -> Result<Strategy, StrategyError> {
+        if let Err(m) = valid_strategy_name(raw.name.get_ref()) {
+            return Err(ctx.error(raw.name.span().start, "name", m));
+        }
+        let mut params = Vec::new();
+        let mut param_map = HashMap::new();
+        let mut sorted: Vec<(String, Spanned<f64>)> = raw.params.into_iter().collect();
+        sorted.sort_by_key(|(_, v)| v.span().start);
+        for (name, v) in sorted {
+            let field = format!("params.{name}");
+            valid_name(&name).map_err(|m| ctx.error(v.span().start, &field, m))?;
+            if !v.get_ref().is_finite() {
+                return Err(ctx.error(v.span().start, &field, "must be a finite number".into()));
+            }
+            param_map.insert(name.clone(), *v.get_ref());
+            params.push((name, *v.get_ref()));
+        }
+
+        // Indicators: parse each, then type them in dependency order (any file order works).
+        let mut parsed: Vec<(String, Expr, usize, String)> = Vec::new();
+        let mut sorted: Vec<(String, Spanned<String>)> = raw.indicators.into_iter().collect();
+        sorted.sort_by_key(|(_, v)| v.span().start);
+        for (name, v) in sorted {
+            let field = format!("indicators.{name}");
+            let byte = v.span().start;
+            valid_name(&name).map_err(|m| ctx.error(byte, &field, m))?;
+            if param_map.contains_key(&name) {
+                return Err(ctx.error(byte, &field, format!("`{name}` is also a [params] name")));
+            }
+            let text = v.into_inner();
+            let e = parse(&text).map_err(|s| StrategyError {
+                pos: Some(s.pos),
+                expression: Some(text.clone()),
+                ..ctx.error(byte, &field, s.message)
+            })?;
+            parsed.push((name, e, byte, text));
+        }
+        let types = type_indicators(ctx, &parsed, &param_map)?;
+        let indicators: Vec<(String, Expr)> =
+            parsed.into_iter().map(|(n, e, _, _)| (n, e)).collect();
+        let scope = StrategyScope {
+            params: &param_map,
+            indicators: &types,
+        };
+
+        let raw_rules = raw.rules.into_inner();
+        let rule = |name: &str,
+                    r: Option<Spanned<String>>|
+         -> Result<Option<Expr>, StrategyError> {
+            let Some(r) = r else { return Ok(None) };
+            let field = format!("rules.{name}");
+            let byte = r.span().start;
+            let text = r.into_inner();
+            let with_expr = |pos: usize, message: String| StrategyError {
+                pos: Some(pos),
+                expression: Some(text.clone()),
+                ..ctx.error(byte, &field, message)
+            };
+            let e = parse(&text).map_err(|s| with_expr(s.pos, s.message))?;
+            match check(&e, &scope) {
+                Ok(Type::Bool) => Ok(Some(e)),
+                Ok(Type::Number) => Err(with_expr(
+                    0,
+                    format!(
+                        "a rule must be a condition, but `{e}` is a number: compare it, e.g. `{e} > 0`"
+                    ),
+                )),
+                Err(t) => Err(with_expr(t.span.start, t.message)),
+            }
+        };
+        let rules = Rules {
+            entry_long: rule("entry_long", raw_rules.entry_long)?,
+            exit_long: rule("exit_long", raw_rules.exit_long)?,
+            entry_short: rule("entry_short", raw_rules.entry_short)?,
+            exit_short: rule("exit_short", raw_rules.exit_short)?,
+        };
+        if rules.entry_long.is_none() && rules.entry_short.is_none() {
+            return Err(ctx.error(
+                ctx.text.find("[rules]").unwrap_or(0),
+                "rules",
+                "needs entry_long or entry_short (or both)".into(),
+            ));
+        }
+
+        let risk = parse_risk(ctx, raw.risk)?;
+
+        Ok(Strategy {
+            name: raw.name.into_inner(),
+            description: raw.description.map(Spanned::into_inner).unwrap_or_default(),
+            params,
+            indicators,
+            rules,
+            risk,
+        })
+    }
+
+    /// The file's text: deterministic, human-editable, and parsed back to the same strategy.
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write;
+        let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
+        // Writing into a String cannot fail.
+        let mut out = String::new();
+        let _ = writeln!(out, "name = {}", s(&self.name));
+        let _ = writeln!(out, "description = {}", s(&self.description));
+        if !self.params.is_empty() {
+            out.push_str("\n[params]\n");
+            for (n, v) in &self.params {
+                let _ = writeln!(out, "{n} = {}", number(*v));
+            }
+        }
+        if !self.indicators.is_empty() {
+            out.push_str("\n[indicators]\n");
+            for (n, e) in &self.indicators {
+                let _ = writeln!(out, "{n} = {}", s(&e.to_string()));
+            }
+        }
+        out.push_str("\n[rules]\n");
+        for (n, e) in self.rules.iter() {
+            let _ = writeln!(out, "{n} = {}", s(&e.to_string()));
+        }
+        out.push_str("\n[risk]\n");
+        let _ = writeln!(out, "size = {}", float(self.risk.size));
+        if let Some(v) = self.risk.stop_loss_pct {
+            let _ = writeln!(out, "stop_loss_pct = {}", float(v));
+        }
+        if let Some(v) = self.risk.take_profit_pct {
+            let _ = writeln!(out, "take_profit_pct = {}", float(v));
+        }
+        out
+    }
+
+    /// The params as a map (for evaluation and sweeps).
+    pub fn param_map(&self) -> HashMap<String, f64> {
+        self.params.iter().cloned().collect()
+    }
+}
+
+fn parse_risk(ctx: &Ctx<'_>, raw: Option<RawRisk>) -> Result<Risk, StrategyError> {
+    let Some(r) = raw else {
+        return Ok(Risk::default());
+    };
+    let pct = |name: &str, v: Option<Spanned<f64>>, max: Option<f64>| match v {
+        None => Ok(None),
+        Some(v) => {
+            let x = *v.get_ref();
+            let ok = x.is_finite() && x > 0.0 && max.is_none_or(|m| x < m);
+            if ok {
+                Ok(Some(x))
+            } else {
+                Err(ctx.error(
+                    v.span().start,
+                    &format!("risk.{name}"),
+                    match max {
+                        Some(m) => format!("must be above 0 and below {m} (percent), got {x}"),
+                        None => format!("must be above 0 (percent), got {x}"),
+                    },
+                ))
+            }
+        }
+    };
+    let size = match r.size {
+        None => 1.0,
+        Some(s) => {
+            let x = *s.get_ref();
+            if !(x.is_finite() && x > 0.0 && x <= 1.0) {
+                return Err(ctx.error(
+                    s.span().start,
+                    "risk.size",
+                    format!("must be a fraction of equity above 0 and at most 1, got {x}"),
+                ));
+            }
+            x
+        }
+    };
+    Ok(Risk {
+        size,
+        stop_loss_pct: pct("stop_loss_pct", r.stop_loss_pct, Some(100.0))?,
+        take_profit_pct: pct("take_profit_pct", r.take_profit_pct, None)?,
+    })
+}
+
+/// A param as TOML: an integer when whole, else the shortest exact decimal.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        float(v)
+    }
+}
+
+/// A TOML float that reads back to the same f64 (always with a `.` or an exponent).
+fn float(v: f64) -> String {
+    let s = format!("{v:?}");
+    if s.contains(['.', 'e', 'E']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+struct Typer<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    parsed: &'a [(String, Expr, usize, String)],
+    index: HashMap<&'a str, usize>,
+    params: &'a HashMap<String, f64>,
+    types: HashMap<String, Type>,
+    /// 0 = not visited, 1 = on the current path, 2 = done.
+    state: Vec<u8>,
+    path: Vec<usize>,
+}
+
+impl Typer<'_, '_> {
+    fn visit(&mut self, i: usize) -> Result<(), StrategyError> {
+        let (name, e, byte, text) = &self.parsed[i];
+        let field = format!("indicators.{name}");
+        if self.state[i] == 2 {
+            return Ok(());
+        }
+        if self.state[i] == 1 {
+            let cycle: Vec<&str> = self
+                .path
+                .iter()
+                .skip_while(|&&j| j != i)
+                .map(|&j| self.parsed[j].0.as_str())
+                .chain([name.as_str()])
+                .collect();
+            return Err(self.ctx.error(
+                *byte,
+                &field,
+                format!(
+                    "indicators refer to each other in a circle: {}",
+                    cycle.join(" → ")
+                ),
+            ));
+        }
+        self.state[i] = 1;
+        self.path.push(i);
+        let mut used = Vec::new();
+        names(e, &mut used);
+        for u in used {
+            if let Some(&j) = self.index.get(u.as_str()) {
+                self.visit(j)?;
+            }
+        }
+        self.path.pop();
+        let scope = StrategyScope {
+            params: self.params,
+            indicators: &self.types,
+        };
+        let t = check(e, &scope).map_err(|t| StrategyError {
+            pos: Some(t.span.start),
+            expression: Some(text.clone()),
+            ..self.ctx.error(*byte, &field, t.message)
+        })?;
+        self.types.insert(name.clone(), t);
+        self.state[i] = 2;
+        Ok(())
+    }
+}
+
+fn type_indicators(
+    ctx: &Ctx<'_>,
+    parsed: &[(String, Expr, usize, String)],
+    params: &HashMap<String, f64>,
+) -> Result<HashMap<String, Type>, StrategyError> {
+    let mut typer = Typer {
+        ctx,
+        parsed,
+        index: parsed
+            .iter()
+            .enumerate()
+            .map(|(i, (n, ..))| (n.as_str(), i))
+            .collect(),
+        params,
+        types: HashMap::new(),
+        state: vec![0; parsed.len()],
+        path: Vec::new(),
+    };
+    for i in 0..parsed.len() {
+        typer.visit(i)?;
+    }
+    Ok(typer.types)
+}
