@@ -1,0 +1,121 @@
+//! Description → validated strategy, two ways: the [`offline`] compiler for a controlled
+//! vocabulary (deterministic, no key needed), and a model through the [`Llm`] trait with a
+//! response schema and a repair loop. Either result is written atomically as
+//! `STRATEGY_DIR/NAME.toml`.
+//!
+//! ```
+//! let s = generator::offline::compile("buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss")?;
+//! assert_eq!(s.rules.entry_long.as_ref().map(ToString::to_string).as_deref(), Some("rsi_14 < 30"));
+//! assert_eq!(s.risk.stop_loss_pct, Some(5.0));
+//! # Ok::<(), generator::GenerateError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod llm;
+mod llm_path;
+pub mod offline;
+mod persist;
+mod prompt;
+
+use std::path::PathBuf;
+
+pub use llm::{Llm, LlmError, LlmReply, LlmRequest, Turn};
+pub use llm_path::{MAX_ATTEMPTS, generate_with_llm, strategy_from_json};
+pub use persist::{check_name, name_from_description, write_atomic};
+pub use prompt::{SYSTEM_PROMPT, response_schema};
+use strategy::Strategy;
+
+/// A generated strategy and how it was made.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Attempts used (1 for the offline compiler).
+    pub attempts: u32,
+    /// `offline` or `gemini`.
+    pub provider: &'static str,
+    /// The model, for the LLM path.
+    pub model: Option<String>,
+    /// The key that served it, for the LLM path.
+    pub key_id: Option<String>,
+}
+
+/// Why no strategy came out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenerateError {
+    /// The offline compiler met words it cannot place.
+    #[error("the offline compiler did not understand {}: it knows RSI/stochastic thresholds, SMA/EMA/WMA and MACD crosses, price vs a moving average, Bollinger band touches, N-bar breakouts, an ADX filter, stop loss, take profit, size and long/short; set a Gemini key (GEMINI_API_KEY) for free-form ideas", quoted(.words))]
+    NotUnderstood {
+        /// The words, as written.
+        words: Vec<String>,
+    },
+    /// The offline compiler understood the words but they do not make a strategy.
+    #[error("{0}")]
+    Incomplete(String),
+    /// The model could not be reached or refused the request.
+    #[error("the model failed: {0}")]
+    Llm(#[from] LlmError),
+    /// No attempt gave a valid strategy.
+    #[error("no valid strategy after {attempts} attempts; the last problem: {}", errors.last().map_or("none", String::as_str))]
+    Invalid {
+        /// Attempts made.
+        attempts: u32,
+        /// Each attempt's problems, in order.
+        errors: Vec<String>,
+    },
+    /// The name cannot name a file.
+    #[error("--name {name:?}: {reason}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file exists and `--force` was not given.
+    #[error("{} already exists: choose another --name, or pass --force to replace it", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+fn quoted(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{w}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl GenerateError {
+    /// Whether the user can fix it (exit code 1) rather than upstream failing (exit code 2).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, GenerateError::Llm(e) if !e.caller_fault)
+    }
+}
+
+/// Names the strategy, keeps the user's description, and writes `dir/NAME.toml` atomically.
+///
+/// # Errors
+/// [`GenerateError::BadName`], [`GenerateError::Exists`] or [`GenerateError::Io`].
+pub fn save(
+    strategy: &mut Strategy,
+    description: &str,
+    name: &str,
+    dir: &std::path::Path,
+    force: bool,
+) -> Result<PathBuf, GenerateError> {
+    check_name(name)?;
+    name.clone_into(&mut strategy.name);
+    description.clone_into(&mut strategy.description);
+    write_atomic(dir, name, "toml", &strategy.to_toml(), force)
+}

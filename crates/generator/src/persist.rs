@@ -1,0 +1,117 @@
+//! Names and atomic writes of strategy files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::GenerateError;
+
+/// A file name from a description: its first words in CamelCase, letters and digits only.
+pub fn name_from_description(description: &str) -> String {
+    let mut name = String::new();
+    for word in description
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(6)
+    {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.extend(chars.flat_map(char::to_lowercase));
+        }
+        if name.len() >= 40 {
+            break;
+        }
+    }
+    name.truncate(40);
+    if name.is_empty() {
+        "Strategy".to_owned()
+    } else {
+        name
+    }
+}
+
+/// Refuses names that could leave the strategy folder or make an odd file.
+///
+/// # Errors
+/// [`GenerateError::BadName`].
+pub fn check_name(name: &str) -> Result<(), GenerateError> {
+    strategy::valid_strategy_name(name).map_err(|reason| GenerateError::BadName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// Writes `text` to `dir/NAME.toml` atomically: a temporary file in the same folder, then a
+/// hard link (which fails if the file exists, so two writers never clobber each other) or, with
+/// `force`, a rename over the old file. A reader sees the old file or the new one, never half.
+///
+/// # Errors
+/// [`GenerateError::Exists`] without `force`; [`GenerateError::Io`] naming the path.
+pub fn write_atomic(
+    dir: &Path,
+    name: &str,
+    ext: &str,
+    text: &str,
+    force: bool,
+) -> Result<PathBuf, GenerateError> {
+    check_name(name)?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| GenerateError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let dest = dir.join(format!("{name}.{ext}"));
+    let tmp = dir.join(format!(
+        ".{name}.{ext}.tmp-{}-{:x}",
+        std::process::id(),
+        std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(text.as_bytes()).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        if force {
+            std::fs::rename(&tmp, &dest).map_err(io(&dest))
+        } else {
+            match std::fs::hard_link(&tmp, &dest) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(GenerateError::Exists { path: dest.clone() })
+                }
+                Err(e) => Err(GenerateError::Io {
+                    path: dest.clone(),
+                    source: e,
+                }),
+            }
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result.map(|()| dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_first_words() {
+        assert_eq!(
+            name_from_description("buy when RSI(14) < 30, sell when RSI > 70"),
+            "BuyWhenRsi1430Sell"
+        );
+        assert_eq!(name_from_description("  ... "), "Strategy");
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["../x", "a/b", "..", "a b", "", "x.toml", "naïve"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_name("My_Bot-2").is_ok());
+    }
+}
