@@ -13,7 +13,7 @@ use keypool::{
 };
 
 /// The state backend: Redis when `REDIS_URL` is set and answers, else this process's memory.
-async fn store(env: &Environment) -> AnyStore {
+pub async fn store(env: &Environment) -> AnyStore {
     let Some(url) = env
         .get(vars::REDIS_URL)
         .map(str::trim)

@@ -9,6 +9,7 @@
     reason = "doc comments here are clap's --help text, where backticks would show"
 )]
 
+mod generate;
 mod keys;
 
 use std::io::IsTerminal;
@@ -30,6 +31,35 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Turn a trading idea into a validated strategy file (STRATEGY_DIR/NAME.toml).
+    ///
+    /// With a Gemini key configured the model writes the strategy in botforge's language; it is
+    /// validated and, when wrong, sent back with the exact errors (3 attempts in all). Without a
+    /// key, the offline compiler translates a controlled vocabulary: RSI and stochastic
+    /// thresholds, SMA/EMA/WMA and MACD crosses, price vs a moving average, Bollinger band
+    /// touches, N-bar breakouts, an ADX filter, stop loss, take profit, size, long/short.
+    Generate {
+        /// The idea, e.g. "buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss".
+        description: String,
+        /// File name (letters, digits, _ and -); default: from the description.
+        #[arg(long)]
+        name: Option<String>,
+        /// Who writes the strategy.
+        #[arg(long, value_enum, default_value = "auto")]
+        provider: generate::Provider,
+        /// Gemini model.
+        #[arg(long, default_value = "gemini-2.5-flash")]
+        model: String,
+        /// Folder to write to (default: STRATEGY_DIR, else ./codes).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Replace an existing file of the same name.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON document: name, path, provider, model, key_id, attempts, strategy.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect and probe the Gemini key pool.
     Keys {
         #[command(subcommand)]
@@ -79,6 +109,8 @@ fn is_user_error(err: &anyhow::Error) -> bool {
         e.downcast_ref::<ConfigError>().is_some()
             || e.downcast_ref::<gemini_sim::ConfigError>().is_some()
             || e.downcast_ref::<std::net::AddrParseError>().is_some()
+            || e.downcast_ref::<generator::GenerateError>()
+                .is_some_and(generate::is_user_error)
             || matches!(
                 e.downcast_ref::<PoolError>(),
                 Some(PoolError::UnknownModel { .. } | PoolError::UnknownKeyId { .. })
@@ -125,6 +157,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KeysCommand::Check { json },
         } => keys::check(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
+        Command::Generate {
+            description,
+            name,
+            provider,
+            model,
+            out_dir,
+            force,
+            json,
+        } => generate::run(generate::Options {
+            description,
+            name,
+            provider,
+            model,
+            out_dir,
+            force,
+            json,
+        })
+        .await
+        .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -54,6 +54,9 @@ pub struct Stats {
     pub projects: BTreeMap<String, Counts>,
     /// Everything.
     pub total: Counts,
+    /// Generate requests that asked for structured output (`responseJsonSchema` or
+    /// `responseSchema` with `responseMimeType: application/json`).
+    pub structured_requests: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -599,6 +602,21 @@ async fn native_post(
         return fail(400, &e);
     }
     let prompt = prompt_tokens(&body);
+    if let Some(gc) = field(&body, "generationConfig", "generation_config") {
+        let schema = [
+            "responseJsonSchema",
+            "response_json_schema",
+            "responseSchema",
+            "response_schema",
+        ]
+        .iter()
+        .any(|k| gc.get(*k).is_some());
+        let json = field(gc, "responseMimeType", "response_mime_type").and_then(Value::as_str)
+            == Some("application/json");
+        if schema && json {
+            sim.stats.lock().structured_requests += 1;
+        }
+    }
     let fault = sim.roll_fault(&caller, model);
     if let Some((kind, delay)) = fault {
         if let Some((status, body)) = fault_error(kind, false) {

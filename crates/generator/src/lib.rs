@@ -99,7 +99,12 @@ fn quoted(words: &[String]) -> String {
 impl GenerateError {
     /// Whether the user can fix it (exit code 1) rather than upstream failing (exit code 2).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, GenerateError::Llm(e) if !e.caller_fault)
+        match self {
+            GenerateError::Llm(e) => e.caller_fault,
+            // The model never wrote a valid strategy: an upstream failure, not the user's.
+            GenerateError::Invalid { .. } => false,
+            _ => true,
+        }
     }
 }
 

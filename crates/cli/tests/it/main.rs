@@ -372,3 +372,173 @@ fn an_unreachable_redis_degrades_to_local_state_without_leaking_the_url() {
     );
     assert!(!err.contains("SECRETPASS"), "{err}");
 }
+
+#[test]
+fn generate_offline_writes_a_strategy_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = "buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss";
+    let out = botforge(dir.path(), &["generate", d, "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("using the offline compiler"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "offline");
+    assert_eq!(v["attempts"], 1);
+    assert_eq!(v["name"], "BuyWhenRsi1430Sell");
+    assert_eq!(v["strategy"]["rules"]["entry_long"], "rsi_14 < 30");
+    assert_eq!(v["strategy"]["risk"]["stop_loss_pct"], 5.0);
+    let path = dir.path().join("codes/BuyWhenRsi1430Sell.toml");
+    assert_eq!(v["path"], "codes/BuyWhenRsi1430Sell.toml");
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        file.contains("description = \"buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss\"")
+    );
+
+    let again = botforge(dir.path(), &["generate", d], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already exists: choose another --name, or pass --force"));
+    let forced = botforge(
+        dir.path(),
+        &[
+            "generate",
+            d,
+            "--force",
+            "--name",
+            "Rsi",
+            "--out-dir",
+            "bots",
+        ],
+        &[],
+    );
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    assert!(dir.path().join("bots/Rsi.toml").exists());
+    let via_env = botforge(
+        dir.path(),
+        &["generate", d, "--name", "Env"],
+        &[("STRATEGY_DIR", "from_env")],
+    );
+    assert_eq!(via_env.status.code(), Some(0));
+    assert!(dir.path().join("from_env/Env.toml").exists());
+}
+
+#[test]
+fn generate_refuses_what_it_cannot_place_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = botforge(dir.path(), &["generate", "buy when the moon is full"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("did not understand \"moon\", \"is\", \"full\""),
+        "{err}"
+    );
+    assert!(!dir.path().join("codes").exists());
+    let out = botforge(
+        dir.path(),
+        &["generate", "buy when rsi < 30", "--name", "../x"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--name \"../x\""));
+    let out = botforge(
+        dir.path(),
+        &["generate", "buy when rsi < 30", "--provider", "gemini"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no keys configured"));
+}
+
+const VALID_REPLY: &str = r#"{ name = "Model", description = "x", params = { period = 14 }, indicators = { rsi = "rsi(close, period)" }, rules = { entry_long = "rsi < 30", exit_long = "rsi > 70" }, risk = { size = 1.0 } }"#;
+
+#[test]
+fn generate_with_gemini_repairs_an_invalid_answer_through_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        dir.path(),
+        &format!(
+            r#"
+[[keys]]
+id = "k1"
+key = "test-key-gen-0001"
+[[replies]]
+prompt_contains = "That strategy is invalid"
+json = {VALID_REPLY}
+[[replies]]
+prompt_contains = "Trading idea"
+text = "this is not json"
+"#
+        ),
+    );
+    let env = [
+        ("GEMINI_API_KEY", "test-key-gen-0001"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    let out = botforge(
+        dir.path(),
+        &[
+            "generate",
+            "buy RSI dips, sell RSI peaks",
+            "--json",
+            "--name",
+            "Dips",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "gemini");
+    assert_eq!(v["attempts"], 2);
+    assert_eq!(v["key_id"], "GEMINI_API_KEY");
+    assert_eq!(v["model"], "gemini-2.5-flash");
+    assert_eq!(v["strategy"]["indicators"]["rsi"], "rsi(close, period)");
+    assert_eq!(v["strategy"]["description"], "buy RSI dips, sell RSI peaks");
+    assert!(dir.path().join("codes/Dips.toml").exists());
+    assert!(!text(&out.stdout).contains("test-key-gen"));
+    // The simulator saw two requests for structured output with a schema.
+    let stats = reqwest_stats(&sim.base);
+    assert_eq!(stats["structured_requests"], 2);
+}
+
+#[test]
+fn generate_with_gemini_that_never_answers_validly_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        dir.path(),
+        r#"
+[[keys]]
+id = "k1"
+key = "test-key-gen-0002"
+[[replies]]
+json = { name = "Bad", rules = { entry_long = "rsi(close, 14)" } }
+"#,
+    );
+    let env = [
+        ("GEMINI_API_KEY", "test-key-gen-0002"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    let out = botforge(
+        dir.path(),
+        &["generate", "anything", "--name", "Never"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("no valid strategy after 3 attempts"), "{err}");
+    assert!(err.contains("a rule must be a condition"), "{err}");
+    assert!(!dir.path().join("codes").exists());
+}
+
+/// GET /sim/stats with a plain TCP request (the test crate has no HTTP client).
+fn reqwest_stats(base: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let body = buf.split("\r\n\r\n").nth(1).unwrap();
+    serde_json::from_str(body).unwrap()
+}

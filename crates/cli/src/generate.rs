@@ -1,0 +1,174 @@
+//! `botforge generate`: description → validated strategy file, through Gemini (rotating over the
+//! key pool) or the offline compiler.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use gemini::{
+    CallOptions, Content, GenerateContentRequest, GenerationConfig, Part, RotatingClient,
+};
+use generator::{GenerateError, Generated, Llm, LlmError, LlmReply, LlmRequest};
+use keypool::{
+    AnyStore, ConfigError, Environment, KeyPool, PoolConfig, PoolOptions, SystemClock, vars,
+};
+
+/// Where the strategy comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Provider {
+    /// Gemini when a key is configured, else the offline compiler.
+    Auto,
+    /// Gemini, through the key pool.
+    Gemini,
+    /// The offline compiler (a controlled vocabulary; no key needed).
+    Offline,
+}
+
+/// The command's options.
+#[derive(Debug)]
+pub struct Options {
+    pub description: String,
+    pub name: Option<String>,
+    pub provider: Provider,
+    pub model: String,
+    pub out_dir: Option<PathBuf>,
+    pub force: bool,
+    pub json: bool,
+}
+
+/// The rotating Gemini client as the generator's model.
+struct GeminiLlm {
+    client: RotatingClient<AnyStore>,
+}
+
+impl Llm for GeminiLlm {
+    async fn generate(&self, request: &LlmRequest) -> Result<LlmReply, LlmError> {
+        let body = GenerateContentRequest {
+            contents: request
+                .turns
+                .iter()
+                .map(|t| Content {
+                    role: Some(t.role.to_owned()),
+                    parts: vec![Part::text(t.text.clone())],
+                    extra: serde_json::Map::new(),
+                })
+                .collect(),
+            system_instruction: Some(Content::system(request.system.clone())),
+            generation_config: Some(GenerationConfig {
+                temperature: Some(0.2),
+                response_mime_type: Some("application/json".to_owned()),
+                response_json_schema: Some(request.schema.clone()),
+                ..GenerationConfig::default()
+            }),
+            extra: serde_json::Map::new(),
+        };
+        let reply = self
+            .client
+            .generate(&request.model, &body, CallOptions::default())
+            .await
+            .map_err(|e| LlmError {
+                caller_fault: e.is_caller_error(),
+                message: e.to_string(),
+            })?;
+        // Blocked, cut off or empty answers are errors, not "success with empty text".
+        let answer = reply.value.answer().map_err(|e| LlmError {
+            caller_fault: false,
+            message: format!("Gemini gave no usable answer: {e}"),
+        })?;
+        Ok(LlmReply {
+            text: answer.text,
+            key_id: Some(reply.key_id),
+            model: reply.model,
+        })
+    }
+}
+
+fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
+    match PoolConfig::load(env, env) {
+        Ok(c) => Ok(Some(c)),
+        Err(ConfigError::NoKeys) => Ok(None),
+        Err(e) => Err(e).context("reading the key configuration"),
+    }
+}
+
+/// Runs the command; the error says what to do.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let env = Environment::from_process()?;
+    let keys = match opts.provider {
+        Provider::Offline => None,
+        Provider::Auto | Provider::Gemini => pool_config(&env)?,
+    };
+    let generated: Generated = match (opts.provider, keys) {
+        (Provider::Gemini, None) => return Err(ConfigError::NoKeys.into()),
+        (Provider::Gemini | Provider::Auto, Some(config)) => {
+            let store = crate::keys::store(&env).await;
+            let pool = KeyPool::new(
+                &config,
+                store,
+                Arc::new(SystemClock),
+                PoolOptions::default(),
+            )?;
+            let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?;
+            let llm = GeminiLlm {
+                client: RotatingClient::new(Arc::new(pool), client),
+            };
+            generator::generate_with_llm(&llm, &opts.description, &opts.model).await?
+        }
+        (Provider::Offline, _) | (Provider::Auto, None) => {
+            if opts.provider == Provider::Auto {
+                eprintln!(
+                    "no Gemini key configured: using the offline compiler (set GEMINI_API_KEY for free-form ideas)"
+                );
+            }
+            Generated {
+                strategy: generator::offline::compile(&opts.description)?,
+                attempts: 1,
+                provider: "offline",
+                model: None,
+                key_id: None,
+            }
+        }
+    };
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| generator::name_from_description(&opts.description));
+    let dir = opts.out_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(
+            env.get(vars::STRATEGY_DIR)
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or("codes"),
+        )
+    });
+    let mut strategy = generated.strategy;
+    let path = generator::save(&mut strategy, &opts.description, &name, &dir, opts.force)?;
+    let mut out = std::io::stdout().lock();
+    if opts.json {
+        let table: toml::Value = toml::from_str(&strategy.to_toml())?;
+        let doc = serde_json::json!({
+            "name": strategy.name,
+            "path": path.display().to_string(),
+            "python_path": serde_json::Value::Null,
+            "provider": generated.provider,
+            "model": generated.model,
+            "key_id": generated.key_id,
+            "attempts": generated.attempts,
+            "strategy": serde_json::to_value(&table)?,
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        let via = match (&generated.model, &generated.key_id) {
+            (Some(m), Some(k)) => format!("{m}, key {k}, {} attempt(s)", generated.attempts),
+            _ => "offline compiler".to_owned(),
+        };
+        writeln!(out, "wrote {} ({via})\n", path.display())?;
+        write!(out, "{}", strategy.to_toml())?;
+    }
+    Ok(())
+}
+
+/// Whether a generate error is the user's to fix (exit 1) rather than upstream's (exit 2).
+pub fn is_user_error(e: &GenerateError) -> bool {
+    e.is_user_error()
+}
