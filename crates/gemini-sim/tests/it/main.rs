@@ -656,7 +656,7 @@ async fn official_sdks_accept_the_simulator() {
             "BOTFORGE_PYTHON is not set: .ci/run creates the SDK venv and sets it"
         );
         eprintln!(
-            "skipped: set BOTFORGE_PYTHON to a python with tests/sdk/requirements.txt installed"
+            "skipped: set BOTFORGE_PYTHON to a python with tests/python/requirements.txt installed"
         );
         return;
     };
@@ -672,7 +672,10 @@ project = "limited"
 rpm = 1
 "#)
     .await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sdk/check_sdks.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/check_sdks.py"
+    );
     let base = s.base_url();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)

@@ -1,0 +1,119 @@
+//! Every indicator on all three sample files against TA-Lib itself (the pinned `ta-lib` Python
+//! package in the CI venv): identical warm-up, values within 1e-9 relative.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use backtest::indicators as ind;
+use backtest::{Bars, load_csv};
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+fn ours(b: &Bars) -> HashMap<String, Vec<f64>> {
+    let (c, h, l) = (&b.close, &b.high, &b.low);
+    let mut m: HashMap<String, Vec<f64>> = HashMap::new();
+    m.insert("sma_20".into(), ind::sma(c, 20));
+    m.insert("sma_2".into(), ind::sma(c, 2));
+    m.insert("ema_12".into(), ind::ema(c, 12));
+    m.insert("ema_50".into(), ind::ema(c, 50));
+    m.insert("wma_10".into(), ind::wma(c, 10));
+    m.insert("rsi_14".into(), ind::rsi(c, 14));
+    m.insert("rsi_2".into(), ind::rsi(c, 2));
+    m.insert("highest_20".into(), ind::highest(h, 20));
+    m.insert("lowest_20".into(), ind::lowest(l, 20));
+    m.insert("atr_14".into(), ind::atr(h, l, c, 14));
+    m.insert("atr_1".into(), ind::atr(h, l, c, 1));
+    m.insert("adx_14".into(), ind::adx(h, l, c, 14));
+    m.insert("adx_5".into(), ind::adx(h, l, c, 5));
+    m.insert("sma_5_of_rsi_14".into(), ind::sma(&ind::rsi(c, 14), 5));
+    m.insert(
+        "ema_10_of_atr_14".into(),
+        ind::ema(&ind::atr(h, l, c, 14), 10),
+    );
+    for (f, s, g) in [(12, 26, 9), (5, 35, 5)] {
+        let [line, sig, hist] = ind::macd(c, f, s, g);
+        m.insert(format!("macd_{f}_{s}_{g}_line"), line);
+        m.insert(format!("macd_{f}_{s}_{g}_signal"), sig);
+        m.insert(format!("macd_{f}_{s}_{g}_hist"), hist);
+    }
+    for (n, k) in [(20, 2.0), (10, 1.5)] {
+        let [up, mid, lo] = ind::bbands(c, n, k);
+        m.insert(format!("bb_{n}_{k:?}_upper"), up);
+        m.insert(format!("bb_{n}_{k:?}_middle"), mid);
+        m.insert(format!("bb_{n}_{k:?}_lower"), lo);
+    }
+    for (k, sk, sd) in [(5, 3, 3), (14, 3, 3)] {
+        let [sk_, sd_] = ind::stoch(h, l, c, k, sk, sd);
+        m.insert(format!("stoch_{k}_{sk}_{sd}_k"), sk_);
+        m.insert(format!("stoch_{k}_{sk}_{sd}_d"), sd_);
+    }
+    m
+}
+
+#[test]
+fn every_indicator_matches_talib_on_every_sample_file() {
+    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BOTFORGE_PYTHON is not set: .ci/run creates the venv with ta-lib and sets it"
+        );
+        eprintln!(
+            "skipped: set BOTFORGE_PYTHON to a python with tests/python/requirements.txt installed"
+        );
+        return;
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/talib_reference.py"
+    );
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference: HashMap<String, HashMap<String, Vec<Option<f64>>>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reference.len(), 3, "GOOG, EURUSD and BTCUSD");
+    let mut compared = 0usize;
+    for (file, expected) in &reference {
+        let bars = load_csv(&data_dir().join(file)).unwrap();
+        let got = ours(&bars);
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{file}: the same indicators on both sides"
+        );
+        for (name, want) in expected {
+            let have = &got[name];
+            assert_eq!(have.len(), want.len(), "{file} {name}");
+            for (i, (h, w)) in have.iter().zip(want).enumerate() {
+                match w {
+                    None => assert!(
+                        h.is_nan(),
+                        "{file} {name}[{i}]: TA-Lib has no value, we have {h}"
+                    ),
+                    Some(w) => {
+                        assert!(
+                            !h.is_nan(),
+                            "{file} {name}[{i}]: TA-Lib has {w}, we have none"
+                        );
+                        let tol = 1e-9 * w.abs().max(1e-3);
+                        assert!(
+                            (h - w).abs() <= tol,
+                            "{file} {name}[{i}]: {h} vs TA-Lib {w}"
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 100_000, "{compared} values compared");
+}

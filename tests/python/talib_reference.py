@@ -1,0 +1,69 @@
+"""TA-Lib's values for the indicators botforge computes, on the sample data.
+
+Usage: python talib_reference.py DATA_DIR > reference.json
+Prints {file: {name: [value or null, ...]}} for each CSV in DATA_DIR.
+"""
+
+import csv
+import json
+import math
+import pathlib
+import sys
+
+import numpy as np
+import talib
+
+
+def load(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    head = [h.strip().lower() for h in rows[0]]
+    cols = {name: head.index(name) for name in ("open", "high", "low", "close")}
+    data = {k: np.array([float(r[i]) for r in rows[1:]]) for k, i in cols.items()}
+    return data
+
+
+def clean(a):
+    return [None if math.isnan(v) else float(v) for v in a]
+
+
+def compute(d):
+    c, h, l = d["close"], d["high"], d["low"]
+    out = {
+        "sma_20": talib.SMA(c, 20),
+        "sma_2": talib.SMA(c, 2),
+        "ema_12": talib.EMA(c, 12),
+        "ema_50": talib.EMA(c, 50),
+        "wma_10": talib.WMA(c, 10),
+        "rsi_14": talib.RSI(c, 14),
+        "rsi_2": talib.RSI(c, 2),
+        "highest_20": talib.MAX(h, 20),
+        "lowest_20": talib.MIN(l, 20),
+        "atr_14": talib.ATR(h, l, c, 14),
+        "atr_1": talib.ATR(h, l, c, 1),
+        "adx_14": talib.ADX(h, l, c, 14),
+        "adx_5": talib.ADX(h, l, c, 5),
+        "sma_5_of_rsi_14": talib.SMA(talib.RSI(c, 14), 5),
+        "ema_10_of_atr_14": talib.EMA(talib.ATR(h, l, c, 14), 10),
+    }
+    for (f, s, g) in ((12, 26, 9), (5, 35, 5)):
+        line, sig, hist = talib.MACD(c, f, s, g)
+        out[f"macd_{f}_{s}_{g}_line"] = line
+        out[f"macd_{f}_{s}_{g}_signal"] = sig
+        out[f"macd_{f}_{s}_{g}_hist"] = hist
+    for (n, k) in ((20, 2.0), (10, 1.5)):
+        up, mid, lo = talib.BBANDS(c, n, k, k, 0)
+        out[f"bb_{n}_{k}_upper"] = up
+        out[f"bb_{n}_{k}_middle"] = mid
+        out[f"bb_{n}_{k}_lower"] = lo
+    for (k, sk, sd) in ((5, 3, 3), (14, 3, 3)):
+        slowk, slowd = talib.STOCH(h, l, c, k, sk, 0, sd, 0)
+        out[f"stoch_{k}_{sk}_{sd}_k"] = slowk
+        out[f"stoch_{k}_{sk}_{sd}_d"] = slowd
+    return {name: clean(v) for name, v in out.items()}
+
+
+result = {}
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.csv")):
+    result[path.name] = compute(load(path))
+json.dump(result, sys.stdout)
