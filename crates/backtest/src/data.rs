@@ -11,7 +11,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 #[non_exhaustive]
 pub enum DataError {
     /// The file cannot be read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read")]
     Read {
         /// The file.
         file: String,

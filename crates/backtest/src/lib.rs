@@ -15,6 +15,8 @@
 )]
 
 mod data;
+mod eval;
 pub mod indicators;
 
 pub use data::{Bars, DataError, load_csv, parse_csv, parse_time};
+pub use eval::{EvalError, Evaluator, Series, cell};

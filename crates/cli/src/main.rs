@@ -9,6 +9,7 @@
     reason = "doc comments here are clap's --help text, where backticks would show"
 )]
 
+mod eval;
 mod generate;
 mod keys;
 
@@ -65,6 +66,20 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print expression values per bar as CSV (for checking a rule before trusting it).
+    ///
+    /// Columns: date, then one per expression, named by its text. Numbers are printed in
+    /// shortest round-trip form, missing values (warm-up) as empty fields, conditions as
+    /// true/false. Expressions use open, high, low, close, volume and the functions of the
+    /// strategy language, e.g. "rsi(close, 14)" "crosses_above(sma(close, 20), sma(close, 50))".
+    Eval {
+        /// OHLCV CSV file.
+        #[arg(long)]
+        data: PathBuf,
+        /// Expressions to evaluate.
+        #[arg(required = true)]
+        exprs: Vec<String>,
+    },
     /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
     ///
     /// It answers the native and OpenAI-compatible routes like the real service: per-project
@@ -109,6 +124,8 @@ fn is_user_error(err: &anyhow::Error) -> bool {
         e.downcast_ref::<ConfigError>().is_some()
             || e.downcast_ref::<gemini_sim::ConfigError>().is_some()
             || e.downcast_ref::<std::net::AddrParseError>().is_some()
+            || e.downcast_ref::<backtest::DataError>().is_some()
+            || e.downcast_ref::<eval::UsageError>().is_some()
             || e.downcast_ref::<generator::GenerateError>()
                 .is_some_and(generate::is_user_error)
             || matches!(
@@ -141,6 +158,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // A closed pipe (`botforge eval … | head`) is the reader's choice, not a failure.
+        Err(err)
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(if is_user_error(&err) { 1 } else { 2 })
@@ -157,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KeysCommand::Check { json },
         } => keys::check(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
+        Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
         Command::Generate {
             description,
             name,

@@ -40,7 +40,7 @@ use serde::Deserialize;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Read {
         /// The file.
         path: String,

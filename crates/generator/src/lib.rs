@@ -79,7 +79,7 @@ pub enum GenerateError {
         path: PathBuf,
     },
     /// A file could not be written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: cannot write", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,

@@ -33,7 +33,7 @@ pub enum ConfigError {
         line: usize,
     },
     /// A file cannot be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Read {
         /// The file.
         path: PathBuf,

@@ -1,7 +1,9 @@
 //! The backtest crate against its references.
 #![expect(
     clippy::many_single_char_names,
-    reason = "prices read as in the references: c, h, l"
+    clippy::unwrap_used,
+    reason = "test helpers; prices read as in the references: c, h, l"
 )]
 
+mod eval;
 mod talib_parity;

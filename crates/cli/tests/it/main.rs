@@ -542,3 +542,50 @@ fn reqwest_stats(base: &str) -> serde_json::Value {
     let body = buf.split("\r\n\r\n").nth(1).unwrap();
     serde_json::from_str(body).unwrap()
 }
+
+#[test]
+fn eval_prints_values_per_bar_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("d.csv"),
+        ",Open,High,Low,Close\n2024-01-01,1,2,0.5,1\n2024-01-02,1,2,0.5,1.5\n2024-01-03,1.5,2.5,1,2\n",
+    )
+    .unwrap();
+    let out = botforge(
+        dir.path(),
+        &[
+            "eval",
+            "--data",
+            "d.csv",
+            "sma(close, 2)",
+            "close > open",
+            "close[1]",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "date,\"sma(close, 2)\",close > open,close[1]\n2024-01-01,,false,\n2024-01-02,1.25,true,1\n2024-01-03,1.75,true,1.5\n"
+    );
+    let bad = botforge(dir.path(), &["eval", "--data", "d.csv", "close > "], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr)
+            .contains("expression 1: expected a value, found the end\n    close > \n            ^"),
+        "{}",
+        text(&bad.stderr)
+    );
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        ",Open,High,Low,Close\n2024-01-01,1,2,3,1\n",
+    )
+    .unwrap();
+    let bad = botforge(dir.path(), &["eval", "--data", "bad.csv", "close"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("bad.csv:2: High 2 is below Low 3"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

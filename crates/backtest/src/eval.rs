@@ -1,0 +1,333 @@
+//! Evaluating strategy expressions over bars, as backtesting.py's numpy arrays would: numbers
+//! are `f64` series with NaN where a value is missing; conditions are `bool` series in which a
+//! comparison with a missing value is false; `x[n]` shifts by `n` bars.
+
+use std::collections::HashMap;
+
+use strategy::{BinOp, Expr, ExprKind, Field, Func, Scope, Strategy, Type, constant};
+
+use crate::data::Bars;
+use crate::indicators as ind;
+
+/// A computed series. Equality treats two missing values as equal.
+#[derive(Debug, Clone)]
+pub enum Series {
+    /// Numbers (NaN: missing).
+    Num(Vec<f64>),
+    /// Conditions.
+    Bool(Vec<bool>),
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Series::Num(a), Series::Num(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+            }
+            (Series::Bool(a), Series::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Series {
+    /// The type.
+    pub fn ty(&self) -> Type {
+        match self {
+            Series::Num(_) => Type::Number,
+            Series::Bool(_) => Type::Bool,
+        }
+    }
+
+    /// The first bar with a value (conditions always have one).
+    pub fn first_valid(&self) -> usize {
+        match self {
+            Series::Num(v) => v.iter().position(|x| !x.is_nan()).unwrap_or(v.len()),
+            Series::Bool(_) => 0,
+        }
+    }
+}
+
+/// A problem during evaluation (only for expressions that skipped the type checker).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EvalError(pub String);
+
+/// Evaluates expressions over one data set, computing each named indicator once.
+#[derive(Debug)]
+pub struct Evaluator<'a> {
+    bars: &'a Bars,
+    params: HashMap<String, f64>,
+    indicators: HashMap<String, Expr>,
+    cache: HashMap<String, Series>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// An evaluator that knows only the bar's prices.
+    pub fn new(bars: &'a Bars) -> Self {
+        Self {
+            bars,
+            params: HashMap::new(),
+            indicators: HashMap::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// An evaluator that also knows a strategy's params and indicators.
+    pub fn for_strategy(bars: &'a Bars, strategy: &Strategy) -> Self {
+        Self {
+            bars,
+            params: strategy.param_map(),
+            indicators: strategy.indicators.iter().cloned().collect(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// A scope for type checking against what this evaluator knows.
+    pub fn scope(&self) -> impl Scope + '_ {
+        EvalScope(self)
+    }
+
+    fn num(&mut self, e: &Expr) -> Result<Vec<f64>, EvalError> {
+        match self.eval(e)? {
+            Series::Num(v) => Ok(v),
+            Series::Bool(_) => Err(EvalError(format!("`{e}` is a condition, not a number"))),
+        }
+    }
+
+    fn boolean(&mut self, e: &Expr) -> Result<Vec<bool>, EvalError> {
+        match self.eval(e)? {
+            Series::Bool(v) => Ok(v),
+            Series::Num(_) => Err(EvalError(format!("`{e}` is a number, not a condition"))),
+        }
+    }
+
+    fn period(&self, e: &Expr) -> Result<usize, EvalError> {
+        let v = constant(e, &EvalScope(self))
+            .ok_or_else(|| EvalError(format!("`{e}` must be a whole number")))?;
+        if v.fract() != 0.0 || v < 0.0 || v > f64::from(strategy::MAX_PERIOD) {
+            return Err(EvalError(format!("`{e}` must be a whole number")));
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked above"
+        )]
+        Ok(v as usize)
+    }
+
+    /// The series of `e`.
+    ///
+    /// # Errors
+    /// [`EvalError`] for an unknown name or a type mismatch (which the type checker rules out).
+    #[expect(
+        clippy::float_cmp,
+        reason = "`==` and `!=` in the language are exact, as numpy's are in backtesting.py"
+    )]
+    pub fn eval(&mut self, e: &Expr) -> Result<Series, EvalError> {
+        let len = self.bars.len();
+        Ok(match &e.kind {
+            ExprKind::Num(v) => Series::Num(vec![*v; len]),
+            ExprKind::Name(n) => self.name(n)?,
+            ExprKind::Neg(x) => Series::Num(self.num(x)?.into_iter().map(|v| -v).collect()),
+            ExprKind::Not(x) => Series::Bool(self.boolean(x)?.into_iter().map(|v| !v).collect()),
+            ExprKind::Binary(op, l, r) => match op {
+                BinOp::And | BinOp::Or => {
+                    let (a, b) = (self.boolean(l)?, self.boolean(r)?);
+                    let and = *op == BinOp::And;
+                    Series::Bool(
+                        a.iter()
+                            .zip(&b)
+                            .map(|(x, y)| if and { *x && *y } else { *x || *y })
+                            .collect(),
+                    )
+                }
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
+                    let (a, b) = (self.num(l)?, self.num(r)?);
+                    let f: fn(f64, f64) -> f64 = match op {
+                        BinOp::Add => |x, y| x + y,
+                        BinOp::Sub => |x, y| x - y,
+                        BinOp::Mul => |x, y| x * y,
+                        _ => |x, y| x / y,
+                    };
+                    Series::Num(a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect())
+                }
+                cmp => {
+                    let (a, b) = (self.num(l)?, self.num(r)?);
+                    // NaN compares false, as numpy does.
+                    let f: fn(f64, f64) -> bool = match cmp {
+                        BinOp::Lt => |x, y| x < y,
+                        BinOp::Le => |x, y| x <= y,
+                        BinOp::Gt => |x, y| x > y,
+                        BinOp::Ge => |x, y| x >= y,
+                        BinOp::Eq => |x, y| x == y,
+                        _ => |x, y| !x.is_nan() && !y.is_nan() && x != y,
+                    };
+                    Series::Bool(a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect())
+                }
+            },
+            ExprKind::Back(x, n) => {
+                let n = *n as usize;
+                match self.eval(x)? {
+                    Series::Num(v) => Series::Num(
+                        (0..len)
+                            .map(|i| if i >= n { v[i - n] } else { f64::NAN })
+                            .collect(),
+                    ),
+                    Series::Bool(v) => Series::Bool((0..len).map(|i| i >= n && v[i - n]).collect()),
+                }
+            }
+            ExprKind::Call { func, args, field } => self.call(*func, args, *field)?,
+        })
+    }
+
+    fn name(&mut self, n: &str) -> Result<Series, EvalError> {
+        let b = self.bars;
+        let price = match n {
+            "open" => Some(&b.open),
+            "high" => Some(&b.high),
+            "low" => Some(&b.low),
+            "close" => Some(&b.close),
+            "volume" => Some(&b.volume),
+            _ => None,
+        };
+        if let Some(p) = price {
+            return Ok(Series::Num(p.clone()));
+        }
+        if let Some(v) = self.params.get(n) {
+            return Ok(Series::Num(vec![*v; b.len()]));
+        }
+        if let Some(s) = self.cache.get(n) {
+            return Ok(s.clone());
+        }
+        let Some(e) = self.indicators.get(n).cloned() else {
+            return Err(EvalError(format!("unknown name `{n}`")));
+        };
+        let s = self.eval(&e)?;
+        self.cache.insert(n.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn call(
+        &mut self,
+        func: Func,
+        args: &[Expr],
+        field: Option<Field>,
+    ) -> Result<Series, EvalError> {
+        let b = self.bars;
+        let arg = |i: usize| {
+            args.get(i)
+                .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
+        };
+        let pick = |outs: &[(Field, Vec<f64>)]| -> Result<Series, EvalError> {
+            outs.iter()
+                .find(|(f, _)| Some(*f) == field)
+                .map(|(_, v)| Series::Num(v.clone()))
+                .ok_or_else(|| EvalError(format!("{func} needs an output field")))
+        };
+        Ok(match func {
+            Func::Sma | Func::Ema | Func::Wma | Func::Rsi | Func::Highest | Func::Lowest => {
+                let x = self.num(arg(0)?)?;
+                let n = self.period(arg(1)?)?;
+                let f = match func {
+                    Func::Sma => ind::sma,
+                    Func::Ema => ind::ema,
+                    Func::Wma => ind::wma,
+                    Func::Rsi => ind::rsi,
+                    Func::Highest => ind::highest,
+                    _ => ind::lowest,
+                };
+                Series::Num(f(&x, n))
+            }
+            Func::Macd => {
+                let x = self.num(arg(0)?)?;
+                let (f, s, g) = (
+                    self.period(arg(1)?)?,
+                    self.period(arg(2)?)?,
+                    self.period(arg(3)?)?,
+                );
+                let [line, signal, hist] = ind::macd(&x, f, s, g);
+                pick(&[
+                    (Field::Line, line),
+                    (Field::Signal, signal),
+                    (Field::Hist, hist),
+                ])?
+            }
+            Func::Bbands => {
+                let x = self.num(arg(0)?)?;
+                let n = self.period(arg(1)?)?;
+                let k = constant(arg(2)?, &EvalScope(self))
+                    .ok_or_else(|| EvalError("bbands' k must be a number".into()))?;
+                let [u, m, l] = ind::bbands(&x, n, k);
+                pick(&[(Field::Upper, u), (Field::Middle, m), (Field::Lower, l)])?
+            }
+            Func::Atr => Series::Num(ind::atr(&b.high, &b.low, &b.close, self.period(arg(0)?)?)),
+            Func::Adx => Series::Num(ind::adx(&b.high, &b.low, &b.close, self.period(arg(0)?)?)),
+            Func::Stoch => {
+                let (k, sk, d) = (
+                    self.period(arg(0)?)?,
+                    self.period(arg(1)?)?,
+                    self.period(arg(2)?)?,
+                );
+                let [kk, dd] = ind::stoch(&b.high, &b.low, &b.close, k, sk, d);
+                pick(&[(Field::K, kk), (Field::D, dd)])?
+            }
+            Func::CrossesAbove | Func::CrossesBelow => {
+                let (a, c) = (self.num(arg(0)?)?, self.num(arg(1)?)?);
+                let above = func == Func::CrossesAbove;
+                Series::Bool(
+                    (0..a.len())
+                        .map(|i| {
+                            i > 0
+                                && if above {
+                                    a[i - 1] < c[i - 1] && a[i] > c[i]
+                                } else {
+                                    a[i - 1] > c[i - 1] && a[i] < c[i]
+                                }
+                        })
+                        .collect(),
+                )
+            }
+        })
+    }
+}
+
+struct EvalScope<'e, 'a>(&'e Evaluator<'a>);
+
+impl Scope for EvalScope<'_, '_> {
+    fn lookup(&self, name: &str) -> Option<strategy::Binding> {
+        if strategy::is_price(name) {
+            return Some(strategy::Binding::Price);
+        }
+        if let Some(v) = self.0.params.get(name) {
+            return Some(strategy::Binding::Param(*v));
+        }
+        // Indicator types come from checking the strategy file; here any indicator is a value.
+        self.0
+            .indicators
+            .get(name)
+            .map(|_| strategy::Binding::Indicator(Type::Number))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0
+            .params
+            .keys()
+            .chain(self.0.indicators.keys())
+            .cloned()
+            .collect()
+    }
+}
+
+/// One cell of `botforge eval` CSV: the shortest round-trip number, empty when missing,
+/// `true`/`false` for conditions.
+pub fn cell(s: &Series, i: usize) -> String {
+    match s {
+        Series::Num(v) if v[i].is_nan() => String::new(),
+        Series::Num(v) => format!("{}", v[i]),
+        Series::Bool(v) => v[i].to_string(),
+    }
+}

@@ -1,0 +1,115 @@
+//! Expression evaluation over bars.
+
+use backtest::indicators as ind;
+use backtest::{Bars, Evaluator, Series, cell, parse_csv};
+use strategy::{Strategy, parse};
+
+fn bars() -> Bars {
+    use std::fmt::Write;
+    let rows = [
+        ("2024-01-01", 10.0, 11.0, 9.0, 10.0),
+        ("2024-01-02", 10.0, 12.0, 9.5, 11.0),
+        ("2024-01-03", 11.0, 12.5, 10.5, 12.0),
+        ("2024-01-04", 12.0, 12.2, 10.0, 10.5),
+        ("2024-01-05", 10.5, 11.0, 9.0, 9.5),
+        ("2024-01-06", 9.5, 12.0, 9.4, 11.5),
+    ];
+    let mut text = String::from("Date,Open,High,Low,Close\n");
+    for (d, o, h, l, c) in rows {
+        let _ = writeln!(text, "{d},{o},{h},{l},{c}");
+    }
+    parse_csv("t.csv", &text).unwrap()
+}
+
+fn eval(b: &Bars, text: &str) -> Series {
+    Evaluator::new(b).eval(&parse(text).unwrap()).unwrap()
+}
+
+#[test]
+fn calls_equal_the_indicator_functions() {
+    let b = bars();
+    assert_eq!(
+        eval(&b, "sma(close, 3)"),
+        Series::Num(ind::sma(&b.close, 3))
+    );
+    let Series::Num(v) = eval(&b, "rsi(sma(close, 2), 2)") else {
+        panic!()
+    };
+    let want = ind::rsi(&ind::sma(&b.close, 2), 2);
+    assert_eq!(
+        v.iter().filter(|x| x.is_nan()).count(),
+        want.iter().filter(|x| x.is_nan()).count()
+    );
+}
+
+#[test]
+fn comparisons_with_missing_values_are_false_and_lookback_shifts() {
+    let b = bars();
+    assert_eq!(
+        eval(&b, "close[1] < close"),
+        Series::Bool(vec![false, true, true, false, false, true])
+    );
+    assert_eq!(
+        eval(&b, "sma(close, 3) > 0"),
+        Series::Bool(vec![false, false, true, true, true, true])
+    );
+    assert_eq!(
+        eval(&b, "not sma(close, 3) > 0"),
+        Series::Bool(vec![true, true, false, false, false, false])
+    );
+    let Series::Num(v) = eval(&b, "close[2] - close") else {
+        panic!()
+    };
+    assert!(v[0].is_nan() && v[1].is_nan());
+    assert!((v[2] - -2.0).abs() < 1e-12);
+}
+
+#[test]
+fn crosses_are_strict() {
+    let b = bars();
+    // close vs 10.5: 10, 11, 12, 10.5 (equal: no cross), 9.5, 11.5
+    assert_eq!(
+        eval(&b, "crosses_above(close, 10.5)"),
+        Series::Bool(vec![false, true, false, false, false, true])
+    );
+    assert_eq!(
+        eval(&b, "crosses_below(close, 10.5)"),
+        Series::Bool(vec![false, false, false, false, false, false])
+    );
+    assert_eq!(
+        eval(&b, "crosses_below(close, 11)"),
+        Series::Bool(vec![false, false, false, true, false, false])
+    );
+}
+
+#[test]
+fn a_strategy_evaluates_with_its_params_and_indicators() {
+    let s = Strategy::from_toml(
+        "s.toml",
+        "name = \"s\"\n[params]\nn = 2\n[indicators]\nfast = \"sma(close, n)\"\nup = \"close > fast\"\n[rules]\nentry_long = \"up and not up[1]\"\n",
+    )
+    .unwrap();
+    let b = bars();
+    let mut ev = Evaluator::for_strategy(&b, &s);
+    let entry = ev.eval(s.rules.entry_long.as_ref().unwrap()).unwrap();
+    // fast = [_, 10.5, 11.5, 11.25, 10, 10.5]; up = [f, t, t, f, f, t]
+    assert_eq!(
+        entry,
+        Series::Bool(vec![false, true, false, false, false, true])
+    );
+}
+
+#[test]
+fn cells_are_shortest_round_trip_numbers_or_empty() {
+    let b = bars();
+    let s = eval(&b, "close / 3");
+    let text = cell(&s, 0);
+    assert_eq!(text, "3.3333333333333335");
+    assert_eq!(
+        text.parse::<f64>().unwrap().to_bits(),
+        (10.0_f64 / 3.0).to_bits(),
+        "round trip"
+    );
+    assert_eq!(cell(&eval(&b, "close[1]"), 0), "");
+    assert_eq!(cell(&eval(&b, "close > 10"), 1), "true");
+}
