@@ -15,6 +15,7 @@
 )]
 
 mod data;
+pub mod engine;
 mod eval;
 pub mod indicators;
 

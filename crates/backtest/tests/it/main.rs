@@ -5,5 +5,6 @@
     reason = "test helpers; prices read as in the references: c, h, l"
 )]
 
+mod engine;
 mod eval;
 mod talib_parity;

@@ -1,0 +1,247 @@
+//! The bar loop against backtesting.py's own test-suite numbers and hand-checked cases.
+
+use std::path::PathBuf;
+
+use backtest::engine::{Settings, run};
+use backtest::{load_csv, parse_csv};
+use strategy::Strategy;
+
+fn goog() -> backtest::Bars {
+    load_csv(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/GOOG.csv")).unwrap()
+}
+
+fn strat(rules: &str, risk: &str) -> Strategy {
+    Strategy::from_toml(
+        "t.toml",
+        &format!(
+            "name = \"t\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\n{rules}\n[risk]\n{risk}\n"
+        ),
+    )
+    .unwrap()
+}
+
+/// backtesting.py's `TestBacktest.test_compute_stats`: SmaCross(10, 30), long and short, cash
+/// 10 000, no commission, `finalize_trades=True` (reference/backtesting-semantics.md §7).
+#[test]
+fn smacross_10_30_matches_backtesting_py_test_suite() {
+    let s = strat(
+        "entry_long = \"crosses_above(fast, slow)\"\nentry_short = \"crosses_below(fast, slow)\"",
+        "size = 1.0",
+    );
+    let r = run(
+        &goog(),
+        &s,
+        Settings {
+            cash: 10_000.0,
+            commission: 0.0,
+            finalize: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.warmup, 29);
+    assert_eq!(r.trades.len(), 66);
+    assert!(r.open_trades.is_empty());
+    let last = *r.equity.last().unwrap();
+    let peak = r.equity.iter().copied().fold(f64::MIN, f64::max);
+    assert!(
+        (last - 51_422.989_999_999_96).abs() <= 1e-8 * 51_422.99,
+        "{last}"
+    );
+    assert!((peak - 75_787.44).abs() <= 1e-8 * 75_787.44, "{peak}");
+    // Reversals: every trade but the first starts on the bar the previous one ends.
+    for w in r.trades.windows(2) {
+        assert_eq!(w[0].exit_bar, Some(w[1].entry_bar));
+        assert_eq!(w[0].size.signum(), -w[1].size.signum());
+    }
+}
+
+fn bars(rows: &[(f64, f64, f64, f64)]) -> backtest::Bars {
+    use std::fmt::Write;
+    let mut text = String::from("Date,Open,High,Low,Close\n");
+    for (i, (o, h, l, c)) in rows.iter().enumerate() {
+        let _ = writeln!(text, "2024-01-{:02},{o},{h},{l},{c}", i + 1);
+    }
+    parse_csv("t.csv", &text).unwrap()
+}
+
+fn plain(rules: &str, risk: &str) -> Strategy {
+    Strategy::from_toml(
+        "t.toml",
+        &format!("name = \"t\"\n[rules]\n{rules}\n[risk]\n{risk}\n"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn next_open_fills_commission_on_both_legs_and_whole_units() {
+    // Signal on bar 1's close (close > 100), fill at bar 2's open 103; exit signal on bar 3,
+    // fill at bar 4's open 110.
+    let b = bars(&[
+        (100.0, 101.0, 99.0, 100.0),
+        (100.0, 102.0, 99.0, 101.0),
+        (103.0, 104.0, 102.0, 103.0),
+        (104.0, 106.0, 95.0, 99.0),
+        (110.0, 111.0, 98.0, 99.0),
+        (99.0, 100.0, 98.0, 99.0),
+    ]);
+    let s = plain(
+        "entry_long = \"close > 100 and close[1] <= 100\"\nexit_long = \"close < 100\"",
+        "size = 1.0",
+    );
+    let r = run(
+        &b,
+        &s,
+        Settings {
+            cash: 1000.0,
+            commission: 0.01,
+            finalize: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.trades.len(), 1);
+    let t = &r.trades[0];
+    // floor(1000·(1−2.2e-16) / (103·1.01)) = 9 units.
+    assert_eq!((t.entry_bar, t.exit_bar, t.size), (2, Some(4), 9));
+    assert_eq!((t.entry_price, t.exit_price), (103.0, Some(110.0)));
+    let fees = 9.0 * 103.0 * 0.01 + 9.0 * 110.0 * 0.01;
+    assert!((t.commission - fees).abs() < 1e-9);
+    assert!((t.pnl() - (9.0 * 7.0 - fees)).abs() < 1e-9);
+    assert!((r.equity[5] - (1000.0 + t.pnl())).abs() < 1e-9);
+    // Marked to the close while open: bar 3 closes at 99.
+    assert!((r.equity[3] - (1000.0 - 9.0 * 103.0 * 0.01 + 9.0 * (99.0 - 103.0))).abs() < 1e-9);
+}
+
+#[test]
+fn a_stop_is_live_on_the_entry_bar_and_wins_a_tie_with_the_target() {
+    // The first bar evaluated is bar 1 (warm-up + 1). Entry signal on bar 1 (close 100): stop
+    // at 95, target at 110. Bar 2 opens at 100 and reaches both 94 and 111: the stop wins.
+    let b = bars(&[
+        (90.0, 90.0, 90.0, 90.0),
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 111.0, 94.0, 100.0),
+        (100.0, 100.0, 100.0, 100.0),
+    ]);
+    let s = plain(
+        "entry_long = \"crosses_above(close, 95)\"",
+        "size = 1.0\nstop_loss_pct = 5.0\ntake_profit_pct = 10.0",
+    );
+    let r = run(
+        &b,
+        &s,
+        Settings {
+            cash: 1000.0,
+            commission: 0.0,
+            finalize: false,
+        },
+    )
+    .unwrap();
+    let t = &r.trades[0];
+    assert_eq!(
+        (t.entry_bar, t.exit_bar, t.exit_price),
+        (2, Some(2), Some(95.0))
+    );
+}
+
+#[test]
+fn a_gap_through_the_stop_fills_at_the_open_and_a_short_mirrors() {
+    let b = bars(&[
+        (90.0, 90.0, 90.0, 90.0),
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 100.0, 100.0, 100.0),
+        (108.0, 109.0, 107.0, 108.0),
+        (108.0, 109.0, 107.0, 108.0),
+    ]);
+    // Short on bar 1's close (100): stop at 105; bar 3 gaps to 108: filled at the open.
+    let s = plain(
+        "entry_short = \"crosses_above(close, 95)\"",
+        "size = 0.5\nstop_loss_pct = 5.0",
+    );
+    let r = run(
+        &b,
+        &s,
+        Settings {
+            cash: 1000.0,
+            commission: 0.0,
+            finalize: false,
+        },
+    )
+    .unwrap();
+    let t = &r.trades[0];
+    // floor(1000·0.5/100) = 5 units short.
+    assert_eq!(
+        (t.size, t.entry_bar, t.exit_bar, t.exit_price),
+        (-5, 2, Some(3), Some(108.0))
+    );
+    assert!((t.pnl() - -40.0).abs() < 1e-9);
+    assert!((t.return_frac() - -0.08).abs() < 1e-12);
+}
+
+#[test]
+fn open_trades_stay_open_unless_finalized_at_the_last_open() {
+    let b = bars(&[
+        (5.0, 5.0, 5.0, 5.0),
+        (10.0, 10.0, 10.0, 10.0),
+        (11.0, 12.0, 9.0, 11.0),
+        (11.0, 13.0, 10.0, 12.0),
+        (12.5, 13.0, 12.0, 12.8),
+    ]);
+    // Signal on bar 1; fills at bar 2's open 11: floor(100·(1−ε)/11) = 9 units.
+    let s = plain("entry_long = \"crosses_above(close, 8)\"", "size = 1.0");
+    let open = run(
+        &b,
+        &s,
+        Settings {
+            cash: 100.0,
+            commission: 0.0,
+            finalize: false,
+        },
+    )
+    .unwrap();
+    assert!(open.trades.is_empty());
+    assert_eq!(open.open_trades.len(), 1);
+    assert_eq!(open.open_trades[0].size, 9);
+    // Marked to the last close 12.8.
+    assert!((open.equity[4] - (100.0 + 9.0 * 1.8)).abs() < 1e-9);
+    let fin = run(
+        &b,
+        &s,
+        Settings {
+            cash: 100.0,
+            commission: 0.0,
+            finalize: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(fin.trades.len(), 1);
+    assert_eq!(
+        fin.trades[0].exit_price,
+        Some(12.5),
+        "closed at the last bar's open"
+    );
+    assert!((fin.equity[4] - (100.0 + 9.0 * 1.5)).abs() < 1e-9);
+}
+
+/// backtesting.py's README example under 0.6.6: SmaCross(10, 20) with commission 0.002, always
+/// in the market, default (not finalized) end: Equity Final 56 263.52
+/// (reference/backtesting-semantics.md §2).
+#[test]
+fn smacross_10_20_with_commission_matches_backtesting_py() {
+    let s = Strategy::from_toml(
+        "t.toml",
+        "name = \"t\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 20)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nentry_short = \"crosses_below(fast, slow)\"\n",
+    )
+    .unwrap();
+    let r = run(
+        &goog(),
+        &s,
+        Settings {
+            cash: 10_000.0,
+            commission: 0.002,
+            finalize: false,
+        },
+    )
+    .unwrap();
+    let last = *r.equity.last().unwrap();
+    assert!((last - 56_263.52).abs() < 0.005, "{last}");
+    assert_eq!(r.open_trades.len(), 1, "the last trade stays open");
+}
