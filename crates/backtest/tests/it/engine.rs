@@ -245,3 +245,77 @@ fn smacross_10_20_with_commission_matches_backtesting_py() {
     assert!((last - 56_263.52).abs() < 0.005, "{last}");
     assert_eq!(r.open_trades.len(), 1, "the last trade stays open");
 }
+
+/// Every statistic backtesting.py's own test suite asserts for SmaCross(10, 30)
+/// (reference/backtesting-semantics.md §7), at its tolerance (rtol 1e-8).
+#[test]
+fn statistics_match_backtesting_py_test_suite() {
+    let s = strat(
+        "entry_long = \"crosses_above(fast, slow)\"\nentry_short = \"crosses_below(fast, slow)\"",
+        "size = 1.0",
+    );
+    let bars = goog();
+    let r = run(
+        &bars,
+        &s,
+        Settings {
+            cash: 10_000.0,
+            commission: 0.0,
+            finalize: true,
+        },
+    )
+    .unwrap();
+    let st = backtest::stats::compute(&bars, &r);
+    let close = |name: &str, got: Option<f64>, want: f64| {
+        let got = got.unwrap_or_else(|| panic!("{name} is undefined"));
+        assert!(
+            (got - want).abs() <= 1e-8 * want.abs(),
+            "{name}: {got} vs {want}"
+        );
+    };
+    assert_eq!(st.trades, 66);
+    assert_eq!(
+        (st.start.as_str(), st.end.as_str()),
+        ("2004-08-19", "2013-03-01")
+    );
+    close("duration", Some(st.duration_days), 3116.0);
+    close("equity_final", Some(st.equity_final), 51_422.989_999_999_96);
+    close("equity_peak", Some(st.equity_peak), 75_787.44);
+    close("return", Some(st.return_pct), 414.229_899_999_999_6);
+    close(
+        "buy_hold",
+        Some(st.buy_hold_return_pct),
+        522.060_185_185_185_2,
+    );
+    close("return_ann", st.return_ann_pct, 21.191_099_249_053_224);
+    close(
+        "volatility_ann",
+        st.volatility_ann_pct,
+        36.497_160_907_023_89,
+    );
+    close("cagr", st.cagr_pct, 21.160_245_705_962_623);
+    close("sharpe", st.sharpe_ratio, 0.580_623_224_448_534_9);
+    close("sortino", st.sortino_ratio, 1.085_343_435_248_866_2);
+    close("calmar", st.calmar_ratio, 0.441_664_092_029_946_05);
+    close("max_dd", Some(st.max_drawdown_pct), -47.980_127_050_075_89);
+    close("avg_dd", st.avg_drawdown_pct, -5.925_851_581_948_801);
+    close("max_dd_duration", st.max_drawdown_duration_days, 584.0);
+    close("avg_dd_duration", st.avg_drawdown_duration_days, 41.0);
+    close("win_rate", st.win_rate_pct, 46.969_696_969_696_97);
+    close("best", st.best_trade_pct, 53.595_952_294_904_24);
+    close("worst", st.worst_trade_pct, -18.398_873_538_354_81);
+    close("avg_trade", st.avg_trade_pct, 2.531_715_975_158_555);
+    close("expectancy", st.expectancy_pct, 3.274_807_806_674_883_4);
+    close("profit_factor", st.profit_factor, 2.167_945_974_262_033);
+    close("sqn", st.sqn, 1.076_618_735_669_770_5);
+    close("kelly", st.kelly_criterion, 0.151_870_512_702_971_7);
+    close(
+        "exposure",
+        Some(st.exposure_time_pct),
+        96.741_154_562_383_61,
+    );
+    close("max_trade_duration", st.max_trade_duration_days, 183.0);
+    close("avg_trade_duration", st.avg_trade_duration_days, 46.0);
+    close("alpha", st.alpha_pct, 394.373_911_420_274_6);
+    close("beta", st.beta, 0.038_033_907_091_92);
+}

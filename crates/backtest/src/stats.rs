@@ -1,0 +1,305 @@
+//! backtesting.py 0.6.6's statistics (`_stats.compute_stats`), formula for formula, on the
+//! equity curve, the closed trades and the closes (reference/backtesting-semantics.md §6).
+//! Undefined values are `None` (JSON `null`), never NaN.
+
+use crate::data::Bars;
+use crate::engine::{Run, Trade};
+
+const DAY_MS: f64 = 86_400_000.0;
+
+/// Every statistic, with DESIGN.md §6's names.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    /// First bar's time, as in the file.
+    pub start: String,
+    /// Last bar's time, as in the file.
+    pub end: String,
+    /// Days from start to end (fractional for intraday data).
+    pub duration_days: f64,
+    /// Share of bars inside a closed trade, in percent.
+    pub exposure_time_pct: f64,
+    /// Final equity.
+    pub equity_final: f64,
+    /// Highest equity.
+    pub equity_peak: f64,
+    /// Total return, percent.
+    pub return_pct: f64,
+    /// Buy and hold from the end of the warm-up, percent.
+    pub buy_hold_return_pct: f64,
+    /// Annualized return (geometric), percent.
+    pub return_ann_pct: Option<f64>,
+    /// Annualized volatility (compounded), percent.
+    pub volatility_ann_pct: Option<f64>,
+    /// Compound annual growth rate, percent.
+    pub cagr_pct: Option<f64>,
+    /// Sharpe ratio (risk-free rate 0).
+    pub sharpe_ratio: Option<f64>,
+    /// Sortino ratio.
+    pub sortino_ratio: Option<f64>,
+    /// Calmar ratio.
+    pub calmar_ratio: Option<f64>,
+    /// Alpha, percent.
+    pub alpha_pct: Option<f64>,
+    /// Beta against buy and hold.
+    pub beta: Option<f64>,
+    /// Deepest drawdown, percent (negative).
+    pub max_drawdown_pct: f64,
+    /// Mean of each drawdown's depth, percent (negative).
+    pub avg_drawdown_pct: Option<f64>,
+    /// Longest drawdown, days (rounded up).
+    pub max_drawdown_duration_days: Option<f64>,
+    /// Mean drawdown length, days (rounded up).
+    pub avg_drawdown_duration_days: Option<f64>,
+    /// Closed trades.
+    pub trades: usize,
+    /// Share of trades with profit above 0, percent.
+    pub win_rate_pct: Option<f64>,
+    /// Best trade return, percent.
+    pub best_trade_pct: Option<f64>,
+    /// Worst trade return, percent.
+    pub worst_trade_pct: Option<f64>,
+    /// Geometric mean trade return, percent.
+    pub avg_trade_pct: Option<f64>,
+    /// Longest trade, days (rounded up).
+    pub max_trade_duration_days: Option<f64>,
+    /// Mean trade length, days (rounded up).
+    pub avg_trade_duration_days: Option<f64>,
+    /// Sum of positive trade returns over the absolute sum of negative ones.
+    pub profit_factor: Option<f64>,
+    /// Arithmetic mean trade return, percent.
+    pub expectancy_pct: Option<f64>,
+    /// System quality number.
+    pub sqn: Option<f64>,
+    /// Kelly criterion.
+    pub kelly_criterion: Option<f64>,
+    /// Commission paid on closed trades.
+    pub commissions: f64,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// backtesting.py's `geometric_mean`: 0 when any 1 + r ≤ 0.
+fn geometric_mean(r: &[f64]) -> f64 {
+    if r.is_empty() {
+        return f64::NAN;
+    }
+    if r.iter().any(|x| 1.0 + x <= 0.0) {
+        return 0.0;
+    }
+    (r.iter().map(|x| (1.0 + x).ln()).sum::<f64>() / r.len() as f64).exp() - 1.0
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Sample variance (ddof = 1).
+fn var(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v);
+    v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
+}
+
+fn covariance(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() < 2 {
+        return f64::NAN;
+    }
+    let (ma, mb) = (mean(a), mean(b));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / (a.len() - 1) as f64
+}
+
+/// Annualization: 52 for weekly, 12 for monthly, 1 for yearly bars; else 365 when weekends
+/// trade, 252 otherwise (from the median spacing of the last 100 bars).
+fn annual_periods(ms: &[i64]) -> f64 {
+    let tail = &ms[ms.len().saturating_sub(100)..];
+    let mut diffs: Vec<i64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
+    diffs.sort_unstable();
+    let median = match diffs.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => diffs[n / 2] as f64,
+        n => (diffs[n / 2 - 1] + diffs[n / 2]) as f64 / 2.0,
+    };
+    #[expect(clippy::cast_possible_truncation, reason = "a day count")]
+    let days = (median / DAY_MS).floor() as i64;
+    match days {
+        7 => 52.0,
+        31 => 12.0,
+        365 => 1.0,
+        _ => {
+            let weekend = ms
+                .iter()
+                .filter(|t| {
+                    let dow = (t.div_euclid(86_400_000) + 4).rem_euclid(7); // 0 = Sunday
+                    dow == 0 || dow == 6
+                })
+                .count() as f64
+                / ms.len() as f64;
+            if weekend > 2.0 / 7.0 * 0.6 {
+                365.0
+            } else {
+                252.0
+            }
+        }
+    }
+}
+
+/// Daily returns of equity: the last value of each calendar day, then percent changes.
+fn daily_returns(ms: &[i64], equity: &[f64]) -> Vec<f64> {
+    let mut last: Vec<f64> = Vec::new();
+    let mut day = i64::MIN;
+    for (t, e) in ms.iter().zip(equity) {
+        let d = t.div_euclid(86_400_000);
+        if d == day {
+            if let Some(l) = last.last_mut() {
+                *l = *e;
+            }
+        } else {
+            last.push(*e);
+            day = d;
+        }
+    }
+    last.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
+}
+
+fn ceil_days(ms: f64) -> f64 {
+    (ms / DAY_MS).ceil()
+}
+
+/// Drawdown episodes: (duration in ms, peak drawdown), between consecutive bars at a new high.
+fn drawdown_episodes(dd: &[f64], ms: &[i64]) -> Vec<(f64, f64)> {
+    let mut marks: Vec<usize> = dd
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| **d == 0.0)
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(last) = dd.len().checked_sub(1)
+        && marks.last() != Some(&last)
+    {
+        marks.push(last);
+    }
+    marks
+        .windows(2)
+        .filter(|w| w[1] > w[0] + 1)
+        .map(|w| {
+            let peak = dd[w[0]..=w[1]]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            ((ms[w[1]] - ms[w[0]]) as f64, peak)
+        })
+        .collect()
+}
+
+fn trade_stats(s: &mut Stats, trades: &[Trade], ms: &[i64]) {
+    let n = trades.len();
+    s.trades = n;
+    s.commissions = trades.iter().map(|t| t.commission).sum();
+    if n == 0 {
+        return;
+    }
+    let pl: Vec<f64> = trades.iter().map(Trade::pnl).collect();
+    let r: Vec<f64> = trades.iter().map(Trade::return_frac).collect();
+    let wins = pl.iter().filter(|p| **p > 0.0).count() as f64 / n as f64;
+    s.win_rate_pct = Some(wins * 100.0);
+    s.best_trade_pct = finite(r.iter().copied().fold(f64::NEG_INFINITY, f64::max) * 100.0);
+    s.worst_trade_pct = finite(r.iter().copied().fold(f64::INFINITY, f64::min) * 100.0);
+    s.avg_trade_pct = finite(geometric_mean(&r) * 100.0);
+    let durations: Vec<f64> = trades
+        .iter()
+        .map(|t| (ms[t.exit_bar.unwrap_or(t.entry_bar)] - ms[t.entry_bar]) as f64)
+        .collect();
+    s.max_trade_duration_days = finite(ceil_days(durations.iter().copied().fold(0.0, f64::max)));
+    s.avg_trade_duration_days = finite(ceil_days(mean(&durations)));
+    let pos: f64 = r.iter().filter(|x| **x > 0.0).sum();
+    let neg: f64 = r.iter().filter(|x| **x < 0.0).sum();
+    s.profit_factor = finite(pos / neg.abs());
+    s.expectancy_pct = finite(mean(&r) * 100.0);
+    s.sqn = finite((n as f64).sqrt() * mean(&pl) / var(&pl).sqrt());
+    let win_pl: Vec<f64> = pl.iter().copied().filter(|p| *p > 0.0).collect();
+    let loss_pl: Vec<f64> = pl.iter().copied().filter(|p| *p < 0.0).collect();
+    s.kelly_criterion = finite(wins - (1.0 - wins) / (mean(&win_pl) / -mean(&loss_pl)));
+}
+
+/// Computes every statistic of a run.
+pub fn compute(bars: &Bars, run: &Run) -> Stats {
+    let e = &run.equity;
+    let c = &bars.close;
+    let ms = &bars.epoch_ms;
+    let n = e.len();
+    let mut s = Stats::default();
+    if n == 0 {
+        return s;
+    }
+    s.start.clone_from(&bars.time[0]);
+    s.end.clone_from(&bars.time[n - 1]);
+    let span = (ms[n - 1] - ms[0]) as f64;
+    s.duration_days = span / DAY_MS;
+
+    let mut covered = vec![false; n];
+    for t in &run.trades {
+        for slot in &mut covered[t.entry_bar..=t.exit_bar.unwrap_or(t.entry_bar)] {
+            *slot = true;
+        }
+    }
+    s.exposure_time_pct = covered.iter().filter(|x| **x).count() as f64 / n as f64 * 100.0;
+    s.equity_final = e[n - 1];
+    s.equity_peak = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    s.return_pct = (e[n - 1] - e[0]) / e[0] * 100.0;
+    let w = run.warmup.min(n - 1);
+    s.buy_hold_return_pct = (c[n - 1] - c[w]) / c[w] * 100.0;
+
+    let r = daily_returns(ms, e);
+    let a = annual_periods(ms);
+    let g = geometric_mean(&r);
+    let ann = (1.0 + g).powf(a) - 1.0;
+    s.return_ann_pct = finite(ann * 100.0);
+    let vol = ((var(&r) + (1.0 + g).powi(2)).powf(a) - (1.0 + g).powf(2.0 * a)).sqrt() * 100.0;
+    s.volatility_ann_pct = finite(vol);
+    let years = span / DAY_MS / 365.25;
+    s.cagr_pct = finite(((e[n - 1] / e[0]).powf(1.0 / years) - 1.0) * 100.0);
+    s.sharpe_ratio = finite((ann * 100.0) / vol);
+    let downside =
+        mean(&r.iter().map(|x| x.min(0.0).powi(2)).collect::<Vec<_>>()).sqrt() * a.sqrt();
+    s.sortino_ratio = finite(ann / downside);
+
+    let mut peak = f64::NEG_INFINITY;
+    let dd: Vec<f64> = e
+        .iter()
+        .map(|v| {
+            peak = peak.max(*v);
+            1.0 - v / peak
+        })
+        .collect();
+    let max_dd = dd.iter().copied().fold(0.0, f64::max);
+    s.max_drawdown_pct = -max_dd * 100.0;
+    let episodes = drawdown_episodes(&dd, ms);
+    if !episodes.is_empty() {
+        let peaks: Vec<f64> = episodes.iter().map(|x| x.1).collect();
+        let lens: Vec<f64> = episodes.iter().map(|x| x.0).collect();
+        s.avg_drawdown_pct = finite(-mean(&peaks) * 100.0);
+        s.max_drawdown_duration_days = finite(ceil_days(lens.iter().copied().fold(0.0, f64::max)));
+        s.avg_drawdown_duration_days = finite(ceil_days(mean(&lens)));
+    }
+    s.calmar_ratio = finite(ann / max_dd);
+
+    let el: Vec<f64> = e.windows(2).map(|x| (x[1] / x[0]).ln()).collect();
+    let cl: Vec<f64> = c.windows(2).map(|x| (x[1] / x[0]).ln()).collect();
+    let beta = covariance(&el, &cl) / var(&cl);
+    s.beta = finite(beta);
+    s.alpha_pct = finite(s.return_pct - beta * s.buy_hold_return_pct);
+    trade_stats(&mut s, &run.trades, ms);
+    s
+}
