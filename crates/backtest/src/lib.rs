@@ -18,6 +18,7 @@ mod data;
 pub mod engine;
 mod eval;
 pub mod indicators;
+pub mod report;
 pub mod stats;
 
 pub use data::{Bars, DataError, load_csv, parse_csv, parse_time};

@@ -35,6 +35,12 @@ pub struct Options {
     pub out_dir: Option<PathBuf>,
     pub force: bool,
     pub json: bool,
+    /// `Some(None)`: the bundled sample; `Some(Some(path))`: that file.
+    #[expect(
+        clippy::option_option,
+        reason = "absent / flag alone / flag with a file"
+    )]
+    pub backtest: Option<Option<PathBuf>>,
 }
 
 /// The rotating Gemini client as the generator's model.
@@ -142,7 +148,23 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         )
     });
     let mut strategy = generated.strategy;
+    // Load the data before writing, so a bad data file leaves nothing behind.
+    let data = match &opts.backtest {
+        None => None,
+        Some(p) => Some(crate::backtest_cmd::data(p.as_deref())?),
+    };
     let path = generator::save(&mut strategy, &opts.description, &name, &dir, opts.force)?;
+    let result = match &data {
+        Some((label, bars)) => {
+            let (json, table, _) = crate::backtest_cmd::evaluate(
+                &strategy,
+                bars,
+                backtest::engine::Settings::default(),
+            )?;
+            Some((label.clone(), json, table))
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     if opts.json {
         let table: toml::Value = toml::from_str(&strategy.to_toml())?;
@@ -155,6 +177,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             "key_id": generated.key_id,
             "attempts": generated.attempts,
             "strategy": serde_json::to_value(&table)?,
+            "backtest": result.as_ref().map(|(_, j, _)| j.clone()),
         });
         writeln!(out, "{doc}")?;
     } else {
@@ -164,6 +187,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         };
         writeln!(out, "wrote {} ({via})\n", path.display())?;
         write!(out, "{}", strategy.to_toml())?;
+        if let Some((label, _, table)) = &result {
+            writeln!(
+                out,
+                "\nbacktest on {label} (cash 10000, commission 0.002):\n"
+            )?;
+            write!(out, "{table}")?;
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
     reason = "doc comments here are clap's --help text, where backticks would show"
 )]
 
+mod backtest_cmd;
 mod eval;
 mod generate;
 mod keys;
@@ -57,14 +58,51 @@ enum Command {
         /// Replace an existing file of the same name.
         #[arg(long)]
         force: bool,
-        /// Print one JSON document: name, path, provider, model, key_id, attempts, strategy.
+        /// Print one JSON document: name, path, provider, model, key_id, attempts, strategy
+        /// (and backtest).
         #[arg(long)]
         json: bool,
+        /// Backtest the new strategy right away on DATA (default: the bundled GOOG sample),
+        /// with cash 10 000 and commission 0.002.
+        #[arg(long, value_name = "DATA", num_args = 0..=1)]
+        #[expect(
+            clippy::option_option,
+            reason = "absent / flag alone / flag with a file"
+        )]
+        backtest: Option<Option<PathBuf>>,
     },
     /// Inspect and probe the Gemini key pool.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Backtest a strategy file on OHLCV data, with backtesting.py 0.6.6's semantics.
+    ///
+    /// Rules run on each bar's close and orders fill at the next bar's open; commission is
+    /// charged on both legs; units are whole; stop loss and take profit are measured from the
+    /// signal bar's close. Prints backtesting.py's statistics (or, with --json, one document with
+    /// the statistics, trade_list and open_trades).
+    Backtest {
+        /// Strategy file (TOML).
+        strategy: PathBuf,
+        /// OHLCV CSV file (date column, then Open, High, Low, Close[, Volume]).
+        #[arg(long)]
+        data: PathBuf,
+        /// Starting cash.
+        #[arg(long, default_value_t = 10_000.0)]
+        cash: f64,
+        /// Commission per fill, as a fraction of its value (0.002 = 0.2 %).
+        #[arg(long, default_value_t = 0.002)]
+        commission: f64,
+        /// Close trades still open at the end at the last bar's open, and count them.
+        #[arg(long)]
+        finalize: bool,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Also write the trade list to this CSV file.
+        #[arg(long)]
+        trades: Option<PathBuf>,
     },
     /// Print expression values per bar as CSV (for checking a rule before trusting it).
     ///
@@ -126,6 +164,7 @@ fn is_user_error(err: &anyhow::Error) -> bool {
             || e.downcast_ref::<std::net::AddrParseError>().is_some()
             || e.downcast_ref::<backtest::DataError>().is_some()
             || e.downcast_ref::<eval::UsageError>().is_some()
+            || e.downcast_ref::<strategy::StrategyError>().is_some()
             || e.downcast_ref::<generator::GenerateError>()
                 .is_some_and(generate::is_user_error)
             || matches!(
@@ -184,6 +223,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => keys::check(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
+        Command::Backtest {
+            strategy,
+            data,
+            cash,
+            commission,
+            finalize,
+            json,
+            trades,
+        } => {
+            if !(cash.is_finite() && cash > 0.0) {
+                return Err(
+                    eval::UsageError(format!("--cash {cash}: must be a positive amount")).into(),
+                );
+            }
+            if !(commission.is_finite() && (0.0..1.0).contains(&commission)) {
+                return Err(eval::UsageError(format!(
+                    "--commission {commission}: must be a fraction from 0 to below 1, e.g. 0.002"
+                ))
+                .into());
+            }
+            backtest_cmd::run_command(&backtest_cmd::Options {
+                strategy,
+                data,
+                settings: backtest::engine::Settings {
+                    cash,
+                    commission,
+                    finalize,
+                },
+                json,
+                trades,
+            })
+            .map(|()| ExitCode::SUCCESS)
+        }
         Command::Generate {
             description,
             name,
@@ -192,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out_dir,
             force,
             json,
+            backtest,
         } => generate::run(generate::Options {
             description,
             name,
@@ -200,6 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out_dir,
             force,
             json,
+            backtest,
         })
         .await
         .map(|()| ExitCode::SUCCESS),

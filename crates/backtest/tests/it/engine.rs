@@ -7,7 +7,7 @@ use backtest::{load_csv, parse_csv};
 use strategy::Strategy;
 
 fn goog() -> backtest::Bars {
-    load_csv(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/GOOG.csv")).unwrap()
+    load_csv(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/GOOG.csv")).unwrap()
 }
 
 fn strat(rules: &str, risk: &str) -> Strategy {

@@ -8,7 +8,7 @@ use backtest::indicators as ind;
 use backtest::{Bars, load_csv};
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 fn ours(b: &Bars) -> HashMap<String, Vec<f64>> {

@@ -589,3 +589,152 @@ fn eval_prints_values_per_bar_as_csv() {
         text(&bad.stderr)
     );
 }
+
+fn goog() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../backtest/data/GOOG.csv").to_owned()
+}
+
+#[test]
+fn backtest_reproduces_backtesting_py_and_writes_the_trade_list() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sma.toml"),
+        "name = \"SmaCross\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nentry_short = \"crosses_below(fast, slow)\"\n",
+    )
+    .unwrap();
+    let data = goog();
+    let out = botforge(
+        dir.path(),
+        &[
+            "backtest",
+            "sma.toml",
+            "--data",
+            &data,
+            "--commission",
+            "0",
+            "--finalize",
+            "--json",
+            "--trades",
+            "trades.csv",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["trades"], 66);
+    let eq = v["equity_final"].as_f64().unwrap();
+    assert!((eq - 51_422.99).abs() < 0.01, "{eq}");
+    assert_eq!(v["trade_list"].as_array().unwrap().len(), 66);
+    let t = &v["trade_list"][0];
+    for k in [
+        "entry_bar",
+        "exit_bar",
+        "entry_time",
+        "exit_time",
+        "entry_price",
+        "exit_price",
+        "size",
+        "pnl",
+        "return_pct",
+        "commission",
+    ] {
+        assert!(t.get(k).is_some(), "trade field {k}");
+    }
+    assert_eq!(v["open_trades"].as_array().unwrap().len(), 0);
+    let csv = std::fs::read_to_string(dir.path().join("trades.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 67);
+
+    let table = text(&botforge(dir.path(), &["backtest", "sma.toml", "--data", &data], &[]).stdout);
+    assert!(table.contains("# Trades"), "{table}");
+}
+
+#[test]
+fn backtest_input_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"x\"\n[rules]\nentry_long = \"close >\"\n",
+    )
+    .unwrap();
+    let data = goog();
+    let out = botforge(dir.path(), &["backtest", "bad.toml", "--data", &data], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("bad.toml:3: rules.entry_long: expected a value"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = botforge(
+        dir.path(),
+        &["backtest", "missing.toml", "--data", &data],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.toml: cannot read"));
+    std::fs::write(
+        dir.path().join("ok.toml"),
+        "name = \"x\"\n[rules]\nentry_long = \"close > 0\"\n",
+    )
+    .unwrap();
+    let out = botforge(
+        dir.path(),
+        &["backtest", "ok.toml", "--data", &data, "--commission", "2"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--commission 2"));
+}
+
+#[test]
+fn generate_with_backtest_runs_the_bundled_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = botforge(
+        dir.path(),
+        &[
+            "generate",
+            "buy when RSI(14) < 30, sell when RSI > 70",
+            "--backtest",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b = &v["backtest"];
+    assert_eq!(b["start"], "2004-08-19");
+    assert!(b["trades"].as_u64().unwrap() > 0);
+    assert!(b["sharpe_ratio"].is_number());
+    // A rule that never fires: trade statistics are null, never NaN.
+    let out = botforge(
+        dir.path(),
+        &[
+            "generate",
+            "buy when rsi(14) < 1",
+            "--backtest",
+            "--json",
+            "--name",
+            "Never",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backtest"]["trades"], 0);
+    assert!(v["backtest"]["win_rate_pct"].is_null());
+    assert!(v["backtest"]["sqn"].is_null());
+    // A bad data file is named and nothing is written.
+    let out = botforge(
+        dir.path(),
+        &[
+            "generate",
+            "buy when rsi < 30",
+            "--backtest",
+            "nope.csv",
+            "--name",
+            "NoData",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nope.csv: cannot read"));
+    assert!(!dir.path().join("codes/NoData.toml").exists());
+}

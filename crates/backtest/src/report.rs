@@ -1,0 +1,152 @@
+//! A run's results as DESIGN.md §6's JSON document and as an aligned table.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use crate::data::Bars;
+use crate::engine::{Run, Trade};
+use crate::stats::Stats;
+
+fn opt(v: Option<f64>) -> Value {
+    v.map_or(Value::Null, |x| json!(x))
+}
+
+fn trade_json(bars: &Bars, t: &Trade) -> Value {
+    let mut v = json!({
+        "entry_bar": t.entry_bar,
+        "entry_time": bars.time[t.entry_bar],
+        "entry_price": t.entry_price,
+        "size": t.size,
+        "commission": t.commission,
+    });
+    if let (Some(bar), Some(price)) = (t.exit_bar, t.exit_price) {
+        v["exit_bar"] = json!(bar);
+        v["exit_time"] = json!(bars.time[bar]);
+        v["exit_price"] = json!(price);
+        v["pnl"] = json!(t.pnl());
+        v["return_pct"] = json!(t.return_frac() * 100.0);
+    }
+    v
+}
+
+/// The statistics at the top level, plus `trade_list` and `open_trades`.
+pub fn to_json(bars: &Bars, run: &Run, s: &Stats) -> Value {
+    json!({
+        "start": s.start,
+        "end": s.end,
+        "duration_days": s.duration_days,
+        "exposure_time_pct": s.exposure_time_pct,
+        "equity_final": s.equity_final,
+        "equity_peak": s.equity_peak,
+        "return_pct": s.return_pct,
+        "buy_hold_return_pct": s.buy_hold_return_pct,
+        "return_ann_pct": opt(s.return_ann_pct),
+        "volatility_ann_pct": opt(s.volatility_ann_pct),
+        "cagr_pct": opt(s.cagr_pct),
+        "sharpe_ratio": opt(s.sharpe_ratio),
+        "sortino_ratio": opt(s.sortino_ratio),
+        "calmar_ratio": opt(s.calmar_ratio),
+        "alpha_pct": opt(s.alpha_pct),
+        "beta": opt(s.beta),
+        "max_drawdown_pct": s.max_drawdown_pct,
+        "avg_drawdown_pct": opt(s.avg_drawdown_pct),
+        "max_drawdown_duration_days": opt(s.max_drawdown_duration_days),
+        "avg_drawdown_duration_days": opt(s.avg_drawdown_duration_days),
+        "trades": s.trades,
+        "win_rate_pct": opt(s.win_rate_pct),
+        "best_trade_pct": opt(s.best_trade_pct),
+        "worst_trade_pct": opt(s.worst_trade_pct),
+        "avg_trade_pct": opt(s.avg_trade_pct),
+        "max_trade_duration_days": opt(s.max_trade_duration_days),
+        "avg_trade_duration_days": opt(s.avg_trade_duration_days),
+        "profit_factor": opt(s.profit_factor),
+        "expectancy_pct": opt(s.expectancy_pct),
+        "sqn": opt(s.sqn),
+        "kelly_criterion": opt(s.kelly_criterion),
+        "commissions": s.commissions,
+        "trade_list": run.trades.iter().map(|t| trade_json(bars, t)).collect::<Vec<_>>(),
+        "open_trades": run.open_trades.iter().map(|t| trade_json(bars, t)).collect::<Vec<_>>(),
+    })
+}
+
+/// `name   value` lines, aligned, in backtesting.py's order.
+pub fn table(s: &Stats) -> String {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+    let rows: Vec<(&str, String)> = vec![
+        ("Start", s.start.clone()),
+        ("End", s.end.clone()),
+        ("Duration [days]", f(Some(s.duration_days))),
+        ("Exposure Time [%]", f(Some(s.exposure_time_pct))),
+        ("Equity Final [$]", f(Some(s.equity_final))),
+        ("Equity Peak [$]", f(Some(s.equity_peak))),
+        ("Return [%]", f(Some(s.return_pct))),
+        ("Buy & Hold Return [%]", f(Some(s.buy_hold_return_pct))),
+        ("Return (Ann.) [%]", f(s.return_ann_pct)),
+        ("Volatility (Ann.) [%]", f(s.volatility_ann_pct)),
+        ("CAGR [%]", f(s.cagr_pct)),
+        ("Sharpe Ratio", f(s.sharpe_ratio)),
+        ("Sortino Ratio", f(s.sortino_ratio)),
+        ("Calmar Ratio", f(s.calmar_ratio)),
+        ("Alpha [%]", f(s.alpha_pct)),
+        ("Beta", f(s.beta)),
+        ("Max. Drawdown [%]", f(Some(s.max_drawdown_pct))),
+        ("Avg. Drawdown [%]", f(s.avg_drawdown_pct)),
+        (
+            "Max. Drawdown Duration [days]",
+            f(s.max_drawdown_duration_days),
+        ),
+        (
+            "Avg. Drawdown Duration [days]",
+            f(s.avg_drawdown_duration_days),
+        ),
+        ("# Trades", s.trades.to_string()),
+        ("Win Rate [%]", f(s.win_rate_pct)),
+        ("Best Trade [%]", f(s.best_trade_pct)),
+        ("Worst Trade [%]", f(s.worst_trade_pct)),
+        ("Avg. Trade [%]", f(s.avg_trade_pct)),
+        ("Max. Trade Duration [days]", f(s.max_trade_duration_days)),
+        ("Avg. Trade Duration [days]", f(s.avg_trade_duration_days)),
+        ("Profit Factor", f(s.profit_factor)),
+        ("Expectancy [%]", f(s.expectancy_pct)),
+        ("SQN", f(s.sqn)),
+        ("Kelly Criterion", f(s.kelly_criterion)),
+        ("Commissions [$]", f(Some(s.commissions))),
+    ];
+    let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    rows.iter().fold(String::new(), |mut out, (n, v)| {
+        let _ = writeln!(out, "{n:<w$}  {v}");
+        out
+    })
+}
+
+/// The trade list as CSV.
+pub fn trades_csv(bars: &Bars, run: &Run) -> String {
+    let mut out = String::from(
+        "entry_bar,exit_bar,entry_time,exit_time,entry_price,exit_price,size,pnl,return_pct,commission\n",
+    );
+    for t in &run.trades {
+        let (eb, ep) = (
+            t.exit_bar.unwrap_or(t.entry_bar),
+            t.exit_price.unwrap_or(t.entry_price),
+        );
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{}",
+            t.entry_bar,
+            eb,
+            bars.time[t.entry_bar],
+            bars.time[eb],
+            t.entry_price,
+            ep,
+            t.size,
+            t.pnl(),
+            t.return_frac() * 100.0,
+            t.commission
+        );
+    }
+    out
+}
+
+/// The sample data bundled for the main command (GOOG daily, 2004-2013, from backtesting.py).
+pub const SAMPLE_CSV: &str = include_str!("../data/GOOG.csv");
