@@ -123,16 +123,7 @@ fn covariance(a: &[f64], b: &[f64]) -> f64 {
 /// Annualization: 52 for weekly, 12 for monthly, 1 for yearly bars; else 365 when weekends
 /// trade, 252 otherwise (from the median spacing of the last 100 bars).
 fn annual_periods(ms: &[i64]) -> f64 {
-    let tail = &ms[ms.len().saturating_sub(100)..];
-    let mut diffs: Vec<i64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
-    diffs.sort_unstable();
-    let median = match diffs.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => diffs[n / 2] as f64,
-        n => (diffs[n / 2 - 1] + diffs[n / 2]) as f64 / 2.0,
-    };
-    #[expect(clippy::cast_possible_truncation, reason = "a day count")]
-    let days = (median / DAY_MS).floor() as i64;
+    let days = data_period(ms).div_euclid(86_400_000);
     match days {
         7 => 52.0,
         31 => 12.0,
@@ -173,8 +164,27 @@ fn daily_returns(ms: &[i64], equity: &[f64]) -> Vec<f64> {
     last.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
 }
 
-fn ceil_days(ms: f64) -> f64 {
-    (ms / DAY_MS).ceil()
+/// The median spacing of the last 100 bars, in ms (backtesting.py's `_data_period`).
+fn data_period(ms: &[i64]) -> i64 {
+    let tail = &ms[ms.len().saturating_sub(100)..];
+    let mut diffs: Vec<i64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
+    diffs.sort_unstable();
+    match diffs.len() {
+        0 => 0,
+        n if n % 2 == 1 => diffs[n / 2],
+        n => (diffs[n / 2 - 1] + diffs[n / 2]) / 2,
+    }
+}
+
+/// Durations are rounded up to the data's resolution, as pandas' `Timedelta.ceil` with the
+/// period's `resolution_string`: the smallest non-zero unit of the bar spacing (days for daily
+/// bars, hours for hourly ones). Returns days.
+fn ceil_days(ms: f64, period: i64) -> f64 {
+    let unit = [86_400_000_i64, 3_600_000, 60_000, 1_000, 1]
+        .into_iter()
+        .find(|u| period > 0 && period % u == 0)
+        .unwrap_or(1) as f64;
+    (ms / unit).ceil() * unit / DAY_MS
 }
 
 /// Drawdown episodes: (duration in ms, peak drawdown), between consecutive bars at a new high.
@@ -204,6 +214,7 @@ fn drawdown_episodes(dd: &[f64], ms: &[i64]) -> Vec<(f64, f64)> {
 }
 
 fn trade_stats(s: &mut Stats, trades: &[Trade], ms: &[i64]) {
+    let period = data_period(ms);
     let n = trades.len();
     s.trades = n;
     s.commissions = trades.iter().map(|t| t.commission).sum();
@@ -221,8 +232,11 @@ fn trade_stats(s: &mut Stats, trades: &[Trade], ms: &[i64]) {
         .iter()
         .map(|t| (ms[t.exit_bar.unwrap_or(t.entry_bar)] - ms[t.entry_bar]) as f64)
         .collect();
-    s.max_trade_duration_days = finite(ceil_days(durations.iter().copied().fold(0.0, f64::max)));
-    s.avg_trade_duration_days = finite(ceil_days(mean(&durations)));
+    s.max_trade_duration_days = finite(ceil_days(
+        durations.iter().copied().fold(0.0, f64::max),
+        period,
+    ));
+    s.avg_trade_duration_days = finite(ceil_days(mean(&durations), period));
     let pos: f64 = r.iter().filter(|x| **x > 0.0).sum();
     let neg: f64 = r.iter().filter(|x| **x < 0.0).sum();
     s.profit_factor = finite(pos / neg.abs());
@@ -290,8 +304,10 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
         let peaks: Vec<f64> = episodes.iter().map(|x| x.1).collect();
         let lens: Vec<f64> = episodes.iter().map(|x| x.0).collect();
         s.avg_drawdown_pct = finite(-mean(&peaks) * 100.0);
-        s.max_drawdown_duration_days = finite(ceil_days(lens.iter().copied().fold(0.0, f64::max)));
-        s.avg_drawdown_duration_days = finite(ceil_days(mean(&lens)));
+        let period = data_period(ms);
+        s.max_drawdown_duration_days =
+            finite(ceil_days(lens.iter().copied().fold(0.0, f64::max), period));
+        s.avg_drawdown_duration_days = finite(ceil_days(mean(&lens), period));
     }
     s.calmar_ratio = finite(ann / max_dd);
 

@@ -5,6 +5,7 @@
     reason = "test helpers; prices read as in the references: c, h, l"
 )]
 
+mod backtesting_parity;
 mod engine;
 mod eval;
 mod talib_parity;

@@ -1,0 +1,137 @@
+"""backtesting.py 0.6.6's trades and statistics for botforge's parity scenarios.
+
+Usage: python backtesting_reference.py DATA_DIR > reference.json
+Each scenario is written the way botforge's engine reads a strategy file: rules on the bar's
+close (exits first, then entries, no pyramiding; an opposite entry closes first), TA-Lib
+indicators, stop loss / take profit from the signal bar's close. Cash 10 000, commission 0.002,
+trades still open at the end left open.
+"""
+
+import json
+import math
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import talib
+from backtesting import Backtest, Strategy
+from backtesting.lib import crossover
+
+warnings.filterwarnings("ignore")
+
+
+def make(kind, sl=None, tp=None):
+    class S(Strategy):
+        def init(self):
+            c = self.data.Close
+            if kind in ("sma_long", "sma_reversal"):
+                fast, slow = (10, 20) if kind == "sma_long" else (10, 30)
+                self.a = self.I(talib.SMA, c, fast)
+                self.b = self.I(talib.SMA, c, slow)
+            else:
+                self.r = self.I(talib.RSI, c, 14)
+
+        def signals(self):
+            if kind == "sma_long":
+                return crossover(self.a, self.b), crossover(self.b, self.a), False, False
+            if kind == "sma_reversal":
+                return crossover(self.a, self.b), False, crossover(self.b, self.a), False
+            r = self.r[-1]
+            return r < 30, r > 70, False, False
+
+        def next(self):
+            entry_long, exit_long, entry_short, exit_short = self.signals()
+            long, short = self.position.is_long, self.position.is_short
+            closing = False
+            if (long and exit_long) or (short and exit_short):
+                self.position.close()
+                closing = True
+            close = self.data.Close[-1]
+            if entry_long and not long:
+                if short and not closing:
+                    self.position.close()
+                self.buy(sl=close * (1 - sl / 100) if sl else None,
+                         tp=close * (1 + tp / 100) if tp else None)
+            elif entry_short and not short:
+                if long and not closing:
+                    self.position.close()
+                self.sell(sl=close * (1 + sl / 100) if sl else None,
+                          tp=close * (1 - tp / 100) if tp else None)
+    return S
+
+
+SCENARIOS = {
+    "sma_long": make("sma_long"),
+    "sma_reversal": make("sma_reversal"),
+    "rsi": make("rsi"),
+    "rsi_sl": make("rsi", sl=5.0),
+    "rsi_tp": make("rsi", sl=5.0, tp=8.0),
+}
+
+KEYS = {
+    "Exposure Time [%]": "exposure_time_pct",
+    "Equity Final [$]": "equity_final",
+    "Equity Peak [$]": "equity_peak",
+    "Return [%]": "return_pct",
+    "Buy & Hold Return [%]": "buy_hold_return_pct",
+    "Return (Ann.) [%]": "return_ann_pct",
+    "Volatility (Ann.) [%]": "volatility_ann_pct",
+    "CAGR [%]": "cagr_pct",
+    "Sharpe Ratio": "sharpe_ratio",
+    "Sortino Ratio": "sortino_ratio",
+    "Calmar Ratio": "calmar_ratio",
+    "Alpha [%]": "alpha_pct",
+    "Beta": "beta",
+    "Max. Drawdown [%]": "max_drawdown_pct",
+    "Avg. Drawdown [%]": "avg_drawdown_pct",
+    "Max. Drawdown Duration": "max_drawdown_duration_days",
+    "Avg. Drawdown Duration": "avg_drawdown_duration_days",
+    "# Trades": "trades",
+    "Win Rate [%]": "win_rate_pct",
+    "Best Trade [%]": "best_trade_pct",
+    "Worst Trade [%]": "worst_trade_pct",
+    "Avg. Trade [%]": "avg_trade_pct",
+    "Max. Trade Duration": "max_trade_duration_days",
+    "Avg. Trade Duration": "avg_trade_duration_days",
+    "Profit Factor": "profit_factor",
+    "Expectancy [%]": "expectancy_pct",
+    "SQN": "sqn",
+    "Kelly Criterion": "kelly_criterion",
+    "Commissions [$]": "commissions",
+    "Duration": "duration_days",
+}
+
+
+def number(v):
+    if isinstance(v, pd.Timedelta):
+        return None if pd.isna(v) else v / pd.Timedelta(days=1)
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+out = {}
+for name in ("GOOG.csv", "EURUSD.csv"):
+    df = pd.read_csv(pathlib.Path(sys.argv[1]) / name, index_col=0, parse_dates=True)
+    for scenario, cls in SCENARIOS.items():
+        stats = Backtest(df, cls, cash=10_000, commission=0.002).run()
+        trades = stats["_trades"]
+        out[f"{name}:{scenario}"] = {
+            "stats": {k: number(stats[b]) for b, k in KEYS.items() if b in stats},
+            "trades": [
+                {
+                    "entry_bar": int(t.EntryBar), "exit_bar": int(t.ExitBar),
+                    "entry_price": float(t.EntryPrice), "exit_price": float(t.ExitPrice),
+                    "size": int(t.Size), "pnl": float(t.PnL),
+                    "return_pct": float(t.ReturnPct) * 100, "commission": float(t.Commission),
+                }
+                for t in trades.itertuples()
+            ],
+        }
+json.dump(out, sys.stdout)
