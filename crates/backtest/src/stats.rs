@@ -172,7 +172,7 @@ fn data_period(ms: &[i64]) -> i64 {
     match diffs.len() {
         0 => 0,
         n if n % 2 == 1 => diffs[n / 2],
-        n => (diffs[n / 2 - 1] + diffs[n / 2]) / 2,
+        n => i64::midpoint(diffs[n / 2 - 1], diffs[n / 2]),
     }
 }
 

@@ -2,6 +2,7 @@
 #![expect(
     clippy::many_single_char_names,
     clippy::unwrap_used,
+    clippy::panic,
     reason = "test helpers; prices read as in the references: c, h, l"
 )]
 
