@@ -173,7 +173,7 @@ fn unknown_field_names_file_key_field_and_line() {
 
 #[test]
 fn wrong_type_names_the_field_without_echoing_the_value() {
-    let json = r#"{"keys": [{"key_id": "flash_01", "rpm": "AIzaSyPASTED-BY-MISTAKE"}]}"#;
+    let json = r#"{"keys": [{"key_id": "flash_01", "rpm": "test-key-PASTED-BY-MISTAKE"}]}"#;
     let (_f, r) = load_with_file(json, &[("GEMINI_KEY_flash_01", "x-0001")]);
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("keys[0].rpm"), "{msg}");
