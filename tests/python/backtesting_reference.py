@@ -5,6 +5,7 @@ Each scenario is written the way botforge's engine reads a strategy file: rules 
 close (exits first, then entries, no pyramiding; an opposite entry closes first), TA-Lib
 indicators, stop loss / take profit from the signal bar's close. Cash 10 000, commission 0.002,
 trades still open at the end left open.
+rsi_short runs out of money on GOOG (the run stops there).
 """
 
 import json
@@ -39,6 +40,8 @@ def make(kind, sl=None, tp=None):
             if kind == "sma_reversal":
                 return crossover(self.a, self.b), False, crossover(self.b, self.a), False
             r = self.r[-1]
+            if kind == "rsi_short":
+                return False, False, r > 70, r < 30
             return r < 30, r > 70, False, False
 
         def next(self):
@@ -68,6 +71,8 @@ SCENARIOS = {
     "rsi": make("rsi"),
     "rsi_sl": make("rsi", sl=5.0),
     "rsi_tp": make("rsi", sl=5.0, tp=8.0),
+    # Runs out of money on GOOG: backtesting.py closes at that bar's close and stops.
+    "rsi_short": make("rsi_short"),
 }
 
 KEYS = {

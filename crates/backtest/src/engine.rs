@@ -3,7 +3,7 @@
 //! open, commission on both legs, whole units, one position at a time (an opposite entry closes
 //! first), stop loss and take profit live from the entry bar (the stop wins a tie), and open
 //! trades at the end either left open (marked to the last close) or, with `finalize`, closed at
-//! the last bar's open.
+//! the last bar's open. A run whose equity reaches 0 stops there, as backtesting.py's does.
 
 use strategy::{Expr, ExprKind, Strategy};
 
@@ -269,6 +269,7 @@ pub fn run(bars: &Bars, strategy: &Strategy, s: Settings) -> Result<Run, EvalErr
     // Orders placed on the previous bar's close.
     let mut close_order = false;
     let mut entry_order: Option<(Side, f64)> = None;
+    let mut bankrupt = false;
     for i in (w + 1)..len {
         // 1. Fill last bar's orders at this open: closes first, then the trade's stop and
         //    target, then the entry, whose stop and target are live on this same bar.
@@ -289,8 +290,18 @@ pub fn run(bars: &Bars, strategy: &Strategy, s: Settings) -> Result<Run, EvalErr
             }
         }
         close_order = false;
-        // 2. Mark to the close.
+        // 2. Mark to the close. Out of money (equity <= 0) ends the run as backtesting.py's
+        //    does: the trade closes at this close, cash and all later equity are 0.
         equity[i] = b.equity(i);
+        if equity[i] <= 0.0 {
+            b.close(i, bars.close[i]);
+            b.cash = 0.0;
+            for e in &mut equity[i..] {
+                *e = 0.0;
+            }
+            bankrupt = true;
+            break;
+        }
         // 3. Rules on this bar's close: exits first, then entries (no pyramiding).
         let long = b.trade.as_ref().is_some_and(|t| t.size > 0);
         let short = b.trade.as_ref().is_some_and(|t| t.size < 0);
@@ -306,7 +317,9 @@ pub fn run(bars: &Bars, strategy: &Strategy, s: Settings) -> Result<Run, EvalErr
         }
     }
     let mut open_trades = Vec::new();
-    if s.finalize {
+    if bankrupt {
+        // Nothing is left open, and nothing to finalize.
+    } else if s.finalize {
         if let Some(last) = len.checked_sub(1) {
             b.close(last, bars.open[last]);
             equity[last] = b.cash;

@@ -80,15 +80,21 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// backtesting.py's `geometric_mean`: 0 when any 1 + r ≤ 0.
+/// backtesting.py's `geometric_mean`: missing returns count as 0; 0 when any 1 + r ≤ 0.
 fn geometric_mean(r: &[f64]) -> f64 {
     if r.is_empty() {
         return f64::NAN;
     }
-    if r.iter().any(|x| 1.0 + x <= 0.0) {
+    let r = r.iter().map(|x| if x.is_nan() { 0.0 } else { *x });
+    if r.clone().any(|x| 1.0 + x <= 0.0) {
         return 0.0;
     }
-    (r.iter().map(|x| (1.0 + x).ln()).sum::<f64>() / r.len() as f64).exp() - 1.0
+    (r.clone().map(|x| (1.0 + x).ln()).sum::<f64>() / r.len() as f64).exp() - 1.0
+}
+
+/// The values that are not missing (pandas' `skipna`).
+fn present(v: &[f64]) -> Vec<f64> {
+    v.iter().copied().filter(|x| !x.is_nan()).collect()
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -280,13 +286,21 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
     let g = geometric_mean(&r);
     let ann = (1.0 + g).powf(a) - 1.0;
     s.return_ann_pct = finite(ann * 100.0);
-    let vol = ((var(&r) + (1.0 + g).powi(2)).powf(a) - (1.0 + g).powf(2.0 * a)).sqrt() * 100.0;
+    // pandas skips missing returns (0 / 0 after running out of money) in var and mean.
+    let vol =
+        ((var(&present(&r)) + (1.0 + g).powi(2)).powf(a) - (1.0 + g).powf(2.0 * a)).sqrt() * 100.0;
     s.volatility_ann_pct = finite(vol);
     let years = span / DAY_MS / 365.25;
     s.cagr_pct = finite(((e[n - 1] / e[0]).powf(1.0 / years) - 1.0) * 100.0);
     s.sharpe_ratio = finite((ann * 100.0) / vol);
-    let downside =
-        mean(&r.iter().map(|x| x.min(0.0).powi(2)).collect::<Vec<_>>()).sqrt() * a.sqrt();
+    let downside = mean(
+        &present(&r)
+            .iter()
+            .map(|x| x.min(0.0).powi(2))
+            .collect::<Vec<_>>(),
+    )
+    .sqrt()
+        * a.sqrt();
     s.sortino_ratio = finite(ann / downside);
 
     let mut peak = f64::NEG_INFINITY;

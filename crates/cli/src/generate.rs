@@ -34,6 +34,8 @@ pub struct Options {
     pub model: String,
     pub out_dir: Option<PathBuf>,
     pub force: bool,
+    /// Also export NAME.py for backtesting.py.
+    pub python: bool,
     pub json: bool,
     /// `Some(None)`: the bundled sample; `Some(Some(path))`: that file.
     #[expect(
@@ -98,24 +100,23 @@ fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
     }
 }
 
-/// Runs the command; the error says what to do.
-pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let env = Environment::from_process()?;
+/// The strategy, from Gemini or the offline compiler.
+async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated> {
     let keys = match opts.provider {
         Provider::Offline => None,
-        Provider::Auto | Provider::Gemini => pool_config(&env)?,
+        Provider::Auto | Provider::Gemini => pool_config(env)?,
     };
-    let generated: Generated = match (opts.provider, keys) {
+    Ok(match (opts.provider, keys) {
         (Provider::Gemini, None) => return Err(ConfigError::NoKeys.into()),
         (Provider::Gemini | Provider::Auto, Some(config)) => {
-            let store = crate::keys::store(&env).await;
+            let store = crate::keys::store(env).await;
             let pool = KeyPool::new(
                 &config,
                 store,
                 Arc::new(SystemClock),
                 PoolOptions::default(),
             )?;
-            let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?;
+            let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(env))?;
             let llm = GeminiLlm {
                 client: RotatingClient::new(Arc::new(pool), client),
             };
@@ -135,7 +136,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 key_id: None,
             }
         }
-    };
+    })
+}
+
+/// Runs the command; the error says what to do.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let env = Environment::from_process()?;
+    let generated = produce(&opts, &env).await?;
     let name = opts
         .name
         .clone()
@@ -153,7 +160,25 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         None => None,
         Some(p) => Some(crate::backtest_cmd::data(p.as_deref())?),
     };
+    // Refuse before writing anything when the Python file is in the way.
+    let py = dir.join(format!("{name}.py"));
+    if opts.python && !opts.force && py.exists() {
+        return Err(GenerateError::Exists { path: py }.into());
+    }
     let path = generator::save(&mut strategy, &opts.description, &name, &dir, opts.force)?;
+    let python_path = if opts.python {
+        let text = strategy::to_python(&strategy);
+        Some(
+            generator::write_atomic(&dir, &name, "py", &text, opts.force).with_context(|| {
+                format!(
+                    "{} was written, but its Python export was not",
+                    path.display()
+                )
+            })?,
+        )
+    } else {
+        None
+    };
     let result = match &data {
         Some((label, bars)) => {
             let (json, table, _) = crate::backtest_cmd::evaluate(
@@ -171,7 +196,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let doc = serde_json::json!({
             "name": strategy.name,
             "path": path.display().to_string(),
-            "python_path": serde_json::Value::Null,
+            "python_path": python_path.as_ref().map(|p| p.display().to_string()),
             "provider": generated.provider,
             "model": generated.model,
             "key_id": generated.key_id,
@@ -185,7 +210,16 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             (Some(m), Some(k)) => format!("{m}, key {k}, {} attempt(s)", generated.attempts),
             _ => "offline compiler".to_owned(),
         };
-        writeln!(out, "wrote {} ({via})\n", path.display())?;
+        writeln!(out, "wrote {} ({via})", path.display())?;
+        if let Some(p) = &python_path {
+            writeln!(
+                out,
+                "wrote {} (backtesting.py: python {} DATA.csv)",
+                p.display(),
+                p.display()
+            )?;
+        }
+        writeln!(out)?;
         write!(out, "{}", strategy.to_toml())?;
         if let Some((label, _, table)) = &result {
             writeln!(

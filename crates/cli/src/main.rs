@@ -58,8 +58,12 @@ enum Command {
         /// Replace an existing file of the same name.
         #[arg(long)]
         force: bool,
-        /// Print one JSON document: name, path, provider, model, key_id, attempts, strategy
-        /// (and backtest).
+        /// Also write NAME.py: a backtesting.py Strategy (numpy/pandas only, no TA-Lib) that
+        /// reproduces botforge's trades; run it with `python NAME.py DATA.csv`.
+        #[arg(long)]
+        python: bool,
+        /// Print one JSON document: name, path, python_path, provider, model, key_id, attempts,
+        /// strategy (and backtest).
         #[arg(long)]
         json: bool,
         /// Backtest the new strategy right away on DATA (default: the bundled GOOG sample),
@@ -263,6 +267,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             out_dir,
             force,
+            python,
             json,
             backtest,
         } => generate::run(generate::Options {
@@ -272,6 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             out_dir,
             force,
+            python,
             json,
             backtest,
         })

@@ -31,8 +31,10 @@ mod check;
 mod expr;
 mod file;
 mod func;
+mod python;
 
 pub use check::{Binding, Scope, Type, TypeError, check, constant, is_price, names};
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
 pub use file::{Risk, Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD};
+pub use python::{python_class_name, to_python};

@@ -1,6 +1,7 @@
 //! The engine and the statistics against backtesting.py 0.6.6 itself (pinned in the CI venv):
 //! identical trade lists and every statistic within 1e-9 relative, for SMA-cross long-only, SMA-cross
-//! long/short reversal, RSI thresholds, RSI with a stop loss, and with a take profit, on GOOG
+//! long/short reversal, RSI thresholds, RSI with a stop loss, and with a take profit, short RSI
+//! thresholds (which run out of money on GOOG), on GOOG
 //! (daily) and EURUSD (hourly), with commission 0.002.
 
 use std::collections::HashMap;
@@ -37,6 +38,11 @@ fn strategy(scenario: &str) -> Strategy {
             "rsi = \"rsi(close, 14)\"",
             "entry_long = \"rsi < 30\"\nexit_long = \"rsi > 70\"",
             "stop_loss_pct = 5.0\ntake_profit_pct = 8.0",
+        ),
+        "rsi_short" => (
+            "rsi = \"rsi(close, 14)\"",
+            "entry_short = \"rsi > 70\"\nexit_short = \"rsi < 30\"",
+            "",
         ),
         other => panic!("no scenario {other}"),
     };
@@ -83,7 +89,7 @@ fn trades_and_statistics_match_backtesting_py() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reference: HashMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(reference.len(), 10, "5 scenarios × 2 files");
+    assert_eq!(reference.len(), 12, "6 scenarios × 2 files");
     for (key, want) in &reference {
         let (file, scenario) = key.split_once(':').unwrap();
         let bars = load_csv(&data.join(file)).unwrap();

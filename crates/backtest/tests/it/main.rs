@@ -9,4 +9,5 @@
 mod backtesting_parity;
 mod engine;
 mod eval;
+mod python_export;
 mod talib_parity;

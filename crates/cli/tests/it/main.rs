@@ -738,3 +738,67 @@ fn generate_with_backtest_runs_the_bundled_sample() {
     assert!(text(&out.stderr).contains("nope.csv: cannot read"));
     assert!(!dir.path().join("codes/NoData.toml").exists());
 }
+
+#[test]
+fn generate_python_writes_the_export_beside_the_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d =
+        "buy when macd crosses above the signal line, sell when macd crosses below the signal line";
+    let out = botforge(
+        dir.path(),
+        &["generate", d, "--name", "Macd", "--python", "--json"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["python_path"], "codes/Macd.py");
+    let py = std::fs::read_to_string(dir.path().join("codes/Macd.py")).unwrap();
+    assert!(py.contains("class Macd(Strategy):"), "{py}");
+    assert!(py.contains("from backtesting import Backtest, Strategy"));
+    assert!(!py.contains("talib"), "the export needs no TA-Lib");
+    let toml = std::fs::read_to_string(dir.path().join("codes/Macd.toml")).unwrap();
+    let s = strategy::Strategy::from_toml("Macd.toml", &toml).unwrap();
+    assert_eq!(py, strategy::to_python(&s), "the export is the TOML's");
+
+    // Without --python there is no export and python_path is null.
+    let plain = botforge(
+        dir.path(),
+        &["generate", d, "--name", "Plain", "--json"],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(v["python_path"].is_null());
+    assert!(!dir.path().join("codes/Plain.py").exists());
+
+    // A Python file in the way is refused before anything is written.
+    std::fs::write(dir.path().join("codes/Other.py"), "# mine\n").unwrap();
+    let refused = botforge(
+        dir.path(),
+        &["generate", d, "--name", "Other", "--python"],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("codes/Other.py already exists"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!dir.path().join("codes/Other.toml").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("codes/Other.py")).unwrap(),
+        "# mine\n"
+    );
+    let forced = botforge(
+        dir.path(),
+        &["generate", d, "--name", "Other", "--python", "--force"],
+        &[],
+    );
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    let out = text(&forced.stdout);
+    assert!(out.contains("wrote codes/Other.py"), "{out}");
+    assert!(
+        std::fs::read_to_string(dir.path().join("codes/Other.py"))
+            .unwrap()
+            .contains("class Other(Strategy):")
+    );
+}

@@ -1,0 +1,381 @@
+# --- botforge runtime: TA-Lib's indicator definitions in plain Python/numpy ----------------
+# Each function follows TA-Lib 0.8 (default compatibility, unstable period 0) operation by
+# operation, so values equal botforge's (and TA-Lib's) to the last bit or close to it. Like
+# TA-Lib's Python wrapper, leading NaNs (an inner indicator's warm-up) shift the output.
+
+
+def _first_valid(*xs):
+    best = 0
+    for x in xs:
+        idx = np.flatnonzero(~np.isnan(x))
+        best = max(best, int(idx[0]) if len(idx) else len(x))
+    return best
+
+
+def _nan(n):
+    return np.full(n, np.nan)
+
+
+def _is_zero(v):
+    return -0.00000000000001 < v < 0.00000000000001
+
+
+def _fmax(a, b):
+    if a != a:
+        return b
+    if b != b:
+        return a
+    return a if a >= b else b
+
+
+def _fmin(a, b):
+    if a != a:
+        return b
+    if b != b:
+        return a
+    return a if a <= b else b
+
+
+def sma(x, n):
+    """Simple moving average (TA-Lib's running sum)."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    if n == 0 or b + n > len(x):
+        return out
+    total = 0.0
+    for v in x[b:b + n - 1]:
+        total += v
+    for i in range(b + n - 1, len(x)):
+        total += x[i]
+        t = total
+        total -= x[i + 1 - n]
+        out[i] = t / n
+    return out
+
+
+def _ema_from(x, n, start, k, out):
+    if n == 0 or start + n > len(x):
+        return
+    total = 0.0
+    for v in x[start:start + n]:
+        total += v
+    prev = total / n
+    out[start + n - 1] = prev
+    for i in range(start + n, len(x)):
+        prev = ((x[i] - prev) * k) + prev
+        out[i] = prev
+
+
+def ema(x, n):
+    """Exponential moving average, alpha 2/(n+1), seeded with an SMA."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    _ema_from(x, n, _first_valid(x), 2.0 / (n + 1.0), out)
+    return out
+
+
+def wma(x, n):
+    """Linearly weighted moving average (weights 1..n)."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    if n == 0 or b + n > len(x):
+        return out
+    divider = (n * (n + 1)) / 2.0
+    s, sub, w = 0.0, 0.0, 1.0
+    for v in x[b:b + n - 1]:
+        sub += v
+        s += v * w
+        w += 1.0
+    for i in range(b + n - 1, len(x)):
+        v = x[i]
+        sub += v
+        s += v * float(n)
+        t = x[i + 1 - n]
+        out[i] = s / divider
+        s -= sub
+        sub -= t
+    return out
+
+
+def rsi(x, n):
+    """Wilder's RSI, seeded with the mean of the first n changes."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    if n < 2 or b + n >= len(x):
+        return out
+    nf = float(n)
+    gain, loss = 0.0, 0.0
+    prev = x[b]
+    for v in x[b + 1:b + n + 1]:
+        d = v - prev
+        prev = v
+        if d < 0.0:
+            loss -= d
+        else:
+            gain += d
+    loss /= nf
+    gain /= nf
+
+    def put(g, lo):
+        s = g + lo
+        return 0.0 if _is_zero(s) else 100.0 * (g / s)
+
+    out[b + n] = put(gain, loss)
+    for i in range(b + n + 1, len(x)):
+        d = x[i] - prev
+        prev = x[i]
+        loss *= nf - 1.0
+        gain *= nf - 1.0
+        if d < 0.0:
+            loss -= d
+        else:
+            gain += d
+        loss /= nf
+        gain /= nf
+        out[i] = put(gain, loss)
+    return out
+
+
+def _rolling(x, n, pick):
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    if n == 0 or b + n > len(x):
+        return out
+    for i in range(b + n - 1, len(x)):
+        acc = x[i]
+        for v in x[i + 1 - n:i + 1]:
+            acc = pick(acc, v)
+        out[i] = acc
+    return out
+
+
+def highest(x, n):
+    """Rolling maximum over n bars."""
+    return _rolling(x, n, _fmax)
+
+
+def lowest(x, n):
+    """Rolling minimum over n bars."""
+    return _rolling(x, n, _fmin)
+
+
+def macd(x, fast, slow, signal):
+    """MACD line, signal and histogram with TA-Lib's alignment (both EMAs seeded together)."""
+    x = np.asarray(x, dtype=float)
+    size = len(x)
+    out = (_nan(size), _nan(size), _nan(size))
+    if slow < fast:
+        fast, slow = slow, fast
+    b = _first_valid(x)
+    if fast < 2 or signal == 0 or b + slow + signal - 1 > size:
+        return out
+    seed = b + slow - 1
+    f, s = _nan(size), _nan(size)
+    _ema_from(x, fast, seed + 1 - fast, 2.0 / (fast + 1.0), f)
+    _ema_from(x, slow, seed + 1 - slow, 2.0 / (slow + 1.0), s)
+    line = _nan(size)
+    line[seed:] = f[seed:] - s[seed:]
+    sig = _nan(size)
+    _ema_from(line, signal, seed, 2.0 / (signal + 1.0), sig)
+    first = seed + signal - 1
+    out[0][first:] = line[first:]
+    out[1][first:] = sig[first:]
+    out[2][first:] = line[first:] - sig[first:]
+    return out
+
+
+def bbands(x, n, k):
+    """Bollinger bands: SMA(n) +- k population standard deviations (upper, middle, lower)."""
+    x = np.asarray(x, dtype=float)
+    size = len(x)
+    middle = sma(x, n)
+    upper, lower = _nan(size), _nan(size)
+    b = _first_valid(x)
+    if n < 2 or b + n > size:
+        return upper, middle, lower
+    nf = float(n)
+    t1, t2 = 0.0, 0.0
+    for v in x[b:b + n - 1]:
+        t1 += v
+        t2 += v * v
+    for i in range(b + n - 1, size):
+        v = x[i]
+        t1 += v
+        t2 += v * v
+        m1 = t1 / nf
+        m2 = t2 / nf
+        t = x[i + 1 - n]
+        t1 -= t
+        t2 -= t * t
+        var = m2 - m1 * m1
+        sd = math.sqrt(var) if var > 0.0 and not _is_zero(var) else 0.0
+        d = sd * k
+        upper[i] = middle[i] + d
+        lower[i] = middle[i] - d
+    return upper, middle, lower
+
+
+def _true_range(h, lo, yc):
+    out = h - lo
+    a = abs(h - yc)
+    if a > out:
+        out = a
+    a = abs(lo - yc)
+    if a > out:
+        out = a
+    return out
+
+
+def atr(high, low, close, n):
+    """Average true range (Wilder), seeded with the mean of the first n true ranges."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close)
+    if n == 0 or b + n >= size:
+        return out
+    tr = _nan(size)
+    for i in range(b + 1, size):
+        tr[i] = _true_range(high[i], low[i], close[i - 1])
+    if n == 1:
+        return tr
+    nf = float(n)
+    total = 0.0
+    for v in tr[b + 1:b + n + 1]:
+        total += v
+    prev = total / nf
+    out[b + n] = prev
+    for i in range(b + n + 1, size):
+        prev *= nf - 1.0
+        prev += tr[i]
+        prev /= nf
+        out[i] = prev
+    return out
+
+
+def stoch(high, low, close, k, smooth_k, d):
+    """Slow stochastic with SMA smoothing: (k, d), both from the first bar %D exists."""
+    size = len(close)
+    out = (_nan(size), _nan(size))
+    b = _first_valid(high, low, close)
+    if k == 0 or smooth_k == 0 or d == 0 or b + k + smooth_k + d - 2 > size:
+        return out
+    fast = _nan(size)
+    for i in range(b + k - 1, size):
+        lo_i = i + 1 - k
+        hh = -math.inf
+        for v in high[lo_i:i + 1]:
+            hh = _fmax(hh, v)
+        ll = math.inf
+        for v in low[lo_i:i + 1]:
+            ll = _fmin(ll, v)
+        diff = (hh - ll) / 100.0
+        fast[i] = 0.0 if diff == 0.0 else (close[i] - ll) / diff
+    slow_k = sma(fast, smooth_k)
+    slow_d = sma(slow_k, d)
+    first = b + k + smooth_k + d - 3
+    out[0][first:] = slow_k[first:]
+    out[1][first:] = slow_d[first:]
+    return out
+
+
+def adx(high, low, close, n):
+    """Average directional index (Wilder), as TA-Lib computes it."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close)
+    if n < 2 or b + 2 * n > size:
+        return out
+    nf = float(n)
+    st = {"pdm": 0.0, "mdm": 0.0, "tr": 0.0, "ph": high[b], "pl": low[b], "pc": close[b]}
+
+    def step(today, smooth):
+        h = high[today]
+        dp = h - st["ph"]
+        st["ph"] = h
+        lo = low[today]
+        dm = st["pl"] - lo
+        st["pl"] = lo
+        if smooth:
+            st["mdm"] -= st["mdm"] / nf
+            st["pdm"] -= st["pdm"] / nf
+        if dm > 0.0 and dp < dm:
+            st["mdm"] += dm
+        elif dp > 0.0 and dp > dm:
+            st["pdm"] += dp
+        r = _true_range(st["ph"], st["pl"], st["pc"])
+        if smooth:
+            st["tr"] = st["tr"] - (st["tr"] / nf) + r
+        else:
+            st["tr"] += r
+        st["pc"] = close[today]
+
+    def dx():
+        tr = st["tr"]
+        if _is_zero(tr):
+            return None
+        minus = 100.0 * (st["mdm"] / tr)
+        plus = 100.0 * (st["pdm"] / tr)
+        s = minus + plus
+        return None if _is_zero(s) else 100.0 * (abs(minus - plus) / s)
+
+    today = b
+    for _ in range(n - 1):
+        today += 1
+        step(today, False)
+    total = 0.0
+    for _ in range(n):
+        today += 1
+        step(today, True)
+        v = dx()
+        if v is not None:
+            total += v
+    prev = total / nf
+    out[today] = prev
+    while today + 1 < size:
+        today += 1
+        step(today, True)
+        v = dx()
+        if v is not None:
+            prev = ((prev * (nf - 1.0)) + v) / nf
+        out[today] = prev
+    return out
+
+
+# --- the language's other operations ------------------------------------------------------
+
+def _back(x, n):
+    """x[n]: the value n bars ago (missing / false before the first bar)."""
+    out = np.full(len(x), False) if x.dtype == bool else _nan(len(x))
+    if n == 0:
+        return x.copy()
+    if n < len(x):
+        out[n:] = x[:-n]
+    return out
+
+
+def _ne(a, b):
+    """`!=` is false when either side is missing, like every other comparison."""
+    return (a != b) & ~np.isnan(a) & ~np.isnan(b)
+
+
+def _crosses_above(a, b):
+    out = np.full(len(a), False)
+    out[1:] = (a[:-1] < b[:-1]) & (a[1:] > b[1:])
+    return out
+
+
+def _crosses_below(a, b):
+    out = np.full(len(a), False)
+    out[1:] = (a[:-1] > b[:-1]) & (a[1:] < b[1:])
+    return out
+
+
+def _load(path):
+    """A CSV as botforge reads it: a date column first, then Open/High/Low/Close[/Volume]."""
+    df = pd.read_csv(path, index_col=0, parse_dates=True)
+    df.columns = [str(c).strip().capitalize() for c in df.columns]
+    return df
