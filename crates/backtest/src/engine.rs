@@ -243,8 +243,21 @@ impl Broker<'_> {
 /// # Errors
 /// [`EvalError`] if an expression cannot be evaluated.
 pub fn run(bars: &Bars, strategy: &Strategy, s: Settings) -> Result<Run, EvalError> {
+    run_with(bars, strategy, s, Evaluator::for_strategy(bars, strategy))
+}
+
+/// [`run`] with a prepared evaluator (one that shares indicators across a sweep, say); it must
+/// be for `bars` and `strategy`.
+///
+/// # Errors
+/// [`EvalError`] if an expression cannot be evaluated.
+pub fn run_with(
+    bars: &Bars,
+    strategy: &Strategy,
+    s: Settings,
+    mut ev: Evaluator<'_>,
+) -> Result<Run, EvalError> {
     let len = bars.len();
-    let mut ev = Evaluator::for_strategy(bars, strategy);
     let w = warmup(&mut ev, strategy)?;
     let r = &strategy.rules;
     let entry_long = rule(&mut ev, r.entry_long.as_ref(), len)?;

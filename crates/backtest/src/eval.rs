@@ -3,6 +3,7 @@
 //! comparison with a missing value is false; `x[n]` shifts by `n` bars.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use strategy::{BinOp, Expr, ExprKind, Field, Func, Scope, Strategy, Type, constant};
 
@@ -56,6 +57,46 @@ impl Series {
 #[error("{0}")]
 pub struct EvalError(pub String);
 
+type Slot = Arc<OnceLock<Result<Arc<Series>, EvalError>>>;
+
+/// Indicator series shared by evaluators of one data set (a sweep's combinations): keyed by the
+/// call with every param and indicator name replaced by what it stands for, so `sma(close,
+/// fast)` with `fast = 10` and `sma(close, 10)` are one entry, computed once even when threads
+/// ask for it at the same time.
+#[derive(Debug, Default)]
+pub struct SharedCache {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl SharedCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Distinct series computed so far.
+    pub fn len(&self) -> usize {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether nothing was computed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn slot(&self, key: String) -> Slot {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+}
+
 /// Evaluates expressions over one data set, computing each named indicator once.
 #[derive(Debug)]
 pub struct Evaluator<'a> {
@@ -63,6 +104,7 @@ pub struct Evaluator<'a> {
     params: HashMap<String, f64>,
     indicators: HashMap<String, Expr>,
     cache: HashMap<String, Series>,
+    shared: Option<&'a SharedCache>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -73,6 +115,7 @@ impl<'a> Evaluator<'a> {
             params: HashMap::new(),
             indicators: HashMap::new(),
             cache: HashMap::new(),
+            shared: None,
         }
     }
 
@@ -83,7 +126,45 @@ impl<'a> Evaluator<'a> {
             params: strategy.param_map(),
             indicators: strategy.indicators.iter().cloned().collect(),
             cache: HashMap::new(),
+            shared: None,
         }
+    }
+
+    /// Shares indicator series with other evaluators of the same bars.
+    #[must_use]
+    pub fn with_shared(mut self, shared: &'a SharedCache) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// `e` with params replaced by their values and indicators by their expressions.
+    fn expand(&self, e: &Expr, depth: usize) -> Expr {
+        let kind = match &e.kind {
+            ExprKind::Name(n) => {
+                if let Some(v) = self.params.get(n) {
+                    ExprKind::Num(*v)
+                } else if let Some(d) = self.indicators.get(n).filter(|_| depth < 64) {
+                    return self.expand(d, depth + 1);
+                } else {
+                    e.kind.clone()
+                }
+            }
+            ExprKind::Num(_) => e.kind.clone(),
+            ExprKind::Neg(x) => ExprKind::Neg(Box::new(self.expand(x, depth))),
+            ExprKind::Not(x) => ExprKind::Not(Box::new(self.expand(x, depth))),
+            ExprKind::Back(x, n) => ExprKind::Back(Box::new(self.expand(x, depth)), *n),
+            ExprKind::Binary(op, l, r) => ExprKind::Binary(
+                *op,
+                Box::new(self.expand(l, depth)),
+                Box::new(self.expand(r, depth)),
+            ),
+            ExprKind::Call { func, args, field } => ExprKind::Call {
+                func: *func,
+                args: args.iter().map(|a| self.expand(a, depth)).collect(),
+                field: *field,
+            },
+        };
+        Expr { kind, span: e.span }
     }
 
     /// A scope for type checking against what this evaluator knows.
@@ -180,7 +261,16 @@ impl<'a> Evaluator<'a> {
                     Series::Bool(v) => Series::Bool((0..len).map(|i| i >= n && v[i - n]).collect()),
                 }
             }
-            ExprKind::Call { func, args, field } => self.call(*func, args, *field)?,
+            ExprKind::Call { func, args, field } => match self.shared {
+                Some(shared) if !func.is_boolean() => {
+                    let slot = shared.slot(self.expand(e, 0).to_string());
+                    let got = slot.get_or_init(|| self.call(*func, args, *field).map(Arc::new));
+                    got.as_ref()
+                        .map_err(Clone::clone)
+                        .map(|s| Series::clone(s))?
+                }
+                _ => self.call(*func, args, *field)?,
+            },
         })
     }
 

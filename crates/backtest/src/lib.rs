@@ -17,9 +17,11 @@
 mod data;
 pub mod engine;
 mod eval;
+pub mod html;
 pub mod indicators;
 pub mod report;
 pub mod stats;
+pub mod sweep;
 
 pub use data::{Bars, DataError, load_csv, parse_csv, parse_time};
-pub use eval::{EvalError, Evaluator, Series, cell};
+pub use eval::{EvalError, Evaluator, Series, SharedCache, cell};

@@ -70,51 +70,87 @@ pub fn to_json(bars: &Bars, run: &Run, s: &Stats) -> Value {
     })
 }
 
-/// `name   value` lines, aligned, in backtesting.py's order.
-pub fn table(s: &Stats) -> String {
+/// The statistics as `(label, json key, value)` rows in backtesting.py's order, values with two
+/// decimals and `-` where undefined.
+pub fn rows(s: &Stats) -> Vec<(&'static str, &'static str, String)> {
     let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
-    let rows: Vec<(&str, String)> = vec![
-        ("Start", s.start.clone()),
-        ("End", s.end.clone()),
-        ("Duration [days]", f(Some(s.duration_days))),
-        ("Exposure Time [%]", f(Some(s.exposure_time_pct))),
-        ("Equity Final [$]", f(Some(s.equity_final))),
-        ("Equity Peak [$]", f(Some(s.equity_peak))),
-        ("Return [%]", f(Some(s.return_pct))),
-        ("Buy & Hold Return [%]", f(Some(s.buy_hold_return_pct))),
-        ("Return (Ann.) [%]", f(s.return_ann_pct)),
-        ("Volatility (Ann.) [%]", f(s.volatility_ann_pct)),
-        ("CAGR [%]", f(s.cagr_pct)),
-        ("Sharpe Ratio", f(s.sharpe_ratio)),
-        ("Sortino Ratio", f(s.sortino_ratio)),
-        ("Calmar Ratio", f(s.calmar_ratio)),
-        ("Alpha [%]", f(s.alpha_pct)),
-        ("Beta", f(s.beta)),
-        ("Max. Drawdown [%]", f(Some(s.max_drawdown_pct))),
-        ("Avg. Drawdown [%]", f(s.avg_drawdown_pct)),
+    vec![
+        ("Start", "start", s.start.clone()),
+        ("End", "end", s.end.clone()),
+        ("Duration [days]", "duration_days", f(Some(s.duration_days))),
+        (
+            "Exposure Time [%]",
+            "exposure_time_pct",
+            f(Some(s.exposure_time_pct)),
+        ),
+        ("Equity Final [$]", "equity_final", f(Some(s.equity_final))),
+        ("Equity Peak [$]", "equity_peak", f(Some(s.equity_peak))),
+        ("Return [%]", "return_pct", f(Some(s.return_pct))),
+        (
+            "Buy & Hold Return [%]",
+            "buy_hold_return_pct",
+            f(Some(s.buy_hold_return_pct)),
+        ),
+        ("Return (Ann.) [%]", "return_ann_pct", f(s.return_ann_pct)),
+        (
+            "Volatility (Ann.) [%]",
+            "volatility_ann_pct",
+            f(s.volatility_ann_pct),
+        ),
+        ("CAGR [%]", "cagr_pct", f(s.cagr_pct)),
+        ("Sharpe Ratio", "sharpe_ratio", f(s.sharpe_ratio)),
+        ("Sortino Ratio", "sortino_ratio", f(s.sortino_ratio)),
+        ("Calmar Ratio", "calmar_ratio", f(s.calmar_ratio)),
+        ("Alpha [%]", "alpha_pct", f(s.alpha_pct)),
+        ("Beta", "beta", f(s.beta)),
+        (
+            "Max. Drawdown [%]",
+            "max_drawdown_pct",
+            f(Some(s.max_drawdown_pct)),
+        ),
+        (
+            "Avg. Drawdown [%]",
+            "avg_drawdown_pct",
+            f(s.avg_drawdown_pct),
+        ),
         (
             "Max. Drawdown Duration [days]",
+            "max_drawdown_duration_days",
             f(s.max_drawdown_duration_days),
         ),
         (
             "Avg. Drawdown Duration [days]",
+            "avg_drawdown_duration_days",
             f(s.avg_drawdown_duration_days),
         ),
-        ("# Trades", s.trades.to_string()),
-        ("Win Rate [%]", f(s.win_rate_pct)),
-        ("Best Trade [%]", f(s.best_trade_pct)),
-        ("Worst Trade [%]", f(s.worst_trade_pct)),
-        ("Avg. Trade [%]", f(s.avg_trade_pct)),
-        ("Max. Trade Duration [days]", f(s.max_trade_duration_days)),
-        ("Avg. Trade Duration [days]", f(s.avg_trade_duration_days)),
-        ("Profit Factor", f(s.profit_factor)),
-        ("Expectancy [%]", f(s.expectancy_pct)),
-        ("SQN", f(s.sqn)),
-        ("Kelly Criterion", f(s.kelly_criterion)),
-        ("Commissions [$]", f(Some(s.commissions))),
-    ];
-    let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    rows.iter().fold(String::new(), |mut out, (n, v)| {
+        ("# Trades", "trades", s.trades.to_string()),
+        ("Win Rate [%]", "win_rate_pct", f(s.win_rate_pct)),
+        ("Best Trade [%]", "best_trade_pct", f(s.best_trade_pct)),
+        ("Worst Trade [%]", "worst_trade_pct", f(s.worst_trade_pct)),
+        ("Avg. Trade [%]", "avg_trade_pct", f(s.avg_trade_pct)),
+        (
+            "Max. Trade Duration [days]",
+            "max_trade_duration_days",
+            f(s.max_trade_duration_days),
+        ),
+        (
+            "Avg. Trade Duration [days]",
+            "avg_trade_duration_days",
+            f(s.avg_trade_duration_days),
+        ),
+        ("Profit Factor", "profit_factor", f(s.profit_factor)),
+        ("Expectancy [%]", "expectancy_pct", f(s.expectancy_pct)),
+        ("SQN", "sqn", f(s.sqn)),
+        ("Kelly Criterion", "kelly_criterion", f(s.kelly_criterion)),
+        ("Commissions [$]", "commissions", f(Some(s.commissions))),
+    ]
+}
+
+/// `name   value` lines, aligned, in backtesting.py's order.
+pub fn table(s: &Stats) -> String {
+    let rows = rows(s);
+    let w = rows.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+    rows.iter().fold(String::new(), |mut out, (n, _, v)| {
         let _ = writeln!(out, "{n:<w$}  {v}");
         out
     })

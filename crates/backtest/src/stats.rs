@@ -76,6 +76,81 @@ pub struct Stats {
     pub commissions: f64,
 }
 
+/// The statistics a sweep can rank by (`--maximize`): every numeric key of the JSON document.
+pub const STAT_KEYS: [&str; 30] = [
+    "duration_days",
+    "exposure_time_pct",
+    "equity_final",
+    "equity_peak",
+    "return_pct",
+    "buy_hold_return_pct",
+    "return_ann_pct",
+    "volatility_ann_pct",
+    "cagr_pct",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "alpha_pct",
+    "beta",
+    "max_drawdown_pct",
+    "avg_drawdown_pct",
+    "max_drawdown_duration_days",
+    "avg_drawdown_duration_days",
+    "trades",
+    "win_rate_pct",
+    "best_trade_pct",
+    "worst_trade_pct",
+    "avg_trade_pct",
+    "max_trade_duration_days",
+    "avg_trade_duration_days",
+    "profit_factor",
+    "expectancy_pct",
+    "sqn",
+    "kelly_criterion",
+    "commissions",
+];
+
+impl Stats {
+    /// A statistic by its JSON key: `None` for an unknown key, `Some(None)` where undefined.
+    pub fn get(&self, key: &str) -> Option<Option<f64>> {
+        let some = |v: f64| Some(v.is_finite().then_some(v));
+        match key {
+            "duration_days" => some(self.duration_days),
+            "exposure_time_pct" => some(self.exposure_time_pct),
+            "equity_final" => some(self.equity_final),
+            "equity_peak" => some(self.equity_peak),
+            "return_pct" => some(self.return_pct),
+            "buy_hold_return_pct" => some(self.buy_hold_return_pct),
+            "return_ann_pct" => Some(self.return_ann_pct),
+            "volatility_ann_pct" => Some(self.volatility_ann_pct),
+            "cagr_pct" => Some(self.cagr_pct),
+            "sharpe_ratio" => Some(self.sharpe_ratio),
+            "sortino_ratio" => Some(self.sortino_ratio),
+            "calmar_ratio" => Some(self.calmar_ratio),
+            "alpha_pct" => Some(self.alpha_pct),
+            "beta" => Some(self.beta),
+            "max_drawdown_pct" => some(self.max_drawdown_pct),
+            "avg_drawdown_pct" => Some(self.avg_drawdown_pct),
+            "max_drawdown_duration_days" => Some(self.max_drawdown_duration_days),
+            "avg_drawdown_duration_days" => Some(self.avg_drawdown_duration_days),
+            #[expect(clippy::cast_precision_loss, reason = "a trade count")]
+            "trades" => some(self.trades as f64),
+            "win_rate_pct" => Some(self.win_rate_pct),
+            "best_trade_pct" => Some(self.best_trade_pct),
+            "worst_trade_pct" => Some(self.worst_trade_pct),
+            "avg_trade_pct" => Some(self.avg_trade_pct),
+            "max_trade_duration_days" => Some(self.max_trade_duration_days),
+            "avg_trade_duration_days" => Some(self.avg_trade_duration_days),
+            "profit_factor" => Some(self.profit_factor),
+            "expectancy_pct" => Some(self.expectancy_pct),
+            "sqn" => Some(self.sqn),
+            "kelly_criterion" => Some(self.kelly_criterion),
+            "commissions" => some(self.commissions),
+            _ => None,
+        }
+    }
+}
+
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }

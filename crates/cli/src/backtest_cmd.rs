@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use backtest::engine::{Settings, run};
+use backtest::html::{Page, SweepSummary};
+use backtest::sweep::{SweepResult, parse_axis, plan, sweep};
 use backtest::{Bars, load_csv, parse_csv, report, stats};
 use strategy::Strategy;
 
@@ -19,6 +21,11 @@ pub struct Options {
     pub settings: Settings,
     pub json: bool,
     pub trades: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    /// `NAME=FROM..TO:STEP` specs.
+    pub sweep: Vec<String>,
+    pub maximize: String,
+    pub top: usize,
 }
 
 /// Loads data: a file, or the bundled sample when `None`.
@@ -62,21 +69,155 @@ pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
 }
 
+/// Runs the sweep with a progress bar on stderr (drawn only on a terminal).
+fn run_sweep(o: &Options, strategy: &Strategy, bars: &Bars) -> anyhow::Result<SweepResult> {
+    let axes = o
+        .sweep
+        .iter()
+        .map(|s| parse_axis(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = plan(strategy, &axes, &o.maximize)?;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:40}] {pos}/{len} combinations, {per_sec}, eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix("sweep");
+    let result = sweep(bars, strategy, axes, o.settings, &o.maximize, &|| {
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    Ok(result?)
+}
+
+/// The sweep's top rows as an aligned table.
+fn sweep_table(r: &SweepResult, top: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = write!(out, "{:>4}", "#");
+    for a in &r.axes {
+        let _ = write!(out, "  {:>10}", a.name);
+    }
+    let _ = writeln!(
+        out,
+        "  {:>14}  {:>10}  {:>8}  {:>10}",
+        r.maximize, "return_pct", "trades", "max_dd_pct"
+    );
+    for (i, o) in r.outcomes.iter().take(top).enumerate() {
+        let _ = write!(out, "{:>4}", i + 1);
+        for v in &o.values {
+            let _ = write!(out, "  {v:>10}");
+        }
+        let score = o
+            .score
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
+        let _ = writeln!(
+            out,
+            "  {score:>14}  {:>10.2}  {:>8}  {:>10.2}",
+            o.stats.return_pct, o.stats.trades, o.stats.max_drawdown_pct
+        );
+    }
+    out
+}
+
 /// Runs the command.
 pub fn run_command(o: &Options) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&o.strategy)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", o.strategy.display())))?;
-    let strategy = Strategy::from_toml(&o.strategy.display().to_string(), &text)?;
-    let (_, bars) = data(Some(&o.data))?;
-    let (json, table, trades) = evaluate(&strategy, &bars, o.settings)?;
+    let base = Strategy::from_toml(&o.strategy.display().to_string(), &text)?;
+    let (label, bars) = data(Some(&o.data))?;
+    let swept = if o.sweep.is_empty() {
+        None
+    } else {
+        Some(run_sweep(o, &base, &bars)?)
+    };
+    let strategy = match &swept {
+        Some(r) => r.best_strategy(&base).unwrap_or_else(|| base.clone()),
+        None => base,
+    };
+    let r = run(&bars, &strategy, o.settings)?;
+    let s = stats::compute(&bars, &r);
     if let Some(path) = &o.trades {
-        write_file(path, &trades)?;
+        write_file(path, &report::trades_csv(&bars, &r))?;
+    }
+    if let Some(path) = &o.report {
+        let summary = swept.as_ref().map(|sw| SweepSummary {
+            params: sw.axes.iter().map(|a| a.name.clone()).collect(),
+            stat: sw.maximize.clone(),
+            combinations: sw.outcomes.len(),
+            top: sw
+                .outcomes
+                .iter()
+                .take(o.top.max(1))
+                .map(|x| (x.values.clone(), x.score))
+                .collect(),
+            heatmap: sw.heatmap(),
+        });
+        let page = Page {
+            name: &strategy.name,
+            description: &strategy.description,
+            data_label: &label,
+            settings: o.settings,
+            bars: &bars,
+            run: &r,
+            stats: &s,
+            sweep: summary.as_ref(),
+        };
+        write_file(path, &backtest::html::html(&page))?;
     }
     let mut out = std::io::stdout().lock();
     if o.json {
-        writeln!(out, "{json}")?;
+        let mut doc = report::to_json(&bars, &r, &s);
+        if let Some(sw) = &swept {
+            doc["params"] = serde_json::Value::Object(
+                strategy
+                    .params
+                    .iter()
+                    .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+                    .collect(),
+            );
+            doc["sweep"] = serde_json::json!({
+                "params": sw.axes.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+                "maximize": sw.maximize,
+                "combinations": sw.outcomes.len(),
+                "indicators_computed": sw.indicators_computed,
+                "results": sw.outcomes.iter().take(o.top).map(|x| {
+                    let mut row = serde_json::json!({
+                        "params": sw.axes.iter().zip(&x.values)
+                            .map(|(a, v)| (a.name.clone(), serde_json::json!(v)))
+                            .collect::<serde_json::Map<_, _>>(),
+                        "return_pct": x.stats.return_pct,
+                        "trades": x.stats.trades,
+                        "max_drawdown_pct": x.stats.max_drawdown_pct,
+                    });
+                    row[sw.maximize.as_str()] = serde_json::json!(x.score);
+                    row
+                }).collect::<Vec<_>>(),
+            });
+        }
+        writeln!(out, "{doc}")?;
     } else {
-        write!(out, "{table}")?;
+        if let Some(sw) = &swept {
+            writeln!(
+                out,
+                "sweep: {} combinations by {} (best first)\n",
+                sw.outcomes.len(),
+                sw.maximize
+            )?;
+            write!(out, "{}", sweep_table(sw, o.top))?;
+            let best: Vec<String> = strategy
+                .params
+                .iter()
+                .filter(|(n, _)| sw.axes.iter().any(|a| a.name == *n))
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            writeln!(out, "\nbest: {}\n", best.join(", "))?;
+        }
+        write!(out, "{}", report::table(&s))?;
     }
     Ok(())
 }

@@ -107,6 +107,20 @@ enum Command {
         /// Also write the trade list to this CSV file.
         #[arg(long)]
         trades: Option<PathBuf>,
+        /// Write a self-contained HTML report (price with trades, equity, drawdown, statistics,
+        /// and for a two-param sweep a heatmap); it fetches nothing.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+        /// Sweep one of the strategy's params: NAME=FROM..TO:STEP (repeat for more). Every
+        /// combination runs in parallel; the best one is reported.
+        #[arg(long, value_name = "NAME=FROM..TO:STEP")]
+        sweep: Vec<String>,
+        /// The statistic a sweep maximizes (a --json key, e.g. return_pct, sqn).
+        #[arg(long, default_value = "sharpe_ratio", value_name = "STAT")]
+        maximize: String,
+        /// Sweep results listed (best first).
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        top: usize,
     },
     /// Print expression values per bar as CSV (for checking a rule before trusting it).
     ///
@@ -167,6 +181,7 @@ fn is_user_error(err: &anyhow::Error) -> bool {
             || e.downcast_ref::<gemini_sim::ConfigError>().is_some()
             || e.downcast_ref::<std::net::AddrParseError>().is_some()
             || e.downcast_ref::<backtest::DataError>().is_some()
+            || e.downcast_ref::<backtest::sweep::SweepError>().is_some()
             || e.downcast_ref::<eval::UsageError>().is_some()
             || e.downcast_ref::<strategy::StrategyError>().is_some()
             || e.downcast_ref::<generator::GenerateError>()
@@ -235,6 +250,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             finalize,
             json,
             trades,
+            report,
+            sweep,
+            maximize,
+            top,
         } => {
             if !(cash.is_finite() && cash > 0.0) {
                 return Err(
@@ -257,6 +276,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 json,
                 trades,
+                report,
+                sweep,
+                maximize,
+                top,
             })
             .map(|()| ExitCode::SUCCESS)
         }

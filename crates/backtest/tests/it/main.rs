@@ -3,11 +3,13 @@
     clippy::many_single_char_names,
     clippy::unwrap_used,
     clippy::panic,
-    reason = "test helpers; prices read as in the references: c, h, l"
+    clippy::float_cmp,
+    reason = "test helpers; prices read as in the references: c, h, l; exact values compared on purpose"
 )]
 
 mod backtesting_parity;
 mod engine;
 mod eval;
 mod python_export;
+mod sweep;
 mod talib_parity;

@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod report;
+
 const CANARY: &str = "CANARY";
 
 fn botforge(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
