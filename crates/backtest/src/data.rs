@@ -47,6 +47,31 @@ pub struct Bars {
     pub close: Vec<f64>,
     /// Volumes (NaN when the file has none).
     pub volume: Vec<f64>,
+    /// Log returns of the closes and their variance, computed on first use (every run's beta
+    /// needs them; a sweep's runs share them).
+    pub(crate) market: MarketCache,
+}
+
+/// A lazily computed cache that is not part of the data: equal to any other, empty when cloned.
+#[derive(Default)]
+pub(crate) struct MarketCache(pub(crate) std::sync::OnceLock<(Vec<f64>, f64)>);
+
+impl Clone for MarketCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for MarketCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for MarketCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarketCache")
+    }
 }
 
 impl Bars {

@@ -5,6 +5,8 @@
 //! trades at the end either left open (marked to the last close) or, with `finalize`, closed at
 //! the last bar's open. A run whose equity reaches 0 stops there, as backtesting.py's does.
 
+use std::sync::Arc;
+
 use strategy::{Expr, ExprKind, Strategy};
 
 use crate::data::Bars;
@@ -126,9 +128,9 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     Ok(w)
 }
 
-fn rule(ev: &mut Evaluator<'_>, e: Option<&Expr>, len: usize) -> Result<Vec<bool>, EvalError> {
+fn rule(ev: &mut Evaluator<'_>, e: Option<&Expr>, len: usize) -> Result<Arc<Vec<bool>>, EvalError> {
     match e {
-        None => Ok(vec![false; len]),
+        None => Ok(Arc::new(vec![false; len])),
         Some(e) => match ev.eval(e)? {
             Series::Bool(v) => Ok(v),
             Series::Num(_) => Err(EvalError(format!("rule `{e}` is not a condition"))),

@@ -13,10 +13,10 @@ use crate::indicators as ind;
 /// A computed series. Equality treats two missing values as equal.
 #[derive(Debug, Clone)]
 pub enum Series {
-    /// Numbers (NaN: missing).
-    Num(Vec<f64>),
+    /// Numbers (NaN: missing). Shared, so cached series are handed out without copying.
+    Num(Arc<Vec<f64>>),
     /// Conditions.
-    Bool(Vec<bool>),
+    Bool(Arc<Vec<bool>>),
 }
 
 impl PartialEq for Series {
@@ -25,7 +25,7 @@ impl PartialEq for Series {
             (Series::Num(a), Series::Num(b)) => {
                 a.len() == b.len()
                     && a.iter()
-                        .zip(b)
+                        .zip(b.iter())
                         .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
             }
             (Series::Bool(a), Series::Bool(b)) => a == b,
@@ -35,6 +35,16 @@ impl PartialEq for Series {
 }
 
 impl Series {
+    /// A numeric series.
+    pub fn num(v: Vec<f64>) -> Self {
+        Series::Num(Arc::new(v))
+    }
+
+    /// A condition series.
+    pub fn bools(v: Vec<bool>) -> Self {
+        Series::Bool(Arc::new(v))
+    }
+
     /// The type.
     pub fn ty(&self) -> Type {
         match self {
@@ -172,14 +182,14 @@ impl<'a> Evaluator<'a> {
         EvalScope(self)
     }
 
-    fn num(&mut self, e: &Expr) -> Result<Vec<f64>, EvalError> {
+    fn num(&mut self, e: &Expr) -> Result<Arc<Vec<f64>>, EvalError> {
         match self.eval(e)? {
             Series::Num(v) => Ok(v),
             Series::Bool(_) => Err(EvalError(format!("`{e}` is a condition, not a number"))),
         }
     }
 
-    fn boolean(&mut self, e: &Expr) -> Result<Vec<bool>, EvalError> {
+    fn boolean(&mut self, e: &Expr) -> Result<Arc<Vec<bool>>, EvalError> {
         match self.eval(e)? {
             Series::Bool(v) => Ok(v),
             Series::Num(_) => Err(EvalError(format!("`{e}` is a number, not a condition"))),
@@ -211,17 +221,17 @@ impl<'a> Evaluator<'a> {
     pub fn eval(&mut self, e: &Expr) -> Result<Series, EvalError> {
         let len = self.bars.len();
         Ok(match &e.kind {
-            ExprKind::Num(v) => Series::Num(vec![*v; len]),
+            ExprKind::Num(v) => Series::num(vec![*v; len]),
             ExprKind::Name(n) => self.name(n)?,
-            ExprKind::Neg(x) => Series::Num(self.num(x)?.into_iter().map(|v| -v).collect()),
-            ExprKind::Not(x) => Series::Bool(self.boolean(x)?.into_iter().map(|v| !v).collect()),
+            ExprKind::Neg(x) => Series::num(self.num(x)?.iter().map(|v| -v).collect()),
+            ExprKind::Not(x) => Series::bools(self.boolean(x)?.iter().map(|v| !v).collect()),
             ExprKind::Binary(op, l, r) => match op {
                 BinOp::And | BinOp::Or => {
                     let (a, b) = (self.boolean(l)?, self.boolean(r)?);
                     let and = *op == BinOp::And;
-                    Series::Bool(
+                    Series::bools(
                         a.iter()
-                            .zip(&b)
+                            .zip(b.iter())
                             .map(|(x, y)| if and { *x && *y } else { *x || *y })
                             .collect(),
                     )
@@ -234,7 +244,7 @@ impl<'a> Evaluator<'a> {
                         BinOp::Mul => |x, y| x * y,
                         _ => |x, y| x / y,
                     };
-                    Series::Num(a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect())
+                    Series::num(a.iter().zip(b.iter()).map(|(x, y)| f(*x, *y)).collect())
                 }
                 cmp => {
                     let (a, b) = (self.num(l)?, self.num(r)?);
@@ -247,30 +257,42 @@ impl<'a> Evaluator<'a> {
                         BinOp::Eq => |x, y| x == y,
                         _ => |x, y| !x.is_nan() && !y.is_nan() && x != y,
                     };
-                    Series::Bool(a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect())
+                    Series::bools(a.iter().zip(b.iter()).map(|(x, y)| f(*x, *y)).collect())
                 }
             },
             ExprKind::Back(x, n) => {
                 let n = *n as usize;
                 match self.eval(x)? {
-                    Series::Num(v) => Series::Num(
+                    Series::Num(v) => Series::num(
                         (0..len)
                             .map(|i| if i >= n { v[i - n] } else { f64::NAN })
                             .collect(),
                     ),
-                    Series::Bool(v) => Series::Bool((0..len).map(|i| i >= n && v[i - n]).collect()),
+                    Series::Bool(v) => {
+                        Series::bools((0..len).map(|i| i >= n && v[i - n]).collect())
+                    }
                 }
             }
-            ExprKind::Call { func, args, field } => match self.shared {
-                Some(shared) if !func.is_boolean() => {
-                    let slot = shared.slot(self.expand(e, 0).to_string());
-                    let got = slot.get_or_init(|| self.call(*func, args, *field).map(Arc::new));
-                    got.as_ref()
-                        .map_err(Clone::clone)
-                        .map(|s| Series::clone(s))?
+            ExprKind::Call { func, args, field } => {
+                // Each call is computed once per evaluator (the warm-up and the rules ask for
+                // the same ones); numeric ones once per sweep when a shared cache is given.
+                let key = e.to_string();
+                if let Some(s) = self.cache.get(&key) {
+                    return Ok(s.clone());
                 }
-                _ => self.call(*func, args, *field)?,
-            },
+                let s = match self.shared {
+                    Some(shared) if !func.is_boolean() => {
+                        let slot = shared.slot(self.expand(e, 0).to_string());
+                        let got = slot.get_or_init(|| self.call(*func, args, *field).map(Arc::new));
+                        got.as_ref()
+                            .map_err(Clone::clone)
+                            .map(|s| Series::clone(s))?
+                    }
+                    _ => self.call(*func, args, *field)?,
+                };
+                self.cache.insert(key, s.clone());
+                s
+            }
         })
     }
 
@@ -284,14 +306,17 @@ impl<'a> Evaluator<'a> {
             "volume" => Some(&b.volume),
             _ => None,
         };
-        if let Some(p) = price {
-            return Ok(Series::Num(p.clone()));
-        }
-        if let Some(v) = self.params.get(n) {
-            return Ok(Series::Num(vec![*v; b.len()]));
-        }
         if let Some(s) = self.cache.get(n) {
             return Ok(s.clone());
+        }
+        if let Some(p) = price {
+            // Copied once per evaluator, then shared.
+            let s = Series::num(p.clone());
+            self.cache.insert(n.to_owned(), s.clone());
+            return Ok(s);
+        }
+        if let Some(v) = self.params.get(n) {
+            return Ok(Series::num(vec![*v; b.len()]));
         }
         let Some(e) = self.indicators.get(n).cloned() else {
             return Err(EvalError(format!("unknown name `{n}`")));
@@ -312,10 +337,10 @@ impl<'a> Evaluator<'a> {
             args.get(i)
                 .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
         };
-        let pick = |outs: &[(Field, Vec<f64>)]| -> Result<Series, EvalError> {
-            outs.iter()
+        let pick = |outs: Vec<(Field, Vec<f64>)>| -> Result<Series, EvalError> {
+            outs.into_iter()
                 .find(|(f, _)| Some(*f) == field)
-                .map(|(_, v)| Series::Num(v.clone()))
+                .map(|(_, v)| Series::num(v))
                 .ok_or_else(|| EvalError(format!("{func} needs an output field")))
         };
         Ok(match func {
@@ -330,7 +355,7 @@ impl<'a> Evaluator<'a> {
                     Func::Highest => ind::highest,
                     _ => ind::lowest,
                 };
-                Series::Num(f(&x, n))
+                Series::num(f(&x, n))
             }
             Func::Macd => {
                 let x = self.num(arg(0)?)?;
@@ -340,7 +365,7 @@ impl<'a> Evaluator<'a> {
                     self.period(arg(3)?)?,
                 );
                 let [line, signal, hist] = ind::macd(&x, f, s, g);
-                pick(&[
+                pick(vec![
                     (Field::Line, line),
                     (Field::Signal, signal),
                     (Field::Hist, hist),
@@ -352,10 +377,14 @@ impl<'a> Evaluator<'a> {
                 let k = constant(arg(2)?, &EvalScope(self))
                     .ok_or_else(|| EvalError("bbands' k must be a number".into()))?;
                 let [u, m, l] = ind::bbands(&x, n, k);
-                pick(&[(Field::Upper, u), (Field::Middle, m), (Field::Lower, l)])?
+                pick(vec![
+                    (Field::Upper, u),
+                    (Field::Middle, m),
+                    (Field::Lower, l),
+                ])?
             }
-            Func::Atr => Series::Num(ind::atr(&b.high, &b.low, &b.close, self.period(arg(0)?)?)),
-            Func::Adx => Series::Num(ind::adx(&b.high, &b.low, &b.close, self.period(arg(0)?)?)),
+            Func::Atr => Series::num(ind::atr(&b.high, &b.low, &b.close, self.period(arg(0)?)?)),
+            Func::Adx => Series::num(ind::adx(&b.high, &b.low, &b.close, self.period(arg(0)?)?)),
             Func::Stoch => {
                 let (k, sk, d) = (
                     self.period(arg(0)?)?,
@@ -363,12 +392,12 @@ impl<'a> Evaluator<'a> {
                     self.period(arg(2)?)?,
                 );
                 let [kk, dd] = ind::stoch(&b.high, &b.low, &b.close, k, sk, d);
-                pick(&[(Field::K, kk), (Field::D, dd)])?
+                pick(vec![(Field::K, kk), (Field::D, dd)])?
             }
             Func::CrossesAbove | Func::CrossesBelow => {
                 let (a, c) = (self.num(arg(0)?)?, self.num(arg(1)?)?);
                 let above = func == Func::CrossesAbove;
-                Series::Bool(
+                Series::bools(
                     (0..a.len())
                         .map(|i| {
                             i > 0

@@ -125,11 +125,10 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
         prev = x[i];
         loss *= nf - 1.0;
         gain *= nf - 1.0;
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
+        // Branch-free and bit-identical: adding or subtracting 0.0 leaves a value unchanged.
+        let down = if d < 0.0 { d } else { 0.0 };
+        loss -= down;
+        gain += d - down;
         loss /= nf;
         gain /= nf;
         out[i] = put(gain, loss);
@@ -139,24 +138,83 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
 
 /// Rolling maximum over `n` bars.
 pub fn highest(x: &[f64], n: usize) -> Vec<f64> {
-    rolling(x, n, f64::max)
+    rolling(x, n, |a, b| a > b)
 }
 
 /// Rolling minimum over `n` bars.
 pub fn lowest(x: &[f64], n: usize) -> Vec<f64> {
-    rolling(x, n, f64::min)
+    rolling(x, n, |a, b| a < b)
 }
 
-fn rolling(x: &[f64], n: usize, pick: fn(f64, f64) -> f64) -> Vec<f64> {
-    let mut out = nan(x.len());
+/// The extreme of each `n`-bar window by `better`, ignoring missing values (NaN only where a
+/// whole window is missing).
+fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec<f64> {
+    let len = x.len();
     let b = first_valid(&[x]);
-    if n == 0 || b + n > x.len() {
+    if n == 0 || b + n > len {
+        return nan(len);
+    }
+    let mut out = vec![f64::NAN; len];
+    if x[b..].iter().any(|v| v.is_nan()) {
+        rolling_with_gaps(x, n, b, better, &mut out);
         return out;
     }
-    for i in b + n - 1..x.len() {
-        out[i] = x[i + 1 - n..=i].iter().copied().fold(x[i], pick);
+    // TA-Lib's method: keep the extreme and its index; rescan the window only when that index
+    // leaves it.
+    let (mut best, mut best_at) = (x[b], b);
+    for i in b..len {
+        let v = x[i];
+        let from = (i + 1).saturating_sub(n).max(b);
+        if best_at < from {
+            best_at = from;
+            best = x[from];
+            for (j, &w) in x.iter().enumerate().take(i + 1).skip(from + 1) {
+                if !better(best, w) {
+                    best = w;
+                    best_at = j;
+                }
+            }
+        } else if !better(best, v) {
+            best = v;
+            best_at = i;
+        }
+        if i + 1 >= b + n {
+            out[i] = best;
+        }
     }
     out
+}
+
+/// [`rolling`] for inputs with missing values inside: a monotonic queue of candidate indices.
+fn rolling_with_gaps(
+    x: &[f64],
+    n: usize,
+    b: usize,
+    better: impl Fn(f64, f64) -> bool,
+    out: &mut [f64],
+) {
+    // The queue lives in `idx[head..tail]`; indices only grow, so it never wraps.
+    let mut idx = vec![0_usize; x.len() - b];
+    let (mut head, mut tail) = (0_usize, 0_usize);
+    for i in b..x.len() {
+        let v = x[i];
+        if !v.is_nan() {
+            while tail > head && !better(x[idx[tail - 1]], v) {
+                tail -= 1;
+            }
+            idx[tail] = i;
+            tail += 1;
+        }
+        if i + 1 >= b + n {
+            let from = i + 1 - n;
+            while tail > head && idx[head] < from {
+                head += 1;
+            }
+            if tail > head {
+                out[i] = x[idx[head]];
+            }
+        }
+    }
 }
 
 /// MACD line, signal and histogram, with TA-Lib's alignment: both EMAs are seeded on the bar
@@ -196,11 +254,14 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> [Vec<f64>; 3]
 /// Bollinger bands: SMA(n) ± k population standard deviations; `[upper, middle, lower]`.
 pub fn bbands(x: &[f64], n: usize, k: f64) -> [Vec<f64>; 3] {
     let len = x.len();
-    let middle = sma(x, n);
+    let mut middle = nan(len);
     let mut upper = nan(len);
     let mut lower = nan(len);
     let b = first_valid(&[x]);
     if n < 2 || b + n > len {
+        if n == 1 {
+            middle = x.to_vec();
+        }
         return [upper, middle, lower];
     }
     let nf = n as f64;
@@ -225,8 +286,10 @@ pub fn bbands(x: &[f64], n: usize, k: f64) -> [Vec<f64>; 3] {
             0.0
         };
         let d = sd * k;
-        upper[i] = middle[i] + d;
-        lower[i] = middle[i] - d;
+        // m1 is the SMA: the same running sum, added and subtracted in the same order.
+        middle[i] = m1;
+        upper[i] = m1 + d;
+        lower[i] = m1 - d;
     }
     [upper, middle, lower]
 }
@@ -252,23 +315,23 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     if n == 0 || b + n >= len {
         return out;
     }
-    let mut tr = nan(len);
-    for i in b + 1..len {
-        tr[i] = true_range(high[i], low[i], close[i - 1]);
-    }
     if n == 1 {
+        let mut tr = nan(len);
+        for i in b + 1..len {
+            tr[i] = true_range(high[i], low[i], close[i - 1]);
+        }
         return tr;
     }
     let nf = n as f64;
     let mut total = 0.0;
-    for v in &tr[b + 1..=b + n] {
-        total += v;
+    for i in b + 1..=b + n {
+        total += true_range(high[i], low[i], close[i - 1]);
     }
     let mut prev = total / nf;
     out[b + n] = prev;
     for i in b + n + 1..len {
         prev *= nf - 1.0;
-        prev += tr[i];
+        prev += true_range(high[i], low[i], close[i - 1]);
         prev /= nf;
         out[i] = prev;
     }
@@ -290,14 +353,12 @@ pub fn stoch(
     if k == 0 || smooth_k == 0 || d == 0 || b + k + smooth_k + d - 2 > len {
         return out;
     }
+    // From the first bar where all three have values, as TA-Lib sees the inputs.
+    let hh = highest(&high[b..], k);
+    let ll = lowest(&low[b..], k);
     let mut fast = nan(len);
     for i in b + k - 1..len {
-        let from = i + 1 - k;
-        let hh = high[from..=i]
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
-        let ll = low[from..=i].iter().copied().fold(f64::INFINITY, f64::min);
+        let (hh, ll) = (hh[i - b], ll[i - b]);
         let diff = (hh - ll) / 100.0;
         fast[i] = if diff == 0.0 {
             0.0

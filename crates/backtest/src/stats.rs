@@ -201,6 +201,20 @@ fn covariance(a: &[f64], b: &[f64]) -> f64 {
         / (a.len() - 1) as f64
 }
 
+/// Calls `f(bar, day)` for each bar with its calendar day (days since the epoch, UTC). The
+/// times are sorted, so the division runs once per day, not once per bar.
+fn for_each_day(ms: &[i64], mut f: impl FnMut(usize, i64)) {
+    let (mut day, mut start, mut end) = (0_i64, i64::MAX, i64::MIN);
+    for (i, t) in ms.iter().enumerate() {
+        if *t < start || *t >= end {
+            day = t.div_euclid(86_400_000);
+            start = day * 86_400_000;
+            end = start + 86_400_000;
+        }
+        f(i, day);
+    }
+}
+
 /// Annualization: 52 for weekly, 12 for monthly, 1 for yearly bars; else 365 when weekends
 /// trade, 252 otherwise (from the median spacing of the last 100 bars).
 fn annual_periods(ms: &[i64]) -> f64 {
@@ -210,15 +224,12 @@ fn annual_periods(ms: &[i64]) -> f64 {
         31 => 12.0,
         365 => 1.0,
         _ => {
-            let weekend = ms
-                .iter()
-                .filter(|t| {
-                    let dow = (t.div_euclid(86_400_000) + 4).rem_euclid(7); // 0 = Sunday
-                    dow == 0 || dow == 6
-                })
-                .count() as f64
-                / ms.len() as f64;
-            if weekend > 2.0 / 7.0 * 0.6 {
+            let mut weekend = 0_usize;
+            for_each_day(ms, |_, day| {
+                let dow = (day + 4).rem_euclid(7); // 0 = Sunday
+                weekend += usize::from(dow == 0 || dow == 6);
+            });
+            if weekend as f64 / ms.len() as f64 > 2.0 / 7.0 * 0.6 {
                 365.0
             } else {
                 252.0
@@ -230,18 +241,17 @@ fn annual_periods(ms: &[i64]) -> f64 {
 /// Daily returns of equity: the last value of each calendar day, then percent changes.
 fn daily_returns(ms: &[i64], equity: &[f64]) -> Vec<f64> {
     let mut last: Vec<f64> = Vec::new();
-    let mut day = i64::MIN;
-    for (t, e) in ms.iter().zip(equity) {
-        let d = t.div_euclid(86_400_000);
-        if d == day {
+    let mut current = i64::MIN;
+    for_each_day(ms, |i, d| {
+        if d == current {
             if let Some(l) = last.last_mut() {
-                *l = *e;
+                *l = equity[i];
             }
         } else {
-            last.push(*e);
-            day = d;
+            last.push(equity[i]);
+            current = d;
         }
-    }
+    });
     last.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
 }
 
@@ -343,13 +353,21 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
     let span = (ms[n - 1] - ms[0]) as f64;
     s.duration_days = span / DAY_MS;
 
-    let mut covered = vec![false; n];
+    // Bars inside any closed trade (entry to exit, both included); trades never overlap
+    // more than at a reversal's shared bar, and are in exit order.
+    let mut covered = 0_usize;
+    let mut next_free = 0_usize;
     for t in &run.trades {
-        for slot in &mut covered[t.entry_bar..=t.exit_bar.unwrap_or(t.entry_bar)] {
-            *slot = true;
+        let (from, to) = (
+            t.entry_bar.max(next_free),
+            t.exit_bar.unwrap_or(t.entry_bar),
+        );
+        if to >= from {
+            covered += to - from + 1;
+            next_free = to + 1;
         }
     }
-    s.exposure_time_pct = covered.iter().filter(|x| **x).count() as f64 / n as f64 * 100.0;
+    s.exposure_time_pct = covered as f64 / n as f64 * 100.0;
     s.equity_final = e[n - 1];
     s.equity_peak = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     s.return_pct = (e[n - 1] - e[0]) / e[0] * 100.0;
@@ -400,9 +418,24 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
     }
     s.calmar_ratio = finite(ann / max_dd);
 
-    let el: Vec<f64> = e.windows(2).map(|x| (x[1] / x[0]).ln()).collect();
-    let cl: Vec<f64> = c.windows(2).map(|x| (x[1] / x[0]).ln()).collect();
-    let beta = covariance(&el, &cl) / var(&cl);
+    // ln(1) is 0 exactly: flat stretches (no position) skip the logarithm.
+    #[expect(clippy::float_cmp, reason = "exactly equal neighbours give exactly 0")]
+    let el: Vec<f64> = e
+        .windows(2)
+        .map(|x| {
+            if x[1] == x[0] {
+                0.0
+            } else {
+                (x[1] / x[0]).ln()
+            }
+        })
+        .collect();
+    let (cl, cl_var) = bars.market.0.get_or_init(|| {
+        let cl: Vec<f64> = c.windows(2).map(|x| (x[1] / x[0]).ln()).collect();
+        let v = var(&cl);
+        (cl, v)
+    });
+    let beta = covariance(&el, cl) / cl_var;
     s.beta = finite(beta);
     s.alpha_pct = finite(s.return_pct - beta * s.buy_hold_return_pct);
     trade_stats(&mut s, &run.trades, ms);

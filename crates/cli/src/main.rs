@@ -13,6 +13,7 @@ mod backtest_cmd;
 mod eval;
 mod generate;
 mod keys;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -136,6 +137,24 @@ enum Command {
         #[arg(required = true)]
         exprs: Vec<String>,
     },
+    /// Serve the key pool as a gateway: Gemini-native routes (/v1beta/models/...) and
+    /// OpenAI-compatible ones (/v1/chat/completions, /v1/models), with rotation and failover.
+    ///
+    /// Clients send a gateway token where their SDK sends a key (x-goog-api-key, ?key= or
+    /// Authorization: Bearer); provider keys never leave the server. Tokens come from --token
+    /// and BOTFORGE_CLIENT_TOKENS (comma-separated, or @file); BOTFORGE_ADMIN_TOKEN turns on
+    /// POST /v1/keys/{key_id}/enable|disable. Without tokens it only listens on loopback.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// A client token (repeatable); added to BOTFORGE_CLIENT_TOKENS.
+        #[arg(long = "token", value_name = "TOKEN")]
+        tokens: Vec<String>,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
+        body_limit: usize,
+    },
     /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
     ///
     /// It answers the native and OpenAI-compatible routes like the real service: per-project
@@ -241,6 +260,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KeysCommand::Check { json },
         } => keys::check(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
+        Command::Serve {
+            bind,
+            tokens,
+            body_limit,
+        } => serve::run(&bind, &tokens, body_limit).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
         Command::Backtest {
             strategy,

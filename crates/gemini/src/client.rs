@@ -348,6 +348,63 @@ impl GeminiClient {
         Ok(models)
     }
 
+    /// `POST /v1beta/openai/{path}` (Gemini's OpenAI-compatible surface) with `body` as is, the
+    /// key as `Authorization: Bearer`. Returns the upstream response once its headers arrived
+    /// with a success status; an error status becomes a [`GeminiError`] (the compat endpoint
+    /// wraps Google's envelope in an array, which [`ApiError::parse`] reads).
+    ///
+    /// # Errors
+    /// Any [`GeminiError`] before the first byte.
+    pub async fn openai_post(
+        &self,
+        key: &ApiKey,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, GeminiError> {
+        if path.contains("..") || path.contains('?') || path.starts_with('/') {
+            return Err(GeminiError::Request(format!(
+                "bad OpenAI-compatible path `{path}`"
+            )));
+        }
+        let url = self.url(&format!("openai/{path}"));
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                GeminiError::Request(format!(
+                    "key {key} holds characters that cannot go in a header"
+                ))
+            })?;
+        bearer.set_sensitive(true);
+        let bytes = serde_json::to_vec(body).map_err(|e| GeminiError::Request(e.to_string()))?;
+        let request = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(reqwest::header::AUTHORIZATION, bearer)
+            .body(bytes)
+            .build()
+            .map_err(|e| GeminiError::Request(redacted(&e)))?;
+        let first_byte = self
+            .config
+            .first_byte_timeout
+            .min(self.config.total_timeout);
+        let response = match timeout(first_byte, self.http.execute(request)).await {
+            Err(_) => return Err(GeminiError::Timeout("first byte")),
+            Ok(Err(e)) => return Err(map_reqwest(&e, "connect")),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let deadline = Instant::now() + self.config.total_timeout;
+        let body = match timeout_at(deadline, response.bytes()).await {
+            Err(_) => return Err(GeminiError::Timeout("total")),
+            Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
+            Ok(Ok(b)) => b,
+        };
+        Err(GeminiError::Api(ApiError::parse(status.as_u16(), &body)))
+    }
+
     /// `GET /v1beta/models/{model}`.
     ///
     /// # Errors

@@ -271,6 +271,56 @@ impl<S: StateStore> RotatingClient<S> {
             .await
     }
 
+    /// A call to Gemini's OpenAI-compatible surface (`chat/completions`, streaming or not) with
+    /// rotation: failover until upstream accepts the request, then its response as is. Tokens
+    /// are estimated from the body's size (about 4 bytes a token); the outcome is reported when
+    /// the headers arrive, as the body is passed through without being read here.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn openai(
+        &self,
+        model: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Generated<reqwest::Response>, RotateError> {
+        let estimate = (body.to_string().len() as u64).div_ceil(4);
+        let client = &self.client;
+        let held = self
+            .pool
+            .execute_held(
+                &SelectRequest::new(model, estimate),
+                &self.policy,
+                &self.budget,
+                |g| async move {
+                    client
+                        .openai_post(g.api_key, path, body)
+                        .await
+                        .map_err(|e| (e.outcome(), e))
+                },
+            )
+            .await?;
+        self.pool
+            .report(
+                held.lease,
+                &Outcome::Success {
+                    input_tokens: estimate,
+                },
+            )
+            .await
+            .map_err(|pool| RotateError::Pool {
+                pool,
+                last: None,
+                attempts: held.attempts,
+            })?;
+        Ok(Generated {
+            value: held.value,
+            key_id: held.key_id,
+            model: held.model,
+            attempts: held.attempts,
+        })
+    }
+
     async fn free_call<'p, T, F, Fut>(&'p self, model: &str, call: F) -> Result<T, RotateError>
     where
         F: Fn(&'p keypool::ApiKey, &'p str) -> Fut,

@@ -30,7 +30,7 @@ fn calls_equal_the_indicator_functions() {
     let b = bars();
     assert_eq!(
         eval(&b, "sma(close, 3)"),
-        Series::Num(ind::sma(&b.close, 3))
+        Series::num(ind::sma(&b.close, 3))
     );
     let Series::Num(v) = eval(&b, "rsi(sma(close, 2), 2)") else {
         panic!()
@@ -47,15 +47,15 @@ fn comparisons_with_missing_values_are_false_and_lookback_shifts() {
     let b = bars();
     assert_eq!(
         eval(&b, "close[1] < close"),
-        Series::Bool(vec![false, true, true, false, false, true])
+        Series::bools(vec![false, true, true, false, false, true])
     );
     assert_eq!(
         eval(&b, "sma(close, 3) > 0"),
-        Series::Bool(vec![false, false, true, true, true, true])
+        Series::bools(vec![false, false, true, true, true, true])
     );
     assert_eq!(
         eval(&b, "not sma(close, 3) > 0"),
-        Series::Bool(vec![true, true, false, false, false, false])
+        Series::bools(vec![true, true, false, false, false, false])
     );
     let Series::Num(v) = eval(&b, "close[2] - close") else {
         panic!()
@@ -70,15 +70,15 @@ fn crosses_are_strict() {
     // close vs 10.5: 10, 11, 12, 10.5 (equal: no cross), 9.5, 11.5
     assert_eq!(
         eval(&b, "crosses_above(close, 10.5)"),
-        Series::Bool(vec![false, true, false, false, false, true])
+        Series::bools(vec![false, true, false, false, false, true])
     );
     assert_eq!(
         eval(&b, "crosses_below(close, 10.5)"),
-        Series::Bool(vec![false, false, false, false, false, false])
+        Series::bools(vec![false, false, false, false, false, false])
     );
     assert_eq!(
         eval(&b, "crosses_below(close, 11)"),
-        Series::Bool(vec![false, false, false, true, false, false])
+        Series::bools(vec![false, false, false, true, false, false])
     );
 }
 
@@ -95,7 +95,7 @@ fn a_strategy_evaluates_with_its_params_and_indicators() {
     // fast = [_, 10.5, 11.5, 11.25, 10, 10.5]; up = [f, t, t, f, f, t]
     assert_eq!(
         entry,
-        Series::Bool(vec![false, true, false, false, false, true])
+        Series::bools(vec![false, true, false, false, false, true])
     );
 }
 

@@ -804,3 +804,72 @@ fn generate_python_writes_the_export_beside_the_strategy() {
             .contains("class Other(Strategy):")
     );
 }
+
+#[test]
+fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "a1", "rpm": 1000, "tpm": 1000000, "rpd": 100000}]}"#,
+    )
+    .unwrap();
+    let sim = start_sim(
+        dir.path(),
+        "[[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
+    );
+    let env = [
+        ("ENABLE_KEY_ROTATION", "true"),
+        ("GEMINI_KEY_a1", "sim-material-a1"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    let open = botforge(dir.path(), &["serve", "--bind", "0.0.0.0:0"], &env);
+    assert_eq!(open.status.code(), Some(1));
+    assert!(
+        text(&open.stderr).contains("without client tokens"),
+        "{}",
+        text(&open.stderr)
+    );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_botforge"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+        .current_dir(dir.path())
+        .env_clear()
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            "x-goog-api-key: cli-token",
+            "-H",
+            "content-type: application/json",
+        ])
+        .arg("-d")
+        .arg(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+        .arg(format!(
+            "{base}/v1beta/models/gemini-2.5-flash:generateContent"
+        ))
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let Ok(out) = out else {
+        // No curl on this machine: the gateway itself is tested over HTTP in the server crate.
+        return;
+    };
+    let body = text(&out.stdout);
+    assert!(body.contains("Hello from"), "{body}");
+    assert!(!body.contains("sim-material"));
+}

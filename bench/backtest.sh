@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# botforge's backtester against backtesting.py 0.6.6, vectorbt 1.2.0 and TA-Lib, in one go, on
+# GOOG (daily, 2,148 bars) and a deterministic 1,000,000-bar synthetic series (minute bars):
+# one SMA(10)/SMA(30) cross backtest with full statistics, a sweep of 100 (fast, slow) pairs,
+# and each indicator per bar. Each engine runs in its own process, so peak memory is its own.
+# backtesting.py is left out of the 1M-bar sweep (it would take hours).
+#   bench/backtest.sh            (first run builds a venv under ~/.cache/botforge: ~2 minutes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="$HOME/.cache/botforge"
+venv="$cache/bench-venv-$(sha256sum bench/requirements.txt | cut -c1-12)"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import vectorbt, backtesting, talib' 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
+fi
+py="$venv/bin/python"
+syn="$cache/bench-data/SYN1M.csv"
+if [ ! -s "$syn" ]; then
+  mkdir -p "$(dirname "$syn")"
+  "$py" bench/make_data.py "$syn.tmp" && mv "$syn.tmp" "$syn"
+fi
+goog="$PWD/crates/backtest/data/GOOG.csv"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+for f in "$goog" "$syn"; do
+  cargo bench -q -p backtest --bench engines -- "$f" | sed "s/\"what\":\"peak_mib\"/\"file\":\"$(basename "$f")\",\"what\":\"peak_mib\"/" >> "$out"
+done
+"$py" bench/backtest_bench.py backtesting "$goog" >> "$out"
+"$py" bench/backtest_bench.py backtesting "$syn" --no-sweep >> "$out"
+"$py" bench/backtest_bench.py vectorbt "$goog" >> "$out"
+"$py" bench/backtest_bench.py vectorbt "$syn" >> "$out"
+"$py" bench/backtest_bench.py talib "$goog" >> "$out"
+"$py" bench/backtest_bench.py talib "$syn" >> "$out"
+"$py" bench/backtest_table.py < "$out"

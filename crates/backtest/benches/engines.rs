@@ -1,0 +1,136 @@
+//! botforge's side of `bench/backtest.sh`: times one SMA-cross backtest, a 100-pair sweep, and
+//! each indicator, on the CSV files given, and prints one JSON line per measurement (the script
+//! runs backtesting.py, vectorbt and TA-Lib on the same files and prints the table).
+//!
+//! `cargo bench -p backtest --bench engines -- FILE.csv ...` (best of several runs; the data is
+//! loaded once and not timed, as the Python engines are given a loaded `DataFrame`).
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::disallowed_methods,
+    reason = "a benchmark: prints its results and reads the clock"
+)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use backtest::engine::{Settings, run};
+use backtest::sweep::{parse_axis, sweep};
+use backtest::{indicators as ind, load_csv, stats};
+use strategy::Strategy;
+
+const SMA_CROSS: &str = "name = \"SmaCross\"\n[params]\nfast = 10\nslow = 30\n[indicators]\nf = \"sma(close, fast)\"\ns = \"sma(close, slow)\"\n[rules]\nentry_long = \"crosses_above(f, s)\"\nexit_long = \"crosses_below(f, s)\"\n";
+
+/// An indicator's name and a call that computes it.
+type Timed<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
+/// Best wall time of `runs` calls, in seconds.
+fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        let t = Instant::now();
+        black_box(f());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux).
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn emit(file: &str, bars: usize, what: &str, seconds: f64) {
+    println!(
+        "{{\"engine\":\"botforge\",\"file\":\"{file}\",\"bars\":{bars},\"what\":\"{what}\",\"seconds\":{seconds:.9}}}"
+    );
+}
+
+fn main() {
+    let files: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if files.is_empty() {
+        eprintln!("usage: cargo bench -p backtest --bench engines -- FILE.csv ...");
+        return;
+    }
+    let Ok(strategy) = Strategy::from_toml("SmaCross.toml", SMA_CROSS) else {
+        eprintln!("the benchmark strategy does not parse");
+        return;
+    };
+    let settings = Settings::default();
+    for path in &files {
+        let bars = match load_csv(std::path::Path::new(path)) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{e}");
+                return;
+            }
+        };
+        let name = std::path::Path::new(path)
+            .file_name()
+            .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+        let n = bars.len();
+        let runs = if n > 100_000 { 5 } else { 50 };
+
+        // A fresh copy each time: nothing computed by an earlier run is reused.
+        let mut single = f64::INFINITY;
+        for _ in 0..runs {
+            let fresh = bars.clone();
+            single = single.min(best(1, || {
+                run(&fresh, &strategy, settings).map(|r| stats::compute(&fresh, &r))
+            }));
+        }
+        emit(&name, n, "single", single);
+
+        let sweep_runs = if n > 100_000 { 2 } else { 10 };
+        let (Ok(fast), Ok(slow)) = (parse_axis("fast=5..50:5"), parse_axis("slow=20..200:20"))
+        else {
+            return;
+        };
+        let sweep_s = best(sweep_runs, || {
+            sweep(
+                &bars,
+                &strategy,
+                vec![fast.clone(), slow.clone()],
+                settings,
+                "sharpe_ratio",
+                &|| {},
+            )
+        });
+        emit(&name, n, "sweep100", sweep_s);
+
+        let (c, h, l) = (&bars.close, &bars.high, &bars.low);
+        let indicators: [Timed<'_>; 10] = [
+            ("SMA", Box::new(|| drop(black_box(ind::sma(c, 30))))),
+            ("EMA", Box::new(|| drop(black_box(ind::ema(c, 30))))),
+            ("WMA", Box::new(|| drop(black_box(ind::wma(c, 30))))),
+            ("RSI", Box::new(|| drop(black_box(ind::rsi(c, 14))))),
+            (
+                "MACD",
+                Box::new(|| drop(black_box(ind::macd(c, 12, 26, 9)))),
+            ),
+            (
+                "BBANDS",
+                Box::new(|| drop(black_box(ind::bbands(c, 20, 2.0)))),
+            ),
+            ("ATR", Box::new(|| drop(black_box(ind::atr(h, l, c, 14))))),
+            (
+                "STOCH",
+                Box::new(|| drop(black_box(ind::stoch(h, l, c, 14, 3, 3)))),
+            ),
+            ("ADX", Box::new(|| drop(black_box(ind::adx(h, l, c, 14))))),
+            ("MAX", Box::new(|| drop(black_box(ind::highest(c, 20))))),
+        ];
+        for (what, f) in &indicators {
+            emit(&name, n, &format!("ind:{what}"), best(runs, f));
+        }
+    }
+    if let Some(mib) = peak_mib() {
+        println!("{{\"engine\":\"botforge\",\"what\":\"peak_mib\",\"value\":{mib:.1}}}");
+    }
+}

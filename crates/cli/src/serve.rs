@@ -1,0 +1,113 @@
+//! `botforge serve`: the key pool as a Gemini- and OpenAI-compatible gateway.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use gemini::{GeminiClient, RotatingClient};
+use keypool::{Environment, KeyPool, PoolConfig, PoolOptions, SystemClock, vars};
+use secrecy::SecretString;
+
+use crate::eval::UsageError;
+
+/// Tokens from `--token` flags and `BOTFORGE_CLIENT_TOKENS` (comma-separated, or `@file` with
+/// one per line).
+fn client_tokens(env: &Environment, flags: &[String]) -> anyhow::Result<Vec<SecretString>> {
+    let mut raw: Vec<String> = flags.to_vec();
+    if let Some(v) = env
+        .get(vars::BOTFORGE_CLIENT_TOKENS)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        if let Some(path) = v.strip_prefix('@') {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!(
+                    "BOTFORGE_CLIENT_TOKENS=@{path}: cannot read the token file: {e}"
+                ))
+            })?;
+            raw.extend(text.lines().map(str::to_owned));
+        } else {
+            raw.extend(v.split(',').map(str::to_owned));
+        }
+    }
+    Ok(raw
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from)
+        .collect())
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+pub async fn run(bind: &str, tokens: &[String], body_limit: usize) -> anyhow::Result<ExitCode> {
+    let addr: SocketAddr = bind.parse().map_err(|_| {
+        UsageError(format!(
+            "--bind {bind}: expected HOST:PORT, e.g. 127.0.0.1:8080"
+        ))
+    })?;
+    let env = Environment::from_process()?;
+    let client_tokens = client_tokens(&env, tokens)?;
+    server::check_bind(addr, &client_tokens).map_err(|e| UsageError(e.to_string()))?;
+    let config = PoolConfig::load(&env, &env).context("reading the key configuration")?;
+    let pool = KeyPool::new(
+        &config,
+        crate::keys::store(&env).await,
+        Arc::new(SystemClock),
+        PoolOptions::default(),
+    )?;
+    pool.refresh().await?;
+    let client = RotatingClient::new(
+        Arc::new(pool),
+        GeminiClient::new(gemini::ClientConfig::from_env(&env))?,
+    );
+    let admin_token = env
+        .get(vars::BOTFORGE_ADMIN_TOKEN)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| SecretString::from(t.to_owned()));
+    let gateway = Arc::new(server::Gateway {
+        client,
+        client_tokens,
+        admin_token,
+        body_limit,
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "botforge gateway on http://{local} ({} client token(s){}); Gemini SDKs: base URL http://{local}, OpenAI SDKs: http://{local}/v1",
+        gateway.client_tokens.len(),
+        if gateway.admin_token.is_some() {
+            ", admin routes on"
+        } else {
+            ""
+        }
+    );
+    server::serve(listener, server::router(gateway), shutdown()).await?;
+    eprintln!("gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,72 @@
+//! `botforge serve`: the key pool as a gateway. Gemini-native routes
+//! (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent`, `:countTokens`,
+//! `GET /v1beta/models[/{model}]`) and OpenAI-compatible ones (`/v1/chat/completions`,
+//! `/v1/models`) go upstream through the rotating client, so any Gemini or OpenAI SDK gains
+//! rotation, health tracking and failover without a code change.
+//!
+//! Clients present a gateway token the way their SDK sends a key (`x-goog-api-key`, `?key=`, or
+//! `Authorization: Bearer`); it is compared in constant time and never forwarded, and no
+//! provider key ever reaches a client. Errors come back in each protocol's own shape.
+#![deny(missing_docs)]
+
+mod auth;
+mod errors;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use gemini::RotatingClient;
+use keypool::AnyStore;
+use secrecy::SecretString;
+
+pub use errors::ServeError;
+
+/// Request bodies larger than this are refused with 413 (Gemini accepts up to 20 MB inline).
+pub const DEFAULT_BODY_LIMIT: usize = 20 * 1024 * 1024;
+
+/// What the gateway needs.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Upstream, with rotation.
+    pub client: RotatingClient<AnyStore>,
+    /// Tokens clients may present; empty: no authentication (loopback only).
+    pub client_tokens: Vec<SecretString>,
+    /// Token for the key enable/disable routes; `None`: those routes are off.
+    pub admin_token: Option<SecretString>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+/// Refuses to listen beyond this machine without client tokens: anyone who can reach the
+/// port would spend the keys.
+///
+/// # Errors
+/// [`ServeError::OpenWithoutTokens`].
+pub fn check_bind(addr: SocketAddr, tokens: &[SecretString]) -> Result<(), ServeError> {
+    if tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServeError::OpenWithoutTokens(addr));
+    }
+    Ok(())
+}
+
+/// The gateway's routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    routes::router(gateway)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
+///
+/// # Errors
+/// [`ServeError::Io`] when the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Io)
+}

@@ -1,0 +1,354 @@
+//! The routes.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gemini::{CallOptions, GenerateContentRequest};
+use keypool::KeyState;
+use serde_json::{Value, json};
+
+use crate::Gateway;
+use crate::auth::{self, Denied};
+use crate::errors::{ApiFailure, Protocol};
+
+type Shared = State<Arc<Gateway>>;
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.body_limit;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/v1beta/models", get(list_models))
+        .route("/v1beta/models/{*rest}", get(get_model).post(model_action))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(openai_models))
+        .route("/v1/keys/health", get(keys_health))
+        .route("/v1/keys/{key_id}/{action}", post(key_admin))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
+    match d {
+        Denied::Missing => ApiFailure::new(
+            protocol,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "no gateway token: send it as x-goog-api-key, ?key= or Authorization: Bearer",
+        ),
+        Denied::Wrong => ApiFailure::new(
+            protocol,
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "this token is not accepted by the gateway",
+        ),
+    }
+}
+
+fn authorize(
+    g: &Gateway,
+    protocol: Protocol,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(), ApiFailure> {
+    auth::check(&g.client_tokens, headers, uri).map_err(|d| deny(protocol, d))
+}
+
+/// The models this gateway's keys serve, in configuration order.
+fn served_models(g: &Gateway) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Ok(s) = g.client.pool().health() {
+        for k in s.keys {
+            if !out.contains(&k.model) {
+                out.push(k.model);
+            }
+        }
+    }
+    out
+}
+
+async fn readyz(State(g): Shared) -> Response {
+    if let Err(e) = g.client.pool().refresh().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("state backend: {}\n", e.kind()),
+        )
+            .into_response();
+    }
+    match g.client.pool().health() {
+        Ok(s)
+            if s.keys
+                .iter()
+                .any(|k| k.active && k.state != KeyState::Disabled) =>
+        {
+            (StatusCode::OK, "ready\n").into_response()
+        }
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "no usable key\n").into_response(),
+    }
+}
+
+async fn keys_health(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
+        return f.into_response();
+    }
+    let _ = g.client.pool().refresh().await;
+    match g.client.pool().health() {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            format!("key health is unavailable: {}", e.kind()),
+        )
+        .into_response(),
+    }
+}
+
+async fn key_admin(
+    State(g): Shared,
+    Path((key_id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Err(d) = auth::check_admin(g.admin_token.as_ref(), &headers, &uri) {
+        return deny(Protocol::Gemini, d).into_response();
+    }
+    let pool = g.client.pool();
+    let done = match action.as_str() {
+        "enable" => pool.enable(&key_id).await,
+        "disable" => pool.disable(&key_id, "disabled through the gateway").await,
+        _ => {
+            return ApiFailure::new(
+                Protocol::Gemini,
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "use /v1/keys/{key_id}/enable or /disable",
+            )
+            .into_response();
+        }
+    };
+    match done {
+        Ok(()) => Json(json!({"key_id": key_id, "action": action, "ok": true})).into_response(),
+        Err(keypool::PoolError::UnknownKeyId { .. }) => ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no key `{key_id}`"),
+        )
+        .into_response(),
+        Err(e) => ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            format!("could not {action} `{key_id}`: {}", e.kind()),
+        )
+        .into_response(),
+    }
+}
+
+async fn list_models(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
+        return f.into_response();
+    }
+    let Some(model) = served_models(&g).into_iter().next() else {
+        return ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "no keys configured",
+        )
+        .into_response();
+    };
+    match g.client.list_models(&model).await {
+        Ok(models) => Json(json!({ "models": models })).into_response(),
+        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+    }
+}
+
+async fn get_model(
+    State(g): Shared,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
+        return f.into_response();
+    }
+    let Some(model) = served_models(&g).into_iter().next() else {
+        return ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "no keys configured",
+        )
+        .into_response();
+    };
+    let want = format!("models/{}", rest.trim_start_matches("models/"));
+    match g.client.list_models(&model).await {
+        Ok(models) => match models.into_iter().find(|m| m.name == want) {
+            Some(m) => Json(m).into_response(),
+            None => ApiFailure::new(
+                Protocol::Gemini,
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{want} is not found"),
+            )
+            .into_response(),
+        },
+        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+    }
+}
+
+fn bad_request(protocol: Protocol, message: impl Into<String>) -> Response {
+    ApiFailure::new(
+        protocol,
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        message,
+    )
+    .into_response()
+}
+
+async fn model_action(
+    State(g): Shared,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
+        return f.into_response();
+    }
+    let Some((model, action)) = rest.rsplit_once(':') else {
+        return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
+    };
+    let request: GenerateContentRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_request(
+                Protocol::Gemini,
+                format!("Invalid JSON payload received. {e}"),
+            );
+        }
+    };
+    match action {
+        "generateContent" => match g.client.generate(model, &request, CallOptions::default()).await {
+            Ok(done) => Json(done.value).into_response(),
+            Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+        },
+        "countTokens" => {
+            // Accept both the plain form ({contents}) and the full one ({generateContentRequest}).
+            let request = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("generateContentRequest").cloned())
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or(request);
+            match g.client.count_tokens(model, &request).await {
+                Ok(n) => Json(json!({ "totalTokens": n })).into_response(),
+                Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+            }
+        }
+        "streamGenerateContent" => stream(&g, model, &request).await,
+        other => ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("unknown method `{other}`: use generateContent, streamGenerateContent or countTokens"),
+        )
+        .into_response(),
+    }
+}
+
+/// Server-sent events in Gemini's framing: `data: <one-line JSON>\r\n\r\n` per chunk; an error
+/// after the start is one last event holding Google's error envelope.
+async fn stream(g: &Gateway, model: &str, request: &GenerateContentRequest) -> Response {
+    let started = match g
+        .client
+        .stream(model, request, CallOptions::default())
+        .await
+    {
+        Ok(s) => s.value,
+        Err(e) => return ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+    };
+    let events = futures_util::stream::unfold(Some(started), |state| async move {
+        let mut s = state?;
+        match s.next().await {
+            Some(Ok(chunk)) => {
+                let line = serde_json::to_string(&chunk).unwrap_or_else(|_| "{}".to_owned());
+                Some((
+                    Ok::<_, std::io::Error>(Bytes::from(format!("data: {line}\r\n\r\n"))),
+                    Some(s),
+                ))
+            }
+            Some(Err(e)) => {
+                let f = ApiFailure::from_upstream(Protocol::Gemini, &e);
+                Some((Ok(Bytes::from(format!("data: {}\r\n\r\n", f.body()))), None))
+            }
+            None => None,
+        }
+    });
+    let mut r = Response::new(Body::from_stream(events));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn openai_models(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(f) = authorize(&g, Protocol::OpenAi, &headers, &uri) {
+        return f.into_response();
+    }
+    let data: Vec<Value> = served_models(&g)
+        .into_iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "google"}))
+        .collect();
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// Passed to Gemini's OpenAI-compatible surface with rotation; the answer (JSON or an SSE
+/// stream) goes back to the client byte for byte.
+async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    if let Err(f) = authorize(&g, Protocol::OpenAi, &headers, &uri) {
+        return f.into_response();
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request(Protocol::OpenAi, "the body is not JSON");
+    };
+    let Some(model) = request.get("model").and_then(Value::as_str) else {
+        return bad_request(
+            Protocol::OpenAi,
+            "`model` is required, e.g. \"gemini-2.5-flash\"",
+        );
+    };
+    let model = model.trim_start_matches("models/").to_owned();
+    let upstream = match g.client.openai(&model, "chat/completions", &request).await {
+        Ok(done) => done.value,
+        Err(e) => return ApiFailure::from_rotate(Protocol::OpenAi, &e).into_response(),
+    };
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::OK);
+    let content_type = upstream
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+    let chunks = futures_util::stream::unfold(Some(upstream), |state| async move {
+        let mut r = state?;
+        match r.chunk().await {
+            Ok(Some(b)) => Some((Ok::<_, std::io::Error>(b), Some(r))),
+            Ok(None) => None,
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    let mut r = Response::new(Body::from_stream(chunks));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    r
+}

@@ -1,0 +1,488 @@
+//! The gateway over real HTTP on loopback, in front of the Gemini simulator: authentication
+//! in each protocol's shape with no upstream call, failover hidden from the client, Gemini's SSE
+//! framing, the OpenAI-compatible surface, admin routes, limits, and no key material anywhere.
+#![expect(clippy::unwrap_used, reason = "test helpers")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gemini::{ClientConfig, GeminiClient, RotatingClient};
+use gemini_sim::{SimConfig, SimHandle};
+use keypool::{AnyStore, Environment, KeyPool, MemoryStore, PoolConfig, PoolOptions, SystemClock};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use server::{Gateway, check_bind, router};
+
+const FLASH: &str = "gemini-2.5-flash";
+const TOKEN: &str = "gw-client-token";
+const ADMIN: &str = "gw-admin-token";
+
+struct Up {
+    sim: SimHandle,
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Up {
+    fn upstream_requests(&self) -> u64 {
+        self.sim.sim.stats().total.requests
+    }
+}
+
+/// k1 is revoked upstream (403), k2 and k3 are fine: the first pick may fail and the gateway
+/// must hide it.
+async fn up(tokens: &[&str]) -> Up {
+    let sim_toml = "[[keys]]\nid = \"k1\"\nkey = \"sim-material-k1\"\nproject = \"p1\"\nstate = \"revoked\"\n\
+                    [[keys]]\nid = \"k2\"\nkey = \"sim-material-k2\"\nproject = \"p2\"\nstate = \"valid\"\n\
+                    [[keys]]\nid = \"k3\"\nkey = \"sim-material-k3\"\nproject = \"p3\"\nstate = \"valid\"\n";
+    let sim = gemini_sim::spawn(
+        SimConfig::from_toml("sim", sim_toml).unwrap(),
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let entries: Vec<String> = ["k1", "k2", "k3"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| format!(r#"{{"key_id": "{id}", "project": "p{}", "rpm": 100000, "tpm": 100000000, "rpd": 100000000}}"#, i + 1))
+        .collect();
+    std::fs::write(&keys, format!(r#"{{"keys": [{}]}}"#, entries.join(","))).unwrap();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION".to_owned(), "true".to_owned()),
+        ("KEYS_FILE".to_owned(), keys.display().to_string()),
+        ("GEMINI_BASE_URL".to_owned(), sim.base_url()),
+        ("GEMINI_KEY_k1".to_owned(), "sim-material-k1".to_owned()),
+        ("GEMINI_KEY_k2".to_owned(), "sim-material-k2".to_owned()),
+        ("GEMINI_KEY_k3".to_owned(), "sim-material-k3".to_owned()),
+    ]);
+    let pool = KeyPool::new(
+        &PoolConfig::load(&env, &env).unwrap(),
+        AnyStore::Memory(MemoryStore::new()),
+        Arc::new(SystemClock),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    let client = RotatingClient::new(
+        Arc::new(pool),
+        GeminiClient::new(ClientConfig::from_env(&env)).unwrap(),
+    );
+    let gateway = Arc::new(Gateway {
+        client,
+        client_tokens: tokens.iter().map(|t| SecretString::from(*t)).collect(),
+        admin_token: Some(SecretString::from(ADMIN)),
+        body_limit: 64 * 1024,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, router(gateway), async move {
+        let _ = stopped.await;
+    }));
+    Up {
+        sim,
+        base,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+fn prompt(text: &str) -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": text}]}]})
+}
+
+async fn body(r: reqwest::Response) -> (u16, Value, String) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+fn no_key_material(text: &str) {
+    assert!(
+        !text.contains("sim-material"),
+        "key material leaked: {text}"
+    );
+}
+
+#[tokio::test]
+async fn missing_or_wrong_tokens_are_refused_in_each_protocols_shape_without_an_upstream_call() {
+    let up = up(&[TOKEN]).await;
+    let url = format!("{}/v1beta/models/{FLASH}:generateContent", up.base);
+    let (s, v, _) = body(up.http.post(&url).json(&prompt("hi")).send().await.unwrap()).await;
+    assert_eq!(s, 401);
+    assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
+    assert_eq!(v["error"]["code"], 401);
+    let (s, v, _) = body(
+        up.http
+            .post(&url)
+            .header("x-goog-api-key", "not-the-token")
+            .json(&prompt("hi"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert_eq!(v["error"]["status"], "PERMISSION_DENIED");
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1/chat/completions", up.base))
+            .bearer_auth("not-the-token")
+            .json(&json!({"model": FLASH, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert_eq!(
+        v["error"]["type"], "authentication_error",
+        "OpenAI's shape: {v}"
+    );
+    let (s, v, _) = body(
+        up.http
+            .get(format!("{}/v1/models", up.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert!(v["error"]["message"].is_string());
+    assert_eq!(
+        up.upstream_requests(),
+        0,
+        "refused requests never reach upstream"
+    );
+}
+
+#[tokio::test]
+async fn generate_fails_over_behind_the_clients_back() {
+    let up = up(&[TOKEN]).await;
+    let mut keys_seen = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let (s, v, text) = body(
+            up.http
+                .post(format!(
+                    "{}/v1beta/models/{FLASH}:generateContent?key={TOKEN}",
+                    up.base
+                ))
+                .json(&prompt(&format!("hello {i}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, 200, "{text}");
+        assert!(
+            v["candidates"][0]["content"]["parts"][0]["text"].is_string(),
+            "{v}"
+        );
+        no_key_material(&text);
+        keys_seen.insert(i);
+    }
+    let stats = up.sim.sim.stats();
+    // The revoked key was tried (and failed) at most once before being set aside.
+    assert!(stats.keys.get("k1").map_or(0, |c| c.successes) == 0);
+    assert!(
+        stats.keys.get("k1").map_or(0, |c| c.requests) <= 1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.keys["k2"].successes + stats.keys["k3"].successes, 6);
+    // The gateway token was never sent upstream (the simulator counts unknown keys too).
+    assert_eq!(
+        stats.total.requests,
+        6 + stats.keys.get("k1").map_or(0, |c| c.requests)
+    );
+
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:countTokens", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt("count these words please"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(v["totalTokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn streams_keep_geminis_sse_framing() {
+    let up = up(&[TOKEN]).await;
+    let r = up
+        .http
+        .post(format!(
+            "{}/v1beta/models/{FLASH}:streamGenerateContent?alt=sse",
+            up.base
+        ))
+        .header("x-goog-api-key", TOKEN)
+        .json(&prompt("write a long answer about moving averages"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let events: Vec<&str> = text.split("\r\n\r\n").filter(|e| !e.is_empty()).collect();
+    assert!(!events.is_empty(), "{text}");
+    let mut joined = String::new();
+    for e in &events {
+        let json = e
+            .strip_prefix("data: ")
+            .unwrap_or_else(|| panic!("not an SSE event: {e:?}"));
+        assert!(!json.contains('\n'), "one line per event");
+        let v: Value = serde_json::from_str(json).unwrap();
+        joined.push_str(
+            v["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or(""),
+        );
+    }
+    assert!(!joined.is_empty());
+    let last: Value =
+        serde_json::from_str(events[events.len() - 1].trim_start_matches("data: ")).unwrap();
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    no_key_material(&text);
+}
+
+#[tokio::test]
+async fn the_openai_surface_answers_and_streams() {
+    let up = up(&[TOKEN]).await;
+    let chat = json!({"model": FLASH, "messages": [{"role": "user", "content": "say hi"}]});
+    let (s, v, text) = body(
+        up.http
+            .post(format!("{}/v1/chat/completions", up.base))
+            .bearer_auth(TOKEN)
+            .json(&chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(v["object"], "chat.completion");
+    assert!(v["choices"][0]["message"]["content"].is_string());
+    no_key_material(&text);
+
+    let mut streaming = chat.clone();
+    streaming["stream"] = json!(true);
+    let r = up
+        .http
+        .post(format!("{}/v1/chat/completions", up.base))
+        .bearer_auth(TOKEN)
+        .json(&streaming)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("chat.completion.chunk"), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    let (s, v, _) = body(
+        up.http
+            .get(format!("{}/v1/models", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"][0]["id"], FLASH);
+
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1/chat/completions", up.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"model": "no-such-model", "messages": []}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn health_admin_and_limits() {
+    let up = up(&[TOKEN]).await;
+    let get = |path: &str| up.http.get(format!("{}{path}", up.base));
+    assert_eq!(get("/healthz").send().await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").send().await.unwrap().status(), 200);
+    let (s, v, text) = body(
+        get("/v1/keys/health")
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 3);
+    no_key_material(&text);
+
+    // Admin routes need the admin token, not a client token.
+    let disable = |token: &str| {
+        up.http
+            .post(format!("{}/v1/keys/k2/disable", up.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(disable(TOKEN).await.unwrap().status(), 403);
+    assert_eq!(disable(ADMIN).await.unwrap().status(), 200);
+    let (_, v, _) = body(
+        get("/v1/keys/health")
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let k2 = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == "k2")
+        .unwrap();
+    assert_eq!(k2["state"], "disabled");
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/nope/enable", up.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Bodies over the limit are refused before anything else happens.
+    let big = "x".repeat(128 * 1024);
+    let r = up
+        .http
+        .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+        .header("x-goog-api-key", TOKEN)
+        .json(&prompt(&big))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_says_when_to_come_back() {
+    let up = up(&[TOKEN]).await;
+    for id in ["k1", "k2", "k3"] {
+        let r = up
+            .http
+            .post(format!("{}/v1/keys/{id}/disable", up.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        up.http
+            .get(format!("{}/readyz", up.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt("hi"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Nothing frees up by itself: 503, not 429.
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["status"], "UNAVAILABLE");
+}
+
+#[test]
+fn an_open_address_needs_tokens() {
+    let open: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+    let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let e = check_bind(open, &[]).unwrap_err().to_string();
+    assert!(e.contains("set BOTFORGE_CLIENT_TOKENS"), "{e}");
+    assert!(check_bind(open, &[SecretString::from("t")]).is_ok());
+    assert!(check_bind(local, &[]).is_ok());
+}
+
+/// The official `google-genai` and `openai` packages (pinned in the CI venv) through the
+/// gateway: generate, stream, count, list, and a wrong token; the upstream failure of the
+/// revoked key stays hidden and no provider key reaches them.
+#[tokio::test]
+async fn the_official_sdks_work_through_the_gateway() {
+    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BOTFORGE_PYTHON is not set: .ci/run creates the SDK venv and sets it"
+        );
+        return;
+    };
+    let up = up(&[TOKEN]).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/gateway_sdks.py"
+    );
+    let base = up.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(base)
+            .arg(TOKEN)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    no_key_material(&stdout);
+    no_key_material(&stderr);
+    let found: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(found["genai_wrong_token"], 403);
+    assert_eq!(found["openai_wrong_token"], 403);
+    assert!(found["genai_stream_chunks"].as_u64().unwrap() >= 1);
+    let stats = up.sim.sim.stats();
+    assert_eq!(stats.keys.get("k1").map_or(0, |c| c.successes), 0);
+    assert!(
+        stats.keys["k2"].successes + stats.keys["k3"].successes >= 8,
+        "{stats:?}"
+    );
+}

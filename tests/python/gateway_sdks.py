@@ -1,0 +1,75 @@
+"""The official SDKs against `botforge serve`, which sits in front of the simulator.
+
+Usage: python gateway_sdks.py BASE_URL TOKEN
+The SDKs are given the gateway token where they expect a Gemini or OpenAI key. Prints one JSON
+line of findings; exits non-zero on the first mismatch.
+"""
+
+import json
+import sys
+
+import openai
+from google import genai
+from google.genai import errors, types
+
+BASE, TOKEN = sys.argv[1].rstrip("/"), sys.argv[2]
+MODEL = "gemini-2.5-flash"
+found = {}
+
+
+def gclient(key):
+    return genai.Client(
+        api_key=key,
+        http_options=types.HttpOptions(base_url=BASE, api_version="v1beta", timeout=20_000),
+    )
+
+
+g = gclient(TOKEN)
+for i in range(4):
+    r = g.models.generate_content(model=MODEL, contents=f"Say hi {i}")
+    assert r.text and r.text.startswith("Hello from"), r.text
+found["genai_generate"] = True
+
+chunks = list(g.models.generate_content_stream(model=MODEL, contents="Stream please"))
+assert chunks and "".join(c.text or "" for c in chunks).startswith("Hello from"), chunks
+found["genai_stream_chunks"] = len(chunks)
+
+n = g.models.count_tokens(model=MODEL, contents="count these words")
+assert n.total_tokens and n.total_tokens > 0, n
+found["genai_count_tokens"] = n.total_tokens
+
+bad = gclient("wrong-token")  # kept: a client collected mid-call closes its connection
+try:
+    bad.models.generate_content(model=MODEL, contents="hi")
+    raise AssertionError("a wrong token was accepted")
+except errors.APIError as e:
+    assert e.code == 403, e
+    found["genai_wrong_token"] = e.code
+
+o = openai.OpenAI(base_url=BASE + "/v1", api_key=TOKEN, timeout=20, max_retries=0)
+c = o.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Say hi"}])
+assert c.choices[0].message.content.startswith("Hello from"), c
+found["openai_chat"] = True
+
+parts = []
+for ev in o.chat.completions.create(
+    model=MODEL, messages=[{"role": "user", "content": "Say hi"}], stream=True
+):
+    if ev.choices and ev.choices[0].delta.content:
+        parts.append(ev.choices[0].delta.content)
+assert "".join(parts).startswith("Hello from"), parts
+found["openai_stream"] = True
+
+models = [m.id for m in o.models.list()]
+assert MODEL in models, models
+found["openai_models"] = models
+
+try:
+    openai.OpenAI(base_url=BASE + "/v1", api_key="wrong-token", max_retries=0).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}]
+    )
+    raise AssertionError("a wrong token was accepted")
+except openai.PermissionDeniedError as e:
+    found["openai_wrong_token"] = e.status_code
+
+print(json.dumps(found))
