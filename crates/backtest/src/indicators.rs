@@ -115,6 +115,7 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
     }
     loss /= nf;
     gain /= nf;
+    let inv = 1.0 / nf;
     let put = |g: f64, l: f64| {
         let s = g + l;
         if is_zero(s) { 0.0 } else { 100.0 * (g / s) }
@@ -125,12 +126,13 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
         prev = x[i];
         loss *= nf - 1.0;
         gain *= nf - 1.0;
-        // Branch-free and bit-identical: adding or subtracting 0.0 leaves a value unchanged.
+        // Branch-free: adding or subtracting 0.0 leaves a value unchanged.
         let down = if d < 0.0 { d } else { 0.0 };
         loss -= down;
         gain += d - down;
-        loss /= nf;
-        gain /= nf;
+        // A multiply, not a divide, on the loop-carried path (within an ulp of TA-Lib).
+        loss *= inv;
+        gain *= inv;
         out[i] = put(gain, loss);
     }
     out
@@ -232,21 +234,42 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> [Vec<f64>; 3]
         return out;
     }
     let seed = b + slow - 1;
-    let mut f = nan(len);
-    let mut s = nan(len);
-    ema_from(x, fast, seed + 1 - fast, 2.0 / (fast as f64 + 1.0), &mut f);
-    ema_from(x, slow, seed + 1 - slow, 2.0 / (slow as f64 + 1.0), &mut s);
-    let mut line = nan(len);
-    for i in seed..len {
-        line[i] = f[i] - s[i];
-    }
-    let mut sig = nan(len);
-    ema_from(&line, signal, seed, 2.0 / (signal as f64 + 1.0), &mut sig);
+    // One pass: both EMAs, the line, and the signal EMA over the line, with the same
+    // operations as separate `ema_from` runs (the EMAs' independent chains overlap in time).
+    let (kf, ks, kg) = (
+        2.0 / (fast as f64 + 1.0),
+        2.0 / (slow as f64 + 1.0),
+        2.0 / (signal as f64 + 1.0),
+    );
+    let seed_of = |n: usize| {
+        let mut total = 0.0;
+        for v in &x[seed + 1 - n..=seed] {
+            total += v;
+        }
+        total / n as f64
+    };
+    let (mut f, mut s) = (seed_of(fast), seed_of(slow));
     let first = seed + signal - 1;
-    for i in first..len {
-        out[0][i] = line[i];
-        out[1][i] = sig[i];
-        out[2][i] = line[i] - sig[i];
+    let (mut total, mut sig) = (0.0, 0.0);
+    for i in seed..len {
+        if i > seed {
+            f = ((x[i] - f) * kf) + f;
+            s = ((x[i] - s) * ks) + s;
+        }
+        let line = f - s;
+        if i < first {
+            total += line;
+            continue;
+        }
+        if i == first {
+            total += line;
+            sig = total / signal as f64;
+        } else {
+            sig = ((line - sig) * kg) + sig;
+        }
+        out[0][i] = line;
+        out[1][i] = sig;
+        out[2][i] = line - sig;
     }
     out
 }
@@ -329,10 +352,11 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     }
     let mut prev = total / nf;
     out[b + n] = prev;
+    let inv = 1.0 / nf;
     for i in b + n + 1..len {
         prev *= nf - 1.0;
         prev += true_range(high[i], low[i], close[i - 1]);
-        prev /= nf;
+        prev *= inv;
         out[i] = prev;
     }
     out

@@ -124,6 +124,7 @@ def rsi(x, n):
         return 0.0 if _is_zero(s) else 100.0 * (g / s)
 
     out[b + n] = put(gain, loss)
+    inv = 1.0 / nf
     for i in range(b + n + 1, len(x)):
         d = x[i] - prev
         prev = x[i]
@@ -133,8 +134,8 @@ def rsi(x, n):
             loss -= d
         else:
             gain += d
-        loss /= nf
-        gain /= nf
+        loss *= inv
+        gain *= inv
         out[i] = put(gain, loss)
     return out
 
@@ -248,10 +249,11 @@ def atr(high, low, close, n):
         total += v
     prev = total / nf
     out[b + n] = prev
+    inv = 1.0 / nf
     for i in range(b + n + 1, size):
         prev *= nf - 1.0
         prev += tr[i]
-        prev /= nf
+        prev *= inv
         out[i] = prev
     return out
 
