@@ -71,6 +71,7 @@ pub async fn run(bind: &str, tokens: &[String], body_limit: usize) -> anyhow::Re
         client_tokens,
         admin_token,
         body_limit,
+        metrics: server::Metrics::new(),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -11,6 +11,7 @@
 
 mod auth;
 mod errors;
+mod metrics;
 mod routes;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use keypool::AnyStore;
 use secrecy::SecretString;
 
 pub use errors::ServeError;
+pub use metrics::Metrics;
 
 /// Request bodies larger than this are refused with 413 (Gemini accepts up to 20 MB inline).
 pub const DEFAULT_BODY_LIMIT: usize = 20 * 1024 * 1024;
@@ -37,6 +39,8 @@ pub struct Gateway {
     pub admin_token: Option<SecretString>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
 }
 
 /// Refuses to listen beyond this machine without client tokens: anyone who can reach the

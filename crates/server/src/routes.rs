@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use gemini::{CallOptions, GenerateContentRequest};
 use keypool::KeyState;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::Gateway;
 use crate::auth::{self, Denied};
@@ -29,6 +30,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/models", get(openai_models))
         .route("/v1/keys/health", get(keys_health))
         .route("/v1/keys/{key_id}/{action}", post(key_admin))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
 }
@@ -236,11 +238,27 @@ async fn model_action(
             );
         }
     };
-    match action {
-        "generateContent" => match g.client.generate(model, &request, CallOptions::default()).await {
-            Ok(done) => Json(done.value).into_response(),
-            Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
-        },
+    let started = Instant::now();
+    let (route, upstream, response) = match action {
+        "generateContent" => {
+            let t = Instant::now();
+            let done = g.client.generate(model, &request, CallOptions::default()).await;
+            let upstream = t.elapsed().as_secs_f64();
+            let r = match done {
+                Ok(done) => {
+                    if let Some(u) = &done.value.usage_metadata {
+                        g.metrics.tokens(
+                            &done.model,
+                            u.prompt_token_count,
+                            u.candidates_token_count.unwrap_or(0),
+                        );
+                    }
+                    Json(done.value).into_response()
+                }
+                Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+            };
+            ("generateContent", upstream, r)
+        }
         "countTokens" => {
             // Accept both the plain form ({contents}) and the full one ({generateContentRequest}).
             let request = serde_json::from_slice::<Value>(&body)
@@ -248,20 +266,37 @@ async fn model_action(
                 .and_then(|v| v.get("generateContentRequest").cloned())
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or(request);
-            match g.client.count_tokens(model, &request).await {
+            let t = Instant::now();
+            let r = match g.client.count_tokens(model, &request).await {
                 Ok(n) => Json(json!({ "totalTokens": n })).into_response(),
                 Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
-            }
+            };
+            ("countTokens", t.elapsed().as_secs_f64(), r)
         }
-        "streamGenerateContent" => stream(&g, model, &request).await,
-        other => ApiFailure::new(
-            Protocol::Gemini,
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!("unknown method `{other}`: use generateContent, streamGenerateContent or countTokens"),
-        )
-        .into_response(),
-    }
+        "streamGenerateContent" => {
+            let t = Instant::now();
+            let r = stream(&g, model, &request).await;
+            ("streamGenerateContent", t.elapsed().as_secs_f64(), r)
+        }
+        other => (
+            "unknown",
+            0.0,
+            ApiFailure::new(
+                Protocol::Gemini,
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("unknown method `{other}`: use generateContent, streamGenerateContent or countTokens"),
+            )
+            .into_response(),
+        ),
+    };
+    g.metrics.request(
+        route,
+        response.status().as_u16(),
+        upstream,
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Server-sent events in Gemini's framing: `data: <one-line JSON>\r\n\r\n` per chunk; an error
@@ -329,9 +364,21 @@ async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: 
         );
     };
     let model = model.trim_start_matches("models/").to_owned();
-    let upstream = match g.client.openai(&model, "chat/completions", &request).await {
+    let started = Instant::now();
+    let done = g.client.openai(&model, "chat/completions", &request).await;
+    let waited = started.elapsed().as_secs_f64();
+    let upstream = match done {
         Ok(done) => done.value,
-        Err(e) => return ApiFailure::from_rotate(Protocol::OpenAi, &e).into_response(),
+        Err(e) => {
+            let r = ApiFailure::from_rotate(Protocol::OpenAi, &e).into_response();
+            g.metrics.request(
+                "chat.completions",
+                r.status().as_u16(),
+                waited,
+                started.elapsed().as_secs_f64(),
+            );
+            return r;
+        }
     };
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::OK);
     let content_type = upstream
@@ -350,5 +397,25 @@ async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: 
     let mut r = Response::new(Body::from_stream(chunks));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    g.metrics.request(
+        "chat.completions",
+        status.as_u16(),
+        waited,
+        started.elapsed().as_secs_f64(),
+    );
+    r
+}
+
+async fn metrics(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
+        return f.into_response();
+    }
+    let _ = g.client.pool().refresh().await;
+    let health = g.client.pool().health().ok();
+    let mut r = g.metrics.render(health.as_ref()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
     r
 }

@@ -1,7 +1,12 @@
 //! The gateway over real HTTP on loopback, in front of the Gemini simulator: authentication
 //! in each protocol's shape with no upstream call, failover hidden from the client, Gemini's SSE
 //! framing, the OpenAI-compatible surface, admin routes, limits, and no key material anywhere.
-#![expect(clippy::unwrap_used, reason = "test helpers")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::float_cmp,
+    reason = "test helpers; metric values are small whole numbers"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +80,7 @@ async fn up(tokens: &[&str]) -> Up {
         client_tokens: tokens.iter().map(|t| SecretString::from(*t)).collect(),
         admin_token: Some(SecretString::from(ADMIN)),
         body_limit: 64 * 1024,
+        metrics: server::Metrics::new(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -485,4 +491,86 @@ async fn the_official_sdks_work_through_the_gateway() {
         stats.keys["k2"].successes + stats.keys["k3"].successes >= 8,
         "{stats:?}"
     );
+}
+
+/// `name{labels}` → value, from Prometheus' text format; panics on a malformed line.
+fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("malformed metrics line {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        out.insert(name.to_owned(), v);
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_traffic() {
+    let up = up(&[TOKEN]).await;
+    let scrape = || async {
+        let r = up
+            .http
+            .get(format!("{}/metrics", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.trim_end().ends_with("# EOF"),
+            "OpenMetrics ends with # EOF"
+        );
+        no_key_material(&text);
+        parse_metrics(&text)
+    };
+    let ok = r#"botforge_gateway_requests_total{route="generateContent",status="200"}"#;
+    let before = scrape().await;
+    assert_eq!(before.get(ok), None);
+    for i in 0..5 {
+        let r = up
+            .http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt(&format!("count me {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let after = scrape().await;
+    assert_eq!(after[ok], 5.0);
+    assert_eq!(
+        after[r#"botforge_upstream_latency_seconds_count{route="generateContent"}"#],
+        5.0
+    );
+    assert_eq!(
+        after[r#"botforge_gateway_overhead_seconds_count{route="generateContent"}"#],
+        5.0
+    );
+    assert!(after[r#"botforge_tokens_total{model="gemini-2.5-flash",kind="prompt"}"#] > 0.0);
+    let successes: f64 = after
+        .iter()
+        .filter(|(k, _)| k.starts_with("botforge_key_calls{") && k.contains(r#"result="success""#))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(successes, 5.0);
+    assert_eq!(
+        after[r#"botforge_key_state{key_id="k2",model="gemini-2.5-flash",state="active"}"#],
+        1.0
+    );
+    let unauthorized = up
+        .http
+        .get(format!("{}/metrics", up.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
 }

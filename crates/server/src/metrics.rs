@@ -1,0 +1,193 @@
+//! `/metrics` in Prometheus' text format: gateway requests by route and status, upstream
+//! latency and the gateway's own overhead, tokens, and each key's state, cooldown and usage
+//! (read from the pool at scrape time, so other processes sharing Redis show too).
+
+use std::sync::atomic::AtomicU64;
+
+use keypool::HealthSnapshot;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The gateway's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    tokens: Family<Labels, Counter>,
+    upstream: Family<Labels, Histogram>,
+    overhead: Family<Labels, Histogram>,
+    key_state: Family<Labels, Gauge>,
+    key_cooldown: Family<Labels, FloatGauge>,
+    key_calls: Family<Labels, Gauge>,
+    key_usage: Family<Labels, Gauge>,
+}
+
+// A named fn, as the family's constructor must be `Fn() -> Histogram`.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
+}
+
+fn overhead() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("botforge");
+        let requests = Family::<Labels, Counter>::default();
+        let tokens = Family::<Labels, Counter>::default();
+        let upstream =
+            Family::<Labels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        let overhead_h =
+            Family::<Labels, Histogram>::new_with_constructor(overhead as fn() -> Histogram);
+        let key_state = Family::<Labels, Gauge>::default();
+        let key_cooldown = Family::<Labels, FloatGauge>::default();
+        let key_calls = Family::<Labels, Gauge>::default();
+        let key_usage = Family::<Labels, Gauge>::default();
+        registry.register(
+            "gateway_requests",
+            "Requests answered by the gateway, by route and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens reported by upstream (usageMetadata), by model and kind (prompt, output)",
+            tokens.clone(),
+        );
+        registry.register(
+            "upstream_latency_seconds",
+            "Time spent waiting for upstream (all attempts, to the first byte for streams)",
+            upstream.clone(),
+        );
+        registry.register(
+            "gateway_overhead_seconds",
+            "Time the gateway adds: the whole request minus the upstream wait",
+            overhead_h.clone(),
+        );
+        registry.register(
+            "key_state",
+            "1 for each key's current state (active, cooling_down, half_open, disabled)",
+            key_state.clone(),
+        );
+        registry.register(
+            "key_cooldown_remaining_seconds",
+            "Seconds until a cooling key may be tried again",
+            key_cooldown.clone(),
+        );
+        registry.register(
+            "key_calls",
+            "Upstream calls per key by result (success, error), as the pool counted them",
+            key_calls.clone(),
+        );
+        registry.register(
+            "key_usage",
+            "Each key's bucket usage and limits: rpm/tpm/rpd, used and limit",
+            key_usage.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            tokens,
+            upstream,
+            overhead: overhead_h,
+            key_state,
+            key_cooldown,
+            key_calls,
+            key_usage,
+        }
+    }
+
+    /// One answered request.
+    pub fn request(&self, route: &'static str, status: u16, upstream_s: f64, total_s: f64) {
+        self.requests
+            .get_or_create(&vec![
+                ("route", route.to_owned()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        if upstream_s > 0.0 {
+            self.upstream
+                .get_or_create(&vec![("route", route.to_owned())])
+                .observe(upstream_s);
+        }
+        self.overhead
+            .get_or_create(&vec![("route", route.to_owned())])
+            .observe((total_s - upstream_s).max(0.0));
+    }
+
+    /// Tokens from a response's usage.
+    pub fn tokens(&self, model: &str, prompt: u64, output: u64) {
+        for (kind, n) in [("prompt", prompt), ("output", output)] {
+            if n > 0 {
+                self.tokens
+                    .get_or_create(&vec![
+                        ("model", model.to_owned()),
+                        ("kind", kind.to_owned()),
+                    ])
+                    .inc_by(n);
+            }
+        }
+    }
+
+    /// The text exposition, with each key's rows refreshed from `health`.
+    pub fn render(&self, health: Option<&HealthSnapshot>) -> String {
+        if let Some(h) = health {
+            self.key_state.clear();
+            self.key_cooldown.clear();
+            self.key_calls.clear();
+            self.key_usage.clear();
+            for k in &h.keys {
+                let key = || vec![("key_id", k.key_id.clone()), ("model", k.model.clone())];
+                let mut labels = key();
+                labels.push(("state", k.state.as_str().to_owned()));
+                self.key_state.get_or_create(&labels).set(1);
+                self.key_cooldown
+                    .get_or_create(&key())
+                    .set(if k.in_cooldown {
+                        k.cooldown_remaining_s
+                    } else {
+                        0.0
+                    });
+                for (result, n) in [("success", k.success_count), ("error", k.error_count)] {
+                    let mut l = key();
+                    l.push(("result", result.to_owned()));
+                    self.key_calls
+                        .get_or_create(&l)
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                for (what, v) in [
+                    ("rpm_used", k.rpm_used),
+                    ("rpm_limit", k.rpm_limit),
+                    ("tpm_used", k.tpm_used),
+                    ("tpm_limit", k.tpm_limit),
+                    ("rpd_used", k.rpd_used),
+                    ("rpd_limit", k.rpd_limit),
+                ] {
+                    let mut l = key();
+                    l.push(("what", what.to_owned()));
+                    self.key_usage
+                        .get_or_create(&l)
+                        .set(i64::try_from(v).unwrap_or(i64::MAX));
+                }
+            }
+        }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
