@@ -12,6 +12,7 @@
 mod auth;
 mod errors;
 mod metrics;
+mod openapi;
 mod routes;
 
 use std::net::SocketAddr;

@@ -31,6 +31,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/keys/health", get(keys_health))
         .route("/v1/keys/{key_id}/{action}", post(key_admin))
         .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .route("/", get(dashboard))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
 }
@@ -416,6 +421,22 @@ async fn metrics(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+/// The dashboard page: static, no data in it (it fetches `/v1/keys/health` with the token).
+async fn dashboard() -> Response {
+    let mut r = include_str!("dashboard.html").into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'",
+        ),
     );
     r
 }

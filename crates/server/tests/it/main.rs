@@ -574,3 +574,134 @@ async fn metrics_parse_and_move_with_traffic() {
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let up = up(&[TOKEN]).await;
+    let (s, v, _) = body(
+        up.http
+            .get(format!("{}/openapi.json", up.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1beta/models/{model}:generateContent",
+        "/v1beta/models/{model}:streamGenerateContent",
+        "/v1beta/models/{model}:countTokens",
+        "/v1beta/models",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/keys/health",
+        "/v1/keys/{key_id}/disable",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/",
+    ] {
+        assert!(v["paths"].get(path).is_some(), "{path} missing");
+    }
+}
+
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed: .ci/run installs Debian's chromium"
+        );
+    }
+    found
+}
+
+/// The dashboard in headless Chromium: the script runs, fetches the health with the token from
+/// the address, and shows each key's state; a screenshot is kept as a test artifact.
+#[tokio::test]
+async fn the_dashboard_shows_each_keys_state_in_a_browser() {
+    let Some(chromium) = chromium() else { return };
+    let up = up(&[TOKEN]).await;
+    // k1 is revoked upstream: one request sets it aside; k3 is disabled by an operator.
+    for i in 0..3 {
+        let r = up
+            .http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt(&format!("warm {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/k3/disable", up.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = up.http.get(format!("{}/", up.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for bad in ["http://", "https://", "src="] {
+        assert!(!html.contains(bad), "the dashboard must not load {bad}");
+    }
+
+    let url = format!("{}/#token={TOKEN}", up.base);
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let (dom, shot_ok) = tokio::task::spawn_blocking(move || {
+        let common = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--virtual-time-budget=4000",
+        ];
+        let dom = std::process::Command::new(&chromium)
+            .args(common)
+            .arg("--dump-dom")
+            .arg(&url)
+            .output()
+            .unwrap();
+        let shot_run = std::process::Command::new(&chromium)
+            .args(common)
+            .arg("--window-size=1280,500")
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(&url)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&dom.stdout).into_owned(),
+            shot_run.status.success() && shot.is_file(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        dom.contains(r#"data-key="k2" data-state="active""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-key="k3" data-state="disabled""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-key="k1" data-state="disabled""#),
+        "revoked upstream: {dom}"
+    );
+    assert!(dom.contains("3 keys, 1 usable"), "{dom}");
+    assert!(
+        dom.contains("API_KEY") || dom.contains("PERMISSION_DENIED") || dom.contains("403"),
+        "k1's last error is shown: {dom}"
+    );
+    no_key_material(&dom);
+    assert!(shot_ok, "no screenshot");
+}

@@ -1,0 +1,70 @@
+//! The OpenAPI 3.1 document at `/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn op(summary: &str, tag: &str) -> Value {
+    json!({
+        "summary": summary,
+        "tags": [tag],
+        "responses": {
+            "200": {"description": "OK"},
+            "401": {"description": "No gateway token"},
+            "403": {"description": "A token the gateway does not accept"},
+            "429": {"description": "Every key is busy; see Retry-After"},
+            "503": {"description": "No key can serve the request"}
+        }
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let model = json!([{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}, "example": "gemini-2.5-flash"}]);
+    let mut generate = op("Gemini generateContent through the key pool", "gemini");
+    generate["parameters"] = model.clone();
+    let mut stream = op(
+        "Gemini streamGenerateContent (SSE, `data: …\\r\\n\\r\\n` per chunk)",
+        "gemini",
+    );
+    stream["parameters"] = model.clone();
+    let mut count = op("Gemini countTokens", "gemini");
+    count["parameters"] = model.clone();
+    let mut get_model = op("One model", "gemini");
+    get_model["parameters"] = model;
+    let key = json!([
+        {"name": "key_id", "in": "path", "required": true, "schema": {"type": "string"}}
+    ]);
+    let mut enable = op("Re-enable a key (admin token)", "admin");
+    enable["parameters"] = key.clone();
+    let mut disable = op("Disable a key (admin token)", "admin");
+    disable["parameters"] = key;
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "botforge gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Gemini-native and OpenAI-compatible routes over a rotating pool of Gemini API keys. Send a gateway token where your SDK sends its key."
+        },
+        "components": {"securitySchemes": {
+            "googApiKey": {"type": "apiKey", "in": "header", "name": "x-goog-api-key"},
+            "queryKey": {"type": "apiKey", "in": "query", "name": "key"},
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }},
+        "security": [{"googApiKey": []}, {"queryKey": []}, {"bearer": []}],
+        "paths": {
+            "/v1beta/models/{model}:generateContent": {"post": generate},
+            "/v1beta/models/{model}:streamGenerateContent": {"post": stream},
+            "/v1beta/models/{model}:countTokens": {"post": count},
+            "/v1beta/models": {"get": op("Models served upstream", "gemini")},
+            "/v1beta/models/{model}": {"get": get_model},
+            "/v1/chat/completions": {"post": op("OpenAI chat completions (streaming with \"stream\": true)", "openai")},
+            "/v1/models": {"get": op("Models, OpenAI's shape", "openai")},
+            "/v1/keys/health": {"get": op("Every key's state and usage (no key material)", "keys")},
+            "/v1/keys/{key_id}/enable": {"post": enable},
+            "/v1/keys/{key_id}/disable": {"post": disable},
+            "/metrics": {"get": op("Prometheus metrics (OpenMetrics text)", "operations")},
+            "/healthz": {"get": {"summary": "Alive", "tags": ["operations"], "security": [], "responses": {"200": {"description": "OK"}}}},
+            "/readyz": {"get": {"summary": "A usable key exists and the state backend answers", "tags": ["operations"], "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+            "/": {"get": {"summary": "The live dashboard (HTML, no external assets)", "tags": ["operations"], "security": [], "responses": {"200": {"description": "HTML"}}}}
+        }
+    })
+}
