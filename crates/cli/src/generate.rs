@@ -6,13 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gemini::{
-    CallOptions, Content, GenerateContentRequest, GenerationConfig, Part, RotatingClient,
-};
-use generator::{GenerateError, Generated, Llm, LlmError, LlmReply, LlmRequest};
-use keypool::{
-    AnyStore, ConfigError, Environment, KeyPool, PoolConfig, PoolOptions, SystemClock, vars,
-};
+use gemini::RotatingClient;
+use generator::{GenerateError, Generated};
+use keypool::{ConfigError, Environment, KeyPool, PoolConfig, PoolOptions, SystemClock, vars};
+use server::GeminiLlm;
 
 /// Where the strategy comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,53 +42,6 @@ pub struct Options {
     pub backtest: Option<Option<PathBuf>>,
 }
 
-/// The rotating Gemini client as the generator's model.
-struct GeminiLlm {
-    client: RotatingClient<AnyStore>,
-}
-
-impl Llm for GeminiLlm {
-    async fn generate(&self, request: &LlmRequest) -> Result<LlmReply, LlmError> {
-        let body = GenerateContentRequest {
-            contents: request
-                .turns
-                .iter()
-                .map(|t| Content {
-                    role: Some(t.role.to_owned()),
-                    parts: vec![Part::text(t.text.clone())],
-                    extra: serde_json::Map::new(),
-                })
-                .collect(),
-            system_instruction: Some(Content::system(request.system.clone())),
-            generation_config: Some(GenerationConfig {
-                temperature: Some(0.2),
-                response_mime_type: Some("application/json".to_owned()),
-                response_json_schema: Some(request.schema.clone()),
-                ..GenerationConfig::default()
-            }),
-            extra: serde_json::Map::new(),
-        };
-        let reply = self
-            .client
-            .generate(&request.model, &body, CallOptions::default())
-            .await
-            .map_err(|e| LlmError {
-                caller_fault: e.is_caller_error(),
-                message: e.to_string(),
-            })?;
-        // Blocked, cut off or empty answers are errors, not "success with empty text".
-        let answer = reply.value.answer().map_err(|e| LlmError {
-            caller_fault: false,
-            message: format!("Gemini gave no usable answer: {e}"),
-        })?;
-        Ok(LlmReply {
-            text: answer.text,
-            key_id: Some(reply.key_id),
-            model: reply.model,
-        })
-    }
-}
-
 fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
     match PoolConfig::load(env, env) {
         Ok(c) => Ok(Some(c)),
@@ -117,9 +67,7 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
                 PoolOptions::default(),
             )?;
             let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(env))?;
-            let llm = GeminiLlm {
-                client: RotatingClient::new(Arc::new(pool), client),
-            };
+            let llm = GeminiLlm::new(RotatingClient::new(Arc::new(pool), client));
             generator::generate_with_llm(&llm, &opts.description, &opts.model).await?
         }
         (Provider::Offline, _) | (Provider::Auto, None) => {

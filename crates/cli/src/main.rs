@@ -154,6 +154,9 @@ enum Command {
         /// Largest request body accepted, in bytes.
         #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
+        /// The folder POST /v1/backtests may read data files from (by name only).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
     ///
@@ -264,7 +267,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bind,
             tokens,
             body_limit,
-        } => serve::run(&bind, &tokens, body_limit).await,
+            data_dir,
+        } => serve::run(&bind, &tokens, body_limit, data_dir.as_deref()).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
         Command::Backtest {
             strategy,

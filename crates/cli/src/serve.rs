@@ -40,7 +40,12 @@ fn client_tokens(env: &Environment, flags: &[String]) -> anyhow::Result<Vec<Secr
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-pub async fn run(bind: &str, tokens: &[String], body_limit: usize) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    bind: &str,
+    tokens: &[String],
+    body_limit: usize,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = bind.parse().map_err(|_| {
         UsageError(format!(
             "--bind {bind}: expected HOST:PORT, e.g. 127.0.0.1:8080"
@@ -61,6 +66,16 @@ pub async fn run(bind: &str, tokens: &[String], body_limit: usize) -> anyhow::Re
         Arc::new(pool),
         GeminiClient::new(gemini::ClientConfig::from_env(&env))?,
     );
+    let strategy_dir = std::path::PathBuf::from(
+        env.get(vars::STRATEGY_DIR)
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or("codes"),
+    );
+    if let Some(d) = data_dir
+        && !d.is_dir()
+    {
+        return Err(UsageError(format!("--data-dir {}: not a folder", d.display())).into());
+    }
     let admin_token = env
         .get(vars::BOTFORGE_ADMIN_TOKEN)
         .map(str::trim)
@@ -72,6 +87,8 @@ pub async fn run(bind: &str, tokens: &[String], body_limit: usize) -> anyhow::Re
         admin_token,
         body_limit,
         metrics: server::Metrics::new(),
+        strategy_dir,
+        data_dir: data_dir.map(std::path::Path::to_path_buf),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

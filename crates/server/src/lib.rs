@@ -10,12 +10,15 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod bot;
 mod errors;
+mod llm;
 mod metrics;
 mod openapi;
 mod routes;
 
 use std::net::SocketAddr;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -24,6 +27,7 @@ use keypool::AnyStore;
 use secrecy::SecretString;
 
 pub use errors::ServeError;
+pub use llm::GeminiLlm;
 pub use metrics::Metrics;
 
 /// Request bodies larger than this are refused with 413 (Gemini accepts up to 20 MB inline).
@@ -42,6 +46,10 @@ pub struct Gateway {
     pub body_limit: usize,
     /// What `/metrics` reports.
     pub metrics: Metrics,
+    /// Where `POST /v1/strategies` saves and `strategy_name` is looked up.
+    pub strategy_dir: std::path::PathBuf,
+    /// The only folder `POST /v1/backtests` reads data from (`None`: the bundled sample only).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Refuses to listen beyond this machine without client tokens: anyone who can reach the

@@ -31,6 +31,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/keys/health", get(keys_health))
         .route("/v1/keys/{key_id}/{action}", post(key_admin))
         .route("/metrics", get(metrics))
+        .route("/v1/strategies", post(crate::bot::create_strategy))
+        .route("/v1/backtests", post(crate::bot::create_backtest))
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
@@ -57,7 +59,7 @@ fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
     }
 }
 
-fn authorize(
+pub(crate) fn authorize(
     g: &Gateway,
     protocol: Protocol,
     headers: &HeaderMap,

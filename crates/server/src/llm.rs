@@ -1,0 +1,63 @@
+//! The rotating Gemini client as the generator's model: structured output with the strategy's
+//! response schema; blocked, cut-off or empty answers are errors.
+
+use gemini::{
+    CallOptions, Content, GenerateContentRequest, GenerationConfig, Part, RotatingClient,
+};
+use generator::{Llm, LlmError, LlmReply, LlmRequest};
+use keypool::AnyStore;
+
+/// The rotating Gemini client as the generator's model.
+#[derive(Debug, Clone)]
+pub struct GeminiLlm {
+    client: RotatingClient<AnyStore>,
+}
+
+impl GeminiLlm {
+    /// The generator's model, through `client`.
+    pub fn new(client: RotatingClient<AnyStore>) -> Self {
+        Self { client }
+    }
+}
+
+impl Llm for GeminiLlm {
+    async fn generate(&self, request: &LlmRequest) -> Result<LlmReply, LlmError> {
+        let body = GenerateContentRequest {
+            contents: request
+                .turns
+                .iter()
+                .map(|t| Content {
+                    role: Some(t.role.to_owned()),
+                    parts: vec![Part::text(t.text.clone())],
+                    extra: serde_json::Map::new(),
+                })
+                .collect(),
+            system_instruction: Some(Content::system(request.system.clone())),
+            generation_config: Some(GenerationConfig {
+                temperature: Some(0.2),
+                response_mime_type: Some("application/json".to_owned()),
+                response_json_schema: Some(request.schema.clone()),
+                ..GenerationConfig::default()
+            }),
+            extra: serde_json::Map::new(),
+        };
+        let reply = self
+            .client
+            .generate(&request.model, &body, CallOptions::default())
+            .await
+            .map_err(|e| LlmError {
+                caller_fault: e.is_caller_error(),
+                message: e.to_string(),
+            })?;
+        // Blocked, cut off or empty answers are errors, not "success with empty text".
+        let answer = reply.value.answer().map_err(|e| LlmError {
+            caller_fault: false,
+            message: format!("Gemini gave no usable answer: {e}"),
+        })?;
+        Ok(LlmReply {
+            text: answer.text,
+            key_id: Some(reply.key_id),
+            model: reply.model,
+        })
+    }
+}
