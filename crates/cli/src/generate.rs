@@ -42,8 +42,9 @@ pub struct Options {
     pub backtest: Option<Option<PathBuf>>,
 }
 
-fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
-    match PoolConfig::load(env, env) {
+async fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
+    let source = crate::keys::key_source(env).await?;
+    match PoolConfig::load(env, &source) {
         Ok(c) => Ok(Some(c)),
         Err(ConfigError::NoKeys) => Ok(None),
         Err(e) => Err(e).context("reading the key configuration"),
@@ -54,7 +55,7 @@ fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
 async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated> {
     let keys = match opts.provider {
         Provider::Offline => None,
-        Provider::Auto | Provider::Gemini => pool_config(env)?,
+        Provider::Auto | Provider::Gemini => pool_config(env).await?,
     };
     Ok(match (opts.provider, keys) {
         (Provider::Gemini, None) => return Err(ConfigError::NoKeys.into()),

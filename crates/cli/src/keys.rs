@@ -49,9 +49,16 @@ async fn pool(env: &Environment, config: &PoolConfig) -> anyhow::Result<KeyPool<
     Ok(pool)
 }
 
-fn config() -> anyhow::Result<Option<(Environment, PoolConfig)>> {
+/// Key material from `SECRET_STORE_TYPE`'s store (the environment by default).
+pub async fn key_source(env: &Environment) -> anyhow::Result<secrets::Snapshot> {
+    let store = secrets::Store::from_env(env)?;
+    Ok(store.fetch().await?)
+}
+
+async fn config() -> anyhow::Result<Option<(Environment, PoolConfig)>> {
     let env = Environment::from_process()?;
-    match PoolConfig::load(&env, &env) {
+    let source = key_source(&env).await?;
+    match PoolConfig::load(&env, &source) {
         Ok(c) => Ok(Some((env, c))),
         Err(ConfigError::NoKeys) => Ok(None),
         Err(e) => Err(e).context("reading the key configuration"),
@@ -121,7 +128,7 @@ fn health_rows(rows: &[KeyReport]) -> Vec<Vec<String>> {
 
 /// `keys health`.
 pub async fn health(json: bool) -> anyhow::Result<()> {
-    let Some((env, config)) = config()? else {
+    let Some((env, config)) = config().await? else {
         no_keys(json);
         return Ok(());
     };
@@ -144,7 +151,7 @@ pub async fn health(json: bool) -> anyhow::Result<()> {
 
 /// `keys check`.
 pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
-    let Some((env, config)) = config()? else {
+    let Some((env, config)) = config().await? else {
         no_keys(json);
         return Ok(ExitCode::from(2));
     };

@@ -203,6 +203,10 @@ fn is_user_error(err: &anyhow::Error) -> bool {
             || e.downcast_ref::<gemini_sim::ConfigError>().is_some()
             || e.downcast_ref::<std::net::AddrParseError>().is_some()
             || e.downcast_ref::<backtest::DataError>().is_some()
+            || matches!(
+                e.downcast_ref::<secrets::SecretsError>(),
+                Some(secrets::SecretsError::Config(_))
+            )
             || e.downcast_ref::<backtest::sweep::SweepError>().is_some()
             || e.downcast_ref::<eval::UsageError>().is_some()
             || e.downcast_ref::<strategy::StrategyError>().is_some()

