@@ -34,7 +34,7 @@ cat > "$work/keys.json" <<JSON
   {"key_id": "b4", "project": "p4", "rpm": 100000000, "tpm": 1000000000000, "rpd": 1000000000}
 ]}
 JSON
-(cd "$work" && env -i PATH="$PATH" ENABLE_KEY_ROTATION=true KEYS_FILE="$work/keys.json" \
+(cd "$work" && exec env -i PATH="$PATH" ENABLE_KEY_ROTATION=true KEYS_FILE="$work/keys.json" \
   GEMINI_KEY_b1=bench-key-1 GEMINI_KEY_b2=bench-key-2 GEMINI_KEY_b3=bench-key-3 GEMINI_KEY_b4=bench-key-4 \
   GEMINI_BASE_URL="$sim" "$bin" serve --bind 127.0.0.1:0 --token bench-token 2> "$work/gw.log") &
 pids+=($!)
