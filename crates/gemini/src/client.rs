@@ -206,11 +206,20 @@ impl GeminiClient {
         key: &ApiKey,
         builder: reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, Instant), GeminiError> {
-        let deadline = Instant::now() + self.config.total_timeout;
         let request = builder
             .header("x-goog-api-key", Self::key_header(key)?)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
+        self.execute(request).await
+    }
+
+    /// Sends a built request: first-byte timeout, then an error status read into a
+    /// [`GeminiError`] within the total deadline, which is returned for the body.
+    async fn execute(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<(reqwest::Response, Instant), GeminiError> {
+        let deadline = Instant::now() + self.config.total_timeout;
         let first_byte = self
             .config
             .first_byte_timeout
@@ -383,26 +392,7 @@ impl GeminiClient {
             .body(bytes)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
-        let first_byte = self
-            .config
-            .first_byte_timeout
-            .min(self.config.total_timeout);
-        let response = match timeout(first_byte, self.http.execute(request)).await {
-            Err(_) => return Err(GeminiError::Timeout("first byte")),
-            Ok(Err(e)) => return Err(map_reqwest(&e, "connect")),
-            Ok(Ok(r)) => r,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let deadline = Instant::now() + self.config.total_timeout;
-        let body = match timeout_at(deadline, response.bytes()).await {
-            Err(_) => return Err(GeminiError::Timeout("total")),
-            Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
-            Ok(Ok(b)) => b,
-        };
-        Err(GeminiError::Api(ApiError::parse(status.as_u16(), &body)))
+        Ok(self.execute(request).await?.0)
     }
 
     /// `GET /v1beta/models/{model}`.
