@@ -164,19 +164,27 @@ async fn list_models(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response
     if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
         return f.into_response();
     }
-    let Some(model) = served_models(&g).into_iter().next() else {
-        return ApiFailure::new(
+    match upstream_models(&g).await {
+        Ok(models) => Json(json!({ "models": models })).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Upstream's model list, through a key of the first model the pool serves.
+async fn upstream_models(g: &Gateway) -> Result<Vec<gemini::Model>, Response> {
+    let Some(model) = served_models(g).into_iter().next() else {
+        return Err(ApiFailure::new(
             Protocol::Gemini,
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             "no keys configured",
         )
-        .into_response();
+        .into_response());
     };
-    match g.client.list_models(&model).await {
-        Ok(models) => Json(json!({ "models": models })).into_response(),
-        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
-    }
+    g.client
+        .list_models(&model)
+        .await
+        .map_err(|e| ApiFailure::from_rotate(Protocol::Gemini, &e).into_response())
 }
 
 async fn get_model(
@@ -188,17 +196,8 @@ async fn get_model(
     if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
         return f.into_response();
     }
-    let Some(model) = served_models(&g).into_iter().next() else {
-        return ApiFailure::new(
-            Protocol::Gemini,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "no keys configured",
-        )
-        .into_response();
-    };
     let want = format!("models/{}", rest.trim_start_matches("models/"));
-    match g.client.list_models(&model).await {
+    match upstream_models(&g).await {
         Ok(models) => match models.into_iter().find(|m| m.name == want) {
             Some(m) => Json(m).into_response(),
             None => ApiFailure::new(
@@ -209,7 +208,7 @@ async fn get_model(
             )
             .into_response(),
         },
-        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+        Err(r) => r,
     }
 }
 

@@ -271,25 +271,14 @@ impl Emitter<'_> {
     }
 }
 
+/// Python's operator: the language's own symbol, except `and`/`or`, which are numpy's
+/// element-wise `&`/`|` on whole series.
 fn op_text(op: BinOp) -> &'static str {
     match op {
-        BinOp::Add => "+",
-        BinOp::Sub => "-",
-        BinOp::Mul => "*",
-        BinOp::Div => "/",
-        BinOp::Lt => "<",
-        BinOp::Le => "<=",
-        BinOp::Gt => ">",
-        BinOp::Ge => ">=",
-        BinOp::Eq => "==",
-        BinOp::Ne => "!=",
         BinOp::And => "&",
         BinOp::Or => "|",
+        other => other.symbol(),
     }
-}
-
-fn refs(e: &Expr, out: &mut Vec<String>) {
-    crate::check::names(e, out);
 }
 
 fn visit(
@@ -305,7 +294,7 @@ fn visit(
         return;
     }
     let mut names = Vec::new();
-    refs(&s.indicators[i].1, &mut names);
+    crate::check::names(&s.indicators[i].1, &mut names);
     for n in names {
         if let Some(&j) = index.get(n.as_str()) {
             visit(j, s, index, done, order, depth + 1);
