@@ -180,7 +180,7 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
             model
         };
         let started = Instant::now();
-        let r = client.get_model(key, model).await;
+        let r = client.get_model(&key, model).await;
         let ms = started.elapsed().as_millis();
         let (ok, class, detail) = match &r {
             Ok(_) => (true, "ok", String::new()),
@@ -231,4 +231,87 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// `keys reload`: asks a running gateway to read its secret store again.
+pub async fn reload(server: &str, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::eval::UsageError;
+    let env = Environment::from_process()?;
+    let Some(token) = env
+        .get(vars::BOTFORGE_ADMIN_TOKEN)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(UsageError(
+            "keys reload needs BOTFORGE_ADMIN_TOKEN: the admin token the gateway was started with"
+                .into(),
+        )
+        .into());
+    };
+    let base = server.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(UsageError(format!(
+            "--server {server}: expected a URL such as http://127.0.0.1:8080"
+        ))
+        .into());
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let r = http
+        .post(format!("{base}/v1/keys/reload"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the gateway at {base} ({}): is `botforge serve` running there? (--server or BOTFORGE_SERVER)",
+                if e.is_timeout() { "timed out" } else { "no connection" }
+            )
+        })?;
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+    let message = body["error"]["message"].as_str().unwrap_or("no details");
+    match status {
+        200 => {}
+        401 | 403 => {
+            return Err(UsageError(format!(
+                "the gateway at {base} refused BOTFORGE_ADMIN_TOKEN ({message})"
+            ))
+            .into());
+        }
+        501 => return Err(UsageError(message.to_owned()).into()),
+        _ => anyhow::bail!("the gateway at {base} answered {status}: {message}"),
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{body}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = |field: &str| {
+        let ids: Vec<&str> = body[field]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            "-".to_owned()
+        } else {
+            ids.join(", ")
+        }
+    };
+    let rows = vec![
+        vec![
+            "store".to_owned(),
+            body["store"].as_str().unwrap_or("?").to_owned(),
+        ],
+        vec!["rotated".to_owned(), list("rotated")],
+        vec!["re-enabled".to_owned(), list("reenabled")],
+        vec!["no material (kept the last)".to_owned(), list("missing")],
+        vec![
+            "new in the store (restart to add)".to_owned(),
+            list("not_in_pool"),
+        ],
+    ];
+    write!(out, "{}", table(&["RELOAD", "KEYS"], &rows))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -157,6 +157,15 @@ enum Command {
         /// The folder POST /v1/backtests may read data files from (by name only).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Read the secret store (SECRET_STORE_TYPE) again every this many seconds and swap
+        /// rotated key material in; 0 turns it off (`botforge keys reload` still works).
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 300,
+            env = "BOTFORGE_KEYS_REFRESH_SECS"
+        )]
+        refresh_keys: u64,
     },
     /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
     ///
@@ -191,6 +200,19 @@ enum KeysCommand {
     /// when at least one key works, 2 when none does.
     Check {
         /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a running `botforge serve` read its secret store again and swap rotated key
+    /// material in, without a restart (it also does so on its own every --refresh-keys).
+    ///
+    /// Sends POST /v1/keys/reload with BOTFORGE_ADMIN_TOKEN. Keys re-enabled because their old
+    /// material had been revoked are listed; keys new in the store need a restart.
+    Reload {
+        /// The gateway's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "BOTFORGE_SERVER")]
+        server: String,
+        /// Print the gateway's JSON answer instead of the summary.
         #[arg(long)]
         json: bool,
     },
@@ -266,13 +288,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys {
             command: KeysCommand::Check { json },
         } => keys::check(json).await,
+        Command::Keys {
+            command: KeysCommand::Reload { server, json },
+        } => keys::reload(&server, json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Serve {
             bind,
             tokens,
             body_limit,
             data_dir,
-        } => serve::run(&bind, &tokens, body_limit, data_dir.as_deref()).await,
+            refresh_keys,
+        } => {
+            serve::run(
+                &bind,
+                &tokens,
+                body_limit,
+                data_dir.as_deref(),
+                refresh_keys,
+            )
+            .await
+        }
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
         Command::Backtest {
             strategy,

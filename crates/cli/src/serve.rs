@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use gemini::{GeminiClient, RotatingClient};
@@ -45,6 +46,7 @@ pub async fn run(
     tokens: &[String],
     body_limit: usize,
     data_dir: Option<&std::path::Path>,
+    refresh_keys: u64,
 ) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = bind.parse().map_err(|_| {
         UsageError(format!(
@@ -54,7 +56,9 @@ pub async fn run(
     let env = Environment::from_process()?;
     let client_tokens = client_tokens(&env, tokens)?;
     server::check_bind(addr, &client_tokens).map_err(|e| UsageError(e.to_string()))?;
-    let source = crate::keys::key_source(&env).await?;
+    let store = secrets::Store::from_env(&env).map_err(|e| UsageError(e.to_string()))?;
+    let secrets = secrets::Cached::start(store, Duration::from_secs(refresh_keys.max(1))).await?;
+    let source = secrets.get().await;
     let config = PoolConfig::load(&env, &source).context("reading the key configuration")?;
     let pool = KeyPool::new(
         &config,
@@ -90,7 +94,14 @@ pub async fn run(
         metrics: server::Metrics::new(),
         strategy_dir,
         data_dir: data_dir.map(std::path::Path::to_path_buf),
+        secrets: Some(Arc::new(secrets)),
     });
+    if refresh_keys > 0 {
+        tokio::spawn(server::reload_periodically(
+            Arc::clone(&gateway),
+            Duration::from_secs(refresh_keys),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -187,7 +187,7 @@ impl<S: StateStore> RotatingClient<S> {
         let done = self
             .pool
             .execute(&req, &self.policy, &self.budget, |g| async move {
-                match client.generate(g.api_key, g.model, request).await {
+                match client.generate(&g.api_key, g.model, request).await {
                     Ok(r) => {
                         let input_tokens = r.prompt_tokens().unwrap_or(estimate);
                         (Outcome::Success { input_tokens }, Ok(r))
@@ -226,7 +226,7 @@ impl<S: StateStore> RotatingClient<S> {
             .pool
             .execute_held(&req, &self.policy, &self.budget, |g| async move {
                 client
-                    .stream(g.api_key, g.model, request)
+                    .stream(&g.api_key, g.model, request)
                     .await
                     .map_err(|e| (e.outcome(), e))
             })
@@ -256,7 +256,7 @@ impl<S: StateStore> RotatingClient<S> {
     ) -> Result<u64, RotateError> {
         let client = &self.client;
         self.free_call(model, |key, m| async move {
-            client.count_tokens(key, m, request).await
+            client.count_tokens(&key, m, request).await
         })
         .await
     }
@@ -267,8 +267,11 @@ impl<S: StateStore> RotatingClient<S> {
     /// [`RotateError`].
     pub async fn list_models(&self, model: &str) -> Result<Vec<Model>, RotateError> {
         let client = &self.client;
-        self.free_call(model, |key, _| async move { client.list_models(key).await })
-            .await
+        self.free_call(
+            model,
+            |key, _| async move { client.list_models(&key).await },
+        )
+        .await
     }
 
     /// A call to Gemini's OpenAI-compatible surface (`chat/completions`, streaming or not) with
@@ -294,7 +297,7 @@ impl<S: StateStore> RotatingClient<S> {
                 &self.budget,
                 |g| async move {
                     client
-                        .openai_post(g.api_key, path, body)
+                        .openai_post(&g.api_key, path, body)
                         .await
                         .map_err(|e| (e.outcome(), e))
                 },
@@ -323,7 +326,7 @@ impl<S: StateStore> RotatingClient<S> {
 
     async fn free_call<'p, T, F, Fut>(&'p self, model: &str, call: F) -> Result<T, RotateError>
     where
-        F: Fn(&'p keypool::ApiKey, &'p str) -> Fut,
+        F: Fn(std::sync::Arc<keypool::ApiKey>, &'p str) -> Fut,
         Fut: Future<Output = Result<T, GeminiError>>,
     {
         let held = self

@@ -56,12 +56,15 @@ pub trait KeySource {
 #[derive(Clone, Default)]
 pub struct Environment {
     vars: BTreeMap<String, SecretString>,
+    /// The dotenv file read, for [`Environment::reread`].
+    dotenv: Option<PathBuf>,
 }
 
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Environment")
             .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .field("dotenv", &self.dotenv)
             .finish()
     }
 }
@@ -80,7 +83,10 @@ impl Environment {
     /// # Errors
     /// When the file exists but cannot be read or parsed; the error names the line, never a value.
     pub fn from_process_with_dotenv(dotenv: &Path) -> Result<Self, ConfigError> {
-        let mut env = Self::default();
+        let mut env = Self {
+            dotenv: Some(dotenv.to_owned()),
+            ..Self::default()
+        };
         if dotenv.exists() {
             env.merge_dotenv(dotenv)?;
         }
@@ -101,6 +107,19 @@ impl Environment {
                 .into_iter()
                 .map(|(k, v)| (k.into(), SecretString::from(v.into())))
                 .collect(),
+            dotenv: None,
+        }
+    }
+
+    /// Reads the process environment and the dotenv file again, so a key rotated in `.env` is
+    /// seen without a restart; an environment built from pairs stays as it is.
+    ///
+    /// # Errors
+    /// As [`Environment::from_process_with_dotenv`].
+    pub fn reread(&self) -> Result<Self, ConfigError> {
+        match &self.dotenv {
+            Some(path) => Self::from_process_with_dotenv(path),
+            None => Ok(self.clone()),
         }
     }
 

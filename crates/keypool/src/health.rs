@@ -242,6 +242,20 @@ impl KeyHealth {
         self.trial_until = 0;
     }
 
+    /// The key's material was rotated: a deactivation for being broken (which the old material
+    /// earned) is lifted; an operator's is not. Returns whether the key was enabled again.
+    pub fn on_material_rotated(&mut self) -> bool {
+        let broken = !self.active
+            && self.last_error.as_ref().is_some_and(|e| {
+                e.class == "key_broken"
+                    && self.disabled_reason.as_deref() == Some(e.detail.as_str())
+            });
+        if broken {
+            self.enable();
+        }
+        broken
+    }
+
     /// Deactivated by an operator.
     pub fn disable(&mut self, reason: &str) {
         self.active = false;

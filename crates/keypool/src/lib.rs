@@ -56,7 +56,8 @@ pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{Family, Limits};
 pub use pool::{
     ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
-    KeyReport, Lease, Outcome, PoolOptions, SelectRequest, Verdict, config_from_process,
+    KeyReport, Lease, MaterialUpdate, Outcome, PoolOptions, SelectRequest, Verdict,
+    config_from_process,
 };
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisOptions, RedisStore, RedisTime};

@@ -13,11 +13,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use serde::Serialize;
 
 use crate::budget::RetryBudget;
 use crate::clock::{Clock, Millis, next_pacific_midnight, to_rfc3339};
-use crate::config::{KeySpec, PoolConfig};
+use crate::config::{KeySource, KeySpec, PoolConfig, vars};
 use crate::error::{Exhausted, KeyBlock, PoolError};
 use crate::health::{HealthPolicy, KeyHealth, KeyState};
 use crate::limits::{Family, Limits};
@@ -44,7 +46,8 @@ pub const FALLBACK_KEY_ID: &str = "GEMINI_API_KEY";
 #[derive(Debug)]
 struct KeyEntry {
     key_id: String,
-    key: ApiKey,
+    /// Swapped in place when the secret store rotates it ([`KeyPool::update_material`]).
+    key: ArcSwap<ApiKey>,
     project: String,
     model: String,
     fallback: bool,
@@ -287,12 +290,12 @@ impl Default for FailoverPolicy {
 }
 
 /// What a call through [`KeyPool::execute`] sees of its key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Grant<'a> {
     /// Key id.
     pub key_id: &'a str,
-    /// The material, for the request header.
-    pub api_key: &'a ApiKey,
+    /// The material, for the request header (the one current when the key was granted).
+    pub api_key: Arc<ApiKey>,
     /// The model this key was granted for.
     pub model: &'a str,
     /// 1-based attempt number.
@@ -328,6 +331,17 @@ pub struct Held<T> {
     pub model: String,
     /// Attempts used.
     pub attempts: u32,
+}
+
+/// What [`KeyPool::update_material`] changed. Ids only, never material.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaterialUpdate {
+    /// Keys whose material changed and was swapped in.
+    pub rotated: Vec<String>,
+    /// Keys the source holds no material for any more: they keep their last material.
+    pub missing: Vec<String>,
+    /// Rotated keys that had been deactivated as broken (invalid, revoked) and are active again.
+    pub reenabled: Vec<String>,
 }
 
 /// Why [`KeyPool::execute`] gave up.
@@ -424,7 +438,7 @@ impl Builder {
         let project = self.project(FALLBACK_KEY_ID);
         self.keys.push(KeyEntry {
             key_id: FALLBACK_KEY_ID.to_owned(),
-            key: key.clone(),
+            key: ArcSwap::from_pointee(key.clone()),
             project: FALLBACK_KEY_ID.to_owned(),
             model: ANY_MODEL.to_owned(),
             fallback: true,
@@ -526,7 +540,7 @@ impl<S: StateStore> KeyPool<S> {
             let bucket = b.bucket(&project_name, model, *limits);
             b.keys.push(KeyEntry {
                 key_id: key_id.clone(),
-                key: key.clone(),
+                key: ArcSwap::from_pointee(key.clone()),
                 project: project_name,
                 model: model.clone(),
                 fallback: false,
@@ -562,7 +576,7 @@ impl<S: StateStore> KeyPool<S> {
                     key_id: k.key_id.clone(),
                     active: k.fallback
                         || config.keys.iter().any(|s| s.key_id == k.key_id && s.active),
-                    fingerprint: k.key.fingerprint(),
+                    fingerprint: k.key.load().fingerprint(),
                     project: k.project.clone(),
                 })
                 .collect(),
@@ -611,10 +625,15 @@ impl<S: StateStore> KeyPool<S> {
 
     /// Every key: id, material (for probes only), model served (`*` for `GEMINI_API_KEY`) and
     /// whether it is the fallback.
-    pub fn keys(&self) -> impl Iterator<Item = (&str, &ApiKey, &str, bool)> {
-        self.keys
-            .iter()
-            .map(|k| (k.key_id.as_str(), &k.key, k.model.as_str(), k.fallback))
+    pub fn keys(&self) -> impl Iterator<Item = (&str, Arc<ApiKey>, &str, bool)> {
+        self.keys.iter().map(|k| {
+            (
+                k.key_id.as_str(),
+                k.key.load_full(),
+                k.model.as_str(),
+                k.fallback,
+            )
+        })
     }
 
     /// A lease's key id.
@@ -623,8 +642,8 @@ impl<S: StateStore> KeyPool<S> {
     }
 
     /// A lease's key material (for the request header only).
-    pub fn api_key(&self, lease: &Lease) -> &ApiKey {
-        &self.keys[lease.key].key
+    pub fn api_key(&self, lease: &Lease) -> Arc<ApiKey> {
+        self.keys[lease.key].key.load_full()
     }
 
     /// A lease's model.
@@ -1098,7 +1117,7 @@ impl<S: StateStore> KeyPool<S> {
             let model = &self.buckets[lease.bucket].model;
             let grant = Grant {
                 key_id: &entry.key_id,
-                api_key: &entry.key,
+                api_key: entry.key.load_full(),
                 model,
                 attempt: attempts,
                 fallback: entry.fallback,
@@ -1204,6 +1223,49 @@ impl<S: StateStore> KeyPool<S> {
         })
     }
 
+    /// Swaps in rotated key material from `source` (`GEMINI_KEY_<key_id>`, `GEMINI_API_KEY` for
+    /// the fallback) without a restart. Requests already running finish with the material they
+    /// were granted; later ones get the new one. A key that was deactivated as broken under its
+    /// old material is enabled again; an operator's deactivation stays. Keys and limits
+    /// themselves come from `keys.json` and change only with a restart.
+    ///
+    /// # Errors
+    /// A store failure while re-enabling a key (the material is swapped already).
+    pub async fn update_material(
+        &self,
+        source: &(dyn KeySource + Sync),
+    ) -> Result<MaterialUpdate, PoolError> {
+        let mut update = MaterialUpdate::default();
+        let mut rotated = Vec::new();
+        for (i, k) in self.keys.iter().enumerate() {
+            let variable = if k.fallback {
+                vars::GEMINI_API_KEY.to_owned()
+            } else {
+                format!("{}{}", vars::GEMINI_KEY_PREFIX, k.key_id)
+            };
+            match source.material(&variable) {
+                None => update.missing.push(k.key_id.clone()),
+                Some(new) if !new.same_material(&k.key.load()) => {
+                    k.key.store(Arc::new(new));
+                    update.rotated.push(k.key_id.clone());
+                    rotated.push(i);
+                }
+                Some(_) => {}
+            }
+        }
+        for i in rotated {
+            if self
+                .store
+                .update_key(self.kref(i), KeyHealth::on_material_rotated)
+                .await?
+            {
+                update.reenabled.push(self.keys[i].key_id.clone());
+            }
+            tracing::info!(key_id = %self.keys[i].key_id, "key material rotated");
+        }
+        Ok(update)
+    }
+
     /// Re-enables a key (operator action or a passing probe).
     ///
     /// # Errors
@@ -1291,7 +1353,7 @@ impl<S: StateStore> KeyPool<S> {
                 }
                 rows.push(KeyReport {
                     key_id: k.key_id.clone(),
-                    key_hint: k.key.to_string(),
+                    key_hint: k.key.load().to_string(),
                     model: b.model.clone(),
                     project: b.project.clone(),
                     active: h.active,

@@ -245,6 +245,7 @@ impl MemoryStore {
     }
 
     /// Overwrites a key's record (seeding a fallback from shared state).
+    #[cfg(feature = "redis")]
     pub(crate) fn seed_key(&self, idx: usize, health: KeyHealth) {
         if let Some(k) = self.inner.get().and_then(|i| i.keys.get(idx)) {
             *k.lock() = health;
@@ -252,6 +253,7 @@ impl MemoryStore {
     }
 
     /// Cools a bucket (seeding a fallback from shared state).
+    #[cfg(feature = "redis")]
     pub(crate) fn seed_cooldown(&self, idx: usize, until: Millis, reason: CooldownReason) {
         if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
             b.lock().cool(until.saturating_sub(1), until, reason);

@@ -1,6 +1,9 @@
-//! Where key material comes from (`SECRET_STORE_TYPE`, DESIGN.md §2): the environment (and
-//! `.env`), or one KV v2 secret in HashiCorp Vault / OpenBao whose fields are the same names
-//! (`GEMINI_API_KEY`, `GEMINI_KEY_<key_id>`). Token and AppRole logins are supported.
+//! Where key material comes from (`SECRET_STORE_TYPE`, DESIGN.md §2), always under the same
+//! names (`GEMINI_API_KEY`, `GEMINI_KEY_<key_id>`):
+//! - `env`: the environment and `.env`;
+//! - `vault`: the fields of one KV v2 secret in HashiCorp Vault / OpenBao (token or AppRole);
+//! - `aws` (feature `aws`): the JSON object in one AWS Secrets Manager secret;
+//! - `azure` (feature `azure`): one Azure Key Vault secret per name, `_` written as `-`.
 //!
 //! Fetched material is kept in a [`Snapshot`] that implements [`keypool::KeySource`], so the
 //! pool reads it exactly as it reads the environment. [`Cached`] refetches after a TTL and keeps
@@ -8,6 +11,10 @@
 //! the store and the secret, never a value.
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "azure")]
+mod azure;
 mod vault;
 
 use std::collections::BTreeMap;
@@ -18,10 +25,18 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+#[cfg(feature = "aws")]
+pub use aws::AwsConfig;
+#[cfg(feature = "azure")]
+pub use azure::{AzureConfig, secret_name as azure_secret_name};
 pub use vault::{VaultAuth, VaultConfig};
 
 /// `SECRET_STORE_TYPE`.
 pub const SECRET_STORE_TYPE: &str = "SECRET_STORE_TYPE";
+
+/// `SECRET_STORE_CA_FILE`: extra PEM root certificates trusted when talking to Vault or Key
+/// Vault (a private CA in front of the store).
+pub const SECRET_STORE_CA_FILE: &str = "SECRET_STORE_CA_FILE";
 
 /// Why material could not be had. Never holds a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +154,12 @@ pub enum Store {
     Env(Environment),
     /// Vault / OpenBao KV v2.
     Vault(VaultConfig),
+    /// AWS Secrets Manager.
+    #[cfg(feature = "aws")]
+    Aws(AwsConfig),
+    /// Azure Key Vault.
+    #[cfg(feature = "azure")]
+    Azure(AzureConfig),
 }
 
 impl Store {
@@ -154,9 +175,14 @@ impl Store {
         {
             None | Some("" | "env") => Ok(Store::Env(env.clone())),
             Some("vault") => Ok(Store::Vault(VaultConfig::from_env(env)?)),
-            Some(other @ ("aws" | "azure")) => Err(SecretsError::Config(format!(
-                "SECRET_STORE_TYPE={other} is not available in this build yet; use env or vault"
-            ))),
+            #[cfg(feature = "aws")]
+            Some("aws") => Ok(Store::Aws(AwsConfig::from_env(env)?)),
+            #[cfg(feature = "azure")]
+            Some("azure") => Ok(Store::Azure(AzureConfig::from_env(env)?)),
+            #[cfg(not(feature = "aws"))]
+            Some("aws") => Err(not_built("aws")),
+            #[cfg(not(feature = "azure"))]
+            Some("azure") => Err(not_built("azure")),
             Some(other) => Err(SecretsError::Config(format!(
                 "SECRET_STORE_TYPE={other}: use env, vault, aws or azure"
             ))),
@@ -168,6 +194,10 @@ impl Store {
         match self {
             Store::Env(_) => "env",
             Store::Vault(_) => "vault",
+            #[cfg(feature = "aws")]
+            Store::Aws(_) => "aws",
+            #[cfg(feature = "azure")]
+            Store::Azure(_) => "azure",
         }
     }
 
@@ -177,14 +207,101 @@ impl Store {
     /// Any [`SecretsError`].
     pub async fn fetch(&self) -> Result<Snapshot, SecretsError> {
         match self {
-            Store::Env(env) => Ok(Snapshot::from_pairs(env.names().into_iter().filter_map(
-                |n| {
-                    env.get(&n)
-                        .map(|v| (n.clone(), SecretString::from(v.to_owned())))
-                },
-            ))),
+            Store::Env(env) => {
+                // Read again: a key rotated in `.env` is picked up on reload.
+                let env = env
+                    .reread()
+                    .map_err(|e| SecretsError::Config(e.to_string()))?;
+                Ok(Snapshot::from_pairs(env.names().into_iter().filter_map(
+                    |n| {
+                        env.get(&n)
+                            .map(|v| (n.clone(), SecretString::from(v.to_owned())))
+                    },
+                )))
+            }
             Store::Vault(v) => v.fetch().await,
+            #[cfg(feature = "aws")]
+            Store::Aws(a) => a.fetch().await,
+            #[cfg(feature = "azure")]
+            Store::Azure(a) => a.fetch().await,
         }
+    }
+}
+
+#[cfg(not(all(feature = "aws", feature = "azure")))]
+fn not_built(store: &str) -> SecretsError {
+    SecretsError::Config(format!(
+        "SECRET_STORE_TYPE={store}: this botforge was built without it; rebuild with `cargo install --path crates/cli --features {store}` (or use env or vault)"
+    ))
+}
+
+/// An HTTP client for a store: rustls with the platform's roots plus `ca_file`'s, if any.
+pub(crate) fn http_client(
+    ca_file: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<reqwest::Client, SecretsError> {
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            SecretsError::Config(format!(
+                "{SECRET_STORE_CA_FILE}={}: cannot read it ({e})",
+                path.display()
+            ))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+            SecretsError::Config(format!(
+                "{SECRET_STORE_CA_FILE}={}: not a PEM certificate bundle",
+                path.display()
+            ))
+        })?;
+        if certs.is_empty() {
+            return Err(SecretsError::Config(format!(
+                "{SECRET_STORE_CA_FILE}={}: no certificate in it",
+                path.display()
+            )));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| SecretsError::Config(format!("cannot start an HTTP client: {e}")))
+}
+
+/// A JSON object of names to strings (a Vault KV v2 secret's data, an AWS `SecretString`).
+pub(crate) fn snapshot_from_object(
+    store: &'static str,
+    secret: &str,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Snapshot, SecretsError> {
+    let mut pairs = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        let Some(s) = value.as_str() else {
+            return Err(SecretsError::Protocol {
+                store,
+                secret: secret.to_owned(),
+                detail: format!("field `{name}` that is not a string"),
+            });
+        };
+        pairs.push((name.clone(), SecretString::from(s.to_owned())));
+    }
+    Ok(Snapshot::from_pairs(pairs))
+}
+
+/// [`snapshot_from_object`] for a JSON text. Parse errors never quote the text.
+#[cfg(feature = "aws")]
+pub(crate) fn snapshot_from_json(
+    store: &'static str,
+    secret: &str,
+    text: &str,
+) -> Result<Snapshot, SecretsError> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(fields)) => snapshot_from_object(store, secret, &fields),
+        _ => Err(SecretsError::Protocol {
+            store,
+            secret: secret.to_owned(),
+            detail: "a value that is not a JSON object: store {\"GEMINI_KEY_<id>\": \"...\"}"
+                .into(),
+        }),
     }
 }
 
@@ -222,13 +339,32 @@ impl Cached {
         self.refresh_locked(&mut state).await
     }
 
-    /// Refetches now. Returns the snapshot in use afterwards and the names that changed.
-    pub async fn reload(&self) -> (Snapshot, Vec<String>) {
+    /// The store's kind (`env`, `vault`, `aws`, `azure`).
+    pub fn kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// Refetches now. Returns the new snapshot and the names whose material changed.
+    ///
+    /// # Errors
+    /// The store's [`SecretsError`]; the last good snapshot stays in use.
+    pub async fn reload(&self) -> Result<(Snapshot, Vec<String>), SecretsError> {
         let mut state = self.state.lock().await;
-        let before = state.as_ref().map(|(s, _)| s.clone()).unwrap_or_default();
-        let now = self.refresh_locked(&mut state).await;
-        let changed = now.changed(&before);
-        (now, changed)
+        match self.store.fetch().await {
+            Ok(now) => {
+                let changed = state
+                    .as_ref()
+                    .map_or_else(|| now.names(), |(before, _)| now.changed(before));
+                *state = Some((now.clone(), Instant::now()));
+                Ok((now, changed))
+            }
+            Err(e) => {
+                if let Some((_, at)) = state.as_mut() {
+                    *at = Instant::now();
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn refresh_locked(&self, state: &mut Option<(Snapshot, Instant)>) -> Snapshot {

@@ -55,6 +55,8 @@ pub struct VaultConfig {
     pub namespace: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// `SECRET_STORE_CA_FILE`: extra PEM roots to trust.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn segment_ok(s: &str) -> bool {
@@ -123,6 +125,7 @@ impl VaultConfig {
             path,
             namespace: get("VAULT_NAMESPACE").map(str::to_owned),
             timeout: Duration::from_secs(10),
+            ca_file: get(crate::SECRET_STORE_CA_FILE).map(std::path::PathBuf::from),
         })
     }
 
@@ -131,10 +134,7 @@ impl VaultConfig {
     }
 
     fn http(&self) -> Result<reqwest::Client, SecretsError> {
-        reqwest::Client::builder()
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| SecretsError::Config(format!("cannot start an HTTP client: {e}")))
+        crate::http_client(self.ca_file.as_deref(), self.timeout)
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> SecretsError {
@@ -253,19 +253,6 @@ impl VaultConfig {
                 detail: "no data.data object (is the mount KV version 2?)".into(),
             });
         };
-        let mut pairs = Vec::new();
-        for (name, value) in fields {
-            match value.as_str() {
-                Some(s) => pairs.push((name.clone(), SecretString::from(s.to_owned()))),
-                None => {
-                    return Err(SecretsError::Protocol {
-                        store: STORE,
-                        secret: self.secret(),
-                        detail: format!("field `{name}` that is not a string"),
-                    });
-                }
-            }
-        }
-        Ok(Snapshot::from_pairs(pairs))
+        crate::snapshot_from_object(STORE, &self.secret(), fields)
     }
 }

@@ -20,6 +20,15 @@ pub enum ServeError {
     /// The listener failed.
     #[error("serving failed: {0}")]
     Io(#[source] std::io::Error),
+    /// A key reload was asked for but the gateway has no secret store.
+    #[error("this gateway was started without a secret store, so it cannot reload keys")]
+    NoSecretStore,
+    /// The secret store failed during a reload (the current key material stays in use).
+    #[error("reloading keys failed, the current key material stays in use: {0}")]
+    Secrets(#[source] secrets::SecretsError),
+    /// The pool's state store failed during a reload.
+    #[error("reloading keys failed in the pool: {0}")]
+    Pool(String),
 }
 
 /// Which shape errors take.

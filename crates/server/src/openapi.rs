@@ -59,6 +59,7 @@ pub fn document() -> Value {
             "/v1/chat/completions": {"post": op("OpenAI chat completions (streaming with \"stream\": true)", "openai")},
             "/v1/models": {"get": op("Models, OpenAI's shape", "openai")},
             "/v1/keys/health": {"get": op("Every key's state and usage (no key material)", "keys")},
+            "/v1/keys/reload": {"post": op("Read the secret store again and swap rotated key material in (admin token)", "admin")},
             "/v1/keys/{key_id}/enable": {"post": enable},
             "/v1/keys/{key_id}/disable": {"post": disable},
             "/metrics": {"get": op("Prometheus metrics (OpenMetrics text)", "operations")},

@@ -29,6 +29,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(openai_models))
         .route("/v1/keys/health", get(keys_health))
+        .route("/v1/keys/reload", post(keys_reload))
         .route("/v1/keys/{key_id}/{action}", post(key_admin))
         .route("/metrics", get(metrics))
         .route("/v1/strategies", post(crate::bot::create_strategy))
@@ -113,6 +114,30 @@ async fn keys_health(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             format!("key health is unavailable: {}", e.kind()),
+        )
+        .into_response(),
+    }
+}
+
+/// `POST /v1/keys/reload` (admin): read the secret store again and swap rotated material in.
+async fn keys_reload(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(d) = auth::check_admin(g.admin_token.as_ref(), &headers, &uri) {
+        return deny(Protocol::Gemini, d).into_response();
+    }
+    match crate::reload_keys(&g).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e @ crate::ServeError::NoSecretStore) => ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::NOT_IMPLEMENTED,
+            "UNIMPLEMENTED",
+            e.to_string(),
+        )
+        .into_response(),
+        Err(e) => ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::BAD_GATEWAY,
+            "UNAVAILABLE",
+            e.to_string(),
         )
         .into_response(),
     }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod report;
+mod stores;
 
 const CANARY: &str = "CANARY";
 

