@@ -21,6 +21,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+// The gateway allocates per request (bodies, headers, JSON); glibc's malloc took about 9 % of its
+// CPU under load, mimalloc a fraction of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use keypool::{ConfigError, PoolError};
 
 /// Turn a plain-language trading idea into a validated, backtested bot, through a pool of

@@ -63,6 +63,8 @@ impl ClientConfig {
 pub struct GeminiClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// `config.base_url`, parsed once: parsing a URL per request (host, IDNA) showed in profiles.
+    base: reqwest::Url,
 }
 
 fn map_reqwest(e: &reqwest::Error, phase: &'static str) -> GeminiError {
@@ -162,6 +164,32 @@ impl ResponseStream {
     }
 }
 
+/// The token counts of a `generateContent` answer, and nothing else of it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Counts {
+    usage_metadata: Option<UsageCounts>,
+}
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageCounts {
+    #[serde(default)]
+    prompt_token_count: Option<u64>,
+    #[serde(default)]
+    candidates_token_count: Option<u64>,
+}
+
+/// A `generateContent` answer passed through as bytes, with the token counts it reports.
+#[derive(Debug, Clone)]
+pub struct RawGenerated {
+    /// The JSON body, as upstream sent it.
+    pub body: bytes::Bytes,
+    /// `usageMetadata.promptTokenCount`.
+    pub prompt_tokens: Option<u64>,
+    /// `usageMetadata.candidatesTokenCount`.
+    pub output_tokens: Option<u64>,
+}
+
 impl GeminiClient {
     /// A client with its own connection pool.
     ///
@@ -174,12 +202,18 @@ impl GeminiClient {
                 config.base_url
             )));
         }
+        let base = reqwest::Url::parse(&config.base_url).map_err(|e| {
+            GeminiError::Request(format!(
+                "GEMINI_BASE_URL `{}` is not a URL: {e}",
+                config.base_url
+            ))
+        })?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .user_agent(concat!("botforge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
-        Ok(Self { http, config })
+        Ok(Self { http, config, base })
     }
 
     /// The settings.
@@ -187,8 +221,17 @@ impl GeminiClient {
         &self.config
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}/v1beta/{path}", self.config.base_url)
+    /// `{base}/v1beta/{path}`; `path` may end in `?query`. A base with a path (a proxy's
+    /// prefix) keeps it.
+    fn url(&self, path: &str) -> reqwest::Url {
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        let prefix = self.base.path().trim_end_matches('/');
+        let mut url = self.base.clone();
+        url.set_path(&format!("{prefix}/v1beta/{path}"));
+        url.set_query(query);
+        url
     }
 
     fn key_header(key: &ApiKey) -> Result<HeaderValue, GeminiError> {
@@ -257,7 +300,7 @@ impl GeminiClient {
 
     fn post<B: Serialize + ?Sized>(
         &self,
-        url: String,
+        url: reqwest::Url,
         body: &B,
     ) -> Result<reqwest::RequestBuilder, GeminiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| GeminiError::Request(e.to_string()))?;
@@ -280,6 +323,40 @@ impl GeminiClient {
     ) -> Result<GenerateContentResponse, GeminiError> {
         let url = self.url(&format!("models/{}:generateContent", model_id(model)?));
         self.json(key, self.post(url, request)?).await
+    }
+
+    /// `POST /v1beta/models/{model}:generateContent` with a body sent as it is and the answer
+    /// returned as it is (a gateway's pass-through): only its token counts are read.
+    ///
+    /// # Errors
+    /// Any [`GeminiError`]; an answer that is not a JSON object is [`GeminiError::Decode`].
+    pub async fn generate_raw(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        body: bytes::Bytes,
+    ) -> Result<RawGenerated, GeminiError> {
+        let url = self.url(&format!("models/{}:generateContent", model_id(model)?));
+        let builder = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        let (response, deadline) = self.send(key, builder).await?;
+        let body = match timeout_at(deadline, response.bytes()).await {
+            Err(_) => return Err(GeminiError::Timeout("total")),
+            Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
+            Ok(Ok(b)) => b,
+        };
+        // Reading only the counts skips building the whole typed response.
+        let counts: Counts =
+            serde_json::from_slice(&body).map_err(|e| GeminiError::Decode(e.to_string()))?;
+        let usage = counts.usage_metadata;
+        Ok(RawGenerated {
+            prompt_tokens: usage.as_ref().and_then(|u| u.prompt_token_count),
+            output_tokens: usage.and_then(|u| u.candidates_token_count),
+            body,
+        })
     }
 
     /// `POST /v1beta/models/{model}:streamGenerateContent?alt=sse`. Returns once the response
@@ -408,6 +485,36 @@ impl GeminiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_keep_the_base_and_its_prefix() {
+        let client = |base: &str| {
+            GeminiClient::new(ClientConfig {
+                base_url: base.to_owned(),
+                ..ClientConfig::default()
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            client("http://127.0.0.1:8090")
+                .url("models/gemini-2.5-flash:generateContent")
+                .as_str(),
+            "http://127.0.0.1:8090/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            client("https://proxy.example/gemini/")
+                .url("models/m:streamGenerateContent?alt=sse")
+                .as_str(),
+            "https://proxy.example/gemini/v1beta/models/m:streamGenerateContent?alt=sse"
+        );
+        assert!(
+            GeminiClient::new(ClientConfig {
+                base_url: "http://".to_owned(),
+                ..ClientConfig::default()
+            })
+            .is_err()
+        );
+    }
 
     #[test]
     fn model_names_cannot_change_the_path() {

@@ -25,7 +25,9 @@ mod rotating;
 mod sse;
 mod types;
 
-pub use client::{ClientConfig, DEFAULT_BASE_URL, GeminiClient, ResponseStream, model_id};
+pub use client::{
+    ClientConfig, DEFAULT_BASE_URL, GeminiClient, RawGenerated, ResponseStream, model_id,
+};
 pub use error::{
     ApiError, GeminiError, QuotaScope, QuotaViolation, parse_proto_duration, redact_keys,
 };

@@ -204,6 +204,44 @@ impl<S: StateStore> RotatingClient<S> {
         })
     }
 
+    /// [`Self::generate`] for a body passed through as bytes (the gateway): `estimate` input
+    /// tokens are reserved and reconciled from the answer's `usageMetadata`.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn generate_raw(
+        &self,
+        model: &str,
+        body: bytes::Bytes,
+        estimate: u64,
+        options: CallOptions<'_>,
+    ) -> Result<Generated<crate::RawGenerated>, RotateError> {
+        let req = SelectRequest {
+            also_models: options.also_models,
+            ..SelectRequest::new(model, estimate)
+        };
+        let client = &self.client;
+        let body = &body;
+        let done = self
+            .pool
+            .execute(&req, &self.policy, &self.budget, |g| async move {
+                match client.generate_raw(&g.api_key, g.model, body.clone()).await {
+                    Ok(r) => {
+                        let input_tokens = r.prompt_tokens.unwrap_or(estimate);
+                        (Outcome::Success { input_tokens }, Ok(r))
+                    }
+                    Err(e) => (e.outcome(), Err(e)),
+                }
+            })
+            .await?;
+        Ok(Generated {
+            value: done.value,
+            key_id: done.key_id,
+            model: done.model,
+            attempts: done.attempts,
+        })
+    }
+
     /// `streamGenerateContent` with rotation. A failure before the first byte fails over to
     /// another key; once the stream has started, an error reaches the caller through
     /// [`RotatingStream::next`] (and is reported to the pool).

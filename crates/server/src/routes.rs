@@ -273,18 +273,30 @@ async fn model_action(
     let (route, upstream, response) = match action {
         "generateContent" => {
             let t = Instant::now();
-            let done = g.client.generate(model, &request, CallOptions::default()).await;
+            // The client's body goes upstream as it came and the answer comes back as it was
+            // sent (parsed above only to validate it and estimate its tokens).
+            let done = g
+                .client
+                .generate_raw(
+                    model,
+                    body.clone(),
+                    request.estimate_tokens(),
+                    CallOptions::default(),
+                )
+                .await;
             let upstream = t.elapsed().as_secs_f64();
             let r = match done {
                 Ok(done) => {
-                    if let Some(u) = &done.value.usage_metadata {
-                        g.metrics.tokens(
-                            &done.model,
-                            u.prompt_token_count,
-                            u.candidates_token_count.unwrap_or(0),
-                        );
-                    }
-                    Json(done.value).into_response()
+                    g.metrics.tokens(
+                        &done.model,
+                        done.value.prompt_tokens.unwrap_or(0),
+                        done.value.output_tokens.unwrap_or(0),
+                    );
+                    (
+                        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                        done.value.body,
+                    )
+                        .into_response()
                 }
                 Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
             };

@@ -128,3 +128,29 @@ async fn headers_that_never_come_hit_the_first_byte_timeout() {
         .unwrap_err();
     assert!(matches!(err, GeminiError::Timeout("first byte")), "{err}");
 }
+
+#[tokio::test]
+async fn raw_generate_passes_both_bodies_through_untouched() {
+    let reply: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 102\r\n\r\n{\"candidates\": [], \"usageMetadata\": {\"promptTokenCount\": 7, \"candidatesTokenCount\": 3}, \"zz\": {\"a\":1}}";
+    let (base, server) = one_shot(reply, false).await;
+    let c = client(&base, Duration::from_secs(5), Duration::from_secs(5));
+    // Odd spacing and an unknown field: forwarded byte for byte.
+    let body = r#"{ "contents": [{"parts":[{"text":"hi"}]}],  "cachedContent": "x" }"#;
+    let got = c
+        .generate_raw(
+            &ApiKey::new(SECRET),
+            "gemini-2.5-flash",
+            bytes::Bytes::from_static(body.as_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.as_ref(),
+        &reply[reply.len() - 102..],
+        "the answer as sent"
+    );
+    assert_eq!((got.prompt_tokens, got.output_tokens), (Some(7), Some(3)));
+    let request = server.await.unwrap();
+    assert!(request.ends_with(body), "{request}");
+    assert!(request.contains("/v1beta/models/gemini-2.5-flash:generateContent"));
+}
