@@ -1,5 +1,8 @@
-//! Indicators with TA-Lib's definitions, warm-up and floating-point operation order (TA-Lib
-//! 0.8, default compatibility, unstable period 0), so values match it to ~1e-12.
+//! Indicators with TA-Lib's definitions and warm-up (TA-Lib 0.8, default compatibility, unstable
+//! period 0), so values match it to ~1e-12. The floating-point operation order is TA-Lib's
+//! except where a regrouping shortens the loop-carried path (SMA, EMA, RSI, ATR): those agree
+//! with TA-Lib within a few ulps per step, and are as fast as its FMA-compiled C or faster.
+//! `highest`/`lowest` use TA-Lib 0.8's block scan and give exactly its values.
 //!
 //! Like TA-Lib's Python wrapper, a series is computed from its first non-NaN value: leading
 //! NaNs (the warm-up of an inner indicator) shift the output instead of spoiling it. Every output
@@ -29,15 +32,17 @@ pub fn sma(x: &[f64], n: usize) -> Vec<f64> {
     if n == 0 || b + n > x.len() {
         return out;
     }
+    let nf = n as f64;
     let mut total = 0.0;
-    for v in &x[b..b + n - 1] {
+    for v in &x[b..b + n] {
         total += v;
     }
-    for i in b + n - 1..x.len() {
-        total += x[i];
-        let t = total;
-        total -= x[i + 1 - n];
-        out[i] = t / n as f64;
+    out[b + n - 1] = total / nf;
+    // The window's change is computed off the loop-carried path, which is then a single add
+    // (TA-Lib adds the new value and subtracts the old one in turn; the same within ulps).
+    for ((o, &v), &old) in out[b + n..].iter_mut().zip(&x[b + n..]).zip(&x[b..]) {
+        total += v - old;
+        *o = total / nf;
     }
     out
 }
@@ -53,9 +58,12 @@ fn ema_from(x: &[f64], n: usize, start: usize, k: f64, out: &mut [f64]) {
     }
     let mut prev = total / n as f64;
     out[start + n - 1] = prev;
-    for i in start + n..x.len() {
-        prev = ((x[i] - prev) * k) + prev;
-        out[i] = prev;
+    // `prev·(1−k) + x·k` rather than TA-Lib's `(x − prev)·k + prev`: the same value within a
+    // few ulps, with one multiply and one add on the loop-carried path instead of three steps.
+    let keep = 1.0 - k;
+    for (o, &v) in out[start + n..].iter_mut().zip(&x[start + n..]) {
+        prev = prev * keep + v * k;
+        *o = prev;
     }
 }
 
@@ -82,14 +90,17 @@ pub fn wma(x: &[f64], n: usize) -> Vec<f64> {
         sum += v * i;
         i += 1.0;
     }
-    for idx in b + n - 1..x.len() {
-        let v = x[idx];
+    let nf = n as f64;
+    for ((o, &v), &old) in out[b + n - 1..]
+        .iter_mut()
+        .zip(&x[b + n - 1..])
+        .zip(&x[b..])
+    {
         sub += v;
-        sum += v * n as f64;
-        let t = x[idx + 1 - n];
-        out[idx] = sum / divider;
+        sum += v * nf;
+        *o = sum / divider;
         sum -= sub;
-        sub -= t;
+        sub -= old;
     }
     out
 }
@@ -116,6 +127,7 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
     loss /= nf;
     gain /= nf;
     let inv = 1.0 / nf;
+    let keep = (nf - 1.0) * inv;
     let put = |g: f64, l: f64| {
         let s = g + l;
         if is_zero(s) { 0.0 } else { 100.0 * (g / s) }
@@ -124,15 +136,11 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
     for i in b + n + 1..x.len() {
         let d = x[i] - prev;
         prev = x[i];
-        loss *= nf - 1.0;
-        gain *= nf - 1.0;
-        // Branch-free: adding or subtracting 0.0 leaves a value unchanged.
+        // Branch-free, and only a multiply and an add on each loop-carried path:
+        // `avg·(n−1)/n + change/n` is Wilder's `(avg·(n−1) + change)/n` within a few ulps.
         let down = if d < 0.0 { d } else { 0.0 };
-        loss -= down;
-        gain += d - down;
-        // A multiply, not a divide, on the loop-carried path (within an ulp of TA-Lib).
-        loss *= inv;
-        gain *= inv;
+        loss = loss * keep - down * inv;
+        gain = gain * keep + (d - down) * inv;
         out[i] = put(gain, loss);
     }
     out
@@ -157,32 +165,38 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
         return nan(len);
     }
     let mut out = vec![f64::NAN; len];
-    if x[b..].iter().any(|v| v.is_nan()) {
+    // A fold, not `any`: without the early exit it vectorizes.
+    if x[b..].iter().fold(false, |gap, v| gap | v.is_nan()) {
         rolling_with_gaps(x, n, b, better, &mut out);
         return out;
     }
-    // TA-Lib's method: keep the extreme and its index; rescan the window only when that index
-    // leaves it.
-    let (mut best, mut best_at) = (x[b], b);
-    for i in b..len {
-        let v = x[i];
-        let from = (i + 1).saturating_sub(n).max(b);
-        if best_at < from {
-            best_at = from;
-            best = x[from];
-            for (j, &w) in x.iter().enumerate().take(i + 1).skip(from + 1) {
-                if !better(best, w) {
-                    best = w;
-                    best_at = j;
-                }
-            }
-        } else if !better(best, v) {
-            best = v;
-            best_at = i;
+    // Van Herk / Gil-Werman block scan, as TA-Lib 0.8's batch MAX/MIN: for each block of `n`
+    // bars, the suffix extremes of the block and the running prefix extreme of the next one
+    // give every window that straddles them with one comparison each. No data-dependent
+    // branches, a fixed amount of work per bar whatever the data, scratch space of `n` values.
+    let pick = |h: f64, v: f64| if better(v, h) { v } else { h };
+    let mut suffix = vec![0.0; n];
+    let mut start = b;
+    while start + n <= len {
+        let mut h = x[start + n - 1];
+        for (s, &v) in suffix.iter_mut().zip(&x[start..start + n]).rev() {
+            h = pick(h, v);
+            *s = h;
         }
-        if i + 1 >= b + n {
-            out[i] = best;
+        out[start + n - 1] = suffix[0];
+        // The next block's running prefix extreme, combined as it goes.
+        let next = start + n;
+        let avail = (len - next).min(n - 1);
+        let mut h = x[next.min(len - 1)];
+        for ((o, &v), &s) in out[next..next + avail]
+            .iter_mut()
+            .zip(&x[next..next + avail])
+            .zip(&suffix[1..])
+        {
+            h = pick(h, v);
+            *o = pick(s, h);
         }
+        start = next;
     }
     out
 }
@@ -353,11 +367,21 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     let mut prev = total / nf;
     out[b + n] = prev;
     let inv = 1.0 / nf;
-    for i in b + n + 1..len {
-        prev *= nf - 1.0;
-        prev += true_range(high[i], low[i], close[i - 1]);
-        prev *= inv;
-        out[i] = prev;
+    let keep = (nf - 1.0) * inv;
+    let keep2 = keep * keep;
+    // Two bars per step: `avg·k² + (tr₁/n·k + tr₂/n)` for the second leaves one multiply and one
+    // add on the loop-carried path per two bars (Wilder's recurrence, within a few ulps).
+    let mut i = b + n + 1;
+    while i + 1 < len {
+        let t1 = true_range(high[i], low[i], close[i - 1]) * inv;
+        let t2 = true_range(high[i + 1], low[i + 1], close[i]) * inv;
+        out[i] = prev * keep + t1;
+        prev = prev * keep2 + (t1 * keep + t2);
+        out[i + 1] = prev;
+        i += 2;
+    }
+    if i < len {
+        out[i] = prev * keep + true_range(high[i], low[i], close[i - 1]) * inv;
     }
     out
 }
@@ -372,29 +396,28 @@ pub fn stoch(
     d: usize,
 ) -> [Vec<f64>; 2] {
     let len = close.len();
-    let mut out = [nan(len), nan(len)];
     let b = first_valid(&[high, low, close]);
     if k == 0 || smooth_k == 0 || d == 0 || b + k + smooth_k + d - 2 > len {
-        return out;
+        return [nan(len), nan(len)];
     }
-    // From the first bar where all three have values, as TA-Lib sees the inputs.
-    let hh = highest(&high[b..], k);
+    // From the first bar where all three have values, as TA-Lib sees the inputs. %K is written
+    // over the rolling highs (fewer full-length buffers: each costs page faults on big inputs).
+    let mut fast = highest(&high[b..], k);
     let ll = lowest(&low[b..], k);
-    let mut fast = nan(len);
-    for i in b + k - 1..len {
-        let (hh, ll) = (hh[i - b], ll[i - b]);
-        let diff = (hh - ll) / 100.0;
-        fast[i] = if diff == 0.0 {
-            0.0
-        } else {
-            (close[i] - ll) / diff
-        };
+    for ((f, &ll), &c) in fast.iter_mut().zip(&ll).zip(&close[b..]).skip(k - 1) {
+        let diff = (*f - ll) / 100.0;
+        *f = if diff == 0.0 { 0.0 } else { (c - ll) / diff };
     }
-    let slow_k = sma(&fast, smooth_k);
+    let mut slow_k = sma(&fast, smooth_k);
     let slow_d = sma(&slow_k, d);
-    let first = b + k + smooth_k + d - 3;
-    out[0][first..].copy_from_slice(&slow_k[first..]);
-    out[1][first..].copy_from_slice(&slow_d[first..]);
+    let first = k + smooth_k + d - 3;
+    slow_k[..first].fill(f64::NAN);
+    if b == 0 {
+        return [slow_k, slow_d];
+    }
+    let mut out = [nan(len), nan(len)];
+    out[0][b..].copy_from_slice(&slow_k);
+    out[1][b..].copy_from_slice(&slow_d);
     out
 }
 
@@ -467,4 +490,45 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
         out[today] = prev;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The block scan against the definition, for every window length up to past the input's
+    /// length, on data with ties and a leading warm-up.
+    #[test]
+    #[expect(
+        clippy::float_cmp,
+        reason = "a max or min is one of its inputs, exactly"
+    )]
+    fn rolling_extremes_match_the_definition() {
+        let mut x: Vec<f64> = vec![f64::NAN; 3];
+        let mut v: f64 = 50.0;
+        for i in 0..97_u32 {
+            v += f64::from((i * 37 + 11) % 13) - 6.0;
+            x.push(v.round());
+        }
+        for n in 1..=102 {
+            let (hi, lo) = (highest(&x, n), lowest(&x, n));
+            for i in 0..x.len() {
+                let window = (i + 1 >= 3 + n).then(|| &x[i + 1 - n..=i]);
+                let want_hi =
+                    window.map_or(f64::NAN, |w| w.iter().copied().fold(f64::MIN, f64::max));
+                let want_lo =
+                    window.map_or(f64::NAN, |w| w.iter().copied().fold(f64::MAX, f64::min));
+                assert!(
+                    hi[i] == want_hi || (hi[i].is_nan() && want_hi.is_nan()),
+                    "highest n={n} i={i}: {} vs {want_hi}",
+                    hi[i]
+                );
+                assert!(
+                    lo[i] == want_lo || (lo[i].is_nan() && want_lo.is_nan()),
+                    "lowest n={n} i={i}: {} vs {want_lo}",
+                    lo[i]
+                );
+            }
+        }
+    }
 }

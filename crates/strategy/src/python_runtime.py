@@ -44,13 +44,12 @@ def sma(x, n):
     if n == 0 or b + n > len(x):
         return out
     total = 0.0
-    for v in x[b:b + n - 1]:
+    for v in x[b:b + n]:
         total += v
-    for i in range(b + n - 1, len(x)):
-        total += x[i]
-        t = total
-        total -= x[i + 1 - n]
-        out[i] = t / n
+    out[b + n - 1] = total / n
+    for i in range(b + n, len(x)):
+        total += x[i] - x[i - n]
+        out[i] = total / n
     return out
 
 
@@ -62,8 +61,9 @@ def _ema_from(x, n, start, k, out):
         total += v
     prev = total / n
     out[start + n - 1] = prev
+    keep = 1.0 - k
     for i in range(start + n, len(x)):
-        prev = ((x[i] - prev) * k) + prev
+        prev = prev * keep + x[i] * k
         out[i] = prev
 
 
@@ -125,17 +125,13 @@ def rsi(x, n):
 
     out[b + n] = put(gain, loss)
     inv = 1.0 / nf
+    keep = (nf - 1.0) * inv
     for i in range(b + n + 1, len(x)):
         d = x[i] - prev
         prev = x[i]
-        loss *= nf - 1.0
-        gain *= nf - 1.0
-        if d < 0.0:
-            loss -= d
-        else:
-            gain += d
-        loss *= inv
-        gain *= inv
+        down = d if d < 0.0 else 0.0
+        loss = loss * keep - down * inv
+        gain = gain * keep + (d - down) * inv
         out[i] = put(gain, loss)
     return out
 
@@ -250,11 +246,18 @@ def atr(high, low, close, n):
     prev = total / nf
     out[b + n] = prev
     inv = 1.0 / nf
-    for i in range(b + n + 1, size):
-        prev *= nf - 1.0
-        prev += tr[i]
-        prev *= inv
-        out[i] = prev
+    keep = (nf - 1.0) * inv
+    keep2 = keep * keep
+    i = b + n + 1
+    while i + 1 < size:
+        t1 = tr[i] * inv
+        t2 = tr[i + 1] * inv
+        out[i] = prev * keep + t1
+        prev = prev * keep2 + (t1 * keep + t2)
+        out[i + 1] = prev
+        i += 2
+    if i < size:
+        out[i] = prev * keep + tr[i] * inv
     return out
 
 
