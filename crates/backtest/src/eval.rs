@@ -396,19 +396,23 @@ impl<'a> Evaluator<'a> {
             }
             Func::CrossesAbove | Func::CrossesBelow => {
                 let (a, c) = (self.num(arg(0)?)?, self.num(arg(1)?)?);
-                let above = func == Func::CrossesAbove;
-                Series::bools(
-                    (0..a.len())
-                        .map(|i| {
-                            i > 0
-                                && if above {
-                                    a[i - 1] < c[i - 1] && a[i] > c[i]
-                                } else {
-                                    a[i - 1] > c[i - 1] && a[i] < c[i]
-                                }
-                        })
-                        .collect(),
-                )
+                let n = a.len().min(c.len());
+                let mut out = Vec::with_capacity(n);
+                if n > 0 {
+                    out.push(false);
+                }
+                // Non-short-circuit `&` over window pairs: no branch and no bounds check per bar.
+                let pairs = a[..n].windows(2).zip(c[..n].windows(2));
+                #[expect(
+                    clippy::needless_bitwise_bool,
+                    reason = "`&` keeps the loop branch-free; both sides are cheap"
+                )]
+                if func == Func::CrossesAbove {
+                    out.extend(pairs.map(|(x, y)| (x[0] < y[0]) & (x[1] > y[1])));
+                } else {
+                    out.extend(pairs.map(|(x, y)| (x[0] > y[0]) & (x[1] < y[1])));
+                }
+                Series::bools(out)
             }
         })
     }

@@ -25,25 +25,33 @@ fn nan(n: usize) -> Vec<f64> {
     vec![f64::NAN; n]
 }
 
+/// Room for `len` values, the first `head` of them NaN; the caller pushes the rest, so the
+/// output is written once (filling 8 MB with NaN first costs as much as a light indicator).
+fn with_nan_head(len: usize, head: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(len);
+    out.resize(head.min(len), f64::NAN);
+    out
+}
+
 /// Simple moving average (running sum, as TA-Lib).
 pub fn sma(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = nan(x.len());
     let b = first_valid(&[x]);
     if n == 0 || b + n > x.len() {
-        return out;
+        return nan(x.len());
     }
     let nf = n as f64;
     let mut total = 0.0;
     for v in &x[b..b + n] {
         total += v;
     }
-    out[b + n - 1] = total / nf;
+    let mut out = with_nan_head(x.len(), b + n - 1);
+    out.push(total / nf);
     // The window's change is computed off the loop-carried path, which is then a single add
     // (TA-Lib adds the new value and subtracts the old one in turn; the same within ulps).
-    for ((o, &v), &old) in out[b + n..].iter_mut().zip(&x[b + n..]).zip(&x[b..]) {
+    out.extend(x[b + n..].iter().zip(&x[b..]).map(|(&v, &old)| {
         total += v - old;
-        *o = total / nf;
-    }
+        total / nf
+    }));
     out
 }
 
@@ -77,10 +85,9 @@ pub fn ema(x: &[f64], n: usize) -> Vec<f64> {
 
 /// Linearly weighted moving average (weights 1..n).
 pub fn wma(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = nan(x.len());
     let b = first_valid(&[x]);
     if n == 0 || b + n > x.len() {
-        return out;
+        return nan(x.len());
     }
     let divider = (n * (n + 1)) as f64 / 2.0;
     let (mut sum, mut sub) = (0.0, 0.0);
@@ -91,17 +98,15 @@ pub fn wma(x: &[f64], n: usize) -> Vec<f64> {
         i += 1.0;
     }
     let nf = n as f64;
-    for ((o, &v), &old) in out[b + n - 1..]
-        .iter_mut()
-        .zip(&x[b + n - 1..])
-        .zip(&x[b..])
-    {
+    let mut out = with_nan_head(x.len(), b + n - 1);
+    out.extend(x[b + n - 1..].iter().zip(&x[b..]).map(|(&v, &old)| {
         sub += v;
         sum += v * nf;
-        *o = sum / divider;
+        let o = sum / divider;
         sum -= sub;
         sub -= old;
-    }
+        o
+    }));
     out
 }
 
@@ -164,12 +169,13 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
     if n == 0 || b + n > len {
         return nan(len);
     }
-    let mut out = vec![f64::NAN; len];
     // A fold, not `any`: without the early exit it vectorizes.
     if x[b..].iter().fold(false, |gap, v| gap | v.is_nan()) {
+        let mut out = nan(len);
         rolling_with_gaps(x, n, b, better, &mut out);
         return out;
     }
+    let mut out = with_nan_head(len, b + n - 1);
     // Van Herk / Gil-Werman block scan, as TA-Lib 0.8's batch MAX/MIN: for each block of `n`
     // bars, the suffix extremes of the block and the running prefix extreme of the next one
     // give every window that straddles them with one comparison each. No data-dependent
@@ -183,21 +189,23 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
             h = pick(h, v);
             *s = h;
         }
-        out[start + n - 1] = suffix[0];
+        out.push(suffix[0]);
         // The next block's running prefix extreme, combined as it goes.
         let next = start + n;
         let avail = (len - next).min(n - 1);
         let mut h = x[next.min(len - 1)];
-        for ((o, &v), &s) in out[next..next + avail]
-            .iter_mut()
-            .zip(&x[next..next + avail])
-            .zip(&suffix[1..])
-        {
-            h = pick(h, v);
-            *o = pick(s, h);
-        }
+        out.extend(
+            x[next..next + avail]
+                .iter()
+                .zip(&suffix[1..])
+                .map(|(&v, &s)| {
+                    h = pick(h, v);
+                    pick(s, h)
+                }),
+        );
         start = next;
     }
+    debug_assert_eq!(out.len(), len);
     out
 }
 
@@ -347,10 +355,9 @@ fn true_range(h: f64, l: f64, yc: f64) -> f64 {
 /// Average true range (Wilder), seeded with the mean of the first `n` true ranges.
 pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     let len = close.len();
-    let mut out = nan(len);
     let b = first_valid(&[high, low, close]);
     if n == 0 || b + n >= len {
-        return out;
+        return nan(len);
     }
     if n == 1 {
         let mut tr = nan(len);
@@ -365,6 +372,8 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
         total += true_range(high[i], low[i], close[i - 1]);
     }
     let mut prev = total / nf;
+    // Indexed writes into a NaN-filled buffer: pushing two values per step was slower here.
+    let mut out = nan(len);
     out[b + n] = prev;
     let inv = 1.0 / nf;
     let keep = (nf - 1.0) * inv;
