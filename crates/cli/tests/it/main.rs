@@ -942,14 +942,7 @@ async fn keys_health_reads_the_keys_from_vault() {
     let _ = child.wait();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let ids: Vec<&str> = v["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["key_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["vk1", "vk2"]);
+    assert_eq!(stores::key_ids(&stdout), ["vk1", "vk2"]);
     assert!(!stdout.contains("vault-cli-material"));
     assert!(!text(&out.stderr).contains("vault-cli-material"));
 

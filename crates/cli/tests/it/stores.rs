@@ -174,7 +174,8 @@ fn venv_tool(name: &str) -> Option<PathBuf> {
     Some(PathBuf::from(python).with_file_name(name))
 }
 
-fn key_ids(stdout: &str) -> Vec<String> {
+/// The key ids in `keys health --json` output.
+pub(crate) fn key_ids(stdout: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(stdout).unwrap();
     v["keys"]
         .as_array()
