@@ -445,7 +445,7 @@ impl GeminiClient {
         &self,
         key: &ApiKey,
         path: &str,
-        body: &serde_json::Value,
+        body: bytes::Bytes,
     ) -> Result<reqwest::Response, GeminiError> {
         if path.contains("..") || path.contains('?') || path.starts_with('/') {
             return Err(GeminiError::Request(format!(
@@ -460,13 +460,12 @@ impl GeminiClient {
                 ))
             })?;
         bearer.set_sensitive(true);
-        let bytes = serde_json::to_vec(body).map_err(|e| GeminiError::Request(e.to_string()))?;
         let request = self
             .http
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .header(reqwest::header::AUTHORIZATION, bearer)
-            .body(bytes)
+            .body(body)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
         Ok(self.execute(request).await?.0)

@@ -323,10 +323,11 @@ impl<S: StateStore> RotatingClient<S> {
         &self,
         model: &str,
         path: &str,
-        body: &serde_json::Value,
+        body: bytes::Bytes,
     ) -> Result<Generated<reqwest::Response>, RotateError> {
-        let estimate = (body.to_string().len() as u64).div_ceil(4);
+        let estimate = (body.len() as u64).div_ceil(4);
         let client = &self.client;
+        let body = &body;
         let held = self
             .pool
             .execute_held(
@@ -335,7 +336,7 @@ impl<S: StateStore> RotatingClient<S> {
                 &self.budget,
                 |g| async move {
                     client
-                        .openai_post(&g.api_key, path, body)
+                        .openai_post(&g.api_key, path, body.clone())
                         .await
                         .map_err(|e| (e.outcome(), e))
                 },

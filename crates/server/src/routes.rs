@@ -393,14 +393,25 @@ async fn openai_models(State(g): Shared, headers: HeaderMap, uri: Uri) -> Respon
 
 /// Passed to Gemini's OpenAI-compatible surface with rotation; the answer (JSON or an SSE
 /// stream) goes back to the client byte for byte.
+/// What the gateway reads of an OpenAI request: only `model`; the body goes upstream as it came.
+#[derive(serde::Deserialize)]
+struct ModelOnly {
+    model: Option<String>,
+}
+
 async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     if let Err(f) = authorize(&g, Protocol::OpenAi, &headers, &uri) {
         return f.into_response();
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request(Protocol::OpenAi, "the body is not JSON");
+    // serde would also read a struct from an array: insist on an object.
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let (true, Ok(request)) = (object, serde_json::from_slice::<ModelOnly>(&body)) else {
+        return bad_request(
+            Protocol::OpenAi,
+            "the body must be a JSON object whose `model` is a string, e.g. \"gemini-2.5-flash\"",
+        );
     };
-    let Some(model) = request.get("model").and_then(Value::as_str) else {
+    let Some(model) = request.model else {
         return bad_request(
             Protocol::OpenAi,
             "`model` is required, e.g. \"gemini-2.5-flash\"",
@@ -408,7 +419,7 @@ async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: 
     };
     let model = model.trim_start_matches("models/").to_owned();
     let started = Instant::now();
-    let done = g.client.openai(&model, "chat/completions", &request).await;
+    let done = g.client.openai(&model, "chat/completions", body).await;
     let waited = started.elapsed().as_secs_f64();
     let upstream = match done {
         Ok(done) => done.value,

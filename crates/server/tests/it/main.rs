@@ -341,6 +341,29 @@ async fn the_openai_surface_answers_and_streams() {
     .await;
     assert_eq!(s, 404);
     assert_eq!(v["error"]["type"], "invalid_request_error");
+
+    // Bodies the gateway cannot route are refused here, in OpenAI's shape, with no upstream call.
+    let before = up.upstream_requests();
+    for bad in [
+        json!({"messages": []}),
+        json!({"model": 7, "messages": []}),
+        json!([1, 2]),
+        json!([FLASH]),
+    ] {
+        let (s, v, _) = body(
+            up.http
+                .post(format!("{}/v1/chat/completions", up.base))
+                .bearer_auth(TOKEN)
+                .json(&bad)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    assert_eq!(up.upstream_requests(), before);
 }
 
 #[tokio::test]
