@@ -1030,6 +1030,10 @@ pub async fn serve(
     sim: Arc<Sim>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // As Google's front ends: no Nagle delay between streamed events.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(sim))
         .with_graceful_shutdown(shutdown)
         .await
