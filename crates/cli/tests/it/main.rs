@@ -145,30 +145,24 @@ fn no_output_contains_key_material_even_at_trace_level() {
     }
 }
 
-/// `botforge sim` on a free port, read from its first line on stderr; killed on drop.
-struct SimProcess {
+/// A `botforge` server (`sim`, `serve`) on a free port, read from its first line on stderr;
+/// killed on drop.
+pub(crate) struct Listening {
     child: std::process::Child,
-    base: String,
+    pub(crate) base: String,
 }
 
-impl Drop for SimProcess {
+impl Drop for Listening {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn start_sim(dir: &Path, config: &str) -> SimProcess {
+/// Spawns `cmd` with stderr piped and waits for the `http://` address it announces.
+pub(crate) fn listening(cmd: &mut Command) -> Listening {
     use std::io::{BufRead, BufReader};
-    let path = dir.join("sim.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_botforge"))
-        .args(["sim", "--bind", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .env_clear()
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut line)
@@ -178,7 +172,18 @@ fn start_sim(dir: &Path, config: &str) -> SimProcess {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    SimProcess { child, base }
+    Listening { child, base }
+}
+
+fn start_sim(dir: &Path, config: &str) -> Listening {
+    let path = dir.join("sim.toml");
+    std::fs::write(&path, config).unwrap();
+    listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args(["sim", "--bind", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .env_clear(),
+    )
 }
 
 #[test]
@@ -808,7 +813,6 @@ fn generate_python_writes_the_export_beside_the_strategy() {
 
 #[test]
 fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("keys.json"),
@@ -836,20 +840,9 @@ fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() 
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
         .current_dir(dir.path())
         .env_clear()
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+        .envs(env);
+    let gateway = listening(&mut cmd);
+    let base = &gateway.base;
     let out = Command::new("curl")
         .args([
             "-s",
@@ -864,8 +857,7 @@ fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() 
             "{base}/v1beta/models/gemini-2.5-flash:generateContent"
         ))
         .output();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(gateway);
     let Ok(out) = out else {
         // No curl on this machine: the gateway itself is tested over HTTP in the server crate.
         return;

@@ -4,47 +4,24 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::{botforge, text};
+use crate::{Listening, botforge, listening, text};
 
 const ADMIN: &str = "cli-admin-token";
 const TOKEN: &str = "cli-client-token";
 
-struct Gateway {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `botforge serve` in `dir` (whose `.env` holds the keys), on a free port.
-fn serve(dir: &Path, refresh: &str) -> Gateway {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_botforge"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--token", TOKEN])
-        .args(["--refresh-keys", refresh])
-        .current_dir(dir)
-        .env_clear()
-        .env("BOTFORGE_ADMIN_TOKEN", ADMIN)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Gateway { child, base }
+fn serve(dir: &Path, refresh: &str) -> Listening {
+    listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--token", TOKEN])
+            .args(["--refresh-keys", refresh])
+            .current_dir(dir)
+            .env_clear()
+            .env("BOTFORGE_ADMIN_TOKEN", ADMIN),
+    )
 }
 
 fn write_keys(dir: &Path, k1: &str) {
@@ -90,31 +67,29 @@ async fn keys_reload_swaps_rotated_material_into_a_running_gateway() {
 
     write_keys(dir.path(), "cli-material-k1-new2");
     let base = gw.base.clone();
-    let server = ["--server", base.as_str()];
-    let no_token = botforge(
-        dir.path(),
-        &[&["keys", "reload"], &server[..]].concat(),
-        &[],
-    );
+    let reload = |json: bool, token: Option<&str>| {
+        let mut args = vec!["keys", "reload", "--server", base.as_str()];
+        if json {
+            args.push("--json");
+        }
+        let env: Vec<(&str, &str)> = token
+            .map(|t| ("BOTFORGE_ADMIN_TOKEN", t))
+            .into_iter()
+            .collect();
+        botforge(dir.path(), &args, &env)
+    };
+    let no_token = reload(false, None);
     assert_eq!(no_token.status.code(), Some(1));
     assert!(
         text(&no_token.stderr).contains("needs BOTFORGE_ADMIN_TOKEN"),
         "{}",
         text(&no_token.stderr)
     );
-    let wrong = botforge(
-        dir.path(),
-        &[&["keys", "reload"], &server[..]].concat(),
-        &[("BOTFORGE_ADMIN_TOKEN", TOKEN)],
-    );
+    let wrong = reload(false, Some(TOKEN));
     assert_eq!(wrong.status.code(), Some(1));
     assert!(text(&wrong.stderr).contains("refused BOTFORGE_ADMIN_TOKEN"));
 
-    let out = botforge(
-        dir.path(),
-        &[&["keys", "reload"], &server[..]].concat(),
-        &[("BOTFORGE_ADMIN_TOKEN", ADMIN)],
-    );
+    let out = reload(false, Some(ADMIN));
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
@@ -126,20 +101,12 @@ async fn keys_reload_swaps_rotated_material_into_a_running_gateway() {
     assert!(!stdout.contains("cli-material"), "{stdout}");
     assert_eq!(hint(&gw.base, "k1").await, "…new2");
 
-    let again = botforge(
-        dir.path(),
-        &[&["keys", "reload", "--json"], &server[..]].concat(),
-        &[("BOTFORGE_ADMIN_TOKEN", ADMIN)],
-    );
+    let again = reload(true, Some(ADMIN));
     let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(v["rotated"], serde_json::json!([]));
 
     drop(gw);
-    let gone = botforge(
-        dir.path(),
-        &[&["keys", "reload"], &server[..]].concat(),
-        &[("BOTFORGE_ADMIN_TOKEN", ADMIN)],
-    );
+    let gone = reload(false, Some(ADMIN));
     assert_eq!(gone.status.code(), Some(2));
     assert!(text(&gone.stderr).contains("is `botforge serve` running"));
 }
