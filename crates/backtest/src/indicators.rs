@@ -98,15 +98,24 @@ pub fn wma(x: &[f64], n: usize) -> Vec<f64> {
         i += 1.0;
     }
     let nf = n as f64;
-    let mut out = with_nan_head(x.len(), b + n - 1);
-    out.extend(x[b + n - 1..].iter().zip(&x[b..]).map(|(&v, &old)| {
-        sub += v;
-        sum += v * nf;
-        let o = sum / divider;
-        sum -= sub;
-        sub -= old;
-        o
-    }));
+    let k = nf - 1.0;
+    let inv = 1.0 / divider;
+    let mut out = nan(x.len());
+    // TA-Lib adds `v` to both sums, divides, then takes the plain sum off the weighted one and
+    // the oldest value off the plain sum: two dependent adds per sum per bar. Folding each
+    // bar's change into one term leaves a single add on each loop-carried path; the plain sum
+    // subtracts so that the compiler does not pack both sums into one vector, whose shuffle
+    // would join the two paths. Indexed writes keep both sums in registers (an `extend` here
+    // was not inlined and carried them through memory: 3× slower).
+    for ((o, &v), &old) in out[b + n - 1..]
+        .iter_mut()
+        .zip(&x[b + n - 1..])
+        .zip(&x[b..])
+    {
+        *o = (sum + v * nf) * inv;
+        sum += v * k - sub;
+        sub -= old - v;
+    }
     out
 }
 

@@ -88,14 +88,13 @@ def wma(x, n):
         sub += v
         s += v * w
         w += 1.0
+    inv = 1.0 / divider
+    k = float(n) - 1.0
     for i in range(b + n - 1, len(x)):
         v = x[i]
-        sub += v
-        s += v * float(n)
-        t = x[i + 1 - n]
-        out[i] = s / divider
-        s -= sub
-        sub -= t
+        out[i] = (s + v * float(n)) * inv
+        s += v * k - sub
+        sub -= x[i + 1 - n] - v
     return out
 
 
