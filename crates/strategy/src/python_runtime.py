@@ -47,9 +47,10 @@ def sma(x, n):
     for v in x[b:b + n]:
         total += v
     out[b + n - 1] = total / n
+    inv = 1.0 / n
     for i in range(b + n, len(x)):
         total += x[i] - x[i - n]
-        out[i] = total / n
+        out[i] = total * inv
     return out
 
 
