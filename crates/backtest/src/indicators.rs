@@ -202,13 +202,7 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
     if n == 0 || b + n > len {
         return nan(len);
     }
-    // A fold, not `any`: without the early exit it vectorizes.
-    if x[b..].iter().fold(false, |gap, v| gap | v.is_nan()) {
-        let mut out = nan(len);
-        rolling_with_gaps(x, n, b, better, &mut out);
-        return out;
-    }
-    let mut out = with_nan_head(len, b + n - 1);
+    let mut out = nan_head(len, b + n - 1);
     // Van Herk / Gil-Werman block scan, as TA-Lib 0.8's batch MAX/MIN: for each block of `n`
     // bars, the suffix extremes of the block and the running prefix extreme of the next one
     // give every window that straddles them with one comparison each. No data-dependent
@@ -216,29 +210,35 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
     let pick = |h: f64, v: f64| if better(v, h) { v } else { h };
     let mut suffix = vec![0.0; n];
     let mut start = b;
+    // Missing values inside are noticed on the way (every bar passes through one suffix scan
+    // or the tail), rather than in a pass of their own, and handed to the queue version.
+    let mut gap = false;
     while start + n <= len {
         let mut h = x[start + n - 1];
         for (s, &v) in suffix.iter_mut().zip(&x[start..start + n]).rev() {
+            gap |= v.is_nan();
             h = pick(h, v);
             *s = h;
         }
-        out.push(suffix[0]);
+        out[start + n - 1] = suffix[0];
         // The next block's running prefix extreme, combined as it goes.
         let next = start + n;
         let avail = (len - next).min(n - 1);
         let mut h = x[next.min(len - 1)];
-        out.extend(
-            x[next..next + avail]
-                .iter()
-                .zip(&suffix[1..])
-                .map(|(&v, &s)| {
-                    h = pick(h, v);
-                    pick(s, h)
-                }),
-        );
+        for ((o, &v), &s) in out[next..next + avail]
+            .iter_mut()
+            .zip(&x[next..next + avail])
+            .zip(&suffix[1..])
+        {
+            h = pick(h, v);
+            *o = pick(s, h);
+        }
         start = next;
     }
-    debug_assert_eq!(out.len(), len);
+    if gap || x[start..].iter().any(|v| v.is_nan()) {
+        out[b + n - 1..].fill(f64::NAN);
+        rolling_with_gaps(x, n, b, better, &mut out);
+    }
     out
 }
 
@@ -537,6 +537,47 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Missing values inside the series (found during the block scan, or only in its tail) are
+    /// ignored: each window's extreme of the values it has, NaN where it has none.
+    #[test]
+    #[expect(
+        clippy::float_cmp,
+        reason = "a max or min is one of its inputs, exactly"
+    )]
+    fn rolling_extremes_skip_missing_values_inside() {
+        let base: Vec<f64> = (0..60_u32).map(|i| f64::from((i * 29 + 7) % 17)).collect();
+        for holes in [&[20_usize, 21, 22, 23][..], &[50], &[56], &[5, 40]] {
+            let mut x = base.clone();
+            for &h in holes {
+                x[h] = f64::NAN;
+            }
+            for n in [1, 3, 4, 7, 25] {
+                let (hi, lo) = (highest(&x, n), lowest(&x, n));
+                for i in 0..x.len() {
+                    let present: Vec<f64> = (i + 1 >= n)
+                        .then(|| &x[i + 1 - n..=i])
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(|v| !v.is_nan())
+                        .collect();
+                    let want_hi = present.iter().copied().reduce(f64::max);
+                    let want_lo = present.iter().copied().reduce(f64::min);
+                    match (want_hi, want_lo) {
+                        (Some(h), Some(l)) => {
+                            assert_eq!(hi[i], h, "highest holes={holes:?} n={n} i={i}");
+                            assert_eq!(lo[i], l, "lowest holes={holes:?} n={n} i={i}");
+                        }
+                        _ => assert!(
+                            hi[i].is_nan() && lo[i].is_nan(),
+                            "holes={holes:?} n={n} i={i}: a window with no values is NaN"
+                        ),
+                    }
+                }
+            }
+        }
+    }
 
     /// The block scan against the definition, for every window length up to past the input's
     /// length, on data with ties and a leading warm-up.
