@@ -25,14 +25,6 @@ fn nan(n: usize) -> Vec<f64> {
     vec![f64::NAN; n]
 }
 
-/// Room for `len` values, the first `head` of them NaN; the caller pushes the rest, so the
-/// output is written once (filling 8 MB with NaN first costs as much as a light indicator).
-fn with_nan_head(len: usize, head: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(len);
-    out.resize(head.min(len), f64::NAN);
-    out
-}
-
 /// `len` values, the first `head` of them NaN and the rest zero, for a caller that writes every
 /// value after the head by index. Zeroed memory comes from `calloc` (fresh pages are zero
 /// already), so the output is written once rather than filled first.
