@@ -2,8 +2,9 @@
 //! each indicator, on the CSV files given, and prints one JSON line per measurement (the script
 //! runs backtesting.py, vectorbt and TA-Lib on the same files and prints the table).
 //!
-//! `cargo bench -p backtest --bench engines -- FILE.csv ...` (best of several runs; the data is
-//! loaded once and not timed, as the Python engines are given a loaded `DataFrame`).
+//! `cargo bench -p backtest --bench engines -- FILE.csv ... [--only=single|sweep|ind]` (best of
+//! several runs; the data is loaded once and not timed, as the Python engines are given a loaded
+//! `DataFrame`). `--only` keeps one kind of measurement, with more runs: for a profiler.
 #![expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -20,6 +21,10 @@ use backtest::{indicators as ind, load_csv, stats};
 use strategy::Strategy;
 
 const SMA_CROSS: &str = "name = \"SmaCross\"\n[params]\nfast = 10\nslow = 30\n[indicators]\nf = \"sma(close, fast)\"\ns = \"sma(close, slow)\"\n[rules]\nentry_long = \"crosses_above(f, s)\"\nexit_long = \"crosses_below(f, s)\"\n";
+
+// As in the `botforge` binary: the engines are timed with the allocator users run them on.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// An indicator's name and a call that computes it.
 type Timed<'a> = (&'static str, Box<dyn Fn() + 'a>);
@@ -54,6 +59,9 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let only = std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_owned));
+    let wanted = |what: &str| only.as_deref().is_none_or(|o| o == what);
+    let repeat = if only.is_some() { 10 } else { 1 };
     if files.is_empty() {
         eprintln!("usage: cargo bench -p backtest --bench engines -- FILE.csv ...");
         return;
@@ -75,34 +83,41 @@ fn main() {
             .file_name()
             .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
         let n = bars.len();
-        let runs = if n > 100_000 { 5 } else { 50 };
+        let runs = repeat * if n > 100_000 { 5 } else { 50 };
 
-        // A fresh copy each time: nothing computed by an earlier run is reused.
-        let mut single = f64::INFINITY;
-        for _ in 0..runs {
-            let fresh = bars.clone();
-            single = single.min(best(1, || {
-                run(&fresh, &strategy, settings).map(|r| stats::compute(&fresh, &r))
-            }));
+        if wanted("single") {
+            // A fresh copy each time: nothing computed by an earlier run is reused.
+            let mut single = f64::INFINITY;
+            for _ in 0..runs {
+                let fresh = bars.clone();
+                single = single.min(best(1, || {
+                    run(&fresh, &strategy, settings).map(|r| stats::compute(&fresh, &r))
+                }));
+            }
+            emit(&name, n, "single", single);
         }
-        emit(&name, n, "single", single);
 
-        let sweep_runs = if n > 100_000 { 2 } else { 10 };
+        let sweep_runs = repeat * if n > 100_000 { 2 } else { 10 };
         let (Ok(fast), Ok(slow)) = (parse_axis("fast=5..50:5"), parse_axis("slow=20..200:20"))
         else {
             return;
         };
-        let sweep_s = best(sweep_runs, || {
-            sweep(
-                &bars,
-                &strategy,
-                vec![fast.clone(), slow.clone()],
-                settings,
-                "sharpe_ratio",
-                &|| {},
-            )
-        });
-        emit(&name, n, "sweep100", sweep_s);
+        if wanted("sweep") {
+            let sweep_s = best(sweep_runs, || {
+                sweep(
+                    &bars,
+                    &strategy,
+                    vec![fast.clone(), slow.clone()],
+                    settings,
+                    "sharpe_ratio",
+                    &|| {},
+                )
+            });
+            emit(&name, n, "sweep100", sweep_s);
+        }
+        if !wanted("ind") {
+            continue;
+        }
 
         let (c, h, l) = (&bars.close, &bars.high, &bars.low);
         let indicators: [Timed<'_>; 10] = [

@@ -280,12 +280,16 @@ pub fn run_with(
         trade: None,
         closed: Vec::new(),
     };
-    let mut equity = vec![s.cash; len];
+    // Warm-up bars hold the cash; every later bar is written by the loop (zeroed memory is
+    // not written twice).
+    let mut equity = vec![0.0; len];
+    equity[..=w.min(len.saturating_sub(1))].fill(s.cash);
     // Orders placed on the previous bar's close.
     let mut close_order = false;
     let mut entry_order: Option<(Side, f64)> = None;
     let mut bankrupt = false;
-    for i in (w + 1)..len {
+    let mut i = w + 1;
+    while i < len {
         // 1. Fill last bar's orders at this open: closes first, then the trade's stop and
         //    target, then the entry, whose stop and target are live on this same bar.
         if close_order {
@@ -329,6 +333,41 @@ pub fn run_with(
         } else if entry_short[i] && !short {
             close_order |= long;
             entry_order = Some((Side::Short, bars.close[i]));
+        }
+        i += 1;
+        // A quiet stretch: no order pending and no stop or target to watch, so until a rule
+        // that can act fires, each bar only marks the position to its close. Those bars are
+        // filled in one pass; the loop resumes at the signal bar, or at the first bar whose
+        // equity is not positive (handled above as the bar-by-bar path would).
+        let watched = b.trade.as_ref().is_some_and(|t| t.sl.is_some() || t.tp.is_some());
+        if !close_order && entry_order.is_none() && !watched && i < len {
+            let acts = |j: usize| {
+                (long && (exit_long[j] || entry_short[j]))
+                    || (short && (exit_short[j] || entry_long[j]))
+                    || (!long && !short && (entry_long[j] || entry_short[j]))
+            };
+            let signal = (i..len).find(|&j| acts(j)).unwrap_or(len);
+            let cash = b.cash;
+            let mut stop = signal;
+            if let Some(t) = &b.trade {
+                let (size, entry) = (t.size as f64, t.entry_price);
+                for ((e, &c), j) in equity[i..signal]
+                    .iter_mut()
+                    .zip(&bars.close[i..signal])
+                    .zip(i..)
+                {
+                    *e = cash + size * (c - entry);
+                    if *e <= 0.0 {
+                        stop = j;
+                        break;
+                    }
+                }
+            } else if cash > 0.0 {
+                equity[i..signal].fill(cash);
+            } else {
+                stop = i;
+            }
+            i = stop;
         }
     }
     let mut open_trades = Vec::new();
