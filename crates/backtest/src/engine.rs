@@ -232,6 +232,40 @@ impl Broker<'_> {
         }
     }
 
+    /// From bar `from`, with no order pending and no stop or target to watch, each bar until
+    /// one where a rule that `acts` fires only marks the position to its close. Fills those
+    /// bars' equity in one pass and returns the bar to go on from bar by bar: the signal bar,
+    /// or the first whose equity is not positive (running out of money is handled there).
+    fn quiet_stretch(
+        &self,
+        from: usize,
+        acts: impl Fn(usize) -> bool,
+        equity: &mut [f64],
+    ) -> usize {
+        let len = equity.len();
+        let signal = (from..len).find(|&j| acts(j)).unwrap_or(len);
+        let cash = self.cash;
+        let Some(t) = &self.trade else {
+            if cash > 0.0 {
+                equity[from..signal].fill(cash);
+                return signal;
+            }
+            return from;
+        };
+        let (size, entry) = (t.size as f64, t.entry_price);
+        for ((e, &c), j) in equity[from..signal]
+            .iter_mut()
+            .zip(&self.bars.close[from..signal])
+            .zip(from..)
+        {
+            *e = cash + size * (c - entry);
+            if *e <= 0.0 {
+                return j;
+            }
+        }
+        signal
+    }
+
     fn equity(&self, i: usize) -> f64 {
         self.cash
             + self.trade.as_ref().map_or(0.0, |t| {
@@ -335,39 +369,18 @@ pub fn run_with(
             entry_order = Some((Side::Short, bars.close[i]));
         }
         i += 1;
-        // A quiet stretch: no order pending and no stop or target to watch, so until a rule
-        // that can act fires, each bar only marks the position to its close. Those bars are
-        // filled in one pass; the loop resumes at the signal bar, or at the first bar whose
-        // equity is not positive (handled above as the bar-by-bar path would).
-        let watched = b.trade.as_ref().is_some_and(|t| t.sl.is_some() || t.tp.is_some());
+        // A quiet stretch: no order pending and no stop or target to watch.
+        let watched = b
+            .trade
+            .as_ref()
+            .is_some_and(|t| t.sl.is_some() || t.tp.is_some());
         if !close_order && entry_order.is_none() && !watched && i < len {
             let acts = |j: usize| {
                 (long && (exit_long[j] || entry_short[j]))
                     || (short && (exit_short[j] || entry_long[j]))
                     || (!long && !short && (entry_long[j] || entry_short[j]))
             };
-            let signal = (i..len).find(|&j| acts(j)).unwrap_or(len);
-            let cash = b.cash;
-            let mut stop = signal;
-            if let Some(t) = &b.trade {
-                let (size, entry) = (t.size as f64, t.entry_price);
-                for ((e, &c), j) in equity[i..signal]
-                    .iter_mut()
-                    .zip(&bars.close[i..signal])
-                    .zip(i..)
-                {
-                    *e = cash + size * (c - entry);
-                    if *e <= 0.0 {
-                        stop = j;
-                        break;
-                    }
-                }
-            } else if cash > 0.0 {
-                equity[i..signal].fill(cash);
-            } else {
-                stop = i;
-            }
-            i = stop;
+            i = b.quiet_stretch(i, acts, &mut equity);
         }
     }
     let mut open_trades = Vec::new();

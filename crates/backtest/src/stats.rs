@@ -234,13 +234,15 @@ fn log_ratios(x: &[f64], fallback: impl Fn(f64, f64) -> f64) -> Vec<f64> {
         let mut wide = false;
         for ((o, &x0), &x1) in block.iter_mut().zip(before).zip(after) {
             let u = (x1 - x0) / (x1 + x0);
-            wide |= !(u.abs() <= LIMIT);
+            let near = u.abs() <= LIMIT;
+            wide |= !near;
             let w = u * u;
             *o = 2.0 * u * (1.0 + w * (1.0 / 3.0 + w * (1.0 / 5.0 + w * (1.0 / 7.0 + w / 9.0))));
         }
         if wide {
             for ((o, &x0), &x1) in block.iter_mut().zip(before).zip(after) {
-                if !((x1 - x0) / (x1 + x0)).abs().le(&LIMIT) {
+                let near = ((x1 - x0) / (x1 + x0)).abs() <= LIMIT;
+                if !near {
                     *o = fallback(x0, x1);
                 }
             }
@@ -326,30 +328,35 @@ fn ceil_days(ms: f64, period: i64) -> f64 {
     (ms / unit).ceil() * unit / DAY_MS
 }
 
-/// Drawdown episodes: (duration in ms, peak drawdown), between consecutive bars at a new high.
-fn drawdown_episodes(dd: &[f64], ms: &[i64]) -> Vec<(f64, f64)> {
-    let mut marks: Vec<usize> = dd
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| **d == 0.0)
-        .map(|(i, _)| i)
-        .collect();
-    if let Some(last) = dd.len().checked_sub(1)
-        && marks.last() != Some(&last)
-    {
-        marks.push(last);
+/// Drawdown `1 − equity / running peak` (backtesting.py's), as the deepest value and the
+/// episodes between bars at the running peak (duration in ms, depth). The last bar closes an
+/// episode when it is not at a peak.
+///
+/// Between two bars at the peak the peak is constant, so an episode's deepest point is at its
+/// lowest equity: one divide per episode gives what one per bar would, as division and
+/// `1 − x` are monotonic under rounding.
+fn drawdowns(e: &[f64], ms: &[i64]) -> (f64, Vec<(f64, f64)>) {
+    let mut episodes = Vec::new();
+    let mut deepest = 0.0_f64;
+    let (mut peak, mut at, mut low) = (f64::NEG_INFINITY, 0_usize, f64::INFINITY);
+    let last = e.len().saturating_sub(1);
+    for (i, &v) in e.iter().enumerate() {
+        let at_peak = v >= peak;
+        if !at_peak {
+            low = low.min(v);
+        }
+        if (at_peak || i == last) && i > at {
+            let depth = 1.0 - low / peak;
+            deepest = deepest.max(depth);
+            if i > at + 1 {
+                episodes.push(((ms[i] - ms[at]) as f64, depth.max(0.0)));
+            }
+        }
+        if at_peak {
+            (peak, at, low) = (v, i, f64::INFINITY);
+        }
     }
-    marks
-        .windows(2)
-        .filter(|w| w[1] > w[0] + 1)
-        .map(|w| {
-            let peak = dd[w[0]..=w[1]]
-                .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max);
-            ((ms[w[1]] - ms[w[0]]) as f64, peak)
-        })
-        .collect()
+    (deepest, episodes)
 }
 
 fn trade_stats(s: &mut Stats, trades: &[Trade], ms: &[i64]) {
@@ -444,17 +451,8 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
         * a.sqrt();
     s.sortino_ratio = finite(ann / downside);
 
-    let mut peak = f64::NEG_INFINITY;
-    let dd: Vec<f64> = e
-        .iter()
-        .map(|v| {
-            peak = peak.max(*v);
-            1.0 - v / peak
-        })
-        .collect();
-    let max_dd = dd.iter().copied().fold(0.0, f64::max);
+    let (max_dd, episodes) = drawdowns(e, ms);
     s.max_drawdown_pct = -max_dd * 100.0;
-    let episodes = drawdown_episodes(&dd, ms);
     if !episodes.is_empty() {
         let peaks: Vec<f64> = episodes.iter().map(|x| x.1).collect();
         let lens: Vec<f64> = episodes.iter().map(|x| x.0).collect();
@@ -488,6 +486,7 @@ mod tests {
     /// The series against `ln_1p` of the exact-as-possible relative move, across the switch to
     /// the fallback (±1.6 % in `u`), block edges, equal neighbours, and values `ln` cannot take.
     #[test]
+    #[expect(clippy::float_cmp, reason = "0 and −∞ are exact results")]
     fn log_ratios_match_the_logarithm() {
         let mut x = vec![100.0_f64];
         let mut v = 100.0_f64;
@@ -519,6 +518,54 @@ mod tests {
         assert_eq!(got[1], 0.0);
         assert!(got[2].is_nan() && got[3].is_nan() && got[4].is_nan() && got[5].is_nan());
         assert_eq!(got[6], 0.0);
+    }
+
+    /// Episodes and the deepest drawdown against the bar-by-bar definition: every bar's
+    /// `1 − v/peak`, episodes between bars where it is 0 (and the last bar).
+    #[test]
+    fn drawdowns_match_the_bar_by_bar_definition() {
+        fn by_bar(e: &[f64], ms: &[i64]) -> (f64, Vec<(f64, f64)>) {
+            let mut peak = f64::NEG_INFINITY;
+            let dd: Vec<f64> = e
+                .iter()
+                .map(|v| {
+                    peak = peak.max(*v);
+                    1.0 - v / peak
+                })
+                .collect();
+            let mut marks: Vec<usize> = (0..dd.len()).filter(|&i| dd[i] == 0.0).collect();
+            if marks.last() != Some(&(dd.len() - 1)) {
+                marks.push(dd.len() - 1);
+            }
+            let episodes = marks
+                .windows(2)
+                .filter(|w| w[1] > w[0] + 1)
+                .map(|w| {
+                    let depth = dd[w[0]..=w[1]]
+                        .iter()
+                        .copied()
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    ((ms[w[1]] - ms[w[0]]) as f64, depth)
+                })
+                .collect();
+            (dd.iter().copied().fold(0.0, f64::max), episodes)
+        }
+        let series: [&[f64]; 5] = [
+            &[
+                100.0, 101.0, 99.0, 98.5, 101.0, 101.0, 100.9, 102.0, 97.0, 99.0,
+            ],
+            &[100.0, 99.0, 100.0, 98.0],
+            &[100.0, 100.0, 100.0],
+            &[100.0, 90.0],
+            &[100.0, 120.0, 0.0, 0.0, 0.0],
+        ];
+        for e in series {
+            let ms: Vec<i64> = (0_i64..)
+                .take(e.len())
+                .map(|i| i * 60_000 + i * i)
+                .collect();
+            assert_eq!(drawdowns(e, &ms), by_bar(e, &ms), "{e:?}");
+        }
     }
 
     /// Interleaved partial sums give the plain sum's value (to rounding) for every tail length.
