@@ -465,6 +465,11 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
         return out;
     }
     let nf = n as f64;
+    // Wilder's smoothing `x − x/n` as `x·(1 − 1/n)` and the DI ratios through one reciprocal of
+    // TR: TA-Lib divides seven times per bar, and the divider's throughput, not the adds, set
+    // its pace. Two divides remain (within a few ulps of TA-Lib's values).
+    let inv = 1.0 / nf;
+    let keep = 1.0 - inv;
     let mut today = b;
     let (mut pdm, mut mdm, mut tr) = (0.0, 0.0, 0.0);
     let (mut ph, mut pl, mut pc) = (high[today], low[today], close[today]);
@@ -475,21 +480,18 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
         let l = low[today];
         let dm = pl - l;
         pl = l;
-        if smooth {
-            *mdm -= *mdm / nf;
-            *pdm -= *pdm / nf;
-        }
-        if dm > 0.0 && dp < dm {
-            *mdm += dm;
-        } else if dp > 0.0 && dp > dm {
-            *pdm += dp;
-        }
         let r = true_range(ph, pl, pc);
         if smooth {
-            *tr = *tr - (*tr / nf) + r;
+            *mdm *= keep;
+            *pdm *= keep;
+            *tr = *tr * keep + r;
         } else {
             *tr += r;
         }
+        // The two moves exclude each other (`dp < dm` against `dp > dm`): added as selects
+        // rather than through branches, which the data makes unpredictable.
+        *mdm += if dm > 0.0 && dp < dm { dm } else { 0.0 };
+        *pdm += if dp > 0.0 && dp > dm { dp } else { 0.0 };
         pc = close[today];
     };
     for _ in 0..n - 1 {
@@ -500,8 +502,9 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
         if is_zero(tr) {
             return None;
         }
-        let minus = 100.0 * (mdm / tr);
-        let plus = 100.0 * (pdm / tr);
+        let per_tr = 100.0 / tr;
+        let minus = mdm * per_tr;
+        let plus = pdm * per_tr;
         let s = minus + plus;
         (!is_zero(s)).then(|| 100.0 * ((minus - plus).abs() / s))
     };
@@ -519,7 +522,7 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
         today += 1;
         step(today, &mut pdm, &mut mdm, &mut tr, true);
         if let Some(v) = dx(pdm, mdm, tr) {
-            prev = ((prev * (nf - 1.0)) + v) / nf;
+            prev = prev * keep + v * inv;
         }
         out[today] = prev;
     }
