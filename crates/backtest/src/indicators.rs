@@ -163,15 +163,26 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
         if is_zero(s) { 0.0 } else { 100.0 * (g / s) }
     };
     out[b + n] = put(gain, loss);
-    for i in b + n + 1..x.len() {
-        let d = x[i] - prev;
-        prev = x[i];
-        // Branch-free, and only a multiply and an add on each loop-carried path:
-        // `avg·(n−1)/n + change/n` is Wilder's `(avg·(n−1) + change)/n` within a few ulps.
+    // Branch-free, and `avg·(n−1)/n + change/n` (Wilder's `(avg·(n−1) + change)/n` within a
+    // few ulps) two bars per step: one multiply and one add per two bars on each loop-carried
+    // path.
+    let keep2 = keep * keep;
+    let moves = |d: f64| {
         let down = if d < 0.0 { d } else { 0.0 };
-        loss = loss * keep - down * inv;
-        gain = gain * keep + (d - down) * inv;
-        out[i] = put(gain, loss);
+        ((d - down) * inv, -down * inv)
+    };
+    let mut pairs = out[b + n + 1..].chunks_exact_mut(2);
+    let mut steps = x[b + n..].windows(3).step_by(2);
+    for (o, w) in (&mut pairs).zip(&mut steps) {
+        let ((g1, l1), (g2, l2)) = (moves(w[1] - w[0]), moves(w[2] - w[1]));
+        let first = put(gain * keep + g1, loss * keep + l1);
+        gain = gain * keep2 + (g1 * keep + g2);
+        loss = loss * keep2 + (l1 * keep + l2);
+        o.copy_from_slice(&[first, put(gain, loss)]);
+    }
+    if let [o] = pairs.into_remainder() {
+        let (g, l) = moves(x[x.len() - 1] - x[x.len() - 2]);
+        *o = put(gain * keep + g, loss * keep + l);
     }
     out
 }
@@ -532,6 +543,38 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RSI two bars per step against Wilder's bar-by-bar recurrence, for every output length
+    /// parity (the odd bar at the end takes its own path).
+    #[test]
+    fn rsi_matches_wilder_bar_by_bar() {
+        let x: Vec<f64> = (0..40_u32)
+            .map(|i| 100.0 + f64::from((i * 37 + 11) % 23) - 11.0)
+            .collect();
+        for n in [2_usize, 5, 14] {
+            for len in n + 1..x.len() {
+                let x = &x[..len];
+                let got = rsi(x, n);
+                let nf = n as f64;
+                let (mut gain, mut loss) = (0.0, 0.0);
+                for w in x[..=n].windows(2) {
+                    let d = w[1] - w[0];
+                    if d < 0.0 { loss -= d } else { gain += d }
+                }
+                (gain, loss) = (gain / nf, loss / nf);
+                for i in n..len {
+                    if i > n {
+                        let d = x[i] - x[i - 1];
+                        gain = (gain * (nf - 1.0) + d.max(0.0)) / nf;
+                        loss = (loss * (nf - 1.0) + (-d).max(0.0)) / nf;
+                    }
+                    let want = 100.0 * gain / (gain + loss);
+                    assert!((got[i] - want).abs() < 1e-9, "n={n} len={len} i={i}");
+                }
+                assert!(got[..n].iter().all(|v| v.is_nan()));
+            }
+        }
+    }
 
     /// Missing values inside the series (found during the block scan, or only in its tail) are
     /// ignored: each window's extreme of the values it has, NaN where it has none.
