@@ -335,17 +335,18 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> [Vec<f64>; 3]
 /// Bollinger bands: SMA(n) ± k population standard deviations; `[upper, middle, lower]`.
 pub fn bbands(x: &[f64], n: usize, k: f64) -> [Vec<f64>; 3] {
     let len = x.len();
-    let mut middle = nan(len);
-    let mut upper = nan(len);
-    let mut lower = nan(len);
     let b = first_valid(&[x]);
     if n < 2 || b + n > len {
-        if n == 1 {
-            middle = x.to_vec();
-        }
-        return [upper, middle, lower];
+        let middle = if n == 1 { x.to_vec() } else { nan(len) };
+        return [nan(len), middle, nan(len)];
     }
+    let (mut upper, mut middle, mut lower) = (
+        nan_head(len, b + n - 1),
+        nan_head(len, b + n - 1),
+        nan_head(len, b + n - 1),
+    );
     let nf = n as f64;
+    let inv = 1.0 / nf;
     let (mut t1, mut t2) = (0.0, 0.0);
     for &v in &x[b..b + n - 1] {
         t1 += v;
@@ -355,8 +356,8 @@ pub fn bbands(x: &[f64], n: usize, k: f64) -> [Vec<f64>; 3] {
         let v = x[i];
         t1 += v;
         t2 += v * v;
-        let m1 = t1 / nf;
-        let m2 = t2 / nf;
+        let m1 = t1 * inv;
+        let m2 = t2 * inv;
         let t = x[i + 1 - n];
         t1 -= t;
         t2 -= t * t;
@@ -367,7 +368,8 @@ pub fn bbands(x: &[f64], n: usize, k: f64) -> [Vec<f64>; 3] {
             0.0
         };
         let d = sd * k;
-        // m1 is the SMA: the same running sum, added and subtracted in the same order.
+        // The running sums add and subtract in TA-Lib's order: the variance is a difference of
+        // near-equal terms, which magnifies any change in their rounding.
         middle[i] = m1;
         upper[i] = m1 + d;
         lower[i] = m1 - d;
