@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The gateway's overhead: load from oha straight at the simulator, then through `botforge
 # serve` in front of it, at fixed rates (1,000 and 5,000 requests/s) and at maximum throughput.
-# Prints added latency (p50, p99) and the throughput ratio. Everything runs on this machine
-# (loopback), so the load generator, the gateway and the simulator share the cores.
+# Prints added latency (p50, p99) and the throughput ratio, for two layouts:
+#   shared  everything (oha, gateway, simulator) on all CPUs, as the scheduler places it;
+#   pinned  oha and the simulator on CPU 0, the gateway alone on CPU 1: the direct run gets
+#           CPU 0 only, so the ratio says whether one core of gateway keeps up with what one
+#           core of client + upstream produces (a gateway deployed on cores of its own).
 #   bench/gateway.sh [SECONDS]     (first run installs oha under ~/.cache/botforge/tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,14 +20,9 @@ cargo build -q --release -p botforge
 bin="$CARGO_TARGET_DIR/release/botforge"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; pids=(); }
+cleanup() { stop_all; rm -rf "$work"; }
 trap cleanup EXIT
-
-# The simulator without a config: any key is valid and unlimited.
-"$bin" sim --bind 127.0.0.1:0 2> "$work/sim.log" &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q http:// "$work/sim.log" && break; sleep 0.05; done
-sim=$(grep -o 'http://[0-9.:]*' "$work/sim.log" | head -1)
 
 cat > "$work/keys.json" <<JSON
 {"keys": [
@@ -34,26 +32,53 @@ cat > "$work/keys.json" <<JSON
   {"key_id": "b4", "project": "p4", "rpm": 100000000, "tpm": 1000000000000, "rpd": 1000000000}
 ]}
 JSON
-(cd "$work" && exec env -i PATH="$PATH" ENABLE_KEY_ROTATION=true KEYS_FILE="$work/keys.json" \
-  GEMINI_KEY_b1=bench-key-1 GEMINI_KEY_b2=bench-key-2 GEMINI_KEY_b3=bench-key-3 GEMINI_KEY_b4=bench-key-4 \
-  GEMINI_BASE_URL="$sim" "$bin" serve --bind 127.0.0.1:0 --token bench-token 2> "$work/gw.log") &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q http:// "$work/gw.log" && break; sleep 0.05; done
-gw=$(grep -o 'http://[0-9.:]*' "$work/gw.log" | head -1)
-
 body='{"contents":[{"role":"user","parts":[{"text":"Say hi"}]}]}'
 path="/v1beta/models/gemini-2.5-flash:generateContent"
-run() { # name base key rate
-  local rate=()
-  [ "$4" != max ] && rate=(-q "$4")
-  "$oha" --no-tui --output-format json -z "${secs}s" -c 64 "${rate[@]}" -m POST \
-    -H "content-type: application/json" -H "x-goog-api-key: $3" -d "$body" "$2$path" > "$work/$1-$4.json"
+
+wait_addr() { # log file -> prints the first http:// address written to it
+  for _ in $(seq 1 100); do grep -q http:// "$1" && break; sleep 0.05; done
+  grep -o 'http://[0-9.:]*' "$1" | head -1
 }
-for rate in 1000 5000 max; do
-  run direct "$sim" bench-key-1 "$rate"
-  run gateway "$gw" bench-token "$rate"
-done
-python3 - "$work" <<'PY'
+
+# layout NAME UPSTREAM_CPUS GATEWAY_CPUS: starts both servers, runs every load, stops them.
+# A CPU list of "" leaves placement to the scheduler.
+layout() {
+  local name=$1 up=() gwc=()
+  [ -n "$2" ] && up=(taskset -c "$2")
+  [ -n "$3" ] && gwc=(taskset -c "$3")
+  # The simulator without a config: any key is valid and unlimited.
+  "${up[@]}" "$bin" sim --bind 127.0.0.1:0 2> "$work/sim.log" &
+  pids+=($!)
+  local sim gw
+  sim=$(wait_addr "$work/sim.log")
+  (cd "$work" && exec env -i PATH="$PATH" ENABLE_KEY_ROTATION=true KEYS_FILE="$work/keys.json" \
+    GEMINI_KEY_b1=bench-key-1 GEMINI_KEY_b2=bench-key-2 GEMINI_KEY_b3=bench-key-3 GEMINI_KEY_b4=bench-key-4 \
+    GEMINI_BASE_URL="$sim" "${gwc[@]}" "$bin" serve --bind 127.0.0.1:0 --token bench-token 2> "$work/gw.log") &
+  pids+=($!)
+  gw=$(wait_addr "$work/gw.log")
+  run() { # kind base key rate
+    local rate=()
+    [ "$4" != max ] && rate=(-q "$4")
+    "${up[@]}" "$oha" --no-tui --output-format json -z "${secs}s" -c 64 "${rate[@]}" -m POST \
+      -H "content-type: application/json" -H "x-goog-api-key: $3" -d "$body" "$2$path" \
+      > "$work/$name-$1-$4.json"
+  }
+  for rate in 1000 5000 max; do
+    run direct "$sim" bench-key-1 "$rate"
+    run gateway "$gw" bench-token "$rate"
+  done
+  stop_all
+  sleep 0.5
+}
+
+layouts=(shared)
+layout shared "" ""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  layouts+=(pinned)
+  layout pinned 0 1
+fi
+
+python3 - "$work" "${layouts[@]}" <<'PY'
 import json, sys, pathlib
 w = pathlib.Path(sys.argv[1])
 def load(n):
@@ -63,8 +88,10 @@ def load(n):
     ok = sum(v for k, v in codes.items() if k.startswith("2"))
     total = sum(codes.values()) or 1
     return d["summary"]["requestsPerSec"], lat["p50"] * 1000, lat["p99"] * 1000, ok / total
-print(f"{'rate':>6} {'direct rps':>11} {'gateway rps':>12} {'ratio':>6} {'p50 direct':>11} {'p50 gw':>8} {'added p50':>10} {'p99 direct':>11} {'p99 gw':>8} {'added p99':>10} {'gw 2xx':>7}")
-for rate in ("1000", "5000", "max"):
-    d, g = load(f"direct-{rate}"), load(f"gateway-{rate}")
-    print(f"{rate:>6} {d[0]:>11,.0f} {g[0]:>12,.0f} {g[0] / d[0]:>6.2f} {d[1]:>9.3f}ms {g[1]:>6.3f}ms {g[1] - d[1]:>8.3f}ms {d[2]:>9.3f}ms {g[2]:>6.3f}ms {g[2] - d[2]:>8.3f}ms {g[3]:>7.1%}")
+for layout in sys.argv[2:]:
+    print(f"\n{layout}")
+    print(f"{'rate':>6} {'direct rps':>11} {'gateway rps':>12} {'ratio':>6} {'p50 direct':>11} {'p50 gw':>8} {'added p50':>10} {'p99 direct':>11} {'p99 gw':>8} {'added p99':>10} {'gw 2xx':>7}")
+    for rate in ("1000", "5000", "max"):
+        d, g = load(f"{layout}-direct-{rate}"), load(f"{layout}-gateway-{rate}")
+        print(f"{rate:>6} {d[0]:>11,.0f} {g[0]:>12,.0f} {g[0] / d[0]:>6.2f} {d[1]:>9.3f}ms {g[1]:>6.3f}ms {g[1] - d[1]:>8.3f}ms {d[2]:>9.3f}ms {g[2]:>6.3f}ms {g[2] - d[2]:>8.3f}ms {g[3]:>7.1%}")
 PY

