@@ -213,19 +213,21 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
     let pick = |h: f64, v: f64| if better(v, h) { v } else { h };
     let mut suffix = vec![0.0; n];
     let mut start = b;
-    // Missing values inside are noticed on the way (every bar passes through one suffix scan
-    // or the tail), rather than in a pass of their own, and handed to the queue version.
+    // A missing value is skipped by `pick` (no comparison with NaN is true) unless a scan
+    // starts from it: then it would stick. So only the values the scans start from are
+    // checked, once per block; every window contains two of them, so none is wholly missing
+    // when they are present. Otherwise the queue version handles the gaps.
     let mut gap = false;
     while start + n <= len {
+        let next = start + n;
+        gap |= x[next - 1].is_nan() | x[next.min(len - 1)].is_nan();
         let mut h = x[start + n - 1];
         for (s, &v) in suffix.iter_mut().zip(&x[start..start + n]).rev() {
-            gap |= v.is_nan();
             h = pick(h, v);
             *s = h;
         }
         out[start + n - 1] = suffix[0];
         // The next block's running prefix extreme, combined as it goes.
-        let next = start + n;
         let avail = (len - next).min(n - 1);
         let mut h = x[next.min(len - 1)];
         for ((o, &v), &s) in out[next..next + avail]
@@ -238,7 +240,7 @@ fn rolling(x: &[f64], n: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec
         }
         start = next;
     }
-    if gap || x[start..].iter().any(|v| v.is_nan()) {
+    if gap {
         out[b + n - 1..].fill(f64::NAN);
         rolling_with_gaps(x, n, b, better, &mut out);
     }
@@ -578,8 +580,9 @@ mod tests {
         }
     }
 
-    /// Missing values inside the series (found during the block scan, or only in its tail) are
-    /// ignored: each window's extreme of the values it has, NaN where it has none.
+    /// Missing values inside the series (where a block scan starts, inside a block, or in the
+    /// last partial block) are ignored: each window's extreme of the values it has, NaN where it
+    /// has none.
     #[test]
     #[expect(
         clippy::float_cmp,
