@@ -317,7 +317,9 @@ pub fn run_with(
     // Warm-up bars hold the cash; every later bar is written by the loop (zeroed memory is
     // not written twice).
     let mut equity = vec![0.0; len];
-    equity[..=w.min(len.saturating_sub(1))].fill(s.cash);
+    if let Some(last) = len.checked_sub(1) {
+        equity[..=w.min(last)].fill(s.cash);
+    }
     // Orders placed on the previous bar's close.
     let mut close_order = false;
     let mut entry_order: Option<(Side, f64)> = None;

@@ -173,8 +173,8 @@ fn present(v: &[f64]) -> Vec<f64> {
 }
 
 /// `Σ f(aᵢ, bᵢ)` over pairs, in eight interleaved partial sums, as numpy's pairwise summation
-/// unrolls its blocks: the adds overlap instead of each waiting on the last (a 1M-term sum
-/// takes a fifth of the time), and rounding error grows more slowly than in one running sum.
+/// unrolls its blocks: the adds overlap instead of each waiting on the last, and rounding error
+/// grows more slowly than in one running sum.
 fn sum_pairs(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let mut tail = 0.0;
