@@ -319,3 +319,18 @@ fn statistics_match_backtesting_py_test_suite() {
     close("alpha", st.alpha_pct, 394.373_911_420_274_6);
     close("beta", st.beta, 0.038_033_907_091_92);
 }
+
+/// A series with no bars (a library caller may build one; the loader refuses empty files) runs
+/// to an empty result instead of panicking, and one bar is all warm-up.
+#[test]
+fn an_empty_or_one_bar_series_runs_without_trades() {
+    let s = plain(
+        "entry_long = \"close > 0\"\nexit_long = \"close < 0\"",
+        "size = 1.0",
+    );
+    let empty = run(&backtest::Bars::default(), &s, Settings::default()).unwrap();
+    assert!(empty.equity.is_empty() && empty.trades.is_empty() && empty.open_trades.is_empty());
+    let one = run(&bars(&[(10.0, 11.0, 9.0, 10.5)]), &s, Settings::default()).unwrap();
+    assert_eq!(one.equity, vec![Settings::default().cash]);
+    assert!(one.trades.is_empty() && one.open_trades.is_empty());
+}
