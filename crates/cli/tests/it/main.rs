@@ -811,18 +811,23 @@ fn generate_python_writes_the_export_beside_the_strategy() {
     );
 }
 
-#[test]
-fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() {
-    let dir = tempfile::tempdir().unwrap();
+/// `keys.json` with the one key `a1` in `dir`, and a simulator that knows its material.
+fn one_key_sim(dir: &Path) -> Listening {
     std::fs::write(
-        dir.path().join("keys.json"),
+        dir.join("keys.json"),
         r#"{"keys": [{"key_id": "a1", "rpm": 1000, "tpm": 1000000, "rpd": 100000}]}"#,
     )
     .unwrap();
-    let sim = start_sim(
-        dir.path(),
+    start_sim(
+        dir,
         "[[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
-    );
+    )
+}
+
+#[test]
+fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = one_key_sim(dir.path());
     let env = [
         ("ENABLE_KEY_ROTATION", "true"),
         ("GEMINI_KEY_a1", "sim-material-a1"),
@@ -872,15 +877,7 @@ fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() 
 #[tokio::test]
 async fn serve_on_one_worker_thread_serves_concurrent_calls() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keys.json"),
-        r#"{"keys": [{"key_id": "a1", "rpm": 1000, "tpm": 1000000, "rpd": 100000}]}"#,
-    )
-    .unwrap();
-    let sim = start_sim(
-        dir.path(),
-        "[[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
-    );
+    let sim = one_key_sim(dir.path());
     let gateway = listening(
         Command::new(env!("CARGO_BIN_EXE_botforge"))
             .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
