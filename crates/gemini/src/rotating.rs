@@ -179,29 +179,15 @@ impl<S: StateStore> RotatingClient<S> {
         options: CallOptions<'_>,
     ) -> Result<Generated<GenerateContentResponse>, RotateError> {
         let estimate = request.estimate_tokens();
-        let req = SelectRequest {
-            also_models: options.also_models,
-            ..SelectRequest::new(model, estimate)
-        };
         let client = &self.client;
-        let done = self
-            .pool
-            .execute(&req, &self.policy, &self.budget, |g| async move {
-                match client.generate(&g.api_key, g.model, request).await {
-                    Ok(r) => {
-                        let input_tokens = r.prompt_tokens().unwrap_or(estimate);
-                        (Outcome::Success { input_tokens }, Ok(r))
-                    }
-                    Err(e) => (e.outcome(), Err(e)),
-                }
-            })
-            .await?;
-        Ok(Generated {
-            value: done.value,
-            key_id: done.key_id,
-            model: done.model,
-            attempts: done.attempts,
-        })
+        self.counted(
+            model,
+            estimate,
+            options,
+            |g| async move { client.generate(&g.api_key, g.model, request).await },
+            GenerateContentResponse::prompt_tokens,
+        )
+        .await
     }
 
     /// [`Self::generate`] for a body passed through as bytes (the gateway): `estimate` input
@@ -216,21 +202,49 @@ impl<S: StateStore> RotatingClient<S> {
         estimate: u64,
         options: CallOptions<'_>,
     ) -> Result<Generated<crate::RawGenerated>, RotateError> {
+        let client = &self.client;
+        let body = &body;
+        self.counted(
+            model,
+            estimate,
+            options,
+            |g| async move { client.generate_raw(&g.api_key, g.model, body.clone()).await },
+            |r: &crate::RawGenerated| r.prompt_tokens,
+        )
+        .await
+    }
+
+    /// One `generateContent` call through the pool: `estimate` input tokens reserved, and
+    /// reconciled from what `prompt_tokens` reads off the answer (the estimate when it has none).
+    async fn counted<'p, T, F, Fut>(
+        &'p self,
+        model: &str,
+        estimate: u64,
+        options: CallOptions<'_>,
+        mut call: F,
+        prompt_tokens: impl Fn(&T) -> Option<u64>,
+    ) -> Result<Generated<T>, RotateError>
+    where
+        F: FnMut(keypool::Grant<'p>) -> Fut,
+        Fut: Future<Output = Result<T, GeminiError>>,
+    {
         let req = SelectRequest {
             also_models: options.also_models,
             ..SelectRequest::new(model, estimate)
         };
-        let client = &self.client;
-        let body = &body;
+        let prompt_tokens = &prompt_tokens;
         let done = self
             .pool
-            .execute(&req, &self.policy, &self.budget, |g| async move {
-                match client.generate_raw(&g.api_key, g.model, body.clone()).await {
-                    Ok(r) => {
-                        let input_tokens = r.prompt_tokens.unwrap_or(estimate);
-                        (Outcome::Success { input_tokens }, Ok(r))
+            .execute(&req, &self.policy, &self.budget, |g| {
+                let fut = call(g);
+                async move {
+                    match fut.await {
+                        Ok(r) => {
+                            let input_tokens = prompt_tokens(&r).unwrap_or(estimate);
+                            (Outcome::Success { input_tokens }, Ok(r))
+                        }
+                        Err(e) => (e.outcome(), Err(e)),
                     }
-                    Err(e) => (e.outcome(), Err(e)),
                 }
             })
             .await?;

@@ -992,14 +992,13 @@ async fn keys_health_reads_the_keys_from_vault() {
         ("VAULT_TOKEN", "cli-root"),
         ("ENABLE_KEY_ROTATION", "true"),
     ];
-    let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
-    let _ = child.kill();
-    let _ = child.wait();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(stores::key_ids(&stdout), ["vk1", "vk2"]);
-    assert!(!stdout.contains("vault-cli-material"));
-    assert!(!text(&out.stderr).contains("vault-cli-material"));
+    stores::health_lists(
+        dir.path(),
+        &env,
+        &mut child,
+        &["vk1", "vk2"],
+        &["vault-cli-material", "cli-root"],
+    );
 
     // Vault gone: the error names the store and what to check.
     let out = botforge(dir.path(), &["keys", "health"], &env);

@@ -144,7 +144,7 @@ fn venv_tool(name: &str) -> Option<PathBuf> {
 }
 
 /// The key ids in `keys health --json` output.
-pub(crate) fn key_ids(stdout: &str) -> Vec<String> {
+fn key_ids(stdout: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(stdout).unwrap();
     v["keys"]
         .as_array()
@@ -152,6 +152,29 @@ pub(crate) fn key_ids(stdout: &str) -> Vec<String> {
         .iter()
         .map(|k| k["key_id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// `botforge keys health --json` in `dir` with `env` lists exactly `ids`, and no output holds
+/// any of `secrets`; `store` (the process serving the secret store) is stopped either way.
+pub(crate) fn health_lists(
+    dir: &Path,
+    env: &[(&str, &str)],
+    store: &mut std::process::Child,
+    ids: &[&str],
+    secrets: &[&str],
+) {
+    let out = botforge(dir, &["keys", "health", "--json"], env);
+    let _ = store.kill();
+    let _ = store.wait();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(key_ids(&stdout), ids);
+    for secret in secrets {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
 }
 
 /// `SECRET_STORE_TYPE=aws botforge keys health` against moto's Secrets Manager.
@@ -198,14 +221,12 @@ async fn keys_health_reads_the_keys_from_aws() {
         ("AWS_SECRET_ACCESS_KEY", "t"),
         ("ENABLE_KEY_ROTATION", "true"),
     ];
-    let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
-    let _ = child.kill();
-    let _ = child.wait();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(key_ids(&stdout), ["ak1", "ak2"]);
-    assert!(
-        !stdout.contains("aws-cli-material") && !text(&out.stderr).contains("aws-cli-material")
+    health_lists(
+        dir.path(),
+        &env,
+        &mut child,
+        &["ak1", "ak2"],
+        &["aws-cli-material"],
     );
 }
 
@@ -263,13 +284,11 @@ async fn keys_health_reads_the_keys_from_azure() {
         ("SECRET_STORE_CA_FILE", words[2]),
         ("ENABLE_KEY_ROTATION", "true"),
     ];
-    let out = botforge(dir.path(), &["keys", "health", "--json"], &env);
-    let _ = child.kill();
-    let _ = child.wait();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(key_ids(&stdout), ["az_1", "az_2"]);
-    for secret in ["azure-cli-material", "azure-cli-secret"] {
-        assert!(!stdout.contains(secret) && !text(&out.stderr).contains(secret));
-    }
+    health_lists(
+        dir.path(),
+        &env,
+        &mut child,
+        &["az_1", "az_2"],
+        &["azure-cli-material", "azure-cli-secret"],
+    );
 }
