@@ -11,7 +11,7 @@ use backtest::{Bars, load_csv, parse_csv, report, stats};
 use strategy::Strategy;
 
 /// A mistake in the command's input (exit code 1).
-pub use crate::eval::UsageError;
+pub use crate::exit::UsageError;
 
 /// The command's options.
 #[derive(Debug)]

@@ -4,10 +4,7 @@ use std::path::Path;
 
 use backtest::{Evaluator, cell, load_csv};
 
-/// A mistake in the command's input (exit code 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+use crate::exit::UsageError;
 
 /// Runs the command.
 pub fn run(data: &Path, exprs: &[String]) -> anyhow::Result<()> {

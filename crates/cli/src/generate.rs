@@ -180,8 +180,3 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// Whether a generate error is the user's to fix (exit 1) rather than upstream's (exit 2).
-pub fn is_user_error(e: &GenerateError) -> bool {
-    e.is_user_error()
-}

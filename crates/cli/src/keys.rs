@@ -153,7 +153,7 @@ pub async fn health(json: bool) -> anyhow::Result<()> {
 pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
     let Some((env, config)) = config().await? else {
         no_keys(json);
-        return Ok(ExitCode::from(2));
+        return Ok(crate::exit::Class::User.into());
     };
     let pool = pool(&env, &config).await?;
     // Re-validating keys is an exclusive job across processes sharing Redis.
@@ -229,13 +229,13 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
     Ok(if usable {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        crate::exit::Class::Upstream.into()
     })
 }
 
 /// `keys reload`: asks a running gateway to read its secret store again.
 pub async fn reload(server: &str, json: bool) -> anyhow::Result<ExitCode> {
-    use crate::eval::UsageError;
+    use crate::exit::UsageError;
     let env = Environment::from_process()?;
     let Some(token) = env
         .get(vars::BOTFORGE_ADMIN_TOKEN)

@@ -11,6 +11,7 @@
 
 mod backtest_cmd;
 mod eval;
+mod exit;
 mod generate;
 mod keys;
 mod serve;
@@ -26,7 +27,6 @@ use clap::{Parser, Subcommand};
 // CPU under load, mimalloc a fraction of that.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use keypool::{ConfigError, PoolError};
 
 /// Turn a plain-language trading idea into a validated, backtested bot, through a pool of
 /// Gemini API keys that rotates, rate-limits, heals and fails over on its own.
@@ -99,10 +99,10 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
         /// Starting cash.
-        #[arg(long, default_value_t = 10_000.0)]
+        #[arg(long, default_value_t = 10_000.0, allow_negative_numbers = true)]
         cash: f64,
         /// Commission per fill, as a fraction of its value (0.002 = 0.2 %).
-        #[arg(long, default_value_t = 0.002)]
+        #[arg(long, default_value_t = 0.002, allow_negative_numbers = true)]
         commission: f64,
         /// Close trades still open at the end at the last bar's open, and count them.
         #[arg(long)]
@@ -211,8 +211,8 @@ enum KeysCommand {
     },
     /// Probe every key with a cheap call (GET the key's model) and report what upstream says.
     ///
-    /// Uses GEMINI_BASE_URL (default: the public Gemini API). Exit code 0
-    /// when at least one key works, 2 when none does.
+    /// Uses GEMINI_BASE_URL (default: the public Gemini API). Exit code 0 when at least one key
+    /// works, 1 when no key is configured, 2 when none works.
     Check {
         /// Print one JSON document instead of the table.
         #[arg(long)]
@@ -233,31 +233,15 @@ enum KeysCommand {
     },
 }
 
-/// An error the user can fix (exit 1), as opposed to an upstream or pool failure (exit 2).
-fn is_user_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<ConfigError>().is_some()
-            || e.downcast_ref::<gemini_sim::ConfigError>().is_some()
-            || e.downcast_ref::<std::net::AddrParseError>().is_some()
-            || e.downcast_ref::<backtest::DataError>().is_some()
-            || matches!(
-                e.downcast_ref::<secrets::SecretsError>(),
-                Some(secrets::SecretsError::Config(_))
-            )
-            || e.downcast_ref::<backtest::sweep::SweepError>().is_some()
-            || e.downcast_ref::<eval::UsageError>().is_some()
-            || e.downcast_ref::<strategy::StrategyError>().is_some()
-            || e.downcast_ref::<generator::GenerateError>()
-                .is_some_and(generate::is_user_error)
-            || matches!(
-                e.downcast_ref::<PoolError>(),
-                Some(PoolError::UnknownModel { .. } | PoolError::UnknownKeyId { .. })
-            )
-    })
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's message and help hint, but a usage mistake exits 1 (DESIGN.md §4).
+            let _ = e.print();
+            return ExitCode::from(exit::clap_code(&e));
+        }
+    };
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -289,7 +273,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return exit::Class::Upstream.into();
         }
     };
     match runtime.block_on(run(cli)) {
@@ -305,7 +289,7 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(if is_user_error(&err) { 1 } else { 2 })
+            exit::classify(&err).into()
         }
     }
 }
@@ -355,11 +339,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             if !(cash.is_finite() && cash > 0.0) {
                 return Err(
-                    eval::UsageError(format!("--cash {cash}: must be a positive amount")).into(),
+                    exit::UsageError(format!("--cash {cash}: must be a positive amount")).into(),
                 );
             }
             if !(commission.is_finite() && (0.0..1.0).contains(&commission)) {
-                return Err(eval::UsageError(format!(
+                return Err(exit::UsageError(format!(
                     "--commission {commission}: must be a fraction from 0 to below 1, e.g. 0.002"
                 ))
                 .into());

@@ -10,7 +10,7 @@ use gemini::{GeminiClient, RotatingClient};
 use keypool::{Environment, KeyPool, PoolConfig, PoolOptions, SystemClock, vars};
 use secrecy::SecretString;
 
-use crate::eval::UsageError;
+use crate::exit::UsageError;
 
 /// Tokens from `--token` flags and `BOTFORGE_CLIENT_TOKENS` (comma-separated, or `@file` with
 /// one per line).

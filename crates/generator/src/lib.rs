@@ -101,8 +101,8 @@ impl GenerateError {
     pub fn is_user_error(&self) -> bool {
         match self {
             GenerateError::Llm(e) => e.caller_fault,
-            // The model never wrote a valid strategy: an upstream failure, not the user's.
-            GenerateError::Invalid { .. } => false,
+            // Everything else, `Invalid` included: when the model answered every attempt but
+            // no answer was a valid strategy, the idea could not be expressed (DESIGN.md §4).
             _ => true,
         }
     }

@@ -273,6 +273,38 @@ fn redact_values(msg: &str) -> String {
     out
 }
 
+/// serde's "invalid type: string (value hidden), expected u64" in the user's words: what the
+/// field takes, with an example, and what was found.
+fn plain_reason(field: &str, reason: &str) -> String {
+    let Some((found, _)) = reason
+        .strip_prefix("invalid type: ")
+        .and_then(|r| r.rsplit_once(", expected "))
+    else {
+        return reason.to_owned();
+    };
+    let wants = match field {
+        "rpm" | "rpd" => "a whole number of requests, like 60",
+        "tpm" => "a whole number of input tokens, like 1000000",
+        "active" => "true or false",
+        "keys" => "a list of key entries in [ ]",
+        _ => "text in quotes",
+    };
+    let found = match found {
+        f if f.starts_with("string") => "text".to_owned(),
+        f if f.starts_with("integer") || f.starts_with("floating point") => {
+            format!(
+                "the number {}",
+                f.rsplit(' ').next().unwrap_or_default().trim_matches('`')
+            )
+        }
+        f if f.starts_with("boolean") => "true/false".to_owned(),
+        "sequence" => "a list".to_owned(),
+        "map" => "an object".to_owned(),
+        other => other.to_owned(),
+    };
+    format!("must be {wants}; found {found}")
+}
+
 fn parse_keys_file(path: &Path, text: &str) -> Result<Vec<RawKey>, ConfigError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, RawFile>(de) {
@@ -298,13 +330,14 @@ fn parse_keys_file(path: &Path, text: &str) -> Result<Vec<RawKey>, ConfigError> 
                 .rsplit_once(" at line ")
                 .map_or(reason.as_str(), |(r, _)| r)
                 .to_owned();
+            let last = field.rsplit('.').next().unwrap_or_default();
             Err(ConfigError::KeysFile {
                 path: path.to_owned(),
                 line: inner.line(),
                 column: inner.column(),
                 key_id,
+                reason: plain_reason(last, &redact_values(&reason)),
                 field,
-                reason: redact_values(&reason),
             })
         }
     }

@@ -39,6 +39,21 @@ struct NewStrategy {
     force: bool,
 }
 
+/// The answer to a generation that failed.
+fn generate_failure(e: &GenerateError) -> Response {
+    match e {
+        // The model answered every attempt, but never with a valid strategy: the idea could not
+        // be expressed in the language.
+        GenerateError::Invalid { .. } => fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "FAILED_PRECONDITION",
+            e.to_string(),
+        ),
+        e if e.is_user_error() => bad(e.to_string()),
+        e => fail(StatusCode::BAD_GATEWAY, "UNAVAILABLE", e.to_string()),
+    }
+}
+
 /// `POST /v1/strategies`.
 pub async fn create_strategy(
     State(g): State<Arc<Gateway>>,
@@ -76,8 +91,7 @@ pub async fn create_strategy(
     };
     let generated = match generated {
         Ok(x) => x,
-        Err(e) if e.is_user_error() => return bad(e.to_string()),
-        Err(e) => return fail(StatusCode::BAD_GATEWAY, "UNAVAILABLE", e.to_string()),
+        Err(e) => return generate_failure(&e),
     };
     let name = req
         .name

@@ -239,7 +239,8 @@ impl Strategy {
         let ctx = Ctx { file, text };
         let raw: RawStrategy = toml::from_str(text).map_err(|e| {
             let byte = e.span().map_or(0, |s| s.start);
-            ctx.error(byte, "", e.message().trim().to_owned())
+            let (field, message) = crate::plain::explain(text, byte, e.message());
+            ctx.error(byte, &field, message)
         })?;
         Self::from_raw(&ctx, raw)
     }

@@ -31,6 +31,7 @@ mod check;
 mod expr;
 mod file;
 mod func;
+mod plain;
 mod python;
 
 pub use check::{Binding, Scope, Type, TypeError, check, constant, is_price, names};

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod exit_codes;
 mod report;
 mod stores;
 
@@ -528,7 +529,8 @@ json = { name = "Bad", rules = { entry_long = "rsi(close, 14)" } }
         &["generate", "anything", "--name", "Never"],
         &env,
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // The pool worked: the idea could not be expressed, which is the user's to change (issue 16).
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("no valid strategy after 3 attempts"), "{err}");
     assert!(err.contains("a rule must be a condition"), "{err}");
@@ -992,6 +994,32 @@ async fn keys_health_reads_the_keys_from_vault() {
         ("VAULT_TOKEN", "cli-root"),
         ("ENABLE_KEY_ROTATION", "true"),
     ];
+    // Issue 16: a token without read permission and a path that does not exist are the user's
+    // configuration (exit 1, saying what to fix); only an unreachable Vault is an outage.
+    let created: serde_json::Value = http
+        .post(format!("{addr}/v1/auth/token/create"))
+        .header("X-Vault-Token", "cli-root")
+        .json(&serde_json::json!({"policies": ["default"], "no_default_policy": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let weak = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let mut denied_env = env;
+    denied_env[2] = ("VAULT_TOKEN", weak.as_str());
+    let out = botforge(dir.path(), &["keys", "health"], &denied_env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("denied"), "{err}");
+    assert!(!err.contains(&weak), "{err}");
+    let mut missing_env = env.to_vec();
+    missing_env.push(("VAULT_SECRET_PATH", "botforge/nothing-here"));
+    let out = botforge(dir.path(), &["keys", "health"], &missing_env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("botforge/nothing-here"), "{err}");
     stores::health_lists(
         dir.path(),
         &env,
@@ -1000,9 +1028,9 @@ async fn keys_health_reads_the_keys_from_vault() {
         &["vault-cli-material", "cli-root"],
     );
 
-    // Vault gone: the error names the store and what to check.
+    // Vault gone: an outage (exit 2), and the error names the store and what to check.
     let out = botforge(dir.path(), &["keys", "health"], &env);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
         err.contains("vault at http://127.0.0.1") && err.contains("unreachable"),

@@ -113,6 +113,9 @@ async fn never_valid_is_an_error_after_three_attempts() {
         "{errors:?}"
     );
     assert_eq!(llm.seen.lock().unwrap().len(), 3, "no fourth call");
+    // The model answered every time: the idea could not be expressed, which is the user's to
+    // change (exit 1), not an outage (issue 16).
+    assert!(err.is_user_error());
 }
 
 #[tokio::test]

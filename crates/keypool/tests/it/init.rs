@@ -177,7 +177,10 @@ fn wrong_type_names_the_field_without_echoing_the_value() {
     let (_f, r) = load_with_file(json, &[("GEMINI_KEY_flash_01", "x-0001")]);
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("keys[0].rpm"), "{msg}");
-    assert!(msg.contains("invalid type"), "{msg}");
+    assert!(
+        msg.contains("must be a whole number of requests, like 60; found text"),
+        "{msg}"
+    );
     assert!(!msg.contains("PASTED"), "{msg}");
 }
 

@@ -81,18 +81,42 @@ fn each_bad_file_gets_its_own_message() {
     let cases: Vec<(String, &str, &str)> = vec![
         (
             GOOD.replace("[risk]", "[risk]\nleverage = 2"),
-            "",
-            "unknown field `leverage`",
+            "risk.leverage",
+            "`[risk] leverage` is not a field of [risk]; it takes size, stop_loss_pct, take_profit_pct",
         ),
         (
             GOOD.replace("exit_long ", "exit_lng "),
-            "",
-            "unknown field `exit_lng`",
+            "rules.exit_lng",
+            "`[rules] exit_lng` is not a field of [rules]; it takes entry_long, exit_long,",
         ),
         (
             GOOD.replace("period = 14", "period = \"14\""),
-            "",
-            "invalid type",
+            "params.period",
+            "`[params] period` must be a number, like 14; found the text \"14\"",
+        ),
+        // Issue 16: the section, the field and what is expected, in the user's words.
+        (
+            GOOD.replace("stop_loss_pct = 5.0", "stop_loss_pct = \"five\""),
+            "risk.stop_loss_pct",
+            "`[risk] stop_loss_pct` must be a number of percent, like 5.0; found the text \"five\"",
+        ),
+        (
+            GOOD.replace("entry_long  = \"rsi < 30\"", "entry_long = 30"),
+            "rules.entry_long",
+            "`[rules] entry_long` must be a condition in quotes, like \"rsi < 30\"; found the whole number 30",
+        ),
+        (
+            GOOD.replace("name = \"MyRSIBot\"\n", ""),
+            "name",
+            "`name` is missing: it must be text in quotes",
+        ),
+        (
+            GOOD.replace(
+                "[rules]\nentry_long  = \"rsi < 30\"\nexit_long   = \"rsi > 70\"\n",
+                "",
+            ),
+            "rules",
+            "`rules` is missing: it must be a section",
         ),
         (
             GOOD.replace("name = \"MyRSIBot\"", "name = \"../evil\""),
@@ -187,7 +211,7 @@ fn each_bad_file_gets_its_own_message() {
         ),
         (
             "name = \"x\"\n[rules]\nentry_long = \"close > \"\"\n".to_owned(),
-            "",
+            "rules.entry_long",
             "",
         ),
     ];
