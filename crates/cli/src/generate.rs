@@ -29,6 +29,8 @@ pub struct Options {
     pub name: Option<String>,
     pub provider: Provider,
     pub model: String,
+    /// Models to move to when `model` is overloaded.
+    pub fallback_models: Vec<String>,
     pub out_dir: Option<PathBuf>,
     pub force: bool,
     /// Also export NAME.py for backtesting.py.
@@ -68,7 +70,8 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
                 PoolOptions::default(),
             )?;
             let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(env))?;
-            let llm = GeminiLlm::new(RotatingClient::new(Arc::new(pool), client));
+            let llm = GeminiLlm::new(RotatingClient::new(Arc::new(pool), client))
+                .with_fallback_models(opts.fallback_models.clone());
             generator::generate_with_llm(&llm, &opts.description, &opts.model).await?
         }
         (Provider::Offline, _) | (Provider::Auto, None) => {
@@ -86,6 +89,15 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
             }
         }
     })
+}
+
+/// A comma-separated list of model names (`models/NAME` is `NAME`), empty entries dropped.
+pub fn model_list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default()
+        .split(',')
+        .map(|m| m.trim().trim_start_matches("models/").to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
 }
 
 /// Runs the command; the error says what to do.

@@ -100,6 +100,15 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `used/limit`: `3/60` declared, `3/~10` learned from a 429, `3/?` unknown (not enforced).
+fn usage(used: u64, limit: Option<u64>, source: keypool::LimitSource) -> String {
+    match (limit, source) {
+        (Some(l), keypool::LimitSource::Learned) => format!("{used}/~{l}"),
+        (Some(l), _) => format!("{used}/{l}"),
+        (None, _) => format!("{used}/?"),
+    }
+}
+
 fn health_rows(rows: &[KeyReport]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|r| {
@@ -118,9 +127,9 @@ fn health_rows(rows: &[KeyReport]) -> Vec<Vec<String>> {
                 r.success_count.to_string(),
                 r.error_count.to_string(),
                 cooldown,
-                format!("{}/{}", r.rpm_used, r.rpm_limit),
-                format!("{}/{}", r.tpm_used, r.tpm_limit),
-                format!("{}/{}", r.rpd_used, r.rpd_limit),
+                usage(r.rpm_used, r.rpm_limit, r.rpm_limit_source),
+                usage(r.tpm_used, r.tpm_limit, r.tpm_limit_source),
+                usage(r.rpd_used, r.rpd_limit, r.rpd_limit_source),
             ]
         })
         .collect()

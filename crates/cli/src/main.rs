@@ -58,6 +58,10 @@ enum Command {
         /// Gemini model.
         #[arg(long, default_value = "gemini-2.5-flash")]
         model: String,
+        /// A model to move to when --model is overloaded (503s) or no key serves it; repeat
+        /// for more, in order.
+        #[arg(long = "fallback-model", value_name = "MODEL")]
+        fallback_models: Vec<String>,
         /// Folder to write to (default: STRATEGY_DIR, else ./codes).
         #[arg(long)]
         out_dir: Option<PathBuf>,
@@ -370,6 +374,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             provider,
             model,
+            fallback_models,
             out_dir,
             force,
             python,
@@ -380,6 +385,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             provider,
             model,
+            fallback_models,
             out_dir,
             force,
             python,

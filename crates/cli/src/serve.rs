@@ -95,6 +95,7 @@ pub async fn run(
         strategy_dir,
         data_dir: data_dir.map(std::path::Path::to_path_buf),
         secrets: Some(Arc::new(secrets)),
+        fallback_models: crate::generate::model_list(env.get(vars::BOTFORGE_FALLBACK_MODELS)),
     });
     if refresh_keys > 0 {
         tokio::spawn(server::reload_periodically(

@@ -10,6 +10,8 @@
 //! key = "test-key-1"                # the material clients send
 //! project = "proj-a"
 //! state = "valid"                   # valid | invalid (400 API_KEY_INVALID) | revoked (403)
+//!                                   # | denied (an unexplained 403 on every call)
+//!                                   # | suspended (403 that echoes the key, as Google's does)
 //!
 //! [projects.proj-a."gemini-2.5-flash"]
 //! rpm = 10
@@ -26,6 +28,8 @@
 //! key = "k2"                        # optional (key id); model = "..." optional
 //! kind = "unavailable"              # internal | unavailable | high_demand | deadline | slow
 //!                                   # | reset | malformed | mid_stream | max_tokens
+//!                                   # | file_denied (403 about another project's file)
+//!                                   # | denied (an unexplained 403 on this call)
 //! probability = 0.3                 # or: script = [true, false, true]
 //! delay_ms = 1500                   # for slow
 //! ```
@@ -76,6 +80,12 @@ pub enum KeyState {
     Invalid,
     /// 403 "reported as leaked".
     Revoked,
+    /// 403 "The caller does not have permission" on every call: a 403 that does not say whether
+    /// the key or the request is at fault (a probe with the key is refused too).
+    Denied,
+    /// 403 "Permission denied: Consumer '`api_key:KEY`' has been suspended.": the real
+    /// message echoes the key's material.
+    Suspended,
 }
 
 /// One key the simulator knows.
@@ -144,6 +154,11 @@ pub enum FaultKind {
     MidStream,
     /// HTTP 200, `MAX_TOKENS`, no parts (thinking used every token).
     MaxTokens,
+    /// 403 "You do not have permission to access the File … or it may not exist": the request
+    /// names a file of another project (the caller's fault, no key's).
+    FileDenied,
+    /// 403 "The caller does not have permission" on this call only (the key itself works).
+    Denied,
 }
 
 /// A fault rule.

@@ -65,6 +65,26 @@ pub fn key_revoked() -> Value {
     )
 }
 
+/// 403 that names neither the key nor a resource.
+pub fn caller_denied() -> Value {
+    error_body(
+        403,
+        "PERMISSION_DENIED",
+        "The caller does not have permission",
+        None,
+    )
+}
+
+/// 403 for a suspended consumer; like Google's, the message quotes the key.
+pub fn consumer_suspended(key: &str) -> Value {
+    error_body(
+        403,
+        "PERMISSION_DENIED",
+        &format!("Permission denied: Consumer 'api_key:{key}' has been suspended."),
+        None,
+    )
+}
+
 /// 403 with no key at all.
 pub fn no_key() -> Value {
     error_body(

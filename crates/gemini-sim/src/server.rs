@@ -41,6 +41,8 @@ pub struct Counts {
     pub successes: u64,
     /// Answered with 429.
     pub rate_limited: u64,
+    /// Answered with 503 (overloaded, high demand): the model's state, not the key's.
+    pub overloaded: u64,
     /// Any other failure (auth, validation, injected faults).
     pub errors: u64,
 }
@@ -63,7 +65,19 @@ pub struct Stats {
 enum Tally {
     Success,
     RateLimited,
+    Overloaded,
     Error,
+}
+
+impl Tally {
+    /// The tally of a failed answer with this HTTP status.
+    fn of_status(status: u16) -> Tally {
+        match status {
+            429 => Tally::RateLimited,
+            503 => Tally::Overloaded,
+            _ => Tally::Error,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +337,7 @@ impl Sim {
         let bump = |c: &mut Counts| match t {
             Tally::Success => c.successes += 1,
             Tally::RateLimited => c.rate_limited += 1,
+            Tally::Overloaded => c.overloaded += 1,
             Tally::Error => c.errors += 1,
         };
         bump(s.keys.entry(caller.id.clone()).or_default());
@@ -370,6 +385,14 @@ impl Sim {
             KeyState::Revoked => {
                 self.tally(&caller, Tally::Error);
                 Err((403, format::key_revoked()))
+            }
+            KeyState::Denied => {
+                self.tally(&caller, Tally::Error);
+                Err((403, format::caller_denied()))
+            }
+            KeyState::Suspended => {
+                self.tally(&caller, Tally::Error);
+                Err((403, format::consumer_suspended(&k.key)))
             }
         }
     }
@@ -567,14 +590,7 @@ async fn native_post(
         Err((status, body)) => return json_response(status, &body),
     };
     let fail = |status: u16, body: &Value| {
-        sim.tally(
-            &caller,
-            if status == 429 {
-                Tally::RateLimited
-            } else {
-                Tally::Error
-            },
-        );
+        sim.tally(&caller, Tally::of_status(status));
         json_response(status, body)
     };
     let method_name = match method {
@@ -716,6 +732,12 @@ fn fault_error(kind: FaultKind, compat: bool) -> Option<(u16, Value)> {
             "DEADLINE_EXCEEDED",
             "Deadline expired before operation could complete.",
         ),
+        FaultKind::FileDenied => e(
+            403,
+            "PERMISSION_DENIED",
+            "You do not have permission to access the File 4s1ejtm7qfxo or it may not exist.",
+        ),
+        FaultKind::Denied => Some((403, format::caller_denied())),
         // The compatible endpoint has no stream-level faults of its own: a plain 500.
         FaultKind::MidStream | FaultKind::MaxTokens | FaultKind::Malformed if compat => {
             e(500, "INTERNAL", "Internal error encountered.")
@@ -845,14 +867,7 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
         Err((status, body)) => return compat_error(status, &body),
     };
     let fail = |status: u16, body: &Value| {
-        sim.tally(
-            &caller,
-            if status == 429 {
-                Tally::RateLimited
-            } else {
-                Tally::Error
-            },
-        );
+        sim.tally(&caller, Tally::of_status(status));
         compat_error(status, body)
     };
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {

@@ -114,6 +114,8 @@ pub fn model_id(model: &str) -> Result<&str, GeminiError> {
 #[derive(Debug)]
 pub struct ResponseStream {
     response: reqwest::Response,
+    /// The key it was opened with: an error mid-stream is redacted by its value.
+    key: ApiKey,
     parser: SseParser,
     deadline: Instant,
     idle: Duration,
@@ -160,7 +162,7 @@ impl ResponseStream {
 
     fn fail<T>(&mut self, e: GeminiError) -> Result<T, GeminiError> {
         self.done = true;
-        Err(e)
+        Err(e.redacted(self.key.expose()))
     }
 }
 
@@ -253,7 +255,11 @@ impl GeminiClient {
             .header("x-goog-api-key", Self::key_header(key)?)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
-        self.execute(request).await
+        // Upstream may echo the key it was given ("Consumer 'api_key:…' has been suspended"),
+        // in any shape: its exact value is removed from whatever comes back.
+        self.execute(request)
+            .await
+            .map_err(|e| e.redacted(key.expose()))
     }
 
     /// Sends a built request: first-byte timeout, then an error status read into a
@@ -378,6 +384,7 @@ impl GeminiClient {
         let (response, deadline) = self.send(key, self.post(url, request)?).await?;
         Ok(ResponseStream {
             response,
+            key: key.clone(),
             parser: SseParser::default(),
             deadline,
             idle: self.config.first_byte_timeout,
@@ -468,7 +475,10 @@ impl GeminiClient {
             .body(body)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
-        Ok(self.execute(request).await?.0)
+        match self.execute(request).await {
+            Ok((response, _)) => Ok(response),
+            Err(e) => Err(e.redacted(key.expose())),
+        }
     }
 
     /// `GET /v1beta/models/{model}`.

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use keypool::Outcome;
+use keypool::{Limits, Outcome};
 use serde_json::Value;
 
 /// One `QuotaFailure` violation.
@@ -81,6 +81,15 @@ pub fn redact_keys(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Replaces every occurrence of `secret` in `text` by `…(redacted)`. Secrets shorter than 8
+/// characters are left alone (they would match ordinary words).
+pub fn redact_value(text: &str, secret: &str) -> String {
+    if secret.len() < 8 || !text.contains(secret) {
+        return text.to_owned();
+    }
+    text.replace(secret, "…(redacted)")
 }
 
 /// Parses `"27s"`, `"27.359489363s"`, `"1.5s"` (protobuf `Duration` JSON).
@@ -174,6 +183,37 @@ impl ApiError {
         }
     }
 
+    /// The limits a 429 reports: each `QuotaFailure` violation's `quotaValue`, placed by its
+    /// `quotaId` / `quotaMetric` as requests per minute, input tokens per minute or requests per
+    /// day (reference/gemini-api.md §2.6). Other quotas (input tokens per day, images) and a
+    /// zero value (no quota on this tier: the bucket is spent instead) teach nothing.
+    pub fn learned_limits(&self) -> Limits {
+        let mut limits = Limits::UNKNOWN;
+        for v in &self.violations {
+            let Some(value) = v
+                .quota_value
+                .as_deref()
+                .and_then(|q| q.trim().parse::<u64>().ok())
+                .filter(|&n| n >= 1)
+            else {
+                continue;
+            };
+            let id = v.quota_id.as_deref().unwrap_or_default();
+            let metric = v.quota_metric.as_deref().unwrap_or_default();
+            let tokens = id.contains("InputToken") || metric.contains("input_token");
+            let requests = id.contains("Requests") || metric.ends_with("_requests");
+            let daily = id.contains("PerDay");
+            let slot = match (tokens, requests, daily) {
+                (true, _, false) => &mut limits.tpm,
+                (false, true, false) => &mut limits.rpm,
+                (false, true, true) => &mut limits.rpd,
+                _ => continue,
+            };
+            *slot = Some(slot.map_or(value, |old| old.min(value)));
+        }
+        limits
+    }
+
     /// The delay to wait for a per-minute 429: `RetryInfo`, else the message's
     /// "Please retry in N s", else none.
     pub fn retry_after(&self) -> Option<Duration> {
@@ -183,6 +223,54 @@ impl ApiError {
             let end = rest.find('s')?;
             parse_proto_duration(&rest[..=end])
         })
+    }
+
+    /// What a 403 is about: the key or its project, a resource the request names, or unclear.
+    pub fn denial(&self) -> Denial {
+        const KEY_REASONS: [&str; 9] = [
+            "API_KEY_INVALID",
+            "SERVICE_DISABLED",
+            "API_KEY_SERVICE_BLOCKED",
+            "API_KEY_HTTP_REFERRER_BLOCKED",
+            "API_KEY_IP_ADDRESS_BLOCKED",
+            "API_KEY_ANDROID_APP_BLOCKED",
+            "CONSUMER_SUSPENDED",
+            "CONSUMER_INVALID",
+            "BILLING_DISABLED",
+        ];
+        // Real key-level messages (reference/gemini-api.md §2.4).
+        const KEY_TEXT: [&str; 8] = [
+            "api key",
+            "leaked",
+            "suspended",
+            "has been denied access",
+            "unregistered callers",
+            "has not been used in project",
+            "api has not been used",
+            "it is disabled",
+        ];
+        // "You do not have permission to access the File … or it may not exist", and the same
+        // for CachedContent, tuned models, corpora: a resource of another project.
+        const RESOURCE_TEXT: [&str; 3] = [
+            "do not have permission to access",
+            "or it may not exist",
+            "permission denied on resource",
+        ];
+        if self
+            .reason
+            .as_deref()
+            .is_some_and(|r| KEY_REASONS.contains(&r))
+        {
+            return Denial::Key;
+        }
+        let message = self.message.to_ascii_lowercase();
+        if KEY_TEXT.iter().any(|t| message.contains(t)) {
+            Denial::Key
+        } else if RESOURCE_TEXT.iter().any(|t| message.contains(t)) {
+            Denial::Resource
+        } else {
+            Denial::Ambiguous
+        }
     }
 
     /// The key pool's view of this error.
@@ -197,18 +285,42 @@ impl ApiError {
                 QuotaScope::PerMinute => Outcome::RateLimited {
                     retry_after: self.retry_after(),
                     detail,
+                    learned: self.learned_limits(),
                 },
-                QuotaScope::PerDay => Outcome::QuotaExhausted { detail },
+                QuotaScope::PerDay => Outcome::QuotaExhausted {
+                    detail,
+                    learned: self.learned_limits(),
+                },
             },
             400 if self.reason.as_deref() == Some("API_KEY_INVALID") => {
                 Outcome::KeyBroken { detail }
             }
-            401 | 403 => Outcome::KeyBroken { detail },
+            401 => Outcome::KeyBroken { detail },
+            403 => match self.denial() {
+                Denial::Key => Outcome::KeyBroken { detail },
+                // Another project's file or cache: the caller's, and no key's (DESIGN.md §3.1).
+                // An ambiguous 403 is confirmed by a probe first (`RotatingClient`); without
+                // one it changes no key either.
+                Denial::Resource | Denial::Ambiguous => Outcome::CallerFault { detail },
+            },
+            // Overloaded / high demand: the model's state, never the key's.
+            503 => Outcome::Overloaded { detail },
             // 499 CANCELLED arrives mid-stream when upstream drops the operation.
             408 | 499 | 500..=599 => Outcome::Transient { detail },
             _ => Outcome::CallerFault { detail },
         }
     }
+}
+
+/// What a 403 `PERMISSION_DENIED` is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The key or its project: invalid, leaked, suspended, the API disabled, the project denied.
+    Key,
+    /// A resource the request names (a file or cache of another project): the caller's fault.
+    Resource,
+    /// Neither is clear: a cheap probe with the key decides.
+    Ambiguous,
 }
 
 /// Why a call failed.
@@ -253,6 +365,24 @@ impl GeminiError {
                 detail: "unreadable body".into(),
             },
             GeminiError::Request(_) => Outcome::NotSent,
+        }
+    }
+
+    /// The same error with every occurrence of `secret` (a key's exact material, whatever its
+    /// shape: `AIza…`, `AQ.…`, what a store returns) replaced, in every text it carries.
+    #[must_use]
+    pub fn redacted(self, secret: &str) -> Self {
+        let scrub = |t: String| redact_value(&t, secret);
+        match self {
+            GeminiError::Api(mut e) => {
+                e.message = scrub(e.message);
+                GeminiError::Api(e)
+            }
+            GeminiError::Connect(t) => GeminiError::Connect(scrub(t)),
+            GeminiError::Broken(t) => GeminiError::Broken(scrub(t)),
+            GeminiError::Decode(t) => GeminiError::Decode(scrub(t)),
+            GeminiError::Request(t) => GeminiError::Request(scrub(t)),
+            other @ GeminiError::Timeout(_) => other,
         }
     }
 
@@ -305,6 +435,22 @@ mod tests {
     }
 
     #[test]
+    fn key_material_of_any_shape_is_redacted_by_value() {
+        // Built at run time: an `AQ.`-shaped key, which no pattern of ours would recognise.
+        let key = format!("AQ.{}", "Ab3_x-9".repeat(6));
+        let body = format!(
+            r#"{{"error":{{"code":403,"message":"Permission denied: Consumer 'api_key:{key}' has been suspended.","status":"PERMISSION_DENIED"}}}}"#
+        );
+        let e = GeminiError::Api(ApiError::parse(403, body.as_bytes())).redacted(&key);
+        let text = e.to_string();
+        assert!(!text.contains(&key), "{text}");
+        assert!(text.contains("api_key:…(redacted)"), "{text}");
+        let e = GeminiError::Broken(format!("reset while sending {key}")).redacted(&key);
+        assert!(!e.to_string().contains(&key));
+        assert_eq!(redact_value("short ab", "ab"), "short ab");
+    }
+
+    #[test]
     fn retry_delay_falls_back_to_the_message() {
         let e = ApiError::parse(
             429,
@@ -324,6 +470,125 @@ mod tests {
             br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier","quotaValue":"0"}]}]}}"#,
         );
         assert_eq!(e.quota_scope(), QuotaScope::PerDay);
+    }
+
+    #[test]
+    fn a_429_teaches_each_limit_it_names() {
+        let v = |metric: &str, id: &str, value: &str| {
+            format!(
+                r#"{{"quotaMetric":"generativelanguage.googleapis.com/{metric}","quotaId":"{id}","quotaValue":"{value}"}}"#
+            )
+        };
+        let body = format!(
+            r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{},{},{},{}]}}]}}}}"#,
+            v(
+                "generate_content_paid_tier_input_token_count",
+                "GenerateContentPaidTierInputTokensPerModelPerMinute",
+                "1000000"
+            ),
+            v(
+                "generate_content_free_tier_requests",
+                "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                "10"
+            ),
+            v(
+                "generate_content_free_tier_requests",
+                "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                "20"
+            ),
+            v(
+                "generate_content_free_tier_input_token_count",
+                "GenerateContentInputTokensPerModelPerDay-FreeTier",
+                "5"
+            ),
+        );
+        let e = ApiError::parse(429, body.as_bytes());
+        assert_eq!(e.learned_limits(), Limits::new(10, 1_000_000, 20));
+        let Outcome::QuotaExhausted { learned, .. } = e.outcome() else {
+            panic!("a daily violation is a spent quota")
+        };
+        assert_eq!(learned.rpd, Some(20));
+        // The bare 429 teaches nothing.
+        let bare = ApiError::parse(
+            429,
+            br#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#,
+        );
+        assert_eq!(bare.learned_limits(), Limits::UNKNOWN);
+    }
+
+    #[test]
+    fn a_403_is_the_keys_only_when_it_says_so() {
+        let e403 = |reason: Option<&str>, message: &str| {
+            let details = reason.map_or(String::new(), |r| {
+                format!(r#","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"{r}"}}]"#)
+            });
+            let body = format!(
+                r#"{{"error":{{"code":403,"message":"{message}","status":"PERMISSION_DENIED"{details}}}}}"#
+            );
+            ApiError::parse(403, body.as_bytes())
+        };
+        let key = [
+            e403(
+                Some("SERVICE_DISABLED"),
+                "Generative Language API has not been used in project 1 before or it is disabled.",
+            ),
+            e403(
+                None,
+                "Your API key was reported as leaked. Please use another API key.",
+            ),
+            e403(
+                None,
+                "Your project has been denied access. Please contact support.",
+            ),
+            e403(
+                None,
+                "Permission denied: Consumer 'api_key:x' has been suspended.",
+            ),
+            e403(
+                None,
+                "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+            ),
+        ];
+        for e in &key {
+            assert_eq!(e.denial(), Denial::Key, "{e}");
+            assert!(matches!(e.outcome(), Outcome::KeyBroken { .. }), "{e}");
+        }
+        let resource = [
+            e403(
+                None,
+                "You do not have permission to access the File abc123 or it may not exist.",
+            ),
+            e403(
+                None,
+                "You do not have permission to access the CachedContent xyz or it may not exist.",
+            ),
+        ];
+        for e in &resource {
+            assert_eq!(e.denial(), Denial::Resource, "{e}");
+            assert!(matches!(e.outcome(), Outcome::CallerFault { .. }), "{e}");
+        }
+        let unclear = e403(None, "The caller does not have permission");
+        assert_eq!(unclear.denial(), Denial::Ambiguous);
+        assert!(matches!(unclear.outcome(), Outcome::CallerFault { .. }));
+    }
+
+    #[test]
+    fn a_503_is_the_models_state_not_the_keys() {
+        for message in [
+            "The model is overloaded. Please try again later.",
+            "This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.",
+        ] {
+            let body = format!(
+                r#"{{"error":{{"code":503,"message":"{message}","status":"UNAVAILABLE"}}}}"#
+            );
+            let e = ApiError::parse(503, body.as_bytes());
+            assert!(
+                matches!(e.outcome(), Outcome::Overloaded { .. }),
+                "{message}"
+            );
+        }
+        let e = ApiError::parse(500, br#"{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}"#);
+        assert!(matches!(e.outcome(), Outcome::Transient { .. }));
     }
 
     #[test]

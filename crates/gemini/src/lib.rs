@@ -29,7 +29,8 @@ pub use client::{
     ClientConfig, DEFAULT_BASE_URL, GeminiClient, RawGenerated, ResponseStream, model_id,
 };
 pub use error::{
-    ApiError, GeminiError, QuotaScope, QuotaViolation, parse_proto_duration, redact_keys,
+    ApiError, Denial, GeminiError, QuotaScope, QuotaViolation, parse_proto_duration, redact_keys,
+    redact_value,
 };
 pub use rotating::{CallOptions, Generated, RotateError, RotatingClient, RotatingStream};
 pub use sse::{Event, SseParser};

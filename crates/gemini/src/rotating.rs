@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keypool::{
-    ExecuteError, FailoverPolicy, Held, KeyPool, Lease, MemoryStore, Outcome, PoolError,
+    ApiKey, ExecuteError, FailoverPolicy, Held, KeyPool, Lease, MemoryStore, Outcome, PoolError,
     RetryBudget, SelectRequest, StateStore,
 };
 
@@ -33,6 +33,16 @@ pub enum RotateError {
         error: GeminiError,
         /// The key that got it.
         key_id: String,
+    },
+    /// The overall deadline passed while a call was in flight.
+    #[error("no answer within the deadline of {} s ({attempts} attempt(s)){}", deadline.as_secs_f64(), last.as_ref().map(|e| format!("; the last upstream error: {e}")).unwrap_or_default())]
+    Deadline {
+        /// The deadline.
+        deadline: std::time::Duration,
+        /// Attempts made.
+        attempts: u32,
+        /// The last upstream error before it.
+        last: Option<GeminiError>,
     },
     /// Attempts, retry budget or deadline ran out.
     #[error("gave up after {attempts} attempt(s) ({why}): {last}")]
@@ -82,6 +92,15 @@ impl From<ExecuteError<GeminiError>> for RotateError {
                 attempts,
                 why,
             },
+            ExecuteError::Deadline {
+                deadline,
+                attempts,
+                last,
+            } => RotateError::Deadline {
+                deadline,
+                attempts,
+                last,
+            },
             // ExecuteError is non-exhaustive; keypool has no other variant today.
             other => RotateError::Pool {
                 pool: PoolError::Store(keypool::StoreError::NotPrepared),
@@ -90,6 +109,34 @@ impl From<ExecuteError<GeminiError>> for RotateError {
             },
         }
     }
+}
+
+/// The pool's view of a failed call with `key` on `model`. An ambiguous 403 is confirmed by a
+/// cheap probe (GET the model) with that key before it counts against the key: when the probe
+/// passes, the key is fine and the 403 was about the request (the caller's); when the probe is
+/// refused the same way, the key is broken; when the probe fails otherwise, it is transient.
+async fn judge(
+    client: &GeminiClient,
+    key: &ApiKey,
+    model: &str,
+    e: GeminiError,
+) -> (Outcome, GeminiError) {
+    let ambiguous = e
+        .api()
+        .is_some_and(|a| a.http == 403 && a.denial() == crate::error::Denial::Ambiguous);
+    if !ambiguous {
+        return (e.outcome(), e);
+    }
+    let outcome = match client.get_model(key, model).await {
+        Ok(_) => e.outcome(),
+        Err(probe) => match probe.api().map(|a| a.http) {
+            Some(401 | 403) => Outcome::KeyBroken {
+                detail: "403 PERMISSION_DENIED (confirmed by a probe)".to_owned(),
+            },
+            _ => probe.outcome(),
+        },
+    };
+    (outcome, e)
 }
 
 /// A successful call and who served it.
@@ -233,9 +280,11 @@ impl<S: StateStore> RotatingClient<S> {
             ..SelectRequest::new(model, estimate)
         };
         let prompt_tokens = &prompt_tokens;
+        let client = &self.client;
         let done = self
             .pool
             .execute(&req, &self.policy, &self.budget, |g| {
+                let (key, model) = (Arc::clone(&g.api_key), g.model);
                 let fut = call(g);
                 async move {
                     match fut.await {
@@ -243,7 +292,10 @@ impl<S: StateStore> RotatingClient<S> {
                             let input_tokens = prompt_tokens(&r).unwrap_or(estimate);
                             (Outcome::Success { input_tokens }, Ok(r))
                         }
-                        Err(e) => (e.outcome(), Err(e)),
+                        Err(e) => {
+                            let (outcome, e) = judge(client, &key, model, e).await;
+                            (outcome, Err(e))
+                        }
                     }
                 }
             })
@@ -277,10 +329,10 @@ impl<S: StateStore> RotatingClient<S> {
         let held: Held<ResponseStream> = self
             .pool
             .execute_held(&req, &self.policy, &self.budget, |g| async move {
-                client
-                    .stream(&g.api_key, g.model, request)
-                    .await
-                    .map_err(|e| (e.outcome(), e))
+                match client.stream(&g.api_key, g.model, request).await {
+                    Ok(stream) => Ok(stream),
+                    Err(e) => Err(judge(client, &g.api_key, g.model, e).await),
+                }
             })
             .await?;
         Ok(Generated {
@@ -349,26 +401,21 @@ impl<S: StateStore> RotatingClient<S> {
                 &self.policy,
                 &self.budget,
                 |g| async move {
-                    client
-                        .openai_post(&g.api_key, path, body.clone())
-                        .await
-                        .map_err(|e| (e.outcome(), e))
+                    match client.openai_post(&g.api_key, path, body.clone()).await {
+                        Ok(r) => Ok(r),
+                        Err(e) => Err(judge(client, &g.api_key, g.model, e).await),
+                    }
                 },
             )
             .await?;
         self.pool
-            .report(
+            .report_answered(
                 held.lease,
                 &Outcome::Success {
                     input_tokens: estimate,
                 },
             )
-            .await
-            .map_err(|pool| RotateError::Pool {
-                pool,
-                last: None,
-                attempts: held.attempts,
-            })?;
+            .await;
         Ok(Generated {
             value: held.value,
             key_id: held.key_id,
@@ -389,19 +436,21 @@ impl<S: StateStore> RotatingClient<S> {
                 &self.policy,
                 &self.budget,
                 |g| {
+                    let (key, model) = (Arc::clone(&g.api_key), g.model);
                     let fut = call(g.api_key, g.model);
-                    async move { fut.await.map_err(|e| (e.outcome(), e)) }
+                    let client = &self.client;
+                    async move {
+                        match fut.await {
+                            Ok(v) => Ok(v),
+                            Err(e) => Err(judge(client, &key, model, e).await),
+                        }
+                    }
                 },
             )
             .await?;
         self.pool
-            .report(held.lease, &Outcome::NotSent)
-            .await
-            .map_err(|pool| RotateError::Pool {
-                pool,
-                last: None,
-                attempts: held.attempts,
-            })?;
+            .report_answered(held.lease, &Outcome::NotSent)
+            .await;
         Ok(held.value)
     }
 }

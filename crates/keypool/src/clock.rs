@@ -25,6 +25,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
 
     /// Waits `duration`. A manual clock advances itself instead, so waiting tests stay instant.
     fn sleep(&self, duration: Duration) -> Sleep;
+
+    /// Completes when `duration` has passed, without moving the clock: the overall deadline of a
+    /// call in flight. A manual clock moves only when told, so on it a deadline never passes
+    /// by itself.
+    fn deadline(&self, duration: Duration) -> Sleep {
+        self.sleep(duration)
+    }
 }
 
 /// The real clock: `SystemTime` for the date, `tokio::time::sleep` for waits.
@@ -91,6 +98,10 @@ impl Clock for ManualClock {
     fn sleep(&self, duration: Duration) -> Sleep {
         self.advance(duration);
         Box::pin(std::future::ready(()))
+    }
+
+    fn deadline(&self, _duration: Duration) -> Sleep {
+        Box::pin(std::future::pending())
     }
 }
 

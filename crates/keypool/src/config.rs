@@ -39,6 +39,9 @@ pub mod vars {
     pub const BOTFORGE_CLIENT_TOKENS: &str = "BOTFORGE_CLIENT_TOKENS";
     /// Token for the server's admin routes.
     pub const BOTFORGE_ADMIN_TOKEN: &str = "BOTFORGE_ADMIN_TOKEN";
+    /// Models the gateway moves to, in order, when the requested one is overloaded
+    /// (comma-separated).
+    pub const BOTFORGE_FALLBACK_MODELS: &str = "BOTFORGE_FALLBACK_MODELS";
     /// The default metadata file.
     pub const DEFAULT_KEYS_FILE: &str = "keys.json";
 }
@@ -210,7 +213,7 @@ pub struct KeySpec {
     pub model: String,
     /// The Google Cloud project; `None` means the key is its own project.
     pub project: Option<String>,
-    /// Declared limits (family defaults where not declared).
+    /// Declared limits (`None` where `keys.json` does not say: unknown until learned).
     pub limits: Limits,
     /// Whether it starts active.
     pub active: bool,
@@ -348,17 +351,16 @@ fn check_limit(
     key_id: &str,
     field: &'static str,
     v: Option<u64>,
-    default: u64,
-) -> Result<u64, ConfigError> {
+) -> Result<Option<u64>, ConfigError> {
     match v {
         Some(0) => Err(ConfigError::InvalidField {
             path: path.to_owned(),
             key_id: key_id.to_owned(),
             field,
-            reason: "must be at least 1 (leave it out for the family default)".to_owned(),
+            reason: "must be at least 1 (leave it out when unknown: Google's 429s teach it)"
+                .to_owned(),
         }),
-        Some(n) => Ok(n),
-        None => Ok(default),
+        other => Ok(other),
     }
 }
 
@@ -391,11 +393,11 @@ fn spec_from_raw(path: &Path, raw: RawKey, key: ApiKey) -> Result<KeySpec, Confi
     let model = raw
         .model_name
         .unwrap_or_else(|| Family::detect(&id).default_model().to_owned());
-    let defaults = Family::detect(&model).default_limits();
+    // Only what is declared is enforced; the rest is unknown until a 429 teaches it.
     let limits = Limits {
-        rpm: check_limit(path, &id, "rpm", raw.rpm, defaults.rpm)?,
-        tpm: check_limit(path, &id, "tpm", raw.tpm, defaults.tpm)?,
-        rpd: check_limit(path, &id, "rpd", raw.rpd, defaults.rpd)?,
+        rpm: check_limit(path, &id, "rpm", raw.rpm)?,
+        tpm: check_limit(path, &id, "tpm", raw.tpm)?,
+        rpd: check_limit(path, &id, "rpd", raw.rpd)?,
     };
     Ok(KeySpec {
         key_id: id,
@@ -498,7 +500,7 @@ impl PoolConfig {
                 key_id: id.to_owned(),
                 model: family.default_model().to_owned(),
                 project: None,
-                limits: family.default_limits(),
+                limits: Limits::UNKNOWN,
                 active: true,
                 key: material,
                 origin: KeyOrigin::Env,

@@ -53,7 +53,7 @@ pub use clock::{
 pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
-pub use limits::{Family, Limits};
+pub use limits::{Family, LimitSource, Limits};
 pub use pool::{
     ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
     KeyReport, Lease, MaterialUpdate, Outcome, PoolOptions, SelectRequest, Verdict,
@@ -66,4 +66,6 @@ pub use store::{
     Acquired, AnyStore, BucketRef, BucketView, Finish, KeyEvent, KeyLayout, KeyRef, Layout,
     MemoryStore, StateStore, Tokens,
 };
-pub use window::{Check, CooldownReason, LimitKind, Usage, WINDOW_MS, Window};
+pub use window::{
+    Check, CooldownReason, INFLIGHT_HOLD_MS, LEARNED_TTL_MS, LimitKind, Usage, WINDOW_MS, Window,
+};

@@ -17,12 +17,16 @@ use arc_swap::ArcSwap;
 
 use serde::Serialize;
 
-use crate::budget::RetryBudget;
+mod failover;
+mod overload;
+
+pub use failover::{ExecuteError, Executed, FailoverPolicy, Grant, Held};
+
 use crate::clock::{Clock, Millis, next_pacific_midnight, to_rfc3339};
 use crate::config::{KeySource, KeySpec, PoolConfig, vars};
 use crate::error::{Exhausted, KeyBlock, PoolError};
 use crate::health::{HealthPolicy, KeyHealth, KeyState};
-use crate::limits::{Family, Limits};
+use crate::limits::{Family, LimitSource, Limits};
 use crate::secret::ApiKey;
 use crate::store::{
     Acquired, BucketRef, Finish, KeyEvent, KeyLayout, KeyRef, Layout, MemoryStore, StateStore,
@@ -31,7 +35,7 @@ use crate::store::{
 use crate::window::{Check, CooldownReason, LimitKind};
 
 /// Models the `GEMINI_API_KEY` key gets its own buckets for; any other model shares one `*`
-/// bucket with the flash family's limits.
+/// bucket; their limits are unknown until learned.
 const KNOWN_MODELS: [&str; 5] = [
     "gemini-2.5-pro",
     "gemini-2.5-flash",
@@ -153,13 +157,23 @@ pub enum Outcome {
         retry_after: Option<Duration>,
         /// Short description.
         detail: String,
+        /// The limits the 429's `quotaValue`s report (learned for the bucket).
+        learned: Limits,
     },
     /// 429 with a per-day quota: the bucket cools until the next Pacific midnight.
     QuotaExhausted {
         /// Short description.
         detail: String,
+        /// The limits the 429's `quotaValue`s report (learned for the bucket).
+        learned: Limits,
     },
-    /// 5xx, timeout, reset, unreadable body.
+    /// 503 `UNAVAILABLE` ("overloaded", "high demand"): the model's state, not the key's. No key
+    /// penalty; retried on another key after a backoff, and the model cools when it repeats.
+    Overloaded {
+        /// Short description.
+        detail: String,
+    },
+    /// 500, 504, timeout, reset, unreadable body.
     Transient {
         /// Short description.
         detail: String,
@@ -186,6 +200,7 @@ impl Outcome {
             Outcome::RateLimited { .. } => "rate_limited",
             Outcome::QuotaExhausted { .. } => "quota_exhausted",
             Outcome::Transient { .. } => "transient",
+            Outcome::Overloaded { .. } => "overloaded",
             Outcome::KeyBroken { .. } => "key_broken",
             Outcome::CallerFault { .. } => "caller_fault",
             Outcome::NotSent => "not_sent",
@@ -204,6 +219,9 @@ pub enum Verdict {
     TryAnotherProject,
     /// Give the answer to the caller as it is.
     ReturnToCaller,
+    /// The model is overloaded: wait a jittered backoff, then try another key (or, once the
+    /// model cools, the caller's fallback models).
+    Backoff,
 }
 
 /// One row of the health output: a key and its bucket.
@@ -241,16 +259,22 @@ pub struct KeyReport {
     pub disabled_reason: Option<String>,
     /// Requests in the last 60 s (bucket).
     pub rpm_used: u64,
-    /// RPM limit.
-    pub rpm_limit: u64,
+    /// RPM limit in force (`None`: unknown, not enforced).
+    pub rpm_limit: Option<u64>,
+    /// Where it comes from.
+    pub rpm_limit_source: LimitSource,
     /// Input tokens in the last 60 s (bucket).
     pub tpm_used: u64,
-    /// TPM limit.
-    pub tpm_limit: u64,
+    /// TPM limit in force.
+    pub tpm_limit: Option<u64>,
+    /// Where it comes from.
+    pub tpm_limit_source: LimitSource,
     /// Requests this Pacific day (bucket).
     pub rpd_used: u64,
-    /// RPD limit.
-    pub rpd_limit: u64,
+    /// RPD limit in force.
+    pub rpd_limit: Option<u64>,
+    /// Where it comes from.
+    pub rpd_limit_source: LimitSource,
     /// This row is the `GEMINI_API_KEY` fallback.
     pub fallback: bool,
 }
@@ -268,71 +292,6 @@ pub struct HealthSnapshot {
     pub keys: Vec<KeyReport>,
 }
 
-/// Limits of the failover loop of [`KeyPool::execute`].
-#[derive(Debug, Clone, Copy)]
-pub struct FailoverPolicy {
-    /// Attempts per request, first one included.
-    pub max_attempts: u32,
-    /// Overall deadline per request.
-    pub deadline: Duration,
-    /// Wait for capacity (up to the deadline) instead of failing when the pool is full.
-    pub wait_for_capacity: bool,
-}
-
-impl Default for FailoverPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            deadline: Duration::from_secs(60),
-            wait_for_capacity: false,
-        }
-    }
-}
-
-/// What a call through [`KeyPool::execute`] sees of its key.
-#[derive(Debug, Clone)]
-pub struct Grant<'a> {
-    /// Key id.
-    pub key_id: &'a str,
-    /// The material, for the request header (the one current when the key was granted).
-    pub api_key: Arc<ApiKey>,
-    /// The model this key was granted for.
-    pub model: &'a str,
-    /// 1-based attempt number.
-    pub attempt: u32,
-    /// The `GEMINI_API_KEY` fallback.
-    pub fallback: bool,
-}
-
-/// A successful [`KeyPool::execute`].
-#[derive(Debug)]
-pub struct Executed<T> {
-    /// The call's value.
-    pub value: T,
-    /// The key that answered.
-    pub key_id: String,
-    /// The model it answered for.
-    pub model: String,
-    /// Attempts used.
-    pub attempts: u32,
-}
-
-/// A successful [`KeyPool::execute_held`]: the value and the still-open lease.
-#[derive(Debug)]
-#[must_use = "the lease must be reported"]
-pub struct Held<T> {
-    /// The call's value.
-    pub value: T,
-    /// The lease of the attempt that succeeded; report it when the work ends.
-    pub lease: Lease,
-    /// The key that answered.
-    pub key_id: String,
-    /// The model it answered for.
-    pub model: String,
-    /// Attempts used.
-    pub attempts: u32,
-}
-
 /// What [`KeyPool::update_material`] changed. Ids only, never material.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MaterialUpdate {
@@ -342,40 +301,6 @@ pub struct MaterialUpdate {
     pub missing: Vec<String>,
     /// Rotated keys that had been deactivated as broken (invalid, revoked) and are active again.
     pub reenabled: Vec<String>,
-}
-
-/// Why [`KeyPool::execute`] gave up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExecuteError<E> {
-    /// No key could be had (first attempt, or every key failed and none is left).
-    #[error("{pool}")]
-    Pool {
-        /// The pool's answer.
-        pool: PoolError,
-        /// The last upstream error, when some attempt was made.
-        last: Option<E>,
-        /// Attempts made.
-        attempts: u32,
-    },
-    /// Upstream said the request itself is wrong; returned as is.
-    #[error("rejected by upstream: {error}")]
-    Caller {
-        /// The upstream error.
-        error: E,
-        /// The key that got it.
-        key_id: String,
-    },
-    /// Attempts, retry budget or deadline ran out; the last upstream error is kept.
-    #[error("gave up after {attempts} attempt(s) ({why}): {last}")]
-    GaveUp {
-        /// The last upstream error.
-        last: E,
-        /// Attempts made.
-        attempts: u32,
-        /// `max attempts`, `retry budget` or `deadline`.
-        why: &'static str,
-    },
 }
 
 /// The key pool. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -392,6 +317,7 @@ pub struct KeyPool<S: StateStore = MemoryStore> {
     store: S,
     clock: Arc<dyn Clock>,
     policy: HealthPolicy,
+    overload: overload::Overload,
 }
 
 #[derive(Default)]
@@ -450,7 +376,7 @@ impl Builder {
         models.dedup();
         let mut by_model = HashMap::new();
         for m in models.iter().map(String::as_str).chain([ANY_MODEL]) {
-            let bucket = self.bucket(FALLBACK_KEY_ID, m, Family::detect(m).default_limits());
+            let bucket = self.bucket(FALLBACK_KEY_ID, m, Limits::UNKNOWN);
             by_model.insert(
                 m.to_owned(),
                 Candidate {
@@ -600,6 +526,7 @@ impl<S: StateStore> KeyPool<S> {
             store,
             clock,
             policy,
+            overload: overload::Overload::default(),
         })
     }
 
@@ -654,6 +581,14 @@ impl<S: StateStore> KeyPool<S> {
     /// A lease's project label.
     pub fn project(&self, lease: &Lease) -> &str {
         &self.projects[lease.project]
+    }
+
+    /// A bucket's limits in force: declared, lowered by what Google's 429s taught.
+    fn effective(&self, i: usize, now: Millis) -> Limits {
+        let declared = self.buckets[i].limits;
+        self.store
+            .bucket_view(self.bref(i), 0, now)
+            .map_or(declared, |v| declared.min(v.learned))
     }
 
     fn bref(&self, i: usize) -> BucketRef<'_> {
@@ -797,7 +732,16 @@ impl<S: StateStore> KeyPool<S> {
     /// [`PoolError::UnknownModel`]; [`PoolError::TooLarge`]; or a store failure.
     pub async fn select(&self, req: &SelectRequest<'_>) -> Result<Lease, PoolError> {
         let now = self.clock.now_ms();
-        for model in std::iter::once(req.model).chain(req.also_models.iter().copied()) {
+        let models = 1 + req.also_models.len();
+        for (i, model) in std::iter::once(req.model)
+            .chain(req.also_models.iter().copied())
+            .enumerate()
+        {
+            if i + 1 < models && self.overload.cooling_until(model, now).is_some() {
+                // Overloaded upstream (repeated 503s): on to the next model the caller accepts.
+                // The last one is tried anyway, after the backoff.
+                continue;
+            }
             let cands = self.primary_for(model);
             if req.avoid_project.is_some() {
                 if let Some(l) = self.pick(cands, req, now).await? {
@@ -860,6 +804,20 @@ impl<S: StateStore> KeyPool<S> {
             .ok();
         let state = health.as_ref().map_or(KeyState::Disabled, |h| h.state(now));
         let secs = |t: Millis| (t - now).max(0) as f64 / 1000.0;
+        let model = &self.buckets[c.bucket].model;
+        if state != KeyState::Disabled
+            && let Some(until) = self.overload.cooling_until(model, now)
+        {
+            return KeyBlock {
+                key_id,
+                state,
+                reason: format!(
+                    "model {model} is overloaded upstream (503s), {:.1} s until it is tried again",
+                    secs(until)
+                ),
+                free_at: Some(until),
+            };
+        }
         let (reason, free_at) = match (&health, state) {
             (Some(h), KeyState::Disabled) => (
                 format!(
@@ -901,7 +859,8 @@ impl<S: StateStore> KeyPool<S> {
                 Some(Check::TooLarge) => (
                     format!(
                         "request of {} tokens exceeds TPM limit {}",
-                        req.tokens, self.buckets[c.bucket].limits.tpm
+                        req.tokens,
+                        self.effective(c.bucket, now).tpm.unwrap_or(0)
                     ),
                     None,
                 ),
@@ -945,7 +904,7 @@ impl<S: StateStore> KeyPool<S> {
                 tokens: req.tokens,
                 limit: cands
                     .iter()
-                    .map(|c| self.buckets[c.bucket].limits.tpm)
+                    .filter_map(|c| self.effective(c.bucket, now).tpm)
                     .max()
                     .unwrap_or(0),
             };
@@ -966,90 +925,30 @@ impl<S: StateStore> KeyPool<S> {
     /// # Errors
     /// A store failure.
     pub async fn report(&self, lease: Lease, outcome: &Outcome) -> Result<Verdict, PoolError> {
+        self.report_ref(&lease, outcome).await
+    }
+
+    /// Reports the outcome of a call whose answer the caller gets whatever happens: a store
+    /// that fails to take the report is tried once more, and then the failure is logged (the
+    /// reservation then frees itself after [`crate::INFLIGHT_HOLD_MS`]); the answer is never
+    /// lost for want of a report (issue 14).
+    pub async fn report_answered(&self, lease: Lease, outcome: &Outcome) {
+        let mut last = None;
+        for _ in 0..2 {
+            match self.report_ref(&lease, outcome).await {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            tracing::warn!(key_id = %self.keys[lease.key].key_id, class = outcome.class(), error = %e,
+                "the answer went to the caller, but its outcome could not be recorded");
+        }
+    }
+
+    async fn report_ref(&self, lease: &Lease, outcome: &Outcome) -> Result<Verdict, PoolError> {
         let now = self.clock.now_ms();
-        let class = outcome.class();
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let (finish, verdict) = match outcome {
-            Outcome::Success { input_tokens } => (
-                Finish {
-                    trial: lease.trial,
-                    tokens: Tokens::Settle(*input_tokens),
-                    cool_bucket: None,
-                    key: KeyEvent::Success,
-                },
-                Verdict::Done,
-            ),
-            Outcome::RateLimited {
-                retry_after,
-                detail,
-            } => {
-                let delay = retry_after.unwrap_or(Duration::from_secs(60));
-                (
-                    Finish {
-                        trial: lease.trial,
-                        tokens: Tokens::Keep,
-                        cool_bucket: Some((
-                            now.saturating_add(ms(delay)),
-                            CooldownReason::RateLimited,
-                        )),
-                        key: KeyEvent::RateLimited { class, detail },
-                    },
-                    Verdict::TryAnotherProject,
-                )
-            }
-            Outcome::QuotaExhausted { detail } => (
-                Finish {
-                    trial: lease.trial,
-                    tokens: Tokens::Keep,
-                    cool_bucket: Some((next_pacific_midnight(now), CooldownReason::QuotaExhausted)),
-                    key: KeyEvent::RateLimited { class, detail },
-                },
-                Verdict::TryAnotherProject,
-            ),
-            Outcome::Transient { detail } => (
-                Finish {
-                    trial: lease.trial,
-                    tokens: Tokens::Keep,
-                    cool_bucket: None,
-                    key: KeyEvent::Transient {
-                        trial: lease.trial,
-                        detail,
-                    },
-                },
-                Verdict::TryAnotherKey,
-            ),
-            Outcome::KeyBroken { detail } => {
-                tracing::warn!(key_id = %self.keys[lease.key].key_id, detail = %detail, "key deactivated");
-                (
-                    // Refused at the door: Google did not count it against the project.
-                    Finish {
-                        trial: lease.trial,
-                        tokens: Tokens::Release,
-                        cool_bucket: None,
-                        key: KeyEvent::Broken { detail },
-                    },
-                    Verdict::TryAnotherKey,
-                )
-            }
-            Outcome::CallerFault { .. } => (
-                Finish {
-                    trial: lease.trial,
-                    tokens: Tokens::Keep,
-                    cool_bucket: None,
-                    key: KeyEvent::Inconclusive,
-                },
-                Verdict::ReturnToCaller,
-            ),
-            Outcome::NotSent => (
-                Finish {
-                    trial: lease.trial,
-                    tokens: Tokens::Release,
-                    cool_bucket: None,
-                    key: KeyEvent::Inconclusive,
-                },
-                Verdict::TryAnotherKey,
-            ),
-        };
+        let (finish, verdict) = self.plan(lease, outcome, now);
         self.store
             .finish(
                 self.kref(lease.key),
@@ -1063,164 +962,75 @@ impl<S: StateStore> KeyPool<S> {
         Ok(verdict)
     }
 
-    /// Runs `call` with a key, failing over by outcome class until it succeeds, the upstream
-    /// says the request is wrong, or attempts / retry budget / deadline run out. Failed attempts
-    /// are reported here; the successful one is **not**: its lease comes back in [`Held`] for
-    /// the caller to report when the work ends (a stream, say).
-    ///
-    /// # Errors
-    /// [`ExecuteError`]: the pool had nothing, the caller's request is wrong, or it gave up.
-    pub async fn execute_held<'p, T, E, F, Fut>(
-        &'p self,
-        req: &SelectRequest<'_>,
-        policy: &FailoverPolicy,
-        budget: &RetryBudget,
-        mut call: F,
-    ) -> Result<Held<T>, ExecuteError<E>>
-    where
-        F: FnMut(Grant<'p>) -> Fut,
-        Fut: Future<Output = Result<T, (Outcome, E)>>,
-    {
-        let start = self.clock.now_ms();
-        let deadline =
-            start.saturating_add(i64::try_from(policy.deadline.as_millis()).unwrap_or(i64::MAX));
-        budget.deposit(start);
-        let mut tried: Vec<usize> = Vec::new();
-        let mut avoid = None;
-        let mut last: Option<E> = None;
-        let mut attempts = 0u32;
-        loop {
-            let sreq = SelectRequest {
-                exclude: &tried,
-                avoid_project: avoid,
-                ..*req
-            };
-            let remaining =
-                Duration::from_millis(u64::try_from(deadline - self.clock.now_ms()).unwrap_or(0));
-            let selected = if policy.wait_for_capacity {
-                self.select_wait(&sreq, remaining).await
-            } else {
-                self.select(&sreq).await
-            };
-            let lease = match selected {
-                Ok(l) => l,
-                Err(pool) => {
-                    return Err(ExecuteError::Pool {
-                        pool,
-                        last,
-                        attempts,
-                    });
-                }
-            };
-            attempts += 1;
-            let entry = &self.keys[lease.key];
-            let model = &self.buckets[lease.bucket].model;
-            let grant = Grant {
-                key_id: &entry.key_id,
-                api_key: entry.key.load_full(),
-                model,
-                attempt: attempts,
-                fallback: entry.fallback,
-            };
-            let (outcome, err) = match call(grant).await {
-                Ok(value) => {
-                    return Ok(Held {
-                        value,
-                        lease,
-                        key_id: entry.key_id.clone(),
-                        model: model.clone(),
-                        attempts,
-                    });
-                }
-                Err(failure) => failure,
-            };
-            let key_idx = lease.key;
-            let project = lease.project;
-            let verdict =
-                self.report(lease, &outcome)
-                    .await
-                    .map_err(|pool| ExecuteError::Pool {
-                        pool,
-                        last: None,
-                        attempts,
-                    })?;
-            if matches!(verdict, Verdict::ReturnToCaller | Verdict::Done) {
-                return Err(ExecuteError::Caller {
-                    error: err,
-                    key_id: entry.key_id.clone(),
-                });
+    /// What an outcome changes (applied by the store in one step) and what the caller does next.
+    fn plan<'o>(&self, lease: &Lease, outcome: &'o Outcome, now: Millis) -> (Finish<'o>, Verdict) {
+        let class = outcome.class();
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let finish = |tokens, key| Finish {
+            trial: lease.trial,
+            tokens,
+            cool_bucket: None,
+            key,
+            learn: Limits::UNKNOWN,
+        };
+        let model = &self.buckets[lease.bucket].model;
+        match outcome {
+            Outcome::Success { input_tokens } => {
+                self.overload.on_success(model);
+                let f = finish(Tokens::Settle(*input_tokens), KeyEvent::Success);
+                (f, Verdict::Done)
             }
-            tracing::debug!(key_id = %entry.key_id, class = outcome.class(), attempts, "failing over");
-            tried.push(key_idx);
-            avoid = (verdict == Verdict::TryAnotherProject).then_some(project);
-            let now = self.clock.now_ms();
-            let why = if attempts >= policy.max_attempts {
-                Some("max attempts")
-            } else if now >= deadline {
-                Some("deadline")
-            } else if !budget.withdraw(now) {
-                Some("retry budget")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(ExecuteError::GaveUp {
-                    last: err,
-                    attempts,
-                    why,
-                });
+            Outcome::RateLimited {
+                retry_after,
+                detail,
+                learned,
+            } => {
+                let delay = retry_after.unwrap_or(Duration::from_secs(60));
+                let until = now.saturating_add(ms(delay));
+                let f = Finish {
+                    cool_bucket: Some((until, CooldownReason::RateLimited)),
+                    learn: *learned,
+                    ..finish(Tokens::Keep, KeyEvent::RateLimited { class, detail })
+                };
+                (f, Verdict::TryAnotherProject)
             }
-            last = Some(err);
+            Outcome::QuotaExhausted { detail, learned } => {
+                let until = next_pacific_midnight(now);
+                let f = Finish {
+                    cool_bucket: Some((until, CooldownReason::QuotaExhausted)),
+                    learn: *learned,
+                    ..finish(Tokens::Keep, KeyEvent::RateLimited { class, detail })
+                };
+                (f, Verdict::TryAnotherProject)
+            }
+            Outcome::Transient { detail } => {
+                let trial = lease.trial;
+                let f = finish(Tokens::Keep, KeyEvent::Transient { trial, detail });
+                (f, Verdict::TryAnotherKey)
+            }
+            Outcome::Overloaded { .. } => {
+                self.overload.on_overloaded(model, now);
+                // No verdict on the key: a trial slot is freed, nothing counts against it.
+                (
+                    finish(Tokens::Keep, KeyEvent::Inconclusive),
+                    Verdict::Backoff,
+                )
+            }
+            Outcome::KeyBroken { detail } => {
+                tracing::warn!(key_id = %self.keys[lease.key].key_id, detail = %detail, "key deactivated");
+                // Refused at the door: Google did not count it against the project.
+                let f = finish(Tokens::Release, KeyEvent::Broken { detail });
+                (f, Verdict::TryAnotherKey)
+            }
+            Outcome::CallerFault { .. } => (
+                finish(Tokens::Keep, KeyEvent::Inconclusive),
+                Verdict::ReturnToCaller,
+            ),
+            Outcome::NotSent => (
+                finish(Tokens::Release, KeyEvent::Inconclusive),
+                Verdict::TryAnotherKey,
+            ),
         }
-    }
-
-    /// [`Self::execute_held`] for calls that end when their future does: `call` returns the
-    /// outcome to report and the result, and the successful attempt is reported too.
-    ///
-    /// # Errors
-    /// As [`Self::execute_held`].
-    pub async fn execute<'p, T, E, F, Fut>(
-        &'p self,
-        req: &SelectRequest<'_>,
-        policy: &FailoverPolicy,
-        budget: &RetryBudget,
-        mut call: F,
-    ) -> Result<Executed<T>, ExecuteError<E>>
-    where
-        F: FnMut(Grant<'p>) -> Fut,
-        Fut: Future<Output = (Outcome, Result<T, E>)>,
-    {
-        let held = self
-            .execute_held(req, policy, budget, |g| {
-                let fut = call(g);
-                async move {
-                    match fut.await {
-                        (outcome, Ok(value)) => Ok((outcome, value)),
-                        (outcome, Err(e)) => Err((outcome, e)),
-                    }
-                }
-            })
-            .await?;
-        let Held {
-            value: (outcome, value),
-            lease,
-            key_id,
-            model,
-            attempts,
-        } = held;
-        self.report(lease, &outcome)
-            .await
-            .map_err(|pool| ExecuteError::Pool {
-                pool,
-                last: None,
-                attempts,
-            })?;
-        Ok(Executed {
-            value,
-            key_id,
-            model,
-            attempts,
-        })
     }
 
     /// Swaps in rotated key material from `source` (`GEMINI_KEY_<key_id>`, `GEMINI_API_KEY` for
@@ -1372,11 +1182,14 @@ impl<S: StateStore> KeyPool<S> {
                         .map(|e| format!("{}: {}", e.class, e.detail)),
                     disabled_reason: h.disabled_reason.clone(),
                     rpm_used: v.usage.rpm_used,
-                    rpm_limit: b.limits.rpm,
+                    rpm_limit: b.limits.min(v.learned).rpm,
+                    rpm_limit_source: LimitSource::of(b.limits.rpm, v.learned.rpm),
                     tpm_used: v.usage.tpm_used,
-                    tpm_limit: b.limits.tpm,
+                    tpm_limit: b.limits.min(v.learned).tpm,
+                    tpm_limit_source: LimitSource::of(b.limits.tpm, v.learned.tpm),
                     rpd_used: v.usage.rpd_used,
-                    rpd_limit: b.limits.rpd,
+                    rpd_limit: b.limits.min(v.learned).rpd,
+                    rpd_limit_source: LimitSource::of(b.limits.rpd, v.learned.rpd),
                     fallback: k.fallback,
                 });
             }

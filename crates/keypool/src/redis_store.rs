@@ -7,7 +7,8 @@
 //! its state advanced by [`KeyEvent::apply`] under a version check (a conflict costs a retry).
 //! A half-open trial is a lock (`SET NX PX` with an owner token, released only by its owner).
 //!
-//! Key names: `<prefix>:v1:{p:<project>}:…`. Everything of one project shares one hash tag, so
+//! Key names: `<prefix>:v2:{p:<project>}:m:<model>:…` for buckets (v2: a call in flight is
+//! logged at its reservation plus the hold), `<prefix>:v1:{p:<project>}:k:…` for keys. Everything of one project shares one hash tag, so
 //! every script's keys sit in one slot (Redis Cluster works), `v1` lets a later layout run beside
 //! this one, and keys are named by their fingerprint, never their material.
 
@@ -26,10 +27,32 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Millis, next_pacific_midnight};
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth, LastError};
+use crate::limits::Limits;
 use crate::store::{
     Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, MemoryStore, StateStore, Tokens,
 };
-use crate::window::{Check, CooldownReason, LimitKind, Usage};
+use crate::window::{Check, CooldownReason, LimitKind, Usage, headroom};
+
+/// A limit as a script argument: -1 when unknown.
+fn limit_arg(v: Option<u64>) -> i64 {
+    v.and_then(|v| i64::try_from(v).ok()).unwrap_or(-1)
+}
+
+/// Learned limits from three script values (-1: none).
+fn learned_of(values: &[Value]) -> Limits {
+    let at = |i: usize| {
+        values
+            .get(i)
+            .map(int)
+            .and_then(|v| u64::try_from(v).ok())
+            .filter(|&v| v >= 1)
+    };
+    Limits {
+        rpm: at(0),
+        tpm: at(1),
+        rpd: at(2),
+    }
+}
 
 const LUA_COMMON: &str = r"
 local function now_ms(arg)
@@ -51,15 +74,30 @@ local function prune(log, tok, now, window)
   end
 end
 local function day_of(ms, off) return math.floor((ms + off) / 86400000) end
+-- A call in flight is logged at its reservation + HOLD, after every finished call (logged at its
+-- completion, <= now): it holds its slot until it finishes (and is re-logged at that time), or
+-- leaves a window after the hold if it never does. It leaves no earlier than a window from now.
+local function leaves(score, now, window) return math.min(score, now) + window end
+-- A limit in force: the declared one (ARGV, -1 = unknown), lowered by a learned one (a 429's
+-- quotaValue, in the bucket's `lim` hash); nil = unknown, not enforced.
+local function limit(declared, learned)
+  local a, l = tonumber(declared), tonumber(learned)
+  if a and a < 0 then a = nil end
+  if a and l then return math.min(a, l) end
+  return a or l
+end
 ";
 
-// KEYS: log tok day cool health trial
+// KEYS: log tok day cool health trial lim
 // ARGV: now tokens rpm tpm rpd window off_now off_next id owner trial_ttl configured_active
+//   (rpm tpm rpd: declared, -1 when unknown)
 // → {1, now, trial, n, t, d, v, s} granted | {2, now, why, v, s} key unavailable
 //   | {3, now, kind, retry_at, n, t, d, cool_until} refused
 const LUA_ACQUIRE: &str = r"
 local now = now_ms(ARGV[1])
-local tokens, rpm, tpm, rpd = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local tokens = tonumber(ARGV[2])
+local lim = redis.call('HMGET', KEYS[7], 'rpm', 'tpm', 'rpd')
+local rpm, tpm, rpd = limit(ARGV[3], lim[1]), limit(ARGV[4], lim[2]), limit(ARGV[5], lim[3])
 local window, off_now, off_next = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local v = tonumber(redis.call('HGET', KEYS[5], 'v')) or 0
 local s = redis.call('HGET', KEYS[5], 's') or ''
@@ -88,59 +126,73 @@ local function refuse(kind, at)
   return {3, now, kind, at, n, t, d, cool}
 end
 if cool > now then return refuse('cooldown', cool) end
-if tokens > tpm then return refuse('too_large', -1) end
-if d >= rpd then return refuse('rpd', (day + 1) * 86400000 - off_next) end
+if tpm and tokens > tpm then return refuse('too_large', -1) end
+if rpd and d >= rpd then return refuse('rpd', (day + 1) * 86400000 - off_next) end
 local full, kind = nil, nil
-if n >= rpm then
+if rpm and n >= rpm then
   local e = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
-  full, kind = tonumber(e[2]) + window, 'rpm'
+  full, kind = leaves(tonumber(e[2]), now, window), 'rpm'
 end
-if t + tokens > tpm then
+if tpm and t + tokens > tpm then
   local excess, freed, at = t + tokens - tpm, 0, now
   local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
   for i = 1, #all, 2 do
     freed = freed + (tonumber(redis.call('HGET', KEYS[2], all[i])) or 0)
-    if freed >= excess then at = tonumber(all[i + 1]) + window; break end
+    if freed >= excess then at = leaves(tonumber(all[i + 1]), now, window); break end
   end
   if full == nil or at > full then full, kind = at, 'tpm' end
 end
 if full then return refuse(kind, full) end
-redis.call('ZADD', KEYS[1], now, ARGV[9])
+redis.call('ZADD', KEYS[1], now + HOLD, ARGV[9])
 redis.call('HSET', KEYS[2], ARGV[9], tokens)
 redis.call('HINCRBY', KEYS[2], '__t', tokens)
 if d == 0 then redis.call('HSET', KEYS[3], 'day', day, 'count', 0) end
 redis.call('HINCRBY', KEYS[3], 'count', 1)
-redis.call('PEXPIRE', KEYS[1], window * 2)
-redis.call('PEXPIRE', KEYS[2], window * 2)
+redis.call('PEXPIRE', KEYS[1], window * 2 + HOLD)
+redis.call('PEXPIRE', KEYS[2], window * 2 + HOLD)
 redis.call('PEXPIRE', KEYS[3], (day + 2) * 86400000 - off_now - now)
 return {1, now, trial, n + 1, t + tokens, d + 1, v, s}
 ";
 
-// KEYS: log tok day cool health trial
+// KEYS: log tok day cool health trial lim
 // ARGV: now id mode n cool_ms cool_reason d_ok d_err last_error expected_v new_state owner window off_now
+//   learned_rpm learned_tpm learned_rpd learned_ttl (-1: nothing learned)
 // → {1, v, s, now, n, t, d} | {0, …} (state conflict: counters and tokens applied, state not)
 const LUA_FINISH: &str = r"
 local now = now_ms(ARGV[1])
 local id, mode, window, off_now = ARGV[2], ARGV[3], tonumber(ARGV[13]), tonumber(ARGV[14])
 prune(KEYS[1], KEYS[2], now, window)
-if mode == 'settle' then
-  local old = redis.call('HGET', KEYS[2], id)
-  if old then
-    redis.call('HSET', KEYS[2], id, ARGV[4])
-    redis.call('HINCRBY', KEYS[2], '__t', tonumber(ARGV[4]) - tonumber(old))
-  end
-elseif mode == 'release' then
-  local score = redis.call('ZSCORE', KEYS[1], id)
-  if score then
+-- Only a call still in flight (logged past now) is finished; a repeated report changes nothing.
+local score = tonumber(redis.call('ZSCORE', KEYS[1], id))
+if score and score > now then
+  if mode == 'release' then
     local old = tonumber(redis.call('HGET', KEYS[2], id)) or 0
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     redis.call('HINCRBY', KEYS[2], '__t', -old)
-    if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(tonumber(score), off_now) then
+    if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(score - HOLD, off_now) then
       redis.call('HINCRBY', KEYS[3], 'count', -1)
     end
+  else
+    if mode == 'settle' then
+      local old = tonumber(redis.call('HGET', KEYS[2], id)) or 0
+      redis.call('HSET', KEYS[2], id, ARGV[4])
+      redis.call('HINCRBY', KEYS[2], '__t', tonumber(ARGV[4]) - old)
+    end
+    -- The slot is held until a window after the call completed.
+    redis.call('ZADD', KEYS[1], 'XX', now, id)
   end
 end
+local learned = false
+for i, f in ipairs({'rpm', 'tpm', 'rpd'}) do
+  local v = tonumber(ARGV[14 + i])
+  if v and v >= 1 then
+    -- A newer answer replaces what an older one taught; all of it holds for learned_ttl.
+    redis.call('HSET', KEYS[7], f, v)
+    learned = true
+  end
+end
+if learned then redis.call('PEXPIRE', KEYS[7], tonumber(ARGV[18])) end
 local cool_ms = tonumber(ARGV[5])
 if cool_ms >= 0 then
   local till = now + cool_ms
@@ -178,7 +230,8 @@ redis.call('HSET', KEYS[1], 's', ARGV[2], 'v', v + 1)
 return {1, v + 1, ARGV[2]}
 ";
 
-// KEYS: log tok day cool. ARGV: now window off_now → {now, n, t, d, cool_until, cool_reason}
+// KEYS: log tok day cool lim. ARGV: now window off_now
+// → {now, n, t, d, cool_until, cool_reason, learned_rpm, learned_tpm, learned_rpd} (-1: none)
 const LUA_PEEK: &str = r"
 local now = now_ms(ARGV[1])
 prune(KEYS[1], KEYS[2], now, tonumber(ARGV[2]))
@@ -186,8 +239,10 @@ local d = 0
 if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(now, tonumber(ARGV[3])) then
   d = tonumber(redis.call('HGET', KEYS[3], 'count')) or 0
 end
+local lim = redis.call('HMGET', KEYS[5], 'rpm', 'tpm', 'rpd')
 return {now, redis.call('ZCARD', KEYS[1]), tonumber(redis.call('HGET', KEYS[2], '__t')) or 0, d,
-  tonumber(redis.call('HGET', KEYS[4], 'until')) or 0, redis.call('HGET', KEYS[4], 'reason') or ''}
+  tonumber(redis.call('HGET', KEYS[4], 'until')) or 0, redis.call('HGET', KEYS[4], 'reason') or '',
+  tonumber(lim[1]) or -1, tonumber(lim[2]) or -1, tonumber(lim[3]) or -1}
 ";
 
 /// Which clock the scripts use.
@@ -264,6 +319,8 @@ struct BucketCache {
     /// The last refusal: until when, which limit, for how many tokens.
     full: Option<(Millis, LimitKind, u64)>,
     cooldown: Option<(Millis, CooldownReason)>,
+    /// What Google's 429s taught (as of the last refresh or this process's own report).
+    learned: Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -274,7 +331,7 @@ struct KeyCache {
 
 #[derive(Debug)]
 struct Names {
-    buckets: Vec<[String; 4]>,
+    buckets: Vec<[String; 5]>,
     keys: Vec<[String; 2]>,
     configured_active: Vec<bool>,
     window_ms: Millis,
@@ -428,7 +485,12 @@ impl RedisStore {
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(redis_err("connect"))?;
-        let body = |s: &str| format!("{LUA_COMMON}\n{s}");
+        let body = |s: &str| {
+            format!(
+                "local HOLD = {}\n{LUA_COMMON}\n{s}",
+                crate::window::INFLIGHT_HOLD_MS
+            )
+        };
         let store = Self {
             conn,
             degrade: Arc::new(Degrade {
@@ -537,10 +599,13 @@ impl RedisStore {
             for (i, c) in names.key_cache.iter().enumerate() {
                 self.degrade.local.seed_key(i, c.lock().health.clone());
             }
+            let now = Self::wall_ms();
             for (i, c) in names.bucket_cache.iter().enumerate() {
-                if let Some((until, reason)) = c.lock().cooldown {
+                let c = *c.lock();
+                if let Some((until, reason)) = c.cooldown {
                     self.degrade.local.seed_cooldown(i, until, reason);
                 }
+                self.degrade.local.seed_learned(i, now, c.learned);
             }
         }
     }
@@ -548,12 +613,18 @@ impl RedisStore {
     /// The bucket as the local fallback sees it: each limit divided among live processes.
     fn local_share<'a>(&self, bucket: BucketRef<'a>) -> BucketRef<'a> {
         let n = self.live_processes();
-        let share = |v: u64| (v / n).max(1);
+        let share = |v: Option<u64>| v.map(|v| (v / n).max(1));
+        // Learned limits count too: the local store knows them from the seed.
+        let limits = self
+            .names()
+            .ok()
+            .and_then(|names| names.bucket_cache.get(bucket.idx))
+            .map_or(bucket.limits, |c| bucket.limits.min(c.lock().learned));
         BucketRef {
-            limits: crate::limits::Limits {
-                rpm: share(bucket.limits.rpm),
-                tpm: share(bucket.limits.tpm),
-                rpd: share(bucket.limits.rpd),
+            limits: Limits {
+                rpm: share(limits.rpm),
+                tpm: share(limits.tpm),
+                rpd: share(limits.rpd),
             },
             ..bucket
         }
@@ -570,7 +641,7 @@ impl RedisStore {
         }
     }
 
-    fn bucket_keys(&self, i: usize) -> Result<&[String; 4], StoreError> {
+    fn bucket_keys(&self, i: usize) -> Result<&[String; 5], StoreError> {
         self.names()?
             .buckets
             .get(i)
@@ -701,12 +772,14 @@ impl RedisStore {
                 .buckets
                 .iter()
                 .map(|(project, model)| {
-                    let base = format!("{p}:v1:{{p:{}}}:m:{model}", tag(project));
+                    // v2: a call in flight is logged at its reservation + HOLD (issue 14).
+                    let base = format!("{p}:v2:{{p:{}}}:m:{model}", tag(project));
                     [
                         format!("{base}:log"),
                         format!("{base}:tok"),
                         format!("{base}:day"),
                         format!("{base}:cool"),
+                        format!("{base}:lim"),
                     ]
                 })
                 .collect(),
@@ -767,7 +840,7 @@ impl RedisStore {
         reservation: u64,
     ) -> Result<Acquired, StoreError> {
         let names = self.names()?;
-        let [log, tok, day, cool] = self.bucket_keys(bucket.idx)?;
+        let [log, tok, day, cool, lim] = self.bucket_keys(bucket.idx)?;
         let [health, trial] = self.key_keys(key.idx)?;
         let owner = format!("{}:{reservation}", self.owner);
         let active = names
@@ -783,11 +856,12 @@ impl RedisStore {
             .key(cool)
             .key(health)
             .key(trial)
+            .key(lim)
             .arg(self.time_arg(now))
             .arg(tokens)
-            .arg(bucket.limits.rpm)
-            .arg(bucket.limits.tpm)
-            .arg(bucket.limits.rpd)
+            .arg(limit_arg(bucket.limits.rpm))
+            .arg(limit_arg(bucket.limits.tpm))
+            .arg(limit_arg(bucket.limits.rpd))
             .arg(names.window_ms)
             .arg(pacific_offset_ms(now))
             .arg(pacific_offset_ms(next_pacific_midnight(now)))
@@ -803,7 +877,8 @@ impl RedisStore {
         match int(&r[0]) {
             1 => {
                 self.absorb_state(key.idx, int(&r[6]), &text(&r[7]))?;
-                *self.bucket_cache(bucket.idx)?.lock() = BucketCache {
+                let mut c = self.bucket_cache(bucket.idx)?.lock();
+                *c = BucketCache {
                     usage: Usage {
                         rpm_used: u(int(&r[3])),
                         tpm_used: u(int(&r[4])),
@@ -812,7 +887,9 @@ impl RedisStore {
                     at,
                     full: None,
                     cooldown: None,
+                    learned: c.learned,
                 };
+                drop(c);
                 let trial = int(&r[2]) == 1;
                 if trial {
                     let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
@@ -870,7 +947,7 @@ impl RedisStore {
         policy: &HealthPolicy,
     ) -> Result<(), StoreError> {
         let names = self.names()?;
-        let [log, tok, day, cool] = self.bucket_keys(bucket.idx)?;
+        let [log, tok, day, cool, lim] = self.bucket_keys(bucket.idx)?;
         let [health, trial] = self.key_keys(key.idx)?;
         let (before, version) = {
             let c = self.key_cache(key.idx)?.lock();
@@ -910,6 +987,7 @@ impl RedisStore {
             .key(cool)
             .key(health)
             .key(trial)
+            .key(lim)
             .arg(self.time_arg(now))
             .arg(reservation.to_string())
             .arg(mode)
@@ -924,6 +1002,10 @@ impl RedisStore {
             .arg(&owner)
             .arg(names.window_ms)
             .arg(pacific_offset_ms(now))
+            .arg(limit_arg(finish.learn.rpm))
+            .arg(limit_arg(finish.learn.tpm))
+            .arg(limit_arg(finish.learn.rpd))
+            .arg(crate::window::LEARNED_TTL_MS)
             .invoke_async::<Value>(&mut self.conn.clone())
             .await
             .map_err(redis_err("finish"))?;
@@ -940,6 +1022,7 @@ impl RedisStore {
         }
         {
             let mut c = self.bucket_cache(bucket.idx)?.lock();
+            c.learned = c.learned.updated_by(finish.learn);
             if let Some((until, reason)) = finish.cool_bucket {
                 c.cooldown = Some((until, reason));
             }
@@ -987,13 +1070,14 @@ impl RedisStore {
 
     async fn shared_refresh(&self, now: Millis) -> Result<(), StoreError> {
         let names = self.names()?;
-        for (i, [log, tok, day, cool]) in names.buckets.iter().enumerate() {
+        for (i, [log, tok, day, cool, lim]) in names.buckets.iter().enumerate() {
             let reply = self
                 .peek
                 .key(log)
                 .key(tok)
                 .key(day)
                 .key(cool)
+                .key(lim)
                 .arg(self.time_arg(now))
                 .arg(names.window_ms)
                 .arg(pacific_offset_ms(now))
@@ -1013,6 +1097,7 @@ impl RedisStore {
             c.cooldown = reason_of(&text(&r[5]))
                 .filter(|_| until > at)
                 .map(|reason| (until, reason));
+            c.learned = learned_of(&r[6..]);
         }
         let mut pipe = redis::pipe();
         for [health, _] in &names.keys {
@@ -1062,40 +1147,39 @@ impl RedisStore {
         } else {
             c.usage
         };
-        let l = bucket.limits;
+        let l = bucket.limits.min(c.learned);
+        let over = |used: u64, limit: Option<u64>| limit.is_some_and(|l| used > l);
         let check = if let Some((until, _)) = cooldown {
             Check::Full {
                 retry_at: until,
                 limit: LimitKind::Cooldown,
             }
-        } else if tokens > l.tpm {
+        } else if over(tokens, l.tpm) {
             Check::TooLarge
         } else if let Some((retry_at, limit, _)) = c.full.filter(|(t, limit, asked)| {
             // A TPM refusal says nothing about a smaller request.
             *t > now && (*limit != LimitKind::Tpm || tokens >= *asked)
         }) {
             Check::Full { retry_at, limit }
-        } else if usage.rpm_used >= l.rpm
-            || usage.tpm_used + tokens > l.tpm
-            || usage.rpd_used >= l.rpd
+        } else if over(usage.rpm_used + 1, l.rpm)
+            || over(usage.tpm_used + tokens, l.tpm)
+            || over(usage.rpd_used + 1, l.rpd)
         {
             // Believed full from an older reply: worth a low-weight try, since entries may have
             // left the window; the acquire script answers exactly.
             Check::Room {
-                headroom: 1.0 / (l.rpm.max(1) as f64),
+                headroom: 1.0 / (l.rpm.unwrap_or(1).max(1) as f64),
             }
         } else {
-            let frac = |used: u64, limit: u64| (limit - used) as f64 / limit as f64;
             Check::Room {
-                headroom: frac(usage.rpm_used, l.rpm)
-                    .min(frac(usage.tpm_used, l.tpm))
-                    .min(frac(usage.rpd_used, l.rpd)),
+                headroom: headroom(usage, l),
             }
         };
         Ok(BucketView {
             check,
             usage,
             cooldown,
+            learned: c.learned,
         })
     }
 

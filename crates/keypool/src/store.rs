@@ -69,6 +69,8 @@ pub struct BucketView {
     pub usage: Usage,
     /// The bucket's cooldown, if any.
     pub cooldown: Option<(Millis, CooldownReason)>,
+    /// What Google's 429s taught about its limits (shared through Redis).
+    pub learned: Limits,
 }
 
 /// The outcome of [`StateStore::acquire`].
@@ -152,6 +154,8 @@ pub struct Finish<'a> {
     pub cool_bucket: Option<(Millis, CooldownReason)>,
     /// The key's event.
     pub key: KeyEvent<'a>,
+    /// Limits a 429's `quotaValue` reported for the bucket (unknown: nothing to learn).
+    pub learn: Limits,
 }
 
 /// Atomic state operations behind the pool. A shared backend answers `acquire` and `finish`
@@ -249,6 +253,14 @@ impl MemoryStore {
     pub(crate) fn seed_key(&self, idx: usize, health: KeyHealth) {
         if let Some(k) = self.inner.get().and_then(|i| i.keys.get(idx)) {
             *k.lock() = health;
+        }
+    }
+
+    /// Takes learned limits (seeding a fallback from shared state).
+    #[cfg(feature = "redis")]
+    pub(crate) fn seed_learned(&self, idx: usize, now: Millis, limits: Limits) {
+        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+            b.lock().learn(now, limits);
         }
     }
 
@@ -358,12 +370,13 @@ impl StateStore for MemoryStore {
             let mut w = w.lock();
             match finish.tokens {
                 Tokens::Settle(n) => w.settle(now, reservation, n),
-                Tokens::Keep => {}
+                Tokens::Keep => w.complete(now, reservation, None),
                 Tokens::Release => w.release(now, reservation),
             }
             if let Some((until, reason)) = finish.cool_bucket {
                 w.cool(now, until, reason);
             }
+            w.learn(now, finish.learn);
             drop(w);
             let mut h = self.key(key)?.lock();
             finish.key.apply(&mut h, now, policy);
@@ -392,6 +405,7 @@ impl StateStore for MemoryStore {
             check: w.check(now, bucket.limits, tokens),
             usage: w.usage(now),
             cooldown: w.cooldown(now),
+            learned: w.learned(now),
         })
     }
 

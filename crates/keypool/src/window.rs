@@ -13,6 +13,20 @@ use serde::Serialize;
 use crate::clock::{Millis, next_pacific_midnight};
 use crate::limits::Limits;
 
+/// The smallest unused fraction of any known limit, in (0, 1]; 1 when none is known.
+pub fn headroom(usage: Usage, limits: Limits) -> f64 {
+    let frac = |used: u64, limit: Option<u64>| {
+        limit.map_or(1.0, |l| (l.saturating_sub(used)) as f64 / l.max(1) as f64)
+    };
+    frac(usage.rpm_used, limits.rpm)
+        .min(frac(usage.tpm_used, limits.tpm))
+        .min(frac(usage.rpd_used, limits.rpd))
+}
+
+/// How long a learned limit holds before it must be learned again (a project's tier, and so its
+/// limits, can rise; re-learning costs one 429 per limit a day). The Redis scripts use the same.
+pub const LEARNED_TTL_MS: Millis = 24 * 3_600_000;
+
 /// Length of the RPM/TPM window.
 pub const WINDOW_MS: Millis = 60_000;
 
@@ -90,17 +104,33 @@ struct Entry {
     tokens: u64,
 }
 
+/// How long a call may stay in flight before its slot is freed anyway (a lease that was never
+/// reported, say from a crashed process): then it counts as if it had finished at the
+/// reservation plus this hold. The Redis scripts use the same number.
+pub const INFLIGHT_HOLD_MS: Millis = 15 * 60_000;
+
 /// One bucket's state.
+///
+/// A slot is held from the reservation until `length` after the call **completed** (or failed),
+/// not after it was reserved: Google counts a request when it arrives, which may be well after
+/// the reservation, so a slot freed a minute after the reservation could let one request too
+/// many reach Google at a window's edge (DESIGN.md §3.1).
 #[derive(Debug, Clone)]
 pub struct Window {
     length_ms: Millis,
-    entries: VecDeque<Entry>,
+    /// Finished calls, in order of completion; each leaves `length_ms` after it.
+    done: VecDeque<Entry>,
+    /// Calls in flight, in order of reservation (and so of id); `at` is the reservation.
+    inflight: VecDeque<Entry>,
     tokens: u64,
     day_count: u64,
     day_ends_at: Millis,
     next_id: u64,
     cooldown_until: Millis,
     cooldown_reason: Option<CooldownReason>,
+    /// What Google's 429s said, until `learned_until`.
+    learned: Limits,
+    learned_until: Millis,
 }
 
 impl Default for Window {
@@ -114,24 +144,54 @@ impl Window {
     pub fn new(window_ms: Millis) -> Self {
         Self {
             length_ms: window_ms.max(1),
-            entries: VecDeque::new(),
+            done: VecDeque::new(),
+            inflight: VecDeque::new(),
             tokens: 0,
             day_count: 0,
             day_ends_at: 0,
             next_id: 0,
             cooldown_until: 0,
             cooldown_reason: None,
+            learned: Limits::UNKNOWN,
+            learned_until: 0,
         }
     }
 
-    /// Drops entries older than the window and resets the day counter at Pacific midnight.
+    /// What Google's 429s taught about this bucket (unknown when nothing, or when it expired).
+    pub fn learned(&self, now: Millis) -> Limits {
+        if now < self.learned_until {
+            self.learned
+        } else {
+            Limits::UNKNOWN
+        }
+    }
+
+    /// Takes the limits a 429 reported (`quotaValue`); they hold for [`LEARNED_TTL_MS`].
+    pub fn learn(&mut self, now: Millis, limits: Limits) {
+        if limits.is_unknown() {
+            return;
+        }
+        self.learned = self.learned(now).updated_by(limits);
+        self.learned_until = now.saturating_add(LEARNED_TTL_MS);
+    }
+
+    /// Drops finished calls older than the window (and in-flight ones past the hold), and
+    /// resets the day counter at Pacific midnight.
     fn advance(&mut self, now: Millis) {
-        while let Some(front) = self.entries.front() {
-            if front.at > now - self.length_ms {
+        let edge = now - self.length_ms;
+        while let Some(front) = self.done.front() {
+            if front.at > edge {
                 break;
             }
             self.tokens = self.tokens.saturating_sub(front.tokens);
-            self.entries.pop_front();
+            self.done.pop_front();
+        }
+        while let Some(front) = self.inflight.front() {
+            if front.at.saturating_add(INFLIGHT_HOLD_MS) > edge {
+                break;
+            }
+            self.tokens = self.tokens.saturating_sub(front.tokens);
+            self.inflight.pop_front();
         }
         if now >= self.day_ends_at {
             self.day_count = 0;
@@ -139,11 +199,25 @@ impl Window {
         }
     }
 
+    fn count(&self) -> u64 {
+        (self.done.len() + self.inflight.len()) as u64
+    }
+
+    /// When the entries leave, oldest first: finished calls a window after they completed; calls
+    /// in flight at the earliest a window from now.
+    fn departures(&self, now: Millis) -> impl Iterator<Item = (Millis, u64)> + '_ {
+        let later = now + self.length_ms;
+        self.done
+            .iter()
+            .map(|e| (e.at + self.length_ms, e.tokens))
+            .chain(self.inflight.iter().map(move |e| (later, e.tokens)))
+    }
+
     /// Current usage.
     pub fn usage(&mut self, now: Millis) -> Usage {
         self.advance(now);
         Usage {
-            rpm_used: self.entries.len() as u64,
+            rpm_used: self.count(),
             tpm_used: self.tokens,
             rpd_used: self.day_count,
         }
@@ -157,40 +231,51 @@ impl Window {
         }
     }
 
-    /// Whether one request of `tokens` fits now, without taking it.
+    /// Whether one request of `tokens` fits now under `limits` (the declared ones; learned ones
+    /// lower them), without taking it.
     pub fn check(&mut self, now: Millis, limits: Limits, tokens: u64) -> Check {
         self.advance(now);
+        let limits = limits.min(self.learned(now));
         if let Some((until, _)) = self.cooldown(now) {
             return Check::Full {
                 retry_at: until,
                 limit: LimitKind::Cooldown,
             };
         }
-        if tokens > limits.tpm {
+        if limits.tpm.is_some_and(|tpm| tokens > tpm) {
             return Check::TooLarge;
         }
-        if self.day_count >= limits.rpd {
+        if let Some(rpd) = limits.rpd
+            && self.day_count >= rpd
+        {
             return Check::Full {
                 retry_at: self.day_ends_at,
                 limit: LimitKind::Rpd,
             };
         }
-        let n = self.entries.len() as u64;
+        let n = self.count();
         let mut full: Option<(Millis, LimitKind)> = None;
-        if n >= limits.rpm {
+        if let Some(rpm) = limits.rpm
+            && n >= rpm
+        {
             // The (n - rpm + 1) oldest entries must leave; the last of them is at n - rpm.
-            let idx = usize::try_from(n - limits.rpm).unwrap_or(usize::MAX);
-            let at = self.entries.get(idx).map_or(now, |e| e.at) + self.length_ms;
+            let idx = usize::try_from(n - rpm).unwrap_or(usize::MAX);
+            let at = self
+                .departures(now)
+                .nth(idx)
+                .map_or(now + self.length_ms, |(t, _)| t);
             full = Some((at, LimitKind::Rpm));
         }
-        if self.tokens + tokens > limits.tpm {
-            let excess = self.tokens + tokens - limits.tpm;
+        if let Some(tpm) = limits.tpm
+            && self.tokens + tokens > tpm
+        {
+            let excess = self.tokens + tokens - tpm;
             let mut freed = 0u64;
             let mut at = now;
-            for e in &self.entries {
-                freed += e.tokens;
+            for (t, n) in self.departures(now) {
+                freed += n;
                 if freed >= excess {
-                    at = e.at + self.length_ms;
+                    at = t;
                     break;
                 }
             }
@@ -201,10 +286,14 @@ impl Window {
         if let Some((retry_at, limit)) = full {
             return Check::Full { retry_at, limit };
         }
-        let frac = |used: u64, limit: u64| (limit - used) as f64 / limit as f64;
-        let headroom = frac(n, limits.rpm)
-            .min(frac(self.tokens, limits.tpm))
-            .min(frac(self.day_count, limits.rpd));
+        let headroom = headroom(
+            Usage {
+                rpm_used: n,
+                tpm_used: self.tokens,
+                rpd_used: self.day_count,
+            },
+            limits,
+        );
         Check::Room { headroom }
     }
 
@@ -217,7 +306,7 @@ impl Window {
             Check::Room { .. } => {
                 self.next_id += 1;
                 let id = self.next_id;
-                self.entries.push_back(Entry {
+                self.inflight.push_back(Entry {
                     id,
                     at: now,
                     tokens,
@@ -230,28 +319,37 @@ impl Window {
         }
     }
 
-    fn find(&self, id: u64) -> Option<usize> {
-        // Ids grow with insertion order, so the log is sorted by id.
-        self.entries.binary_search_by_key(&id, |e| e.id).ok()
+    fn take_inflight(&mut self, id: u64) -> Option<Entry> {
+        // Ids grow with reservation order, so the in-flight log is sorted by id.
+        let i = self.inflight.binary_search_by_key(&id, |e| e.id).ok()?;
+        self.inflight.remove(i)
     }
 
-    /// Replaces a reservation's estimate by the real token count (refund or charge). A
-    /// reservation that already left the window no longer counts and is ignored.
-    pub fn settle(&mut self, now: Millis, id: u64, actual_tokens: u64) {
+    /// The call of reservation `id` completed (or failed) now: its slot is held for a window
+    /// from now, with `actual_tokens` in place of the estimate when given (refund or charge).
+    /// A reservation no longer in flight (already finished, or past the hold) is ignored.
+    pub fn complete(&mut self, now: Millis, id: u64, actual_tokens: Option<u64>) {
         self.advance(now);
-        if let Some(i) = self.find(id) {
-            let e = &mut self.entries[i];
-            self.tokens = self.tokens.saturating_sub(e.tokens) + actual_tokens;
-            e.tokens = actual_tokens;
+        if let Some(mut e) = self.take_inflight(id) {
+            if let Some(actual) = actual_tokens {
+                self.tokens = self.tokens.saturating_sub(e.tokens) + actual;
+                e.tokens = actual;
+            }
+            // The clock never runs back, but keep the log sorted if it did.
+            e.at = self.done.back().map_or(now, |b| now.max(b.at));
+            self.done.push_back(e);
         }
     }
 
-    /// Undoes a reservation whose request was never sent.
+    /// Replaces a reservation's estimate by the real token count and completes it now.
+    pub fn settle(&mut self, now: Millis, id: u64, actual_tokens: u64) {
+        self.complete(now, id, Some(actual_tokens));
+    }
+
+    /// Undoes a reservation whose request was never sent (or never counted upstream).
     pub fn release(&mut self, now: Millis, id: u64) {
         self.advance(now);
-        if let Some(i) = self.find(id)
-            && let Some(e) = self.entries.remove(i)
-        {
+        if let Some(e) = self.take_inflight(id) {
             self.tokens = self.tokens.saturating_sub(e.tokens);
             // Only a reservation from the current Pacific day is in today's count.
             if next_pacific_midnight(e.at) == self.day_ends_at {
@@ -276,11 +374,7 @@ impl Window {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits {
-        rpm: 3,
-        tpm: 100,
-        rpd: 5,
-    };
+    const L: Limits = Limits::new(3, 100, 5);
     // 2026-01-15T12:00:00Z
     const T0: Millis = 1_768_478_400_000;
 
@@ -288,7 +382,9 @@ mod tests {
     fn rpm_admits_exactly_the_limit_then_names_when_it_frees() {
         let mut w = Window::default();
         for i in 0..3 {
-            assert!(w.reserve(T0 + i * 1000, L, 1).is_ok());
+            let id = w.reserve(T0 + i * 1000, L, 1).unwrap();
+            // Answered at once: the slot is held a window from the reservation.
+            w.complete(T0 + i * 1000, id, None);
         }
         assert_eq!(
             w.reserve(T0 + 5000, L, 1),
@@ -321,7 +417,8 @@ mod tests {
         assert_eq!(
             w.check(T0 + 5, L, 1),
             Check::Full {
-                retry_at: T0 + WINDOW_MS,
+                // `a` completed at T0 + 2: it leaves a window after that.
+                retry_at: T0 + 2 + WINDOW_MS,
                 limit: LimitKind::Tpm
             }
         );
@@ -344,11 +441,7 @@ mod tests {
     #[test]
     fn rpd_resets_at_pacific_midnight() {
         let mut w = Window::default();
-        let lim = Limits {
-            rpm: 100,
-            tpm: 1000,
-            rpd: 2,
-        };
+        let lim = Limits::new(100, 1000, 2);
         w.reserve(T0, lim, 1).unwrap();
         w.reserve(T0 + 1, lim, 1).unwrap();
         let midnight = next_pacific_midnight(T0);
@@ -379,14 +472,99 @@ mod tests {
     #[test]
     fn a_margin_lengthens_the_window() {
         let mut w = Window::new(WINDOW_MS + 250);
-        let lim = Limits {
-            rpm: 1,
-            tpm: 100,
-            rpd: 100,
-        };
-        w.reserve(T0, lim, 1).unwrap();
+        let lim = Limits::new(1, 100, 100);
+        let id = w.reserve(T0, lim, 1).unwrap();
+        w.complete(T0, id, None);
         assert!(w.reserve(T0 + WINDOW_MS, lim, 1).is_err());
         assert!(w.reserve(T0 + WINDOW_MS + 250, lim, 1).is_ok());
+    }
+
+    /// Issue 14: Google counts a request when it arrives, so a slot is held until a window after
+    /// the call completed, and a call in flight holds its slot however long it takes.
+    #[test]
+    fn a_slot_is_held_until_a_window_after_the_call_completed() {
+        let lim = Limits::new(1, 100, 100);
+        let mut w = Window::default();
+        let id = w.reserve(T0, lim, 1).unwrap();
+        // Still in flight 90 s later: the slot is taken, and frees no sooner than a window on.
+        assert_eq!(
+            w.check(T0 + 90_000, lim, 1),
+            Check::Full {
+                retry_at: T0 + 90_000 + WINDOW_MS,
+                limit: LimitKind::Rpm
+            }
+        );
+        w.complete(T0 + 90_000, id, Some(7));
+        assert_eq!(w.usage(T0 + 90_000).tpm_used, 7);
+        assert!(w.reserve(T0 + 90_000 + WINDOW_MS - 1, lim, 1).is_err());
+        assert!(w.reserve(T0 + 90_000 + WINDOW_MS, lim, 1).is_ok());
+    }
+
+    #[test]
+    fn a_call_never_reported_frees_its_slot_after_the_hold() {
+        let lim = Limits::new(1, 100, 100);
+        let mut w = Window::default();
+        let id = w.reserve(T0, lim, 5).unwrap();
+        let gone = T0 + INFLIGHT_HOLD_MS + WINDOW_MS;
+        assert!(w.reserve(gone - 1, lim, 1).is_err());
+        assert_eq!(w.usage(gone).tpm_used, 0);
+        assert!(w.reserve(gone, lim, 1).is_ok());
+        // A late report of the lost call changes nothing.
+        w.complete(gone, id, Some(50));
+        assert_eq!(w.usage(gone).tpm_used, 1);
+    }
+
+    #[test]
+    fn an_unknown_limit_is_not_enforced() {
+        let mut w = Window::default();
+        let rpm_only = Limits {
+            rpm: Some(2),
+            ..Limits::UNKNOWN
+        };
+        for _ in 0..2 {
+            w.reserve(T0, rpm_only, 10_000_000).unwrap();
+        }
+        assert!(matches!(
+            w.check(T0, rpm_only, 1),
+            Check::Full {
+                limit: LimitKind::Rpm,
+                ..
+            }
+        ));
+        for _ in 0..1_000 {
+            w.reserve(T0, Limits::UNKNOWN, 1_000_000).unwrap();
+        }
+        assert_eq!(
+            w.check(T0, Limits::UNKNOWN, 1),
+            Check::Room { headroom: 1.0 }
+        );
+    }
+
+    #[test]
+    fn a_learned_limit_lowers_the_declared_one_and_expires() {
+        let mut w = Window::default();
+        let declared = Limits::new(10, 1_000, 100);
+        w.learn(
+            T0,
+            Limits {
+                rpm: Some(1),
+                ..Limits::UNKNOWN
+            },
+        );
+        let id = w.reserve(T0, declared, 1).unwrap();
+        w.complete(T0, id, None);
+        assert!(matches!(
+            w.check(T0 + 1, declared, 1),
+            Check::Full {
+                limit: LimitKind::Rpm,
+                ..
+            }
+        ));
+        // Higher than declared: the declared one holds.
+        w.learn(T0 + 2, Limits::new(50, 5_000, 500));
+        assert_eq!(w.learned(T0 + 2), Limits::new(50, 5_000, 500));
+        assert!(w.reserve(T0 + 2, declared, 1).is_ok());
+        assert_eq!(w.learned(T0 + 2 + LEARNED_TTL_MS), Limits::UNKNOWN);
     }
 
     #[test]

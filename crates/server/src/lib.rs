@@ -53,6 +53,9 @@ pub struct Gateway {
     /// Where key material comes from, for `POST /v1/keys/reload` and the refresh timer
     /// (`None`: reloading is off).
     pub secrets: Option<Arc<secrets::Cached>>,
+    /// Models a native generate request moves to, in order, when its own is overloaded
+    /// (`BOTFORGE_FALLBACK_MODELS`); a request's `x-botforge-fallback-models` header comes first.
+    pub fallback_models: Vec<String>,
 }
 
 /// What a key reload did. Key ids and variable names only, never material.

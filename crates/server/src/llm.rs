@@ -11,12 +11,23 @@ use keypool::AnyStore;
 #[derive(Debug, Clone)]
 pub struct GeminiLlm {
     client: RotatingClient<AnyStore>,
+    fallback_models: Vec<String>,
 }
 
 impl GeminiLlm {
     /// The generator's model, through `client`.
     pub fn new(client: RotatingClient<AnyStore>) -> Self {
-        Self { client }
+        Self {
+            client,
+            fallback_models: Vec::new(),
+        }
+    }
+
+    /// Models to move to, in order, when the requested one is overloaded (503s) or has no key.
+    #[must_use]
+    pub fn with_fallback_models(mut self, models: Vec<String>) -> Self {
+        self.fallback_models = models;
+        self
     }
 }
 
@@ -43,7 +54,17 @@ impl Llm for GeminiLlm {
         };
         let reply = self
             .client
-            .generate(&request.model, &body, CallOptions::default())
+            .generate(
+                &request.model,
+                &body,
+                CallOptions {
+                    also_models: &self
+                        .fallback_models
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                },
+            )
             .await
             .map_err(|e| LlmError {
                 caller_fault: e.is_caller_error(),

@@ -109,7 +109,7 @@ impl Metrics {
         );
         registry.register(
             "key_usage",
-            "Each key's bucket usage and limits: rpm/tpm/rpd, used and limit",
+            "Each key's bucket usage and limits: rpm/tpm/rpd, used and limit (limits carry their source: declared, learned or unknown; -1 while unknown)",
             key_usage.clone(),
         );
         Self {
@@ -182,17 +182,27 @@ impl Metrics {
                 }
                 for (what, v) in [
                     ("rpm_used", k.rpm_used),
-                    ("rpm_limit", k.rpm_limit),
                     ("tpm_used", k.tpm_used),
-                    ("tpm_limit", k.tpm_limit),
                     ("rpd_used", k.rpd_used),
-                    ("rpd_limit", k.rpd_limit),
                 ] {
                     let mut l = key();
                     l.push(("what", what.to_owned()));
                     self.key_usage
                         .get_or_create(&l)
                         .set(i64::try_from(v).unwrap_or(i64::MAX));
+                }
+                // Limits with where they come from; -1 while unknown (not enforced).
+                for (what, v, source) in [
+                    ("rpm_limit", k.rpm_limit, k.rpm_limit_source),
+                    ("tpm_limit", k.tpm_limit, k.tpm_limit_source),
+                    ("rpd_limit", k.rpd_limit, k.rpd_limit_source),
+                ] {
+                    let mut l = key();
+                    l.push(("what", what.to_owned()));
+                    l.push(("source", source.as_str().to_owned()));
+                    self.key_usage
+                        .get_or_create(&l)
+                        .set(v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX)));
                 }
             }
         }

@@ -247,6 +247,27 @@ fn bad_request(protocol: Protocol, message: impl Into<String>) -> Response {
     .into_response()
 }
 
+/// The header a client names its fallback models in (comma-separated, in order).
+pub const FALLBACK_HEADER: &str = "x-botforge-fallback-models";
+
+/// The models a request moves to when its own is overloaded: the request's header first, then
+/// the gateway's configuration, each once.
+fn fallback_models(configured: &[String], headers: &HeaderMap) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let from_header = headers
+        .get(FALLBACK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(',');
+    for m in from_header.chain(configured.iter().map(String::as_str)) {
+        let m = m.trim().trim_start_matches("models/");
+        if !m.is_empty() && !out.iter().any(|o| o == m) {
+            out.push(m.to_owned());
+        }
+    }
+    out
+}
+
 async fn model_action(
     State(g): Shared,
     Path(rest): Path<String>,
@@ -270,6 +291,9 @@ async fn model_action(
         }
     };
     let started = Instant::now();
+    let fallbacks = fallback_models(&g.fallback_models, &headers);
+    let also: Vec<&str> = fallbacks.iter().map(String::as_str).collect();
+    let options = CallOptions { also_models: &also };
     let (route, upstream, response) = match action {
         "generateContent" => {
             let t = Instant::now();
@@ -277,12 +301,7 @@ async fn model_action(
             // sent (parsed above only to validate it and estimate its tokens).
             let done = g
                 .client
-                .generate_raw(
-                    model,
-                    body.clone(),
-                    request.estimate_tokens(),
-                    CallOptions::default(),
-                )
+                .generate_raw(model, body.clone(), request.estimate_tokens(), options)
                 .await;
             let upstream = t.elapsed().as_secs_f64();
             let r = match done {
@@ -318,7 +337,7 @@ async fn model_action(
         }
         "streamGenerateContent" => {
             let t = Instant::now();
-            let r = stream(&g, model, &request).await;
+            let r = stream(&g, model, &request, options).await;
             ("streamGenerateContent", t.elapsed().as_secs_f64(), r)
         }
         other => (
@@ -344,12 +363,13 @@ async fn model_action(
 
 /// Server-sent events in Gemini's framing: `data: <one-line JSON>\r\n\r\n` per chunk; an error
 /// after the start is one last event holding Google's error envelope.
-async fn stream(g: &Gateway, model: &str, request: &GenerateContentRequest) -> Response {
-    let started = match g
-        .client
-        .stream(model, request, CallOptions::default())
-        .await
-    {
+async fn stream(
+    g: &Gateway,
+    model: &str,
+    request: &GenerateContentRequest,
+    options: CallOptions<'_>,
+) -> Response {
+    let started = match g.client.stream(model, request, options).await {
         Ok(s) => s.value,
         Err(e) => return ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
     };
@@ -488,4 +508,34 @@ async fn dashboard() -> Response {
         ),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requests_fallback_models_come_before_the_gateways_each_once() {
+        let configured = vec![
+            "gemini-2.5-flash-lite".to_owned(),
+            "gemini-2.0-flash".to_owned(),
+        ];
+        let mut headers = HeaderMap::new();
+        assert_eq!(fallback_models(&configured, &headers), configured);
+        headers.insert(
+            FALLBACK_HEADER,
+            " models/gemini-2.0-flash , gemini-2.5-pro,"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            fallback_models(&configured, &headers),
+            [
+                "gemini-2.0-flash",
+                "gemini-2.5-pro",
+                "gemini-2.5-flash-lite"
+            ]
+        );
+        assert!(fallback_models(&[], &HeaderMap::new()).is_empty());
+    }
 }

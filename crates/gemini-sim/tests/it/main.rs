@@ -540,9 +540,10 @@ async fn scripted_faults_fire_in_order() {
         (
             st.keys["a1"].requests,
             st.keys["a1"].successes,
+            st.keys["a1"].overloaded,
             st.keys["a1"].errors
         ),
-        (4, 2, 2)
+        (4, 2, 2, 0)
     );
     let stats = call(&s, "GET", "/sim/stats", None, None).await.json();
     assert_eq!(stats["keys"]["a2"]["successes"], 1);

@@ -295,7 +295,12 @@ fn the_three_429_formats_classify_by_quota_id() {
         e.outcome(),
         Outcome::RateLimited {
             retry_after: Some(std::time::Duration::from_secs(26)),
-            detail: "429 RESOURCE_EXHAUSTED".into()
+            detail: "429 RESOURCE_EXHAUSTED".into(),
+            // The 429's quotaValue teaches the bucket's input TPM (issue 14).
+            learned: keypool::Limits {
+                tpm: Some(250_000),
+                ..keypool::Limits::UNKNOWN
+            },
         }
     );
     // (C) 2024: ErrorInfo RATE_LIMIT_EXCEEDED, no RetryInfo → rate limited, default delay.
@@ -327,20 +332,20 @@ fn transient_statuses_and_texts() {
             r#"{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}"#,
         ),
         (
-            503,
-            r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#,
-        ),
-        (
-            503,
-            r#"{"error":{"code":503,"message":"This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.","status":"UNAVAILABLE"}}"#,
-        ),
-        (
             504,
             r#"{"error":{"code":504,"message":"Deadline expired before operation could complete.","status":"DEADLINE_EXCEEDED"}}"#,
         ),
     ] {
         let e = ApiError::parse(code, body.as_bytes());
         assert_eq!(e.outcome().class(), "transient", "{e}");
+    }
+    // Overloaded / high demand is the model's state, not the key's (issue 14).
+    for body in [
+        r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#,
+        r#"{"error":{"code":503,"message":"This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.","status":"UNAVAILABLE"}}"#,
+    ] {
+        let e = ApiError::parse(503, body.as_bytes());
+        assert_eq!(e.outcome().class(), "overloaded", "{e}");
     }
     let leaked = ApiError::parse(
         403,

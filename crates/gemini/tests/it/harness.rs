@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gemini::{ClientConfig, GeminiClient, RotatingClient};
 use gemini_sim::{SimConfig, SimHandle};
-use keypool::{Environment, FailoverPolicy, KeyPool, PoolConfig, SystemClock};
+use keypool::{Clock, Environment, FailoverPolicy, KeyPool, PoolConfig, SystemClock};
 
 pub struct Harness {
     pub sim: SimHandle,
@@ -36,6 +36,8 @@ pub struct Setup<'a> {
     pub extra_env: &'a [(&'a str, &'a str)],
     pub first_byte_timeout: Duration,
     pub policy: FailoverPolicy,
+    /// The pool's clock (a `ScaledClock` beside a time-scaled simulator).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Setup<'_> {
@@ -46,6 +48,7 @@ impl Default for Setup<'_> {
             extra_env: &[],
             first_byte_timeout: Duration::from_secs(10),
             policy: FailoverPolicy::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -73,11 +76,7 @@ pub async fn start(setup: Setup<'_>) -> Harness {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let env = Environment::from_pairs(pairs);
-    let pool = KeyPool::in_memory(
-        &PoolConfig::load(&env, &env).unwrap(),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let pool = KeyPool::in_memory(&PoolConfig::load(&env, &env).unwrap(), setup.clock).unwrap();
     let cfg = ClientConfig {
         first_byte_timeout: setup.first_byte_timeout,
         total_timeout: Duration::from_secs(20),

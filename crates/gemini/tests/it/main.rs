@@ -2,6 +2,7 @@
 //! against the simulator.
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers")]
 
+mod classes;
 mod conformance;
 mod e2e;
 mod harness;

@@ -161,7 +161,7 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         AnyStore::Redis(r) => r.is_degraded(),
         _ => panic!("a Redis pool"),
     };
-    let log_key = format!("{pfx}:v1:{{p:p}}:m:gemini-2.5-flash:log");
+    let log_key = format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log");
     let shared = |mut con: redis::aio::MultiplexedConnection, k: String| async move {
         redis::cmd("ZCARD")
             .arg(k)
@@ -263,11 +263,7 @@ async fn a_reservation_retried_after_a_timeout_counts_once() {
         idx: 0,
         project: "p",
         model: "m",
-        limits: Limits {
-            rpm: 2,
-            tpm: 1000,
-            rpd: 1000,
-        },
+        limits: Limits::new(2, 1000, 1000),
     };
     let policy = HealthPolicy::default();
     let now = keypool::Clock::now_ms(&SystemClock);

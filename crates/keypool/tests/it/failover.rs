@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
-use keypool::{ExecuteError, FailoverPolicy, Grant, KeyState, Outcome, RetryBudget, SelectRequest};
+use keypool::{
+    ExecuteError, FailoverPolicy, Grant, KeyState, Limits, Outcome, RetryBudget, SelectRequest,
+};
 
 use crate::fixtures::{Backend, FLASH, Pool, keys_json, pool_with_file, row};
 
@@ -85,6 +87,7 @@ async fn per_minute_429_fails_over_to_another_project(b: Backend) {
         let limited = Outcome::RateLimited {
             retry_after: Some(Duration::from_secs(30)),
             detail: "429 RESOURCE_EXHAUSTED".into(),
+            learned: Limits::UNKNOWN,
         };
         let (r, tried) = run(&pool, &[limited], FailoverPolicy::default(), &budget).await;
         assert!(r.is_ok());
@@ -110,6 +113,7 @@ async fn per_day_429_fails_over_and_cools_until_pacific_midnight(b: Backend) {
     let budget = RetryBudget::default();
     let spent = Outcome::QuotaExhausted {
         detail: "429 per day".into(),
+        learned: Limits::UNKNOWN,
     };
     let (r, tried) = run(&pool, &[spent], FailoverPolicy::default(), &budget).await;
     assert!(r.is_ok());

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use keypool::{ConfigError, Environment, KeyOrigin, KeyPool, ManualClock, PoolConfig};
+use keypool::{ConfigError, Environment, KeyOrigin, KeyPool, Limits, ManualClock, PoolConfig};
 
 use crate::fixtures::{FLASH, KeysFile, PRO, env};
 
@@ -85,9 +85,10 @@ fn rotation_env_keys_join_with_family_defaults() {
     .unwrap();
     let by_id = |id: &str| c.keys.iter().find(|k| k.key_id == id).unwrap();
     assert_eq!(by_id("flash_01").model, FLASH);
-    assert_eq!(by_id("flash_01").limits.rpm, 10);
+    // Issue 14: no built-in tier numbers; an undeclared limit is unknown until learned.
+    assert_eq!(by_id("flash_01").limits, Limits::UNKNOWN);
     assert_eq!(by_id("pro_01").model, PRO);
-    assert_eq!(by_id("pro_01").limits.rpd, 100);
+    assert_eq!(by_id("pro_01").limits, Limits::UNKNOWN);
     assert_eq!(by_id("lite_x").model, "gemini-2.5-flash-lite");
     assert!(
         c.keys
@@ -117,14 +118,14 @@ fn keys_file_entries_carry_their_limits_and_env_keys_join() {
     let f = &c.keys[0];
     assert_eq!(
         (f.limits.rpm, f.limits.tpm, f.limits.rpd),
-        (60, 1_000_000, 1500)
+        (Some(60), Some(1_000_000), Some(1500))
     );
     assert_eq!(f.project.as_deref(), Some("proj-a"));
     assert_eq!(f.origin, KeyOrigin::File);
     let p = &c.keys[1];
     assert_eq!(p.model, PRO);
     assert!(!p.active);
-    assert_eq!(p.limits.rpm, 5, "pro family default");
+    assert_eq!(p.limits, Limits::UNKNOWN, "no built-in family numbers");
     let e = &c.keys[2];
     assert_eq!((e.key_id.as_str(), e.origin), ("flash_99", KeyOrigin::Env));
 }
@@ -354,7 +355,7 @@ async fn keys_of_one_project_share_the_smallest_limits() {
         let r = crate::fixtures::row(&pool, id);
         assert_eq!(
             (r.rpm_limit, r.tpm_limit, r.rpd_limit),
-            (10, 5000, 50),
+            (Some(10), Some(5000), Some(50)),
             "{id}"
         );
         assert_eq!(r.project, "p");

@@ -6,6 +6,7 @@
     reason = "helpers outside #[test] functions fail the test the same way"
 )]
 
+mod answers;
 mod degrade;
 mod failover;
 mod fixtures;

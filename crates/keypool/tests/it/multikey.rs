@@ -43,7 +43,7 @@ async fn three_projects_admit_three_limits_not_twelve(b: Backend) {
     // every key of a project shows the project's shared usage
     for i in 0..12 {
         let r = row(&pool, &format!("k{i:02}"));
-        assert_eq!((r.rpm_used, r.rpm_limit), (10, 10));
+        assert_eq!((r.rpm_used, r.rpm_limit), (10, Some(10)));
     }
     clock.advance(Duration::from_secs(60));
     use_once(&pool, FLASH, 10).await;
@@ -90,6 +90,7 @@ async fn a_rate_limited_project_cools_all_its_keys_and_only_them(b: Backend) {
         &Outcome::RateLimited {
             retry_after: Some(Duration::from_secs(20)),
             detail: "429".into(),
+            learned: keypool::Limits::UNKNOWN,
         },
     )
     .await

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keypool::{
-    Clock, Environment, KeyPool, Lease, ManualClock, Millis, Outcome, PoolConfig, SelectRequest,
-    pacific_day,
+    Clock, Environment, INFLIGHT_HOLD_MS, KeyPool, Lease, ManualClock, Millis, Outcome, PoolConfig,
+    SelectRequest, pacific_day,
 };
 use proptest::prelude::*;
 
@@ -37,9 +37,28 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Clone)]
 struct Grant {
     project: String,
+    /// The reservation while in flight, then the report (a slot is held until a window after
+    /// the call completed: issue 14).
     at: Millis,
     tokens: u64,
     live: bool,
+    in_flight: bool,
+}
+
+impl Grant {
+    /// Whether it still holds a slot of the 60 s window at `now`.
+    fn in_window(&self, now: Millis) -> bool {
+        if self.in_flight {
+            self.at + INFLIGHT_HOLD_MS > now - 60_000
+        } else {
+            self.at > now - 60_000
+        }
+    }
+
+    /// A report reaches it: only while it is in flight (not yet past the hold).
+    fn reportable(&self, now: Millis) -> bool {
+        self.in_flight && self.at + INFLIGHT_HOLD_MS > now - 60_000
+    }
 }
 
 fn pool() -> (KeyPool, ManualClock, KeysFile) {
@@ -72,7 +91,7 @@ fn window<'a>(
 ) -> impl Iterator<Item = &'a Grant> {
     ledger
         .iter()
-        .filter(move |g| g.live && g.project == project && g.at > now - 60_000)
+        .filter(move |g| g.live && g.project == project && g.in_window(now))
 }
 
 proptest! {
@@ -91,7 +110,7 @@ proptest! {
                     Op::Select { tokens } => {
                         if let Ok(lease) = pool.select(&SelectRequest::new(FLASH, tokens)).await {
                             let project = pool.project(&lease).to_owned();
-                            ledger.push(Grant { project: project.clone(), at: now, tokens, live: true });
+                            ledger.push(Grant { project: project.clone(), at: now, tokens, live: true, in_flight: true });
                             let n = window(&ledger, &project, now).count() as u64;
                             let t: u64 = window(&ledger, &project, now).map(|g| g.tokens).sum();
                             let day = pacific_day(now);
@@ -117,11 +136,15 @@ proptest! {
                         };
                         pool.report(lease, &outcome).await.unwrap();
                         let g = &mut ledger[gi];
-                        match outcome {
-                            // A settlement applies only while the grant is in the window.
-                            Outcome::Success { input_tokens } if g.at > now - 60_000 => g.tokens = input_tokens,
-                            Outcome::NotSent if g.at > now - 60_000 => g.live = false,
-                            _ => {}
+                        if g.reportable(now) {
+                            match outcome {
+                                Outcome::NotSent => g.live = false,
+                                Outcome::Success { input_tokens } => g.tokens = input_tokens,
+                                _ => {}
+                            }
+                            // Completed now: held a window from here.
+                            g.at = now;
+                            g.in_flight = false;
                         }
                     }
                     Op::Advance { ms } => clock.advance(Duration::from_millis(ms)),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use keypool::{Clock, ManualClock, Millis, Outcome, PoolError, SelectRequest};
+use keypool::{Clock, LimitSource, Limits, ManualClock, Millis, Outcome, PoolError, SelectRequest};
 
 use crate::fixtures::{Backend, FLASH, keys_json, pool_with_file, row, use_once};
 
@@ -153,6 +153,7 @@ async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight
         &Outcome::RateLimited {
             retry_after: Some(Duration::from_millis(27_360)),
             detail: "429".into(),
+            learned: keypool::Limits::UNKNOWN,
         },
     )
     .await
@@ -168,6 +169,7 @@ async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight
         lease,
         &Outcome::QuotaExhausted {
             detail: "429 per day".into(),
+            learned: keypool::Limits::UNKNOWN,
         },
     )
     .await
@@ -183,7 +185,131 @@ async fn a_per_minute_429_cools_for_retry_delay_and_a_per_day_one_until_midnight
     );
 }
 
+/// Issue 14: a limit nobody declared is not enforced until a 429 teaches it; then it holds for
+/// every process sharing the store, and shows with its source.
+async fn a_429_teaches_a_limit_that_every_process_then_keeps(b: Backend) {
+    let json =
+        format!(r#"{{"keys": [{{"key_id": "a", "model_name": "{FLASH}", "project": "p"}}]}}"#);
+    let (pool, clock) = pool_with_file(b, &json, &[]).await;
+    let unknown = row(&pool, "a");
+    assert_eq!(
+        (unknown.rpm_limit, unknown.rpm_limit_source),
+        (None, LimitSource::Unknown)
+    );
+    for _ in 0..30 {
+        let l = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+        pool.report(l, &Outcome::Success { input_tokens: 1 })
+            .await
+            .unwrap();
+    }
+    let l = pool.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+    pool.report(
+        l,
+        &Outcome::RateLimited {
+            retry_after: Some(Duration::from_secs(1)),
+            detail: "429".into(),
+            learned: Limits {
+                rpm: Some(20),
+                ..Limits::UNKNOWN
+            },
+        },
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::from_secs(2));
+    // 31 calls in the window, the learned limit 20: refused until enough of them leave.
+    assert!(matches!(
+        pool.select(&SelectRequest::new(FLASH, 1)).await,
+        Err(PoolError::Exhausted(_))
+    ));
+    let learned = row(&pool, "a");
+    assert_eq!(
+        (learned.rpm_limit, learned.rpm_limit_source),
+        (Some(20), LimitSource::Learned)
+    );
+    clock.advance(Duration::from_secs(60));
+    assert!(pool.select(&SelectRequest::new(FLASH, 1)).await.is_ok());
+}
+
+/// Two processes on one Redis: what one learned, the other's reservations obey at once (the
+/// acquire script reads the learned limit), and its health shows after a refresh.
+#[tokio::test]
+async fn a_learned_limit_is_shared_through_redis() {
+    if !crate::fixtures::redis_available().await {
+        return;
+    }
+    let id = crate::fixtures::random_id();
+    let file = crate::fixtures::KeysFile::new(&format!(
+        r#"{{"keys": [{{"key_id": "a", "model_name": "{FLASH}", "project": "p"}}]}}"#
+    ));
+    let env = crate::fixtures::env(&[
+        ("ENABLE_KEY_ROTATION", "true"),
+        ("KEYS_FILE", &file.path.display().to_string()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+    ]);
+    let config = keypool::PoolConfig::load(&env, &env).unwrap();
+    let clock = ManualClock::at(crate::fixtures::T0).unwrap();
+    let process = || async {
+        let store = keypool::RedisStore::connect(
+            &crate::fixtures::redis_url(),
+            keypool::RedisOptions {
+                prefix: crate::fixtures::prefix(id),
+                time: keypool::RedisTime::Client,
+                ..keypool::RedisOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        keypool::KeyPool::new(
+            &config,
+            keypool::AnyStore::Redis(Box::new(store)),
+            std::sync::Arc::new(clock.clone()),
+            keypool::PoolOptions::default(),
+        )
+        .unwrap()
+    };
+    let (one, two) = (process().await, process().await);
+    for _ in 0..3 {
+        let l = one.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+        one.report(l, &Outcome::Success { input_tokens: 1 })
+            .await
+            .unwrap();
+    }
+    // Process two meets the 429 that says the project allows 4 a minute.
+    let l = two.select(&SelectRequest::new(FLASH, 1)).await.unwrap();
+    two.report(
+        l,
+        &Outcome::RateLimited {
+            retry_after: Some(Duration::from_millis(10)),
+            detail: "429".into(),
+            learned: Limits {
+                rpm: Some(4),
+                ..Limits::UNKNOWN
+            },
+        },
+    )
+    .await
+    .unwrap();
+    clock.advance(Duration::from_secs(1));
+    // Process one's own view knows nothing of it, but its reservation is refused by the script:
+    // four calls are in the window.
+    assert!(matches!(
+        one.select(&SelectRequest::new(FLASH, 1)).await,
+        Err(PoolError::Exhausted(_))
+    ));
+    one.refresh().await.unwrap();
+    let seen = row(&one, "a");
+    assert_eq!(
+        (seen.rpm_limit, seen.rpm_limit_source),
+        (Some(4), LimitSource::Learned)
+    );
+    clock.advance(Duration::from_secs(60));
+    assert!(one.select(&SelectRequest::new(FLASH, 1)).await.is_ok());
+    crate::fixtures::cleanup(id).await;
+}
+
 crate::backends!(
+    a_429_teaches_a_limit_that_every_process_then_keeps,
     rpm_admits_the_limit_in_any_60_seconds,
     tpm_reserves_estimates_and_reconciles_real_counts,
     a_request_larger_than_tpm_is_refused_outright,

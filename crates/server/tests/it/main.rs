@@ -99,6 +99,7 @@ async fn up(tokens: &[&str]) -> Up {
             "/../backtest/data"
         ))),
         secrets: Some(Arc::new(secrets)),
+        fallback_models: vec!["gemini-2.5-flash-lite".to_owned()],
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

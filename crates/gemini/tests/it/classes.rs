@@ -1,0 +1,285 @@
+//! Issue 14: failures that are not the key's fault never cost a key (DESIGN.md §3.1), against
+//! the simulator over real HTTP.
+
+use std::time::Duration;
+
+use gemini::{CallOptions, GenerateContentRequest, RotateError};
+use keypool::{FailoverPolicy, KeyState, LimitSource, ScaledClock};
+
+use crate::harness::{Setup, pool_keys, sim_keys, start};
+
+const FLASH: &str = "gemini-2.5-flash";
+const LITE: &str = "gemini-2.5-flash-lite";
+
+fn prompt(text: &str) -> GenerateContentRequest {
+    GenerateContentRequest::from_prompt(text)
+}
+
+fn active_and_clean(h: &crate::harness::Harness, ids: &[&str]) {
+    for id in ids {
+        let r = h.row(id);
+        assert_eq!(
+            (r.active, r.state, r.error_count, r.in_cooldown),
+            (true, KeyState::Active, 0, false),
+            "{id}: {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_naming_another_projects_file_leave_every_key_active() {
+    let sim_toml = format!(
+        "{}\n[[faults]]\nkind = \"file_denied\"\nprobability = 1.0\n",
+        sim_keys(&[
+            ("k1", "p1", "valid"),
+            ("k2", "p2", "valid"),
+            ("k3", "p3", "valid")
+        ])
+    );
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2"), ("k3", "p3")]);
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        ..Setup::default()
+    })
+    .await;
+    for i in 0..20 {
+        let err = h
+            .client
+            .generate(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
+            .await
+            .unwrap_err();
+        let RotateError::Rejected { error, .. } = &err else {
+            panic!("the caller's fault goes back to the caller: {err}")
+        };
+        assert_eq!(error.api().map(|a| a.http), Some(403));
+        assert!(err.is_caller_error());
+    }
+    // One upstream call per request (no failover for the caller's fault), and no key harmed.
+    assert_eq!(h.sim.sim.stats().total.requests, 20);
+    active_and_clean(&h, &["k1", "k2", "k3"]);
+}
+
+#[tokio::test]
+async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
+    // k1's key works (the probe passes) but this request is refused: the caller's.
+    let sim_toml = format!(
+        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"denied\"\nprobability = 1.0\n",
+        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
+    );
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        ..Setup::default()
+    })
+    .await;
+    let mut met_k1 = false;
+    for i in 0..64 {
+        match h
+            .client
+            .generate(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
+            .await
+        {
+            Ok(r) => assert_eq!(r.key_id, "k2"),
+            Err(RotateError::Rejected { key_id, .. }) => {
+                assert_eq!(key_id, "k1");
+                met_k1 = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(met_k1);
+    active_and_clean(&h, &["k1", "k2"]);
+
+    // A key refused on the probe too is broken: deactivated, and the request fails over.
+    let sim_toml = sim_keys(&[("k1", "p1", "denied"), ("k2", "p2", "valid")]);
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        ..Setup::default()
+    })
+    .await;
+    for i in 0..64 {
+        let r = h
+            .client
+            .generate(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(r.key_id, "k2");
+        if r.attempts == 2 {
+            break;
+        }
+    }
+    let k1 = h.row("k1");
+    assert_eq!((k1.active, k1.state), (false, KeyState::Disabled), "{k1:?}");
+    assert!(
+        k1.disabled_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("confirmed by a probe")),
+        "{k1:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_503_storm_on_one_model_moves_to_the_fallback_and_harms_no_key() {
+    let sim_toml = format!(
+        "{}\n[[faults]]\nmodel = \"{FLASH}\"\nkind = \"high_demand\"\nprobability = 1.0\n",
+        sim_keys(&[
+            ("a1", "p1", "valid"),
+            ("a2", "p2", "valid"),
+            ("b1", "p3", "valid")
+        ])
+    );
+    let keys = format!(
+        r#"{{"keys": [
+        {{"key_id": "a1", "project": "p1", "model_name": "{FLASH}"}},
+        {{"key_id": "a2", "project": "p2", "model_name": "{FLASH}"}},
+        {{"key_id": "b1", "project": "p3", "model_name": "{LITE}"}}]}}"#
+    );
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        ..Setup::default()
+    })
+    .await;
+    let fallback = [LITE];
+    for i in 0..20 {
+        let r = h
+            .client
+            .generate(
+                FLASH,
+                &prompt(&format!("x{i}")),
+                CallOptions {
+                    also_models: &fallback,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!((r.key_id.as_str(), r.model.as_str()), ("b1", LITE));
+    }
+    active_and_clean(&h, &["a1", "a2", "b1"]);
+    // Once the model cooled, requests stopped spending attempts on it.
+    let overloaded = h.sim.sim.stats().total.overloaded;
+    assert!(
+        (3..20).contains(&overloaded),
+        "{overloaded} requests met the overloaded model"
+    );
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_a_call_in_flight() {
+    let sim_toml = format!(
+        "{}\n[[faults]]\nkind = \"slow\"\nprobability = 1.0\ndelay_ms = 600000\n",
+        sim_keys(&[("k1", "p1", "valid")])
+    );
+    let keys = pool_keys(&[("k1", "p1")]);
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        first_byte_timeout: Duration::from_secs(300),
+        policy: FailoverPolicy {
+            deadline: Duration::from_secs(2),
+            ..FailoverPolicy::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let err = h
+        .client
+        .generate(FLASH, &prompt("never answered"), CallOptions::default())
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, RotateError::Deadline { attempts: 1, .. }),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    let k1 = h.row("k1");
+    assert_eq!(k1.error_count, 1, "a timeout, recorded: {k1:?}");
+}
+
+#[tokio::test]
+async fn key_material_echoed_upstream_never_reaches_the_caller() {
+    // An `AQ.`-shaped key, which no pattern would recognise: redaction is by value.
+    let material = format!("AQ.{}", "Ab8RN6Lx-q_".repeat(4));
+    let sim_toml = format!(
+        "[[keys]]\nid = \"k1\"\nkey = \"{material}\"\nproject = \"p1\"\nstate = \"suspended\"\n"
+    );
+    let keys = pool_keys(&[("k1", "p1")]);
+    let var = "GEMINI_KEY_k1";
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        extra_env: &[(var, material.as_str())],
+        ..Setup::default()
+    })
+    .await;
+    let err = h
+        .client
+        .generate(FLASH, &prompt("hello"), CallOptions::default())
+        .await
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("has been suspended"), "{text}");
+    assert!(!text.contains(&material), "{text}");
+    let k1 = h.row("k1");
+    assert!(!format!("{k1:?}").contains(&material));
+    assert_eq!(k1.state, KeyState::Disabled, "suspended is key-level");
+}
+
+/// Keys given only by environment have no declared limits: nothing is enforced until Google's
+/// 429 says what the project allows; from then on the pool holds to it (one 429, then none).
+#[tokio::test]
+async fn an_undeclared_limit_is_learned_from_one_429_and_then_kept() {
+    // A "minute" passes in a second on both sides.
+    let scale = 60.0;
+    let sim_toml = format!(
+        "time_scale = {scale}\n{}\n[projects.p1.\"{FLASH}\"]\nrpm = 3\n",
+        sim_keys(&[("k1", "p1", "valid")])
+    );
+    let keys = r#"{"keys": [{"key_id": "k1", "project": "p1"}]}"#;
+    let h = start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: keys,
+        policy: FailoverPolicy {
+            wait_for_capacity: true,
+            deadline: Duration::from_secs(600),
+            ..FailoverPolicy::default()
+        },
+        clock: std::sync::Arc::new(ScaledClock::new(scale)),
+        ..Setup::default()
+    })
+    .await;
+    let before = h.row("k1");
+    assert_eq!(
+        (before.rpm_limit, before.rpm_limit_source),
+        (None, LimitSource::Unknown)
+    );
+    // Twelve requests: four "minutes" of the project's real limit.
+    for i in 0..12 {
+        h.client
+            .generate(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+    }
+    let stats = h.sim.sim.stats();
+    assert_eq!(stats.total.successes, 12);
+    assert_eq!(stats.total.rate_limited, 1, "one 429 teaches the limit");
+    let after = h.row("k1");
+    assert_eq!(
+        (after.rpm_limit, after.rpm_limit_source),
+        (Some(3), LimitSource::Learned)
+    );
+    assert_eq!(
+        (after.active, after.consecutive_errors),
+        (true, 0),
+        "a 429 is the project's state, not the key's"
+    );
+}

@@ -1,0 +1,122 @@
+//! Issue 14: no answer is lost for want of a report. A store that cannot take the report of a
+//! successful call still lets the caller have the answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use keypool::{
+    Acquired, BucketRef, BucketView, Environment, FailoverPolicy, Finish, HealthPolicy, KeyEvent,
+    KeyHealth, KeyPool, KeyRef, Layout, ManualClock, MemoryStore, Millis, Outcome, PoolConfig,
+    PoolOptions, RetryBudget, SelectRequest, StateStore, StoreError,
+};
+
+use crate::fixtures::{FLASH, KeysFile, keys_json};
+
+/// A memory store whose `finish` fails for successful calls.
+#[derive(Debug, Default)]
+struct LosesSuccessReports {
+    inner: MemoryStore,
+    refused: AtomicU32,
+}
+
+impl StateStore for LosesSuccessReports {
+    fn backend(&self) -> &'static str {
+        "lossy"
+    }
+
+    fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
+        self.inner.prepare(layout)
+    }
+
+    fn acquire(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send {
+        std::future::ready(self.inner.acquire_now(key, bucket, tokens, now, policy))
+    }
+
+    async fn finish(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        reservation: u64,
+        finish: &Finish<'_>,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<(), StoreError> {
+        if finish.key == KeyEvent::Success {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable {
+                op: "finish",
+                message: "connection reset".into(),
+            });
+        }
+        self.inner
+            .finish(key, bucket, reservation, finish, now, policy)
+            .await
+    }
+
+    async fn update_key<R: Send>(
+        &self,
+        key: KeyRef<'_>,
+        f: impl FnMut(&mut KeyHealth) -> R + Send,
+    ) -> Result<R, StoreError> {
+        self.inner.update_key(key, f).await
+    }
+
+    fn bucket_view(
+        &self,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<BucketView, StoreError> {
+        self.inner.bucket_view(bucket, tokens, now)
+    }
+
+    fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
+        self.inner.key_usable(key, now)
+    }
+
+    fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
+        self.inner.key_health(key)
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_fails_the_report_after_a_success_still_returns_the_answer() {
+    let file = KeysFile::new(&keys_json(&[("a", None)], 100, 100_000, 1_000));
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true".to_owned()),
+        ("KEYS_FILE", file.path.display().to_string()),
+        ("GEMINI_KEY_a", "test-key-a-material".to_owned()),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let pool = KeyPool::new(
+        &config,
+        LosesSuccessReports::default(),
+        Arc::new(ManualClock::new(1_768_478_400_000)),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    let done = pool
+        .execute(
+            &SelectRequest::new(FLASH, 10),
+            &FailoverPolicy::default(),
+            &RetryBudget::default(),
+            |_grant| async {
+                (
+                    Outcome::Success { input_tokens: 9 },
+                    Ok::<_, String>("the answer"),
+                )
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.value, "the answer");
+    // The report was tried again before giving up on it.
+    assert_eq!(pool.store().refused.load(Ordering::SeqCst), 2);
+}
