@@ -289,6 +289,12 @@ pub async fn reload(server: &str, json: bool) -> anyhow::Result<ExitCode> {
             ))
             .into());
         }
+        404 => {
+            return Err(UsageError(format!(
+                "the gateway at {base} has no admin routes: start `botforge serve` with BOTFORGE_ADMIN_TOKEN set"
+            ))
+            .into());
+        }
         501 => return Err(UsageError(message.to_owned()).into()),
         _ => anyhow::bail!("the gateway at {base} answered {status}: {message}"),
     }

@@ -153,39 +153,7 @@ enum Command {
     /// Authorization: Bearer); provider keys never leave the server. Tokens come from --token
     /// and BOTFORGE_CLIENT_TOKENS (comma-separated, or @file); BOTFORGE_ADMIN_TOKEN turns on
     /// POST /v1/keys/{key_id}/enable|disable. Without tokens it only listens on loopback.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: String,
-        /// A client token (repeatable); added to BOTFORGE_CLIENT_TOKENS.
-        #[arg(long = "token", value_name = "TOKEN")]
-        tokens: Vec<String>,
-        /// Largest request body accepted, in bytes.
-        #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
-        body_limit: usize,
-        /// The folder POST /v1/backtests may read data files from (by name only).
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Read the secret store (SECRET_STORE_TYPE) again every this many seconds and swap
-        /// rotated key material in; 0 turns it off (`botforge keys reload` still works).
-        #[arg(
-            long,
-            value_name = "SECS",
-            default_value_t = 300,
-            env = "BOTFORGE_KEYS_REFRESH_SECS"
-        )]
-        refresh_keys: u64,
-        /// Threads that serve requests. 1 runs a single event loop, the least CPU per request
-        /// (for a gateway given one core of its own); default: one per available CPU, and a
-        /// single event loop when only one CPU is available (e.g. under `taskset -c 3`).
-        #[arg(
-            long,
-            value_name = "N",
-            env = "BOTFORGE_WORKERS",
-            value_parser = clap::value_parser!(u16).range(1..=1024)
-        )]
-        workers: Option<u16>,
-    },
+    Serve(ServeArgs),
     /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
     ///
     /// It answers the native and OpenAI-compatible routes like the real service: per-project
@@ -199,6 +167,70 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// `botforge serve`'s flags.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// A client token (repeatable); added to BOTFORGE_CLIENT_TOKENS. Prefer --token-file:
+    /// the command line is visible to every local user.
+    #[arg(long = "token", value_name = "TOKEN")]
+    tokens: Vec<String>,
+    /// A file of client tokens, one per line (repeatable).
+    #[arg(long = "token-file", value_name = "FILE")]
+    token_files: Vec<PathBuf>,
+    /// A host name clients reach the gateway by, besides its bound address and loopback
+    /// (repeatable; NAME matches any port, NAME:PORT that port). Requests naming any other
+    /// Host are refused (DNS rebinding).
+    #[arg(long = "public-host", value_name = "HOST")]
+    public_hosts: Vec<String>,
+    /// An origin a browser page may call the gateway from, e.g. https://app.example.com
+    /// (repeatable). Without it CORS is off and every cross-site request is refused.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// The folder POST /v1/backtests may read data files from (by name only).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Read the secret store (SECRET_STORE_TYPE) again every this many seconds and swap
+    /// rotated key material in; 0 turns it off (`botforge keys reload` still works).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        env = "BOTFORGE_KEYS_REFRESH_SECS"
+    )]
+    refresh_keys: u64,
+    /// Threads that serve requests. 1 runs a single event loop, the least CPU per request
+    /// (for a gateway given one core of its own); default: one per available CPU, and a
+    /// single event loop when only one CPU is available (e.g. under `taskset -c 3`).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BOTFORGE_WORKERS",
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    workers: Option<u16>,
+}
+
+impl From<ServeArgs> for serve::Options {
+    fn from(a: ServeArgs) -> Self {
+        serve::Options {
+            bind: a.bind,
+            tokens: a.tokens,
+            token_files: a.token_files,
+            public_hosts: a.public_hosts,
+            cors_origins: a.cors_origins,
+            body_limit: a.body_limit,
+            data_dir: a.data_dir,
+            refresh_keys: a.refresh_keys,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,7 +291,7 @@ fn main() -> ExitCode {
     // single event loop unless told otherwise.
     let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
     let workers = match &cli.command {
-        Command::Serve { workers, .. } => workers.or(one_cpu.then_some(1)),
+        Command::Serve(args) => args.workers.or(one_cpu.then_some(1)),
         _ => None,
     };
     let mut builder = match workers {
@@ -310,23 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KeysCommand::Reload { server, json },
         } => keys::reload(&server, json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
-        Command::Serve {
-            bind,
-            tokens,
-            body_limit,
-            data_dir,
-            refresh_keys,
-            workers: _,
-        } => {
-            serve::run(
-                &bind,
-                &tokens,
-                body_limit,
-                data_dir.as_deref(),
-                refresh_keys,
-            )
-            .await
-        }
+        Command::Serve(args) => serve::run(args.into()).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
         Command::Backtest {
             strategy,

@@ -12,10 +12,40 @@ use secrecy::SecretString;
 
 use crate::exit::UsageError;
 
-/// Tokens from `--token` flags and `BOTFORGE_CLIENT_TOKENS` (comma-separated, or `@file` with
-/// one per line).
-fn client_tokens(env: &Environment, flags: &[String]) -> anyhow::Result<Vec<SecretString>> {
+/// What `botforge serve` was asked for.
+#[derive(Debug)]
+pub struct Options {
+    pub bind: String,
+    pub tokens: Vec<String>,
+    /// Files of client tokens, one per line (argv is visible to every local user; a file need
+    /// not be).
+    pub token_files: Vec<std::path::PathBuf>,
+    /// Host names the gateway is reached by besides its bound address and loopback.
+    pub public_hosts: Vec<String>,
+    /// Origins a browser page may call the gateway from (CORS); none: off.
+    pub cors_origins: Vec<String>,
+    pub body_limit: usize,
+    pub data_dir: Option<std::path::PathBuf>,
+    pub refresh_keys: u64,
+}
+
+/// Tokens from `--token` flags, `--token-file`s and `BOTFORGE_CLIENT_TOKENS` (comma-separated,
+/// or `@file` with one per line).
+fn client_tokens(
+    env: &Environment,
+    flags: &[String],
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<SecretString>> {
     let mut raw: Vec<String> = flags.to_vec();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            UsageError(format!(
+                "--token-file {}: cannot read the token file: {e}",
+                f.display()
+            ))
+        })?;
+        raw.extend(text.lines().map(str::to_owned));
+    }
     if let Some(v) = env
         .get(vars::BOTFORGE_CLIENT_TOKENS)
         .map(str::trim)
@@ -40,21 +70,45 @@ fn client_tokens(env: &Environment, flags: &[String]) -> anyhow::Result<Vec<Secr
         .collect())
 }
 
+/// `--cors-origin` values are origins: `http(s)://host[:port]`, no path, no wildcard.
+fn check_origins(origins: &[String]) -> Result<(), UsageError> {
+    for origin in origins {
+        let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest
+                    .trim_end_matches('/')
+                    .contains(['/', '?', '#', '*', ' '])
+        });
+        if !ok {
+            return Err(UsageError(format!(
+                "--cors-origin {origin}: expected an origin such as https://app.example.com (scheme and host, no path, no wildcard)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the gateway until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-pub async fn run(
-    bind: &str,
-    tokens: &[String],
-    body_limit: usize,
-    data_dir: Option<&std::path::Path>,
-    refresh_keys: u64,
-) -> anyhow::Result<ExitCode> {
+pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
+    let Options {
+        bind,
+        tokens,
+        token_files,
+        public_hosts,
+        cors_origins,
+        body_limit,
+        data_dir,
+        refresh_keys,
+    } = o;
+    check_origins(&cors_origins)?;
     let addr: SocketAddr = bind.parse().map_err(|_| {
         UsageError(format!(
             "--bind {bind}: expected HOST:PORT, e.g. 127.0.0.1:8080"
         ))
     })?;
     let env = Environment::from_process()?;
-    let client_tokens = client_tokens(&env, tokens)?;
+    let client_tokens = client_tokens(&env, &tokens, &token_files)?;
     server::check_bind(addr, &client_tokens).map_err(|e| UsageError(e.to_string()))?;
     let store = secrets::Store::from_env(&env).map_err(|e| UsageError(e.to_string()))?;
     let secrets = secrets::Cached::start(store, Duration::from_secs(refresh_keys.max(1))).await?;
@@ -76,7 +130,7 @@ pub async fn run(
             .filter(|d| !d.trim().is_empty())
             .unwrap_or("codes"),
     );
-    if let Some(d) = data_dir
+    if let Some(d) = &data_dir
         && !d.is_dir()
     {
         return Err(UsageError(format!("--data-dir {}: not a folder", d.display())).into());
@@ -93,9 +147,14 @@ pub async fn run(
         body_limit,
         metrics: server::Metrics::new(),
         strategy_dir,
-        data_dir: data_dir.map(std::path::Path::to_path_buf),
+        data_dir,
         secrets: Some(Arc::new(secrets)),
         fallback_models: crate::generate::model_list(env.get(vars::BOTFORGE_FALLBACK_MODELS)),
+        browser: server::BrowserPolicy {
+            bound: Some(addr),
+            public_hosts,
+            cors_origins,
+        },
     });
     if refresh_keys > 0 {
         tokio::spawn(server::reload_periodically(

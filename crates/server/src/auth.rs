@@ -1,4 +1,5 @@
-//! Client tokens: taken from where each SDK puts its key, compared in constant time.
+//! Client tokens: taken from where each SDK puts its key, compared in constant time (hashed
+//! first, so not even a token's length shows); the admin token from headers only.
 
 use axum::http::HeaderMap;
 use axum::http::Uri;
@@ -41,28 +42,43 @@ pub fn check(tokens: &[SecretString], headers: &HeaderMap, uri: &Uri) -> Result<
     let Some(given) = presented(headers, uri).filter(|g| !g.is_empty()) else {
         return Err(Denied::Missing);
     };
-    // Every token is compared, so the time taken does not tell which one nearly matched.
-    let mut ok = subtle::Choice::from(0);
-    for t in tokens {
-        ok |= t.expose_secret().as_bytes().ct_eq(given.as_bytes());
-    }
-    if bool::from(ok) {
+    if matches_any(tokens, &given) {
         Ok(())
     } else {
         Err(Denied::Wrong)
     }
 }
 
-/// Checks the admin token (`None` configured: the admin routes are off).
-pub fn check_admin(
-    admin: Option<&SecretString>,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<(), Denied> {
-    let Some(admin) = admin else {
-        return Err(Denied::Wrong);
+/// The token a client sent in a header: `x-goog-api-key`, then `Authorization: Bearer` (never
+/// the query string, which proxies and logs keep).
+fn presented_in_headers(headers: &HeaderMap) -> Option<String> {
+    presented(headers, &Uri::from_static("/"))
+}
+
+/// Compares `given` with every token in constant time: neither which token nearly matched nor
+/// a token's length shows in the time taken (both sides are hashed to 32 bytes first).
+fn matches_any(tokens: &[SecretString], given: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let given = Sha256::digest(given.as_bytes());
+    let mut ok = subtle::Choice::from(0);
+    for t in tokens {
+        let want = Sha256::digest(t.expose_secret().as_bytes());
+        ok |= want.as_slice().ct_eq(given.as_slice());
+    }
+    bool::from(ok)
+}
+
+/// Checks the admin token, which is read from headers only. `None` configured: the admin routes
+/// do not exist (the caller answers 404).
+pub fn check_admin(admin: &SecretString, headers: &HeaderMap) -> Result<(), Denied> {
+    let Some(given) = presented_in_headers(headers).filter(|g| !g.is_empty()) else {
+        return Err(Denied::Missing);
     };
-    check(std::slice::from_ref(admin), headers, uri)
+    if matches_any(std::slice::from_ref(admin), &given) {
+        Ok(())
+    } else {
+        Err(Denied::Wrong)
+    }
 }
 
 #[cfg(test)]
@@ -108,8 +124,26 @@ mod tests {
             Err(Denied::Wrong)
         );
         assert_eq!(check(&[], &HeaderMap::new(), &plain), Ok(()));
+    }
+
+    #[test]
+    fn the_admin_token_counts_in_headers_only() {
+        let admin = SecretString::from("admin-token-1");
         assert_eq!(
-            check_admin(None, &headers(&[("x-goog-api-key", "tok-1")]), &plain),
+            check_admin(&admin, &headers(&[("x-goog-api-key", "admin-token-1")])),
+            Ok(())
+        );
+        assert_eq!(
+            check_admin(
+                &admin,
+                &headers(&[("authorization", "Bearer admin-token-1")])
+            ),
+            Ok(())
+        );
+        // In the query string (where URLs get logged) it is not looked at.
+        assert_eq!(check_admin(&admin, &HeaderMap::new()), Err(Denied::Missing));
+        assert_eq!(
+            check_admin(&admin, &headers(&[("x-goog-api-key", "admin-token-")])),
             Err(Denied::Wrong)
         );
     }

@@ -12,6 +12,7 @@
 mod auth;
 mod bot;
 mod errors;
+mod guard;
 mod llm;
 mod metrics;
 mod openapi;
@@ -27,6 +28,7 @@ use keypool::AnyStore;
 use secrecy::SecretString;
 
 pub use errors::ServeError;
+pub use guard::BrowserPolicy;
 pub use llm::GeminiLlm;
 pub use metrics::Metrics;
 
@@ -56,6 +58,8 @@ pub struct Gateway {
     /// Models a native generate request moves to, in order, when its own is overloaded
     /// (`BOTFORGE_FALLBACK_MODELS`); a request's `x-botforge-fallback-models` header comes first.
     pub fallback_models: Vec<String>,
+    /// Which hosts and origins a browser may reach it by (DNS rebinding, cross-site requests).
+    pub browser: BrowserPolicy,
 }
 
 /// What a key reload did. Key ids and variable names only, never material.

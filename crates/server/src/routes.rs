@@ -40,6 +40,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/", get(dashboard))
         .layer(DefaultBodyLimit::max(limit))
+        // Outermost: a browser page is refused before anything else runs.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(gateway.browser.clone()),
+            crate::guard::browser_guard,
+        ))
         .with_state(gateway)
 }
 
@@ -67,6 +72,20 @@ pub(crate) fn authorize(
     uri: &Uri,
 ) -> Result<(), ApiFailure> {
     auth::check(&g.client_tokens, headers, uri).map_err(|d| deny(protocol, d))
+}
+
+/// The admin routes: 404 when no admin token is configured (they do not exist then), else the
+/// token from a header.
+fn admin(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    let Some(token) = g.admin_token.as_ref() else {
+        return Err(ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such route: the admin routes exist when the gateway is started with BOTFORGE_ADMIN_TOKEN",
+        ));
+    };
+    auth::check_admin(token, headers).map_err(|d| deny(Protocol::Gemini, d))
 }
 
 /// The models this gateway's keys serve, in configuration order.
@@ -120,9 +139,9 @@ async fn keys_health(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response
 }
 
 /// `POST /v1/keys/reload` (admin): read the secret store again and swap rotated material in.
-async fn keys_reload(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(d) = auth::check_admin(g.admin_token.as_ref(), &headers, &uri) {
-        return deny(Protocol::Gemini, d).into_response();
+async fn keys_reload(State(g): Shared, headers: HeaderMap) -> Response {
+    if let Err(f) = admin(&g, &headers) {
+        return f.into_response();
     }
     match crate::reload_keys(&g).await {
         Ok(report) => Json(report).into_response(),
@@ -147,10 +166,9 @@ async fn key_admin(
     State(g): Shared,
     Path((key_id, action)): Path<(String, String)>,
     headers: HeaderMap,
-    uri: Uri,
 ) -> Response {
-    if let Err(d) = auth::check_admin(g.admin_token.as_ref(), &headers, &uri) {
-        return deny(Protocol::Gemini, d).into_response();
+    if let Err(f) = admin(&g, &headers) {
+        return f.into_response();
     }
     let pool = g.client.pool();
     let done = match action.as_str() {

@@ -137,6 +137,30 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
             1,
             &["--workers"],
         ),
+        case(
+            "serve --cors-origin *",
+            &["serve", "--cors-origin", "*"],
+            1,
+            &["--cors-origin *: expected an origin"],
+        ),
+        case(
+            "serve --cors-origin with a path",
+            &["serve", "--cors-origin", "https://app.example.com/x"],
+            1,
+            &["--cors-origin"],
+        ),
+        case(
+            "serve --token-file missing",
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--token-file",
+                "no-such-tokens",
+            ],
+            1,
+            &["--token-file no-such-tokens: cannot read"],
+        ),
         // Bad files: the file, the line, the field, what is expected.
         case(
             "strategy field of the wrong type",

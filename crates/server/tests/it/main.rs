@@ -39,6 +39,11 @@ impl Up {
 /// k1 is revoked upstream (403), k2 and k3 are fine: the first pick may fail and the gateway
 /// must hide it.
 async fn up(tokens: &[&str]) -> Up {
+    up_with(tokens, Some(ADMIN)).await
+}
+
+/// [`up`] with the admin token given (`None`: the admin routes are off).
+async fn up_with(tokens: &[&str], admin: Option<&str>) -> Up {
     let sim_toml = "[[keys]]\nid = \"k1\"\nkey = \"sim-material-k1\"\nproject = \"p1\"\nstate = \"revoked\"\n\
                     [[keys]]\nid = \"k2\"\nkey = \"sim-material-k2\"\nproject = \"p2\"\nstate = \"valid\"\n\
                     [[keys]]\nid = \"k3\"\nkey = \"sim-material-k3\"\nproject = \"p3\"\nstate = \"valid\"\n\
@@ -90,7 +95,7 @@ async fn up(tokens: &[&str]) -> Up {
     let gateway = Arc::new(Gateway {
         client,
         client_tokens: tokens.iter().map(|t| SecretString::from(*t)).collect(),
-        admin_token: Some(SecretString::from(ADMIN)),
+        admin_token: admin.map(SecretString::from),
         body_limit: 64 * 1024,
         metrics: server::Metrics::new(),
         strategy_dir: dir.path().join("codes"),
@@ -100,6 +105,7 @@ async fn up(tokens: &[&str]) -> Up {
         ))),
         secrets: Some(Arc::new(secrets)),
         fallback_models: vec!["gemini-2.5-flash-lite".to_owned()],
+        browser: server::BrowserPolicy::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -433,6 +439,7 @@ async fn health_admin_and_limits() {
         up.http
             .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
             .header("x-goog-api-key", TOKEN)
+            .header("content-type", "application/json")
             .body("{not json")
             .send()
             .await
@@ -441,6 +448,130 @@ async fn health_admin_and_limits() {
     .await;
     assert_eq!(s, 400);
     assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
+}
+
+/// Issue 15: a web page in the user's browser can never drive a tokenless loopback gateway.
+/// Each attack shape is refused with 403 before anything runs: no file written, no upstream call.
+#[tokio::test]
+async fn a_browser_page_cannot_drive_a_tokenless_gateway() {
+    let up = up_with(&[], None).await;
+    let strategy =
+        json!({"description": "buy when rsi < 30", "provider": "offline", "name": "Pwned"});
+    let generate = format!("{}/v1beta/models/{FLASH}:generateContent", up.base);
+    let attacks: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "a cross-site text/plain POST (no preflight) writing a strategy",
+            up.http
+                .post(format!("{}/v1/strategies", up.base))
+                .header("origin", "https://evil.example")
+                .header("content-type", "text/plain;charset=UTF-8")
+                .body(strategy.to_string()),
+        ),
+        (
+            "the same without Origin (an old browser, a form)",
+            up.http
+                .post(format!("{}/v1/strategies", up.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(strategy.to_string()),
+        ),
+        (
+            "a cross-site JSON fetch",
+            up.http
+                .post(&generate)
+                .header("origin", "https://evil.example")
+                .header("sec-fetch-site", "cross-site")
+                .json(&prompt("spend a call")),
+        ),
+        (
+            "DNS rebinding: evil.example resolved to 127.0.0.1",
+            up.http
+                .post(&generate)
+                .header("host", "evil.example:8080")
+                .json(&prompt("spend a call")),
+        ),
+        (
+            "a rebinding GET of the model list",
+            up.http
+                .get(format!("{}/v1beta/models", up.base))
+                .header("host", "evil.example"),
+        ),
+        (
+            "a sandboxed page (Origin: null)",
+            up.http
+                .post(&generate)
+                .header("origin", "null")
+                .json(&prompt("spend a call")),
+        ),
+        (
+            "a CORS preflight while CORS is off",
+            up.http
+                .request(reqwest::Method::OPTIONS, &generate)
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "POST"),
+        ),
+    ];
+    for (what, request) in attacks {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what}");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{what}"
+        );
+    }
+    assert_eq!(up.upstream_requests(), 0, "nothing reached upstream");
+    assert!(!up.dir.path().join("codes").exists(), "no file was written");
+
+    // The SDKs' shape still works, and so does the gateway's own page.
+    let r = up
+        .http
+        .post(&generate)
+        .json(&prompt("hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let own = up.base.trim_start_matches("http://").to_owned();
+    let r = up
+        .http
+        .get(format!("{}/v1/keys/health", up.base))
+        .header("origin", format!("http://{own}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Without an admin token the admin routes do not exist.
+    for path in ["/v1/keys/k2/disable", "/v1/keys/reload"] {
+        let r = up
+            .http
+            .post(format!("{}{path}", up.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_token_counts_in_a_header_only() {
+    let up = up(&[TOKEN]).await;
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/k2/disable?key={ADMIN}", up.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "not from the query string");
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/k2/disable", up.base))
+        .header("x-goog-api-key", ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
