@@ -193,17 +193,28 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
         let ms = started.elapsed().as_millis();
         let (ok, class, detail) = match &r {
             Ok(_) => (true, "ok", String::new()),
+            // The probe names no resource of a request: a refusal of it is the key's.
+            Err(e) if e.api().is_some_and(|a| matches!(a.http, 401 | 403)) => {
+                (false, "key_broken", e.to_string())
+            }
             Err(e) => (false, e.outcome().class(), e.to_string()),
         };
-        // A passing probe re-enables a key; a broken key is deactivated.
-        if ok {
-            pool.enable(key_id).await?;
+        // A passing probe re-enables a key found broken (never one keys.json or an operator
+        // disabled); a broken key is deactivated.
+        let active = if ok {
+            pool.probe_passed(key_id).await?
         } else if class == "key_broken" {
             pool.disable(key_id, &detail).await?;
-        }
+            false
+        } else {
+            pool.health()?
+                .keys
+                .iter()
+                .any(|k| k.key_id == key_id && k.active)
+        };
         results.push(serde_json::json!({
             "key_id": key_id, "key_hint": key.to_string(), "model": model,
-            "ok": ok, "class": class, "detail": detail, "latency_ms": ms,
+            "ok": ok, "active": active, "class": class, "detail": detail, "latency_ms": ms,
         }));
     }
     if let (Some(token), AnyStore::Redis(redis)) = (&lock, pool.store()) {

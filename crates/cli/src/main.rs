@@ -187,7 +187,7 @@ struct ServeArgs {
     /// Host are refused (DNS rebinding).
     #[arg(long = "public-host", value_name = "HOST")]
     public_hosts: Vec<String>,
-    /// An origin a browser page may call the gateway from, e.g. https://app.example.com
+    /// An origin a browser page may call the gateway from, e.g. `https://app.example.com`
     /// (repeatable). Without it CORS is off and every cross-site request is refused.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,

@@ -21,6 +21,7 @@
 
 mod client;
 mod error;
+mod openai;
 mod rotating;
 mod sse;
 mod types;
@@ -32,6 +33,7 @@ pub use error::{
     ApiError, Denial, GeminiError, QuotaScope, QuotaViolation, parse_proto_duration, redact_keys,
     redact_value,
 };
+pub use openai::{IMAGE_TOKENS, estimate_chat_tokens};
 pub use rotating::{CallOptions, Generated, RotateError, RotatingClient, RotatingStream};
 pub use sse::{Event, SseParser};
 pub use types::{

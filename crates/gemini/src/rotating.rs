@@ -380,8 +380,8 @@ impl<S: StateStore> RotatingClient<S> {
 
     /// A call to Gemini's OpenAI-compatible surface (`chat/completions`, streaming or not) with
     /// rotation: failover until upstream accepts the request, then its response as is. Tokens
-    /// are estimated from the body's size (about 4 bytes a token); the outcome is reported when
-    /// the headers arrive, as the body is passed through without being read here.
+    /// are estimated from the messages' text and media ([`crate::estimate_chat_tokens`]); the
+    /// outcome is reported when the headers arrive, as the body is passed through unread.
     ///
     /// # Errors
     /// [`RotateError`].
@@ -391,7 +391,7 @@ impl<S: StateStore> RotatingClient<S> {
         path: &str,
         body: bytes::Bytes,
     ) -> Result<Generated<reqwest::Response>, RotateError> {
-        let estimate = (body.len() as u64).div_ceil(4);
+        let estimate = crate::openai::estimate_chat_tokens(&body);
         let client = &self.client;
         let body = &body;
         let held = self

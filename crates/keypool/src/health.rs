@@ -256,6 +256,17 @@ impl KeyHealth {
         broken
     }
 
+    /// A probe with the key passed (`keys check`): an active key gets a clean slate of cooldowns;
+    /// a key deactivated for being broken is enabled again; one that `keys.json` or an operator
+    /// disabled stays disabled. Returns whether the key is active now.
+    pub fn on_probe_passed(&mut self) -> bool {
+        if self.active {
+            self.enable();
+            return true;
+        }
+        self.on_material_rotated()
+    }
+
     /// Deactivated by an operator.
     pub fn disable(&mut self, reason: &str) {
         self.active = false;
@@ -266,6 +277,21 @@ impl KeyHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passing_probe_never_enables_what_an_operator_or_keys_json_disabled() {
+        let mut configured_off = KeyHealth::new(false);
+        assert!(!configured_off.on_probe_passed());
+        assert!(!configured_off.active);
+        let mut operator = KeyHealth::new(true);
+        operator.disable("maintenance");
+        assert!(!operator.on_probe_passed());
+        assert_eq!(operator.disabled_reason.as_deref(), Some("maintenance"));
+        let mut broken = KeyHealth::new(true);
+        broken.on_broken(5, "403 PERMISSION_DENIED");
+        assert!(broken.on_probe_passed());
+        assert!(broken.active);
+    }
 
     const S: Millis = 1_000;
 

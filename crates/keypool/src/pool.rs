@@ -1088,6 +1088,20 @@ impl<S: StateStore> KeyPool<S> {
         Ok(())
     }
 
+    /// Records that a probe with the key passed (`keys check`): see
+    /// [`KeyHealth::on_probe_passed`]; a key `keys.json` or an operator disabled stays disabled.
+    /// Returns whether the key is active.
+    ///
+    /// # Errors
+    /// [`PoolError::UnknownKeyId`] or a store failure.
+    pub async fn probe_passed(&self, key_id: &str) -> Result<bool, PoolError> {
+        let i = self.index_of(key_id)?;
+        Ok(self
+            .store
+            .update_key(self.kref(i), KeyHealth::on_probe_passed)
+            .await?)
+    }
+
     /// Deactivates a key.
     ///
     /// # Errors

@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use serde_json::json;
+
 mod exit_codes;
 mod report;
 mod stores;
@@ -238,6 +240,26 @@ state = "invalid"
     let table = text(&botforge(dir.path(), &["keys", "check"], &env).stdout);
     assert!(table.starts_with("KEY_ID"), "{table}");
     assert!(table.contains("403 PERMISSION_DENIED"), "{table}");
+
+    // Issue 14: a passing probe never enables a key that keys.json disabled.
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "flash_01", "active": false}]}"#,
+    )
+    .unwrap();
+    let out = botforge(dir.path(), &["keys", "check", "--json"], &env);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flash_01 = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == "flash_01")
+        .unwrap();
+    assert_eq!(
+        (&flash_01["ok"], &flash_01["active"]),
+        (&json!(true), &json!(false))
+    );
+    std::fs::remove_file(dir.path().join("keys.json")).unwrap();
 
     // With no working key the exit code says so.
     let dead = [
