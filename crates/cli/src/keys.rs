@@ -253,6 +253,79 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `keys models`: the models the API reports, through any key of the pool (with whatever
+/// lifecycle fields upstream sends, such as a deprecation or shutdown date).
+pub async fn models(json: bool) -> anyhow::Result<ExitCode> {
+    let Some((env, config)) = config().await? else {
+        no_keys(json);
+        return Ok(crate::exit::Class::User.into());
+    };
+    let pool = Arc::new(pool(&env, &config).await?);
+    let client = gemini::RotatingClient::new(
+        pool,
+        gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?,
+    );
+    // Listing is free upstream and any key can do it: ask through the first model served.
+    let served: Vec<String> = client
+        .pool()
+        .keys()
+        .map(|(_, _, m, _)| if m == "*" { "gemini-2.5-flash" } else { m }.to_owned())
+        .collect();
+    let model = served.first().cloned().unwrap_or_default();
+    let models = client.list_models(&model).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::json!({ "models": models }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = models
+        .iter()
+        .map(|m| {
+            let lifecycle: Vec<String> = m
+                .extra
+                .iter()
+                .filter(|(k, _)| {
+                    let k = k.to_ascii_lowercase();
+                    k.contains("deprecat")
+                        || k.contains("shutdown")
+                        || k.contains("retire")
+                        || k.contains("lifecycle")
+                        || k.contains("stage")
+                })
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    )
+                })
+                .collect();
+            vec![
+                m.name.trim_start_matches("models/").to_owned(),
+                m.input_token_limit
+                    .map_or("-".to_owned(), |n| n.to_string()),
+                m.output_token_limit
+                    .map_or("-".to_owned(), |n| n.to_string()),
+                if m.supported_generation_methods
+                    .iter()
+                    .any(|g| g == "generateContent")
+                {
+                    "yes".to_owned()
+                } else {
+                    "no".to_owned()
+                },
+                if lifecycle.is_empty() {
+                    "-".to_owned()
+                } else {
+                    lifecycle.join(" ")
+                },
+            ]
+        })
+        .collect();
+    let header = ["MODEL", "INPUT", "OUTPUT", "GENERATE", "LIFECYCLE"];
+    write!(out, "{}", table(&header, &rows))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `keys reload`: asks a running gateway to read its secret store again.
 pub async fn reload(server: &str, json: bool) -> anyhow::Result<ExitCode> {
     use crate::exit::UsageError;

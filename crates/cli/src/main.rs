@@ -254,6 +254,14 @@ enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the models the Gemini API reports (through any key of the pool), with their token
+    /// limits, whether they generate, and any lifecycle fields (deprecation, shutdown) upstream
+    /// sends. Use a name from it with --model.
+    Models {
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a running `botforge serve` read its secret store again and swap rotated key
     /// material in, without a restart (it also does so on its own every --refresh-keys).
     ///
@@ -341,6 +349,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys {
             command: KeysCommand::Reload { server, json },
         } => keys::reload(&server, json).await,
+        Command::Keys {
+            command: KeysCommand::Models { json },
+        } => keys::models(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Serve(args) => serve::run(args.into()).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),

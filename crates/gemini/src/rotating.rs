@@ -26,8 +26,9 @@ pub enum RotateError {
         /// Attempts made.
         attempts: u32,
     },
-    /// Upstream refused the request itself (400, 404): returned as is, no other key tried.
-    #[error("{error} (key {key_id})")]
+    /// Upstream refused the request itself (400, 404): returned as is, no other key tried. A
+    /// 404 says where to find the models the API knows.
+    #[error("{error} (key {key_id}){}", if error.api().is_some_and(|a| a.http == 404) { "; `botforge keys models` lists the models the API reports" } else { "" })]
     Rejected {
         /// The upstream error.
         error: GeminiError,

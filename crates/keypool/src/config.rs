@@ -390,9 +390,10 @@ fn spec_from_raw(path: &Path, raw: RawKey, key: ApiKey) -> Result<KeySpec, Confi
             "must not be empty (leave it out for a key that is its own project)",
         ));
     }
-    let model = raw
-        .model_name
-        .unwrap_or_else(|| Family::detect(&id).default_model().to_owned());
+    let model = raw.model_name.map_or_else(
+        || Family::detect(&id).default_model().to_owned(),
+        |m| crate::pool::model_id(m.trim()).to_owned(),
+    );
     // Only what is declared is enforced; the rest is unknown until a 429 teaches it.
     let limits = Limits {
         rpm: check_limit(path, &id, "rpm", raw.rpm)?,

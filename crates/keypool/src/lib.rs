@@ -57,7 +57,7 @@ pub use limits::{Family, LimitSource, Limits};
 pub use pool::{
     ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
     KeyReport, Lease, MaterialUpdate, Outcome, PoolOptions, SelectRequest, Verdict,
-    config_from_process,
+    config_from_process, model_id,
 };
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisOptions, RedisStore, RedisTime};

@@ -44,6 +44,11 @@ const KNOWN_MODELS: [&str; 5] = [
     "gemini-2.0-flash-lite",
 ];
 const ANY_MODEL: &str = "*";
+/// A model's id: `models/NAME` and `NAME` are the same model.
+pub fn model_id(model: &str) -> &str {
+    model.strip_prefix("models/").unwrap_or(model)
+}
+
 /// The id the pool shows for `GEMINI_API_KEY`.
 pub const FALLBACK_KEY_ID: &str = "GEMINI_API_KEY";
 
@@ -609,6 +614,7 @@ impl<S: StateStore> KeyPool<S> {
     }
 
     fn primary_for(&self, model: &str) -> &[Candidate] {
+        let model = model_id(model);
         self.primary
             .get(model)
             .or(self.primary_any.as_ref())
@@ -616,6 +622,7 @@ impl<S: StateStore> KeyPool<S> {
     }
 
     fn secondary_for(&self, model: &str) -> Option<Candidate> {
+        let model = model_id(model);
         self.secondary.get(model).copied().or(self.secondary_any)
     }
 
@@ -737,7 +744,7 @@ impl<S: StateStore> KeyPool<S> {
             .chain(req.also_models.iter().copied())
             .enumerate()
         {
-            if i + 1 < models && self.overload.cooling_until(model, now).is_some() {
+            if i + 1 < models && self.overload.cooling_until(model_id(model), now).is_some() {
                 // Overloaded upstream (repeated 503s): on to the next model the caller accepts.
                 // The last one is tried anyway, after the backoff.
                 continue;

@@ -32,8 +32,9 @@ pub use guard::BrowserPolicy;
 pub use llm::GeminiLlm;
 pub use metrics::Metrics;
 
-/// Request bodies larger than this are refused with 413 (Gemini accepts up to 20 MB inline).
-pub const DEFAULT_BODY_LIMIT: usize = 20 * 1024 * 1024;
+/// Request bodies larger than this are refused with 413: 100 MB, Gemini's inline request limit
+/// since January 2026.
+pub const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
 
 /// What the gateway needs.
 #[derive(Debug)]

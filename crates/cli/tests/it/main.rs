@@ -241,6 +241,23 @@ state = "invalid"
     assert!(table.starts_with("KEY_ID"), "{table}");
     assert!(table.contains("403 PERMISSION_DENIED"), "{table}");
 
+    // `keys models`: what the API reports, through the pool.
+    let out = botforge(dir.path(), &["keys", "models", "--json"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"models/gemini-2.5-flash"), "{names:?}");
+    let table = text(&botforge(dir.path(), &["keys", "models"], &env).stdout);
+    assert!(
+        table.starts_with("MODEL") && table.contains("gemini-2.5-flash"),
+        "{table}"
+    );
+
     // Issue 14: a passing probe never enables a key that keys.json disabled.
     std::fs::write(
         dir.path().join("keys.json"),

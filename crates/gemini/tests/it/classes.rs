@@ -6,7 +6,7 @@ use std::time::Duration;
 use gemini::{CallOptions, GenerateContentRequest, RotateError};
 use keypool::{FailoverPolicy, KeyState, LimitSource, ScaledClock};
 
-use crate::harness::{Setup, pool_keys, sim_keys, start};
+use crate::harness::{Setup, pool_keys, sim_keys, start, start_plain};
 
 const FLASH: &str = "gemini-2.5-flash";
 const LITE: &str = "gemini-2.5-flash-lite";
@@ -37,12 +37,7 @@ async fn requests_naming_another_projects_file_leave_every_key_active() {
         ])
     );
     let keys = pool_keys(&[("k1", "p1"), ("k2", "p2"), ("k3", "p3")]);
-    let h = start(Setup {
-        sim_toml: &sim_toml,
-        keys_json: &keys,
-        ..Setup::default()
-    })
-    .await;
+    let h = start_plain(&sim_toml, &keys).await;
     for i in 0..20 {
         let err = h
             .client
@@ -68,12 +63,7 @@ async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
         sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
     );
     let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
-    let h = start(Setup {
-        sim_toml: &sim_toml,
-        keys_json: &keys,
-        ..Setup::default()
-    })
-    .await;
+    let h = start_plain(&sim_toml, &keys).await;
     let mut met_k1 = false;
     for i in 0..64 {
         match h
@@ -95,12 +85,7 @@ async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
 
     // A key refused on the probe too is broken: deactivated, and the request fails over.
     let sim_toml = sim_keys(&[("k1", "p1", "denied"), ("k2", "p2", "valid")]);
-    let h = start(Setup {
-        sim_toml: &sim_toml,
-        keys_json: &keys,
-        ..Setup::default()
-    })
-    .await;
+    let h = start_plain(&sim_toml, &keys).await;
     for i in 0..64 {
         let r = h
             .client
@@ -138,12 +123,7 @@ async fn a_503_storm_on_one_model_moves_to_the_fallback_and_harms_no_key() {
         {{"key_id": "a2", "project": "p2", "model_name": "{FLASH}"}},
         {{"key_id": "b1", "project": "p3", "model_name": "{LITE}"}}]}}"#
     );
-    let h = start(Setup {
-        sim_toml: &sim_toml,
-        keys_json: &keys,
-        ..Setup::default()
-    })
-    .await;
+    let h = start_plain(&sim_toml, &keys).await;
     let fallback = [LITE];
     for i in 0..20 {
         let r = h
@@ -282,4 +262,23 @@ async fn an_undeclared_limit_is_learned_from_one_429_and_then_kept() {
         (true, 0),
         "a 429 is the project's state, not the key's"
     );
+}
+
+/// A model the API does not know: the caller's, and the message says where the list is.
+#[tokio::test]
+async fn a_404_for_a_model_points_at_keys_models() {
+    let sim_toml = sim_keys(&[("k1", "p1", "valid")]);
+    let keys =
+        r#"{"keys": [{"key_id": "k1", "project": "p1", "model_name": "models/gemini-9-ultra"}]}"#;
+    let h = start_plain(&sim_toml, keys).await;
+    let err = h
+        .client
+        .generate("gemini-9-ultra", &prompt("hello"), CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_caller_error(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("404"), "{text}");
+    assert!(text.contains("`botforge keys models`"), "{text}");
+    active_and_clean(&h, &["k1"]);
 }

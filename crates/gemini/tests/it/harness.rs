@@ -53,6 +53,16 @@ impl Default for Setup<'_> {
     }
 }
 
+/// [`start`] with the defaults but for the simulator's and the pool's configuration.
+pub async fn start_plain(sim_toml: &str, keys_json: &str) -> Harness {
+    start(Setup {
+        sim_toml,
+        keys_json,
+        ..Setup::default()
+    })
+    .await
+}
+
 pub async fn start(setup: Setup<'_>) -> Harness {
     let config = SimConfig::from_toml("test sim", setup.sim_toml).unwrap();
     let sim = gemini_sim::spawn(config, "127.0.0.1:0").await.unwrap();

@@ -32,6 +32,8 @@ async fn a_model_is_served_only_by_its_keys_unless_the_caller_allows_another(b: 
     for _ in 0..4 {
         assert_eq!(use_once(&pool, PRO, 10).await, "pro_01");
     }
+    // `models/NAME` is `NAME` (issue 14).
+    assert_eq!(use_once(&pool, "models/gemini-2.5-pro", 10).await, "pro_01");
     pool.disable("pro_01", "test").await.unwrap();
     let err = pool.select(&SelectRequest::new(PRO, 10)).await.unwrap_err();
     assert!(matches!(err, PoolError::Exhausted(_)), "{err}");
