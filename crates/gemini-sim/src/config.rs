@@ -30,6 +30,7 @@
 //!                                   # | reset | malformed | mid_stream | max_tokens
 //!                                   # | file_denied (403 about another project's file)
 //!                                   # | denied (an unexplained 403 on this call)
+//!                                   # | truncated (a stream that ends without finishReason)
 //! probability = 0.3                 # or: script = [true, false, true]
 //! delay_ms = 1500                   # for slow
 //! ```
@@ -159,6 +160,9 @@ pub enum FaultKind {
     FileDenied,
     /// 403 "The caller does not have permission" on this call only (the key itself works).
     Denied,
+    /// A stream that sends its first chunk and then just ends: no `finishReason`, no error
+    /// (unary answers are unaffected).
+    Truncated,
 }
 
 /// A fault rule.

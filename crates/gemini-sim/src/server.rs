@@ -691,15 +691,14 @@ async fn native_post(
             &format::error_body(500, "INTERNAL", "Internal error encountered.", None),
         ),
         Method::Stream => {
-            sim.tally(
-                &caller,
-                if mid_stream {
-                    Tally::Error
-                } else {
-                    Tally::Success
-                },
-            );
-            sse_response(stream_events(&reply, model, mid_stream))
+            let broken = mid_stream || fault.is_some_and(|(k, _)| k == FaultKind::Truncated);
+            sim.tally(&caller, if broken { Tally::Error } else { Tally::Success });
+            let end = match fault.map(|(k, _)| k) {
+                Some(FaultKind::MidStream) => StreamEnd::Error,
+                Some(FaultKind::Truncated) => StreamEnd::Cut,
+                _ => StreamEnd::Complete,
+            };
+            sse_response(stream_events(&reply, model, end))
         }
         Method::Generate | Method::Count => {
             sim.tally(&caller, Tally::Success);
@@ -743,6 +742,7 @@ fn fault_error(kind: FaultKind, compat: bool) -> Option<(u16, Value)> {
             e(500, "INTERNAL", "Internal error encountered.")
         }
         FaultKind::Slow
+        | FaultKind::Truncated
         | FaultKind::Reset
         | FaultKind::Malformed
         | FaultKind::MidStream
@@ -764,7 +764,18 @@ fn unary_body(reply: &Reply, model: &str) -> Value {
     })
 }
 
-fn stream_events(reply: &Reply, model: &str, mid_stream: bool) -> Vec<Vec<u8>> {
+/// How a stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamEnd {
+    /// The last chunk carries `finishReason`.
+    Complete,
+    /// After the first chunk, an error object (Google's mid-stream failure).
+    Error,
+    /// After the first chunk, the stream just ends: no `finishReason`, no error.
+    Cut,
+}
+
+fn stream_events(reply: &Reply, model: &str, end: StreamEnd) -> Vec<Vec<u8>> {
     let id = response_id();
     let pieces = chunk_text(&reply.text);
     let mut events = Vec::new();
@@ -777,7 +788,7 @@ fn stream_events(reply: &Reply, model: &str, mid_stream: bool) -> Vec<Vec<u8>> {
         if !piece.is_empty() {
             cand["content"]["parts"] = json!([{"text": piece}]);
         }
-        let candidates = if last {
+        let candidates = if last && end == StreamEnd::Complete {
             cand["finishReason"] = json!(reply.finish);
             reply.candidates
         } else {
@@ -790,7 +801,10 @@ fn stream_events(reply: &Reply, model: &str, mid_stream: bool) -> Vec<Vec<u8>> {
             "modelVersion": model,
             "responseId": id,
         })));
-        if mid_stream {
+        if end == StreamEnd::Cut {
+            break;
+        }
+        if end == StreamEnd::Error {
             // After the first chunk: a bare, pretty-printed error object with no `data:`.
             let mut err = format::pretty(&format::error_body(
                 499,

@@ -342,6 +342,8 @@ impl<S: StateStore> RotatingClient<S> {
                 lease: Some(held.lease),
                 inner: held.value,
                 input_tokens: estimate,
+                finished: false,
+                ended: false,
             },
             key_id: held.key_id,
             model: held.model,
@@ -463,20 +465,47 @@ pub struct RotatingStream<S: StateStore = MemoryStore> {
     lease: Option<Lease>,
     inner: ResponseStream,
     input_tokens: u64,
+    /// A chunk said the answer is complete (`finishReason`, or the prompt was blocked).
+    finished: bool,
+    /// The stream has ended (after its last chunk or its error).
+    ended: bool,
 }
 
 impl<S: StateStore> RotatingStream<S> {
-    /// The next chunk; `None` at the end. An error ends the stream.
+    /// The next chunk; `None` at the end. An error ends the stream. A stream that ends before
+    /// any chunk said the answer is complete (no `finishReason`) was cut off: that is an error
+    /// too, reported to the pool as a transient failure of the key (never a silently truncated
+    /// answer).
     pub async fn next(&mut self) -> Option<Result<GenerateContentResponse, GeminiError>> {
+        if self.ended {
+            return None;
+        }
         let item = self.inner.next().await;
         match &item {
             Some(Ok(chunk)) => {
                 if let Some(p) = chunk.prompt_tokens() {
                     self.input_tokens = p;
                 }
+                self.finished |= chunk.candidates.iter().any(|c| c.finish_reason.is_some())
+                    || chunk
+                        .prompt_feedback
+                        .as_ref()
+                        .is_some_and(|f| f.block_reason.is_some());
             }
-            Some(Err(e)) => self.finish(e.outcome()).await,
+            Some(Err(e)) => {
+                self.ended = true;
+                self.finish(e.outcome()).await;
+            }
+            None if !self.finished => {
+                self.ended = true;
+                let cut = GeminiError::Broken(
+                    "the stream ended before the answer was complete (no finishReason)".to_owned(),
+                );
+                self.finish(cut.outcome()).await;
+                return Some(Err(cut));
+            }
             None => {
+                self.ended = true;
                 let input_tokens = self.input_tokens;
                 self.finish(Outcome::Success { input_tokens }).await;
             }

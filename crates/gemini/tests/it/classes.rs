@@ -282,3 +282,45 @@ async fn a_404_for_a_model_points_at_keys_models() {
     assert!(text.contains("`botforge keys models`"), "{text}");
     active_and_clean(&h, &["k1"]);
 }
+
+/// Issue 15: a stream that ends without `finishReason` was cut off. The caller gets an error,
+/// never a silently truncated answer, and the key is charged for it like any transient error:
+/// after three in a row it cools, and streams stop going to it.
+#[tokio::test]
+async fn a_cut_off_stream_is_an_error_and_its_key_stops_being_chosen() {
+    let sim_toml = format!(
+        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"truncated\"\nprobability = 1.0\n",
+        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
+    );
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
+    let h = start_plain(&sim_toml, &keys).await;
+    let mut cut = 0;
+    for i in 0..30 {
+        let mut s = h
+            .client
+            .stream(
+                FLASH,
+                &prompt(&format!("a long answer please {i}")),
+                CallOptions::default(),
+            )
+            .await
+            .unwrap()
+            .value;
+        let mut last = None;
+        while let Some(item) = s.next().await {
+            last = Some(item.is_ok());
+        }
+        if last == Some(false) {
+            cut += 1;
+        }
+    }
+    assert_eq!(cut, 3, "three cut-off streams cool k1; the rest go to k2");
+    let k1 = h.row("k1");
+    assert_eq!((k1.error_count, k1.in_cooldown), (3, true), "{k1:?}");
+    assert!(
+        k1.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("transient")),
+        "{k1:?}"
+    );
+}
