@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use serde::Serialize;
 
@@ -107,6 +108,11 @@ impl<'a> SelectRequest<'a> {
 }
 
 /// A granted key with its reservation. Report it exactly once with [`KeyPool::report`].
+///
+/// A lease dropped without a report (the caller's request was cancelled: a client hung up, a
+/// future was dropped mid-call) is not lost: the pool finishes it at its next operation, as a
+/// call that ended then with no verdict on the key, so its slot frees a window later (not after
+/// the 15-minute hold) and a half-open trial it held is given back.
 #[derive(Debug)]
 #[must_use = "a lease holds a reservation: report its outcome"]
 pub struct Lease {
@@ -118,6 +124,30 @@ pub struct Lease {
     trial: bool,
     fallback: bool,
     granted_at: Millis,
+    /// Where a lease dropped unreported goes; `None` once reported.
+    abandoned: Option<Arc<Mutex<Vec<Abandoned>>>>,
+}
+
+/// What the pool needs to finish a lease that was dropped unreported.
+#[derive(Debug, Clone, Copy)]
+struct Abandoned {
+    key: usize,
+    bucket: usize,
+    reservation: u64,
+    trial: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(queue) = self.abandoned.take() {
+            queue.lock().push(Abandoned {
+                key: self.key,
+                bucket: self.bucket,
+                reservation: self.reservation,
+                trial: self.trial,
+            });
+        }
+    }
 }
 
 impl Lease {
@@ -323,6 +353,8 @@ pub struct KeyPool<S: StateStore = MemoryStore> {
     clock: Arc<dyn Clock>,
     policy: HealthPolicy,
     overload: overload::Overload,
+    /// Leases dropped without a report, finished at the next operation.
+    abandoned: Arc<Mutex<Vec<Abandoned>>>,
 }
 
 #[derive(Default)]
@@ -532,6 +564,7 @@ impl<S: StateStore> KeyPool<S> {
             clock,
             policy,
             overload: overload::Overload::default(),
+            abandoned: Arc::default(),
         })
     }
 
@@ -668,6 +701,7 @@ impl<S: StateStore> KeyPool<S> {
                 trial,
                 at,
             } => Some(Lease {
+                abandoned: Some(Arc::clone(&self.abandoned)),
                 granted_at: at,
                 key: c.key,
                 bucket: c.bucket,
@@ -729,6 +763,45 @@ impl<S: StateStore> KeyPool<S> {
         }
     }
 
+    /// Finishes the leases dropped without a report since the last call: each as a call that
+    /// ended now with no verdict on its key (the request may have reached Google, so its slot is
+    /// held a window from now; a half-open trial is given back). A store failure leaves the
+    /// reservation to expire by the in-flight hold.
+    async fn finish_abandoned(&self) {
+        let dropped: Vec<Abandoned> = {
+            let mut q = self.abandoned.lock();
+            if q.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *q)
+        };
+        let now = self.clock.now_ms();
+        for a in dropped {
+            let finish = Finish {
+                trial: a.trial,
+                tokens: Tokens::Keep,
+                cool_bucket: None,
+                key: KeyEvent::Inconclusive,
+                learn: Limits::UNKNOWN,
+            };
+            if let Err(e) = self
+                .store
+                .finish(
+                    self.kref(a.key),
+                    self.bref(a.bucket),
+                    a.reservation,
+                    &finish,
+                    now,
+                    &self.policy,
+                )
+                .await
+            {
+                tracing::warn!(key_id = %self.keys[a.key].key_id, error = %e,
+                    "a cancelled request's reservation could not be finished");
+            }
+        }
+    }
+
     /// Picks a key for the request and reserves its capacity.
     ///
     /// Order: pool keys for `model` (another project first when `avoid_project` is set), then the
@@ -738,6 +811,7 @@ impl<S: StateStore> KeyPool<S> {
     /// [`PoolError::Exhausted`] with every key's state and the earliest time one frees up;
     /// [`PoolError::UnknownModel`]; [`PoolError::TooLarge`]; or a store failure.
     pub async fn select(&self, req: &SelectRequest<'_>) -> Result<Lease, PoolError> {
+        self.finish_abandoned().await;
         let now = self.clock.now_ms();
         let models = 1 + req.also_models.len();
         for (i, model) in std::iter::once(req.model)
@@ -931,7 +1005,8 @@ impl<S: StateStore> KeyPool<S> {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn report(&self, lease: Lease, outcome: &Outcome) -> Result<Verdict, PoolError> {
+    pub async fn report(&self, mut lease: Lease, outcome: &Outcome) -> Result<Verdict, PoolError> {
+        lease.abandoned = None;
         self.report_ref(&lease, outcome).await
     }
 
@@ -939,7 +1014,8 @@ impl<S: StateStore> KeyPool<S> {
     /// that fails to take the report is tried once more, and then the failure is logged (the
     /// reservation then frees itself after [`crate::INFLIGHT_HOLD_MS`]); the answer is never
     /// lost for want of a report (issue 14).
-    pub async fn report_answered(&self, lease: Lease, outcome: &Outcome) {
+    pub async fn report_answered(&self, mut lease: Lease, outcome: &Outcome) {
+        lease.abandoned = None;
         let mut last = None;
         for _ in 0..2 {
             match self.report_ref(&lease, outcome).await {
@@ -1136,6 +1212,7 @@ impl<S: StateStore> KeyPool<S> {
     /// # Errors
     /// A store failure.
     pub async fn refresh(&self) -> Result<(), PoolError> {
+        self.finish_abandoned().await;
         self.store.refresh(self.clock.now_ms()).await?;
         Ok(())
     }

@@ -10,7 +10,7 @@ use keypool::{
     PoolOptions, RetryBudget, SelectRequest, StateStore, StoreError,
 };
 
-use crate::fixtures::{FLASH, KeysFile, keys_json};
+use crate::fixtures::{Backend, FLASH, KeysFile, keys_json, pool_with_file, row};
 
 /// A memory store whose `finish` fails for successful calls.
 #[derive(Debug, Default)]
@@ -120,3 +120,37 @@ async fn a_store_that_fails_the_report_after_a_success_still_returns_the_answer(
     // The report was tried again before giving up on it.
     assert_eq!(pool.store().refused.load(Ordering::SeqCst), 2);
 }
+
+/// A request cancelled mid-call (its future dropped: a client hung up) leaves no reservation
+/// behind for the 15-minute in-flight hold: the pool finishes it at its next operation, so the
+/// slot frees a window later.
+async fn a_cancelled_request_gives_its_slot_back_a_window_later(b: Backend) {
+    let json = keys_json(&[("a", None)], 1, 100_000, 1_000);
+    let (pool, clock) = pool_with_file(b, &json, &[]).await;
+    let policy = FailoverPolicy::default();
+    let budget = RetryBudget::default();
+    let req = SelectRequest::new(FLASH, 10);
+    let entered = tokio::sync::Notify::new();
+    tokio::select! {
+        biased;
+        _ = pool.execute(&req, &policy, &budget, |_grant| async {
+            entered.notify_one();
+            // Upstream never answers; the caller gives up first.
+            std::future::pending::<(Outcome, Result<(), String>)>().await
+        }) => panic!("the call never ends"),
+        // The call is in flight (the key granted): now the caller hangs up.
+        () = entered.notified() => {}
+    }
+    // The one RPM slot is taken by the cancelled call...
+    assert!(pool.select(&SelectRequest::new(FLASH, 10)).await.is_err());
+    assert_eq!(row(&pool, "a").rpm_used, 1);
+    // ...until a window after it was given up, not after the in-flight hold.
+    clock.advance(std::time::Duration::from_secs(61));
+    let lease = pool.select(&SelectRequest::new(FLASH, 10)).await.unwrap();
+    pool.report(lease, &Outcome::Success { input_tokens: 10 })
+        .await
+        .unwrap();
+    assert_eq!(row(&pool, "a").success_count, 1);
+}
+
+crate::backends!(a_cancelled_request_gives_its_slot_back_a_window_later);
