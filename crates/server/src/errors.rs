@@ -140,6 +140,15 @@ impl ApiFailure {
                     "upstream kept failing; the gateway tried other keys and gave up",
                 ),
             },
+            RotateError::Deadline { deadline, .. } => Self::new(
+                protocol,
+                StatusCode::GATEWAY_TIMEOUT,
+                "DEADLINE_EXCEEDED",
+                format!(
+                    "upstream did not answer within the gateway's deadline of {} s",
+                    deadline.as_secs()
+                ),
+            ),
             _ => Self::new(
                 protocol,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -214,5 +223,24 @@ impl IntoResponse for ApiFailure {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_abandoned_at_the_deadline_is_a_gateway_timeout() {
+        let e = RotateError::Deadline {
+            deadline: std::time::Duration::from_secs(60),
+            attempts: 1,
+            last: None,
+        };
+        for protocol in [Protocol::Gemini, Protocol::OpenAi] {
+            let f = ApiFailure::from_rotate(protocol, &e);
+            assert_eq!(f.status, StatusCode::GATEWAY_TIMEOUT);
+            assert!(f.message.contains("60 s"), "{}", f.message);
+        }
     }
 }
