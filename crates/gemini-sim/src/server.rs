@@ -911,7 +911,9 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
         })
         .sum();
     let prompt = tokens_of(chars);
-    if let Some((kind, delay)) = sim.roll_fault(&caller, &model) {
+    let fault = sim.roll_fault(&caller, &model);
+    let truncated = fault.is_some_and(|(k, _)| k == FaultKind::Truncated);
+    if let Some((kind, delay)) = fault {
         if let Some((status, body)) = fault_error(kind, true) {
             return fail(status, &body);
         }
@@ -949,8 +951,16 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
     } else {
         "length"
     };
-    sim.tally(&caller, Tally::Success);
-    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+    let streaming = body.get("stream").and_then(Value::as_bool) == Some(true);
+    sim.tally(
+        &caller,
+        if truncated && streaming {
+            Tally::Error
+        } else {
+            Tally::Success
+        },
+    );
+    if streaming {
         let pieces = chunk_text(&reply.text);
         let n = pieces.len();
         let mut events: Vec<Vec<u8>> = pieces
@@ -959,7 +969,7 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
             .map(|(i, p)| {
                 let mut choice = json!({"delta": {"content": p, "role": "assistant"}, "index": 0});
                 let mut chunk = json!({"choices": [], "created": created, "id": id, "model": model, "object": "chat.completion.chunk"});
-                if i + 1 == n {
+                if i + 1 == n && !truncated {
                     choice["finish_reason"] = json!(finish);
                     chunk["usage"] = usage.clone();
                 }
@@ -967,6 +977,11 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
                 format!("data: {chunk}\n\n").into_bytes()
             })
             .collect();
+        if truncated {
+            // The first chunk, then the stream just ends: no finish_reason, no [DONE].
+            events.truncate(1);
+            return sse_response(events);
+        }
         events.push(b"data: [DONE]\n\n".to_vec());
         return sse_response(events);
     }

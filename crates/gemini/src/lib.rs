@@ -22,6 +22,7 @@
 mod client;
 mod error;
 mod openai;
+mod passthrough;
 mod rotating;
 mod sse;
 mod types;
@@ -34,6 +35,7 @@ pub use error::{
     redact_value,
 };
 pub use openai::{IMAGE_TOKENS, estimate_chat_tokens};
+pub use passthrough::Passthrough;
 pub use rotating::{CallOptions, Generated, RotateError, RotatingClient, RotatingStream};
 pub use sse::{Event, SseParser};
 pub use types::{

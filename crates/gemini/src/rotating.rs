@@ -384,7 +384,9 @@ impl<S: StateStore> RotatingClient<S> {
     /// A call to Gemini's OpenAI-compatible surface (`chat/completions`, streaming or not) with
     /// rotation: failover until upstream accepts the request, then its response as is. Tokens
     /// are estimated from the messages' text and media ([`crate::estimate_chat_tokens`]); the
-    /// outcome is reported when the headers arrive, as the body is passed through unread.
+    /// outcome is reported when the answer ends ([`crate::Passthrough`]): an error inside a
+    /// stream, or a stream cut off before its `finish_reason`, counts against the key, and the
+    /// answer's `usage.prompt_tokens` settle the reservation.
     ///
     /// # Errors
     /// [`RotateError`].
@@ -393,7 +395,7 @@ impl<S: StateStore> RotatingClient<S> {
         model: &str,
         path: &str,
         body: bytes::Bytes,
-    ) -> Result<Generated<reqwest::Response>, RotateError> {
+    ) -> Result<Generated<crate::Passthrough<S>>, RotateError> {
         let estimate = crate::openai::estimate_chat_tokens(&body);
         let client = &self.client;
         let body = &body;
@@ -411,16 +413,13 @@ impl<S: StateStore> RotatingClient<S> {
                 },
             )
             .await?;
-        self.pool
-            .report_answered(
-                held.lease,
-                &Outcome::Success {
-                    input_tokens: estimate,
-                },
-            )
-            .await;
         Ok(Generated {
-            value: held.value,
+            value: crate::Passthrough::new(
+                Arc::clone(&self.pool),
+                held.lease,
+                held.value,
+                estimate,
+            ),
             key_id: held.key_id,
             model: held.model,
             attempts: held.attempts,

@@ -472,19 +472,16 @@ async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: 
             return r;
         }
     };
-    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::OK);
+    let status = StatusCode::from_u16(upstream.status()).unwrap_or(StatusCode::OK);
     let content_type = upstream
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        .content_type()
+        .and_then(|v| HeaderValue::from_str(v).ok())
         .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-    let chunks = futures_util::stream::unfold(Some(upstream), |state| async move {
-        let mut r = state?;
-        match r.chunk().await {
-            Ok(Some(b)) => Some((Ok::<_, std::io::Error>(b), Some(r))),
-            Ok(None) => None,
-            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
-        }
+    // Passed through as it comes; the pool hears how it ended (an error inside a stream, or a
+    // stream cut off, counts against the key and reaches the client as an error event).
+    let chunks = futures_util::stream::unfold(upstream, |mut p| async move {
+        let b = p.chunk().await?;
+        Some((Ok::<_, std::io::Error>(b), p))
     });
     let mut r = Response::new(Body::from_stream(chunks));
     *r.status_mut() = status;

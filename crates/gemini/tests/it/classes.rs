@@ -324,3 +324,65 @@ async fn a_cut_off_stream_is_an_error_and_its_key_stops_being_chosen() {
         "{k1:?}"
     );
 }
+
+/// Issue 15 (and 14, item 7): OpenAI-compatible answers pass through byte for byte, and the
+/// pool hears how they ended: a stream cut off before its `finish_reason` counts against the
+/// key (three cool it) and ends, for the client, with an error event; a whole answer settles
+/// the reservation at its `usage.prompt_tokens`.
+#[tokio::test]
+async fn openai_compatible_answers_report_how_they_ended() {
+    let sim_toml = format!(
+        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"truncated\"\nprobability = 1.0\n",
+        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
+    );
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
+    let h = start_plain(&sim_toml, &keys).await;
+    let mut cut = 0;
+    for i in 0..30 {
+        let body = serde_json::json!({
+            "model": FLASH, "stream": true,
+            "messages": [{"role": "user", "content": format!("a long answer please {i}")}]
+        });
+        let mut p = h
+            .client
+            .openai(FLASH, "chat/completions", body.to_string().into())
+            .await
+            .unwrap()
+            .value;
+        let mut text = Vec::new();
+        while let Some(b) = p.chunk().await {
+            text.extend_from_slice(&b);
+        }
+        let text = String::from_utf8(text).unwrap();
+        if text.contains("no finish_reason") {
+            assert!(text.contains("\"upstream_error\""), "{text}");
+            cut += 1;
+        } else {
+            assert!(text.contains("[DONE]"), "{text}");
+        }
+    }
+    assert_eq!(cut, 3, "three cut-off streams cool k1; the rest go to k2");
+    let k1 = h.row("k1");
+    assert_eq!((k1.error_count, k1.in_cooldown), (3, true), "{k1:?}");
+
+    // A whole answer: the reservation settles at what upstream counted, not the estimate.
+    let prompt = "x".repeat(400);
+    let body =
+        serde_json::json!({"model": FLASH, "messages": [{"role": "user", "content": prompt}]});
+    let before = h.row("k2").tpm_used;
+    let mut p = h
+        .client
+        .openai(FLASH, "chat/completions", body.to_string().into())
+        .await
+        .unwrap()
+        .value;
+    let mut answer = Vec::new();
+    while let Some(b) = p.chunk().await {
+        answer.extend_from_slice(&b);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    let counted = v["usage"]["prompt_tokens"].as_u64().unwrap();
+    let estimate = gemini::estimate_chat_tokens(body.to_string().as_bytes());
+    assert_ne!(counted, estimate, "the test must tell the two apart");
+    assert_eq!(h.row("k2").tpm_used - before, counted);
+}

@@ -660,10 +660,9 @@ async fn the_official_sdks_work_through_the_gateway() {
     assert!(found["genai_stream_chunks"].as_u64().unwrap() >= 1);
     let stats = up.sim.sim.stats();
     assert_eq!(stats.keys.get("k1").map_or(0, |c| c.successes), 0);
-    assert!(
-        stats.keys["k2"].successes + stats.keys["k3"].successes >= 8,
-        "{stats:?}"
-    );
+    // Either healthy key may have served them all (the pick is random).
+    let served = |id: &str| stats.keys.get(id).map_or(0, |c| c.successes);
+    assert!(served("k2") + served("k3") >= 8, "{stats:?}");
 }
 
 /// `name{labels}` → value, from Prometheus' text format; panics on a malformed line.

@@ -1,0 +1,218 @@
+//! An answer of Gemini's OpenAI-compatible endpoint passed through to the client byte for byte,
+//! watched on its way: its outcome is reported to the pool when it ends, not when its headers
+//! arrive, so an error inside a stream or a stream cut off before its `finish_reason` counts
+//! against the key (issue 15), and the real `usage.prompt_tokens` settle the reservation
+//! (issue 14).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use keypool::{KeyPool, Lease, MemoryStore, Outcome, StateStore};
+use serde_json::Value;
+
+use crate::error::GeminiError;
+
+/// The largest non-streaming answer kept to read its `usage` (larger ones settle at the
+/// estimate).
+const KEEP_LIMIT: usize = 4 << 20;
+
+/// What the bytes said so far.
+#[derive(Debug, Default)]
+struct Watch {
+    /// An unfinished line of a stream.
+    line: Vec<u8>,
+    /// A non-streaming body, kept to read at its end.
+    whole: Vec<u8>,
+    finished: bool,
+    error: Option<String>,
+    prompt_tokens: Option<u64>,
+}
+
+impl Watch {
+    fn event(&mut self, v: &Value) {
+        if let Some(e) = v.get("error") {
+            self.error = Some(
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("an error inside the stream")
+                    .to_owned(),
+            );
+        }
+        let items = v.as_array().map_or(std::slice::from_ref(v), Vec::as_slice);
+        for item in items {
+            if item
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| cs.iter().any(|c| !c["finish_reason"].is_null()))
+            {
+                self.finished = true;
+            }
+            if let Some(n) = item["usage"]["prompt_tokens"].as_u64() {
+                self.prompt_tokens = Some(n);
+            }
+            if let Some(e) = item.get("error") {
+                self.error = Some(
+                    e.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("an error inside the stream")
+                        .to_owned(),
+                );
+            }
+        }
+    }
+
+    fn feed_stream(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim();
+                if let Some(data) = line.strip_prefix("data:") {
+                    let data = data.trim();
+                    if data == "[DONE]" {
+                        self.finished = true;
+                    } else if let Ok(v) = serde_json::from_str::<Value>(data) {
+                        self.event(&v);
+                    }
+                } else if line.starts_with('{') || line.starts_with('[') {
+                    // An error object sent bare in the stream.
+                    if let Ok(v) = serde_json::from_str::<Value>(line) {
+                        self.event(&v);
+                    }
+                }
+            } else {
+                self.line.push(b);
+            }
+        }
+    }
+}
+
+/// A passed-through answer whose outcome the pool learns when it ends.
+#[derive(Debug)]
+pub struct Passthrough<S: StateStore = MemoryStore> {
+    pool: Arc<KeyPool<S>>,
+    lease: Option<Lease>,
+    response: reqwest::Response,
+    streaming: bool,
+    estimate: u64,
+    watch: Watch,
+    /// The last chunk was sent (or the stream failed): nothing more.
+    done: bool,
+}
+
+impl<S: StateStore> Passthrough<S> {
+    pub(crate) fn new(
+        pool: Arc<KeyPool<S>>,
+        lease: Lease,
+        response: reqwest::Response,
+        estimate: u64,
+    ) -> Self {
+        let streaming = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        Self {
+            pool,
+            lease: Some(lease),
+            response,
+            streaming,
+            estimate,
+            watch: Watch::default(),
+            done: false,
+        }
+    }
+
+    /// Upstream's HTTP status.
+    pub fn status(&self) -> u16 {
+        self.response.status().as_u16()
+    }
+
+    /// Upstream's `Content-Type`.
+    pub fn content_type(&self) -> Option<&str> {
+        self.response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The next bytes for the client, as upstream sent them; `None` at the end. A stream that
+    /// ends before its `finish_reason` (or breaks) ends with one more event, an error in
+    /// OpenAI's streaming shape, so the client never takes a cut-off answer for a whole one.
+    pub async fn chunk(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        match self.response.chunk().await {
+            Ok(Some(b)) => {
+                if self.streaming {
+                    self.watch.feed_stream(&b);
+                } else if self.watch.whole.len() + b.len() <= KEEP_LIMIT {
+                    self.watch.whole.extend_from_slice(&b);
+                }
+                Some(b)
+            }
+            Ok(None) => {
+                self.done = true;
+                self.end(None).await
+            }
+            Err(e) => {
+                self.done = true;
+                self.end(Some(format!("the connection to Gemini broke: {e}")))
+                    .await
+            }
+        }
+    }
+
+    /// Reports the outcome; returns the error event a cut-off stream still owes the client.
+    async fn end(&mut self, broke: Option<String>) -> Option<Bytes> {
+        if !self.streaming
+            && let Ok(v) = serde_json::from_slice::<Value>(&self.watch.whole)
+        {
+            self.watch.event(&v);
+            // A whole JSON answer is complete even without a finish_reason.
+            self.watch.finished = true;
+        }
+        let cut = broke.or_else(|| {
+            (self.streaming && !self.watch.finished && self.watch.error.is_none()).then(|| {
+                "the stream ended before the answer was complete (no finish_reason)".to_owned()
+            })
+        });
+        let outcome = match (&self.watch.error, &cut) {
+            (Some(_), _) => GeminiError::Broken("an error inside the stream".into()).outcome(),
+            (None, Some(why)) => GeminiError::Broken(why.clone()).outcome(),
+            (None, None) => Outcome::Success {
+                input_tokens: self.watch.prompt_tokens.unwrap_or(self.estimate),
+            },
+        };
+        if let Some(lease) = self.lease.take() {
+            self.pool.report_answered(lease, &outcome).await;
+        }
+        let why = cut?;
+        let event =
+            serde_json::json!({"error": {"message": why, "type": "upstream_error", "code": 502}});
+        Some(Bytes::from(format!("data: {event}\n\n")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_is_read_for_its_end_its_errors_and_its_usage() {
+        let mut w = Watch::default();
+        w.feed_stream(
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\nda",
+        );
+        assert!(!w.finished);
+        w.feed_stream(b"ta: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7}}\n\ndata: [DONE]\n\n");
+        assert!(w.finished);
+        assert_eq!(w.prompt_tokens, Some(7));
+        assert_eq!(w.error, None);
+        let mut e = Watch::default();
+        e.feed_stream(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n[{\"error\":{\"code\":500,\"message\":\"Internal error encountered.\"}}]\n");
+        assert_eq!(e.error.as_deref(), Some("Internal error encountered."));
+        assert!(!e.finished);
+    }
+}
