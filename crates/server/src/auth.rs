@@ -1,10 +1,19 @@
 //! Client tokens: taken from where each SDK puts its key, compared in constant time (hashed
 //! first, so not even a token's length shows); the admin token from headers only.
 
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::Uri;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
+
+use crate::Gateway;
+use crate::errors::Protocol;
 
 /// Why a request is not let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +87,43 @@ pub fn check_admin(admin: &SecretString, headers: &HeaderMap) -> Result<(), Deni
         Ok(())
     } else {
         Err(Denied::Wrong)
+    }
+}
+
+/// The auth layer of an area whose errors take Gemini's shape.
+pub(crate) async fn client_gemini(
+    State(g): State<Arc<Gateway>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    client(&g, Protocol::Gemini, request, next).await
+}
+
+/// The auth layer of the OpenAI-compatible area.
+pub(crate) async fn client_openai(
+    State(g): State<Arc<Gateway>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    client(&g, Protocol::OpenAi, request, next).await
+}
+
+async fn client(g: &Gateway, protocol: Protocol, request: Request<Body>, next: Next) -> Response {
+    match check(&g.client_tokens, request.headers(), request.uri()) {
+        Ok(()) => next.run(request).await,
+        Err(d) => crate::routes::deny(protocol, d).into_response(),
+    }
+}
+
+/// The auth layer of the admin area.
+pub(crate) async fn admin(
+    State(g): State<Arc<Gateway>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    match crate::routes::admin(&g, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(f) => f.into_response(),
     }
 }
 

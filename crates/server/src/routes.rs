@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,26 +19,61 @@ use crate::errors::{ApiFailure, Protocol};
 
 type Shared = State<Arc<Gateway>>;
 
+/// The gateway: one router per area, each behind its own auth layer, so a route added to an
+/// area cannot forget authentication, and no handler checks a token itself.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.body_limit;
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+    let shared = Arc::clone(&gateway);
+    let client_gemini =
+        || axum::middleware::from_fn_with_state(Arc::clone(&shared), crate::auth::client_gemini);
+    // Gemini's native surface.
+    let native = Router::new()
         .route("/v1beta/models", get(list_models))
         .route("/v1beta/models/{*rest}", get(get_model).post(model_action))
+        .route_layer(client_gemini());
+    // OpenAI's shape, errors included.
+    let openai = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(openai_models))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            crate::auth::client_openai,
+        ));
+    // What operators read: key health and metrics (client token).
+    let ops = Router::new()
         .route("/v1/keys/health", get(keys_health))
+        .route("/metrics", get(metrics))
+        .route_layer(client_gemini());
+    // Changes to the pool: the admin token, from a header (404 when none is configured).
+    let admin = Router::new()
         .route("/v1/keys/reload", post(keys_reload))
         .route("/v1/keys/{key_id}/{action}", post(key_admin))
-        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            crate::auth::admin,
+        ));
+    // The bot API: writes strategies, spends calls.
+    let bot = Router::new()
         .route("/v1/strategies", post(crate::bot::create_strategy))
         .route("/v1/backtests", post(crate::bot::create_backtest))
+        .route_layer(client_gemini());
+    // Open to all: liveness, readiness, the API description, the dashboard page (which fetches
+    // its data with the token).
+    let public = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
         )
-        .route("/", get(dashboard))
+        .route("/", get(dashboard));
+    Router::new()
+        .merge(native)
+        .merge(openai)
+        .merge(ops)
+        .merge(admin)
+        .merge(bot)
+        .merge(public)
         .layer(DefaultBodyLimit::max(limit))
         // Outermost: a browser page is refused before anything else runs.
         .layer(axum::middleware::from_fn_with_state(
@@ -48,7 +83,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
+pub(crate) fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
     match d {
         Denied::Missing => ApiFailure::new(
             protocol,
@@ -65,18 +100,9 @@ fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
     }
 }
 
-pub(crate) fn authorize(
-    g: &Gateway,
-    protocol: Protocol,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<(), ApiFailure> {
-    auth::check(&g.client_tokens, headers, uri).map_err(|d| deny(protocol, d))
-}
-
 /// The admin routes: 404 when no admin token is configured (they do not exist then), else the
 /// token from a header.
-fn admin(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> {
+pub(crate) fn admin(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> {
     let Some(token) = g.admin_token.as_ref() else {
         return Err(ApiFailure::new(
             Protocol::Gemini,
@@ -121,10 +147,7 @@ async fn readyz(State(g): Shared) -> Response {
     }
 }
 
-async fn keys_health(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
-        return f.into_response();
-    }
+async fn keys_health(State(g): Shared) -> Response {
     let _ = g.client.pool().refresh().await;
     match g.client.pool().health() {
         Ok(s) => Json(s).into_response(),
@@ -139,10 +162,7 @@ async fn keys_health(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response
 }
 
 /// `POST /v1/keys/reload` (admin): read the secret store again and swap rotated material in.
-async fn keys_reload(State(g): Shared, headers: HeaderMap) -> Response {
-    if let Err(f) = admin(&g, &headers) {
-        return f.into_response();
-    }
+async fn keys_reload(State(g): Shared) -> Response {
     match crate::reload_keys(&g).await {
         Ok(report) => Json(report).into_response(),
         Err(e @ crate::ServeError::NoSecretStore) => ApiFailure::new(
@@ -162,14 +182,7 @@ async fn keys_reload(State(g): Shared, headers: HeaderMap) -> Response {
     }
 }
 
-async fn key_admin(
-    State(g): Shared,
-    Path((key_id, action)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(f) = admin(&g, &headers) {
-        return f.into_response();
-    }
+async fn key_admin(State(g): Shared, Path((key_id, action)): Path<(String, String)>) -> Response {
     let pool = g.client.pool();
     let done = match action.as_str() {
         "enable" => pool.enable(&key_id).await,
@@ -203,10 +216,7 @@ async fn key_admin(
     }
 }
 
-async fn list_models(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
-        return f.into_response();
-    }
+async fn list_models(State(g): Shared) -> Response {
     match upstream_models(&g).await {
         Ok(models) => Json(json!({ "models": models })).into_response(),
         Err(r) => r,
@@ -230,15 +240,7 @@ async fn upstream_models(g: &Gateway) -> Result<Vec<gemini::Model>, Response> {
         .map_err(|e| ApiFailure::from_rotate(Protocol::Gemini, &e).into_response())
 }
 
-async fn get_model(
-    State(g): Shared,
-    Path(rest): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
-        return f.into_response();
-    }
+async fn get_model(State(g): Shared, Path(rest): Path<String>) -> Response {
     let want = format!("models/{}", rest.trim_start_matches("models/"));
     match upstream_models(&g).await {
         Ok(models) => match models.into_iter().find(|m| m.name == want) {
@@ -290,12 +292,8 @@ async fn model_action(
     State(g): Shared,
     Path(rest): Path<String>,
     headers: HeaderMap,
-    uri: Uri,
     body: Bytes,
 ) -> Response {
-    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
-        return f.into_response();
-    }
     let Some((model, action)) = rest.rsplit_once(':') else {
         return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
     };
@@ -418,10 +416,7 @@ async fn stream(
     r
 }
 
-async fn openai_models(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(f) = authorize(&g, Protocol::OpenAi, &headers, &uri) {
-        return f.into_response();
-    }
+async fn openai_models(State(g): Shared) -> Response {
     let data: Vec<Value> = served_models(&g)
         .into_iter()
         .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "google"}))
@@ -437,10 +432,7 @@ struct ModelOnly {
     model: Option<String>,
 }
 
-async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    if let Err(f) = authorize(&g, Protocol::OpenAi, &headers, &uri) {
-        return f.into_response();
-    }
+async fn chat_completions(State(g): Shared, body: Bytes) -> Response {
     // serde would also read a struct from an array: insist on an object.
     let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let (true, Ok(request)) = (object, serde_json::from_slice::<ModelOnly>(&body)) else {
@@ -495,10 +487,7 @@ async fn chat_completions(State(g): Shared, headers: HeaderMap, uri: Uri, body: 
     r
 }
 
-async fn metrics(State(g): Shared, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(f) = authorize(&g, Protocol::Gemini, &headers, &uri) {
-        return f.into_response();
-    }
+async fn metrics(State(g): Shared) -> Response {
     let _ = g.client.pool().refresh().await;
     let health = g.client.pool().health().ok();
     let mut r = g.metrics.render(health.as_ref()).into_response();
