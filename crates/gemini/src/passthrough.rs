@@ -29,15 +29,8 @@ struct Watch {
 }
 
 impl Watch {
+    /// One event (an object, or Google's array-wrapped error envelope).
     fn event(&mut self, v: &Value) {
-        if let Some(e) = v.get("error") {
-            self.error = Some(
-                e.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("an error inside the stream")
-                    .to_owned(),
-            );
-        }
         let items = v.as_array().map_or(std::slice::from_ref(v), Vec::as_slice);
         for item in items {
             if item

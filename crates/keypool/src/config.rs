@@ -200,7 +200,7 @@ impl KeySource for Environment {
 pub enum KeyOrigin {
     /// An entry of `keys.json`.
     File,
-    /// Only a `GEMINI_KEY_<id>` variable: family defaults.
+    /// Only a `GEMINI_KEY_<id>` variable: the family's default model, limits unknown.
     Env,
 }
 

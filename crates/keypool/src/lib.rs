@@ -12,8 +12,8 @@
 //! use keypool::{Environment, KeyPool, ManualClock, Outcome, PoolConfig, SelectRequest};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! // Material comes from the environment (or a secret store); limits from keys.json or the
-//! // family defaults of the id (`flash`, `pro`, `lite`).
+//! // Material comes from the environment (or a secret store); limits from keys.json, else
+//! // unknown until a 429 teaches them; the model from keys.json, else the id's family.
 //! let env = Environment::from_pairs([
 //!     ("ENABLE_KEY_ROTATION", "true"),
 //!     ("GEMINI_KEY_flash_01", "test-key-one-0001"),

@@ -203,7 +203,8 @@ pub enum Outcome {
         learned: Limits,
     },
     /// 503 `UNAVAILABLE` ("overloaded", "high demand"): the model's state, not the key's. No key
-    /// penalty; retried on another key after a backoff, and the model cools when it repeats.
+    /// penalty; the request moves to a fallback model or, with none, to another key after a
+    /// backoff; the model cools when it repeats.
     Overloaded {
         /// Short description.
         detail: String,
@@ -254,8 +255,8 @@ pub enum Verdict {
     TryAnotherProject,
     /// Give the answer to the caller as it is.
     ReturnToCaller,
-    /// The model is overloaded: wait a jittered backoff, then try another key (or, once the
-    /// model cools, the caller's fallback models).
+    /// The model is overloaded: move to the caller's next fallback model at once, or, with
+    /// none left, try another key after a jittered backoff.
     Backoff,
 }
 

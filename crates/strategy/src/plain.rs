@@ -122,16 +122,16 @@ pub(crate) fn explain(text: &str, at: usize, message: &str) -> (String, String) 
         let (section, _) = locate(text, at);
         let section = if at == 0 { String::new() } else { section };
         let what = expected(&section, name).unwrap_or("a value");
-        let dotted = dotted(&section, name);
+        let path = dotted(&section, name);
         return (
-            dotted,
+            path,
             format!("{} is missing: it must be {what}", label(&section, name)),
         );
     }
     let (section, field) = locate(text, at);
-    let dotted = dotted(&section, &field);
+    let path = dotted(&section, &field);
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or(&field);
+        let name = rest.split('`').next().unwrap_or_default();
         let takes = FIELDS
             .iter()
             .find(|(s, _)| *s == section)
@@ -142,7 +142,7 @@ pub(crate) fn explain(text: &str, at: usize, message: &str) -> (String, String) 
             format!("[{section}]")
         };
         return (
-            dotted_or(&section, name, dotted),
+            dotted(&section, name),
             format!(
                 "{} is not a field of {place}{takes} (check the spelling)",
                 label(&section, name)
@@ -154,7 +154,7 @@ pub(crate) fn explain(text: &str, at: usize, message: &str) -> (String, String) 
     {
         let what = expected(&section, &field).unwrap_or(serde_expected);
         return (
-            dotted,
+            path,
             format!(
                 "{} must be {what}; found {}",
                 label(&section, &field),
@@ -162,7 +162,7 @@ pub(crate) fn explain(text: &str, at: usize, message: &str) -> (String, String) 
             ),
         );
     }
-    (dotted, message.to_owned())
+    (path, message.to_owned())
 }
 
 fn dotted(section: &str, field: &str) -> String {
@@ -170,14 +170,6 @@ fn dotted(section: &str, field: &str) -> String {
         (_, true) => section.to_owned(),
         (true, false) => field.to_owned(),
         (false, false) => format!("{section}.{field}"),
-    }
-}
-
-fn dotted_or(section: &str, name: &str, fallback: String) -> String {
-    if name.is_empty() {
-        fallback
-    } else {
-        dotted(section, name)
     }
 }
 

@@ -3,17 +3,12 @@
 
 use std::time::Duration;
 
-use gemini::{CallOptions, GenerateContentRequest, RotateError};
+use gemini::{CallOptions, RotateError};
 use keypool::{FailoverPolicy, KeyState, LimitSource, ScaledClock};
 
-use crate::harness::{Setup, pool_keys, sim_keys, start, start_plain};
+use crate::harness::{FLASH, Setup, faulty_k1, pool_keys, prompt, sim_keys, start, start_plain};
 
-const FLASH: &str = "gemini-2.5-flash";
 const LITE: &str = "gemini-2.5-flash-lite";
-
-fn prompt(text: &str) -> GenerateContentRequest {
-    GenerateContentRequest::from_prompt(text)
-}
 
 fn active_and_clean(h: &crate::harness::Harness, ids: &[&str]) {
     for id in ids {
@@ -58,12 +53,7 @@ async fn requests_naming_another_projects_file_leave_every_key_active() {
 #[tokio::test]
 async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
     // k1's key works (the probe passes) but this request is refused: the caller's.
-    let sim_toml = format!(
-        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"denied\"\nprobability = 1.0\n",
-        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
-    );
-    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
-    let h = start_plain(&sim_toml, &keys).await;
+    let h = faulty_k1("denied", "", Duration::from_secs(10)).await;
     let mut met_k1 = false;
     for i in 0..64 {
         match h
@@ -85,7 +75,7 @@ async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
 
     // A key refused on the probe too is broken: deactivated, and the request fails over.
     let sim_toml = sim_keys(&[("k1", "p1", "denied"), ("k2", "p2", "valid")]);
-    let h = start_plain(&sim_toml, &keys).await;
+    let h = start_plain(&sim_toml, &pool_keys(&[("k1", "p1"), ("k2", "p2")])).await;
     for i in 0..64 {
         let r = h
             .client
@@ -288,12 +278,7 @@ async fn a_404_for_a_model_points_at_keys_models() {
 /// after three in a row it cools, and streams stop going to it.
 #[tokio::test]
 async fn a_cut_off_stream_is_an_error_and_its_key_stops_being_chosen() {
-    let sim_toml = format!(
-        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"truncated\"\nprobability = 1.0\n",
-        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
-    );
-    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
-    let h = start_plain(&sim_toml, &keys).await;
+    let h = faulty_k1("truncated", "", Duration::from_secs(10)).await;
     let mut cut = 0;
     for i in 0..30 {
         let mut s = h
@@ -331,12 +316,7 @@ async fn a_cut_off_stream_is_an_error_and_its_key_stops_being_chosen() {
 /// the reservation at its `usage.prompt_tokens`.
 #[tokio::test]
 async fn openai_compatible_answers_report_how_they_ended() {
-    let sim_toml = format!(
-        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"truncated\"\nprobability = 1.0\n",
-        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
-    );
-    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
-    let h = start_plain(&sim_toml, &keys).await;
+    let h = faulty_k1("truncated", "", Duration::from_secs(10)).await;
     let mut cut = 0;
     for i in 0..30 {
         let body = serde_json::json!({

@@ -2,16 +2,10 @@
 
 use std::time::Duration;
 
-use gemini::{CallOptions, GeminiError, GenerateContentRequest, NoAnswer, RotateError};
+use gemini::{CallOptions, GeminiError, NoAnswer, RotateError};
 use keypool::{CooldownReason, KeyState, PoolError};
 
-use crate::harness::{Setup, pool_keys, sim_keys, start};
-
-const FLASH: &str = "gemini-2.5-flash";
-
-fn prompt(text: &str) -> GenerateContentRequest {
-    GenerateContentRequest::from_prompt(text)
-}
+use crate::harness::{FLASH, Setup, faulty_k1, pool_keys, prompt, sim_keys, start};
 
 #[tokio::test]
 async fn invalid_then_rate_limited_then_healthy_every_request_lands_on_the_healthy_key() {
@@ -136,22 +130,6 @@ async fn with_no_key_left_the_error_lists_every_key() {
         msg.contains("k1: disabled (403 PERMISSION_DENIED)"),
         "{msg}"
     );
-}
-
-/// Two keys in two projects; every request that reaches k1 meets `kind`.
-async fn faulty_k1(kind: &str, extra: &str, first_byte: Duration) -> crate::harness::Harness {
-    let sim_toml = format!(
-        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"{kind}\"\nprobability = 1.0\n{extra}\n",
-        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
-    );
-    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
-    start(Setup {
-        sim_toml: &sim_toml,
-        keys_json: &keys,
-        first_byte_timeout: first_byte,
-        ..Setup::default()
-    })
-    .await
 }
 
 #[tokio::test]

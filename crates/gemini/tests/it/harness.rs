@@ -7,6 +7,12 @@ use gemini::{ClientConfig, GeminiClient, RotatingClient};
 use gemini_sim::{SimConfig, SimHandle};
 use keypool::{Clock, Environment, FailoverPolicy, KeyPool, PoolConfig, SystemClock};
 
+pub const FLASH: &str = "gemini-2.5-flash";
+
+pub fn prompt(text: &str) -> gemini::GenerateContentRequest {
+    gemini::GenerateContentRequest::from_prompt(text)
+}
+
 pub struct Harness {
     pub sim: SimHandle,
     pub client: RotatingClient,
@@ -122,4 +128,20 @@ pub fn pool_keys(keys: &[(&str, &str)]) -> String {
         })
         .collect();
     format!(r#"{{"keys": [{}]}}"#, entries.join(","))
+}
+
+/// Two keys in two projects; every request that reaches k1 meets `kind`.
+pub async fn faulty_k1(kind: &str, extra: &str, first_byte: Duration) -> Harness {
+    let sim_toml = format!(
+        "{}\n[[faults]]\nkey = \"k1\"\nkind = \"{kind}\"\nprobability = 1.0\n{extra}\n",
+        sim_keys(&[("k1", "p1", "valid"), ("k2", "p2", "valid")])
+    );
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
+    start(Setup {
+        sim_toml: &sim_toml,
+        keys_json: &keys,
+        first_byte_timeout: first_byte,
+        ..Setup::default()
+    })
+    .await
 }

@@ -135,8 +135,10 @@ struct Route<'r> {
 impl<'r> Route<'r> {
     fn new(req: &SelectRequest<'r>) -> Self {
         Self {
+            // `models/NAME` is `NAME`, as the buckets name it.
             models: std::iter::once(req.model)
                 .chain(req.also_models.iter().copied())
+                .map(super::model_id)
                 .collect(),
             first: 0,
             tried: Vec::new(),
@@ -396,5 +398,37 @@ impl<S: StateStore> KeyPool<S> {
             model,
             attempts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_model_hands_over_to_the_next_one_by_its_bare_name() {
+        let also = ["models/gemini-2.5-flash-lite"];
+        let req = SelectRequest {
+            also_models: &also,
+            ..SelectRequest::new("models/gemini-2.5-flash", 1)
+        };
+        let mut route = Route::new(&req);
+        assert_eq!(route.models, ["gemini-2.5-flash", "gemini-2.5-flash-lite"]);
+        // The bucket names the model bare: the request moves on at once, keeping the key.
+        assert_eq!(
+            route.after(Verdict::Backoff, 3, 0, "gemini-2.5-flash"),
+            None
+        );
+        assert_eq!(route.request(&req).model, "gemini-2.5-flash-lite");
+        assert!(route.tried.is_empty());
+        // The last model overloaded too: another key, after the first backoff.
+        assert_eq!(
+            route.after(Verdict::Backoff, 3, 0, "gemini-2.5-flash-lite"),
+            Some(1)
+        );
+        assert_eq!(route.tried, [3]);
+        // A 429 leaves the key to its bucket's cooldown and avoids the project.
+        assert_eq!(route.after(Verdict::TryAnotherProject, 4, 2, "x"), None);
+        assert_eq!((route.tried.len(), route.avoid), (1, Some(2)));
     }
 }
