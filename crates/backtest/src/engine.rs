@@ -1,19 +1,55 @@
-//! The bar loop, fills and sizing with backtesting.py 0.6.6's semantics (DESIGN.md §6,
-//! `reference/backtesting-semantics.md` §1-5): rules on a bar's close, market orders at the next
-//! open, commission on both legs, whole units, one position at a time (an opposite entry closes
-//! first), stop loss and take profit live from the entry bar (the stop wins a tie), and open
-//! trades at the end either left open (marked to the last close) or, with `finalize`, closed at
-//! the last bar's open. A run whose equity reaches 0 stops there, as backtesting.py's does.
+//! The bar loop with backtesting.py 0.6.6's semantics (DESIGN.md §6 and §5.2,
+//! `reference/backtesting-semantics.md` §1-5): the broker fills last bar's orders, equity is
+//! marked to the close, then the strategy's step runs on the close — trailing stops, time exits,
+//! expiry of waiting entry orders, exits, then entries (one position at a time; an opposite entry
+//! closes first). Orders, fills and sizing are the broker's (`broker.rs`); expressions that read
+//! position state are evaluated bar by bar (`state.rs`). Trades open at the end are left open
+//! (marked to the last close) or, with `finalize`, closed on the last bar as backtesting.py's
+//! re-run of its broker does. A run whose equity reaches 0 stops there, as backtesting.py's does.
 
-use std::sync::Arc;
+use strategy::{Expr, ExprKind, Fill, Sizing, Strategy};
 
-use strategy::{Expr, ExprKind, Strategy};
-
+use crate::broker::{Broker, floordiv};
 use crate::data::Bars;
-use crate::eval::{EvalError, Evaluator, Series};
+use crate::eval::{EvalError, Evaluator};
+use crate::state::{Level, PosState, Rule};
 
-/// backtesting.py's `_FULL_EQUITY`: "all of it" minus one ulp-ish, which decides rounding.
-const FULL_EQUITY: f64 = 1.0 - 2.2e-16;
+/// backtesting.py's `_FULL_EQUITY`: `1 - sys.float_info.epsilon`, which decides rounding.
+const FULL_EQUITY: f64 = 1.0 - f64::EPSILON;
+
+/// Why a trade closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// An exit rule, or an opposite entry.
+    Signal,
+    /// The stop loss.
+    Stop,
+    /// The take profit.
+    Target,
+    /// A stop a trailing rule had moved.
+    Trailing,
+    /// `max_bars`.
+    Time,
+    /// The end of the data (`--finalize`).
+    End,
+    /// Equity reached 0.
+    OutOfMoney,
+}
+
+impl ExitReason {
+    /// The name in `--json` and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitReason::Signal => "signal",
+            ExitReason::Stop => "stop",
+            ExitReason::Target => "target",
+            ExitReason::Trailing => "trailing",
+            ExitReason::Time => "time",
+            ExitReason::End => "end",
+            ExitReason::OutOfMoney => "out_of_money",
+        }
+    }
+}
 
 /// Backtest settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,20 +83,23 @@ pub struct Trade {
     pub entry_price: f64,
     /// Exit fill price (`None` while open).
     pub exit_price: Option<f64>,
-    /// Units; negative for a short.
-    pub size: i64,
-    /// Stop loss price, if any.
+    /// Units of the asset; negative for a short. Whole numbers, except with
+    /// `fractional_unit` (whole multiples of it).
+    pub size: f64,
+    /// Stop loss price in force (the last one, for a trailing stop), if any.
     pub sl: Option<f64>,
     /// Take profit price, if any.
     pub tp: Option<f64>,
     /// Commission paid so far (entry leg, plus the exit leg once closed).
     pub commission: f64,
+    /// Why it closed (`None` while open).
+    pub exit_reason: Option<ExitReason>,
 }
 
 impl Trade {
     /// Profit in cash after commission (at `price` while open).
     pub fn pnl_at(&self, price: f64) -> f64 {
-        self.size as f64 * (price - self.entry_price) - self.commission
+        self.size * (price - self.entry_price) - self.commission
     }
 
     /// Closed trade's profit after commission.
@@ -72,9 +111,8 @@ impl Trade {
     /// `sign(size)·(exit/entry − 1) − commission/(|size|·entry)`.
     pub fn return_frac(&self) -> f64 {
         let exit = self.exit_price.unwrap_or(self.entry_price);
-        let sign = if self.size < 0 { -1.0 } else { 1.0 };
-        sign * (exit / self.entry_price - 1.0)
-            - self.commission / (self.size.unsigned_abs() as f64 * self.entry_price)
+        let sign = if self.size < 0.0 { -1.0 } else { 1.0 };
+        sign * (exit / self.entry_price - 1.0) - self.commission / (self.size.abs() * self.entry_price)
     }
 }
 
@@ -92,8 +130,8 @@ pub struct Run {
 }
 
 /// The largest first-valid index over every indicator the strategy computes: each
-/// `[indicators]` entry, and each function call inside the rules (as backtesting.py counts each
-/// `self.I`).
+/// `[indicators]` entry, and each function call inside the rules, the `[risk]` price expressions
+/// and the `[orders]` prices (as backtesting.py counts each `self.I`).
 ///
 /// # Errors
 /// [`EvalError`] if an expression cannot be evaluated.
@@ -122,156 +160,281 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     for (_, rule) in strategy.rules.iter() {
         calls(rule, &mut found);
     }
+    for (_, e) in strategy.risk.expressions() {
+        calls(e, &mut found);
+    }
+    for (_, e) in strategy.orders.expressions() {
+        calls(e, &mut found);
+    }
     for e in found {
         w = w.max(ev.eval(e)?.first_valid());
     }
     Ok(w)
 }
 
-fn rule(ev: &mut Evaluator<'_>, e: Option<&Expr>, len: usize) -> Result<Arc<Vec<bool>>, EvalError> {
-    match e {
-        None => Ok(Arc::new(vec![false; len])),
-        Some(e) => match ev.eval(e)? {
-            Series::Bool(v) => Ok(v),
-            Series::Num(_) => Err(EvalError(format!("rule `{e}` is not a condition"))),
-        },
+
+/// A usable order price: present, positive and finite.
+fn price_ok(p: f64) -> bool {
+    p > 0.0 && p < f64::INFINITY
+}
+
+/// The strategy's compiled rules and price expressions.
+struct Plan {
+    entry_long: Rule,
+    exit_long: Rule,
+    entry_short: Rule,
+    exit_short: Rule,
+    sl_long: Option<Level>,
+    sl_short: Option<Level>,
+    tp_long: Option<Level>,
+    tp_short: Option<Level>,
+    trail_long: Option<Level>,
+    trail_short: Option<Level>,
+    stop_long: Option<Level>,
+    limit_long: Option<Level>,
+    stop_short: Option<Level>,
+    limit_short: Option<Level>,
+}
+
+impl Plan {
+    fn new(ev: &mut Evaluator<'_>, s: &Strategy, len: usize) -> Result<Plan, EvalError> {
+        let (r, k, o) = (&s.rules, &s.risk, &s.orders);
+        Ok(Plan {
+            entry_long: Rule::new(ev, r.entry_long.as_ref(), len)?,
+            exit_long: Rule::new(ev, r.exit_long.as_ref(), len)?,
+            entry_short: Rule::new(ev, r.entry_short.as_ref(), len)?,
+            exit_short: Rule::new(ev, r.exit_short.as_ref(), len)?,
+            sl_long: Level::new(ev, k.stop_loss_long.as_ref())?,
+            sl_short: Level::new(ev, k.stop_loss_short.as_ref())?,
+            tp_long: Level::new(ev, k.take_profit_long.as_ref())?,
+            tp_short: Level::new(ev, k.take_profit_short.as_ref())?,
+            trail_long: Level::new(ev, k.trailing_stop_long.as_ref())?,
+            trail_short: Level::new(ev, k.trailing_stop_short.as_ref())?,
+            stop_long: Level::new(ev, o.entry_long_stop.as_ref())?,
+            limit_long: Level::new(ev, o.entry_long_limit.as_ref())?,
+            stop_short: Level::new(ev, o.entry_short_stop.as_ref())?,
+            limit_short: Level::new(ev, o.entry_short_limit.as_ref())?,
+        })
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Long,
-    Short,
+/// The strategy's side of the loop: what `next()` does on each bar's close.
+struct Step<'s> {
+    s: &'s Strategy,
+    plan: Plan,
+    /// The waiting entry order and the bar that placed it.
+    pending: Option<(u64, usize)>,
 }
 
-struct Broker<'a> {
-    bars: &'a Bars,
-    s: Settings,
-    cash: f64,
-    trade: Option<Trade>,
-    closed: Vec<Trade>,
-}
-
-impl Broker<'_> {
-    fn close(&mut self, i: usize, price: f64) {
-        if let Some(mut t) = self.trade.take() {
-            let c = t.size.unsigned_abs() as f64 * price * self.s.commission;
-            self.cash += t.size as f64 * (price - t.entry_price) - c;
-            t.commission += c;
-            t.exit_bar = Some(i);
-            t.exit_price = Some(price);
-            self.closed.push(t);
+impl Step<'_> {
+    fn state(b: &Broker<'_>, i: usize, close: f64) -> PosState {
+        let Some(t) = b.trades.last().map(|o| &o.trade) else {
+            return PosState::FLAT;
+        };
+        let sign = if t.size > 0.0 { 1.0 } else { -1.0 };
+        PosState {
+            position: sign,
+            entry_price: t.entry_price,
+            bars_in_trade: (i - t.entry_bar.min(i)) as f64,
+            open_pnl_pct: (sign * (close / t.entry_price - 1.0) - 0.0) * 100.0,
         }
     }
 
-    fn open(
-        &mut self,
-        i: usize,
-        side: Side,
-        fraction: f64,
-        signal_close: f64,
-        sl_pct: Option<f64>,
-        tp_pct: Option<f64>,
-    ) {
-        let price = self.bars.open[i];
-        let c = self.s.commission;
-        let units = (self.cash.max(0.0) * fraction / (price * (1.0 + c))).floor();
-        if !(units >= 1.0 && units.is_finite()) {
+    /// `next()` on bar `i`'s close.
+    fn next(&mut self, b: &mut Broker<'_>, bars: &Bars, i: usize) {
+        let close = bars.close[i];
+        let st = Self::state(b, i, close);
+        let size = b.position_size();
+        let (long, short) = (size > 0.0, size < 0.0);
+        let mut closing = false;
+        let risk = &self.s.risk;
+
+        // Trailing stops, before the rules (lib.TrailingStrategy.next).
+        let pct = risk.trailing_stop_pct;
+        if pct.is_some() || self.plan.trail_long.is_some() || self.plan.trail_short.is_some() {
+            let ids: Vec<(u64, bool, Option<f64>)> = b
+                .trades
+                .iter()
+                .map(|t| (t.id, t.trade.size > 0.0, t.trade.sl))
+                .collect();
+            for (id, is_long, cur) in ids {
+                let level = if is_long {
+                    pct.map(|p| close * (1.0 - p / 100.0))
+                        .or_else(|| self.plan.trail_long.as_ref().map(|l| l.at(i, &st)))
+                } else {
+                    pct.map(|p| close * (1.0 + p / 100.0))
+                        .or_else(|| self.plan.trail_short.as_ref().map(|l| l.at(i, &st)))
+                };
+                let Some(level) = level.filter(|l| price_ok(*l)) else {
+                    continue;
+                };
+                let new = if is_long {
+                    let c = cur.unwrap_or(f64::NEG_INFINITY);
+                    if level > c { level } else { c }
+                } else {
+                    let c = cur.unwrap_or(f64::INFINITY);
+                    if level < c { level } else { c }
+                };
+                b.set_sl(id, new, cur != Some(new) || b.sl_trailing(id));
+            }
+        }
+        // Time exit.
+        if let Some(n) = risk.max_bars {
+            let due: Vec<u64> = b
+                .trades
+                .iter()
+                .filter(|t| i - t.trade.entry_bar.min(i) >= n as usize)
+                .map(|t| t.id)
+                .collect();
+            for id in due {
+                b.close_trade_order(id, ExitReason::Time);
+                closing = true;
+            }
+        }
+        // A waiting entry order lives valid_bars bars.
+        if let Some((id, at)) = self.pending
+            && b.is_pending(id)
+            && i - at >= self.s.orders.valid_bars as usize
+        {
+            b.cancel(id);
+            self.pending = None;
+        }
+        // Exits first, then entries; an entry in the held direction is ignored.
+        let p = &self.plan;
+        if (long && p.exit_long.at(i, &st)) || (short && p.exit_short.at(i, &st)) {
+            if !closing {
+                close_all(b, ExitReason::Signal);
+            }
+            closing = true;
+        }
+        if p.entry_long.at(i, &st) && !long {
+            if short && !closing {
+                close_all(b, ExitReason::Signal);
+            }
+            self.enter(b, true, i, close, &st);
+        } else if p.entry_short.at(i, &st) && !short {
+            if long && !closing {
+                close_all(b, ExitReason::Signal);
+            }
+            self.enter(b, false, i, close, &st);
+        }
+    }
+
+    /// Places an entry (replacing a waiting one) when its prices are usable.
+    fn enter(&mut self, b: &mut Broker<'_>, long: bool, i: usize, close: f64, st: &PosState) {
+        if let Some((id, _)) = self.pending.take()
+            && b.is_pending(id)
+        {
+            b.cancel(id);
+        }
+        let (r, p) = (&self.s.risk, &self.plan);
+        let at = |l: &Option<Level>| l.as_ref().map(|l| l.at(i, st));
+        let (sl, tp, stop, limit) = if long {
+            (
+                at(&p.sl_long).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 - x / 100.0))),
+                at(&p.tp_long).or_else(|| r.take_profit_pct.map(|x| close * (1.0 + x / 100.0))),
+                at(&p.stop_long),
+                at(&p.limit_long),
+            )
+        } else {
+            (
+                at(&p.sl_short).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 + x / 100.0))),
+                at(&p.tp_short).or_else(|| r.take_profit_pct.map(|x| close * (1.0 - x / 100.0))),
+                at(&p.stop_short),
+                at(&p.limit_short),
+            )
+        };
+        if [sl, tp, stop, limit].iter().flatten().any(|v| !price_ok(*v)) {
             return;
         }
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "whole, positive and finite"
-        )]
-        let units = units as i64;
-        let fee = units as f64 * price * c;
-        self.cash -= fee;
-        let (signed, sl, tp) = match side {
-            Side::Long => (
-                units,
-                sl_pct.map(|p| signal_close * (1.0 - p / 100.0)),
-                tp_pct.map(|p| signal_close * (1.0 + p / 100.0)),
-            ),
-            Side::Short => (
-                -units,
-                sl_pct.map(|p| signal_close * (1.0 + p / 100.0)),
-                tp_pct.map(|p| signal_close * (1.0 - p / 100.0)),
-            ),
-        };
-        self.trade = Some(Trade {
-            entry_bar: i,
-            exit_bar: None,
-            entry_price: price,
-            exit_price: None,
-            size: signed,
-            sl,
-            tp,
-            commission: fee,
-        });
-    }
-
-    /// Stop loss, then take profit, against bar `i`'s range.
-    fn contingent(&mut self, i: usize) {
-        let Some(t) = &self.trade else { return };
-        let (o, h, l) = (self.bars.open[i], self.bars.high[i], self.bars.low[i]);
-        let long = t.size > 0;
-        if let Some(sl) = t.sl {
-            let hit = if long { l <= sl } else { h >= sl };
-            if hit {
-                let fill = if long { o.min(sl) } else { o.max(sl) };
-                self.close(i, fill);
-                return;
-            }
-        }
-        if let Some(tp) = t.tp {
-            let hit = if long { h >= tp } else { l <= tp };
-            if hit {
-                let fill = if long { o.max(tp) } else { o.min(tp) };
-                self.close(i, fill);
-            }
-        }
-    }
-
-    /// From bar `from`, with no order pending and no stop or target to watch, each bar until
-    /// one where a rule that `acts` fires only marks the position to its close. Fills those
-    /// bars' equity in one pass and returns the bar to go on from bar by bar: the signal bar,
-    /// or the first whose equity is not positive (running out of money is handled there).
-    fn quiet_stretch(
-        &self,
-        from: usize,
-        acts: impl Fn(usize) -> bool,
-        equity: &mut [f64],
-    ) -> usize {
-        let len = equity.len();
-        let signal = (from..len).find(|&j| acts(j)).unwrap_or(len);
-        let cash = self.cash;
-        let Some(t) = &self.trade else {
-            if cash > 0.0 {
-                equity[from..signal].fill(cash);
-                return signal;
-            }
-            return from;
-        };
-        let (size, entry) = (t.size as f64, t.entry_price);
-        for ((e, &c), j) in equity[from..signal]
-            .iter_mut()
-            .zip(&self.bars.close[from..signal])
-            .zip(from..)
+        let reference = limit.or(stop).unwrap_or(close);
+        let (lo, hi) = if long { (sl, tp) } else { (tp, sl) };
+        if !(lo.unwrap_or(f64::NEG_INFINITY) < reference && reference < hi.unwrap_or(f64::INFINITY))
         {
-            *e = cash + size * (c - entry);
-            if *e <= 0.0 {
-                return j;
-            }
+            return;
         }
-        signal
+        let units = match r.sizing {
+            Sizing::Fraction(f) => {
+                if f >= 1.0 {
+                    FULL_EQUITY
+                } else {
+                    f
+                }
+            }
+            Sizing::Units(u) => u,
+            Sizing::RiskPct(pct) => {
+                let Some(sl) = sl else { return };
+                let dist = (close - sl).abs();
+                if !(dist > 0.0) {
+                    return;
+                }
+                let n = floordiv(b.equity(i) * pct / 100.0, dist).trunc();
+                if !(n >= 1.0 && n.is_finite()) {
+                    return;
+                }
+                n
+            }
+        };
+        let size = if long { units } else { -units };
+        let id = b.entry(size, stop, limit, sl, tp);
+        self.pending = Some((id, i));
     }
 
-    fn equity(&self, i: usize) -> f64 {
-        self.cash
-            + self.trade.as_ref().map_or(0.0, |t| {
-                t.size as f64 * (self.bars.close[i] - t.entry_price)
-            })
+    /// Whether nothing but marking to the close can happen until a rule acts.
+    fn quiet(&self, b: &Broker<'_>) -> bool {
+        b.orders.is_empty()
+            && self.s.risk.max_bars.is_none()
+            && self.s.risk.trailing_stop_pct.is_none()
+            && self.plan.trail_long.is_none()
+            && self.plan.trail_short.is_none()
+            && self.plan.entry_long.series().is_some()
+            && self.plan.exit_long.series().is_some()
+            && self.plan.entry_short.series().is_some()
+            && self.plan.exit_short.series().is_some()
     }
+}
+
+/// `self.position.close()`: a close order for each open trade, each put at the front.
+fn close_all(b: &mut Broker<'_>, reason: ExitReason) {
+    let ids: Vec<u64> = b.trades.iter().map(|t| t.id).collect();
+    for id in ids {
+        b.close_trade_order(id, reason);
+    }
+}
+
+/// From bar `from`, with no order in the queue and rules that read no position state, each bar
+/// until one where a rule that `acts` fires only marks the position to its close. Fills those
+/// bars' equity in one pass and returns the bar to go on from bar by bar: the signal bar, or the
+/// first whose equity is not positive (running out of money is handled there).
+fn quiet_stretch(
+    b: &Broker<'_>,
+    bars: &Bars,
+    from: usize,
+    acts: impl Fn(usize) -> bool,
+    equity: &mut [f64],
+) -> usize {
+    let len = equity.len();
+    let signal = (from..len).find(|&j| acts(j)).unwrap_or(len);
+    let cash = b.cash;
+    let Some(t) = b.trades.first().map(|o| &o.trade).filter(|_| b.trades.len() == 1) else {
+        if b.trades.is_empty() && cash > 0.0 {
+            equity[from..signal].fill(cash + 0.0);
+            return signal;
+        }
+        return from;
+    };
+    let (size, held) = (t.size, t.size * t.entry_price);
+    for ((e, &c), j) in equity[from..signal]
+        .iter_mut()
+        .zip(&bars.close[from..signal])
+        .zip(from..)
+    {
+        *e = cash + (c * size - held);
+        if *e <= 0.0 {
+            return j;
+        }
+    }
+    signal
 }
 
 /// Runs a strategy over bars.
@@ -283,7 +446,8 @@ pub fn run(bars: &Bars, strategy: &Strategy, s: Settings) -> Result<Run, EvalErr
 }
 
 /// [`run`] with a prepared evaluator (one that shares indicators across a sweep, say); it must
-/// be for `bars` and `strategy`.
+/// be for `bars` and `strategy`. With `fractional_unit` the run happens on prices scaled by the
+/// unit (as `FractionalBacktest` does), with its own evaluator, and the trades are scaled back.
 ///
 /// # Errors
 /// [`EvalError`] if an expression cannot be evaluated.
@@ -291,110 +455,111 @@ pub fn run_with(
     bars: &Bars,
     strategy: &Strategy,
     s: Settings,
+    ev: Evaluator<'_>,
+) -> Result<Run, EvalError> {
+    let Some(unit) = strategy.risk.fractional_unit else {
+        return simulate(bars, strategy, s, ev);
+    };
+    let scaled = Bars {
+        time: bars.time.clone(),
+        epoch_ms: bars.epoch_ms.clone(),
+        open: bars.open.iter().map(|v| v * unit).collect(),
+        high: bars.high.iter().map(|v| v * unit).collect(),
+        low: bars.low.iter().map(|v| v * unit).collect(),
+        close: bars.close.iter().map(|v| v * unit).collect(),
+        volume: bars.volume.iter().map(|v| v / unit).collect(),
+        market: crate::data::MarketCache::default(),
+    };
+    let mut run = simulate(&scaled, strategy, s, Evaluator::for_strategy(&scaled, strategy))?;
+    for t in run.trades.iter_mut().chain(run.open_trades.iter_mut()) {
+        t.size *= unit;
+        t.entry_price /= unit;
+        t.exit_price = t.exit_price.map(|p| p / unit);
+        t.sl = t.sl.map(|p| p / unit);
+        t.tp = t.tp.map(|p| p / unit);
+    }
+    Ok(run)
+}
+
+fn simulate(
+    bars: &Bars,
+    strategy: &Strategy,
+    s: Settings,
     mut ev: Evaluator<'_>,
 ) -> Result<Run, EvalError> {
     let len = bars.len();
     let w = warmup(&mut ev, strategy)?;
-    let r = &strategy.rules;
-    let entry_long = rule(&mut ev, r.entry_long.as_ref(), len)?;
-    let exit_long = rule(&mut ev, r.exit_long.as_ref(), len)?;
-    let entry_short = rule(&mut ev, r.entry_short.as_ref(), len)?;
-    let exit_short = rule(&mut ev, r.exit_short.as_ref(), len)?;
-    let fraction = if strategy.risk.size >= 1.0 {
-        FULL_EQUITY
-    } else {
-        strategy.risk.size
+    let plan = Plan::new(&mut ev, strategy, len)?;
+    let mut step = Step {
+        s: strategy,
+        plan,
+        pending: None,
     };
-    let (sl, tp) = (strategy.risk.stop_loss_pct, strategy.risk.take_profit_pct);
-
-    let mut b = Broker {
+    let mut b = Broker::new(
         bars,
-        s,
-        cash: s.cash,
-        trade: None,
-        closed: Vec::new(),
-    };
-    // Warm-up bars hold the cash; every later bar is written by the loop (zeroed memory is
-    // not written twice).
+        s.cash,
+        s.commission,
+        strategy.orders.fill == Fill::Close,
+    );
+    // Warm-up bars hold the cash (backtesting.py back-fills the first recorded equity, which is
+    // the cash); every later bar is written by the loop.
     let mut equity = vec![0.0; len];
     if let Some(last) = len.checked_sub(1) {
         equity[..=w.min(last)].fill(s.cash);
     }
-    // Orders placed on the previous bar's close.
-    let mut close_order = false;
-    let mut entry_order: Option<(Side, f64)> = None;
+    let start = w + 1;
     let mut bankrupt = false;
-    let mut i = w + 1;
+    let mut i = start;
     while i < len {
-        // 1. Fill last bar's orders at this open: closes first, then the trade's stop and
-        //    target, then the entry, whose stop and target are live on this same bar.
-        if close_order {
-            b.close(i, bars.open[i]);
-        }
-        b.contingent(i);
-        if let Some((side, signal_close)) = entry_order.take() {
-            // An opposite entry closes the open trade first (hedging off).
-            if let Some(t) = &b.trade
-                && (t.size > 0) != (side == Side::Long)
-            {
-                b.close(i, bars.open[i]);
-            }
-            if b.trade.is_none() {
-                b.open(i, side, fraction, signal_close, sl, tp);
-                b.contingent(i);
-            }
-        }
-        close_order = false;
-        // 2. Mark to the close. Out of money (equity <= 0) ends the run as backtesting.py's
-        //    does: the trade closes at this close, cash and all later equity are 0.
+        b.process_orders(i);
         equity[i] = b.equity(i);
         if equity[i] <= 0.0 {
-            b.close(i, bars.close[i]);
-            b.cash = 0.0;
-            for e in &mut equity[i..] {
-                *e = 0.0;
-            }
+            out_of_money(&mut b, bars, i, &mut equity);
             bankrupt = true;
             break;
         }
-        // 3. Rules on this bar's close: exits first, then entries (no pyramiding).
-        let long = b.trade.as_ref().is_some_and(|t| t.size > 0);
-        let short = b.trade.as_ref().is_some_and(|t| t.size < 0);
-        if (long && exit_long[i]) || (short && exit_short[i]) {
-            close_order = true;
-        }
-        if entry_long[i] && !long {
-            close_order |= short;
-            entry_order = Some((Side::Long, bars.close[i]));
-        } else if entry_short[i] && !short {
-            close_order |= long;
-            entry_order = Some((Side::Short, bars.close[i]));
-        }
+        step.next(&mut b, bars, i);
         i += 1;
-        // A quiet stretch: no order pending and no stop or target to watch.
-        let watched = b
-            .trade
-            .as_ref()
-            .is_some_and(|t| t.sl.is_some() || t.tp.is_some());
-        if !close_order && entry_order.is_none() && !watched && i < len {
+        if i < len && step.quiet(&b) {
+            let size = b.position_size();
+            let (long, short) = (size > 0.0, size < 0.0);
+            let p = &step.plan;
+            let (el, xl, es, xs) = (
+                p.entry_long.series().unwrap_or(&[]),
+                p.exit_long.series().unwrap_or(&[]),
+                p.entry_short.series().unwrap_or(&[]),
+                p.exit_short.series().unwrap_or(&[]),
+            );
             let acts = |j: usize| {
-                (long && (exit_long[j] || entry_short[j]))
-                    || (short && (exit_short[j] || entry_long[j]))
-                    || (!long && !short && (entry_long[j] || entry_short[j]))
+                let at = |v: &[bool]| v.get(j).copied().unwrap_or(false);
+                (long && (at(xl) || at(es)))
+                    || (short && (at(xs) || at(el)))
+                    || (!long && !short && (at(el) || at(es)))
             };
-            i = b.quiet_stretch(i, acts, &mut equity);
+            i = quiet_stretch(&b, bars, i, acts, &mut equity);
         }
     }
     let mut open_trades = Vec::new();
     if bankrupt {
         // Nothing is left open, and nothing to finalize.
     } else if s.finalize {
-        if let Some(last) = len.checked_sub(1) {
-            b.close(last, bars.open[last]);
-            equity[last] = b.cash;
+        // Close orders for what is open, then the broker once more on the last bar.
+        let ids: Vec<u64> = b.trades.iter().rev().map(|t| t.id).collect();
+        for id in ids {
+            b.close_trade_order(id, ExitReason::End);
         }
-    } else if let Some(t) = b.trade.take() {
-        open_trades.push(t);
+        if let Some(last) = len.checked_sub(1)
+            && start < len
+        {
+            b.process_orders(last);
+            equity[last] = b.equity(last);
+            if equity[last] <= 0.0 {
+                out_of_money(&mut b, bars, last, &mut equity);
+            }
+        }
+        open_trades = b.trades.drain(..).map(|t| t.trade).collect();
+    } else {
+        open_trades = b.trades.drain(..).map(|t| t.trade).collect();
     }
     Ok(Run {
         trades: b.closed,
@@ -402,4 +567,16 @@ pub fn run_with(
         equity,
         warmup: w,
     })
+}
+
+/// Equity reached 0 at bar `i`: every trade closes at this close, cash and all later equity
+/// are 0.
+fn out_of_money(b: &mut Broker<'_>, bars: &Bars, i: usize, equity: &mut [f64]) {
+    while !b.trades.is_empty() {
+        b.close_trade(0, bars.close[i], i, ExitReason::OutOfMoney);
+    }
+    b.cash = 0.0;
+    for e in &mut equity[i..] {
+        *e = 0.0;
+    }
 }

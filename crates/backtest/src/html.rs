@@ -262,7 +262,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
     let all: Vec<_> = p.run.trades.iter().chain(&p.run.open_trades).collect();
     for t in all.iter().take(MAX_MARKERS) {
         let (x, y) = (f.x(t.entry_bar), f.y(t.entry_price));
-        let (cls, path) = if t.size > 0 {
+        let (cls, path) = if t.size > 0.0 {
             ("entry long", format!("M{x:.1},{:.1} l-5,9 h10 z", y - 1.0))
         } else {
             (
@@ -273,7 +273,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
         let _ = write!(
             out,
             r#"<path class="{cls}" d="{path}"><title>{} {} @ {:.4}</title></path>"#,
-            if t.size > 0 { "buy" } else { "sell short" },
+            if t.size > 0.0 { "buy" } else { "sell short" },
             escape(&bars.time[t.entry_bar]),
             t.entry_price
         );

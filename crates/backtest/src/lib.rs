@@ -14,12 +14,14 @@
     reason = "the formulas read as in TA-Lib's source and the reference notes (h, l, c, n, k)"
 )]
 
+mod broker;
 mod data;
 pub mod engine;
 mod eval;
 pub mod html;
 pub mod indicators;
 pub mod report;
+mod state;
 pub mod stats;
 pub mod sweep;
 

@@ -12,13 +12,29 @@ fn opt(v: Option<f64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
 
+/// A trade size: an integer when whole (the usual case), else the fraction of units.
+fn size_json(size: f64) -> Value {
+    if size.fract() == 0.0 && size.abs() < 9.0e15 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "whole and far below 2^53, so exact"
+        )]
+        let whole = size as i64;
+        json!(whole)
+    } else {
+        json!(size)
+    }
+}
+
 fn trade_json(bars: &Bars, t: &Trade) -> Value {
     let mut v = json!({
         "entry_bar": t.entry_bar,
         "entry_time": bars.time[t.entry_bar],
         "entry_price": t.entry_price,
-        "size": t.size,
+        "size": size_json(t.size),
         "commission": t.commission,
+        "sl": opt(t.sl),
+        "tp": opt(t.tp),
     });
     if let (Some(bar), Some(price)) = (t.exit_bar, t.exit_price) {
         v["exit_bar"] = json!(bar);
@@ -26,6 +42,7 @@ fn trade_json(bars: &Bars, t: &Trade) -> Value {
         v["exit_price"] = json!(price);
         v["pnl"] = json!(t.pnl());
         v["return_pct"] = json!(t.return_frac() * 100.0);
+        v["exit_reason"] = json!(t.exit_reason.map_or("signal", |r| r.name()));
     }
     v
 }
@@ -159,7 +176,7 @@ pub fn table(s: &Stats) -> String {
 /// The trade list as CSV.
 pub fn trades_csv(bars: &Bars, run: &Run) -> String {
     let mut out = String::from(
-        "entry_bar,exit_bar,entry_time,exit_time,entry_price,exit_price,size,pnl,return_pct,commission\n",
+        "entry_bar,exit_bar,entry_time,exit_time,entry_price,exit_price,size,pnl,return_pct,commission,exit_reason\n",
     );
     for t in &run.trades {
         let (eb, ep) = (
@@ -168,7 +185,7 @@ pub fn trades_csv(bars: &Bars, run: &Run) -> String {
         );
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             t.entry_bar,
             eb,
             bars.time[t.entry_bar],
@@ -178,7 +195,8 @@ pub fn trades_csv(bars: &Bars, run: &Run) -> String {
             t.size,
             t.pnl(),
             t.return_frac() * 100.0,
-            t.commission
+            t.commission,
+            t.exit_reason.map_or("", |r| r.name())
         );
     }
     out

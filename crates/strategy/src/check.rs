@@ -31,6 +31,9 @@ pub enum Binding {
     Param(f64),
     /// An indicator of the given type.
     Indicator(Type),
+    /// Position state (`position entry_price bars_in_trade open_pnl_pct`): a number per bar that
+    /// the run itself decides, so it is read bar by bar and cannot feed a series function.
+    Position,
 }
 
 /// Resolves names.
@@ -58,6 +61,26 @@ fn err(span: Span, message: String) -> TypeError {
 /// Whether `name` is one of the bar's prices.
 pub fn is_price(name: &str) -> bool {
     matches!(name, "open" | "high" | "low" | "close" | "volume")
+}
+
+/// The position-state names (DESIGN.md §5.2): `position` (1 long, -1 short, 0 flat),
+/// `entry_price`, `bars_in_trade` and `open_pnl_pct` (missing while flat).
+pub const POSITION_NAMES: [&str; 4] = ["position", "entry_price", "bars_in_trade", "open_pnl_pct"];
+
+/// Whether `name` is position state.
+pub fn is_position(name: &str) -> bool {
+    POSITION_NAMES.contains(&name)
+}
+
+/// Where `e` first reads position state, if it does.
+pub fn uses_position(e: &Expr) -> Option<Span> {
+    match &e.kind {
+        ExprKind::Num(_) => None,
+        ExprKind::Name(n) => is_position(n).then_some(e.span),
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => uses_position(x),
+        ExprKind::Binary(_, l, r) => uses_position(l).or_else(|| uses_position(r)),
+        ExprKind::Call { args, .. } => args.iter().find_map(uses_position),
+    }
 }
 
 /// The value of a constant argument: a literal, a param, or a negated one.
@@ -88,6 +111,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn unknown_name(name: &str, span: Span, scope: &dyn Scope) -> TypeError {
+    if is_position(name) {
+        return err(
+            span,
+            format!(
+                "`{name}` is position state, known per trade while the backtest runs, not a series: \
+                 use it in [rules], [risk] or [orders], not in [indicators]"
+            ),
+        );
+    }
     if let Some(f) = Func::from_name(name) {
         return err(
             span,
@@ -147,6 +179,15 @@ fn check_call(
         ));
     }
     for (a, (name, kind)) in args.iter().zip(spec) {
+        if let Some(at) = uses_position(a) {
+            return Err(err(
+                at,
+                format!(
+                    "{func} computes a whole series before the run, so its `{name}` cannot read \
+                     position state: compare position state outside the call"
+                ),
+            ));
+        }
         match kind {
             Arg::Series => expect(a, Type::Number, scope, &format!("{func}'s `{name}`"))?,
             Arg::Period { min } => {
@@ -211,7 +252,7 @@ pub fn check(e: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
     match &e.kind {
         ExprKind::Num(_) => Ok(Type::Number),
         ExprKind::Name(n) => match scope.lookup(n) {
-            Some(Binding::Price | Binding::Param(_)) => Ok(Type::Number),
+            Some(Binding::Price | Binding::Param(_) | Binding::Position) => Ok(Type::Number),
             Some(Binding::Indicator(t)) => Ok(t),
             None => Err(unknown_name(n, e.span, scope)),
         },
@@ -241,7 +282,17 @@ pub fn check(e: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
             field.is_none() && !func.fields().is_empty(),
             scope,
         ),
-        ExprKind::Back(inner, _) => check(inner, scope),
+        ExprKind::Back(inner, _) => {
+            if let Some(at) = uses_position(inner) {
+                return Err(err(
+                    at,
+                    "`[n]` looks back over a series, and position state is not one: \
+                     keep the lookback off it"
+                        .to_owned(),
+                ));
+            }
+            check(inner, scope)
+        }
     }
 }
 

@@ -169,7 +169,20 @@ pub struct SyntaxError {
 }
 
 /// Names that cannot be used for params or indicators.
-pub const RESERVED: [&str; 8] = ["open", "high", "low", "close", "volume", "and", "or", "not"];
+pub const RESERVED: [&str; 12] = [
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "and",
+    "or",
+    "not",
+    "position",
+    "entry_price",
+    "bars_in_trade",
+    "open_pnl_pct",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {

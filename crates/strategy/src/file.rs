@@ -7,8 +7,11 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::check::{Binding, Scope, Type, check, is_price, names};
+use crate::check::{Binding, Scope, Type, check, is_position, is_price, names};
 use crate::expr::{Expr, RESERVED, parse};
+use crate::sections::{
+    Orders, RawOrders, RawRisk, Risk, float, parse_orders, parse_risk, print_orders, print_risk,
+};
 
 /// A strategy file problem: the file, the line, the field, and for expressions the text and the
 /// position in it.
@@ -72,27 +75,6 @@ impl Rules {
     }
 }
 
-/// Position sizing and exits.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Risk {
-    /// Fraction of equity per entry, in (0, 1].
-    pub size: f64,
-    /// Stop loss in percent of the signal bar's close, in (0, 100).
-    pub stop_loss_pct: Option<f64>,
-    /// Take profit in percent of the signal bar's close, > 0.
-    pub take_profit_pct: Option<f64>,
-}
-
-impl Default for Risk {
-    fn default() -> Self {
-        Self {
-            size: 1.0,
-            stop_loss_pct: None,
-            take_profit_pct: None,
-        }
-    }
-}
-
 /// A validated strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Strategy {
@@ -108,6 +90,8 @@ pub struct Strategy {
     pub rules: Rules,
     /// Sizing and exits.
     pub risk: Risk,
+    /// Entry orders other than at market, and the fill mode.
+    pub orders: Orders,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,14 +101,6 @@ struct RawRules {
     exit_long: Option<Spanned<String>>,
     entry_short: Option<Spanned<String>>,
     exit_short: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRisk {
-    size: Option<Spanned<f64>>,
-    stop_loss_pct: Option<Spanned<f64>>,
-    take_profit_pct: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,11 +116,14 @@ struct RawStrategy {
     rules: Spanned<RawRules>,
     #[serde(default)]
     risk: Option<RawRisk>,
+    #[serde(default)]
+    orders: Option<RawOrders>,
 }
 
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
+/// The file being read: its name for errors and its text for line numbers.
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
 }
 
 impl Ctx<'_> {
@@ -154,7 +133,7 @@ impl Ctx<'_> {
             .map_or(0, |t| t.matches('\n').count() + 1)
     }
 
-    fn error(&self, byte: usize, field: &str, message: String) -> StrategyError {
+    pub(crate) fn error(&self, byte: usize, field: &str, message: String) -> StrategyError {
         StrategyError {
             file: self.file.to_owned(),
             line: self.line(byte),
@@ -208,12 +187,17 @@ pub fn valid_strategy_name(name: &str) -> Result<(), String> {
 struct StrategyScope<'a> {
     params: &'a HashMap<String, f64>,
     indicators: &'a HashMap<String, Type>,
+    /// Whether position state is known here (rules, risk and orders; not indicators).
+    position: bool,
 }
 
 impl Scope for StrategyScope<'_> {
     fn lookup(&self, name: &str) -> Option<Binding> {
         if is_price(name) {
             return Some(Binding::Price);
+        }
+        if self.position && is_position(name) {
+            return Some(Binding::Position);
         }
         if let Some(v) = self.params.get(name) {
             return Some(Binding::Param(*v));
@@ -288,6 +272,7 @@ impl Strategy {
         let scope = StrategyScope {
             params: &param_map,
             indicators: &types,
+            position: true,
         };
 
         let raw_rules = raw.rules.into_inner();
@@ -329,7 +314,8 @@ impl Strategy {
             ));
         }
 
-        let risk = parse_risk(ctx, raw.risk)?;
+        let risk = parse_risk(ctx, &scope, &rules, raw.risk)?;
+        let orders = parse_orders(ctx, &scope, &rules, raw.orders)?;
 
         Ok(Strategy {
             name: raw.name.into_inner(),
@@ -338,6 +324,7 @@ impl Strategy {
             indicators,
             rules,
             risk,
+            orders,
         })
     }
 
@@ -365,14 +352,8 @@ impl Strategy {
         for (n, e) in self.rules.iter() {
             let _ = writeln!(out, "{n} = {}", s(&e.to_string()));
         }
-        out.push_str("\n[risk]\n");
-        let _ = writeln!(out, "size = {}", float(self.risk.size));
-        if let Some(v) = self.risk.stop_loss_pct {
-            let _ = writeln!(out, "stop_loss_pct = {}", float(v));
-        }
-        if let Some(v) = self.risk.take_profit_pct {
-            let _ = writeln!(out, "take_profit_pct = {}", float(v));
-        }
+        print_risk(&mut out, &self.risk);
+        print_orders(&mut out, &self.orders);
         out
     }
 
@@ -382,66 +363,12 @@ impl Strategy {
     }
 }
 
-fn parse_risk(ctx: &Ctx<'_>, raw: Option<RawRisk>) -> Result<Risk, StrategyError> {
-    let Some(r) = raw else {
-        return Ok(Risk::default());
-    };
-    let pct = |name: &str, v: Option<Spanned<f64>>, max: Option<f64>| match v {
-        None => Ok(None),
-        Some(v) => {
-            let x = *v.get_ref();
-            let ok = x.is_finite() && x > 0.0 && max.is_none_or(|m| x < m);
-            if ok {
-                Ok(Some(x))
-            } else {
-                Err(ctx.error(
-                    v.span().start,
-                    &format!("risk.{name}"),
-                    match max {
-                        Some(m) => format!("must be above 0 and below {m} (percent), got {x}"),
-                        None => format!("must be above 0 (percent), got {x}"),
-                    },
-                ))
-            }
-        }
-    };
-    let size = match r.size {
-        None => 1.0,
-        Some(s) => {
-            let x = *s.get_ref();
-            if !(x.is_finite() && x > 0.0 && x <= 1.0) {
-                return Err(ctx.error(
-                    s.span().start,
-                    "risk.size",
-                    format!("must be a fraction of equity above 0 and at most 1, got {x}"),
-                ));
-            }
-            x
-        }
-    };
-    Ok(Risk {
-        size,
-        stop_loss_pct: pct("stop_loss_pct", r.stop_loss_pct, Some(100.0))?,
-        take_profit_pct: pct("take_profit_pct", r.take_profit_pct, None)?,
-    })
-}
-
 /// A param as TOML: an integer when whole, else the shortest exact decimal.
 fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         float(v)
-    }
-}
-
-/// A TOML float that reads back to the same f64 (always with a `.` or an exponent).
-fn float(v: f64) -> String {
-    let s = format!("{v:?}");
-    if s.contains(['.', 'e', 'E']) {
-        s
-    } else {
-        format!("{s}.0")
     }
 }
 
@@ -493,6 +420,7 @@ impl Typer<'_, '_> {
         let scope = StrategyScope {
             params: self.params,
             indicators: &self.types,
+            position: false,
         };
         let t = check(e, &scope).map_err(|t| StrategyError {
             pos: Some(t.span.start),

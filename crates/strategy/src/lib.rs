@@ -33,9 +33,14 @@ mod file;
 mod func;
 mod plain;
 mod python;
+mod sections;
 
-pub use check::{Binding, Scope, Type, TypeError, check, constant, is_price, names};
+pub use check::{
+    Binding, POSITION_NAMES, Scope, Type, TypeError, check, constant, is_position, is_price, names,
+    uses_position,
+};
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
-pub use file::{Risk, Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
+pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD};
 pub use python::{python_class_name, to_python};
+pub use sections::{Fill, Orders, Risk, Sizing};

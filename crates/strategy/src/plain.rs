@@ -22,6 +22,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("", "rules", "a section: write [rules] on a line of its own"),
     ("", "risk", "a section: write [risk] on a line of its own"),
+    ("", "orders", "a section: write [orders] on a line of its own"),
     ("params", "*", "a number, like 14"),
     (
         "indicators",
@@ -36,16 +37,42 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("risk", "stop_loss_pct", "a number of percent, like 5.0"),
     ("risk", "take_profit_pct", "a number of percent, like 10.0"),
+    ("risk", "units", "a whole number of units, like 100"),
+    ("risk", "risk_pct", "a percent of equity, like 1.0"),
+    ("risk", "trailing_stop_pct", "a number of percent, like 5.0"),
+    ("risk", "max_bars", "a whole number of bars, like 10"),
+    ("risk", "fractional_unit", "a fraction of one unit, like 0.00000001"),
+    (
+        "risk",
+        "*",
+        "a price expression in quotes, like \"close - 2 * atr(14)\"",
+    ),
+    ("orders", "valid_bars", "a whole number of bars, like 3"),
+    ("orders", "fill", "\"next_open\" or \"close\" in quotes"),
+    (
+        "orders",
+        "*",
+        "a price expression in quotes, like \"highest(high, 20)\"",
+    ),
 ];
 
 /// The fields each section takes, for "unknown field" and "missing field" messages.
 const FIELDS: &[(&str, &str)] = &[
     (
         "",
-        "name, description, and the sections [params], [indicators], [rules], [risk]",
+        "name, description, and the sections [params], [indicators], [rules], [risk], [orders]",
     ),
     ("rules", "entry_long, exit_long, entry_short, exit_short"),
-    ("risk", "size, stop_loss_pct, take_profit_pct"),
+    (
+        "risk",
+        "size, units, risk_pct, stop_loss_pct, take_profit_pct, stop_loss_long, stop_loss_short, \
+         take_profit_long, take_profit_short, trailing_stop_pct, trailing_stop_long, \
+         trailing_stop_short, max_bars, fractional_unit",
+    ),
+    (
+        "orders",
+        "entry_long_stop, entry_long_limit, entry_short_stop, entry_short_limit, valid_bars, fill",
+    ),
 ];
 
 fn label(section: &str, field: &str) -> String {

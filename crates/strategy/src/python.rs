@@ -12,9 +12,11 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use crate::check::uses_position;
 use crate::expr::{BinOp, Expr, ExprKind};
 use crate::file::Strategy;
 use crate::func::{Field, Func};
+use crate::sections::{Fill, Sizing};
 
 /// TA-Lib's indicators and the language's operations, in plain Python.
 const RUNTIME: &str = include_str!("python_runtime.py");
@@ -44,7 +46,13 @@ const STRATEGY_ATTRS: [&str; 12] = [
 ];
 
 /// Module-level names of the exported file (the class must not shadow them).
-const MODULE_NAMES: [&str; 22] = [
+const MODULE_NAMES: [&str; 28] = [
+    "run",
+    "STRATEGY",
+    "FRACTIONAL_UNIT",
+    "TRADE_ON_CLOSE",
+    "_state",
+    "_price_ok",
     "np",
     "pd",
     "sys",
@@ -223,6 +231,61 @@ impl Emitter<'_> {
         }
     }
 
+    /// What `next()` reads for `e` at bar `i`: `self.ATTR[i]` of a series computed in `init`
+    /// when `e` does not read position state; otherwise a scalar expression over the position
+    /// locals whose position-free parts are such series. `init` lines go to `parts`.
+    fn value(&self, e: &Expr, attr: &str, ty: Ty, parts: &mut Vec<String>) -> String {
+        if uses_position(e).is_none() {
+            let dtype = if ty == Ty::Bool { "bool" } else { "float" };
+            parts.push(format!("# {attr} = {e}"));
+            parts.push(format!(
+                "self.{attr} = np.asarray({}, dtype={dtype})",
+                self.series(e, true)
+            ));
+            return format!("self.{attr}[i]");
+        }
+        let mut n = 0;
+        parts.push(format!("# {attr} = {e} (reads position state: evaluated in next())"));
+        let code = self.at_bar(e, attr, parts, &mut n);
+        if ty == Ty::Bool {
+            format!("bool({code})")
+        } else {
+            code
+        }
+    }
+
+    fn at_bar(&self, e: &Expr, attr: &str, parts: &mut Vec<String>, n: &mut usize) -> String {
+        if uses_position(e).is_none() {
+            if let ExprKind::Num(v) = e.kind {
+                return format!("np.float64({})", py_float(v));
+            }
+            let name = format!("{attr}_{n}");
+            *n += 1;
+            let dtype = if self.ty(e) == Ty::Bool { "bool" } else { "float" };
+            parts.push(format!(
+                "self.{name} = np.asarray({}, dtype={dtype})",
+                self.series(e, true)
+            ));
+            return format!("self.{name}[i]");
+        }
+        match &e.kind {
+            ExprKind::Name(v) => format!("_{v}"),
+            ExprKind::Neg(x) => format!("(-{})", self.at_bar(x, attr, parts, n)),
+            ExprKind::Not(x) => format!("(not {})", self.at_bar(x, attr, parts, n)),
+            ExprKind::Binary(op, l, r) => {
+                let (l, r) = (self.at_bar(l, attr, parts, n), self.at_bar(r, attr, parts, n));
+                match op {
+                    BinOp::And => format!("({l} and {r})"),
+                    BinOp::Or => format!("({l} or {r})"),
+                    BinOp::Ne => format!("_ne_s({l}, {r})"),
+                    other => format!("({l} {} {r})", other.symbol()),
+                }
+            }
+            // Validation keeps position state out of calls and lookbacks.
+            ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) => "math.nan".to_owned(),
+        }
+    }
+
     fn call(&self, func: Func, args: &[Expr], field: Option<Field>, register: bool) -> String {
         let arg = |i: usize| {
             args.get(i)
@@ -332,9 +395,10 @@ pub fn python_class_name(s: &Strategy) -> String {
 /// Python file (numpy and pandas only). The output is deterministic: the same strategy always
 /// gives the same bytes.
 ///
-/// Run it as `python NAME.py DATA.csv [--cash 10000] [--commission 0.002] [--finalize]`, or
-/// import the class and hand it to `backtesting.Backtest`. Params become class attributes, so
-/// `Backtest.optimize` can sweep them.
+/// Run it as `python NAME.py DATA.csv [--cash 10000] [--commission 0.002] [--finalize]`, call its
+/// `run(data, cash=10000, commission=0.002, finalize=False)` (which builds the right `Backtest`:
+/// fractional units, fills at the close), or import the class and hand it to
+/// `backtesting.Backtest`. Params become class attributes, so `Backtest.optimize` can sweep them.
 #[must_use]
 pub fn to_python(s: &Strategy) -> String {
     let class = python_class_name(s);
@@ -347,12 +411,21 @@ pub fn to_python(s: &Strategy) -> String {
         let _ = writeln!(param_lines, "    {attr} = {}", py_float(*value));
         params.insert(name.as_str(), attr);
     }
-    let size_attr = py_ident("size", &taken);
-    taken.insert(size_attr.clone());
-    let sl_attr = py_ident("stop_loss_pct", &taken);
-    taken.insert(sl_attr.clone());
-    let tp_attr = py_ident("take_profit_pct", &taken);
-    taken.insert(tp_attr.clone());
+    let mut attr = |name: &str| {
+        let a = py_ident(name, &taken);
+        taken.insert(a.clone());
+        a
+    };
+    let attrs = Attrs {
+        size: attr("size"),
+        units: attr("units"),
+        risk_pct: attr("risk_pct"),
+        sl: attr("stop_loss_pct"),
+        tp: attr("take_profit_pct"),
+        trail: attr("trailing_stop_pct"),
+        max_bars: attr("max_bars"),
+        valid_bars: attr("valid_bars"),
+    };
 
     let mut local_taken: HashSet<String> = ["o", "h", "l", "c", "v", "self", "_full"]
         .iter()
@@ -383,11 +456,7 @@ pub fn to_python(s: &Strategy) -> String {
         out.push_str("    # [params]\n");
         out.push_str(&param_lines);
     }
-    out.push_str("    # [risk]: size is a fraction of equity; stops and targets in percent\n");
-    let _ = writeln!(out, "    {size_attr} = {}", py_float(s.risk.size));
-    let opt = |v: Option<f64>| v.map_or_else(|| "None".to_owned(), py_float);
-    let _ = writeln!(out, "    {sl_attr} = {}", opt(s.risk.stop_loss_pct));
-    let _ = writeln!(out, "    {tp_attr} = {}\n", opt(s.risk.take_profit_pct));
+    out.push_str(&settings(s, &attrs));
 
     out.push_str(
         "    def _series(self, compute, name, plot):\n\
@@ -404,52 +473,256 @@ pub fn to_python(s: &Strategy) -> String {
          \x20       c = df[\"Close\"].to_numpy(dtype=float)\n\
          \x20       v = df[\"Volume\"].to_numpy(dtype=float) if \"Volume\" in df else np.full(len(c), np.nan)\n\
          \x20       size = len(c)\n\
-         \x20       self._kept = []\n\n\
+         \x20       self._kept = []\n\
+         \x20       self._pending = None\n\
+         \x20       self._pending_bar = 0\n\n\
          \x20       def _full(x):\n\
          \x20           return np.full(size, float(x))\n\n\
          \x20       with np.errstate(all=\"ignore\"):\n",
     );
-    let body = init_body(s, &em, &order);
+    let mut body = init_body(s, &em, &order);
+    let next = next_method(s, &em, &attrs, &mut body);
     for line in body.lines() {
         let _ = writeln!(out, "            {line}");
     }
-    out.push_str(&tail(&class, &sl_attr, &tp_attr, &size_attr));
+    out.push_str(&next);
+    out.push_str(&enter_method(s, &attrs));
+    out.push_str(&tail(s, &class));
     out
 }
 
-/// `_order`, `next` and the command-line entry point.
-fn tail(class: &str, sl_attr: &str, tp_attr: &str, size_attr: &str) -> String {
-    format!(
-        "
-    def _order(self, long, close):
-        sl, tp = self.{sl_attr}, self.{tp_attr}
-        if long:
-            sl = close * (1 - sl / 100) if sl is not None else None
-            tp = close * (1 + tp / 100) if tp is not None else None
-        else:
-            sl = close * (1 + sl / 100) if sl is not None else None
-            tp = close * (1 - tp / 100) if tp is not None else None
-        # size 1.0 is backtesting.py's default: all available equity.
-        kwargs = {{}} if self.{size_attr} >= 1 else {{\"size\": self.{size_attr}}}
-        (self.buy if long else self.sell)(sl=sl, tp=tp, **kwargs)
+/// The class attributes that hold `[risk]` and `[orders]` settings (renamed when a param
+/// already has the name).
+struct Attrs {
+    size: String,
+    units: String,
+    risk_pct: String,
+    sl: String,
+    tp: String,
+    trail: String,
+    max_bars: String,
+    valid_bars: String,
+}
 
+/// The class attributes for `[risk]` and `[orders]`.
+fn settings(s: &Strategy, a: &Attrs) -> String {
+    let mut out = String::new();
+    let opt = |v: Option<f64>| v.map_or_else(|| "None".to_owned(), py_float);
+    out.push_str("    # [risk]: sizing (one of size / units / risk_pct), stops and targets in percent\n");
+    let (size, units, risk) = match s.risk.sizing {
+        Sizing::Fraction(f) => (Some(f), None, None),
+        Sizing::Units(u) => (None, Some(u), None),
+        Sizing::RiskPct(r) => (None, None, Some(r)),
+    };
+    let _ = writeln!(out, "    {} = {}", a.size, opt(size));
+    let _ = writeln!(out, "    {} = {}", a.units, opt(units));
+    let _ = writeln!(out, "    {} = {}", a.risk_pct, opt(risk));
+    let _ = writeln!(out, "    {} = {}", a.sl, opt(s.risk.stop_loss_pct));
+    let _ = writeln!(out, "    {} = {}", a.tp, opt(s.risk.take_profit_pct));
+    let _ = writeln!(out, "    {} = {}", a.trail, opt(s.risk.trailing_stop_pct));
+    let _ = writeln!(
+        out,
+        "    {} = {}",
+        a.max_bars,
+        s.risk
+            .max_bars
+            .map_or_else(|| "None".to_owned(), |n| n.to_string())
+    );
+    out.push_str("    # [orders]: an unfilled entry order is cancelled after this many bars\n");
+    let _ = writeln!(out, "    {} = {}\n", a.valid_bars, s.orders.valid_bars);
+    out
+}
+
+/// `next()`: position state, trailing stops, time exits, order expiry, then the rules. Series
+/// it reads are added to `init_lines`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one block of generated Python per step of the bar, in order"
+)]
+fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut String) -> String {
+    let mut parts = Vec::new();
+    let mut value = |e: Option<&Expr>, attr: &str, ty: Ty| -> Option<String> {
+        e.map(|e| em.value(e, attr, ty, &mut parts))
+    };
+    let rule = |v: Option<String>| v.unwrap_or_else(|| "False".to_owned());
+    let entry_long = rule(value(s.rules.entry_long.as_ref(), "_entry_long", Ty::Bool));
+    let exit_long = rule(value(s.rules.exit_long.as_ref(), "_exit_long", Ty::Bool));
+    let entry_short = rule(value(s.rules.entry_short.as_ref(), "_entry_short", Ty::Bool));
+    let exit_short = rule(value(s.rules.exit_short.as_ref(), "_exit_short", Ty::Bool));
+    let r = &s.risk;
+    let o = &s.orders;
+    let level = |v: Option<String>, pct: Option<(&str, &str)>| -> String {
+        match (v, pct) {
+            (Some(v), _) => v,
+            (None, Some((attr, sign))) => {
+                format!("close * (1 {sign} self.{attr} / 100) if self.{attr} is not None else None")
+            }
+            (None, None) => "None".to_owned(),
+        }
+    };
+    let sl_long = level(value(r.stop_loss_long.as_ref(), "_sl_long", Ty::Num), Some((&a.sl, "-")));
+    let sl_short = level(value(r.stop_loss_short.as_ref(), "_sl_short", Ty::Num), Some((&a.sl, "+")));
+    let tp_long = level(value(r.take_profit_long.as_ref(), "_tp_long", Ty::Num), Some((&a.tp, "+")));
+    let tp_short = level(value(r.take_profit_short.as_ref(), "_tp_short", Ty::Num), Some((&a.tp, "-")));
+    let stop_long = level(value(o.entry_long_stop.as_ref(), "_stop_long", Ty::Num), None);
+    let limit_long = level(value(o.entry_long_limit.as_ref(), "_limit_long", Ty::Num), None);
+    let stop_short = level(value(o.entry_short_stop.as_ref(), "_stop_short", Ty::Num), None);
+    let limit_short = level(value(o.entry_short_limit.as_ref(), "_limit_short", Ty::Num), None);
+    let trail_long = value(r.trailing_stop_long.as_ref(), "_trail_long", Ty::Num).or_else(|| {
+        r.trailing_stop_pct
+            .map(|_| format!("close * (1 - self.{} / 100)", a.trail))
+    });
+    let trail_short = value(r.trailing_stop_short.as_ref(), "_trail_short", Ty::Num).or_else(|| {
+        r.trailing_stop_pct
+            .map(|_| format!("close * (1 + self.{} / 100)", a.trail))
+    });
+    for p in parts {
+        let _ = writeln!(init_lines, "{p}");
+    }
+
+    let mut out = String::from(
+        "
     def next(self):
         i = len(self.data) - 1
+        trade = self.trades[-1] if self.trades else None
+        _position, _entry_price, _bars_in_trade, _open_pnl_pct = _state(trade, i)
         long, short = self.position.is_long, self.position.is_short
-        closing = False
-        # Exits first, then entries; an entry in the held direction is ignored.
-        if (long and self._exit_long[i]) or (short and self._exit_short[i]):
-            self.position.close()
-            closing = True
         close = self.data.Close[-1]
-        if self._entry_long[i] and not long:
-            if short and not closing:
-                self.position.close()
-            self._order(True, close)
-        elif self._entry_short[i] and not short:
-            if long and not closing:
-                self.position.close()
-            self._order(False, close)
+        closing = False
+        with np.errstate(all=\"ignore\"):
+",
+    );
+    let body = &mut out;
+    if trail_long.is_some() || trail_short.is_some() {
+        let tl = trail_long.unwrap_or_else(|| "None".to_owned());
+        let ts = trail_short.unwrap_or_else(|| "None".to_owned());
+        let _ = write!(
+            body,
+            "            # Trailing stops, before the rules (as lib.TrailingStrategy.next).
+            for t in self.trades:
+                if t.is_long:
+                    lvl = {tl}
+                    if _price_ok(lvl):
+                        t.sl = max(t.sl or -math.inf, lvl)
+                else:
+                    lvl = {ts}
+                    if _price_ok(lvl):
+                        t.sl = min(t.sl or math.inf, lvl)
+"
+        );
+    }
+    if r.max_bars.is_some() {
+        let _ = write!(
+            body,
+            "            # Time exit: close a trade open for max_bars bars.
+            for t in self.trades:
+                if i - t.entry_bar >= self.{mb}:
+                    t.close()
+                    closing = True
+",
+            mb = a.max_bars
+        );
+    }
+    let _ = write!(
+        body,
+        "            # An unfilled entry order lives valid_bars bars.
+            if self._pending is not None and self._pending in self.orders and i - self._pending_bar >= self.{vb}:
+                self._pending.cancel()
+                self._pending = None
+            # Exits first, then entries; an entry in the held direction is ignored.
+            if (long and {exit_long}) or (short and {exit_short}):
+                if not closing:
+                    self.position.close()
+                closing = True
+            if {entry_long} and not long:
+                if short and not closing:
+                    self.position.close()
+                self._enter(True, i, close, {sl_long}, {tp_long}, {stop_long}, {limit_long})
+            elif {entry_short} and not short:
+                if long and not closing:
+                    self.position.close()
+                self._enter(False, i, close, {sl_short}, {tp_short}, {stop_short}, {limit_short})
+",
+        vb = a.valid_bars,
+    );
+    out
+}
+
+/// `_enter()`: checks the order's prices, sizes it and places it (replacing a pending entry).
+fn enter_method(s: &Strategy, a: &Attrs) -> String {
+    let sizing = match s.risk.sizing {
+        Sizing::Fraction(_) => format!(
+            "        # size 1.0 is backtesting.py's default: all available equity.
+        kwargs = {{}} if self.{size} >= 1 else {{\"size\": self.{size}}}
+",
+            size = a.size
+        ),
+        Sizing::Units(_) => format!("        kwargs = {{\"size\": self.{}}}\n", a.units),
+        Sizing::RiskPct(_) => format!(
+            "        # Risk-based: the units whose loss at the stop is risk_pct of equity.
+        dist = abs(close - sl)
+        if not dist > 0:
+            return
+        n = int(self.equity * self.{} / 100 // dist)
+        if n < 1:
+            return
+        kwargs = {{\"size\": n}}
+",
+            a.risk_pct
+        ),
+    };
+    format!(
+        "
+    def _enter(self, long, i, close, sl, tp, stop, limit):
+        # A new entry signal replaces an entry order still waiting.
+        if self._pending is not None and self._pending in self.orders:
+            self._pending.cancel()
+        self._pending = None
+        # A missing or non-positive price, or a stop / target on the wrong side, places nothing
+        # (backtesting.py would raise).
+        for p in (sl, tp, stop, limit):
+            if p is not None and not _price_ok(p):
+                return
+        ref = limit or stop or close
+        lo, hi = (sl, tp) if long else (tp, sl)
+        if not ((-math.inf if lo is None else lo) < ref < (math.inf if hi is None else hi)):
+            return
+{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl=sl, tp=tp, **kwargs)
+        self._pending_bar = i
+"
+    )
+}
+
+/// `run()`, the command-line entry point.
+fn tail(s: &Strategy, class: &str) -> String {
+    let unit = s
+        .risk
+        .fractional_unit
+        .map_or_else(|| "None".to_owned(), py_float);
+    let on_close = if s.orders.fill == Fill::Close {
+        "True"
+    } else {
+        "False"
+    };
+    format!(
+        "
+
+STRATEGY = {class}
+FRACTIONAL_UNIT = {unit}
+TRADE_ON_CLOSE = {on_close}
+
+
+def run(data, cash=10_000, commission=0.002, finalize=False):
+    \"\"\"backtesting.py's stats for this strategy on `data` (a CSV path or an OHLCV DataFrame).\"\"\"
+    df = data if isinstance(data, pd.DataFrame) else _load(data)
+    kwargs = dict(cash=cash, commission=commission, finalize_trades=finalize,
+                  trade_on_close=TRADE_ON_CLOSE)
+    if FRACTIONAL_UNIT is not None:
+        from backtesting.lib import FractionalBacktest
+        bt = FractionalBacktest(df, {class}, fractional_unit=FRACTIONAL_UNIT, **kwargs)
+    else:
+        bt = Backtest(df, {class}, **kwargs)
+    return bt.run()
 
 
 def main(argv=None):
@@ -459,14 +732,12 @@ def main(argv=None):
     p.add_argument(\"--commission\", type=float, default=0.002)
     p.add_argument(\"--finalize\", action=\"store_true\", help=\"close open trades at the end\")
     a = p.parse_args(argv)
-    bt = Backtest(_load(a.data), {class}, cash=a.cash, commission=a.commission,
-                  finalize_trades=a.finalize)
-    print(bt.run())
+    print(run(a.data, cash=a.cash, commission=a.commission, finalize=a.finalize))
 
 
 if __name__ == \"__main__\":
     sys.exit(main())
-",
+"
     )
 }
 
@@ -529,26 +800,6 @@ fn init_body(s: &Strategy, em: &Emitter<'_>, order: &[usize]) -> String {
             py_str(&label)
         );
     }
-    body.push_str("# [rules]: whole-series conditions; next() reads bar i\n");
-    for (rule, e) in [
-        ("entry_long", &s.rules.entry_long),
-        ("exit_long", &s.rules.exit_long),
-        ("entry_short", &s.rules.entry_short),
-        ("exit_short", &s.rules.exit_short),
-    ] {
-        match e {
-            Some(e) => {
-                let _ = writeln!(body, "# {rule} = {e}");
-                let _ = writeln!(
-                    body,
-                    "self._{rule} = np.asarray({}, dtype=bool)",
-                    em.series(e, true)
-                );
-            }
-            None => {
-                let _ = writeln!(body, "self._{rule} = np.full(size, False)");
-            }
-        }
-    }
+    body.push_str("# [rules], [risk] and [orders]: whole series; next() reads bar i\n");
     body
 }

@@ -367,6 +367,24 @@ def _ne(a, b):
     return (a != b) & ~np.isnan(a) & ~np.isnan(b)
 
 
+def _ne_s(a, b):
+    """`!=` on one bar's values: false when either side is missing."""
+    return a == a and b == b and a != b
+
+
+def _price_ok(p):
+    """A usable order price: present, positive and finite."""
+    return p is not None and p == p and 0 < p < math.inf
+
+
+def _state(trade, i):
+    """Position state at bar i: position, entry_price, bars_in_trade, open_pnl_pct."""
+    if trade is None:
+        return np.float64(0.0), np.float64(np.nan), np.float64(np.nan), np.float64(np.nan)
+    return (np.float64(1.0 if trade.size > 0 else -1.0), np.float64(trade.entry_price),
+            np.float64(i - trade.entry_bar), np.float64(trade.pl_pct * 100))
+
+
 def _crosses_above(a, b):
     out = np.full(len(a), False)
     out[1:] = (a[:-1] < b[:-1]) & (a[1:] > b[1:])

@@ -117,7 +117,7 @@ fn trades_and_statistics_match_backtesting_py() {
                 w["exit_bar"].as_u64().unwrap(),
                 "{what} exit bar"
             );
-            assert_eq!(t.size, w["size"].as_i64().unwrap(), "{what} size");
+            close(&format!("{what} size"), t.size, w["size"].as_f64().unwrap());
             close(
                 &format!("{what} entry"),
                 t.entry_price,

@@ -101,7 +101,7 @@ fn next_open_fills_commission_on_both_legs_and_whole_units() {
     assert_eq!(r.trades.len(), 1);
     let t = &r.trades[0];
     // floor(1000·(1−2.2e-16) / (103·1.01)) = 9 units.
-    assert_eq!((t.entry_bar, t.exit_bar, t.size), (2, Some(4), 9));
+    assert_eq!((t.entry_bar, t.exit_bar, t.size), (2, Some(4), 9.0));
     assert_eq!((t.entry_price, t.exit_price), (103.0, Some(110.0)));
     let fees = 9.0 * 103.0 * 0.01 + 9.0 * 110.0 * 0.01;
     assert!((t.commission - fees).abs() < 1e-9);
@@ -170,7 +170,7 @@ fn a_gap_through_the_stop_fills_at_the_open_and_a_short_mirrors() {
     // floor(1000·0.5/100) = 5 units short.
     assert_eq!(
         (t.size, t.entry_bar, t.exit_bar, t.exit_price),
-        (-5, 2, Some(3), Some(108.0))
+        (-5.0, 2, Some(3), Some(108.0))
     );
     assert!((t.pnl() - -40.0).abs() < 1e-9);
     assert!((t.return_frac() - -0.08).abs() < 1e-12);
@@ -199,7 +199,7 @@ fn open_trades_stay_open_unless_finalized_at_the_last_open() {
     .unwrap();
     assert!(open.trades.is_empty());
     assert_eq!(open.open_trades.len(), 1);
-    assert_eq!(open.open_trades[0].size, 9);
+    assert_eq!(open.open_trades[0].size, 9.0);
     // Marked to the last close 12.8.
     assert!((open.equity[4] - (100.0 + 9.0 * 1.8)).abs() < 1e-9);
     let fin = run(

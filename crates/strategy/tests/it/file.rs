@@ -82,7 +82,7 @@ fn each_bad_file_gets_its_own_message() {
         (
             GOOD.replace("[risk]", "[risk]\nleverage = 2"),
             "risk.leverage",
-            "`[risk] leverage` is not a field of [risk]; it takes size, stop_loss_pct, take_profit_pct",
+            "`[risk] leverage` is not a field of [risk]; it takes size, units, risk_pct, stop_loss_pct, take_profit_pct, stop_loss_long",
         ),
         (
             GOOD.replace("exit_long ", "exit_lng "),

@@ -1,0 +1,517 @@
+//! backtesting.py 0.6.6's `_Broker`, ported operation by operation (`backtesting.py`
+//! l.726-1110; `reference/backtesting-semantics.md` §2-5): one queue of orders processed against
+//! each bar — market orders at the open (or the previous close with `trade_on_close`), stop
+//! orders once the bar's range reaches them, limit orders with the pessimistic
+//! stop-then-limit rule, stop-loss orders first, contingent stops and targets re-checked on the
+//! bar a market entry filled — relative sizes in whole units from the margin available,
+//! commission on both legs, and FIFO closing of opposite trades (hedging off). The float
+//! operations are backtesting.py's own, in its order, so sizes and cash match it to the bit.
+
+use crate::data::Bars;
+use crate::engine::{ExitReason, Trade};
+
+/// What an order does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A stand-alone order that opens (or reduces) a position.
+    Entry,
+    /// `trade.close()`: a market order for the whole trade, with why it was placed.
+    Close(ExitReason),
+    /// The trade's stop loss (a stop order); `true` once a trailing rule has set it.
+    Sl(bool),
+    /// The trade's take profit (a limit order).
+    Tp,
+}
+
+/// An order in the queue. `size` is signed: positive buys; `|size| < 1` is a fraction of the
+/// margin available, otherwise whole units.
+#[derive(Debug, Clone)]
+pub(crate) struct Order {
+    pub(crate) id: u64,
+    pub(crate) size: f64,
+    pub(crate) limit: Option<f64>,
+    pub(crate) stop: Option<f64>,
+    pub(crate) sl: Option<f64>,
+    pub(crate) tp: Option<f64>,
+    pub(crate) parent: Option<u64>,
+    pub(crate) kind: Kind,
+}
+
+impl Order {
+    fn is_long(&self) -> bool {
+        self.size > 0.0
+    }
+
+    fn is_contingent(&self) -> bool {
+        matches!(self.kind, Kind::Sl(_) | Kind::Tp)
+    }
+}
+
+/// An open trade with its bracket orders.
+#[derive(Debug, Clone)]
+pub(crate) struct Open {
+    pub(crate) id: u64,
+    pub(crate) trade: Trade,
+    sl_order: Option<u64>,
+    tp_order: Option<u64>,
+}
+
+/// The broker: cash, the order queue, open and closed trades.
+#[derive(Debug)]
+pub(crate) struct Broker<'a> {
+    bars: &'a Bars,
+    commission: f64,
+    trade_on_close: bool,
+    pub(crate) cash: f64,
+    pub(crate) orders: Vec<Order>,
+    pub(crate) trades: Vec<Open>,
+    pub(crate) closed: Vec<Trade>,
+    next_id: u64,
+}
+
+/// Python's `float // float` (CPython `float_floor_div`, numpy's `npy_floor_divide`): not
+/// always `floor(a / b)`.
+pub(crate) fn floordiv(a: f64, b: f64) -> f64 {
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        m += b;
+        div -= 1.0;
+    }
+    let _ = m;
+    if div != 0.0 {
+        let mut f = div.floor();
+        if div - f > 0.5 {
+            f += 1.0;
+        }
+        f
+    } else {
+        0.0_f64.copysign(a / b)
+    }
+}
+
+impl<'a> Broker<'a> {
+    pub(crate) fn new(bars: &'a Bars, cash: f64, commission: f64, trade_on_close: bool) -> Self {
+        Self {
+            bars,
+            commission,
+            trade_on_close,
+            cash,
+            orders: Vec::new(),
+            trades: Vec::new(),
+            closed: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// `commission(size, price)` for a relative commission: `|size| * price * c`.
+    fn fee(&self, size: f64, price: f64) -> f64 {
+        size.abs() * price * self.commission
+    }
+
+    /// Σ size over open trades (`_position_size`).
+    pub(crate) fn position_size(&self) -> f64 {
+        self.trades.iter().map(|t| t.trade.size).sum()
+    }
+
+    /// `equity` at bar `i`'s close: `cash + last * position_size - Σ size * entry`.
+    pub(crate) fn equity(&self, i: usize) -> f64 {
+        if self.trades.is_empty() {
+            return self.cash + 0.0;
+        }
+        let last = self.bars.close[i];
+        let entry: f64 = self
+            .trades
+            .iter()
+            .map(|t| t.trade.size * t.trade.entry_price)
+            .sum();
+        self.cash + (last * self.position_size() - entry)
+    }
+
+    fn margin_available(&self, i: usize) -> f64 {
+        let last = self.bars.close[i];
+        let used: f64 = self
+            .trades
+            .iter()
+            .map(|t| t.trade.size.abs() * last)
+            .sum();
+        (self.equity(i) - used).max(0.0)
+    }
+
+    /// `new_order`: stop-loss orders go to the front, everything else to the back.
+    pub(crate) fn new_order(&mut self, mut o: Order) -> u64 {
+        o.id = self.id();
+        let id = o.id;
+        if o.parent.is_some() && o.stop.is_some() {
+            self.orders.insert(0, o);
+        } else {
+            self.orders.push(o);
+        }
+        id
+    }
+
+    /// An entry order (`buy()`/`sell()` with no parent trade).
+    pub(crate) fn entry(
+        &mut self,
+        size: f64,
+        stop: Option<f64>,
+        limit: Option<f64>,
+        sl: Option<f64>,
+        tp: Option<f64>,
+    ) -> u64 {
+        self.new_order(Order {
+            id: 0,
+            size,
+            limit,
+            stop,
+            sl,
+            tp,
+            parent: None,
+            kind: Kind::Entry,
+        })
+    }
+
+    /// `Order.cancel()`.
+    pub(crate) fn cancel(&mut self, id: u64) {
+        self.orders.retain(|o| o.id != id);
+        for t in &mut self.trades {
+            if t.sl_order == Some(id) {
+                t.sl_order = None;
+                t.trade.sl = None;
+            }
+            if t.tp_order == Some(id) {
+                t.tp_order = None;
+                t.trade.tp = None;
+            }
+        }
+    }
+
+    pub(crate) fn is_pending(&self, id: u64) -> bool {
+        self.orders.iter().any(|o| o.id == id)
+    }
+
+    /// `trade.close()`: a market order for the whole trade at the front of the queue.
+    pub(crate) fn close_trade_order(&mut self, trade: u64, reason: ExitReason) {
+        let Some(t) = self.trades.iter().find(|t| t.id == trade) else {
+            return;
+        };
+        let size = -t.trade.size;
+        let id = self.id();
+        self.orders.insert(
+            0,
+            Order {
+                id,
+                size,
+                limit: None,
+                stop: None,
+                sl: None,
+                tp: None,
+                parent: Some(trade),
+                kind: Kind::Close(reason),
+            },
+        );
+    }
+
+    /// `trade.sl = price` (`trailing`: set by a trailing rule).
+    pub(crate) fn set_sl(&mut self, trade: u64, price: f64, trailing: bool) {
+        let Some(pos) = self.trades.iter().position(|t| t.id == trade) else {
+            return;
+        };
+        if let Some(old) = self.trades[pos].sl_order {
+            self.cancel(old);
+        }
+        let size = -self.trades[pos].trade.size;
+        let id = self.new_order(Order {
+            id: 0,
+            size,
+            limit: None,
+            stop: Some(price),
+            sl: None,
+            tp: None,
+            parent: Some(trade),
+            kind: Kind::Sl(trailing),
+        });
+        let t = &mut self.trades[pos];
+        t.sl_order = Some(id);
+        t.trade.sl = Some(price);
+    }
+
+    /// Whether the trade's stop was last set by a trailing rule.
+    pub(crate) fn sl_trailing(&self, trade: u64) -> bool {
+        self.trades
+            .iter()
+            .find(|t| t.id == trade)
+            .and_then(|t| t.sl_order)
+            .and_then(|id| self.orders.iter().find(|o| o.id == id))
+            .is_some_and(|o| o.kind == Kind::Sl(true))
+    }
+
+    /// `trade.tp = price`.
+    fn set_tp(&mut self, trade: u64, price: f64) {
+        let Some(pos) = self.trades.iter().position(|t| t.id == trade) else {
+            return;
+        };
+        if let Some(old) = self.trades[pos].tp_order {
+            self.cancel(old);
+        }
+        let size = -self.trades[pos].trade.size;
+        let id = self.new_order(Order {
+            id: 0,
+            size,
+            limit: Some(price),
+            stop: None,
+            sl: None,
+            tp: None,
+            parent: Some(trade),
+            kind: Kind::Tp,
+        });
+        let t = &mut self.trades[pos];
+        t.tp_order = Some(id);
+        t.trade.tp = Some(price);
+    }
+
+    fn remove_order(&mut self, id: u64) {
+        self.orders.retain(|o| o.id != id);
+    }
+
+    /// `_close_trade`.
+    pub(crate) fn close_trade(&mut self, pos: usize, price: f64, bar: usize, reason: ExitReason) {
+        let open = self.trades.remove(pos);
+        if let Some(id) = open.sl_order {
+            self.remove_order(id);
+        }
+        if let Some(id) = open.tp_order {
+            self.remove_order(id);
+        }
+        let mut t = open.trade;
+        let fee = self.fee(t.size, price);
+        self.cash += t.size * (price - t.entry_price) - fee;
+        t.commission = fee + self.fee(t.size, t.entry_price);
+        t.exit_bar = Some(bar);
+        t.exit_price = Some(price);
+        t.exit_reason = Some(reason);
+        self.closed.push(t);
+    }
+
+    /// `_reduce_trade`: closes `-size` units of the trade at `pos`.
+    fn reduce_trade(&mut self, pos: usize, price: f64, size: f64, bar: usize, reason: ExitReason) {
+        let left = self.trades[pos].trade.size + size;
+        if left == 0.0 {
+            self.close_trade(pos, price, bar, reason);
+            return;
+        }
+        let mut part = self.trades[pos].clone();
+        self.trades[pos].trade.size = left;
+        let ids = (self.trades[pos].sl_order, self.trades[pos].tp_order);
+        for o in &mut self.orders {
+            if Some(o.id) == ids.0 || Some(o.id) == ids.1 {
+                o.size = -left;
+            }
+        }
+        part.trade.size = -size;
+        part.sl_order = None;
+        part.tp_order = None;
+        part.id = self.id();
+        self.trades.push(part);
+        let last = self.trades.len() - 1;
+        self.close_trade(last, price, bar, reason);
+    }
+
+    fn open_trade(&mut self, price: f64, size: f64, sl: Option<f64>, tp: Option<f64>, bar: usize) {
+        let id = self.id();
+        self.trades.push(Open {
+            id,
+            trade: Trade {
+                entry_bar: bar,
+                exit_bar: None,
+                entry_price: price,
+                exit_price: None,
+                size,
+                sl: None,
+                tp: None,
+                commission: 0.0,
+                exit_reason: None,
+            },
+            sl_order: None,
+            tp_order: None,
+        });
+        let fee = self.fee(size, price);
+        self.cash -= fee;
+        if let Some(t) = self.trades.last_mut() {
+            t.trade.commission = fee;
+        }
+        if let Some(tp) = tp {
+            self.set_tp(id, tp);
+        }
+        if let Some(sl) = sl {
+            self.set_sl(id, sl, false);
+        }
+    }
+
+    /// `_process_orders` against bar `i`, including its re-run for brackets of a market entry.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "a line-for-line port of one backtesting.py method; splitting it would hide the correspondence"
+    )]
+    pub(crate) fn process_orders(&mut self, i: usize) {
+        let (open, high, low) = (self.bars.open[i], self.bars.high[i], self.bars.low[i]);
+        let mut again = true;
+        while again {
+            again = false;
+            let ids: Vec<u64> = self.orders.iter().map(|o| o.id).collect();
+            for id in ids {
+                let Some(pos) = self.orders.iter().position(|o| o.id == id) else {
+                    continue;
+                };
+                let order = self.orders[pos].clone();
+                let long = order.is_long();
+                let stop_price = order.stop;
+                if let Some(stop) = stop_price {
+                    let hit = if long { high >= stop } else { low <= stop };
+                    if !hit {
+                        continue;
+                    }
+                    // A triggered stop becomes a market (or limit) order.
+                    self.orders[pos].stop = None;
+                }
+                let price = if let Some(limit) = order.limit {
+                    let hit = if long { low <= limit } else { high >= limit };
+                    let before_stop = hit
+                        && if long {
+                            limit <= stop_price.unwrap_or(f64::NEG_INFINITY)
+                        } else {
+                            limit >= stop_price.unwrap_or(f64::INFINITY)
+                        };
+                    if !hit || before_stop {
+                        continue;
+                    }
+                    let s = stop_price.unwrap_or(open);
+                    if long { py_min(s, limit) } else { py_max(s, limit) }
+                } else {
+                    let mut p = if self.trade_on_close && !order.is_contingent() && i > 0 {
+                        self.bars.close[i - 1]
+                    } else {
+                        open
+                    };
+                    if let Some(stop) = stop_price {
+                        p = if long { py_max(p, stop) } else { py_min(p, stop) };
+                    }
+                    p
+                };
+                let market = order.limit.is_none() && stop_price.is_none();
+                let bar = if market && self.trade_on_close && !order.is_contingent() && i > 0 {
+                    i - 1
+                } else {
+                    i
+                };
+
+                if let Some(parent) = order.parent {
+                    if let Some(tpos) = self.trades.iter().position(|t| t.id == parent) {
+                        let prev = self.trades[tpos].trade.size;
+                        let size = prev.abs().min(order.size.abs()).copysign(order.size);
+                        let reason = match order.kind {
+                            Kind::Close(r) => r,
+                            Kind::Sl(true) => ExitReason::Trailing,
+                            Kind::Sl(false) => ExitReason::Stop,
+                            Kind::Tp => ExitReason::Target,
+                            Kind::Entry => ExitReason::Signal,
+                        };
+                        self.reduce_trade(tpos, price, size, bar, reason);
+                    }
+                    if !order.is_contingent() {
+                        self.remove_order(id);
+                    }
+                    continue;
+                }
+
+                // A stand-alone order. The spread is 0, so the adjusted price is the price.
+                let adjusted = price;
+                let plus_fee = adjusted + self.fee(order.size, price) / order.size.abs();
+                let mut size = order.size;
+                if -1.0 < size && size < 1.0 {
+                    let units = floordiv(self.margin_available(i) * size.abs(), plus_fee).trunc();
+                    if units == 0.0 || !units.is_finite() {
+                        // Not enough margin for one unit: the broker cancels it.
+                        self.remove_order(id);
+                        continue;
+                    }
+                    size = units.copysign(size);
+                }
+                let mut need = size;
+                // FIFO: fill against opposite trades first (hedging off).
+                let mut k = 0;
+                while k < self.trades.len() && need != 0.0 {
+                    let t_size = self.trades[k].trade.size;
+                    if (t_size > 0.0) == long {
+                        k += 1;
+                        continue;
+                    }
+                    if need.abs() >= t_size.abs() {
+                        self.close_trade(k, price, bar, ExitReason::Signal);
+                        need += t_size;
+                    } else {
+                        self.reduce_trade(k, price, need, bar, ExitReason::Signal);
+                        need = 0.0;
+                    }
+                }
+                if need.abs() * plus_fee > self.margin_available(i) {
+                    // More than the margin available: the broker cancels it.
+                    self.remove_order(id);
+                    continue;
+                }
+                if need != 0.0 {
+                    self.open_trade(adjusted, need, order.sl, order.tp, bar);
+                    if order.sl.is_some() || order.tp.is_some() {
+                        if market {
+                            again = true;
+                        } else if stop_price.is_some()
+                            && order.limit.is_none()
+                            && let Some(tp) = order.tp
+                            && ((long
+                                && tp <= high
+                                && order.sl.unwrap_or(f64::NEG_INFINITY) < low)
+                                || (!long && tp >= low && order.sl.unwrap_or(f64::INFINITY) > high))
+                        {
+                            again = true;
+                        }
+                        // Otherwise a bracket hit on the fill bar waits for the next bar
+                        // (backtesting.py warns that it cannot know the order inside a bar).
+                    }
+                }
+                self.remove_order(id);
+            }
+        }
+    }
+}
+
+/// Python's `min(a, b)`: `b` only when it is smaller.
+fn py_min(a: f64, b: f64) -> f64 {
+    if b < a { b } else { a }
+}
+
+/// Python's `max(a, b)`: `b` only when it is larger.
+fn py_max(a: f64, b: f64) -> f64 {
+    if b > a { b } else { a }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::floordiv;
+
+    #[test]
+    fn floordiv_is_pythons() {
+        // Values where floor(a / b) and Python's a // b differ or meet edge cases.
+        assert_eq!(floordiv(7.0, 2.0), 3.0);
+        assert_eq!(floordiv(-7.0, 2.0), -4.0);
+        assert_eq!(floordiv(1.0, 0.1), 9.0);
+        assert_eq!((1.0_f64 / 0.1).floor(), 10.0);
+        assert_eq!(floordiv(0.0, 3.0), 0.0);
+        assert!(floordiv(-0.0, 3.0).is_sign_negative());
+        assert_eq!(floordiv(9_999.999_999_999_998, 179.13 * 1.002), 55.0);
+    }
+}

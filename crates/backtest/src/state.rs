@@ -1,0 +1,189 @@
+//! Expressions that read position state (`position entry_price bars_in_trade open_pnl_pct`,
+//! DESIGN.md §5.2). The run decides those values, so such an expression is compiled into a small
+//! tree evaluated bar by bar; every part that does not read position state is still a whole
+//! series computed once. Scalar semantics are numpy's on one bar: a comparison with a missing
+//! value is false, arithmetic propagates NaN.
+
+use std::sync::Arc;
+
+use strategy::{BinOp, Expr, ExprKind, uses_position};
+
+use crate::eval::{EvalError, Evaluator, Series};
+
+/// Position state at one bar's close. Missing values are NaN (flat).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PosState {
+    /// 1 long, -1 short, 0 flat.
+    pub(crate) position: f64,
+    /// The open trade's fill price.
+    pub(crate) entry_price: f64,
+    /// Bars since the entry bar.
+    pub(crate) bars_in_trade: f64,
+    /// The open trade's profit in percent of its entry price, before commission.
+    pub(crate) open_pnl_pct: f64,
+}
+
+impl PosState {
+    /// Flat.
+    pub(crate) const FLAT: PosState = PosState {
+        position: 0.0,
+        entry_price: f64::NAN,
+        bars_in_trade: f64::NAN,
+        open_pnl_pct: f64::NAN,
+    };
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Node {
+    Num(Arc<Vec<f64>>),
+    Bool(Arc<Vec<bool>>),
+    Const(f64),
+    Position,
+    EntryPrice,
+    BarsInTrade,
+    OpenPnlPct,
+    Neg(Box<Node>),
+    Not(Box<Node>),
+    Bin(BinOp, Box<Node>, Box<Node>),
+}
+
+impl Node {
+    #[expect(
+        clippy::float_cmp,
+        reason = "`==` and `!=` in the language are exact, as numpy's are"
+    )]
+    fn num(&self, i: usize, st: &PosState) -> f64 {
+        match self {
+            Node::Num(v) => v[i],
+            Node::Bool(b) => f64::from(u8::from(b[i])),
+            Node::Const(c) => *c,
+            Node::Position => st.position,
+            Node::EntryPrice => st.entry_price,
+            Node::BarsInTrade => st.bars_in_trade,
+            Node::OpenPnlPct => st.open_pnl_pct,
+            Node::Neg(x) => -x.num(i, st),
+            Node::Not(_) => f64::from(u8::from(self.truth(i, st))),
+            Node::Bin(op, l, r) => match op {
+                BinOp::Add => l.num(i, st) + r.num(i, st),
+                BinOp::Sub => l.num(i, st) - r.num(i, st),
+                BinOp::Mul => l.num(i, st) * r.num(i, st),
+                BinOp::Div => l.num(i, st) / r.num(i, st),
+                _ => f64::from(u8::from(self.truth(i, st))),
+            },
+        }
+    }
+
+    #[expect(
+        clippy::float_cmp,
+        reason = "`==` and `!=` in the language are exact, as numpy's are"
+    )]
+    fn truth(&self, i: usize, st: &PosState) -> bool {
+        match self {
+            Node::Bool(b) => b[i],
+            Node::Not(x) => !x.truth(i, st),
+            Node::Bin(op, l, r) => match op {
+                BinOp::And => l.truth(i, st) && r.truth(i, st),
+                BinOp::Or => l.truth(i, st) || r.truth(i, st),
+                BinOp::Lt => l.num(i, st) < r.num(i, st),
+                BinOp::Le => l.num(i, st) <= r.num(i, st),
+                BinOp::Gt => l.num(i, st) > r.num(i, st),
+                BinOp::Ge => l.num(i, st) >= r.num(i, st),
+                BinOp::Eq => l.num(i, st) == r.num(i, st),
+                BinOp::Ne => {
+                    let (a, b) = (l.num(i, st), r.num(i, st));
+                    !a.is_nan() && !b.is_nan() && a != b
+                }
+                _ => self.num(i, st) != 0.0,
+            },
+            other => other.num(i, st) != 0.0,
+        }
+    }
+}
+
+fn compile(ev: &mut Evaluator<'_>, e: &Expr) -> Result<Node, EvalError> {
+    if uses_position(e).is_none() {
+        if let ExprKind::Num(v) = e.kind {
+            return Ok(Node::Const(v));
+        }
+        return Ok(match ev.eval(e)? {
+            Series::Num(v) => Node::Num(v),
+            Series::Bool(b) => Node::Bool(b),
+        });
+    }
+    Ok(match &e.kind {
+        ExprKind::Name(n) => match n.as_str() {
+            "position" => Node::Position,
+            "entry_price" => Node::EntryPrice,
+            "bars_in_trade" => Node::BarsInTrade,
+            _ => Node::OpenPnlPct,
+        },
+        ExprKind::Neg(x) => Node::Neg(Box::new(compile(ev, x)?)),
+        ExprKind::Not(x) => Node::Not(Box::new(compile(ev, x)?)),
+        ExprKind::Binary(op, l, r) => {
+            Node::Bin(*op, Box::new(compile(ev, l)?), Box::new(compile(ev, r)?))
+        }
+        ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) => {
+            return Err(EvalError(format!(
+                "`{e}` reads position state inside a function or a lookback"
+            )));
+        }
+    })
+}
+
+/// A rule: a whole condition series, or a tree read bar by bar.
+#[derive(Debug, Clone)]
+pub(crate) enum Rule {
+    /// Known for every bar before the run.
+    Series(Arc<Vec<bool>>),
+    /// Reads position state.
+    Dynamic(Node),
+}
+
+impl Rule {
+    /// The rule's expression, or never.
+    pub(crate) fn new(
+        ev: &mut Evaluator<'_>,
+        e: Option<&Expr>,
+        len: usize,
+    ) -> Result<Rule, EvalError> {
+        let Some(e) = e else {
+            return Ok(Rule::Series(Arc::new(vec![false; len])));
+        };
+        match compile(ev, e)? {
+            Node::Bool(b) => Ok(Rule::Series(b)),
+            Node::Num(_) | Node::Const(_) => {
+                Err(EvalError(format!("rule `{e}` is not a condition")))
+            }
+            n => Ok(Rule::Dynamic(n)),
+        }
+    }
+
+    pub(crate) fn at(&self, i: usize, st: &PosState) -> bool {
+        match self {
+            Rule::Series(b) => b[i],
+            Rule::Dynamic(n) => n.truth(i, st),
+        }
+    }
+
+    /// The whole series, when the rule does not read position state.
+    pub(crate) fn series(&self) -> Option<&[bool]> {
+        match self {
+            Rule::Series(b) => Some(b),
+            Rule::Dynamic(_) => None,
+        }
+    }
+}
+
+/// A price expression (stop, target, trailing level, order price).
+#[derive(Debug, Clone)]
+pub(crate) struct Level(Node);
+
+impl Level {
+    pub(crate) fn new(ev: &mut Evaluator<'_>, e: Option<&Expr>) -> Result<Option<Level>, EvalError> {
+        e.map(|e| compile(ev, e).map(Level)).transpose()
+    }
+
+    pub(crate) fn at(&self, i: usize, st: &PosState) -> f64 {
+        self.0.num(i, st)
+    }
+}

@@ -1,0 +1,613 @@
+//! The `[risk]` and `[orders]` sections (DESIGN.md §5 and §5.2): sizing, stops and targets as
+//! percentages or as price expressions, trailing stops, time exits, fractional units, stop and
+//! limit entry orders and the fill mode. Each field is defined by the backtesting.py 0.6.6 code it
+//! equals; validation here rejects what that code would refuse or what cannot mean anything.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::check::{Scope, Type, check};
+use crate::expr::{BinOp, Expr, ExprKind, parse};
+use crate::file::{Ctx, Rules, StrategyError};
+use crate::func::Func;
+
+/// How many units an entry buys or sells: exactly one of `size`, `units` or `risk_pct`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sizing {
+    /// `size`: a fraction of equity in (0, 1] (1.0 is backtesting.py's default `buy()`).
+    Fraction(f64),
+    /// `units`: whole units, `buy(size=N)`.
+    Units(f64),
+    /// `risk_pct`: percent of equity lost if the stop is hit:
+    /// `int(equity * r / 100 // abs(close - sl))` units, no order when that is 0.
+    RiskPct(f64),
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Sizing::Fraction(1.0)
+    }
+}
+
+/// Position sizing and exits.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Risk {
+    /// How entries are sized.
+    pub sizing: Sizing,
+    /// Stop loss in percent of the signal bar's close, in (0, 100).
+    pub stop_loss_pct: Option<f64>,
+    /// Take profit in percent of the signal bar's close, > 0.
+    pub take_profit_pct: Option<f64>,
+    /// A long's stop price, valued on the signal bar (instead of `stop_loss_pct`).
+    pub stop_loss_long: Option<Expr>,
+    /// A short's stop price, valued on the signal bar.
+    pub stop_loss_short: Option<Expr>,
+    /// A long's target price, valued on the signal bar (instead of `take_profit_pct`).
+    pub take_profit_long: Option<Expr>,
+    /// A short's target price, valued on the signal bar.
+    pub take_profit_short: Option<Expr>,
+    /// Trailing stop in percent of each close, in (0, 100).
+    pub trailing_stop_pct: Option<f64>,
+    /// A long's trailing stop level, valued at every close (the stop only rises).
+    pub trailing_stop_long: Option<Expr>,
+    /// A short's trailing stop level, valued at every close (the stop only falls).
+    pub trailing_stop_short: Option<Expr>,
+    /// Close a trade once it has been open this many bars.
+    pub max_bars: Option<u32>,
+    /// Trade in whole multiples of this fraction of the asset (`FractionalBacktest`).
+    pub fractional_unit: Option<f64>,
+}
+
+impl Risk {
+    /// The fraction of equity for [`Sizing::Fraction`], else `None`.
+    pub fn fraction(&self) -> Option<f64> {
+        match self.sizing {
+            Sizing::Fraction(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// `(field, expression)` for each price expression that is set, in file order.
+    pub fn expressions(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
+        [
+            ("stop_loss_long", &self.stop_loss_long),
+            ("stop_loss_short", &self.stop_loss_short),
+            ("take_profit_long", &self.take_profit_long),
+            ("take_profit_short", &self.take_profit_short),
+            ("trailing_stop_long", &self.trailing_stop_long),
+            ("trailing_stop_short", &self.trailing_stop_short),
+        ]
+        .into_iter()
+        .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
+    }
+}
+
+/// When market orders fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fill {
+    /// At the next bar's open (backtesting.py's default).
+    #[default]
+    NextOpen,
+    /// At the signal bar's close (`Backtest(..., trade_on_close=True)`).
+    Close,
+}
+
+impl Fill {
+    /// The name in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fill::NextOpen => "next_open",
+            Fill::Close => "close",
+        }
+    }
+}
+
+/// Entry orders other than at market, and the fill mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orders {
+    /// `entry_long` places a buy stop at this price (valued on the signal bar).
+    pub entry_long_stop: Option<Expr>,
+    /// `entry_long` places a buy limit at this price.
+    pub entry_long_limit: Option<Expr>,
+    /// `entry_short` places a sell stop at this price.
+    pub entry_short_stop: Option<Expr>,
+    /// `entry_short` places a sell limit at this price.
+    pub entry_short_limit: Option<Expr>,
+    /// An unfilled entry order is cancelled at the close this many bars after the one that
+    /// placed it (at least 1).
+    pub valid_bars: u32,
+    /// When market orders fill.
+    pub fill: Fill,
+}
+
+impl Default for Orders {
+    fn default() -> Self {
+        Self {
+            entry_long_stop: None,
+            entry_long_limit: None,
+            entry_short_stop: None,
+            entry_short_limit: None,
+            valid_bars: 1,
+            fill: Fill::NextOpen,
+        }
+    }
+}
+
+impl Orders {
+    /// `(field, expression)` for each order price that is set, in file order.
+    pub fn expressions(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
+        [
+            ("entry_long_stop", &self.entry_long_stop),
+            ("entry_long_limit", &self.entry_long_limit),
+            ("entry_short_stop", &self.entry_short_stop),
+            ("entry_short_limit", &self.entry_short_limit),
+        ]
+        .into_iter()
+        .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
+    }
+
+    /// Whether this is the default section (nothing to write).
+    pub fn is_default(&self) -> bool {
+        *self == Orders::default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRisk {
+    size: Option<Spanned<f64>>,
+    units: Option<Spanned<f64>>,
+    risk_pct: Option<Spanned<f64>>,
+    stop_loss_pct: Option<Spanned<f64>>,
+    take_profit_pct: Option<Spanned<f64>>,
+    stop_loss_long: Option<Spanned<String>>,
+    stop_loss_short: Option<Spanned<String>>,
+    take_profit_long: Option<Spanned<String>>,
+    take_profit_short: Option<Spanned<String>>,
+    trailing_stop_pct: Option<Spanned<f64>>,
+    trailing_stop_long: Option<Spanned<String>>,
+    trailing_stop_short: Option<Spanned<String>>,
+    max_bars: Option<Spanned<f64>>,
+    fractional_unit: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOrders {
+    entry_long_stop: Option<Spanned<String>>,
+    entry_long_limit: Option<Spanned<String>>,
+    entry_short_stop: Option<Spanned<String>>,
+    entry_short_limit: Option<Spanned<String>>,
+    valid_bars: Option<Spanned<f64>>,
+    fill: Option<Spanned<String>>,
+}
+
+/// A price expression: parsed, type-checked as a number, position state allowed.
+fn price(
+    ctx: &Ctx<'_>,
+    scope: &dyn Scope,
+    section: &str,
+    name: &str,
+    raw: Option<Spanned<String>>,
+) -> Result<Option<Expr>, StrategyError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let field = format!("{section}.{name}");
+    let byte = raw.span().start;
+    let text = raw.into_inner();
+    let with_expr = |pos: usize, message: String| StrategyError {
+        pos: Some(pos),
+        expression: Some(text.clone()),
+        ..ctx.error(byte, &field, message)
+    };
+    let e = parse(&text).map_err(|s| with_expr(s.pos, s.message))?;
+    match check(&e, scope) {
+        Ok(Type::Number) => Ok(Some(e)),
+        Ok(Type::Bool) => Err(with_expr(
+            0,
+            format!("must be a price (a number), but `{e}` is a condition"),
+        )),
+        Err(t) => Err(with_expr(t.span.start, t.message)),
+    }
+}
+
+/// A number field with a range check; `what` says the range in words.
+fn number(
+    ctx: &Ctx<'_>,
+    field: &str,
+    v: Option<Spanned<f64>>,
+    ok: impl Fn(f64) -> bool,
+    what: &str,
+) -> Result<Option<(f64, usize)>, StrategyError> {
+    match v {
+        None => Ok(None),
+        Some(v) => {
+            let x = *v.get_ref();
+            if x.is_finite() && ok(x) {
+                Ok(Some((x, v.span().start)))
+            } else {
+                Err(ctx.error(v.span().start, field, format!("must be {what}, got {x}")))
+            }
+        }
+    }
+}
+
+/// Which side of the signal bar's close a price expression certainly lies on: `Some(1)` above,
+/// `Some(-1)` below, `Some(0)` at it, `None` when it depends on the data.
+fn side_of_close(e: &Expr) -> Option<i8> {
+    /// Whether `e` is certainly positive on every bar with a value.
+    fn positive(e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Num(v) => *v > 0.0,
+            ExprKind::Call { func, .. } => matches!(func, Func::Atr),
+            ExprKind::Binary(BinOp::Mul | BinOp::Div, l, r) => positive(l) && positive(r),
+            ExprKind::Binary(BinOp::Add, l, r) => positive(l) && positive(r),
+            _ => false,
+        }
+    }
+    match &e.kind {
+        ExprKind::Name(n) if n == "close" => Some(0),
+        ExprKind::Name(n) if n == "high" => Some(1),
+        ExprKind::Binary(op, l, r) if matches!(&l.kind, ExprKind::Name(n) if n == "close") => {
+            match (op, &r.kind) {
+                (BinOp::Mul, ExprKind::Num(k)) if *k > 0.0 => Some(if *k > 1.0 {
+                    1
+                } else if *k < 1.0 {
+                    -1
+                } else {
+                    0
+                }),
+                (BinOp::Add, _) if positive(r) => Some(1),
+                (BinOp::Sub, _) if positive(r) => Some(-1),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one check per field, in the order of the table in DESIGN.md §5.2"
+)]
+pub(crate) fn parse_risk(
+    ctx: &Ctx<'_>,
+    scope: &dyn Scope,
+    rules: &Rules,
+    raw: Option<RawRisk>,
+) -> Result<Risk, StrategyError> {
+    let Some(r) = raw else {
+        return Ok(Risk::default());
+    };
+    let size = number(ctx, "risk.size", r.size, |x| x > 0.0 && x <= 1.0, "a fraction of equity above 0 and at most 1")?;
+    let units = number(
+        ctx,
+        "risk.units",
+        r.units,
+        |x| x >= 1.0 && x.fract() == 0.0 && x <= 1e15,
+        "a whole number of units, at least 1",
+    )?;
+    let risk_pct = number(
+        ctx,
+        "risk.risk_pct",
+        r.risk_pct,
+        |x| x > 0.0 && x <= 100.0,
+        "a percent of equity above 0 and at most 100",
+    )?;
+    let given: Vec<(&str, usize)> = [("size", size), ("units", units), ("risk_pct", risk_pct)]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|(_, b)| (n, b)))
+        .collect();
+    if let [(first, _), (second, byte), ..] = given.as_slice() {
+        return Err(ctx.error(
+            *byte,
+            &format!("risk.{second}"),
+            format!("give one sizing, not both `{first}` and `{second}`: size is a fraction of equity, units a count, risk_pct a percent of equity lost at the stop"),
+        ));
+    }
+    let sizing = match (size, units, risk_pct) {
+        (_, Some((u, _)), _) => Sizing::Units(u),
+        (_, _, Some((p, _))) => Sizing::RiskPct(p),
+        (Some((f, _)), _, _) => Sizing::Fraction(f),
+        _ => Sizing::Fraction(1.0),
+    };
+    let stop_loss_pct = number(
+        ctx,
+        "risk.stop_loss_pct",
+        r.stop_loss_pct,
+        |x| x > 0.0 && x < 100.0,
+        "above 0 and below 100 (percent)",
+    )?;
+    let take_profit_pct = number(
+        ctx,
+        "risk.take_profit_pct",
+        r.take_profit_pct,
+        |x| x > 0.0,
+        "above 0 (percent)",
+    )?;
+    if let Some((tp, byte)) = take_profit_pct
+        && tp >= 100.0
+        && rules.entry_short.is_some()
+    {
+        return Err(ctx.error(
+            byte,
+            "risk.take_profit_pct",
+            format!("a short's target {tp}% below the entry would be a price of 0 or less: use less than 100"),
+        ));
+    }
+    let trailing_stop_pct = number(
+        ctx,
+        "risk.trailing_stop_pct",
+        r.trailing_stop_pct,
+        |x| x > 0.0 && x < 100.0,
+        "above 0 and below 100 (percent)",
+    )?;
+    let max_bars = number(
+        ctx,
+        "risk.max_bars",
+        r.max_bars,
+        |x| x >= 1.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX),
+        "a whole number of bars, at least 1",
+    )?;
+    let fractional_unit = number(
+        ctx,
+        "risk.fractional_unit",
+        r.fractional_unit,
+        |x| x > 0.0 && x <= 1.0,
+        "a fraction of one unit above 0 and at most 1, like 0.00000001 (one satoshi)",
+    )?;
+    if let (Some((_, byte)), Some(_)) = (units, fractional_unit) {
+        return Err(ctx.error(
+            byte,
+            "risk.units",
+            "units counts whole units of the asset; with fractional_unit size entries by `size` or `risk_pct`".into(),
+        ));
+    }
+
+    let spans: Vec<(&str, usize)> = [
+        ("stop_loss_long", &r.stop_loss_long),
+        ("stop_loss_short", &r.stop_loss_short),
+        ("take_profit_long", &r.take_profit_long),
+        ("take_profit_short", &r.take_profit_short),
+        ("trailing_stop_long", &r.trailing_stop_long),
+        ("trailing_stop_short", &r.trailing_stop_short),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v.span().start)))
+    .collect();
+    let span_of = |n: &str| spans.iter().find(|(f, _)| *f == n).map_or(0, |(_, b)| *b);
+    let p = |name: &str, v| price(ctx, scope, "risk", name, v);
+    let risk = Risk {
+        sizing,
+        stop_loss_pct: stop_loss_pct.map(|(x, _)| x),
+        take_profit_pct: take_profit_pct.map(|(x, _)| x),
+        stop_loss_long: p("stop_loss_long", r.stop_loss_long)?,
+        stop_loss_short: p("stop_loss_short", r.stop_loss_short)?,
+        take_profit_long: p("take_profit_long", r.take_profit_long)?,
+        take_profit_short: p("take_profit_short", r.take_profit_short)?,
+        trailing_stop_pct: trailing_stop_pct.map(|(x, _)| x),
+        trailing_stop_long: p("trailing_stop_long", r.trailing_stop_long)?,
+        trailing_stop_short: p("trailing_stop_short", r.trailing_stop_short)?,
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked whole and within u32 above"
+        )]
+        max_bars: max_bars.map(|(x, _)| x as u32),
+        fractional_unit: fractional_unit.map(|(x, _)| x),
+    };
+
+    // Two ways to say one thing are refused rather than one silently winning.
+    for (pct, pct_name, long, short, what) in [
+        (stop_loss_pct, "stop_loss_pct", &risk.stop_loss_long, &risk.stop_loss_short, "stop"),
+        (take_profit_pct, "take_profit_pct", &risk.take_profit_long, &risk.take_profit_short, "target"),
+        (trailing_stop_pct, "trailing_stop_pct", &risk.trailing_stop_long, &risk.trailing_stop_short, "trailing stop"),
+    ] {
+        if pct.is_some() {
+            for (e, side) in [(long, "long"), (short, "short")] {
+                if e.is_some() {
+                    let field = format!("{}_{side}", pct_name.trim_end_matches("_pct"));
+                    return Err(ctx.error(
+                        span_of(&field),
+                        &format!("risk.{field}"),
+                        format!("two {what}s for {side}s: give `{pct_name}` or `{field}`, not both"),
+                    ));
+                }
+            }
+        }
+    }
+    // A level on the wrong side of the price the entry is measured from can never be placed.
+    for (field, e, want) in [
+        ("stop_loss_long", &risk.stop_loss_long, -1),
+        ("take_profit_long", &risk.take_profit_long, 1),
+        ("stop_loss_short", &risk.stop_loss_short, 1),
+        ("take_profit_short", &risk.take_profit_short, -1),
+    ] {
+        if let Some(e) = e
+            && let Some(side) = side_of_close(e)
+            && side != want
+        {
+            let (which, dir) = if want < 0 { ("below", "under") } else { ("above", "over") };
+            return Err(StrategyError {
+                pos: Some(0),
+                expression: Some(e.to_string()),
+                ..ctx.error(
+                    span_of(field),
+                    &format!("risk.{field}"),
+                    format!("`{e}` is not {which} the entry's close, so backtesting.py would refuse every order: put the level {dir} `close`"),
+                )
+            });
+        }
+    }
+    if let Sizing::RiskPct(_) = risk.sizing {
+        for (rule, stop_pct, stop_expr, side) in [
+            (&rules.entry_long, risk.stop_loss_pct, &risk.stop_loss_long, "long"),
+            (&rules.entry_short, risk.stop_loss_pct, &risk.stop_loss_short, "short"),
+        ] {
+            if rule.is_some() && stop_pct.is_none() && stop_expr.is_none() {
+                return Err(ctx.error(
+                    risk_pct.map_or(0, |(_, b)| b),
+                    "risk.risk_pct",
+                    format!("risk_pct sizes each entry by its distance to the stop, but {side} entries have no stop: add `stop_loss_pct` or `stop_loss_{side}`"),
+                ));
+            }
+        }
+    }
+    Ok(risk)
+}
+
+pub(crate) fn parse_orders(
+    ctx: &Ctx<'_>,
+    scope: &dyn Scope,
+    rules: &Rules,
+    raw: Option<RawOrders>,
+) -> Result<Orders, StrategyError> {
+    let Some(o) = raw else {
+        return Ok(Orders::default());
+    };
+    let valid_bars = number(
+        ctx,
+        "orders.valid_bars",
+        o.valid_bars,
+        |x| x >= 1.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX),
+        "a whole number of bars, at least 1",
+    )?;
+    let fill = match o.fill {
+        None => Fill::NextOpen,
+        Some(f) => match f.get_ref().as_str() {
+            "next_open" => Fill::NextOpen,
+            "close" => Fill::Close,
+            other => {
+                return Err(ctx.error(
+                    f.span().start,
+                    "orders.fill",
+                    format!("must be \"next_open\" (the next bar's open) or \"close\" (the signal bar's close), got \"{other}\""),
+                ));
+            }
+        },
+    };
+    let spans: Vec<(&str, usize)> = [
+        ("entry_long_stop", &o.entry_long_stop),
+        ("entry_long_limit", &o.entry_long_limit),
+        ("entry_short_stop", &o.entry_short_stop),
+        ("entry_short_limit", &o.entry_short_limit),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v.span().start)))
+    .collect();
+    let p = |name: &str, v| price(ctx, scope, "orders", name, v);
+    let orders = Orders {
+        entry_long_stop: p("entry_long_stop", o.entry_long_stop)?,
+        entry_long_limit: p("entry_long_limit", o.entry_long_limit)?,
+        entry_short_stop: p("entry_short_stop", o.entry_short_stop)?,
+        entry_short_limit: p("entry_short_limit", o.entry_short_limit)?,
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked whole and within u32 above"
+        )]
+        valid_bars: valid_bars.map_or(1, |(x, _)| x as u32),
+        fill,
+    };
+    for (field, byte) in &spans {
+        let rule = if field.starts_with("entry_long") {
+            &rules.entry_long
+        } else {
+            &rules.entry_short
+        };
+        if rule.is_none() {
+            let r = if field.starts_with("entry_long") { "entry_long" } else { "entry_short" };
+            return Err(ctx.error(
+                *byte,
+                &format!("orders.{field}"),
+                format!("prices the order that `[rules] {r}` places, but there is no {r} rule"),
+            ));
+        }
+    }
+    Ok(orders)
+}
+
+/// A TOML string for an expression.
+fn quoted(e: &Expr) -> String {
+    toml::Value::String(e.to_string()).to_string()
+}
+
+/// The `[risk]` section's text.
+pub(crate) fn print_risk(out: &mut String, r: &Risk) {
+    use std::fmt::Write;
+    out.push_str("\n[risk]\n");
+    // Writing into a String cannot fail.
+    match r.sizing {
+        Sizing::Fraction(f) => {
+            let _ = writeln!(out, "size = {}", float(f));
+        }
+        Sizing::Units(u) => {
+            let _ = writeln!(out, "units = {u:.0}");
+        }
+        Sizing::RiskPct(p) => {
+            let _ = writeln!(out, "risk_pct = {}", float(p));
+        }
+    }
+    for (name, v) in [
+        ("stop_loss_pct", r.stop_loss_pct),
+        ("take_profit_pct", r.take_profit_pct),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(out, "{name} = {}", float(v));
+        }
+    }
+    for (name, e) in [
+        ("stop_loss_long", &r.stop_loss_long),
+        ("stop_loss_short", &r.stop_loss_short),
+        ("take_profit_long", &r.take_profit_long),
+        ("take_profit_short", &r.take_profit_short),
+    ] {
+        if let Some(e) = e {
+            let _ = writeln!(out, "{name} = {}", quoted(e));
+        }
+    }
+    if let Some(v) = r.trailing_stop_pct {
+        let _ = writeln!(out, "trailing_stop_pct = {}", float(v));
+    }
+    for (name, e) in [
+        ("trailing_stop_long", &r.trailing_stop_long),
+        ("trailing_stop_short", &r.trailing_stop_short),
+    ] {
+        if let Some(e) = e {
+            let _ = writeln!(out, "{name} = {}", quoted(e));
+        }
+    }
+    if let Some(n) = r.max_bars {
+        let _ = writeln!(out, "max_bars = {n}");
+    }
+    if let Some(u) = r.fractional_unit {
+        let _ = writeln!(out, "fractional_unit = {}", float(u));
+    }
+}
+
+/// The `[orders]` section's text (nothing when it is the default).
+pub(crate) fn print_orders(out: &mut String, o: &Orders) {
+    use std::fmt::Write;
+    if o.is_default() {
+        return;
+    }
+    out.push_str("\n[orders]\n");
+    for (name, e) in o.expressions() {
+        let _ = writeln!(out, "{name} = {}", quoted(e));
+    }
+    if o.valid_bars != 1 {
+        let _ = writeln!(out, "valid_bars = {}", o.valid_bars);
+    }
+    if o.fill != Fill::NextOpen {
+        let _ = writeln!(out, "fill = \"{}\"", o.fill.name());
+    }
+}
+
+/// A TOML float that reads back to the same f64 (always with a `.` or an exponent).
+pub(crate) fn float(v: f64) -> String {
+    let s = format!("{v:?}");
+    if s.contains(['.', 'e', 'E']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
