@@ -2,7 +2,9 @@
 
 Usage: python run_exported.py DATA.csv [--finalize] FILE.py:Class [FILE.py:Class ...] > out.json
 Each file is imported as written (nothing but numpy, pandas and backtesting may be needed) and run
-with cash 10 000 and commission 0.002; the output maps FILE.py to its trades and a few statistics.
+through its own `run()` (which builds the Backtest the strategy needs: fractional units, fills at
+the close) with cash 10 000 and commission 0.002; the output maps FILE.py to its trades and a few
+statistics.
 """
 
 import importlib.util
@@ -11,8 +13,6 @@ import math
 import pathlib
 import sys
 import warnings
-
-from backtesting import Backtest
 
 warnings.filterwarnings("ignore")
 
@@ -40,16 +40,15 @@ def main():
         mod_spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
         module = importlib.util.module_from_spec(mod_spec)
         mod_spec.loader.exec_module(module)
-        cls = getattr(module, cls_name)
-        df = module._load(data)
-        stats = Backtest(df, cls, cash=10_000, commission=0.002, finalize_trades=finalize).run()
+        assert getattr(module, cls_name) is module.STRATEGY
+        stats = module.run(data, cash=10_000, commission=0.002, finalize=finalize)
         out[pathlib.Path(path).name] = {
             "stats": {k: number(stats[b]) for b, k in STATS.items() if b in stats},
             "trades": [
                 {
                     "entry_bar": int(t.EntryBar), "exit_bar": int(t.ExitBar),
                     "entry_price": float(t.EntryPrice), "exit_price": float(t.ExitPrice),
-                    "size": int(t.Size), "pnl": float(t.PnL), "commission": float(t.Commission),
+                    "size": float(t.Size), "pnl": float(t.PnL), "commission": float(t.Commission),
                 }
                 for t in stats["_trades"].itertuples()
             ],

@@ -135,11 +135,7 @@ impl<'a> Broker<'a> {
 
     fn margin_available(&self, i: usize) -> f64 {
         let last = self.bars.close[i];
-        let used: f64 = self
-            .trades
-            .iter()
-            .map(|t| t.trade.size.abs() * last)
-            .sum();
+        let used: f64 = self.trades.iter().map(|t| t.trade.size.abs() * last).sum();
         (self.equity(i) - used).max(0.0)
     }
 
@@ -391,7 +387,11 @@ impl<'a> Broker<'a> {
                         continue;
                     }
                     let s = stop_price.unwrap_or(open);
-                    if long { py_min(s, limit) } else { py_max(s, limit) }
+                    if long {
+                        py_min(s, limit)
+                    } else {
+                        py_max(s, limit)
+                    }
                 } else {
                     let mut p = if self.trade_on_close && !order.is_contingent() && i > 0 {
                         self.bars.close[i - 1]
@@ -399,7 +399,11 @@ impl<'a> Broker<'a> {
                         open
                     };
                     if let Some(stop) = stop_price {
-                        p = if long { py_max(p, stop) } else { py_min(p, stop) };
+                        p = if long {
+                            py_max(p, stop)
+                        } else {
+                            py_min(p, stop)
+                        };
                     }
                     p
                 };
@@ -472,9 +476,7 @@ impl<'a> Broker<'a> {
                         } else if stop_price.is_some()
                             && order.limit.is_none()
                             && let Some(tp) = order.tp
-                            && ((long
-                                && tp <= high
-                                && order.sl.unwrap_or(f64::NEG_INFINITY) < low)
+                            && ((long && tp <= high && order.sl.unwrap_or(f64::NEG_INFINITY) < low)
                                 || (!long && tp >= low && order.sl.unwrap_or(f64::INFINITY) > high))
                         {
                             again = true;

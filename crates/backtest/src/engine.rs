@@ -112,7 +112,8 @@ impl Trade {
     pub fn return_frac(&self) -> f64 {
         let exit = self.exit_price.unwrap_or(self.entry_price);
         let sign = if self.size < 0.0 { -1.0 } else { 1.0 };
-        sign * (exit / self.entry_price - 1.0) - self.commission / (self.size.abs() * self.entry_price)
+        sign * (exit / self.entry_price - 1.0)
+            - self.commission / (self.size.abs() * self.entry_price)
     }
 }
 
@@ -171,7 +172,6 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     }
     Ok(w)
 }
-
 
 /// A usable order price: present, positive and finite.
 fn price_ok(p: f64) -> bool {
@@ -344,7 +344,11 @@ impl Step<'_> {
                 at(&p.limit_short),
             )
         };
-        if [sl, tp, stop, limit].iter().flatten().any(|v| !price_ok(*v)) {
+        if [sl, tp, stop, limit]
+            .iter()
+            .flatten()
+            .any(|v| !price_ok(*v))
+        {
             return;
         }
         let reference = limit.or(stop).unwrap_or(close);
@@ -416,7 +420,12 @@ fn quiet_stretch(
     let len = equity.len();
     let signal = (from..len).find(|&j| acts(j)).unwrap_or(len);
     let cash = b.cash;
-    let Some(t) = b.trades.first().map(|o| &o.trade).filter(|_| b.trades.len() == 1) else {
+    let Some(t) = b
+        .trades
+        .first()
+        .map(|o| &o.trade)
+        .filter(|_| b.trades.len() == 1)
+    else {
         if b.trades.is_empty() && cash > 0.0 {
             equity[from..signal].fill(cash + 0.0);
             return signal;
@@ -470,7 +479,12 @@ pub fn run_with(
         volume: bars.volume.iter().map(|v| v / unit).collect(),
         market: crate::data::MarketCache::default(),
     };
-    let mut run = simulate(&scaled, strategy, s, Evaluator::for_strategy(&scaled, strategy))?;
+    let mut run = simulate(
+        &scaled,
+        strategy,
+        s,
+        Evaluator::for_strategy(&scaled, strategy),
+    )?;
     for t in run.trades.iter_mut().chain(run.open_trades.iter_mut()) {
         t.size *= unit;
         t.entry_price /= unit;

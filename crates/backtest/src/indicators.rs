@@ -45,15 +45,15 @@ pub fn sma(x: &[f64], n: usize) -> Vec<f64> {
     for v in &x[b..b + n] {
         total += v;
     }
-    let inv = 1.0 / nf;
     let mut out = nan_head(x.len(), b + n - 1);
     out[b + n - 1] = total / nf;
-    // The window's change is computed off the loop-carried path, which is then a single add
-    // (TA-Lib adds the new value and subtracts the old one in turn; the same within ulps).
-    // A multiply by 1/n, not a divide: the divider's throughput (~1 ns) set TA-Lib's pace.
-    for ((o, &v), &old) in out[b + n..].iter_mut().zip(&x[b + n..]).zip(&x[b..]) {
-        total += v - old;
-        *o = total * inv;
+    // TA-Lib's operations exactly: add the new value, divide that total, then drop the oldest.
+    // Bit-for-bit equal values matter where two averages tie: a cross on a tie decides a trade.
+    total -= x[b];
+    for ((o, &v), &old) in out[b + n..].iter_mut().zip(&x[b + n..]).zip(&x[b + 1..]) {
+        total += v;
+        *o = total / nf;
+        total -= old;
     }
     out
 }

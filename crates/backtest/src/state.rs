@@ -179,7 +179,10 @@ impl Rule {
 pub(crate) struct Level(Node);
 
 impl Level {
-    pub(crate) fn new(ev: &mut Evaluator<'_>, e: Option<&Expr>) -> Result<Option<Level>, EvalError> {
+    pub(crate) fn new(
+        ev: &mut Evaluator<'_>,
+        e: Option<&Expr>,
+    ) -> Result<Option<Level>, EvalError> {
         e.map(|e| compile(ev, e).map(Level)).transpose()
     }
 

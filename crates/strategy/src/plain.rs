@@ -22,7 +22,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("", "rules", "a section: write [rules] on a line of its own"),
     ("", "risk", "a section: write [risk] on a line of its own"),
-    ("", "orders", "a section: write [orders] on a line of its own"),
+    (
+        "",
+        "orders",
+        "a section: write [orders] on a line of its own",
+    ),
     ("params", "*", "a number, like 14"),
     (
         "indicators",
@@ -41,7 +45,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("risk", "risk_pct", "a percent of equity, like 1.0"),
     ("risk", "trailing_stop_pct", "a number of percent, like 5.0"),
     ("risk", "max_bars", "a whole number of bars, like 10"),
-    ("risk", "fractional_unit", "a fraction of one unit, like 0.00000001"),
+    (
+        "risk",
+        "fractional_unit",
+        "a fraction of one unit, like 0.00000001",
+    ),
     (
         "risk",
         "*",

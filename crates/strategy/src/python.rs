@@ -245,7 +245,9 @@ impl Emitter<'_> {
             return format!("self.{attr}[i]");
         }
         let mut n = 0;
-        parts.push(format!("# {attr} = {e} (reads position state: evaluated in next())"));
+        parts.push(format!(
+            "# {attr} = {e} (reads position state: evaluated in next())"
+        ));
         let code = self.at_bar(e, attr, parts, &mut n);
         if ty == Ty::Bool {
             format!("bool({code})")
@@ -261,7 +263,11 @@ impl Emitter<'_> {
             }
             let name = format!("{attr}_{n}");
             *n += 1;
-            let dtype = if self.ty(e) == Ty::Bool { "bool" } else { "float" };
+            let dtype = if self.ty(e) == Ty::Bool {
+                "bool"
+            } else {
+                "float"
+            };
             parts.push(format!(
                 "self.{name} = np.asarray({}, dtype={dtype})",
                 self.series(e, true)
@@ -273,7 +279,10 @@ impl Emitter<'_> {
             ExprKind::Neg(x) => format!("(-{})", self.at_bar(x, attr, parts, n)),
             ExprKind::Not(x) => format!("(not {})", self.at_bar(x, attr, parts, n)),
             ExprKind::Binary(op, l, r) => {
-                let (l, r) = (self.at_bar(l, attr, parts, n), self.at_bar(r, attr, parts, n));
+                let (l, r) = (
+                    self.at_bar(l, attr, parts, n),
+                    self.at_bar(r, attr, parts, n),
+                );
                 match op {
                     BinOp::And => format!("({l} and {r})"),
                     BinOp::Or => format!("({l} or {r})"),
@@ -508,7 +517,9 @@ struct Attrs {
 fn settings(s: &Strategy, a: &Attrs) -> String {
     let mut out = String::new();
     let opt = |v: Option<f64>| v.map_or_else(|| "None".to_owned(), py_float);
-    out.push_str("    # [risk]: sizing (one of size / units / risk_pct), stops and targets in percent\n");
+    out.push_str(
+        "    # [risk]: sizing (one of size / units / risk_pct), stops and targets in percent\n",
+    );
     let (size, units, risk) = match s.risk.sizing {
         Sizing::Fraction(f) => (Some(f), None, None),
         Sizing::Units(u) => (None, Some(u), None),
@@ -547,7 +558,11 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
     let rule = |v: Option<String>| v.unwrap_or_else(|| "False".to_owned());
     let entry_long = rule(value(s.rules.entry_long.as_ref(), "_entry_long", Ty::Bool));
     let exit_long = rule(value(s.rules.exit_long.as_ref(), "_exit_long", Ty::Bool));
-    let entry_short = rule(value(s.rules.entry_short.as_ref(), "_entry_short", Ty::Bool));
+    let entry_short = rule(value(
+        s.rules.entry_short.as_ref(),
+        "_entry_short",
+        Ty::Bool,
+    ));
     let exit_short = rule(value(s.rules.exit_short.as_ref(), "_exit_short", Ty::Bool));
     let r = &s.risk;
     let o = &s.orders;
@@ -560,22 +575,47 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
             (None, None) => "None".to_owned(),
         }
     };
-    let sl_long = level(value(r.stop_loss_long.as_ref(), "_sl_long", Ty::Num), Some((&a.sl, "-")));
-    let sl_short = level(value(r.stop_loss_short.as_ref(), "_sl_short", Ty::Num), Some((&a.sl, "+")));
-    let tp_long = level(value(r.take_profit_long.as_ref(), "_tp_long", Ty::Num), Some((&a.tp, "+")));
-    let tp_short = level(value(r.take_profit_short.as_ref(), "_tp_short", Ty::Num), Some((&a.tp, "-")));
-    let stop_long = level(value(o.entry_long_stop.as_ref(), "_stop_long", Ty::Num), None);
-    let limit_long = level(value(o.entry_long_limit.as_ref(), "_limit_long", Ty::Num), None);
-    let stop_short = level(value(o.entry_short_stop.as_ref(), "_stop_short", Ty::Num), None);
-    let limit_short = level(value(o.entry_short_limit.as_ref(), "_limit_short", Ty::Num), None);
+    let sl_long = level(
+        value(r.stop_loss_long.as_ref(), "_sl_long", Ty::Num),
+        Some((&a.sl, "-")),
+    );
+    let sl_short = level(
+        value(r.stop_loss_short.as_ref(), "_sl_short", Ty::Num),
+        Some((&a.sl, "+")),
+    );
+    let tp_long = level(
+        value(r.take_profit_long.as_ref(), "_tp_long", Ty::Num),
+        Some((&a.tp, "+")),
+    );
+    let tp_short = level(
+        value(r.take_profit_short.as_ref(), "_tp_short", Ty::Num),
+        Some((&a.tp, "-")),
+    );
+    let stop_long = level(
+        value(o.entry_long_stop.as_ref(), "_stop_long", Ty::Num),
+        None,
+    );
+    let limit_long = level(
+        value(o.entry_long_limit.as_ref(), "_limit_long", Ty::Num),
+        None,
+    );
+    let stop_short = level(
+        value(o.entry_short_stop.as_ref(), "_stop_short", Ty::Num),
+        None,
+    );
+    let limit_short = level(
+        value(o.entry_short_limit.as_ref(), "_limit_short", Ty::Num),
+        None,
+    );
     let trail_long = value(r.trailing_stop_long.as_ref(), "_trail_long", Ty::Num).or_else(|| {
         r.trailing_stop_pct
             .map(|_| format!("close * (1 - self.{} / 100)", a.trail))
     });
-    let trail_short = value(r.trailing_stop_short.as_ref(), "_trail_short", Ty::Num).or_else(|| {
-        r.trailing_stop_pct
-            .map(|_| format!("close * (1 + self.{} / 100)", a.trail))
-    });
+    let trail_short =
+        value(r.trailing_stop_short.as_ref(), "_trail_short", Ty::Num).or_else(|| {
+            r.trailing_stop_pct
+                .map(|_| format!("close * (1 + self.{} / 100)", a.trail))
+        });
     for p in parts {
         let _ = writeln!(init_lines, "{p}");
     }

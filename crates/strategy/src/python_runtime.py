@@ -44,13 +44,12 @@ def sma(x, n):
     if n == 0 or b + n > len(x):
         return out
     total = 0.0
-    for v in x[b:b + n]:
+    for v in x[b:b + n - 1]:
         total += v
-    out[b + n - 1] = total / n
-    inv = 1.0 / n
-    for i in range(b + n, len(x)):
-        total += x[i] - x[i - n]
-        out[i] = total * inv
+    for i in range(b + n - 1, len(x)):
+        total += x[i]
+        out[i] = total / n
+        total -= x[i + 1 - n]
     return out
 
 

@@ -278,7 +278,13 @@ pub(crate) fn parse_risk(
     let Some(r) = raw else {
         return Ok(Risk::default());
     };
-    let size = number(ctx, "risk.size", r.size, |x| x > 0.0 && x <= 1.0, "a fraction of equity above 0 and at most 1")?;
+    let size = number(
+        ctx,
+        "risk.size",
+        r.size,
+        |x| x > 0.0 && x <= 1.0,
+        "a fraction of equity above 0 and at most 1",
+    )?;
     let units = number(
         ctx,
         "risk.units",
@@ -398,9 +404,27 @@ pub(crate) fn parse_risk(
 
     // Two ways to say one thing are refused rather than one silently winning.
     for (pct, pct_name, long, short, what) in [
-        (stop_loss_pct, "stop_loss_pct", &risk.stop_loss_long, &risk.stop_loss_short, "stop"),
-        (take_profit_pct, "take_profit_pct", &risk.take_profit_long, &risk.take_profit_short, "target"),
-        (trailing_stop_pct, "trailing_stop_pct", &risk.trailing_stop_long, &risk.trailing_stop_short, "trailing stop"),
+        (
+            stop_loss_pct,
+            "stop_loss_pct",
+            &risk.stop_loss_long,
+            &risk.stop_loss_short,
+            "stop",
+        ),
+        (
+            take_profit_pct,
+            "take_profit_pct",
+            &risk.take_profit_long,
+            &risk.take_profit_short,
+            "target",
+        ),
+        (
+            trailing_stop_pct,
+            "trailing_stop_pct",
+            &risk.trailing_stop_long,
+            &risk.trailing_stop_short,
+            "trailing stop",
+        ),
     ] {
         if pct.is_some() {
             for (e, side) in [(long, "long"), (short, "short")] {
@@ -409,7 +433,9 @@ pub(crate) fn parse_risk(
                     return Err(ctx.error(
                         span_of(&field),
                         &format!("risk.{field}"),
-                        format!("two {what}s for {side}s: give `{pct_name}` or `{field}`, not both"),
+                        format!(
+                            "two {what}s for {side}s: give `{pct_name}` or `{field}`, not both"
+                        ),
                     ));
                 }
             }
@@ -426,7 +452,11 @@ pub(crate) fn parse_risk(
             && let Some(side) = side_of_close(e)
             && side != want
         {
-            let (which, dir) = if want < 0 { ("below", "under") } else { ("above", "over") };
+            let (which, dir) = if want < 0 {
+                ("below", "under")
+            } else {
+                ("above", "over")
+            };
             return Err(StrategyError {
                 pos: Some(0),
                 expression: Some(e.to_string()),
@@ -440,8 +470,18 @@ pub(crate) fn parse_risk(
     }
     if let Sizing::RiskPct(_) = risk.sizing {
         for (rule, stop_pct, stop_expr, side) in [
-            (&rules.entry_long, risk.stop_loss_pct, &risk.stop_loss_long, "long"),
-            (&rules.entry_short, risk.stop_loss_pct, &risk.stop_loss_short, "short"),
+            (
+                &rules.entry_long,
+                risk.stop_loss_pct,
+                &risk.stop_loss_long,
+                "long",
+            ),
+            (
+                &rules.entry_short,
+                risk.stop_loss_pct,
+                &risk.stop_loss_short,
+                "short",
+            ),
         ] {
             if rule.is_some() && stop_pct.is_none() && stop_expr.is_none() {
                 return Err(ctx.error(
@@ -515,7 +555,11 @@ pub(crate) fn parse_orders(
             &rules.entry_short
         };
         if rule.is_none() {
-            let r = if field.starts_with("entry_long") { "entry_long" } else { "entry_short" };
+            let r = if field.starts_with("entry_long") {
+                "entry_long"
+            } else {
+                "entry_short"
+            };
             return Err(ctx.error(
                 *byte,
                 &format!("orders.{field}"),

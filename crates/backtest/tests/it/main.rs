@@ -9,6 +9,7 @@
 
 mod backtesting_parity;
 mod engine;
+mod engine_parity;
 mod eval;
 mod python_export;
 mod sweep;

@@ -1,0 +1,378 @@
+"""backtesting.py 0.6.6's trades and statistics for the engine's §5.2 scenarios (orders, stops,
+sizing, position state), written by hand in plain backtesting.py with TA-Lib indicators —
+independently of botforge's Python export.
+
+Usage: python engine_reference.py FILE.csv [FILE.csv ...] > reference.json
+Output: {"FILE.csv:scenario": {"stats": {...}, "trades": [...]}} for every file and scenario.
+Cash 10 000, commission 0.002, trades open at the end left open.
+
+Each strategy's next() does what DESIGN.md §5.2 defines, in this order on every bar's close:
+trailing stops (as lib.TrailingStrategy), time exits (max_bars), cancelling an entry order that
+waited valid_bars bars, exits, then entries (an entry in the held direction is ignored, an
+opposite entry closes first, a new entry replaces a waiting entry order). An entry whose price
+levels are missing, not positive, or on the wrong side of the price places nothing.
+"""
+
+import json
+import math
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import talib
+from backtesting import Backtest, Strategy
+from backtesting.lib import FractionalBacktest, crossover
+
+warnings.filterwarnings("ignore")
+FULL = 1 - sys.float_info.epsilon
+
+
+def ok(p):
+    return p is not None and not math.isnan(p) and 0 < p < math.inf
+
+
+class Base(Strategy):
+    units = None          # whole units per entry instead of all equity
+    risk_pct = None       # percent of equity lost at the stop
+    fraction = None       # fraction of equity
+    sl_pct = None
+    tp_pct = None
+    trail_pct = None
+    max_bars = None
+    valid_bars = 1
+
+    def init(self):
+        self.waiting = None
+        self.waiting_bar = 0
+        self.setup()
+
+    # Per scenario: setup() computes indicators; signals(i) gives the four rules; levels(long, i)
+    # gives (sl, tp, stop, limit); trail(long, i) a trailing level or None.
+    def levels(self, long, i):
+        c = self.data.Close[-1]
+        sl = tp = None
+        if self.sl_pct:
+            sl = c * (1 - self.sl_pct / 100) if long else c * (1 + self.sl_pct / 100)
+        if self.tp_pct:
+            tp = c * (1 + self.tp_pct / 100) if long else c * (1 - self.tp_pct / 100)
+        return sl, tp, None, None
+
+    def trail(self, long, i):
+        if self.trail_pct:
+            c = self.data.Close[-1]
+            return c * (1 - self.trail_pct / 100) if long else c * (1 + self.trail_pct / 100)
+        return None
+
+    def enter(self, long, i):
+        if self.waiting is not None and self.waiting in self.orders:
+            self.waiting.cancel()
+        self.waiting = None
+        sl, tp, stop, limit = self.levels(long, i)
+        if any(p is not None and not ok(p) for p in (sl, tp, stop, limit)):
+            return
+        c = self.data.Close[-1]
+        ref = limit if limit is not None else stop if stop is not None else c
+        low, high = (sl, tp) if long else (tp, sl)
+        if not ((low if low is not None else -math.inf) < ref < (high if high is not None else math.inf)):
+            return
+        if self.units is not None:
+            size = self.units
+        elif self.risk_pct is not None:
+            dist = abs(c - sl)
+            if dist <= 0:
+                return
+            size = int(self.equity * self.risk_pct / 100 // dist)
+            if size < 1:
+                return
+        elif self.fraction is not None and self.fraction < 1:
+            size = self.fraction
+        else:
+            size = FULL
+        place = self.buy if long else self.sell
+        self.waiting = place(size=size, sl=sl, tp=tp, stop=stop, limit=limit)
+        self.waiting_bar = i
+
+    def state(self, i):
+        if not self.trades:
+            return 0.0, math.nan, math.nan, math.nan
+        t = self.trades[-1]
+        return (1.0 if t.is_long else -1.0), t.entry_price, i - t.entry_bar, t.pl_pct * 100
+
+    def next(self):
+        i = len(self.data) - 1
+        long, short = self.position.is_long, self.position.is_short
+        closing = False
+        for t in self.trades:
+            level = self.trail(t.is_long, i)
+            if level is not None and ok(level):
+                t.sl = max(t.sl or -math.inf, level) if t.is_long else min(t.sl or math.inf, level)
+        if self.max_bars is not None:
+            for t in self.trades:
+                if i - t.entry_bar >= self.max_bars:
+                    t.close()
+                    closing = True
+        if self.waiting is not None and self.waiting in self.orders and i - self.waiting_bar >= self.valid_bars:
+            self.waiting.cancel()
+            self.waiting = None
+        el, xl, es, xs = self.signals(i)
+        if (long and xl) or (short and xs):
+            if not closing:
+                self.position.close()
+            closing = True
+        if el and not long:
+            if short and not closing:
+                self.position.close()
+            self.enter(True, i)
+        elif es and not short:
+            if long and not closing:
+                self.position.close()
+            self.enter(False, i)
+
+
+class UnitsSma(Base):
+    units = 3
+
+    def setup(self):
+        self.fast = self.I(talib.SMA, self.data.Close, 10)
+        self.slow = self.I(talib.SMA, self.data.Close, 30)
+
+    def signals(self, i):
+        return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
+
+
+class RiskAtr(Base):
+    risk_pct = 2.0
+
+    def setup(self):
+        self.atr = self.I(talib.ATR, self.data.High, self.data.Low, self.data.Close, 14)
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        r = self.rsi[-1]
+        return r < 30, r > 70, r > 75, r < 40
+
+    def levels(self, long, i):
+        c, a = self.data.Close[-1], self.atr[-1]
+        if long:
+            return c - 2 * a, c + 4 * a, None, None
+        return c + 2 * a, c - 4 * a, None, None
+
+
+class TrailPct(UnitsSma):
+    units = None
+    trail_pct = 4.0
+    sl_pct = 8.0
+
+
+class TrailAtr(Base):
+    def setup(self):
+        self.sma = self.I(talib.SMA, self.data.Close, 20)
+        self.atr = self.I(talib.ATR, self.data.High, self.data.Low, self.data.Close, 14)
+
+    def signals(self, i):
+        c = self.data.Close
+        return crossover(c, self.sma), False, crossover(self.sma, c), False
+
+    def trail(self, long, i):
+        c, a = self.data.Close[-1], self.atr[-1]
+        return c - 3 * a if long else c + 3 * a
+
+
+class MaxBars(Base):
+    max_bars = 7
+
+    def setup(self):
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        r = self.rsi[-1]
+        return r < 35, r > 65, r > 70, False
+
+
+class StopEntry(Base):
+    valid_bars = 5
+    sl_pct = 5.0
+
+    def setup(self):
+        self.hh = self.I(talib.MAX, self.data.High, 10)
+        self.ll = self.I(talib.MIN, self.data.Low, 10)
+        self.sma = self.I(talib.SMA, self.data.Close, 20)
+
+    def signals(self, i):
+        c = self.data.Close
+        return crossover(c, self.sma), False, crossover(self.sma, c), False
+
+    def levels(self, long, i):
+        sl, tp, _, _ = super().levels(long, i)
+        return sl, tp, (self.hh[-1] if long else self.ll[-1]), None
+
+
+class LimitEntry(Base):
+    valid_bars = 3
+    tp_pct = 6.0
+
+    def setup(self):
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        r = self.rsi[-1]
+        return r < 40, r > 60, False, False
+
+    def levels(self, long, i):
+        sl, tp, _, _ = super().levels(long, i)
+        return sl, tp, None, self.data.Close[-1] * 0.99
+
+
+class StopLimit(Base):
+    valid_bars = 2
+    sl_pct = 4.0
+    tp_pct = 8.0
+
+    def setup(self):
+        self.sma = self.I(talib.SMA, self.data.Close, 20)
+
+    def signals(self, i):
+        c = self.data.Close
+        return crossover(c, self.sma), False, crossover(self.sma, c), False
+
+    def levels(self, long, i):
+        sl, tp, _, _ = super().levels(long, i)
+        h, lo = self.data.High[-1], self.data.Low[-1]
+        return (sl, tp, h, h * 1.01) if long else (sl, tp, lo, lo * 0.99)
+
+
+class FillClose(Base):
+    sl_pct = 3.0
+    max_bars = 20
+
+    def setup(self):
+        self.fast = self.I(talib.SMA, self.data.Close, 10)
+        self.slow = self.I(talib.SMA, self.data.Close, 30)
+
+    def signals(self, i):
+        return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
+
+
+class PositionState(Base):
+    def setup(self):
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        position, entry, bars, pnl = self.state(i)
+        r, c = self.rsi[-1], self.data.Close[-1]
+        return (
+            r < 40 and position == 0,
+            bars >= 12 or pnl > 6 or c < entry * 0.96,
+            r > 70,
+            pnl < -3 or bars > 8,
+        )
+
+
+class Fractional(Base):
+    fraction = 0.5
+    trail_pct = 10.0
+
+    def setup(self):
+        self.fast = self.I(talib.SMA, self.data.Close, 5)
+        self.slow = self.I(talib.SMA, self.data.Close, 15)
+
+    def signals(self, i):
+        return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
+
+
+# name: (class, Backtest options)
+SCENARIOS = {
+    "units_sma": (UnitsSma, {}),
+    "risk_atr": (RiskAtr, {}),
+    "trail_pct": (TrailPct, {}),
+    "trail_atr": (TrailAtr, {}),
+    "max_bars": (MaxBars, {}),
+    "stop_entry": (StopEntry, {}),
+    "limit_entry": (LimitEntry, {}),
+    "stop_limit": (StopLimit, {}),
+    "fill_close": (FillClose, {"trade_on_close": True}),
+    "position_state": (PositionState, {}),
+    "fractional": (Fractional, {"fractional_unit": 0.0001}),
+}
+
+KEYS = {
+    "Exposure Time [%]": "exposure_time_pct",
+    "Equity Final [$]": "equity_final",
+    "Equity Peak [$]": "equity_peak",
+    "Return [%]": "return_pct",
+    "Buy & Hold Return [%]": "buy_hold_return_pct",
+    "Return (Ann.) [%]": "return_ann_pct",
+    "Volatility (Ann.) [%]": "volatility_ann_pct",
+    "CAGR [%]": "cagr_pct",
+    "Sharpe Ratio": "sharpe_ratio",
+    "Sortino Ratio": "sortino_ratio",
+    "Calmar Ratio": "calmar_ratio",
+    "Alpha [%]": "alpha_pct",
+    "Beta": "beta",
+    "Max. Drawdown [%]": "max_drawdown_pct",
+    "Avg. Drawdown [%]": "avg_drawdown_pct",
+    "Max. Drawdown Duration": "max_drawdown_duration_days",
+    "Avg. Drawdown Duration": "avg_drawdown_duration_days",
+    "# Trades": "trades",
+    "Win Rate [%]": "win_rate_pct",
+    "Best Trade [%]": "best_trade_pct",
+    "Worst Trade [%]": "worst_trade_pct",
+    "Avg. Trade [%]": "avg_trade_pct",
+    "Max. Trade Duration": "max_trade_duration_days",
+    "Avg. Trade Duration": "avg_trade_duration_days",
+    "Profit Factor": "profit_factor",
+    "Expectancy [%]": "expectancy_pct",
+    "SQN": "sqn",
+    "Kelly Criterion": "kelly_criterion",
+    "Commissions [$]": "commissions",
+    "Duration": "duration_days",
+}
+
+
+def number(v):
+    if isinstance(v, pd.Timedelta):
+        return None if pd.isna(v) else v / pd.Timedelta(days=1)
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def trades_of(stats):
+    return [
+        {
+            "entry_bar": int(t.EntryBar), "exit_bar": int(t.ExitBar),
+            "entry_price": float(t.EntryPrice), "exit_price": float(t.ExitPrice),
+            "size": float(t.Size), "pnl": float(t.PnL),
+            "return_pct": float(t.ReturnPct) * 100, "commission": float(t.Commission),
+        }
+        for t in stats["_trades"].itertuples()
+    ]
+
+
+def main():
+    out = {}
+    for path in sys.argv[1:]:
+        df = pd.read_csv(path, index_col=0, parse_dates=True)
+        for name, (cls, opts) in SCENARIOS.items():
+            opts = dict(opts)
+            unit = opts.pop("fractional_unit", None)
+            kwargs = dict(cash=10_000, commission=0.002, **opts)
+            bt = (FractionalBacktest(df, cls, fractional_unit=unit, **kwargs) if unit
+                  else Backtest(df, cls, **kwargs))
+            stats = bt.run()
+            out[f"{pathlib.Path(path).name}:{name}"] = {
+                "stats": {k: number(stats[b]) for b, k in KEYS.items() if b in stats},
+                "trades": trades_of(stats),
+                "open": len(stats["_strategy"].trades),
+            }
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
