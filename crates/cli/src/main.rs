@@ -12,6 +12,7 @@
 mod backtest_cmd;
 mod eval;
 mod exit;
+mod export;
 mod generate;
 mod keys;
 mod serve;
@@ -131,6 +132,21 @@ enum Command {
         /// Sweep results listed (best first).
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
+    },
+    /// Write the backtesting.py module of a strategy file (hand-edited ones too).
+    ///
+    /// The module needs only numpy, pandas and backtesting.py, reproduces `botforge backtest`
+    /// trade for trade under backtesting.py 0.6.6, and offers `run(data, cash, commission,
+    /// finalize)`; `python NAME.py DATA.csv` prints backtesting.py's statistics.
+    Export {
+        /// Strategy file (TOML).
+        strategy: PathBuf,
+        /// Where to write (default: the strategy file's path with .py).
+        #[arg(long, value_name = "NAME.py")]
+        out: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
     },
     /// Print expression values per bar as CSV (for checking a rule before trusting it).
     ///
@@ -355,6 +371,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Serve(args) => serve::run(args.into()).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
+        Command::Export {
+            strategy,
+            out,
+            force,
+        } => export::run(&strategy, out, force).map(|path| {
+            println!(
+                "wrote {} (backtesting.py: python {} DATA.csv)",
+                path.display(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }),
         Command::Backtest {
             strategy,
             data,

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 pub use llm::{Llm, LlmError, LlmReply, LlmRequest, Turn};
 pub use llm_path::{MAX_ATTEMPTS, generate_with_llm, strategy_from_json};
-pub use persist::{check_name, name_from_description, write_atomic};
+pub use persist::{check_name, name_from_description, write_atomic, write_file_atomic};
 pub use prompt::{SYSTEM_PROMPT, response_schema};
 use strategy::Strategy;
 

@@ -55,14 +55,30 @@ pub fn write_atomic(
     force: bool,
 ) -> Result<PathBuf, GenerateError> {
     check_name(name)?;
+    write_file_atomic(&dir.join(format!("{name}.{ext}")), text, force)
+}
+
+/// Writes `text` to `dest` atomically, as [`write_atomic`] does (a temporary file in the same
+/// folder, then a hard link, or with `force` a rename).
+///
+/// # Errors
+/// [`GenerateError::Exists`] without `force`; [`GenerateError::Io`] naming the path.
+pub fn write_file_atomic(dest: &Path, text: &str, force: bool) -> Result<PathBuf, GenerateError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| GenerateError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let dest = dir.join(format!("{name}.{ext}"));
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file = dest
+        .file_name()
+        .map_or_else(|| "out".into(), |f| f.to_string_lossy().into_owned());
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let dest = dest.to_owned();
     let tmp = dir.join(format!(
-        ".{name}.{ext}.tmp-{}-{:x}",
+        ".{file}.tmp-{}-{:x}",
         std::process::id(),
         std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
     ));

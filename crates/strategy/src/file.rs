@@ -314,7 +314,7 @@ impl Strategy {
             ));
         }
 
-        let risk = parse_risk(ctx, &scope, &rules, raw.risk)?;
+        let risk = parse_risk(ctx, &scope, &rules, &indicators, raw.risk)?;
         let orders = parse_orders(ctx, &scope, &rules, raw.orders)?;
 
         Ok(Strategy {

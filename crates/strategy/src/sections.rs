@@ -233,17 +233,27 @@ fn number(
 
 /// Which side of the signal bar's close a price expression certainly lies on: `Some(1)` above,
 /// `Some(-1)` below, `Some(0)` at it, `None` when it depends on the data.
-fn side_of_close(e: &Expr) -> Option<i8> {
+/// `indicators` resolves names (an `atr = "atr(14)"` entry is as positive as the call).
+fn side_of_close(e: &Expr, indicators: &[(String, Expr)]) -> Option<i8> {
     /// Whether `e` is certainly positive on every bar with a value.
-    fn positive(e: &Expr) -> bool {
+    fn positive(e: &Expr, indicators: &[(String, Expr)], depth: usize) -> bool {
         match &e.kind {
             ExprKind::Num(v) => *v > 0.0,
             ExprKind::Call { func, .. } => matches!(func, Func::Atr),
-            ExprKind::Binary(BinOp::Mul | BinOp::Div, l, r) => positive(l) && positive(r),
-            ExprKind::Binary(BinOp::Add, l, r) => positive(l) && positive(r),
+            ExprKind::Name(n) => {
+                depth < 16
+                    && indicators
+                        .iter()
+                        .find(|(name, _)| name == n)
+                        .is_some_and(|(_, d)| positive(d, indicators, depth + 1))
+            }
+            ExprKind::Binary(BinOp::Mul | BinOp::Div | BinOp::Add, l, r) => {
+                positive(l, indicators, depth) && positive(r, indicators, depth)
+            }
             _ => false,
         }
     }
+    let positive = |e: &Expr| positive(e, indicators, 0);
     match &e.kind {
         ExprKind::Name(n) if n == "close" => Some(0),
         ExprKind::Name(n) if n == "high" => Some(1),
@@ -273,6 +283,7 @@ pub(crate) fn parse_risk(
     ctx: &Ctx<'_>,
     scope: &dyn Scope,
     rules: &Rules,
+    indicators: &[(String, Expr)],
     raw: Option<RawRisk>,
 ) -> Result<Risk, StrategyError> {
     let Some(r) = raw else {
@@ -449,7 +460,7 @@ pub(crate) fn parse_risk(
         ("take_profit_short", &risk.take_profit_short, -1),
     ] {
         if let Some(e) = e
-            && let Some(side) = side_of_close(e)
+            && let Some(side) = side_of_close(e, indicators)
             && side != want
         {
             let (which, dir) = if want < 0 {

@@ -1121,3 +1121,113 @@ async fn keys_health_reads_the_keys_from_vault() {
     );
     assert!(!err.contains("cli-root"));
 }
+
+/// Issue 21: `botforge export` takes any strategy file (hand-edited ones included) to Python;
+/// the module's `run()` reproduces `botforge backtest`, and the JSON trade list says why each
+/// trade closed.
+#[test]
+fn export_writes_the_module_of_a_hand_written_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("breakout.toml"),
+        r#"name = "Breakout"
+[indicators]
+hh = "highest(high, 20)"
+atr = "atr(14)"
+[rules]
+entry_long = "close > sma(close, 50)"
+exit_long = "bars_in_trade > 30 and open_pnl_pct < 0"
+[risk]
+risk_pct = 1.0
+stop_loss_long = "close - 2 * atr"
+trailing_stop_long = "close - 3 * atr"
+max_bars = 60
+[orders]
+entry_long_stop = "hh"
+valid_bars = 5
+"#,
+    )
+    .unwrap();
+    let out = botforge(dir.path(), &["export", "breakout.toml"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "wrote breakout.py (backtesting.py: python breakout.py DATA.csv)"
+    );
+    let module = std::fs::read_to_string(dir.path().join("breakout.py")).unwrap();
+    assert!(module.contains("def run(data, cash=10_000, commission=0.002, finalize=False):"));
+    // Never replaced without --force; --out picks another name.
+    let again = botforge(dir.path(), &["export", "breakout.toml"], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr)
+            .contains("breakout.py already exists: choose another --out, or pass --force"),
+        "{}",
+        text(&again.stderr)
+    );
+    let other = botforge(
+        dir.path(),
+        &["export", "breakout.toml", "--out", "other/b2.py"],
+        &[],
+    );
+    assert_eq!(other.status.code(), Some(0), "{}", text(&other.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("other/b2.py")).unwrap(),
+        module
+    );
+    // A bad file names its line and field, and writes nothing.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"bad\"\n[rules]\nentry_long = \"close > open\"\n[risk]\nrisk_pct = 2\n",
+    )
+    .unwrap();
+    let bad = botforge(dir.path(), &["export", "bad.toml"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains(
+            "bad.toml:5: risk.risk_pct: risk_pct sizes each entry by its distance to the stop"
+        ),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert!(!dir.path().join("bad.py").exists());
+
+    // The engine's trades, with why each closed.
+    let data = goog();
+    let bt = botforge(
+        dir.path(),
+        &["backtest", "breakout.toml", "--data", &data, "--json"],
+        &[],
+    );
+    assert_eq!(bt.status.code(), Some(0), "{}", text(&bt.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&bt.stdout).unwrap();
+    let trades = v["trade_list"].as_array().unwrap();
+    assert!(trades.len() > 5, "{}", trades.len());
+    let reasons: std::collections::BTreeSet<&str> = trades
+        .iter()
+        .map(|t| t["exit_reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains("trailing"), "{reasons:?}");
+    assert!(trades.iter().all(|t| t["sl"].as_f64().is_some()));
+
+    // The module under backtesting.py gives the same trade count and final equity.
+    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BOTFORGE_PYTHON is not set"
+        );
+        return;
+    };
+    let py = Command::new(python)
+        .current_dir(dir.path())
+        .args(["-c", &format!(
+            "import breakout, json; s = breakout.run({data:?}); print(json.dumps([int(s['# Trades']), float(s['Equity Final [$]'])]))"
+        )])
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", text(&py.stderr));
+    let got: (usize, f64) = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(got.0, trades.len());
+    let eq = v["equity_final"].as_f64().unwrap();
+    assert!((got.1 - eq).abs() <= 1e-9 * eq, "{} vs {eq}", got.1);
+}

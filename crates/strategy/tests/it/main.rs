@@ -4,3 +4,4 @@
 mod file;
 mod props;
 mod python;
+mod sections;

@@ -1,0 +1,215 @@
+//! `[risk]` and `[orders]` (DESIGN.md §5.2): every field parses, prints back to the same
+//! strategy, and each mistake is an error naming the line, the field and what is wrong.
+
+use strategy::{Fill, Sizing, Strategy, StrategyError};
+
+const BASE: &str = r#"name = "x"
+[indicators]
+rsi = "rsi(close, 14)"
+atr = "atr(14)"
+[rules]
+entry_long = "rsi < 30"
+exit_long = "rsi > 70"
+entry_short = "rsi > 80"
+"#;
+
+fn with(extra: &str) -> Result<Strategy, StrategyError> {
+    Strategy::from_toml("s.toml", &format!("{BASE}{extra}"))
+}
+
+#[test]
+fn every_field_parses_and_round_trips() {
+    let s = with(
+        r#"[risk]
+risk_pct = 1.5
+stop_loss_long = "close - 2 * atr"
+stop_loss_short = "close + 2 * atr"
+take_profit_long = "close + 3 * atr"
+take_profit_short = "close - 3 * atr"
+trailing_stop_long = "close - 3 * atr(14)"
+trailing_stop_short = "close + 3 * atr(14)"
+max_bars = 12
+fractional_unit = 0.001
+[orders]
+entry_long_stop = "highest(high, 20)"
+entry_long_limit = "highest(high, 20) * 1.01"
+entry_short_limit = "close * 1.01"
+valid_bars = 3
+fill = "close"
+"#,
+    )
+    .unwrap();
+    assert_eq!(s.risk.sizing, Sizing::RiskPct(1.5));
+    assert_eq!(s.risk.max_bars, Some(12));
+    assert_eq!(s.risk.fractional_unit, Some(0.001));
+    assert_eq!(s.orders.valid_bars, 3);
+    assert_eq!(s.orders.fill, Fill::Close);
+    assert_eq!(
+        s.orders
+            .entry_long_limit
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("highest(high, 20) * 1.01")
+    );
+    let again = Strategy::from_toml("again.toml", &s.to_toml()).unwrap();
+    assert_eq!(again, s, "{}", s.to_toml());
+
+    let units = with("[risk]\nunits = 100\ntrailing_stop_pct = 5\n").unwrap();
+    assert_eq!(units.risk.sizing, Sizing::Units(100.0));
+    assert_eq!(units.risk.trailing_stop_pct, Some(5.0));
+    assert_eq!(Strategy::from_toml("a", &units.to_toml()).unwrap(), units);
+    // No [orders] section is written when it says nothing.
+    assert!(!units.to_toml().contains("[orders]"));
+}
+
+#[test]
+fn position_state_reads_in_rules_risk_and_orders() {
+    let s = with(
+        r#"[risk]
+trailing_stop_long = "if_flat_skip + entry_price"
+"#,
+    );
+    assert!(
+        s.unwrap_err()
+            .message
+            .contains("unknown name `if_flat_skip`")
+    );
+    let s = Strategy::from_toml(
+        "p.toml",
+        r#"name = "p"
+[rules]
+entry_long = "close > open and position == 0"
+exit_long = "bars_in_trade >= 5 or open_pnl_pct < -2 or close < entry_price * 0.97"
+[risk]
+trailing_stop_long = "entry_price + (close - entry_price) / 2"
+"#,
+    )
+    .unwrap();
+    assert!(s.to_toml().contains("bars_in_trade >= 5"));
+}
+
+#[test]
+fn each_mistake_names_its_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[risk]\nrisk_pct = 1\n",
+            "risk.risk_pct",
+            "long entries have no stop: add `stop_loss_pct` or `stop_loss_long`",
+        ),
+        (
+            "[risk]\nsize = 0.5\nunits = 10\n",
+            "risk.units",
+            "give one sizing, not both `size` and `units`",
+        ),
+        (
+            "[risk]\nunits = 2.5\n",
+            "risk.units",
+            "must be a whole number of units, at least 1, got 2.5",
+        ),
+        (
+            "[risk]\nstop_loss_long = \"close * 1.02\"\n",
+            "risk.stop_loss_long",
+            "is not below the entry's close",
+        ),
+        (
+            "[risk]\nstop_loss_long = \"close + atr\"\n",
+            "risk.stop_loss_long",
+            "is not below the entry's close",
+        ),
+        (
+            "[risk]\ntake_profit_short = \"high\"\n",
+            "risk.take_profit_short",
+            "is not below the entry's close",
+        ),
+        (
+            "[risk]\nstop_loss_pct = 5\nstop_loss_long = \"close - atr\"\n",
+            "risk.stop_loss_long",
+            "two stops for longs: give `stop_loss_pct` or `stop_loss_long`, not both",
+        ),
+        (
+            "[risk]\ntake_profit_pct = 150\n",
+            "risk.take_profit_pct",
+            "a short's target 150% below the entry",
+        ),
+        (
+            "[risk]\nstop_loss_long = \"rsi < 30\"\n",
+            "risk.stop_loss_long",
+            "must be a price (a number), but `rsi < 30` is a condition",
+        ),
+        (
+            "[risk]\nmax_bars = 0\n",
+            "risk.max_bars",
+            "must be a whole number of bars, at least 1",
+        ),
+        (
+            "[risk]\nunits = 5\nfractional_unit = 0.01\n",
+            "risk.units",
+            "with fractional_unit size entries by `size` or `risk_pct`",
+        ),
+        (
+            "[orders]\nfill = \"open\"\n",
+            "orders.fill",
+            "must be \"next_open\" (the next bar's open) or \"close\"",
+        ),
+        (
+            "[orders]\nvalid_bars = 1.5\n",
+            "orders.valid_bars",
+            "must be a whole number of bars, at least 1",
+        ),
+        (
+            "[orders]\nentry_long_stap = \"high\"\n",
+            "orders.entry_long_stap",
+            "is not a field of [orders]; it takes entry_long_stop",
+        ),
+    ];
+    for (extra, field, want) in cases {
+        let e = match with(extra) {
+            Err(e) => e,
+            Ok(s) => panic!("{extra} was accepted:\n{}", s.to_toml()),
+        };
+        assert_eq!(e.field, *field, "{e}");
+        assert!(e.to_string().contains(want), "wanted {want:?} in:\n{e}");
+        assert!(e.line > 0, "{e}");
+    }
+    // An order price for a rule that does not exist.
+    let e = Strategy::from_toml(
+        "o.toml",
+        "name = \"o\"\n[rules]\nentry_long = \"close > open\"\n[orders]\nentry_short_limit = \"high\"\n",
+    )
+    .unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (5, "orders.entry_short_limit"));
+    assert!(e.message.contains("there is no entry_short rule"), "{e}");
+}
+
+#[test]
+fn position_state_stays_out_of_series() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[indicators]\ngain = \"open_pnl_pct * 2\"\n[rules]\nentry_long = \"gain > 1\"\n",
+            "indicators.gain",
+            "`open_pnl_pct` is position state, known per trade while the backtest runs, not a series",
+        ),
+        (
+            "[rules]\nentry_long = \"sma(entry_price, 5) > close\"\n",
+            "rules.entry_long",
+            "sma computes a whole series before the run, so its `x` cannot read position state",
+        ),
+        (
+            "[rules]\nentry_long = \"bars_in_trade[1] > 3\"\n",
+            "rules.entry_long",
+            "`[n]` looks back over a series, and position state is not one",
+        ),
+        (
+            "[params]\nposition = 3\n[rules]\nentry_long = \"close > 1\"\n",
+            "params.position",
+            "`position` is a built-in name",
+        ),
+    ];
+    for (body, field, want) in cases {
+        let e = Strategy::from_toml("s.toml", &format!("name = \"s\"\n{body}")).unwrap_err();
+        assert_eq!(e.field, *field, "{e}");
+        assert!(e.to_string().contains(want), "wanted {want:?} in:\n{e}");
+        assert!(e.line > 0);
+    }
+}
