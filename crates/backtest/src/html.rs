@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use crate::data::Bars;
-use crate::engine::{Run, Settings};
+use crate::engine::{ExitReason, Run, Settings};
 use crate::report::rows;
 use crate::stats::Stats;
 
@@ -246,7 +246,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
                 .trades
                 .iter()
                 .chain(&p.run.open_trades)
-                .flat_map(|t| [Some(t.entry_price), t.exit_price])
+                .flat_map(|t| [Some(t.entry_price), t.exit_price, t.sl, t.tp])
                 .flatten(),
         ),
         10.0,
@@ -260,6 +260,25 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
         f.line(&bars.close)
     );
     let all: Vec<_> = p.run.trades.iter().chain(&p.run.open_trades).collect();
+    // Each trade's stop and target (the last level of a trailing stop) over its life.
+    let last = bars.len().saturating_sub(1);
+    for t in all.iter().take(MAX_MARKERS) {
+        let end = t.exit_bar.unwrap_or(last);
+        for (cls, level, what) in [
+            ("level stop", t.sl, "stop"),
+            ("level target", t.tp, "target"),
+        ] {
+            if let Some(level) = level {
+                let _ = write!(
+                    out,
+                    r#"<line class="{cls}" x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"><title>{what} {level:.4}</title></line>"#,
+                    f.x(t.entry_bar),
+                    f.x(end).max(f.x(t.entry_bar) + 2.0),
+                    y = f.y(level),
+                );
+            }
+        }
+    }
     for t in all.iter().take(MAX_MARKERS) {
         let (x, y) = (f.x(t.entry_bar), f.y(t.entry_price));
         let (cls, path) = if t.size > 0.0 {
@@ -283,9 +302,10 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
             } else {
                 "exit loss"
             };
+            let reason = t.exit_reason.map_or("signal", ExitReason::name);
             let _ = write!(
                 out,
-                r#"<circle class="{cls}" cx="{:.1}" cy="{:.1}" r="3.5"><title>exit {} @ {price:.4}, P&amp;L {:.2}</title></circle>"#,
+                r#"<circle class="{cls} by-{reason}" cx="{:.1}" cy="{:.1}" r="3.5"><title>exit ({reason}) {} @ {price:.4}, P&amp;L {:.2}</title></circle>"#,
                 f.x(bar),
                 f.y(price),
                 escape(&bars.time[bar]),
@@ -357,7 +377,7 @@ fn trades_table(out: &mut String, p: &Page<'_>) {
     let trades = &p.run.trades;
     let _ = write!(
         out,
-        r#"<h2>Trades ({})</h2><table id="trades"><tr><th>#</th><th>Entry</th><th>Exit</th><th>Size</th><th>Entry price</th><th>Exit price</th><th>P&amp;L</th><th>Return [%]</th></tr>"#,
+        r#"<h2>Trades ({})</h2><table id="trades"><tr><th>#</th><th>Entry</th><th>Exit</th><th>Size</th><th>Entry price</th><th>Exit price</th><th>Exit by</th><th>P&amp;L</th><th>Return [%]</th></tr>"#,
         trades.len()
     );
     for (i, t) in trades.iter().enumerate().take(MAX_ROWS) {
@@ -368,13 +388,14 @@ fn trades_table(out: &mut String, p: &Page<'_>) {
         let pnl = t.pnl();
         let _ = write!(
             out,
-            r#"<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{price:.4}</td><td>{pnl:.2}</td><td>{:.2}</td></tr>"#,
+            r#"<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{price:.4}</td><td class="reason">{}</td><td>{pnl:.2}</td><td>{:.2}</td></tr>"#,
             if pnl >= 0.0 { "win" } else { "loss" },
             i + 1,
             escape(&p.bars.time[t.entry_bar]),
             escape(&p.bars.time[bar]),
             t.size,
             t.entry_price,
+            t.exit_reason.map_or("signal", ExitReason::name),
             t.return_frac() * 100.0
         );
     }
@@ -530,7 +551,7 @@ p.note{color:#666;font-size:12px}svg{display:block;background:#fcfcfc;border:1px
 .ylabel{font-size:11px;fill:#666;text-anchor:end}.xlabel{font-size:11px;fill:#666}\
 .close{fill:none;stroke:#444;stroke-width:1}.equity{fill:none;stroke:#1f77b4;stroke-width:1.5}\
 .drawdown{fill:#d62728;fill-opacity:.35;stroke:#d62728;stroke-width:1}\
-.entry.long{fill:#2ca02c}.entry.short{fill:#d62728}.exit{stroke:#222;stroke-width:1}.exit.win{fill:#2ca02c}.exit.loss{fill:#d62728}\
+.entry.long{fill:#2ca02c}.entry.short{fill:#d62728}.exit{stroke:#222;stroke-width:1}.exit.win{fill:#2ca02c}.exit.loss{fill:#d62728}.level{stroke-width:1.5;stroke-dasharray:3 2}.level.stop{stroke:#d62728}.level.target{stroke:#2ca02c}\
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:2px 10px;border-bottom:1px solid #eee;text-align:right}\
 #stats th{text-align:left;font-weight:normal;color:#444}tr.loss td:nth-child(7){color:#d62728}tr.win td:nth-child(7){color:#2ca02c}";
 

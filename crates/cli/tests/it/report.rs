@@ -293,3 +293,62 @@ fn the_report_renders_in_headless_chromium() {
         "best heatmap cell pixels: {viridis_yellow}"
     );
 }
+
+/// Issue 21: the report draws each trade's stop and target and says why each trade closed.
+#[test]
+fn the_report_draws_stops_targets_and_exit_causes() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("atr.toml"),
+        r#"name = "AtrBracket"
+[indicators]
+rsi = "rsi(close, 14)"
+atr = "atr(14)"
+[rules]
+entry_long = "rsi < 35"
+exit_long = "rsi > 70"
+[risk]
+stop_loss_long = "close - 1.5 * atr"
+take_profit_long = "close + 2 * atr"
+max_bars = 15
+"#,
+    )
+    .unwrap();
+    let data = goog();
+    let v = json(
+        dir.path(),
+        &[
+            "backtest", "atr.toml", "--data", &data, "--report", "r.html", "--json",
+        ],
+    );
+    let trades = v["trade_list"].as_array().unwrap();
+    let by = |reason: &str| trades.iter().filter(|t| t["exit_reason"] == reason).count();
+    for reason in ["stop", "target", "time"] {
+        assert!(by(reason) > 0, "no {reason} exit to show");
+    }
+    let url = format!("file://{}", dir.path().join("r.html").display());
+    let dom = Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", text(&dom.stderr));
+    let dom = text(&dom.stdout);
+    let all = trades.len() + v["open_trades"].as_array().unwrap().len();
+    assert_eq!(dom.matches("<line class=\"level stop\"").count(), all);
+    assert_eq!(dom.matches("<line class=\"level target\"").count(), all);
+    for reason in ["stop", "target", "time", "signal"] {
+        assert_eq!(
+            dom.matches(&format!(" by-{reason}\"")).count(),
+            by(reason),
+            "exit markers by {reason}"
+        );
+        assert_eq!(
+            dom.matches(&format!("<td class=\"reason\">{reason}</td>"))
+                .count(),
+            by(reason),
+            "trade rows by {reason}"
+        );
+    }
+}
