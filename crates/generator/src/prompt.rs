@@ -9,7 +9,13 @@ pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for b
 - "params": numbers used in expressions, e.g. {"period": 14}. Optional.
 - "indicators": named expressions evaluated on every bar, e.g. {"rsi": "rsi(close, period)"}. Optional.
 - "rules": conditions as expressions: "entry_long", "exit_long", "entry_short", "exit_short". At least one entry rule.
-- "risk": {"size": fraction of equity per entry in (0, 1], default 1; "stop_loss_pct": percent below/above the entry signal's close, optional; "take_profit_pct": optional}.
+- "risk": sizing, stops and exits (all optional):
+  - sizing, at most one of: "size" (fraction of equity per entry in (0, 1], default 1), "units" (a whole number of units), "risk_pct" (percent of equity lost if the stop is hit; needs a stop for each side that enters).
+  - "stop_loss_pct" / "take_profit_pct": percent below/above the entry signal's close.
+  - "stop_loss_long", "stop_loss_short", "take_profit_long", "take_profit_short": price expressions valued on the signal bar, e.g. "close - 2 * atr(14)" (instead of the _pct form). A long's stop is below close and its target above; a short's the other way.
+  - "trailing_stop_pct": a stop trailing each close by this percent; or "trailing_stop_long" / "trailing_stop_short": price expressions valued at every close (the stop only moves in the trade's favour), e.g. "close - 3 * atr(14)".
+  - "max_bars": close a trade after this many bars; "fractional_unit": trade in multiples of this fraction of a unit (e.g. 0.0001 for crypto).
+- "orders": how entries fill (optional): "entry_long_stop" / "entry_long_limit" / "entry_short_stop" / "entry_short_limit" are price expressions valued on the signal bar (a buy stop above the price, a buy limit below it; both for a stop-limit); "valid_bars": bars an unfilled entry order waits (default 1); "fill": "next_open" (default) or "close" (fill market orders at the signal bar's close).
 
 Expressions:
 - values: numbers, open high low close volume, params, indicator names.
@@ -21,6 +27,7 @@ Expressions:
   bbands(x, n, k).upper / .middle / .lower   (k standard deviations)
   atr(n) adx(n) stoch(k, smooth_k, d).k / .d   (on the bar's high, low, close)
   crosses_above(a, b) crosses_below(a, b)   (true on the bar where a crosses b)
+- position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.
 - Comparisons do not chain: write "a < b and b < c". Rules must be conditions, not numbers.
 - Do not invent functions or names; use only the ones above.
 
@@ -32,11 +39,18 @@ Example 2. Idea: "go long when the 20-day SMA crosses above the 50-day SMA and s
 
 Example 3. Idea: "buy a breakout above the 20-bar high when ADX(14) > 25, exit below the 10-bar low"
 {"name": "AdxBreakout", "description": "Breakout above the prior 20-bar high with ADX(14) > 25; exit under the prior 10-bar low", "indicators": {"hh": "highest(high, 20)", "ll": "lowest(low, 10)", "trend": "adx(14)"}, "rules": {"entry_long": "close > hh[1] and trend > 25", "exit_long": "close < ll[1]"}, "risk": {"size": 1.0}}
+
+Example 4. Idea: "buy stop at the 20-day high when price is above its 50-day average, risk 1% per trade with a 2 ATR stop, trail 3 ATR, give the order 5 days"
+{"name": "AtrBreakout", "description": "Buy stop at the 20-day high above SMA(50); risk 1% with a 2 ATR stop, 3 ATR trailing stop", "indicators": {"hh": "highest(high, 20)", "atr": "atr(14)"}, "rules": {"entry_long": "close > sma(close, 50)"}, "risk": {"risk_pct": 1.0, "stop_loss_long": "close - 2 * atr", "trailing_stop_long": "close - 3 * atr"}, "orders": {"entry_long_stop": "hh", "valid_bars": 5}}
+
+Example 5. Idea: "Connors RSI-2: buy when RSI(2) < 10 above the 200-day SMA, sell after 5 days or when up 3%"
+{"name": "ConnorsRsi2", "description": "Buy RSI(2) < 10 above SMA(200); exit after 5 bars or at +3%", "indicators": {"rsi2": "rsi(close, 2)", "trend": "sma(close, 200)"}, "rules": {"entry_long": "rsi2 < 10 and close > trend", "exit_long": "open_pnl_pct > 3"}, "risk": {"max_bars": 5}}
 "#;
 
 /// The JSON Schema of the answer (Gemini `responseJsonSchema`).
 pub fn response_schema() -> Value {
     let rule = json!({"type": "string"});
+    let price = json!({"type": "string"});
     json!({
         "type": "object",
         "properties": {
@@ -55,8 +69,26 @@ pub fn response_schema() -> Value {
                 "type": "object",
                 "properties": {
                     "size": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    "units": {"type": "integer", "minimum": 1},
+                    "risk_pct": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
                     "stop_loss_pct": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
-                    "take_profit_pct": {"type": "number", "exclusiveMinimum": 0}
+                    "take_profit_pct": {"type": "number", "exclusiveMinimum": 0},
+                    "stop_loss_long": price, "stop_loss_short": price,
+                    "take_profit_long": price, "take_profit_short": price,
+                    "trailing_stop_pct": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
+                    "trailing_stop_long": price, "trailing_stop_short": price,
+                    "max_bars": {"type": "integer", "minimum": 1},
+                    "fractional_unit": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+                },
+                "additionalProperties": false
+            },
+            "orders": {
+                "type": "object",
+                "properties": {
+                    "entry_long_stop": price, "entry_long_limit": price,
+                    "entry_short_stop": price, "entry_short_limit": price,
+                    "valid_bars": {"type": "integer", "minimum": 1},
+                    "fill": {"type": "string", "enum": ["next_open", "close"]}
                 },
                 "additionalProperties": false
             }
@@ -64,4 +96,75 @@ pub fn response_schema() -> Value {
         "required": ["name", "rules"],
         "additionalProperties": false
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every worked example in the prompt is a valid strategy: the model is never taught
+    /// something the validator refuses.
+    #[test]
+    fn every_example_in_the_prompt_is_valid() {
+        let examples: Vec<&str> = SYSTEM_PROMPT
+            .lines()
+            .filter(|l| l.starts_with("{\"name\""))
+            .collect();
+        assert_eq!(examples.len(), 5);
+        for e in examples {
+            if let Err(m) = crate::strategy_from_json(e) {
+                panic!("{e}\n{m}");
+            }
+        }
+    }
+
+    /// The schema offers every field of `[risk]` and `[orders]` that a strategy file takes.
+    #[test]
+    fn the_schema_names_every_risk_and_orders_field() {
+        let s = response_schema();
+        let fields = |section: &str| -> Vec<String> {
+            s["properties"][section]["properties"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let risk = fields("risk");
+        for f in [
+            "size",
+            "units",
+            "risk_pct",
+            "stop_loss_pct",
+            "take_profit_pct",
+            "stop_loss_long",
+            "stop_loss_short",
+            "take_profit_long",
+            "take_profit_short",
+            "trailing_stop_pct",
+            "trailing_stop_long",
+            "trailing_stop_short",
+            "max_bars",
+            "fractional_unit",
+        ] {
+            assert!(risk.iter().any(|r| r == f), "risk.{f}");
+            assert!(
+                SYSTEM_PROMPT.contains(&format!("\"{f}\"")),
+                "the prompt explains {f}"
+            );
+        }
+        let orders = fields("orders");
+        for f in [
+            "entry_long_stop",
+            "entry_long_limit",
+            "entry_short_stop",
+            "entry_short_limit",
+            "valid_bars",
+            "fill",
+        ] {
+            assert!(orders.iter().any(|r| r == f), "orders.{f}");
+            assert!(
+                SYSTEM_PROMPT.contains(&format!("\"{f}\"")),
+                "the prompt explains {f}"
+            );
+        }
+    }
 }
