@@ -369,7 +369,7 @@ impl Step<'_> {
             Sizing::RiskPct(pct) => {
                 let Some(sl) = sl else { return };
                 let dist = (close - sl).abs();
-                if !(dist > 0.0) {
+                if dist.is_nan() || dist <= 0.0 {
                     return;
                 }
                 let n = floordiv(b.equity(i) * pct / 100.0, dist).trunc();

@@ -48,10 +48,6 @@ pub(crate) enum Node {
 }
 
 impl Node {
-    #[expect(
-        clippy::float_cmp,
-        reason = "`==` and `!=` in the language are exact, as numpy's are"
-    )]
     fn num(&self, i: usize, st: &PosState) -> f64 {
         match self {
             Node::Num(v) => v[i],

@@ -550,7 +550,7 @@ fn settings(s: &Strategy, a: &Attrs) -> String {
     clippy::too_many_lines,
     reason = "one block of generated Python per step of the bar, in order"
 )]
-fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut String) -> String {
+fn next_method(s: &Strategy, em: &Emitter<'_>, attrs: &Attrs, init_lines: &mut String) -> String {
     let mut parts = Vec::new();
     let mut value = |e: Option<&Expr>, attr: &str, ty: Ty| -> Option<String> {
         e.map(|e| em.value(e, attr, ty, &mut parts))
@@ -564,8 +564,8 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
         Ty::Bool,
     ));
     let exit_short = rule(value(s.rules.exit_short.as_ref(), "_exit_short", Ty::Bool));
-    let r = &s.risk;
-    let o = &s.orders;
+    let risk = &s.risk;
+    let orders = &s.orders;
     let level = |v: Option<String>, pct: Option<(&str, &str)>| -> String {
         match (v, pct) {
             (Some(v), _) => v,
@@ -576,45 +576,46 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
         }
     };
     let sl_long = level(
-        value(r.stop_loss_long.as_ref(), "_sl_long", Ty::Num),
-        Some((&a.sl, "-")),
+        value(risk.stop_loss_long.as_ref(), "_sl_long", Ty::Num),
+        Some((&attrs.sl, "-")),
     );
     let sl_short = level(
-        value(r.stop_loss_short.as_ref(), "_sl_short", Ty::Num),
-        Some((&a.sl, "+")),
+        value(risk.stop_loss_short.as_ref(), "_sl_short", Ty::Num),
+        Some((&attrs.sl, "+")),
     );
     let tp_long = level(
-        value(r.take_profit_long.as_ref(), "_tp_long", Ty::Num),
-        Some((&a.tp, "+")),
+        value(risk.take_profit_long.as_ref(), "_tp_long", Ty::Num),
+        Some((&attrs.tp, "+")),
     );
     let tp_short = level(
-        value(r.take_profit_short.as_ref(), "_tp_short", Ty::Num),
-        Some((&a.tp, "-")),
+        value(risk.take_profit_short.as_ref(), "_tp_short", Ty::Num),
+        Some((&attrs.tp, "-")),
     );
     let stop_long = level(
-        value(o.entry_long_stop.as_ref(), "_stop_long", Ty::Num),
+        value(orders.entry_long_stop.as_ref(), "_stop_long", Ty::Num),
         None,
     );
     let limit_long = level(
-        value(o.entry_long_limit.as_ref(), "_limit_long", Ty::Num),
+        value(orders.entry_long_limit.as_ref(), "_limit_long", Ty::Num),
         None,
     );
     let stop_short = level(
-        value(o.entry_short_stop.as_ref(), "_stop_short", Ty::Num),
+        value(orders.entry_short_stop.as_ref(), "_stop_short", Ty::Num),
         None,
     );
     let limit_short = level(
-        value(o.entry_short_limit.as_ref(), "_limit_short", Ty::Num),
+        value(orders.entry_short_limit.as_ref(), "_limit_short", Ty::Num),
         None,
     );
-    let trail_long = value(r.trailing_stop_long.as_ref(), "_trail_long", Ty::Num).or_else(|| {
-        r.trailing_stop_pct
-            .map(|_| format!("close * (1 - self.{} / 100)", a.trail))
-    });
+    let trail_long =
+        value(risk.trailing_stop_long.as_ref(), "_trail_long", Ty::Num).or_else(|| {
+            risk.trailing_stop_pct
+                .map(|_| format!("close * (1 - self.{} / 100)", attrs.trail))
+        });
     let trail_short =
-        value(r.trailing_stop_short.as_ref(), "_trail_short", Ty::Num).or_else(|| {
-            r.trailing_stop_pct
-                .map(|_| format!("close * (1 + self.{} / 100)", a.trail))
+        value(risk.trailing_stop_short.as_ref(), "_trail_short", Ty::Num).or_else(|| {
+            risk.trailing_stop_pct
+                .map(|_| format!("close * (1 + self.{} / 100)", attrs.trail))
         });
     for p in parts {
         let _ = writeln!(init_lines, "{p}");
@@ -651,7 +652,7 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
 "
         );
     }
-    if r.max_bars.is_some() {
+    if risk.max_bars.is_some() {
         let _ = write!(
             body,
             "            # Time exit: close a trade open for max_bars bars.
@@ -660,7 +661,7 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
                     t.close()
                     closing = True
 ",
-            mb = a.max_bars
+            mb = attrs.max_bars
         );
     }
     let _ = write!(
@@ -683,7 +684,7 @@ fn next_method(s: &Strategy, em: &Emitter<'_>, a: &Attrs, init_lines: &mut Strin
                     self.position.close()
                 self._enter(False, i, close, {sl_short}, {tp_short}, {stop_short}, {limit_short})
 ",
-        vb = a.valid_bars,
+        vb = attrs.valid_bars,
     );
     out
 }
