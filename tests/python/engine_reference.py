@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import talib
 from backtesting import Backtest, Strategy
-from backtesting.lib import FractionalBacktest, crossover
+from backtesting.lib import FractionalBacktest, crossover, resample_apply
 
 warnings.filterwarnings("ignore")
 FULL = 1 - sys.float_info.epsilon
@@ -282,6 +282,40 @@ class Fractional(Base):
         return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
 
 
+class TfDaily(Base):
+    """Close against the daily SMA(5) of the closes, resampled as resample_apply does."""
+    def setup(self):
+        self.daily = resample_apply("D", talib.SMA, self.data.Close, 5)
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        c = self.data.Close
+        return crossover(c, self.daily), crossover(self.daily, c), False, False
+
+
+class Tf4h(Base):
+    sl_pct = 2.0
+
+    def setup(self):
+        self.h4 = resample_apply("4h", talib.SMA, self.data.Close, 10)
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        c, r = self.data.Close[-1], self.rsi[-1]
+        return r < 45 and c > self.h4[-1], r > 65, r > 60 and c < self.h4[-1], r < 35
+
+
+class TfWeekly(Base):
+    """Weekly (Friday) SMA(4) of the closes; on daily data resample_apply has no look-ahead."""
+    def setup(self):
+        self.weekly = resample_apply("W-FRI", talib.SMA, self.data.Close, 4)
+        self.highs = resample_apply("ME", talib.MAX, self.data.High, 2)
+
+    def signals(self, i):
+        c = self.data.Close
+        return crossover(c, self.weekly), False, crossover(self.weekly, c) and c[-1] < self.highs[-1], False
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -295,6 +329,9 @@ SCENARIOS = {
     "fill_close": (FillClose, {"trade_on_close": True}),
     "position_state": (PositionState, {}),
     "fractional": (Fractional, {"fractional_unit": 0.0001}),
+    "tf_daily": (TfDaily, {}),
+    "tf_4h": (Tf4h, {}),
+    "tf_weekly": (TfWeekly, {}),
 }
 
 KEYS = {

@@ -145,6 +145,8 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
                     calls(a, out);
                 }
             }
+            // One series on the data's bars (what runs inside is on the resampled ones).
+            ExprKind::Tf(..) => out.push(e),
             ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => calls(x, out),
             ExprKind::Binary(_, l, r) => {
                 calls(l, out);

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use strategy::{BinOp, Expr, ExprKind, Field, Func, Scope, Strategy, Type, constant};
+use strategy::{BinOp, Expr, ExprKind, Field, Func, Scope, Strategy, Timeframe, Type, constant};
 
 use crate::data::Bars;
 use crate::indicators as ind;
+use crate::resample::resample;
 
 /// A computed series. Equality treats two missing values as equal.
 #[derive(Debug, Clone)]
@@ -163,6 +164,7 @@ impl<'a> Evaluator<'a> {
             ExprKind::Neg(x) => ExprKind::Neg(Box::new(self.expand(x, depth))),
             ExprKind::Not(x) => ExprKind::Not(Box::new(self.expand(x, depth))),
             ExprKind::Back(x, n) => ExprKind::Back(Box::new(self.expand(x, depth)), *n),
+            ExprKind::Tf(rule, x) => ExprKind::Tf(*rule, Box::new(self.expand(x, depth))),
             ExprKind::Binary(op, l, r) => ExprKind::Binary(
                 *op,
                 Box::new(self.expand(l, depth)),
@@ -273,6 +275,24 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
+            ExprKind::Tf(rule, x) => {
+                let key = e.to_string();
+                if let Some(s) = self.cache.get(&key) {
+                    return Ok(s.clone());
+                }
+                let s = match self.shared {
+                    Some(shared) => {
+                        let slot = shared.slot(self.expand(e, 0).to_string());
+                        let got = slot.get_or_init(|| self.timeframe(*rule, x).map(Arc::new));
+                        got.as_ref()
+                            .map_err(Clone::clone)
+                            .map(|s| Series::clone(s))?
+                    }
+                    None => self.timeframe(*rule, x)?,
+                };
+                self.cache.insert(key, s.clone());
+                s
+            }
             ExprKind::Call { func, args, field } => {
                 // Each call is computed once per evaluator (the warm-up and the rules ask for
                 // the same ones); numeric ones once per sweep when a shared cache is given.
@@ -294,6 +314,20 @@ impl<'a> Evaluator<'a> {
                 s
             }
         })
+    }
+
+    /// `tf(rule, x)`: `x` on the bars resampled to `rule`, mapped back onto these bars.
+    fn timeframe(&self, rule: Timeframe, x: &Expr) -> Result<Series, EvalError> {
+        let res = resample(self.bars, rule);
+        let mut sub = Evaluator {
+            bars: &res.bars,
+            params: self.params.clone(),
+            indicators: HashMap::new(),
+            cache: HashMap::new(),
+            shared: None,
+        };
+        let values = sub.num(x)?;
+        Ok(Series::num(res.map_back(self.bars, &values)))
     }
 
     fn name(&mut self, n: &str) -> Result<Series, EvalError> {

@@ -21,6 +21,7 @@ mod eval;
 pub mod html;
 pub mod indicators;
 pub mod report;
+mod resample;
 mod state;
 pub mod stats;
 pub mod sweep;

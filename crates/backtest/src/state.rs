@@ -118,7 +118,7 @@ fn compile(ev: &mut Evaluator<'_>, e: &Expr) -> Result<Node, EvalError> {
         ExprKind::Binary(op, l, r) => {
             Node::Bin(*op, Box::new(compile(ev, l)?), Box::new(compile(ev, r)?))
         }
-        ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) => {
+        ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) | ExprKind::Tf(..) => {
             return Err(EvalError(format!(
                 "`{e}` reads position state inside a function or a lookback"
             )));

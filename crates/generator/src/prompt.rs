@@ -27,6 +27,7 @@ Expressions:
   bbands(x, n, k).upper / .middle / .lower   (k standard deviations)
   atr(n) adx(n) stoch(k, smooth_k, d).k / .d   (on the bar's high, low, close)
   crosses_above(a, b) crosses_below(a, b)   (true on the bar where a crosses b)
+- tf("RULE", x): x computed on bars resampled to a higher timeframe ("h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
 - position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.
 - Comparisons do not chain: write "a < b and b < c". Rules must be conditions, not numbers.
 - Do not invent functions or names; use only the ones above.

@@ -2,7 +2,7 @@
 //! TA-Lib's parameter ranges.
 
 use crate::expr::{BinOp, Expr, ExprKind, Span};
-use crate::func::{Arg, Func, MAX_PERIOD};
+use crate::func::{Arg, Func, MAX_PERIOD, Timeframe};
 
 /// The type of an expression: a numeric series or a boolean series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,9 @@ pub fn uses_position(e: &Expr) -> Option<Span> {
     match &e.kind {
         ExprKind::Num(_) => None,
         ExprKind::Name(n) => is_position(n).then_some(e.span),
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => uses_position(x),
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
+            uses_position(x)
+        }
         ExprKind::Binary(_, l, r) => uses_position(l).or_else(|| uses_position(r)),
         ExprKind::Call { args, .. } => args.iter().find_map(uses_position),
     }
@@ -282,6 +284,7 @@ pub fn check(e: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
             field.is_none() && !func.fields().is_empty(),
             scope,
         ),
+        ExprKind::Tf(rule, inner) => check_tf(*rule, inner, scope),
         ExprKind::Back(inner, _) => {
             if let Some(at) = uses_position(inner) {
                 return Err(err(
@@ -301,11 +304,50 @@ pub fn names(e: &Expr, out: &mut Vec<String>) {
     match &e.kind {
         ExprKind::Num(_) => {}
         ExprKind::Name(n) => out.push(n.clone()),
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => names(x, out),
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
+            names(x, out);
+        }
         ExprKind::Binary(_, l, r) => {
             names(l, out);
             names(r, out);
         }
         ExprKind::Call { args, .. } => args.iter().for_each(|a| names(a, out)),
     }
+}
+
+/// `tf(rule, inner)`: `inner` runs on resampled bars, so it may use prices, params and
+/// functions, but not position state, `[indicators]` names (series of the data's own bars) or
+/// another `tf`.
+fn check_tf(rule: Timeframe, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
+    fn walk(e: &Expr, rule: Timeframe, scope: &dyn Scope) -> Result<(), TypeError> {
+        match &e.kind {
+            ExprKind::Name(n) if is_position(n) => Err(err(
+                e.span,
+                format!(
+                    "tf computes a series before the run, so it cannot read position state `{n}`"
+                ),
+            )),
+            ExprKind::Name(n) => match scope.lookup(n) {
+                Some(Binding::Indicator(_)) => Err(err(
+                    e.span,
+                    format!(
+                        "`{n}` is a series of the data's own bars; inside tf(\"{}\", …) write its expression out, as it runs on the resampled bars",
+                        rule.name()
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            ExprKind::Tf(..) => Err(err(e.span, "tf inside tf: use one timeframe".to_owned())),
+            ExprKind::Num(_) => Ok(()),
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => walk(x, rule, scope),
+            ExprKind::Binary(_, l, r) => {
+                walk(l, rule, scope)?;
+                walk(r, rule, scope)
+            }
+            ExprKind::Call { args, .. } => args.iter().try_for_each(|a| walk(a, rule, scope)),
+        }
+    }
+    walk(inner, rule, scope)?;
+    expect(inner, Type::Number, scope, "tf's expression")?;
+    Ok(Type::Number)
 }

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use crate::func::{Field, Func};
+use crate::func::{Field, Func, Timeframe};
 
 /// A character range in the expression text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,6 +120,9 @@ pub enum ExprKind {
     },
     /// `x[n]`: the value `n` bars ago.
     Back(Box<Expr>, u32),
+    /// `tf("W-FRI", x)`: `x` on bars resampled to a higher timeframe, each bar seeing the
+    /// latest completed one.
+    Tf(Timeframe, Box<Expr>),
 }
 
 /// An expression with its place in the text. Equality ignores places.
@@ -153,6 +156,7 @@ impl PartialEq for Expr {
                 },
             ) => f1 == f2 && a1 == a2 && d1 == d2,
             (ExprKind::Back(e1, n1), ExprKind::Back(e2, n2)) => n1 == n2 && e1 == e2,
+            (ExprKind::Tf(r1, e1), ExprKind::Tf(r2, e2)) => r1 == r2 && e1 == e2,
             _ => false,
         }
     }
@@ -188,6 +192,8 @@ pub const RESERVED: [&str; 12] = [
 enum Tok {
     Num(f64),
     Ident(String),
+    /// Quoted text (`"D"` or `'D'`): only a timeframe rule.
+    Str(String),
     Op(&'static str),
     End,
 }
@@ -254,6 +260,18 @@ fn lex(text: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
             }
             let s: String = lx.chars[start..i].iter().collect();
             lx.toks.push((Tok::Ident(s), Span { start, end: i }));
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            let Some(len) = lx.chars[i + 1..].iter().position(|&q| q == c) else {
+                return Err(SyntaxError {
+                    pos: i,
+                    message: format!("this text has no closing {c}"),
+                });
+            };
+            let s: String = lx.chars[i + 1..i + 1 + len].iter().collect();
+            i += len + 2;
+            lx.toks.push((Tok::Str(s), Span { start, end: i }));
             continue;
         }
         let two: String = lx.chars[i..(i + 2).min(lx.chars.len())].iter().collect();
@@ -324,6 +342,7 @@ fn describe(t: &Tok) -> String {
     match t {
         Tok::Num(v) => format!("number `{v}`"),
         Tok::Ident(s) => format!("`{s}`"),
+        Tok::Str(s) => format!("the text \"{s}\""),
         Tok::Op(o) => format!("`{o}`"),
         Tok::End => "the end".to_owned(),
     }
@@ -574,69 +593,122 @@ impl Parser {
                         span,
                     });
                 }
-                let Some(func) = Func::from_name(&name) else {
-                    let known: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
-                    return Err(SyntaxError {
-                        pos: span.start,
-                        message: format!("unknown function `{name}` (known: {})", known.join(", ")),
-                    });
-                };
-                self.next();
-                self.enter()?;
-                let mut args = Vec::new();
-                if !self.is_op(")") {
-                    loop {
-                        args.push(self.or()?);
-                        if self.is_op(",") {
-                            self.next();
-                            continue;
-                        }
-                        break;
-                    }
+                if name == "tf" {
+                    return self.timeframe(span);
                 }
-                self.depth -= 1;
-                let close = self.expect(")", "`,` or `)`")?;
-                let mut end = close.end;
-                let mut field = None;
-                if self.is_op(".") {
-                    self.next();
-                    let (t, fspan) = self.next();
-                    let Tok::Ident(fname) = t else {
-                        return Err(SyntaxError {
-                            pos: fspan.start,
-                            message: "expected an output name after `.`".to_owned(),
-                        });
-                    };
-                    let Some(f) = func.fields().iter().find(|f| f.name() == fname) else {
-                        let names: Vec<&str> = func.fields().iter().map(|f| f.name()).collect();
-                        return Err(SyntaxError {
-                            pos: fspan.start,
-                            message: if names.is_empty() {
-                                format!("{name} has a single output: drop `.{fname}`")
-                            } else {
-                                format!(
-                                    "{name} has no output `{fname}` (it has: {})",
-                                    names.join(", ")
-                                )
-                            },
-                        });
-                    };
-                    field = Some(*f);
-                    end = fspan.end;
-                }
-                Ok(Expr {
-                    kind: ExprKind::Call { func, args, field },
-                    span: Span {
-                        start: span.start,
-                        end,
-                    },
-                })
+                self.call(&name, span)
             }
+            Tok::Str(_) => Err(SyntaxError {
+                pos: span.start,
+                message: "quoted text only names a timeframe, as in tf(\"D\", sma(close, 10))"
+                    .to_owned(),
+            }),
             other => Err(SyntaxError {
                 pos: span.start,
                 message: format!("expected a value, found {}", describe(&other)),
             }),
         }
+    }
+
+    /// A function call, after its name.
+    fn call(&mut self, name: &str, span: Span) -> Result<Expr, SyntaxError> {
+        let Some(func) = Func::from_name(name) else {
+            let known: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
+            return Err(SyntaxError {
+                pos: span.start,
+                message: format!("unknown function `{name}` (known: {})", known.join(", ")),
+            });
+        };
+        self.next();
+        self.enter()?;
+        let mut args = Vec::new();
+        if !self.is_op(")") {
+            loop {
+                args.push(self.or()?);
+                if self.is_op(",") {
+                    self.next();
+                    continue;
+                }
+                break;
+            }
+        }
+        self.depth -= 1;
+        let close = self.expect(")", "`,` or `)`")?;
+        let mut end = close.end;
+        let mut field = None;
+        if self.is_op(".") {
+            self.next();
+            let (t, fspan) = self.next();
+            let Tok::Ident(fname) = t else {
+                return Err(SyntaxError {
+                    pos: fspan.start,
+                    message: "expected an output name after `.`".to_owned(),
+                });
+            };
+            let Some(f) = func.fields().iter().find(|f| f.name() == fname) else {
+                let names: Vec<&str> = func.fields().iter().map(|f| f.name()).collect();
+                return Err(SyntaxError {
+                    pos: fspan.start,
+                    message: if names.is_empty() {
+                        format!("{name} has a single output: drop `.{fname}`")
+                    } else {
+                        format!(
+                            "{name} has no output `{fname}` (it has: {})",
+                            names.join(", ")
+                        )
+                    },
+                });
+            };
+            field = Some(*f);
+            end = fspan.end;
+        }
+        Ok(Expr {
+            kind: ExprKind::Call { func, args, field },
+            span: Span {
+                start: span.start,
+                end,
+            },
+        })
+    }
+
+    /// `tf("RULE", expr)`, after the name.
+    fn timeframe(&mut self, name: Span) -> Result<Expr, SyntaxError> {
+        self.next();
+        let (t, span) = self.next();
+        let rules: Vec<String> = Timeframe::ALL
+            .iter()
+            .map(|r| format!("\"{}\"", r.name()))
+            .collect();
+        let Tok::Str(rule) = t else {
+            return Err(SyntaxError {
+                pos: span.start,
+                message: format!(
+                    "tf's first argument is a timeframe in quotes: one of {}",
+                    rules.join(", ")
+                ),
+            });
+        };
+        let Some(rule) = Timeframe::from_name(&rule) else {
+            return Err(SyntaxError {
+                pos: span.start,
+                message: format!(
+                    "\"{rule}\" is not a timeframe tf knows: use one of {}",
+                    rules.join(", ")
+                ),
+            });
+        };
+        self.expect(",", "`,` and the expression to evaluate on that timeframe")?;
+        self.enter()?;
+        let e = self.or()?;
+        self.depth -= 1;
+        let close = self.expect(")", "`)`")?;
+        Ok(Expr {
+            kind: ExprKind::Tf(rule, Box::new(e)),
+            span: Span {
+                start: name.start,
+                end: close.end,
+            },
+        })
     }
 }
 
@@ -677,7 +749,9 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
 impl Expr {
     fn prec(&self) -> u8 {
         match &self.kind {
-            ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Call { .. } => PREC_PRIMARY,
+            ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Call { .. } | ExprKind::Tf(..) => {
+                PREC_PRIMARY
+            }
             ExprKind::Back(..) => PREC_POSTFIX,
             ExprKind::Neg(_) => PREC_NEG,
             ExprKind::Not(_) => PREC_NOT,
@@ -724,6 +798,11 @@ impl Expr {
             ExprKind::Back(e, n) => {
                 e.write(f, PREC_POSTFIX)?;
                 write!(f, "[{n}]")?;
+            }
+            ExprKind::Tf(rule, e) => {
+                write!(f, "tf(\"{}\", ", rule.name())?;
+                e.write(f, 0)?;
+                f.write_str(")")?;
             }
         }
         if paren {

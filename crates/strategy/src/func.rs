@@ -186,3 +186,50 @@ impl Field {
         }
     }
 }
+
+/// A higher timeframe for `tf(RULE, expr)`: pandas' resample rules as backtesting.py's
+/// `lib.resample_apply` uses them (`label="right"`, pandas' default `closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timeframe {
+    /// `"h"`: hours, bins `[t, t+1h)`.
+    Hour,
+    /// `"4h"`: four hours from midnight of the data's first day, bins `[t, t+4h)`.
+    Hour4,
+    /// `"D"`: calendar days, bins `[day, day+1)`.
+    Day,
+    /// `"W"`: weeks ending on Sunday (whole days).
+    Week,
+    /// `"W-FRI"`: weeks ending on Friday (whole days).
+    WeekFri,
+    /// `"ME"`: calendar months (whole days).
+    MonthEnd,
+}
+
+impl Timeframe {
+    /// Every rule.
+    pub const ALL: [Timeframe; 6] = [
+        Timeframe::Hour,
+        Timeframe::Hour4,
+        Timeframe::Day,
+        Timeframe::Week,
+        Timeframe::WeekFri,
+        Timeframe::MonthEnd,
+    ];
+
+    /// The rule as written (pandas' alias).
+    pub fn name(self) -> &'static str {
+        match self {
+            Timeframe::Hour => "h",
+            Timeframe::Hour4 => "4h",
+            Timeframe::Day => "D",
+            Timeframe::Week => "W",
+            Timeframe::WeekFri => "W-FRI",
+            Timeframe::MonthEnd => "ME",
+        }
+    }
+
+    /// Looks a rule up.
+    pub fn from_name(name: &str) -> Option<Timeframe> {
+        Timeframe::ALL.into_iter().find(|t| t.name() == name)
+    }
+}

@@ -41,6 +41,6 @@ pub use check::{
 };
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
 pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
-pub use func::{Arg, Field, Func, MAX_PERIOD};
+pub use func::{Arg, Field, Func, MAX_PERIOD, Timeframe};
 pub use python::{python_class_name, to_python};
 pub use sections::{Fill, Orders, Risk, Sizing};

@@ -136,7 +136,7 @@ struct Emitter<'a> {
 impl Emitter<'_> {
     fn ty(&self, e: &Expr) -> Ty {
         match &e.kind {
-            ExprKind::Num(_) | ExprKind::Neg(_) => Ty::Num,
+            ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Tf(..) => Ty::Num,
             ExprKind::Not(_) => Ty::Bool,
             ExprKind::Name(n) => self.types.get(n.as_str()).copied().unwrap_or(Ty::Num),
             ExprKind::Binary(op, ..) => match op {
@@ -218,6 +218,21 @@ impl Emitter<'_> {
                 self.series(r, register)
             ),
             ExprKind::Back(x, n) => format!("_back({}, {n})", self.series(x, register)),
+            ExprKind::Tf(rule, x) => {
+                // The inner expression runs on the resampled bars: the lambda rebinds the
+                // prices (and `_full`) to them; its own calls are not registered.
+                let call = format!(
+                    "_tf(df.index, o, h, l, c, v, {}, lambda o, h, l, c, v, _full: {})",
+                    py_str(rule.name()),
+                    self.series(x, false)
+                );
+                if register {
+                    let label = e.to_string().replace('{', "{{").replace('}', "}}");
+                    format!("self._series(lambda: {call}, {}, False)", py_str(&label))
+                } else {
+                    call
+                }
+            }
             ExprKind::Call { func, args, field } => {
                 let call = self.call(*func, args, *field, register);
                 if register && !func.is_boolean() {
@@ -291,7 +306,9 @@ impl Emitter<'_> {
                 }
             }
             // Validation keeps position state out of calls and lookbacks.
-            ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) => "math.nan".to_owned(),
+            ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) | ExprKind::Tf(..) => {
+                "math.nan".to_owned()
+            }
         }
     }
 

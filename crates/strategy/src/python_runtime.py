@@ -396,6 +396,36 @@ def _crosses_below(a, b):
     return out
 
 
+def _tf(index, o, h, l, c, v, rule, f):  # noqa: E741
+    """f on OHLCV resampled to `rule` as backtesting.py's lib.resample_apply does (label="right",
+    pandas' default closed, empty bins dropped), forward-filled onto the bars; a bar sees a
+    resampled bar only once every bar in it has closed (for W and ME on intraday data pandas
+    labels a period by its last day, which would otherwise show that day's bars its close)."""
+    frame = pd.DataFrame({"Open": o, "High": h, "Low": l, "Close": c, "Volume": v}, index=index)
+    agg = frame.resample(rule, label="right").agg(
+        {"Open": "first", "High": "max", "Low": "min", "Close": "last", "Volume": "sum"})
+    last = pd.Series(np.arange(len(index)), index=index).resample(rule, label="right").max()
+    keep = agg["Open"].notna().to_numpy()
+    agg, last = agg[keep], last.to_numpy()[keep]
+    n = len(agg)
+
+    def col(name):
+        return agg[name].to_numpy(dtype=float)
+
+    with np.errstate(all="ignore"):
+        values = np.asarray(f(col("Open"), col("High"), col("Low"), col("Close"), col("Volume"),
+                              lambda x: np.full(n, float(x))), dtype=float)
+    out = np.full(len(index), np.nan)
+    at = np.searchsorted(agg.index.to_numpy(), index.to_numpy(), side="right") - 1
+    for i in range(len(index)):
+        j = at[i]
+        while j >= 0 and last[j] > i:
+            j -= 1
+        if j >= 0:
+            out[i] = values[j]
+    return out
+
+
 def _load(path):
     """A CSV as botforge reads it: a date column first, then Open/High/Low/Close[/Volume]."""
     df = pd.read_csv(path, index_col=0, parse_dates=True)

@@ -172,7 +172,45 @@ trailing_stop_pct = 10.0
 fractional_unit = 0.0001
 "#,
     ),
+    (
+        "tf_daily",
+        r#"[indicators]
+daily = "tf('D', sma(close, 5))"
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "crosses_above(close, daily)"
+exit_long = "crosses_below(close, daily)"
+"#,
+    ),
+    (
+        "tf_4h",
+        r#"[indicators]
+h4 = "tf('4h', sma(close, 10))"
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "rsi < 45 and close > h4"
+exit_long = "rsi > 65"
+entry_short = "rsi > 60 and close < h4"
+exit_short = "rsi < 35"
+[risk]
+stop_loss_pct = 2.0
+"#,
+    ),
+    (
+        "tf_weekly",
+        r#"[indicators]
+weekly = "tf('W-FRI', sma(close, 4))"
+[rules]
+entry_long = "crosses_above(close, weekly)"
+entry_short = "crosses_below(close, weekly) and close < tf('ME', highest(high, 2))"
+"#,
+    ),
 ];
+
+/// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:
+/// botforge waits for the period's last bar there (see `no_bar_sees_an_unfinished_period`), so
+/// this pair is compared with the export only.
+const LOOKS_AHEAD_IN_BACKTESTING_PY: &[&str] = &["EURUSD.csv:tf_weekly"];
 
 fn strategies() -> Vec<Strategy> {
     SCENARIOS
@@ -334,6 +372,10 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
         for s in &all {
             let key = format!("{name}:{}", s.name);
             let r = run(&bars, s, Settings::default()).unwrap_or_else(|e| panic!("{key}: {e}"));
+            if LOOKS_AHEAD_IN_BACKTESTING_PY.contains(&key.as_str()) {
+                runs.insert((name.clone(), s.name.clone()), (bars.clone(), r));
+                continue;
+            }
             let want = &reference[&key];
             compare_trades(&key, &r, want);
             assert_eq!(
@@ -400,6 +442,16 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
         btc.trades.iter().any(|t| t.size.fract() != 0.0),
         "fractional sizes on BTCUSD"
     );
+    // The higher-timeframe strategies trade (so resample_apply's semantics were compared).
+    for (file, scenario) in [
+        ("EURUSD.csv", "tf_daily"),
+        ("EURUSD.csv", "tf_4h"),
+        ("GOOG.csv", "tf_weekly"),
+        ("GOOG.csv", "tf_daily"),
+    ] {
+        let n = get(file, scenario).1.trades.len();
+        assert!(n > 10, "{file}:{scenario}: {n} trades");
+    }
     // `units` buys exactly that many, long or short.
     let units = &get("GOOG.csv", "units_sma").1;
     assert!(!units.trades.is_empty() && units.trades.iter().all(|t| t.size.abs() == 3.0));

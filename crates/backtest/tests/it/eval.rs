@@ -113,3 +113,82 @@ fn cells_are_shortest_round_trip_numbers_or_empty() {
     assert_eq!(cell(&eval(&b, "close[1]"), 0), "");
     assert_eq!(cell(&eval(&b, "close > 10"), 1), "true");
 }
+
+/// Issue 21: `tf(RULE, x)` on hourly data (EURUSD, with its weekend gaps) shows each bar the
+/// latest *finished* higher-timeframe bar, with periods found here independently from calendar
+/// fields: for `h`, `4h` and `D` (bins closed on the left) the bar after a period's last bar is
+/// the first to see it; for `W`, `W-FRI` and `ME` (whole days, closed on the right, labelled by
+/// their last day) a bar sees a period once that period's bars are all done and the label day has
+/// come — never an earlier bar of the period's last day, as pandas would allow.
+#[test]
+fn no_bar_sees_an_unfinished_period() {
+    use chrono::{Datelike as _, Days, NaiveDate, NaiveDateTime, Timelike as _};
+    // (rule, the period of a time, the day from which a finished period shows (closed right)).
+    type Period<'a> = Box<dyn Fn(&NaiveDateTime) -> (i64, i64) + 'a>;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/EURUSD.csv");
+    let b = backtest::load_csv(std::path::Path::new(path)).unwrap();
+    let times: Vec<NaiveDateTime> = b
+        .time
+        .iter()
+        .map(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap())
+        .collect();
+    let day = |d: NaiveDate| i64::from(d.num_days_from_ce());
+    let week_to = |t: &NaiveDateTime, last: u32| {
+        let d = t.date();
+        let ahead = (7 + last - d.weekday().num_days_from_monday()) % 7;
+        day(d + Days::new(u64::from(ahead)))
+    };
+    let month_end = |t: &NaiveDateTime| {
+        let (y, m) = (t.year(), t.month());
+        let next = if m == 12 {
+            NaiveDate::from_ymd_opt(y + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(y, m + 1, 1)
+        };
+        day(next.unwrap()) - 1
+    };
+    let rules: Vec<(&str, bool, Period<'_>)> = vec![
+        ("h", true, Box::new(|t| (day(t.date()), t.hour().into()))),
+        (
+            "4h",
+            true,
+            Box::new(|t| (day(t.date()), (t.hour() / 4).into())),
+        ),
+        ("D", true, Box::new(|t| (day(t.date()), 0))),
+        ("W", false, Box::new(move |t| (week_to(t, 6), 0))),
+        ("W-FRI", false, Box::new(move |t| (week_to(t, 4), 0))),
+        ("ME", false, Box::new(move |t| (month_end(t), 0))),
+    ];
+    for (rule, closed_left, period) in rules {
+        let Series::Num(v) = eval(&b, &format!("tf('{rule}', close)")) else {
+            panic!()
+        };
+        // The last bar of each period.
+        let last: Vec<usize> = (0..b.len())
+            .filter(|&i| i + 1 == b.len() || period(&times[i]) != period(&times[i + 1]))
+            .collect();
+        let mut checked = 0;
+        for i in 0..b.len() {
+            let today = day(times[i].date());
+            let seen = last.iter().rev().find(|&&m| {
+                if closed_left {
+                    m < i
+                } else {
+                    m <= i && period(&times[m]).0 <= today
+                }
+            });
+            match seen {
+                Some(&m) => {
+                    assert_eq!(
+                        v[i].to_bits(),
+                        b.close[m].to_bits(),
+                        "tf('{rule}') at bar {i}"
+                    );
+                    checked += 1;
+                }
+                None => assert!(v[i].is_nan(), "tf('{rule}') at bar {i}: {}", v[i]),
+            }
+        }
+        assert!(checked > 4000, "{rule}: {checked}");
+    }
+}

@@ -213,3 +213,83 @@ fn position_state_stays_out_of_series() {
         assert!(e.line > 0);
     }
 }
+
+#[test]
+fn timeframes_parse_print_and_refuse_what_cannot_run_on_them() {
+    let s = Strategy::from_toml(
+        "t.toml",
+        r#"name = "t"
+[params]
+n = 10
+[indicators]
+weekly = "tf('W-FRI', sma(close, n))"
+[rules]
+entry_long = "close > weekly and tf(\"D\", highest(high, 3)[1]) > tf('4h', close)"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.indicators[0].1.to_string(),
+        "tf(\"W-FRI\", sma(close, n))"
+    );
+    assert_eq!(Strategy::from_toml("again", &s.to_toml()).unwrap(), s);
+    for rule in ["h", "4h", "D", "W", "W-FRI", "ME"] {
+        let text = format!("name = \"r\"\n[rules]\nentry_long = \"tf('{rule}', close) > 0\"\n");
+        assert!(Strategy::from_toml("r", &text).is_ok(), "{rule}");
+    }
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "entry_long = \"tf('2D', close) > 0\"",
+            "rules.entry_long",
+            "\"2D\" is not a timeframe tf knows: use one of \"h\", \"4h\", \"D\", \"W\", \"W-FRI\", \"ME\"",
+        ),
+        (
+            "entry_long = \"tf(D, close) > 0\"",
+            "rules.entry_long",
+            "tf's first argument is a timeframe in quotes",
+        ),
+        (
+            "entry_long = \"tf('D', close > open)\"",
+            "rules.entry_long",
+            "tf's expression must be a number",
+        ),
+        (
+            "entry_long = \"tf('D', entry_price) > 0\"",
+            "rules.entry_long",
+            "tf computes a series before the run, so it cannot read position state `entry_price`",
+        ),
+        (
+            "entry_long = \"tf('W', tf('D', close)) > 0\"",
+            "rules.entry_long",
+            "tf inside tf",
+        ),
+        (
+            "entry_long = \"close > 'D'\"",
+            "rules.entry_long",
+            "quoted text only names a timeframe",
+        ),
+        (
+            "entry_long = \"tf('D, close) > 0\"",
+            "rules.entry_long",
+            "this text has no closing '",
+        ),
+    ];
+    for (rule, field, want) in cases {
+        let e =
+            Strategy::from_toml("s.toml", &format!("name = \"s\"\n[rules]\n{rule}\n")).unwrap_err();
+        assert_eq!(e.field, *field, "{e}");
+        assert!(e.to_string().contains(want), "wanted {want:?} in:\n{e}");
+        assert_eq!(e.line, 3, "{e}");
+    }
+    let e = Strategy::from_toml(
+        "s.toml",
+        "name = \"s\"\n[indicators]\nm = \"sma(close, 5)\"\n[rules]\nentry_long = \"tf('D', m) > 0\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains(
+            "`m` is a series of the data's own bars; inside tf(\"D\", …) write its expression out"
+        ),
+        "{e}"
+    );
+}
