@@ -229,6 +229,9 @@ impl<S: StateStore> KeyPool<S> {
         let deadline =
             start.saturating_add(i64::try_from(policy.deadline.as_millis()).unwrap_or(i64::MAX));
         budget.deposit(start);
+        // One timer for the whole request, started now: recomputing it per attempt from
+        // whole-millisecond readings could end it up to a millisecond early.
+        let mut expiry = self.clock.deadline(policy.deadline);
         let mut route = Route::new(req);
         let mut last: Option<E> = None;
         let mut attempts = 0u32;
@@ -262,12 +265,10 @@ impl<S: StateStore> KeyPool<S> {
                 fallback: entry.fallback,
             };
             // The deadline bounds the call in flight too, not only the gaps between calls.
-            let remaining =
-                Duration::from_millis(u64::try_from(deadline - self.clock.now_ms()).unwrap_or(0));
             let answer = tokio::select! {
                 biased;
                 answer = call(grant) => answer,
-                () = self.clock.deadline(remaining) => {
+                () = &mut expiry => {
                     return Err(self.abandon(lease, policy, attempts, last).await);
                 }
             };
