@@ -59,9 +59,39 @@ if engine == "backtesting":
             elif crossover(self.b, self.a):
                 self.position.close()
 
+    class AtrTrail(Strategy):
+        """The orders row: a buy stop at the 10-bar high on an SMA(10)/SMA(30) cross, valid 3
+        bars; a 3-ATR trailing stop (as lib.TrailingStrategy); out after 50 bars."""
+
+        def init(self):
+            self.a = self.I(talib.SMA, self.data.Close, 10)
+            self.b = self.I(talib.SMA, self.data.Close, 30)
+            self.hh = self.I(talib.MAX, self.data.High, 10)
+            self.atr = self.I(talib.ATR, self.data.High, self.data.Low, self.data.Close, 14)
+            self.waiting, self.placed = None, 0
+
+        def next(self):
+            i = len(self.data) - 1
+            for t in self.trades:
+                level = self.data.Close[-1] - 3 * self.atr[-1]
+                if level > 0:
+                    t.sl = max(t.sl or -np.inf, level)
+                if i - t.entry_bar >= 50:
+                    t.close()
+            if self.waiting is not None and self.waiting in self.orders and i - self.placed >= 3:
+                self.waiting.cancel()
+            if self.position.is_long and crossover(self.b, self.a):
+                self.position.close()
+            elif not self.position and crossover(self.a, self.b):
+                if self.waiting is not None and self.waiting in self.orders:
+                    self.waiting.cancel()
+                self.waiting, self.placed = self.buy(stop=self.hh[-1]), i
+
     bt = Backtest(df, SmaCross, cash=10_000, commission=0.002)
     if "--no-single" not in flags:
         emit("single", best(1 if n > 100_000 else 5, bt.run))
+        orders = Backtest(df, AtrTrail, cash=10_000, commission=0.002)
+        emit("orders", best(1 if n > 100_000 else 5, orders.run))
     if "--no-sweep" not in flags:
         pairs = [(f, s) for f in FAST for s in SLOW]
         t = time.perf_counter()

@@ -23,11 +23,13 @@ def ratio(a, b):
     return "-" if a is None or b is None else f"{b / a:,.0f}x" if b / a >= 10 else f"{b / a:.1f}x"
 
 
-print("Backtest: SMA(10)/SMA(30) cross with full statistics; sweep: 100 (fast, slow) pairs\n")
+print("Backtest: SMA(10)/SMA(30) cross with full statistics; orders: the same cross entering by a\n"
+      "stop order at the 10-bar high, with a 3-ATR trailing stop and a 50-bar time exit;\n"
+      "sweep: 100 (fast, slow) pairs\n")
 print(f"{'data':<12}{'what':<10}{'botforge':>12}{'backtesting.py':>16}{'vectorbt':>12}"
       f"{'vs bt.py':>10}{'vs vbt':>9}")
 for f in files:
-    for what in ("single", "sweep100"):
+    for what in ("single", "orders", "sweep100"):
         ours = t.get(("botforge", f, what))
         bt = t.get(("backtesting", f, what))
         vbt = t.get(("vectorbt", f, what))

@@ -22,6 +22,10 @@ use strategy::Strategy;
 
 const SMA_CROSS: &str = "name = \"SmaCross\"\n[params]\nfast = 10\nslow = 30\n[indicators]\nf = \"sma(close, fast)\"\ns = \"sma(close, slow)\"\n[rules]\nentry_long = \"crosses_above(f, s)\"\nexit_long = \"crosses_below(f, s)\"\n";
 
+/// The orders row: a stop entry at the 10-bar high on an SMA cross, a 3-ATR trailing stop and a
+/// 50-bar time exit (`bench/backtest_bench.py` runs the same strategy in backtesting.py).
+const ORDERS: &str = "name = \"AtrTrail\"\n[indicators]\nf = \"sma(close, 10)\"\ns = \"sma(close, 30)\"\nhh = \"highest(high, 10)\"\natr = \"atr(14)\"\n[rules]\nentry_long = \"crosses_above(f, s)\"\nexit_long = \"crosses_below(f, s)\"\n[risk]\ntrailing_stop_long = \"close - 3 * atr\"\nmax_bars = 50\n[orders]\nentry_long_stop = \"hh\"\nvalid_bars = 3\n";
+
 // As in the `botforge` binary: the engines are timed with the allocator users run them on.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -66,8 +70,11 @@ fn main() {
         eprintln!("usage: cargo bench -p backtest --bench engines -- FILE.csv ...");
         return;
     }
-    let Ok(strategy) = Strategy::from_toml("SmaCross.toml", SMA_CROSS) else {
-        eprintln!("the benchmark strategy does not parse");
+    let (Ok(strategy), Ok(orders)) = (
+        Strategy::from_toml("SmaCross.toml", SMA_CROSS),
+        Strategy::from_toml("AtrTrail.toml", ORDERS),
+    ) else {
+        eprintln!("the benchmark strategies do not parse");
         return;
     };
     let settings = Settings::default();
@@ -95,6 +102,14 @@ fn main() {
                 }));
             }
             emit(&name, n, "single", single);
+            let mut with_orders = f64::INFINITY;
+            for _ in 0..runs {
+                let fresh = bars.clone();
+                with_orders = with_orders.min(best(1, || {
+                    run(&fresh, &orders, settings).map(|r| stats::compute(&fresh, &r))
+                }));
+            }
+            emit(&name, n, "orders", with_orders);
         }
 
         let sweep_runs = repeat * if n > 100_000 { 2 } else { 10 };

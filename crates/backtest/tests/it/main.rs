@@ -12,5 +12,6 @@ mod engine;
 mod engine_parity;
 mod eval;
 mod python_export;
+mod random_strategies;
 mod sweep;
 mod talib_parity;
