@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use backtest::engine::{Settings, run};
+use backtest::engine::{ExitReason, Settings, run};
 use backtest::{load_csv, parse_csv};
 use strategy::Strategy;
 
@@ -333,4 +333,120 @@ fn an_empty_or_one_bar_series_runs_without_trades() {
     let one = run(&bars(&[(10.0, 11.0, 9.0, 10.5)]), &s, Settings::default()).unwrap();
     assert_eq!(one.equity, vec![Settings::default().cash]);
     assert!(one.trades.is_empty() && one.open_trades.is_empty());
+}
+
+/// Bars from `(open, high, low, close)` rows, one a day from 2024-01-01.
+fn rows(rows: &[(f64, f64, f64, f64)]) -> backtest::Bars {
+    use std::fmt::Write as _;
+    let mut text = String::from("Date,Open,High,Low,Close\n");
+    let day0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for (i, (o, h, l, c)) in rows.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "{},{o},{h},{l},{c}",
+            day0 + chrono::Days::new(i as u64)
+        );
+    }
+    parse_csv("edge.csv", &text).unwrap()
+}
+
+fn file(body: &str) -> Strategy {
+    Strategy::from_toml("edge.toml", &format!("name = \"edge\"\n{body}")).unwrap()
+}
+
+const FLAT: (f64, f64, f64, f64) = (100.0, 102.0, 99.5, 101.0);
+
+/// Issue 21 edge: `risk_pct` whose units would cost more than the equity places nothing (the
+/// broker cancels it, as backtesting.py's does); a wider stop sizes within the cash.
+#[test]
+fn risk_pct_that_needs_more_cash_than_equity_is_skipped() {
+    let bars = rows(&[FLAT; 10]);
+    let tight = file(
+        "[rules]\nentry_long = \"close > 100\"\n[risk]\nrisk_pct = 10\nstop_loss_long = \"close - 0.01\"\n",
+    );
+    let r = run(&bars, &tight, Settings::default()).unwrap();
+    assert!(r.trades.is_empty() && r.open_trades.is_empty(), "{r:?}");
+    let wide = file(
+        "[rules]\nentry_long = \"close > 100\"\n[risk]\nrisk_pct = 10\nstop_loss_long = \"close - 20\"\n",
+    );
+    let r = run(&bars, &wide, Settings::default()).unwrap();
+    // int(10 000 · 10 / 100 // 20) = 50 units, bought at bar 2's open.
+    assert_eq!(r.open_trades.len(), 1);
+    assert_eq!(
+        (r.open_trades[0].entry_bar, r.open_trades[0].size),
+        (2, 50.0)
+    );
+    assert_eq!(r.open_trades[0].sl, Some(81.0));
+}
+
+/// Issue 21 edge: `max_bars` and an exit rule on the same bar close the trade once.
+#[test]
+fn max_bars_and_an_exit_rule_on_one_bar_close_once() {
+    let bars = rows(&[FLAT; 14]);
+    let s = file(
+        "[rules]\nentry_long = \"close > 100\"\nexit_long = \"bars_in_trade >= 3\"\n[risk]\nmax_bars = 3\n",
+    );
+    let r = run(&bars, &s, Settings::default()).unwrap();
+    let t = &r.trades[0];
+    // In at bar 2; 3 bars old at bar 5's close; out at bar 6's open; back in at bar 7.
+    assert_eq!((t.entry_bar, t.exit_bar), (2, Some(6)));
+    assert_eq!(t.exit_reason, Some(ExitReason::Time));
+    assert_eq!(r.trades[1].entry_bar, 7);
+    for w in r.trades.windows(2) {
+        assert!(w[0].exit_bar.unwrap() < w[1].entry_bar, "{w:?}");
+    }
+}
+
+/// Issue 21 edge: a buy stop-limit whose limit is below its stop, with both prices inside one
+/// bar: backtesting.py assumes the limit came first, so nothing fills there; the triggered order
+/// then waits as a limit and fills on a later bar if it is still valid (checked against
+/// backtesting.py 0.6.6 when written: entry bar 4 at 100.5 with valid_bars 3, none with 1).
+#[test]
+fn stop_and_limit_in_one_bar_fill_pessimistically() {
+    let bars = rows(&[
+        (99.0, 99.5, 98.5, 99.0),
+        (99.0, 99.5, 98.5, 99.0),
+        (99.0, 101.2, 98.8, 101.0),
+        (100.0, 102.5, 99.5, 100.0),
+        (100.5, 100.8, 99.8, 100.2),
+        (100.2, 100.5, 99.9, 100.1),
+        (100.0, 100.4, 99.7, 100.0),
+    ]);
+    let body = |valid: u32| {
+        format!(
+            "[rules]\nentry_long = \"crosses_above(close, 100)\"\n[orders]\nentry_long_stop = \"close + 1\"\nentry_long_limit = \"close\"\nvalid_bars = {valid}\n"
+        )
+    };
+    let r = run(&bars, &file(&body(1)), Settings::default()).unwrap();
+    assert!(r.trades.is_empty() && r.open_trades.is_empty(), "{r:?}");
+    let r = run(&bars, &file(&body(3)), Settings::default()).unwrap();
+    assert_eq!(r.open_trades.len(), 1, "{r:?}");
+    assert_eq!(
+        (r.open_trades[0].entry_bar, r.open_trades[0].entry_price),
+        (4, 100.5)
+    );
+}
+
+/// Issue 21 edge: a stop entry that gaps through its price fills at the open; a trailing stop
+/// set at the entry bar's close triggers on the next bar at the stop.
+#[test]
+fn a_gapped_stop_entry_fills_at_the_open_and_the_trail_follows() {
+    let bars = rows(&[
+        (100.0, 100.5, 99.5, 100.0),
+        (100.0, 100.8, 99.6, 100.5),
+        (103.0, 104.0, 102.5, 103.5),
+        (103.4, 103.6, 101.0, 101.5),
+        (101.5, 102.0, 101.0, 101.8),
+    ]);
+    let s = file(
+        "[rules]\nentry_long = \"crosses_above(close, 100.2)\"\n[risk]\ntrailing_stop_pct = 1\n[orders]\nentry_long_stop = \"high\"\n",
+    );
+    let r = run(&bars, &s, Settings::default()).unwrap();
+    let t = &r.trades[0];
+    // Signal at bar 1 (stop at its high, 100.8); bar 2 opens at 103 above it.
+    assert_eq!((t.entry_bar, t.entry_price), (2, 103.0));
+    // The trail moves to 103.5 · 0.99 at bar 2's close; bar 3's low reaches it.
+    assert_eq!(t.exit_bar, Some(3));
+    assert_eq!(t.exit_price, Some(103.5 * (1.0 - 1.0 / 100.0)));
+    assert_eq!(t.exit_reason, Some(ExitReason::Trailing));
 }
