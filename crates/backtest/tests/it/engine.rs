@@ -400,7 +400,7 @@ fn max_bars_and_an_exit_rule_on_one_bar_close_once() {
 /// Issue 21 edge: a buy stop-limit whose limit is below its stop, with both prices inside one
 /// bar: backtesting.py assumes the limit came first, so nothing fills there; the triggered order
 /// then waits as a limit and fills on a later bar if it is still valid (checked against
-/// backtesting.py 0.6.6 when written: entry bar 4 at 100.5 with valid_bars 3, none with 1).
+/// backtesting.py 0.6.6 when written: entry bar 4 at 100.5 with `valid_bars` 3, none with 1).
 #[test]
 fn stop_and_limit_in_one_bar_fill_pessimistically() {
     let bars = rows(&[
