@@ -46,6 +46,12 @@ Example 4. Idea: "buy stop at the 20-day high when price is above its 50-day ave
 
 Example 5. Idea: "Connors RSI-2: buy when RSI(2) < 10 above the 200-day SMA, sell after 5 days or when up 3%"
 {"name": "ConnorsRsi2", "description": "Buy RSI(2) < 10 above SMA(200); exit after 5 bars or at +3%", "indicators": {"rsi2": "rsi(close, 2)", "trend": "sma(close, 200)"}, "rules": {"entry_long": "rsi2 < 10 and close > trend", "exit_long": "open_pnl_pct > 3"}, "risk": {"max_bars": 5}}
+
+Example 6. Idea: "hourly: when the daily 20-SMA is rising, buy 100 units with a limit 0.5% under the close, good for 3 bars; take profit at 2 ATR, exit at the close when RSI > 70"
+{"name": "DailyTrendPullback", "description": "Limit buy 0.5% under the close while the daily SMA(20) rises; 100 units; target 2 ATR; exit RSI > 70", "indicators": {"daily": "tf('D', sma(close, 20))", "rsi": "rsi(close, 14)"}, "rules": {"entry_long": "daily > daily[24]", "exit_long": "rsi > 70"}, "risk": {"units": 100, "take_profit_long": "close + 2 * atr(14)"}, "orders": {"entry_long_limit": "close * 0.995", "valid_bars": 3, "fill": "close"}}
+
+Example 7. Idea: "bitcoin, long and short on a 10/30 EMA cross with half the account, 8% trailing stop, shorts stopped 5% above entry, trade 0.0001 BTC lots"
+{"name": "BtcEmaCross", "description": "EMA(10)/EMA(30) cross long and short, half the equity, 8% trailing stop, short stop 5% above", "indicators": {"fast": "ema(close, 10)", "slow": "ema(close, 30)"}, "rules": {"entry_long": "crosses_above(fast, slow)", "entry_short": "crosses_below(fast, slow)"}, "risk": {"size": 0.5, "trailing_stop_pct": 8.0, "stop_loss_short": "close * 1.05", "fractional_unit": 0.0001}}
 "#;
 
 /// The JSON Schema of the answer (Gemini `responseJsonSchema`).
@@ -111,7 +117,7 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("{\"name\""))
             .collect();
-        assert_eq!(examples.len(), 5);
+        assert_eq!(examples.len(), 7);
         for e in examples {
             if let Err(m) = crate::strategy_from_json(e) {
                 panic!("{e}\n{m}");
