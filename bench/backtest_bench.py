@@ -144,7 +144,7 @@ elif engine == "vectorbt":
 elif engine == "talib":
     import talib
 
-    c, h, l = (df[k].to_numpy(dtype=float) for k in ("Close", "High", "Low"))
+    c, h, l, v = (df[k].to_numpy(dtype=float) for k in ("Close", "High", "Low", "Volume"))
     runs = 5 if n > 100_000 else 50
     for what, f in [
         ("SMA", lambda: talib.SMA(c, 30)), ("EMA", lambda: talib.EMA(c, 30)),
@@ -152,6 +152,16 @@ elif engine == "talib":
         ("MACD", lambda: talib.MACD(c, 12, 26, 9)), ("BBANDS", lambda: talib.BBANDS(c, 20, 2, 2)),
         ("ATR", lambda: talib.ATR(h, l, c, 14)), ("STOCH", lambda: talib.STOCH(h, l, c, 14, 3, 0, 3, 0)),
         ("ADX", lambda: talib.ADX(h, l, c, 14)), ("MAX", lambda: talib.MAX(c, 20)),
+        ("SUM", lambda: talib.SUM(c, 30)), ("STDDEV", lambda: talib.STDDEV(c, 20, 1)),
+        ("ROC", lambda: talib.ROC(c, 10)), ("MOM", lambda: talib.MOM(c, 10)),
+        ("CMO", lambda: talib.CMO(c, 14)), ("LINEARREG", lambda: talib.LINEARREG(c, 14)),
+        ("CCI", lambda: talib.CCI(h, l, c, 20)), ("WILLR", lambda: talib.WILLR(h, l, c, 14)),
+        ("MFI", lambda: talib.MFI(h, l, c, v, 14)), ("OBV", lambda: talib.OBV(c, v)),
+        ("AD", lambda: talib.AD(h, l, c, v)), ("ADOSC", lambda: talib.ADOSC(h, l, c, v, 3, 10)),
+        ("NATR", lambda: talib.NATR(h, l, c, 14)), ("TRANGE", lambda: talib.TRANGE(h, l, c)),
+        ("PLUS_DI", lambda: talib.PLUS_DI(h, l, c, 14)),
+        ("MINUS_DI", lambda: talib.MINUS_DI(h, l, c, 14)),
+        ("SAR", lambda: talib.SAR(h, l, 0.02, 0.2)), ("AROON", lambda: talib.AROON(h, l, 25)),
     ]:
         emit(f"ind:{what}", best(runs, f))
 

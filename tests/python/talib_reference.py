@@ -18,7 +18,7 @@ def load(path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     head = [h.strip().lower() for h in rows[0]]
-    cols = {name: head.index(name) for name in ("open", "high", "low", "close")}
+    cols = {name: head.index(name) for name in ("open", "high", "low", "close", "volume")}
     data = {k: np.array([float(r[i]) for r in rows[1:]]) for k, i in cols.items()}
     return data
 
@@ -60,6 +60,31 @@ def compute(d):
         slowk, slowd = talib.STOCH(h, l, c, k, sk, 0, sd, 0)
         out[f"stoch_{k}_{sk}_{sd}_k"] = slowk
         out[f"stoch_{k}_{sk}_{sd}_d"] = slowd
+    v = d["volume"]
+    for n in (5, 14):
+        out[f"sum_{n}"] = talib.SUM(c, n)
+        out[f"stddev_{n}"] = talib.STDDEV(c, n, 1)
+        out[f"roc_{n}"] = talib.ROC(c, n)
+        out[f"mom_{n}"] = talib.MOM(c, n)
+        out[f"cmo_{n}"] = talib.CMO(c, n)
+        out[f"linearreg_{n}"] = talib.LINEARREG(c, n)
+        out[f"cci_{n}"] = talib.CCI(h, l, c, n)
+        out[f"willr_{n}"] = talib.WILLR(h, l, c, n)
+        out[f"mfi_{n}"] = talib.MFI(h, l, c, v, n)
+        out[f"natr_{n}"] = talib.NATR(h, l, c, n)
+        out[f"plus_di_{n}"] = talib.PLUS_DI(h, l, c, n)
+        out[f"minus_di_{n}"] = talib.MINUS_DI(h, l, c, n)
+        down, up = talib.AROON(h, l, n)
+        out[f"aroon_{n}_up"] = up
+        out[f"aroon_{n}_down"] = down
+    out["stddev_20_of_rsi_14"] = talib.STDDEV(talib.RSI(c, 14), 20, 1)
+    out["obv"] = talib.OBV(c, v)
+    out["ad"] = talib.AD(h, l, c, v)
+    out["trange"] = talib.TRANGE(h, l, c)
+    for (f, s) in ((3, 10), (5, 20)):
+        out[f"adosc_{f}_{s}"] = talib.ADOSC(h, l, c, v, f, s)
+    for (a, m) in ((0.02, 0.2), (0.01, 0.1)):
+        out[f"sar_{a}_{m}"] = talib.SAR(h, l, a, m)
     return {name: clean(v) for name, v in out.items()}
 
 

@@ -58,6 +58,71 @@ fn emit(file: &str, bars: usize, what: &str, seconds: f64) {
     );
 }
 
+/// Each indicator of the table, timed on `bars`.
+fn timed_indicators(bars: &backtest::Bars) -> Vec<Timed<'_>> {
+    let (c, h, l, v) = (&bars.close, &bars.high, &bars.low, &bars.volume);
+    vec![
+        ("SMA", Box::new(|| drop(black_box(ind::sma(c, 30))))),
+        ("EMA", Box::new(|| drop(black_box(ind::ema(c, 30))))),
+        ("WMA", Box::new(|| drop(black_box(ind::wma(c, 30))))),
+        ("RSI", Box::new(|| drop(black_box(ind::rsi(c, 14))))),
+        (
+            "MACD",
+            Box::new(|| drop(black_box(ind::macd(c, 12, 26, 9)))),
+        ),
+        (
+            "BBANDS",
+            Box::new(|| drop(black_box(ind::bbands(c, 20, 2.0)))),
+        ),
+        ("ATR", Box::new(|| drop(black_box(ind::atr(h, l, c, 14))))),
+        (
+            "STOCH",
+            Box::new(|| drop(black_box(ind::stoch(h, l, c, 14, 3, 3)))),
+        ),
+        ("ADX", Box::new(|| drop(black_box(ind::adx(h, l, c, 14))))),
+        ("MAX", Box::new(|| drop(black_box(ind::highest(c, 20))))),
+        ("SUM", Box::new(|| drop(black_box(ind::sum(c, 30))))),
+        ("STDDEV", Box::new(|| drop(black_box(ind::stddev(c, 20))))),
+        ("ROC", Box::new(|| drop(black_box(ind::roc(c, 10))))),
+        ("MOM", Box::new(|| drop(black_box(ind::mom(c, 10))))),
+        ("CMO", Box::new(|| drop(black_box(ind::cmo(c, 14))))),
+        (
+            "LINEARREG",
+            Box::new(|| drop(black_box(ind::linearreg(c, 14)))),
+        ),
+        ("CCI", Box::new(|| drop(black_box(ind::cci(h, l, c, 20))))),
+        (
+            "WILLR",
+            Box::new(|| drop(black_box(ind::willr(h, l, c, 14)))),
+        ),
+        (
+            "MFI",
+            Box::new(|| drop(black_box(ind::mfi(h, l, c, v, 14)))),
+        ),
+        ("OBV", Box::new(|| drop(black_box(ind::obv(c, v))))),
+        ("AD", Box::new(|| drop(black_box(ind::ad(h, l, c, v))))),
+        (
+            "ADOSC",
+            Box::new(|| drop(black_box(ind::adosc(h, l, c, v, 3, 10)))),
+        ),
+        ("NATR", Box::new(|| drop(black_box(ind::natr(h, l, c, 14))))),
+        ("TRANGE", Box::new(|| drop(black_box(ind::trange(h, l, c))))),
+        (
+            "PLUS_DI",
+            Box::new(|| drop(black_box(ind::plus_di(h, l, c, 14)))),
+        ),
+        (
+            "MINUS_DI",
+            Box::new(|| drop(black_box(ind::minus_di(h, l, c, 14)))),
+        ),
+        (
+            "SAR",
+            Box::new(|| drop(black_box(ind::sar(h, l, 0.02, 0.2)))),
+        ),
+        ("AROON", Box::new(|| drop(black_box(ind::aroon(h, l, 25))))),
+    ]
+}
+
 fn main() {
     let files: Vec<String> = std::env::args()
         .skip(1)
@@ -134,28 +199,7 @@ fn main() {
             continue;
         }
 
-        let (c, h, l) = (&bars.close, &bars.high, &bars.low);
-        let indicators: [Timed<'_>; 10] = [
-            ("SMA", Box::new(|| drop(black_box(ind::sma(c, 30))))),
-            ("EMA", Box::new(|| drop(black_box(ind::ema(c, 30))))),
-            ("WMA", Box::new(|| drop(black_box(ind::wma(c, 30))))),
-            ("RSI", Box::new(|| drop(black_box(ind::rsi(c, 14))))),
-            (
-                "MACD",
-                Box::new(|| drop(black_box(ind::macd(c, 12, 26, 9)))),
-            ),
-            (
-                "BBANDS",
-                Box::new(|| drop(black_box(ind::bbands(c, 20, 2.0)))),
-            ),
-            ("ATR", Box::new(|| drop(black_box(ind::atr(h, l, c, 14))))),
-            (
-                "STOCH",
-                Box::new(|| drop(black_box(ind::stoch(h, l, c, 14, 3, 3)))),
-            ),
-            ("ADX", Box::new(|| drop(black_box(ind::adx(h, l, c, 14))))),
-            ("MAX", Box::new(|| drop(black_box(ind::highest(c, 20))))),
-        ];
+        let indicators = timed_indicators(&bars);
         for (what, f) in &indicators {
             emit(&name, n, &format!("ind:{what}"), best(runs, f));
         }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use strategy::{BinOp, Expr, ExprKind, Field, Func, Scope, Strategy, Timeframe, Type, constant};
 
 use crate::data::Bars;
+use crate::functions as fun;
 use crate::indicators as ind;
 use crate::resample::resample;
 
@@ -316,6 +317,112 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// The language's series functions (`abs min max if count bars_since valuewhen`).
+    fn language(&mut self, func: Func, args: &[Expr]) -> Result<Series, EvalError> {
+        let arg = |i: usize| {
+            args.get(i)
+                .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
+        };
+        Ok(match func {
+            Func::Abs => Series::num(fun::abs(&self.num(arg(0)?)?)),
+            Func::Min | Func::Max => {
+                let (a, c) = (self.num(arg(0)?)?, self.num(arg(1)?)?);
+                Series::num(fun::extreme(&a, &c, func == Func::Max))
+            }
+            Func::If => {
+                let cond = self.boolean(arg(0)?)?;
+                let (a, c) = (self.num(arg(1)?)?, self.num(arg(2)?)?);
+                Series::num(fun::choose(&cond, &a, &c))
+            }
+            Func::Count => {
+                let cond = self.boolean(arg(0)?)?;
+                Series::num(fun::count(&cond, self.period(arg(1)?)?))
+            }
+            Func::BarsSince => Series::num(fun::bars_since(&self.boolean(arg(0)?)?)),
+            Func::ValueWhen => {
+                let cond = self.boolean(arg(0)?)?;
+                Series::num(fun::valuewhen(&cond, &self.num(arg(1)?)?))
+            }
+            _ => return Err(EvalError(format!("{func} is not a language function"))),
+        })
+    }
+
+    /// Issue 17's TA-Lib indicators.
+    fn indicator(
+        &mut self,
+        func: Func,
+        args: &[Expr],
+        field: Option<Field>,
+    ) -> Result<Series, EvalError> {
+        let b = self.bars;
+        let arg = |i: usize| {
+            args.get(i)
+                .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
+        };
+        Ok(match func {
+            Func::Sum | Func::Stddev | Func::Roc | Func::Mom | Func::Cmo | Func::Linearreg => {
+                let x = self.num(arg(0)?)?;
+                let n = self.period(arg(1)?)?;
+                let f = match func {
+                    Func::Sum => ind::sum,
+                    Func::Stddev => ind::stddev,
+                    Func::Roc => ind::roc,
+                    Func::Mom => ind::mom,
+                    Func::Cmo => ind::cmo,
+                    _ => ind::linearreg,
+                };
+                Series::num(f(&x, n))
+            }
+            Func::Cci | Func::Willr | Func::Natr | Func::PlusDi | Func::MinusDi => {
+                let n = self.period(arg(0)?)?;
+                let f = match func {
+                    Func::Cci => ind::cci,
+                    Func::Willr => ind::willr,
+                    Func::Natr => ind::natr,
+                    Func::PlusDi => ind::plus_di,
+                    _ => ind::minus_di,
+                };
+                Series::num(f(&b.high, &b.low, &b.close, n))
+            }
+            Func::Mfi => Series::num(ind::mfi(
+                &b.high,
+                &b.low,
+                &b.close,
+                &b.volume,
+                self.period(arg(0)?)?,
+            )),
+            Func::Obv => Series::num(ind::obv(&b.close, &b.volume)),
+            Func::Ad => Series::num(ind::ad(&b.high, &b.low, &b.close, &b.volume)),
+            Func::Adosc => Series::num(ind::adosc(
+                &b.high,
+                &b.low,
+                &b.close,
+                &b.volume,
+                self.period(arg(0)?)?,
+                self.period(arg(1)?)?,
+            )),
+            Func::Trange => Series::num(ind::trange(&b.high, &b.low, &b.close)),
+            Func::Sar => {
+                let scope = EvalScope(self);
+                let (Some(accel), Some(max)) =
+                    (constant(arg(0)?, &scope), constant(arg(1)?, &scope))
+                else {
+                    return Err(EvalError("sar's accel and max must be numbers".into()));
+                };
+                Series::num(ind::sar(&b.high, &b.low, accel, max))
+            }
+            Func::Aroon => {
+                let [up, down] = ind::aroon(&b.high, &b.low, self.period(arg(0)?)?);
+                match field {
+                    Some(Field::Down) => Series::num(down),
+                    Some(Field::Up) => Series::num(up),
+                    _ => return Err(EvalError("aroon needs .up or .down".into())),
+                }
+            }
+            _ => return Err(EvalError(format!("{func} is not an indicator"))),
+        })
+    }
+
     /// `tf(rule, x)`: `x` on the bars resampled to `rule`, mapped back onto these bars.
     fn timeframe(&self, rule: Timeframe, x: &Expr) -> Result<Series, EvalError> {
         let res = resample(self.bars, rule);
@@ -346,6 +453,11 @@ impl<'a> Evaluator<'a> {
         if let Some(p) = price {
             // Copied once per evaluator, then shared.
             let s = Series::num(p.clone());
+            self.cache.insert(n.to_owned(), s.clone());
+            return Ok(s);
+        }
+        if strategy::is_time_field(n) {
+            let s = Series::num(fun::time_field(&b.time, n));
             self.cache.insert(n.to_owned(), s.clone());
             return Ok(s);
         }
@@ -448,6 +560,14 @@ impl<'a> Evaluator<'a> {
                 }
                 Series::bools(out)
             }
+            Func::Abs
+            | Func::Min
+            | Func::Max
+            | Func::If
+            | Func::Count
+            | Func::BarsSince
+            | Func::ValueWhen => self.language(func, args)?,
+            other => self.indicator(other, args, field)?,
         })
     }
 }

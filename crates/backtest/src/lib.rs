@@ -18,6 +18,7 @@ mod broker;
 mod data;
 pub mod engine;
 mod eval;
+mod functions;
 pub mod html;
 pub mod indicators;
 pub mod report;

@@ -58,9 +58,19 @@ fn err(span: Span, message: String) -> TypeError {
     TypeError { span, message }
 }
 
-/// Whether `name` is one of the bar's prices.
+/// Whether `name` is one of the bar's own series: its prices and volume, or a field of its
+/// time.
 pub fn is_price(name: &str) -> bool {
-    matches!(name, "open" | "high" | "low" | "close" | "volume")
+    matches!(name, "open" | "high" | "low" | "close" | "volume") || is_time_field(name)
+}
+
+/// The bar time fields (DESIGN.md §5.2), from each bar's time as written in the data file;
+/// `weekday` counts from Monday = 0.
+pub const TIME_FIELDS: [&str; 6] = ["hour", "minute", "weekday", "month", "day", "year"];
+
+/// Whether `name` is a bar time field.
+pub fn is_time_field(name: &str) -> bool {
+    TIME_FIELDS.contains(&name)
 }
 
 /// The position-state names (DESIGN.md §5.2): `position` (1 long, -1 short, 0 flat),
@@ -130,6 +140,7 @@ fn unknown_name(name: &str, span: Span, scope: &dyn Scope) -> TypeError {
     }
     let mut all = scope.names();
     all.extend(["open", "high", "low", "close", "volume"].map(str::to_owned));
+    all.extend(TIME_FIELDS.map(str::to_owned));
     let close = all
         .iter()
         .filter(|n| edit_distance(n, name) <= 2)
@@ -211,13 +222,22 @@ fn check_call(
                 }
             }
             Arg::Constant => {
-                if constant(a, scope).is_none() {
+                let Some(v) = constant(a, scope) else {
                     return Err(err(
                         a.span,
                         format!("{func}'s `{name}` must be a number or a [params] name, not `{a}`"),
                     ));
+                };
+                if func == Func::Sar && !(v.is_finite() && v >= 0.0) {
+                    return Err(err(
+                        a.span,
+                        format!(
+                            "sar's `{name}` must be a number of at least 0, like 0.02, got {v}"
+                        ),
+                    ));
                 }
             }
+            Arg::Cond => expect(a, Type::Bool, scope, &format!("{func}'s `{name}`"))?,
         }
     }
     if let Func::Macd = func

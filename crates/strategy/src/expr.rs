@@ -173,7 +173,7 @@ pub struct SyntaxError {
 }
 
 /// Names that cannot be used for params or indicators.
-pub const RESERVED: [&str; 12] = [
+pub const RESERVED: [&str; 18] = [
     "open",
     "high",
     "low",
@@ -186,6 +186,12 @@ pub const RESERVED: [&str; 12] = [
     "entry_price",
     "bars_in_trade",
     "open_pnl_pct",
+    "hour",
+    "minute",
+    "weekday",
+    "month",
+    "day",
+    "year",
 ];
 
 #[derive(Debug, Clone, PartialEq)]

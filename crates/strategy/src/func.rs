@@ -31,6 +31,56 @@ pub enum Func {
     CrossesAbove,
     /// `crosses_below(a, b)`: `a[1] > b[1] and a < b`.
     CrossesBelow,
+    /// `abs(x)`.
+    Abs,
+    /// `min(a, b)` (missing when either is).
+    Min,
+    /// `max(a, b)` (missing when either is).
+    Max,
+    /// `if(cond, a, b)`: `a` where the condition holds, else `b`.
+    If,
+    /// `sum(x, n)`: TA-Lib `SUM`, the total of the last `n` values.
+    Sum,
+    /// `count(cond, n)`: bars of the last `n` where the condition holds.
+    Count,
+    /// `bars_since(cond)`: 0 on a bar where it holds, missing before the first.
+    BarsSince,
+    /// `valuewhen(cond, x)`: `x` on the latest bar where the condition held.
+    ValueWhen,
+    /// `stddev(x, n)`: TA-Lib `STDDEV` (population).
+    Stddev,
+    /// `roc(x, n)`: rate of change in percent.
+    Roc,
+    /// `mom(x, n)`: momentum, `x - x[n]`.
+    Mom,
+    /// `cmo(x, n)`: Chande momentum oscillator.
+    Cmo,
+    /// `linearreg(x, n)`: the least-squares line's value at the last bar.
+    Linearreg,
+    /// `cci(n)`: commodity channel index.
+    Cci,
+    /// `willr(n)`: Williams %R.
+    Willr,
+    /// `mfi(n)`: money flow index.
+    Mfi,
+    /// `obv()`: on-balance volume.
+    Obv,
+    /// `ad()`: Chaikin accumulation/distribution line.
+    Ad,
+    /// `adosc(fast, slow)`: Chaikin A/D oscillator.
+    Adosc,
+    /// `natr(n)`: ATR in percent of the close.
+    Natr,
+    /// `trange()`: true range.
+    Trange,
+    /// `plus_di(n)`: +DI.
+    PlusDi,
+    /// `minus_di(n)`: -DI.
+    MinusDi,
+    /// `sar(accel, max)`: parabolic SAR.
+    Sar,
+    /// `aroon(n).up/.down`.
+    Aroon,
 }
 
 /// What an argument must be.
@@ -45,16 +95,21 @@ pub enum Arg {
     },
     /// Any finite constant (literal or param).
     Constant,
+    /// A condition series.
+    Cond,
 }
 
 /// Largest period TA-Lib accepts.
 pub const MAX_PERIOD: u32 = 100_000;
 
 const SERIES_PERIOD: &[(&str, Arg)] = &[("x", Arg::Series), ("n", Arg::Period { min: 2 })];
+const SERIES_PERIOD_1: &[(&str, Arg)] = &[("x", Arg::Series), ("n", Arg::Period { min: 1 })];
+const PERIOD_2: &[(&str, Arg)] = &[("n", Arg::Period { min: 2 })];
+const PERIOD_1: &[(&str, Arg)] = &[("n", Arg::Period { min: 1 })];
 
 impl Func {
     /// Every function, for lookups and suggestions.
-    pub const ALL: [Func; 13] = [
+    pub const ALL: [Func; 38] = [
         Func::Sma,
         Func::Ema,
         Func::Wma,
@@ -68,6 +123,31 @@ impl Func {
         Func::Stoch,
         Func::CrossesAbove,
         Func::CrossesBelow,
+        Func::Abs,
+        Func::Min,
+        Func::Max,
+        Func::If,
+        Func::Sum,
+        Func::Count,
+        Func::BarsSince,
+        Func::ValueWhen,
+        Func::Stddev,
+        Func::Roc,
+        Func::Mom,
+        Func::Cmo,
+        Func::Linearreg,
+        Func::Cci,
+        Func::Willr,
+        Func::Mfi,
+        Func::Obv,
+        Func::Ad,
+        Func::Adosc,
+        Func::Natr,
+        Func::Trange,
+        Func::PlusDi,
+        Func::MinusDi,
+        Func::Sar,
+        Func::Aroon,
     ];
 
     /// The name in expressions.
@@ -86,6 +166,31 @@ impl Func {
             Func::Stoch => "stoch",
             Func::CrossesAbove => "crosses_above",
             Func::CrossesBelow => "crosses_below",
+            Func::Abs => "abs",
+            Func::Min => "min",
+            Func::Max => "max",
+            Func::If => "if",
+            Func::Sum => "sum",
+            Func::Count => "count",
+            Func::BarsSince => "bars_since",
+            Func::ValueWhen => "valuewhen",
+            Func::Stddev => "stddev",
+            Func::Roc => "roc",
+            Func::Mom => "mom",
+            Func::Cmo => "cmo",
+            Func::Linearreg => "linearreg",
+            Func::Cci => "cci",
+            Func::Willr => "willr",
+            Func::Mfi => "mfi",
+            Func::Obv => "obv",
+            Func::Ad => "ad",
+            Func::Adosc => "adosc",
+            Func::Natr => "natr",
+            Func::Trange => "trange",
+            Func::PlusDi => "plus_di",
+            Func::MinusDi => "minus_di",
+            Func::Sar => "sar",
+            Func::Aroon => "aroon",
         }
     }
 
@@ -118,7 +223,24 @@ impl Func {
                 ("smooth_k", Arg::Period { min: 1 }),
                 ("d", Arg::Period { min: 1 }),
             ],
-            Func::CrossesAbove | Func::CrossesBelow => &[("a", Arg::Series), ("b", Arg::Series)],
+            Func::CrossesAbove | Func::CrossesBelow | Func::Min | Func::Max => {
+                &[("a", Arg::Series), ("b", Arg::Series)]
+            }
+            Func::Abs => &[("x", Arg::Series)],
+            Func::If => &[("cond", Arg::Cond), ("a", Arg::Series), ("b", Arg::Series)],
+            Func::Sum | Func::Stddev | Func::Cmo | Func::Linearreg => SERIES_PERIOD,
+            Func::Roc | Func::Mom => SERIES_PERIOD_1,
+            Func::Count => &[("cond", Arg::Cond), ("n", Arg::Period { min: 1 })],
+            Func::BarsSince => &[("cond", Arg::Cond)],
+            Func::ValueWhen => &[("cond", Arg::Cond), ("x", Arg::Series)],
+            Func::Cci | Func::Willr | Func::Mfi | Func::Aroon => PERIOD_2,
+            Func::Natr | Func::PlusDi | Func::MinusDi => PERIOD_1,
+            Func::Obv | Func::Ad | Func::Trange => &[],
+            Func::Adosc => &[
+                ("fast", Arg::Period { min: 2 }),
+                ("slow", Arg::Period { min: 2 }),
+            ],
+            Func::Sar => &[("accel", Arg::Constant), ("max", Arg::Constant)],
         }
     }
 
@@ -128,6 +250,7 @@ impl Func {
             Func::Macd => &[Field::Line, Field::Signal, Field::Hist],
             Func::Bbands => &[Field::Upper, Field::Middle, Field::Lower],
             Func::Stoch => &[Field::K, Field::D],
+            Func::Aroon => &[Field::Up, Field::Down],
             _ => &[],
         }
     }
@@ -169,6 +292,10 @@ pub enum Field {
     K,
     /// Stochastic %D.
     D,
+    /// Aroon up.
+    Up,
+    /// Aroon down.
+    Down,
 }
 
 impl Field {
@@ -183,6 +310,8 @@ impl Field {
             Field::Lower => "lower",
             Field::K => "k",
             Field::D => "d",
+            Field::Up => "up",
+            Field::Down => "down",
         }
     }
 }

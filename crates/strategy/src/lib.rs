@@ -36,8 +36,8 @@ mod python;
 mod sections;
 
 pub use check::{
-    Binding, POSITION_NAMES, Scope, Type, TypeError, check, constant, is_position, is_price, names,
-    uses_position,
+    Binding, POSITION_NAMES, Scope, TIME_FIELDS, Type, TypeError, check, constant, is_position,
+    is_price, is_time_field, names, uses_position,
 };
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
 pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};

@@ -46,7 +46,30 @@ const STRATEGY_ATTRS: [&str; 12] = [
 ];
 
 /// Module-level names of the exported file (the class must not shadow them).
-const MODULE_NAMES: [&str; 28] = [
+const MODULE_NAMES: [&str; 51] = [
+    "tsum",
+    "stddev",
+    "roc",
+    "mom",
+    "cmo",
+    "linearreg",
+    "cci",
+    "willr",
+    "mfi",
+    "obv",
+    "ad",
+    "adosc",
+    "natr",
+    "trange",
+    "plus_di",
+    "minus_di",
+    "sar",
+    "aroon",
+    "_count",
+    "_bars_since",
+    "_valuewhen",
+    "_tf",
+    "_load",
     "run",
     "STRATEGY",
     "FRACTIONAL_UNIT",
@@ -194,6 +217,7 @@ impl Emitter<'_> {
                 "low" => "l".to_owned(),
                 "close" => "c".to_owned(),
                 "volume" => "v".to_owned(),
+                "hour" | "minute" | "weekday" | "month" | "day" | "year" => format!("_{n}"),
                 other => {
                     if let Some(attr) = self.params.get(other) {
                         format!("_full(self.{attr})")
@@ -327,9 +351,17 @@ impl Emitter<'_> {
                 .unwrap_or(0)
         };
         match func {
-            Func::Sma | Func::Ema | Func::Wma | Func::Rsi | Func::Highest | Func::Lowest => {
-                format!("{}({}, {})", func.name(), arg(0), per(1))
-            }
+            Func::Sma
+            | Func::Ema
+            | Func::Wma
+            | Func::Rsi
+            | Func::Highest
+            | Func::Lowest
+            | Func::Stddev
+            | Func::Roc
+            | Func::Mom
+            | Func::Cmo
+            | Func::Linearreg => format!("{}({}, {})", func.name(), arg(0), per(1)),
             Func::Macd => format!(
                 "macd({}, {}, {}, {})[{}]",
                 arg(0),
@@ -356,6 +388,30 @@ impl Emitter<'_> {
             ),
             Func::CrossesAbove => format!("_crosses_above({}, {})", arg(0), arg(1)),
             Func::CrossesBelow => format!("_crosses_below({}, {})", arg(0), arg(1)),
+            Func::Abs => format!("np.abs({})", arg(0)),
+            Func::Min => format!("np.minimum({}, {})", arg(0), arg(1)),
+            Func::Max => format!("np.maximum({}, {})", arg(0), arg(1)),
+            Func::If => format!("np.where({}, {}, {}).astype(float)", arg(0), arg(1), arg(2)),
+            Func::Sum => format!("tsum({}, {})", arg(0), per(1)),
+            Func::Count => format!("_count({}, {})", arg(0), per(1)),
+            Func::BarsSince => format!("_bars_since({})", arg(0)),
+            Func::ValueWhen => format!("_valuewhen({}, {})", arg(0), arg(1)),
+            Func::Cci | Func::Willr | Func::Natr | Func::PlusDi | Func::MinusDi => {
+                format!("{}(h, l, c, {})", func.name(), per(0))
+            }
+            Func::Mfi => format!("mfi(h, l, c, v, {})", per(0)),
+            Func::Obv => "obv(c, v)".to_owned(),
+            Func::Ad => "ad(h, l, c, v)".to_owned(),
+            Func::Adosc => format!("adosc(h, l, c, v, {}, {})", per(0), per(1)),
+            Func::Trange => "trange(h, l, c)".to_owned(),
+            Func::Sar => format!(
+                "sar(h, l, float({}), float({}))",
+                args.first()
+                    .map_or_else(|| "None".to_owned(), |a| self.scalar(a)),
+                args.get(1)
+                    .map_or_else(|| "None".to_owned(), |a| self.scalar(a))
+            ),
+            Func::Aroon => format!("aroon(h, l, {})[{}]", per(0), pick(func.fields())),
         }
     }
 }
@@ -499,6 +555,11 @@ pub fn to_python(s: &Strategy) -> String {
          \x20       c = df[\"Close\"].to_numpy(dtype=float)\n\
          \x20       v = df[\"Volume\"].to_numpy(dtype=float) if \"Volume\" in df else np.full(len(c), np.nan)\n\
          \x20       size = len(c)\n\
+         \x20       # Bar time fields, from each bar's time as written (weekday: Monday = 0).\n\
+         \x20       ix = df.index\n\
+         \x20       _hour, _minute, _weekday, _month, _day, _year = (\n\
+         \x20           np.asarray(getattr(ix, f), dtype=float) if hasattr(ix, f) else np.full(size, np.nan)\n\
+         \x20           for f in (\"hour\", \"minute\", \"weekday\", \"month\", \"day\", \"year\"))\n\
          \x20       self._kept = []\n\
          \x20       self._pending = None\n\
          \x20       self._pending_bar = 0\n\n\

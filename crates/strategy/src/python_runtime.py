@@ -349,6 +349,468 @@ def adx(high, low, close, n):
     return out
 
 
+def tsum(x, n):
+    """TA-Lib SUM: the running total of the last n values."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    if n == 0 or b + n > len(x):
+        return out
+    total = 0.0
+    for v in x[b:b + n - 1]:
+        total += v
+    for i in range(b + n - 1, len(x)):
+        total += x[i]
+        out[i] = total
+        total -= x[i + 1 - n]
+    return out
+
+
+def stddev(x, n):
+    """TA-Lib STDDEV (population): shifted running sums, reseeded as TA-Lib 0.8 does."""
+    x = np.asarray(x, dtype=float)
+    size = len(x)
+    out = _nan(size)
+    b = _first_valid(x)
+    if n == 0 or b + n > size:
+        return out
+    inv = 1.0 / float(n)
+    trailing = b
+    shift = x[trailing]
+    t1 = t2 = 0.0
+    for v in x[b:b + n - 1]:
+        t = v - shift
+        t1 += t
+        t2 += t * t
+    reseed = 32 * n
+    for i in range(b + n - 1, size):
+        t = x[i] - shift
+        t1 += t
+        t2 += t * t
+        m1 = t1 * inv
+        var = t2 * inv - m1 * m1
+        t = x[trailing] - shift
+        t1 -= t
+        sq = t * t
+        t2 -= sq
+        trailing += 1
+        reseed -= 1
+        if var < 0.000001 * (t2 * inv) or sq > 1000000.0 * t2 or reseed == 0:
+            reseed = 32 * n
+            start = i + 1 - n
+            acc = 0.0
+            for v in x[start:i + 1]:
+                acc += v
+            shift = acc * inv
+            t1 = t2 = 0.0
+            for v in x[start:i + 1]:
+                t = v - shift
+                t1 += t
+                t2 += t * t
+            m1 = t1 * inv
+            var = t2 * inv - m1 * m1
+            t = x[start] - shift
+            t1 -= t
+            t2 -= t * t
+        out[i] = 0.0 if var < 0.00000000000001 else math.sqrt(var)
+    return out
+
+
+def roc(x, n):
+    """Rate of change in percent: (x / x[n] - 1) * 100, 0 where x[n] is 0."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    for i in range(max(b + n, 1), len(x)):
+        p = x[i - n]
+        out[i] = 0.0 if p == 0.0 else ((x[i] / p) - 1.0) * 100.0
+    return out
+
+
+def mom(x, n):
+    """Momentum: x - x[n]."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    for i in range(max(b + n, 1), len(x)):
+        out[i] = x[i] - x[i - n]
+    return out
+
+
+def cmo(x, n):
+    """Chande momentum oscillator with Wilder-smoothed gains and losses."""
+    x = np.asarray(x, dtype=float)
+    size = len(x)
+    out = _nan(size)
+    b = _first_valid(x)
+    if n < 2 or b + n >= size:
+        return out
+    nf = float(n)
+    gain = loss = 0.0
+    prev = x[b]
+    for v in x[b + 1:b + n + 1]:
+        d = v - prev
+        prev = v
+        if d < 0.0:
+            loss -= d
+        else:
+            gain += d
+    loss /= nf
+    gain /= nf
+
+    def put(g, lo):
+        s = g + lo
+        return 0.0 if _is_zero(s) else 100.0 * ((g - lo) / s)
+
+    out[b + n] = put(gain, loss)
+    for i in range(b + n + 1, size):
+        d = x[i] - prev
+        prev = x[i]
+        loss *= nf - 1.0
+        gain *= nf - 1.0
+        if d < 0.0:
+            loss -= d
+        else:
+            gain += d
+        loss /= nf
+        gain /= nf
+        out[i] = put(gain, loss)
+    return out
+
+
+def linearreg(x, n):
+    """The least-squares line over the last n values, at the last bar."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    b = _first_valid(x)
+    if n < 2 or b + n > len(x):
+        return out
+    nf = float(n)
+    sx = nf * (nf - 1.0) * 0.5
+    sxx = nf * (nf - 1.0) * (2.0 * nf - 1.0) / 6.0
+    div = sx * sx - nf * sxx
+    for today in range(b + n - 1, len(x)):
+        sxy = sy = 0.0
+        for i in range(n - 1, -1, -1):
+            v = x[today - i]
+            sy += v
+            sxy += float(i) * v
+        m = (nf * sxy - sx * sy) / div
+        out[today] = (sy - m * sx) / nf + m * (nf - 1.0)
+    return out
+
+
+def cci(high, low, close, n):
+    """Commodity channel index, summed in TA-Lib's ring-buffer order."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close)
+    if n < 2 or b + n > size:
+        return out
+    tp = [(high[i] + low[i] + close[i]) / 3.0 for i in range(size)]
+    nf = float(n)
+    ring = [0.0] * n
+    for k in range(n - 1):
+        ring[k] = tp[b + k]
+    slot = n - 1
+    for i in range(b + n - 1, size):
+        ring[slot] = tp[i]
+        avg = 0.0
+        for v in ring:
+            avg += v
+        avg /= nf
+        dev = 0.0
+        for v in ring:
+            dev += abs(v - avg)
+        t = tp[i] - avg
+        out[i] = 0.0 if _is_zero(t) or _is_zero(dev) else t / (0.015 * (dev / nf))
+        slot = (slot + 1) % n
+    return out
+
+
+def willr(high, low, close, n):
+    """Williams %R: (highest high - close) / (highest high - lowest low) * -100."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close)
+    if n < 2 or b + n > size:
+        return out
+    hh, ll = highest(high, n), lowest(low, n)
+    for i in range(b + n - 1, size):
+        r = hh[i] - ll[i]
+        out[i] = 0.0 if r == 0.0 else (hh[i] - close[i]) / r * -100.0
+    return out
+
+
+def obv(close, volume):
+    """On-balance volume."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(close, volume)
+    if b >= size:
+        return out
+    total, prev = volume[b], close[b]
+    out[b] = total
+    for i in range(b + 1, size):
+        if close[i] > prev:
+            total += volume[i]
+        elif close[i] < prev:
+            total -= volume[i]
+        out[i] = total
+        prev = close[i]
+    return out
+
+
+def _ad_step(h, lo, c, v, acc):
+    r = h - lo
+    if r > 0.0:
+        acc += (((c - lo) - (h - c)) / r) * v
+    return acc
+
+
+def ad(high, low, close, volume):
+    """Chaikin accumulation/distribution line."""
+    size = len(close)
+    out = _nan(size)
+    acc = 0.0
+    for i in range(_first_valid(high, low, close, volume), size):
+        acc = _ad_step(high[i], low[i], close[i], volume[i], acc)
+        out[i] = acc
+    return out
+
+
+def adosc(high, low, close, volume, fast, slow):
+    """Chaikin A/D oscillator: fast EMA minus slow EMA of the A/D line (seeded with its first value)."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close, volume)
+    slowest = max(fast, slow)
+    if fast < 2 or slow < 2 or b + slowest > size:
+        return out
+    fk, sk = 2.0 / (fast + 1.0), 2.0 / (slow + 1.0)
+    acc = _ad_step(high[b], low[b], close[b], volume[b], 0.0)
+    fe = se = acc
+    for i in range(b + 1, size):
+        acc = _ad_step(high[i], low[i], close[i], volume[i], acc)
+        fe = (fk * acc) + ((1.0 - fk) * fe)
+        se = (sk * acc) + ((1.0 - sk) * se)
+        if i >= b + slowest - 1:
+            out[i] = fe - se
+    return out
+
+
+def mfi(high, low, close, volume, n):
+    """Money flow index as TA-Lib 0.8 computes it."""
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close, volume)
+    if n < 2 or b + n >= size:
+        return out
+    pos, neg = [0.0] * n, [0.0] * n
+    slot = 0
+    prev = (high[b] + low[b] + close[b]) / 3.0
+    ps = ns = 0.0
+    null_run = 0
+    for today in range(b + 1, size):
+        if today > b + n:
+            ps -= pos[slot]
+            ns -= neg[slot]
+        tp = (high[today] + low[today] + close[today]) / 3.0
+        d = tp - prev
+        scale = abs(tp) + abs(prev)
+        prev = tp
+        flow = tp * volume[today]
+        if abs(d) <= 0.00000000000001 * scale:
+            flow = 0.0
+        p, q = (0.0, flow) if d < 0.0 else (flow, 0.0)
+        pos[slot], neg[slot] = p, q
+        ps += p
+        ns += q
+        null_run = null_run + 1 if flow == 0.0 else 0
+        if null_run >= n:
+            null_run = n
+            ps = ns = 0.0
+        if today >= b + n:
+            total = ps + ns
+            clamped = 0.0 if ps < 0.0 else (total if ps > total else ps)
+            out[today] = 0.0 if total <= 0.0 else 100.0 * (clamped / total)
+        slot = (slot + 1) % n
+    return out
+
+
+def trange(high, low, close):
+    """True range, from the second bar."""
+    size = len(close)
+    out = _nan(size)
+    for i in range(_first_valid(high, low, close) + 1, size):
+        out[i] = _true_range(high[i], low[i], close[i - 1])
+    return out
+
+
+def natr(high, low, close, n):
+    """ATR in percent of the close."""
+    out = atr(high, low, close, n)
+    for i in range(len(out)):
+        if out[i] == out[i]:
+            out[i] = 0.0 if _is_zero(close[i]) else (out[i] / close[i]) * 100.0
+    return out
+
+
+def _di(high, low, close, n, plus):
+    size = len(close)
+    out = _nan(size)
+    b = _first_valid(high, low, close)
+    if n == 0 or b + n >= size:
+        return out
+    nf = float(n)
+
+    def step(t):
+        up = high[t] - high[t - 1]
+        down = low[t - 1] - low[t]
+        if plus:
+            dm = up if (up > 0.0 and up > down) else 0.0
+        else:
+            dm = down if (down > 0.0 and down > up) else 0.0
+        return dm, _true_range(high[t], low[t], close[t - 1])
+
+    dm_sum = tr_sum = 0.0
+    for t in range(b + 1, b + n):
+        dm, r = step(t)
+        dm_sum += dm
+        tr_sum += r
+    for t in range(b + n, size):
+        dm, r = step(t)
+        dm_sum = dm_sum - (dm_sum / nf) + dm
+        tr_sum = tr_sum - (tr_sum / nf) + r
+        out[t] = 0.0 if _is_zero(tr_sum) else 100.0 * (dm_sum / tr_sum)
+    return out
+
+
+def plus_di(high, low, close, n):
+    """+DI."""
+    return _di(high, low, close, n, True)
+
+
+def minus_di(high, low, close, n):
+    """-DI."""
+    return _di(high, low, close, n, False)
+
+
+def sar(high, low, accel, maximum):
+    """Parabolic SAR (Wilder), as TA-Lib starts it."""
+    size = len(high)
+    out = _nan(size)
+    b = _first_valid(high, low)
+    if b + 1 >= size:
+        return out
+    if accel > maximum:
+        accel = maximum
+    af = accel
+    up = high[b + 1] - high[b]
+    down = low[b] - low[b + 1]
+    minus_dm = down if (down > 0.0 and down > up) else 0.0
+    long = minus_dm <= 0.0
+    if long:
+        ep, s = high[b + 1], low[b]
+    else:
+        ep, s = low[b + 1], high[b]
+    new_low, new_high = low[b + 1], high[b + 1]
+    for t in range(b + 1, size):
+        prev_low, prev_high = new_low, new_high
+        new_low, new_high = low[t], high[t]
+        if long:
+            if new_low <= s:
+                long = False
+                s = max(ep, prev_high, new_high)
+                out[t] = s
+                af = accel
+                ep = new_low
+                s += af * (ep - s)
+                s = max(s, prev_high, new_high)
+            else:
+                out[t] = s
+                if new_high > ep:
+                    ep = new_high
+                    af = min(af + accel, maximum)
+                s += af * (ep - s)
+                s = min(s, prev_low, new_low)
+        elif new_high >= s:
+            long = True
+            s = min(ep, prev_low, new_low)
+            out[t] = s
+            af = accel
+            ep = new_high
+            s += af * (ep - s)
+            s = min(s, prev_low, new_low)
+        else:
+            out[t] = s
+            if new_low < ep:
+                ep = new_low
+                af = min(af + accel, maximum)
+            s += af * (ep - s)
+            s = max(s, prev_high, new_high)
+    return out
+
+
+def aroon(high, low, n):
+    """Aroon (up, down): how recent the n+1-bar highest high and lowest low are, in percent."""
+    size = len(high)
+    up, down = _nan(size), _nan(size)
+    b = _first_valid(high, low)
+    if n < 2 or b + n >= size:
+        return up, down
+    factor = 100.0 / n
+    for today in range(b + n, size):
+        hi = lo = today - n
+        for i in range(today - n, today + 1):
+            if high[i] >= high[hi]:
+                hi = i
+            if low[i] <= low[lo]:
+                lo = i
+        up[today] = factor * (n - (today - hi))
+        down[today] = factor * (n - (today - lo))
+    return up, down
+
+
+def _count(cond, n):
+    """Bars of the last n where cond holds (missing before n bars)."""
+    cond = np.asarray(cond, dtype=bool)
+    out = _nan(len(cond))
+    run = 0
+    for i in range(len(cond)):
+        run += 1 if cond[i] else 0
+        if i >= n:
+            run -= 1 if cond[i - n] else 0
+        if i >= n - 1:
+            out[i] = float(run)
+    return out
+
+
+def _bars_since(cond):
+    """0 on a bar where cond holds, else bars since it last did (missing before the first)."""
+    out = _nan(len(cond))
+    last = -1
+    for i in range(len(cond)):
+        if cond[i]:
+            last = i
+        if last >= 0:
+            out[i] = float(i - last)
+    return out
+
+
+def _valuewhen(cond, x):
+    """x on the latest bar where cond held."""
+    x = np.asarray(x, dtype=float)
+    out = _nan(len(x))
+    last = -1
+    for i in range(len(x)):
+        if cond[i]:
+            last = i
+        if last >= 0:
+            out[i] = x[last]
+    return out
+
+
 # --- the language's other operations ------------------------------------------------------
 
 def _back(x, n):

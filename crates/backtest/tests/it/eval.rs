@@ -192,3 +192,97 @@ fn no_bar_sees_an_unfinished_period() {
         assert!(checked > 4000, "{rule}: {checked}");
     }
 }
+
+/// Issue 17: `count`, `bars_since`, `valuewhen` and `sum` against their bar-by-bar definitions,
+/// with missing values in the inputs (a warm-up, a lookback) and conditions that start false.
+#[test]
+fn counting_functions_follow_their_bar_by_bar_definitions() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/GOOG.csv");
+    let b = backtest::load_csv(std::path::Path::new(path)).unwrap();
+    let cond = |text: &str| match eval(&b, text) {
+        Series::Bool(v) => v,
+        Series::Num(_) => panic!("{text} is a number"),
+    };
+    let num = |text: &str| match eval(&b, text) {
+        Series::Num(v) => v,
+        Series::Bool(_) => panic!("{text} is a condition"),
+    };
+    let c = cond("crosses_above(close, sma(close, 20))");
+    let x = num("rsi(close, 14)[3]");
+    let same = |a: f64, e: f64| a.to_bits() == e.to_bits() || (a.is_nan() && e.is_nan());
+    for n in [1usize, 7, 30] {
+        let got = num(&format!("count(crosses_above(close, sma(close, 20)), {n})"));
+        for i in 0..b.len() {
+            let want = if i + 1 < n {
+                f64::NAN
+            } else {
+                (i + 1 - n..=i).filter(|&j| c[j]).count() as f64
+            };
+            assert!(
+                same(got[i], want),
+                "count n={n} bar {i}: {} vs {want}",
+                got[i]
+            );
+        }
+        let got = num(&format!("sum(rsi(close, 14)[3], {})", n.max(2)));
+        let n = n.max(2);
+        let first = x.iter().position(|v| !v.is_nan()).unwrap();
+        for i in 0..b.len() {
+            let want = if i + 1 < first + n {
+                f64::NAN
+            } else {
+                (i + 1 - n..=i).map(|j| x[j]).sum::<f64>()
+            };
+            assert!(
+                (got[i] - want).abs() <= 1e-9 * want.abs() || same(got[i], want),
+                "sum n={n} bar {i}: {} vs {want}",
+                got[i]
+            );
+        }
+    }
+    let since = num("bars_since(crosses_above(close, sma(close, 20)))");
+    let when = num("valuewhen(crosses_above(close, sma(close, 20)), rsi(close, 14)[3])");
+    for i in 0..b.len() {
+        let last = (0..=i).rev().find(|&j| c[j]);
+        let want = last.map_or(f64::NAN, |j| (i - j) as f64);
+        assert!(same(since[i], want), "bars_since bar {i}");
+        let want = last.map_or(f64::NAN, |j| x[j]);
+        assert!(same(when[i], want), "valuewhen bar {i}");
+    }
+    assert!(since.iter().any(|v| v.is_nan()) && since.contains(&0.0));
+    // `valuewhen` of a missing value is missing (the lookback's warm-up).
+    let early = num("valuewhen(close > 0, close[5])");
+    assert!(early[..5].iter().all(|v| v.is_nan()) && !early[5].is_nan());
+    let pick = num("if(close > open, high, low)");
+    for i in 0..b.len() {
+        let want = if b.close[i] > b.open[i] {
+            b.high[i]
+        } else {
+            b.low[i]
+        };
+        assert!(same(pick[i], want));
+    }
+    let lo = num("min(close, sma(close, 3))");
+    assert!(
+        lo[0].is_nan() && lo[1].is_nan() && !lo[2].is_nan(),
+        "min of a missing value"
+    );
+}
+
+/// Issue 17: the bar time fields come from each bar's time as written.
+#[test]
+fn time_fields_read_each_bars_time() {
+    let text = "Date,Open,High,Low,Close\n2024-03-01 09:30:00,1,2,1,1.5\n2024-03-02 16:05:00,1,2,1,1.5\n2024-12-30T23:59:00+05:00,1,2,1,1.5\n";
+    let b = parse_csv("t.csv", text).unwrap();
+    let field = |f: &str| match eval(&b, f) {
+        Series::Num(v) => v.to_vec(),
+        Series::Bool(_) => panic!(),
+    };
+    assert_eq!(field("hour"), vec![9.0, 16.0, 23.0]);
+    assert_eq!(field("minute"), vec![30.0, 5.0, 59.0]);
+    // 2024-03-01 was a Friday, 2024-03-02 a Saturday, 2024-12-30 a Monday (Monday = 0).
+    assert_eq!(field("weekday"), vec![4.0, 5.0, 0.0]);
+    assert_eq!(field("month"), vec![3.0, 3.0, 12.0]);
+    assert_eq!(field("day"), vec![1.0, 2.0, 30.0]);
+    assert_eq!(field("year"), vec![2024.0, 2024.0, 2024.0]);
+}

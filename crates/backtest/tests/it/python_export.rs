@@ -120,6 +120,52 @@ entry_short = "not trend and bbands(close, 15, 1.5).upper < close"
     ),
 ];
 
+/// Issue 17's families: the language functions and time fields, the oscillators, and the
+/// trend and volume indicators.
+const FAMILIES: &[(&str, &str)] = &[
+    (
+        "functions",
+        r#"name = "functions"
+[indicators]
+up = "close > open"
+body = "abs(close - open)"
+streak = "count(up, 5)"
+since = "bars_since(crosses_above(close, sma(close, 10)))"
+pivot = "valuewhen(crosses_below(close, sma(close, 10)), low)"
+[rules]
+entry_long = "streak >= 3 and since < 4 and close > pivot and weekday < 4 and (hour >= 8 or hour == 0)"
+exit_long = "if(up, body, -body) < -max(sum(body, 5) / 5, min(high - low, 2 * body)) or day == 28"
+entry_short = "count(not up, 6) == 6 and month != 12"
+exit_short = "bars_since(up) == 0 and year > 2000"
+"#,
+    ),
+    (
+        "oscillators",
+        r#"name = "oscillators"
+[indicators]
+cci = "cci(20)"
+wr = "willr(14)"
+[rules]
+entry_long = "cci < -100 and wr < -80 and cmo(close, 14) < -20 and roc(close, 10) < 0"
+exit_long = "cci > 100 or mfi(14) > 80 or mom(close, 5) > 2 * stddev(close, 20)"
+entry_short = "crosses_below(close, linearreg(close, 20)) and wr > -20"
+exit_short = "cci < 0"
+"#,
+    ),
+    (
+        "trend_volume",
+        r#"name = "trend_volume"
+[indicators]
+psar = "sar(0.02, 0.2)"
+[rules]
+entry_long = "crosses_above(close, psar) and plus_di(14) > minus_di(14) and aroon(25).up > 70"
+exit_long = "close < psar or natr(14) > 5 or trange() > 3 * atr(14)"
+entry_short = "crosses_below(obv(), sma(obv(), 20)) and adosc(3, 10) < 0 and ad() < ad()[5]"
+exit_short = "aroon(25).down < 30"
+"#,
+    ),
+];
+
 /// backtesting parity's five scenarios.
 const SCENARIOS: &[(&str, &str)] = &[
     (
@@ -151,7 +197,7 @@ fn strategies() -> Vec<Strategy> {
         s.name = format!("offline_{i:02}");
         out.push(s);
     }
-    for (name, text) in HANDWRITTEN {
+    for (name, text) in HANDWRITTEN.iter().chain(FAMILIES) {
         out.push(Strategy::from_toml(name, text).unwrap_or_else(|e| panic!("{e}")));
     }
     for (name, body) in SCENARIOS {
@@ -239,7 +285,7 @@ fn exported_strategies_trade_as_the_engine_under_backtesting_py() {
     );
     let dir = tempfile::tempdir().unwrap();
     let all = strategies();
-    assert!(all.len() >= 39, "{} strategies", all.len());
+    assert!(all.len() >= 42, "{} strategies", all.len());
     let mut specs = Vec::new();
     for s in &all {
         let text = strategy::to_python(s);

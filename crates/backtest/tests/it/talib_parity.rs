@@ -49,6 +49,37 @@ fn ours(b: &Bars) -> HashMap<String, Vec<f64>> {
         m.insert(format!("stoch_{k}_{sk}_{sd}_k"), sk_);
         m.insert(format!("stoch_{k}_{sk}_{sd}_d"), sd_);
     }
+    let v = &b.volume;
+    for n in [5, 14] {
+        m.insert(format!("sum_{n}"), ind::sum(c, n));
+        m.insert(format!("stddev_{n}"), ind::stddev(c, n));
+        m.insert(format!("roc_{n}"), ind::roc(c, n));
+        m.insert(format!("mom_{n}"), ind::mom(c, n));
+        m.insert(format!("cmo_{n}"), ind::cmo(c, n));
+        m.insert(format!("linearreg_{n}"), ind::linearreg(c, n));
+        m.insert(format!("cci_{n}"), ind::cci(h, l, c, n));
+        m.insert(format!("willr_{n}"), ind::willr(h, l, c, n));
+        m.insert(format!("mfi_{n}"), ind::mfi(h, l, c, v, n));
+        m.insert(format!("natr_{n}"), ind::natr(h, l, c, n));
+        m.insert(format!("plus_di_{n}"), ind::plus_di(h, l, c, n));
+        m.insert(format!("minus_di_{n}"), ind::minus_di(h, l, c, n));
+        let [up, down] = ind::aroon(h, l, n);
+        m.insert(format!("aroon_{n}_up"), up);
+        m.insert(format!("aroon_{n}_down"), down);
+    }
+    m.insert(
+        "stddev_20_of_rsi_14".into(),
+        ind::stddev(&ind::rsi(c, 14), 20),
+    );
+    m.insert("obv".into(), ind::obv(c, v));
+    m.insert("ad".into(), ind::ad(h, l, c, v));
+    m.insert("trange".into(), ind::trange(h, l, c));
+    for (f, s) in [(3, 10), (5, 20)] {
+        m.insert(format!("adosc_{f}_{s}"), ind::adosc(h, l, c, v, f, s));
+    }
+    for (a, mx) in [(0.02, 0.2), (0.01, 0.1)] {
+        m.insert(format!("sar_{a:?}_{mx:?}"), ind::sar(h, l, a, mx));
+    }
     m
 }
 

@@ -293,3 +293,92 @@ entry_long = "close > weekly and tf(\"D\", highest(high, 3)[1]) > tf('4h', close
         "{e}"
     );
 }
+
+/// Issue 17: the new functions keep numbers and conditions apart and name the argument.
+#[test]
+fn new_functions_type_check_their_arguments() {
+    let ok = [
+        "abs(close - open) > 1",
+        "if(close > open, high, low) > 0",
+        "count(close > open, 5) >= 3",
+        "bars_since(crosses_above(close, sma(close, 10))) < 3",
+        "valuewhen(close > open, low) < close",
+        "sum(volume, 10) > 0 and stddev(close, 20) > 0 and roc(close, 1) > mom(close, 1)",
+        "cmo(close, 14) > linearreg(close, 14) and cci(20) > willr(14)",
+        "mfi(14) > 50 and obv() > ad() and adosc(3, 10) > 0 and natr(14) > trange()",
+        "plus_di(14) > minus_di(14) and close > sar(0.02, 0.2) and aroon(25).up > aroon(25).down",
+        "hour >= 9 and weekday < 5 and month > 0 and day > 0 and year > 2000 and minute == 0",
+        "min(close, open) < max(close, open)",
+    ];
+    for rule in ok {
+        let text = format!("name = \"f\"\n[rules]\nentry_long = \"{rule}\"\n");
+        if let Err(e) = Strategy::from_toml("f.toml", &text) {
+            panic!("{rule}: {e}");
+        }
+    }
+    let bad: &[(&str, &str, usize)] = &[
+        (
+            "if(close, high, low) > 0",
+            "if's `cond` must be a condition (true/false), but `close` is a number",
+            3,
+        ),
+        (
+            "if(close > open, high > low, low) > 0",
+            "if's `a` must be a number",
+            17,
+        ),
+        (
+            "count(close, 5) > 1",
+            "count's `cond` must be a condition",
+            6,
+        ),
+        (
+            "bars_since(volume) > 1",
+            "bars_since's `cond` must be a condition",
+            11,
+        ),
+        (
+            "abs(close, open) > 1",
+            "abs takes 1 argument — abs(x) — but got 2",
+            0,
+        ),
+        (
+            "sar(-0.02, 0.2) > close",
+            "sar's `accel` must be a number of at least 0",
+            4,
+        ),
+        (
+            "aroon(25) > 50",
+            "aroon has several outputs: add one of .up, .down",
+            0,
+        ),
+        (
+            "stddev(close, 1) > 0",
+            "stddev's `n` must be a whole number from 2",
+            14,
+        ),
+        (
+            "valuewhen(close > open, high > low)",
+            "valuewhen's `x` must be a number",
+            24,
+        ),
+        ("obv(5) > 0", "obv takes 0 arguments", 0),
+    ];
+    for (rule, want, pos) in bad {
+        let text = format!("name = \"f\"\n[rules]\nentry_long = \"{rule}\"\n");
+        let e = Strategy::from_toml("f.toml", &text).unwrap_err();
+        assert!(
+            e.to_string().contains(want),
+            "{rule}: wanted {want:?} in:\n{e}"
+        );
+        assert_eq!(e.pos, Some(*pos), "{rule}: {e}");
+        assert_eq!((e.line, e.field.as_str()), (3, "rules.entry_long"));
+    }
+    // Time fields are reserved names.
+    let e = Strategy::from_toml(
+        "f.toml",
+        "name = \"f\"\n[params]\nhour = 3\n[rules]\nentry_long = \"close > 1\"\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("`hour` is a built-in name"), "{e}");
+}

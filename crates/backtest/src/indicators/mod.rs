@@ -9,12 +9,20 @@
 //! has the input's length, NaN where undefined. Periods are assumed checked by the strategy's
 //! type checker; out-of-range periods yield all-NaN output rather than a panic.
 
+mod directional;
+mod momentum;
+mod volume;
+
+pub use directional::{aroon, minus_di, natr, plus_di, sar, trange};
+pub use momentum::{cci, cmo, linearreg, mom, roc, stddev, sum, willr};
+pub use volume::{ad, adosc, mfi, obv};
+
 /// TA-Lib's zero test.
 fn is_zero(v: f64) -> bool {
     -0.000_000_000_000_01 < v && v < 0.000_000_000_000_01
 }
 
-fn first_valid(xs: &[&[f64]]) -> usize {
+pub(crate) fn first_valid(xs: &[&[f64]]) -> usize {
     xs.iter()
         .map(|x| x.iter().position(|v| !v.is_nan()).unwrap_or(x.len()))
         .max()

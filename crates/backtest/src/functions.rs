@@ -1,0 +1,126 @@
+//! The language's own series functions (DESIGN.md §5.2): `abs min max if count bars_since
+//! valuewhen` and the bar time fields. Numbers follow numpy's element-wise rules (NaN in, NaN
+//! out), as the exported Python computes them.
+
+use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
+
+/// `abs(x)`.
+pub(crate) fn abs(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|v| v.abs()).collect()
+}
+
+/// `min(a, b)` / `max(a, b)`: numpy's `minimum` / `maximum` (missing when either is).
+pub(crate) fn extreme(a: &[f64], b: &[f64], max: bool) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            if x.is_nan() || y.is_nan() {
+                f64::NAN
+            } else if max {
+                x.max(y)
+            } else {
+                x.min(y)
+            }
+        })
+        .collect()
+}
+
+/// `if(cond, a, b)`.
+pub(crate) fn choose(cond: &[bool], a: &[f64], b: &[f64]) -> Vec<f64> {
+    cond.iter()
+        .zip(a.iter().zip(b))
+        .map(|(&c, (&x, &y))| if c { x } else { y })
+        .collect()
+}
+
+/// `count(cond, n)`: bars of the last `n` where `cond` holds; missing before `n` bars.
+pub(crate) fn count(cond: &[bool], n: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; cond.len()];
+    let mut run = 0usize;
+    for i in 0..cond.len() {
+        run += usize::from(cond[i]);
+        if i >= n {
+            run -= usize::from(cond[i - n]);
+        }
+        if i + 1 >= n {
+            out[i] = run as f64;
+        }
+    }
+    out
+}
+
+/// `bars_since(cond)`: 0 on a bar where `cond` holds, else the bars since it last did; missing
+/// before the first.
+pub(crate) fn bars_since(cond: &[bool]) -> Vec<f64> {
+    let mut last = None;
+    cond.iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            if c {
+                last = Some(i);
+            }
+            last.map_or(f64::NAN, |l| (i - l) as f64)
+        })
+        .collect()
+}
+
+/// `valuewhen(cond, x)`: `x` on the latest bar where `cond` held (this one included).
+pub(crate) fn valuewhen(cond: &[bool], x: &[f64]) -> Vec<f64> {
+    let mut last = None;
+    cond.iter()
+        .zip(x)
+        .map(|(&c, &v)| {
+            if c {
+                last = Some(v);
+            }
+            last.unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
+/// A bar's wall-clock time as written (an offset is kept, not applied).
+fn wall_clock(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.naive_local());
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z"] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(t.naive_local());
+        }
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t);
+        }
+    }
+    ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"]
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// A bar time field (`hour minute weekday month day year`) of each bar; NaN where a time does
+/// not read.
+pub(crate) fn time_field(times: &[String], field: &str) -> Vec<f64> {
+    times
+        .iter()
+        .map(|t| {
+            wall_clock(t).map_or(f64::NAN, |t| {
+                f64::from(match field {
+                    "hour" => t.hour(),
+                    "minute" => t.minute(),
+                    "weekday" => t.weekday().num_days_from_monday(),
+                    "month" => t.month(),
+                    "day" => t.day(),
+                    _ => return f64::from(t.year()),
+                })
+            })
+        })
+        .collect()
+}
