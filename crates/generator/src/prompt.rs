@@ -27,6 +27,10 @@ Expressions:
   bbands(x, n, k).upper / .middle / .lower   (k standard deviations)
   atr(n) adx(n) stoch(k, smooth_k, d).k / .d   (on the bar's high, low, close)
   crosses_above(a, b) crosses_below(a, b)   (true on the bar where a crosses b)
+  abs(x) min(a, b) max(a, b) if(cond, a, b) sum(x, n) count(cond, n) bars_since(cond) valuewhen(cond, x)
+  stddev(x, n) roc(x, n) mom(x, n) cmo(x, n) linearreg(x, n)
+  cci(n) willr(n) mfi(n) obv() ad() adosc(fast, slow) natr(n) trange() plus_di(n) minus_di(n) sar(accel, max) aroon(n).up / .down   (on the bar's own data)
+- bar time fields: hour minute weekday (Monday = 0) month day year, e.g. "hour >= 9 and hour < 16".
 - tf("RULE", x): x computed on bars resampled to a higher timeframe ("h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
 - position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.
 - Comparisons do not chain: write "a < b and b < c". Rules must be conditions, not numbers.
@@ -123,6 +127,28 @@ mod tests {
                 panic!("{e}\n{m}");
             }
         }
+    }
+
+    /// The reference names every function and bar field the language has.
+    #[test]
+    fn the_prompt_names_every_function_and_field() {
+        for f in strategy::Func::ALL {
+            assert!(
+                SYSTEM_PROMPT.contains(&format!("{}(", f.name())),
+                "the prompt does not explain {}",
+                f.name()
+            );
+        }
+        for name in strategy::TIME_FIELDS
+            .iter()
+            .chain(&strategy::POSITION_NAMES)
+        {
+            assert!(
+                SYSTEM_PROMPT.contains(name),
+                "the prompt does not explain {name}"
+            );
+        }
+        assert!(SYSTEM_PROMPT.contains("tf(\"RULE\", x)"));
     }
 
     /// The schema offers every field of `[risk]` and `[orders]` that a strategy file takes.
