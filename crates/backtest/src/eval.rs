@@ -411,6 +411,18 @@ impl<'a> Evaluator<'a> {
                 };
                 Series::num(ind::sar(&b.high, &b.low, accel, max))
             }
+            Func::Supertrend => {
+                let n = self.period(arg(0)?)?;
+                let mult = constant(arg(1)?, &EvalScope(self))
+                    .ok_or_else(|| EvalError("supertrend's mult must be a number".into()))?;
+                let [line, direction] = ind::supertrend(&b.high, &b.low, &b.close, n, mult);
+                match field {
+                    Some(Field::Direction) => Series::num(direction),
+                    Some(Field::Line) => Series::num(line),
+                    _ => return Err(EvalError("supertrend needs .line or .direction".into())),
+                }
+            }
+            Func::Vwap => Series::num(fun::vwap(&b.time, &b.high, &b.low, &b.close, &b.volume)),
             Func::Aroon => {
                 let [up, down] = ind::aroon(&b.high, &b.low, self.period(arg(0)?)?);
                 match field {

@@ -124,3 +124,30 @@ pub(crate) fn time_field(times: &[String], field: &str) -> Vec<f64> {
         })
         .collect()
 }
+
+/// `vwap()`: session VWAP, the running sums of `hlc3 · volume` and of volume restarting at each
+/// calendar day of the bars' own times (`TradingView`'s `ta.vwap` anchored to the day).
+pub(crate) fn vwap(
+    times: &[String],
+    high: &[f64],
+    low: &[f64],
+    close: &[f64],
+    volume: &[f64],
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(close.len());
+    let (mut pv, mut vol) = (0.0, 0.0);
+    let mut day = None;
+    for i in 0..close.len() {
+        let today = wall_clock(&times[i]).map(|t| t.date());
+        if today != day {
+            day = today;
+            pv = 0.0;
+            vol = 0.0;
+        }
+        let hlc3 = (high[i] + low[i] + close[i]) / 3.0;
+        pv += hlc3 * volume[i];
+        vol += volume[i];
+        out.push(pv / vol);
+    }
+    out
+}

@@ -29,7 +29,7 @@ Expressions:
   crosses_above(a, b) crosses_below(a, b)   (true on the bar where a crosses b)
   abs(x) min(a, b) max(a, b) if(cond, a, b) sum(x, n) count(cond, n) bars_since(cond) valuewhen(cond, x)
   stddev(x, n) roc(x, n) mom(x, n) cmo(x, n) linearreg(x, n)
-  cci(n) willr(n) mfi(n) obv() ad() adosc(fast, slow) natr(n) trange() plus_di(n) minus_di(n) sar(accel, max) aroon(n).up / .down   (on the bar's own data)
+  cci(n) willr(n) mfi(n) obv() ad() adosc(fast, slow) natr(n) trange() plus_di(n) minus_di(n) sar(accel, max) aroon(n).up / .down supertrend(n, mult).line / .direction (-1 in an uptrend) vwap() (session VWAP, restarts each day)   (on the bar's own data)
 - bar time fields: hour minute weekday (Monday = 0) month day year, e.g. "hour >= 9 and hour < 16".
 - tf("RULE", x): x computed on bars resampled to a higher timeframe ("h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
 - position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.

@@ -81,6 +81,10 @@ pub enum Func {
     Sar,
     /// `aroon(n).up/.down`.
     Aroon,
+    /// `supertrend(n, mult).line/.direction`: `TradingView`'s (direction -1 in an uptrend).
+    Supertrend,
+    /// `vwap()`: session VWAP, restarting each calendar day.
+    Vwap,
 }
 
 /// What an argument must be.
@@ -109,7 +113,7 @@ const PERIOD_1: &[(&str, Arg)] = &[("n", Arg::Period { min: 1 })];
 
 impl Func {
     /// Every function, for lookups and suggestions.
-    pub const ALL: [Func; 38] = [
+    pub const ALL: [Func; 40] = [
         Func::Sma,
         Func::Ema,
         Func::Wma,
@@ -148,6 +152,8 @@ impl Func {
         Func::MinusDi,
         Func::Sar,
         Func::Aroon,
+        Func::Supertrend,
+        Func::Vwap,
     ];
 
     /// The name in expressions.
@@ -191,6 +197,8 @@ impl Func {
             Func::MinusDi => "minus_di",
             Func::Sar => "sar",
             Func::Aroon => "aroon",
+            Func::Supertrend => "supertrend",
+            Func::Vwap => "vwap",
         }
     }
 
@@ -235,7 +243,8 @@ impl Func {
             Func::ValueWhen => &[("cond", Arg::Cond), ("x", Arg::Series)],
             Func::Cci | Func::Willr | Func::Mfi | Func::Aroon => PERIOD_2,
             Func::Natr | Func::PlusDi | Func::MinusDi => PERIOD_1,
-            Func::Obv | Func::Ad | Func::Trange => &[],
+            Func::Obv | Func::Ad | Func::Trange | Func::Vwap => &[],
+            Func::Supertrend => &[("n", Arg::Period { min: 1 }), ("mult", Arg::Constant)],
             Func::Adosc => &[
                 ("fast", Arg::Period { min: 2 }),
                 ("slow", Arg::Period { min: 2 }),
@@ -251,6 +260,7 @@ impl Func {
             Func::Bbands => &[Field::Upper, Field::Middle, Field::Lower],
             Func::Stoch => &[Field::K, Field::D],
             Func::Aroon => &[Field::Up, Field::Down],
+            Func::Supertrend => &[Field::Line, Field::Direction],
             _ => &[],
         }
     }
@@ -296,6 +306,8 @@ pub enum Field {
     Up,
     /// Aroon down.
     Down,
+    /// Supertrend direction.
+    Direction,
 }
 
 impl Field {
@@ -312,6 +324,7 @@ impl Field {
             Field::D => "d",
             Field::Up => "up",
             Field::Down => "down",
+            Field::Direction => "direction",
         }
     }
 }

@@ -46,7 +46,9 @@ const STRATEGY_ATTRS: [&str; 12] = [
 ];
 
 /// Module-level names of the exported file (the class must not shadow them).
-const MODULE_NAMES: [&str; 51] = [
+const MODULE_NAMES: [&str; 53] = [
+    "supertrend",
+    "_vwap",
     "tsum",
     "stddev",
     "roc",
@@ -412,6 +414,14 @@ impl Emitter<'_> {
                     .map_or_else(|| "None".to_owned(), |a| self.scalar(a))
             ),
             Func::Aroon => format!("aroon(h, l, {})[{}]", per(0), pick(func.fields())),
+            Func::Supertrend => format!(
+                "supertrend(h, l, c, {}, float({}))[{}]",
+                per(0),
+                args.get(1)
+                    .map_or_else(|| "None".to_owned(), |a| self.scalar(a)),
+                pick(func.fields())
+            ),
+            Func::Vwap => "_vwap(df.index, h, l, c, v)".to_owned(),
         }
     }
 }

@@ -479,7 +479,7 @@ def cmo(x, n):
 
 
 def linearreg(x, n):
-    """The least-squares line over the last n values, at the last bar."""
+    """The least-squares line over the last n values, at the last bar (TA-Lib 0.8's sliding sums)."""
     x = np.asarray(x, dtype=float)
     out = _nan(len(x))
     b = _first_valid(x)
@@ -489,14 +489,23 @@ def linearreg(x, n):
     sx = nf * (nf - 1.0) * 0.5
     sxx = nf * (nf - 1.0) * (2.0 * nf - 1.0) / 6.0
     div = sx * sx - nf * sxx
-    for today in range(b + n - 1, len(x)):
-        sxy = sy = 0.0
-        for i in range(n - 1, -1, -1):
-            v = x[today - i]
-            sy += v
-            sxy += float(i) * v
+    first = b + n - 1
+    sxy = sy = 0.0
+    for i in range(n - 1, -1, -1):
+        v = x[first - i]
+        sy += v
+        sxy += float(i) * v
+
+    def line(sxy, sy):
         m = (nf * sxy - sx * sy) / div
-        out[today] = (sy - m * sx) / nf + m * (nf - 1.0)
+        return (sy - m * sx) / nf + m * (nf - 1.0)
+
+    out[first] = line(sxy, sy)
+    for today in range(first + 1, len(x)):
+        departing = x[today - n]
+        sxy = sxy + sy - nf * departing
+        sy = sy - departing + x[today]
+        out[today] = line(sxy, sy)
     return out
 
 
@@ -808,6 +817,60 @@ def _valuewhen(cond, x):
             last = i
         if last >= 0:
             out[i] = x[last]
+    return out
+
+
+def supertrend(high, low, close, n, mult):
+    """TradingView's ta.supertrend: (line, direction), direction -1 in an uptrend."""
+    size = len(close)
+    line, direction = _nan(size), _nan(size)
+    if n == 0 or n > size:
+        return line, direction
+    tr = [high[0] - low[0]] + [_true_range(high[i], low[i], close[i - 1]) for i in range(1, size)]
+    nf = float(n)
+    alpha = 1.0 / nf
+    atr_ = 0.0
+    for v in tr[:n]:
+        atr_ += v
+    atr_ /= nf
+    prev_lower = prev_upper = 0.0
+    prev_line = math.nan
+    for i in range(n - 1, size):
+        if i >= n:
+            atr_ = alpha * tr[i] + (1.0 - alpha) * atr_
+        src = (high[i] + low[i]) / 2.0
+        upper, lower = src + mult * atr_, src - mult * atr_
+        prev_close = close[i - 1] if i > 0 else math.nan
+        if not (lower > prev_lower or prev_close < prev_lower):
+            lower = prev_lower
+        if not (upper < prev_upper or prev_close > prev_upper):
+            upper = prev_upper
+        if i == n - 1:
+            d = 1.0
+        elif prev_line == prev_upper:
+            d = -1.0 if close[i] > upper else 1.0
+        else:
+            d = 1.0 if close[i] < lower else -1.0
+        st = lower if d < 0.0 else upper
+        line[i], direction[i] = st, d
+        prev_lower, prev_upper, prev_line = lower, upper, st
+    return line, direction
+
+
+def _vwap(index, high, low, close, volume):
+    """Session VWAP: sums of hlc3 * volume and of volume restarting at each calendar day."""
+    out = _nan(len(close))
+    days = index.normalize() if hasattr(index, "normalize") else index
+    pv = vol = 0.0
+    day = None
+    with np.errstate(all="ignore"):
+        for i in range(len(close)):
+            if days[i] != day:
+                day = days[i]
+                pv = vol = 0.0
+            pv += ((high[i] + low[i] + close[i]) / 3.0) * volume[i]
+            vol += volume[i]
+            out[i] = np.float64(pv) / np.float64(vol)
     return out
 
 

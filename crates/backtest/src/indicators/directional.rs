@@ -154,18 +154,112 @@ pub fn aroon(high: &[f64], low: &[f64], n: usize) -> [Vec<f64>; 2] {
         return [up, down];
     }
     let factor = 100.0 / n as f64;
+    // TA-Lib's scan: keep the extreme's index, rescan only when it leaves the window.
+    let (mut hi_i, mut lo_i): (Option<usize>, Option<usize>) = (None, None);
     for today in b + n..len {
-        let (mut hi_i, mut lo_i) = (today - n, today - n);
-        for i in today - n..=today {
-            if high[i] >= high[hi_i] {
-                hi_i = i;
+        let trailing = today - n;
+        match hi_i {
+            Some(i) if i >= trailing => {
+                if high[today] >= high[i] {
+                    hi_i = Some(today);
+                }
             }
-            if low[i] <= low[lo_i] {
-                lo_i = i;
+            _ => {
+                let mut best = trailing;
+                for i in trailing + 1..=today {
+                    if high[i] >= high[best] {
+                        best = i;
+                    }
+                }
+                hi_i = Some(best);
             }
         }
-        up[today] = factor * (n - (today - hi_i)) as f64;
-        down[today] = factor * (n - (today - lo_i)) as f64;
+        match lo_i {
+            Some(i) if i >= trailing => {
+                if low[today] <= low[i] {
+                    lo_i = Some(today);
+                }
+            }
+            _ => {
+                let mut best = trailing;
+                for i in trailing + 1..=today {
+                    if low[i] <= low[best] {
+                        best = i;
+                    }
+                }
+                lo_i = Some(best);
+            }
+        }
+        let (h, l) = (hi_i.unwrap_or(today), lo_i.unwrap_or(today));
+        up[today] = factor * (n - (today - h)) as f64;
+        down[today] = factor * (n - (today - l)) as f64;
     }
     [up, down]
+}
+
+/// `TradingView`'s `ta.supertrend(mult, n)`: `(line, direction)`, direction -1 in an uptrend (the
+/// line under the price) and 1 in a downtrend. The ATR is `TradingView`'s (an RMA of the true
+/// range, the first bar's being its high - low), so values start at bar `n - 1`; before that
+/// both are missing, and the bands' previous values count as 0 (Pine's `nz`).
+pub fn supertrend(high: &[f64], low: &[f64], close: &[f64], n: usize, mult: f64) -> [Vec<f64>; 2] {
+    let len = close.len();
+    let (mut line, mut direction) = (nan(len), nan(len));
+    if n == 0 || n > len {
+        return [line, direction];
+    }
+    let tr: Vec<f64> = (0..len)
+        .map(|i| {
+            if i == 0 {
+                high[0] - low[0]
+            } else {
+                true_range(high[i], low[i], close[i - 1])
+            }
+        })
+        .collect();
+    let nf = n as f64;
+    let alpha = 1.0 / nf;
+    let mut atr = 0.0;
+    for v in &tr[..n] {
+        atr += v;
+    }
+    atr /= nf;
+    let (mut prev_lower, mut prev_upper, mut prev_line) = (0.0, 0.0, f64::NAN);
+    for i in n - 1..len {
+        if i >= n {
+            atr = alpha * tr[i] + (1.0 - alpha) * atr;
+        }
+        #[expect(
+            clippy::manual_midpoint,
+            reason = "Pine's hl2 is (high + low) / 2, as the export computes it"
+        )]
+        let src = (high[i] + low[i]) / 2.0;
+        let (mut upper, mut lower) = (src + mult * atr, src - mult * atr);
+        let prev_close = if i > 0 { close[i - 1] } else { f64::NAN };
+        if !(lower > prev_lower || prev_close < prev_lower) {
+            lower = prev_lower;
+        }
+        if !(upper < prev_upper || prev_close > prev_upper) {
+            upper = prev_upper;
+        }
+        #[expect(
+            clippy::float_cmp,
+            reason = "TradingView compares the line with the band exactly"
+        )]
+        let d = if i == n - 1 {
+            1.0
+        } else if prev_line == prev_upper {
+            if close[i] > upper { -1.0 } else { 1.0 }
+        } else if close[i] < lower {
+            1.0
+        } else {
+            -1.0
+        };
+        let st = if d < 0.0 { lower } else { upper };
+        line[i] = st;
+        direction[i] = d;
+        prev_lower = lower;
+        prev_upper = upper;
+        prev_line = st;
+    }
+    [line, direction]
 }

@@ -13,7 +13,7 @@ mod directional;
 mod momentum;
 mod volume;
 
-pub use directional::{aroon, minus_di, natr, plus_di, sar, trange};
+pub use directional::{aroon, minus_di, natr, plus_di, sar, supertrend, trange};
 pub use momentum::{cci, cmo, linearreg, mom, roc, stddev, sum, willr};
 pub use volume::{ad, adosc, mfi, obv};
 

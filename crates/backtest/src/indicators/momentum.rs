@@ -159,7 +159,8 @@ pub fn cmo(x: &[f64], n: usize) -> Vec<f64> {
     out
 }
 
-/// TA-Lib `LINEARREG`: the least-squares line over the last `n` values, at the last bar.
+/// TA-Lib `LINEARREG`: the least-squares line over the last `n` values, at the last bar, with
+/// TA-Lib 0.8's sliding sums (one full scan, then O(1) per bar).
 pub fn linearreg(x: &[f64], n: usize) -> Vec<f64> {
     let b = first_valid(&[x]);
     let mut out = nan(x.len());
@@ -170,16 +171,24 @@ pub fn linearreg(x: &[f64], n: usize) -> Vec<f64> {
     let sx = nf * (nf - 1.0) * 0.5;
     let sxx = nf * (nf - 1.0) * (2.0 * nf - 1.0) / 6.0;
     let div = sx * sx - nf * sxx;
-    for today in b + n - 1..x.len() {
-        let (mut sxy, mut sy) = (0.0, 0.0);
-        for i in (0..n).rev() {
-            let v = x[today - i];
-            sy += v;
-            sxy += i as f64 * v;
-        }
+    let first = b + n - 1;
+    let (mut sxy, mut sy) = (0.0, 0.0);
+    for i in (0..n).rev() {
+        let v = x[first - i];
+        sy += v;
+        sxy += i as f64 * v;
+    }
+    let line = |sxy: f64, sy: f64| {
         let m = (nf * sxy - sx * sy) / div;
         let intercept = (sy - m * sx) / nf;
-        out[today] = intercept + m * (nf - 1.0);
+        intercept + m * (nf - 1.0)
+    };
+    out[first] = line(sxy, sy);
+    for today in first + 1..x.len() {
+        let departing = x[today - n];
+        sxy = sxy + sy - nf * departing;
+        sy = sy - departing + x[today];
+        out[today] = line(sxy, sy);
     }
     out
 }

@@ -159,9 +159,9 @@ exit_short = "cci < 0"
 psar = "sar(0.02, 0.2)"
 [rules]
 entry_long = "crosses_above(close, psar) and plus_di(14) > minus_di(14) and aroon(25).up > 70"
-exit_long = "close < psar or natr(14) > 5 or trange() > 3 * atr(14)"
+exit_long = "close < psar or natr(14) > 5 or trange() > 3 * atr(14) or supertrend(10, 3).direction > 0 and close < vwap()"
+exit_short = "aroon(25).down < 30 or close > supertrend(7, 2).line"
 entry_short = "crosses_below(obv(), sma(obv(), 20)) and adosc(3, 10) < 0 and ad() < ad()[5]"
-exit_short = "aroon(25).down < 30"
 "#,
     ),
 ];

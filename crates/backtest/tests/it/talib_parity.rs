@@ -148,3 +148,97 @@ fn every_indicator_matches_talib_on_every_sample_file() {
     }
     assert!(compared > 100_000, "{compared} values compared");
 }
+
+/// Issue 17: `supertrend` and `vwap` against `TradingView`'s definitions, written independently
+/// with pandas in `tests/python/tradingview_reference.py`, on EURUSD hourly (VWAP restarts each
+/// day) and GOOG daily.
+#[test]
+fn supertrend_and_vwap_follow_tradingview() {
+    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BOTFORGE_PYTHON is not set"
+        );
+        return;
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/tradingview_reference.py"
+    );
+    for file in ["EURUSD.csv", "GOOG.csv"] {
+        let path = data_dir().join(file);
+        let out = std::process::Command::new(&python)
+            .arg(script)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want: HashMap<String, Vec<Option<f64>>> = serde_json::from_slice(&out.stdout).unwrap();
+        let b = load_csv(&path).unwrap();
+        let mut ours: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut ev = backtest::Evaluator::new(&b);
+        for (name, expr) in [
+            ("vwap", "vwap()".to_owned()),
+            (
+                "supertrend_10_3.0_line",
+                "supertrend(10, 3).line".to_owned(),
+            ),
+            (
+                "supertrend_10_3.0_direction",
+                "supertrend(10, 3).direction".to_owned(),
+            ),
+            ("supertrend_7_2.0_line", "supertrend(7, 2).line".to_owned()),
+            (
+                "supertrend_7_2.0_direction",
+                "supertrend(7, 2).direction".to_owned(),
+            ),
+        ] {
+            let backtest::Series::Num(v) = ev.eval(&strategy::parse(&expr).unwrap()).unwrap()
+            else {
+                panic!("{expr}")
+            };
+            ours.insert(name.to_owned(), v.to_vec());
+        }
+        assert_eq!(ours.len(), want.len());
+        let mut flips = 0;
+        for (name, w) in &want {
+            let h = &ours[name];
+            for (i, (h, w)) in h.iter().zip(w).enumerate() {
+                match w {
+                    None => assert!(h.is_nan(), "{file} {name}[{i}]: {h}"),
+                    Some(w) => assert!(
+                        (h - w).abs() <= 1e-9 * w.abs().max(1e-3),
+                        "{file} {name}[{i}]: {h} vs {w}"
+                    ),
+                }
+            }
+            if name.ends_with("direction") {
+                flips += h
+                    .windows(2)
+                    .filter(|p| p[0] != p[1] && !p[0].is_nan())
+                    .count();
+            }
+        }
+        assert!(flips > 20, "{file}: the trend turned {flips} times");
+    }
+    // VWAP restarts each day: the first bar of a day is its own typical price.
+    let b = load_csv(&data_dir().join("EURUSD.csv")).unwrap();
+    let backtest::Series::Num(v) = backtest::Evaluator::new(&b)
+        .eval(&strategy::parse("vwap()").unwrap())
+        .unwrap()
+    else {
+        panic!()
+    };
+    let day_starts: Vec<usize> = (1..b.len())
+        .filter(|&i| b.time[i][..10] != b.time[i - 1][..10])
+        .collect();
+    assert!(day_starts.len() > 100);
+    for i in day_starts {
+        let tp = (b.high[i] + b.low[i] + b.close[i]) / 3.0;
+        assert!((v[i] - tp).abs() <= 1e-12 * tp, "bar {i}");
+    }
+}
