@@ -85,6 +85,14 @@ def compute(d):
         out[f"adosc_{f}_{s}"] = talib.ADOSC(h, l, c, v, f, s)
     for (a, m) in ((0.02, 0.2), (0.01, 0.1)):
         out[f"sar_{a}_{m}"] = talib.SAR(h, l, a, m)
+    o = d["open"]
+    for name, f in (("engulfing", talib.CDLENGULFING), ("hammer", talib.CDLHAMMER),
+                    ("shooting_star", talib.CDLSHOOTINGSTAR), ("doji", talib.CDLDOJI),
+                    ("harami", talib.CDLHARAMI), ("morning_star", talib.CDLMORNINGSTAR),
+                    ("evening_star", talib.CDLEVENINGSTAR),
+                    ("three_white_soldiers", talib.CDL3WHITESOLDIERS),
+                    ("three_black_crows", talib.CDL3BLACKCROWS)):
+        out[f"cdl_{name}"] = f(o, h, l, c).astype(float)
     return {name: clean(v) for name, v in out.items()}
 
 

@@ -423,6 +423,20 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Func::Vwap => Series::num(fun::vwap(&b.time, &b.high, &b.low, &b.close, &b.volume)),
+            f if f.is_candle() => {
+                let bars = (&b.open[..], &b.high[..], &b.low[..], &b.close[..]);
+                Series::num(match f {
+                    Func::Engulfing => ind::engulfing(bars),
+                    Func::Hammer => ind::hammer(bars),
+                    Func::ShootingStar => ind::shooting_star(bars),
+                    Func::Doji => ind::doji(bars),
+                    Func::Harami => ind::harami(bars),
+                    Func::MorningStar => ind::morning_star(bars),
+                    Func::EveningStar => ind::evening_star(bars),
+                    Func::ThreeWhiteSoldiers => ind::three_white_soldiers(bars),
+                    _ => ind::three_black_crows(bars),
+                })
+            }
             Func::Aroon => {
                 let [up, down] = ind::aroon(&b.high, &b.low, self.period(arg(0)?)?);
                 match field {

@@ -85,6 +85,24 @@ pub enum Func {
     Supertrend,
     /// `vwap()`: session VWAP, restarting each calendar day.
     Vwap,
+    /// `engulfing()`: TA-Lib `CDLENGULFING` (+100 / -100, ±80 when one end matches, 0).
+    Engulfing,
+    /// `hammer()`: TA-Lib `CDLHAMMER` (+100 / 0).
+    Hammer,
+    /// `shooting_star()`: TA-Lib `CDLSHOOTINGSTAR` (-100 / 0).
+    ShootingStar,
+    /// `doji()`: TA-Lib `CDLDOJI` (+100 / 0).
+    Doji,
+    /// `harami()`: TA-Lib `CDLHARAMI` (+100 / -100, ±80, 0).
+    Harami,
+    /// `morning_star()`: TA-Lib `CDLMORNINGSTAR` (+100 / 0, penetration 0.3).
+    MorningStar,
+    /// `evening_star()`: TA-Lib `CDLEVENINGSTAR` (-100 / 0, penetration 0.3).
+    EveningStar,
+    /// `three_white_soldiers()`: TA-Lib `CDL3WHITESOLDIERS` (+100 / 0).
+    ThreeWhiteSoldiers,
+    /// `three_black_crows()`: TA-Lib `CDL3BLACKCROWS` (-100 / 0).
+    ThreeBlackCrows,
 }
 
 /// What an argument must be.
@@ -113,7 +131,7 @@ const PERIOD_1: &[(&str, Arg)] = &[("n", Arg::Period { min: 1 })];
 
 impl Func {
     /// Every function, for lookups and suggestions.
-    pub const ALL: [Func; 40] = [
+    pub const ALL: [Func; 49] = [
         Func::Sma,
         Func::Ema,
         Func::Wma,
@@ -154,6 +172,15 @@ impl Func {
         Func::Aroon,
         Func::Supertrend,
         Func::Vwap,
+        Func::Engulfing,
+        Func::Hammer,
+        Func::ShootingStar,
+        Func::Doji,
+        Func::Harami,
+        Func::MorningStar,
+        Func::EveningStar,
+        Func::ThreeWhiteSoldiers,
+        Func::ThreeBlackCrows,
     ];
 
     /// The name in expressions.
@@ -199,6 +226,15 @@ impl Func {
             Func::Aroon => "aroon",
             Func::Supertrend => "supertrend",
             Func::Vwap => "vwap",
+            Func::Engulfing => "engulfing",
+            Func::Hammer => "hammer",
+            Func::ShootingStar => "shooting_star",
+            Func::Doji => "doji",
+            Func::Harami => "harami",
+            Func::MorningStar => "morning_star",
+            Func::EveningStar => "evening_star",
+            Func::ThreeWhiteSoldiers => "three_white_soldiers",
+            Func::ThreeBlackCrows => "three_black_crows",
         }
     }
 
@@ -243,7 +279,19 @@ impl Func {
             Func::ValueWhen => &[("cond", Arg::Cond), ("x", Arg::Series)],
             Func::Cci | Func::Willr | Func::Mfi | Func::Aroon => PERIOD_2,
             Func::Natr | Func::PlusDi | Func::MinusDi => PERIOD_1,
-            Func::Obv | Func::Ad | Func::Trange | Func::Vwap => &[],
+            Func::Obv
+            | Func::Ad
+            | Func::Trange
+            | Func::Vwap
+            | Func::Engulfing
+            | Func::Hammer
+            | Func::ShootingStar
+            | Func::Doji
+            | Func::Harami
+            | Func::MorningStar
+            | Func::EveningStar
+            | Func::ThreeWhiteSoldiers
+            | Func::ThreeBlackCrows => &[],
             Func::Supertrend => &[("n", Arg::Period { min: 1 }), ("mult", Arg::Constant)],
             Func::Adosc => &[
                 ("fast", Arg::Period { min: 2 }),
@@ -263,6 +311,23 @@ impl Func {
             Func::Supertrend => &[Field::Line, Field::Direction],
             _ => &[],
         }
+    }
+
+    /// Whether it is a candlestick pattern (no arguments, on the bar's own open, high, low and
+    /// close).
+    pub fn is_candle(self) -> bool {
+        matches!(
+            self,
+            Func::Engulfing
+                | Func::Hammer
+                | Func::ShootingStar
+                | Func::Doji
+                | Func::Harami
+                | Func::MorningStar
+                | Func::EveningStar
+                | Func::ThreeWhiteSoldiers
+                | Func::ThreeBlackCrows
+        )
     }
 
     /// Whether the result is boolean (the crosses) rather than numeric.

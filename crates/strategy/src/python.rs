@@ -46,7 +46,16 @@ const STRATEGY_ATTRS: [&str; 12] = [
 ];
 
 /// Module-level names of the exported file (the class must not shadow them).
-const MODULE_NAMES: [&str; 53] = [
+const MODULE_NAMES: [&str; 62] = [
+    "engulfing",
+    "hammer",
+    "shooting_star",
+    "doji",
+    "harami",
+    "morning_star",
+    "evening_star",
+    "three_white_soldiers",
+    "three_black_crows",
     "supertrend",
     "_vwap",
     "tsum",
@@ -422,6 +431,15 @@ impl Emitter<'_> {
                 pick(func.fields())
             ),
             Func::Vwap => "_vwap(df.index, h, l, c, v)".to_owned(),
+            Func::Engulfing
+            | Func::Hammer
+            | Func::ShootingStar
+            | Func::Doji
+            | Func::Harami
+            | Func::MorningStar
+            | Func::EveningStar
+            | Func::ThreeWhiteSoldiers
+            | Func::ThreeBlackCrows => format!("{}(o, h, l, c)", func.name()),
         }
     }
 }

@@ -9,10 +9,15 @@
 //! has the input's length, NaN where undefined. Periods are assumed checked by the strategy's
 //! type checker; out-of-range periods yield all-NaN output rather than a panic.
 
+mod candles;
 mod directional;
 mod momentum;
 mod volume;
 
+pub use candles::{
+    doji, engulfing, evening_star, hammer, harami, morning_star, shooting_star, three_black_crows,
+    three_white_soldiers,
+};
 pub use directional::{aroon, minus_di, natr, plus_di, sar, supertrend, trange};
 pub use momentum::{cci, cmo, linearreg, mom, roc, stddev, sum, willr};
 pub use volume::{ad, adosc, mfi, obv};

@@ -164,6 +164,16 @@ exit_short = "aroon(25).down < 30 or close > supertrend(7, 2).line"
 entry_short = "crosses_below(obv(), sma(obv(), 20)) and adosc(3, 10) < 0 and ad() < ad()[5]"
 "#,
     ),
+    (
+        "candles",
+        r#"name = "candles"
+[rules]
+entry_long = "engulfing() > 0 or hammer() > 0 or morning_star() > 0 or three_white_soldiers() > 0 or harami() > 0 and doji() > 0"
+exit_long = "engulfing() < 0 or shooting_star() < 0 or evening_star() < 0 or three_black_crows() < 0"
+entry_short = "harami() < 0 and close < sma(close, 20)"
+exit_short = "engulfing() > 0 or hammer() > 0"
+"#,
+    ),
 ];
 
 /// backtesting parity's five scenarios.
@@ -285,7 +295,7 @@ fn exported_strategies_trade_as_the_engine_under_backtesting_py() {
     );
     let dir = tempfile::tempdir().unwrap();
     let all = strategies();
-    assert!(all.len() >= 42, "{} strategies", all.len());
+    assert!(all.len() >= 43, "{} strategies", all.len());
     let mut specs = Vec::new();
     for s in &all {
         let text = strategy::to_python(s);

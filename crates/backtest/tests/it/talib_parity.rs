@@ -80,6 +80,20 @@ fn ours(b: &Bars) -> HashMap<String, Vec<f64>> {
     for (a, mx) in [(0.02, 0.2), (0.01, 0.1)] {
         m.insert(format!("sar_{a:?}_{mx:?}"), ind::sar(h, l, a, mx));
     }
+    let ohlc = (&b.open[..], &h[..], &l[..], &c[..]);
+    for (name, f) in [
+        ("engulfing", ind::engulfing as fn(_) -> Vec<f64>),
+        ("hammer", ind::hammer),
+        ("shooting_star", ind::shooting_star),
+        ("doji", ind::doji),
+        ("harami", ind::harami),
+        ("morning_star", ind::morning_star),
+        ("evening_star", ind::evening_star),
+        ("three_white_soldiers", ind::three_white_soldiers),
+        ("three_black_crows", ind::three_black_crows),
+    ] {
+        m.insert(format!("cdl_{name}"), f(ohlc));
+    }
     m
 }
 
@@ -147,6 +161,31 @@ fn every_indicator_matches_talib_on_every_sample_file() {
         }
     }
     assert!(compared > 100_000, "{compared} values compared");
+}
+
+/// Issue 17: the candlestick patterns take only TA-Lib's values, and each one signals somewhere
+/// in the three files, so comparing them with TA-Lib bar by bar (in
+/// `every_indicator_matches_talib_on_every_sample_file`) means something.
+#[test]
+fn every_candlestick_pattern_signals_on_the_sample_files() {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for file in ["GOOG.csv", "EURUSD.csv", "BTCUSD.csv"] {
+        let b = load_csv(&data_dir().join(file)).unwrap();
+        for (name, v) in ours(&b) {
+            if let Some(p) = name.strip_prefix("cdl_") {
+                assert!(
+                    v.iter()
+                        .all(|x| [0.0, 80.0, -80.0, 100.0, -100.0].contains(x)),
+                    "{p}"
+                );
+                *seen.entry(p.to_owned()).or_default() += v.iter().filter(|x| **x != 0.0).count();
+            }
+        }
+    }
+    assert_eq!(seen.len(), 9);
+    for (p, n) in &seen {
+        assert!(*n > 0, "{p} never signals");
+    }
 }
 
 /// Issue 17: `supertrend` and `vwap` against `TradingView`'s definitions, written independently

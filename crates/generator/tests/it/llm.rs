@@ -87,13 +87,13 @@ async fn invalid_json_then_a_wrong_strategy_are_repaired_with_the_exact_errors()
 
 #[tokio::test]
 async fn an_unknown_indicator_is_named_back_to_the_model() {
-    let unknown = VALID.replace("rsi(close, period)", "vwap(close, period)");
+    let unknown = VALID.replace("rsi(close, period)", "kama(close, period)");
     let llm = Scripted::new(&[&unknown, VALID]);
     let g = generate_with_llm(&llm, "idea", "m").await.unwrap();
     assert_eq!(g.attempts, 2);
     let seen = llm.seen.lock().unwrap();
     assert!(
-        seen[1].turns[2].text.contains("unknown function `vwap`"),
+        seen[1].turns[2].text.contains("unknown function `kama`"),
         "{}",
         seen[1].turns[2].text
     );

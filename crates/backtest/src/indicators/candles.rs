@@ -1,0 +1,319 @@
+//! Candlestick patterns as TA-Lib's `CDL` functions compute them with TA-Lib's default candle
+//! settings: +100 for a bullish signal, -100 for a bearish one (±80 where TA-Lib grades a weaker
+//! form, as engulfing and harami do), 0 otherwise — also over TA-Lib's lookback, as its Python
+//! wrapper returns, so a pattern adds no warm-up. Each "long", "short", "near" or "far" compares
+//! with the average candle range of the bars before, kept as TA-Lib's running totals.
+
+/// What a candle setting measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Range {
+    Body,
+    HighLow,
+    Shadows,
+}
+
+/// TA-Lib's default candle settings: (range, average period, factor).
+const BODY_LONG: (Range, usize, f64) = (Range::Body, 10, 1.0);
+const BODY_SHORT: (Range, usize, f64) = (Range::Body, 10, 1.0);
+const BODY_DOJI: (Range, usize, f64) = (Range::HighLow, 10, 0.1);
+const SHADOW_LONG: (Range, usize, f64) = (Range::Body, 0, 1.0);
+const SHADOW_VERY_SHORT: (Range, usize, f64) = (Range::HighLow, 10, 0.1);
+const NEAR: (Range, usize, f64) = (Range::HighLow, 5, 0.2);
+const FAR: (Range, usize, f64) = (Range::HighLow, 5, 0.6);
+
+struct Bars<'a> {
+    o: &'a [f64],
+    h: &'a [f64],
+    l: &'a [f64],
+    c: &'a [f64],
+}
+
+impl Bars<'_> {
+    fn body(&self, i: usize) -> f64 {
+        (self.c[i] - self.o[i]).abs()
+    }
+    fn upper(&self, i: usize) -> f64 {
+        self.h[i]
+            - if self.c[i] >= self.o[i] {
+                self.c[i]
+            } else {
+                self.o[i]
+            }
+    }
+    fn lower(&self, i: usize) -> f64 {
+        (if self.c[i] >= self.o[i] {
+            self.o[i]
+        } else {
+            self.c[i]
+        }) - self.l[i]
+    }
+    fn color(&self, i: usize) -> f64 {
+        if self.c[i] >= self.o[i] { 1.0 } else { -1.0 }
+    }
+    fn range(&self, kind: Range, i: usize) -> f64 {
+        match kind {
+            Range::Body => self.body(i),
+            Range::HighLow => self.h[i] - self.l[i],
+            Range::Shadows => self.upper(i) + self.lower(i),
+        }
+    }
+    fn top(&self, i: usize) -> f64 {
+        self.c[i].max(self.o[i])
+    }
+    fn bottom(&self, i: usize) -> f64 {
+        self.c[i].min(self.o[i])
+    }
+}
+
+/// A setting's running total over the `period` bars before bar `i - offset`.
+struct Avg {
+    kind: Range,
+    period: usize,
+    factor: f64,
+    offset: usize,
+    total: f64,
+    trailing: usize,
+}
+
+impl Avg {
+    fn new(
+        b: &Bars<'_>,
+        (kind, period, factor): (Range, usize, f64),
+        offset: usize,
+        start: usize,
+    ) -> Avg {
+        let trailing = start - offset - period;
+        let mut total = 0.0;
+        for j in trailing..start - offset {
+            total += b.range(kind, j);
+        }
+        Avg {
+            kind,
+            period,
+            factor,
+            offset,
+            total,
+            trailing,
+        }
+    }
+
+    /// The threshold for bar `i - offset`, as `TA_CANDLEAVERAGE`.
+    fn at(&self, b: &Bars<'_>, i: usize) -> f64 {
+        let base = if self.period == 0 {
+            b.range(self.kind, i - self.offset)
+        } else {
+            self.total / self.period as f64
+        };
+        self.factor * base
+            / if self.kind == Range::Shadows {
+                2.0
+            } else {
+                1.0
+            }
+    }
+
+    fn advance(&mut self, b: &Bars<'_>, i: usize) {
+        self.total += b.range(self.kind, i - self.offset) - b.range(self.kind, self.trailing);
+        self.trailing += 1;
+    }
+}
+
+/// Runs `test` on every bar from `lookback`, with the averages it asks for.
+fn run(
+    (o, h, l, c): (&[f64], &[f64], &[f64], &[f64]),
+    lookback: usize,
+    settings: &[((Range, usize, f64), usize)],
+    test: impl Fn(&Bars<'_>, &[Avg], usize) -> f64,
+) -> Vec<f64> {
+    let len = c.len();
+    let mut out = vec![0.0; len];
+    if lookback >= len {
+        return out;
+    }
+    let b = Bars { o, h, l, c };
+    let mut avgs: Vec<Avg> = settings
+        .iter()
+        .map(|&(s, offset)| Avg::new(&b, s, offset, lookback))
+        .collect();
+    for (i, o) in out.iter_mut().enumerate().skip(lookback) {
+        *o = test(&b, &avgs, i);
+        for a in &mut avgs {
+            a.advance(&b, i);
+        }
+    }
+    out
+}
+
+type Ohlc<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
+
+/// TA-Lib `CDLENGULFING`.
+pub fn engulfing(bars: Ohlc<'_>) -> Vec<f64> {
+    let (o, _, _, c) = bars;
+    run(bars, 2, &[], |b, _, i| {
+        let (col, prev) = (b.color(i), b.color(i - 1));
+        let white = col > 0.0
+            && prev < 0.0
+            && ((c[i] >= o[i - 1] && o[i] < c[i - 1]) || (c[i] > o[i - 1] && o[i] <= c[i - 1]));
+        let black = col < 0.0
+            && prev > 0.0
+            && ((o[i] >= c[i - 1] && c[i] < o[i - 1]) || (o[i] > c[i - 1] && c[i] <= o[i - 1]));
+        #[expect(clippy::float_cmp, reason = "TA-Lib tests the matching ends exactly")]
+        let strict = o[i] != c[i - 1] && c[i] != o[i - 1];
+        if white || black {
+            col * if strict { 100.0 } else { 80.0 }
+        } else {
+            0.0
+        }
+    })
+}
+
+/// TA-Lib `CDLDOJI`.
+pub fn doji(bars: Ohlc<'_>) -> Vec<f64> {
+    run(bars, 10, &[(BODY_DOJI, 0)], |b, a, i| {
+        if b.body(i) <= a[0].at(b, i) {
+            100.0
+        } else {
+            0.0
+        }
+    })
+}
+
+/// TA-Lib `CDLHAMMER`.
+pub fn hammer(bars: Ohlc<'_>) -> Vec<f64> {
+    let settings = [
+        (BODY_SHORT, 0),
+        (SHADOW_LONG, 0),
+        (SHADOW_VERY_SHORT, 0),
+        (NEAR, 1),
+    ];
+    run(bars, 11, &settings, |b, a, i| {
+        let ok = b.body(i) < a[0].at(b, i)
+            && b.lower(i) > a[1].at(b, i)
+            && b.upper(i) < a[2].at(b, i)
+            && b.bottom(i) <= b.l[i - 1] + a[3].at(b, i);
+        if ok { 100.0 } else { 0.0 }
+    })
+}
+
+/// TA-Lib `CDLSHOOTINGSTAR`.
+pub fn shooting_star(bars: Ohlc<'_>) -> Vec<f64> {
+    let settings = [(BODY_SHORT, 0), (SHADOW_LONG, 0), (SHADOW_VERY_SHORT, 0)];
+    run(bars, 11, &settings, |b, a, i| {
+        let ok = b.bottom(i) > b.top(i - 1)
+            && b.body(i) < a[0].at(b, i)
+            && b.upper(i) > a[1].at(b, i)
+            && b.lower(i) < a[2].at(b, i);
+        if ok { -100.0 } else { 0.0 }
+    })
+}
+
+/// TA-Lib `CDLHARAMI`.
+pub fn harami(bars: Ohlc<'_>) -> Vec<f64> {
+    run(bars, 11, &[(BODY_LONG, 1), (BODY_SHORT, 0)], |b, a, i| {
+        if b.body(i - 1) > a[0].at(b, i) && b.body(i) <= a[1].at(b, i) {
+            let (hi, lo, phi, plo) = (b.top(i), b.bottom(i), b.top(i - 1), b.bottom(i - 1));
+            if hi < phi && lo > plo {
+                return -b.color(i - 1) * 100.0;
+            }
+            if hi <= phi && lo >= plo {
+                return -b.color(i - 1) * 80.0;
+            }
+        }
+        0.0
+    })
+}
+
+/// TA-Lib `CDLMORNINGSTAR` / `CDLEVENINGSTAR` with the default penetration 0.3.
+fn star(bars: Ohlc<'_>, morning: bool) -> Vec<f64> {
+    const PENETRATION: f64 = 0.3;
+    let settings = [(BODY_LONG, 2), (BODY_SHORT, 1), (BODY_SHORT, 0)];
+    run(bars, 12, &settings, |b, a, i| {
+        let (first, third) = if morning { (-1.0, 1.0) } else { (1.0, -1.0) };
+        let (gap, within) = if morning {
+            (
+                b.top(i - 1) < b.bottom(i - 2),
+                b.c[i] > b.c[i - 2] + b.body(i - 2) * PENETRATION,
+            )
+        } else {
+            (
+                b.bottom(i - 1) > b.top(i - 2),
+                b.c[i] < b.c[i - 2] - b.body(i - 2) * PENETRATION,
+            )
+        };
+        #[expect(clippy::float_cmp, reason = "colours are exactly ±1")]
+        let colours = b.color(i - 2) == first && b.color(i) == third;
+        let ok = colours
+            && gap
+            && within
+            && b.body(i - 2) > a[0].at(b, i)
+            && b.body(i - 1) <= a[1].at(b, i)
+            && b.body(i) > a[2].at(b, i);
+        match (ok, morning) {
+            (false, _) => 0.0,
+            (true, true) => 100.0,
+            (true, false) => -100.0,
+        }
+    })
+}
+
+/// TA-Lib `CDLMORNINGSTAR`.
+pub fn morning_star(bars: Ohlc<'_>) -> Vec<f64> {
+    star(bars, true)
+}
+
+/// TA-Lib `CDLEVENINGSTAR`.
+pub fn evening_star(bars: Ohlc<'_>) -> Vec<f64> {
+    star(bars, false)
+}
+
+/// TA-Lib `CDL3WHITESOLDIERS`.
+pub fn three_white_soldiers(bars: Ohlc<'_>) -> Vec<f64> {
+    let settings = [
+        (SHADOW_VERY_SHORT, 2),
+        (SHADOW_VERY_SHORT, 1),
+        (SHADOW_VERY_SHORT, 0),
+        (NEAR, 2),
+        (NEAR, 1),
+        (FAR, 2),
+        (FAR, 1),
+        (BODY_SHORT, 0),
+    ];
+    run(bars, 12, &settings, |b, a, i| {
+        let (o, c) = (b.o, b.c);
+        let white = (0..3).all(|k| b.color(i - k) > 0.0 && b.upper(i - k) < a[2 - k].at(b, i));
+        let ok = white
+            && c[i] > c[i - 1]
+            && c[i - 1] > c[i - 2]
+            && o[i - 1] > o[i - 2]
+            && o[i - 1] <= c[i - 2] + a[3].at(b, i)
+            && o[i] > o[i - 1]
+            && o[i] <= c[i - 1] + a[4].at(b, i)
+            && b.body(i - 1) > b.body(i - 2) - a[5].at(b, i)
+            && b.body(i) > b.body(i - 1) - a[6].at(b, i)
+            && b.body(i) > a[7].at(b, i);
+        if ok { 100.0 } else { 0.0 }
+    })
+}
+
+/// TA-Lib `CDL3BLACKCROWS`.
+pub fn three_black_crows(bars: Ohlc<'_>) -> Vec<f64> {
+    let settings = [
+        (SHADOW_VERY_SHORT, 2),
+        (SHADOW_VERY_SHORT, 1),
+        (SHADOW_VERY_SHORT, 0),
+    ];
+    run(bars, 13, &settings, |b, a, i| {
+        let (o, h, c) = (b.o, b.h, b.c);
+        let ok = b.color(i - 3) > 0.0
+            && (0..3).all(|k| b.color(i - k) < 0.0)
+            && o[i - 1] < o[i - 2]
+            && o[i - 1] > c[i - 2]
+            && o[i] < o[i - 1]
+            && o[i] > c[i - 1]
+            && h[i - 3] > c[i - 2]
+            && c[i - 2] > c[i - 1]
+            && c[i - 1] > c[i]
+            && (0..3).all(|k| b.lower(i - k) < a[2 - k].at(b, i));
+        if ok { -100.0 } else { 0.0 }
+    })
+}
