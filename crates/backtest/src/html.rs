@@ -76,7 +76,89 @@ pub struct Page<'a> {
     pub stats: &'a Stats,
     /// The sweep that chose the run's params, if any.
     pub sweep: Option<&'a SweepSummary>,
+    /// The strategy's indicators to draw (see [`plots`]).
+    pub plots: &'a [Plot],
 }
+
+/// An indicator series for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    /// Its name (the `[indicators]` name, or the call's text).
+    pub name: String,
+    /// One value per bar (NaN where missing).
+    pub values: Vec<f64>,
+    /// Drawn over the price chart (price scale) rather than in a panel of its own.
+    pub overlay: bool,
+}
+
+/// Most indicators drawn, so a report stays readable.
+const MAX_PLOTS: usize = 8;
+
+/// The numeric series a strategy computes — its `[indicators]`, then the function calls written
+/// straight into its rules — each marked for the price chart or a panel of its own by its
+/// scale. At most eight.
+///
+/// # Errors
+/// [`crate::EvalError`] if an expression cannot be evaluated.
+pub fn plots(bars: &Bars, strategy: &strategy::Strategy) -> Result<Vec<Plot>, crate::EvalError> {
+    use strategy::{Expr, ExprKind, Scale};
+    fn calls<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match &e.kind {
+            ExprKind::Call { func, args, .. } => {
+                if func.is_boolean() {
+                    for a in args {
+                        calls(a, out);
+                    }
+                } else {
+                    out.push(e);
+                }
+            }
+            ExprKind::Tf(..) => out.push(e),
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => calls(x, out),
+            ExprKind::Binary(_, l, r) => {
+                calls(l, out);
+                calls(r, out);
+            }
+            ExprKind::Num(_) | ExprKind::Name(_) => {}
+        }
+    }
+    let mut ev = crate::Evaluator::for_strategy(bars, strategy);
+    let mut candidates: Vec<(String, &Expr)> = strategy
+        .indicators
+        .iter()
+        .map(|(n, e)| (n.clone(), e))
+        .collect();
+    let mut inline = Vec::new();
+    for (_, rule) in strategy.rules.iter() {
+        calls(rule, &mut inline);
+    }
+    for e in inline {
+        let text = e.to_string();
+        if !candidates.iter().any(|(_, c)| c.to_string() == text) {
+            candidates.push((text, e));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, e) in candidates {
+        if out.len() == MAX_PLOTS || strategy::uses_position(e).is_some() {
+            continue;
+        }
+        if let crate::Series::Num(v) = ev.eval(e)? {
+            let overlay = strategy::scale(e, &strategy.indicators) == Scale::Price;
+            out.push(Plot {
+                name,
+                values: v.to_vec(),
+                overlay,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Line colours for indicators, in order.
+const PALETTE: [&str; 8] = [
+    "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#1f77b4",
+];
 
 /// Escapes text for HTML content and attributes.
 pub fn escape(s: &str) -> String {
@@ -237,6 +319,23 @@ fn panel_open(out: &mut String, id: &str, title: &str, height: f64) {
     );
 }
 
+/// Price-scale indicators over the price, each with its colour and name.
+fn overlays(out: &mut String, p: &Page<'_>, f: &Frame) {
+    for (k, x) in p.plots.iter().filter(|x| x.overlay).enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        let _ = write!(
+            out,
+            r#"<polyline class="overlay" data-name="{}" style="stroke:{colour}" points="{}"><title>{}</title></polyline><text class="legend" x="{:.1}" y="{:.1}" style="fill:{colour}">{}</text>"#,
+            escape(&x.name),
+            f.line(&x.values),
+            escape(&x.name),
+            LEFT + 8.0,
+            24.0 + 14.0 * k as f64,
+            escape(&x.name)
+        );
+    }
+}
+
 fn price_chart(out: &mut String, p: &Page<'_>) {
     let bars = p.bars;
     let f = Frame::new(
@@ -247,7 +346,13 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
                 .iter()
                 .chain(&p.run.open_trades)
                 .flat_map(|t| [Some(t.entry_price), t.exit_price, t.sl, t.tp])
-                .flatten(),
+                .flatten()
+                .chain(
+                    p.plots
+                        .iter()
+                        .filter(|x| x.overlay)
+                        .flat_map(|x| x.values.iter().copied()),
+                ),
         ),
         10.0,
         320.0,
@@ -259,6 +364,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
         r#"<polyline class="close" points="{}"/>"#,
         f.line(&bars.close)
     );
+    overlays(out, p, &f);
     let all: Vec<_> = p.run.trades.iter().chain(&p.run.open_trades).collect();
     // Each trade's stop and target (the last level of a trailing stop) over its life.
     let last = bars.len().saturating_sub(1);
@@ -358,6 +464,23 @@ fn equity_charts(out: &mut String, p: &Page<'_>) {
         r#"<polygon class="drawdown" points="{LEFT:.1},{zero:.1} {line} {:.1},{zero:.1}"/></svg>"#,
         f.x(dd.len().saturating_sub(1))
     );
+}
+
+/// A panel for each indicator with a scale of its own (oscillators, volumes, ratios).
+fn indicator_panels(out: &mut String, p: &Page<'_>) {
+    for (k, x) in p.plots.iter().filter(|x| !x.overlay).enumerate() {
+        let f = Frame::new(p.bars.len(), x.values.iter().copied(), 10.0, 110.0);
+        panel_open(out, &format!("ind-{k}"), &x.name, 120.0);
+        f.axes(out, p.bars);
+        let _ = write!(
+            out,
+            r#"<polyline class="indicator" data-name="{}" style="stroke:{}" points="{}"/>"#,
+            escape(&x.name),
+            PALETTE[k % PALETTE.len()],
+            f.line(&x.values)
+        );
+        out.push_str("</svg>");
+    }
 }
 
 fn stats_table(out: &mut String, s: &Stats) {
@@ -551,7 +674,7 @@ p.note{color:#666;font-size:12px}svg{display:block;background:#fcfcfc;border:1px
 .ylabel{font-size:11px;fill:#666;text-anchor:end}.xlabel{font-size:11px;fill:#666}\
 .close{fill:none;stroke:#444;stroke-width:1}.equity{fill:none;stroke:#1f77b4;stroke-width:1.5}\
 .drawdown{fill:#d62728;fill-opacity:.35;stroke:#d62728;stroke-width:1}\
-.entry.long{fill:#2ca02c}.entry.short{fill:#d62728}.exit{stroke:#222;stroke-width:1}.exit.win{fill:#2ca02c}.exit.loss{fill:#d62728}.level{stroke-width:1.5;stroke-dasharray:3 2}.level.stop{stroke:#d62728}.level.target{stroke:#2ca02c}\
+.entry.long{fill:#2ca02c}.entry.short{fill:#d62728}.exit{stroke:#222;stroke-width:1}.exit.win{fill:#2ca02c}.exit.loss{fill:#d62728}.level{stroke-width:1.5;stroke-dasharray:3 2}.overlay,.indicator{fill:none;stroke-width:1.2}.legend{font-size:11px}.level.stop{stroke:#d62728}.level.target{stroke:#2ca02c}\
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:2px 10px;border-bottom:1px solid #eee;text-align:right}\
 #stats th{text-align:left;font-weight:normal;color:#444}tr.loss td:nth-child(7){color:#d62728}tr.win td:nth-child(7){color:#2ca02c}";
 
@@ -580,6 +703,7 @@ pub fn html(p: &Page<'_>) -> String {
         }
     );
     price_chart(&mut out, p);
+    indicator_panels(&mut out, p);
     equity_charts(&mut out, p);
     stats_table(&mut out, p.stats);
     if let Some(s) = p.sweep {

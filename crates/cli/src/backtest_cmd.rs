@@ -157,7 +157,9 @@ pub fn run_command(o: &Options) -> anyhow::Result<()> {
                 .collect(),
             heatmap: sw.heatmap(),
         });
+        let plots = backtest::html::plots(&bars, &strategy)?;
         let page = Page {
+            plots: &plots,
             name: &strategy.name,
             description: &strategy.description,
             data_label: &label,

@@ -33,6 +33,7 @@ mod file;
 mod func;
 mod plain;
 mod python;
+mod scale;
 mod sections;
 
 pub use check::{
@@ -43,4 +44,5 @@ pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, pars
 pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD, Timeframe};
 pub use python::{python_class_name, to_python};
+pub use scale::{Scale, scale};
 pub use sections::{Fill, Orders, Risk, Sizing};

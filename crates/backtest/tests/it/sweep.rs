@@ -157,6 +157,7 @@ fn the_report_thins_long_series_and_escapes_text() {
         run: &r,
         stats: &st,
         sweep: None,
+        plots: &[],
     });
     assert!(page.contains("&lt;b&gt;a&lt;/b&gt; &amp; b"));
     assert!(!page.contains("<b>"));

@@ -352,3 +352,61 @@ max_bars = 15
         );
     }
 }
+
+/// Issue 17: price-scale indicators are drawn over the price chart, oscillators each in a panel
+/// of their own, for `[indicators]` and for calls written straight into the rules.
+#[test]
+fn the_report_overlays_price_series_and_panels_oscillators() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mix.toml"),
+        r#"name = "Mix"
+[indicators]
+trend = "sma(close, 50)"
+band = "bbands(close, 20, 2).lower"
+osc = "rsi(close, 14)"
+[rules]
+entry_long = "close > trend and osc < 40 and cci(20) < -100"
+exit_long = "close < band - 2 * atr(14) or osc > 70"
+"#,
+    )
+    .unwrap();
+    let data = goog();
+    json(
+        dir.path(),
+        &[
+            "backtest", "mix.toml", "--data", &data, "--report", "r.html", "--json",
+        ],
+    );
+    let url = format!("file://{}", dir.path().join("r.html").display());
+    let dom = Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", text(&dom.stderr));
+    let dom = text(&dom.stdout);
+    for overlay in ["trend", "band"] {
+        assert!(
+            dom.contains(&format!(
+                "<polyline class=\"overlay\" data-name=\"{overlay}\""
+            )),
+            "{overlay} over the price"
+        );
+    }
+    // Each oscillator in its own panel: rsi from [indicators], cci(20) and atr(14) from the rules.
+    for (k, name) in ["osc", "cci(20)", "atr(14)"].iter().enumerate() {
+        assert!(
+            dom.contains(&format!("<svg id=\"ind-{k}\"")),
+            "panel {k} for {name}"
+        );
+        assert!(
+            dom.contains(&format!(
+                "<polyline class=\"indicator\" data-name=\"{name}\""
+            )),
+            "{name} in a panel"
+        );
+    }
+    assert!(!dom.contains("<svg id=\"ind-3\""), "no other panel");
+}
