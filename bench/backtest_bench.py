@@ -144,7 +144,7 @@ elif engine == "vectorbt":
 elif engine == "talib":
     import talib
 
-    c, h, l, v = (df[k].to_numpy(dtype=float) for k in ("Close", "High", "Low", "Volume"))
+    o, c, h, l, v = (df[k].to_numpy(dtype=float) for k in ("Open", "Close", "High", "Low", "Volume"))
     runs = 5 if n > 100_000 else 50
     for what, f in [
         ("SMA", lambda: talib.SMA(c, 30)), ("EMA", lambda: talib.EMA(c, 30)),
@@ -162,6 +162,10 @@ elif engine == "talib":
         ("PLUS_DI", lambda: talib.PLUS_DI(h, l, c, 14)),
         ("MINUS_DI", lambda: talib.MINUS_DI(h, l, c, 14)),
         ("SAR", lambda: talib.SAR(h, l, 0.02, 0.2)), ("AROON", lambda: talib.AROON(h, l, 25)),
+        ("CDLENGULFING", lambda: talib.CDLENGULFING(o, h, l, c)),
+        ("CDLHAMMER", lambda: talib.CDLHAMMER(o, h, l, c)), ("CDLDOJI", lambda: talib.CDLDOJI(o, h, l, c)),
+        ("CDLMORNINGSTAR", lambda: talib.CDLMORNINGSTAR(o, h, l, c)),
+        ("CDL3WHITESOLDIERS", lambda: talib.CDL3WHITESOLDIERS(o, h, l, c)),
     ]:
         emit(f"ind:{what}", best(runs, f))
 

@@ -61,6 +61,7 @@ fn emit(file: &str, bars: usize, what: &str, seconds: f64) {
 /// Each indicator of the table, timed on `bars`.
 fn timed_indicators(bars: &backtest::Bars) -> Vec<Timed<'_>> {
     let (c, h, l, v) = (&bars.close, &bars.high, &bars.low, &bars.volume);
+    let ohlc = (&bars.open[..], &h[..], &l[..], &c[..]);
     vec![
         ("SMA", Box::new(|| drop(black_box(ind::sma(c, 30))))),
         ("EMA", Box::new(|| drop(black_box(ind::ema(c, 30))))),
@@ -120,6 +121,26 @@ fn timed_indicators(bars: &backtest::Bars) -> Vec<Timed<'_>> {
             Box::new(|| drop(black_box(ind::sar(h, l, 0.02, 0.2)))),
         ),
         ("AROON", Box::new(|| drop(black_box(ind::aroon(h, l, 25))))),
+        (
+            "CDLENGULFING",
+            Box::new(move || drop(black_box(ind::engulfing(ohlc)))),
+        ),
+        (
+            "CDLHAMMER",
+            Box::new(move || drop(black_box(ind::hammer(ohlc)))),
+        ),
+        (
+            "CDLDOJI",
+            Box::new(move || drop(black_box(ind::doji(ohlc)))),
+        ),
+        (
+            "CDLMORNINGSTAR",
+            Box::new(move || drop(black_box(ind::morning_star(ohlc)))),
+        ),
+        (
+            "CDL3WHITESOLDIERS",
+            Box::new(move || drop(black_box(ind::three_white_soldiers(ohlc)))),
+        ),
     ]
 }
 

@@ -24,6 +24,10 @@ pub enum Provider {
 
 /// The command's options.
 #[derive(Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one field per command-line flag"
+)]
 pub struct Options {
     pub description: String,
     pub name: Option<String>,
@@ -36,6 +40,8 @@ pub struct Options {
     /// Also export NAME.py for backtesting.py.
     pub python: bool,
     pub json: bool,
+    /// Write the strategy even when the model says part of the idea cannot be said.
+    pub allow_approximate: bool,
     /// `Some(None)`: the bundled sample; `Some(Some(path))`: that file.
     #[expect(
         clippy::option_option,
@@ -80,13 +86,7 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
                     "no Gemini key configured: using the offline compiler (set GEMINI_API_KEY for free-form ideas)"
                 );
             }
-            Generated {
-                strategy: generator::offline::compile(&opts.description)?,
-                attempts: 1,
-                provider: "offline",
-                model: None,
-                key_id: None,
-            }
+            Generated::offline(generator::offline::compile(&opts.description)?)
         }
     })
 }
@@ -100,10 +100,41 @@ pub fn model_list(text: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// What would refuse the result, checked before a call is spent: the name and the files in the
+/// way.
+fn check_targets(opts: &Options, name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    generator::check_name(name)?;
+    for (ext, wanted) in [("toml", true), ("py", opts.python)] {
+        let path = dir.join(format!("{name}.{ext}"));
+        if wanted && !opts.force && path.exists() {
+            return Err(GenerateError::Exists { path }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Prints the model's notes; refuses when part of the idea cannot be said (unless allowed).
+fn check_notes(opts: &Options, generated: &Generated) -> anyhow::Result<()> {
+    for note in &generated.approximations {
+        eprintln!("approximated: {note}");
+    }
+    for note in &generated.unsupported {
+        eprintln!("not expressible: {note}");
+    }
+    if !generated.unsupported.is_empty() && !opts.allow_approximate {
+        return Err(crate::exit::UsageError(format!(
+            "the strategy language cannot say part of this idea ({}); nothing was written. \
+             Rephrase it, or pass --allow-approximate to write the rest",
+            generated.unsupported.join("; ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Runs the command; the error says what to do.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let env = Environment::from_process()?;
-    let generated = produce(&opts, &env).await?;
     let name = opts
         .name
         .clone()
@@ -115,17 +146,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 .unwrap_or("codes"),
         )
     });
-    let mut strategy = generated.strategy;
-    // Load the data before writing, so a bad data file leaves nothing behind.
+    check_targets(&opts, &name, &dir)?;
     let data = match &opts.backtest {
         None => None,
         Some(p) => Some(crate::backtest_cmd::data(p.as_deref())?),
     };
-    // Refuse before writing anything when the Python file is in the way.
-    let py = dir.join(format!("{name}.py"));
-    if opts.python && !opts.force && py.exists() {
-        return Err(GenerateError::Exists { path: py }.into());
-    }
+    let generated = produce(&opts, &env).await?;
+    check_notes(&opts, &generated)?;
+    let mut strategy = generated.strategy;
     let path = generator::save(&mut strategy, &opts.description, &name, &dir, opts.force)?;
     let python_path = if opts.python {
         let text = strategy::to_python(&strategy);
@@ -162,6 +190,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             "model": generated.model,
             "key_id": generated.key_id,
             "attempts": generated.attempts,
+            "unsupported": generated.unsupported,
+            "approximations": generated.approximations,
             "strategy": serde_json::to_value(&table)?,
             "backtest": result.as_ref().map(|(_, j, _)| j.clone()),
         });

@@ -69,6 +69,10 @@ enum Command {
         /// Replace an existing file of the same name.
         #[arg(long)]
         force: bool,
+        /// Write the strategy even when Gemini says part of the idea cannot be said in the
+        /// language (its notes are printed either way); without it that is an error.
+        #[arg(long)]
+        allow_approximate: bool,
         /// Also write NAME.py: a backtesting.py Strategy (numpy/pandas only, no TA-Lib) that
         /// reproduces botforge's trades; run it with `python NAME.py DATA.csv`.
         #[arg(long)]
@@ -434,6 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             python,
             json,
+            allow_approximate,
             backtest,
         } => generate::run(generate::Options {
             description,
@@ -445,6 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             python,
             json,
+            allow_approximate,
             backtest,
         })
         .await

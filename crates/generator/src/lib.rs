@@ -20,7 +20,9 @@ mod prompt;
 use std::path::PathBuf;
 
 pub use llm::{Llm, LlmError, LlmReply, LlmRequest, Turn};
-pub use llm_path::{MAX_ATTEMPTS, generate_with_llm, strategy_from_json};
+pub use llm_path::{
+    MAX_ATTEMPTS, ModelAnswer, answer_from_json, generate_with_llm, strategy_from_json,
+};
 pub use persist::{check_name, name_from_description, write_atomic, write_file_atomic};
 pub use prompt::{SYSTEM_PROMPT, response_schema};
 use strategy::Strategy;
@@ -38,6 +40,25 @@ pub struct Generated {
     pub model: Option<String>,
     /// The key that served it, for the LLM path.
     pub key_id: Option<String>,
+    /// What the idea asked for that the language cannot say (the model's own account).
+    pub unsupported: Vec<String>,
+    /// What the model changed to make the idea fit the language.
+    pub approximations: Vec<String>,
+}
+
+impl Generated {
+    /// An offline compilation: one attempt, no model, nothing approximated.
+    pub fn offline(strategy: Strategy) -> Generated {
+        Generated {
+            strategy,
+            attempts: 1,
+            provider: "offline",
+            model: None,
+            key_id: None,
+            unsupported: Vec::new(),
+            approximations: Vec::new(),
+        }
+    }
 }
 
 /// Why no strategy came out.

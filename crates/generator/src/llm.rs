@@ -44,6 +44,9 @@ pub struct LlmError {
     pub message: String,
     /// Whether the request itself was refused (so retrying cannot help).
     pub caller_fault: bool,
+    /// Whether the model answered but with nothing usable (empty, blocked, a recitation stop,
+    /// cut off at the token limit): worth another attempt.
+    pub no_answer: bool,
 }
 
 /// A model that can write a strategy.

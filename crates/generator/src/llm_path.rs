@@ -21,11 +21,42 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-/// Reads a model's JSON answer into a validated strategy, or the exact errors to send back.
+/// A model's answer: the strategy, and what it says it could not say or had to change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelAnswer {
+    /// The validated strategy.
+    pub strategy: Strategy,
+    /// `unsupported`: what the idea asked for that the language cannot say.
+    pub unsupported: Vec<String>,
+    /// `approximations`: what was changed to fit.
+    pub approximations: Vec<String>,
+}
+
+/// Takes a list of notes out of the reply object (absent: none; anything but a list of text is
+/// an error for the model).
+fn notes(v: &mut Value, key: &str) -> Result<Vec<String>, String> {
+    let Some(x) = v.as_object_mut().and_then(|m| m.remove(key)) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = x else {
+        return Err(format!("`{key}` must be a list of short texts"));
+    };
+    items
+        .into_iter()
+        .map(|i| match i {
+            Value::String(s) => Ok(s.trim().to_owned()),
+            _ => Err(format!("`{key}` must be a list of short texts")),
+        })
+        .filter(|s| s.as_ref().map_or(true, |s| !s.is_empty()))
+        .collect()
+}
+
+/// Reads a model's JSON answer into a validated strategy (with its `unsupported` and
+/// `approximations` notes), or the exact errors to send back.
 ///
 /// # Errors
 /// A message for the model: what is wrong and where.
-pub fn strategy_from_json(text: &str) -> Result<Strategy, String> {
+pub fn answer_from_json(text: &str) -> Result<ModelAnswer, String> {
     let trimmed = text.trim();
     // Some models wrap JSON in a code fence despite the MIME type.
     let body = trimmed
@@ -39,11 +70,13 @@ pub fn strategy_from_json(text: &str) -> Result<Strategy, String> {
         return Err("the reply must be one JSON object".to_owned());
     }
     strip_nulls(&mut v);
+    let unsupported = notes(&mut v, "unsupported")?;
+    let approximations = notes(&mut v, "approximations")?;
     let table =
         toml::Value::try_from(&v).map_err(|e| format!("the reply cannot be a strategy: {e}"))?;
     let toml_text =
         toml::to_string(&table).map_err(|e| format!("the reply cannot be a strategy: {e}"))?;
-    Strategy::from_toml("reply", &toml_text).map_err(|e| {
+    let strategy = Strategy::from_toml("reply", &toml_text).map_err(|e| {
         let mut m = if e.field.is_empty() {
             e.message.clone()
         } else {
@@ -53,7 +86,20 @@ pub fn strategy_from_json(text: &str) -> Result<Strategy, String> {
             m = format!("{m}\n    {expr}\n    {}^", " ".repeat(pos));
         }
         m
+    })?;
+    Ok(ModelAnswer {
+        strategy,
+        unsupported,
+        approximations,
     })
+}
+
+/// Reads a model's JSON answer into a validated strategy, or the exact errors to send back.
+///
+/// # Errors
+/// A message for the model: what is wrong and where.
+pub fn strategy_from_json(text: &str) -> Result<Strategy, String> {
+    answer_from_json(text).map(|a| a.strategy)
 }
 
 /// Generates a strategy with a model, repairing invalid answers.
@@ -77,15 +123,26 @@ pub async fn generate_with_llm(
     };
     let mut errors = Vec::new();
     for attempt in 1..=MAX_ATTEMPTS {
-        let reply = llm.generate(&request).await.map_err(GenerateError::Llm)?;
-        match strategy_from_json(&reply.text) {
-            Ok(strategy) => {
+        let reply = match llm.generate(&request).await {
+            Ok(reply) => reply,
+            // An empty, blocked, recited or cut-off answer costs an attempt, not the run.
+            Err(e) if e.no_answer => {
+                tracing::info!(attempt, error = %e, "no usable answer from the model; asking again");
+                errors.push(e.message);
+                continue;
+            }
+            Err(e) => return Err(GenerateError::Llm(e)),
+        };
+        match answer_from_json(&reply.text) {
+            Ok(answer) => {
                 return Ok(Generated {
-                    strategy,
+                    strategy: answer.strategy,
                     attempts: attempt,
                     provider: "gemini",
                     model: Some(reply.model),
                     key_id: reply.key_id,
+                    unsupported: answer.unsupported,
+                    approximations: answer.approximations,
                 });
             }
             Err(message) => {

@@ -15,6 +15,8 @@ pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for b
   - "stop_loss_long", "stop_loss_short", "take_profit_long", "take_profit_short": price expressions valued on the signal bar, e.g. "close - 2 * atr(14)" (instead of the _pct form). A long's stop is below close and its target above; a short's the other way.
   - "trailing_stop_pct": a stop trailing each close by this percent; or "trailing_stop_long" / "trailing_stop_short": price expressions valued at every close (the stop only moves in the trade's favour), e.g. "close - 3 * atr(14)".
   - "max_bars": close a trade after this many bars; "fractional_unit": trade in multiples of this fraction of a unit (e.g. 0.0001 for crypto).
+- "unsupported": a list of short texts naming what the idea asks for that this language cannot say (e.g. "options", "news sentiment", "a second symbol"). Leave it empty when the whole idea fits. Never drop part of an idea silently: name it here.
+- "approximations": a list of short texts naming what you changed to make the idea fit (e.g. "Keltner channel written as ema(close, 20) ± 2 * atr(10)"). Empty when nothing was changed.
 - "orders": how entries fill (optional): "entry_long_stop" / "entry_long_limit" / "entry_short_stop" / "entry_short_limit" are price expressions valued on the signal bar (a buy stop above the price, a buy limit below it; both for a stop-limit); "valid_bars": bars an unfilled entry order waits (default 1); "fill": "next_open" (default) or "close" (fill market orders at the signal bar's close).
 
 Expressions:
@@ -35,6 +37,21 @@ Expressions:
 - tf("RULE", x): x computed on bars resampled to a higher timeframe ("h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
 - position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.
 - Comparisons do not chain: write "a < b and b < c". Rules must be conditions, not numbers.
+
+Conventions (the offline compiler reads descriptions the same way):
+- Periods left out: RSI 14, MACD 12/26/9, Bollinger 20/2, stochastic 14/3/3, ATR 14, ADX 14, CCI 20, Williams %R 14, MFI 14, ROC 10, SAR 0.02/0.2. "N-day", "N-bar", "N-period" all mean N bars. "moving average" / "MA" without a kind is an SMA.
+- "golden cross" = crosses_above(sma(close, 50), sma(close, 200)); "death cross" the reverse.
+- "breaks above the N-day high" / "new N-day high" = close > highest(high, N)[1]; lows mirror it with lowest(low, N)[1].
+- "touches the lower band" = low <= band; "touches the upper band" = high >= band; "closes above X" / "price above X" = close > X.
+- "oversold"/"overbought": RSI < 30 / > 70; stochastic %K < 20 / > 80; Williams %R < -80 / > -20; CCI < -100 / > 100; MFI < 20 / > 80.
+- "crosses back above" is a cross; "turns positive/negative" is a cross of 0.
+- "buy"/"go long" = entry_long; "sell"/"exit" while only longs are traded = exit_long; "short" = entry_short; "cover" = exit_short.
+- "use/invest N% of the account" = size; "risk N% per trade" = risk_pct and needs a stop.
+Idioms for indicators without a function of their own (write them exactly like this):
+- Donchian channel: highest(high, n)[1] and lowest(low, n)[1] (the previous n bars).
+- Keltner channel: ema(close, n) + k * atr(m) and ema(close, n) - k * atr(m).
+- z-score: (close - sma(close, n)) / stddev(close, n).
+- percent change over n bars: roc(close, n); momentum: mom(close, n).
 - Do not invent functions or names; use only the ones above.
 
 Example 1. Idea: "buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss"
@@ -94,6 +111,8 @@ pub fn response_schema() -> Value {
                 },
                 "additionalProperties": false
             },
+            "unsupported": {"type": "array", "items": {"type": "string"}},
+            "approximations": {"type": "array", "items": {"type": "string"}},
             "orders": {
                 "type": "object",
                 "properties": {

@@ -37,6 +37,9 @@ struct NewStrategy {
     model: Option<String>,
     #[serde(default)]
     force: bool,
+    /// Save even when the model says part of the idea cannot be said in the language.
+    #[serde(default)]
+    allow_approximate: bool,
 }
 
 /// The answer to a generation that failed.
@@ -54,26 +57,60 @@ fn generate_failure(e: &GenerateError) -> Response {
     }
 }
 
+/// Saves a generated strategy under `name` in the strategy folder.
+async fn save_generated(
+    g: &Gateway,
+    req: &NewStrategy,
+    name: String,
+    mut strategy: strategy::Strategy,
+) -> Result<(std::path::PathBuf, strategy::Strategy), Response> {
+    let dir = g.strategy_dir.clone();
+    let description = req.description.clone();
+    let force = req.force;
+    let saved = tokio::task::spawn_blocking(move || {
+        generator::save(&mut strategy, &description, &name, &dir, force).map(|p| (p, strategy))
+    })
+    .await;
+    match saved {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(GenerateError::Exists { .. })) => Err(fail(
+            StatusCode::CONFLICT,
+            "ALREADY_EXISTS",
+            "a strategy of that name exists: choose another name, or send \"force\": true",
+        )),
+        Ok(Err(e @ GenerateError::BadName { .. })) => Err(bad(e.to_string())),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not save a strategy");
+            Err(fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "the strategy could not be saved",
+            ))
+        }
+        Err(_) => Err(fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "the save task failed",
+        )),
+    }
+}
+
 /// `POST /v1/strategies`.
 pub async fn create_strategy(State(g): State<Arc<Gateway>>, body: Bytes) -> Response {
     let req: NewStrategy = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return bad(format!(
-                "the body must be {{\"description\": \"...\", \"name\"?, \"provider\"?: \"auto|gemini|offline\", \"model\"?, \"force\"?}}: {e}"
+                "the body must be {{\"description\": \"...\", \"name\"?, \"provider\"?: \"auto|gemini|offline\", \"model\"?, \"force\"?, \"allow_approximate\"?}}: {e}"
             ));
         }
     };
     let provider = req.provider.as_deref().unwrap_or("auto");
     let model = req.model.as_deref().unwrap_or("gemini-2.5-flash");
     let generated = match provider {
-        "offline" => generator::offline::compile(&req.description).map(|s| generator::Generated {
-            strategy: s,
-            attempts: 1,
-            provider: "offline",
-            model: None,
-            key_id: None,
-        }),
+        "offline" => {
+            generator::offline::compile(&req.description).map(generator::Generated::offline)
+        }
         // The gateway always has a pool, so `auto` means Gemini here.
         "auto" | "gemini" => {
             let llm = GeminiLlm::new(g.client.clone());
@@ -85,43 +122,24 @@ pub async fn create_strategy(State(g): State<Arc<Gateway>>, body: Bytes) -> Resp
         Ok(x) => x,
         Err(e) => return generate_failure(&e),
     };
+    // Part of the idea cannot be said: refuse rather than save something else, unless asked.
+    if !generated.unsupported.is_empty() && !req.allow_approximate {
+        return fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "FAILED_PRECONDITION",
+            format!(
+                "the language cannot say: {}; send \"allow_approximate\": true to save the rest",
+                generated.unsupported.join("; ")
+            ),
+        );
+    }
     let name = req
         .name
         .clone()
         .unwrap_or_else(|| generator::name_from_description(&req.description));
-    let mut strategy = generated.strategy;
-    let dir = g.strategy_dir.clone();
-    let description = req.description.clone();
-    let force = req.force;
-    let saved = tokio::task::spawn_blocking(move || {
-        generator::save(&mut strategy, &description, &name, &dir, force).map(|p| (p, strategy))
-    })
-    .await;
-    let (path, strategy) = match saved {
-        Ok(Ok(x)) => x,
-        Ok(Err(GenerateError::Exists { .. })) => {
-            return fail(
-                StatusCode::CONFLICT,
-                "ALREADY_EXISTS",
-                "a strategy of that name exists: choose another name, or send \"force\": true",
-            );
-        }
-        Ok(Err(e @ GenerateError::BadName { .. })) => return bad(e.to_string()),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "could not save a strategy");
-            return fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "the strategy could not be saved",
-            );
-        }
-        Err(_) => {
-            return fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "the save task failed",
-            );
-        }
+    let (path, strategy) = match save_generated(&g, &req, name, generated.strategy).await {
+        Ok(x) => x,
+        Err(response) => return response,
     };
     let table: toml::Value = match toml::from_str(&strategy.to_toml()) {
         Ok(v) => v,
@@ -146,6 +164,8 @@ pub async fn create_strategy(State(g): State<Arc<Gateway>>, body: Bytes) -> Resp
             "model": generated.model,
             "key_id": generated.key_id,
             "attempts": generated.attempts,
+            "unsupported": generated.unsupported,
+            "approximations": generated.approximations,
             "strategy": table,
         })),
     )

@@ -68,13 +68,23 @@ impl Llm for GeminiLlm {
             .await
             .map_err(|e| LlmError {
                 caller_fault: e.is_caller_error(),
+                no_answer: false,
                 message: e.to_string(),
             })?;
-        // Blocked, cut off or empty answers are errors, not "success with empty text".
+        // Blocked, recited, cut off or empty answers are no answer (another attempt may do
+        // better), never "success with empty or partial text".
         let answer = reply.value.answer().map_err(|e| LlmError {
             caller_fault: false,
+            no_answer: true,
             message: format!("Gemini gave no usable answer: {e}"),
         })?;
+        if answer.truncated {
+            return Err(LlmError {
+                caller_fault: false,
+                no_answer: true,
+                message: "Gemini's answer was cut off at the token limit (MAX_TOKENS)".to_owned(),
+            });
+        }
         Ok(LlmReply {
             text: answer.text,
             key_id: Some(reply.key_id),

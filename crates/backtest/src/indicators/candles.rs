@@ -65,32 +65,68 @@ impl Bars<'_> {
     }
 }
 
+/// Each bar's candle ranges, computed once per pattern run for the kinds it uses.
+struct Ranges {
+    body: Vec<f64>,
+    high_low: Vec<f64>,
+    shadows: Vec<f64>,
+}
+
+impl Ranges {
+    fn new(b: &Bars<'_>, settings: &[((Range, usize, f64), usize)]) -> Ranges {
+        let uses = |k: Range| settings.iter().any(|((kind, _, _), _)| *kind == k);
+        let all = |k: Range| -> Vec<f64> {
+            if uses(k) {
+                (0..b.c.len()).map(|i| b.range(k, i)).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        Ranges {
+            body: all(Range::Body),
+            high_low: all(Range::HighLow),
+            shadows: all(Range::Shadows),
+        }
+    }
+
+    fn of(&self, kind: Range) -> &[f64] {
+        match kind {
+            Range::Body => &self.body,
+            Range::HighLow => &self.high_low,
+            Range::Shadows => &self.shadows,
+        }
+    }
+}
+
 /// A setting's running total over the `period` bars before bar `i - offset`.
-struct Avg {
-    kind: Range,
-    period: usize,
+struct Avg<'r> {
+    values: &'r [f64],
+    period: f64,
     factor: f64,
+    halve: bool,
     offset: usize,
     total: f64,
     trailing: usize,
 }
 
-impl Avg {
+impl<'r> Avg<'r> {
     fn new(
-        b: &Bars<'_>,
+        ranges: &'r Ranges,
         (kind, period, factor): (Range, usize, f64),
         offset: usize,
         start: usize,
-    ) -> Avg {
+    ) -> Avg<'r> {
+        let values = ranges.of(kind);
         let trailing = start - offset - period;
         let mut total = 0.0;
-        for j in trailing..start - offset {
-            total += b.range(kind, j);
+        for v in &values[trailing..start - offset] {
+            total += v;
         }
         Avg {
-            kind,
-            period,
+            values,
+            period: period as f64,
             factor,
+            halve: kind == Range::Shadows,
             offset,
             total,
             trailing,
@@ -98,22 +134,19 @@ impl Avg {
     }
 
     /// The threshold for bar `i - offset`, as `TA_CANDLEAVERAGE`.
-    fn at(&self, b: &Bars<'_>, i: usize) -> f64 {
-        let base = if self.period == 0 {
-            b.range(self.kind, i - self.offset)
+    #[inline]
+    fn at(&self, _: &Bars<'_>, i: usize) -> f64 {
+        let base = if self.period == 0.0 {
+            self.values[i - self.offset]
         } else {
-            self.total / self.period as f64
+            self.total / self.period
         };
-        self.factor * base
-            / if self.kind == Range::Shadows {
-                2.0
-            } else {
-                1.0
-            }
+        self.factor * base / if self.halve { 2.0 } else { 1.0 }
     }
 
-    fn advance(&mut self, b: &Bars<'_>, i: usize) {
-        self.total += b.range(self.kind, i - self.offset) - b.range(self.kind, self.trailing);
+    #[inline]
+    fn advance(&mut self, i: usize) {
+        self.total += self.values[i - self.offset] - self.values[self.trailing];
         self.trailing += 1;
     }
 }
@@ -123,7 +156,7 @@ fn run(
     (o, h, l, c): (&[f64], &[f64], &[f64], &[f64]),
     lookback: usize,
     settings: &[((Range, usize, f64), usize)],
-    test: impl Fn(&Bars<'_>, &[Avg], usize) -> f64,
+    test: impl Fn(&Bars<'_>, &[Avg<'_>], usize) -> f64,
 ) -> Vec<f64> {
     let len = c.len();
     let mut out = vec![0.0; len];
@@ -131,14 +164,15 @@ fn run(
         return out;
     }
     let b = Bars { o, h, l, c };
-    let mut avgs: Vec<Avg> = settings
+    let ranges = Ranges::new(&b, settings);
+    let mut avgs: Vec<Avg<'_>> = settings
         .iter()
-        .map(|&(s, offset)| Avg::new(&b, s, offset, lookback))
+        .map(|&(s, offset)| Avg::new(&ranges, s, offset, lookback))
         .collect();
     for (i, o) in out.iter_mut().enumerate().skip(lookback) {
         *o = test(&b, &avgs, i);
         for a in &mut avgs {
-            a.advance(&b, i);
+            a.advance(i);
         }
     }
     out

@@ -1231,3 +1231,103 @@ valid_bars = 5
     let eq = v["equity_final"].as_f64().unwrap();
     assert!((got.1 - eq).abs() <= 1e-9 * eq, "{} vs {eq}", got.1);
 }
+
+/// Issue 18: when Gemini says part of the idea cannot be said, `generate` prints it and writes
+/// nothing (exit 1) unless `--allow-approximate`; approximations are printed and in `--json`.
+#[test]
+fn generate_refuses_what_the_model_cannot_express_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let noted = VALID_REPLY.replace(
+        "name = \"Model\",",
+        "name = \"Model\", unsupported = [\"a news sentiment filter\"], approximations = [\"RSI period 14 assumed\"],",
+    );
+    let sim = start_sim(
+        dir.path(),
+        &format!(
+            "[[keys]]\nid = \"k1\"\nkey = \"test-key-gen-0003\"\n[[replies]]\nprompt_contains = \"Trading idea\"\njson = {noted}\n"
+        ),
+    );
+    let env = [
+        ("GEMINI_API_KEY", "test-key-gen-0003"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    let args = [
+        "generate",
+        "buy RSI dips unless the news is bad",
+        "--name",
+        "News",
+    ];
+    let out = botforge(dir.path(), &args, &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not expressible: a news sentiment filter"),
+        "{err}"
+    );
+    assert!(err.contains("approximated: RSI period 14 assumed"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(err.contains("--allow-approximate"), "{err}");
+    assert!(!dir.path().join("codes/News.toml").exists());
+
+    let mut allowed = args.to_vec();
+    allowed.extend(["--allow-approximate", "--json"]);
+    let out = botforge(dir.path(), &allowed, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["unsupported"],
+        serde_json::json!(["a news sentiment filter"])
+    );
+    assert_eq!(
+        v["approximations"],
+        serde_json::json!(["RSI period 14 assumed"])
+    );
+    assert!(dir.path().join("codes/News.toml").exists());
+
+    // A file in the way is refused before any call is spent.
+    let before = reqwest_stats(&sim.base)["total"]["requests"]
+        .as_u64()
+        .unwrap();
+    let again = botforge(dir.path(), &allowed, &env);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    let bad_name = botforge(
+        dir.path(),
+        &["generate", "buy dips", "--name", "../escape"],
+        &env,
+    );
+    assert_eq!(bad_name.status.code(), Some(1));
+    let after = reqwest_stats(&sim.base)["total"]["requests"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(before, after, "no request for a refused name or file");
+}
+
+/// Issue 18: an answer cut off at the token limit is not used; the next attempt is.
+#[test]
+fn generate_retries_an_answer_without_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        dir.path(),
+        &format!(
+            "[[keys]]\nid = \"k1\"\nkey = \"test-key-gen-0004\"\n[[replies]]\nprompt_contains = \"Trading idea\"\njson = {VALID_REPLY}\n[[faults]]\nkind = \"max_tokens\"\nscript = [true]\n"
+        ),
+    );
+    let env = [
+        ("GEMINI_API_KEY", "test-key-gen-0004"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+    ];
+    let out = botforge(
+        dir.path(),
+        &["generate", "buy RSI dips", "--name", "Retry", "--json"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["attempts"], 2);
+    assert_eq!(reqwest_stats(&sim.base)["total"]["requests"], 2);
+}

@@ -30,6 +30,19 @@ impl Llm for Scripted {
         let r = self.replies.lock().unwrap().pop().ok_or(LlmError {
             message: "no more replies".into(),
             caller_fault: false,
+            no_answer: false,
+        });
+        // `NO_ANSWER` stands for an empty, blocked or cut-off answer.
+        let r = r.and_then(|text| {
+            if text == NO_ANSWER {
+                Err(LlmError {
+                    message: "Gemini gave no usable answer: RECITATION".into(),
+                    caller_fault: false,
+                    no_answer: true,
+                })
+            } else {
+                Ok(text)
+            }
         });
         std::future::ready(r.map(|text| LlmReply {
             text,
@@ -38,6 +51,8 @@ impl Llm for Scripted {
         }))
     }
 }
+
+const NO_ANSWER: &str = "<no answer>";
 
 const VALID: &str = r#"{"name": "Rsi", "description": "x", "params": {"period": 14}, "indicators": {"rsi": "rsi(close, period)"}, "rules": {"entry_long": "rsi < 30", "exit_long": "rsi > 70"}, "risk": {"size": 1.0, "stop_loss_pct": null}}"#;
 
@@ -124,4 +139,66 @@ async fn an_unreachable_model_is_an_upstream_error() {
     let err = generate_with_llm(&llm, "idea", "m").await.unwrap_err();
     assert!(matches!(err, GenerateError::Llm(_)));
     assert!(!err.is_user_error());
+}
+
+/// Issue 18: an empty, blocked, recited or cut-off answer costs one attempt, not the run.
+#[tokio::test]
+async fn a_missing_answer_is_retried_within_the_attempts() {
+    let llm = Scripted::new(&[NO_ANSWER, VALID]);
+    let g = generate_with_llm(&llm, "idea", "m").await.unwrap();
+    assert_eq!(g.attempts, 2);
+    // The same question again: nothing to repair.
+    {
+        let seen = llm.seen.lock().unwrap();
+        assert_eq!(seen[1].turns, seen[0].turns);
+    }
+    let llm = Scripted::new(&[NO_ANSWER, NO_ANSWER, NO_ANSWER]);
+    match generate_with_llm(&llm, "idea", "m").await {
+        Err(e @ GenerateError::Invalid { attempts, .. }) => {
+            assert_eq!(attempts, MAX_ATTEMPTS);
+            assert!(e.to_string().contains("RECITATION"), "{e}");
+            assert!(e.is_user_error());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 18: the model's account of what it could not say and what it changed comes back with
+/// the strategy; a note that is not a list of texts is sent back as an error.
+#[tokio::test]
+async fn unsupported_and_approximations_come_back_with_the_strategy() {
+    let noted = VALID.replace(
+        r#""name": "Rsi","#,
+        r#""name": "Rsi", "unsupported": ["news sentiment filter"], "approximations": ["Keltner channel as ema(close, 20) ± 2 * atr(10)", " "],"#,
+    );
+    let llm = Scripted::new(&[&noted]);
+    let g = generate_with_llm(&llm, "idea", "m").await.unwrap();
+    assert_eq!(g.unsupported, vec!["news sentiment filter".to_owned()]);
+    assert_eq!(
+        g.approximations,
+        vec!["Keltner channel as ema(close, 20) ± 2 * atr(10)".to_owned()]
+    );
+    {
+        let seen = llm.seen.lock().unwrap();
+        let schema = &seen[0].schema["properties"];
+        assert_eq!(schema["unsupported"]["type"], "array");
+        assert_eq!(schema["approximations"]["items"]["type"], "string");
+        assert!(seen[0].system.contains("\"unsupported\""));
+    }
+    let bad = VALID.replace(
+        r#""name": "Rsi","#,
+        r#""name": "Rsi", "unsupported": "options","#,
+    );
+    let llm = Scripted::new(&[&bad, VALID]);
+    let g = generate_with_llm(&llm, "idea", "m").await.unwrap();
+    assert_eq!(g.attempts, 2);
+    assert!(g.unsupported.is_empty());
+    let seen = llm.seen.lock().unwrap();
+    assert!(
+        seen[1].turns[2]
+            .text
+            .contains("`unsupported` must be a list of short texts"),
+        "{}",
+        seen[1].turns[2].text
+    );
 }
