@@ -287,13 +287,13 @@ fn star((o, h, l, c): Ohlc<'_>, morning: bool) -> Vec<f64> {
     let top = |i: usize| c[i].max(o[i]);
     let bottom = |i: usize| c[i].min(o[i]);
     // Running totals of the bodies before bar i-2 (long), i-1 (short) and i (short).
-    let (mut long_t, mut short_t, mut short2_t) = (0.0, 0.0, 0.0);
+    let (mut first_total, mut star_total, mut third_total) = (0.0, 0.0, 0.0);
     for j in LOOKBACK - 2 - long_p..LOOKBACK - 2 {
-        long_t += body(j);
+        first_total += body(j);
     }
     for j in LOOKBACK - 1 - short_p..LOOKBACK - 1 {
-        short_t += body(j);
-        short2_t += body(j + 1);
+        star_total += body(j);
+        third_total += body(j + 1);
     }
     let (lp, sp) = (long_p as f64, short_p as f64);
     let (first, third) = if morning {
@@ -317,16 +317,16 @@ fn star((o, h, l, c): Ohlc<'_>, morning: bool) -> Vec<f64> {
             };
             if gap
                 && within
-                && body(i - 2) > long_f * (long_t / lp) / 1.0
-                && body(i - 1) <= short_f * (short_t / sp) / 1.0
-                && body(i) > short_f * (short2_t / sp) / 1.0
+                && body(i - 2) > long_f * (first_total / lp) / 1.0
+                && body(i - 1) <= short_f * (star_total / sp) / 1.0
+                && body(i) > short_f * (third_total / sp) / 1.0
             {
                 out[i] = if morning { 100.0 } else { -100.0 };
             }
         }
-        long_t += body(i - 2) - body(i - 2 - long_p);
-        short_t += body(i - 1) - body(i - 1 - short_p);
-        short2_t += body(i) - body(i - short_p);
+        first_total += body(i - 2) - body(i - 2 - long_p);
+        star_total += body(i - 1) - body(i - 1 - short_p);
+        third_total += body(i) - body(i - short_p);
     }
     out
 }
