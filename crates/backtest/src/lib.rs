@@ -27,5 +27,8 @@ mod state;
 pub mod stats;
 pub mod sweep;
 
-pub use data::{Bars, DataError, load_csv, parse_csv, parse_time};
+pub use data::{
+    Bars, DataError, Detected, LoadOptions, TimeFormat, load, load_csv, parse_csv, parse_time,
+    parse_with,
+};
 pub use eval::{EvalError, Evaluator, Series, SharedCache, cell};

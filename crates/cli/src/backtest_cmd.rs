@@ -7,7 +7,7 @@ use anyhow::Context;
 use backtest::engine::{Settings, run};
 use backtest::html::{Page, SweepSummary};
 use backtest::sweep::{SweepResult, parse_axis, plan, sweep};
-use backtest::{Bars, load_csv, parse_csv, report, stats};
+use backtest::{Bars, LoadOptions, load_csv, parse_csv, report, stats};
 use strategy::Strategy;
 
 /// A mistake in the command's input (exit code 1).
@@ -26,6 +26,16 @@ pub struct Options {
     pub sweep: Vec<String>,
     pub maximize: String,
     pub top: usize,
+    /// How to read the data file.
+    pub load: LoadOptions,
+}
+
+/// Loads data: a file (read as detected, with `opts`), or the bundled sample when `None`.
+pub fn data_with(path: Option<&Path>, opts: &LoadOptions) -> anyhow::Result<(String, Bars)> {
+    match path {
+        Some(p) => Ok((p.display().to_string(), backtest::load(p, opts)?.0)),
+        None => data(None),
+    }
 }
 
 /// Loads data: a file, or the bundled sample when `None`.
@@ -129,7 +139,7 @@ pub fn run_command(o: &Options) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&o.strategy)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", o.strategy.display())))?;
     let base = Strategy::from_toml(&o.strategy.display().to_string(), &text)?;
-    let (label, bars) = data(Some(&o.data))?;
+    let (label, bars) = data_with(Some(&o.data), &o.load)?;
     let swept = if o.sweep.is_empty() {
         None
     } else {

@@ -7,9 +7,19 @@ use strategy::Strategy;
 
 use crate::exit::UsageError;
 
-/// Reads, validates and exports `strategy` to `out` (default: beside it, as `.py`); returns the
-/// path written.
-pub fn run(strategy: &Path, out: Option<PathBuf>, force: bool) -> anyhow::Result<PathBuf> {
+/// Reads, validates and exports `strategy` to `out` (default: beside it, as `.py`), and says
+/// where it went.
+pub fn run(strategy: &Path, out: Option<PathBuf>, force: bool) -> anyhow::Result<()> {
+    let path = write(strategy, out, force)?;
+    println!(
+        "wrote {} (backtesting.py: python {} DATA.csv)",
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn write(strategy: &Path, out: Option<PathBuf>, force: bool) -> anyhow::Result<PathBuf> {
     let text = std::fs::read_to_string(strategy)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", strategy.display())))?;
     let s = Strategy::from_toml(&strategy.display().to_string(), &text)?;

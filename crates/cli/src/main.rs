@@ -10,6 +10,7 @@
 )]
 
 mod backtest_cmd;
+mod data_cmd;
 mod eval;
 mod exit;
 mod export;
@@ -136,6 +137,13 @@ enum Command {
         /// Sweep results listed (best first).
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Inspect a data file: how botforge reads it.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
     },
     /// Write the backtesting.py module of a strategy file (hand-edited ones too).
     ///
@@ -187,6 +195,42 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// `botforge data` subcommands.
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// What was detected in a data file (delimiter, columns, time format and zone, bar size and
+    /// gaps, first and last bar, rows), so you see how it is read before trusting a backtest.
+    Check {
+        /// The data file (CSV, `;` or tab separated, optionally .gz).
+        file: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+}
+
+/// How to read a data file beyond what is detected.
+#[derive(Debug, Clone, clap::Args)]
+struct LoadArgs {
+    /// The time column's strftime format (e.g. %d.%m.%Y %H:%M), instead of detecting it.
+    #[arg(long, value_name = "STRFTIME")]
+    date_format: Option<String>,
+    /// Scale open, high, low and close by Adj Close / Close.
+    #[arg(long)]
+    adjusted: bool,
+}
+
+impl From<LoadArgs> for backtest::LoadOptions {
+    fn from(a: LoadArgs) -> Self {
+        backtest::LoadOptions {
+            date_format: a.date_format,
+            adjusted: a.adjusted,
+        }
+    }
 }
 
 /// `botforge serve`'s flags.
@@ -375,18 +419,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Serve(args) => serve::run(args.into()).await,
         Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
+        Command::Data {
+            command: DataCommand::Check { file, json, load },
+        } => data_cmd::run(&file, &load.into(), json).map(|()| ExitCode::SUCCESS),
         Command::Export {
             strategy,
             out,
             force,
-        } => export::run(&strategy, out, force).map(|path| {
-            println!(
-                "wrote {} (backtesting.py: python {} DATA.csv)",
-                path.display(),
-                path.display()
-            );
-            ExitCode::SUCCESS
-        }),
+        } => export::run(&strategy, out, force).map(|()| ExitCode::SUCCESS),
         Command::Backtest {
             strategy,
             data,
@@ -399,6 +439,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sweep,
             maximize,
             top,
+            load,
         } => {
             if !(cash.is_finite() && cash > 0.0) {
                 return Err(
@@ -425,6 +466,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sweep,
                 maximize,
                 top,
+                load: load.into(),
             })
             .map(|()| ExitCode::SUCCESS)
         }

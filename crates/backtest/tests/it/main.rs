@@ -8,6 +8,7 @@
 )]
 
 mod backtesting_parity;
+mod data_formats;
 mod engine;
 mod engine_parity;
 mod eval;

@@ -677,7 +677,7 @@ fn eval_prints_values_per_bar_as_csv() {
     let bad = botforge(dir.path(), &["eval", "--data", "bad.csv", "close"], &[]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(
-        text(&bad.stderr).contains("bad.csv:2: High 2 is below Low 3"),
+        text(&bad.stderr).contains("bad.csv:2: column `High`: High 2 is below Low 3"),
         "{}",
         text(&bad.stderr)
     );
@@ -1330,4 +1330,103 @@ fn generate_retries_an_answer_without_content() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["attempts"], 2);
     assert_eq!(reqwest_stats(&sim.base)["total"]["requests"], 2);
+}
+
+/// Issue 19: `data check` says how a file is read; each malformed shape is exit 1 naming the
+/// line and the column; `--date-format` settles an ambiguous date.
+#[test]
+fn data_check_reports_the_layout_and_names_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "mt5.csv",
+        "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\n2024.01.02\t09:00:00\t1.1\t1.2\t1.0\t1.15\t10\n2024.01.02\t10:00:00\t1.15\t1.3\t1.1\t1.2\t12\n2024.01.02\t11:00:00\t1.2\t1.25\t1.1\t1.12\t9\n",
+    );
+    let out = botforge(dir.path(), &["data", "check", "mt5.csv", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["delimiter"], "\t");
+    assert_eq!(v["time_columns"], serde_json::json!(["<DATE>", "<TIME>"]));
+    assert_eq!(v["rows"], 3);
+    assert_eq!(v["bar_seconds"], 3600);
+    assert_eq!(v["first"], "2024-01-02 09:00:00");
+    assert_eq!(v["columns"][6]["read_as"], "volume");
+    let table = text(&botforge(dir.path(), &["data", "check", "mt5.csv"], &[]).stdout);
+    assert!(table.contains("every 1 hour"), "{table}");
+
+    let head = "Date;Open;High;Low;Close\n";
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "ambiguous.csv",
+            format!("{head}01/02/2024;1;2;1;1\n03/04/2024;1;2;1;1\n"),
+            "ambiguous.csv:2: column `Date`: dates like `01/02/2024` could be day-first or month-first",
+        ),
+        (
+            "mixed.csv",
+            format!("{head}2024-01-02;1;2;1;1\n03.01.2024;1;2;1;1\n"),
+            "mixed.csv:3: column `Date`: `03.01.2024` is not in the file's time format",
+        ),
+        (
+            "order.csv",
+            format!("{head}2024-01-03;1;2;1;1\n2024-01-02;1;2;1;1\n"),
+            "order.csv:3: column `Date`: time `2024-01-02` is earlier than the previous row's",
+        ),
+        (
+            "repeat.csv",
+            format!("{head}2024-01-03;1;2;1;1\n2024-01-03;1;2;1;1\n"),
+            "repeat.csv:3: column `Date`: time `2024-01-03` repeats",
+        ),
+        (
+            "missing.csv",
+            "Date;Open;High;Close\n2024-01-03;1;2;1\n".to_owned(),
+            "missing.csv:1: column `Low`: not found",
+        ),
+        (
+            "number.csv",
+            format!("{head}2024-01-03;1;2;abc;1\n"),
+            "number.csv:2: column `Low`: `abc` is not a number",
+        ),
+        (
+            "highlow.csv",
+            format!("{head}2024-01-03;1;1;2;1\n"),
+            "highlow.csv:2: column `High`: High 1 is below Low 2",
+        ),
+    ];
+    for (name, body, want) in cases {
+        write(name, body);
+        for cmd in [
+            vec!["data", "check", name],
+            vec!["eval", "--data", name, "close"],
+        ] {
+            let out = botforge(dir.path(), &cmd, &[]);
+            assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains(want),
+                "{name}: {}",
+                text(&out.stderr)
+            );
+            assert!(!text(&out.stderr).contains("panicked"));
+        }
+    }
+    // --date-format settles the ambiguous file.
+    write(
+        "s.toml",
+        "name = \"s\"\n[rules]\nentry_long = \"close > 0\"\n",
+    );
+    let out = botforge(
+        dir.path(),
+        &[
+            "backtest",
+            "s.toml",
+            "--data",
+            "ambiguous.csv",
+            "--date-format",
+            "%d/%m/%Y",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["start"], "2024-02-01");
 }

@@ -1,0 +1,324 @@
+//! How a data file is laid out (DESIGN.md §6.1), detected once from the file itself and then
+//! applied to every row: the delimiter, the decimal mark, the columns (by name, case-insensitive,
+//! with aliases and `MetaTrader`'s `<…>` brackets; the time in the first column, a named one, or
+//! `Date` + `Time`), and the time format.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+/// A time format, fixed for the whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// ISO 8601: a date, or a date and time (`T` or space), optional fractions, `Z` or an offset;
+    /// also with `/` or `.` between year, month and day.
+    Iso,
+    /// Month first: `MM/DD/YYYY` (or `.`/`-`), optional time.
+    MonthFirst,
+    /// Day first: `DD/MM/YYYY` or `DD.MM.YYYY` (or `-`), optional time.
+    DayFirst,
+    /// `YYYYMMDD`, optional time.
+    Compact,
+    /// Unix epoch seconds.
+    EpochSeconds,
+    /// Unix epoch milliseconds.
+    EpochMillis,
+    /// Unix epoch microseconds.
+    EpochMicros,
+    /// A strftime format given with `--date-format`.
+    Custom(String),
+}
+
+impl TimeFormat {
+    /// How `data check` names it.
+    pub fn describe(&self) -> String {
+        match self {
+            TimeFormat::Iso => "ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]][offset])".to_owned(),
+            TimeFormat::MonthFirst => "month first (MM/DD/YYYY[ HH:MM[:SS]])".to_owned(),
+            TimeFormat::DayFirst => "day first (DD/MM/YYYY or DD.MM.YYYY[ HH:MM[:SS]])".to_owned(),
+            TimeFormat::Compact => "YYYYMMDD[ HH:MM[:SS]]".to_owned(),
+            TimeFormat::EpochSeconds => "Unix epoch seconds".to_owned(),
+            TimeFormat::EpochMillis => "Unix epoch milliseconds".to_owned(),
+            TimeFormat::EpochMicros => "Unix epoch microseconds".to_owned(),
+            TimeFormat::Custom(f) => format!("--date-format {f}"),
+        }
+    }
+
+    /// The time as milliseconds since the epoch (an offset applied; naive times read as UTC)
+    /// and as a naive wall-clock time, or `None` when `s` is not in this format.
+    pub fn parse(&self, s: &str) -> Option<(i64, NaiveDateTime)> {
+        let s = s.trim();
+        let naive = |t: NaiveDateTime| Some((t.and_utc().timestamp_millis(), t));
+        match self {
+            TimeFormat::Iso => iso(s),
+            TimeFormat::MonthFirst | TimeFormat::DayFirst => {
+                let (date, rest) = split_date_time(s);
+                let parts: Vec<&str> = date.split(['/', '.', '-']).collect();
+                let [a, b, y] = parts.as_slice() else {
+                    return None;
+                };
+                if y.len() != 4 {
+                    return None;
+                }
+                let (m, d) = if *self == TimeFormat::MonthFirst {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                let d = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+                naive(with_time(d, rest)?)
+            }
+            TimeFormat::Compact => {
+                let (date, rest) = split_date_time(s);
+                if date.len() != 8 || !date.bytes().all(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+                let d = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+                naive(with_time(d, rest)?)
+            }
+            TimeFormat::EpochSeconds | TimeFormat::EpochMillis | TimeFormat::EpochMicros => {
+                let v: i64 = s.parse().ok()?;
+                let ms = match self {
+                    TimeFormat::EpochSeconds => v.checked_mul(1000)?,
+                    TimeFormat::EpochMillis => v,
+                    _ => v / 1000,
+                };
+                let t = DateTime::from_timestamp_millis(ms)?.naive_utc();
+                Some((ms, t))
+            }
+            TimeFormat::Custom(f) => {
+                if let Ok(t) = DateTime::parse_from_str(s, f) {
+                    return Some((t.timestamp_millis(), t.naive_local()));
+                }
+                if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+                    return naive(t);
+                }
+                naive(NaiveDate::parse_from_str(s, f).ok()?.and_hms_opt(0, 0, 0)?)
+            }
+        }
+    }
+}
+
+/// ISO 8601 and its `/` and `.` variants.
+fn iso(s: &str) -> Option<(i64, NaiveDateTime)> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some((t.timestamp_millis(), t.naive_local()));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%Y-%m-%d %H:%M:%S%#z",
+    ] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some((t.timestamp_millis(), t.naive_local()));
+        }
+    }
+    let (date, rest) = split_date_time(s);
+    let b = date.as_bytes();
+    if b.len() != 10 || !(b[4] == b'-' || b[4] == b'/' || b[4] == b'.') || b[7] != b[4] {
+        return None;
+    }
+    let d = NaiveDate::from_ymd_opt(
+        date[..4].parse().ok()?,
+        date[5..7].parse().ok()?,
+        date[8..10].parse().ok()?,
+    )?;
+    let t = with_time(d, rest)?;
+    Some((t.and_utc().timestamp_millis(), t))
+}
+
+/// `date` and the time after a space or `T`.
+fn split_date_time(s: &str) -> (&str, &str) {
+    match s.find([' ', 'T']) {
+        Some(i) => (&s[..i], s[i + 1..].trim()),
+        None => (s, ""),
+    }
+}
+
+/// `d` at `HH:MM[:SS[.fff]]` (midnight when empty).
+fn with_time(d: NaiveDate, t: &str) -> Option<NaiveDateTime> {
+    if t.is_empty() {
+        return d.and_hms_opt(0, 0, 0);
+    }
+    let t = t.trim_end_matches('Z');
+    for f in ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"] {
+        if let Ok(time) = chrono::NaiveTime::parse_from_str(t, f) {
+            return Some(d.and_time(time));
+        }
+    }
+    None
+}
+
+/// The time format of a column of time texts, from all of them: ISO, the compact and epoch
+/// forms, then slashed or dotted dates, day-first only when some first field exceeds 12 and
+/// month-first only when some second one does.
+///
+/// # Errors
+/// What is ambiguous or unknown, in words for the user.
+pub fn detect_time(samples: &[&str]) -> Result<TimeFormat, String> {
+    let first = samples
+        .iter()
+        .map(|s| s.trim())
+        .find(|s| !s.is_empty())
+        .unwrap_or("");
+    if iso(first).is_some() {
+        return Ok(TimeFormat::Iso);
+    }
+    let digits = !first.is_empty() && first.bytes().all(|c| c.is_ascii_digit());
+    if digits && first.len() == 8 {
+        return Ok(TimeFormat::Compact);
+    }
+    if digits {
+        let v: f64 = first.parse().unwrap_or(0.0);
+        return Ok(if v < 1e11 {
+            TimeFormat::EpochSeconds
+        } else if v < 1e14 {
+            TimeFormat::EpochMillis
+        } else {
+            TimeFormat::EpochMicros
+        });
+    }
+    if TimeFormat::Compact.parse(first).is_some() {
+        return Ok(TimeFormat::Compact);
+    }
+    let (date, _) = split_date_time(first);
+    let parts: Vec<&str> = date.split(['/', '.', '-']).collect();
+    if parts.len() == 3 && parts[2].len() == 4 {
+        let fields = |k: usize| {
+            samples.iter().filter_map(move |s| {
+                split_date_time(s.trim())
+                    .0
+                    .split(['/', '.', '-'])
+                    .nth(k)
+                    .and_then(|x| x.parse::<u32>().ok())
+            })
+        };
+        let day_first = fields(0).any(|x| x > 12);
+        let month_first = fields(1).any(|x| x > 12);
+        return match (day_first, month_first) {
+            (true, false) => Ok(TimeFormat::DayFirst),
+            (false, true) => Ok(TimeFormat::MonthFirst),
+            (true, true) => Err(format!(
+                "dates like `{date}` have values over 12 in both the first and the second field: give --date-format"
+            )),
+            (false, false) => Err(format!(
+                "dates like `{date}` could be day-first or month-first (no field above 12 tells): give --date-format, e.g. --date-format %d/%m/%Y"
+            )),
+        };
+    }
+    Err(format!(
+        "`{first}` is not a time format botforge knows (ISO 8601, YYYY.MM.DD, MM/DD/YYYY, DD.MM.YYYY, YYYYMMDD, Unix epoch): give --date-format"
+    ))
+}
+
+/// A column name as compared: trimmed, without `MetaTrader`'s angle brackets, lower case,
+/// without spaces, `_` and `-`.
+pub fn normalise(name: &str) -> String {
+    name.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Opens.
+    Open,
+    /// Highs.
+    High,
+    /// Lows.
+    Low,
+    /// Closes.
+    Close,
+    /// Adjusted closes.
+    AdjClose,
+    /// Volumes.
+    Volume,
+    /// Date and time, or the date alone.
+    Time,
+    /// The time of day, beside a date column.
+    TimeOfDay,
+}
+
+/// The role of a column by its normalised name.
+pub fn role(name: &str) -> Option<Role> {
+    Some(match name {
+        "open" | "o" | "opening" => Role::Open,
+        "high" | "h" | "max" => Role::High,
+        "low" | "l" | "min" => Role::Low,
+        "close" | "c" | "last" | "closing" => Role::Close,
+        "adjclose" | "adjustedclose" | "adjclosing" => Role::AdjClose,
+        "volume" | "vol" | "v" | "tickvol" | "tickvolume" | "realvolume" | "basevolume" => {
+            Role::Volume
+        }
+        "date" | "datetime" | "timestamp" | "opentime" | "day" | "gmttime" | "localtime" => {
+            Role::Time
+        }
+        "time" => Role::TimeOfDay,
+        _ => return None,
+    })
+}
+
+/// The delimiter of a header line: the most frequent of `,`, `;` and tab.
+pub fn delimiter(header: &str) -> u8 {
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|c| c == d).count())
+        .unwrap_or(b',')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_told_apart_from_the_data() {
+        assert_eq!(detect_time(&["2024-01-31"]), Ok(TimeFormat::Iso));
+        assert_eq!(detect_time(&["2024.01.31 13:00"]), Ok(TimeFormat::Iso));
+        assert_eq!(detect_time(&["20240131"]), Ok(TimeFormat::Compact));
+        assert_eq!(detect_time(&["1706659200"]), Ok(TimeFormat::EpochSeconds));
+        assert_eq!(detect_time(&["1706659200000"]), Ok(TimeFormat::EpochMillis));
+        assert_eq!(
+            detect_time(&["1706659200000000"]),
+            Ok(TimeFormat::EpochMicros)
+        );
+        assert_eq!(
+            detect_time(&["01/05/2024", "01/31/2024"]),
+            Ok(TimeFormat::MonthFirst)
+        );
+        assert_eq!(
+            detect_time(&["05.01.2024", "31.01.2024"]),
+            Ok(TimeFormat::DayFirst)
+        );
+        assert!(
+            detect_time(&["01/02/2024", "03/04/2024"])
+                .unwrap_err()
+                .contains("--date-format")
+        );
+        assert!(
+            detect_time(&["yesterday"])
+                .unwrap_err()
+                .contains("not a time format")
+        );
+        let (ms, _) = TimeFormat::DayFirst.parse("31.01.2024 13:30").unwrap();
+        assert_eq!(
+            Some(ms),
+            TimeFormat::Iso.parse("2024-01-31 13:30:00").map(|t| t.0)
+        );
+        let (ms, t) = TimeFormat::Iso.parse("2024-01-31T10:00:00+02:00").unwrap();
+        assert_eq!(ms, TimeFormat::Iso.parse("2024-01-31 08:00:00").unwrap().0);
+        assert_eq!(t.to_string(), "2024-01-31 10:00:00");
+    }
+
+    #[test]
+    fn columns_are_found_by_name() {
+        assert_eq!(role(&normalise("<TICKVOL>")), Some(Role::Volume));
+        assert_eq!(role(&normalise(" Adj Close")), Some(Role::AdjClose));
+        assert_eq!(role(&normalise("open_time")), Some(Role::Time));
+        assert_eq!(role(&normalise("<TIME>")), Some(Role::TimeOfDay));
+        assert_eq!(delimiter("Date;Open;High;Low;Close"), b';');
+        assert_eq!(delimiter("<DATE>\t<TIME>\t<OPEN>"), b'\t');
+    }
+}

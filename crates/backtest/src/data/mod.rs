@@ -1,0 +1,566 @@
+//! OHLCV data from CSV as traders have it (DESIGN.md §6.1): the delimiter, the columns, the time
+//! format and a decimal comma detected from the file itself (`layout.rs`), gzip read
+//! transparently, `Adj Close` applied on request; every malformed row an error naming the file,
+//! the line and the column.
+
+mod layout;
+
+use std::path::Path;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+pub use layout::TimeFormat;
+use layout::{Role, delimiter, detect_time, normalise, role};
+
+/// A problem with a data file, naming the file and the line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read")]
+    Read {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A row or the header is wrong.
+    #[error("{file}:{line}: {message}")]
+    Bad {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong and what to fix.
+        message: String,
+    },
+}
+
+/// Bars in file order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bars {
+    /// Times as written in the file.
+    pub time: Vec<String>,
+    /// Times as milliseconds since the epoch (naive times read as UTC).
+    pub epoch_ms: Vec<i64>,
+    /// Opens.
+    pub open: Vec<f64>,
+    /// Highs.
+    pub high: Vec<f64>,
+    /// Lows.
+    pub low: Vec<f64>,
+    /// Closes.
+    pub close: Vec<f64>,
+    /// Volumes (NaN when the file has none).
+    pub volume: Vec<f64>,
+    /// Log returns of the closes and their variance, computed on first use (every run's beta
+    /// needs them; a sweep's runs share them).
+    pub(crate) market: MarketCache,
+}
+
+/// A lazily computed cache that is not part of the data: equal to any other, empty when cloned.
+#[derive(Default)]
+pub(crate) struct MarketCache(pub(crate) std::sync::OnceLock<(Vec<f64>, f64)>);
+
+impl Clone for MarketCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for MarketCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for MarketCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarketCache")
+    }
+}
+
+impl Bars {
+    /// Number of bars.
+    pub fn len(&self) -> usize {
+        self.close.len()
+    }
+
+    /// Whether there are no bars.
+    pub fn is_empty(&self) -> bool {
+        self.close.is_empty()
+    }
+}
+
+/// Parses a time as written by common exports: a date, a date and time (`T` or space), with
+/// optional seconds, fractions or a UTC offset.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z"] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(t.timestamp_millis());
+        }
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return d
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+/// How to read a data file beyond what is detected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// A strftime format for the time column (`--date-format`), instead of detecting it.
+    pub date_format: Option<String>,
+    /// Scale open, high, low and close by `Adj Close / Close` (`--adjusted`).
+    pub adjusted: bool,
+}
+
+/// What was detected in a data file (`botforge data check`).
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about the file, each reported as is"
+)]
+pub struct Detected {
+    /// The delimiter.
+    pub delimiter: char,
+    /// Whether numbers use a decimal comma.
+    pub decimal_comma: bool,
+    /// Whether the file was gzip-compressed.
+    pub gzip: bool,
+    /// The header's columns, each with what it was read as (`None`: ignored).
+    pub columns: Vec<(String, Option<&'static str>)>,
+    /// The time column(s): one, or a date and a time of day.
+    pub time_columns: Vec<String>,
+    /// The time format.
+    pub time_format: TimeFormat,
+    /// Whether some times carry a UTC offset (compared as instants).
+    pub offsets: bool,
+    /// Whether prices were scaled by `Adj Close / Close`.
+    pub adjusted: bool,
+}
+
+/// Reads a data file with what is detected in it.
+///
+/// # Errors
+/// [`DataError`] naming the file and line.
+pub fn load_csv(path: &Path) -> Result<Bars, DataError> {
+    load(path, &LoadOptions::default()).map(|(b, _)| b)
+}
+
+/// Reads a data file (`.csv`, `.csv.gz`): bars and what was detected.
+///
+/// # Errors
+/// [`DataError`] naming the file, the line and the column.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Bars, Detected), DataError> {
+    use std::io::Read as _;
+    let file = path.display().to_string();
+    let read = |source| DataError::Read {
+        file: file.clone(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(read)?;
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let text = if gzip {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .map_err(read)?;
+        text
+    } else {
+        String::from_utf8(bytes).map_err(|e| DataError::Bad {
+            file: file.clone(),
+            line: 0,
+            message: format!("is not UTF-8 text (a CSV file, or one gzip-compressed): {e}"),
+        })?
+    };
+    let (bars, mut detected) = parse_with(&file, &text, opts)?;
+    detected.gzip = gzip;
+    Ok((bars, detected))
+}
+
+/// Parses CSV text; `file` names it in errors.
+///
+/// # Errors
+/// [`DataError::Bad`] naming the line: a missing column, an unparsable number or time, high
+/// below low, times out of order or repeated, or no rows.
+pub fn parse_csv(file: &str, text: &str) -> Result<Bars, DataError> {
+    parse_with(file, text, &LoadOptions::default()).map(|(b, _)| b)
+}
+
+/// The columns of a header.
+struct Columns {
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: Option<usize>,
+    adj_close: Option<usize>,
+    time: usize,
+    time_of_day: Option<usize>,
+}
+
+fn columns(
+    headers: &csv::StringRecord,
+    bad: &impl Fn(u64, String) -> DataError,
+) -> Result<(Columns, Vec<Option<Role>>), DataError> {
+    let roles: Vec<Option<Role>> = headers.iter().map(|h| role(&normalise(h))).collect();
+    let find = |r: Role| roles.iter().position(|x| *x == Some(r));
+    let found: Vec<&str> = headers.iter().collect();
+    let need = |r: Role, name: &str| {
+        find(r).ok_or_else(|| {
+            bad(
+                1,
+                format!(
+                    "column `{name}`: not found (the header is {}); botforge needs a time, Open, High, Low and Close, and reads Volume when present",
+                    found.join(", ")
+                ),
+            )
+        })
+    };
+    let (open, high, low, close) = (
+        need(Role::Open, "Open")?,
+        need(Role::High, "High")?,
+        need(Role::Low, "Low")?,
+        need(Role::Close, "Close")?,
+    );
+    // The time: a named date column (with a time-of-day column beside it, as MetaTrader writes),
+    // else a `time` column, else the first column when it is nothing else.
+    let (time, time_of_day) = match (find(Role::Time), find(Role::TimeOfDay)) {
+        (Some(d), t) => (d, t),
+        (None, Some(t)) => (t, None),
+        (None, None) if roles.first() == Some(&None) => (0, None),
+        (None, None) => {
+            return Err(bad(
+                1,
+                "no time column: name it Date, Time, Datetime, Timestamp or open_time, or put it first".to_owned(),
+            ));
+        }
+    };
+    Ok((
+        Columns {
+            open,
+            high,
+            low,
+            close,
+            volume: find(Role::Volume),
+            adj_close: find(Role::AdjClose),
+            time,
+            time_of_day,
+        },
+        roles,
+    ))
+}
+
+/// Parses CSV text with detection; `file` names it in errors.
+///
+/// # Errors
+/// [`DataError::Bad`] naming the line and the column.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over the rows with each check in file order"
+)]
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    opts: &LoadOptions,
+) -> Result<(Bars, Detected), DataError> {
+    let bad = |line: u64, message: String| DataError::Bad {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let delim = delimiter(text.lines().next().unwrap_or(""));
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delim)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
+        .clone();
+    let (cols, roles) = columns(&headers, &bad)?;
+    let name = |i: usize| headers.get(i).unwrap_or("").to_owned();
+    let mut records = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            bad(line, format!("unreadable row: {e}"))
+        })?;
+        if rec.iter().all(str::is_empty) {
+            continue;
+        }
+        records.push(rec);
+    }
+    if records.is_empty() {
+        return Err(bad(2, "no rows of data".to_owned()));
+    }
+    let time_text = |rec: &csv::StringRecord| -> String {
+        let date = rec.get(cols.time).unwrap_or("");
+        match cols.time_of_day.and_then(|t| rec.get(t)) {
+            Some(t) if !t.is_empty() => format!("{date} {t}"),
+            _ => date.to_owned(),
+        }
+    };
+    let time_label = match cols.time_of_day {
+        Some(t) => format!("{} + {}", name(cols.time), name(t)),
+        None => name(cols.time),
+    };
+    let time_label = if time_label.is_empty() {
+        "the first column".to_owned()
+    } else {
+        format!("`{time_label}`")
+    };
+    let samples: Vec<String> = records.iter().map(&time_text).collect();
+    let line_of = |rec: &csv::StringRecord| rec.position().map_or(0, csv::Position::line);
+    let time_format = if let Some(f) = &opts.date_format {
+        TimeFormat::Custom(f.clone())
+    } else {
+        let refs: Vec<&str> = samples.iter().map(String::as_str).collect();
+        detect_time(&refs)
+            .map_err(|m| bad(line_of(&records[0]), format!("column {time_label}: {m}")))?
+    };
+    // A decimal comma: `;`-separated numbers written `1,25` (and no `.` in them).
+    let first_open = records[0].get(cols.open).unwrap_or("");
+    let decimal_comma = delim == b';' && first_open.contains(',') && !first_open.contains('.');
+    if opts.adjusted && cols.adj_close.is_none() {
+        return Err(bad(
+            1,
+            "--adjusted needs an `Adj Close` column, and the header has none".to_owned(),
+        ));
+    }
+    let mut bars = Bars::default();
+    let mut offsets = false;
+    let mut numbers = String::new();
+    for (rec, time) in records.iter().zip(&samples) {
+        let line = line_of(rec);
+        let mut num = |i: usize| -> Result<f64, DataError> {
+            let s = rec.get(i).unwrap_or("");
+            let s = if decimal_comma {
+                numbers.clear();
+                numbers.push_str(s);
+                numbers = numbers.replace(',', ".");
+                numbers.as_str()
+            } else {
+                s
+            };
+            s.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    bad(
+                        line,
+                        format!(
+                            "column `{}`: `{}` is not a number",
+                            name(i),
+                            rec.get(i).unwrap_or("")
+                        ),
+                    )
+                })
+        };
+        let (ms, wall) = time_format.parse(time).ok_or_else(|| {
+            bad(
+                line,
+                format!(
+                    "column {time_label}: `{time}` is not in the file's time format ({}); one file holds one format (--date-format sets it)",
+                    time_format.describe()
+                ),
+            )
+        })?;
+        let (mut op, mut hi, mut lo, mut cl) = (
+            num(cols.open)?,
+            num(cols.high)?,
+            num(cols.low)?,
+            num(cols.close)?,
+        );
+        if opts.adjusted
+            && let Some(a) = cols.adj_close
+        {
+            let ratio = num(a)? / cl;
+            op *= ratio;
+            hi *= ratio;
+            lo *= ratio;
+            cl *= ratio;
+        }
+        let vol = match cols.volume {
+            Some(i) if rec.get(i).is_some_and(|s| !s.is_empty()) => num(i)?,
+            _ => f64::NAN,
+        };
+        if hi < lo {
+            return Err(bad(
+                line,
+                format!("column `{}`: High {hi} is below Low {lo}", name(cols.high)),
+            ));
+        }
+        if let Some(&prev) = bars.epoch_ms.last() {
+            if ms == prev {
+                return Err(bad(
+                    line,
+                    format!("column {time_label}: time `{time}` repeats the previous row's"),
+                ));
+            }
+            if ms < prev {
+                return Err(bad(
+                    line,
+                    format!(
+                        "column {time_label}: time `{time}` is earlier than the previous row's: rows must be in time order"
+                    ),
+                ));
+            }
+        }
+        // Times are kept as written when they are ISO 8601 already; other layouts are written
+        // out in ISO form (the report, the JSON and the time fields read them).
+        let shown = if time_format == TimeFormat::Iso && time.as_bytes().get(4) == Some(&b'-') {
+            offsets |= time.contains('+') || time.ends_with('Z') || time.matches('-').count() > 2;
+            time.clone()
+        } else if wall.time() == chrono::NaiveTime::MIN
+            && !time.contains(':')
+            && !matches!(
+                time_format,
+                TimeFormat::EpochSeconds | TimeFormat::EpochMillis | TimeFormat::EpochMicros
+            )
+        {
+            wall.date().to_string()
+        } else {
+            wall.format("%Y-%m-%d %H:%M:%S").to_string()
+        };
+        bars.time.push(shown);
+        bars.epoch_ms.push(ms);
+        bars.open.push(op);
+        bars.high.push(hi);
+        bars.low.push(lo);
+        bars.close.push(cl);
+        bars.volume.push(vol);
+    }
+    let columns = headers
+        .iter()
+        .zip(&roles)
+        .enumerate()
+        .map(|(i, (h, r))| {
+            let used = match r {
+                Some(Role::Open) => Some("open"),
+                Some(Role::High) => Some("high"),
+                Some(Role::Low) => Some("low"),
+                Some(Role::Close) => Some("close"),
+                Some(Role::Volume) => Some("volume"),
+                Some(Role::AdjClose) => opts.adjusted.then_some("adj_close"),
+                Some(Role::Time | Role::TimeOfDay) => Some("time"),
+                None if i == cols.time => Some("time"),
+                None => None,
+            };
+            (h.to_owned(), used)
+        })
+        .collect();
+    let mut time_columns = vec![name(cols.time)];
+    if let Some(t) = cols.time_of_day {
+        time_columns.push(name(t));
+    }
+    Ok((
+        bars,
+        Detected {
+            delimiter: char::from(delim),
+            decimal_comma,
+            gzip: false,
+            columns,
+            time_columns,
+            time_format,
+            offsets,
+            adjusted: opts.adjusted,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unnamed_first_column_layout_reads() {
+        let b = parse_csv("x.csv", ",Open,High,Low,Close,Volume\n2004-08-19,100,104.06,95.96,100.34,22351900\n2004-08-20,101.01,109.08,100.5,108.31,11428600\n").unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.time[1], "2004-08-20");
+        assert_eq!(b.close, [100.34, 108.31]);
+    }
+
+    #[test]
+    fn named_columns_in_any_order_and_case_without_volume() {
+        let b = parse_csv(
+            "x.csv",
+            "close,DATE,low,High,open\n2,2024-01-02 10:00:00,1,3,2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (b.open[0], b.high[0], b.low[0], b.close[0]),
+            (2.0, 3.0, 1.0, 2.0)
+        );
+        assert!(b.volume[0].is_nan());
+    }
+
+    #[test]
+    fn bad_rows_name_the_line() {
+        let head = "Date,Open,High,Low,Close\n2024-01-01,1,2,1,1\n";
+        let cases = [
+            (
+                format!("{head}2024-01-02,1,x,1,1\n"),
+                "x.csv:3: column `High`: `x` is not a number",
+            ),
+            (
+                format!("{head}2024-01-02,1,1,2,1\n"),
+                "x.csv:3: column `High`: High 1 is below Low 2",
+            ),
+            (
+                format!("{head}2024-01-01,1,2,1,1\n"),
+                "x.csv:3: column `Date`: time `2024-01-01` repeats",
+            ),
+            (
+                format!("{head}2023-12-31,1,2,1,1\n"),
+                "x.csv:3: column `Date`: time `2023-12-31` is earlier",
+            ),
+            (
+                format!("{head}2024/01/03 10:00,1,2,1,1\n2024-01-04,1,2,1,1\n01/05/2024,1,2,1,1\n"),
+                "x.csv:5: column `Date`: `01/05/2024` is not in the file's time format (ISO 8601",
+            ),
+            (
+                "Date,Open,High,Low,Close\nyesterday,1,2,1,1\n".to_owned(),
+                "x.csv:2: column `Date`: `yesterday` is not a time format botforge knows",
+            ),
+            (
+                "Date,Open,High,Close\n".to_owned(),
+                "x.csv:1: column `Low`: not found (the header is Date, Open, High, Close)",
+            ),
+            (
+                "Date,Open,High,Low,Close\n".to_owned(),
+                "x.csv:2: no rows of data",
+            ),
+            (
+                "Date,Open,High,Low,Close\n01/02/2024,1,2,1,1\n03/04/2024,1,2,1,1\n".to_owned(),
+                "x.csv:2: column `Date`: dates like `01/02/2024` could be day-first or month-first",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse_csv("x.csv", &text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
+        }
+    }
+}
