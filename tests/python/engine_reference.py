@@ -19,11 +19,11 @@ import pathlib
 import sys
 import warnings
 
-import numpy as np
 import pandas as pd
 import talib
 from backtesting import Backtest, Strategy
 from backtesting.lib import FractionalBacktest, crossover, resample_apply
+from reference_common import stats_of, trades_of
 
 warnings.filterwarnings("ignore")
 FULL = 1 - sys.float_info.epsilon
@@ -334,64 +334,6 @@ SCENARIOS = {
     "tf_weekly": (TfWeekly, {}),
 }
 
-KEYS = {
-    "Exposure Time [%]": "exposure_time_pct",
-    "Equity Final [$]": "equity_final",
-    "Equity Peak [$]": "equity_peak",
-    "Return [%]": "return_pct",
-    "Buy & Hold Return [%]": "buy_hold_return_pct",
-    "Return (Ann.) [%]": "return_ann_pct",
-    "Volatility (Ann.) [%]": "volatility_ann_pct",
-    "CAGR [%]": "cagr_pct",
-    "Sharpe Ratio": "sharpe_ratio",
-    "Sortino Ratio": "sortino_ratio",
-    "Calmar Ratio": "calmar_ratio",
-    "Alpha [%]": "alpha_pct",
-    "Beta": "beta",
-    "Max. Drawdown [%]": "max_drawdown_pct",
-    "Avg. Drawdown [%]": "avg_drawdown_pct",
-    "Max. Drawdown Duration": "max_drawdown_duration_days",
-    "Avg. Drawdown Duration": "avg_drawdown_duration_days",
-    "# Trades": "trades",
-    "Win Rate [%]": "win_rate_pct",
-    "Best Trade [%]": "best_trade_pct",
-    "Worst Trade [%]": "worst_trade_pct",
-    "Avg. Trade [%]": "avg_trade_pct",
-    "Max. Trade Duration": "max_trade_duration_days",
-    "Avg. Trade Duration": "avg_trade_duration_days",
-    "Profit Factor": "profit_factor",
-    "Expectancy [%]": "expectancy_pct",
-    "SQN": "sqn",
-    "Kelly Criterion": "kelly_criterion",
-    "Commissions [$]": "commissions",
-    "Duration": "duration_days",
-}
-
-
-def number(v):
-    if isinstance(v, pd.Timedelta):
-        return None if pd.isna(v) else v / pd.Timedelta(days=1)
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) or math.isinf(f) else f
-
-
-def trades_of(stats):
-    return [
-        {
-            "entry_bar": int(t.EntryBar), "exit_bar": int(t.ExitBar),
-            "entry_price": float(t.EntryPrice), "exit_price": float(t.ExitPrice),
-            "size": float(t.Size), "pnl": float(t.PnL),
-            "return_pct": float(t.ReturnPct) * 100, "commission": float(t.Commission),
-        }
-        for t in stats["_trades"].itertuples()
-    ]
-
-
 def main():
     out = {}
     for path in sys.argv[1:]:
@@ -404,7 +346,7 @@ def main():
                   else Backtest(df, cls, **kwargs))
             stats = bt.run()
             out[f"{pathlib.Path(path).name}:{name}"] = {
-                "stats": {k: number(stats[b]) for b, k in KEYS.items() if b in stats},
+                "stats": stats_of(stats),
                 "trades": trades_of(stats),
                 "open": len(stats["_strategy"].trades),
             }

@@ -2,7 +2,7 @@
 //! valuewhen` and the bar time fields. Numbers follow numpy's element-wise rules (NaN in, NaN
 //! out), as the exported Python computes them.
 
-use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
+use chrono::{Datelike as _, NaiveDateTime, Timelike as _};
 
 /// `abs(x)`.
 pub(crate) fn abs(x: &[f64]) -> Vec<f64> {
@@ -78,31 +78,10 @@ pub(crate) fn valuewhen(cond: &[bool], x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// A bar's wall-clock time as written (an offset is kept, not applied).
+/// A bar's wall-clock time as written (an offset is kept, not applied): the time as the data
+/// loader wrote it, ISO 8601.
 fn wall_clock(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.naive_local());
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z"] {
-        if let Ok(t) = chrono::DateTime::parse_from_str(s, f) {
-            return Some(t.naive_local());
-        }
-    }
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(t);
-        }
-    }
-    ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"]
-        .iter()
-        .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    crate::TimeFormat::Iso.parse(s).map(|(_, t)| t)
 }
 
 /// A bar time field (`hour minute weekday month day year`) of each bar; NaN where a time does

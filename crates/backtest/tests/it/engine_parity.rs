@@ -12,8 +12,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use backtest::engine::{ExitReason, Run, Settings, run};
+
+use crate::reference::{compare_stats, compare_trades, python, python_json};
 use backtest::{Bars, load_csv};
-use serde_json::Value;
 use strategy::Strategy;
 
 /// The strategy files; names match `engine_reference.py`'s scenarios.
@@ -254,88 +255,6 @@ fn synthetic(path: &Path) {
         close = (c * 10_000.0).round() / 10_000.0;
     }
     std::fs::write(path, text).unwrap();
-}
-
-fn close(what: &str, got: f64, want: f64) {
-    let tol = 1e-9 * want.abs().max(1e-6);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: botforge {got} vs backtesting.py {want}"
-    );
-}
-
-fn compare_trades(what: &str, ours: &Run, want: &Value) {
-    let trades = want["trades"].as_array().unwrap();
-    assert_eq!(ours.trades.len(), trades.len(), "{what}: trade count");
-    for (i, (t, w)) in ours.trades.iter().zip(trades).enumerate() {
-        let what = format!("{what} trade {i}");
-        assert_eq!(
-            (t.entry_bar as u64, t.exit_bar.unwrap() as u64),
-            (
-                w["entry_bar"].as_u64().unwrap(),
-                w["exit_bar"].as_u64().unwrap()
-            ),
-            "{what} bars"
-        );
-        close(&format!("{what} size"), t.size, w["size"].as_f64().unwrap());
-        close(
-            &format!("{what} entry"),
-            t.entry_price,
-            w["entry_price"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{what} exit"),
-            t.exit_price.unwrap(),
-            w["exit_price"].as_f64().unwrap(),
-        );
-        close(&format!("{what} pnl"), t.pnl(), w["pnl"].as_f64().unwrap());
-        close(
-            &format!("{what} commission"),
-            t.commission,
-            w["commission"].as_f64().unwrap(),
-        );
-    }
-}
-
-fn compare_stats(what: &str, stats: &Value, want: &Value) {
-    for (k, v) in want["stats"].as_object().unwrap() {
-        match (v.as_f64(), stats[k].as_f64()) {
-            (None, got) => assert!(
-                got.is_none(),
-                "{what} {k}: backtesting.py has none, we have {got:?}"
-            ),
-            (Some(w), Some(g)) => close(&format!("{what} {k}"), g, w),
-            (Some(w), None) => panic!("{what} {k}: backtesting.py has {w}, we have none"),
-        }
-    }
-}
-
-fn python() -> Option<std::ffi::OsString> {
-    let p = std::env::var_os("BOTFORGE_PYTHON");
-    if p.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set: .ci/run creates the venv with backtesting.py and sets it"
-        );
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipped: set BOTFORGE_PYTHON to a python with tests/python/requirements.txt installed\n",
-        );
-    }
-    p
-}
-
-fn python_json(python: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> HashMap<String, Value> {
-    let out = std::process::Command::new(python)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -14,5 +14,6 @@ mod engine_parity;
 mod eval;
 mod python_export;
 mod random_strategies;
+mod reference;
 mod sweep;
 mod talib_parity;

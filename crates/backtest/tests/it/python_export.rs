@@ -8,10 +8,11 @@
 //! shorts with stops and targets, fractional size).
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use backtest::engine::{Run, Settings, run};
+
+use crate::reference::{compare_stats, compare_trades, python};
 use backtest::load_csv;
 use serde_json::Value;
 use strategy::Strategy;
@@ -217,72 +218,9 @@ fn strategies() -> Vec<Strategy> {
     out
 }
 
-fn close(what: &str, got: f64, want: f64) {
-    let tol = 1e-9 * want.abs().max(1e-6);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: botforge {got} vs the export under backtesting.py {want}"
-    );
-}
-
 fn compare(what: &str, ours: &Run, stats: &Value, want: &Value) {
-    let trades = want["trades"].as_array().unwrap();
-    assert_eq!(ours.trades.len(), trades.len(), "{what}: trade count");
-    for (i, (t, w)) in ours.trades.iter().zip(trades).enumerate() {
-        let what = format!("{what} trade {i}");
-        assert_eq!(
-            t.entry_bar as u64,
-            w["entry_bar"].as_u64().unwrap(),
-            "{what} entry bar"
-        );
-        assert_eq!(
-            t.exit_bar.unwrap() as u64,
-            w["exit_bar"].as_u64().unwrap(),
-            "{what} exit bar"
-        );
-        close(&format!("{what} size"), t.size, w["size"].as_f64().unwrap());
-        close(
-            &format!("{what} entry"),
-            t.entry_price,
-            w["entry_price"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{what} exit"),
-            t.exit_price.unwrap(),
-            w["exit_price"].as_f64().unwrap(),
-        );
-        close(&format!("{what} pnl"), t.pnl(), w["pnl"].as_f64().unwrap());
-        close(
-            &format!("{what} commission"),
-            t.commission,
-            w["commission"].as_f64().unwrap(),
-        );
-    }
-    for (k, v) in want["stats"].as_object().unwrap() {
-        match (v.as_f64(), stats[k].as_f64()) {
-            (None, got) => assert!(
-                got.is_none(),
-                "{what} {k}: export has none, we have {got:?}"
-            ),
-            (Some(w), Some(g)) => close(&format!("{what} {k}"), g, w),
-            (Some(w), None) => panic!("{what} {k}: export has {w}, we have none"),
-        }
-    }
-}
-
-fn python() -> Option<std::ffi::OsString> {
-    let p = std::env::var_os("BOTFORGE_PYTHON");
-    if p.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set: .ci/run creates the venv with backtesting.py and sets it"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: set BOTFORGE_PYTHON to a python with tests/python/requirements.txt installed"
-        );
-    }
-    p
+    compare_trades(what, ours, want);
+    compare_stats(what, stats, want);
 }
 
 #[test]
