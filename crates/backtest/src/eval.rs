@@ -319,10 +319,7 @@ impl<'a> Evaluator<'a> {
 
     /// The language's series functions (`abs min max if count bars_since valuewhen`).
     fn language(&mut self, func: Func, args: &[Expr]) -> Result<Series, EvalError> {
-        let arg = |i: usize| {
-            args.get(i)
-                .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
-        };
+        let arg = |i: usize| nth(args, i, func);
         Ok(match func {
             Func::Abs => Series::num(fun::abs(&self.num(arg(0)?)?)),
             Func::Min | Func::Max => {
@@ -355,10 +352,7 @@ impl<'a> Evaluator<'a> {
         field: Option<Field>,
     ) -> Result<Series, EvalError> {
         let b = self.bars;
-        let arg = |i: usize| {
-            args.get(i)
-                .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
-        };
+        let arg = |i: usize| nth(args, i, func);
         Ok(match func {
             Func::Sum | Func::Stddev | Func::Roc | Func::Mom | Func::Cmo | Func::Linearreg => {
                 let x = self.num(arg(0)?)?;
@@ -505,10 +499,7 @@ impl<'a> Evaluator<'a> {
         field: Option<Field>,
     ) -> Result<Series, EvalError> {
         let b = self.bars;
-        let arg = |i: usize| {
-            args.get(i)
-                .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
-        };
+        let arg = |i: usize| nth(args, i, func);
         let pick = |outs: Vec<(Field, Vec<f64>)>| -> Result<Series, EvalError> {
             outs.into_iter()
                 .find(|(f, _)| Some(*f) == field)
@@ -596,6 +587,12 @@ impl<'a> Evaluator<'a> {
             other => self.indicator(other, args, field)?,
         })
     }
+}
+
+/// Argument `i` of a call to `func` (the type checker makes sure it is there).
+fn nth(args: &[Expr], i: usize, func: Func) -> Result<&Expr, EvalError> {
+    args.get(i)
+        .ok_or_else(|| EvalError(format!("{func} is missing an argument")))
 }
 
 struct EvalScope<'e, 'a>(&'e Evaluator<'a>);

@@ -12,6 +12,8 @@ use backtest::load_csv;
 use serde_json::Value;
 use strategy::Strategy;
 
+use crate::reference::{compare_stats, compare_trades, python};
+
 fn strategy(scenario: &str) -> Strategy {
     let (ind, rules, risk) = match scenario {
         "sma_long" => (
@@ -53,26 +55,9 @@ fn strategy(scenario: &str) -> Strategy {
     .unwrap()
 }
 
-fn close(what: &str, got: f64, want: f64) {
-    let tol = 1e-9 * want.abs().max(1e-6);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: {got} vs backtesting.py {want}"
-    );
-}
-
 #[test]
 fn trades_and_statistics_match_backtesting_py() {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set: .ci/run creates the venv with backtesting.py and sets it"
-        );
-        eprintln!(
-            "skipped: set BOTFORGE_PYTHON to a python with tests/python/requirements.txt installed"
-        );
-        return;
-    };
+    let Some(python) = python() else { return };
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -103,53 +88,8 @@ fn trades_and_statistics_match_backtesting_py() {
             },
         )
         .unwrap();
-        let trades = want["trades"].as_array().unwrap();
-        assert_eq!(r.trades.len(), trades.len(), "{key}: trade count");
-        for (i, (t, w)) in r.trades.iter().zip(trades).enumerate() {
-            let what = format!("{key} trade {i}");
-            assert_eq!(
-                t.entry_bar as u64,
-                w["entry_bar"].as_u64().unwrap(),
-                "{what} entry bar"
-            );
-            assert_eq!(
-                t.exit_bar.unwrap() as u64,
-                w["exit_bar"].as_u64().unwrap(),
-                "{what} exit bar"
-            );
-            close(&format!("{what} size"), t.size, w["size"].as_f64().unwrap());
-            close(
-                &format!("{what} entry"),
-                t.entry_price,
-                w["entry_price"].as_f64().unwrap(),
-            );
-            close(
-                &format!("{what} exit"),
-                t.exit_price.unwrap(),
-                w["exit_price"].as_f64().unwrap(),
-            );
-            close(&format!("{what} pnl"), t.pnl(), w["pnl"].as_f64().unwrap());
-            close(
-                &format!("{what} return"),
-                t.return_frac() * 100.0,
-                w["return_pct"].as_f64().unwrap(),
-            );
-            close(
-                &format!("{what} commission"),
-                t.commission,
-                w["commission"].as_f64().unwrap(),
-            );
-        }
+        compare_trades(key, &r, want);
         let ours = backtest::report::to_json(&bars, &r, &backtest::stats::compute(&bars, &r));
-        for (k, v) in want["stats"].as_object().unwrap() {
-            match (v.as_f64(), ours[k].as_f64()) {
-                (None, got) => assert!(
-                    got.is_none(),
-                    "{key} {k}: backtesting.py has none, we have {got:?}"
-                ),
-                (Some(w), Some(g)) => close(&format!("{key} {k}"), g, w),
-                (Some(w), None) => panic!("{key} {k}: backtesting.py has {w}, we have none"),
-            }
-        }
+        compare_stats(key, &ours, want);
     }
 }

@@ -79,6 +79,9 @@ pub fn compare_trades(what: &str, ours: &Run, want: &Value) {
             t.commission,
             w["commission"].as_f64().unwrap(),
         );
+        if let Some(r) = w.get("return_pct").and_then(Value::as_f64) {
+            close(&format!("{what} return"), t.return_frac() * 100.0, r);
+        }
     }
 }
 
