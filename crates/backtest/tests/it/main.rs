@@ -9,6 +9,7 @@
 
 mod backtesting_parity;
 mod data_formats;
+mod data_fuzz;
 mod engine;
 mod engine_parity;
 mod eval;
