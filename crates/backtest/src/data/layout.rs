@@ -97,8 +97,38 @@ impl TimeFormat {
     }
 }
 
+/// The two fixed layouts most files use, read by position: `YYYY-MM-DD` and
+/// `YYYY-MM-DD HH:MM:SS` (no format string to interpret per row).
+fn iso_fixed(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if !(b.len() == 10 || b.len() == 19) || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(n(0..4)?).ok()?, n(5..7)?, n(8..10)?)?;
+    if b.len() == 10 {
+        return date.and_hms_opt(0, 0, 0);
+    }
+    if b[10] != b' ' && b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    date.and_hms_opt(n(11..13)?, n(14..16)?, n(17..19)?)
+}
+
 /// ISO 8601 and its `/` and `.` variants.
 fn iso(s: &str) -> Option<(i64, NaiveDateTime)> {
+    if let Some(t) = iso_fixed(s) {
+        return Some((t.and_utc().timestamp_millis(), t));
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some((t.timestamp_millis(), t.naive_local()));
     }
@@ -320,5 +350,29 @@ mod tests {
         assert_eq!(role(&normalise("<TIME>")), Some(Role::TimeOfDay));
         assert_eq!(delimiter("Date;Open;High;Low;Close"), b';');
         assert_eq!(delimiter("<DATE>\t<TIME>\t<OPEN>"), b'\t');
+    }
+
+    #[test]
+    fn fixed_iso_fast_path_agrees_with_chrono() {
+        for s in [
+            "2024-01-31",
+            "2024-02-29 23:59:59",
+            "1999-12-31T00:00:01",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-31 24:00:00",
+            "2024-01-3a",
+            "2024/01/31",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+                .ok()
+                .or_else(|| {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                });
+            assert_eq!(iso_fixed(s), chrono, "{s}");
+        }
     }
 }

@@ -270,6 +270,54 @@ fn columns(
     ))
 }
 
+/// Calls `row(line, fields)` for each row after the header that is not blank, fields trimmed.
+/// Text without quotes is split in place (no allocation per row); quoted text goes through the
+/// `csv` reader.
+fn for_each_row(
+    text: &str,
+    delim: u8,
+    bad: &impl Fn(u64, String) -> DataError,
+    mut row: impl FnMut(u64, &[&str]) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    if !text.contains('"') {
+        let mut fields: Vec<&str> = Vec::new();
+        let d = char::from(delim);
+        for (k, line) in text.split('\n').enumerate().skip(1) {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            fields.clear();
+            fields.extend(line.split(d).map(str::trim));
+            if fields.iter().all(|f| f.is_empty()) {
+                continue;
+            }
+            row(k as u64 + 1, &fields)?;
+        }
+        return Ok(());
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delim)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                return Err(bad(line, format!("unreadable row: {e}")));
+            }
+        }
+        if rec.iter().all(str::is_empty) {
+            continue;
+        }
+        let line = rec.position().map_or(0, csv::Position::line);
+        let owned: Vec<&str> = rec.iter().collect();
+        row(line, &owned)?;
+    }
+}
+
 /// Parses CSV text with detection; `file` names it in errors.
 ///
 /// # Errors
@@ -290,39 +338,17 @@ pub fn parse_with(
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let delim = delimiter(text.lines().next().unwrap_or(""));
-    let mut rdr = csv::ReaderBuilder::new()
+    let headers = csv::ReaderBuilder::new()
         .has_headers(true)
         .delimiter(delim)
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = rdr
+        .from_reader(text.as_bytes())
         .headers()
         .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
         .clone();
     let (cols, roles) = columns(&headers, &bad)?;
     let name = |i: usize| headers.get(i).unwrap_or("").to_owned();
-    let mut records = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, csv::Position::line);
-            bad(line, format!("unreadable row: {e}"))
-        })?;
-        if rec.iter().all(str::is_empty) {
-            continue;
-        }
-        records.push(rec);
-    }
-    if records.is_empty() {
-        return Err(bad(2, "no rows of data".to_owned()));
-    }
-    let time_text = |rec: &csv::StringRecord| -> String {
-        let date = rec.get(cols.time).unwrap_or("");
-        match cols.time_of_day.and_then(|t| rec.get(t)) {
-            Some(t) if !t.is_empty() => format!("{date} {t}"),
-            _ => date.to_owned(),
-        }
-    };
     let time_label = match cols.time_of_day {
         Some(t) => format!("{} + {}", name(cols.time), name(t)),
         None => name(cols.time),
@@ -332,17 +358,68 @@ pub fn parse_with(
     } else {
         format!("`{time_label}`")
     };
-    let samples: Vec<String> = records.iter().map(&time_text).collect();
-    let line_of = |rec: &csv::StringRecord| rec.position().map_or(0, csv::Position::line);
+    // A row's time text, borrowed when it is one column, joined into `buf` when it is two.
+    let time_of = |fields: &[&str], buf: &mut String| -> bool {
+        let date = fields.get(cols.time).copied().unwrap_or("");
+        buf.clear();
+        buf.push_str(date);
+        if let Some(t) = cols
+            .time_of_day
+            .and_then(|t| fields.get(t))
+            .filter(|t| !t.is_empty())
+        {
+            buf.push(' ');
+            buf.push_str(t);
+        }
+        true
+    };
+
+    // The time format: from the first row, or, for dates that only the data can tell day-first
+    // from month-first, from every row.
+    let mut first: Option<(u64, String, String)> = None;
+    let mut buf = String::new();
+    for_each_row(text, delim, &bad, |line, fields| {
+        if first.is_none() {
+            time_of(fields, &mut buf);
+            let open = fields.get(cols.open).copied().unwrap_or("").to_owned();
+            first = Some((line, buf.clone(), open));
+            return Err(DataError::Bad {
+                file: String::new(),
+                line: 0,
+                message: String::new(),
+            });
+        }
+        Ok(())
+    })
+    .or_else(|e| match e {
+        // The stop signal above, not a real error.
+        DataError::Bad { ref file, .. } if file.is_empty() => Ok(()),
+        e => Err(e),
+    })?;
+    let Some((first_line, first_time, first_open)) = first else {
+        return Err(bad(2, "no rows of data".to_owned()));
+    };
     let time_format = if let Some(f) = &opts.date_format {
         TimeFormat::Custom(f.clone())
     } else {
-        let refs: Vec<&str> = samples.iter().map(String::as_str).collect();
-        detect_time(&refs)
-            .map_err(|m| bad(line_of(&records[0]), format!("column {time_label}: {m}")))?
+        let one = detect_time(&[first_time.as_str()]);
+        let all = match &one {
+            Ok(TimeFormat::DayFirst | TimeFormat::MonthFirst) | Err(_) => {
+                let mut samples = Vec::new();
+                let mut b = String::new();
+                for_each_row(text, delim, &bad, |_, fields| {
+                    time_of(fields, &mut b);
+                    samples.push(b.clone());
+                    Ok(())
+                })?;
+                let refs: Vec<&str> = samples.iter().map(String::as_str).collect();
+                detect_time(&refs)
+            }
+            Ok(_) => one,
+        };
+        all.map_err(|m| bad(first_line, format!("column {time_label}: {m}")))?
     };
     // A decimal comma: `;`-separated numbers written `1,25` (and no `.` in them).
-    let first_open = records[0].get(cols.open).unwrap_or("");
     let decimal_comma = delim == b';' && first_open.contains(',') && !first_open.contains('.');
     if opts.adjusted && cols.adj_close.is_none() {
         return Err(bad(
@@ -351,19 +428,31 @@ pub fn parse_with(
         ));
     }
     let mut bars = Bars::default();
+    let rows_guess = text.len() / text.lines().next().map_or(64, |l| l.len().max(16) + 1);
+    bars.time.reserve(rows_guess);
+    bars.epoch_ms.reserve(rows_guess);
+    for v in [
+        &mut bars.open,
+        &mut bars.high,
+        &mut bars.low,
+        &mut bars.close,
+        &mut bars.volume,
+    ] {
+        v.reserve(rows_guess);
+    }
     let mut offsets = false;
     let mut numbers = String::new();
-    for (rec, time) in records.iter().zip(&samples) {
-        let line = line_of(rec);
+    let mut time = String::new();
+    for_each_row(text, delim, &bad, |line, fields| {
         let mut num = |i: usize| -> Result<f64, DataError> {
-            let s = rec.get(i).unwrap_or("");
+            let raw = fields.get(i).copied().unwrap_or("");
             let s = if decimal_comma {
                 numbers.clear();
-                numbers.push_str(s);
+                numbers.push_str(raw);
                 numbers = numbers.replace(',', ".");
                 numbers.as_str()
             } else {
-                s
+                raw
             };
             s.parse::<f64>()
                 .ok()
@@ -371,15 +460,12 @@ pub fn parse_with(
                 .ok_or_else(|| {
                     bad(
                         line,
-                        format!(
-                            "column `{}`: `{}` is not a number",
-                            name(i),
-                            rec.get(i).unwrap_or("")
-                        ),
+                        format!("column `{}`: `{raw}` is not a number", name(i)),
                     )
                 })
         };
-        let (ms, wall) = time_format.parse(time).ok_or_else(|| {
+        time_of(fields, &mut time);
+        let (ms, wall) = time_format.parse(&time).ok_or_else(|| {
             bad(
                 line,
                 format!(
@@ -404,7 +490,7 @@ pub fn parse_with(
             cl *= ratio;
         }
         let vol = match cols.volume {
-            Some(i) if rec.get(i).is_some_and(|s| !s.is_empty()) => num(i)?,
+            Some(i) if fields.get(i).is_some_and(|s| !s.is_empty()) => num(i)?,
             _ => f64::NAN,
         };
         if hi < lo {
@@ -452,6 +538,10 @@ pub fn parse_with(
         bars.low.push(lo);
         bars.close.push(cl);
         bars.volume.push(vol);
+        Ok(())
+    })?;
+    if bars.is_empty() {
+        return Err(bad(2, "no rows of data".to_owned()));
     }
     let columns = headers
         .iter()

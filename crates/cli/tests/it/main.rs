@@ -1049,7 +1049,8 @@ async fn keys_health_reads_the_keys_from_vault() {
         .unwrap();
     let http = reqwest::Client::new();
     let mut up = false;
-    for _ in 0..200 {
+    // Bounded: 30 s covers a cold start on a loaded 2-core machine.
+    for _ in 0..600 {
         if http
             .get(format!("{addr}/v1/sys/health"))
             .send()
@@ -1058,6 +1059,9 @@ async fn keys_health_reads_the_keys_from_vault() {
         {
             up = true;
             break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("bao exited: {status}");
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
