@@ -148,14 +148,9 @@ pub fn wma(x: &[f64], n: usize) -> Vec<f64> {
     out
 }
 
-/// Wilder's RSI: average gain and loss seeded with the mean of the first `n` changes.
-pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
-    let b = first_valid(&[x]);
-    if n < 2 || b + n >= x.len() {
-        return nan(x.len());
-    }
-    let mut out = nan_head(x.len(), b + n);
-    let nf = n as f64;
+/// Mean gain and mean loss over the first `n` changes after index `b`: the seed of Wilder's
+/// smoothing in RSI and CMO.
+pub(crate) fn wilder_seed(x: &[f64], b: usize, n: usize) -> (f64, f64) {
     let (mut gain, mut loss) = (0.0, 0.0);
     let mut prev = x[b];
     for &v in &x[b + 1..=b + n] {
@@ -167,8 +162,19 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
             gain += d;
         }
     }
-    loss /= nf;
-    gain /= nf;
+    let nf = n as f64;
+    (gain / nf, loss / nf)
+}
+
+/// Wilder's RSI: average gain and loss seeded with the mean of the first `n` changes.
+pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
+    let b = first_valid(&[x]);
+    if n < 2 || b + n >= x.len() {
+        return nan(x.len());
+    }
+    let mut out = nan_head(x.len(), b + n);
+    let nf = n as f64;
+    let (mut gain, mut loss) = wilder_seed(x, b, n);
     let inv = 1.0 / nf;
     let keep = (nf - 1.0) * inv;
     let put = |g: f64, l: f64| {

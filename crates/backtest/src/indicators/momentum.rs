@@ -2,7 +2,7 @@
 //! `willr` on the bar's own high, low and close — TA-Lib 0.8's definitions, warm-up and
 //! operation order (its newer shifted, reseeded variance for `stddev`), checked against it.
 
-use super::{first_valid, is_zero, nan};
+use super::{first_valid, is_zero, nan, wilder_seed};
 
 /// TA-Lib `SUM`: the running total of the last `n` values (first at `n - 1`).
 pub fn sum(x: &[f64], n: usize) -> Vec<f64> {
@@ -120,19 +120,8 @@ pub fn cmo(x: &[f64], n: usize) -> Vec<f64> {
         return out;
     }
     let nf = n as f64;
-    let (mut gain, mut loss) = (0.0, 0.0);
-    let mut prev = x[b];
-    for &v in &x[b + 1..=b + n] {
-        let d = v - prev;
-        prev = v;
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
-    }
-    loss /= nf;
-    gain /= nf;
+    let (mut gain, mut loss) = wilder_seed(x, b, n);
+    let mut prev = x[b + n];
     let put = |g: f64, l: f64| {
         let s = g + l;
         if is_zero(s) {
