@@ -42,7 +42,7 @@ fn names_that_could_escape_the_folder_are_refused() {
 
 #[test]
 fn two_concurrent_writers_of_one_name_one_wins_and_the_file_is_whole() {
-    for _ in 0..20 {
+    for _ in 0..200 {
         let dir = tempfile::tempdir().unwrap();
         let texts = [
             "buy when rsi(14) < 30, sell when rsi > 70",
