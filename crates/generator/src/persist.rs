@@ -58,6 +58,10 @@ pub fn write_atomic(
     write_file_atomic(&dir.join(format!("{name}.{ext}")), text, force)
 }
 
+/// Makes temporary names unique per call: two threads of one process can read the same clock
+/// value, and a shared name would let one writer's cleanup remove the other's file.
+static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes `text` to `dest` atomically, as [`write_atomic`] does (a temporary file in the same
 /// folder, then a hard link, or with `force` a rename).
 ///
@@ -77,14 +81,11 @@ pub fn write_file_atomic(dest: &Path, text: &str, force: bool) -> Result<PathBuf
         .map_or_else(|| "out".into(), |f| f.to_string_lossy().into_owned());
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let dest = dest.to_owned();
-    // Unique per process and per call: two threads of one process can read the same clock
-    // value, and a shared name would let one writer's cleanup remove the other's file.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
         ".{file}.tmp-{}-{:x}-{}",
         std::process::id(),
         std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
