@@ -5,6 +5,7 @@
 
 mod layout;
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -270,14 +271,14 @@ fn columns(
     ))
 }
 
-/// Calls `row(line, fields)` for each row after the header that is not blank, fields trimmed.
-/// Text without quotes is split in place (no allocation per row); quoted text goes through the
+/// Calls `row(line, fields)` for each row after the header that is not blank, fields trimmed,
+/// until `row` answers [`ControlFlow::Break`]. Text without quotes is split in place (no allocation per row); quoted text goes through the
 /// `csv` reader.
 fn for_each_row(
     text: &str,
     delim: u8,
     bad: &impl Fn(u64, String) -> DataError,
-    mut row: impl FnMut(u64, &[&str]) -> Result<(), DataError>,
+    mut row: impl FnMut(u64, &[&str]) -> Result<ControlFlow<()>, DataError>,
 ) -> Result<(), DataError> {
     if !text.contains('"') {
         let mut fields: Vec<&str> = Vec::new();
@@ -289,7 +290,9 @@ fn for_each_row(
             if fields.iter().all(|f| f.is_empty()) {
                 continue;
             }
-            row(k as u64 + 1, &fields)?;
+            if row(k as u64 + 1, &fields)?.is_break() {
+                break;
+            }
         }
         return Ok(());
     }
@@ -314,7 +317,9 @@ fn for_each_row(
         }
         let line = rec.position().map_or(0, csv::Position::line);
         let owned: Vec<&str> = rec.iter().collect();
-        row(line, &owned)?;
+        if row(line, &owned)?.is_break() {
+            return Ok(());
+        }
     }
 }
 
@@ -359,7 +364,7 @@ pub fn parse_with(
         format!("`{time_label}`")
     };
     // A row's time text, borrowed when it is one column, joined into `buf` when it is two.
-    let time_of = |fields: &[&str], buf: &mut String| -> bool {
+    let time_of = |fields: &[&str], buf: &mut String| {
         let date = fields.get(cols.time).copied().unwrap_or("");
         buf.clear();
         buf.push_str(date);
@@ -371,7 +376,6 @@ pub fn parse_with(
             buf.push(' ');
             buf.push_str(t);
         }
-        true
     };
 
     // The time format: from the first row, or, for dates that only the data can tell day-first
@@ -379,22 +383,10 @@ pub fn parse_with(
     let mut first: Option<(u64, String, String)> = None;
     let mut buf = String::new();
     for_each_row(text, delim, &bad, |line, fields| {
-        if first.is_none() {
-            time_of(fields, &mut buf);
-            let open = fields.get(cols.open).copied().unwrap_or("").to_owned();
-            first = Some((line, buf.clone(), open));
-            return Err(DataError::Bad {
-                file: String::new(),
-                line: 0,
-                message: String::new(),
-            });
-        }
-        Ok(())
-    })
-    .or_else(|e| match e {
-        // The stop signal above, not a real error.
-        DataError::Bad { ref file, .. } if file.is_empty() => Ok(()),
-        e => Err(e),
+        time_of(fields, &mut buf);
+        let open = fields.get(cols.open).copied().unwrap_or("").to_owned();
+        first = Some((line, buf.clone(), open));
+        Ok(ControlFlow::Break(()))
     })?;
     let Some((first_line, first_time, first_open)) = first else {
         return Err(bad(2, "no rows of data".to_owned()));
@@ -410,7 +402,7 @@ pub fn parse_with(
                 for_each_row(text, delim, &bad, |_, fields| {
                     time_of(fields, &mut b);
                     samples.push(b.clone());
-                    Ok(())
+                    Ok(ControlFlow::Continue(()))
                 })?;
                 let refs: Vec<&str> = samples.iter().map(String::as_str).collect();
                 detect_time(&refs)
@@ -538,7 +530,7 @@ pub fn parse_with(
         bars.low.push(lo);
         bars.close.push(cl);
         bars.volume.push(vol);
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     if bars.is_empty() {
         return Err(bad(2, "no rows of data".to_owned()));
