@@ -131,15 +131,20 @@ class Base(Strategy):
             self.enter(False, i)
 
 
-class UnitsSma(Base):
-    units = 3
+class SmaCross(Base):
+    """Long on SMA(fast) crossing above SMA(slow), short on crossing below."""
+    periods = (10, 30)
 
     def setup(self):
-        self.fast = self.I(talib.SMA, self.data.Close, 10)
-        self.slow = self.I(talib.SMA, self.data.Close, 30)
+        self.fast = self.I(talib.SMA, self.data.Close, self.periods[0])
+        self.slow = self.I(talib.SMA, self.data.Close, self.periods[1])
 
     def signals(self, i):
         return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
+
+
+class UnitsSma(SmaCross):
+    units = 3
 
 
 class RiskAtr(Base):
@@ -160,8 +165,7 @@ class RiskAtr(Base):
         return c + 2 * a, c - 4 * a, None, None
 
 
-class TrailPct(UnitsSma):
-    units = None
+class TrailPct(SmaCross):
     trail_pct = 4.0
     sl_pct = 8.0
 
@@ -243,16 +247,9 @@ class StopLimit(Base):
         return (sl, tp, h, h * 1.01) if long else (sl, tp, lo, lo * 0.99)
 
 
-class FillClose(Base):
+class FillClose(SmaCross):
     sl_pct = 3.0
     max_bars = 20
-
-    def setup(self):
-        self.fast = self.I(talib.SMA, self.data.Close, 10)
-        self.slow = self.I(talib.SMA, self.data.Close, 30)
-
-    def signals(self, i):
-        return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
 
 
 class PositionState(Base):
@@ -270,16 +267,10 @@ class PositionState(Base):
         )
 
 
-class Fractional(Base):
+class Fractional(SmaCross):
+    periods = (5, 15)
     fraction = 0.5
     trail_pct = 10.0
-
-    def setup(self):
-        self.fast = self.I(talib.SMA, self.data.Close, 5)
-        self.slow = self.I(talib.SMA, self.data.Close, 15)
-
-    def signals(self, i):
-        return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
 
 
 class TfDaily(Base):

@@ -31,7 +31,10 @@ impl TimeFormat {
     /// How `data check` names it.
     pub fn describe(&self) -> String {
         match self {
-            TimeFormat::Iso => "ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]][offset])".to_owned(),
+            TimeFormat::Iso => {
+                "ISO 8601 (YYYY-MM-DD, also YYYY.MM.DD or YYYY/MM/DD; [ HH:MM[:SS]][offset])"
+                    .to_owned()
+            }
             TimeFormat::MonthFirst => "month first (MM/DD/YYYY[ HH:MM[:SS]])".to_owned(),
             TimeFormat::DayFirst => "day first (DD/MM/YYYY or DD.MM.YYYY[ HH:MM[:SS]])".to_owned(),
             TimeFormat::Compact => "YYYYMMDD[ HH:MM[:SS]]".to_owned(),

@@ -10,6 +10,8 @@ use backtest::engine::{Settings, run};
 use backtest::{LoadOptions, TimeFormat, load};
 use strategy::Strategy;
 
+use crate::reference::python;
+
 const SMA: &str = r#"name = "sma"
 [indicators]
 fast = "sma(close, 10)"
@@ -23,11 +25,7 @@ stop_loss_pct = 3.0
 
 #[test]
 fn every_shape_trades_as_the_canonical_file() {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set"
-        );
+    let Some(python) = python() else {
         return;
     };
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");

@@ -15,6 +15,8 @@ use proptest::strategy::ValueTree as _;
 use proptest::test_runner::TestRunner;
 use serde_json::Value;
 
+use crate::reference::python;
+
 /// How many strategies are drawn.
 const CASES: usize = 40;
 
@@ -203,11 +205,7 @@ fn parts() -> impl Strategy<Value = Parts> {
     reason = "draw, check the sample's reach, export, run, compare: one story"
 )]
 fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set: .ci/run creates the venv with backtesting.py and sets it"
-        );
+    let Some(python) = python() else {
         return;
     };
     let mut runner = TestRunner::deterministic();

