@@ -39,15 +39,33 @@ struct Cli {
     command: Command,
 }
 
+/// Shown under `generate --help`; a test compiles every one offline.
+const GENERATE_EXAMPLES: &str = "\
+Examples (each works offline, with no key):
+  botforge generate \"RSI strategy: buy RSI<30, sell RSI>70\"
+  botforge generate \"buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss\"
+  botforge generate \"Connors RSI-2: buy when RSI(2) < 10 and close > SMA(200), sell when close > SMA(5)\"
+  botforge generate \"go long on a golden cross, exit on the opposite cross\"
+  botforge generate \"buy when %K crosses above %D while both are below 20, sell when %K > 80\"
+  botforge generate \"buy when price touches the lower band, sell at the upper band\"
+  botforge generate \"buy a new 20-day high, exit on a new 10-day low, 2 ATR stop, risk 1% per trade\"
+  botforge generate \"long when the MACD histogram turns positive, short when it turns negative\"
+  botforge generate \"only trade between 9:30 and 15:00; buy when price crosses above VWAP, 3 ATR trailing stop\"
+  botforge generate \"buy after 3 down days in a row, exit after 5 bars, invest half the account\"";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Turn a trading idea into a validated strategy file (STRATEGY_DIR/NAME.toml).
     ///
     /// With a Gemini key configured the model writes the strategy in botforge's language; it is
     /// validated and, when wrong, sent back with the exact errors (3 attempts in all). Without a
-    /// key, the offline compiler translates a controlled vocabulary: RSI and stochastic
-    /// thresholds, SMA/EMA/WMA and MACD crosses, price vs a moving average, Bollinger band
-    /// touches, N-bar breakouts, an ADX filter, stop loss, take profit, size, long/short.
+    /// key, the offline compiler reads the idea as traders write it: indicators with or without
+    /// periods (RSI, moving averages, MACD, Bollinger, stochastic, ATR, ADX, CCI, Williams %R,
+    /// MFI, ROC, SAR, Supertrend, VWAP, candlestick patterns), comparisons and crosses in many
+    /// words, "it" and "the opposite cross", golden/death crosses, breakouts, time filters,
+    /// stops, targets and trailing stops in percent or ATRs, time exits and sizing. It never
+    /// guesses: what it cannot place is refused with the words quoted and what it would read.
+    #[command(after_help = GENERATE_EXAMPLES)]
     Generate {
         /// The idea, e.g. "buy when RSI(14) < 30, sell when RSI > 70, 5% stop loss".
         description: String,

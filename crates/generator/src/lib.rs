@@ -66,10 +66,12 @@ impl Generated {
 #[non_exhaustive]
 pub enum GenerateError {
     /// The offline compiler met words it cannot place.
-    #[error("the offline compiler did not understand {}: it knows RSI/stochastic thresholds, SMA/EMA/WMA and MACD crosses, price vs a moving average, Bollinger band touches, N-bar breakouts, an ADX filter, stop loss, take profit, size and long/short; set a Gemini key (GEMINI_API_KEY) for free-form ideas", quoted(.words))]
+    #[error("the offline compiler could not place {}{}; it reads indicators (RSI, moving averages, MACD, Bollinger, stochastic, ATR, ADX, CCI, Williams %R, MFI, ROC, SAR, Supertrend, VWAP, candlestick patterns…) compared with levels or crossing each other, breakouts, time filters, stops, targets, trailing stops, time exits and sizing (see `botforge generate --help`); set a Gemini key (GEMINI_API_KEY) for free-form ideas", quoted(.words), did_you_mean(.hints))]
     NotUnderstood {
         /// The words, as written.
         words: Vec<String>,
+        /// The nearest things it does understand.
+        hints: Vec<String>,
     },
     /// The offline compiler understood the words but they do not make a strategy.
     #[error("{0}")]
@@ -115,6 +117,14 @@ fn quoted(words: &[String]) -> String {
         .map(|w| format!("\"{w}\""))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn did_you_mean(hints: &[String]) -> String {
+    if hints.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean: {}?)", hints.join("; "))
+    }
 }
 
 impl GenerateError {

@@ -44,7 +44,10 @@ Conventions (the offline compiler reads descriptions the same way):
 - "breaks above the N-day high" / "new N-day high" = close > highest(high, N)[1]; lows mirror it with lowest(low, N)[1].
 - "touches the lower band" = low <= band; "touches the upper band" = high >= band; "closes above X" / "price above X" = close > X.
 - "oversold"/"overbought": RSI < 30 / > 70; stochastic %K < 20 / > 80; Williams %R < -80 / > -20; CCI < -100 / > 100; MFI < 20 / > 80.
-- "crosses back above" is a cross; "turns positive/negative" is a cross of 0.
+- "crosses back above" is a cross; "turns positive/negative" is a cross of 0; "leaves oversold" is a cross of the oversold level. "drops below", "falls under", "rises above", "climbs over", "goes above", "breaks above" compare (<, >); they are not crosses.
+- "X% below Y" = close < Y * (1 - X/100); "N down days in a row" = count(close < close[1], N) == N; "sell at the upper band" = high >= upper band; "a new N-day high" = close > highest(high, N)[1].
+- time filters: "between 9 and 16" = hour >= 9 and hour < 16; "between 9:30 and 16:00" = hour * 60 + minute >= 570 and hour < 16; "on Mondays" = weekday == 0.
+- stops and targets in ATRs: "2 ATR stop" = stop_loss_long "close - 2 * atr(14)"; "3 ATR trailing stop" = trailing_stop_long "close - 3 * atr(14)"; "exit after N bars" = max_bars.
 - "buy"/"go long" = entry_long; "sell"/"exit" while only longs are traded = exit_long; "short" = entry_short; "cover" = exit_short.
 - "use/invest N% of the account" = size; "risk N% per trade" = risk_pct and needs a stop.
 Idioms for indicators without a function of their own (write them exactly like this):

@@ -1,0 +1,922 @@
+//! Conditions: atoms joined by "and"/"or", and what is said of a subject (comparisons in many
+//! verbs, crosses, touches, oversold/overbought, signs, slopes, ranges, new highs and lows).
+
+use strategy::{BinOp, Expr, ExprKind, Field, Func};
+
+use super::lex::Tok;
+use super::parser::{
+    Kind, Parser, R, Term, and, back, bin, call, ex, incomplete, name, num, whole,
+};
+use super::parser::{MONTHS, WEEKDAYS, display, hint_for};
+use super::vocab;
+use crate::GenerateError;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pred {
+    Cmp(BinOp),
+    Cross(bool),
+    Touch,
+    Oversold,
+    Overbought,
+    LeavesOversold,
+    LeavesOverbought,
+    Turns(bool),
+    Sign(bool),
+    Slope(bool),
+    Between,
+    New,
+    /// "crosses" with no direction: refused with a suggestion.
+    CrossSomeway,
+    /// "crosses back": the last cross, reversed.
+    CrossBack,
+    /// Supertrend's colour: bullish (green), and whether it turns so on this bar.
+    Color(bool, bool),
+}
+
+/// Verb phrases, matched longest first after any copula ("is", "are", "both", …).
+const VERBS: &[(&str, Pred)] = &[
+    ("crosses back above", Pred::Cross(true)),
+    ("crosses back over", Pred::Cross(true)),
+    ("crosses back below", Pred::Cross(false)),
+    ("crosses back under", Pred::Cross(false)),
+    ("crosses above", Pred::Cross(true)),
+    ("crosses over", Pred::Cross(true)),
+    ("crosses up through", Pred::Cross(true)),
+    ("crosses up above", Pred::Cross(true)),
+    ("crosses upward through", Pred::Cross(true)),
+    ("crosses upwards through", Pred::Cross(true)),
+    ("crosses up", Pred::Cross(true)),
+    ("crossed above", Pred::Cross(true)),
+    ("crossed over", Pred::Cross(true)),
+    ("cross above", Pred::Cross(true)),
+    ("cross over", Pred::Cross(true)),
+    ("crossing above", Pred::Cross(true)),
+    ("crossing over", Pred::Cross(true)),
+    ("crosses below", Pred::Cross(false)),
+    ("crosses under", Pred::Cross(false)),
+    ("crosses beneath", Pred::Cross(false)),
+    ("crosses down through", Pred::Cross(false)),
+    ("crosses down below", Pred::Cross(false)),
+    ("crosses downward through", Pred::Cross(false)),
+    ("crosses downwards through", Pred::Cross(false)),
+    ("crosses down", Pred::Cross(false)),
+    ("crossed below", Pred::Cross(false)),
+    ("crossed under", Pred::Cross(false)),
+    ("cross below", Pred::Cross(false)),
+    ("cross under", Pred::Cross(false)),
+    ("crossing below", Pred::Cross(false)),
+    ("crossing under", Pred::Cross(false)),
+    ("crosses back", Pred::CrossBack),
+    ("crossed back", Pred::CrossBack),
+    ("crosses", Pred::CrossSomeway),
+    ("cross", Pred::CrossSomeway),
+    ("crossed", Pred::CrossSomeway),
+    ("at or above", Pred::Cmp(BinOp::Ge)),
+    ("at or over", Pred::Cmp(BinOp::Ge)),
+    ("at least", Pred::Cmp(BinOp::Ge)),
+    ("greater than or equal to", Pred::Cmp(BinOp::Ge)),
+    ("above or equal to", Pred::Cmp(BinOp::Ge)),
+    ("no less than", Pred::Cmp(BinOp::Ge)),
+    ("not below", Pred::Cmp(BinOp::Ge)),
+    ("at or below", Pred::Cmp(BinOp::Le)),
+    ("at or under", Pred::Cmp(BinOp::Le)),
+    ("at most", Pred::Cmp(BinOp::Le)),
+    ("less than or equal to", Pred::Cmp(BinOp::Le)),
+    ("below or equal to", Pred::Cmp(BinOp::Le)),
+    ("no more than", Pred::Cmp(BinOp::Le)),
+    ("not above", Pred::Cmp(BinOp::Le)),
+    ("equal to", Pred::Cmp(BinOp::Eq)),
+    ("equals", Pred::Cmp(BinOp::Eq)),
+    ("below", Pred::Cmp(BinOp::Lt)),
+    ("under", Pred::Cmp(BinOp::Lt)),
+    ("beneath", Pred::Cmp(BinOp::Lt)),
+    ("less than", Pred::Cmp(BinOp::Lt)),
+    ("lower than", Pred::Cmp(BinOp::Lt)),
+    ("smaller than", Pred::Cmp(BinOp::Lt)),
+    ("falls below", Pred::Cmp(BinOp::Lt)),
+    ("falls under", Pred::Cmp(BinOp::Lt)),
+    ("falls beneath", Pred::Cmp(BinOp::Lt)),
+    ("fall below", Pred::Cmp(BinOp::Lt)),
+    ("fell below", Pred::Cmp(BinOp::Lt)),
+    ("fallen below", Pred::Cmp(BinOp::Lt)),
+    ("drops below", Pred::Cmp(BinOp::Lt)),
+    ("drops under", Pred::Cmp(BinOp::Lt)),
+    ("drops beneath", Pred::Cmp(BinOp::Lt)),
+    ("drop below", Pred::Cmp(BinOp::Lt)),
+    ("dropped below", Pred::Cmp(BinOp::Lt)),
+    ("dips below", Pred::Cmp(BinOp::Lt)),
+    ("dips under", Pred::Cmp(BinOp::Lt)),
+    ("dip below", Pred::Cmp(BinOp::Lt)),
+    ("goes below", Pred::Cmp(BinOp::Lt)),
+    ("goes under", Pred::Cmp(BinOp::Lt)),
+    ("moves below", Pred::Cmp(BinOp::Lt)),
+    ("moves under", Pred::Cmp(BinOp::Lt)),
+    ("sinks below", Pred::Cmp(BinOp::Lt)),
+    ("slips below", Pred::Cmp(BinOp::Lt)),
+    ("declines below", Pred::Cmp(BinOp::Lt)),
+    ("trades below", Pred::Cmp(BinOp::Lt)),
+    ("trading below", Pred::Cmp(BinOp::Lt)),
+    ("stays below", Pred::Cmp(BinOp::Lt)),
+    ("remains below", Pred::Cmp(BinOp::Lt)),
+    ("closes below", Pred::Cmp(BinOp::Lt)),
+    ("closes under", Pred::Cmp(BinOp::Lt)),
+    ("close below", Pred::Cmp(BinOp::Lt)),
+    ("closed below", Pred::Cmp(BinOp::Lt)),
+    ("closing below", Pred::Cmp(BinOp::Lt)),
+    ("settles below", Pred::Cmp(BinOp::Lt)),
+    ("breaks below", Pred::Cmp(BinOp::Lt)),
+    ("breaks down below", Pred::Cmp(BinOp::Lt)),
+    ("break below", Pred::Cmp(BinOp::Lt)),
+    ("above", Pred::Cmp(BinOp::Gt)),
+    ("over", Pred::Cmp(BinOp::Gt)),
+    ("greater than", Pred::Cmp(BinOp::Gt)),
+    ("higher than", Pred::Cmp(BinOp::Gt)),
+    ("more than", Pred::Cmp(BinOp::Gt)),
+    ("exceeds", Pred::Cmp(BinOp::Gt)),
+    ("exceed", Pred::Cmp(BinOp::Gt)),
+    ("rises above", Pred::Cmp(BinOp::Gt)),
+    ("rises over", Pred::Cmp(BinOp::Gt)),
+    ("rise above", Pred::Cmp(BinOp::Gt)),
+    ("rose above", Pred::Cmp(BinOp::Gt)),
+    ("risen above", Pred::Cmp(BinOp::Gt)),
+    ("climbs above", Pred::Cmp(BinOp::Gt)),
+    ("climbs over", Pred::Cmp(BinOp::Gt)),
+    ("climb above", Pred::Cmp(BinOp::Gt)),
+    ("goes above", Pred::Cmp(BinOp::Gt)),
+    ("goes over", Pred::Cmp(BinOp::Gt)),
+    ("moves above", Pred::Cmp(BinOp::Gt)),
+    ("moves over", Pred::Cmp(BinOp::Gt)),
+    ("jumps above", Pred::Cmp(BinOp::Gt)),
+    ("pops above", Pred::Cmp(BinOp::Gt)),
+    ("surges above", Pred::Cmp(BinOp::Gt)),
+    ("trades above", Pred::Cmp(BinOp::Gt)),
+    ("trading above", Pred::Cmp(BinOp::Gt)),
+    ("stays above", Pred::Cmp(BinOp::Gt)),
+    ("remains above", Pred::Cmp(BinOp::Gt)),
+    ("closes above", Pred::Cmp(BinOp::Gt)),
+    ("closes over", Pred::Cmp(BinOp::Gt)),
+    ("close above", Pred::Cmp(BinOp::Gt)),
+    ("closed above", Pred::Cmp(BinOp::Gt)),
+    ("closing above", Pred::Cmp(BinOp::Gt)),
+    ("settles above", Pred::Cmp(BinOp::Gt)),
+    ("breaks above", Pred::Cmp(BinOp::Gt)),
+    ("breaks out above", Pred::Cmp(BinOp::Gt)),
+    ("break above", Pred::Cmp(BinOp::Gt)),
+    ("pulls back below", Pred::Cmp(BinOp::Lt)),
+    ("pulls back under", Pred::Cmp(BinOp::Lt)),
+    ("pulls back to below", Pred::Cmp(BinOp::Lt)),
+    ("back below", Pred::Cmp(BinOp::Lt)),
+    ("back under", Pred::Cmp(BinOp::Lt)),
+    ("back above", Pred::Cmp(BinOp::Gt)),
+    ("back over", Pred::Cmp(BinOp::Gt)),
+    ("flips below", Pred::Cross(false)),
+    ("flips above", Pred::Cross(true)),
+    ("turns green", Pred::Color(true, true)),
+    ("turns red", Pred::Color(false, true)),
+    ("turns bullish", Pred::Color(true, true)),
+    ("turns bearish", Pred::Color(false, true)),
+    ("flips green", Pred::Color(true, true)),
+    ("flips red", Pred::Color(false, true)),
+    ("flips bullish", Pred::Color(true, true)),
+    ("flips bearish", Pred::Color(false, true)),
+    ("green", Pred::Color(true, false)),
+    ("red", Pred::Color(false, false)),
+    ("bullish", Pred::Color(true, false)),
+    ("bearish", Pred::Color(false, false)),
+    ("touches", Pred::Touch),
+    ("touch", Pred::Touch),
+    ("touched", Pred::Touch),
+    ("tags", Pred::Touch),
+    ("hits", Pred::Touch),
+    ("reaches", Pred::Touch),
+    ("tests", Pred::Touch),
+    ("enters oversold territory", Pred::Oversold),
+    ("enters oversold", Pred::Oversold),
+    ("in oversold territory", Pred::Oversold),
+    ("in the oversold zone", Pred::Oversold),
+    ("in oversold", Pred::Oversold),
+    ("oversold", Pred::Oversold),
+    ("enters overbought territory", Pred::Overbought),
+    ("enters overbought", Pred::Overbought),
+    ("in overbought territory", Pred::Overbought),
+    ("in the overbought zone", Pred::Overbought),
+    ("in overbought", Pred::Overbought),
+    ("overbought", Pred::Overbought),
+    ("leaves oversold territory", Pred::LeavesOversold),
+    ("leaves oversold", Pred::LeavesOversold),
+    ("exits oversold", Pred::LeavesOversold),
+    ("comes out of oversold", Pred::LeavesOversold),
+    ("moves out of oversold", Pred::LeavesOversold),
+    ("climbs out of oversold", Pred::LeavesOversold),
+    ("rises out of oversold", Pred::LeavesOversold),
+    ("crosses out of oversold", Pred::LeavesOversold),
+    ("leaves overbought territory", Pred::LeavesOverbought),
+    ("leaves overbought", Pred::LeavesOverbought),
+    ("exits overbought", Pred::LeavesOverbought),
+    ("comes out of overbought", Pred::LeavesOverbought),
+    ("moves out of overbought", Pred::LeavesOverbought),
+    ("falls out of overbought", Pred::LeavesOverbought),
+    ("drops out of overbought", Pred::LeavesOverbought),
+    ("crosses out of overbought", Pred::LeavesOverbought),
+    ("turns positive", Pred::Turns(true)),
+    ("goes positive", Pred::Turns(true)),
+    ("becomes positive", Pred::Turns(true)),
+    ("flips positive", Pred::Turns(true)),
+    ("turns negative", Pred::Turns(false)),
+    ("goes negative", Pred::Turns(false)),
+    ("becomes negative", Pred::Turns(false)),
+    ("flips negative", Pred::Turns(false)),
+    ("positive", Pred::Sign(true)),
+    ("negative", Pred::Sign(false)),
+    ("rising", Pred::Slope(true)),
+    ("rises", Pred::Slope(true)),
+    ("increasing", Pred::Slope(true)),
+    ("going up", Pred::Slope(true)),
+    ("sloping up", Pred::Slope(true)),
+    ("slopes up", Pred::Slope(true)),
+    ("slopes upward", Pred::Slope(true)),
+    ("trending up", Pred::Slope(true)),
+    ("pointing up", Pred::Slope(true)),
+    ("falling", Pred::Slope(false)),
+    ("falls", Pred::Slope(false)),
+    ("declining", Pred::Slope(false)),
+    ("decreasing", Pred::Slope(false)),
+    ("going down", Pred::Slope(false)),
+    ("sloping down", Pred::Slope(false)),
+    ("slopes down", Pred::Slope(false)),
+    ("slopes downward", Pred::Slope(false)),
+    ("trending down", Pred::Slope(false)),
+    ("pointing down", Pred::Slope(false)),
+    ("between", Pred::Between),
+    ("makes a new", Pred::New),
+    ("makes new", Pred::New),
+    ("hits a new", Pred::New),
+    ("sets a new", Pred::New),
+    ("reaches a new", Pred::New),
+    ("prints a new", Pred::New),
+    ("closes at a new", Pred::New),
+    ("at a new", Pred::New),
+    ("breaks out to a new", Pred::New),
+    ("makes a fresh", Pred::New),
+];
+
+/// Every word of the verb phrases (for suggestions).
+pub(super) fn verb_words() -> impl Iterator<Item = &'static str> {
+    VERBS.iter().flat_map(|(p, _)| p.split(' '))
+}
+
+/// Words before a verb that change nothing ("RSI is currently below", "both are below").
+const COPULAS: [&str; 16] = [
+    "is",
+    "are",
+    "was",
+    "were",
+    "both",
+    "all",
+    "currently",
+    "still",
+    "has",
+    "have",
+    "been",
+    "must",
+    "be",
+    "should",
+    "needs",
+    "now",
+];
+
+impl Parser<'_> {
+    // ---- conditions --------------------------------------------------------------------
+
+    /// Atoms joined by "or" of conjunctions; `None` (position unchanged) when none starts here.
+    pub(super) fn condition(&mut self) -> R<Option<Expr>> {
+        let Some(mut out) = self.conj()? else {
+            return Ok(None);
+        };
+        loop {
+            let save = self.at;
+            if !self.eat("or") {
+                return Ok(Some(out));
+            }
+            let _ = self.eat("when") || self.eat("if") || self.eat("on");
+            if let Some(c) = self.conj()? {
+                out = bin(BinOp::Or, out, c);
+            } else {
+                self.at = save;
+                return Ok(Some(out));
+            }
+        }
+    }
+
+    pub(super) fn conj(&mut self) -> R<Option<Expr>> {
+        self.eat("either");
+        let Some(first) = self.atom()? else {
+            return Ok(None);
+        };
+        let mut out = self.in_a_row(first);
+        loop {
+            let save = self.at;
+            let joined = self.eat("and")
+                || self.sym("&")
+                || self.eat("while")
+                || self.eat("when")
+                || self.eat("whenever")
+                || self.eat("if")
+                || self.eat("with")
+                || self.eat("but")
+                || self.eat_phrase("as long as")
+                || self.eat_phrase("provided that")
+                || self.eat("provided");
+            if joined {
+                self.eat("also");
+                self.eat("only");
+                self.eat("when");
+                self.eat("if");
+            }
+            let time_next = !joined && self.time_atom_here();
+            // "%K crosses above %D below 20": a comparison right after says where.
+            let ellipsis = !joined
+                && self.mem.subject.is_some()
+                && matches!(self.verb(), Some((Pred::Cmp(_), _)));
+            if !joined && !time_next && !ellipsis {
+                return Ok(Some(out));
+            }
+            // A failed atom after a joiner ends the condition (the joiner belongs to the
+            // sentence: "buy when X and sell when Y").
+            let inner = self.at;
+            match self.atom() {
+                Ok(Some(a)) => {
+                    let a = self.in_a_row(a);
+                    out = and(out, a);
+                }
+                Ok(None) | Err(_) if joined => {
+                    let _ = inner;
+                    self.at = save;
+                    return Ok(Some(out));
+                }
+                Ok(None) => {
+                    self.at = save;
+                    return Ok(Some(out));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// "RSI below 30 for 2 days in a row": the condition on each of the last N bars.
+    fn in_a_row(&mut self, cond: Expr) -> Expr {
+        let save = self.at;
+        let _ = self.eat("for");
+        let _ = self.eat("the") && (self.eat("last") || self.eat("past"));
+        if let Some(n) = self.number().and_then(whole).filter(|n| *n >= 2) {
+            let consecutive = self.eat("consecutive") || self.eat("straight");
+            if self.unit() || self.eat("times") {
+                let in_row = self.eat_phrase("in a row") || self.eat("consecutively");
+                if consecutive
+                    || in_row
+                    || self
+                        .toks
+                        .get(save)
+                        .is_some_and(|t| t.tok == Tok::Word("for".into()))
+                        && self.word_at(0).is_none()
+                {
+                    let n = f64::from(n);
+                    return bin(
+                        BinOp::Eq,
+                        call(Func::Count, vec![cond, num(n)], None),
+                        num(n),
+                    );
+                }
+            }
+        }
+        self.at = save;
+        cond
+    }
+
+    pub(super) fn time_atom_here(&self) -> bool {
+        match self.word() {
+            Some("on" | "only" | "between" | "after" | "before" | "during") => true,
+            Some("in") => self.word_at(1).is_some_and(|w| MONTHS.contains(&w)),
+            Some("except" | "not") => {
+                matches!(
+                    self.word_at(1),
+                    Some("on" | "in" | "between" | "after" | "before" | "during")
+                ) || self
+                    .word_at(1)
+                    .is_some_and(|w| WEEKDAYS.contains(&w.trim_end_matches('s')))
+            }
+            _ => false,
+        }
+    }
+
+    /// One comparison, cross or special; `None` (position unchanged) when none starts here.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "subjects, references and ellipsis in one place"
+    )]
+    pub(super) fn atom(&mut self) -> R<Option<Expr>> {
+        let _ = self.eat_phrase("there are")
+            || self.eat_phrase("there is")
+            || self.eat_phrase("we have")
+            || self.eat_phrase("we get")
+            || self.eat_phrase("we see");
+        let save = self.at;
+        if self.eat("not") {
+            if let Some(a) = self.atom()? {
+                return Ok(Some(ex(ExprKind::Not(Box::new(a)))));
+            }
+            self.at = save;
+            return Ok(None);
+        }
+        if let Some(e) = self.special()? {
+            return Ok(Some(e));
+        }
+        self.at = save;
+        // "both", "they": the two sides of the last cross or pair.
+        if self.eat("both") || self.eat("they") || self.eat_phrase("both of them") {
+            let both_at = self.at;
+            if self.term()?.is_none() {
+                if let Some((a, b)) = self.mem.pair.clone() {
+                    self.at = both_at;
+                    let pred_at = self.at;
+                    if let Some(x) = self.predicate(&a)? {
+                        self.at = pred_at;
+                        if let Some(y) = self.predicate(&b)? {
+                            return Ok(Some(and(x, y)));
+                        }
+                    }
+                }
+                self.at = save;
+                return Ok(None);
+            }
+            self.at = save;
+        }
+        let _ = self.eat("both") || self.eat("all");
+        let Some(first) = self.term()? else {
+            // "sell above 70": the subject left out is the last one named.
+            self.at = save;
+            if let Some(subject) = self.mem.subject.clone()
+                && self.verb().is_some_and(|(p, _)| {
+                    matches!(
+                        p,
+                        Pred::Cmp(_) | Pred::Cross(_) | Pred::Oversold | Pred::Overbought
+                    )
+                })
+                && let Some(e) = self.predicate(&subject)?
+            {
+                return Ok(Some(e));
+            }
+            self.at = save;
+            return Ok(None);
+        };
+        // Several subjects: "%K and %D are both below 20".
+        let mut subjects = vec![first];
+        loop {
+            let s = self.at;
+            if !(self.eat("and") || self.sym("&") || self.sym(",")) {
+                break;
+            }
+            match self.term()? {
+                Some(t) if self.predicate_starts_after_copula() => {
+                    subjects.push(t);
+                    break;
+                }
+                Some(t) if self.word() == Some("and") || self.is_sym(",") => subjects.push(t),
+                _ => {
+                    self.at = s;
+                    break;
+                }
+            }
+        }
+        if subjects.len() == 1 {
+            let subject = subjects.remove(0);
+            let before_pred = self.at;
+            let previous = self.mem.subject.replace(subject.clone());
+            let e = self.predicate(&subject)?;
+            if e.is_none() {
+                self.mem.subject = previous;
+                if !matches!(subject.kind, Kind::Price | Kind::Number) {
+                    self.hint = Some(hint_for(&subject));
+                }
+                self.at = before_pred;
+                // A subject with nothing after it is not an atom.
+                self.at = save;
+                return Ok(None);
+            }
+            self.mem.subject = Some(subject);
+            return Ok(e);
+        }
+        let pred_at = self.at;
+        let mut out: Option<Expr> = None;
+        for s in &subjects {
+            self.at = pred_at;
+            let Some(e) = self.predicate(s)? else {
+                self.at = save;
+                return Ok(None);
+            };
+            out = Some(match out {
+                Some(o) => and(o, e),
+                None => e,
+            });
+        }
+        if subjects.len() == 2 {
+            self.mem.pair = Some((subjects[0].clone(), subjects[1].clone()));
+        }
+        Ok(out)
+    }
+
+    pub(super) fn predicate_starts_after_copula(&self) -> bool {
+        let mut k = 0;
+        while self.word_at(k).is_some_and(|w| COPULAS.contains(&w)) {
+            k += 1;
+        }
+        matches!(
+            self.peek_at(k),
+            Some(Tok::Sym("<" | ">" | "<=" | ">=" | "="))
+        ) || VERBS
+            .iter()
+            .any(|(p, _)| self.phrase_len(p, self.at + k) > 0)
+    }
+
+    /// The verb phrase at the position after copulas: the predicate and its length.
+    fn verb(&self) -> Option<(Pred, usize)> {
+        let mut k = 0;
+        while self.word_at(k).is_some_and(|w| COPULAS.contains(&w)) {
+            k += 1;
+        }
+        let op = match self.peek_at(k) {
+            Some(Tok::Sym("<")) => Some(BinOp::Lt),
+            Some(Tok::Sym(">")) => Some(BinOp::Gt),
+            Some(Tok::Sym("<=")) => Some(BinOp::Le),
+            Some(Tok::Sym(">=")) => Some(BinOp::Ge),
+            Some(Tok::Sym("=")) => Some(BinOp::Eq),
+            Some(Tok::Sym("!=")) => Some(BinOp::Ne),
+            _ => None,
+        };
+        if let Some(op) = op {
+            return Some((Pred::Cmp(op), k + 1));
+        }
+        let mut best: Option<(Pred, usize)> = None;
+        for (p, pred) in VERBS {
+            let n = self.phrase_len(p, self.at + k);
+            if n > 0 && best.is_none_or(|b| n + k > b.1) {
+                best = Some((*pred, n + k));
+            }
+        }
+        best
+    }
+
+    /// What is said of `subject`; `None` (position unchanged) when nothing is.
+    #[expect(clippy::too_many_lines, reason = "one branch per kind of predicate")]
+    pub(super) fn predicate(&mut self, subject: &Term) -> R<Option<Expr>> {
+        let save = self.at;
+        // "closes lower 3 days in a row", "has closed up for 2 consecutive days".
+        if subject.kind == Kind::Price {
+            while self.word().is_some_and(|w| COPULAS.contains(&w)) {
+                self.at += 1;
+            }
+            if self
+                .eat_any(&["closes", "closed", "close", "closing"])
+                .is_some()
+                && let Some(dir) = self.eat_any(&["lower", "down", "higher", "up"])
+            {
+                let _ = self.eat("for");
+                if let Some(n) = self.number().and_then(whole) {
+                    let _ = self.eat("consecutive") || self.eat("straight");
+                    if self.unit() || self.eat("times") {
+                        let _ = self.eat_phrase("in a row")
+                            || self.eat("consecutively")
+                            || self.eat_phrase("in succession");
+                        let op = if matches!(dir, "lower" | "down") {
+                            BinOp::Lt
+                        } else {
+                            BinOp::Gt
+                        };
+                        let cond = bin(op, name("close"), back(name("close"), 1));
+                        return Ok(Some(bin(
+                            BinOp::Eq,
+                            call(Func::Count, vec![cond, num(f64::from(n))], None),
+                            num(f64::from(n)),
+                        )));
+                    }
+                }
+            }
+            self.at = save;
+        }
+        // "2% above the SMA", "at least 3% below".
+        while self.word().is_some_and(|w| COPULAS.contains(&w)) {
+            self.at += 1;
+        }
+        let at_least = self.eat_phrase("at least") || self.eat_phrase("more than");
+        if let Some(p) = self.percent() {
+            let up = if self.eat("above") || self.eat("over") {
+                true
+            } else if self.eat("below") || self.eat("under") {
+                false
+            } else {
+                self.at = save;
+                return Ok(None);
+            };
+            let Some(right) = self.term()? else {
+                return incomplete(format!("{p}% {} what?", if up { "above" } else { "below" }));
+            };
+            self.mem.object = Some(right.clone());
+            let factor = if up { 1.0 + p / 100.0 } else { 1.0 - p / 100.0 };
+            let op = match (up, at_least) {
+                (true, true) => BinOp::Ge,
+                (true, false) => BinOp::Gt,
+                (false, true) => BinOp::Le,
+                (false, false) => BinOp::Lt,
+            };
+            return Ok(Some(bin(
+                op,
+                subject.expr.clone(),
+                bin(BinOp::Mul, right.expr, num(factor)),
+            )));
+        }
+        self.at = save;
+        let Some((pred, n)) = self.verb() else {
+            return Ok(None);
+        };
+        let verb_start = self.at;
+        self.at += n;
+        let subj = subject.expr.clone();
+        match pred {
+            Pred::Cmp(op) => {
+                let Some(right) = self.right_side(subject)? else {
+                    self.at = save;
+                    return Ok(None);
+                };
+                Ok(Some(bin(op, subj, right.expr)))
+            }
+            Pred::Cross(up) => {
+                let right = match self.right_side(subject)? {
+                    Some(r) => r,
+                    None => match self.mem.cross.clone() {
+                        // "it crosses back below": the other side of the last cross.
+                        Some((_, r, _)) => Term::new(r, Kind::Other),
+                        None => {
+                            return incomplete(format!(
+                                "\"{}\" what? e.g. \"crosses above the 50-day SMA\"",
+                                self.written(verb_start, self.at)
+                            ));
+                        }
+                    },
+                };
+                let up = if self.eat_phrase("from below") {
+                    true
+                } else if self.eat_phrase("from above") {
+                    false
+                } else {
+                    up
+                };
+                Ok(Some(self.cross(subj, right.expr, up, subject)))
+            }
+            Pred::Color(up, turns) => {
+                // Supertrend's direction is -1 in an uptrend (TradingView's green).
+                let ExprKind::Call {
+                    func: Func::Supertrend,
+                    args,
+                    ..
+                } = &subject.expr.kind
+                else {
+                    self.at = save;
+                    return Ok(None);
+                };
+                let dir = call(Func::Supertrend, args.clone(), Some(Field::Direction));
+                Ok(Some(match (up, turns) {
+                    (true, true) => self.cross(dir, num(0.0), false, subject),
+                    (false, true) => self.cross(dir, num(0.0), true, subject),
+                    (true, false) => bin(BinOp::Lt, dir, num(0.0)),
+                    (false, false) => bin(BinOp::Gt, dir, num(0.0)),
+                }))
+            }
+            Pred::CrossBack => {
+                let Some((a, b, up)) = self.mem.cross.clone() else {
+                    return incomplete("\"crosses back\" needs a cross said before it");
+                };
+                // Crossing back over what is named, or over the last cross's other side.
+                let b = match self.right_side(subject)? {
+                    Some(r) => r.expr,
+                    None => b,
+                };
+                let _ = a;
+                Ok(Some(self.cross(subj, b, !up, subject)))
+            }
+            Pred::CrossSomeway => {
+                let Some(right) = self.right_side(subject)? else {
+                    self.at = save;
+                    return Ok(None);
+                };
+                if self.eat_phrase("from below") || self.eat_phrase("to the upside") {
+                    return Ok(Some(self.cross(subj, right.expr, true, subject)));
+                }
+                if self.eat_phrase("from above") || self.eat_phrase("to the downside") {
+                    return Ok(Some(self.cross(subj, right.expr, false, subject)));
+                }
+                let s = display(subject);
+                let r = display(&right);
+                Err(GenerateError::NotUnderstood {
+                    words: vec![self.written(verb_start, self.at)],
+                    hints: vec![
+                        format!("{s} crosses above {r}"),
+                        format!("{s} crosses below {r}"),
+                    ],
+                })
+            }
+            Pred::Touch => {
+                let Some(right) = self.term()? else {
+                    self.at = save;
+                    return Ok(None);
+                };
+                if subject.kind != Kind::Price {
+                    self.at = save;
+                    return Ok(None);
+                }
+                match right.kind {
+                    Kind::Upper => Ok(Some(bin(BinOp::Ge, name("high"), right.expr))),
+                    Kind::Lower => Ok(Some(bin(BinOp::Le, name("low"), right.expr))),
+                    _ => Err(GenerateError::NotUnderstood {
+                        words: vec![self.written(verb_start, self.at)],
+                        hints: vec![
+                            format!("price crosses above {}", display(&right)),
+                            format!("price falls below {}", display(&right)),
+                        ],
+                    }),
+                }
+            }
+            Pred::Oversold | Pred::Overbought | Pred::LeavesOversold | Pred::LeavesOverbought => {
+                self.eat_any(&["territory", "zone", "area", "levels", "level", "region"]);
+                let (lo, hi) = Self::levels(subject)?;
+                let subj = oscillator_line(subject);
+                Ok(Some(match pred {
+                    Pred::Oversold => bin(BinOp::Lt, subj, num(lo)),
+                    Pred::Overbought => bin(BinOp::Gt, subj, num(hi)),
+                    Pred::LeavesOversold => self.cross(subj, num(lo), true, subject),
+                    _ => self.cross(subj, num(hi), false, subject),
+                }))
+            }
+            Pred::Turns(up) => Ok(Some(self.cross(subj, num(0.0), up, subject))),
+            Pred::Sign(up) => Ok(Some(bin(
+                if up { BinOp::Gt } else { BinOp::Lt },
+                subj,
+                num(0.0),
+            ))),
+            Pred::Slope(up) => {
+                // "rises above" is a comparison; here the verb stands alone.
+                if matches!(
+                    self.word(),
+                    Some("above" | "below" | "over" | "under" | "to")
+                ) {
+                    self.at = save;
+                    return Ok(None);
+                }
+                Ok(Some(bin(
+                    if up { BinOp::Gt } else { BinOp::Lt },
+                    subj.clone(),
+                    back(subj, 1),
+                )))
+            }
+            Pred::Between => {
+                let Some(a) = self.term()? else {
+                    return incomplete("between what? e.g. \"between 40 and 60\"");
+                };
+                if !(self.eat("and") || self.sym("-") || self.eat("to")) {
+                    return incomplete("between what and what? e.g. \"between 40 and 60\"");
+                }
+                let Some(b) = self.term()? else {
+                    return incomplete("between what and what? e.g. \"between 40 and 60\"");
+                };
+                let (lo, hi) = if subject.kind == Kind::Time {
+                    (BinOp::Ge, BinOp::Lt)
+                } else {
+                    (BinOp::Gt, BinOp::Lt)
+                };
+                Ok(Some(and(
+                    bin(lo, subj.clone(), a.expr),
+                    bin(hi, subj, b.expr),
+                )))
+            }
+            Pred::New => {
+                let Some(n) = self.number().and_then(whole) else {
+                    return incomplete(
+                        "a new high or low over how many bars? e.g. \"a new 20-day high\"",
+                    );
+                };
+                self.unit();
+                let high =
+                    if self.eat("high") || self.eat("highs") || self.eat_phrase("closing high") {
+                        true
+                    } else if self.eat("low") || self.eat("lows") || self.eat_phrase("closing low")
+                    {
+                        false
+                    } else {
+                        return incomplete("a new what? \"a new 20-day high\" or \"low\"");
+                    };
+                let (src, left) = if subject.kind == Kind::Price {
+                    (name(if high { "high" } else { "low" }), name("close"))
+                } else {
+                    (subj.clone(), subj)
+                };
+                Ok(Some(new_extreme(left, src, n, high)))
+            }
+        }
+    }
+
+    /// The right side of a comparison: a term, with "the 50" meaning the subject's kind of
+    /// average with period 50.
+    pub(super) fn right_side(&mut self, subject: &Term) -> R<Option<Term>> {
+        let t = self.right_side_inner(subject)?;
+        if let Some(t) = &t {
+            self.mem.object = Some(t.clone());
+        }
+        Ok(t)
+    }
+
+    pub(super) fn right_side_inner(&mut self, subject: &Term) -> R<Option<Term>> {
+        let save = self.at;
+        if self.eat("it") || self.eat("them") {
+            if let Some(o) = self.mem.object.clone() {
+                return Ok(Some(o));
+            }
+            self.at = save;
+        }
+        self.skip_articles();
+        if let Some(Tok::Num(v)) = self.peek().cloned() {
+            let had_article = self.at > save;
+            if let (true, Kind::Indicator(f @ (Func::Sma | Func::Ema | Func::Wma))) =
+                (had_article, &subject.kind)
+            {
+                self.at += 1;
+                self.unit();
+                if self.indicator_here().is_none() && !self.is_sym("%") {
+                    let ExprKind::Call { args, .. } = &subject.expr.kind else {
+                        return Ok(None);
+                    };
+                    let Some(n) = whole(v) else {
+                        return incomplete("a period must be a whole number");
+                    };
+                    let mut args = args.clone();
+                    args[1] = num(f64::from(n));
+                    return Ok(Some(Term::new(call(*f, args, None), subject.kind.clone())));
+                }
+            }
+        }
+        self.at = save;
+        let t = self.term()?;
+        Ok(t)
+    }
+
+    pub(super) fn cross(&mut self, a: Expr, b: Expr, up: bool, subject: &Term) -> Expr {
+        self.mem.cross = Some((a.clone(), b.clone(), up));
+        self.mem.pair = Some((subject.clone(), Term::new(b.clone(), Kind::Other)));
+        call(
+            if up {
+                Func::CrossesAbove
+            } else {
+                Func::CrossesBelow
+            },
+            vec![a, b],
+            None,
+        )
+    }
+
+    pub(super) fn levels(subject: &Term) -> R<(f64, f64)> {
+        let f = match &subject.expr.kind {
+            ExprKind::Call { func, .. } => Some(*func),
+            _ => None,
+        };
+        match f.and_then(vocab::indicator).and_then(|i| i.levels) {
+            Some(l) => Ok(l),
+            None => incomplete(
+                "oversold and overbought are defined for RSI, the stochastic, Williams %R, CCI and MFI: say the level, e.g. \"below 30\"",
+            ),
+        }
+    }
+}
+
+/// `left > highest(src, n)[1]` (or below the lowest).
+pub(super) fn new_extreme(left: Expr, src: Expr, n: u32, high: bool) -> Expr {
+    let (f, op) = if high {
+        (Func::Highest, BinOp::Gt)
+    } else {
+        (Func::Lowest, BinOp::Lt)
+    };
+    bin(
+        op,
+        left,
+        back(call(f, vec![src, num(f64::from(n))], None), 1),
+    )
+}
+
+/// The line oversold/overbought speak of: the stochastic's %K, else the subject.
+pub(super) fn oscillator_line(t: &Term) -> Expr {
+    match &t.expr.kind {
+        ExprKind::Call {
+            func: Func::Stoch,
+            args,
+            field: None,
+        } => call(Func::Stoch, args.clone(), Some(Field::K)),
+        _ => t.expr.clone(),
+    }
+}

@@ -1,0 +1,1131 @@
+//! The offline compiler: a deterministic reading of a trading idea as traders write it
+//! (DESIGN.md §5.1), with no key and no network. It never guesses: what it cannot place is
+//! refused with the words quoted and the nearest things it does understand.
+//!
+//! A description is read as statements separated by `,` `;` `.` "then", a new line, or "and"
+//! before a new statement. A statement may start with a label before a colon ("Connors RSI-2:",
+//! "Entry:", "Trend filter:", "Stop:"). Statements are:
+//! - rules: an action ("buy", "go long", "sell", "exit", "short", "cover", …) with a condition
+//!   after "when"/"if"/"once"/"on"/"at", or the condition first ("when RSI < 30, buy");
+//! - filters: "only buy when …", "trade only between 9 and 16", "Trend filter: …";
+//! - risk: stops, targets and trailing stops in percent or ATRs, "exit after N bars", sizing,
+//!   "long only" / "long and short", "trade on the close".
+//!
+//! Conditions and terms are the grammar of [`grammar`]; indicator names come from the one
+//! vocabulary table in [`vocab`], shared with the language's function list. The result is built
+//! as expressions (never as text) and validated as any strategy file is.
+
+mod conditions;
+mod lex;
+mod parser;
+mod risk;
+mod specials;
+mod terms;
+mod vocab;
+
+use std::collections::HashMap;
+
+use strategy::{BinOp, Expr, ExprKind, Fill, Func, Rules, Sizing, Strategy};
+
+use crate::GenerateError;
+use lex::{Tok, tokenize};
+use parser::{Parser, and_all, bin, name};
+use risk::{Item, Mode, around_close};
+
+type R<T> = Result<T, GenerateError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    EntryLong,
+    ExitLong,
+    EntryShort,
+    ExitShort,
+    /// "sell": a long's exit, or a short entry when the strategy trades both ways.
+    Sell,
+    /// "exit", "close the position": whichever side is open.
+    Exit,
+    /// "enter": the side the strategy trades.
+    Enter,
+}
+
+/// Which entries a filter applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Long,
+    Short,
+    All,
+}
+
+#[derive(Debug, Default)]
+struct Said {
+    rules: Vec<(Action, Expr)>,
+    filters: Vec<(Side, Expr)>,
+    items: Vec<Item>,
+}
+
+/// Compiles a description into a validated strategy (named from the description; [`crate::save`]
+/// renames it).
+///
+/// # Errors
+/// [`GenerateError::NotUnderstood`] quoting the words it could not place (with suggestions), or
+/// [`GenerateError::Incomplete`] saying what is missing.
+pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
+    let toks = tokenize(description);
+    let mut p = Parser::new(&toks, description);
+    let mut said = Said::default();
+    let mut unplaced: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    while p.at < toks.len() {
+        if p.sym(",") || p.sym(";") || p.sym(".") || p.sym("\n") || p.sym("->") || p.eat("then") {
+            continue;
+        }
+        if p.eat("and") || p.eat("also") || p.eat("plus") || p.eat("but") {
+            continue;
+        }
+        let start = p.at;
+        p.hint = None;
+        let placed = statement(&mut p, &mut said)?;
+        if placed && p.clause_ends() {
+            continue;
+        }
+        // What is left of the clause could not be placed.
+        let mut stuck = if placed { p.at } else { p.at.max(start) };
+        if matches!(
+            toks.get(stuck).map(|t| &t.tok),
+            Some(Tok::Sym("," | ";" | "." | "\n" | "->")) | None
+        ) {
+            stuck = start;
+        }
+        let end = clause_end(&p, stuck);
+        let words = p.written(stuck, end);
+        if !words.is_empty() {
+            unplaced.push(words);
+        }
+        for t in &toks[stuck..end] {
+            if let Tok::Word(w) = &t.tok
+                && let Some(s) = nearest(w)
+            {
+                hints.push(format!("\"{s}\" for \"{w}\""));
+            }
+        }
+        if let Some(h) = p.hint.take() {
+            hints.push(h);
+        }
+        hints.extend(risk_hint(&toks[stuck..end]));
+        p.at = end.max(start + 1);
+    }
+    if !unplaced.is_empty() {
+        hints.dedup();
+        return Err(GenerateError::NotUnderstood {
+            words: unplaced,
+            hints,
+        });
+    }
+    build(description, said)
+}
+
+/// Where the clause that holds token `from` ends.
+fn clause_end(p: &Parser<'_>, from: usize) -> usize {
+    let mut depth = 0i32;
+    for (i, t) in p.toks.iter().enumerate().skip(from) {
+        match &t.tok {
+            Tok::Sym("(") => depth += 1,
+            Tok::Sym(")") => depth -= 1,
+            Tok::Sym("," | ";" | "." | "\n" | "->") if depth <= 0 && i > from => return i,
+            Tok::Word(w) if w == "then" && i > from => return i,
+            _ => {}
+        }
+    }
+    p.toks.len()
+}
+
+/// One statement; `false` when nothing could be placed (the position shows where it stuck).
+fn statement(p: &mut Parser<'_>, said: &mut Said) -> R<bool> {
+    let start = p.at;
+    // Trials that fail must not leave what they read in memory ("RSI 50 cross:" is a name).
+    let memory = p.mem.clone();
+    // A label before a colon.
+    if let Some(colon) = label_colon(p) {
+        let role = label_role(p, start, colon);
+        p.at = colon + 1;
+        match role {
+            Label::Rule(a) => {
+                let at = p.at;
+                if let Some(c) = p.condition()? {
+                    said.rules.push((a, c));
+                    risk_tail(p, said)?;
+                    return Ok(true);
+                }
+                p.at = at;
+                if let Some(items) = p.risk_statement()? {
+                    said.items.extend(items);
+                    return Ok(true);
+                }
+                return rule(p, said, Some(a));
+            }
+            Label::Filter(side) => {
+                let _ = p.eat("only");
+                let _ = p.eat("when") || p.eat("if") || p.eat("while");
+                return match p.condition()? {
+                    Some(c) => {
+                        said.filters.push((side, c));
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                };
+            }
+            Label::Title => {
+                if let Some(done) = title(p, said, start, colon, &memory)? {
+                    return Ok(done);
+                }
+            }
+            Label::Risk => {
+                // "Stop: 5%", "Position size: half the account": read with the label.
+                p.at = start;
+                if let Some(items) = p.risk_statement()? {
+                    said.items.extend(items);
+                    return Ok(true);
+                }
+                p.at = colon + 1;
+                return Ok(false);
+            }
+        }
+    }
+    let here = p.at;
+    let memory = p.mem.clone();
+    if declaration(p, usize::MAX)? {
+        return Ok(true);
+    }
+    p.mem = memory.clone();
+    p.at = here;
+    if let Some(items) = p.risk_statement()? {
+        said.items.extend(items);
+        return Ok(true);
+    }
+    p.mem = memory.clone();
+    p.at = here;
+    if let Some(done) = filter(p, said)? {
+        return Ok(done);
+    }
+    p.mem = memory;
+    p.at = here;
+    rule(p, said, None)
+}
+
+/// A label that names no role: "RSI below 30: buy" is a rule; "Bollinger(10, 1.5):" declares
+/// settings; "Use half of the account:" sizes; "Long and short:" says the direction; "Only on
+/// Mondays:" filters; anything else is a name. `Some` when the whole statement was read here.
+fn title(
+    p: &mut Parser<'_>,
+    said: &mut Said,
+    start: usize,
+    colon: usize,
+    memory: &parser::Memory,
+) -> R<Option<bool>> {
+    // "RSI below 30: buy" is a rule; "Bollinger(10, 1.5):" declares settings;
+    // "Long and short:" says the direction; anything else is a name.
+    p.at = start;
+    // "Use half of the account:", "Stop 5%:".
+    if let Ok(Some(items)) = p.risk_statement()
+        && p.at == colon
+    {
+        said.items.extend(items);
+        p.at = colon + 1;
+        return statement(p, said).map(Some);
+    }
+    p.mem = memory.clone();
+    p.at = start;
+    if let Some(m) = p.mode()
+        && p.at == colon
+    {
+        said.items.push(Item::Mode(m));
+        p.at = colon + 1;
+        return statement(p, said).map(Some);
+    }
+    p.at = start;
+    let mut trial = Said::default();
+    if matches!(rule(p, &mut trial, None), Ok(true)) && p.clause_ends() {
+        said.rules.extend(trial.rules);
+        said.items.extend(trial.items);
+        return Ok(Some(true));
+    }
+    p.mem = memory.clone();
+    p.at = start;
+    let mut declared = true;
+    if !matches!(declaration(p, colon), Ok(true)) {
+        p.mem = memory.clone();
+        // "Only on Mondays:", "Trade only between 10:00 and 14:00:": a filter.
+        p.at = start;
+        let mut trial = Said::default();
+        if matches!(filter(p, &mut trial), Ok(Some(true))) && p.at == colon {
+            said.filters.extend(trial.filters);
+            p.at = colon + 1;
+            return Ok(None);
+        }
+        p.mem = memory.clone();
+        declared = false;
+    }
+    // "RSI 50 cross, long/short:": the direction anywhere in a title.
+    let read = p.mem.clone();
+    let mut direction = false;
+    for k in start..colon {
+        p.at = k;
+        if let Some(m) = p.mode()
+            && p.at == colon
+        {
+            said.items.push(Item::Mode(m));
+            direction = true;
+        }
+    }
+    p.mem = read;
+    // A name may be dropped; words that would change the strategy may not.
+    let telling = p.toks[start..colon].iter().any(|t| match &t.tok {
+        Tok::Sym(s) => matches!(*s, "<" | ">" | "<=" | ">=" | "="),
+        Tok::Word(w) => matches!(
+            w.as_str(),
+            "only"
+                | "between"
+                | "above"
+                | "below"
+                | "after"
+                | "before"
+                | "when"
+                | "if"
+                | "unless"
+                | "except"
+                | "not"
+                | "no"
+                | "under"
+                | "over"
+                | "crosses"
+                | "while"
+        ),
+        _ => false,
+    });
+    if telling && !direction && !declared {
+        p.at = start;
+        return Ok(Some(false));
+    }
+    p.at = colon + 1;
+    Ok(None)
+}
+
+enum Label {
+    Rule(Action),
+    Filter(Side),
+    Risk,
+    Title,
+}
+
+/// The colon of a label at the start of a statement (within 8 tokens, before any punctuation).
+fn label_colon(p: &Parser<'_>) -> Option<usize> {
+    let mut depth = 0;
+    for k in 0..12 {
+        match p.peek_at(k) {
+            Some(Tok::Sym(":")) if k > 0 && depth == 0 => return Some(p.at + k),
+            Some(Tok::Sym("(")) => depth += 1,
+            Some(Tok::Sym(")")) => depth -= 1,
+            // A title may hold commas: "RSI 50 cross, long/short: …".
+            Some(Tok::Sym(",")) if depth > 0 || p.at == 0 => {}
+            Some(Tok::Sym("," | ";" | "." | "\n" | "<" | ">" | "<=" | ">=" | "=")) | None => {
+                return None;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn label_role(p: &Parser<'_>, from: usize, colon: usize) -> Label {
+    let words: Vec<&str> = p.toks[from..colon]
+        .iter()
+        .filter_map(|t| match &t.tok {
+            Tok::Word(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .filter(|w| {
+            !matches!(
+                *w,
+                "signal"
+                    | "signals"
+                    | "rule"
+                    | "rules"
+                    | "condition"
+                    | "conditions"
+                    | "setup"
+                    | "trigger"
+                    | "criteria"
+                    | "the"
+                    | "a"
+            )
+        })
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    match words.as_slice() {
+        ["long", "filter"] => Label::Filter(Side::Long),
+        ["short", "filter"] => Label::Filter(Side::Short),
+        ["filter" | "filters"] | [_, "filter" | "filters"] => Label::Filter(Side::All),
+        ["buy" | "long"] | ["long", "entry" | "entries"] | ["entry" | "enter" | "go", "long"] => {
+            Label::Rule(Action::EntryLong)
+        }
+        ["entry" | "entries" | "enter"] => Label::Rule(Action::Enter),
+        ["sell"] => Label::Rule(Action::Sell),
+        ["exit" | "exits" | "close"] => Label::Rule(Action::Exit),
+        ["long", "exit"] | ["exit", "long"] => Label::Rule(Action::ExitLong),
+        ["short"] | ["short", "entry" | "entries"] | ["entry" | "go", "short"] => {
+            Label::Rule(Action::EntryShort)
+        }
+        ["short", "exit"] | ["exit", "short"] | ["cover"] => Label::Rule(Action::ExitShort),
+        _ if has("stop")
+            || has("target")
+            || has("size")
+            || has("sizing")
+            || has("risk")
+            || (has("take") && has("profit"))
+            || has("trailing") =>
+        {
+            Label::Risk
+        }
+        _ => Label::Title,
+    }
+}
+
+/// "fast SMA 20", "using Bollinger bands 10/1.5", "MACD(5, 35, 5)": indicators named with their
+/// settings and nothing said of them, for later mentions. Ends at `until` (a label's colon) or
+/// at the clause's end; `false` (position unchanged) when the words are not one.
+fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
+    let save = p.at;
+    let label = until != usize::MAX;
+    let _ = p.eat("use") || p.eat("using") || p.eat("with") || p.eat("set");
+    loop {
+        let _ = p.eat("a") || p.eat("an") || p.eat("the");
+        let at = p.at;
+        if p.ma_pair()? {
+            // "EMA 10/30 crossover": the fast and the slow average.
+        } else if label && p.mode().is_some() {
+            // "RSI 2 system, long only:": the direction is read by the label.
+        } else {
+            p.at = at;
+            let fast = p.word() == Some("fast") || p.word() == Some("slow");
+            p.declaring = true;
+            let t = p.term();
+            p.declaring = false;
+            match t? {
+                Some(t) if fast || matches!(t.expr.kind, ExprKind::Call { .. }) && p.at > at => {
+                    // What is declared is what later words speak of ("buy below 10").
+                    p.mem.subject = Some(t);
+                }
+                _ => {
+                    p.at = save;
+                    return Ok(false);
+                }
+            }
+        }
+        let _ = p.eat_any(&["strategy", "system", "crossover", "settings", "setup"]);
+        // In a label ("fast SMA 20, slow SMA 50:") a comma joins too.
+        if !(p.eat("and") || label && p.sym(",")) {
+            break;
+        }
+    }
+    let ends = if label {
+        p.at == until
+    } else {
+        p.clause_ends() && !matches!(p.word(), Some("and"))
+    };
+    if ends {
+        return Ok(true);
+    }
+    p.at = save;
+    Ok(false)
+}
+
+/// "with a 5% stop", "using a 2 ATR trailing stop" after a rule.
+fn risk_tail(p: &mut Parser<'_>, said: &mut Said) -> R<()> {
+    let save = p.at;
+    let _ = p.sym(",");
+    if let Some(items) = p.risk_statement()? {
+        said.items.extend(items);
+    } else {
+        p.at = save;
+    }
+    Ok(())
+}
+
+/// "only buy when …", "trade only between 9 and 16", "only take longs above the 200 SMA", and
+/// a requirement on its own ("The asset must be above its 200-day moving average.").
+fn filter(p: &mut Parser<'_>, said: &mut Said) -> R<Option<bool>> {
+    let save = p.at;
+    if let Ok(Some(c)) = p.condition() {
+        let required = p.toks[save..p.at]
+            .iter()
+            .any(|t| matches!(&t.tok, Tok::Word(w) if ["must", "should", "needs", "required"].contains(&w.as_str())));
+        if required && p.clause_ends() {
+            said.filters.push((Side::All, c));
+            return Ok(Some(true));
+        }
+    }
+    p.at = save;
+    let lead_trade = p.eat("trade") || p.eat("enter") || p.eat("trades");
+    if !p.eat("only") {
+        p.at = save;
+        return Ok(None);
+    }
+    let mut side = Side::All;
+    if !lead_trade {
+        if p.eat("buy")
+            || p.eat_phrase("go long")
+            || p.eat_phrase("take longs")
+            || p.eat_phrase("take long trades")
+            || p.eat_phrase("trade long")
+            || p.eat_phrase("enter long")
+            || p.eat_phrase("be long")
+        {
+            side = Side::Long;
+        } else if p.eat("short")
+            || p.eat_phrase("go short")
+            || p.eat_phrase("take shorts")
+            || p.eat_phrase("take short trades")
+            || p.eat_phrase("enter short")
+            || p.eat_phrase("sell short")
+        {
+            side = Side::Short;
+        } else {
+            let _ = p.eat("trade")
+                || p.eat("enter")
+                || p.eat_phrase("take trades")
+                || p.eat_phrase("take entries");
+        }
+    }
+    let _ = p.eat("when") || p.eat("if") || p.eat("while") || p.eat("whenever");
+    if let Some(c) = p.condition()? {
+        said.filters.push((side, c));
+        Ok(Some(true))
+    } else {
+        p.at = save;
+        Ok(None)
+    }
+}
+
+/// A rule statement: action then condition, or condition then action.
+fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool> {
+    let start = p.at;
+    let first = labelled.or_else(|| action(p));
+    if let Some(a) = first {
+        // "buy 100 shares when", "buy at the close when".
+        qualifiers(p, said);
+        let intro = p.eat_any(&[
+            "when", "whenever", "if", "once", "on", "after", "at", "as", "while",
+        ]);
+        if intro == Some("as") {
+            let _ = p.eat("soon") && p.eat("as");
+        }
+        if (intro == Some("at") || intro == Some("on"))
+            && let Some(c) = at_level(p, a)?
+        {
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        if let Some(c) = p.condition()? {
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        // "exit after 16:00": the word belongs to a time of day.
+        if intro == Some("after") {
+            p.at -= 1;
+            if let Some(c) = p.condition()? {
+                said.rules.push((a, c));
+                risk_tail(p, said)?;
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    p.at = start;
+    if p.eat_any(&["when", "whenever", "if", "once", "on", "after"])
+        .is_some()
+        || p.eat_phrase("as soon as")
+    {
+        let Some(c) = p.condition()? else {
+            p.at = start;
+            return Ok(false);
+        };
+        let _ = p.sym(",") || p.eat("then") || p.sym("->") || p.sym(":");
+        let _ = p.eat("we") || p.eat("i");
+        if let Some(a) = action(p) {
+            qualifiers(p, said);
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    // "RSI < 30 -> buy", "RSI below 30: buy", "RSI < 30, buy" (the action alone).
+    if let Some(c) = p.condition()? {
+        let at = p.at;
+        let comma = p.sym(",");
+        if (comma || p.sym("->") || p.sym(":") || p.sym("=") || p.eat("then"))
+            && let Some(a) = action(p)
+            && (!comma || p.clause_ends())
+        {
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        // A condition with no action: the whole clause is unplaced.
+        let _ = at;
+        p.at = start;
+        return Ok(false);
+    }
+    p.at = start;
+    Ok(false)
+}
+
+/// "sell at the upper band", "buy at the lower band", "exit at the middle band".
+fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
+    let save = p.at;
+    let Some(t) = p.term()? else {
+        return Ok(None);
+    };
+    if !p.clause_ends() {
+        p.at = save;
+        return Ok(None);
+    }
+    let up = match t.kind {
+        parser::Kind::Upper => true,
+        parser::Kind::Lower => false,
+        _ if matches!(
+            &t.expr.kind,
+            ExprKind::Call {
+                func: Func::Bbands,
+                ..
+            }
+        ) =>
+        {
+            // The middle band is reached from below by an exit of a long, from above by a
+            // long's entry.
+            matches!(
+                a,
+                Action::Sell | Action::ExitLong | Action::Exit | Action::EntryShort
+            )
+        }
+        _ => {
+            p.at = save;
+            return Ok(None);
+        }
+    };
+    Ok(Some(if up {
+        bin(BinOp::Ge, name("high"), t.expr)
+    } else {
+        bin(BinOp::Le, name("low"), t.expr)
+    }))
+}
+
+/// Words between an action and its condition that say how to trade.
+fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
+    loop {
+        let save = p.at;
+        if let Some(v) = p.number() {
+            if p.eat_any(&[
+                "shares",
+                "share",
+                "units",
+                "unit",
+                "contracts",
+                "coins",
+                "lots",
+            ])
+            .is_some()
+            {
+                said.items.push(Item::Units(v));
+                continue;
+            }
+            p.at = save;
+        }
+        if p.eat_phrase("at the close") || p.eat_phrase("on the close") || p.eat_phrase("at close")
+        {
+            said.items.push(Item::FillClose);
+            continue;
+        }
+        if p.eat_phrase("at the next open")
+            || p.eat_phrase("at the next bar's open")
+            || p.eat_phrase("at the next bar open")
+            || p.eat_phrase("on the next bar")
+            || p.eat_phrase("on the next open")
+            || p.eat_phrase("at the open")
+            || p.eat_phrase("at market")
+            || p.eat_phrase("at the market")
+            || p.eat_phrase("next bar")
+        {
+            continue;
+        }
+        if p.eat("position") || p.eat("positions") || p.eat("trade") {
+            continue;
+        }
+        // "buy 50% of equity when …".
+        if let Some(v) = p.percent() {
+            let _ = p.eat("of");
+            let _ = p.eat_any(&["the", "my", "your"]);
+            if p.eat_any(&[
+                "equity",
+                "account",
+                "capital",
+                "portfolio",
+                "cash",
+                "balance",
+            ])
+            .is_some()
+                && v > 0.0
+                && v <= 100.0
+            {
+                said.items.push(Item::Size(v / 100.0));
+                continue;
+            }
+            p.at = save;
+        }
+        // "sell everything", "sell all".
+        if p.eat("everything")
+            || p.eat("all")
+            || p.eat_phrase("the whole position")
+            || p.eat_phrase("the entire position")
+        {
+            continue;
+        }
+        break;
+    }
+}
+
+/// An action at the start of a rule.
+fn action(p: &mut Parser<'_>) -> Option<Action> {
+    let save = p.at;
+    let _ = p.eat("we") || p.eat("i") || p.eat("you");
+    let _ = p.eat("should") || p.eat("will") || p.eat("want") && p.eat("to");
+    let phrases: &[(&str, Action)] = &[
+        ("buy to cover", Action::ExitShort),
+        ("buy back", Action::ExitShort),
+        ("buy to close", Action::ExitShort),
+        ("sell to close", Action::ExitLong),
+        ("sell short", Action::EntryShort),
+        ("short sell", Action::EntryShort),
+        ("sell the long", Action::ExitLong),
+        ("buy long", Action::EntryLong),
+        ("buy", Action::EntryLong),
+        ("buys", Action::EntryLong),
+        ("go long", Action::EntryLong),
+        ("get long", Action::EntryLong),
+        ("enter long", Action::EntryLong),
+        ("enter a long", Action::EntryLong),
+        ("enter longs", Action::EntryLong),
+        ("open a long", Action::EntryLong),
+        ("open long", Action::EntryLong),
+        ("take a long", Action::EntryLong),
+        ("take long", Action::EntryLong),
+        ("go short", Action::EntryShort),
+        ("get short", Action::EntryShort),
+        ("enter short", Action::EntryShort),
+        ("enter a short", Action::EntryShort),
+        ("open a short", Action::EntryShort),
+        ("open short", Action::EntryShort),
+        ("take a short", Action::EntryShort),
+        ("short", Action::EntryShort),
+        ("exit long", Action::ExitLong),
+        ("exit longs", Action::ExitLong),
+        ("exit the long", Action::ExitLong),
+        ("exit a long", Action::ExitLong),
+        ("close long", Action::ExitLong),
+        ("close longs", Action::ExitLong),
+        ("close the long", Action::ExitLong),
+        ("exit short", Action::ExitShort),
+        ("exit shorts", Action::ExitShort),
+        ("exit the short", Action::ExitShort),
+        ("close short", Action::ExitShort),
+        ("close shorts", Action::ExitShort),
+        ("close the short", Action::ExitShort),
+        ("cover the short", Action::ExitShort),
+        ("cover", Action::ExitShort),
+        ("sell", Action::Sell),
+        ("sells", Action::Sell),
+        ("exit the trade", Action::Exit),
+        ("exit the position", Action::Exit),
+        ("exit all positions", Action::Exit),
+        ("exit", Action::Exit),
+        ("exits", Action::Exit),
+        ("close the trade", Action::Exit),
+        ("close the position", Action::Exit),
+        ("close out the position", Action::Exit),
+        ("close out", Action::Exit),
+        ("close all positions", Action::Exit),
+        ("close position", Action::Exit),
+        ("get out", Action::Exit),
+        ("liquidate", Action::Exit),
+        ("flatten", Action::Exit),
+        ("take profit", Action::Exit),
+        ("take profits", Action::Exit),
+        ("enter a trade", Action::Enter),
+        ("enter a position", Action::Enter),
+        ("enter the market", Action::Enter),
+        ("enter", Action::Enter),
+        ("open a position", Action::Enter),
+        ("open a trade", Action::Enter),
+    ];
+    let mut best: Option<(Action, usize)> = None;
+    for (ph, a) in phrases {
+        let n = p.phrase_len(ph, p.at);
+        if n > 0 && best.is_none_or(|b| n > b.1) {
+            best = Some((*a, n));
+        }
+    }
+    // "long when …" / "long: …": a long entry, but not "long only".
+    if best.is_none()
+        && p.word() == Some("long")
+        && matches!(
+            p.word_at(1),
+            Some("when" | "whenever" | "if" | "once" | "on" | "after" | "while" | "as")
+        )
+    {
+        best = Some((Action::EntryLong, 1));
+    }
+    if let Some((a, n)) = best {
+        p.at += n;
+        let _ = p.eat("position") || p.eat("positions") || p.eat("trade") || p.eat("trades");
+        let _ = p.eat("entry");
+        Some(a)
+    } else {
+        p.at = save;
+        None
+    }
+}
+
+/// "5 stop loss": the stop, target or size said without its unit.
+fn risk_hint(toks: &[lex::Token]) -> Option<String> {
+    let n = toks.iter().find_map(|t| match t.tok {
+        Tok::Num(v) => Some(v),
+        _ => None,
+    })?;
+    let words: Vec<&str> = toks
+        .iter()
+        .filter_map(|t| match &t.tok {
+            Tok::Word(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .collect();
+    let what = if words.contains(&"trailing") {
+        "trailing stop"
+    } else if words.contains(&"stop") {
+        "stop loss"
+    } else if words.contains(&"profit") || words.contains(&"target") {
+        "take profit"
+    } else {
+        return None;
+    };
+    Some(format!("{n}% {what}; {n} ATR {what}"))
+}
+
+/// The closest known word to an unknown one (edit distance 1, or 2 for long words).
+fn nearest(w: &str) -> Option<&'static str> {
+    if w.len() < 3 || w.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let known = vocab::known_words();
+    if known.contains(&w) || parser::KEYWORDS.contains(&w) || FUNCTION_WORDS.contains(&w) {
+        return None;
+    }
+    let limit = if w.len() >= 6 { 2 } else { 1 };
+    known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(w, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Words too common to be misspellings of vocabulary.
+const FUNCTION_WORDS: &[&str] = &[
+    "the", "and", "when", "then", "with", "for", "its", "that", "this", "are", "was", "has",
+];
+
+/// What an action means, given the direction the description trades (DESIGN.md §5.1: "sell"
+/// exits a long unless the strategy reverses, "exit" closes whichever side is open, "buy" covers
+/// in a short-only strategy).
+#[expect(
+    clippy::match_same_arms,
+    reason = "the arms read in order as the rules; merging them would hide the guards"
+)]
+fn resolve(a: Action, mode: Option<Mode>, longs: bool, shorts: bool) -> &'static [Action] {
+    const LONG_IN: &[Action] = &[Action::EntryLong];
+    const LONG_OUT: &[Action] = &[Action::ExitLong];
+    const SHORT_IN: &[Action] = &[Action::EntryShort];
+    const SHORT_OUT: &[Action] = &[Action::ExitShort];
+    const BOTH_OUT: &[Action] = &[Action::ExitLong, Action::ExitShort];
+    match (a, mode) {
+        (Action::Sell | Action::Enter, Some(Mode::ShortOnly)) | (Action::EntryShort, _) => SHORT_IN,
+        (Action::Sell, Some(Mode::Both)) if !shorts => SHORT_IN,
+        (Action::Sell | Action::ExitLong, _) => LONG_OUT,
+        (Action::EntryLong | Action::Exit, Some(Mode::ShortOnly)) | (Action::ExitShort, _) => {
+            SHORT_OUT
+        }
+        (Action::Enter | Action::EntryLong, _) => LONG_IN,
+        (Action::Exit, m) if m == Some(Mode::Both) || shorts && longs => BOTH_OUT,
+        (Action::Exit, _) if shorts => SHORT_OUT,
+        (Action::Exit, _) => LONG_OUT,
+    }
+}
+
+fn build(description: &str, said: Said) -> R<Strategy> {
+    let mut mode = None;
+    for i in &said.items {
+        if let Item::Mode(m) = i {
+            mode = Some(*m);
+        }
+    }
+    let explicit_short = said.rules.iter().any(|(a, _)| *a == Action::EntryShort);
+    let explicit_long = said
+        .rules
+        .iter()
+        .any(|(a, _)| matches!(a, Action::EntryLong | Action::Enter));
+    if mode == Some(Mode::LongOnly) && explicit_short {
+        return Err(GenerateError::Incomplete(
+            "the description says long only but also says when to short: drop one".into(),
+        ));
+    }
+    let mut rules: Vec<(Action, Expr)> = Vec::new();
+    for (a, c) in said.rules {
+        for r in resolve(a, mode, explicit_long, explicit_short) {
+            rules.push((*r, c.clone()));
+        }
+    }
+    let mut combined: HashMap<&'static str, Expr> = HashMap::new();
+    for (a, c) in rules {
+        let key = match a {
+            Action::EntryLong => "entry_long",
+            Action::ExitLong => "exit_long",
+            Action::EntryShort => "entry_short",
+            _ => "exit_short",
+        };
+        let e = match combined.remove(key) {
+            Some(prev) => bin(BinOp::Or, prev, c),
+            None => c,
+        };
+        combined.insert(key, e);
+    }
+    for (side, f) in said.filters {
+        for key in ["entry_long", "entry_short"] {
+            let applies = match side {
+                Side::All => true,
+                Side::Long => key == "entry_long",
+                Side::Short => key == "entry_short",
+            };
+            if applies && let Some(e) = combined.remove(key) {
+                combined.insert(key, and_all(vec![e, f.clone()]));
+            }
+        }
+    }
+    if !combined.contains_key("entry_long") && !combined.contains_key("entry_short") {
+        return Err(GenerateError::Incomplete(
+            "no entry rule: say when to buy or to short, e.g. \"buy when RSI(14) < 30\"".into(),
+        ));
+    }
+    let longs = combined.contains_key("entry_long");
+    let shorts = combined.contains_key("entry_short");
+    let mut s = Strategy {
+        name: crate::name_from_description(description),
+        description: description.to_owned(),
+        params: Vec::new(),
+        indicators: Vec::new(),
+        rules: Rules {
+            entry_long: combined.remove("entry_long"),
+            exit_long: combined.remove("exit_long"),
+            entry_short: combined.remove("entry_short"),
+            exit_short: combined.remove("exit_short"),
+        },
+        risk: strategy::Risk::default(),
+        orders: strategy::Orders::default(),
+    };
+    apply_risk(&mut s, said.items, longs, shorts)?;
+    hoist(&mut s);
+    // Validate as any strategy file is, through the canonical printer.
+    Strategy::from_toml("offline", &s.to_toml())
+        .map_err(|e| GenerateError::Incomplete(format!("{}: {}", e.field, e.message)))
+}
+
+/// Puts the stops, targets, trailing stops, time exits, sizing and fill into the strategy.
+fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> R<()> {
+    let mut sizing: Option<Sizing> = None;
+    let mut set_sizing = |v: Sizing| -> R<()> {
+        match sizing {
+            Some(prev) if prev != v => Err(GenerateError::Incomplete(
+                "the description gives two position sizes: keep one".into(),
+            )),
+            _ => {
+                sizing = Some(v);
+                Ok(())
+            }
+        }
+    };
+    let mut has_stop = false;
+    for item in items {
+        match item {
+            Item::StopPct(v) => {
+                s.risk.stop_loss_pct = Some(v);
+                has_stop = true;
+            }
+            Item::TargetPct(v) => s.risk.take_profit_pct = Some(v),
+            Item::TrailPct(v) => s.risk.trailing_stop_pct = Some(v),
+            Item::StopBy(d) => {
+                let (l, sh) = around_close(&d);
+                s.risk.stop_loss_long = longs.then_some(l);
+                s.risk.stop_loss_short = shorts.then_some(sh);
+                has_stop = true;
+            }
+            Item::TargetBy(d) => {
+                let (l, sh) = around_close(&d);
+                // A target is above a long's entry and below a short's.
+                s.risk.take_profit_long = longs.then_some(sh);
+                s.risk.take_profit_short = shorts.then_some(l);
+            }
+            Item::TrailBy(d) => {
+                let (l, sh) = around_close(&d);
+                s.risk.trailing_stop_long = longs.then_some(l);
+                s.risk.trailing_stop_short = shorts.then_some(sh);
+            }
+            Item::StopAt(e) => {
+                if shorts {
+                    return Err(GenerateError::Incomplete(
+                        "a stop at one price level suits one side: with shorts, say the stop in percent or ATRs".into(),
+                    ));
+                }
+                s.risk.stop_loss_long = Some(e);
+                has_stop = true;
+            }
+            Item::MaxBars(n) => s.risk.max_bars = Some(n),
+            Item::Size(f) => set_sizing(Sizing::Fraction(f))?,
+            Item::Units(u) => set_sizing(Sizing::Units(u))?,
+            Item::RiskPct(r) => set_sizing(Sizing::RiskPct(r))?,
+            Item::Mode(_) => {}
+            Item::FillClose => s.orders.fill = Fill::Close,
+        }
+    }
+    if let Some(z) = sizing {
+        if matches!(z, Sizing::RiskPct(_)) && !has_stop {
+            return Err(GenerateError::Incomplete(
+                "risking a percent per trade needs a stop to measure it against: add one, e.g. \"2% stop loss\" or \"2 ATR stop\"".into(),
+            ));
+        }
+        s.risk.sizing = z;
+    }
+    Ok(())
+}
+
+/// Moves each indicator call of the rules and risk expressions into `[indicators]` under a
+/// readable name (`rsi_14`, `sma_volume_20`, `macd_line`, `bb_10_1p5_upper`).
+fn hoist(s: &mut Strategy) {
+    let mut names: Vec<(String, Expr)> = Vec::new();
+    let mut visit = |e: &mut Expr| replace_calls(e, &mut names);
+    for e in [
+        &mut s.rules.entry_long,
+        &mut s.rules.exit_long,
+        &mut s.rules.entry_short,
+        &mut s.rules.exit_short,
+        &mut s.risk.stop_loss_long,
+        &mut s.risk.stop_loss_short,
+        &mut s.risk.take_profit_long,
+        &mut s.risk.take_profit_short,
+        &mut s.risk.trailing_stop_long,
+        &mut s.risk.trailing_stop_short,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        visit(e);
+    }
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    s.indicators = names;
+}
+
+fn replace_calls(e: &mut Expr, names: &mut Vec<(String, Expr)>) {
+    if let ExprKind::Call { func, args, field } = &e.kind
+        && let Some(ind) = vocab::indicator(*func)
+    {
+        let nm = indicator_name(ind, args, *field);
+        let existing = names.iter().find(|(_, x)| x == e).map(|(n, _)| n.clone());
+        let nm = if let Some(n) = existing {
+            n
+        } else {
+            let mut candidate = nm.clone();
+            let mut k = 2;
+            while names.iter().any(|(n, _)| *n == candidate) {
+                candidate = format!("{nm}_{k}");
+                k += 1;
+            }
+            names.push((candidate.clone(), e.clone()));
+            candidate
+        };
+        *e = name(&nm);
+        return;
+    }
+    match &mut e.kind {
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => replace_calls(x, names),
+        ExprKind::Binary(_, l, r) => {
+            replace_calls(l, names);
+            replace_calls(r, names);
+        }
+        ExprKind::Call { args, .. } => {
+            for a in args {
+                replace_calls(a, names);
+            }
+        }
+        ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Tf(..) => {}
+    }
+}
+
+fn setting_text(v: f64) -> String {
+    format!("{v}").replace('.', "p").replace('-', "m")
+}
+
+fn indicator_name(ind: &vocab::Indicator, args: &[Expr], field: Option<strategy::Field>) -> String {
+    let mut parts = vec![ind.stem.to_owned()];
+    let mut settings = args;
+    if ind.series {
+        if let Some(first) = args.first() {
+            match &first.kind {
+                ExprKind::Name(n) if n == "close" => {}
+                // The usual source: the 20-day high is `highest_20`.
+                ExprKind::Name(n)
+                    if (ind.func == Func::Highest && n == "high")
+                        || (ind.func == Func::Lowest && n == "low") => {}
+                ExprKind::Name(n) => parts.push(n.clone()),
+                _ => parts.push("x".into()),
+            }
+        }
+        settings = &args[1.min(args.len())..];
+    }
+    let values: Vec<f64> = settings
+        .iter()
+        .filter_map(|a| match a.kind {
+            ExprKind::Num(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let usual = values.len() >= 2 && values == ind.defaults;
+    if !usual {
+        parts.extend(values.iter().map(|v| setting_text(*v)));
+    }
+    if let Some(f) = field {
+        parts.push(f.name().to_owned());
+    }
+    parts.join("_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspellings_get_the_nearest_word() {
+        assert_eq!(nearest("bolinger"), Some("bollinger"));
+        assert_eq!(nearest("stochastc"), Some("stochastic"));
+        assert_eq!(nearest("rsi"), None);
+        assert_eq!(nearest("xyzzy"), None);
+    }
+}

@@ -1,0 +1,516 @@
+//! Sizing, stops, targets, trailing stops, time exits, the trading direction and the fill:
+//! the statements that become `[risk]` and `[orders]` (DESIGN.md §5.1 and §5.2).
+
+use strategy::{Expr, Func};
+
+use super::lex::Tok;
+use super::parser::{Parser, Term, name, num, whole};
+use crate::GenerateError;
+
+type R<T> = Result<T, GenerateError>;
+
+/// An ATR distance: `k × ATR(n)`, or any price distance the trader named.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Distance(pub Expr);
+
+/// Which trades are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    LongOnly,
+    ShortOnly,
+    Both,
+}
+
+/// One thing a risk statement says.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Item {
+    StopPct(f64),
+    StopBy(Distance),
+    /// A stop at a price level (a long's; a short's mirrors it when given).
+    StopAt(Expr),
+    TargetPct(f64),
+    TargetBy(Distance),
+    TrailPct(f64),
+    TrailBy(Distance),
+    MaxBars(u32),
+    Size(f64),
+    Units(f64),
+    RiskPct(f64),
+    Mode(Mode),
+    FillClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum What {
+    Stop,
+    Target,
+    Trail,
+}
+
+const LEAD: [&str; 17] = [
+    "use", "with", "a", "an", "and", "set", "place", "put", "initial", "hard", "fixed", "plus",
+    "add", "apply", "using", "have", "the",
+];
+const ACCOUNT: [&str; 9] = [
+    "equity",
+    "account",
+    "capital",
+    "portfolio",
+    "cash",
+    "balance",
+    "bankroll",
+    "money",
+    "funds",
+];
+
+impl Parser<'_> {
+    /// Risk statements from here to the end of the clause; `None` (position unchanged) when
+    /// the clause is not one.
+    pub(super) fn risk_statement(&mut self) -> R<Option<Vec<Item>>> {
+        let save = self.at;
+        let mut items = Vec::new();
+        loop {
+            let before = self.at;
+            if let Some(item) = self.risk_item()? {
+                items.extend(item);
+            } else {
+                self.at = before;
+                break;
+            }
+            // Another item after a joiner continues the statement; anything else ends it.
+            let joiner = self.at;
+            if self.eat("and") || self.sym(",") || self.eat("with") || self.eat("plus") {
+                let next = self.at;
+                if self.risk_item()?.is_some() {
+                    self.at = next;
+                    continue;
+                }
+                self.at = joiner;
+            }
+            break;
+        }
+        if items.is_empty() || !self.clause_ends() {
+            self.at = save;
+            return Ok(None);
+        }
+        Ok(Some(items))
+    }
+
+    /// Whether the clause ends here (end, punctuation, "then", or a joiner before a new
+    /// statement).
+    pub(super) fn clause_ends(&self) -> bool {
+        match self.peek() {
+            None | Some(Tok::Sym("," | ";" | "." | "\n" | "->" | ":")) => true,
+            Some(Tok::Word(w)) => matches!(w.as_str(), "then" | "and" | "also" | "plus" | "with"),
+            _ => false,
+        }
+    }
+
+    #[expect(clippy::too_many_lines, reason = "one branch per way of saying it")]
+    fn risk_item(&mut self) -> R<Option<Vec<Item>>> {
+        let save = self.at;
+        while self.eat_any(&LEAD).is_some() {}
+        // Direction.
+        if let Some(m) = self.mode() {
+            return Ok(Some(vec![Item::Mode(m)]));
+        }
+        // Fill at the close.
+        if self.eat_phrase("trade on the close")
+            || self.eat_phrase("trade at the close")
+            || self.eat_phrase("fill at the close")
+            || self.eat_phrase("fill on the close")
+            || self.eat_phrase("orders fill at the close")
+            || self.eat_phrase("execute at the close")
+            || self.eat_phrase("execute on the close")
+            || self.eat_phrase("enter and exit at the close")
+            || self.eat_phrase("trades fill at the close")
+        {
+            return Ok(Some(vec![Item::FillClose]));
+        }
+        // Time exits: "exit after 10 bars", "hold for 5 days", "time stop of 20 bars".
+        let time_lead = self
+            .eat_any(&["exit", "close", "sell", "cover", "liquidate"])
+            .is_some()
+            && {
+                let _ = self.eat_any(&["the", "a", "all", "any", "each"]);
+                let _ =
+                    self.eat_any(&["trade", "trades", "position", "positions", "long", "short"]);
+                self.eat("after") || self.eat("in")
+            };
+        if time_lead {
+            if let Some(n) = self.number().and_then(whole) {
+                let _ = self.eat("trading");
+                if self
+                    .eat_any(&[
+                        "bars", "bar", "days", "day", "candles", "sessions", "periods",
+                    ])
+                    .is_some()
+                {
+                    let _ = self.eat_phrase("in the trade")
+                        || self.eat_phrase("in trade")
+                        || self.eat_phrase("if not stopped out")
+                        || self.eat_phrase("at the latest");
+                    return Ok(Some(vec![Item::MaxBars(n)]));
+                }
+            }
+            self.at = save;
+            return Ok(None);
+        }
+        self.at = save;
+        while self.eat_any(&LEAD).is_some() {}
+        if self.eat("hold")
+            || self.eat_phrase("holding period")
+            || self.eat_phrase("time stop")
+            || self.eat_phrase("time exit")
+            || self.eat_phrase("max holding period")
+            || self.eat_phrase("maximum holding period")
+            || self.eat_phrase("max hold")
+            || self.eat("max")
+            || self.eat("maximum")
+        {
+            let _ = self.eat_any(&[
+                "for", "of", "at", "after", "is", "=", "up", "to", "most", "max", "maximum",
+            ]);
+            let _ = self.eat_any(&["up", "at", "to", "most", "a", "max", "maximum", "of"]);
+            let _ = self.eat_any(&["to", "most", "of"]);
+            if let Some(n) = self.number().and_then(whole) {
+                let _ = self.eat("trading");
+                if self
+                    .eat_any(&[
+                        "bars", "bar", "days", "day", "candles", "sessions", "periods",
+                    ])
+                    .is_some()
+                {
+                    return Ok(Some(vec![Item::MaxBars(n)]));
+                }
+            }
+            self.at = save;
+            return Ok(None);
+        }
+        self.at = save;
+        while self.eat_any(&LEAD).is_some() {}
+        // Sizing said with a verb: "invest 50% of equity", "risk 1% per trade".
+        let verb = self.eat_any(&[
+            "invest", "allocate", "use", "deploy", "commit", "put", "risk", "bet", "trade", "buy",
+            "spend",
+        ]);
+        if verb.is_some()
+            || self.word() == Some("half")
+            || self.word() == Some("size")
+            || self.word() == Some("position")
+            || self.word() == Some("all")
+        {
+            let save_v = self.at;
+            if let Some(item) = self.sizing(verb == Some("risk"))? {
+                return Ok(Some(vec![item]));
+            }
+            self.at = save_v;
+            if verb.is_some() {
+                self.at = save;
+            }
+        }
+        // "N% stop", "2 ATR trailing stop", "100 shares", "50% of equity", "1% risk per trade".
+        let lead_at = self.at;
+        if let Some(v) = self.number() {
+            let pct = self.sym("%") || self.eat("percent") || self.eat("pct");
+            if pct {
+                if let Some(w) = self.what() {
+                    self.trailing_words();
+                    return Ok(Some(vec![pct_item(w, v)]));
+                }
+                if self.eat("risk") || self.eat_phrase("of risk") {
+                    self.per_trade();
+                    return Ok(Some(vec![Item::RiskPct(v)]));
+                }
+                self.at = lead_at;
+                if let Some(item) = self.sizing(false)? {
+                    return Ok(Some(vec![item]));
+                }
+                self.at = save;
+                return Ok(None);
+            }
+            if self
+                .eat_any(&[
+                    "shares",
+                    "share",
+                    "units",
+                    "unit",
+                    "contracts",
+                    "contract",
+                    "coins",
+                    "lots",
+                ])
+                .is_some()
+            {
+                return Ok(Some(vec![Item::Units(v)]));
+            }
+            // "2 ATR stop", "2x ATR trailing stop".
+            self.at = lead_at;
+            if let Some(d) = self.distance()?
+                && let Some(w) = self.what()
+            {
+                self.trailing_words();
+                return Ok(Some(vec![by_item(w, d)]));
+            }
+            self.at = save;
+            return Ok(None);
+        }
+        // "stop loss at 5%", "take profit 10%", "trailing stop of 3 ATR", "stop out at 5%",
+        // "stop at the 10-day low".
+        if let Some(w) = self.what() {
+            let _ = self.sym(":") || self.sym("=");
+            let _ = self.eat_any(&["at", "of", "is", "to", "by", "set", "placed", "out"]);
+            let _ = self.eat_any(&["at", "of", "to", "a", "an", "the"]);
+            if let Some(v) = self.percent() {
+                self.trailing_words();
+                return Ok(Some(vec![pct_item(w, v)]));
+            }
+            if let Some(d) = self.distance()? {
+                self.trailing_words();
+                return Ok(Some(vec![by_item(w, d)]));
+            }
+            if w == What::Stop {
+                let at = self.at;
+                let _ = self.eat("below") || self.eat("under") || self.eat("at");
+                if let Some(t) = self.term()? {
+                    return Ok(Some(vec![Item::StopAt(t.expr)]));
+                }
+                self.at = at;
+            }
+            self.at = save;
+            return Ok(None);
+        }
+        self.at = save;
+        Ok(None)
+    }
+
+    pub(super) fn mode(&mut self) -> Option<Mode> {
+        let save = self.at;
+        for (p, m) in [
+            ("long only", Mode::LongOnly),
+            ("longs only", Mode::LongOnly),
+            ("only long", Mode::LongOnly),
+            ("only longs", Mode::LongOnly),
+            ("only go long", Mode::LongOnly),
+            ("only long trades", Mode::LongOnly),
+            ("only long positions", Mode::LongOnly),
+            ("no shorts", Mode::LongOnly),
+            ("no shorting", Mode::LongOnly),
+            ("no short selling", Mode::LongOnly),
+            ("never short", Mode::LongOnly),
+            ("short only", Mode::ShortOnly),
+            ("shorts only", Mode::ShortOnly),
+            ("only short", Mode::ShortOnly),
+            ("only shorts", Mode::ShortOnly),
+            ("only go short", Mode::ShortOnly),
+            ("no longs", Mode::ShortOnly),
+            ("long and short", Mode::Both),
+            ("long short", Mode::Both),
+            ("longs and shorts", Mode::Both),
+            ("both long and short", Mode::Both),
+            ("both directions", Mode::Both),
+            ("both ways", Mode::Both),
+            ("both sides", Mode::Both),
+            ("trade both directions", Mode::Both),
+            ("trade both ways", Mode::Both),
+            ("trade both sides", Mode::Both),
+            ("stop and reverse", Mode::Both),
+        ] {
+            let n = self.phrase_len(p, self.at);
+            if n > 0 {
+                self.at += n;
+                let _ = self.eat_any(&["trades", "positions", "strategy", "system"]);
+                return Some(m);
+            }
+        }
+        // "long/short".
+        if self.eat("long") && self.sym("/") && self.eat("short") {
+            return Some(Mode::Both);
+        }
+        self.at = save;
+        None
+    }
+
+    /// A stop, target or trailing stop word.
+    fn what(&mut self) -> Option<What> {
+        let save = self.at;
+        let _ = self.eat_any(&["initial", "hard", "fixed", "protective"]);
+        if self.eat("trailing") || self.eat("trail") {
+            let _ = self.eat_any(&["a", "the", "my"]);
+            if self.eat("stop") {
+                self.eat("loss");
+            }
+            let _ = self.eat("by");
+            return Some(What::Trail);
+        }
+        if self.eat("stop") || self.eat("stoploss") || self.eat("sl") {
+            self.eat("loss");
+            if self.eat("trailing") {
+                return Some(What::Trail);
+            }
+            return Some(What::Stop);
+        }
+        if self.eat_phrase("cut losses")
+            || self.eat_phrase("cut the loss")
+            || self.eat_phrase("max loss")
+            || self.eat_phrase("maximum loss")
+        {
+            return Some(What::Stop);
+        }
+        if self.eat_phrase("take profit")
+            || self.eat_phrase("take profits")
+            || self.eat_phrase("profit target")
+            || self.eat_phrase("profit taking")
+            || self.eat("target")
+            || self.eat("tp")
+            || self.eat("profit")
+            || self.eat("gain")
+            || self.eat_phrase("take")
+        {
+            let _ = self.eat("profit") || self.eat("target");
+            return Some(What::Target);
+        }
+        self.at = save;
+        None
+    }
+
+    /// Words after a stop or target that add nothing: "below entry", "from the entry price".
+    fn trailing_words(&mut self) {
+        let _ = self.eat_any(&["stop", "loss"]);
+        let save = self.at;
+        if self
+            .eat_any(&["below", "above", "from", "under", "over", "of", "off"])
+            .is_some()
+        {
+            let _ = self.eat_any(&["the", "my", "our"]);
+            if self
+                .eat_any(&["entry", "buy", "purchase", "fill", "entering"])
+                .is_some()
+            {
+                let _ = self.eat("price");
+                let _ = self.eat("point");
+                return;
+            }
+            // "3 ATR below": below the price.
+            let _ = self.eat_any(&["the", "price", "close"]);
+            if matches!(self.toks.get(self.at.wrapping_sub(1)).map(|t| &t.tok), Some(Tok::Word(w)) if ["below", "above", "under", "over"].contains(&w.as_str()) || ["price", "close", "the"].contains(&w.as_str()))
+                && self.clause_ends()
+            {
+                return;
+            }
+            self.at = save;
+        }
+        self.per_trade();
+    }
+
+    fn per_trade(&mut self) {
+        let save = self.at;
+        let _ = self.eat_any(&["per", "on", "each", "for", "in"]);
+        let _ = self.eat_any(&["each", "every", "a", "the"]);
+        if self.eat_any(&["trade", "position", "entry"]).is_none() {
+            self.at = save;
+        }
+    }
+
+    /// `k × ATR(n)`: "2 ATR", "2x ATR(20)", "1.5 times the ATR", "3 ATRs".
+    fn distance(&mut self) -> R<Option<Distance>> {
+        let save = self.at;
+        let Some(k) = self.number() else {
+            return Ok(None);
+        };
+        let _ = self.eat("x") || self.eat("times") || self.sym("*");
+        let _ = self.eat("the");
+        if self.indicator_here().is_some_and(|i| i.func == Func::Atr) {
+            let t: Term = {
+                // Settings after ATR only: the number before was the multiplier.
+                let at = self.at;
+                let t = self.term()?;
+                if let Some(t) = t {
+                    t
+                } else {
+                    self.at = at;
+                    return Ok(None);
+                }
+            };
+            return Ok(Some(Distance(super::parser::bin(
+                strategy::BinOp::Mul,
+                num(k),
+                t.expr,
+            ))));
+        }
+        self.at = save;
+        Ok(None)
+    }
+
+    /// "50% of equity", "half the account", "position size 25%", "1% per trade" (risk).
+    fn sizing(&mut self, risk: bool) -> R<Option<Item>> {
+        let save = self.at;
+        let _ = self.eat("position");
+        let _ = self.eat("size") || self.eat("sizing");
+        let _ = self.sym(":") || self.sym("=");
+        let _ = self.eat_any(&["of", "is", "to", "at"]);
+        let fraction = if self.eat("half") {
+            Some(50.0)
+        } else if self.eat_phrase("a quarter") || self.eat("quarter") {
+            Some(25.0)
+        } else if self.eat("all")
+            || self.eat("full")
+            || self.eat("whole")
+            || self.eat("entire")
+            || self.eat("100%")
+        {
+            Some(100.0)
+        } else {
+            self.percent()
+        };
+        let Some(pct) = fraction else {
+            self.at = save;
+            return Ok(None);
+        };
+        let _ = self.eat("of");
+        let _ = self.eat_any(&["the", "my", "your", "our", "total", "available"]);
+        let _ = self.eat_any(&["total", "available", "current"]);
+        let named = self.eat_any(&ACCOUNT).is_some();
+        let _ = self.eat("size");
+        self.per_trade();
+        let _ = self.eat_phrase("per trade");
+        if risk {
+            return Ok(Some(Item::RiskPct(pct)));
+        }
+        if !named && !self.clause_ends() {
+            self.at = save;
+            return Ok(None);
+        }
+        if !(pct > 0.0 && pct <= 100.0) {
+            return Err(GenerateError::Incomplete(format!(
+                "a position size is a percentage of equity above 0 and at most 100, not {pct}%"
+            )));
+        }
+        Ok(Some(Item::Size(pct / 100.0)))
+    }
+}
+
+fn pct_item(w: What, v: f64) -> Item {
+    match w {
+        What::Stop => Item::StopPct(v),
+        What::Target => Item::TargetPct(v),
+        What::Trail => Item::TrailPct(v),
+    }
+}
+
+fn by_item(w: What, d: Distance) -> Item {
+    match w {
+        What::Stop => Item::StopBy(d),
+        What::Target => Item::TargetBy(d),
+        What::Trail => Item::TrailBy(d),
+    }
+}
+
+/// A long's price `close - d` and a short's `close + d`.
+pub(super) fn around_close(d: &Distance) -> (Expr, Expr) {
+    use strategy::BinOp;
+    (
+        super::parser::bin(BinOp::Sub, name("close"), d.0.clone()),
+        super::parser::bin(BinOp::Add, name("close"), d.0.clone()),
+    )
+}
