@@ -704,9 +704,20 @@ impl Parser<'_> {
                 Ok(Some(self.cross(subj, b, !up, subject)))
             }
             Pred::CrossSomeway => {
-                let Some(right) = self.right_side(subject)? else {
-                    self.at = save;
-                    return Ok(None);
+                let right = match self.right_side(subject)? {
+                    Some(r) => r,
+                    // "if it crosses to the downside": the last cross's other side.
+                    None => match self.mem.cross.clone() {
+                        Some((_, r, _))
+                            if matches!(self.word_at(2), Some("upside" | "downside")) =>
+                        {
+                            Term::new(r, Kind::Other)
+                        }
+                        _ => {
+                            self.at = save;
+                            return Ok(None);
+                        }
+                    },
                 };
                 if self.eat_phrase("from below") || self.eat_phrase("to the upside") {
                     return Ok(Some(self.cross(subj, right.expr, true, subject)));

@@ -439,9 +439,22 @@ fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
     Ok(false)
 }
 
-/// "with a 5% stop", "using a 2 ATR trailing stop" after a rule.
+/// "with a 5% stop", "using a 2 ATR trailing stop", "or after 10 days" after a rule.
 fn risk_tail(p: &mut Parser<'_>, said: &mut Said) -> R<()> {
     let save = p.at;
+    // "exit when RSI > 80 or after 10 days": a time exit beside the rule.
+    if p.eat("or") && (p.eat("after") || p.eat("in")) {
+        if let Some(n) = p.number().and_then(parser::whole) {
+            let _ = p.eat("trading");
+            if p.eat_any(&["bars", "bar", "days", "day", "candles", "sessions"])
+                .is_some()
+            {
+                said.items.push(Item::MaxBars(n));
+                return Ok(());
+            }
+        }
+        p.at = save;
+    }
     let _ = p.sym(",");
     if let Some(items) = p.risk_statement()? {
         said.items.extend(items);
@@ -546,6 +559,7 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
     if p.eat_any(&["when", "whenever", "if", "once", "on", "after"])
         .is_some()
         || p.eat_phrase("as soon as")
+        || p.word() == Some("every")
     {
         let Some(c) = p.condition()? else {
             p.at = start;
@@ -729,6 +743,10 @@ fn action(p: &mut Parser<'_>) -> Option<Action> {
         ("open short", Action::EntryShort),
         ("take a short", Action::EntryShort),
         ("short", Action::EntryShort),
+        ("long entry", Action::EntryLong),
+        ("short entry", Action::EntryShort),
+        ("long exit", Action::ExitLong),
+        ("short exit", Action::ExitShort),
         ("exit long", Action::ExitLong),
         ("exit longs", Action::ExitLong),
         ("exit the long", Action::ExitLong),

@@ -414,6 +414,19 @@ fn display_expr(e: &Expr) -> String {
             }
             s
         }
+        // "the 20-day high" as traders say it.
+        ExprKind::Back(inner, 1) => match &inner.kind {
+            ExprKind::Call {
+                func: f @ (Func::Highest | Func::Lowest),
+                args,
+                ..
+            } if args.len() == 2 => format!(
+                "the {}-day {}",
+                args[1],
+                if *f == Func::Highest { "high" } else { "low" }
+            ),
+            _ => e.to_string(),
+        },
         _ => e.to_string(),
     }
 }
@@ -422,6 +435,8 @@ pub(super) fn hint_for(subject: &Term) -> String {
     let s = display(subject);
     match subject.kind {
         Kind::Price => format!("{s} crosses above SMA(50)"),
+        Kind::Upper => format!("close breaks above {s}"),
+        Kind::Lower => format!("close breaks below {s}"),
         Kind::Number => String::new(),
         _ => format!("{s} crosses below 30"),
     }

@@ -9,7 +9,7 @@ use super::lex::Tok;
 use super::parser::{
     Kind, Parser, R, Term, and, back, bin, call, ex, incomplete, name, num, whole,
 };
-use super::parser::{MONTHS, WEEKDAYS};
+use super::parser::{MONTHS, UNITS, WEEKDAYS};
 use super::vocab::CANDLES;
 use crate::GenerateError;
 
@@ -336,7 +336,7 @@ impl Parser<'_> {
 
     pub(super) fn time_atom_inner(&mut self, not: bool) -> R<Option<Expr>> {
         let save = self.at;
-        let _ = self.eat("on");
+        let _ = self.eat("on") || self.eat("every") || self.eat("each");
         // "on weekdays", "not on weekends".
         if let Some(weekend) = self.eat_any(&["weekdays", "weekday", "weekends", "weekend"]) {
             let op = match (weekend.starts_with("weekend"), not) {
@@ -415,6 +415,13 @@ impl Parser<'_> {
                 let Some(h) = whole(v).or((v == 0.0).then_some(0)) else {
                     return Ok(None);
                 };
+                // "after 10 days" is a span, not a time of day.
+                if self.word_at(1).is_some_and(|w| {
+                    UNITS.contains(&w) || matches!(w, "trading" | "weeks" | "months" | "%")
+                }) || matches!(self.peek_at(1), Some(Tok::Sym("%")))
+                {
+                    return Ok(None);
+                }
                 self.at += 1;
                 h * 60
             }
