@@ -86,7 +86,7 @@ fn wall_clock(s: &str) -> Option<NaiveDateTime> {
 
 /// A bar time field (`hour minute weekday month day year`) of each bar; NaN where a time does
 /// not read.
-pub(crate) fn time_field(times: &[String], field: &str) -> Vec<f64> {
+pub(crate) fn time_field(times: &crate::Times, field: &str) -> Vec<f64> {
     times
         .iter()
         .map(|t| {
@@ -107,7 +107,7 @@ pub(crate) fn time_field(times: &[String], field: &str) -> Vec<f64> {
 /// `vwap()`: session VWAP, the running sums of `hlc3 · volume` and of volume restarting at each
 /// calendar day of the bars' own times (`TradingView`'s `ta.vwap` anchored to the day).
 pub(crate) fn vwap(
-    times: &[String],
+    times: &crate::Times,
     high: &[f64],
     low: &[f64],
     close: &[f64],

@@ -28,7 +28,7 @@ pub mod stats;
 pub mod sweep;
 
 pub use data::{
-    Bars, DataError, Detected, LoadOptions, TimeFormat, load, load_csv, parse_csv, parse_time,
-    parse_with,
+    Bars, DataError, Detected, LoadOptions, TimeFormat, Times, load, load_csv, parse_csv,
+    parse_time, parse_with,
 };
 pub use eval::{EvalError, Evaluator, Series, SharedCache, cell};

@@ -63,7 +63,7 @@ fn label(rule: Timeframe, t: i64, origin: i64) -> i64 {
 pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
     let origin = bars.epoch_ms.first().map_or(0, |t| t.div_euclid(DAY) * DAY);
     let mut out = Bars {
-        time: Vec::new(),
+        time: crate::Times::default(),
         epoch_ms: Vec::new(),
         open: Vec::new(),
         high: Vec::new(),
@@ -91,7 +91,7 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
         } else {
             out.epoch_ms.push(l);
             out.time.push(
-                chrono::DateTime::from_timestamp_millis(l)
+                &chrono::DateTime::from_timestamp_millis(l)
                     .map(|d| d.naive_utc().to_string())
                     .unwrap_or_default(),
             );

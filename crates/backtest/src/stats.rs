@@ -401,8 +401,8 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
     if n == 0 {
         return s;
     }
-    s.start.clone_from(&bars.time[0]);
-    s.end.clone_from(&bars.time[n - 1]);
+    bars.time[0].clone_into(&mut s.start);
+    bars.time[n - 1].clone_into(&mut s.end);
     let span = (ms[n - 1] - ms[0]) as f64;
     s.duration_days = span / DAY_MS;
 

@@ -122,8 +122,8 @@ pub fn run(file: &Path, opts: &LoadOptions, as_json: bool) -> anyhow::Result<()>
     writeln!(
         out,
         "first/last  {} .. {}",
-        bars.time.first().map_or("", String::as_str),
-        bars.time.last().map_or("", String::as_str)
+        bars.time.first().unwrap_or(""),
+        bars.time.last().unwrap_or("")
     )?;
     if let Some(m) = bar_ms(&bars) {
         writeln!(

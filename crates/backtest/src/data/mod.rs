@@ -4,14 +4,19 @@
 //! the line and the column.
 
 mod layout;
+mod times;
 
+use std::io::{BufRead, BufReader, Read as _};
 use std::ops::ControlFlow;
 use std::path::Path;
+
+use std::fmt::Write as _;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
 pub use layout::TimeFormat;
 use layout::{Role, delimiter, detect_time, normalise, role};
+pub use times::Times;
 
 /// A problem with a data file, naming the file and the line.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +45,8 @@ pub enum DataError {
 /// Bars in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bars {
-    /// Times as written in the file.
-    pub time: Vec<String>,
+    /// Times as written in the file (ISO 8601 as the loader writes other layouts).
+    pub time: Times,
     /// Times as milliseconds since the epoch (naive times read as UTC).
     pub epoch_ms: Vec<i64>,
     /// Opens.
@@ -167,33 +172,45 @@ pub fn load_csv(path: &Path) -> Result<Bars, DataError> {
     load(path, &LoadOptions::default()).map(|(b, _)| b)
 }
 
-/// Reads a data file (`.csv`, `.csv.gz`): bars and what was detected.
+/// Reads a data file (`.csv`, `.csv.gz`): bars and what was detected. The file is read as a
+/// stream, a line at a time (never whole into memory), once to detect its layout and once to
+/// load it.
 ///
 /// # Errors
 /// [`DataError`] naming the file, the line and the column.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Bars, Detected), DataError> {
-    use std::io::Read as _;
     let file = path.display().to_string();
     let read = |source| DataError::Read {
         file: file.clone(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(read)?;
-    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
-    let text = if gzip {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .map_err(read)?;
-        text
+    let open = || std::fs::File::open(path).map_err(read);
+    let mut magic = [0u8; 2];
+    let gzip = open()?.read(&mut magic).map_err(read)? == 2 && magic == [0x1f, 0x8b];
+    let size = std::fs::metadata(path).map_err(read)?.len();
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let (bars, mut detected) = if gzip {
+        parse_stream(
+            &file,
+            || {
+                let f = open()?;
+                Ok(BufReader::with_capacity(
+                    1 << 18,
+                    flate2::read::MultiGzDecoder::new(BufReader::new(f)),
+                ))
+            },
+            // Market data compresses about 3:1.
+            size.saturating_mul(3),
+            opts,
+        )?
     } else {
-        String::from_utf8(bytes).map_err(|e| DataError::Bad {
-            file: file.clone(),
-            line: 0,
-            message: format!("is not UTF-8 text (a CSV file, or one gzip-compressed): {e}"),
-        })?
+        parse_stream(
+            &file,
+            || Ok(BufReader::with_capacity(1 << 18, open()?)),
+            size,
+            opts,
+        )?
     };
-    let (bars, mut detected) = parse_with(&file, &text, opts)?;
     detected.gzip = gzip;
     Ok((bars, detected))
 }
@@ -271,69 +288,171 @@ fn columns(
     ))
 }
 
+/// Splits a line without quotes at `delim` into `out`, each field trimmed (one pass over the
+/// bytes; `delim` is ASCII, so every cut is at a character boundary).
+fn split_plain<'l>(line: &'l str, delim: u8, out: &mut Vec<&'l str>) {
+    let trim = |f: &'l str| {
+        let b = f.as_bytes();
+        if b.first().is_some_and(u8::is_ascii_whitespace)
+            || b.last().is_some_and(u8::is_ascii_whitespace)
+        {
+            f.trim()
+        } else {
+            f
+        }
+    };
+    let mut start = 0;
+    for (i, &c) in line.as_bytes().iter().enumerate() {
+        if c == delim {
+            out.push(trim(line.get(start..i).unwrap_or_default()));
+            start = i + 1;
+        }
+    }
+    out.push(trim(line.get(start..).unwrap_or_default()));
+}
+
+/// A decimal number: plain decimals of up to 15 significant digits (what price files hold) are
+/// read exactly by one IEEE division (Clinger's fast path: both operands are exact, so the
+/// quotient is the correctly rounded value); anything else goes to the standard parser.
+pub(crate) fn parse_number(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut mantissa: u64 = 0;
+    let mut count = 0usize;
+    let mut frac: Option<usize> = None;
+    let mut fast = !digits.is_empty() && digits.len() <= 17;
+    if fast {
+        for (i, &c) in digits.iter().enumerate() {
+            match c {
+                b'0'..=b'9' => {
+                    mantissa = mantissa * 10 + u64::from(c - b'0');
+                    count += 1;
+                }
+                b'.' if frac.is_none() => frac = Some(i),
+                _ => {
+                    fast = false;
+                    break;
+                }
+            }
+        }
+    }
+    if fast && count > 0 && count <= 15 {
+        let scale = frac.map_or(0, |f| digits.len() - f - 1);
+        #[expect(clippy::cast_precision_loss, reason = "below 10^15 < 2^53: exact")]
+        let v = mantissa as f64 / POW10[scale];
+        return Some(if neg { -v } else { v });
+    }
+    s.parse::<f64>().ok()
+}
+
+/// Splits one line with quoted fields (`"1,5"`, `"a ""b"""`); fields trimmed.
+fn split_quoted(line: &str, delim: char) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == delim && !quoted => out.push(std::mem::take(&mut field).trim().to_owned()),
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        return Err(
+            "a quoted field is not closed on its line (fields may not span lines)".to_owned(),
+        );
+    }
+    out.push(field.trim().to_owned());
+    Ok(out)
+}
+
 /// Calls `row(line, fields)` for each row after the header that is not blank, fields trimmed,
-/// until `row` answers [`ControlFlow::Break`]. Text without quotes is split in place (no allocation per row); quoted text goes through the
-/// `csv` reader.
-fn for_each_row(
-    text: &str,
+/// until `row` answers [`ControlFlow::Break`]. The input is read a line at a time into one
+/// buffer; a line without quotes is split in place (no allocation per row).
+fn for_each_row<R: BufRead>(
+    mut input: R,
     delim: u8,
     bad: &impl Fn(u64, String) -> DataError,
-    mut row: impl FnMut(u64, &[&str]) -> Result<ControlFlow<()>, DataError>,
+    read: &impl Fn(std::io::Error) -> DataError,
+    mut row: impl FnMut(u64, &[&str], usize) -> Result<ControlFlow<()>, DataError>,
 ) -> Result<(), DataError> {
-    if !text.contains('"') {
-        let mut fields: Vec<&str> = Vec::new();
-        let d = char::from(delim);
-        for (k, line) in text.split('\n').enumerate().skip(1) {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            fields.clear();
-            fields.extend(line.split(d).map(str::trim));
-            if fields.iter().all(|f| f.is_empty()) {
-                continue;
-            }
-            if row(k as u64 + 1, &fields)?.is_break() {
-                break;
-            }
-        }
-        return Ok(());
+    /// An empty vector with `v`'s allocation, for borrows of another lifetime (the standard
+    /// library collects in place when the element layouts match).
+    fn reuse<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
+        v.clear();
+        v.into_iter().map(|_| "").collect()
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .delimiter(delim)
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut rec = csv::StringRecord::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(256);
+    let mut spare: Vec<&str> = Vec::new();
+    let d = char::from(delim);
+    let mut line_no: u64 = 0;
     loop {
-        match rdr.read_record(&mut rec) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                return Err(bad(line, format!("unreadable row: {e}")));
-            }
-        }
-        if rec.iter().all(str::is_empty) {
-            continue;
-        }
-        let line = rec.position().map_or(0, csv::Position::line);
-        let owned: Vec<&str> = rec.iter().collect();
-        if row(line, &owned)?.is_break() {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf).map_err(read)? == 0 {
             return Ok(());
         }
+        line_no += 1;
+        if line_no == 1 {
+            continue;
+        }
+        let len = buf.len();
+        let line = std::str::from_utf8(&buf).map_err(|e| {
+            bad(
+                line_no,
+                format!("is not UTF-8 text (a CSV file, or one gzip-compressed): {e}"),
+            )
+        })?;
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let owned: Vec<String>;
+        let mut fields = reuse(std::mem::take(&mut spare));
+        if line.contains('"') {
+            owned = split_quoted(line, d).map_err(|m| bad(line_no, m))?;
+            fields.extend(owned.iter().map(String::as_str));
+        } else {
+            split_plain(line, delim, &mut fields);
+        }
+        if !fields.iter().all(|f| f.is_empty()) && row(line_no, &fields, len)?.is_break() {
+            return Ok(());
+        }
+        spare = reuse(fields);
     }
 }
 
-/// Parses CSV text with detection; `file` names it in errors.
+/// Parses CSV text; `file` names it in errors.
 ///
 /// # Errors
 /// [`DataError::Bad`] naming the line and the column.
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    opts: &LoadOptions,
+) -> Result<(Bars, Detected), DataError> {
+    parse_stream(file, || Ok(text.as_bytes()), text.len(), opts)
+}
+
+/// Parses a CSV stream with detection; `open` gives the stream from its start (it is read
+/// more than once: the layout, then the rows); `size` is about how many bytes it holds.
 #[expect(
     clippy::too_many_lines,
     reason = "one pass over the rows with each check in file order"
 )]
-pub fn parse_with(
+fn parse_stream<R: BufRead>(
     file: &str,
-    text: &str,
+    mut open: impl FnMut() -> Result<R, DataError>,
+    size: usize,
     opts: &LoadOptions,
 ) -> Result<(Bars, Detected), DataError> {
     let bad = |line: u64, message: String| DataError::Bad {
@@ -341,14 +460,23 @@ pub fn parse_with(
         line,
         message,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let delim = delimiter(text.lines().next().unwrap_or(""));
+    let read = |source| DataError::Read {
+        file: file.to_owned(),
+        source,
+    };
+    let mut header = String::new();
+    open()?
+        .read_line(&mut header)
+        .map_err(|e| bad(1, format!("cannot read the header: {e}")))?;
+    let header = header.strip_prefix('\u{feff}').unwrap_or(&header);
+    let header = header.trim_end_matches(['\r', '\n']);
+    let delim = delimiter(header);
     let headers = csv::ReaderBuilder::new()
         .has_headers(true)
         .delimiter(delim)
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_reader(text.as_bytes())
+        .from_reader(header.as_bytes())
         .headers()
         .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
         .clone();
@@ -380,15 +508,15 @@ pub fn parse_with(
 
     // The time format: from the first row, or, for dates that only the data can tell day-first
     // from month-first, from every row.
-    let mut first: Option<(u64, String, String)> = None;
+    let mut first: Option<(u64, String, String, usize)> = None;
     let mut buf = String::new();
-    for_each_row(text, delim, &bad, |line, fields| {
+    for_each_row(open()?, delim, &bad, &read, |line, fields, len| {
         time_of(fields, &mut buf);
         let open = fields.get(cols.open).copied().unwrap_or("").to_owned();
-        first = Some((line, buf.clone(), open));
+        first = Some((line, buf.clone(), open, len));
         Ok(ControlFlow::Break(()))
     })?;
-    let Some((first_line, first_time, first_open)) = first else {
+    let Some((first_line, first_time, first_open, row_len)) = first else {
         return Err(bad(2, "no rows of data".to_owned()));
     };
     let time_format = if let Some(f) = &opts.date_format {
@@ -399,7 +527,7 @@ pub fn parse_with(
             Ok(TimeFormat::DayFirst | TimeFormat::MonthFirst) | Err(_) => {
                 let mut samples = Vec::new();
                 let mut b = String::new();
-                for_each_row(text, delim, &bad, |_, fields| {
+                for_each_row(open()?, delim, &bad, &read, |_, fields, _| {
                     time_of(fields, &mut b);
                     samples.push(b.clone());
                     Ok(ControlFlow::Continue(()))
@@ -420,8 +548,11 @@ pub fn parse_with(
         ));
     }
     let mut bars = Bars::default();
-    let rows_guess = text.len() / text.lines().next().map_or(64, |l| l.len().max(16) + 1);
-    bars.time.reserve(rows_guess);
+    // Rows vary in length: a margin keeps the columns from doubling near the end (capacity
+    // never written is never resident).
+    let rows_guess = size / row_len.max(16);
+    let rows_guess = rows_guess + rows_guess / 8 + 16;
+    bars.time = Times::with_capacity(rows_guess, first_time.len());
     bars.epoch_ms.reserve(rows_guess);
     for v in [
         &mut bars.open,
@@ -435,7 +566,7 @@ pub fn parse_with(
     let mut offsets = false;
     let mut numbers = String::new();
     let mut time = String::new();
-    for_each_row(text, delim, &bad, |line, fields| {
+    for_each_row(open()?, delim, &bad, &read, |line, fields, _| {
         let mut num = |i: usize| -> Result<f64, DataError> {
             let raw = fields.get(i).copied().unwrap_or("");
             let s = if decimal_comma {
@@ -446,15 +577,12 @@ pub fn parse_with(
             } else {
                 raw
             };
-            s.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| {
-                    bad(
-                        line,
-                        format!("column `{}`: `{raw}` is not a number", name(i)),
-                    )
-                })
+            parse_number(s).filter(|x| x.is_finite()).ok_or_else(|| {
+                bad(
+                    line,
+                    format!("column `{}`: `{raw}` is not a number", name(i)),
+                )
+            })
         };
         time_of(fields, &mut time);
         let (ms, wall) = time_format.parse(&time).ok_or_else(|| {
@@ -509,9 +637,11 @@ pub fn parse_with(
         }
         // Times are kept as written when they are ISO 8601 already; other layouts are written
         // out in ISO form (the report, the JSON and the time fields read them).
-        let shown = if time_format == TimeFormat::Iso && time.as_bytes().get(4) == Some(&b'-') {
-            offsets |= time.contains('+') || time.ends_with('Z') || time.matches('-').count() > 2;
-            time.clone()
+        if time_format == TimeFormat::Iso && time.as_bytes().get(4) == Some(&b'-') {
+            // An offset follows the seconds: `+02:00`, `-05:00`, `Z`.
+            offsets |=
+                time.len() > 16 && time.get(11..).is_some_and(|t| t.contains(['+', '-', 'Z']));
+            bars.time.push(&time);
         } else if wall.time() == chrono::NaiveTime::MIN
             && !time.contains(':')
             && !matches!(
@@ -519,11 +649,15 @@ pub fn parse_with(
                 TimeFormat::EpochSeconds | TimeFormat::EpochMillis | TimeFormat::EpochMicros
             )
         {
-            wall.date().to_string()
+            bars.time.push_with(|b| {
+                // Writing to a String cannot fail.
+                let _ = write!(b, "{}", wall.date());
+            });
         } else {
-            wall.format("%Y-%m-%d %H:%M:%S").to_string()
-        };
-        bars.time.push(shown);
+            bars.time.push_with(|b| {
+                let _ = write!(b, "{}", wall.format("%Y-%m-%d %H:%M:%S"));
+            });
+        }
         bars.epoch_ms.push(ms);
         bars.open.push(op);
         bars.high.push(hi);
@@ -578,10 +712,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_read_exactly_as_the_standard_parser_reads_them() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let digits = 1 + next() % 17;
+            let m = next() % 10u64.pow(u32::try_from(digits).unwrap_or(1));
+            let text = m.to_string();
+            let dot = usize::try_from(next() % (text.len() as u64 + 1)).unwrap_or(0);
+            let mut s = format!("{}.{}", &text[..dot], &text[dot..]);
+            if next() % 3 == 0 {
+                s.insert(0, '-');
+            }
+            let want: Option<f64> = s.parse().ok();
+            assert_eq!(
+                parse_number(&s).map(f64::to_bits),
+                want.map(f64::to_bits),
+                "{s}"
+            );
+        }
+        for s in [
+            "1e5", "-0.0", "+3.25", "nan", "inf", "", ".", "1.2.3", "0x10", "12,5",
+        ] {
+            assert_eq!(
+                parse_number(s).map(f64::to_bits),
+                s.parse::<f64>().ok().map(f64::to_bits),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
     fn the_unnamed_first_column_layout_reads() {
         let b = parse_csv("x.csv", ",Open,High,Low,Close,Volume\n2004-08-19,100,104.06,95.96,100.34,22351900\n2004-08-20,101.01,109.08,100.5,108.31,11428600\n").unwrap();
         assert_eq!(b.len(), 2);
-        assert_eq!(b.time[1], "2004-08-20");
+        assert_eq!(&b.time[1], "2004-08-20");
         assert_eq!(b.close, [100.34, 108.31]);
     }
 

@@ -11,9 +11,10 @@
 //! - risk: stops, targets and trailing stops in percent or ATRs, "exit after N bars", sizing,
 //!   "long only" / "long and short", "trade on the close".
 //!
-//! Conditions and terms are the grammar of [`grammar`]; indicator names come from the one
-//! vocabulary table in [`vocab`], shared with the language's function list. The result is built
-//! as expressions (never as text) and validated as any strategy file is.
+//! Conditions and terms are the grammar of `parser`, `terms`, `conditions` and `specials`;
+//! indicator names come from the one vocabulary table in `vocab`, shared with the language's
+//! function list. The result is built as expressions (never as text) and validated as any
+//! strategy file is.
 
 mod conditions;
 mod lex;
