@@ -4,7 +4,9 @@ Usage: python data_variants.py DATA_DIR OUT_DIR
 Writes, for GOOG (daily) and EURUSD (hourly): a European spreadsheet export (`;`, decimal
 comma, DD.MM.YYYY), a Yahoo-style file (MM/DD/YYYY, Adj Close), a MetaTrader 5 export (tab,
 <DATE> <TIME> <OPEN> ... <TICKVOL>), Binance klines (epoch milliseconds, extra columns), ISO with
-a Z offset, YYYYMMDD, tab-separated and gzip-compressed copies. Prints the file names as JSON.
+a Z offset, YYYYMMDD, tab-separated and gzip-compressed copies, and Parquet as pandas/pyarrow
+write it (snappy with the index as a microsecond timestamp column; zstd with millisecond timestamps
+and a named index; times as text; nanosecond timestamps in small row groups). Prints the file names as JSON.
 """
 
 import json
@@ -63,5 +65,41 @@ for stem in ("GOOG", "EURUSD"):
     save(compact, f"{stem}_compact.tsv", sep="\t")
 
     save(df, f"{stem}.csv.gz", compression="gzip")
+
+    def parquet(frame, name, **kw):
+        frame.to_parquet(out / name, engine="pyarrow", **kw)
+        written.append(name)
+
+    parquet(df, f"{stem}.parquet")
+    named = df.copy()
+    named.index.name = "Date"
+    parquet(named, f"{stem}_zstd.parquet", compression="zstd", coerce_timestamps="ms",
+            allow_truncated_timestamps=False)
+    text = df.rename(columns=str.lower)
+    text.insert(0, "datetime", pd.read_csv(src / f"{stem}.csv", index_col=0).index)
+    parquet(text, f"{stem}_text.parquet", index=False)
+    ns = df.copy()
+    ns.index = ns.index.as_unit("ns")
+    parquet(ns, f"{stem}_rowgroups.parquet", row_group_size=500, version="2.6")
+
+# Malformed Parquet, each with the message it must give (checked by the Rust test).
+g = pd.read_csv(src / "GOOG.csv", index_col=0, parse_dates=True)
+g.index.name = "Date"
+g.drop(columns=["Close"]).to_parquet(out / "bad_no_close.parquet")
+nulls = g.copy()
+nulls["Close"] = pd.array(nulls["Close"], dtype="Float64")
+nulls.iloc[700, nulls.columns.get_loc("Close")] = pd.NA
+nulls.to_parquet(out / "bad_null_close.parquet", row_group_size=500)
+hl = g.copy()
+hl.iloc[9, hl.columns.get_loc("High")] = hl["Low"].iloc[9] - 1
+hl.to_parquet(out / "bad_high_low.parquet")
+order = g.copy()
+order.index = pd.DatetimeIndex(list(order.index[:5]) + [order.index[3]] + list(order.index[6:]), name="Date")
+order.to_parquet(out / "bad_order.parquet")
+booleans = g.copy()
+booleans["Close"] = booleans["Close"] > 500
+booleans.to_parquet(out / "bad_bool_close.parquet")
+written += ["bad_no_close.parquet", "bad_null_close.parquet", "bad_high_low.parquet",
+            "bad_order.parquet", "bad_bool_close.parquet"]
 
 json.dump(written, sys.stdout)

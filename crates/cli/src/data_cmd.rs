@@ -41,6 +41,7 @@ fn json(file: &Path, b: &Bars, d: &Detected) -> serde_json::Value {
     });
     serde_json::json!({
         "file": file.display().to_string(),
+        "format": d.format,
         "gzip": d.gzip,
         "delimiter": d.delimiter.to_string(),
         "decimal_comma": d.decimal_comma,
@@ -77,15 +78,19 @@ pub fn run(file: &Path, opts: &LoadOptions, as_json: bool) -> anyhow::Result<()>
         file.display(),
         if detected.gzip { " (gzip)" } else { "" }
     )?;
-    writeln!(
-        out,
-        "format      CSV, delimiter {delim}, decimal {}",
-        if detected.decimal_comma {
-            "comma"
-        } else {
-            "point"
-        }
-    )?;
+    if detected.format == "parquet" {
+        writeln!(out, "format      Parquet")?;
+    } else {
+        writeln!(
+            out,
+            "format      CSV, delimiter {delim}, decimal {}",
+            if detected.decimal_comma {
+                "comma"
+            } else {
+                "point"
+            }
+        )?;
+    }
     let cols: Vec<String> = detected
         .columns
         .iter()

@@ -25,6 +25,8 @@ pub enum TimeFormat {
     EpochMicros,
     /// A strftime format given with `--date-format`.
     Custom(String),
+    /// A typed time column (a Parquet timestamp or date), described as its type.
+    Native(String),
 }
 
 impl TimeFormat {
@@ -42,6 +44,7 @@ impl TimeFormat {
             TimeFormat::EpochMillis => "Unix epoch milliseconds".to_owned(),
             TimeFormat::EpochMicros => "Unix epoch microseconds".to_owned(),
             TimeFormat::Custom(f) => format!("--date-format {f}"),
+            TimeFormat::Native(t) => t.clone(),
         }
     }
 
@@ -87,6 +90,7 @@ impl TimeFormat {
                 let t = DateTime::from_timestamp_millis(ms)?.naive_utc();
                 Some((ms, t))
             }
+            TimeFormat::Native(_) => None,
             TimeFormat::Custom(f) => {
                 if let Ok(t) = DateTime::parse_from_str(s, f) {
                     return Some((t.timestamp_millis(), t.naive_local()));

@@ -4,13 +4,13 @@
 //! the line and the column.
 
 mod layout;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod times;
 
 use std::io::{BufRead, BufReader, Read as _};
 use std::ops::ControlFlow;
 use std::path::Path;
-
-use std::fmt::Write as _;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -146,6 +146,8 @@ pub struct LoadOptions {
     reason = "independent facts about the file, each reported as is"
 )]
 pub struct Detected {
+    /// `csv` or `parquet`.
+    pub format: &'static str,
     /// The delimiter.
     pub delimiter: char,
     /// Whether numbers use a decimal comma.
@@ -185,8 +187,19 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Bars, Detected), DataErr
         source,
     };
     let open = || std::fs::File::open(path).map_err(read);
-    let mut magic = [0u8; 2];
-    let gzip = open()?.read(&mut magic).map_err(read)? == 2 && magic == [0x1f, 0x8b];
+    let mut magic = [0u8; 4];
+    let got = open()?.read(&mut magic).map_err(read)?;
+    if got == 4 && &magic == b"PAR1" {
+        #[cfg(feature = "parquet")]
+        return parquet::load(path, &file, opts);
+        #[cfg(not(feature = "parquet"))]
+        return Err(DataError::Bad {
+            file,
+            line: 0,
+            message: "is a Parquet file, and this build of botforge was made without the `parquet` feature: rebuild with it, or convert the file to CSV".to_owned(),
+        });
+    }
+    let gzip = got >= 2 && magic[..2] == [0x1f, 0x8b];
     let size = std::fs::metadata(path).map_err(read)?.len();
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     let (bars, mut detected) = if gzip {
@@ -642,21 +655,14 @@ fn parse_stream<R: BufRead>(
             offsets |=
                 time.len() > 16 && time.get(11..).is_some_and(|t| t.contains(['+', '-', 'Z']));
             bars.time.push(&time);
-        } else if wall.time() == chrono::NaiveTime::MIN
-            && !time.contains(':')
-            && !matches!(
-                time_format,
-                TimeFormat::EpochSeconds | TimeFormat::EpochMillis | TimeFormat::EpochMicros
-            )
-        {
-            bars.time.push_with(|b| {
-                // Writing to a String cannot fail.
-                let _ = write!(b, "{}", wall.date());
-            });
         } else {
-            bars.time.push_with(|b| {
-                let _ = write!(b, "{}", wall.format("%Y-%m-%d %H:%M:%S"));
-            });
+            let date_only = wall.time() == chrono::NaiveTime::MIN
+                && !time.contains(':')
+                && !matches!(
+                    time_format,
+                    TimeFormat::EpochSeconds | TimeFormat::EpochMillis | TimeFormat::EpochMicros
+                );
+            bars.time.push_iso(wall, date_only);
         }
         bars.epoch_ms.push(ms);
         bars.open.push(op);
@@ -695,6 +701,7 @@ fn parse_stream<R: BufRead>(
     Ok((
         bars,
         Detected {
+            format: "csv",
             delimiter: char::from(delim),
             decimal_comma,
             gzip: false,

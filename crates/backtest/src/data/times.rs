@@ -26,9 +26,41 @@ impl Times {
         self.ends.push(self.text.len());
     }
 
-    /// Appends a time written by `write` into the buffer (no allocation of its own).
-    pub(crate) fn push_with(&mut self, write: impl FnOnce(&mut String)) {
-        write(&mut self.text);
+    /// Appends `t` in ISO 8601, `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (with `.mmm` when there
+    /// are milliseconds), written digit by digit: no format string is interpreted per bar.
+    pub(crate) fn push_iso(&mut self, t: chrono::NaiveDateTime, date_only: bool) {
+        use chrono::{Datelike as _, Timelike as _};
+        let two = |b: &mut String, v: u32| {
+            b.push(char::from(b'0' + u8::try_from(v / 10 % 10).unwrap_or(0)));
+            b.push(char::from(b'0' + u8::try_from(v % 10).unwrap_or(0)));
+        };
+        let y = t.year();
+        let b = &mut self.text;
+        if (0..=9999).contains(&y) {
+            let y = y.unsigned_abs();
+            two(b, y / 100);
+            two(b, y % 100);
+        } else {
+            b.push_str(&y.to_string());
+        }
+        b.push('-');
+        two(b, t.month());
+        b.push('-');
+        two(b, t.day());
+        if !date_only {
+            b.push(' ');
+            two(b, t.hour());
+            b.push(':');
+            two(b, t.minute());
+            b.push(':');
+            two(b, t.second());
+            let ms = t.nanosecond() / 1_000_000;
+            if ms > 0 {
+                b.push('.');
+                b.push(char::from(b'0' + u8::try_from(ms / 100 % 10).unwrap_or(0)));
+                two(b, ms % 100);
+            }
+        }
         self.ends.push(self.text.len());
     }
 
@@ -106,6 +138,35 @@ impl FromIterator<String> for Times {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_is_written_as_chrono_writes_it() {
+        let mut t = Times::default();
+        let cases = [
+            ("2024-01-02 09:30:05", false),
+            ("0999-12-31 23:59:59", false),
+            ("2024-02-29 00:00:00", true),
+        ];
+        for (s, date_only) in cases {
+            let wall =
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap_or_default();
+            t.push_iso(wall, date_only);
+            let want = if date_only {
+                wall.date().to_string()
+            } else {
+                wall.format("%Y-%m-%d %H:%M:%S").to_string()
+            };
+            assert_eq!(t.last(), Some(want.as_str()));
+        }
+        let with_ms = chrono::DateTime::from_timestamp_millis(1_700_000_000_123)
+            .map(|d| d.naive_utc())
+            .unwrap_or_default();
+        t.push_iso(with_ms, false);
+        assert_eq!(
+            t.last(),
+            Some(with_ms.format("%Y-%m-%d %H:%M:%S%.3f").to_string().as_str())
+        );
+    }
 
     #[test]
     fn times_come_back_as_pushed() {

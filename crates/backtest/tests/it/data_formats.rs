@@ -23,6 +23,39 @@ entry_short = "crosses_below(fast, slow) and hour >= 0"
 stop_loss_pct = 3.0
 "#;
 
+/// Malformed Parquet (written by `data_variants.py`): each names the file, the row group, the
+/// row and the column.
+fn malformed_parquet_names_the_row_group(dir: &std::path::Path) {
+    for (f, want) in [
+        (
+            "bad_no_close.parquet",
+            "column `Close`: not found (the columns are Open, High, Low, Volume, Date)",
+        ),
+        (
+            "bad_null_close.parquet",
+            ":701: row group 1: column `Close`: is empty (null)",
+        ),
+        (
+            "bad_high_low.parquet",
+            ":10: row group 0: column `High`: High",
+        ),
+        (
+            "bad_order.parquet",
+            ":6: row group 0: column `Date`: the time is earlier than the previous row's",
+        ),
+        (
+            "bad_bool_close.parquet",
+            "row group 0: column `Close`: is true/false, not a number or a time",
+        ),
+    ] {
+        let err = load(&dir.join(f), &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{f}: {err}");
+        assert!(err.contains(f), "{f}: the message names the file: {err}");
+    }
+}
+
 #[test]
 fn every_shape_trades_as_the_canonical_file() {
     let Some(python) = python() else {
@@ -46,7 +79,12 @@ fn every_shape_trades_as_the_canonical_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     let files: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(files.len(), 14);
+    assert_eq!(files.len(), 27);
+    malformed_parquet_names_the_row_group(dir.path());
+    let files: Vec<String> = files
+        .into_iter()
+        .filter(|f| !f.starts_with("bad_"))
+        .collect();
     let s = Strategy::from_toml("sma", SMA).unwrap();
     let mut checked = 0;
     for stem in ["GOOG", "EURUSD"] {
@@ -60,6 +98,11 @@ fn every_shape_trades_as_the_canonical_file() {
                 .unwrap_or_else(|e| panic!("{f}: {e}"));
             assert_eq!(bars.epoch_ms, canon.epoch_ms, "{f}: times");
             assert_eq!(bars.close, canon.close, "{f}: closes");
+            if f.ends_with(".parquet") {
+                // Typed times are written out as the canonical file writes them.
+                assert_eq!(bars.time, canon.time, "{f}: times as text");
+                assert_eq!(detected.format, "parquet", "{f}");
+            }
             let got = run(&bars, &s, Settings::default()).unwrap();
             assert_eq!(got.trades, want.trades, "{f}: trades");
             let stats =
@@ -82,6 +125,12 @@ fn every_shape_trades_as_the_canonical_file() {
                 TimeFormat::EpochMillis
             } else if f.ends_with("_compact.tsv") {
                 TimeFormat::Compact
+            } else if f.ends_with("_zstd.parquet") {
+                TimeFormat::Native("Parquet timestamp (milliseconds)".to_owned())
+            } else if f.ends_with("_rowgroups.parquet") {
+                TimeFormat::Native("Parquet timestamp (nanoseconds)".to_owned())
+            } else if f.ends_with(".parquet") && !f.ends_with("_text.parquet") {
+                TimeFormat::Native("Parquet timestamp (microseconds)".to_owned())
             } else {
                 TimeFormat::Iso
             };
@@ -91,7 +140,7 @@ fn every_shape_trades_as_the_canonical_file() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 14);
+    assert_eq!(checked, 22);
     // --adjusted scales every price by Adj Close / Close (here one half).
     let yahoo = dir.path().join("GOOG_yahoo.csv");
     let (plain, _) = load(&yahoo, &LoadOptions::default()).unwrap();
