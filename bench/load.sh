@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Whole-process backtests on the 1,000,000-bar synthetic file as CSV (57 MB) and as Parquet:
+# `botforge backtest --json` (best of 3, with its peak RSS) against backtesting.py's
+# `pd.read_csv` / `pd.read_parquet` + `Backtest.run` (one run: ~10 s each), each in its own
+# process, the same SMA(10)/SMA(30) cross on both sides.
+#   bench/load.sh            (first run builds a venv under ~/.cache/botforge: ~2 minutes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="$HOME/.cache/botforge"
+venv="$cache/bench-venv-$(sha256sum bench/requirements.txt | cut -c1-12)"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import backtesting, pyarrow' 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
+fi
+py="$venv/bin/python"
+syn="$cache/bench-data/SYN1M.csv"
+if [ ! -s "$syn" ]; then
+  mkdir -p "$(dirname "$syn")"
+  "$py" bench/make_data.py "$syn.tmp" && mv "$syn.tmp" "$syn"
+fi
+pq="${syn%.csv}.parquet"
+if [ ! -s "$pq" ]; then
+  "$py" -c "import pandas as pd, sys; pd.read_csv(sys.argv[1], index_col=0, parse_dates=True).to_parquet(sys.argv[2])" "$syn" "$pq"
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+cargo build -q --release -p botforge
+bin="$CARGO_TARGET_DIR/release/botforge"
+strategy=$(mktemp --suffix=.toml)
+trap 'rm -f "$strategy"' EXIT
+cat > "$strategy" <<'TOML'
+name = "SmaCross"
+[indicators]
+fast = "sma(close, 10)"
+slow = "sma(close, 30)"
+[rules]
+entry_long = "crosses_above(fast, slow)"
+exit_long = "crosses_below(fast, slow)"
+TOML
+printf '%-13s %14s %14s %8s %16s %10s\n' file botforge_s backtesting_s ratio botforge_peak_MB file_MB
+for f in "$syn" "$pq"; do
+  best=""
+  peak=0
+  for _ in 1 2 3; do
+    line=$( { /usr/bin/time -f '%e %M' "$bin" backtest "$strategy" --data "$f" --json >/dev/null; } 2>&1 | tail -1)
+    s=${line% *}
+    kb=${line#* }
+    if [ -z "$best" ] || awk "BEGIN{exit !($s < $best)}"; then best=$s; peak=$kb; fi
+  done
+  ref=$("$py" bench/whole_process.py "$f" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
+  size=$(stat -c %s "$f")
+  awk -v f="$(basename "$f")" -v b="$best" -v r="$ref" -v k="$peak" -v z="$size" \
+    'BEGIN{printf "%-13s %14.3f %14.2f %7.0fx %16.0f %10.0f\n", f, b, r, r/b, k/1024, z/1048576}'
+done
