@@ -28,11 +28,20 @@ pub async fn store(env: &Environment) -> AnyStore {
     {
         p.clone_into(&mut options.prefix);
     }
-    match RedisStore::connect(url, options).await {
+    if let Some(n) = env
+        .get(vars::BOTFORGE_PROCESSES)
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+    {
+        options.assumed_processes = n;
+    }
+    // Redis not answering yet is no reason to run with whole limits: the store starts degraded
+    // (a share of every limit) and shares state as soon as Redis answers.
+    match RedisStore::connect_or_degrade(url, options).await {
         Ok(s) => AnyStore::Redis(Box::new(s)),
         Err(e) => {
             // The URL may hold a password: name the variable, not its value.
-            tracing::warn!(error = %e, "REDIS_URL is set but Redis is unavailable; showing this process's state only");
+            tracing::warn!(error = %e, "REDIS_URL cannot be used; showing this process's state only");
             AnyStore::Memory(MemoryStore::new())
         }
     }

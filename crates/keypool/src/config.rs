@@ -31,6 +31,8 @@ pub mod vars {
     pub const REDIS_URL: &str = "REDIS_URL";
     /// Prefix of botforge's Redis key names (default `botforge`), to share one Redis.
     pub const BOTFORGE_REDIS_PREFIX: &str = "BOTFORGE_REDIS_PREFIX";
+    /// How many processes share the limits while Redis has not answered yet (default 4).
+    pub const BOTFORGE_PROCESSES: &str = "BOTFORGE_PROCESSES";
     /// Gemini API base URL.
     pub const GEMINI_BASE_URL: &str = "GEMINI_BASE_URL";
     /// Where generated strategies are written.

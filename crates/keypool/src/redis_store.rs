@@ -266,6 +266,9 @@ pub struct RedisOptions {
     pub response_timeout: Duration,
     /// Whose clock limits run on.
     pub time: RedisTime,
+    /// How many processes to assume share the limits while Redis has never answered this
+    /// process (`BOTFORGE_PROCESSES`; once it answers, heartbeats count them).
+    pub assumed_processes: u64,
 }
 
 impl Default for RedisOptions {
@@ -275,6 +278,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_millis(300),
             response_timeout: Duration::from_millis(300),
             time: RedisTime::Server,
+            assumed_processes: 4,
         }
     }
 }
@@ -476,14 +480,79 @@ impl RedisStore {
     /// # Errors
     /// [`StoreError::Redis`] when the URL is bad or nothing answers within the timeouts.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let store = Self::lazy(url, options)?;
+        store.beat_now().await?;
+        Ok(store)
+    }
+
+    /// Connects to `url`, and when Redis does not answer yet, starts degraded instead of
+    /// failing: every limit at a share for [`RedisOptions::assumed_processes`] processes, while a
+    /// background probe keeps trying; the state is shared from the moment Redis answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] only when the URL itself is bad.
+    pub async fn connect_or_degrade(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let store = Self::lazy(url, options)?;
+        if let Err(e) = store.beat_now().await {
+            store
+                .degrade
+                .live
+                .store(store.options.assumed_processes.max(1), Ordering::Relaxed);
+            store.degrade_now(&e);
+            store.probe_until_up();
+        }
+        Ok(store)
+    }
+
+    /// Probes Redis in the background until it answers (or the store is dropped): a process
+    /// started before Redis shares its state as soon as Redis is up, even while idle.
+    fn probe_until_up(&self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let degrade = Arc::downgrade(&self.degrade);
+        let mut conn = self.conn.clone();
+        let key = self.procs_key();
+        let owner = self.owner.clone();
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(
+                    u64::try_from(PROBE_EVERY_MS).unwrap_or(500),
+                ))
+                .await;
+                // The store is gone, or something else brought it back: nothing left to do.
+                let Some(degrade) = degrade.upgrade() else {
+                    return;
+                };
+                if !degrade.down.load(Ordering::Relaxed) {
+                    return;
+                }
+                let beat = Script::new(LUA_BEAT)
+                    .key(&key)
+                    .arg(&owner)
+                    .arg(BEAT_TTL_MS)
+                    .invoke_async::<u64>(&mut conn)
+                    .await;
+                if let Ok(live) = beat {
+                    degrade.live.store(live.max(1), Ordering::Relaxed);
+                    if degrade.down.swap(false, Ordering::AcqRel) {
+                        tracing::warn!("Redis answers: limits and health are shared from now on");
+                    }
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A store whose connection is made on first use.
+    fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(redis_err("connect"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(redis_err("connect"))?;
         let body = |s: &str| {
             format!(
@@ -508,7 +577,6 @@ impl RedisStore {
             cas: Script::new(LUA_CAS),
             peek: Script::new(&body(LUA_PEEK)),
         };
-        store.beat_now().await?;
         Ok(store)
     }
 

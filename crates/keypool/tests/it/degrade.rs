@@ -304,3 +304,84 @@ async fn a_reservation_retried_after_a_timeout_counts_once() {
     );
     cleanup(id).await;
 }
+
+/// Issue 20: a process started while Redis does not answer runs degraded (a share of each limit
+/// for `assumed_processes`), keeps probing on its own, and shares state once Redis answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_started_before_redis_shares_state_once_redis_answers() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let pfx = prefix(id);
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    proxy.hang();
+    let keys = KeysFile::new(
+        r#"{"keys": [{"key_id": "a", "project": "p", "rpm": 8, "tpm": 100000, "rpd": 100000}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let url = format!("redis://{}/", proxy.addr);
+    let options = || RedisOptions {
+        prefix: pfx.clone(),
+        ..RedisOptions::default()
+    };
+    // A plain connect refuses; connect_or_degrade starts degraded.
+    assert!(RedisStore::connect(&url, options()).await.is_err());
+    let store = RedisStore::connect_or_degrade(&url, options())
+        .await
+        .unwrap();
+    assert!(store.is_degraded());
+    assert_eq!(store.live_processes(), 4, "BOTFORGE_PROCESSES' default");
+    let pool = KeyPool::new(
+        &config,
+        AnyStore::Redis(Box::new(store)),
+        Arc::new(SystemClock),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        pool.health().unwrap().backend,
+        "redis (degraded: local shares)"
+    );
+    // 8 RPM shared by 4 assumed processes: 2 a minute here, not 8.
+    assert!(once(&pool).await);
+    assert!(once(&pool).await);
+    assert!(
+        !once(&pool).await,
+        "the third request exceeds this process's share"
+    );
+
+    // Redis answers: the background probe (every 500 ms) brings the pool back without any
+    // request to trigger it.
+    proxy.resume();
+    let degraded = |p: &KeyPool<AnyStore>| match p.store() {
+        AnyStore::Redis(r) => r.is_degraded(),
+        _ => panic!("a Redis pool"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while degraded(&pool) {
+        assert!(
+            Instant::now() < deadline,
+            "still degraded 10 s after Redis answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pool.health().unwrap().backend, "redis");
+    // Now the window lives in Redis, where every process sees it.
+    assert!(once(&pool).await);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let used: u64 = redis::cmd("ZCARD")
+        .arg(format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log"))
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    assert_eq!(used, 1, "the request after recovery is counted in Redis");
+    cleanup(id).await;
+}
