@@ -442,6 +442,41 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// A script's reply, read item by item with a length check: a short or odd reply (a
+/// Redis-compatible proxy, a script of another version) is an error, never a panic.
+struct Reply {
+    items: Vec<Value>,
+    op: &'static str,
+}
+
+impl Reply {
+    fn of(v: Value, op: &'static str) -> Result<Self, StoreError> {
+        Ok(Reply {
+            items: items(v, op)?,
+            op,
+        })
+    }
+
+    fn get(&self, i: usize) -> Result<&Value, StoreError> {
+        self.items.get(i).ok_or_else(|| StoreError::Redis {
+            op: self.op,
+            message: format!(
+                "unexpected script reply: {} items where item {} was expected",
+                self.items.len(),
+                i + 1
+            ),
+        })
+    }
+
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i).map(int)
+    }
+
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i).map(text)
+    }
+}
+
 fn items(v: Value, op: &'static str) -> Result<Vec<Value>, StoreError> {
     match v {
         Value::Array(a) => Ok(a),
@@ -780,8 +815,8 @@ impl RedisStore {
                 .invoke_async::<Value>(&mut self.conn.clone())
                 .await
                 .map_err(redis_err("cas"))?;
-            let r = items(reply, "cas")?;
-            let (ok, v, s) = (int(&r[0]), int(&r[1]), text(&r[2]));
+            let r = Reply::of(reply, "cas")?;
+            let (ok, v, s) = (r.int(0)?, r.int(1)?, r.text(2)?);
             self.absorb_state(key.idx, v, &s)?;
             if ok == 1 {
                 return Ok(());
@@ -940,17 +975,17 @@ impl RedisStore {
             .invoke_async::<Value>(&mut self.conn.clone())
             .await
             .map_err(redis_err("acquire"))?;
-        let r = items(reply, "acquire")?;
-        let at = int(&r[1]);
-        match int(&r[0]) {
+        let r = Reply::of(reply, "acquire")?;
+        let at = r.int(1)?;
+        match r.int(0)? {
             1 => {
-                self.absorb_state(key.idx, int(&r[6]), &text(&r[7]))?;
+                self.absorb_state(key.idx, r.int(6)?, &r.text(7)?)?;
                 let mut c = self.bucket_cache(bucket.idx)?.lock();
                 *c = BucketCache {
                     usage: Usage {
-                        rpm_used: u(int(&r[3])),
-                        tpm_used: u(int(&r[4])),
-                        rpd_used: u(int(&r[5])),
+                        rpm_used: u(r.int(3)?),
+                        tpm_used: u(r.int(4)?),
+                        rpd_used: u(r.int(5)?),
                     },
                     at,
                     full: None,
@@ -958,7 +993,7 @@ impl RedisStore {
                     learned: c.learned,
                 };
                 drop(c);
-                let trial = int(&r[2]) == 1;
+                let trial = r.int(2)? == 1;
                 if trial {
                     let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
                     self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
@@ -970,8 +1005,8 @@ impl RedisStore {
                 })
             }
             2 => {
-                self.absorb_state(key.idx, int(&r[3]), &text(&r[4]))?;
-                if text(&r[2]) == "trial" {
+                self.absorb_state(key.idx, r.int(3)?, &r.text(4)?)?;
+                if r.text(2)? == "trial" {
                     // Another caller holds the trial; the lock expires by then at the latest.
                     let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
                     self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
@@ -979,14 +1014,14 @@ impl RedisStore {
                 Ok(Acquired::KeyUnavailable)
             }
             _ => {
-                let kind = text(&r[2]);
-                let retry_at = int(&r[3]);
-                let cool_until = int(&r[7]);
+                let kind = r.text(2)?;
+                let retry_at = r.int(3)?;
+                let cool_until = r.int(7)?;
                 let mut c = self.bucket_cache(bucket.idx)?.lock();
                 c.usage = Usage {
-                    rpm_used: u(int(&r[4])),
-                    tpm_used: u(int(&r[5])),
-                    rpd_used: u(int(&r[6])),
+                    rpm_used: u(r.int(4)?),
+                    tpm_used: u(r.int(5)?),
+                    rpd_used: u(r.int(6)?),
                 };
                 c.at = at;
                 if kind == "too_large" {
@@ -1077,7 +1112,7 @@ impl RedisStore {
             .invoke_async::<Value>(&mut self.conn.clone())
             .await
             .map_err(redis_err("finish"))?;
-        let r = items(reply, "finish")?;
+        let r = Reply::of(reply, "finish")?;
         {
             let mut c = self.key_cache(key.idx)?.lock();
             c.health.success_count = after.success_count;
@@ -1095,14 +1130,14 @@ impl RedisStore {
                 c.cooldown = Some((until, reason));
             }
             c.usage = Usage {
-                rpm_used: u(int(&r[4])),
-                tpm_used: u(int(&r[5])),
-                rpd_used: u(int(&r[6])),
+                rpm_used: u(r.int(4)?),
+                tpm_used: u(r.int(5)?),
+                rpd_used: u(r.int(6)?),
             };
-            c.at = int(&r[3]);
+            c.at = r.int(3)?;
             c.full = None;
         }
-        let (ok, v, s) = (int(&r[0]), int(&r[1]), text(&r[2]));
+        let (ok, v, s) = (r.int(0)?, r.int(1)?, r.text(2)?);
         if ok == 1 {
             return self.absorb_state(key.idx, v, &s);
         }
@@ -1152,20 +1187,20 @@ impl RedisStore {
                 .invoke_async::<Value>(&mut self.conn.clone())
                 .await
                 .map_err(redis_err("refresh"))?;
-            let r = items(reply, "refresh")?;
-            let (at, until) = (int(&r[0]), int(&r[4]));
+            let r = Reply::of(reply, "refresh")?;
+            let (at, until) = (r.int(0)?, r.int(4)?);
             let mut c = names.bucket_cache[i].lock();
             c.usage = Usage {
-                rpm_used: u(int(&r[1])),
-                tpm_used: u(int(&r[2])),
-                rpd_used: u(int(&r[3])),
+                rpm_used: u(r.int(1)?),
+                tpm_used: u(r.int(2)?),
+                rpd_used: u(r.int(3)?),
             };
             c.at = at;
             c.full = None;
-            c.cooldown = reason_of(&text(&r[5]))
+            c.cooldown = reason_of(&r.text(5)?)
                 .filter(|_| until > at)
                 .map(|reason| (until, reason));
-            c.learned = learned_of(&r[6..]);
+            c.learned = learned_of(r.items.get(6..).unwrap_or_default());
         }
         let mut pipe = redis::pipe();
         for [health, _] in &names.keys {
@@ -1388,5 +1423,20 @@ impl StateStore for RedisStore {
             return self.degrade.local.key_health(key);
         }
         self.shared_key_health(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_or_odd_script_reply_is_an_error_not_a_panic() {
+        let r = Reply::of(Value::Array(vec![Value::Int(1), Value::Int(2)]), "acquire")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.int(1).ok(), Some(2));
+        let err = r.int(7).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("2 items where item 8 was expected"), "{err}");
+        assert!(Reply::of(Value::Okay, "finish").is_err());
     }
 }
