@@ -29,6 +29,8 @@ enum Pred {
     CrossSomeway,
     /// "crosses back": the last cross, reversed.
     CrossBack,
+    /// "the 5-day low is broken": price closes beyond the level.
+    Broken,
     /// Supertrend's colour: bullish (green), and whether it turns so on this bar.
     Color(bool, bool),
 }
@@ -183,6 +185,11 @@ const VERBS: &[(&str, Pred)] = &[
     ("red", Pred::Color(false, false)),
     ("bullish", Pred::Color(true, false)),
     ("bearish", Pred::Color(false, false)),
+    ("broken", Pred::Broken),
+    ("gets broken", Pred::Broken),
+    ("broken through", Pred::Broken),
+    ("taken out", Pred::Broken),
+    ("exceeded", Pred::Broken),
     ("touches", Pred::Touch),
     ("touch", Pred::Touch),
     ("touched", Pred::Touch),
@@ -691,6 +698,14 @@ impl Parser<'_> {
                     (false, false) => bin(BinOp::Gt, dir, num(0.0)),
                 }))
             }
+            Pred::Broken => match subject.kind {
+                Kind::Upper => Ok(Some(bin(BinOp::Gt, name("close"), subj))),
+                Kind::Lower => Ok(Some(bin(BinOp::Lt, name("close"), subj))),
+                _ => {
+                    self.at = save;
+                    Ok(None)
+                }
+            },
             Pred::CrossBack => {
                 let Some((a, b, up)) = self.mem.cross.clone() else {
                     return incomplete("\"crosses back\" needs a cross said before it");

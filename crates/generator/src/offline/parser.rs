@@ -441,3 +441,45 @@ pub(super) fn hint_for(subject: &Term) -> String {
         _ => format!("{s} crosses below 30"),
     }
 }
+
+impl Parser<'_> {
+    /// A ticker written in capitals right before an intro word ("buy AAPL when"): skipped.
+    pub(super) fn ticker(&mut self) -> bool {
+        let Some(t) = self.toks.get(self.at) else {
+            return false;
+        };
+        let written = self.text.get(t.start..t.end).unwrap_or_default();
+        let capitals =
+            (1..=5).contains(&written.len()) && written.chars().all(|c| c.is_ascii_uppercase());
+        if capitals
+            && matches!(
+                self.word_at(1),
+                Some("when" | "whenever" | "if" | "on" | "once" | "after")
+            )
+            && !matches!(
+                written,
+                "RSI"
+                    | "SMA"
+                    | "EMA"
+                    | "WMA"
+                    | "MA"
+                    | "MACD"
+                    | "ATR"
+                    | "ADX"
+                    | "CCI"
+                    | "MFI"
+                    | "ROC"
+                    | "OBV"
+                    | "SAR"
+                    | "BB"
+                    | "VWAP"
+                    | "CMO"
+                    | "DMA"
+            )
+        {
+            self.at += 1;
+            return true;
+        }
+        false
+    }
+}

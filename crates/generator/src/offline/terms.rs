@@ -194,6 +194,15 @@ impl Parser<'_> {
             ])
             .is_some()
         {
+            // "the previous 20-bar high": the N-bar high (already the bars before this one).
+            let at = self.at;
+            if let Some(v) = self.number() {
+                let unit = self.unit();
+                if let Some(t) = self.new_extreme(v, unit)? {
+                    return Ok(Some(t));
+                }
+                self.at = at;
+            }
             let _ = self.eat_any(&["day", "bar", "candle", "session", "days", "bars"]);
             if let Some(p) = self.price_word() {
                 return Ok(Some(Term::new(back(name(p), 1), Kind::Price)));
