@@ -269,6 +269,8 @@ pub struct RedisOptions {
     /// How many processes to assume share the limits while Redis has never answered this
     /// process (`BOTFORGE_PROCESSES`; once it answers, heartbeats count them).
     pub assumed_processes: u64,
+    /// How often a process announces itself (idle or not), so the others count it.
+    pub beat_every: Duration,
 }
 
 impl Default for RedisOptions {
@@ -279,6 +281,7 @@ impl Default for RedisOptions {
             response_timeout: Duration::from_millis(300),
             time: RedisTime::Server,
             assumed_processes: 4,
+            beat_every: Duration::from_millis(u64::try_from(BEAT_EVERY_MS).unwrap_or(2_000)),
         }
     }
 }
@@ -517,6 +520,7 @@ impl RedisStore {
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let store = Self::lazy(url, options)?;
         store.beat_now().await?;
+        store.keep_alive();
         Ok(store)
     }
 
@@ -534,14 +538,16 @@ impl RedisStore {
                 .live
                 .store(store.options.assumed_processes.max(1), Ordering::Relaxed);
             store.degrade_now(&e);
-            store.probe_until_up();
         }
+        store.keep_alive();
         Ok(store)
     }
 
-    /// Probes Redis in the background until it answers (or the store is dropped): a process
-    /// started before Redis shares its state as soon as Redis is up, even while idle.
-    fn probe_until_up(&self) {
+    /// The store's background life, until the store is dropped: a heartbeat every
+    /// [`RedisOptions::beat_every`] while Redis answers (an idle process is still counted by the
+    /// others), and a probe every 500 ms while it does not (a process started before Redis, or
+    /// cut off from it, shares again as soon as it answers, idle or not).
+    fn keep_alive(&self) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -549,31 +555,43 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let key = self.procs_key();
         let owner = self.owner.clone();
+        let beat_every = self.options.beat_every;
+        let probe_every = Duration::from_millis(u64::try_from(PROBE_EVERY_MS).unwrap_or(500));
         handle.spawn(async move {
+            let mut last_beat = tokio::time::Instant::now();
             loop {
-                tokio::time::sleep(Duration::from_millis(
-                    u64::try_from(PROBE_EVERY_MS).unwrap_or(500),
-                ))
-                .await;
-                // The store is gone, or something else brought it back: nothing left to do.
-                let Some(degrade) = degrade.upgrade() else {
+                let down = degrade
+                    .upgrade()
+                    .is_some_and(|d| d.down.load(Ordering::Relaxed));
+                tokio::time::sleep(if down { probe_every } else { beat_every.min(probe_every) })
+                    .await;
+                // The store is gone: nothing left to keep alive.
+                let Some(d) = degrade.upgrade() else {
                     return;
                 };
-                if !degrade.down.load(Ordering::Relaxed) {
-                    return;
+                let down = d.down.load(Ordering::Relaxed);
+                if !down && last_beat.elapsed() < beat_every {
+                    continue;
                 }
+                last_beat = tokio::time::Instant::now();
                 let beat = Script::new(LUA_BEAT)
                     .key(&key)
                     .arg(&owner)
                     .arg(BEAT_TTL_MS)
                     .invoke_async::<u64>(&mut conn)
                     .await;
-                if let Ok(live) = beat {
-                    degrade.live.store(live.max(1), Ordering::Relaxed);
-                    if degrade.down.swap(false, Ordering::AcqRel) {
-                        tracing::warn!("Redis answers: limits and health are shared from now on");
+                match beat {
+                    Ok(live) => {
+                        d.live.store(live.max(1), Ordering::Relaxed);
+                        if d.down.swap(false, Ordering::AcqRel) {
+                            tracing::warn!("Redis answers: limits and health are shared from now on");
+                        }
                     }
-                    return;
+                    Err(e) => {
+                        if !d.down.swap(true, Ordering::AcqRel) {
+                            tracing::warn!(error = %e, "Redis is unavailable: limits run locally at a share of each limit");
+                        }
+                    }
                 }
             }
         });

@@ -385,3 +385,58 @@ async fn a_process_started_before_redis_shares_state_once_redis_answers() {
     assert_eq!(used, 1, "the request after recovery is counted in Redis");
     cleanup(id).await;
 }
+
+/// Issue 20: an idle process keeps announcing itself, so the others keep counting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_process_keeps_its_heartbeat() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let pfx = prefix(id);
+    let store = RedisStore::connect(
+        &redis_url(),
+        RedisOptions {
+            prefix: pfx.clone(),
+            beat_every: Duration::from_millis(100),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let beat = |mut con: redis::aio::MultiplexedConnection, k: String| async move {
+        let v: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(k)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(v.len(), 1, "one process: {v:?}");
+        v[0].1
+    };
+    let key = format!("{pfx}:v1:procs");
+    let first = beat(direct.clone(), key.clone()).await;
+    // No request at all: the background heartbeat alone moves the score on.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if beat(direct.clone(), key.clone()).await > first {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat from an idle process in 5 s"
+        );
+    }
+    drop(store);
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    cleanup(id).await;
+}
