@@ -7,23 +7,11 @@
 #   bench/backtest.sh            (first run builds a venv under ~/.cache/botforge: ~2 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache="$HOME/.cache/botforge"
-venv="$cache/bench-venv-$(sha256sum bench/requirements.txt | cut -c1-12)"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import vectorbt, backtesting, talib' 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-fi
-py="$venv/bin/python"
-syn="$cache/bench-data/SYN1M.csv"
-if [ ! -s "$syn" ]; then
-  mkdir -p "$(dirname "$syn")"
-  "$py" bench/make_data.py "$syn.tmp" && mv "$syn.tmp" "$syn"
-fi
+# shellcheck source=bench/common.sh
+source bench/common.sh
 goog="$PWD/crates/backtest/data/GOOG.csv"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 for f in "$goog" "$syn"; do
   cargo bench -q -p backtest --bench engines -- "$f" | sed "s/\"what\":\"peak_mib\"/\"file\":\"$(basename "$f")\",\"what\":\"peak_mib\"/" >> "$out"
 done

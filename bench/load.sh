@@ -6,24 +6,12 @@
 #   bench/load.sh            (first run builds a venv under ~/.cache/botforge: ~2 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache="$HOME/.cache/botforge"
-venv="$cache/bench-venv-$(sha256sum bench/requirements.txt | cut -c1-12)"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import backtesting, pyarrow' 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-fi
-py="$venv/bin/python"
-syn="$cache/bench-data/SYN1M.csv"
-if [ ! -s "$syn" ]; then
-  mkdir -p "$(dirname "$syn")"
-  "$py" bench/make_data.py "$syn.tmp" && mv "$syn.tmp" "$syn"
-fi
+# shellcheck source=bench/common.sh
+source bench/common.sh
 pq="${syn%.csv}.parquet"
 if [ ! -s "$pq" ]; then
   "$py" -c "import pandas as pd, sys; pd.read_csv(sys.argv[1], index_col=0, parse_dates=True).to_parquet(sys.argv[2])" "$syn" "$pq"
 fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 cargo build -q --release -p botforge
 bin="$CARGO_TARGET_DIR/release/botforge"
 strategy=$(mktemp --suffix=.toml)

@@ -306,6 +306,30 @@ pub fn delimiter(header: &str) -> u8 {
         .unwrap_or(b',')
 }
 
+/// The roles of a file's columns and where open, high, low and close are; `err` makes the
+/// message for a missing one (`names` lists what the file has).
+pub(super) fn find_prices(
+    names: &[&str],
+    err: impl Fn(String) -> super::DataError,
+) -> Result<(Vec<Option<Role>>, [usize; 4]), super::DataError> {
+    let roles: Vec<Option<Role>> = names.iter().map(|h| role(&normalise(h))).collect();
+    let mut at = [0usize; 4];
+    for (slot, (r, label)) in at.iter_mut().zip([
+        (Role::Open, "Open"),
+        (Role::High, "High"),
+        (Role::Low, "Low"),
+        (Role::Close, "Close"),
+    ]) {
+        *slot = roles.iter().position(|x| *x == Some(r)).ok_or_else(|| {
+            err(format!(
+                "column `{label}`: not found (the columns are {}); botforge needs a time, Open, High, Low and Close, and reads Volume when present",
+                names.join(", ")
+            ))
+        })?;
+    }
+    Ok((roles, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use std::path::Path;
 use chrono::{NaiveDate, NaiveDateTime};
 
 pub use layout::TimeFormat;
-use layout::{Role, delimiter, detect_time, normalise, role};
+use layout::{Role, delimiter, detect_time};
 pub use times::Times;
 
 /// A problem with a data file, naming the file and the line.
@@ -253,26 +253,9 @@ fn columns(
     headers: &csv::StringRecord,
     bad: &impl Fn(u64, String) -> DataError,
 ) -> Result<(Columns, Vec<Option<Role>>), DataError> {
-    let roles: Vec<Option<Role>> = headers.iter().map(|h| role(&normalise(h))).collect();
-    let find = |r: Role| roles.iter().position(|x| *x == Some(r));
     let found: Vec<&str> = headers.iter().collect();
-    let need = |r: Role, name: &str| {
-        find(r).ok_or_else(|| {
-            bad(
-                1,
-                format!(
-                    "column `{name}`: not found (the header is {}); botforge needs a time, Open, High, Low and Close, and reads Volume when present",
-                    found.join(", ")
-                ),
-            )
-        })
-    };
-    let (open, high, low, close) = (
-        need(Role::Open, "Open")?,
-        need(Role::High, "High")?,
-        need(Role::Low, "Low")?,
-        need(Role::Close, "Close")?,
-    );
+    let (roles, [open, high, low, close]) = layout::find_prices(&found, |m| bad(1, m))?;
+    let find = |r: Role| roles.iter().position(|x| *x == Some(r));
     // The time: a named date column (with a time-of-day column beside it, as MetaTrader writes),
     // else a `time` column, else the first column when it is nothing else.
     let (time, time_of_day) = match (find(Role::Time), find(Role::TimeOfDay)) {

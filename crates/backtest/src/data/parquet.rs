@@ -13,7 +13,7 @@ use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 
-use super::layout::{Role, detect_time, normalise, role};
+use super::layout::{Role, detect_time, find_prices};
 use super::{Bars, DataError, Detected, LoadOptions, TimeFormat, Times, parse_number};
 
 /// A column chunk's non-null values, densely, and the rows that are null.
@@ -173,25 +173,9 @@ pub(super) fn load(
     let names: Vec<String> = (0..schema.num_columns())
         .map(|i| schema.column(i).name().to_owned())
         .collect();
-    let roles: Vec<Option<Role>> = names.iter().map(|n| role(&normalise(n))).collect();
+    let listed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (roles, [open, high, low, close]) = find_prices(&listed, |m| bad(0, m))?;
     let find = |r: Role| roles.iter().position(|x| *x == Some(r));
-    let need = |r: Role, label: &str| {
-        find(r).ok_or_else(|| {
-            bad(
-                0,
-                format!(
-                    "column `{label}`: not found (the columns are {}); botforge needs a time, Open, High, Low and Close, and reads Volume when present",
-                    names.join(", ")
-                ),
-            )
-        })
-    };
-    let (open, high, low, close) = (
-        need(Role::Open, "Open")?,
-        need(Role::High, "High")?,
-        need(Role::Low, "Low")?,
-        need(Role::Close, "Close")?,
-    );
     // The time: a named time column, pandas' index column, else the first column.
     let time = find(Role::Time)
         .or_else(|| find(Role::TimeOfDay))

@@ -417,16 +417,8 @@ impl Parser<'_> {
     }
 
     /// One comparison, cross or special; `None` (position unchanged) when none starts here.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "subjects, references and ellipsis in one place"
-    )]
     pub(super) fn atom(&mut self) -> R<Option<Expr>> {
-        let _ = self.eat_phrase("there are")
-            || self.eat_phrase("there is")
-            || self.eat_phrase("we have")
-            || self.eat_phrase("we get")
-            || self.eat_phrase("we see");
+        let _ = self.eat_phrases(&["there are", "there is", "we have", "we get", "we see"]);
         let save = self.at;
         if self.eat("not") {
             if let Some(a) = self.atom()? {

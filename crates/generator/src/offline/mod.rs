@@ -487,20 +487,24 @@ fn filter(p: &mut Parser<'_>, said: &mut Said) -> R<Option<bool>> {
     let mut side = Side::All;
     if !lead_trade {
         if p.eat("buy")
-            || p.eat_phrase("go long")
-            || p.eat_phrase("take longs")
-            || p.eat_phrase("take long trades")
-            || p.eat_phrase("trade long")
-            || p.eat_phrase("enter long")
-            || p.eat_phrase("be long")
+            || p.eat_phrases(&[
+                "go long",
+                "take longs",
+                "take long trades",
+                "trade long",
+                "enter long",
+                "be long",
+            ])
         {
             side = Side::Long;
         } else if p.eat("short")
-            || p.eat_phrase("go short")
-            || p.eat_phrase("take shorts")
-            || p.eat_phrase("take short trades")
-            || p.eat_phrase("enter short")
-            || p.eat_phrase("sell short")
+            || p.eat_phrases(&[
+                "go short",
+                "take shorts",
+                "take short trades",
+                "enter short",
+                "sell short",
+            ])
         {
             side = Side::Short;
         } else {
@@ -685,21 +689,21 @@ fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
             }
             p.at = save;
         }
-        if p.eat_phrase("at the close") || p.eat_phrase("on the close") || p.eat_phrase("at close")
-        {
+        if p.eat_phrases(&["at the close", "on the close", "at close"]) {
             said.items.push(Item::FillClose);
             continue;
         }
-        if p.eat_phrase("at the next open")
-            || p.eat_phrase("at the next bar's open")
-            || p.eat_phrase("at the next bar open")
-            || p.eat_phrase("on the next bar")
-            || p.eat_phrase("on the next open")
-            || p.eat_phrase("at the open")
-            || p.eat_phrase("at market")
-            || p.eat_phrase("at the market")
-            || p.eat_phrase("next bar")
-        {
+        if p.eat_phrases(&[
+            "at the next open",
+            "at the next bar's open",
+            "at the next bar open",
+            "on the next bar",
+            "on the next open",
+            "at the open",
+            "at market",
+            "at the market",
+            "next bar",
+        ]) {
             continue;
         }
         if p.eat("position") || p.eat("positions") || p.eat("trade") {

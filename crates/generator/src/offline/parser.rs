@@ -334,6 +334,11 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Eats the first of `phrases` that matches here.
+    pub(super) fn eat_phrases(&mut self, phrases: &[&str]) -> bool {
+        phrases.iter().any(|p| self.eat_phrase(p))
+    }
+
     /// Tokens the phrase takes at `at`, 0 when it does not match.
     pub(super) fn phrase_len(&self, phrase: &str, at: usize) -> usize {
         let mut k = 0;

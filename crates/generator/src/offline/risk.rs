@@ -115,16 +115,17 @@ impl Parser<'_> {
             return Ok(Some(vec![Item::Mode(m)]));
         }
         // Fill at the close.
-        if self.eat_phrase("trade on the close")
-            || self.eat_phrase("trade at the close")
-            || self.eat_phrase("fill at the close")
-            || self.eat_phrase("fill on the close")
-            || self.eat_phrase("orders fill at the close")
-            || self.eat_phrase("execute at the close")
-            || self.eat_phrase("execute on the close")
-            || self.eat_phrase("enter and exit at the close")
-            || self.eat_phrase("trades fill at the close")
-        {
+        if self.eat_phrases(&[
+            "trade on the close",
+            "trade at the close",
+            "fill at the close",
+            "fill on the close",
+            "orders fill at the close",
+            "execute at the close",
+            "execute on the close",
+            "enter and exit at the close",
+            "trades fill at the close",
+        ]) {
             return Ok(Some(vec![Item::FillClose]));
         }
         // Time exits: "exit after 10 bars", "hold for 5 days", "time stop of 20 bars".
@@ -146,10 +147,12 @@ impl Parser<'_> {
                     ])
                     .is_some()
                 {
-                    let _ = self.eat_phrase("in the trade")
-                        || self.eat_phrase("in trade")
-                        || self.eat_phrase("if not stopped out")
-                        || self.eat_phrase("at the latest");
+                    let _ = self.eat_phrases(&[
+                        "in the trade",
+                        "in trade",
+                        "if not stopped out",
+                        "at the latest",
+                    ]);
                     return Ok(Some(vec![Item::MaxBars(n)]));
                 }
             }
@@ -159,12 +162,14 @@ impl Parser<'_> {
         self.at = save;
         while self.eat_any(&LEAD).is_some() {}
         if self.eat("hold")
-            || self.eat_phrase("holding period")
-            || self.eat_phrase("time stop")
-            || self.eat_phrase("time exit")
-            || self.eat_phrase("max holding period")
-            || self.eat_phrase("maximum holding period")
-            || self.eat_phrase("max hold")
+            || self.eat_phrases(&[
+                "holding period",
+                "time stop",
+                "time exit",
+                "max holding period",
+                "maximum holding period",
+                "max hold",
+            ])
             || self.eat("max")
             || self.eat("maximum")
         {
@@ -350,18 +355,15 @@ impl Parser<'_> {
             }
             return Some(What::Stop);
         }
-        if self.eat_phrase("cut losses")
-            || self.eat_phrase("cut the loss")
-            || self.eat_phrase("max loss")
-            || self.eat_phrase("maximum loss")
-        {
+        if self.eat_phrases(&["cut losses", "cut the loss", "max loss", "maximum loss"]) {
             return Some(What::Stop);
         }
-        if self.eat_phrase("take profit")
-            || self.eat_phrase("take profits")
-            || self.eat_phrase("profit target")
-            || self.eat_phrase("profit taking")
-            || self.eat("target")
+        if self.eat_phrases(&[
+            "take profit",
+            "take profits",
+            "profit target",
+            "profit taking",
+        ]) || self.eat("target")
             || self.eat("tp")
             || self.eat("profit")
             || self.eat("gain")

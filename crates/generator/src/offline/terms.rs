@@ -150,12 +150,13 @@ impl Parser<'_> {
         }
         let _ =
             self.eat("today") || self.eat("todays") || self.eat("current") || self.eat("latest");
-        if self.eat_phrase("open profit")
-            || self.eat_phrase("trade profit")
-            || self.eat_phrase("open pnl")
-            || self.eat_phrase("unrealized profit")
-            || self.eat_phrase("profit")
-        {
+        if self.eat_phrases(&[
+            "open profit",
+            "trade profit",
+            "open pnl",
+            "unrealized profit",
+            "profit",
+        ]) {
             return Ok(Some(Term::new(name("open_pnl_pct"), Kind::Other)));
         }
         // "the highest high of the last 20 days", "the lowest close in the past 10 bars".
@@ -215,12 +216,13 @@ impl Parser<'_> {
             if let Some(n) = self.bars_ago() {
                 return Ok(Some(Term::new(back(name(p), n), Kind::Price)));
             }
-            if self.eat_phrase("of the previous bar")
-                || self.eat_phrase("of the previous day")
-                || self.eat_phrase("of the prior bar")
-                || self.eat_phrase("of the prior day")
-                || self.eat_phrase("of the previous candle")
-            {
+            if self.eat_phrases(&[
+                "of the previous bar",
+                "of the previous day",
+                "of the prior bar",
+                "of the prior day",
+                "of the previous candle",
+            ]) {
                 return Ok(Some(Term::new(back(name(p), 1), Kind::Price)));
             }
             // "volume's 20-day average", "the average of volume" come through indicators.
@@ -570,9 +572,7 @@ impl Parser<'_> {
             }
         } else {
             let save = self.at;
-            let _ = self.eat_phrase("with a period of")
-                || self.eat_phrase("with period")
-                || self.eat_phrase("period of")
+            let _ = self.eat_phrases(&["with a period of", "with period", "period of"])
                 || self.eat("period")
                 || self.eat("length")
                 || self.eat("of") && matches!(self.peek(), Some(Tok::Num(_)));
