@@ -789,7 +789,7 @@ mod tests {
             ),
             (
                 "Date,Open,High,Close\n".to_owned(),
-                "x.csv:1: column `Low`: not found (the header is Date, Open, High, Close)",
+                "x.csv:1: column `Low`: not found (the columns are Date, Open, High, Close)",
             ),
             (
                 "Date,Open,High,Low,Close\n".to_owned(),
