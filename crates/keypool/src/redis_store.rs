@@ -1189,25 +1189,62 @@ impl RedisStore {
         })
     }
 
+    /// Every bucket's usage and every key's record in one pipelined round trip (health,
+    /// metrics and readiness read through it).
     async fn shared_refresh(&self, now: Millis) -> Result<(), StoreError> {
         let names = self.names()?;
-        for (i, [log, tok, day, cool, lim]) in names.buckets.iter().enumerate() {
-            let reply = self
-                .peek
-                .key(log)
-                .key(tok)
-                .key(day)
-                .key(cool)
-                .key(lim)
-                .arg(self.time_arg(now))
-                .arg(names.window_ms)
-                .arg(pacific_offset_ms(now))
-                .invoke_async::<Value>(&mut self.conn.clone())
-                .await
-                .map_err(redis_err("refresh"))?;
-            let r = Reply::of(reply, "refresh")?;
+        let mut conn = self.conn.clone();
+        let build = || {
+            let mut pipe = redis::pipe();
+            for [log, tok, day, cool, lim] in &names.buckets {
+                pipe.cmd("EVALSHA")
+                    .arg(self.peek.get_hash())
+                    .arg(5)
+                    .arg(log)
+                    .arg(tok)
+                    .arg(day)
+                    .arg(cool)
+                    .arg(lim)
+                    .arg(self.time_arg(now))
+                    .arg(names.window_ms)
+                    .arg(pacific_offset_ms(now));
+            }
+            for [health, _] in &names.keys {
+                pipe.cmd("HGETALL").arg(health);
+            }
+            pipe
+        };
+        let replies: Vec<Value> = match build().query_async(&mut conn).await {
+            Ok(v) => v,
+            // A Redis that has not seen the script yet (restarted, or flushed): load it once.
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                self.peek
+                    .load_async(&mut conn)
+                    .await
+                    .map_err(redis_err("refresh"))?;
+                build()
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err("refresh"))?
+            }
+            Err(e) => return Err(redis_err("refresh")(e)),
+        };
+        if replies.len() != names.buckets.len() + names.keys.len() {
+            return Err(StoreError::Redis {
+                op: "refresh",
+                message: format!(
+                    "unexpected pipeline reply: {} items for {} buckets and {} keys",
+                    replies.len(),
+                    names.buckets.len(),
+                    names.keys.len()
+                ),
+            });
+        }
+        let mut replies = replies.into_iter();
+        for slot in &names.bucket_cache {
+            let r = Reply::of(replies.next().unwrap_or(Value::Nil), "refresh")?;
             let (at, until) = (r.int(0)?, r.int(4)?);
-            let mut c = names.bucket_cache[i].lock();
+            let mut c = slot.lock();
             c.usage = Usage {
                 rpm_used: u(r.int(1)?),
                 tpm_used: u(r.int(2)?),
@@ -1220,14 +1257,14 @@ impl RedisStore {
                 .map(|reason| (until, reason));
             c.learned = learned_of(r.items.get(6..).unwrap_or_default());
         }
-        let mut pipe = redis::pipe();
-        for [health, _] in &names.keys {
-            pipe.cmd("HGETALL").arg(health);
-        }
-        let replies: Vec<HashMap<String, String>> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err("refresh"))?;
+        let replies: Vec<HashMap<String, String>> = replies
+            .map(|v| {
+                redis::from_redis_value(v).map_err(|e| StoreError::Redis {
+                    op: "refresh",
+                    message: format!("unexpected key record: {e}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         for (fields, slot) in replies.iter().zip(&names.key_cache) {
             let mut c = slot.lock();
             if let Some(core) = fields

@@ -208,3 +208,83 @@ async fn one_process_wins_the_half_open_trial_and_a_crashed_holder_expires() {
     assert_eq!(row.error_count, 3);
     cleanup(id).await;
 }
+
+/// Issue 20: one pipelined round trip refreshes every bucket and key, and a Redis that lost its
+/// scripts (restarted, flushed) is given the script again instead of failing the refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pipelined_refresh_reads_every_bucket_even_after_redis_lost_its_scripts() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let keys = KeysFile::new(
+        r#"{"keys": [
+            {"key_id": "a", "project": "pa", "rpm": 10},
+            {"key_id": "b", "project": "pb", "rpm": 10},
+            {"key_id": "c", "project": "pc", "rpm": 10}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+        ("GEMINI_KEY_b", "test-key-b-material"),
+        ("GEMINI_KEY_c", "test-key-c-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let process = || async {
+        let store = RedisStore::connect(
+            &redis_url(),
+            RedisOptions {
+                prefix: prefix(id),
+                ..RedisOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        KeyPool::new(
+            &config,
+            AnyStore::Redis(Box::new(store)),
+            Arc::new(SystemClock),
+            PoolOptions::default(),
+        )
+        .unwrap()
+    };
+    let (one, two) = (process().await, process().await);
+    // One call on each key (each its own project), from process one.
+    let mut exclude = Vec::new();
+    for _ in 0..3 {
+        let lease = one
+            .select(&SelectRequest {
+                exclude: &exclude,
+                ..SelectRequest::new("gemini-2.5-flash", 1)
+            })
+            .await
+            .unwrap();
+        exclude.push(lease.key_index());
+        one.report(lease, &Outcome::Success { input_tokens: 1 })
+            .await
+            .unwrap();
+    }
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    two.refresh().await.unwrap();
+    let health = two.health().unwrap();
+    let used: HashMap<String, u64> = health
+        .keys
+        .iter()
+        .map(|k| (k.key_id.clone(), k.rpm_used))
+        .collect();
+    assert_eq!(
+        used,
+        HashMap::from([("a".into(), 1), ("b".into(), 1), ("c".into(), 1)]),
+        "process two sees every bucket process one used"
+    );
+    assert!(health.keys.iter().all(|k| k.success_count == 1));
+    cleanup(id).await;
+}
