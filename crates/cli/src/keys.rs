@@ -28,6 +28,17 @@ pub async fn store(env: &Environment) -> AnyStore {
     {
         p.clone_into(&mut options.prefix);
     }
+    if let Some(ca) = env
+        .get(vars::REDIS_CA_FILE)
+        .filter(|f| !f.trim().is_empty())
+    {
+        match std::fs::read(ca.trim()) {
+            Ok(pem) => options.ca_pem = Some(pem),
+            Err(e) => {
+                tracing::warn!(error = %e, file = ca.trim(), "REDIS_CA_FILE cannot be read; using the system's certificate authorities");
+            }
+        }
+    }
     if let Some(n) = env
         .get(vars::BOTFORGE_PROCESSES)
         .and_then(|n| n.trim().parse::<u64>().ok())

@@ -31,6 +31,8 @@ pub mod vars {
     pub const REDIS_URL: &str = "REDIS_URL";
     /// Prefix of botforge's Redis key names (default `botforge`), to share one Redis.
     pub const BOTFORGE_REDIS_PREFIX: &str = "BOTFORGE_REDIS_PREFIX";
+    /// A PEM file of the certificate authority to trust for `rediss://` (else the system's).
+    pub const REDIS_CA_FILE: &str = "REDIS_CA_FILE";
     /// How many processes share the limits while Redis has not answered yet (default 4).
     pub const BOTFORGE_PROCESSES: &str = "BOTFORGE_PROCESSES";
     /// Gemini API base URL.

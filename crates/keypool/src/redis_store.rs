@@ -271,6 +271,9 @@ pub struct RedisOptions {
     pub assumed_processes: u64,
     /// How often a process announces itself (idle or not), so the others count it.
     pub beat_every: Duration,
+    /// For `rediss://`: the certificate authority to trust (PEM), instead of the system's
+    /// (`REDIS_CA_FILE`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -282,6 +285,7 @@ impl Default for RedisOptions {
             time: RedisTime::Server,
             assumed_processes: 4,
             beat_every: Duration::from_millis(u64::try_from(BEAT_EVERY_MS).unwrap_or(2_000)),
+            ca_pem: None,
         }
     }
 }
@@ -599,7 +603,22 @@ impl RedisStore {
 
     /// A store whose connection is made on first use.
     fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(redis_err("connect"))?;
+        // `rediss://` is TLS (rustls): the system's roots, or the CA the operator names. rustls
+        // needs one crypto provider for the process; another part may have set one already.
+        if url.starts_with("rediss://") {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match &options.ca_pem {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        }
+        .map_err(redis_err("connect"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))

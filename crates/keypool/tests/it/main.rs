@@ -18,3 +18,4 @@ mod no_secrets;
 mod props;
 mod rate_limit;
 mod selection;
+mod tls;
