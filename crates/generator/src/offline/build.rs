@@ -1,0 +1,283 @@
+//! From what the description said to a strategy: actions resolved against the direction,
+//! conditions joined per rule, filters applied, risk placed, indicators named.
+
+use std::collections::HashMap;
+
+use strategy::{BinOp, Expr, ExprKind, Fill, Func, Rules, Sizing, Strategy};
+
+use super::parser::{and_all, bin, name};
+use super::risk::{Item, Mode, around_close};
+use super::{Action, R, Said, Side, vocab};
+use crate::GenerateError;
+
+/// What an action means, given the direction the description trades (DESIGN.md §5.1: "sell"
+/// exits a long unless the strategy reverses, "exit" closes whichever side is open, "buy" covers
+/// in a short-only strategy).
+#[expect(
+    clippy::match_same_arms,
+    reason = "the arms read in order as the rules; merging them would hide the guards"
+)]
+fn resolve(a: Action, mode: Option<Mode>, longs: bool, shorts: bool) -> &'static [Action] {
+    const LONG_IN: &[Action] = &[Action::EntryLong];
+    const LONG_OUT: &[Action] = &[Action::ExitLong];
+    const SHORT_IN: &[Action] = &[Action::EntryShort];
+    const SHORT_OUT: &[Action] = &[Action::ExitShort];
+    const BOTH_OUT: &[Action] = &[Action::ExitLong, Action::ExitShort];
+    match (a, mode) {
+        (Action::Sell | Action::Enter, Some(Mode::ShortOnly)) | (Action::EntryShort, _) => SHORT_IN,
+        (Action::Sell, Some(Mode::Both)) if !shorts => SHORT_IN,
+        (Action::Sell | Action::ExitLong, _) => LONG_OUT,
+        (Action::EntryLong | Action::Exit, Some(Mode::ShortOnly)) | (Action::ExitShort, _) => {
+            SHORT_OUT
+        }
+        (Action::Enter | Action::EntryLong, _) => LONG_IN,
+        (Action::Exit, m) if m == Some(Mode::Both) || shorts && longs => BOTH_OUT,
+        (Action::Exit, _) if shorts => SHORT_OUT,
+        (Action::Exit, _) => LONG_OUT,
+    }
+}
+
+pub(super) fn build(description: &str, said: Said) -> R<Strategy> {
+    let mut mode = None;
+    for i in &said.items {
+        if let Item::Mode(m) = i {
+            mode = Some(*m);
+        }
+    }
+    let explicit_short = said.rules.iter().any(|(a, _)| *a == Action::EntryShort);
+    let explicit_long = said
+        .rules
+        .iter()
+        .any(|(a, _)| matches!(a, Action::EntryLong | Action::Enter));
+    if mode == Some(Mode::LongOnly) && explicit_short {
+        return Err(GenerateError::Incomplete(
+            "the description says long only but also says when to short: drop one".into(),
+        ));
+    }
+    let mut rules: Vec<(Action, Expr)> = Vec::new();
+    for (a, c) in said.rules {
+        for r in resolve(a, mode, explicit_long, explicit_short) {
+            rules.push((*r, c.clone()));
+        }
+    }
+    let mut combined: HashMap<&'static str, Expr> = HashMap::new();
+    for (a, c) in rules {
+        let key = match a {
+            Action::EntryLong => "entry_long",
+            Action::ExitLong => "exit_long",
+            Action::EntryShort => "entry_short",
+            _ => "exit_short",
+        };
+        let e = match combined.remove(key) {
+            Some(prev) => bin(BinOp::Or, prev, c),
+            None => c,
+        };
+        combined.insert(key, e);
+    }
+    for (side, f) in said.filters {
+        for key in ["entry_long", "entry_short"] {
+            let applies = match side {
+                Side::All => true,
+                Side::Long => key == "entry_long",
+                Side::Short => key == "entry_short",
+            };
+            if applies && let Some(e) = combined.remove(key) {
+                combined.insert(key, and_all(vec![e, f.clone()]));
+            }
+        }
+    }
+    if !combined.contains_key("entry_long") && !combined.contains_key("entry_short") {
+        return Err(GenerateError::Incomplete(
+            "no entry rule: say when to buy or to short, e.g. \"buy when RSI(14) < 30\"".into(),
+        ));
+    }
+    let longs = combined.contains_key("entry_long");
+    let shorts = combined.contains_key("entry_short");
+    let mut s = Strategy {
+        name: crate::name_from_description(description),
+        description: description.to_owned(),
+        params: Vec::new(),
+        indicators: Vec::new(),
+        rules: Rules {
+            entry_long: combined.remove("entry_long"),
+            exit_long: combined.remove("exit_long"),
+            entry_short: combined.remove("entry_short"),
+            exit_short: combined.remove("exit_short"),
+        },
+        risk: strategy::Risk::default(),
+        orders: strategy::Orders::default(),
+    };
+    apply_risk(&mut s, said.items, longs, shorts)?;
+    hoist(&mut s);
+    // Validate as any strategy file is, through the canonical printer.
+    Strategy::from_toml("offline", &s.to_toml())
+        .map_err(|e| GenerateError::Incomplete(format!("{}: {}", e.field, e.message)))
+}
+
+/// Puts the stops, targets, trailing stops, time exits, sizing and fill into the strategy.
+fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> R<()> {
+    let mut sizing: Option<Sizing> = None;
+    let mut set_sizing = |v: Sizing| -> R<()> {
+        match sizing {
+            Some(prev) if prev != v => Err(GenerateError::Incomplete(
+                "the description gives two position sizes: keep one".into(),
+            )),
+            _ => {
+                sizing = Some(v);
+                Ok(())
+            }
+        }
+    };
+    let mut has_stop = false;
+    for item in items {
+        match item {
+            Item::StopPct(v) => {
+                s.risk.stop_loss_pct = Some(v);
+                has_stop = true;
+            }
+            Item::TargetPct(v) => s.risk.take_profit_pct = Some(v),
+            Item::TrailPct(v) => s.risk.trailing_stop_pct = Some(v),
+            Item::StopBy(d) => {
+                let (l, sh) = around_close(&d);
+                s.risk.stop_loss_long = longs.then_some(l);
+                s.risk.stop_loss_short = shorts.then_some(sh);
+                has_stop = true;
+            }
+            Item::TargetBy(d) => {
+                let (l, sh) = around_close(&d);
+                // A target is above a long's entry and below a short's.
+                s.risk.take_profit_long = longs.then_some(sh);
+                s.risk.take_profit_short = shorts.then_some(l);
+            }
+            Item::TrailBy(d) => {
+                let (l, sh) = around_close(&d);
+                s.risk.trailing_stop_long = longs.then_some(l);
+                s.risk.trailing_stop_short = shorts.then_some(sh);
+            }
+            Item::StopAt(e) => {
+                if shorts {
+                    return Err(GenerateError::Incomplete(
+                        "a stop at one price level suits one side: with shorts, say the stop in percent or ATRs".into(),
+                    ));
+                }
+                s.risk.stop_loss_long = Some(e);
+                has_stop = true;
+            }
+            Item::MaxBars(n) => s.risk.max_bars = Some(n),
+            Item::Size(f) => set_sizing(Sizing::Fraction(f))?,
+            Item::Units(u) => set_sizing(Sizing::Units(u))?,
+            Item::RiskPct(r) => set_sizing(Sizing::RiskPct(r))?,
+            Item::Mode(_) => {}
+            Item::FillClose => s.orders.fill = Fill::Close,
+        }
+    }
+    if let Some(z) = sizing {
+        if matches!(z, Sizing::RiskPct(_)) && !has_stop {
+            return Err(GenerateError::Incomplete(
+                "risking a percent per trade needs a stop to measure it against: add one, e.g. \"2% stop loss\" or \"2 ATR stop\"".into(),
+            ));
+        }
+        s.risk.sizing = z;
+    }
+    Ok(())
+}
+
+/// Moves each indicator call of the rules and risk expressions into `[indicators]` under a
+/// readable name (`rsi_14`, `sma_volume_20`, `macd_line`, `bb_10_1p5_upper`).
+fn hoist(s: &mut Strategy) {
+    let mut names: Vec<(String, Expr)> = Vec::new();
+    let mut visit = |e: &mut Expr| replace_calls(e, &mut names);
+    for e in [
+        &mut s.rules.entry_long,
+        &mut s.rules.exit_long,
+        &mut s.rules.entry_short,
+        &mut s.rules.exit_short,
+        &mut s.risk.stop_loss_long,
+        &mut s.risk.stop_loss_short,
+        &mut s.risk.take_profit_long,
+        &mut s.risk.take_profit_short,
+        &mut s.risk.trailing_stop_long,
+        &mut s.risk.trailing_stop_short,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        visit(e);
+    }
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    s.indicators = names;
+}
+
+fn replace_calls(e: &mut Expr, names: &mut Vec<(String, Expr)>) {
+    if let ExprKind::Call { func, args, field } = &e.kind
+        && let Some(ind) = vocab::indicator(*func)
+    {
+        let nm = indicator_name(ind, args, *field);
+        let existing = names.iter().find(|(_, x)| x == e).map(|(n, _)| n.clone());
+        let nm = if let Some(n) = existing {
+            n
+        } else {
+            let mut candidate = nm.clone();
+            let mut k = 2;
+            while names.iter().any(|(n, _)| *n == candidate) {
+                candidate = format!("{nm}_{k}");
+                k += 1;
+            }
+            names.push((candidate.clone(), e.clone()));
+            candidate
+        };
+        *e = name(&nm);
+        return;
+    }
+    match &mut e.kind {
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => replace_calls(x, names),
+        ExprKind::Binary(_, l, r) => {
+            replace_calls(l, names);
+            replace_calls(r, names);
+        }
+        ExprKind::Call { args, .. } => {
+            for a in args {
+                replace_calls(a, names);
+            }
+        }
+        ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Tf(..) => {}
+    }
+}
+
+fn setting_text(v: f64) -> String {
+    format!("{v}").replace('.', "p").replace('-', "m")
+}
+
+fn indicator_name(ind: &vocab::Indicator, args: &[Expr], field: Option<strategy::Field>) -> String {
+    let mut parts = vec![ind.stem.to_owned()];
+    let mut settings = args;
+    if ind.series {
+        if let Some(first) = args.first() {
+            match &first.kind {
+                ExprKind::Name(n) if n == "close" => {}
+                // The usual source: the 20-day high is `highest_20`.
+                ExprKind::Name(n)
+                    if (ind.func == Func::Highest && n == "high")
+                        || (ind.func == Func::Lowest && n == "low") => {}
+                ExprKind::Name(n) => parts.push(n.clone()),
+                _ => parts.push("x".into()),
+            }
+        }
+        settings = &args[1.min(args.len())..];
+    }
+    let values: Vec<f64> = settings
+        .iter()
+        .filter_map(|a| match a.kind {
+            ExprKind::Num(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let usual = values.len() >= 2 && values == ind.defaults;
+    if !usual {
+        parts.extend(values.iter().map(|v| setting_text(*v)));
+    }
+    if let Some(f) = field {
+        parts.push(f.name().to_owned());
+    }
+    parts.join("_")
+}

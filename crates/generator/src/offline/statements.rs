@@ -1,0 +1,722 @@
+//! Statements: labels before a colon, declarations, filters, rules (an action and its
+//! condition, either way round) and the risk said beside them.
+
+use strategy::{BinOp, Expr, ExprKind, Func};
+
+use super::lex::Tok;
+use super::parser::{self, Parser, bin, name};
+use super::risk::Item;
+use super::{Action, R, Said, Side};
+
+/// One statement; `false` when nothing could be placed (the position shows where it stuck).
+pub(super) fn statement(p: &mut Parser<'_>, said: &mut Said) -> R<bool> {
+    let start = p.at;
+    // Trials that fail must not leave what they read in memory ("RSI 50 cross:" is a name).
+    let memory = p.mem.clone();
+    // A label before a colon.
+    if let Some(colon) = label_colon(p) {
+        let role = label_role(p, start, colon);
+        p.at = colon + 1;
+        match role {
+            Label::Rule(a) => {
+                let at = p.at;
+                if let Some(c) = p.condition()? {
+                    said.rules.push((a, c));
+                    risk_tail(p, said)?;
+                    return Ok(true);
+                }
+                p.at = at;
+                if let Some(items) = p.risk_statement()? {
+                    said.items.extend(items);
+                    return Ok(true);
+                }
+                return rule(p, said, Some(a));
+            }
+            Label::Filter(side) => {
+                let _ = p.eat("only");
+                let _ = p.eat("when") || p.eat("if") || p.eat("while");
+                return match p.condition()? {
+                    Some(c) => {
+                        said.filters.push((side, c));
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                };
+            }
+            Label::Title => {
+                if let Some(done) = title(p, said, start, colon, &memory)? {
+                    return Ok(done);
+                }
+            }
+            Label::Risk => {
+                // "Stop: 5%", "Position size: half the account": read with the label.
+                p.at = start;
+                if let Some(items) = p.risk_statement()? {
+                    said.items.extend(items);
+                    return Ok(true);
+                }
+                p.at = colon + 1;
+                return Ok(false);
+            }
+        }
+    }
+    let here = p.at;
+    let memory = p.mem.clone();
+    if declaration(p, usize::MAX)? {
+        return Ok(true);
+    }
+    p.mem = memory.clone();
+    p.at = here;
+    if let Some(items) = p.risk_statement()? {
+        said.items.extend(items);
+        return Ok(true);
+    }
+    p.mem = memory.clone();
+    p.at = here;
+    if let Some(done) = filter(p, said)? {
+        return Ok(done);
+    }
+    p.mem = memory;
+    p.at = here;
+    rule(p, said, None)
+}
+
+/// A label that names no role: "RSI below 30: buy" is a rule; "Bollinger(10, 1.5):" declares
+/// settings; "Use half of the account:" sizes; "Long and short:" says the direction; "Only on
+/// Mondays:" filters; anything else is a name. `Some` when the whole statement was read here.
+fn title(
+    p: &mut Parser<'_>,
+    said: &mut Said,
+    start: usize,
+    colon: usize,
+    memory: &parser::Memory,
+) -> R<Option<bool>> {
+    // "RSI below 30: buy" is a rule; "Bollinger(10, 1.5):" declares settings;
+    // "Long and short:" says the direction; anything else is a name.
+    p.at = start;
+    // "Use half of the account:", "Stop 5%:".
+    if let Ok(Some(items)) = p.risk_statement()
+        && p.at == colon
+    {
+        said.items.extend(items);
+        p.at = colon + 1;
+        return statement(p, said).map(Some);
+    }
+    p.mem = memory.clone();
+    p.at = start;
+    if let Some(m) = p.mode()
+        && p.at == colon
+    {
+        said.items.push(Item::Mode(m));
+        p.at = colon + 1;
+        return statement(p, said).map(Some);
+    }
+    p.at = start;
+    let mut trial = Said::default();
+    if matches!(rule(p, &mut trial, None), Ok(true)) && p.clause_ends() {
+        said.rules.extend(trial.rules);
+        said.items.extend(trial.items);
+        return Ok(Some(true));
+    }
+    p.mem = memory.clone();
+    p.at = start;
+    let mut declared = true;
+    if !matches!(declaration(p, colon), Ok(true)) {
+        p.mem = memory.clone();
+        // "Only on Mondays:", "Trade only between 10:00 and 14:00:": a filter.
+        p.at = start;
+        let mut trial = Said::default();
+        if matches!(filter(p, &mut trial), Ok(Some(true))) && p.at == colon {
+            said.filters.extend(trial.filters);
+            p.at = colon + 1;
+            return Ok(None);
+        }
+        p.mem = memory.clone();
+        declared = false;
+    }
+    // "RSI 50 cross, long/short:": the direction anywhere in a title.
+    let read = p.mem.clone();
+    let mut direction = false;
+    for k in start..colon {
+        p.at = k;
+        if let Some(m) = p.mode()
+            && p.at == colon
+        {
+            said.items.push(Item::Mode(m));
+            direction = true;
+        }
+    }
+    p.mem = read;
+    // A name may be dropped; words that would change the strategy may not.
+    let telling = p.toks[start..colon].iter().any(|t| match &t.tok {
+        Tok::Sym(s) => matches!(*s, "<" | ">" | "<=" | ">=" | "="),
+        Tok::Word(w) => matches!(
+            w.as_str(),
+            "only"
+                | "between"
+                | "above"
+                | "below"
+                | "after"
+                | "before"
+                | "when"
+                | "if"
+                | "unless"
+                | "except"
+                | "not"
+                | "no"
+                | "under"
+                | "over"
+                | "crosses"
+                | "while"
+        ),
+        _ => false,
+    });
+    if telling && !direction && !declared {
+        p.at = start;
+        return Ok(Some(false));
+    }
+    p.at = colon + 1;
+    Ok(None)
+}
+
+enum Label {
+    Rule(Action),
+    Filter(Side),
+    Risk,
+    Title,
+}
+
+/// The colon of a label at the start of a statement (within 8 tokens, before any punctuation).
+fn label_colon(p: &Parser<'_>) -> Option<usize> {
+    let mut depth = 0;
+    for k in 0..12 {
+        match p.peek_at(k) {
+            Some(Tok::Sym(":")) if k > 0 && depth == 0 => return Some(p.at + k),
+            Some(Tok::Sym("(")) => depth += 1,
+            Some(Tok::Sym(")")) => depth -= 1,
+            // A title may hold commas: "RSI 50 cross, long/short: …".
+            Some(Tok::Sym(",")) if depth > 0 || p.at == 0 => {}
+            Some(Tok::Sym("," | ";" | "." | "\n" | "<" | ">" | "<=" | ">=" | "=")) | None => {
+                return None;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn label_role(p: &Parser<'_>, from: usize, colon: usize) -> Label {
+    let words: Vec<&str> = p.toks[from..colon]
+        .iter()
+        .filter_map(|t| match &t.tok {
+            Tok::Word(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .filter(|w| {
+            !matches!(
+                *w,
+                "signal"
+                    | "signals"
+                    | "rule"
+                    | "rules"
+                    | "condition"
+                    | "conditions"
+                    | "setup"
+                    | "trigger"
+                    | "criteria"
+                    | "the"
+                    | "a"
+            )
+        })
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    match words.as_slice() {
+        ["long", "filter"] => Label::Filter(Side::Long),
+        ["short", "filter"] => Label::Filter(Side::Short),
+        ["filter" | "filters"] | [_, "filter" | "filters"] => Label::Filter(Side::All),
+        ["buy" | "long"] | ["long", "entry" | "entries"] | ["entry" | "enter" | "go", "long"] => {
+            Label::Rule(Action::EntryLong)
+        }
+        ["entry" | "entries" | "enter"] => Label::Rule(Action::Enter),
+        ["sell"] => Label::Rule(Action::Sell),
+        ["exit" | "exits" | "close"] => Label::Rule(Action::Exit),
+        ["long", "exit"] | ["exit", "long"] => Label::Rule(Action::ExitLong),
+        ["short"] | ["short", "entry" | "entries"] | ["entry" | "go", "short"] => {
+            Label::Rule(Action::EntryShort)
+        }
+        ["short", "exit"] | ["exit", "short"] | ["cover"] => Label::Rule(Action::ExitShort),
+        _ if has("stop")
+            || has("target")
+            || has("size")
+            || has("sizing")
+            || has("risk")
+            || (has("take") && has("profit"))
+            || has("trailing") =>
+        {
+            Label::Risk
+        }
+        _ => Label::Title,
+    }
+}
+
+/// "fast SMA 20", "using Bollinger bands 10/1.5", "MACD(5, 35, 5)": indicators named with their
+/// settings and nothing said of them, for later mentions. Ends at `until` (a label's colon) or
+/// at the clause's end; `false` (position unchanged) when the words are not one.
+fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
+    let save = p.at;
+    let label = until != usize::MAX;
+    let _ = p.eat("use") || p.eat("using") || p.eat("with") || p.eat("set");
+    loop {
+        let _ = p.eat("a") || p.eat("an") || p.eat("the");
+        let at = p.at;
+        if p.ma_pair()? {
+            // "EMA 10/30 crossover": the fast and the slow average.
+        } else if label && p.mode().is_some() {
+            // "RSI 2 system, long only:": the direction is read by the label.
+        } else {
+            p.at = at;
+            let fast = p.word() == Some("fast") || p.word() == Some("slow");
+            p.declaring = true;
+            let t = p.term();
+            p.declaring = false;
+            match t? {
+                Some(t) if fast || matches!(t.expr.kind, ExprKind::Call { .. }) && p.at > at => {
+                    // What is declared is what later words speak of ("buy below 10").
+                    p.mem.subject = Some(t);
+                }
+                _ => {
+                    p.at = save;
+                    return Ok(false);
+                }
+            }
+        }
+        let _ = p.eat_any(&["strategy", "system", "crossover", "settings", "setup"]);
+        // In a label ("fast SMA 20, slow SMA 50:") a comma joins too.
+        if !(p.eat("and") || label && p.sym(",")) {
+            break;
+        }
+    }
+    let ends = if label {
+        p.at == until
+    } else {
+        p.clause_ends() && !matches!(p.word(), Some("and"))
+    };
+    if ends {
+        return Ok(true);
+    }
+    p.at = save;
+    Ok(false)
+}
+
+/// "with a 5% stop", "using a 2 ATR trailing stop", "or after 10 days" after a rule.
+fn risk_tail(p: &mut Parser<'_>, said: &mut Said) -> R<()> {
+    let save = p.at;
+    // "exit when RSI > 80 or after 10 days": a time exit beside the rule.
+    if p.eat("or") && (p.eat("after") || p.eat("in")) {
+        if let Some(n) = p.number().and_then(parser::whole) {
+            let _ = p.eat("trading");
+            if p.eat_any(&["bars", "bar", "days", "day", "candles", "sessions"])
+                .is_some()
+            {
+                said.items.push(Item::MaxBars(n));
+                return Ok(());
+            }
+        }
+        p.at = save;
+    }
+    let _ = p.sym(",");
+    if let Some(items) = p.risk_statement()? {
+        said.items.extend(items);
+    } else {
+        p.at = save;
+    }
+    Ok(())
+}
+
+/// "only buy when …", "trade only between 9 and 16", "only take longs above the 200 SMA", and
+/// a requirement on its own ("The asset must be above its 200-day moving average.").
+fn filter(p: &mut Parser<'_>, said: &mut Said) -> R<Option<bool>> {
+    let save = p.at;
+    if let Ok(Some(c)) = p.condition() {
+        let required = p.toks[save..p.at]
+            .iter()
+            .any(|t| matches!(&t.tok, Tok::Word(w) if ["must", "should", "needs", "required"].contains(&w.as_str())));
+        if required && p.clause_ends() {
+            said.filters.push((Side::All, c));
+            return Ok(Some(true));
+        }
+    }
+    p.at = save;
+    let lead_trade = p.eat("trade") || p.eat("enter") || p.eat("trades");
+    if !p.eat("only") {
+        p.at = save;
+        return Ok(None);
+    }
+    let mut side = Side::All;
+    if !lead_trade {
+        if p.eat("buy")
+            || p.eat_phrases(&[
+                "go long",
+                "take longs",
+                "take long trades",
+                "trade long",
+                "enter long",
+                "be long",
+            ])
+        {
+            side = Side::Long;
+        } else if p.eat("short")
+            || p.eat_phrases(&[
+                "go short",
+                "take shorts",
+                "take short trades",
+                "enter short",
+                "sell short",
+            ])
+        {
+            side = Side::Short;
+        } else {
+            let _ = p.eat("trade")
+                || p.eat("enter")
+                || p.eat_phrase("take trades")
+                || p.eat_phrase("take entries");
+        }
+    }
+    let _ = p.eat("when") || p.eat("if") || p.eat("while") || p.eat("whenever");
+    if let Some(c) = p.condition()? {
+        said.filters.push((side, c));
+        Ok(Some(true))
+    } else {
+        p.at = save;
+        Ok(None)
+    }
+}
+
+/// A rule statement: action then condition, or condition then action.
+fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool> {
+    let start = p.at;
+    let first = labelled.or_else(|| action(p));
+    if let Some(a) = first {
+        // "buy 100 shares when", "buy at the close when".
+        qualifiers(p, said);
+        let intro = p.eat_any(&[
+            "when", "whenever", "if", "once", "on", "after", "at", "as", "while",
+        ]);
+        if intro == Some("as") {
+            let _ = p.eat("soon") && p.eat("as");
+        }
+        if (intro == Some("at") || intro == Some("on"))
+            && let Some(c) = at_level(p, a)?
+        {
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        if let Some(c) = p.condition()? {
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        // "exit after 16:00": the word belongs to a time of day.
+        if intro == Some("after") {
+            p.at -= 1;
+            if let Some(c) = p.condition()? {
+                said.rules.push((a, c));
+                risk_tail(p, said)?;
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    p.at = start;
+    if p.eat_any(&["when", "whenever", "if", "once", "on", "after"])
+        .is_some()
+        || p.eat_phrase("as soon as")
+        || p.word() == Some("every")
+    {
+        let Some(c) = p.condition()? else {
+            p.at = start;
+            return Ok(false);
+        };
+        let _ = p.sym(",") || p.eat("then") || p.sym("->") || p.sym(":");
+        let _ = p.eat("we") || p.eat("i");
+        if let Some(a) = action(p) {
+            qualifiers(p, said);
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    // "RSI < 30 -> buy", "RSI below 30: buy", "RSI < 30, buy" (the action alone).
+    if let Some(c) = p.condition()? {
+        let at = p.at;
+        let comma = p.sym(",");
+        if (comma || p.sym("->") || p.sym(":") || p.sym("=") || p.eat("then"))
+            && let Some(a) = action(p)
+            && (!comma || p.clause_ends())
+        {
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+        // A condition with no action: the whole clause is unplaced.
+        let _ = at;
+        p.at = start;
+        return Ok(false);
+    }
+    p.at = start;
+    Ok(false)
+}
+
+/// "sell at the upper band", "buy at the lower band", "exit at the middle band".
+fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
+    let save = p.at;
+    let Some(t) = p.term()? else {
+        return Ok(None);
+    };
+    if !p.clause_ends() {
+        p.at = save;
+        return Ok(None);
+    }
+    let up = match t.kind {
+        parser::Kind::Upper => true,
+        parser::Kind::Lower => false,
+        _ if matches!(
+            &t.expr.kind,
+            ExprKind::Call {
+                func: Func::Bbands,
+                ..
+            }
+        ) =>
+        {
+            // The middle band is reached from below by an exit of a long, from above by a
+            // long's entry.
+            matches!(
+                a,
+                Action::Sell | Action::ExitLong | Action::Exit | Action::EntryShort
+            )
+        }
+        _ => {
+            p.at = save;
+            return Ok(None);
+        }
+    };
+    Ok(Some(if up {
+        bin(BinOp::Ge, name("high"), t.expr)
+    } else {
+        bin(BinOp::Le, name("low"), t.expr)
+    }))
+}
+
+/// Words between an action and its condition that say how to trade.
+fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
+    loop {
+        let save = p.at;
+        // What is traded: "buy the SPY when", "short the stock if", "buy AAPL when".
+        let _ = p.eat("the");
+        if p.eat_any(&[
+            "stock",
+            "stocks",
+            "etf",
+            "spy",
+            "qqq",
+            "asset",
+            "market",
+            "index",
+            "instrument",
+            "security",
+            "shares",
+            "coin",
+            "pair",
+            "futures",
+            "contract",
+            "ticker",
+            "symbol",
+        ])
+        .is_some()
+            || p.ticker()
+        {
+            continue;
+        }
+        p.at = save;
+        if let Some(v) = p.number() {
+            if p.eat_any(&[
+                "shares",
+                "share",
+                "units",
+                "unit",
+                "contracts",
+                "coins",
+                "lots",
+            ])
+            .is_some()
+            {
+                said.items.push(Item::Units(v));
+                continue;
+            }
+            p.at = save;
+        }
+        if p.eat_phrases(&["at the close", "on the close", "at close"]) {
+            said.items.push(Item::FillClose);
+            continue;
+        }
+        if p.eat_phrases(&[
+            "at the next open",
+            "at the next bar's open",
+            "at the next bar open",
+            "on the next bar",
+            "on the next open",
+            "at the open",
+            "at market",
+            "at the market",
+            "next bar",
+        ]) {
+            continue;
+        }
+        if p.eat("position") || p.eat("positions") || p.eat("trade") {
+            continue;
+        }
+        // "buy 50% of equity when …".
+        if let Some(v) = p.percent() {
+            let _ = p.eat("of");
+            let _ = p.eat_any(&["the", "my", "your"]);
+            if p.eat_any(&[
+                "equity",
+                "account",
+                "capital",
+                "portfolio",
+                "cash",
+                "balance",
+            ])
+            .is_some()
+                && v > 0.0
+                && v <= 100.0
+            {
+                said.items.push(Item::Size(v / 100.0));
+                continue;
+            }
+            p.at = save;
+        }
+        // "sell everything", "sell all".
+        if p.eat("everything")
+            || p.eat("all")
+            || p.eat_phrase("the whole position")
+            || p.eat_phrase("the entire position")
+        {
+            continue;
+        }
+        break;
+    }
+}
+
+/// The words of actions, matched longest first.
+const ACTIONS: &[(&str, Action)] = &[
+    ("buy to cover", Action::ExitShort),
+    ("buy back", Action::ExitShort),
+    ("buy to close", Action::ExitShort),
+    ("sell to close", Action::ExitLong),
+    ("sell short", Action::EntryShort),
+    ("short sell", Action::EntryShort),
+    ("sell the long", Action::ExitLong),
+    ("buy long", Action::EntryLong),
+    ("buy", Action::EntryLong),
+    ("buys", Action::EntryLong),
+    ("go long", Action::EntryLong),
+    ("get long", Action::EntryLong),
+    ("enter long", Action::EntryLong),
+    ("enter a long", Action::EntryLong),
+    ("enter longs", Action::EntryLong),
+    ("open a long", Action::EntryLong),
+    ("open long", Action::EntryLong),
+    ("take a long", Action::EntryLong),
+    ("take long", Action::EntryLong),
+    ("go short", Action::EntryShort),
+    ("get short", Action::EntryShort),
+    ("enter short", Action::EntryShort),
+    ("enter a short", Action::EntryShort),
+    ("open a short", Action::EntryShort),
+    ("open short", Action::EntryShort),
+    ("take a short", Action::EntryShort),
+    ("short", Action::EntryShort),
+    ("long entry", Action::EntryLong),
+    ("short entry", Action::EntryShort),
+    ("long exit", Action::ExitLong),
+    ("short exit", Action::ExitShort),
+    ("exit long", Action::ExitLong),
+    ("exit longs", Action::ExitLong),
+    ("exit the long", Action::ExitLong),
+    ("exit a long", Action::ExitLong),
+    ("close long", Action::ExitLong),
+    ("close longs", Action::ExitLong),
+    ("close the long", Action::ExitLong),
+    ("exit short", Action::ExitShort),
+    ("exit shorts", Action::ExitShort),
+    ("exit the short", Action::ExitShort),
+    ("close short", Action::ExitShort),
+    ("close shorts", Action::ExitShort),
+    ("close the short", Action::ExitShort),
+    ("cover the short", Action::ExitShort),
+    ("cover", Action::ExitShort),
+    ("sell", Action::Sell),
+    ("sells", Action::Sell),
+    ("close it", Action::Exit),
+    ("exit it", Action::Exit),
+    ("sell it", Action::ExitLong),
+    ("cover it", Action::ExitShort),
+    ("exit the trade", Action::Exit),
+    ("exit the position", Action::Exit),
+    ("exit all positions", Action::Exit),
+    ("exit", Action::Exit),
+    ("exits", Action::Exit),
+    ("close the trade", Action::Exit),
+    ("close the position", Action::Exit),
+    ("close out the position", Action::Exit),
+    ("close out", Action::Exit),
+    ("close all positions", Action::Exit),
+    ("close position", Action::Exit),
+    ("get out", Action::Exit),
+    ("liquidate", Action::Exit),
+    ("flatten", Action::Exit),
+    ("take profit", Action::Exit),
+    ("take profits", Action::Exit),
+    ("enter a trade", Action::Enter),
+    ("enter a position", Action::Enter),
+    ("enter the market", Action::Enter),
+    ("enter", Action::Enter),
+    ("open a position", Action::Enter),
+    ("open a trade", Action::Enter),
+];
+
+/// An action at the start of a rule.
+fn action(p: &mut Parser<'_>) -> Option<Action> {
+    let save = p.at;
+    let _ = p.eat("we") || p.eat("i") || p.eat("you");
+    let _ = p.eat("should") || p.eat("will") || p.eat("want") && p.eat("to");
+    let mut best: Option<(Action, usize)> = None;
+    for (ph, a) in ACTIONS {
+        let n = p.phrase_len(ph, p.at);
+        if n > 0 && best.is_none_or(|b| n > b.1) {
+            best = Some((*a, n));
+        }
+    }
+    // "long when …" / "long: …": a long entry, but not "long only".
+    if best.is_none()
+        && p.word() == Some("long")
+        && matches!(
+            p.word_at(1),
+            Some("when" | "whenever" | "if" | "once" | "on" | "after" | "while" | "as")
+        )
+    {
+        best = Some((Action::EntryLong, 1));
+    }
+    if let Some((a, n)) = best {
+        p.at += n;
+        let _ = p.eat("position") || p.eat("positions") || p.eat("trade") || p.eat("trades");
+        let _ = p.eat("entry");
+        Some(a)
+    } else {
+        p.at = save;
+        None
+    }
+}
