@@ -746,6 +746,12 @@ impl RedisStore {
                     self.degrade.local.seed_cooldown(i, until, reason);
                 }
                 self.degrade.local.seed_learned(i, now, c.learned);
+                // Start from what Redis last reported, this process's share of it.
+                if c.at > 0 {
+                    self.degrade
+                        .local
+                        .seed_usage(i, c.at, c.usage, self.live_processes());
+                }
             }
         }
     }

@@ -264,6 +264,21 @@ impl MemoryStore {
         }
     }
 
+    /// Takes this process's share of usage reported elsewhere (seeding a fallback from shared
+    /// state).
+    #[cfg(feature = "redis")]
+    pub(crate) fn seed_usage(
+        &self,
+        idx: usize,
+        at: Millis,
+        usage: crate::window::Usage,
+        processes: u64,
+    ) {
+        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+            b.lock().seed_usage(at, usage, processes);
+        }
+    }
+
     /// Cools a bucket (seeding a fallback from shared state).
     #[cfg(feature = "redis")]
     pub(crate) fn seed_cooldown(&self, idx: usize, until: Millis, reason: CooldownReason) {

@@ -213,6 +213,34 @@ impl Window {
             .chain(self.inflight.iter().map(move |e| (later, e.tokens)))
     }
 
+    /// Starts from usage another store reported at `at` (Redis, before it went away): this
+    /// process's share of it, rounded up, as calls that finished at `at`. A process that
+    /// degrades mid-run then adds only its share of what is left, not a whole share on top of
+    /// what every process already used.
+    pub fn seed_usage(&mut self, at: Millis, usage: Usage, processes: u64) {
+        let n = processes.max(1);
+        let calls = usage.rpm_used.div_ceil(n);
+        let tokens = usage.tpm_used.div_ceil(n);
+        for k in 0..calls {
+            let t = if k == 0 { tokens } else { 0 };
+            // Finished calls stay in completion order.
+            let pos = self.done.partition_point(|e| e.at <= at);
+            self.done.insert(
+                pos,
+                Entry {
+                    id: u64::MAX - k,
+                    at,
+                    tokens: t,
+                },
+            );
+            self.tokens += t;
+        }
+        if at < self.day_ends_at || self.day_ends_at == 0 {
+            self.day_ends_at = next_pacific_midnight(at);
+            self.day_count = self.day_count.max(usage.rpd_used.div_ceil(n));
+        }
+    }
+
     /// Current usage.
     pub fn usage(&mut self, now: Millis) -> Usage {
         self.advance(now);
@@ -373,6 +401,31 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeded_usage_is_this_process_share_and_leaves_a_window_after_it_was_reported() {
+        let mut w = Window::new(60_000);
+        let used = Usage {
+            rpm_used: 5,
+            tpm_used: 101,
+            rpd_used: 9,
+        };
+        w.seed_usage(1_000, used, 2);
+        assert_eq!(
+            w.usage(2_000),
+            Usage {
+                rpm_used: 3,
+                tpm_used: 51,
+                rpd_used: 5
+            }
+        );
+        assert_eq!(w.usage(60_999).rpm_used, 3);
+        assert_eq!(
+            w.usage(61_000).rpm_used,
+            0,
+            "gone a window after the report"
+        );
+    }
 
     const L: Limits = Limits::new(3, 100, 5);
     // 2026-01-15T12:00:00Z
