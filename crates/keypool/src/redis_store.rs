@@ -360,6 +360,11 @@ struct Degrade {
     last_probe: AtomicI64,
     last_beat: AtomicI64,
     live: AtomicU64,
+    /// Keys whose activation changed here while degraded (found broken, enabled or disabled by
+    /// an operator): written back to Redis once it answers.
+    dirty: Mutex<std::collections::BTreeSet<usize>>,
+    /// Whether `dirty` holds any (checked without the lock on every shared operation).
+    pending: AtomicBool,
 }
 
 const PROBE_EVERY_MS: i64 = 500;
@@ -640,6 +645,8 @@ impl RedisStore {
                 last_probe: AtomicI64::new(0),
                 last_beat: AtomicI64::new(0),
                 live: AtomicU64::new(1),
+                dirty: Mutex::default(),
+                pending: AtomicBool::new(false),
             }),
             owner: format!("{:016x}", fastrand::u64(..)),
             options,
@@ -723,6 +730,50 @@ impl RedisStore {
                 }
             }
         });
+    }
+
+    /// A key's activation in the local fallback.
+    fn activation(&self, key: KeyRef<'_>) -> Option<(bool, Option<String>)> {
+        self.degrade
+            .local
+            .key_health(key)
+            .ok()
+            .map(|h| (h.active, h.disabled_reason))
+    }
+
+    /// Remembers a key whose activation the local fallback changed, for [`Self::write_back`].
+    fn note_change(&self, key: KeyRef<'_>, before: Option<&(bool, Option<String>)>) {
+        if self.activation(key).as_ref() != before {
+            self.degrade.dirty.lock().insert(key.idx);
+            self.degrade.pending.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes to Redis the activation of every key that changed here while degraded (a key
+    /// found broken stays off for every process; an operator's enable or disable holds). What
+    /// cannot be written now is kept for the next time.
+    async fn write_back(&self) {
+        let keys: Vec<usize> = std::mem::take(&mut *self.degrade.dirty.lock())
+            .into_iter()
+            .collect();
+        self.degrade.pending.store(false, Ordering::Relaxed);
+        for idx in keys {
+            let key = KeyRef { idx, key_id: "" };
+            let Some((active, reason)) = self.activation(key) else {
+                continue;
+            };
+            let written = self
+                .shared_update_key(key, |h| {
+                    h.active = active;
+                    h.disabled_reason.clone_from(&reason);
+                })
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "a change made while Redis was away is not written yet");
+                self.degrade.dirty.lock().insert(idx);
+                self.degrade.pending.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Switches to local limits, seeded with what this process last knew of the shared state.
@@ -1397,6 +1448,9 @@ impl StateStore for RedisStore {
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
         if !self.is_degraded() {
+            if self.degrade.pending.load(Ordering::Relaxed) {
+                self.write_back().await;
+            }
             match self.shared_acquire(key, bucket, tokens, now, policy).await {
                 Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
                 other => {
@@ -1430,7 +1484,9 @@ impl StateStore for RedisStore {
             }
         }
         // A reservation made in Redis is unknown here: its tokens stay as reserved there.
-        self.degrade
+        let before = self.activation(key);
+        let done = self
+            .degrade
             .local
             .finish(
                 key,
@@ -1440,7 +1496,9 @@ impl StateStore for RedisStore {
                 now,
                 policy,
             )
-            .await
+            .await;
+        self.note_change(key, before.as_ref());
+        done
     }
 
     async fn update_key<R: Send>(
@@ -1456,15 +1514,19 @@ impl StateStore for RedisStore {
         }
         tracing::warn!(
             key_id = key.key_id,
-            "Redis is unavailable: this change stays in this process"
+            "Redis is unavailable: this change is kept here and written to Redis once it answers"
         );
-        self.degrade.local.update_key(key, f).await
+        let before = self.activation(key);
+        let out = self.degrade.local.update_key(key, f).await;
+        self.note_change(key, before.as_ref());
+        out
     }
 
     async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
         if self.is_degraded() {
             return Ok(());
         }
+        self.write_back().await;
         match self.shared_refresh(now).await {
             Err(e @ StoreError::Unavailable { .. }) => {
                 self.degrade_now(&e);

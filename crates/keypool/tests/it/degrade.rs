@@ -445,3 +445,98 @@ async fn an_idle_process_keeps_its_heartbeat() {
         .unwrap();
     cleanup(id).await;
 }
+
+/// Issue 20: a key found broken while Redis was away stays off for every process once Redis
+/// answers: the change made in the fallback is written back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let pfx = prefix(id);
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let keys = KeysFile::new(
+        r#"{"keys": [{"key_id": "a", "project": "pa", "rpm": 100}, {"key_id": "b", "project": "pb", "rpm": 100}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+        ("GEMINI_KEY_b", "test-key-b-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let pool_on = |url: String| {
+        let pfx = pfx.clone();
+        let config = config.clone();
+        async move {
+            let store = RedisStore::connect(
+                &url,
+                RedisOptions {
+                    prefix: pfx,
+                    ..RedisOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            KeyPool::new(
+                &config,
+                AnyStore::Redis(Box::new(store)),
+                Arc::new(SystemClock),
+                PoolOptions::default(),
+            )
+            .unwrap()
+        }
+    };
+    let pool = pool_on(format!("redis://{}/", proxy.addr)).await;
+    proxy.hang();
+    let lease = pool
+        .select(&SelectRequest::new("gemini-2.5-flash", 1))
+        .await
+        .unwrap();
+    let broken = pool.key_id(&lease).to_owned();
+    pool.report(
+        lease,
+        &Outcome::KeyBroken {
+            detail: "400 API_KEY_INVALID".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let degraded = |p: &KeyPool<AnyStore>| match p.store() {
+        AnyStore::Redis(r) => r.is_degraded(),
+        _ => panic!("a Redis pool"),
+    };
+    assert!(degraded(&pool));
+    proxy.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while degraded(&pool) {
+        assert!(
+            Instant::now() < deadline,
+            "still degraded 10 s after Redis answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.refresh().await.unwrap();
+    // Another process, straight to Redis, sees the key off.
+    let other = pool_on(redis_url()).await;
+    other.refresh().await.unwrap();
+    let row = other
+        .health()
+        .unwrap()
+        .keys
+        .into_iter()
+        .find(|k| k.key_id == broken)
+        .unwrap();
+    assert!(!row.active, "{broken} stays off for every process: {row:?}");
+    let healthy = other
+        .health()
+        .unwrap()
+        .keys
+        .into_iter()
+        .find(|k| k.key_id != broken)
+        .unwrap();
+    assert!(healthy.active, "the other key is untouched");
+    cleanup(id).await;
+}
