@@ -330,6 +330,33 @@ pub(super) fn find_prices(
     Ok((roles, at))
 }
 
+/// What each column was read as, for `data check`: `time` for the time column(s) used.
+pub(super) fn read_as(
+    names: &[&str],
+    roles: &[Option<Role>],
+    time: &[usize],
+    adjusted: bool,
+) -> Vec<(String, Option<&'static str>)> {
+    names
+        .iter()
+        .zip(roles)
+        .enumerate()
+        .map(|(i, (n, r))| {
+            let used = match r {
+                _ if time.contains(&i) => Some("time"),
+                Some(Role::Open) => Some("open"),
+                Some(Role::High) => Some("high"),
+                Some(Role::Low) => Some("low"),
+                Some(Role::Close) => Some("close"),
+                Some(Role::Volume) => Some("volume"),
+                Some(Role::AdjClose) => adjusted.then_some("adj_close"),
+                _ => None,
+            };
+            ((*n).to_owned(), used)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

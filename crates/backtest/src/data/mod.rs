@@ -658,25 +658,9 @@ fn parse_stream<R: BufRead>(
     if bars.is_empty() {
         return Err(bad(2, "no rows of data".to_owned()));
     }
-    let columns = headers
-        .iter()
-        .zip(&roles)
-        .enumerate()
-        .map(|(i, (h, r))| {
-            let used = match r {
-                Some(Role::Open) => Some("open"),
-                Some(Role::High) => Some("high"),
-                Some(Role::Low) => Some("low"),
-                Some(Role::Close) => Some("close"),
-                Some(Role::Volume) => Some("volume"),
-                Some(Role::AdjClose) => opts.adjusted.then_some("adj_close"),
-                Some(Role::Time | Role::TimeOfDay) => Some("time"),
-                None if i == cols.time => Some("time"),
-                None => None,
-            };
-            (h.to_owned(), used)
-        })
-        .collect();
+    let time_at: Vec<usize> = std::iter::once(cols.time).chain(cols.time_of_day).collect();
+    let header_names: Vec<&str> = headers.iter().collect();
+    let columns = layout::read_as(&header_names, &roles, &time_at, opts.adjusted);
     let mut time_columns = vec![name(cols.time)];
     if let Some(t) = cols.time_of_day {
         time_columns.push(name(t));

@@ -13,7 +13,7 @@ use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 
-use super::layout::{Role, detect_time, find_prices};
+use super::layout::{Role, detect_time, find_prices, read_as};
 use super::{Bars, DataError, Detected, LoadOptions, TimeFormat, Times, parse_number};
 
 /// A column chunk's non-null values, densely, and the rows that are null.
@@ -458,24 +458,7 @@ pub(super) fn load(
         (None, Some(f)) => f.clone(),
         (None, None) => TimeFormat::Iso,
     };
-    let columns = names
-        .iter()
-        .zip(&roles)
-        .enumerate()
-        .map(|(i, (n, r))| {
-            let used = match r {
-                Some(Role::Open) => Some("open"),
-                Some(Role::High) => Some("high"),
-                Some(Role::Low) => Some("low"),
-                Some(Role::Close) => Some("close"),
-                Some(Role::Volume) => Some("volume"),
-                Some(Role::AdjClose) => opts.adjusted.then_some("adj_close"),
-                _ if i == time => Some("time"),
-                _ => None,
-            };
-            (n.clone(), used)
-        })
-        .collect();
+    let columns = read_as(&listed, &roles, &[time], opts.adjusted);
     Ok((
         bars,
         Detected {

@@ -13,7 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::fixtures::{KeysFile, cleanup, prefix, random_id, redis_available, redis_url};
+use crate::fixtures::{
+    KeysFile, cleanup, prefix, random_id, redis_available, redis_pool, redis_url,
+};
 
 /// A TCP proxy to the test Redis that can stop answering (`hang`) and resume (`resume`, which
 /// also drops the connections it held, as a restarted server would).
@@ -467,29 +469,7 @@ async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
         ("GEMINI_KEY_b", "test-key-b-material"),
     ]);
     let config = PoolConfig::load(&env, &env).unwrap();
-    let pool_on = |url: String| {
-        let pfx = pfx.clone();
-        let config = config.clone();
-        async move {
-            let store = RedisStore::connect(
-                &url,
-                RedisOptions {
-                    prefix: pfx,
-                    ..RedisOptions::default()
-                },
-            )
-            .await
-            .unwrap();
-            KeyPool::new(
-                &config,
-                AnyStore::Redis(Box::new(store)),
-                Arc::new(SystemClock),
-                PoolOptions::default(),
-            )
-            .unwrap()
-        }
-    };
-    let pool = pool_on(format!("redis://{}/", proxy.addr)).await;
+    let pool = redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await;
     proxy.hang();
     let lease = pool
         .select(&SelectRequest::new("gemini-2.5-flash", 1))
@@ -520,7 +500,7 @@ async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
     }
     pool.refresh().await.unwrap();
     // Another process, straight to Redis, sees the key off.
-    let other = pool_on(redis_url()).await;
+    let other = redis_pool(&redis_url(), &pfx, &config).await;
     other.refresh().await.unwrap();
     let row = other
         .health()

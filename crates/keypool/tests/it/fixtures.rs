@@ -60,6 +60,27 @@ pub async fn store(b: Backend) -> AnyStore {
     }
 }
 
+/// A pool on the Redis at `url` under `prefix`, on the system clock (tests of real outages and
+/// of several processes).
+pub async fn redis_pool(url: &str, prefix: &str, config: &PoolConfig) -> Pool {
+    let store = keypool::RedisStore::connect(
+        url,
+        keypool::RedisOptions {
+            prefix: prefix.to_owned(),
+            ..keypool::RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    KeyPool::new(
+        config,
+        AnyStore::Redis(Box::new(store)),
+        Arc::new(keypool::SystemClock),
+        PoolOptions::default(),
+    )
+    .unwrap()
+}
+
 pub fn prefix(id: u64) -> String {
     format!("bftest:{}:{id:x}", std::process::id())
 }

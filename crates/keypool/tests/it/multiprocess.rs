@@ -11,7 +11,9 @@ use keypool::{
     RedisOptions, RedisStore, SelectRequest, SystemClock,
 };
 
-use crate::fixtures::{KeysFile, cleanup, prefix, random_id, redis_available, redis_url};
+use crate::fixtures::{
+    KeysFile, cleanup, prefix, random_id, redis_available, redis_pool, redis_url,
+};
 
 const RPM: usize = 20;
 const WINDOW_MS: i64 = 1000;
@@ -232,25 +234,11 @@ async fn one_pipelined_refresh_reads_every_bucket_even_after_redis_lost_its_scri
         ("GEMINI_KEY_c", "test-key-c-material"),
     ]);
     let config = PoolConfig::load(&env, &env).unwrap();
-    let process = || async {
-        let store = RedisStore::connect(
-            &redis_url(),
-            RedisOptions {
-                prefix: prefix(id),
-                ..RedisOptions::default()
-            },
-        )
-        .await
-        .unwrap();
-        KeyPool::new(
-            &config,
-            AnyStore::Redis(Box::new(store)),
-            Arc::new(SystemClock),
-            PoolOptions::default(),
-        )
-        .unwrap()
-    };
-    let (one, two) = (process().await, process().await);
+    let pfx = prefix(id);
+    let (one, two) = (
+        redis_pool(&redis_url(), &pfx, &config).await,
+        redis_pool(&redis_url(), &pfx, &config).await,
+    );
     // One call on each key (each its own project), from process one.
     let mut exclude = Vec::new();
     for _ in 0..3 {
