@@ -602,8 +602,10 @@ impl Parser<'_> {
             }
             self.at = save;
         }
-        // "2% above the SMA", "at least 3% below".
-        while self.word().is_some_and(|w| COPULAS.contains(&w)) {
+        // "2% above the SMA", "at least 3% below", "closes 2% above".
+        while self.word().is_some_and(|w| {
+            COPULAS.contains(&w) || matches!(w, "closes" | "closed" | "trades" | "trading")
+        }) {
             self.at += 1;
         }
         let at_least = self.eat_phrase("at least") || self.eat_phrase("more than");

@@ -83,6 +83,16 @@ pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
         if p.eat("and") || p.eat("also") || p.eat("plus") || p.eat("but") {
             continue;
         }
+        // A numbered or lettered list: "1. Buy when …", "2) Sell when …".
+        if matches!(p.peek(), Some(Tok::Num(_)))
+            && matches!(p.peek_at(1), Some(Tok::Sym("." | ")")))
+            && p.at
+                .checked_sub(1)
+                .is_none_or(|k| matches!(toks[k].tok, Tok::Sym("." | ";" | "," | "\n")))
+        {
+            p.at += 2;
+            continue;
+        }
         let start = p.at;
         p.hint = None;
         let placed = statements::statement(&mut p, &mut said)?;

@@ -319,6 +319,10 @@ impl Parser<'_> {
             ("trade both directions", Mode::Both),
             ("trade both ways", Mode::Both),
             ("trade both sides", Mode::Both),
+            ("trade long only", Mode::LongOnly),
+            ("trade longs only", Mode::LongOnly),
+            ("trade short only", Mode::ShortOnly),
+            ("trade shorts only", Mode::ShortOnly),
             ("stop and reverse", Mode::Both),
         ] {
             let n = self.phrase_len(p, self.at);

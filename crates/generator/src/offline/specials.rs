@@ -179,6 +179,21 @@ impl Parser<'_> {
         }
         self.mem = memory;
         self.at = at;
+        // "go long on a bullish cross" after "20/50 EMA crossover": the pair said before.
+        if let (Some(up), Some(fast), Some(slow)) =
+            (side, self.mem.fast.clone(), self.mem.slow.clone())
+        {
+            let at = self.at;
+            if self
+                .eat_any(&["cross", "crossover", "crossing", "crossunder"])
+                .is_some()
+                && !self.eat("of")
+            {
+                self.mem.subject = Some(fast.clone());
+                return Ok(Some(self.cross(fast.expr.clone(), slow.expr, up, &fast)));
+            }
+            self.at = at;
+        }
         if let Some(up) = side {
             // "a bullish crossover of MACD above its signal".
             if self.eat_any(&["crossover", "cross", "crossing"]).is_some() && self.eat("of") {

@@ -20,7 +20,23 @@ pub(super) fn statement(p: &mut Parser<'_>, said: &mut Said) -> R<bool> {
         match role {
             Label::Rule(a) => {
                 let at = p.at;
-                if let Some(c) = p.condition()? {
+                if let Some(mut c) = p.condition()? {
+                    // "Long entry conditions: MACD above signal, price above 200 EMA": a list.
+                    loop {
+                        let before = p.at;
+                        if !p.sym(",") {
+                            break;
+                        }
+                        let memory = p.mem.clone();
+                        match p.condition() {
+                            Ok(Some(more)) if p.clause_ends() => c = bin(BinOp::And, c, more),
+                            _ => {
+                                p.mem = memory;
+                                p.at = before;
+                                break;
+                            }
+                        }
+                    }
                     said.rules.push((a, c));
                     risk_tail(p, said)?;
                     return Ok(true);
@@ -402,6 +418,9 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
         let intro = p.eat_any(&[
             "when", "whenever", "if", "once", "on", "after", "at", "as", "while",
         ]);
+        if intro.is_none() && (p.eat_phrase("every time") || p.eat_phrase("each time")) {
+            let _ = p.eat("that");
+        }
         if intro == Some("as") {
             let _ = p.eat("soon") && p.eat("as");
         }
@@ -432,7 +451,8 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
     if p.eat_any(&["when", "whenever", "if", "once", "on", "after"])
         .is_some()
         || p.eat_phrase("as soon as")
-        || p.word() == Some("every")
+        || p.word() == Some("every") && p.word_at(1) != Some("time")
+        || p.eat_phrases(&["every time", "each time"])
     {
         let Some(c) = p.condition()? else {
             p.at = start;
@@ -574,7 +594,13 @@ fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
         ]) {
             continue;
         }
-        if p.eat("position") || p.eat("positions") || p.eat("trade") {
+        if p.eat("position")
+            || p.eat("positions")
+            || p.eat("trade")
+            || p.eat("signal")
+            || p.eat("signals")
+            || p.eat_phrases(&["at open", "on open", "on the open"])
+        {
             continue;
         }
         // "buy 50% of equity when …".

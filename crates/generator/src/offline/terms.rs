@@ -619,6 +619,23 @@ impl Parser<'_> {
             if let Some((f, k)) = best {
                 field = Some(f);
                 self.at += k;
+                // Settings after the output: "stochastic %K(14, 3, 3)".
+                if settings.is_empty() && self.is_sym("(") {
+                    let save = self.at;
+                    self.sym("(");
+                    let mut after = Vec::new();
+                    while let Some(v) = self.number() {
+                        after.push(v);
+                        if !(self.sym(",") || self.sym("/")) {
+                            break;
+                        }
+                    }
+                    if self.sym(")") && !after.is_empty() {
+                        settings = after;
+                    } else {
+                        self.at = save;
+                    }
+                }
             }
         }
         // A series after: "SMA of volume", "the 20-day average of the close".
