@@ -448,3 +448,132 @@ fn compiling_is_deterministic() {
     let d = "buy when ema(9) crosses above ema(21) and adx > 20, 5% take profit, 2.5% stop loss";
     assert_eq!(compile(d).unwrap().to_toml(), compile(d).unwrap().to_toml());
 }
+
+mod never_panics {
+    use generator::offline::compile;
+    use proptest::prelude::*;
+
+    /// Words and symbols the compiler reacts to, so random texts reach deep into the grammar.
+    const PIECES: &[&str] = &[
+        "buy",
+        "sell",
+        "short",
+        "cover",
+        "exit",
+        "when",
+        "if",
+        "and",
+        "or",
+        "then",
+        "it",
+        "its",
+        "both",
+        "rsi",
+        "sma",
+        "ema",
+        "macd",
+        "signal",
+        "line",
+        "bollinger",
+        "upper",
+        "lower",
+        "band",
+        "%k",
+        "%d",
+        "stochastic",
+        "atr",
+        "adx",
+        "crosses",
+        "above",
+        "below",
+        "back",
+        "opposite",
+        "cross",
+        "golden",
+        "death",
+        "day",
+        "bars",
+        "high",
+        "low",
+        "close",
+        "new",
+        "stop",
+        "loss",
+        "take",
+        "profit",
+        "trailing",
+        "size",
+        "half",
+        "account",
+        "risk",
+        "per",
+        "trade",
+        "only",
+        "between",
+        "on",
+        "mondays",
+        "after",
+        "before",
+        "oversold",
+        "turns",
+        "positive",
+        "the",
+        "a",
+        "of",
+        "fast",
+        "slow",
+        "in",
+        "a",
+        "row",
+        "every",
+        "time",
+        ":",
+        ",",
+        ".",
+        ";",
+        "(",
+        ")",
+        "<",
+        ">",
+        "=",
+        "%",
+        "/",
+        "+",
+        "-",
+        "*",
+        "2",
+        "14",
+        "30",
+        "0.5",
+        "-80",
+        "9:30",
+        "1.",
+        "x",
+        "long",
+        "both",
+        "ways",
+        "hammer",
+        "bullish",
+        "engulfing",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(prop::sample::select(PIECES), 0..24).prop_map(|w| w.join(" ")),
+            ".{0,80}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any text gets a strategy or an error, never a panic; a refusal is never empty.
+        #[test]
+        fn any_text_compiles_or_is_refused(t in text()) {
+            match compile(&t) {
+                Ok(s) => prop_assert!(s.rules.entry_long.is_some() || s.rules.entry_short.is_some()),
+                Err(e) => prop_assert!(!e.to_string().trim().is_empty()),
+            }
+        }
+    }
+}
