@@ -321,6 +321,18 @@ pub(super) fn load(
                 ),
             ));
         }
+        let parse_texts = |v: Vec<String>,
+                           format: &mut Option<TimeFormat>,
+                           texts: &mut Vec<String>|
+         -> Result<Vec<i64>, DataError> {
+            v.iter()
+                .enumerate()
+                .map(|(k, t)| {
+                    let line = first_row + k as u64 + 1;
+                    parse_text_time(t.trim(), format, texts, line, g, &names[time], &bad)
+                })
+                .collect()
+        };
         let ms: Vec<i64> = match (chunk.values, int_time) {
             (Dense::Int(mut v), Some(unit)) => {
                 for t in &mut v {
@@ -328,38 +340,13 @@ pub(super) fn load(
                 }
                 v
             }
-            (Dense::Int(v), None) => {
-                let mut out = Vec::with_capacity(rows);
-                for (k, t) in v.iter().enumerate() {
-                    let line = first_row + k as u64 + 1;
-                    out.push(parse_text_time(
-                        &t.to_string(),
-                        &mut format,
-                        &mut texts,
-                        line,
-                        g,
-                        &names[time],
-                        &bad,
-                    )?);
-                }
-                out
-            }
-            (Dense::Text(v), _) => {
-                let mut out = Vec::with_capacity(rows);
-                for (k, t) in v.iter().enumerate() {
-                    let line = first_row + k as u64 + 1;
-                    out.push(parse_text_time(
-                        t.trim(),
-                        &mut format,
-                        &mut texts,
-                        line,
-                        g,
-                        &names[time],
-                        &bad,
-                    )?);
-                }
-                out
-            }
+            // An integer with no time type, or text: read in the format its first value shows.
+            (Dense::Int(v), None) => parse_texts(
+                v.iter().map(ToString::to_string).collect(),
+                &mut format,
+                &mut texts,
+            )?,
+            (Dense::Text(v), _) => parse_texts(v, &mut format, &mut texts)?,
             (Dense::Num(_), _) => {
                 return Err(bad(
                     first_row + 1,

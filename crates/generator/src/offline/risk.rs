@@ -51,7 +51,7 @@ const LEAD: [&str; 17] = [
     "use", "with", "a", "an", "and", "set", "place", "put", "initial", "hard", "fixed", "plus",
     "add", "apply", "using", "have", "the",
 ];
-const ACCOUNT: [&str; 9] = [
+pub(super) const ACCOUNT: [&str; 9] = [
     "equity",
     "account",
     "capital",
@@ -139,22 +139,14 @@ impl Parser<'_> {
                 self.eat("after") || self.eat("in")
             };
         if time_lead {
-            if let Some(n) = self.number().and_then(whole) {
-                let _ = self.eat("trading");
-                if self
-                    .eat_any(&[
-                        "bars", "bar", "days", "day", "candles", "sessions", "periods",
-                    ])
-                    .is_some()
-                {
-                    let _ = self.eat_phrases(&[
-                        "in the trade",
-                        "in trade",
-                        "if not stopped out",
-                        "at the latest",
-                    ]);
-                    return Ok(Some(vec![Item::MaxBars(n)]));
-                }
+            if let Some(n) = self.bar_count() {
+                let _ = self.eat_phrases(&[
+                    "in the trade",
+                    "in trade",
+                    "if not stopped out",
+                    "at the latest",
+                ]);
+                return Ok(Some(vec![Item::MaxBars(n)]));
             }
             self.at = save;
             return Ok(None);
@@ -178,16 +170,8 @@ impl Parser<'_> {
             ]);
             let _ = self.eat_any(&["up", "at", "to", "most", "a", "max", "maximum", "of"]);
             let _ = self.eat_any(&["to", "most", "of"]);
-            if let Some(n) = self.number().and_then(whole) {
-                let _ = self.eat("trading");
-                if self
-                    .eat_any(&[
-                        "bars", "bar", "days", "day", "candles", "sessions", "periods",
-                    ])
-                    .is_some()
-                {
-                    return Ok(Some(vec![Item::MaxBars(n)]));
-                }
+            if let Some(n) = self.bar_count() {
+                return Ok(Some(vec![Item::MaxBars(n)]));
             }
             self.at = save;
             return Ok(None);
@@ -335,6 +319,25 @@ impl Parser<'_> {
         // "long/short".
         if self.eat("long") && self.sym("/") && self.eat("short") {
             return Some(Mode::Both);
+        }
+        self.at = save;
+        None
+    }
+
+    /// A number of bars: "10 bars", "5 trading days", "3 candles"; `None` (position unchanged)
+    /// otherwise.
+    pub(super) fn bar_count(&mut self) -> Option<u32> {
+        let save = self.at;
+        if let Some(n) = self.number().and_then(whole) {
+            let _ = self.eat("trading");
+            if self
+                .eat_any(&[
+                    "bars", "bar", "days", "day", "candles", "sessions", "periods",
+                ])
+                .is_some()
+            {
+                return Some(n);
+            }
         }
         self.at = save;
         None

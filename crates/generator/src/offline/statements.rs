@@ -5,7 +5,7 @@ use strategy::{BinOp, Expr, ExprKind, Func};
 
 use super::lex::Tok;
 use super::parser::{self, Parser, bin, name};
-use super::risk::Item;
+use super::risk::{ACCOUNT, Item};
 use super::{Action, R, Said, Side};
 
 /// One statement; `false` when nothing could be placed (the position shows where it stuck).
@@ -329,14 +329,9 @@ fn risk_tail(p: &mut Parser<'_>, said: &mut Said) -> R<()> {
     let save = p.at;
     // "exit when RSI > 80 or after 10 days": a time exit beside the rule.
     if p.eat("or") && (p.eat("after") || p.eat("in")) {
-        if let Some(n) = p.number().and_then(parser::whole) {
-            let _ = p.eat("trading");
-            if p.eat_any(&["bars", "bar", "days", "day", "candles", "sessions"])
-                .is_some()
-            {
-                said.items.push(Item::MaxBars(n));
-                return Ok(());
-            }
+        if let Some(n) = p.bar_count() {
+            said.items.push(Item::MaxBars(n));
+            return Ok(());
         }
         p.at = save;
     }
@@ -607,18 +602,7 @@ fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
         if let Some(v) = p.percent() {
             let _ = p.eat("of");
             let _ = p.eat_any(&["the", "my", "your"]);
-            if p.eat_any(&[
-                "equity",
-                "account",
-                "capital",
-                "portfolio",
-                "cash",
-                "balance",
-            ])
-            .is_some()
-                && v > 0.0
-                && v <= 100.0
-            {
+            if p.eat_any(&ACCOUNT).is_some() && v > 0.0 && v <= 100.0 {
                 said.items.push(Item::Size(v / 100.0));
                 continue;
             }

@@ -101,7 +101,7 @@ impl Parser<'_> {
                 });
             }
             let had_unit = self.unit();
-            if let Some(t) = self.new_extreme(v, had_unit)? {
+            if let Some(t) = self.n_bar_extreme(v)? {
                 return Ok(Some(t));
             }
             if let Some(ind) = self.indicator_here() {
@@ -198,8 +198,8 @@ impl Parser<'_> {
             // "the previous 20-bar high": the N-bar high (already the bars before this one).
             let at = self.at;
             if let Some(v) = self.number() {
-                let unit = self.unit();
-                if let Some(t) = self.new_extreme(v, unit)? {
+                let _ = self.unit();
+                if let Some(t) = self.n_bar_extreme(v)? {
                     return Ok(Some(t));
                 }
                 self.at = at;
@@ -727,7 +727,7 @@ impl Parser<'_> {
 
     /// After "N (day)": "high"/"low" is the N-bar high/low before this bar; also "highest
     /// high", "closing high".
-    pub(super) fn new_extreme(&mut self, v: f64, _had_unit: bool) -> R<Option<Term>> {
+    pub(super) fn n_bar_extreme(&mut self, v: f64) -> R<Option<Term>> {
         let save = self.at;
         let (func, src, kind) = if self.eat("high") || self.eat_phrase("highest high") {
             (Func::Highest, "high", Kind::Upper)
