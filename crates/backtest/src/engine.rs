@@ -7,6 +7,8 @@
 //! (marked to the last close) or, with `finalize`, closed on the last bar as backtesting.py's
 //! re-run of its broker does. A run whose equity reaches 0 stops there, as backtesting.py's does.
 
+use std::sync::Arc;
+
 use strategy::{Expr, ExprKind, Fill, Sizing, Strategy};
 
 use crate::broker::{Broker, floordiv};
@@ -474,11 +476,11 @@ pub fn run_with(
     let scaled = Bars {
         time: bars.time.clone(),
         epoch_ms: bars.epoch_ms.clone(),
-        open: bars.open.iter().map(|v| v * unit).collect(),
-        high: bars.high.iter().map(|v| v * unit).collect(),
-        low: bars.low.iter().map(|v| v * unit).collect(),
-        close: bars.close.iter().map(|v| v * unit).collect(),
-        volume: bars.volume.iter().map(|v| v / unit).collect(),
+        open: Arc::new(bars.open.iter().map(|v| v * unit).collect()),
+        high: Arc::new(bars.high.iter().map(|v| v * unit).collect()),
+        low: Arc::new(bars.low.iter().map(|v| v * unit).collect()),
+        close: Arc::new(bars.close.iter().map(|v| v * unit).collect()),
+        volume: Arc::new(bars.volume.iter().map(|v| v / unit).collect()),
         market: crate::data::MarketCache::default(),
     };
     let mut run = simulate(

@@ -471,8 +471,8 @@ impl<'a> Evaluator<'a> {
             return Ok(s.clone());
         }
         if let Some(p) = price {
-            // Copied once per evaluator, then shared.
-            let s = Series::num(p.clone());
+            // Shared with the bars, not copied.
+            let s = Series::Num(Arc::clone(p));
             self.cache.insert(n.to_owned(), s.clone());
             return Ok(s);
         }

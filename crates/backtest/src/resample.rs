@@ -8,6 +8,8 @@
 //! from seeing their own close. Times are the data's own (naive times as written; times with
 //! offsets as UTC instants).
 
+use std::sync::Arc;
+
 use chrono::{Datelike as _, NaiveDate};
 use strategy::Timeframe;
 
@@ -65,13 +67,22 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
     let mut out = Bars {
         time: crate::Times::default(),
         epoch_ms: Vec::new(),
-        open: Vec::new(),
-        high: Vec::new(),
-        low: Vec::new(),
-        close: Vec::new(),
-        volume: Vec::new(),
+        open: Arc::default(),
+        high: Arc::default(),
+        low: Arc::default(),
+        close: Arc::default(),
+        volume: Arc::default(),
         market: MarketCache::default(),
     };
+    // Built here, so each column has one owner and is changed in place.
+    let [open, high, low, close, volume] = [
+        &mut out.open,
+        &mut out.high,
+        &mut out.low,
+        &mut out.close,
+        &mut out.volume,
+    ]
+    .map(Arc::make_mut);
     let mut last = Vec::new();
     for (i, &t) in bars.epoch_ms.iter().enumerate() {
         let l = label(rule, t, origin);
@@ -83,10 +94,10 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
         if out.epoch_ms.last() == Some(&l) {
             let k = out.epoch_ms.len() - 1;
             // pandas' max/min skip NaN; prices are never NaN here.
-            out.high[k] = out.high[k].max(bars.high[i]);
-            out.low[k] = out.low[k].min(bars.low[i]);
-            out.close[k] = bars.close[i];
-            out.volume[k] += v;
+            high[k] = high[k].max(bars.high[i]);
+            low[k] = low[k].min(bars.low[i]);
+            close[k] = bars.close[i];
+            volume[k] += v;
             last[k] = i;
         } else {
             out.epoch_ms.push(l);
@@ -95,11 +106,11 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
                     .map(|d| d.naive_utc().to_string())
                     .unwrap_or_default(),
             );
-            out.open.push(bars.open[i]);
-            out.high.push(bars.high[i]);
-            out.low.push(bars.low[i]);
-            out.close.push(bars.close[i]);
-            out.volume.push(v);
+            open.push(bars.open[i]);
+            high.push(bars.high[i]);
+            low.push(bars.low[i]);
+            close.push(bars.close[i]);
+            volume.push(v);
             last.push(i);
         }
     }

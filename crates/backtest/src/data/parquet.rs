@@ -409,9 +409,9 @@ pub(super) fn load(
             (&mut bars.volume, vol),
         ] {
             if dst.is_empty() {
-                *dst = src;
+                *dst = std::sync::Arc::new(src);
             } else {
-                dst.extend_from_slice(&src);
+                std::sync::Arc::make_mut(dst).extend_from_slice(&src);
             }
         }
         first_row += rows as u64;

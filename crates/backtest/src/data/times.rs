@@ -1,5 +1,6 @@
-//! Bar times as written, kept in one text buffer with an end offset per bar: a million times
-//! take their text and 8 bytes each, not a `String` (24 bytes plus an allocation) apiece.
+//! Bar times as written, kept in one text buffer: while every time has the same width (the
+//! usual case) a time is found by its index alone, else by an end offset per bar. A million
+//! times take their text, not a `String` (24 bytes plus an allocation) apiece.
 
 use std::fmt;
 use std::ops::Index;
@@ -8,7 +9,23 @@ use std::ops::Index;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Times {
     text: String,
-    ends: Vec<usize>,
+    cuts: Cuts,
+}
+
+/// Where each time ends in the text. The form follows from the times (equal widths, or not),
+/// so equal times compare equal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Cuts {
+    /// `count` times of `width` bytes each.
+    Fixed { width: usize, count: usize },
+    /// The end of each time.
+    Ends(Vec<usize>),
+}
+
+impl Default for Cuts {
+    fn default() -> Self {
+        Cuts::Fixed { width: 0, count: 0 }
+    }
 }
 
 impl Times {
@@ -16,68 +33,122 @@ impl Times {
     pub fn with_capacity(rows: usize, width: usize) -> Self {
         Times {
             text: String::with_capacity(rows.saturating_mul(width)),
-            ends: Vec::with_capacity(rows),
+            cuts: Cuts::default(),
         }
     }
 
     /// Appends a time.
     pub fn push(&mut self, t: &str) {
         self.text.push_str(t);
-        self.ends.push(self.text.len());
+        self.cut(t.len());
     }
 
-    /// Appends `t` in ISO 8601, `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (with `.mmm` when there
-    /// are milliseconds), written digit by digit: no format string is interpreted per bar.
-    pub(crate) fn push_iso(&mut self, t: chrono::NaiveDateTime, date_only: bool) {
-        use chrono::{Datelike as _, Timelike as _};
-        let two = |b: &mut String, v: u32| {
-            b.push(char::from(b'0' + u8::try_from(v / 10 % 10).unwrap_or(0)));
-            b.push(char::from(b'0' + u8::try_from(v % 10).unwrap_or(0)));
-        };
-        let y = t.year();
-        let b = &mut self.text;
-        if (0..=9999).contains(&y) {
-            let y = y.unsigned_abs();
-            two(b, y / 100);
-            two(b, y % 100);
-        } else {
-            b.push_str(&y.to_string());
+    /// Records that a time of `width` bytes was just written to the text.
+    fn cut(&mut self, width: usize) {
+        match &mut self.cuts {
+            Cuts::Fixed { count: 0, .. } => {
+                self.cuts = Cuts::Fixed { width, count: 1 };
+            }
+            Cuts::Fixed { width: w, count } if *w == width => *count += 1,
+            Cuts::Fixed { .. } | Cuts::Ends(_) => self.push_ends([self.text.len()]),
         }
-        b.push('-');
-        two(b, t.month());
-        b.push('-');
-        two(b, t.day());
-        if !date_only {
-            b.push(' ');
-            two(b, t.hour());
-            b.push(':');
-            two(b, t.minute());
-            b.push(':');
-            two(b, t.second());
-            let ms = t.nanosecond() / 1_000_000;
-            if ms > 0 {
-                b.push('.');
-                b.push(char::from(b'0' + u8::try_from(ms / 100 % 10).unwrap_or(0)));
-                two(b, ms % 100);
+    }
+
+    /// Appends end offsets, switching to them from fixed widths.
+    fn push_ends(&mut self, more: impl IntoIterator<Item = usize>) {
+        let mut ends = match std::mem::take(&mut self.cuts) {
+            Cuts::Fixed { width, count } => (1..=count).map(|i| i * width).collect(),
+            Cuts::Ends(e) => e,
+        };
+        ends.extend(more);
+        self.cuts = Cuts::Ends(ends);
+    }
+
+    /// Appends every time of `other`, in order.
+    pub fn append(&mut self, other: &Times) {
+        match (&self.cuts, &other.cuts) {
+            (_, Cuts::Fixed { count: 0, .. }) => {}
+            (Cuts::Fixed { count: 0, .. }, _) => {
+                self.text.push_str(&other.text);
+                self.cuts = other.cuts.clone();
+            }
+            (
+                Cuts::Fixed { width: a, .. },
+                Cuts::Fixed {
+                    width: b,
+                    count: more,
+                },
+            ) if a == b => {
+                let more = *more;
+                self.text.push_str(&other.text);
+                if let Cuts::Fixed { count, .. } = &mut self.cuts {
+                    *count += more;
+                }
+            }
+            _ => {
+                let base = self.text.len();
+                self.text.push_str(&other.text);
+                let theirs: Vec<usize> = match &other.cuts {
+                    Cuts::Fixed { width, count } => {
+                        (1..=*count).map(|i| base + i * width).collect()
+                    }
+                    Cuts::Ends(e) => e.iter().map(|x| base + x).collect(),
+                };
+                self.push_ends(theirs);
             }
         }
-        self.ends.push(self.text.len());
+    }
+
+    /// Appends `t` in ISO 8601 as [`write_iso`] writes it.
+    pub(crate) fn push_iso(&mut self, t: chrono::NaiveDateTime, date_only: bool) {
+        let start = self.text.len();
+        write_iso(&mut self.text, t, date_only);
+        let width = self.text.len() - start;
+        self.cut(width);
+    }
+
+    /// Times of `width` bytes each, back to back in `text`.
+    pub(crate) fn of_width(text: Vec<u8>, width: usize) -> Self {
+        let text = String::from_utf8(text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let count = text.len().checked_div(width).unwrap_or(0);
+        if count == 0 {
+            return Times::default();
+        }
+        Times {
+            text,
+            cuts: Cuts::Fixed { width, count },
+        }
     }
 
     /// Number of times.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        match &self.cuts {
+            Cuts::Fixed { count, .. } => *count,
+            Cuts::Ends(e) => e.len(),
+        }
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// The `i`-th time.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let (start, end) = match &self.cuts {
+            Cuts::Fixed { width, count } => {
+                if i >= *count {
+                    return None;
+                }
+                (i * width, (i + 1) * width)
+            }
+            Cuts::Ends(e) => {
+                let end = *e.get(i)?;
+                let start = if i == 0 { 0 } else { *e.get(i - 1)? };
+                (start, end)
+            }
+        };
         self.text.get(start..end)
     }
 
@@ -97,15 +168,55 @@ impl Times {
     }
 }
 
+/// Writes `t` in ISO 8601, `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (with `.mmm` when there are
+/// milliseconds), digit by digit: no format string is interpreted per bar.
+pub(crate) fn write_iso(b: &mut String, t: chrono::NaiveDateTime, date_only: bool) {
+    use chrono::{Datelike as _, Timelike as _};
+    let two = |b: &mut String, v: u32| {
+        b.push(char::from(b'0' + u8::try_from(v / 10 % 10).unwrap_or(0)));
+        b.push(char::from(b'0' + u8::try_from(v % 10).unwrap_or(0)));
+    };
+    let y = t.year();
+    if (0..=9999).contains(&y) {
+        let y = y.unsigned_abs();
+        two(b, y / 100);
+        two(b, y % 100);
+    } else {
+        b.push_str(&y.to_string());
+    }
+    b.push('-');
+    two(b, t.month());
+    b.push('-');
+    two(b, t.day());
+    if !date_only {
+        b.push(' ');
+        two(b, t.hour());
+        b.push(':');
+        two(b, t.minute());
+        b.push(':');
+        two(b, t.second());
+        let ms = t.nanosecond() / 1_000_000;
+        if ms > 0 {
+            b.push('.');
+            b.push(char::from(b'0' + u8::try_from(ms / 100 % 10).unwrap_or(0)));
+            two(b, ms % 100);
+        }
+    }
+}
+
 impl Index<usize> for Times {
     type Output = str;
 
     /// # Panics
     /// When `i` is out of range, as a slice does.
     fn index(&self, i: usize) -> &str {
-        let end = self.ends[i];
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..end]
+        match &self.cuts {
+            Cuts::Fixed { width, .. } => &self.text[i * width..(i + 1) * width],
+            Cuts::Ends(e) => {
+                let start = if i == 0 { 0 } else { e[i - 1] };
+                &self.text[start..e[i]]
+            }
+        }
     }
 }
 
@@ -138,6 +249,39 @@ impl FromIterator<String> for Times {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_of_one_width_and_of_many_read_back_and_append_alike() {
+        let daily = ["2024-01-02", "2024-01-03", "2024-01-04"];
+        let mixed = ["2024-01-05", "2024-01-05 10:00:00", "2024-01-06"];
+        let fixed: Times = daily.iter().copied().collect();
+        assert!(matches!(
+            fixed.cuts,
+            Cuts::Fixed {
+                width: 10,
+                count: 3
+            }
+        ));
+        let varied: Times = mixed.iter().copied().collect();
+        assert!(matches!(varied.cuts, Cuts::Ends(_)));
+        let all: Vec<&str> = daily.iter().chain(&mixed).copied().collect();
+        for (a, b) in [(&fixed, &varied), (&varied, &fixed), (&fixed, &fixed)] {
+            let mut joined = a.clone();
+            joined.append(b);
+            let want: Times = a.iter().chain(b.iter()).collect();
+            assert_eq!(joined, want);
+            assert_eq!(joined.len(), a.len() + b.len());
+        }
+        let mut joined = fixed.clone();
+        joined.append(&varied);
+        assert_eq!(joined.iter().collect::<Vec<_>>(), all);
+        assert_eq!(joined.get(6), None);
+        let mut empty = Times::default();
+        empty.append(&varied);
+        assert_eq!(empty, varied);
+        empty.append(&Times::default());
+        assert_eq!(empty, varied);
+    }
 
     #[test]
     fn iso_is_written_as_chrono_writes_it() {

@@ -1,0 +1,149 @@
+//! The fields of one delimited line: split in place when the line has no quotes, by a small
+//! quote-aware splitter when it has; decimal numbers read by a fast exact path; and every row
+//! of an input handed out as its fields, blank lines skipped.
+
+use std::io::Read;
+use std::ops::ControlFlow;
+
+use super::DataError;
+use super::lines::{LineError, for_each_line};
+
+/// Splits a line without quotes at `delim` into `out`, each field trimmed (one pass over the
+/// bytes; `delim` is ASCII, so every cut is at a character boundary).
+pub(super) fn split_plain<'l>(line: &'l str, delim: u8, out: &mut Vec<&'l str>) {
+    let trim = |f: &'l str| {
+        let b = f.as_bytes();
+        if b.first().is_some_and(u8::is_ascii_whitespace)
+            || b.last().is_some_and(u8::is_ascii_whitespace)
+        {
+            f.trim()
+        } else {
+            f
+        }
+    };
+    let mut start = 0;
+    for (i, &c) in line.as_bytes().iter().enumerate() {
+        if c == delim {
+            out.push(trim(line.get(start..i).unwrap_or_default()));
+            start = i + 1;
+        }
+    }
+    out.push(trim(line.get(start..).unwrap_or_default()));
+}
+
+/// A decimal number: plain decimals of up to 15 significant digits (what price files hold) are
+/// read exactly by one IEEE division (Clinger's fast path: both operands are exact, so the
+/// quotient is the correctly rounded value); anything else goes to the standard parser.
+pub(crate) fn parse_number(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut mantissa: u64 = 0;
+    let mut count = 0usize;
+    let mut frac: Option<usize> = None;
+    let mut fast = !digits.is_empty() && digits.len() <= 17;
+    if fast {
+        for (i, &c) in digits.iter().enumerate() {
+            match c {
+                b'0'..=b'9' => {
+                    mantissa = mantissa * 10 + u64::from(c - b'0');
+                    count += 1;
+                }
+                b'.' if frac.is_none() => frac = Some(i),
+                _ => {
+                    fast = false;
+                    break;
+                }
+            }
+        }
+    }
+    if fast && count > 0 && count <= 15 {
+        let scale = frac.map_or(0, |f| digits.len() - f - 1);
+        #[expect(clippy::cast_precision_loss, reason = "below 10^15 < 2^53: exact")]
+        let v = mantissa as f64 / POW10[scale];
+        return Some(if neg { -v } else { v });
+    }
+    s.parse::<f64>().ok()
+}
+
+/// Splits one line with quoted fields (`"1,5"`, `"a ""b"""`); fields trimmed.
+pub(super) fn split_quoted(line: &str, delim: char) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == delim && !quoted => out.push(std::mem::take(&mut field).trim().to_owned()),
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        return Err(
+            "a quoted field is not closed on its line (fields may not span lines)".to_owned(),
+        );
+    }
+    out.push(field.trim().to_owned());
+    Ok(out)
+}
+
+/// Calls `row(line, fields, len)` for each row that is not blank, fields trimmed, until `row`
+/// answers [`ControlFlow::Break`]; lines are numbered from `first_line`, and the first is
+/// skipped when `skip_header`. A line without quotes is split in place (no allocation per row).
+pub(super) fn for_each_row(
+    input: impl Read,
+    first_line: u64,
+    skip_header: bool,
+    delim: u8,
+    bad: &impl Fn(u64, String) -> DataError,
+    read: &impl Fn(std::io::Error) -> DataError,
+    mut row: impl FnMut(u64, &[&str], usize) -> Result<ControlFlow<()>, DataError>,
+) -> Result<(), DataError> {
+    /// An empty vector with `v`'s allocation, for borrows of another lifetime (the standard
+    /// library collects in place when the element layouts match).
+    fn reuse<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
+        v.clear();
+        v.into_iter().map(|_| "").collect()
+    }
+    let mut spare: Vec<&str> = Vec::new();
+    let d = char::from(delim);
+    let result = for_each_line(input, first_line, |line_no, line, len| {
+        if skip_header && line_no == first_line {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let owned: Vec<String>;
+        let mut fields = reuse(std::mem::take(&mut spare));
+        if line.contains('"') {
+            owned = split_quoted(line, d).map_err(|m| bad(line_no, m))?;
+            fields.extend(owned.iter().map(String::as_str));
+        } else {
+            split_plain(line, delim, &mut fields);
+        }
+        let flow = if fields.iter().all(|f| f.is_empty()) {
+            ControlFlow::Continue(())
+        } else {
+            row(line_no, &fields, len)?
+        };
+        spare = reuse(fields);
+        Ok(flow)
+    });
+    result.map_err(|e| match e {
+        LineError::Io(e) => read(e),
+        LineError::NotUtf8(line, e) => bad(
+            line,
+            format!("is not UTF-8 text (a CSV file, or one gzip-compressed): {e}"),
+        ),
+        LineError::Stop(e) => e,
+    })
+}
