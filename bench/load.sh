@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-process backtests on the 1,000,000-bar synthetic file as CSV (57 MB) and as Parquet:
-# `botforge backtest --json` (best of 3, with its peak RSS) against backtesting.py's
+# `botforge backtest --json` (best of 5, with its peak RSS) against backtesting.py's
 # `pd.read_csv` / `pd.read_parquet` + `Backtest.run` (one run: ~10 s each), each in its own
 # process, the same SMA(10)/SMA(30) cross on both sides.
 #   bench/load.sh            (first run builds a venv under ~/.cache/botforge: ~2 minutes)
@@ -29,7 +29,7 @@ printf '%-13s %14s %14s %8s %16s %10s\n' file botforge_s backtesting_s ratio bot
 for f in "$syn" "$pq"; do
   best=""
   peak=0
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     line=$( { /usr/bin/time -f '%e %M' "$bin" backtest "$strategy" --data "$f" --json >/dev/null; } 2>&1 | tail -1)
     s=${line% *}
     kb=${line#* }

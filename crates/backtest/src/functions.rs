@@ -2,7 +2,7 @@
 //! valuewhen` and the bar time fields. Numbers follow numpy's element-wise rules (NaN in, NaN
 //! out), as the exported Python computes them.
 
-use chrono::{Datelike as _, NaiveDateTime, Timelike as _};
+use chrono::{Datelike as _, Timelike as _};
 
 /// `abs(x)`.
 pub(crate) fn abs(x: &[f64]) -> Vec<f64> {
@@ -78,19 +78,12 @@ pub(crate) fn valuewhen(cond: &[bool], x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// A bar's wall-clock time as written (an offset is kept, not applied): the time as the data
-/// loader wrote it, ISO 8601.
-fn wall_clock(s: &str) -> Option<NaiveDateTime> {
-    crate::TimeFormat::Iso.parse(s).map(|(_, t)| t)
-}
-
 /// A bar time field (`hour minute weekday month day year`) of each bar; NaN where a time does
 /// not read.
 pub(crate) fn time_field(times: &crate::Times, field: &str) -> Vec<f64> {
-    times
-        .iter()
-        .map(|t| {
-            wall_clock(t).map_or(f64::NAN, |t| {
+    (0..times.len())
+        .map(|i| {
+            times.wall(i).map_or(f64::NAN, |t| {
                 f64::from(match field {
                     "hour" => t.hour(),
                     "minute" => t.minute(),
@@ -117,7 +110,7 @@ pub(crate) fn vwap(
     let (mut pv, mut vol) = (0.0, 0.0);
     let mut day = None;
     for i in 0..close.len() {
-        let today = wall_clock(&times[i]).map(|t| t.date());
+        let today = times.wall(i).map(|t| t.date());
         if today != day {
             day = today;
             pv = 0.0;

@@ -258,7 +258,7 @@ impl Frame {
                     r#"<text class="xlabel" text-anchor="{anchor}" x="{:.1}" y="{:.1}">{}</text>"#,
                     self.x(i),
                     self.top + self.height + 16.0,
-                    escape(bars.time[i].get(..10).unwrap_or(&bars.time[i]))
+                    escape(bars.time.at(i).get(..10).unwrap_or_default())
                 );
             }
         }
@@ -399,7 +399,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
             out,
             r#"<path class="{cls}" d="{path}"><title>{} {} @ {:.4}</title></path>"#,
             if t.size > 0.0 { "buy" } else { "sell short" },
-            escape(&bars.time[t.entry_bar]),
+            escape(&bars.time.at(t.entry_bar)),
             t.entry_price
         );
         if let (Some(bar), Some(price)) = (t.exit_bar, t.exit_price) {
@@ -414,7 +414,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
                 r#"<circle class="{cls} by-{reason}" cx="{:.1}" cy="{:.1}" r="3.5"><title>exit ({reason}) {} @ {price:.4}, P&amp;L {:.2}</title></circle>"#,
                 f.x(bar),
                 f.y(price),
-                escape(&bars.time[bar]),
+                escape(&bars.time.at(bar)),
                 t.pnl()
             );
         }
@@ -514,8 +514,8 @@ fn trades_table(out: &mut String, p: &Page<'_>) {
             r#"<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{price:.4}</td><td class="reason">{}</td><td>{pnl:.2}</td><td>{:.2}</td></tr>"#,
             if pnl >= 0.0 { "win" } else { "loss" },
             i + 1,
-            escape(&p.bars.time[t.entry_bar]),
-            escape(&p.bars.time[bar]),
+            escape(&p.bars.time.at(t.entry_bar)),
+            escape(&p.bars.time.at(bar)),
             t.size,
             t.entry_price,
             t.exit_reason.map_or("signal", ExitReason::name),

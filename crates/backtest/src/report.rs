@@ -29,7 +29,7 @@ fn size_json(size: f64) -> Value {
 fn trade_json(bars: &Bars, t: &Trade) -> Value {
     let mut v = json!({
         "entry_bar": t.entry_bar,
-        "entry_time": bars.time[t.entry_bar],
+        "entry_time": bars.time.at(t.entry_bar),
         "entry_price": t.entry_price,
         "size": size_json(t.size),
         "commission": t.commission,
@@ -38,7 +38,7 @@ fn trade_json(bars: &Bars, t: &Trade) -> Value {
     });
     if let (Some(bar), Some(price)) = (t.exit_bar, t.exit_price) {
         v["exit_bar"] = json!(bar);
-        v["exit_time"] = json!(bars.time[bar]);
+        v["exit_time"] = json!(bars.time.at(bar));
         v["exit_price"] = json!(price);
         v["pnl"] = json!(t.pnl());
         v["return_pct"] = json!(t.return_frac() * 100.0);
@@ -188,8 +188,8 @@ pub fn trades_csv(bars: &Bars, run: &Run) -> String {
             "{},{},{},{},{},{},{},{},{},{},{}",
             t.entry_bar,
             eb,
-            &bars.time[t.entry_bar],
-            &bars.time[eb],
+            bars.time.at(t.entry_bar),
+            bars.time.at(eb),
             t.entry_price,
             ep,
             t.size,

@@ -66,7 +66,7 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
     let origin = bars.epoch_ms.first().map_or(0, |t| t.div_euclid(DAY) * DAY);
     let mut out = Bars {
         time: crate::Times::default(),
-        epoch_ms: Vec::new(),
+        epoch_ms: Arc::default(),
         open: Arc::default(),
         high: Arc::default(),
         low: Arc::default(),
@@ -75,6 +75,7 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
         market: MarketCache::default(),
     };
     // Built here, so each column has one owner and is changed in place.
+    let [epoch_ms] = [&mut out.epoch_ms].map(Arc::make_mut);
     let [open, high, low, close, volume] = [
         &mut out.open,
         &mut out.high,
@@ -91,8 +92,8 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
         } else {
             bars.volume[i]
         };
-        if out.epoch_ms.last() == Some(&l) {
-            let k = out.epoch_ms.len() - 1;
+        if epoch_ms.last() == Some(&l) {
+            let k = epoch_ms.len() - 1;
             // pandas' max/min skip NaN; prices are never NaN here.
             high[k] = high[k].max(bars.high[i]);
             low[k] = low[k].min(bars.low[i]);
@@ -100,7 +101,7 @@ pub(crate) fn resample(bars: &Bars, rule: Timeframe) -> Resampled {
             volume[k] += v;
             last[k] = i;
         } else {
-            out.epoch_ms.push(l);
+            epoch_ms.push(l);
             out.time.push(
                 &chrono::DateTime::from_timestamp_millis(l)
                     .map(|d| d.naive_utc().to_string())

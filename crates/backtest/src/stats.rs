@@ -401,8 +401,8 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
     if n == 0 {
         return s;
     }
-    bars.time[0].clone_into(&mut s.start);
-    bars.time[n - 1].clone_into(&mut s.end);
+    s.start = bars.time.at(0).into_owned();
+    s.end = bars.time.at(n - 1).into_owned();
     let span = (ms[n - 1] - ms[0]) as f64;
     s.duration_days = span / DAY_MS;
 

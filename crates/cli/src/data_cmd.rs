@@ -127,8 +127,8 @@ pub fn run(file: &Path, opts: &LoadOptions, as_json: bool) -> anyhow::Result<()>
     writeln!(
         out,
         "first/last  {} .. {}",
-        bars.time.first().unwrap_or(""),
-        bars.time.last().unwrap_or("")
+        bars.time.first().unwrap_or_default(),
+        bars.time.last().unwrap_or_default()
     )?;
     if let Some(m) = bar_ms(&bars) {
         writeln!(

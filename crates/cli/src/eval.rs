@@ -29,7 +29,7 @@ pub fn run(data: &Path, exprs: &[String]) -> anyhow::Result<()> {
         header.extend(exprs.iter().cloned());
         w.write_record(&header)?;
         for i in 0..bars.len() {
-            let mut row = vec![bars.time[i].to_owned()];
+            let mut row = vec![bars.time.at(i).into_owned()];
             row.extend(columns.iter().map(|s| cell(s, i)));
             w.write_record(&row)?;
         }

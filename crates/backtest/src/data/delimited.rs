@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::fields::{for_each_row, parse_number};
 use super::layout::{self, Role, TimeFormat, delimiter, detect_time};
 use super::lines::{Source, count_lines};
-use super::times::write_iso;
+use super::times::{render, write_iso};
 use super::{Bars, DataError, Detected, LoadOptions, Times};
 
 /// The columns of a header.
@@ -73,82 +73,103 @@ struct Row {
 }
 
 /// Where rows go: pushed onto the bars (one pass), or written into a stretch of columns
-/// allocated at their final length (one range of a file read by threads), the times as
-/// fixed-width text into their stretch of one buffer while they all have its width.
+/// allocated at their final length (one range of a file read by threads).
 enum Sink<'c> {
     Grow {
         epoch_ms: &'c mut Vec<i64>,
         prices: [&'c mut Vec<f64>; 5],
-        times: &'c mut Times,
     },
     Stretch {
         epoch_ms: &'c mut [i64],
         prices: [&'c mut [f64]; 5],
-        text: &'c mut [u8],
-        width: usize,
-        /// The times, once one of them did not have the width.
-        spill: Option<Times>,
     },
 }
 
+/// How the times of a range are kept: not at all while each is the ISO rendering of its own
+/// milliseconds (dates alone when `date_only`), as text from the first one that is not.
+#[derive(Debug, Default)]
+struct Kept {
+    date_only: bool,
+    text: Option<Times>,
+}
+
+/// A row's time as kept: the rendering of its milliseconds, or text.
+#[derive(Debug, Clone, Copy)]
+enum KeptTime<'t> {
+    Rendering { date_only: bool },
+    Text(&'t str),
+}
+
+/// Whether ISO text is exactly what [`write_iso`] writes for the time it reads as:
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, digits where digits go.
+fn is_rendering(b: &[u8]) -> bool {
+    let shape: &[u8] = match b.len() {
+        10 => b"0000-00-00",
+        19 => b"0000-00-00 00:00:00",
+        _ => return false,
+    };
+    b.iter().zip(shape).all(|(c, s)| {
+        if *s == b'0' {
+            c.is_ascii_digit()
+        } else {
+            c == s
+        }
+    })
+}
+
+impl Kept {
+    /// Keeps time `i` at `ms`; `before` holds the earlier times' milliseconds.
+    fn put(&mut self, i: usize, ms: i64, time: KeptTime<'_>, before: &[i64]) {
+        match (&mut self.text, time) {
+            (None, KeptTime::Rendering { date_only }) if date_only == self.date_only => {}
+            (Some(t), KeptTime::Text(text)) => t.push(text),
+            (Some(t), KeptTime::Rendering { date_only }) => t.push(&render(ms, date_only)),
+            (None, time) => {
+                let earlier = before.get(..i).unwrap_or_default().to_vec();
+                let mut t = Times::rendered(Arc::new(earlier), self.date_only);
+                match time {
+                    KeptTime::Text(text) => t.push(text),
+                    KeptTime::Rendering { date_only } => t.push(&render(ms, date_only)),
+                }
+                self.text = Some(t);
+            }
+        }
+    }
+}
+
 impl Sink<'_> {
-    /// Stores row `i` and its time as kept; `false` when a stretch has no room (the file grew
-    /// since it was counted).
-    fn put(&mut self, i: usize, r: &Row, time: &str) -> bool {
+    /// Stores row `i`; `false` when a stretch has no room (the file grew since it was
+    /// counted).
+    fn put(&mut self, i: usize, r: &Row) -> bool {
+        let values = [r.open, r.high, r.low, r.close, r.volume];
         match self {
-            Sink::Grow {
-                epoch_ms,
-                prices,
-                times,
-            } => {
-                times.push(time);
+            Sink::Grow { epoch_ms, prices } => {
                 epoch_ms.push(r.ms);
-                for (col, v) in prices
-                    .iter_mut()
-                    .zip([r.open, r.high, r.low, r.close, r.volume])
-                {
+                for (col, v) in prices.iter_mut().zip(values) {
                     col.push(v);
                 }
                 true
             }
-            Sink::Stretch {
-                epoch_ms,
-                prices,
-                text,
-                width,
-                spill,
-            } => {
-                let w = *width;
-                match spill {
-                    Some(times) => times.push(time),
-                    None => match text.get_mut(i * w..(i + 1) * w) {
-                        Some(dst) if time.len() == w => dst.copy_from_slice(time.as_bytes()),
-                        _ => {
-                            // Another width: the times so far and from now on go to a list.
-                            let mut times: Times = text
-                                .chunks(w.max(1))
-                                .take(i)
-                                .map(|t| std::str::from_utf8(t).unwrap_or_default())
-                                .collect();
-                            times.push(time);
-                            *spill = Some(times);
-                        }
-                    },
-                }
+            Sink::Stretch { epoch_ms, prices } => {
                 let Some(t) = epoch_ms.get_mut(i) else {
                     return false;
                 };
                 *t = r.ms;
-                for (col, v) in prices
-                    .iter_mut()
-                    .zip([r.open, r.high, r.low, r.close, r.volume])
-                {
+                for (col, v) in prices.iter_mut().zip(values) {
                     if let Some(x) = col.get_mut(i) {
                         *x = v;
                     }
                 }
                 true
             }
+        }
+    }
+
+    /// The milliseconds stored so far (and, in a stretch, those still to come).
+    fn epoch_ms(&self) -> &[i64] {
+        match self {
+            Sink::Grow { epoch_ms, .. } => epoch_ms,
+            Sink::Stretch { epoch_ms, .. } => epoch_ms,
         }
     }
 }
@@ -164,8 +185,8 @@ struct Part {
     last_ms: Option<i64>,
     /// Whether some time carried a UTC offset.
     offsets: bool,
-    /// The range's times, when they did not all have the width of the first.
-    spill: Option<Times>,
+    /// The range's times.
+    kept: Kept,
 }
 
 /// How every row of one file is read: the layout detected from its header and first rows.
@@ -193,18 +214,23 @@ impl Rows<'_> {
         self.names.get(i).map_or("", String::as_str)
     }
 
-    /// A row's time text, the date column alone or joined with a time-of-day column.
-    fn time_of(&self, fields: &[&str], buf: &mut String) {
+    /// A row's time text: the date column itself, or joined with a time-of-day column in
+    /// `buf`.
+    fn time_of<'t>(&self, fields: &[&'t str], buf: &'t mut String) -> &'t str {
+        if self.cols.time_of_day.is_none() {
+            return fields.get(self.cols.time).copied().unwrap_or("");
+        }
         time_text(self.cols, fields, buf);
+        buf
     }
 
-    /// A row's values, each checked; `time` is left holding its time text.
+    /// A row's values, each checked; `time` is its time text.
     fn row(
         &self,
         line: u64,
         fields: &[&str],
         numbers: &mut String,
-        time: &mut String,
+        time: &str,
     ) -> Result<(Row, chrono::NaiveDateTime), DataError> {
         let mut num = |i: usize| -> Result<f64, DataError> {
             let raw = fields.get(i).copied().unwrap_or("");
@@ -223,7 +249,6 @@ impl Rows<'_> {
                 )
             })
         };
-        self.time_of(fields, time);
         let (ms, wall) = self.time_format.parse(time).ok_or_else(|| {
             self.bad(
                 line,
@@ -271,29 +296,40 @@ impl Rows<'_> {
     }
 
     /// A row's time as the bars keep it: as written when it is ISO 8601 already (noting a UTC
-    /// offset in `offsets`), else written out in ISO form into `written` (the report, the JSON
-    /// and the time fields read them).
+    /// offset in `offsets`), else written out in ISO form (the report, the JSON and the time
+    /// fields read them); no text at all when it is the ISO rendering of its own milliseconds
+    /// `ms`, as most are.
     fn kept<'t>(
         &self,
         time: &'t str,
-        wall: chrono::NaiveDateTime,
+        (ms, wall): (i64, chrono::NaiveDateTime),
         written: &'t mut String,
         offsets: &mut bool,
-    ) -> &'t str {
-        if *self.time_format == TimeFormat::Iso && time.as_bytes().get(4) == Some(&b'-') {
+    ) -> KeptTime<'t> {
+        let b = time.as_bytes();
+        if *self.time_format == TimeFormat::Iso && b.get(4) == Some(&b'-') {
+            if is_rendering(b) {
+                return KeptTime::Rendering {
+                    date_only: b.len() == 10,
+                };
+            }
             // An offset follows the seconds: `+02:00`, `-05:00`, `Z`.
-            *offsets |=
-                time.len() > 16 && time.get(11..).is_some_and(|t| t.contains(['+', '-', 'Z']));
-            return time;
+            *offsets |= time.len() > 16
+                && b.get(11..)
+                    .is_some_and(|t| t.iter().any(|c| matches!(c, b'+' | b'-' | b'Z')));
+            return KeptTime::Text(time);
         }
         let epoch = matches!(
             self.time_format,
             TimeFormat::EpochSeconds | TimeFormat::EpochMillis | TimeFormat::EpochMicros
         );
         let date_only = wall.time() == chrono::NaiveTime::MIN && !time.contains(':') && !epoch;
+        if wall.and_utc().timestamp_millis() == ms {
+            return KeptTime::Rendering { date_only };
+        }
         written.clear();
         write_iso(written, wall, date_only);
-        written
+        KeptTime::Text(written)
     }
 
     /// The error when a row at `ms` may not follow one at `prev`.
@@ -330,7 +366,7 @@ impl Rows<'_> {
             source,
         };
         let mut numbers = String::new();
-        let mut time = String::new();
+        let mut joined = String::new();
         let mut written = String::new();
         for_each_row(
             input,
@@ -340,19 +376,19 @@ impl Rows<'_> {
             &bad,
             &read,
             |line, fields, _| {
-                let (row, wall) = self.row(line, fields, &mut numbers, &mut time)?;
+                let time = self.time_of(fields, &mut joined);
+                let (row, wall) = self.row(line, fields, &mut numbers, time)?;
                 match part.last_ms {
                     Some(prev) => {
-                        if let Some(e) = self.out_of_order(line, &time, row.ms, prev) {
+                        if let Some(e) = self.out_of_order(line, time, row.ms, prev) {
                             return Err(e);
                         }
                     }
-                    None => part.first = Some((line, row.ms, time.clone())),
+                    None => part.first = Some((line, row.ms, time.to_owned())),
                 }
-                // Times are kept as written when they are ISO 8601 already; other layouts are
-                // written out in ISO form (the report, the JSON and the time fields read them).
-                let kept = self.kept(&time, wall, &mut written, &mut part.offsets);
-                if !sink.put(part.rows, &row, kept) {
+                let kept = self.kept(time, (row.ms, wall), &mut written, &mut part.offsets);
+                part.kept.put(part.rows, row.ms, kept, sink.epoch_ms());
+                if !sink.put(part.rows, &row) {
                     return Err(self.bad(
                         line,
                         "the file changed while it was being read: read it again once it is written".to_owned(),
@@ -368,13 +404,13 @@ impl Rows<'_> {
     /// Reads bytes `start..end` of `src` (whole lines after the header) in `parts` ranges at
     /// once, each into its stretch of the columns, and joins them: the ranges' boundary rows
     /// checked for order, errors reported in file order, rows moved up over blank lines.
+    /// `date_only` is how the first row's time is rendered.
     fn read_parallel(
         &self,
         src: Source<'_>,
-        start: u64,
-        end: u64,
+        (start, end): (u64, u64),
         parts: usize,
-        width: usize,
+        date_only: bool,
     ) -> Result<(Bars, bool), DataError> {
         let io = |source| DataError::Read {
             file: self.file.to_owned(),
@@ -401,11 +437,9 @@ impl Rows<'_> {
         let total: usize = lines.iter().sum();
         let mut epoch_ms = vec![0i64; total];
         let mut prices: [Vec<f64>; 5] = std::array::from_fn(|_| vec![0.0; total]);
-        let mut text = vec![0u8; total.saturating_mul(width)];
         let results: Vec<(Part, Result<(), DataError>)> = {
             let mut epoch_rest = epoch_ms.as_mut_slice();
             let mut rest: [&mut [f64]; 5] = prices.each_mut().map(Vec::as_mut_slice);
-            let mut text_rest = text.as_mut_slice();
             let mut first_line = 2u64;
             let mut jobs = Vec::with_capacity(ranges.len());
             for (&(a, b), &n) in ranges.iter().zip(&lines) {
@@ -416,30 +450,20 @@ impl Rows<'_> {
                     *r = later;
                     mine
                 });
-                let (my_text, later) = std::mem::take(&mut text_rest).split_at_mut(n * width);
-                text_rest = later;
-                jobs.push((a, b, first_line, mine, stretch, my_text));
+                jobs.push((a, b, first_line, mine, stretch));
                 first_line += n as u64;
             }
             std::thread::scope(|s| {
                 let handles: Vec<_> = jobs
                     .into_iter()
-                    .map(|(a, b, first_line, epoch_ms, prices, text)| {
+                    .map(|(a, b, first_line, epoch_ms, prices)| {
                         s.spawn(move || {
                             let mut part = Part::default();
-                            let mut sink = Sink::Stretch {
-                                epoch_ms,
-                                prices,
-                                text,
-                                width,
-                                spill: None,
-                            };
+                            part.kept.date_only = date_only;
+                            let mut sink = Sink::Stretch { epoch_ms, prices };
                             let r = src.range(a, b).map_err(io).and_then(|input| {
                                 self.read(input, first_line, false, &mut sink, &mut part)
                             });
-                            if let Sink::Stretch { spill, .. } = sink {
-                                part.spill = spill;
-                            }
                             (part, r)
                         })
                     })
@@ -457,7 +481,7 @@ impl Rows<'_> {
                     .collect()
             })
         };
-        self.join(&results, &lines, epoch_ms, prices, (text, width))
+        self.join(results, &lines, epoch_ms, prices, date_only)
     }
 
     /// Joins ranges read at once: errors in file order (a range's first row against the
@@ -465,35 +489,32 @@ impl Rows<'_> {
     /// the blank lines counted before them, the times appended in order.
     fn join(
         &self,
-        results: &[(Part, Result<(), DataError>)],
+        results: Vec<(Part, Result<(), DataError>)>,
         lines: &[usize],
         mut epoch_ms: Vec<i64>,
         mut prices: [Vec<f64>; 5],
-        (mut text, width): (Vec<u8>, usize),
+        date_only: bool,
     ) -> Result<(Bars, bool), DataError> {
         let mut prev: Option<i64> = None;
+        let mut parts = Vec::with_capacity(results.len());
         for (part, r) in results {
             if let (Some(p), Some((line, ms, time))) = (prev, &part.first)
                 && let Some(e) = self.out_of_order(*line, time, *ms, p)
             {
                 return Err(e);
             }
-            if let Err(e) = r {
-                return Err(clone_error(e));
-            }
+            r?;
             prev = part.last_ms.or(prev);
+            parts.push(part);
         }
         let mut at = 0;
         let mut offset = 0;
         let mut offsets = false;
-        for ((part, _), &n) in results.iter().zip(lines) {
+        for (part, &n) in parts.iter().zip(lines) {
             if at != offset {
                 epoch_ms.copy_within(offset..offset + part.rows, at);
                 for col in &mut prices {
                     col.copy_within(offset..offset + part.rows, at);
-                }
-                if part.spill.is_none() {
-                    text.copy_within(offset * width..(offset + part.rows) * width, at * width);
                 }
             }
             at += part.rows;
@@ -501,23 +522,22 @@ impl Rows<'_> {
             offsets |= part.offsets;
         }
         epoch_ms.truncate(at);
+        let epoch_ms = Arc::new(epoch_ms);
         let [open, high, low, close, volume] = prices.map(|mut c| {
             c.truncate(at);
             Arc::new(c)
         });
-        let time = if results.iter().all(|(p, _)| p.spill.is_none()) {
-            // Every time has the first one's width: the buffer is the times' text.
-            text.truncate(at * width);
-            Times::of_width(text, width)
+        let time = if parts.iter().all(|p| p.kept.text.is_none()) {
+            Times::rendered(Arc::clone(&epoch_ms), date_only)
         } else {
             let mut time = Times::default();
             let mut from = 0;
-            for (part, _) in results {
-                if let Some(t) = &part.spill {
-                    time.append(t);
+            for part in parts {
+                if let Some(t) = part.kept.text {
+                    time.append(&t);
                 } else {
-                    let mine = text.get(from * width..(from + part.rows) * width);
-                    time.append(&Times::of_width(mine.unwrap_or_default().to_vec(), width));
+                    let mine = epoch_ms.get(from..from + part.rows).unwrap_or_default();
+                    time.append(&Times::rendered(Arc::new(mine.to_vec()), date_only));
                 }
                 from += part.rows;
             }
@@ -534,25 +554,6 @@ impl Rows<'_> {
             ..Bars::default()
         };
         Ok((bars, offsets))
-    }
-}
-
-/// The same error again (`DataError` holds an `io::Error`, which does not clone).
-fn clone_error(e: &DataError) -> DataError {
-    match e {
-        DataError::Read { file, source } => DataError::Read {
-            file: file.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        DataError::Bad {
-            file,
-            line,
-            message,
-        } => DataError::Bad {
-            file: file.clone(),
-            line: *line,
-            message: message.clone(),
-        },
     }
 }
 
@@ -687,15 +688,15 @@ pub(super) fn parse_source(
     } else {
         None
     };
+    // How the first row's time is rendered: most files render every time alike.
+    let date_only = time_format.parse(&first_time).is_some_and(|(ms, wall)| {
+        matches!(
+            rows.kept(&first_time, (ms, wall), &mut String::new(), &mut false),
+            KeptTime::Rendering { date_only: true }
+        )
+    });
     let (bars, offsets) = if let Some(end) = ranged {
-        // The width the first row's time is kept at: most files keep every time at it.
-        let mut written = String::new();
-        let width = time_format
-            .parse(&first_time)
-            .map_or(first_time.len(), |(_, wall)| {
-                rows.kept(&first_time, wall, &mut written, &mut false).len()
-            });
-        rows.read_parallel(src, header_len as u64, end, parts, width)?
+        rows.read_parallel(src, (header_len as u64, end), parts, date_only)?
     } else {
         // Rows vary in length: a margin keeps the columns from doubling near the end
         // (capacity never written is never resident).
@@ -704,17 +705,21 @@ pub(super) fn parse_source(
         let mut epoch_ms = Vec::with_capacity(guess);
         let mut prices: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(guess));
         let mut part = Part::default();
-        let mut times = Times::with_capacity(guess, first_time.len());
+        part.kept.date_only = date_only;
         let input = src.open().map_err(read)?;
         let mut sink = Sink::Grow {
             epoch_ms: &mut epoch_ms,
             prices: prices.each_mut(),
-            times: &mut times,
         };
         rows.read(input, 1, true, &mut sink, &mut part)?;
+        let epoch_ms = Arc::new(epoch_ms);
+        let time = part
+            .kept
+            .text
+            .unwrap_or_else(|| Times::rendered(Arc::clone(&epoch_ms), date_only));
         let [open, high, low, close, volume] = prices.map(Arc::new);
         let bars = Bars {
-            time: times,
+            time,
             epoch_ms,
             open,
             high,
@@ -796,8 +801,17 @@ mod tests {
     #[test]
     fn ranges_read_by_threads_give_what_one_pass_gives() {
         let whole = rows(|_, r| r);
+        // Every time as the file writes it (the first field of each row).
+        let written = |text: &str| -> Vec<String> {
+            text.lines()
+                .skip(1)
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.split(',').next().unwrap_or_default().to_owned())
+                .collect()
+        };
         let one = read(&whole, 1).unwrap();
         assert_eq!(one.0.len(), 120);
+        assert_eq!(one.0.time.iter().collect::<Vec<_>>(), written(&whole));
         for parts in 2..=7 {
             assert_eq!(read(&whole, parts), Ok(one.clone()), "{parts} parts");
         }
@@ -815,12 +829,35 @@ mod tests {
             });
             let one = read(&mixed, 1).unwrap();
             assert!(one.1.offsets);
-            assert!(one.0.time.iter().any(|t| t.ends_with(".250")));
+            assert_eq!(one.0.time.iter().collect::<Vec<_>>(), written(&mixed));
             for parts in 2..=7 {
                 assert_eq!(
                     read(&mixed, parts),
                     Ok(one.clone()),
                     "from {from}, {parts} parts"
+                );
+            }
+        }
+        // Dates alone mixed with dates and times, the first row either.
+        for k in [0, 7] {
+            let mut daily = "Date,Open,High,Low,Close,Volume\n".to_owned();
+            let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
+            for i in 0..90 {
+                let d = start + chrono::Days::new(i);
+                let t = if i % 10 == k {
+                    format!("{d} 12:00:00")
+                } else {
+                    d.to_string()
+                };
+                let _ = writeln!(daily, "{t},1,2,1,1,5");
+            }
+            let one = read(&daily, 1).unwrap();
+            assert_eq!(one.0.time.iter().collect::<Vec<_>>(), written(&daily));
+            for parts in 2..=7 {
+                assert_eq!(
+                    read(&daily, parts),
+                    Ok(one.clone()),
+                    "daily {k}, {parts} parts"
                 );
             }
         }

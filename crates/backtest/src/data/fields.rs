@@ -8,9 +8,10 @@ use std::ops::ControlFlow;
 use super::DataError;
 use super::lines::{LineError, for_each_line};
 
-/// Splits a line without quotes at `delim` into `out`, each field trimmed (one pass over the
-/// bytes; `delim` is ASCII, so every cut is at a character boundary).
-pub(super) fn split_plain<'l>(line: &'l str, delim: u8, out: &mut Vec<&'l str>) {
+/// Splits a line at `delim` into `out`, each field trimmed (one pass over the bytes; `delim`
+/// is ASCII, so every cut is at a character boundary); `false`, with `out` left partial, when
+/// the line holds a quote and needs [`split_quoted`].
+pub(super) fn split_plain<'l>(line: &'l str, delim: u8, out: &mut Vec<&'l str>) -> bool {
     let trim = |f: &'l str| {
         let b = f.as_bytes();
         if b.first().is_some_and(u8::is_ascii_whitespace)
@@ -26,9 +27,12 @@ pub(super) fn split_plain<'l>(line: &'l str, delim: u8, out: &mut Vec<&'l str>) 
         if c == delim {
             out.push(trim(line.get(start..i).unwrap_or_default()));
             start = i + 1;
+        } else if c == b'"' {
+            return false;
         }
     }
     out.push(trim(line.get(start..).unwrap_or_default()));
+    true
 }
 
 /// A decimal number: plain decimals of up to 15 significant digits (what price files hold) are
@@ -124,11 +128,10 @@ pub(super) fn for_each_row(
         }
         let owned: Vec<String>;
         let mut fields = reuse(std::mem::take(&mut spare));
-        if line.contains('"') {
+        if !split_plain(line, delim, &mut fields) {
             owned = split_quoted(line, d).map_err(|m| bad(line_no, m))?;
+            fields.clear();
             fields.extend(owned.iter().map(String::as_str));
-        } else {
-            split_plain(line, delim, &mut fields);
         }
         let flow = if fields.iter().all(|f| f.is_empty()) {
             ControlFlow::Continue(())

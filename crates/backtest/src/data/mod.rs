@@ -55,7 +55,7 @@ pub struct Bars {
     /// Times as written in the file (ISO 8601 as the loader writes other layouts).
     pub time: Times,
     /// Times as milliseconds since the epoch (naive times read as UTC).
-    pub epoch_ms: Vec<i64>,
+    pub epoch_ms: Arc<Vec<i64>>,
     /// Opens. The price columns are shared (`Arc`), so an evaluator hands them out as series
     /// without copying a million values.
     pub open: Arc<Vec<f64>>,
@@ -290,7 +290,7 @@ mod tests {
     fn the_unnamed_first_column_layout_reads() {
         let b = parse_csv("x.csv", ",Open,High,Low,Close,Volume\n2004-08-19,100,104.06,95.96,100.34,22351900\n2004-08-20,101.01,109.08,100.5,108.31,11428600\n").unwrap();
         assert_eq!(b.len(), 2);
-        assert_eq!(&b.time[1], "2004-08-20");
+        assert_eq!(b.time.at(1), "2004-08-20");
         assert_eq!(*b.close, [100.34, 108.31]);
     }
 

@@ -7,7 +7,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use chrono::DateTime;
 use parquet::basic::{ConvertedType, LogicalType, TimeUnit, Type as Physical};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
@@ -211,11 +210,7 @@ pub(super) fn load(
         (_, ConvertedType::TIMESTAMP_MICROS, _) => Some(IntTime::Micros),
         _ => None,
     };
-    let total = usize::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
-    let mut bars = Bars {
-        time: Times::with_capacity(total, 19),
-        ..Bars::default()
-    };
+    let mut bars = Bars::default();
     let mut format: Option<TimeFormat> = opts.date_format.clone().map(TimeFormat::Custom);
     let mut texts: Vec<String> = Vec::new();
     let mut midnight = true;
@@ -396,9 +391,9 @@ pub(super) fn load(
             }
         }
         if bars.epoch_ms.is_empty() {
-            bars.epoch_ms = ms;
+            bars.epoch_ms = std::sync::Arc::new(ms);
         } else {
-            bars.epoch_ms.extend_from_slice(&ms);
+            std::sync::Arc::make_mut(&mut bars.epoch_ms).extend_from_slice(&ms);
         }
         // The first row group's columns become the bars' (no copy); later ones are appended.
         for (dst, src) in [
@@ -421,16 +416,14 @@ pub(super) fn load(
     }
     // Text times stay as written when ISO; everything else is written out in ISO 8601, as a
     // date when every bar is at midnight.
-    let keep = !texts.is_empty() && format == Some(TimeFormat::Iso);
-    for (k, &t) in bars.epoch_ms.iter().enumerate() {
-        if keep {
-            bars.time.push(&texts[k]);
-            continue;
+    if !texts.is_empty() && format == Some(TimeFormat::Iso) {
+        let mut time = Times::with_capacity(texts.len(), texts.first().map_or(0, String::len));
+        for t in &texts {
+            time.push(t);
         }
-        let wall = DateTime::from_timestamp_millis(t)
-            .map(|d| d.naive_utc())
-            .unwrap_or_default();
-        bars.time.push_iso(wall, midnight);
+        bars.time = time;
+    } else {
+        bars.time = Times::rendered(std::sync::Arc::clone(&bars.epoch_ms), midnight);
     }
     let describe = match (int_time, &format) {
         (Some(IntTime::Days), _) => TimeFormat::Native("Parquet DATE".to_owned()),

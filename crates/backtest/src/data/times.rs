@@ -1,13 +1,30 @@
-//! Bar times as written, kept in one text buffer: while every time has the same width (the
-//! usual case) a time is found by its index alone, else by an end offset per bar. A million
-//! times take their text, not a `String` (24 bytes plus an allocation) apiece.
+//! Bar times as written. Most files hold times that are exactly the ISO 8601 rendering of
+//! their own milliseconds (`2024-01-02 09:30:00`, or dates alone, and every layout the loader
+//! rewrites): those keep no text at all and are written out when asked for, from the bars'
+//! shared milliseconds. Other times (offsets, `T`, fractions kept as written) sit in one text
+//! buffer: while every time has the same width a time is found by its index alone, else by an
+//! end offset per bar. A million times never take a `String` (24 bytes plus an allocation)
+//! apiece.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::ops::Index;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
 
 /// The times of the bars, in order, each as the loader wrote it (ISO 8601).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Times {
+    /// The times kept as text (none while they are rendered).
+    text: Text,
+    /// When the times are rendered: the milliseconds, each time [`write_iso`] of one read as
+    /// UTC (the date alone when the flag is set).
+    rendered: Option<(Arc<Vec<i64>>, bool)>,
+}
+
+/// Times as text in one buffer.
+#[derive(Clone, Default)]
+struct Text {
     text: String,
     cuts: Cuts,
 }
@@ -28,17 +45,23 @@ impl Default for Cuts {
     }
 }
 
-impl Times {
-    /// No times, with room for `rows` of about `width` bytes each.
-    pub fn with_capacity(rows: usize, width: usize) -> Self {
-        Times {
-            text: String::with_capacity(rows.saturating_mul(width)),
-            cuts: Cuts::default(),
-        }
-    }
+/// The wall-clock time of `ms` milliseconds since the epoch, read as UTC.
+fn wall_of(ms: i64) -> Option<NaiveDateTime> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.naive_utc())
+}
 
+/// `ms` written as [`write_iso`] writes it (empty past chrono's range).
+pub(crate) fn render(ms: i64, date_only: bool) -> String {
+    let mut b = String::with_capacity(23);
+    if let Some(t) = wall_of(ms) {
+        write_iso(&mut b, t, date_only);
+    }
+    b
+}
+
+impl Text {
     /// Appends a time.
-    pub fn push(&mut self, t: &str) {
+    fn push(&mut self, t: &str) {
         self.text.push_str(t);
         self.cut(t.len());
     }
@@ -65,7 +88,7 @@ impl Times {
     }
 
     /// Appends every time of `other`, in order.
-    pub fn append(&mut self, other: &Times) {
+    fn append(&mut self, other: &Text) {
         match (&self.cuts, &other.cuts) {
             (_, Cuts::Fixed { count: 0, .. }) => {}
             (Cuts::Fixed { count: 0, .. }, _) => {
@@ -99,43 +122,14 @@ impl Times {
         }
     }
 
-    /// Appends `t` in ISO 8601 as [`write_iso`] writes it.
-    pub(crate) fn push_iso(&mut self, t: chrono::NaiveDateTime, date_only: bool) {
-        let start = self.text.len();
-        write_iso(&mut self.text, t, date_only);
-        let width = self.text.len() - start;
-        self.cut(width);
-    }
-
-    /// Times of `width` bytes each, back to back in `text`.
-    pub(crate) fn of_width(text: Vec<u8>, width: usize) -> Self {
-        let text = String::from_utf8(text)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        let count = text.len().checked_div(width).unwrap_or(0);
-        if count == 0 {
-            return Times::default();
-        }
-        Times {
-            text,
-            cuts: Cuts::Fixed { width, count },
-        }
-    }
-
-    /// Number of times.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         match &self.cuts {
             Cuts::Fixed { count, .. } => *count,
             Cuts::Ends(e) => e.len(),
         }
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The `i`-th time.
-    pub fn get(&self, i: usize) -> Option<&str> {
+    fn get(&self, i: usize) -> Option<&str> {
         let (start, end) = match &self.cuts {
             Cuts::Fixed { width, count } => {
                 if i >= *count {
@@ -151,20 +145,105 @@ impl Times {
         };
         self.text.get(start..end)
     }
+}
+
+impl Times {
+    /// No times, with room for `rows` of about `width` bytes each.
+    pub fn with_capacity(rows: usize, width: usize) -> Self {
+        Times {
+            text: Text {
+                text: String::with_capacity(rows.saturating_mul(width)),
+                cuts: Cuts::default(),
+            },
+            rendered: None,
+        }
+    }
+
+    /// Times that are each `ms` written in ISO 8601 (as [`write_iso`] writes a time read as
+    /// UTC; the date alone when `date_only`): no text is kept.
+    pub(crate) fn rendered(ms: Arc<Vec<i64>>, date_only: bool) -> Self {
+        Times {
+            text: Text::default(),
+            rendered: Some((ms, date_only)),
+        }
+    }
+
+    /// The times as text, written out first when they are rendered.
+    fn text_mut(&mut self) -> &mut Text {
+        if let Some((ms, date_only)) = self.rendered.take() {
+            for &m in ms.iter() {
+                self.text.push(&render(m, date_only));
+            }
+        }
+        &mut self.text
+    }
+
+    /// Appends a time.
+    pub fn push(&mut self, t: &str) {
+        self.text_mut().push(t);
+    }
+
+    /// Appends every time of `other`, in order.
+    pub fn append(&mut self, other: &Times) {
+        if other.rendered.is_some() {
+            let mine = self.text_mut();
+            for t in other.iter() {
+                mine.push(&t);
+            }
+        } else {
+            self.text_mut().append(&other.text);
+        }
+    }
+
+    /// Number of times.
+    pub fn len(&self) -> usize {
+        match &self.rendered {
+            Some((ms, _)) => ms.len(),
+            None => self.text.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th time (borrowed when kept as text, written out when rendered).
+    pub fn get(&self, i: usize) -> Option<Cow<'_, str>> {
+        match &self.rendered {
+            Some((ms, date_only)) => ms.get(i).map(|&m| Cow::Owned(render(m, *date_only))),
+            None => self.text.get(i).map(Cow::Borrowed),
+        }
+    }
+
+    /// The `i`-th time, empty past the end.
+    pub fn at(&self, i: usize) -> Cow<'_, str> {
+        self.get(i).unwrap_or_default()
+    }
+
+    /// The `i`-th time's wall clock (an offset kept as written, not applied).
+    pub fn wall(&self, i: usize) -> Option<NaiveDateTime> {
+        match &self.rendered {
+            Some((ms, _)) => wall_of(*ms.get(i)?),
+            None => super::TimeFormat::Iso
+                .parse(self.text.get(i)?)
+                .map(|(_, w)| w),
+        }
+    }
 
     /// The first time.
-    pub fn first(&self) -> Option<&str> {
+    pub fn first(&self) -> Option<Cow<'_, str>> {
         self.get(0)
     }
 
     /// The last time.
-    pub fn last(&self) -> Option<&str> {
+    pub fn last(&self) -> Option<Cow<'_, str>> {
         self.len().checked_sub(1).and_then(|i| self.get(i))
     }
 
     /// Every time, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Cow<'_, str>> + '_ {
+        (0..self.len()).map(|i| self.at(i))
     }
 }
 
@@ -204,21 +283,14 @@ pub(crate) fn write_iso(b: &mut String, t: chrono::NaiveDateTime, date_only: boo
     }
 }
 
-impl Index<usize> for Times {
-    type Output = str;
-
-    /// # Panics
-    /// When `i` is out of range, as a slice does.
-    fn index(&self, i: usize) -> &str {
-        match &self.cuts {
-            Cuts::Fixed { width, .. } => &self.text[i * width..(i + 1) * width],
-            Cuts::Ends(e) => {
-                let start = if i == 0 { 0 } else { e[i - 1] };
-                &self.text[start..e[i]]
-            }
-        }
+impl PartialEq for Times {
+    /// Times are equal when they read the same, however they are kept.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
+
+impl Eq for Times {}
 
 impl fmt::Debug for Times {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -231,6 +303,16 @@ impl<'a> FromIterator<&'a str> for Times {
         let mut t = Times::default();
         for s in iter {
             t.push(s);
+        }
+        t
+    }
+}
+
+impl<'a> FromIterator<Cow<'a, str>> for Times {
+    fn from_iter<I: IntoIterator<Item = Cow<'a, str>>>(iter: I) -> Self {
+        let mut t = Times::default();
+        for s in iter {
+            t.push(&s);
         }
         t
     }
@@ -256,14 +338,14 @@ mod tests {
         let mixed = ["2024-01-05", "2024-01-05 10:00:00", "2024-01-06"];
         let fixed: Times = daily.iter().copied().collect();
         assert!(matches!(
-            fixed.cuts,
+            fixed.text.cuts,
             Cuts::Fixed {
                 width: 10,
                 count: 3
             }
         ));
         let varied: Times = mixed.iter().copied().collect();
-        assert!(matches!(varied.cuts, Cuts::Ends(_)));
+        assert!(matches!(varied.text.cuts, Cuts::Ends(_)));
         let all: Vec<&str> = daily.iter().chain(&mixed).copied().collect();
         for (a, b) in [(&fixed, &varied), (&varied, &fixed), (&fixed, &fixed)] {
             let mut joined = a.clone();
@@ -284,31 +366,59 @@ mod tests {
     }
 
     #[test]
-    fn iso_is_written_as_chrono_writes_it() {
-        let mut t = Times::default();
-        let cases = [
-            ("2024-01-02 09:30:05", false),
-            ("0999-12-31 23:59:59", false),
-            ("2024-02-29 00:00:00", true),
+    fn rendered_times_read_as_chrono_writes_them_and_equal_the_same_text() {
+        let walls = [
+            "2024-01-02 09:30:05",
+            "0999-12-31 23:59:59",
+            "2024-02-29 00:00:00",
         ];
-        for (s, date_only) in cases {
-            let wall =
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap_or_default();
-            t.push_iso(wall, date_only);
-            let want = if date_only {
-                wall.date().to_string()
+        let ms: Vec<i64> = walls
+            .iter()
+            .map(|s| {
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                    .unwrap()
+                    .and_utc()
+                    .timestamp_millis()
+            })
+            .chain([1_700_000_000_123])
+            .collect();
+        let full = Times::rendered(Arc::new(ms.clone()), false);
+        let dates = Times::rendered(Arc::new(ms.clone()), true);
+        assert_eq!(full.len(), 4);
+        for (i, &m) in ms.iter().enumerate() {
+            let wall = wall_of(m).unwrap();
+            let want = if i == 3 {
+                wall.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
             } else {
                 wall.format("%Y-%m-%d %H:%M:%S").to_string()
             };
-            assert_eq!(t.last(), Some(want.as_str()));
+            assert_eq!(full.at(i), want);
+            assert_eq!(dates.at(i), wall.date().to_string());
+            assert_eq!(full.wall(i), Some(wall));
         }
-        let with_ms = chrono::DateTime::from_timestamp_millis(1_700_000_000_123)
-            .map(|d| d.naive_utc())
-            .unwrap_or_default();
-        t.push_iso(with_ms, false);
+        assert_eq!(full.get(4), None);
+        assert_eq!(full.at(4), "");
+        assert_eq!(full.last().as_deref(), Some("2023-11-14 22:13:20.123"));
+        // Equal to the same times kept as text, and appended alike either way round.
+        let text: Times = full.iter().collect();
+        assert_eq!(text, full);
+        assert_ne!(dates, full);
+        let mut a = text.clone();
+        a.append(&dates);
+        let mut b = full.clone();
+        b.append(&dates);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 8);
+        assert_eq!(a.at(4), dates.at(0));
+        assert_eq!(b.at(5), dates.at(1));
+        let mut pushed = full.clone();
+        pushed.push("2030-01-01T00:00:00+02:00");
+        assert_eq!(pushed.len(), 5);
+        assert_eq!(pushed.at(0), "2024-01-02 09:30:05");
+        assert_eq!(pushed.at(4), "2030-01-01T00:00:00+02:00");
         assert_eq!(
-            t.last(),
-            Some(with_ms.format("%Y-%m-%d %H:%M:%S%.3f").to_string().as_str())
+            pushed.wall(4).map(|w| w.to_string()).as_deref(),
+            Some("2030-01-01 00:00:00")
         );
     }
 
@@ -318,9 +428,9 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(t.len(), 3);
-        assert_eq!(&t[0], "2024-01-01");
-        assert_eq!(t.get(1), Some("2024-01-02 09:30:00"));
-        assert_eq!(t.last(), Some(""));
+        assert_eq!(t.at(0), "2024-01-01");
+        assert_eq!(t.get(1).as_deref(), Some("2024-01-02 09:30:00"));
+        assert_eq!(t.last().as_deref(), Some(""));
         assert_eq!(t.get(3), None);
         assert_eq!(
             t.iter().collect::<Vec<_>>(),

@@ -130,7 +130,7 @@ fn no_bar_sees_an_unfinished_period() {
     let times: Vec<NaiveDateTime> = b
         .time
         .iter()
-        .map(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap())
+        .map(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S").unwrap())
         .collect();
     let day = |d: NaiveDate| i64::from(d.num_days_from_ce());
     let week_to = |t: &NaiveDateTime, last: u32| {

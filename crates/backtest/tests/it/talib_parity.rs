@@ -264,7 +264,7 @@ fn supertrend_and_vwap_follow_tradingview() {
         panic!()
     };
     let day_starts: Vec<usize> = (1..b.len())
-        .filter(|&i| b.time[i][..10] != b.time[i - 1][..10])
+        .filter(|&i| b.time.at(i)[..10] != b.time.at(i - 1)[..10])
         .collect();
     assert!(day_starts.len() > 100);
     for i in day_starts {
