@@ -920,4 +920,60 @@ mod tests {
         assert!(detected.decimal_comma);
         assert_eq!(detected.time_format, TimeFormat::EpochSeconds);
     }
+
+    /// One row: minutes since the previous row (0 repeats it), how its time is written, its
+    /// values and its line ending.
+    fn random_row() -> impl proptest::strategy::Strategy<Value = (i64, u8, u8, u8)> {
+        use proptest::prelude::*;
+        (
+            prop_oneof![8 => Just(1i64), 1 => Just(0), 1 => Just(-2), 2 => 2i64..600],
+            prop_oneof![6 => Just(0u8), 1 => Just(1), 1 => Just(2), 1 => Just(3)],
+            prop_oneof![8 => Just(0u8), 1 => Just(1), 1 => Just(2), 1 => Just(3)],
+            0u8..4,
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 400,
+            failure_persistence: None,
+            rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever the rows hold (times out of order or repeated, bad numbers, high below
+        /// low, times as fractions, offsets or with `T`, blank lines, CRLF), threads read what
+        /// one pass reads: the same bars and times, or the same first error.
+        #[test]
+        fn threads_read_what_one_pass_reads(
+            rows in proptest::collection::vec(random_row(), 0..90),
+            parts in 2usize..7,
+        ) {
+            let start = chrono::NaiveDate::from_ymd_opt(2024, 3, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .unwrap_or_default();
+            let mut text = "Date,Open,High,Low,Close,Volume\n".to_owned();
+            let mut minute = 0i64;
+            for (step, shape, values, end) in rows {
+                minute += step;
+                let t = start + chrono::Duration::minutes(minute);
+                let time = match shape {
+                    0 => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    1 => t.format("%Y-%m-%d %H:%M:%S.250").to_string(),
+                    2 => t.format("%Y-%m-%d %H:%M:%S+02:00").to_string(),
+                    _ => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                };
+                let values = match values {
+                    0 => "1.5,2.25,1.25,2,10",
+                    1 => "1.5,2.25,1.25,2,",
+                    2 => "1.5,1,1.25,2,10",
+                    _ => "1.5,x,1.25,2,10",
+                };
+                let end = ["\n", "\r\n", "\n\n", "\n \n"][usize::from(end)];
+                let _ = write!(text, "{time},{values}{end}");
+            }
+            let one = format!("{:?}", read(&text, 1));
+            proptest::prop_assert_eq!(format!("{:?}", read(&text, parts)), one);
+        }
+    }
 }
