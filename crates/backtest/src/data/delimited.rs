@@ -108,13 +108,56 @@ fn is_rendering(b: &[u8]) -> bool {
         19 => b"0000-00-00 00:00:00",
         _ => return false,
     };
-    b.iter().zip(shape).all(|(c, s)| {
-        if *s == b'0' {
-            c.is_ascii_digit()
+    let mut ok = true;
+    for (c, s) in b.iter().zip(shape) {
+        ok &= if *s == b'0' {
+            c.wrapping_sub(b'0') < 10
         } else {
             c == s
+        };
+    }
+    ok
+}
+
+/// The last date read in the exact ISO layout, so that the bars of one day read it once.
+#[derive(Debug, Default)]
+struct DayCache {
+    text: [u8; 10],
+    day: Option<(chrono::NaiveDate, i64)>,
+}
+
+impl DayCache {
+    /// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` exactly (text that is then the rendering of its
+    /// time): the milliseconds and the wall clock, as `TimeFormat::Iso` reads them; `None` for
+    /// any other text, or a date or time that does not exist.
+    fn read(&mut self, b: &[u8]) -> Option<(i64, chrono::NaiveDateTime)> {
+        if !is_rendering(b) {
+            return None;
         }
-    })
+        let digit = |i: usize| u32::from(b.get(i).map_or(0, |c| c - b'0'));
+        let two = |i: usize| digit(i) * 10 + digit(i + 1);
+        let date_text = b.get(..10)?;
+        let (date, day_ms) = match self.day {
+            Some(day) if self.text == date_text => day,
+            _ => {
+                let year = i32::try_from(two(0) * 100 + two(2)).ok()?;
+                let date = chrono::NaiveDate::from_ymd_opt(year, two(5), two(8))?;
+                let day_ms = date
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp_millis();
+                self.text.copy_from_slice(date_text);
+                self.day = Some((date, day_ms));
+                (date, day_ms)
+            }
+        };
+        if b.len() == 10 {
+            return Some((day_ms, date.and_time(chrono::NaiveTime::MIN)));
+        }
+        let (h, m, s) = (two(11), two(14), two(17));
+        let wall = date.and_hms_opt(h, m, s)?;
+        Some((day_ms + i64::from(h * 3600 + m * 60 + s) * 1000, wall))
+    }
 }
 
 impl Kept {
@@ -230,8 +273,8 @@ impl Rows<'_> {
         line: u64,
         fields: &[&str],
         numbers: &mut String,
-        time: &str,
-    ) -> Result<(Row, chrono::NaiveDateTime), DataError> {
+        (time, days): (&str, &mut DayCache),
+    ) -> Result<(Row, chrono::NaiveDateTime, bool), DataError> {
         let mut num = |i: usize| -> Result<f64, DataError> {
             let raw = fields.get(i).copied().unwrap_or("");
             let s = if self.decimal_comma {
@@ -249,7 +292,14 @@ impl Rows<'_> {
                 )
             })
         };
-        let (ms, wall) = self.time_format.parse(time).ok_or_else(|| {
+        // ISO text in the exact layout is read here (and is then the rendering of its time).
+        let fixed = if *self.time_format == TimeFormat::Iso {
+            days.read(time.as_bytes())
+        } else {
+            None
+        };
+        let rendering = fixed.is_some();
+        let (ms, wall) = fixed.or_else(|| self.time_format.parse(time)).ok_or_else(|| {
             self.bad(
                 line,
                 format!(
@@ -292,23 +342,24 @@ impl Rows<'_> {
             close: cl,
             volume,
         };
-        Ok((row, wall))
+        Ok((row, wall, rendering))
     }
 
     /// A row's time as the bars keep it: as written when it is ISO 8601 already (noting a UTC
     /// offset in `offsets`), else written out in ISO form (the report, the JSON and the time
     /// fields read them); no text at all when it is the ISO rendering of its own milliseconds
     /// `ms`, as most are.
+    /// `rendering` says ISO text was read in the exact layout [`DayCache::read`] reads.
     fn kept<'t>(
         &self,
         time: &'t str,
-        (ms, wall): (i64, chrono::NaiveDateTime),
+        (ms, wall, rendering): (i64, chrono::NaiveDateTime, bool),
         written: &'t mut String,
         offsets: &mut bool,
     ) -> KeptTime<'t> {
         let b = time.as_bytes();
         if *self.time_format == TimeFormat::Iso && b.get(4) == Some(&b'-') {
-            if is_rendering(b) {
+            if rendering {
                 return KeptTime::Rendering {
                     date_only: b.len() == 10,
                 };
@@ -368,6 +419,7 @@ impl Rows<'_> {
         let mut numbers = String::new();
         let mut joined = String::new();
         let mut written = String::new();
+        let mut days = DayCache::default();
         for_each_row(
             input,
             first_line,
@@ -377,7 +429,8 @@ impl Rows<'_> {
             &read,
             |line, fields, _| {
                 let time = self.time_of(fields, &mut joined);
-                let (row, wall) = self.row(line, fields, &mut numbers, time)?;
+                let (row, wall, rendering) =
+                    self.row(line, fields, &mut numbers, (time, &mut days))?;
                 match part.last_ms {
                     Some(prev) => {
                         if let Some(e) = self.out_of_order(line, time, row.ms, prev) {
@@ -386,7 +439,12 @@ impl Rows<'_> {
                     }
                     None => part.first = Some((line, row.ms, time.to_owned())),
                 }
-                let kept = self.kept(time, (row.ms, wall), &mut written, &mut part.offsets);
+                let kept = self.kept(
+                    time,
+                    (row.ms, wall, rendering),
+                    &mut written,
+                    &mut part.offsets,
+                );
                 part.kept.put(part.rows, row.ms, kept, sink.epoch_ms());
                 if !sink.put(part.rows, &row) {
                     return Err(self.bad(
@@ -689,12 +747,24 @@ pub(super) fn parse_source(
         None
     };
     // How the first row's time is rendered: most files render every time alike.
-    let date_only = time_format.parse(&first_time).is_some_and(|(ms, wall)| {
-        matches!(
-            rows.kept(&first_time, (ms, wall), &mut String::new(), &mut false),
-            KeptTime::Rendering { date_only: true }
-        )
-    });
+    let fixed = if time_format == TimeFormat::Iso {
+        DayCache::default().read(first_time.as_bytes())
+    } else {
+        None
+    };
+    let date_only = fixed
+        .map(|(ms, wall)| (ms, wall, true))
+        .or_else(|| {
+            time_format
+                .parse(&first_time)
+                .map(|(ms, wall)| (ms, wall, false))
+        })
+        .is_some_and(|parsed| {
+            matches!(
+                rows.kept(&first_time, parsed, &mut String::new(), &mut false),
+                KeptTime::Rendering { date_only: true }
+            )
+        });
     let (bars, offsets) = if let Some(end) = ranged {
         rows.read_parallel(src, (header_len as u64, end), parts, date_only)?
     } else {
@@ -919,6 +989,49 @@ mod tests {
         assert_eq!(detected, want_detected);
         assert!(detected.decimal_comma);
         assert_eq!(detected.time_format, TimeFormat::EpochSeconds);
+    }
+
+    #[test]
+    fn the_day_cache_reads_what_the_iso_format_reads() {
+        let mut days = DayCache::default();
+        let mut read = 0;
+        for y in [999, 1999, 2000, 2023, 2024] {
+            for m in 0..=13 {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    for t in [
+                        "",
+                        " 00:00:00",
+                        " 23:59:59",
+                        " 24:00:00",
+                        " 12:60:00",
+                        " 12:00:60",
+                        "T12:00:00",
+                        " 12:00:00.5",
+                        " 1:00:00",
+                    ] {
+                        let text = format!("{y:04}-{m:02}-{d:02}{t}");
+                        // What it reads, it reads as the format does; what it does not (a leap
+                        // second, say), the format reads instead.
+                        let got = days.read(text.as_bytes());
+                        let want = TimeFormat::Iso.parse(&text);
+                        if is_rendering(text.as_bytes()) && !text.ends_with(":60") {
+                            assert_eq!(got, want, "{text}");
+                            read += usize::from(got.is_some());
+                        } else {
+                            assert_eq!(got, None, "{text}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(read > 500, "{read}");
+        for text in [
+            "+024-01-01 00:00:00",
+            "2024-01-01  0:00:00",
+            "2024/01/01 00:00:00",
+        ] {
+            assert_eq!(days.read(text.as_bytes()), None, "{text}");
+        }
     }
 
     /// One row: minutes since the previous row (0 repeats it), how its time is written, its

@@ -1,5 +1,5 @@
-//! A data file as lines: text in memory, a plain file or a gzip file, read in blocks of a
-//! megabyte (never whole into memory), checked as UTF-8 a block at a time and cut into lines
+//! A data file as lines: text in memory, a plain file or a gzip file, read in blocks of 256
+//! KB (never whole into memory), checked as UTF-8 a block at a time and cut into lines
 //! in place; and, for text and plain files, cut into byte ranges that each start at a line, so
 //! that several threads can read one file.
 
@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 /// Bytes read at a time.
-const BLOCK: usize = 1 << 20;
+const BLOCK: usize = 1 << 18;
 
 /// Where the bytes come from.
 #[derive(Debug, Clone, Copy)]
