@@ -581,10 +581,9 @@ impl Rows<'_> {
         }
         epoch_ms.truncate(at);
         let epoch_ms = Arc::new(epoch_ms);
-        let [open, high, low, close, volume] = prices.map(|mut c| {
-            c.truncate(at);
-            Arc::new(c)
-        });
+        for col in &mut prices {
+            col.truncate(at);
+        }
         let time = if parts.iter().all(|p| p.kept.text.is_none()) {
             Times::rendered(Arc::clone(&epoch_ms), date_only)
         } else {
@@ -601,17 +600,22 @@ impl Rows<'_> {
             }
             time
         };
-        let bars = Bars {
-            time,
-            epoch_ms,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            ..Bars::default()
-        };
-        Ok((bars, offsets))
+        Ok((bars_of(time, epoch_ms, prices), offsets))
+    }
+}
+
+/// Bars from their columns (open, high, low, close, volume).
+fn bars_of(time: Times, epoch_ms: Arc<Vec<i64>>, prices: [Vec<f64>; 5]) -> Bars {
+    let [open, high, low, close, volume] = prices.map(Arc::new);
+    Bars {
+        time,
+        epoch_ms,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        ..Bars::default()
     }
 }
 
@@ -787,18 +791,7 @@ pub(super) fn parse_source(
             .kept
             .text
             .unwrap_or_else(|| Times::rendered(Arc::clone(&epoch_ms), date_only));
-        let [open, high, low, close, volume] = prices.map(Arc::new);
-        let bars = Bars {
-            time,
-            epoch_ms,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            ..Bars::default()
-        };
-        (bars, part.offsets)
+        (bars_of(time, epoch_ms, prices), part.offsets)
     };
     if bars.is_empty() {
         return Err(bad(2, "no rows of data".to_owned()));
