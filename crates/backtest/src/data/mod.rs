@@ -9,6 +9,7 @@ mod layout;
 mod lines;
 #[cfg(feature = "parquet")]
 mod parquet;
+mod rows;
 mod times;
 
 use std::io::Read as _;
