@@ -203,8 +203,8 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
     let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?;
     let mut results = Vec::new();
     for (key_id, key, model, _fallback) in pool.keys() {
-        let model = if model == "*" {
-            "gemini-2.5-flash"
+        let model = if model == keypool::ANY_MODEL {
+            pool.default_model()
         } else {
             model
         };
@@ -286,10 +286,17 @@ pub async fn models(json: bool) -> anyhow::Result<ExitCode> {
         gemini::GeminiClient::new(gemini::ClientConfig::from_env(&env))?,
     );
     // Listing is free upstream and any key can do it: ask through the first model served.
-    let served: Vec<String> = client
-        .pool()
+    let pool = client.pool();
+    let served: Vec<String> = pool
         .keys()
-        .map(|(_, _, m, _)| if m == "*" { "gemini-2.5-flash" } else { m }.to_owned())
+        .map(|(_, _, m, _)| {
+            if m == keypool::ANY_MODEL {
+                pool.default_model()
+            } else {
+                m
+            }
+            .to_owned()
+        })
         .collect();
     let model = served.first().cloned().unwrap_or_default();
     let models = client.list_models(&model).await?;

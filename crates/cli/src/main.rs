@@ -75,8 +75,8 @@ enum Command {
         /// Who writes the strategy.
         #[arg(long, value_enum, default_value = "auto")]
         provider: generate::Provider,
-        /// Gemini model.
-        #[arg(long, default_value = "gemini-2.5-flash")]
+        /// Gemini model (any name the API serves; `models/NAME` is NAME).
+        #[arg(long, env = "BOTFORGE_MODEL", default_value = "gemini-flash-latest")]
         model: String,
         /// A model to move to when --model is overloaded (503s) or no key serves it; repeat
         /// for more, in order.

@@ -24,12 +24,16 @@ use crate::format;
 use crate::quota::{Exceeded, Quotas, SimClock};
 
 /// Models served when the configuration does not list them.
-pub const DEFAULT_MODELS: [&str; 5] = [
+pub const DEFAULT_MODELS: [&str; 9] = [
     "gemini-2.5-pro",
     "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
     "gemini-2.0-flash",
     "gemini-2.0-flash-lite",
+    "gemini-flash-latest",
+    "gemini-flash-lite-latest",
+    "gemini-pro-latest",
+    "gemini-embedding-001",
 ];
 
 /// Request counts.

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::limits::{Family, Limits};
+use crate::limits::Limits;
 use crate::secret::ApiKey;
 
 /// Every variable name botforge reads.
@@ -46,6 +46,10 @@ pub mod vars {
     /// Models the gateway moves to, in order, when the requested one is overloaded
     /// (comma-separated).
     pub const BOTFORGE_FALLBACK_MODELS: &str = "BOTFORGE_FALLBACK_MODELS";
+    /// The model asked for when a command or request names none.
+    pub const BOTFORGE_MODEL: &str = "BOTFORGE_MODEL";
+    /// The default model: Google's alias for its current Flash model.
+    pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
     /// The default metadata file.
     pub const DEFAULT_KEYS_FILE: &str = "keys.json";
 }
@@ -204,7 +208,7 @@ impl KeySource for Environment {
 pub enum KeyOrigin {
     /// An entry of `keys.json`.
     File,
-    /// Only a `GEMINI_KEY_<id>` variable: the family's default model, limits unknown.
+    /// Only a `GEMINI_KEY_<id>` variable: serves any model, limits unknown.
     Env,
 }
 
@@ -213,7 +217,7 @@ pub enum KeyOrigin {
 pub struct KeySpec {
     /// The configured id (`flash_01`).
     pub key_id: String,
-    /// The model this key serves.
+    /// The model this key serves ([`crate::ANY_MODEL`]: any, with a bucket per model).
     pub model: String,
     /// The Google Cloud project; `None` means the key is its own project.
     pub project: Option<String>,
@@ -238,6 +242,33 @@ pub struct PoolConfig {
     pub fallback: Option<ApiKey>,
     /// The metadata file that was read, if any.
     pub keys_file: Option<PathBuf>,
+    /// The model asked for when none is named (`BOTFORGE_MODEL`, else
+    /// [`vars::DEFAULT_MODEL`]).
+    pub default_model: String,
+    /// Models that keys without a `model_name` hold a bucket of their own for, besides the
+    /// well-known ones: the default model and `BOTFORGE_FALLBACK_MODELS`. Other models share a
+    /// project's bucket for the rest.
+    pub models: Vec<String>,
+}
+
+/// The default model and the models named by the environment (see [`PoolConfig::models`]).
+fn named_models(env: &Environment) -> (String, Vec<String>) {
+    let default_model = env
+        .get(vars::BOTFORGE_MODEL)
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map_or(vars::DEFAULT_MODEL, crate::pool::model_id)
+        .to_owned();
+    let mut models = vec![default_model.clone()];
+    models.extend(
+        env.get(vars::BOTFORGE_FALLBACK_MODELS)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(|m| crate::pool::model_id(m).to_owned()),
+    );
+    (default_model, models)
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,8 +425,9 @@ fn spec_from_raw(path: &Path, raw: RawKey, key: ApiKey) -> Result<KeySpec, Confi
             "must not be empty (leave it out for a key that is its own project)",
         ));
     }
+    // A key's model is what `model_name` says; without one it serves any model.
     let model = raw.model_name.map_or_else(
-        || Family::detect(&id).default_model().to_owned(),
+        || crate::pool::ANY_MODEL.to_owned(),
         |m| crate::pool::model_id(m.trim()).to_owned(),
     );
     // Only what is declared is enforced; the rest is unknown until a 429 teaches it.
@@ -424,6 +456,7 @@ impl PoolConfig {
     pub fn load(env: &Environment, source: &dyn KeySource) -> Result<Self, ConfigError> {
         let rotation = env.flag(vars::ENABLE_KEY_ROTATION, false)?;
         let api_key = source.material(vars::GEMINI_API_KEY);
+        let (default_model, models) = named_models(env);
         if !rotation {
             return match api_key {
                 Some(k) => Ok(Self {
@@ -431,6 +464,8 @@ impl PoolConfig {
                     keys: Vec::new(),
                     fallback: Some(k),
                     keys_file: None,
+                    default_model,
+                    models,
                 }),
                 None => Err(ConfigError::NoKeys),
             };
@@ -500,10 +535,9 @@ impl PoolConfig {
             let Some(material) = source.material(&variable) else {
                 continue;
             };
-            let family = Family::detect(id);
             keys.push(KeySpec {
                 key_id: id.to_owned(),
-                model: family.default_model().to_owned(),
+                model: crate::pool::ANY_MODEL.to_owned(),
                 project: None,
                 limits: Limits::UNKNOWN,
                 active: true,
@@ -521,6 +555,8 @@ impl PoolConfig {
             keys,
             fallback,
             keys_file,
+            default_model,
+            models,
         })
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! // Material comes from the environment (or a secret store); limits from keys.json, else
-//! // unknown until a 429 teaches them; the model from keys.json, else the id's family.
+//! // unknown until a 429 teaches them; the model from keys.json's model_name, else any model.
 //! let env = Environment::from_pairs([
 //!     ("ENABLE_KEY_ROTATION", "true"),
 //!     ("GEMINI_KEY_flash_01", "test-key-one-0001"),
@@ -53,10 +53,10 @@ pub use clock::{
 pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
-pub use limits::{Family, LimitSource, Limits};
+pub use limits::{LimitSource, Limits};
 pub use pool::{
-    ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot, Held, KeyPool,
-    KeyReport, Lease, MaterialUpdate, Outcome, PoolOptions, SelectRequest, Verdict,
+    ANY_MODEL, ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot,
+    Held, KeyPool, KeyReport, Lease, MaterialUpdate, Outcome, PoolOptions, SelectRequest, Verdict,
     config_from_process, model_id,
 };
 #[cfg(feature = "redis")]

@@ -102,53 +102,9 @@ impl LimitSource {
     }
 }
 
-/// A model family, recognised from a key id or a model name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// `gemini-2.5-pro` and other `pro` models.
-    Pro,
-    /// `gemini-2.5-flash-lite` and other `lite` models.
-    FlashLite,
-    /// `gemini-2.5-flash`, the default.
-    Flash,
-}
-
-impl Family {
-    /// Recognises the family from a key id (`flash_01`, `pro-2`, `lite_a`) or a model name.
-    /// Anything else is `Flash`, the most widely available family.
-    pub fn detect(text: &str) -> Family {
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("lite") {
-            Family::FlashLite
-        } else if lower.contains("pro") {
-            Family::Pro
-        } else {
-            Family::Flash
-        }
-    }
-
-    /// The model a key of this family serves when `keys.json` does not say.
-    pub fn default_model(self) -> &'static str {
-        match self {
-            Family::Pro => "gemini-2.5-pro",
-            Family::FlashLite => "gemini-2.5-flash-lite",
-            Family::Flash => "gemini-2.5-flash",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn family_comes_from_the_id() {
-        assert_eq!(Family::detect("flash_01"), Family::Flash);
-        assert_eq!(Family::detect("PRO_main"), Family::Pro);
-        assert_eq!(Family::detect("flash_lite_1"), Family::FlashLite);
-        assert_eq!(Family::detect("k1"), Family::Flash);
-        assert_eq!(Family::detect("pro_7").default_model(), "gemini-2.5-pro");
-    }
 
     #[test]
     fn min_is_elementwise_and_unknown_is_no_limit() {

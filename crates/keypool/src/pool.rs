@@ -27,7 +27,7 @@ use crate::clock::{Clock, Millis, next_pacific_midnight, to_rfc3339};
 use crate::config::{KeySource, KeySpec, PoolConfig, vars};
 use crate::error::{Exhausted, KeyBlock, PoolError};
 use crate::health::{HealthPolicy, KeyHealth, KeyState};
-use crate::limits::{Family, LimitSource, Limits};
+use crate::limits::{LimitSource, Limits};
 use crate::secret::ApiKey;
 use crate::store::{
     Acquired, BucketRef, Finish, KeyEvent, KeyLayout, KeyRef, Layout, MemoryStore, StateStore,
@@ -37,14 +37,22 @@ use crate::window::{Check, CooldownReason, LimitKind};
 
 /// Models the `GEMINI_API_KEY` key gets its own buckets for; any other model shares one `*`
 /// bucket; their limits are unknown until learned.
-const KNOWN_MODELS: [&str; 5] = [
+/// Models that a key serving any model holds a bucket of its own for (besides those the
+/// configuration names); every other model shares the key's project's bucket for the rest.
+const KNOWN_MODELS: [&str; 9] = [
+    "gemini-flash-latest",
+    "gemini-flash-lite-latest",
+    "gemini-pro-latest",
     "gemini-2.5-pro",
     "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
     "gemini-2.0-flash",
     "gemini-2.0-flash-lite",
+    "gemini-embedding-001",
 ];
-const ANY_MODEL: &str = "*";
+/// The model of a key that serves any model (no `model_name`), and of the bucket a project's
+/// keys share for models without a bucket of their own.
+pub const ANY_MODEL: &str = "*";
 /// A model's id: `models/NAME` and `NAME` are the same model.
 pub fn model_id(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
@@ -350,6 +358,9 @@ pub struct KeyPool<S: StateStore = MemoryStore> {
     secondary: HashMap<String, Candidate>,
     secondary_any: Option<Candidate>,
     rotation: bool,
+    /// The model asked for when none is named: the bucket health shows for keys that serve
+    /// any model.
+    default_model: String,
     store: S,
     clock: Arc<dyn Clock>,
     policy: HealthPolicy,
@@ -393,6 +404,74 @@ impl Builder {
         self.bucket_ids.insert(id, self.buckets.len() - 1);
         self.buckets.len() - 1
     }
+    /// Adds the pool's keys: the candidates per model, those for any other model, and the
+    /// models that keys without a model hold buckets of their own for.
+    fn pool_keys(
+        &mut self,
+        config: &PoolConfig,
+    ) -> (HashMap<String, Vec<Candidate>>, Vec<Candidate>, Vec<String>) {
+        let mut primary: HashMap<String, Vec<Candidate>> = HashMap::new();
+        // The models with buckets of their own for keys that serve any model.
+        let mut models: Vec<String> = KNOWN_MODELS.iter().map(|m| (*m).to_owned()).collect();
+        models.extend(config.models.iter().map(|m| model_id(m).to_owned()));
+        models.extend(
+            config
+                .keys
+                .iter()
+                .map(|k| k.model.clone())
+                .filter(|m| m != ANY_MODEL),
+        );
+        models.sort();
+        models.dedup();
+        let mut any: Vec<Candidate> = Vec::new();
+        for spec in &config.keys {
+            let KeySpec {
+                key_id,
+                model,
+                project,
+                limits,
+                key,
+                ..
+            } = spec;
+            let project_name = project.clone().unwrap_or_else(|| key_id.clone());
+            let project = self.project(&project_name);
+            self.keys.push(KeyEntry {
+                key_id: key_id.clone(),
+                key: ArcSwap::from_pointee(key.clone()),
+                project: project_name.clone(),
+                model: model.clone(),
+                fallback: false,
+            });
+            let key = self.keys.len() - 1;
+            // A key without a model serves any: a bucket per model (declared limits hold for
+            // each), and the project's bucket for the rest.
+            let served: Vec<&str> = if model == ANY_MODEL {
+                models.iter().map(String::as_str).collect()
+            } else {
+                vec![model.as_str()]
+            };
+            for m in served {
+                let bucket = self.bucket(&project_name, m, *limits);
+                primary.entry(m.to_owned()).or_default().push(Candidate {
+                    key,
+                    bucket,
+                    project,
+                    scale: 1.0,
+                });
+            }
+            if model == ANY_MODEL {
+                let bucket = self.bucket(&project_name, ANY_MODEL, *limits);
+                any.push(Candidate {
+                    key,
+                    bucket,
+                    project,
+                    scale: 1.0,
+                });
+            }
+        }
+        (primary, any, models)
+    }
+
     /// Adds `GEMINI_API_KEY`: its own project, a bucket per known model and one for the rest.
     fn fallback<'m>(
         &mut self,
@@ -489,38 +568,12 @@ impl<S: StateStore> KeyPool<S> {
         let window_ms =
             i64::try_from(options.window.as_millis()).unwrap_or(crate::window::WINDOW_MS);
         let mut b = Builder::default();
-        let mut primary: HashMap<String, Vec<Candidate>> = HashMap::new();
-        for spec in &config.keys {
-            let KeySpec {
-                key_id,
-                model,
-                project,
-                limits,
-                key,
-                ..
-            } = spec;
-            let project_name = project.clone().unwrap_or_else(|| key_id.clone());
-            let project = b.project(&project_name);
-            let bucket = b.bucket(&project_name, model, *limits);
-            b.keys.push(KeyEntry {
-                key_id: key_id.clone(),
-                key: ArcSwap::from_pointee(key.clone()),
-                project: project_name,
-                model: model.clone(),
-                fallback: false,
-            });
-            primary.entry(model.clone()).or_default().push(Candidate {
-                key: b.keys.len() - 1,
-                bucket,
-                project,
-                scale: 1.0,
-            });
-        }
+        let (mut primary, any, models) = b.pool_keys(config);
         let (mut secondary, mut secondary_any) = match &config.fallback {
-            Some(key) => b.fallback(key, primary.keys()),
+            Some(key) => b.fallback(key, models.iter()),
             None => (HashMap::new(), None),
         };
-        let mut primary_any = None;
+        let mut primary_any = (!any.is_empty()).then(|| with_scales(any));
         if config.keys.is_empty() {
             // Single-key mode: GEMINI_API_KEY is the pool.
             for (m, c) in secondary.drain() {
@@ -561,12 +614,35 @@ impl<S: StateStore> KeyPool<S> {
             secondary,
             secondary_any,
             rotation: config.rotation,
+            default_model: config.default_model.clone(),
             store,
             clock,
             policy,
             overload: overload::Overload::default(),
             abandoned: Arc::default(),
         })
+    }
+
+    /// The model asked for when a command or request names none (`BOTFORGE_MODEL`, else
+    /// `gemini-flash-latest`).
+    pub fn default_model(&self) -> &str {
+        &self.default_model
+    }
+
+    /// The models the pool's keys serve by name (those with a bucket of their own), the
+    /// default model first when served; keys without a `model_name` also take any other.
+    pub fn models(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let named = self.buckets.iter().map(|b| b.model.as_str());
+        for m in std::iter::once(self.default_model.as_str())
+            .filter(|d| self.buckets.iter().any(|b| b.model == *d))
+            .chain(named)
+        {
+            if m != ANY_MODEL && !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        out
     }
 
     /// The state backend.
@@ -1227,18 +1303,31 @@ impl<S: StateStore> KeyPool<S> {
         let mut rows = Vec::new();
         for (ki, k) in self.keys.iter().enumerate() {
             let h = self.store.key_health(self.kref(ki))?;
-            let buckets: Vec<usize> = if k.fallback {
-                let default = Family::Flash.default_model();
-                (0..self.buckets.len())
-                    .filter(|&bi| self.buckets[bi].project == FALLBACK_KEY_ID)
+            // A key that serves any model shows the buckets of its project in use (this window
+            // or today), cooling or with a learned limit, else the default model's.
+            let buckets: Vec<usize> = if k.model == ANY_MODEL {
+                let mine =
+                    || (0..self.buckets.len()).filter(|&bi| self.buckets[bi].project == k.project);
+                let used: Vec<usize> = mine()
                     .filter(|&bi| {
-                        self.buckets[bi].model == default
-                            || self
-                                .store
-                                .bucket_view(self.bref(bi), 0, now)
-                                .is_ok_and(|v| v.usage.rpd_used > 0 || v.cooldown.is_some())
+                        self.store
+                            .bucket_view(self.bref(bi), 0, now)
+                            .is_ok_and(|v| {
+                                v.usage.rpm_used > 0
+                                    || v.usage.tpm_used > 0
+                                    || v.usage.rpd_used > 0
+                                    || v.cooldown.is_some()
+                                    || !v.learned.is_unknown()
+                            })
                     })
-                    .collect()
+                    .collect();
+                if used.is_empty() {
+                    mine()
+                        .filter(|&bi| self.buckets[bi].model == self.default_model)
+                        .collect()
+                } else {
+                    used
+                }
             } else {
                 self.buckets
                     .iter()

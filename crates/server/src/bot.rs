@@ -106,7 +106,10 @@ pub async fn create_strategy(State(g): State<Arc<Gateway>>, body: Bytes) -> Resp
         }
     };
     let provider = req.provider.as_deref().unwrap_or("auto");
-    let model = req.model.as_deref().unwrap_or("gemini-2.5-flash");
+    let model = req
+        .model
+        .as_deref()
+        .unwrap_or_else(|| g.client.pool().default_model());
     let generated = match provider {
         "offline" => {
             generator::offline::compile(&req.description).map(generator::Generated::offline)

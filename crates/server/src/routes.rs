@@ -116,15 +116,12 @@ pub(crate) fn admin(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> 
 
 /// The models this gateway's keys serve, in configuration order.
 fn served_models(g: &Gateway) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    if let Ok(s) = g.client.pool().health() {
-        for k in s.keys {
-            if !out.contains(&k.model) {
-                out.push(k.model);
-            }
-        }
-    }
-    out
+    g.client
+        .pool()
+        .models()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn readyz(State(g): Shared) -> Response {

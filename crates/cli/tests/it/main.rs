@@ -64,7 +64,7 @@ fn keys_health_prints_an_aligned_table_and_json() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("keys.json"),
-        r#"{"keys": [{"key_id": "flash_01", "project": "proj-a", "rpm": 60, "tpm": 1000000, "rpd": 1500},
+        r#"{"keys": [{"key_id": "flash_01", "model_name": "gemini-2.5-flash", "project": "proj-a", "rpm": 60, "tpm": 1000000, "rpd": 1500},
                      {"key_id": "pro_01", "project": "proj-a"}]}"#,
     )
     .unwrap();
@@ -83,7 +83,9 @@ fn keys_health_prints_an_aligned_table_and_json() {
     let col = lines[0].find("MODEL").unwrap();
     let at = |line: &str| line.chars().skip(col).collect::<String>();
     assert!(at(lines[1]).starts_with("gemini-2.5-flash"), "{table}");
-    assert!(at(lines[2]).starts_with("gemini-2.5-pro"), "{table}");
+    // Issue 14: no model from the id `pro_01`; a key without `model_name` serves any model and
+    // shows the default one's bucket until it is used.
+    assert!(at(lines[2]).starts_with("gemini-flash-latest "), "{table}");
     assert!(
         lines[1].contains("0/60") && lines[1].contains("0/1000000") && lines[1].contains("0/1500")
     );
@@ -582,7 +584,8 @@ text = "this is not json"
     assert_eq!(v["provider"], "gemini");
     assert_eq!(v["attempts"], 2);
     assert_eq!(v["key_id"], "GEMINI_API_KEY");
-    assert_eq!(v["model"], "gemini-2.5-flash");
+    // Issue 14: the default model is Google's alias for its current Flash.
+    assert_eq!(v["model"], "gemini-flash-latest");
     assert_eq!(v["strategy"]["indicators"]["rsi"], "rsi(close, period)");
     assert_eq!(v["strategy"]["description"], "buy RSI dips, sell RSI peaks");
     assert!(dir.path().join("codes/Dips.toml").exists());
@@ -613,9 +616,11 @@ probability = 1.0
 "#
         ),
     );
+    // The model from BOTFORGE_MODEL (issue 14) rather than --model.
     let env = [
         ("GEMINI_API_KEY", "test-key-gen-0003"),
         ("GEMINI_BASE_URL", sim.base.as_str()),
+        ("BOTFORGE_MODEL", "gemini-2.5-flash"),
     ];
     let args = ["generate", "buy RSI dips", "--json", "--name", "Storm"];
     let out = botforge(dir.path(), &args, &env);

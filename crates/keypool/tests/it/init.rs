@@ -55,7 +55,7 @@ fn single_key_mode_uses_gemini_api_key_for_any_model() {
                 .unwrap();
         }
     });
-    // pro requests are limited with the pro family's numbers
+    // every model the one key served has its own bucket
     let pro = pool.health().unwrap();
     assert!(pro.keys.iter().all(|r| r.key_id == "GEMINI_API_KEY"));
 }
@@ -75,7 +75,7 @@ fn rotation_off_ignores_pool_keys() {
 }
 
 #[test]
-fn rotation_env_keys_join_with_family_defaults() {
+fn rotation_env_keys_serve_any_model_whatever_their_ids() {
     let c = load(&[
         ("ENABLE_KEY_ROTATION", "true"),
         ("GEMINI_KEY_flash_01", "test-key-a-0001"),
@@ -84,12 +84,13 @@ fn rotation_env_keys_join_with_family_defaults() {
     ])
     .unwrap();
     let by_id = |id: &str| c.keys.iter().find(|k| k.key_id == id).unwrap();
-    assert_eq!(by_id("flash_01").model, FLASH);
-    // Issue 14: no built-in tier numbers; an undeclared limit is unknown until learned.
-    assert_eq!(by_id("flash_01").limits, Limits::UNKNOWN);
-    assert_eq!(by_id("pro_01").model, PRO);
-    assert_eq!(by_id("pro_01").limits, Limits::UNKNOWN);
-    assert_eq!(by_id("lite_x").model, "gemini-2.5-flash-lite");
+    // Issue 14: a key's model comes from `model_name` only, never from its id; no built-in
+    // tier numbers either (an undeclared limit is unknown until learned).
+    for id in ["flash_01", "pro_01", "lite_x"] {
+        assert_eq!(by_id(id).model, keypool::ANY_MODEL, "{id}");
+        assert_eq!(by_id(id).limits, Limits::UNKNOWN, "{id}");
+    }
+    assert_eq!(c.default_model, "gemini-flash-latest");
     assert!(
         c.keys
             .iter()
@@ -123,7 +124,7 @@ fn keys_file_entries_carry_their_limits_and_env_keys_join() {
     assert_eq!(f.project.as_deref(), Some("proj-a"));
     assert_eq!(f.origin, KeyOrigin::File);
     let p = &c.keys[1];
-    assert_eq!(p.model, PRO);
+    assert_eq!(p.model, keypool::ANY_MODEL, "no model from the id `pro_01`");
     assert!(!p.active);
     assert_eq!(p.limits, Limits::UNKNOWN, "no built-in family numbers");
     let e = &c.keys[2];
@@ -360,4 +361,96 @@ async fn keys_of_one_project_share_the_smallest_limits() {
         );
         assert_eq!(r.project, "p");
     }
+}
+
+/// Issue 14: a key without `model_name` serves any model, each with a bucket of its own (an
+/// unlisted model in the project's bucket for the rest); a named key serves only its model;
+/// the default model is `gemini-flash-latest` unless `BOTFORGE_MODEL` says otherwise.
+#[test]
+fn keys_without_a_model_serve_any_model_each_in_its_own_bucket() {
+    let json = r#"{"keys": [
+        {"key_id": "named", "model_name": "models/gemini-2.5-flash", "project": "p-named"}
+    ]}"#;
+    let (_f, c) = load_with_file(
+        json,
+        &[
+            ("GEMINI_KEY_named", "test-key-named-0001"),
+            ("GEMINI_KEY_pro_01", "test-key-any-0002"),
+            ("BOTFORGE_FALLBACK_MODELS", "gemini-3-pro-preview"),
+        ],
+    );
+    let c = c.unwrap();
+    assert_eq!(c.default_model, "gemini-flash-latest");
+    let pool = KeyPool::in_memory(&c, Arc::new(ManualClock::new(0))).unwrap();
+    assert_eq!(pool.default_model(), "gemini-flash-latest");
+    let models = pool.models();
+    assert_eq!(models.first(), Some(&"gemini-flash-latest"));
+    assert!(models.contains(&"gemini-3-pro-preview") && !models.contains(&"*"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let serves = |model: &'static str| {
+            let pool = &pool;
+            async move {
+                let mut ids = std::collections::BTreeSet::new();
+                let mut exclude = Vec::new();
+                while let Ok(lease) = pool
+                    .select(&keypool::SelectRequest {
+                        exclude: &exclude,
+                        ..keypool::SelectRequest::new(model, 10)
+                    })
+                    .await
+                {
+                    ids.insert(pool.key_id(&lease).to_owned());
+                    exclude.push(lease.key_index());
+                    pool.report(lease, &keypool::Outcome::Success { input_tokens: 10 })
+                        .await
+                        .unwrap();
+                }
+                ids.into_iter().collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            serves(PRO).await,
+            ["pro_01"],
+            "the named key serves only its model"
+        );
+        assert_eq!(serves("gemini-flash-latest").await, ["pro_01"]);
+        assert_eq!(
+            serves("gemini-9-ultra").await,
+            ["pro_01"],
+            "an unlisted model"
+        );
+        assert_eq!(serves("models/gemini-2.5-flash").await, ["named", "pro_01"]);
+    });
+    // The any-model key's rows: one per bucket in use, each model counted on its own.
+    let health = pool.health().unwrap();
+    let rows: Vec<(&str, &str, u64)> = health
+        .keys
+        .iter()
+        .filter(|r| r.key_id == "pro_01")
+        .map(|r| (r.model.as_str(), r.project.as_str(), r.rpm_used))
+        .collect();
+    for model in [PRO, "gemini-flash-latest", "*", FLASH] {
+        assert!(rows.contains(&(model, "pro_01", 1)), "{model}: {rows:?}");
+    }
+    assert_eq!(rows.len(), 4, "{rows:?}");
+
+    let (_f, c) = load_with_file(
+        json,
+        &[
+            ("GEMINI_KEY_named", "test-key-named-0001"),
+            ("BOTFORGE_MODEL", "models/gemini-2.5-pro"),
+        ],
+    );
+    let c = c.unwrap();
+    assert_eq!(c.default_model, PRO);
+    let pool = KeyPool::in_memory(&c, Arc::new(ManualClock::new(0))).unwrap();
+    assert_eq!(pool.default_model(), PRO);
+    assert_eq!(
+        pool.models(),
+        [FLASH],
+        "only the named key's model: nobody serves pro"
+    );
 }
