@@ -38,6 +38,16 @@ n = g.models.count_tokens(model=MODEL, contents="count these words")
 assert n.total_tokens and n.total_tokens > 0, n
 found["genai_count_tokens"] = n.total_tokens
 
+EMBED = "gemini-embedding-001"
+e = g.models.embed_content(
+    model=EMBED,
+    contents=["first text", "second text"],
+    config=types.EmbedContentConfig(output_dimensionality=32),
+)
+assert len(e.embeddings) == 2 and all(len(x.values) == 32 for x in e.embeddings), e
+assert e.embeddings[0].values != e.embeddings[1].values
+found["genai_embeddings"] = len(e.embeddings)
+
 bad = gclient("wrong-token")  # kept: a client collected mid-call closes its connection
 try:
     bad.models.generate_content(model=MODEL, contents="hi")
@@ -59,6 +69,11 @@ for ev in o.chat.completions.create(
         parts.append(ev.choices[0].delta.content)
 assert "".join(parts).startswith("Hello from"), parts
 found["openai_stream"] = True
+
+emb = o.embeddings.create(model=EMBED, input=["one", "two", "three"], dimensions=16)
+assert [d.index for d in emb.data] == [0, 1, 2] and len(emb.data[0].embedding) == 16, emb
+assert emb.usage.prompt_tokens > 0, emb.usage
+found["openai_embeddings"] = len(emb.data)
 
 models = [m.id for m in o.models.list()]
 assert MODEL in models, models

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod embed;
 mod format;
 mod quota;
 mod server;

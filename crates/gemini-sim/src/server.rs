@@ -63,6 +63,8 @@ pub struct Stats {
     /// Generate requests that asked for structured output (`responseJsonSchema` or
     /// `responseSchema` with `responseMimeType: application/json`).
     pub structured_requests: u64,
+    /// Embeddings made (one per text of `embedContent`, `batchEmbedContents` or `embeddings`).
+    pub embeddings: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +87,7 @@ impl Tally {
 }
 
 #[derive(Debug, Clone)]
-struct Caller {
+pub(crate) struct Caller {
     id: String,
     project: String,
 }
@@ -113,7 +115,7 @@ fn fingerprint(material: &str) -> String {
     format!("key-{:08x}", h >> 32)
 }
 
-fn json_response(status: u16, body: &Value) -> Response {
+pub(crate) fn json_response(status: u16, body: &Value) -> Response {
     let mut r = Response::new(Body::from(format::pretty(body)));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
@@ -123,12 +125,12 @@ fn json_response(status: u16, body: &Value) -> Response {
     r
 }
 
-fn compat_error(status: u16, body: &Value) -> Response {
+pub(crate) fn compat_error(status: u16, body: &Value) -> Response {
     // The OpenAI-compatible endpoint wraps the envelope in an array.
     json_response(status, &Value::Array(vec![body.clone()]))
 }
 
-fn text_chars(v: Option<&Value>) -> usize {
+pub(crate) fn text_chars(v: Option<&Value>) -> usize {
     match v {
         Some(Value::String(s)) => s.chars().count(),
         Some(Value::Array(a)) => a.iter().map(|x| text_chars(Some(x))).sum(),
@@ -148,7 +150,7 @@ fn text_chars(v: Option<&Value>) -> usize {
     }
 }
 
-fn tokens_of(chars: usize) -> u64 {
+pub(crate) fn tokens_of(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
@@ -360,7 +362,7 @@ impl Sim {
     }
 
     /// Authenticates; the error is (status, body).
-    fn authenticate(&self, key: Option<&str>) -> Result<Caller, (u16, Value)> {
+    pub(crate) fn authenticate(&self, key: Option<&str>) -> Result<Caller, (u16, Value)> {
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             return Err((403, format::no_key()));
         };
@@ -399,6 +401,73 @@ impl Sim {
                 Err((403, format::consumer_suspended(&k.key)))
             }
         }
+    }
+
+    /// A call that passed validation meets what generation meets: the injected faults that
+    /// answer with an error (or a reset, or a delay), then the (project, model) quota for
+    /// `prompt` input tokens. `Err` is the answer to send, already counted.
+    pub(crate) async fn admit(
+        &self,
+        caller: &Caller,
+        model: &str,
+        prompt: u64,
+        compat: bool,
+    ) -> Result<(), Response> {
+        let answer = |status: u16, body: &Value| {
+            self.tally(caller, Tally::of_status(status));
+            if compat {
+                compat_error(status, body)
+            } else {
+                json_response(status, body)
+            }
+        };
+        if let Some((kind, delay)) = self.roll_fault(caller, model) {
+            if let Some((status, body)) = fault_error(kind, compat) {
+                return Err(answer(status, &body));
+            }
+            match kind {
+                FaultKind::Reset => {
+                    self.tally(caller, Tally::Error);
+                    return Err(Response::new(broken_body()));
+                }
+                FaultKind::Slow => tokio::time::sleep(Duration::from_millis(delay)).await,
+                _ => {}
+            }
+        }
+        let now = self.clock.now_ms();
+        let admitted = self.quotas.lock().admit(
+            &caller.project,
+            model,
+            self.limits(&caller.project, model),
+            prompt,
+            now,
+        );
+        admitted.map_err(|e| {
+            answer(
+                429,
+                &format::quota_exceeded(e.limit, e.value, model, e.retry_secs),
+            )
+        })
+    }
+
+    /// Counts a call answered in full.
+    pub(crate) fn succeeded(&self, caller: &Caller) {
+        self.tally(caller, Tally::Success);
+    }
+
+    /// Counts a call refused before it was admitted (a bad body, an unknown model).
+    pub(crate) fn refused(&self, caller: &Caller, status: u16) {
+        self.tally(caller, Tally::of_status(status));
+    }
+
+    /// Whether `model` is served.
+    pub(crate) fn serves(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m == model)
+    }
+
+    /// Counts embeddings made.
+    pub(crate) fn embedded(&self, n: u64) {
+        self.stats.lock().embeddings += n;
     }
 
     fn limits(&self, project: &str, model: &str) -> Option<LimitConfig> {
@@ -492,7 +561,7 @@ fn native_key<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) ->
         .or_else(|| query.get("key").map(String::as_str))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -547,6 +616,8 @@ enum Method {
     Generate,
     Stream,
     Count,
+    Embed,
+    BatchEmbed,
 }
 
 impl Method {
@@ -555,6 +626,8 @@ impl Method {
             "generateContent" => Some(Method::Generate),
             "streamGenerateContent" => Some(Method::Stream),
             "countTokens" => Some(Method::Count),
+            "embedContent" => Some(Method::Embed),
+            "batchEmbedContents" => Some(Method::BatchEmbed),
             _ => None,
         }
     }
@@ -599,7 +672,9 @@ async fn native_post(
     };
     let method_name = match method {
         Method::Count => "countTokens",
-        _ => "generateContent",
+        Method::Embed => "embedContent",
+        Method::BatchEmbed => "batchEmbedContents",
+        Method::Generate | Method::Stream => "generateContent",
     };
     if !sim.models.iter().any(|m| m == model) {
         return fail(404, &format::unknown_model(model, method_name));
@@ -610,6 +685,10 @@ async fn native_post(
             &format::bad_request("Invalid JSON payload received. Unexpected token."),
         );
     };
+    if let Method::Embed | Method::BatchEmbed = method {
+        let batch = matches!(method, Method::BatchEmbed);
+        return crate::embed::native(&sim, &caller, model, batch, &body).await;
+    }
     if let Method::Count = method {
         let n = prompt_tokens(body.get("generateContentRequest").unwrap_or(&body));
         sim.tally(&caller, Tally::Success);
@@ -704,7 +783,7 @@ async fn native_post(
             };
             sse_response(stream_events(&reply, model, end))
         }
-        Method::Generate | Method::Count => {
+        Method::Generate | Method::Count | Method::Embed | Method::BatchEmbed => {
             sim.tally(&caller, Tally::Success);
             json_response(200, &unary_body(&reply, model))
         }
@@ -1038,6 +1117,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1beta/models/{tail}", post(native_post).get(get_model))
         .route("/v1beta/openai/chat/completions", post(compat_chat))
         .route("/v1beta/openai/models", get(compat_models))
+        .route("/v1beta/openai/embeddings", post(crate::embed::compat))
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/healthz", get(|| async { "ok" }))

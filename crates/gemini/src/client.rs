@@ -181,6 +181,39 @@ struct UsageCounts {
     candidates_token_count: Option<u64>,
 }
 
+/// A model method whose request body and answer pass through as bytes (a gateway's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawMethod {
+    /// `:generateContent`.
+    GenerateContent,
+    /// `:embedContent`: one embedding.
+    EmbedContent,
+    /// `:batchEmbedContents`: several (what the SDKs' `embed_content` calls).
+    BatchEmbedContents,
+}
+
+impl RawMethod {
+    /// The method as the URL names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RawMethod::GenerateContent => "generateContent",
+            RawMethod::EmbedContent => "embedContent",
+            RawMethod::BatchEmbedContents => "batchEmbedContents",
+        }
+    }
+
+    /// The method a URL names, if it passes through.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            RawMethod::GenerateContent,
+            RawMethod::EmbedContent,
+            RawMethod::BatchEmbedContents,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+}
+
 /// A `generateContent` answer passed through as bytes, with the token counts it reports.
 #[derive(Debug, Clone)]
 pub struct RawGenerated {
@@ -342,7 +375,23 @@ impl GeminiClient {
         model: &str,
         body: bytes::Bytes,
     ) -> Result<RawGenerated, GeminiError> {
-        let url = self.url(&format!("models/{}:generateContent", model_id(model)?));
+        self.post_raw(key, model, RawMethod::GenerateContent, body)
+            .await
+    }
+
+    /// `POST /v1beta/models/{model}:{method}` with a body sent as it is and the answer returned
+    /// as it is: only the token counts it reports are read (embeddings report none).
+    ///
+    /// # Errors
+    /// Any [`GeminiError`]; an answer that is not a JSON object is [`GeminiError::Decode`].
+    pub async fn post_raw(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        method: RawMethod,
+        body: bytes::Bytes,
+    ) -> Result<RawGenerated, GeminiError> {
+        let url = self.url(&format!("models/{}:{}", model_id(model)?, method.name()));
         let builder = self
             .http
             .post(url)

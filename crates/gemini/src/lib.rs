@@ -28,13 +28,13 @@ mod sse;
 mod types;
 
 pub use client::{
-    ClientConfig, DEFAULT_BASE_URL, GeminiClient, RawGenerated, ResponseStream, model_id,
+    ClientConfig, DEFAULT_BASE_URL, GeminiClient, RawGenerated, RawMethod, ResponseStream, model_id,
 };
 pub use error::{
     ApiError, Denial, GeminiError, QuotaScope, QuotaViolation, parse_proto_duration, redact_keys,
     redact_value,
 };
-pub use openai::{IMAGE_TOKENS, estimate_chat_tokens};
+pub use openai::{IMAGE_TOKENS, estimate_chat_tokens, estimate_text_tokens};
 pub use passthrough::Passthrough;
 pub use rotating::{CallOptions, Generated, RotateError, RotatingClient, RotatingStream};
 pub use sse::{Event, SseParser};

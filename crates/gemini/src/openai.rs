@@ -16,6 +16,19 @@ const AUDIO_BYTES_PER_SECOND: u64 = 16_000;
 struct Body {
     #[serde(default)]
     messages: Vec<Message>,
+    /// An `embeddings` body's input.
+    #[serde(default)]
+    input: Option<Input>,
+}
+
+/// What `embeddings` takes: text, texts, or tokens already.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Input {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u64>),
+    TokenLists(Vec<Vec<u64>>),
 }
 
 #[derive(Deserialize)]
@@ -78,8 +91,39 @@ pub fn estimate_chat_tokens(body: &[u8]) -> u64 {
             None => {}
         }
     }
+    match &parsed.input {
+        Some(Input::Text(t)) => chars += t.chars().count() as u64,
+        Some(Input::Texts(ts)) => chars += ts.iter().map(|t| t.chars().count() as u64).sum::<u64>(),
+        Some(Input::Tokens(t)) => media += t.len() as u64,
+        Some(Input::TokenLists(ts)) => media += ts.iter().map(|t| t.len() as u64).sum::<u64>(),
+        None => {}
+    }
     let base = chars.div_ceil(4);
     base + base.div_ceil(20) + 1 + media
+}
+
+/// The input tokens of a native body that is not a `generateContent` request (an
+/// `embedContent` or `batchEmbedContents` one): every `text` in it, about 4 characters a token
+/// plus 5 %, as for generation. A body that does not parse falls back to its size.
+pub fn estimate_text_tokens(body: &[u8]) -> u64 {
+    fn chars(v: &serde_json::Value) -> u64 {
+        match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(t) if k == "text" => t.chars().count() as u64,
+                    other => chars(other),
+                })
+                .sum(),
+            serde_json::Value::Array(a) => a.iter().map(chars).sum(),
+            _ => 0,
+        }
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (body.len() as u64).div_ceil(4);
+    };
+    let base = chars(&v).div_ceil(4);
+    base + base.div_ceil(20) + 1
 }
 
 #[cfg(test)]
@@ -109,5 +153,27 @@ mod tests {
         // 48,000 bytes of audio ≈ 3 s at 128 kbit/s.
         assert_eq!(estimate_chat_tokens(audio.as_bytes()), 1 + 3 * 32);
         assert_eq!(estimate_chat_tokens(b"[1, 2]"), 2, "unparsable: its size");
+    }
+
+    #[test]
+    fn embedding_inputs_are_counted_by_their_text() {
+        let t = "y".repeat(400);
+        // 400 characters → 100 + 5 + 1 whichever way the text comes.
+        for body in [
+            serde_json::json!({"model": "gemini-embedding-001", "input": t}),
+            serde_json::json!({"input": [t[..200].to_owned(), t[200..].to_owned()]}),
+        ] {
+            assert_eq!(estimate_chat_tokens(body.to_string().as_bytes()), 106);
+        }
+        let tokens = serde_json::json!({"input": [[1, 2, 3], [4, 5]]}).to_string();
+        assert_eq!(estimate_chat_tokens(tokens.as_bytes()), 1 + 5);
+        let native = serde_json::json!({"requests": [
+            {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t[..100].to_owned()}]}},
+            {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t[100..].to_owned()}]},
+             "taskType": "RETRIEVAL_DOCUMENT", "title": "not counted"}
+        ]})
+        .to_string();
+        assert_eq!(estimate_text_tokens(native.as_bytes()), 106);
+        assert_eq!(estimate_text_tokens(b"{"), 1, "unparsable: its size");
     }
 }

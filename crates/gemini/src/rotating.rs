@@ -250,13 +250,41 @@ impl<S: StateStore> RotatingClient<S> {
         estimate: u64,
         options: CallOptions<'_>,
     ) -> Result<Generated<crate::RawGenerated>, RotateError> {
+        self.post_raw(
+            model,
+            crate::RawMethod::GenerateContent,
+            body,
+            estimate,
+            options,
+        )
+        .await
+    }
+
+    /// A model method whose body passes through as bytes ([`crate::RawMethod`]: generation or
+    /// embeddings), rotated, limited and counted like generation: `estimate` input tokens are
+    /// reserved and reconciled from the answer's `usageMetadata` when it has one.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn post_raw(
+        &self,
+        model: &str,
+        method: crate::RawMethod,
+        body: bytes::Bytes,
+        estimate: u64,
+        options: CallOptions<'_>,
+    ) -> Result<Generated<crate::RawGenerated>, RotateError> {
         let client = &self.client;
         let body = &body;
         self.counted(
             model,
             estimate,
             options,
-            |g| async move { client.generate_raw(&g.api_key, g.model, body.clone()).await },
+            |g| async move {
+                client
+                    .post_raw(&g.api_key, g.model, method, body.clone())
+                    .await
+            },
             |r: &crate::RawGenerated| r.prompt_tokens,
         )
         .await

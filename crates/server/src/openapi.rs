@@ -28,6 +28,13 @@ pub fn document() -> Value {
     stream["parameters"] = model.clone();
     let mut count = op("Gemini countTokens", "gemini");
     count["parameters"] = model.clone();
+    let mut embed = op("Gemini embedContent through the key pool", "gemini");
+    embed["parameters"] = model.clone();
+    let mut batch_embed = op(
+        "Gemini batchEmbedContents through the key pool (what the SDKs' embed_content calls)",
+        "gemini",
+    );
+    batch_embed["parameters"] = model.clone();
     let mut get_model = op("One model", "gemini");
     get_model["parameters"] = model;
     let key = json!([
@@ -54,10 +61,13 @@ pub fn document() -> Value {
             "/v1beta/models/{model}:generateContent": {"post": generate},
             "/v1beta/models/{model}:streamGenerateContent": {"post": stream},
             "/v1beta/models/{model}:countTokens": {"post": count},
+            "/v1beta/models/{model}:embedContent": {"post": embed},
+            "/v1beta/models/{model}:batchEmbedContents": {"post": batch_embed},
             "/v1beta/models": {"get": op("Models served upstream", "gemini")},
             "/v1beta/models/{model}": {"get": get_model},
             "/v1/chat/completions": {"post": op("OpenAI chat completions (streaming with \"stream\": true)", "openai")},
             "/v1/models": {"get": op("Models, OpenAI's shape", "openai")},
+            "/v1/embeddings": {"post": op("OpenAI embeddings through the key pool", "openai")},
             "/v1/keys/health": {"get": op("Every key's state and usage (no key material)", "keys")},
             "/v1/keys/reload": {"post": op("Read the secret store again and swap rotated key material in (admin token)", "admin")},
             "/v1/keys/{key_id}/enable": {"post": enable},

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gemini::{CallOptions, GenerateContentRequest};
+use gemini::{CallOptions, GenerateContentRequest, RawMethod};
 use keypool::KeyState;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -34,6 +34,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     // OpenAI's shape, errors included.
     let openai = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(openai_models))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -294,6 +295,11 @@ async fn model_action(
     let Some((model, action)) = rest.rsplit_once(':') else {
         return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
     };
+    if let Some(method @ (RawMethod::EmbedContent | RawMethod::BatchEmbedContents)) =
+        RawMethod::parse(action)
+    {
+        return embed(&g, (model, method), &headers, body).await;
+    }
     let request: GenerateContentRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -360,10 +366,64 @@ async fn model_action(
                 Protocol::Gemini,
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
-                format!("unknown method `{other}`: use generateContent, streamGenerateContent or countTokens"),
+                format!("unknown method `{other}`: use generateContent, streamGenerateContent, countTokens, embedContent or batchEmbedContents"),
             )
             .into_response(),
         ),
+    };
+    g.metrics.request(
+        route,
+        response.status().as_u16(),
+        upstream,
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// `embedContent` and `batchEmbedContents`: the body goes upstream as it came and the answer
+/// comes back as it was sent, through the pool like generation (its text reserved as input
+/// tokens against the (project, model) bucket, the fallback models honoured).
+async fn embed(
+    g: &Gateway,
+    (model, method): (&str, RawMethod),
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = method.name();
+    if !serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.is_object()) {
+        let r = bad_request(
+            Protocol::Gemini,
+            "Invalid JSON payload received: the body must be a JSON object.",
+        );
+        g.metrics.request(route, 400, 0.0, 0.0);
+        return r;
+    }
+    let started = Instant::now();
+    let fallbacks = fallback_models(&g.fallback_models, headers);
+    let also: Vec<&str> = fallbacks.iter().map(String::as_str).collect();
+    let estimate = gemini::estimate_text_tokens(&body);
+    let done = g
+        .client
+        .post_raw(
+            model,
+            method,
+            body,
+            estimate,
+            CallOptions { also_models: &also },
+        )
+        .await;
+    let upstream = started.elapsed().as_secs_f64();
+    let response = match done {
+        Ok(done) => {
+            let prompt = done.value.prompt_tokens.unwrap_or(estimate);
+            g.metrics.tokens(&done.model, prompt, 0);
+            (
+                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                done.value.body,
+            )
+                .into_response()
+        }
+        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
     };
     g.metrics.request(
         route,
@@ -430,6 +490,18 @@ struct ModelOnly {
 }
 
 async fn chat_completions(State(g): Shared, body: Bytes) -> Response {
+    openai_post(&g, ("chat/completions", "chat.completions"), body).await
+}
+
+/// `/v1/embeddings`, rotated, limited and counted like chat (its `input` text reserved as
+/// input tokens, settled at the answer's `usage.prompt_tokens`).
+async fn embeddings(State(g): Shared, body: Bytes) -> Response {
+    openai_post(&g, ("embeddings", "embeddings"), body).await
+}
+
+/// A request to Gemini's OpenAI-compatible `path`, passed through with rotation; `route` is
+/// its metrics label.
+async fn openai_post(g: &Gateway, (path, route): (&str, &'static str), body: Bytes) -> Response {
     // serde would also read a struct from an array: insist on an object.
     let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let (true, Ok(request)) = (object, serde_json::from_slice::<ModelOnly>(&body)) else {
@@ -446,14 +518,14 @@ async fn chat_completions(State(g): Shared, body: Bytes) -> Response {
     };
     let model = model.trim_start_matches("models/").to_owned();
     let started = Instant::now();
-    let done = g.client.openai(&model, "chat/completions", body).await;
+    let done = g.client.openai(&model, path, body).await;
     let waited = started.elapsed().as_secs_f64();
     let upstream = match done {
         Ok(done) => done.value,
         Err(e) => {
             let r = ApiFailure::from_rotate(Protocol::OpenAi, &e).into_response();
             g.metrics.request(
-                "chat.completions",
+                route,
                 r.status().as_u16(),
                 waited,
                 started.elapsed().as_secs_f64(),
@@ -476,7 +548,7 @@ async fn chat_completions(State(g): Shared, body: Bytes) -> Response {
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, content_type);
     g.metrics.request(
-        "chat.completions",
+        route,
         status.as_u16(),
         waited,
         started.elapsed().as_secs_f64(),

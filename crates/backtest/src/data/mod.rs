@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
+#[cfg(feature = "parquet")]
 pub(crate) use fields::parse_number;
 pub use layout::TimeFormat;
 use lines::Source;

@@ -727,11 +727,151 @@ async fn the_official_sdks_work_through_the_gateway() {
     assert_eq!(found["genai_wrong_token"], 403);
     assert_eq!(found["openai_wrong_token"], 403);
     assert!(found["genai_stream_chunks"].as_u64().unwrap() >= 1);
+    assert_eq!(found["genai_embeddings"], 2);
+    assert_eq!(found["openai_embeddings"], 3);
     let stats = up.sim.sim.stats();
+    assert_eq!(
+        stats.embeddings, 5,
+        "both SDKs' embeddings went through the gateway"
+    );
     assert_eq!(stats.keys.get("k1").map_or(0, |c| c.successes), 0);
     // Either healthy key may have served them all (the pick is random).
     let served = |id: &str| stats.keys.get(id).map_or(0, |c| c.successes);
     assert!(served("k2") + served("k3") >= 8, "{stats:?}");
+}
+
+/// Issue 15 item 4: embeddings on both protocols go through the pool like generation: rotated
+/// (the revoked key set aside), counted in their (project, model) bucket, in the metrics, and a
+/// bad body is refused before any upstream call.
+#[tokio::test]
+async fn embeddings_rotate_and_count_on_both_protocols() {
+    let up = up(&[TOKEN]).await;
+    let embed = "gemini-embedding-001";
+    let url = |method: &str| format!("{}/v1beta/models/{embed}:{method}", up.base);
+    for i in 0..4 {
+        let (s, v, text) = body(
+            up.http
+                .post(url("embedContent"))
+                .header("x-goog-api-key", TOKEN)
+                .json(&json!({"content": {"parts": [{"text": format!("text {i}")}]}}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, 200, "{text}");
+        assert_eq!(v["embedding"]["values"].as_array().unwrap().len(), 3072);
+        no_key_material(&text);
+    }
+    let request = |t: &str| {
+        json!({"model": format!("models/{embed}"), "content": {"parts": [{"text": t}]},
+               "outputDimensionality": 8})
+    };
+    let (s, v, text) = body(
+        up.http
+            .post(url("batchEmbedContents"))
+            .header("x-goog-api-key", TOKEN)
+            .json(&json!({"requests": [request("a"), request("b"), request("c")]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let embeddings = v["embeddings"].as_array().unwrap();
+    assert_eq!(embeddings.len(), 3);
+    assert!(
+        embeddings
+            .iter()
+            .all(|e| e["values"].as_array().unwrap().len() == 8)
+    );
+    let (s, v, text) = body(
+        up.http
+            .post(format!("{}/v1/embeddings", up.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"model": embed, "input": ["x", "y"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    // Upstream's own refusal (a request naming another model) is the caller's: no key cools.
+    let (s, _, text) = body(
+        up.http
+            .post(url("batchEmbedContents"))
+            .header("x-goog-api-key", TOKEN)
+            .json(&json!({"requests": [{"model": "models/gemini-2.5-flash", "content": {"parts": [{"text": "a"}]}}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 400, "{text}");
+    // A body that is no object never goes upstream.
+    let before = up.upstream_requests();
+    let r = up
+        .http
+        .post(url("embedContent"))
+        .header("x-goog-api-key", TOKEN)
+        .header("content-type", "application/json")
+        .body("[1, 2]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(up.upstream_requests(), before);
+
+    let stats = up.sim.sim.stats();
+    assert_eq!(stats.embeddings, 4 + 3 + 2);
+    let served = |id: &str| stats.keys.get(id).map_or(0, |c| c.successes);
+    assert_eq!(served("k1"), 0);
+    assert_eq!(served("k2") + served("k3"), 6, "{stats:?}");
+    assert!(
+        stats.keys.get("k1").map_or(0, |c| c.requests) <= 1,
+        "{stats:?}"
+    );
+    // Counted in the embedding model's buckets, and every key is still active.
+    let (_, health, _) = body(
+        up.http
+            .get(format!("{}/v1/keys/health", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let rows = health["keys"].as_array().unwrap();
+    let used: u64 = rows
+        .iter()
+        .filter(|r| r["model"] == embed)
+        .map(|r| r["rpm_used"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(used, 7, "{health}");
+    assert!(
+        rows.iter()
+            .filter(|r| r["key_id"] != "k1")
+            .all(|r| r["state"] == "active"),
+        "{health}"
+    );
+    let (_, _, metrics) = body(
+        up.http
+            .get(format!("{}/metrics", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for route in ["embedContent", "batchEmbedContents", "embeddings"] {
+        assert!(
+            metrics.contains(&format!("route=\"{route}\",status=\"200\"")),
+            "{route}: {metrics}"
+        );
+    }
 }
 
 /// `name{labels}` → value, from Prometheus' text format; panics on a malformed line.
