@@ -740,6 +740,32 @@ async fn the_official_sdks_work_through_the_gateway() {
     assert!(served("k2") + served("k3") >= 8, "{stats:?}");
 }
 
+/// A GET of the gateway's `path` with the token; (status, JSON, text).
+async fn get_with_token(up: &Up, path: &str) -> (u16, Value, String) {
+    body(
+        up.http
+            .get(format!("{}{path}", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A native POST with the gateway token; (status, JSON, text).
+async fn gemini_post(http: &reqwest::Client, url: String, json: &Value) -> (u16, Value, String) {
+    body(
+        http.post(url)
+            .header("x-goog-api-key", TOKEN)
+            .json(json)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// Issue 15 item 4: embeddings on both protocols go through the pool like generation: rotated
 /// (the revoked key set aside), counted in their (project, model) bucket, in the metrics, and a
 /// bad body is refused before any upstream call.
@@ -749,14 +775,10 @@ async fn embeddings_rotate_and_count_on_both_protocols() {
     let embed = "gemini-embedding-001";
     let url = |method: &str| format!("{}/v1beta/models/{embed}:{method}", up.base);
     for i in 0..4 {
-        let (s, v, text) = body(
-            up.http
-                .post(url("embedContent"))
-                .header("x-goog-api-key", TOKEN)
-                .json(&json!({"content": {"parts": [{"text": format!("text {i}")}]}}))
-                .send()
-                .await
-                .unwrap(),
+        let (s, v, text) = gemini_post(
+            &up.http,
+            url("embedContent"),
+            &json!({"content": {"parts": [{"text": format!("text {i}")}]}}),
         )
         .await;
         assert_eq!(s, 200, "{text}");
@@ -767,14 +789,10 @@ async fn embeddings_rotate_and_count_on_both_protocols() {
         json!({"model": format!("models/{embed}"), "content": {"parts": [{"text": t}]},
                "outputDimensionality": 8})
     };
-    let (s, v, text) = body(
-        up.http
-            .post(url("batchEmbedContents"))
-            .header("x-goog-api-key", TOKEN)
-            .json(&json!({"requests": [request("a"), request("b"), request("c")]}))
-            .send()
-            .await
-            .unwrap(),
+    let (s, v, text) = gemini_post(
+        &up.http,
+        url("batchEmbedContents"),
+        &json!({"requests": [request("a"), request("b"), request("c")]}),
     )
     .await;
     assert_eq!(s, 200, "{text}");
@@ -800,16 +818,8 @@ async fn embeddings_rotate_and_count_on_both_protocols() {
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
 
     // Upstream's own refusal (a request naming another model) is the caller's: no key cools.
-    let (s, _, text) = body(
-        up.http
-            .post(url("batchEmbedContents"))
-            .header("x-goog-api-key", TOKEN)
-            .json(&json!({"requests": [{"model": "models/gemini-2.5-flash", "content": {"parts": [{"text": "a"}]}}]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let other = json!({"requests": [{"model": "models/gemini-2.5-flash", "content": {"parts": [{"text": "a"}]}}]});
+    let (s, _, text) = gemini_post(&up.http, url("batchEmbedContents"), &other).await;
     assert_eq!(s, 400, "{text}");
     // A body that is no object never goes upstream.
     let before = up.upstream_requests();
@@ -835,15 +845,7 @@ async fn embeddings_rotate_and_count_on_both_protocols() {
         "{stats:?}"
     );
     // Counted in the embedding model's buckets, and every key is still active.
-    let (_, health, _) = body(
-        up.http
-            .get(format!("{}/v1/keys/health", up.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, health, _) = get_with_token(&up, "/v1/keys/health").await;
     let rows = health["keys"].as_array().unwrap();
     let used: u64 = rows
         .iter()
@@ -857,15 +859,7 @@ async fn embeddings_rotate_and_count_on_both_protocols() {
             .all(|r| r["state"] == "active"),
         "{health}"
     );
-    let (_, _, metrics) = body(
-        up.http
-            .get(format!("{}/metrics", up.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, metrics) = get_with_token(&up, "/metrics").await;
     for route in ["embedContent", "batchEmbedContents", "embeddings"] {
         assert!(
             metrics.contains(&format!("route=\"{route}\",status=\"200\"")),
