@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{FaultKind, KeyState, LimitConfig, SimConfig};
 use crate::format;
-use crate::quota::{Exceeded, Quotas, SimClock};
+use crate::quota::{Quotas, SimClock};
 
 /// Models served when the configuration does not list them.
 pub const DEFAULT_MODELS: [&str; 9] = [
@@ -434,6 +434,19 @@ impl Sim {
                 _ => {}
             }
         }
+        self.quota(caller, model, prompt, compat)
+            .map_or(Ok(()), Err)
+    }
+
+    /// The (project, model) quota for one call of `prompt` input tokens: the 429 to send
+    /// (already counted) when it is spent.
+    pub(crate) fn quota(
+        &self,
+        caller: &Caller,
+        model: &str,
+        prompt: u64,
+        compat: bool,
+    ) -> Option<Response> {
         let now = self.clock.now_ms();
         let admitted = self.quotas.lock().admit(
             &caller.project,
@@ -442,11 +455,14 @@ impl Sim {
             prompt,
             now,
         );
-        admitted.map_err(|e| {
-            answer(
-                429,
-                &format::quota_exceeded(e.limit, e.value, model, e.retry_secs),
-            )
+        admitted.err().map(|e| {
+            let body = format::quota_exceeded(e.limit, e.value, model, e.retry_secs);
+            self.tally(caller, Tally::RateLimited);
+            if compat {
+                compat_error(429, &body)
+            } else {
+                json_response(429, &body)
+            }
         })
     }
 
@@ -741,24 +757,8 @@ async fn native_post(
             _ => {}
         }
     }
-    let now = sim.clock.now_ms();
-    let admitted = sim.quotas.lock().admit(
-        &caller.project,
-        model,
-        sim.limits(&caller.project, model),
-        prompt,
-        now,
-    );
-    if let Err(Exceeded {
-        limit,
-        value,
-        retry_secs,
-    }) = admitted
-    {
-        return fail(
-            429,
-            &format::quota_exceeded(limit, value, model, retry_secs),
-        );
+    if let Some(answer) = sim.quota(&caller, model, prompt, false) {
+        return answer;
     }
     let mut reply = sim.reply_for(model, &body, prompt);
     if fault.is_some_and(|(k, _)| k == FaultKind::MaxTokens) {
@@ -1006,19 +1006,8 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
         }
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let now = sim.clock.now_ms();
-    let admitted = sim.quotas.lock().admit(
-        &caller.project,
-        &model,
-        sim.limits(&caller.project, &model),
-        prompt,
-        now,
-    );
-    if let Err(e) = admitted {
-        return fail(
-            429,
-            &format::quota_exceeded(e.limit, e.value, &model, e.retry_secs),
-        );
+    if let Some(answer) = sim.quota(&caller, &model, prompt, true) {
+        return answer;
     }
     let native = json!({"contents": messages.iter().map(|m| json!({"parts": [{"text": m.get("content").cloned().unwrap_or(Value::Null)}]})).collect::<Vec<_>>()});
     let reply = sim.reply_for(&model, &native, prompt);

@@ -323,22 +323,7 @@ async fn model_action(
                 .generate_raw(model, body.clone(), request.estimate_tokens(), options)
                 .await;
             let upstream = t.elapsed().as_secs_f64();
-            let r = match done {
-                Ok(done) => {
-                    g.metrics.tokens(
-                        &done.model,
-                        done.value.prompt_tokens.unwrap_or(0),
-                        done.value.output_tokens.unwrap_or(0),
-                    );
-                    (
-                        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-                        done.value.body,
-                    )
-                        .into_response()
-                }
-                Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
-            };
-            ("generateContent", upstream, r)
+            ("generateContent", upstream, raw_answer(&g, done, 0))
         }
         "countTokens" => {
             // Accept both the plain form ({contents}) and the full one ({generateContentRequest}).
@@ -413,18 +398,7 @@ async fn embed(
         )
         .await;
     let upstream = started.elapsed().as_secs_f64();
-    let response = match done {
-        Ok(done) => {
-            let prompt = done.value.prompt_tokens.unwrap_or(estimate);
-            g.metrics.tokens(&done.model, prompt, 0);
-            (
-                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-                done.value.body,
-            )
-                .into_response()
-        }
-        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
-    };
+    let response = raw_answer(g, done, estimate);
     g.metrics.request(
         route,
         response.status().as_u16(),
@@ -432,6 +406,30 @@ async fn embed(
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// A passed-through native answer for the client, its tokens counted (`prompt` when it reports
+/// none), or the failure in Gemini's shape.
+fn raw_answer(
+    g: &Gateway,
+    done: Result<gemini::Generated<gemini::RawGenerated>, gemini::RotateError>,
+    prompt: u64,
+) -> Response {
+    match done {
+        Ok(done) => {
+            g.metrics.tokens(
+                &done.model,
+                done.value.prompt_tokens.unwrap_or(prompt),
+                done.value.output_tokens.unwrap_or(0),
+            );
+            (
+                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                done.value.body,
+            )
+                .into_response()
+        }
+        Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
+    }
 }
 
 /// Server-sent events in Gemini's framing: `data: <one-line JSON>\r\n\r\n` per chunk; an error
