@@ -35,8 +35,6 @@ use crate::store::{
 };
 use crate::window::{Check, CooldownReason, LimitKind};
 
-/// Models the `GEMINI_API_KEY` key gets its own buckets for; any other model shares one `*`
-/// bucket; their limits are unknown until learned.
 /// Models that a key serving any model holds a bucket of its own for (besides those the
 /// configuration names); every other model shares the key's project's bucket for the rest.
 const KNOWN_MODELS: [&str; 9] = [
@@ -404,6 +402,7 @@ impl Builder {
         self.bucket_ids.insert(id, self.buckets.len() - 1);
         self.buckets.len() - 1
     }
+
     /// Adds the pool's keys: the candidates per model, those for any other model, and the
     /// models that keys without a model hold buckets of their own for.
     fn pool_keys(
