@@ -1,0 +1,523 @@
+//! The Redis state backend: one key pool shared by many processes.
+//!
+//! Limits use the same exact sliding log as [`crate::Window`], run server-side in Lua so that a
+//! reservation is all-or-nothing across a bucket's RPM, TPM and RPD in **one round trip**, on the
+//! Redis server's clock, and idempotent when retried after a timeout. Reporting a call is one
+//! more round trip: tokens settled or released, the bucket cooled, the key's counters bumped and
+//! its state advanced by [`KeyEvent::apply`] under a version check (a conflict costs a retry).
+//! A half-open trial is a lock (`SET NX PX` with an owner token, released only by its owner).
+//!
+//! Key names: `<prefix>:v2:{p:<project>}:m:<model>:…` for buckets (v2: a call in flight is
+//! logged at its reservation plus the hold), `<prefix>:v1:{p:<project>}:k:…` for keys. Everything of one project shares one hash tag, so
+//! every script's keys sit in one slot (Redis Cluster works), `v1` lets a later layout run beside
+//! this one, and keys are named by their fingerprint, never their material.
+//!
+//! The parts: `scripts.rs` (the Lua, one file each under `lua/`), `layout.rs` (key names and
+//! what a process keeps between round trips), `reply.rs` (script replies decoded with length
+//! checks), `shared.rs` (each operation as a round trip) and `degrade.rs` (degraded mode,
+//! heartbeats and the write-back on recovery).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono_tz::America::Los_Angeles;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+
+use crate::clock::Millis;
+use crate::error::StoreError;
+use crate::health::{HealthPolicy, KeyHealth};
+use crate::store::{
+    Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, MemoryStore, StateStore,
+};
+
+mod degrade;
+mod layout;
+mod reply;
+mod scripts;
+mod shared;
+
+use degrade::{BEAT_EVERY_MS, Degrade, PROBE_EVERY_MS};
+use layout::{BucketCache, Core, KeyCache, Names, tag};
+use reply::Reply;
+use scripts::{LUA_ACQUIRE, LUA_CAS, LUA_COMMON, LUA_FINISH, LUA_PEEK};
+
+/// Which clock the scripts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisTime {
+    /// The Redis server's `TIME`: one clock for every process (production).
+    #[default]
+    Server,
+    /// The pool's own clock, passed in (tests that move a manual clock).
+    Client,
+}
+
+/// Settings of the Redis backend.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of every key name (tests use their own).
+    pub prefix: String,
+    /// Connect timeout: a dead Redis never stalls a request longer than this.
+    pub connect_timeout: Duration,
+    /// Command timeout.
+    pub response_timeout: Duration,
+    /// Whose clock limits run on.
+    pub time: RedisTime,
+    /// How many processes to assume share the limits while Redis has never answered this
+    /// process (`BOTFORGE_PROCESSES`; once it answers, heartbeats count them).
+    pub assumed_processes: u64,
+    /// How often a process announces itself (idle or not), so the others count it.
+    pub beat_every: Duration,
+    /// For `rediss://`: the certificate authority to trust (PEM), instead of the system's
+    /// (`REDIS_CA_FILE`).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "botforge".to_owned(),
+            connect_timeout: Duration::from_millis(300),
+            response_timeout: Duration::from_millis(300),
+            time: RedisTime::Server,
+            assumed_processes: 4,
+            beat_every: Duration::from_millis(u64::try_from(BEAT_EVERY_MS).unwrap_or(2_000)),
+            ca_pem: None,
+        }
+    }
+}
+
+/// The Redis backend.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    degrade: Arc<Degrade>,
+    options: RedisOptions,
+    owner: String,
+    names: OnceLock<Names>,
+    acquire: Script,
+    finish: Script,
+    cas: Script,
+    peek: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.options.prefix)
+            .field("time", &self.options.time)
+            .field("degraded", &self.is_degraded())
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
+    move |e| {
+        let message = e.to_string();
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+        {
+            StoreError::Unavailable { op, message }
+        } else {
+            StoreError::Redis { op, message }
+        }
+    }
+}
+
+fn pacific_offset_ms(at: Millis) -> Millis {
+    let utc = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
+    let off = Los_Angeles
+        .offset_from_utc_datetime(&utc.naive_utc())
+        .fix()
+        .local_minus_utc();
+    Millis::from(off) * 1000
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://HOST:PORT/DB`), failing fast when Redis does not answer.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] when the URL is bad or nothing answers within the timeouts.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let store = Self::lazy(url, options)?;
+        store.beat_now().await?;
+        store.keep_alive();
+        Ok(store)
+    }
+
+    /// Connects to `url`, and when Redis does not answer yet, starts degraded instead of
+    /// failing: every limit at a share for [`RedisOptions::assumed_processes`] processes, while a
+    /// background probe keeps trying; the state is shared from the moment Redis answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] only when the URL itself is bad.
+    pub async fn connect_or_degrade(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let store = Self::lazy(url, options)?;
+        if let Err(e) = store.beat_now().await {
+            store
+                .degrade
+                .live
+                .store(store.options.assumed_processes.max(1), Ordering::Relaxed);
+            store.degrade_now(&e);
+        }
+        store.keep_alive();
+        Ok(store)
+    }
+
+    /// A store whose connection is made on first use.
+    fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        // `rediss://` is TLS (rustls): the system's roots, or the CA the operator names. rustls
+        // needs one crypto provider for the process; another part may have set one already.
+        if url.starts_with("rediss://") {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match &options.ca_pem {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        }
+        .map_err(redis_err("connect"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(redis_err("connect"))?;
+        let body = |s: &str| {
+            format!(
+                "local HOLD = {}\n{LUA_COMMON}\n{s}",
+                crate::window::INFLIGHT_HOLD_MS
+            )
+        };
+        let store = Self {
+            conn,
+            degrade: Arc::new(Degrade {
+                local: MemoryStore::new(),
+                down: AtomicBool::new(false),
+                last_probe: AtomicI64::new(0),
+                last_beat: AtomicI64::new(0),
+                live: AtomicU64::new(1),
+                dirty: Mutex::default(),
+                pending: AtomicBool::new(false),
+            }),
+            owner: format!("{:016x}", fastrand::u64(..)),
+            options,
+            names: OnceLock::new(),
+            acquire: Script::new(&body(LUA_ACQUIRE)),
+            finish: Script::new(&body(LUA_FINISH)),
+            cas: Script::new(LUA_CAS),
+            peek: Script::new(&body(LUA_PEEK)),
+        };
+        Ok(store)
+    }
+
+    /// Whether requests are being served from the local fallback.
+    pub fn is_degraded(&self) -> bool {
+        self.degrade.down.load(Ordering::Relaxed)
+    }
+
+    /// Processes that shared this Redis at the last heartbeat (at least 1).
+    pub fn live_processes(&self) -> u64 {
+        self.degrade.live.load(Ordering::Relaxed).max(1)
+    }
+
+    fn names(&self) -> Result<&Names, StoreError> {
+        self.names.get().ok_or(StoreError::NotPrepared)
+    }
+
+    fn time_arg(&self, now: Millis) -> Millis {
+        match self.options.time {
+            RedisTime::Server => -1,
+            RedisTime::Client => now,
+        }
+    }
+
+    fn bucket_keys(&self, i: usize) -> Result<&[String; 5], StoreError> {
+        self.names()?
+            .buckets
+            .get(i)
+            .ok_or(StoreError::UnknownBucket { index: i })
+    }
+
+    fn key_keys(&self, i: usize) -> Result<&[String; 2], StoreError> {
+        self.names()?
+            .keys
+            .get(i)
+            .ok_or(StoreError::UnknownKey { index: i })
+    }
+
+    fn key_cache(&self, i: usize) -> Result<&Mutex<KeyCache>, StoreError> {
+        self.names()?
+            .key_cache
+            .get(i)
+            .ok_or(StoreError::UnknownKey { index: i })
+    }
+
+    fn bucket_cache(&self, i: usize) -> Result<&Mutex<BucketCache>, StoreError> {
+        self.names()?
+            .bucket_cache
+            .get(i)
+            .ok_or(StoreError::UnknownBucket { index: i })
+    }
+
+    /// Replaces the cached core state of a key from a script reply (`v`, `s`).
+    fn absorb_state(&self, key: usize, v: i64, s: &str) -> Result<(), StoreError> {
+        let mut c = self.key_cache(key)?.lock();
+        if v >= c.version {
+            if let Ok(core) = serde_json::from_str::<Core>(s) {
+                core.put(&mut c.health);
+            }
+            c.version = v;
+        }
+        Ok(())
+    }
+
+    async fn cas_loop(
+        &self,
+        key: KeyRef<'_>,
+        mut version: i64,
+        mut state: String,
+        mut step: impl FnMut(&mut KeyHealth),
+    ) -> Result<(), StoreError> {
+        let health_key = &self.key_keys(key.idx)?[0];
+        for _ in 0..16 {
+            let mut h = self.key_cache(key.idx)?.lock().health.clone();
+            if let Ok(core) = serde_json::from_str::<Core>(&state) {
+                core.put(&mut h);
+            }
+            let before = Core::of(&h);
+            step(&mut h);
+            let after = Core::of(&h);
+            if after == before {
+                return self.absorb_state(key.idx, version, &state);
+            }
+            let json = serde_json::to_string(&after).map_err(|e| StoreError::Redis {
+                op: "cas",
+                message: e.to_string(),
+            })?;
+            let reply = self
+                .cas
+                .key(health_key)
+                .arg(version)
+                .arg(&json)
+                .invoke_async::<Value>(&mut self.conn.clone())
+                .await
+                .map_err(redis_err("cas"))?;
+            let r = Reply::of(reply, "cas")?;
+            let (ok, v, s) = (r.int(0)?, r.int(1)?, r.text(2)?);
+            self.absorb_state(key.idx, v, &s)?;
+            if ok == 1 {
+                return Ok(());
+            }
+            (version, state) = (v, s);
+        }
+        Err(StoreError::Redis {
+            op: "cas",
+            message: "too many concurrent updates of one key".to_owned(),
+        })
+    }
+
+    /// Takes a named lock for `ttl` if nobody holds it; the token releases it.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let key = format!("{}:v1:lock:{}", self.options.prefix, tag(name));
+        let token = format!("{}:{:016x}", self.owner, fastrand::u64(..));
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("lock"))?;
+        Ok(set.map(|_| token))
+    }
+
+    /// Releases a named lock, only if `token` still holds it.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn unlock(&self, name: &str, token: &str) -> Result<bool, StoreError> {
+        let key = format!("{}:v1:lock:{}", self.options.prefix, tag(name));
+        let released: i64 = Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        )
+        .key(key)
+        .arg(token)
+        .invoke_async(&mut self.conn.clone())
+        .await
+        .map_err(redis_err("unlock"))?;
+        Ok(released == 1)
+    }
+}
+
+impl StateStore for RedisStore {
+    fn backend(&self) -> &'static str {
+        if self.is_degraded() {
+            "redis (degraded: local shares)"
+        } else {
+            "redis"
+        }
+    }
+
+    fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
+        self.prepare_shared(layout)
+    }
+
+    async fn acquire(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<Acquired, StoreError> {
+        if !self.is_degraded() {
+            if self.degrade.pending.load(Ordering::Relaxed) {
+                self.write_back().await;
+            }
+            match self.shared_acquire(key, bucket, tokens, now, policy).await {
+                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                other => {
+                    self.spawn_job(&self.degrade.last_beat, BEAT_EVERY_MS, false);
+                    return other;
+                }
+            }
+        }
+        self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
+        self.degrade
+            .local
+            .acquire_now(key, self.local_share(bucket), tokens, now, policy)
+    }
+
+    async fn finish(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        reservation: u64,
+        finish: &Finish<'_>,
+        now: Millis,
+        policy: &HealthPolicy,
+    ) -> Result<(), StoreError> {
+        if !self.is_degraded() {
+            match self
+                .shared_finish(key, bucket, reservation, finish, now, policy)
+                .await
+            {
+                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                other => return other,
+            }
+        }
+        // A reservation made in Redis is unknown here: its tokens stay as reserved there.
+        let before = self.activation(key);
+        let done = self
+            .degrade
+            .local
+            .finish(
+                key,
+                self.local_share(bucket),
+                reservation,
+                finish,
+                now,
+                policy,
+            )
+            .await;
+        self.note_change(key, before.as_ref());
+        done
+    }
+
+    async fn update_key<R: Send>(
+        &self,
+        key: KeyRef<'_>,
+        mut f: impl FnMut(&mut KeyHealth) -> R + Send,
+    ) -> Result<R, StoreError> {
+        if !self.is_degraded() {
+            match self.shared_update_key(key, &mut f).await {
+                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                other => return other,
+            }
+        }
+        tracing::warn!(
+            key_id = key.key_id,
+            "Redis is unavailable: this change is kept here and written to Redis once it answers"
+        );
+        let before = self.activation(key);
+        let out = self.degrade.local.update_key(key, f).await;
+        self.note_change(key, before.as_ref());
+        out
+    }
+
+    async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
+        if self.is_degraded() {
+            return Ok(());
+        }
+        self.write_back().await;
+        match self.shared_refresh(now).await {
+            Err(e @ StoreError::Unavailable { .. }) => {
+                self.degrade_now(&e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn bucket_view(
+        &self,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<BucketView, StoreError> {
+        if self.is_degraded() {
+            // Selection looks here even when every local share is spent: probe from here too.
+            self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
+            return self
+                .degrade
+                .local
+                .bucket_view(self.local_share(bucket), tokens, now);
+        }
+        self.shared_bucket_view(bucket, tokens, now)
+    }
+
+    fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
+        if self.is_degraded() {
+            return self.degrade.local.key_usable(key, now);
+        }
+        self.shared_key_usable(key, now)
+    }
+
+    fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
+        if self.is_degraded() {
+            return self.degrade.local.key_health(key);
+        }
+        self.shared_key_health(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_or_odd_script_reply_is_an_error_not_a_panic() {
+        let r = Reply::of(Value::Array(vec![Value::Int(1), Value::Int(2)]), "acquire")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.int(1).ok(), Some(2));
+        let err = r.int(7).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("2 items where item 8 was expected"), "{err}");
+        assert!(Reply::of(Value::Okay, "finish").is_err());
+    }
+}
