@@ -154,3 +154,40 @@ async fn a_cancelled_request_gives_its_slot_back_a_window_later(b: Backend) {
 }
 
 crate::backends!(a_cancelled_request_gives_its_slot_back_a_window_later);
+
+/// A half-open trial whose request is cancelled gives the trial back at the pool's next
+/// operation: the next request is the trial (not refused with "a trial request is in flight"
+/// until the trial's lock expires), and its success restores the key.
+async fn a_cancelled_trial_gives_the_trial_back(b: Backend) {
+    const BIG: u64 = 1_000_000;
+    let (pool, clock) = pool_with_file(b, &keys_json(&[("a", None)], BIG, BIG, BIG), &[]).await;
+    let req = SelectRequest::new(FLASH, 1);
+    for _ in 0..3 {
+        let lease = pool.select(&req).await.unwrap();
+        pool.report(lease, &crate::fixtures::transient())
+            .await
+            .unwrap();
+    }
+    clock.advance(std::time::Duration::from_secs(30));
+    assert_eq!(row(&pool, "a").state, keypool::KeyState::HalfOpen);
+    let policy = FailoverPolicy::default();
+    let budget = RetryBudget::default();
+    // A half-open key grants nothing but its trial: the cancelled call held it.
+    let entered = tokio::sync::Notify::new();
+    tokio::select! {
+        biased;
+        _ = pool.execute(&req, &policy, &budget, |_grant| async {
+            entered.notify_one();
+            std::future::pending::<(Outcome, Result<(), String>)>().await
+        }) => panic!("the call never ends"),
+        () = entered.notified() => {}
+    }
+    let trial = pool.select(&req).await.unwrap();
+    assert!(trial.is_trial());
+    pool.report(trial, &Outcome::Success { input_tokens: 1 })
+        .await
+        .unwrap();
+    assert_eq!(row(&pool, "a").state, keypool::KeyState::Active);
+}
+
+crate::backends!(a_cancelled_trial_gives_the_trial_back);
