@@ -6,4 +6,5 @@ mod classes;
 mod conformance;
 mod e2e;
 mod harness;
+mod shared;
 mod wire;
