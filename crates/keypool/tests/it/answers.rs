@@ -121,26 +121,29 @@ async fn a_store_that_fails_the_report_after_a_success_still_returns_the_answer(
     assert_eq!(pool.store().refused.load(Ordering::SeqCst), 2);
 }
 
+/// Runs `req` through the pool to a call upstream never answers, then drops it once the key
+/// is granted (a client hanging up mid-call).
+async fn hang_up_mid_call<S: StateStore>(pool: &KeyPool<S>, req: &SelectRequest<'_>) {
+    let (policy, budget) = (FailoverPolicy::default(), RetryBudget::default());
+    let entered = tokio::sync::Notify::new();
+    tokio::select! {
+        biased;
+        _ = pool.execute(req, &policy, &budget, |_grant| async {
+            entered.notify_one();
+            std::future::pending::<(Outcome, Result<(), String>)>().await
+        }) => panic!("the call never ends"),
+        () = entered.notified() => {}
+    }
+}
+
 /// A request cancelled mid-call (its future dropped: a client hung up) leaves no reservation
 /// behind for the 15-minute in-flight hold: the pool finishes it at its next operation, so the
 /// slot frees a window later.
 async fn a_cancelled_request_gives_its_slot_back_a_window_later(b: Backend) {
     let json = keys_json(&[("a", None)], 1, 100_000, 1_000);
     let (pool, clock) = pool_with_file(b, &json, &[]).await;
-    let policy = FailoverPolicy::default();
-    let budget = RetryBudget::default();
     let req = SelectRequest::new(FLASH, 10);
-    let entered = tokio::sync::Notify::new();
-    tokio::select! {
-        biased;
-        _ = pool.execute(&req, &policy, &budget, |_grant| async {
-            entered.notify_one();
-            // Upstream never answers; the caller gives up first.
-            std::future::pending::<(Outcome, Result<(), String>)>().await
-        }) => panic!("the call never ends"),
-        // The call is in flight (the key granted): now the caller hangs up.
-        () = entered.notified() => {}
-    }
+    hang_up_mid_call(&pool, &req).await;
     // The one RPM slot is taken by the cancelled call...
     assert!(pool.select(&SelectRequest::new(FLASH, 10)).await.is_err());
     assert_eq!(row(&pool, "a").rpm_used, 1);
@@ -170,18 +173,8 @@ async fn a_cancelled_trial_gives_the_trial_back(b: Backend) {
     }
     clock.advance(std::time::Duration::from_secs(30));
     assert_eq!(row(&pool, "a").state, keypool::KeyState::HalfOpen);
-    let policy = FailoverPolicy::default();
-    let budget = RetryBudget::default();
     // A half-open key grants nothing but its trial: the cancelled call held it.
-    let entered = tokio::sync::Notify::new();
-    tokio::select! {
-        biased;
-        _ = pool.execute(&req, &policy, &budget, |_grant| async {
-            entered.notify_one();
-            std::future::pending::<(Outcome, Result<(), String>)>().await
-        }) => panic!("the call never ends"),
-        () = entered.notified() => {}
-    }
+    hang_up_mid_call(&pool, &req).await;
     let trial = pool.select(&req).await.unwrap();
     assert!(trial.is_trial());
     pool.report(trial, &Outcome::Success { input_tokens: 1 })
