@@ -8,6 +8,7 @@
 
 mod answers;
 mod degrade;
+mod differential;
 mod failover;
 mod fixtures;
 mod health;

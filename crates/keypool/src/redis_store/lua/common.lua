@@ -13,7 +13,8 @@ local function prune(log, tok, now, window)
       redis.call('HDEL', tok, id)
     end
     redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
-    redis.call('HINCRBY', tok, '__t', -freed)
+    -- 0 - x, not -x: Lua writes -0 as "-0", which HINCRBY refuses.
+    redis.call('HINCRBY', tok, '__t', 0 - freed)
   end
 end
 local function day_of(ms, off) return math.floor((ms + off) / 86400000) end

@@ -8,7 +8,7 @@ if score and score > now then
     local old = tonumber(redis.call('HGET', KEYS[2], id)) or 0
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
-    redis.call('HINCRBY', KEYS[2], '__t', -old)
+    redis.call('HINCRBY', KEYS[2], '__t', 0 - old)
     if tonumber(redis.call('HGET', KEYS[3], 'day')) == day_of(score - HOLD, off_now) then
       redis.call('HINCRBY', KEYS[3], 'count', -1)
     end
