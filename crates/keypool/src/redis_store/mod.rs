@@ -5,7 +5,8 @@
 //! Redis server's clock, and idempotent when retried after a timeout. Reporting a call is one
 //! more round trip: tokens settled or released, the bucket cooled, the key's counters bumped and
 //! its state advanced by [`KeyEvent::apply`] under a version check (a conflict costs a retry).
-//! A half-open trial is a lock (`SET NX PX` with an owner token, released only by its owner).
+//! A half-open trial is a lock held until a time on the scripts' clock (with an owner token,
+//! released only by its owner), like cooldowns and windows.
 //!
 //! Key names: `<prefix>:v2:{p:<project>}:m:<model>:…` for buckets (v2: a call in flight is
 //! logged at its reservation plus the hold), `<prefix>:v1:{p:<project>}:k:…` for keys. Everything of one project shares one hash tag, so

@@ -38,7 +38,7 @@ impl RedisStore {
                 .iter()
                 .map(|k| {
                     let base = format!("{p}:v1:{{p:{}}}:k:{}", tag(&k.project), k.fingerprint);
-                    [format!("{base}:h"), format!("{base}:trial")]
+                    [format!("{base}:h"), format!("{base}:trial-until")]
                 })
                 .collect(),
             configured_active: layout.keys.iter().map(|k| k.active).collect(),

@@ -18,7 +18,12 @@ if s ~= '' then
   if st.active == false then return {2, now, 'disabled', v, s} end
   if (tonumber(st.cooldown_until) or 0) > now then return {2, now, 'cooling', v, s} end
   if (tonumber(st.cooldown_step) or 0) > 0 then
-    if not redis.call('SET', KEYS[6], ARGV[10], 'NX', 'PX', ARGV[11]) then return {2, now, 'trial', v, s} end
+    -- The trial is held until a time on the scripts' clock (the one cooldowns and windows
+    -- use), not by a TTL on Redis' own: one clock for all of a key's state.
+    local held = redis.call('HMGET', KEYS[6], 'owner', 'until')
+    if held[1] and (tonumber(held[2]) or 0) > now then return {2, now, 'trial', v, s} end
+    redis.call('HSET', KEYS[6], 'owner', ARGV[10], 'until', now + tonumber(ARGV[11]))
+    redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[11]) * 2 + 60000)
     trial = 1
   end
 elseif ARGV[12] == '0' then

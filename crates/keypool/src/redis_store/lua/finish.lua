@@ -44,7 +44,7 @@ if tonumber(ARGV[7]) > 0 then redis.call('HINCRBY', KEYS[5], 'ok', ARGV[7]) end
 if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', KEYS[5], 'err', ARGV[8]) end
 redis.call('HSET', KEYS[5], 'used', now)
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[5], 'le', ARGV[9]) end
-if ARGV[12] ~= '' and redis.call('GET', KEYS[6]) == ARGV[12] then redis.call('DEL', KEYS[6]) end
+if ARGV[12] ~= '' and redis.call('HGET', KEYS[6], 'owner') == ARGV[12] then redis.call('DEL', KEYS[6]) end
 local v = tonumber(redis.call('HGET', KEYS[5], 'v')) or 0
 local s = redis.call('HGET', KEYS[5], 's') or ''
 local n = redis.call('ZCARD', KEYS[1])
