@@ -115,7 +115,8 @@ pub(crate) fn admin(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> 
     auth::check_admin(token, headers).map_err(|d| deny(Protocol::Gemini, d))
 }
 
-/// The models this gateway's keys serve, in configuration order.
+/// The models this gateway's keys serve by name, the default model first (keys without a
+/// `model_name` also take any other).
 fn served_models(g: &Gateway) -> Vec<String> {
     g.client
         .pool()
