@@ -124,7 +124,9 @@ fn is_rendering(b: &[u8]) -> bool {
     ok
 }
 
-/// The last date read in the exact ISO layout, so that the bars of one day read it once.
+/// The last date read in the exact ISO layout, so that the bars of one day read it once: the
+/// positions `layout::iso_fixed` reads (a space before the time only, so the text is its own
+/// rendering), with the date cached; a test checks it reads what `TimeFormat::Iso` reads.
 #[derive(Debug, Default)]
 struct DayCache {
     text: [u8; 10],
