@@ -5,6 +5,7 @@ The SDKs are given the gateway token where they expect a Gemini or OpenAI key. P
 line of findings; exits non-zero on the first mismatch.
 """
 
+import io
 import json
 import sys
 
@@ -47,6 +48,45 @@ e = g.models.embed_content(
 assert len(e.embeddings) == 2 and all(len(x.values) == 32 for x in e.embeddings), e
 assert e.embeddings[0].values != e.embeddings[1].values
 found["genai_embeddings"] = len(e.embeddings)
+
+# Files: the SDK's resumable upload (its session URL rewritten to the gateway), then generation
+# with the file and a cache made from it, each served by a key of the file's project.
+
+uploaded = g.files.upload(
+    file=io.BytesIO(b"date,close\n2024-01-02,101.5\n2024-01-03,102.25\n"),
+    config=types.UploadFileConfig(mime_type="text/csv", display_name="prices"),
+)
+assert uploaded.name.startswith("files/") and uploaded.size_bytes == 46, uploaded
+assert g.files.get(name=uploaded.name).name == uploaded.name
+assert uploaded.name in [f.name for f in g.files.list()]
+for i in range(3):
+    r = g.models.generate_content(
+        model=MODEL,
+        contents=[
+            types.Part.from_uri(file_uri=uploaded.uri, mime_type="text/csv"),
+            f"What is the last close? {i}",
+        ],
+    )
+    assert r.text and r.text.startswith("Hello from"), r.text
+found["genai_file_generate"] = True
+cache = g.caches.create(
+    model=MODEL,
+    config=types.CreateCachedContentConfig(
+        contents=[types.Content(role="user", parts=[types.Part.from_uri(file_uri=uploaded.uri, mime_type="text/csv")])],
+        ttl="600s",
+    ),
+)
+assert cache.name.startswith("cachedContents/"), cache
+r = g.models.generate_content(
+    model=MODEL,
+    contents="Summarize the prices.",
+    config=types.GenerateContentConfig(cached_content=cache.name),
+)
+assert r.text and r.text.startswith("Hello from"), r.text
+g.caches.delete(name=cache.name)
+g.files.delete(name=uploaded.name)
+found["genai_file"] = uploaded.name
+found["genai_cache"] = cache.name
 
 bad = gclient("wrong-token")  # kept: a client collected mid-call closes its connection
 try:

@@ -140,6 +140,10 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| SecretString::from(t.to_owned()));
+    let owners = client
+        .pool()
+        .store()
+        .owners(Arc::clone(client.pool().clock()));
     let gateway = Arc::new(server::Gateway {
         client,
         client_tokens,
@@ -155,6 +159,7 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
             public_hosts,
             cors_origins,
         },
+        owners,
     });
     if refresh_keys > 0 {
         tokio::spawn(server::reload_periodically(

@@ -17,6 +17,7 @@ mod config;
 mod embed;
 mod format;
 mod quota;
+mod resources;
 mod server;
 
 pub use config::{

@@ -65,6 +65,10 @@ pub struct Stats {
     pub structured_requests: u64,
     /// Embeddings made (one per text of `embedContent`, `batchEmbedContents` or `embeddings`).
     pub embeddings: u64,
+    /// Files uploaded (resumable or multipart).
+    pub files_created: u64,
+    /// Cached contents created.
+    pub caches_created: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +93,7 @@ impl Tally {
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     id: String,
-    project: String,
+    pub(crate) project: String,
 }
 
 /// The simulator's state.
@@ -103,6 +107,8 @@ pub struct Sim {
     stats: Mutex<Stats>,
     scripts: Mutex<Vec<usize>>,
     rng: Mutex<fastrand::Rng>,
+    /// Files, uploads and caches, each in its project.
+    pub(crate) books: Mutex<crate::resources::Books>,
 }
 
 fn fingerprint(material: &str) -> String {
@@ -323,6 +329,7 @@ impl Sim {
             quotas: Mutex::new(Quotas::default()),
             stats: Mutex::new(Stats::default()),
             rng: Mutex::new(rng),
+            books: Mutex::new(crate::resources::Books::default()),
         })
     }
 
@@ -336,6 +343,17 @@ impl Sim {
         *self.stats.lock() = Stats::default();
         self.quotas.lock().clear();
         self.scripts.lock().iter_mut().for_each(|c| *c = 0);
+        self.books.lock().clear();
+    }
+
+    /// Now on the simulator's clock (time-scaled).
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The counters, to change.
+    pub(crate) fn stats_mut(&self) -> parking_lot::MutexGuard<'_, Stats> {
+        self.stats.lock()
     }
 
     fn tally(&self, caller: &Caller, t: Tally) {
@@ -570,7 +588,10 @@ impl Sim {
 }
 
 /// The API key of a native request: header first, then `?key=`.
-fn native_key<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
+pub(crate) fn native_key<'a>(
+    headers: &'a HeaderMap,
+    query: &'a HashMap<String, String>,
+) -> Option<&'a str> {
     headers
         .get("x-goog-api-key")
         .and_then(|v| v.to_str().ok())
@@ -701,6 +722,10 @@ async fn native_post(
             &format::bad_request("Invalid JSON payload received. Unexpected token."),
         );
     };
+    // A file or cache of another project (or none at all): Google's 403, the caller's fault.
+    if let Err(e) = sim.check_resources(&caller.project, &body) {
+        return fail(403, &e);
+    }
     if let Method::Embed | Method::BatchEmbed = method {
         let batch = matches!(method, Method::BatchEmbed);
         return crate::embed::native(&sim, &caller, model, batch, &body).await;
@@ -1107,6 +1132,22 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1beta/openai/chat/completions", post(compat_chat))
         .route("/v1beta/openai/models", get(compat_models))
         .route("/v1beta/openai/embeddings", post(crate::embed::compat))
+        .route("/upload/v1beta/files", post(crate::resources::upload))
+        .route("/v1beta/files", get(crate::resources::list_files))
+        .route(
+            "/v1beta/files/{id}",
+            get(crate::resources::file).delete(crate::resources::file),
+        )
+        .route(
+            "/v1beta/cachedContents",
+            get(crate::resources::list_caches).post(crate::resources::create_cache),
+        )
+        .route(
+            "/v1beta/cachedContents/{id}",
+            get(crate::resources::cache)
+                .patch(crate::resources::cache)
+                .delete(crate::resources::cache),
+        )
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/healthz", get(|| async { "ok" }))

@@ -67,7 +67,7 @@ pub struct GeminiClient {
     base: reqwest::Url,
 }
 
-fn map_reqwest(e: &reqwest::Error, phase: &'static str) -> GeminiError {
+pub(crate) fn map_reqwest(e: &reqwest::Error, phase: &'static str) -> GeminiError {
     if e.is_timeout() {
         GeminiError::Timeout(phase)
     } else if e.is_connect() {
@@ -259,14 +259,24 @@ impl GeminiClient {
     /// `{base}/v1beta/{path}`; `path` may end in `?query`. A base with a path (a proxy's
     /// prefix) keeps it.
     fn url(&self, path: &str) -> reqwest::Url {
+        self.api_url(&format!("v1beta/{path}"))
+    }
+
+    /// `{base}/{path}` (`path` names its API version, and may end in `?query`).
+    pub(crate) fn api_url(&self, path: &str) -> reqwest::Url {
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
         let prefix = self.base.path().trim_end_matches('/');
         let mut url = self.base.clone();
-        url.set_path(&format!("{prefix}/v1beta/{path}"));
+        url.set_path(&format!("{prefix}/{path}"));
         url.set_query(query);
         url
+    }
+
+    /// The HTTP client (one connection pool for every key).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     fn key_header(key: &ApiKey) -> Result<HeaderValue, GeminiError> {
@@ -279,7 +289,7 @@ impl GeminiClient {
         Ok(v)
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         key: &ApiKey,
         builder: reqwest::RequestBuilder,

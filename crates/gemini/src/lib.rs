@@ -23,6 +23,7 @@ mod client;
 mod error;
 mod openai;
 mod passthrough;
+mod resource;
 mod rotating;
 mod sse;
 mod types;
@@ -36,6 +37,7 @@ pub use error::{
 };
 pub use openai::{IMAGE_TOKENS, estimate_chat_tokens, estimate_text_tokens};
 pub use passthrough::Passthrough;
+pub use resource::{RawRequest, RawResponse, resource_path_ok};
 pub use rotating::{CallOptions, Generated, RotateError, RotatingClient, RotatingStream};
 pub use sse::{Event, SseParser};
 pub use types::{

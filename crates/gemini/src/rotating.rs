@@ -149,6 +149,8 @@ pub struct Generated<T> {
     pub key_id: String,
     /// The model that answered.
     pub model: String,
+    /// The project of the key that answered (where a resource it created lives).
+    pub project: String,
     /// Attempts used.
     pub attempts: u32,
 }
@@ -158,6 +160,9 @@ pub struct Generated<T> {
 pub struct CallOptions<'a> {
     /// Other models the caller accepts when none of the model's keys can serve.
     pub also_models: &'a [&'a str],
+    /// Only keys of this project (by label): the request names a resource that lives there.
+    /// A project the pool does not know leaves the choice free.
+    pub project: Option<&'a str>,
 }
 
 /// A Gemini client that rotates over a key pool.
@@ -306,6 +311,7 @@ impl<S: StateStore> RotatingClient<S> {
     {
         let req = SelectRequest {
             also_models: options.also_models,
+            project: self.pin(options),
             ..SelectRequest::new(model, estimate)
         };
         let prompt_tokens = &prompt_tokens;
@@ -333,6 +339,7 @@ impl<S: StateStore> RotatingClient<S> {
             value: done.value,
             key_id: done.key_id,
             model: done.model,
+            project: done.project,
             attempts: done.attempts,
         })
     }
@@ -352,6 +359,7 @@ impl<S: StateStore> RotatingClient<S> {
         let estimate = request.estimate_tokens();
         let req = SelectRequest {
             also_models: options.also_models,
+            project: self.pin(options),
             ..SelectRequest::new(model, estimate)
         };
         let client = &self.client;
@@ -375,6 +383,7 @@ impl<S: StateStore> RotatingClient<S> {
             },
             key_id: held.key_id,
             model: held.model,
+            project: held.project,
             attempts: held.attempts,
         })
     }
@@ -388,12 +397,55 @@ impl<S: StateStore> RotatingClient<S> {
         &self,
         model: &str,
         request: &GenerateContentRequest,
+        options: CallOptions<'_>,
     ) -> Result<u64, RotateError> {
         let client = &self.client;
-        self.free_call(model, |key, m| async move {
+        let req = SelectRequest {
+            project: self.pin(options),
+            ..SelectRequest::new(model, 0)
+        };
+        self.free_call(&req, |key, m| async move {
             client.count_tokens(&key, m, request).await
         })
         .await
+        .map(|g| g.value)
+    }
+
+    /// A call about a project's resources ([`RawRequest`]: Files, cached contents), passed
+    /// through: with a key of `project` when given (where the resource lives), else of any
+    /// project (the one that answers owns what the call creates: [`Generated::project`]). It
+    /// fails over like any call, counts against no quota, and a key broken by its answer is
+    /// taken out as always; an answer about the request (a 403 for a resource of another
+    /// project, a 404) is returned to the caller.
+    ///
+    /// # Errors
+    /// [`RotateError`]; a project with no key is [`PoolError::UnknownModel`] for its model.
+    pub async fn resource(
+        &self,
+        project: Option<&str>,
+        request: &crate::RawRequest,
+    ) -> Result<Generated<crate::RawResponse>, RotateError> {
+        let pin = project.and_then(|p| self.pool.project_index(p));
+        let model = match pin {
+            Some(p) => self.pool.model_of_project(p),
+            None => self.pool.models().first().copied(),
+        }
+        .unwrap_or_else(|| self.pool.default_model())
+        .to_owned();
+        let req = SelectRequest {
+            project: pin,
+            ..SelectRequest::new(&model, 0)
+        };
+        let client = &self.client;
+        self.free_call(&req, |key, _| async move {
+            client.resource(&key, request).await
+        })
+        .await
+    }
+
+    /// The project index `options` pins the call to.
+    fn pin(&self, options: CallOptions<'_>) -> Option<usize> {
+        options.project.and_then(|p| self.pool.project_index(p))
     }
 
     /// `GET /v1beta/models` through any key that serves `model`.
@@ -402,11 +454,11 @@ impl<S: StateStore> RotatingClient<S> {
     /// [`RotateError`].
     pub async fn list_models(&self, model: &str) -> Result<Vec<Model>, RotateError> {
         let client = &self.client;
-        self.free_call(
-            model,
-            |key, _| async move { client.list_models(&key).await },
-        )
+        self.free_call(&SelectRequest::new(model, 0), |key, _| async move {
+            client.list_models(&key).await
+        })
         .await
+        .map(|g| g.value)
     }
 
     /// A call to Gemini's OpenAI-compatible surface (`chat/completions`, streaming or not) with
@@ -450,38 +502,45 @@ impl<S: StateStore> RotatingClient<S> {
             ),
             key_id: held.key_id,
             model: held.model,
+            project: held.project,
             attempts: held.attempts,
         })
     }
 
-    async fn free_call<'p, T, F, Fut>(&'p self, model: &str, call: F) -> Result<T, RotateError>
+    /// A call that spends no quota: the reservation is given back when it succeeds.
+    async fn free_call<'p, T, F, Fut>(
+        &'p self,
+        req: &SelectRequest<'_>,
+        call: F,
+    ) -> Result<Generated<T>, RotateError>
     where
         F: Fn(std::sync::Arc<keypool::ApiKey>, &'p str) -> Fut,
         Fut: Future<Output = Result<T, GeminiError>>,
     {
         let held = self
             .pool
-            .execute_held(
-                &SelectRequest::new(model, 0),
-                &self.policy,
-                &self.budget,
-                |g| {
-                    let (key, model) = (Arc::clone(&g.api_key), g.model);
-                    let fut = call(g.api_key, g.model);
-                    let client = &self.client;
-                    async move {
-                        match fut.await {
-                            Ok(v) => Ok(v),
-                            Err(e) => Err(judge(client, &key, model, e).await),
-                        }
+            .execute_held(req, &self.policy, &self.budget, |g| {
+                let (key, model) = (Arc::clone(&g.api_key), g.model);
+                let fut = call(g.api_key, g.model);
+                let client = &self.client;
+                async move {
+                    match fut.await {
+                        Ok(v) => Ok(v),
+                        Err(e) => Err(judge(client, &key, model, e).await),
                     }
-                },
-            )
+                }
+            })
             .await?;
         self.pool
             .report_answered(held.lease, &Outcome::NotSent)
             .await;
-        Ok(held.value)
+        Ok(Generated {
+            value: held.value,
+            key_id: held.key_id,
+            model: held.model,
+            project: held.project,
+            attempts: held.attempts,
+        })
     }
 }
 

@@ -38,6 +38,7 @@ mod config;
 mod error;
 mod health;
 mod limits;
+mod owners;
 mod pool;
 #[cfg(feature = "redis")]
 mod redis_store;
@@ -54,6 +55,7 @@ pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{LimitSource, Limits};
+pub use owners::Owners;
 pub use pool::{
     ANY_MODEL, ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot,
     Held, KeyPool, KeyReport, Lease, MaterialUpdate, Outcome, PoolOptions, SelectRequest, Verdict,

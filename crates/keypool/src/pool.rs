@@ -98,6 +98,9 @@ pub struct SelectRequest<'a> {
     pub exclude: &'a [usize],
     /// Prefer keys outside this project (after a per-minute 429 on it).
     pub avoid_project: Option<usize>,
+    /// Only keys of this project ([`KeyPool::project_index`]): the request names a resource
+    /// that lives there (an uploaded file, a cache), which no other project can read.
+    pub project: Option<usize>,
 }
 
 impl<'a> SelectRequest<'a> {
@@ -109,6 +112,7 @@ impl<'a> SelectRequest<'a> {
             also_models: &[],
             exclude: &[],
             avoid_project: None,
+            project: None,
         }
     }
 }
@@ -628,6 +632,29 @@ impl<S: StateStore> KeyPool<S> {
         &self.default_model
     }
 
+    /// The projects of the pool's keys, by index ([`SelectRequest::project`]).
+    pub fn projects(&self) -> &[String] {
+        &self.projects
+    }
+
+    /// The index of the project labelled `name`.
+    pub fn project_index(&self, name: &str) -> Option<usize> {
+        self.projects.iter().position(|p| p == name)
+    }
+
+    /// A model that keys of project `project` serve: the default model when they do, else the
+    /// first one with a bucket (for calls that are about a project's resources, not a model).
+    pub fn model_of_project(&self, project: usize) -> Option<&str> {
+        let name = self.projects.get(project)?;
+        let mut models = self
+            .buckets
+            .iter()
+            .filter(|b| &b.project == name && b.model != ANY_MODEL)
+            .map(|b| b.model.as_str());
+        let first = models.clone().next();
+        models.find(|m| *m == self.default_model).or(first)
+    }
+
     /// The models the pool's keys serve by name (those with a bucket of their own), the
     /// default model first when served; keys without a `model_name` also take any other.
     pub fn models(&self) -> Vec<&str> {
@@ -737,7 +764,10 @@ impl<S: StateStore> KeyPool<S> {
 
     /// The weight of a candidate now, `None` when it cannot serve.
     fn weight(&self, c: &Candidate, req: &SelectRequest<'_>, now: Millis) -> Option<f64> {
-        if req.exclude.contains(&c.key) || req.avoid_project == Some(c.project) {
+        if req.exclude.contains(&c.key)
+            || req.avoid_project == Some(c.project)
+            || req.project.is_some_and(|p| p != c.project)
+        {
             return None;
         }
         if !self.store.key_usable(self.kref(c.key), now).ok()? {
@@ -916,6 +946,7 @@ impl<S: StateStore> KeyPool<S> {
             }
             if let Some(c) = self.secondary_for(model)
                 && !req.exclude.contains(&c.key)
+                && req.project.is_none_or(|p| p == c.project)
                 && let Some(l) = self.commit(&c, req, now).await?
             {
                 return Ok(l);

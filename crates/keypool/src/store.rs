@@ -444,6 +444,21 @@ pub enum AnyStore {
     Redis(Box<crate::redis_store::RedisStore>),
 }
 
+impl AnyStore {
+    /// A record of resource owners beside this state: shared through the same Redis, or in
+    /// memory.
+    pub fn owners(&self, clock: std::sync::Arc<dyn crate::clock::Clock>) -> crate::owners::Owners {
+        match self {
+            AnyStore::Memory(_) => crate::owners::Owners::in_memory(clock),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(r) => {
+                let (conn, prefix) = r.connection();
+                crate::owners::Owners::shared(clock, conn, prefix)
+            }
+        }
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {

@@ -115,6 +115,26 @@ async fn client(g: &Gateway, protocol: Protocol, request: Request<Body>, next: N
     }
 }
 
+/// The auth layer of the resources area: a client token, or — for a resumable upload's chunks,
+/// which SDKs send without one, as Google takes them — the id of a session this gateway started.
+pub(crate) async fn client_or_upload(
+    State(g): State<Arc<Gateway>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    match check(&g.client_tokens, request.headers(), request.uri()) {
+        Ok(()) => next.run(request).await,
+        Err(Denied::Missing)
+            if crate::resources::upload_session(&g, request.uri())
+                .await
+                .is_some() =>
+        {
+            next.run(request).await
+        }
+        Err(d) => crate::routes::deny(Protocol::Gemini, d).into_response(),
+    }
+}
+
 /// The auth layer of the admin area.
 pub(crate) async fn admin(
     State(g): State<Arc<Gateway>>,

@@ -10,7 +10,8 @@
 //!   configured `--cors-origin`s may call it.
 //! - **"Simple" requests without a preflight**: a form or `fetch` with `text/plain`,
 //!   `multipart/form-data` or `application/x-www-form-urlencoded`. A request with a body must be
-//!   JSON.
+//!   JSON, or a file upload's chunk with Google's `x-goog-upload-*` headers (which a page can
+//!   only send after a preflight, and preflights are refused unless CORS is on).
 //!
 //! Clients that are not browsers (the SDKs, curl) send no `Origin` and a JSON body, and are
 //! unaffected. CORS stays off unless origins are configured; then preflights from them are
@@ -177,7 +178,11 @@ fn judge(policy: &BrowserPolicy, method: &Method, headers: &HeaderMap) -> Verdic
             None => Verdict::Refuse("CORS is off: start `botforge serve` with --cors-origin ORIGIN to let a web page call the gateway".to_owned()),
         };
     }
-    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+    // A file upload carries any bytes, but also Google's upload headers, which no page can send
+    // without a preflight (they are not CORS-safelisted), and preflights are refused above.
+    let upload = headers.contains_key("x-goog-upload-command")
+        || headers.contains_key("x-goog-upload-protocol");
+    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) && !upload {
         match header_str(headers, &header::CONTENT_TYPE) {
             Some(ct) if !is_json(ct) => {
                 return Verdict::Refuse(format!(
@@ -349,8 +354,35 @@ mod tests {
             ]),
             &Method::OPTIONS
         ));
+        // A cross-site page cannot dress a form post up as an upload either.
+        assert!(refused(
+            &headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+                ("x-goog-upload-command", "upload, finalize"),
+                ("content-type", "text/plain")
+            ]),
+            &post
+        ));
         // What SDKs, curl and the gateway's own dashboard send.
         let pass = |h: &HeaderMap, m: &Method| judge(&p, m, h) == Verdict::Pass(None);
+        // An upload's chunk: any bytes, with Google's upload headers.
+        assert!(pass(
+            &headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("x-goog-upload-command", "upload, finalize"),
+                ("content-type", "application/octet-stream")
+            ]),
+            &post
+        ));
+        assert!(pass(
+            &headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("x-goog-upload-protocol", "multipart"),
+                ("content-type", "multipart/related; boundary=b0")
+            ]),
+            &post
+        ));
         assert!(pass(
             &headers(&[
                 ("host", "127.0.0.1:8080"),

@@ -16,6 +16,7 @@ mod guard;
 mod llm;
 mod metrics;
 mod openapi;
+mod resources;
 mod routes;
 
 use std::net::SocketAddr;
@@ -61,6 +62,9 @@ pub struct Gateway {
     pub fallback_models: Vec<String>,
     /// Which hosts and origins a browser may reach it by (DNS rebinding, cross-site requests).
     pub browser: BrowserPolicy,
+    /// Which project owns each file, cache and upload session made through the gateway
+    /// (project affinity): beside the pool's state (Redis when shared).
+    pub owners: keypool::Owners,
 }
 
 /// What a key reload did. Key ids and variable names only, never material.

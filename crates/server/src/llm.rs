@@ -63,6 +63,7 @@ impl Llm for GeminiLlm {
                         .iter()
                         .map(String::as_str)
                         .collect::<Vec<_>>(),
+                    project: None,
                 },
             )
             .await

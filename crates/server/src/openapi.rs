@@ -40,6 +40,12 @@ pub fn document() -> Value {
     let key = json!([
         {"name": "key_id", "in": "path", "required": true, "schema": {"type": "string"}}
     ]);
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let with_id = |summary: &str| {
+        let mut o = op(summary, "resources");
+        o["parameters"] = id.clone();
+        o
+    };
     let mut enable = op("Re-enable a key (admin token)", "admin");
     enable["parameters"] = key.clone();
     let mut disable = op("Disable a key (admin token)", "admin");
@@ -65,6 +71,11 @@ pub fn document() -> Value {
             "/v1beta/models/{model}:batchEmbedContents": {"post": batch_embed},
             "/v1beta/models": {"get": op("Models served upstream", "gemini")},
             "/v1beta/models/{model}": {"get": get_model},
+            "/upload/v1beta/files": {"post": op("Upload a file (resumable: the session URL points at the gateway, and its id authorizes the chunks; or multipart), with a key of any project; the file's project is remembered", "resources")},
+            "/v1beta/files": {"get": op("Files of every project of the pool (one page token resumes them all)", "resources")},
+            "/v1beta/files/{id}": {"get": with_id("A file, with a key of its project"), "delete": with_id("Delete a file, with a key of its project")},
+            "/v1beta/cachedContents": {"get": op("Cached contents of every project of the pool", "resources"), "post": op("Create a cached content, with a key of the project of the files it names", "resources")},
+            "/v1beta/cachedContents/{id}": {"get": with_id("A cached content, with a key of its project"), "patch": with_id("Change a cached content's expiry"), "delete": with_id("Delete a cached content")},
             "/v1/chat/completions": {"post": op("OpenAI chat completions (streaming with \"stream\": true)", "openai")},
             "/v1/models": {"get": op("Models, OpenAI's shape", "openai")},
             "/v1/embeddings": {"post": op("OpenAI embeddings through the key pool", "openai")},

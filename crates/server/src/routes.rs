@@ -45,6 +45,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/keys/health", get(keys_health))
         .route("/metrics", get(metrics))
         .route_layer(client_gemini());
+    // Resources that live in one project (files, caches): client token, or for an upload's
+    // chunks the session id this gateway gave out.
+    let resources = crate::resources::routes().route_layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&shared),
+        crate::auth::client_or_upload,
+    ));
     // Changes to the pool: the admin token, from a header (404 when none is configured).
     let admin = Router::new()
         .route("/v1/keys/reload", post(keys_reload))
@@ -71,6 +77,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .merge(native)
         .merge(openai)
+        .merge(resources)
         .merge(ops)
         .merge(admin)
         .merge(bot)
@@ -310,10 +317,18 @@ async fn model_action(
             );
         }
     };
+    // A request that names an uploaded file or a cache goes to a key of their project.
+    let project = match crate::resources::project_of_request(&g, &request).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let started = Instant::now();
     let fallbacks = fallback_models(&g.fallback_models, &headers);
     let also: Vec<&str> = fallbacks.iter().map(String::as_str).collect();
-    let options = CallOptions { also_models: &also };
+    let options = CallOptions {
+        also_models: &also,
+        project: project.as_deref(),
+    };
     let (route, upstream, response) = match action {
         "generateContent" => {
             let t = Instant::now();
@@ -334,7 +349,7 @@ async fn model_action(
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or(request);
             let t = Instant::now();
-            let r = match g.client.count_tokens(model, &request).await {
+            let r = match g.client.count_tokens(model, &request, options).await {
                 Ok(n) => Json(json!({ "totalTokens": n })).into_response(),
                 Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
             };
@@ -395,7 +410,10 @@ async fn embed(
             method,
             body,
             estimate,
-            CallOptions { also_models: &also },
+            CallOptions {
+                also_models: &also,
+                project: None,
+            },
         )
         .await;
     let upstream = started.elapsed().as_secs_f64();

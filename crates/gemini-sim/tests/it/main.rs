@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use gemini_sim::{SimConfig, SimHandle};
+
+mod resources;
 use serde_json::{Value, json};
 
 const FLASH: &str = "gemini-2.5-flash";

@@ -123,6 +123,7 @@ async fn a_503_storm_on_one_model_moves_to_the_fallback_and_harms_no_key() {
                 &prompt(&format!("x{i}")),
                 CallOptions {
                     also_models: &fallback,
+                    project: None,
                 },
             )
             .await

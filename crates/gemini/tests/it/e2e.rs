@@ -370,7 +370,11 @@ async fn count_tokens_agrees_with_generate_and_reservations_reconcile() {
     .await;
     let mut req = prompt(&"word ".repeat(50));
     req.system_instruction = Some(gemini::Content::system("You write trading bots."));
-    let counted = h.client.count_tokens(FLASH, &req).await.unwrap();
+    let counted = h
+        .client
+        .count_tokens(FLASH, &req, CallOptions::default())
+        .await
+        .unwrap();
     assert_eq!(
         h.row("k1").rpm_used,
         0,

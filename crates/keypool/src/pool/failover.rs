@@ -42,6 +42,8 @@ pub struct Grant<'a> {
     pub api_key: Arc<ApiKey>,
     /// The model this key was granted for.
     pub model: &'a str,
+    /// The key's project label.
+    pub project: &'a str,
     /// 1-based attempt number.
     pub attempt: u32,
     /// The `GEMINI_API_KEY` fallback.
@@ -57,6 +59,8 @@ pub struct Executed<T> {
     pub key_id: String,
     /// The model it answered for.
     pub model: String,
+    /// The key's project label (where resources it creates live).
+    pub project: String,
     /// Attempts used.
     pub attempts: u32,
 }
@@ -73,6 +77,8 @@ pub struct Held<T> {
     pub key_id: String,
     /// The model it answered for.
     pub model: String,
+    /// The key's project label (where resources it creates live).
+    pub project: String,
     /// Attempts used.
     pub attempts: u32,
 }
@@ -261,6 +267,7 @@ impl<S: StateStore> KeyPool<S> {
                 key_id: &entry.key_id,
                 api_key: entry.key.load_full(),
                 model,
+                project: &self.projects[lease.project],
                 attempt: attempts,
                 fallback: entry.fallback,
             };
@@ -274,11 +281,13 @@ impl<S: StateStore> KeyPool<S> {
             };
             let (outcome, err) = match answer {
                 Ok(value) => {
+                    let project = self.projects[lease.project].clone();
                     return Ok(Held {
                         value,
                         lease,
                         key_id: entry.key_id.clone(),
                         model: model.clone(),
+                        project,
                         attempts,
                     });
                 }
@@ -390,6 +399,7 @@ impl<S: StateStore> KeyPool<S> {
             lease,
             key_id,
             model,
+            project,
             attempts,
         } = held;
         self.report_answered(lease, &outcome).await;
@@ -397,6 +407,7 @@ impl<S: StateStore> KeyPool<S> {
             value,
             key_id,
             model,
+            project,
             attempts,
         })
     }

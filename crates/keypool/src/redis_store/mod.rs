@@ -169,6 +169,11 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// A connection for other shared records (resource owners) and the key prefix.
+    pub(crate) fn connection(&self) -> (ConnectionManager, &str) {
+        (self.conn.clone(), &self.options.prefix)
+    }
+
     /// A store whose connection is made on first use.
     fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         // `rediss://` is TLS (rustls): the system's roots, or the CA the operator names. rustls

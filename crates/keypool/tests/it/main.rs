@@ -16,6 +16,7 @@ mod init;
 mod multikey;
 mod multiprocess;
 mod no_secrets;
+mod owners;
 mod props;
 mod rate_limit;
 mod selection;

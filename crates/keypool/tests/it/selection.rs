@@ -147,7 +147,56 @@ async fn extra_keys_of_one_project_add_no_share(b: Backend) {
     assert!((400..=600).contains(&p1), "p1 got {p1} ({m:?})");
 }
 
+async fn a_request_pinned_to_a_project_gets_only_its_keys(b: Backend) {
+    // Project affinity: a request that names a resource of project q (an uploaded file) may
+    // only be served by q's keys, whatever the others' headroom.
+    let json = keys_json(
+        &[
+            ("p1", Some("p")),
+            ("p2", Some("p")),
+            ("q1", Some("q")),
+            ("q2", Some("q")),
+        ],
+        BIG,
+        BIG,
+        BIG,
+    );
+    let (pool, _c) = pool_with_file(b, &json, &[]).await;
+    assert_eq!(pool.projects(), ["p", "q"]);
+    let q = pool.project_index("q");
+    assert_eq!(q, Some(1));
+    assert_eq!(pool.project_index("nope"), None);
+    // The model its keys serve (the default model when they serve it).
+    assert_eq!(pool.model_of_project(1), Some(FLASH));
+    let req = SelectRequest {
+        project: q,
+        ..SelectRequest::new(FLASH, 1)
+    };
+    let mut seen = HashMap::new();
+    for _ in 0..200 {
+        let lease = pool.select(&req).await.unwrap();
+        assert_eq!(pool.project(&lease), "q");
+        *seen.entry(pool.key_id(&lease).to_owned()).or_insert(0) += 1;
+        pool.report(lease, &Outcome::NotSent).await.unwrap();
+    }
+    // Both of q's keys serve (the spread holds inside the project).
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    // Even a per-minute 429 in q does not send it to p: a pinned request waits for its project.
+    pool.disable("q1", "test").await.unwrap();
+    pool.disable("q2", "test").await.unwrap();
+    let err = pool.select(&req).await.unwrap_err();
+    assert!(matches!(err, PoolError::Exhausted(_)), "{err}");
+    let avoiding = SelectRequest {
+        avoid_project: Some(0),
+        ..req
+    };
+    assert!(pool.select(&avoiding).await.is_err());
+    // Unpinned, p serves as always.
+    assert_eq!(use_once(&pool, FLASH, 1).await.chars().next(), Some('p'));
+}
+
 crate::backends!(
+    a_request_pinned_to_a_project_gets_only_its_keys,
     a_model_is_served_only_by_its_keys_unless_the_caller_allows_another,
     cooling_dead_and_full_keys_are_skipped,
     three_equal_keys_share_load_evenly,

@@ -18,6 +18,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::{Gateway, check_bind, router};
 
+mod resources;
+
 const FLASH: &str = "gemini-2.5-flash";
 const TOKEN: &str = "gw-client-token";
 const ADMIN: &str = "gw-admin-token";
@@ -92,6 +94,10 @@ async fn up_with(tokens: &[&str], admin: Option<&str>) -> Up {
         Arc::new(pool),
         GeminiClient::new(ClientConfig::from_env(&env)).unwrap(),
     );
+    let owners = client
+        .pool()
+        .store()
+        .owners(Arc::clone(client.pool().clock()));
     let gateway = Arc::new(Gateway {
         client,
         client_tokens: tokens.iter().map(|t| SecretString::from(*t)).collect(),
@@ -106,6 +112,7 @@ async fn up_with(tokens: &[&str], admin: Option<&str>) -> Up {
         secrets: Some(Arc::new(secrets)),
         fallback_models: vec!["gemini-2.5-flash-lite".to_owned()],
         browser: server::BrowserPolicy::default(),
+        owners,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -584,7 +591,9 @@ async fn every_route_but_the_public_ones_needs_a_token() {
             let url = format!(
                 "{}{}",
                 up.base,
-                path.replace("{model}", FLASH).replace("{key_id}", "k2")
+                path.replace("{model}", FLASH)
+                    .replace("{key_id}", "k2")
+                    .replace("{id}", "abc123")
             );
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = up
@@ -729,7 +738,15 @@ async fn the_official_sdks_work_through_the_gateway() {
     assert!(found["genai_stream_chunks"].as_u64().unwrap() >= 1);
     assert_eq!(found["genai_embeddings"], 2);
     assert_eq!(found["openai_embeddings"], 3);
+    assert!(found["genai_file"].as_str().unwrap().starts_with("files/"));
+    assert!(
+        found["genai_cache"]
+            .as_str()
+            .unwrap()
+            .starts_with("cachedContents/")
+    );
     let stats = up.sim.sim.stats();
+    assert_eq!((stats.files_created, stats.caches_created), (1, 1));
     assert_eq!(
         stats.embeddings, 5,
         "both SDKs' embeddings went through the gateway"
@@ -981,6 +998,11 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/chat/completions",
         "/v1/embeddings",
         "/v1/models",
+        "/upload/v1beta/files",
+        "/v1beta/files",
+        "/v1beta/files/{id}",
+        "/v1beta/cachedContents",
+        "/v1beta/cachedContents/{id}",
         "/v1/keys/health",
         "/v1/keys/{key_id}/disable",
         "/v1/keys/reload",

@@ -1,0 +1,182 @@
+//! Which project owns a resource (DESIGN.md §7, project affinity): a file, a cache or a batch
+//! lives in the Google project of the key that created it, and only keys of that project can
+//! use it. The gateway remembers each owner until the resource expires — in Redis when the
+//! pool shares its state there (so every gateway process routes alike), and always in this
+//! process's memory, which also serves while Redis cannot be reached.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::clock::{Clock, Millis};
+
+/// Entries kept in memory before expired ones are swept.
+const SWEEP_AT: usize = 4096;
+
+/// Owners of resources, each until its expiry (a record per resource; an upload session's
+/// record holds more than a project label).
+pub struct Owners {
+    clock: Arc<dyn Clock>,
+    local: Mutex<HashMap<String, (String, Millis)>>,
+    #[cfg(feature = "redis")]
+    shared: Option<Shared>,
+}
+
+#[cfg(feature = "redis")]
+struct Shared {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Owners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owners")
+            .field("local", &self.local.lock().len())
+            .field("shared", &self.is_shared())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Owners {
+    /// Owners kept in this process only.
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            local: Mutex::new(HashMap::new()),
+            #[cfg(feature = "redis")]
+            shared: None,
+        }
+    }
+
+    /// Owners shared through Redis (`conn`), under `prefix`, and kept in memory too.
+    #[cfg(feature = "redis")]
+    pub fn shared(
+        clock: Arc<dyn Clock>,
+        conn: redis::aio::ConnectionManager,
+        prefix: &str,
+    ) -> Self {
+        Self {
+            shared: Some(Shared {
+                conn,
+                prefix: prefix.to_owned(),
+            }),
+            ..Self::in_memory(clock)
+        }
+    }
+
+    /// Whether owners are shared with other processes.
+    pub fn is_shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.shared.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
+    #[cfg(feature = "redis")]
+    fn name(prefix: &str, resource: &str) -> String {
+        format!("{prefix}:v1:owner:{resource}")
+    }
+
+    /// `resource` (`files/abc`, `cachedContents/xyz`) lives in `project` until `expires_at`
+    /// (ms since the epoch). Shared: written to Redis, with the resource's expiry as its TTL;
+    /// kept in this process's memory only when Redis cannot take it (so a delete made by
+    /// another process is never contradicted by a stale copy here).
+    pub async fn remember(&self, resource: &str, project: &str, expires_at: Millis) {
+        let now = self.clock.now_ms();
+        if expires_at <= now {
+            return;
+        }
+        #[cfg(feature = "redis")]
+        if let Some(s) = &self.shared {
+            let ttl = u64::try_from(expires_at - now).unwrap_or(1).max(1);
+            let mut conn = s.conn.clone();
+            let done: redis::RedisResult<()> = redis::cmd("SET")
+                .arg(Self::name(&s.prefix, resource))
+                .arg(project)
+                .arg("PX")
+                .arg(ttl)
+                .query_async(&mut conn)
+                .await;
+            match done {
+                Ok(()) => {
+                    self.local.lock().remove(resource);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(resource, error = %e,
+                        "could not share a resource's owner through Redis; this process remembers it");
+                }
+            }
+        }
+        let mut local = self.local.lock();
+        if local.len() >= SWEEP_AT {
+            local.retain(|_, (_, until)| *until > now);
+        }
+        local.insert(resource.to_owned(), (project.to_owned(), expires_at));
+    }
+
+    /// The project that owns `resource`, if known and not expired. When shared, Redis is the
+    /// truth (another process may have made or deleted it); this process's memory answers for
+    /// what it remembered while Redis could not be reached.
+    pub async fn owner(&self, resource: &str) -> Option<String> {
+        #[cfg(feature = "redis")]
+        if let Some(s) = &self.shared {
+            let mut conn = s.conn.clone();
+            let got: redis::RedisResult<Option<String>> = redis::cmd("GET")
+                .arg(Self::name(&s.prefix, resource))
+                .query_async(&mut conn)
+                .await;
+            match got {
+                Ok(Some(project)) => return Some(project),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(resource, error = %e, "could not read a resource's owner from Redis");
+                }
+            }
+        }
+        let now = self.clock.now_ms();
+        self.local
+            .lock()
+            .get(resource)
+            .filter(|(_, until)| *until > now)
+            .map(|(project, _)| project.clone())
+    }
+
+    /// `resource` is gone (deleted).
+    pub async fn forget(&self, resource: &str) {
+        self.local.lock().remove(resource);
+        #[cfg(feature = "redis")]
+        if let Some(s) = &self.shared {
+            let mut conn = s.conn.clone();
+            let done: redis::RedisResult<()> = redis::cmd("DEL")
+                .arg(Self::name(&s.prefix, resource))
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = done {
+                tracing::warn!(resource, error = %e, "could not forget a resource's owner in Redis");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn an_owner_is_known_until_its_resource_expires_or_is_deleted() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let owners = Owners::in_memory(clock.clone());
+        owners.remember("files/a", "proj-a", 5_000).await;
+        owners.remember("files/b", "proj-b", 5_000).await;
+        owners.remember("files/old", "proj-b", 500).await;
+        assert_eq!(owners.owner("files/a").await.as_deref(), Some("proj-a"));
+        assert_eq!(owners.owner("files/old").await, None);
+        owners.forget("files/b").await;
+        assert_eq!(owners.owner("files/b").await, None);
+        clock.advance(std::time::Duration::from_secs(4));
+        assert_eq!(owners.owner("files/a").await, None);
+    }
+}
