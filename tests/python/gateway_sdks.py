@@ -88,6 +88,30 @@ g.files.delete(name=uploaded.name)
 found["genai_file"] = uploaded.name
 found["genai_cache"] = cache.name
 
+# A batch of inline requests, then its results, through the gateway.
+job = g.batches.create(
+    model=MODEL,
+    src=[
+        {"contents": [{"parts": [{"text": "first"}], "role": "user"}]},
+        {"contents": [{"parts": [{"text": "second"}], "role": "user"}]},
+    ],
+    config={"display_name": "sdk-batch"},
+)
+assert job.name.startswith("batches/"), job
+job = g.batches.get(name=job.name)
+assert job.state.name == "JOB_STATE_SUCCEEDED", job.state
+answers = job.dest.inlined_responses
+assert len(answers) == 2 and answers[0].response.text.startswith("Hello from"), answers
+assert job.name in [b.name for b in g.batches.list()]
+found["genai_batch"] = job.name
+
+# The Interactions API: a follow-up names the previous interaction (kept by one project).
+first = g.interactions.create(model=MODEL, input="Name a trend indicator.")
+assert first.status == "completed" and first.id, first
+second = g.interactions.create(model=MODEL, input="And a faster one?", previous_interaction_id=first.id)
+assert second.status == "completed" and second.previous_interaction_id == first.id, second
+found["genai_interactions"] = [first.id, second.id]
+
 bad = gclient("wrong-token")  # kept: a client collected mid-call closes its connection
 try:
     bad.models.generate_content(model=MODEL, contents="hi")

@@ -16,6 +16,7 @@
 mod config;
 mod embed;
 mod format;
+mod jobs;
 mod quota;
 mod resources;
 mod server;

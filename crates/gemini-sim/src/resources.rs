@@ -60,14 +60,14 @@ impl Books {
     }
 }
 
-fn random_id(n: usize) -> String {
+pub(crate) fn random_id(n: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     (0..n)
         .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
         .collect()
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -106,7 +106,7 @@ fn with_headers(mut r: Response, pairs: &[(&'static str, String)]) -> Response {
 }
 
 /// The id in a file's name or URI (`files/abc`, `https://…/v1beta/files/abc`).
-fn file_id(reference: &str) -> Option<&str> {
+pub(crate) fn file_id(reference: &str) -> Option<&str> {
     let (_, id) = reference.rsplit_once("files/")?;
     let id = id.split(['?', '#', '/']).next()?;
     (!id.is_empty()).then_some(id)
@@ -166,6 +166,30 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// A file made by the service itself (a batch's results), named `files/{id}`.
+    pub(crate) fn add_file(&self, project: &str, id: &str, mime: &str, from: &str) {
+        let now = self.now_ms();
+        let meta = json!({
+            "name": format!("files/{id}"),
+            "displayName": format!("results of {from}"),
+            "mimeType": mime,
+            "sizeBytes": "0",
+            "createTime": rfc3339(now),
+            "updateTime": rfc3339(now),
+            "expirationTime": rfc3339(now + FILE_LIFETIME_MS),
+            "state": "ACTIVE",
+            "source": "GENERATED",
+        });
+        self.books.lock().files.insert(
+            id.to_owned(),
+            File {
+                project: project.to_owned(),
+                meta,
+                expires_ms: now + FILE_LIFETIME_MS,
+            },
+        );
     }
 
     fn new_file(&self, project: &str, origin: &str, upload: &Upload) -> Value {
@@ -404,7 +428,11 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A page of `items` (name order) after `pageToken`, at most `pageSize` (default 10, most 100).
-fn page(items: Vec<(String, Value)>, query: &HashMap<String, String>, field: &str) -> Value {
+pub(crate) fn page(
+    items: Vec<(String, Value)>,
+    query: &HashMap<String, String>,
+    field: &str,
+) -> Value {
     let size = query
         .get("pageSize")
         .and_then(|v| v.parse::<usize>().ok())

@@ -69,6 +69,10 @@ pub struct Stats {
     pub files_created: u64,
     /// Cached contents created.
     pub caches_created: u64,
+    /// Batches created.
+    pub batches_created: u64,
+    /// Interactions answered.
+    pub interactions_created: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +113,8 @@ pub struct Sim {
     rng: Mutex<fastrand::Rng>,
     /// Files, uploads and caches, each in its project.
     pub(crate) books: Mutex<crate::resources::Books>,
+    /// Batches and interactions, each in its project.
+    pub(crate) jobs: Mutex<crate::jobs::Jobs>,
 }
 
 fn fingerprint(material: &str) -> String {
@@ -330,6 +336,7 @@ impl Sim {
             stats: Mutex::new(Stats::default()),
             rng: Mutex::new(rng),
             books: Mutex::new(crate::resources::Books::default()),
+            jobs: Mutex::new(crate::jobs::Jobs::default()),
         })
     }
 
@@ -344,6 +351,7 @@ impl Sim {
         self.quotas.lock().clear();
         self.scripts.lock().iter_mut().for_each(|c| *c = 0);
         self.books.lock().clear();
+        self.jobs.lock().clear();
     }
 
     /// Now on the simulator's clock (time-scaled).
@@ -532,6 +540,14 @@ impl Sim {
         None
     }
 
+    /// A `generateContent` answer to `body` (a request) with its (input, output) tokens, as
+    /// generation gives it (for batches and interactions).
+    pub(crate) fn answer_for(&self, model: &str, body: &Value) -> (Value, u64, u64) {
+        let prompt = prompt_tokens(body);
+        let reply = self.reply_for(model, body, prompt);
+        (unary_body(&reply, model), prompt, reply.candidates)
+    }
+
     fn reply_for(&self, model: &str, body: &Value, prompt: u64) -> Reply {
         let prompt_text =
             serde_json::to_string(body.get("contents").unwrap_or(&Value::Null)).unwrap_or_default();
@@ -655,6 +671,7 @@ enum Method {
     Count,
     Embed,
     BatchEmbed,
+    Batch,
 }
 
 impl Method {
@@ -665,6 +682,7 @@ impl Method {
             "countTokens" => Some(Method::Count),
             "embedContent" => Some(Method::Embed),
             "batchEmbedContents" => Some(Method::BatchEmbed),
+            "batchGenerateContent" => Some(Method::Batch),
             _ => None,
         }
     }
@@ -711,6 +729,7 @@ async fn native_post(
         Method::Count => "countTokens",
         Method::Embed => "embedContent",
         Method::BatchEmbed => "batchEmbedContents",
+        Method::Batch => "batchGenerateContent",
         Method::Generate | Method::Stream => "generateContent",
     };
     if !sim.models.iter().any(|m| m == model) {
@@ -722,6 +741,18 @@ async fn native_post(
             &format::bad_request("Invalid JSON payload received. Unexpected token."),
         );
     };
+    if let Method::Batch = method {
+        let (status, answer) = crate::jobs::create_batch(&sim, &caller.project, model, &body);
+        sim.tally(
+            &caller,
+            if status == 200 {
+                Tally::Success
+            } else {
+                Tally::of_status(status)
+            },
+        );
+        return json_response(status, &answer);
+    }
     // A file or cache of another project (or none at all): Google's 403, the caller's fault.
     if let Err(e) = sim.check_resources(&caller.project, &body) {
         return fail(403, &e);
@@ -808,7 +839,7 @@ async fn native_post(
             };
             sse_response(stream_events(&reply, model, end))
         }
-        Method::Generate | Method::Count | Method::Embed | Method::BatchEmbed => {
+        Method::Generate | Method::Count | Method::Embed | Method::BatchEmbed | Method::Batch => {
             sim.tally(&caller, Tally::Success);
             json_response(200, &unary_body(&reply, model))
         }
@@ -1147,6 +1178,21 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(crate::resources::cache)
                 .patch(crate::resources::cache)
                 .delete(crate::resources::cache),
+        )
+        .route("/v1beta/batches", get(crate::jobs::list_batches))
+        .route(
+            "/v1beta/batches/{tail}",
+            get(crate::jobs::batch)
+                .post(crate::jobs::batch)
+                .delete(crate::jobs::batch),
+        )
+        .route(
+            "/v1beta/interactions",
+            post(crate::jobs::create_interaction),
+        )
+        .route(
+            "/v1beta/interactions/{id}",
+            get(crate::jobs::interaction).delete(crate::jobs::interaction),
         )
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))

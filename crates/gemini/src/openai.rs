@@ -103,7 +103,8 @@ pub fn estimate_chat_tokens(body: &[u8]) -> u64 {
 }
 
 /// The input tokens of a native body that is not a `generateContent` request (an
-/// `embedContent` or `batchEmbedContents` one): every `text` in it, about 4 characters a token
+/// `embedContent`, `batchEmbedContents` or interaction one): every `text` in it (and an
+/// interaction's `input` string), about 4 characters a token
 /// plus 5 %, as for generation. A body that does not parse falls back to its size.
 pub fn estimate_text_tokens(body: &[u8]) -> u64 {
     fn chars(v: &serde_json::Value) -> u64 {
@@ -111,7 +112,10 @@ pub fn estimate_text_tokens(body: &[u8]) -> u64 {
             serde_json::Value::Object(m) => m
                 .iter()
                 .map(|(k, v)| match v {
-                    serde_json::Value::String(t) if k == "text" => t.chars().count() as u64,
+                    // `input`: an interaction's prompt given as one string.
+                    serde_json::Value::String(t) if k == "text" || k == "input" => {
+                        t.chars().count() as u64
+                    }
                     other => chars(other),
                 })
                 .sum(),

@@ -411,24 +411,26 @@ impl<S: StateStore> RotatingClient<S> {
         .map(|g| g.value)
     }
 
-    /// A call about a project's resources ([`RawRequest`]: Files, cached contents), passed
-    /// through: with a key of `project` when given (where the resource lives), else of any
-    /// project (the one that answers owns what the call creates: [`Generated::project`]). It
-    /// fails over like any call, counts against no quota, and a key broken by its answer is
-    /// taken out as always; an answer about the request (a 403 for a resource of another
-    /// project, a 404) is returned to the caller.
+    /// A call about a project's resources ([`RawRequest`]: Files, cached contents, batches),
+    /// passed through: with a key of `project` when given (where the resource lives), else of
+    /// any project (the one that answers owns what the call creates: [`Generated::project`]),
+    /// serving `model` when given. It fails over like any call, counts against no quota, and a
+    /// key broken by its answer is taken out as always; an answer about the request (a 403 for
+    /// a resource of another project, a 404) is returned to the caller.
     ///
     /// # Errors
-    /// [`RotateError`]; a project with no key is [`PoolError::UnknownModel`] for its model.
+    /// [`RotateError`].
     pub async fn resource(
         &self,
+        model: Option<&str>,
         project: Option<&str>,
         request: &crate::RawRequest,
     ) -> Result<Generated<crate::RawResponse>, RotateError> {
         let pin = project.and_then(|p| self.pool.project_index(p));
-        let model = match pin {
-            Some(p) => self.pool.model_of_project(p),
-            None => self.pool.models().first().copied(),
+        let model = match (model, pin) {
+            (Some(m), _) => Some(m),
+            (None, Some(p)) => self.pool.model_of_project(p),
+            (None, None) => self.pool.models().first().copied(),
         }
         .unwrap_or_else(|| self.pool.default_model())
         .to_owned();
@@ -440,6 +442,36 @@ impl<S: StateStore> RotatingClient<S> {
         self.free_call(&req, |key, _| async move {
             client.resource(&key, request).await
         })
+        .await
+    }
+
+    /// A passed-through call that is generation by another name (an interaction): `estimate`
+    /// input tokens reserved in `model`'s bucket, settled from the answer's
+    /// `usage.total_input_tokens` (or `usageMetadata.promptTokenCount`), rotated and limited
+    /// like generation; `options.project` pins it to the project of the resources it names.
+    ///
+    /// # Errors
+    /// [`RotateError`].
+    pub async fn resource_counted(
+        &self,
+        model: &str,
+        estimate: u64,
+        options: CallOptions<'_>,
+        request: &crate::RawRequest,
+    ) -> Result<Generated<crate::RawResponse>, RotateError> {
+        let client = &self.client;
+        self.counted(
+            model,
+            estimate,
+            options,
+            |g| async move { client.resource(&g.api_key, request).await },
+            |r: &crate::RawResponse| {
+                let v = r.json();
+                v.pointer("/usage/total_input_tokens")
+                    .or_else(|| v.pointer("/usageMetadata/promptTokenCount"))
+                    .and_then(serde_json::Value::as_u64)
+            },
+        )
         .await
     }
 

@@ -13,6 +13,7 @@ mod auth;
 mod bot;
 mod errors;
 mod guard;
+mod jobs;
 mod llm;
 mod metrics;
 mod openapi;

@@ -35,6 +35,11 @@ pub fn document() -> Value {
         "gemini",
     );
     batch_embed["parameters"] = model.clone();
+    let mut batch = op(
+        "Create a batch with a key of the project of the files it names; its project is remembered",
+        "resources",
+    );
+    batch["parameters"] = model.clone();
     let mut get_model = op("One model", "gemini");
     get_model["parameters"] = model;
     let key = json!([
@@ -50,7 +55,21 @@ pub fn document() -> Value {
     enable["parameters"] = key.clone();
     let mut disable = op("Disable a key (admin token)", "admin");
     disable["parameters"] = key;
-    json!({
+    // Resources that live in one project (project affinity).
+    let resources = json!({
+            "/upload/v1beta/files": {"post": op("Upload a file (resumable: the session URL points at the gateway, and its id authorizes the chunks; or multipart), with a key of any project; the file's project is remembered", "resources")},
+            "/v1beta/files": {"get": op("Files of every project of the pool (one page token resumes them all)", "resources")},
+            "/v1beta/files/{id}": {"get": with_id("A file, with a key of its project"), "delete": with_id("Delete a file, with a key of its project")},
+            "/v1beta/cachedContents": {"get": op("Cached contents of every project of the pool", "resources"), "post": op("Create a cached content, with a key of the project of the files it names", "resources")},
+            "/v1beta/cachedContents/{id}": {"get": with_id("A cached content, with a key of its project"), "patch": with_id("Change a cached content's expiry"), "delete": with_id("Delete a cached content")},
+            "/v1beta/models/{model}:batchGenerateContent": {"post": batch},
+            "/v1beta/batches": {"get": op("Batches of every project of the pool", "resources")},
+            "/v1beta/batches/{id}": {"get": with_id("A batch (and its results), with a key of its project"), "delete": with_id("Delete a batch")},
+            "/v1beta/batches/{id}:cancel": {"post": with_id("Cancel a batch")},
+            "/v1beta/interactions": {"post": op("Interactions API: generation kept by one project; a follow-up naming previous_interaction_id goes to that project's keys, reserved in the model's bucket", "resources")},
+            "/v1beta/interactions/{id}": {"get": with_id("An interaction, with a key of its project"), "delete": with_id("Delete an interaction")}
+    });
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "botforge gateway",
@@ -71,11 +90,6 @@ pub fn document() -> Value {
             "/v1beta/models/{model}:batchEmbedContents": {"post": batch_embed},
             "/v1beta/models": {"get": op("Models served upstream", "gemini")},
             "/v1beta/models/{model}": {"get": get_model},
-            "/upload/v1beta/files": {"post": op("Upload a file (resumable: the session URL points at the gateway, and its id authorizes the chunks; or multipart), with a key of any project; the file's project is remembered", "resources")},
-            "/v1beta/files": {"get": op("Files of every project of the pool (one page token resumes them all)", "resources")},
-            "/v1beta/files/{id}": {"get": with_id("A file, with a key of its project"), "delete": with_id("Delete a file, with a key of its project")},
-            "/v1beta/cachedContents": {"get": op("Cached contents of every project of the pool", "resources"), "post": op("Create a cached content, with a key of the project of the files it names", "resources")},
-            "/v1beta/cachedContents/{id}": {"get": with_id("A cached content, with a key of its project"), "patch": with_id("Change a cached content's expiry"), "delete": with_id("Delete a cached content")},
             "/v1/chat/completions": {"post": op("OpenAI chat completions (streaming with \"stream\": true)", "openai")},
             "/v1/models": {"get": op("Models, OpenAI's shape", "openai")},
             "/v1/embeddings": {"post": op("OpenAI embeddings through the key pool", "openai")},
@@ -88,5 +102,9 @@ pub fn document() -> Value {
             "/readyz": {"get": {"summary": "A usable key exists and the state backend answers", "tags": ["operations"], "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
             "/": {"get": {"summary": "The live dashboard (HTML, no external assets)", "tags": ["operations"], "security": [], "responses": {"200": {"description": "HTML"}}}}
         }
-    })
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), resources) {
+        paths.extend(more);
+    }
+    doc
 }

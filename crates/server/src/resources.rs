@@ -81,7 +81,7 @@ fn session_name(id: &str) -> String {
     format!("uploads/{id}")
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
@@ -90,7 +90,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// `query` without the client's token (`key=`), as `?…` or empty.
-fn forwarded_query(query: Option<&str>) -> String {
+pub(crate) fn forwarded_query(query: Option<&str>) -> String {
     let kept: Vec<&str> = query
         .unwrap_or_default()
         .split('&')
@@ -103,7 +103,7 @@ fn forwarded_query(query: Option<&str>) -> String {
     }
 }
 
-fn passed_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+pub(crate) fn passed_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     PASSED_UP
         .iter()
         .filter_map(|name| {
@@ -145,7 +145,7 @@ fn origin(headers: &HeaderMap) -> String {
     format!("{}://{host}", if tls { "https" } else { "http" })
 }
 
-fn now_ms(g: &Gateway) -> i64 {
+pub(crate) fn now_ms(g: &Gateway) -> i64 {
     g.client.pool().clock().now_ms()
 }
 
@@ -158,7 +158,7 @@ fn expiry(v: &Value, field: &str, now: i64, default: i64) -> i64 {
 }
 
 /// Upstream's answer for the client: status, content type, upload headers and body.
-fn answer(raw: &RawResponse, upload_url: Option<&str>) -> Response {
+pub(crate) fn answer(raw: &RawResponse, upload_url: Option<&str>) -> Response {
     let mut r = Response::new(axum::body::Body::from(raw.body.clone()));
     *r.status_mut() = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::OK);
     for (name, value) in &raw.headers {
@@ -178,17 +178,17 @@ fn answer(raw: &RawResponse, upload_url: Option<&str>) -> Response {
     r
 }
 
-fn failure(e: &RotateError) -> Response {
+pub(crate) fn failure(e: &RotateError) -> Response {
     ApiFailure::from_rotate(Protocol::Gemini, e).into_response()
 }
 
 /// Sends `request` with a key of `project` (any project when `None`).
-async fn forward(
+pub(crate) async fn forward(
     g: &Gateway,
     project: Option<&str>,
     request: &RawRequest,
 ) -> Result<gemini::Generated<RawResponse>, RotateError> {
-    g.client.resource(project, request).await
+    g.client.resource(None, project, request).await
 }
 
 /// A resource whose owner is not known here (made before this gateway, or by another one
@@ -222,7 +222,7 @@ async fn find_owner(
 }
 
 /// Sends a request about `name` to its owner (or finds it), remembering what the answer says.
-async fn owned(
+pub(crate) async fn owned(
     g: &Gateway,
     name: &str,
     request: &RawRequest,
@@ -334,7 +334,7 @@ async fn upload_chunk(g: &Gateway, id: &str, headers: &HeaderMap, body: Bytes) -
 }
 
 /// Remembers the owner of the file in an upload's answer (`{"file": {...}}`) or a file itself.
-async fn remember_file(g: &Gateway, v: &Value, project: &str) {
+pub(crate) async fn remember_file(g: &Gateway, v: &Value, project: &str) {
     let file = v.get("file").unwrap_or(v);
     if let Some(name) = file.get("name").and_then(Value::as_str) {
         let until = expiry(file, "expirationTime", now_ms(g), FILE_LIFETIME_MS);
@@ -375,6 +375,25 @@ async fn file(State(g): Shared, method: Method, Path(id): Path<String>, uri: Uri
     r
 }
 
+/// What a union list lists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Listed {
+    Files,
+    Caches,
+    Batches,
+}
+
+impl Listed {
+    /// The answer's field holding the items.
+    fn field(self) -> &'static str {
+        match self {
+            Listed::Files => "files",
+            Listed::Caches => "cachedContents",
+            Listed::Batches => "operations",
+        }
+    }
+}
+
 /// A page token over every project: each project's own token, hex-encoded JSON.
 fn decode_token(token: &str) -> Option<serde_json::Map<String, Value>> {
     if !token.len().is_multiple_of(2) {
@@ -391,10 +410,11 @@ fn encode_token(tokens: &serde_json::Map<String, Value>) -> String {
     hex(&serde_json::to_vec(tokens).unwrap_or_default())
 }
 
-/// A list over every project of the pool (`field`: `files`, `cachedContents`): each project's
+/// A list over every project of the pool (files, caches, batches): each project's
 /// page, the owners learned on the way, one page token that resumes every project. A page
 /// holds up to `pageSize` items per project.
-async fn union_list(g: &Gateway, uri: &Uri, path: &str, field: &str) -> Response {
+pub(crate) async fn union_list(g: &Gateway, uri: &Uri, path: &str, kind: Listed) -> Response {
+    let field = kind.field();
     let query = uri.query().unwrap_or_default();
     let page_size = query_param(query, "pageSize");
     let resume = match query_param(query, "pageToken").filter(|t| !t.is_empty()) {
@@ -449,10 +469,10 @@ async fn union_list(g: &Gateway, uri: &Uri, path: &str, field: &str) -> Response
         };
         let v = done.value.json();
         for item in v.get(field).and_then(Value::as_array).into_iter().flatten() {
-            if field == "files" {
-                remember_file(g, item, p).await;
-            } else {
-                remember_cache(g, item, p).await;
+            match kind {
+                Listed::Files => remember_file(g, item, p).await,
+                Listed::Caches => remember_cache(g, item, p).await,
+                Listed::Batches => crate::jobs::remember_batch(g, item, p).await,
             }
             items.push(item.clone());
         }
@@ -472,12 +492,12 @@ async fn union_list(g: &Gateway, uri: &Uri, path: &str, field: &str) -> Response
 
 /// `GET /v1beta/files`: the files of every project of the pool.
 async fn list_files(State(g): Shared, uri: Uri) -> Response {
-    union_list(&g, &uri, "files", "files").await
+    union_list(&g, &uri, "files", Listed::Files).await
 }
 
 /// `GET /v1beta/cachedContents`: the caches of every project of the pool.
 async fn list_caches(State(g): Shared, uri: Uri) -> Response {
-    union_list(&g, &uri, "cachedContents", "cachedContents").await
+    union_list(&g, &uri, "cachedContents", Listed::Caches).await
 }
 
 /// `POST /v1beta/cachedContents`: made with a key of the project of the files it names (any
@@ -554,7 +574,8 @@ async fn cache(
 }
 
 /// The names of the project resources a request body refers to: every
-/// `fileData.fileUri` (`…/files/ID` → `files/ID`) and its `cachedContent`.
+/// `fileData.fileUri` (`…/files/ID` → `files/ID`), a batch's input `fileName`, and its
+/// `cachedContent`.
 pub(crate) fn named_resources(body: &Value) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
@@ -568,6 +589,9 @@ pub(crate) fn named_resources(body: &Value) -> Vec<String> {
                                     out.push(format!("files/{id}"));
                                 }
                             }
+                        }
+                        ("fileName" | "file_name", Some(name)) if name.starts_with("files/") => {
+                            out.push(name.to_owned());
                         }
                         ("cachedContent" | "cached_content", Some(name)) => {
                             let id = name.trim_start_matches("cachedContents/");

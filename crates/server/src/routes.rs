@@ -45,12 +45,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/keys/health", get(keys_health))
         .route("/metrics", get(metrics))
         .route_layer(client_gemini());
-    // Resources that live in one project (files, caches): client token, or for an upload's
+    // Resources that live in one project (files, caches, batches, interactions): client token, or for an upload's
     // chunks the session id this gateway gave out.
-    let resources = crate::resources::routes().route_layer(axum::middleware::from_fn_with_state(
-        Arc::clone(&shared),
-        crate::auth::client_or_upload,
-    ));
+    let resources = crate::resources::routes()
+        .merge(crate::jobs::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            crate::auth::client_or_upload,
+        ));
     // Changes to the pool: the admin token, from a header (404 when none is configured).
     let admin = Router::new()
         .route("/v1/keys/reload", post(keys_reload))
@@ -297,12 +299,16 @@ fn fallback_models(configured: &[String], headers: &HeaderMap) -> Vec<String> {
 async fn model_action(
     State(g): Shared,
     Path(rest): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let Some((model, action)) = rest.rsplit_once(':') else {
         return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
     };
+    if matches!(action, "batchGenerateContent" | "asyncBatchEmbedContent") {
+        return crate::jobs::create_batch(&g, (model, action), &uri, &headers, body).await;
+    }
     if let Some(method @ (RawMethod::EmbedContent | RawMethod::BatchEmbedContents)) =
         RawMethod::parse(action)
     {
@@ -367,7 +373,7 @@ async fn model_action(
                 Protocol::Gemini,
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
-                format!("unknown method `{other}`: use generateContent, streamGenerateContent, countTokens, embedContent or batchEmbedContents"),
+                format!("unknown method `{other}`: use generateContent, streamGenerateContent, countTokens, embedContent, batchEmbedContents or batchGenerateContent"),
             )
             .into_response(),
         ),

@@ -299,3 +299,164 @@ async fn a_cache_serves_its_project_until_it_expires_or_is_deleted() {
     assert_eq!(st, 403);
     assert_eq!(s.sim.stats().caches_created, 1);
 }
+
+#[tokio::test]
+async fn a_batch_finishes_in_its_project_with_its_answers() {
+    let s = sim(TWO_PROJECTS).await;
+    let base = s.base_url();
+    let http = reqwest::Client::new();
+    // A batch of two inline requests, finished when read, its answers in order.
+    let create = json!({"batch": {"displayName": "nightly", "inputConfig": {"requests": {"requests": [
+        {"request": {"contents": [{"parts": [{"text": "one"}]}]}, "metadata": {"key": "r1"}},
+        {"request": {"contents": [{"parts": [{"text": "two"}]}]}, "metadata": {"key": "r2"}}
+    ]}}}});
+    let (st, _, op) = send(
+        http.post(format!("{base}/v1beta/models/{FLASH}:batchGenerateContent"))
+            .json(&create),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200, "{op}");
+    let name = op["name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with("batches/"));
+    assert_eq!(op["metadata"]["state"], "BATCH_STATE_PENDING");
+    assert_eq!(op["metadata"]["displayName"], "nightly");
+    let (st, _, done) = send(
+        http.get(format!("{base}/v1beta/{name}")),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(done["metadata"]["state"], "BATCH_STATE_SUCCEEDED");
+    let answers = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+        .as_array()
+        .unwrap();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[1]["metadata"]["key"], "r2");
+    assert!(answers[0]["response"]["candidates"][0]["content"]["parts"][0]["text"].is_string());
+    // Another project: Google's 403, and an empty list.
+    let (st, ..) = send(
+        http.get(format!("{base}/v1beta/{name}")),
+        Some("test-key-b1"),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (_, _, list) = send(
+        http.get(format!("{base}/v1beta/batches")),
+        Some("test-key-b1"),
+    )
+    .await;
+    assert_eq!(list, json!({}));
+    let (_, _, list) = send(
+        http.get(format!("{base}/v1beta/batches")),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(list["operations"].as_array().map(Vec::len), Some(1));
+    // A batch over a file of another project is refused; over its own, it leaves a results file
+    // in that project.
+    let file = upload(&base, "test-key-b1", b"{\"key\": \"1\", \"request\": {}}\n").await;
+    let by_file = json!({"batch": {"inputConfig": {"fileName": file["name"]}}});
+    let (st, ..) = send(
+        http.post(format!("{base}/v1beta/models/{FLASH}:batchGenerateContent"))
+            .json(&by_file),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _, op) = send(
+        http.post(format!("{base}/v1beta/models/{FLASH}:batchGenerateContent"))
+            .json(&by_file),
+        Some("test-key-b1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (_, _, done) = send(
+        http.get(format!("{base}/v1beta/{}", op["name"].as_str().unwrap())),
+        Some("test-key-b1"),
+    )
+    .await;
+    let results = done["metadata"]["output"]["responsesFile"]
+        .as_str()
+        .unwrap();
+    let (st, ..) = send(
+        http.get(format!("{base}/v1beta/{results}")),
+        Some("test-key-b1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    // Cancel and delete.
+    let (st, ..) = send(
+        http.post(format!("{base}/v1beta/{name}:cancel")),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, ..) = send(
+        http.delete(format!("{base}/v1beta/{name}")),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, ..) = send(
+        http.get(format!("{base}/v1beta/{name}")),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 403);
+    assert_eq!(s.sim.stats().batches_created, 2);
+}
+
+#[tokio::test]
+async fn an_interaction_is_continued_only_in_its_project() {
+    let s = sim(TWO_PROJECTS).await;
+    let base = s.base_url();
+    let http = reqwest::Client::new();
+    // An interaction, and a follow-up that names it: only in its project.
+    let (st, _, first) = send(
+        http.post(format!("{base}/v1beta/interactions"))
+            .json(&json!({"model": FLASH, "input": "Name a moving average."})),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200, "{first}");
+    assert_eq!(first["status"], "completed");
+    assert_eq!(first["steps"][0]["type"], "model_output");
+    assert!(first["usage"]["total_input_tokens"].as_u64().unwrap() > 0);
+    let id = first["id"].as_str().unwrap();
+    let follow =
+        json!({"model": FLASH, "input": "And a faster one?", "previous_interaction_id": id});
+    let (st, _, second) = send(
+        http.post(format!("{base}/v1beta/interactions"))
+            .json(&follow),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(second["previous_interaction_id"], id);
+    // The conversation so far counts as input.
+    assert!(
+        second["usage"]["total_input_tokens"].as_u64().unwrap()
+            > first["usage"]["total_input_tokens"].as_u64().unwrap()
+    );
+    let (st, _, e) = send(
+        http.post(format!("{base}/v1beta/interactions"))
+            .json(&follow),
+        Some("test-key-b1"),
+    )
+    .await;
+    assert_eq!(st, 404, "{e}");
+    let (st, ..) = send(
+        http.get(format!("{base}/v1beta/interactions/{id}")),
+        Some("test-key-b1"),
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, ..) = send(
+        http.get(format!("{base}/v1beta/interactions/{id}")),
+        Some("test-key-a1"),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(s.sim.stats().interactions_created, 2);
+}

@@ -747,6 +747,17 @@ async fn the_official_sdks_work_through_the_gateway() {
     );
     let stats = up.sim.sim.stats();
     assert_eq!((stats.files_created, stats.caches_created), (1, 1));
+    assert!(
+        found["genai_batch"]
+            .as_str()
+            .unwrap()
+            .starts_with("batches/")
+    );
+    assert_eq!(
+        found["genai_interactions"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!((stats.batches_created, stats.interactions_created), (1, 2));
     assert_eq!(
         stats.embeddings, 5,
         "both SDKs' embeddings went through the gateway"

@@ -351,3 +351,129 @@ async fn an_upload_session_is_the_only_credential_a_chunk_may_lack() {
     assert_eq!(r.status(), 401);
     assert_eq!(up.upstream_requests(), 0);
 }
+
+#[tokio::test]
+async fn batches_and_interactions_stay_with_their_project() {
+    let up = up(&[TOKEN]).await;
+    // An interaction, then follow-ups that name it: each served by its project.
+    let (s, first, text) = gemini_post(
+        &up.http,
+        format!("{}/v1beta/interactions", up.base),
+        &json!({"model": FLASH, "input": "Name a momentum indicator."}),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let owner = {
+        let r = up
+            .http
+            .get(format!("{}/v1beta/interactions/{id}", up.sim.base_url()))
+            .header("x-goog-api-key", "sim-material-k2")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 { "p2" } else { "p3" }
+    };
+    let other = if owner == "p2" { "p3" } else { "p2" };
+    let (before, other_before) = (successes(&up, owner), successes(&up, other));
+    let other_errors = failures(&up, other);
+    for i in 0..10 {
+        let (s, next, text) = gemini_post(
+            &up.http,
+            format!("{}/v1beta/interactions", up.base),
+            &json!({"model": FLASH, "input": format!("And another? {i}"), "previous_interaction_id": id}),
+        )
+        .await;
+        assert_eq!(s, 200, "follow-up {i}: {text}");
+        assert_eq!(next["previous_interaction_id"], id.as_str());
+    }
+    let (s, got, _) = get_with_token(&up, &format!("/v1beta/interactions/{id}")).await;
+    assert_eq!((s, got["id"].as_str()), (200, Some(id.as_str())));
+    assert_eq!(successes(&up, owner) - before, 11);
+    assert_eq!(successes(&up, other), other_before);
+    assert_eq!(
+        failures(&up, other),
+        other_errors,
+        "no 404 was ever provoked"
+    );
+    // Interactions are generation: reserved and counted in the model's bucket.
+    let (_, health, _) = get_with_token(&up, "/v1/keys/health").await;
+    let used: u64 = ["k2", "k3"]
+        .iter()
+        .map(|k| key_row(&health, k)["success_count"].as_u64().unwrap())
+        .sum();
+    assert!(used >= 11, "{health}");
+
+    // A batch over a file uploaded through the gateway runs in the file's project.
+    let file = upload(&up, b"{\"key\": \"1\", \"request\": {\"contents\": []}}\n").await;
+    let file_owner = holder(&up, file["name"].as_str().unwrap()).await;
+    let (s, op, text) = gemini_post(
+        &up.http,
+        format!("{}/v1beta/models/{FLASH}:batchGenerateContent", up.base),
+        &json!({"batch": {"displayName": "nightly", "inputConfig": {"fileName": file["name"]}}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let batch = op["name"].as_str().unwrap().to_owned();
+    assert_eq!(holder(&up, &batch).await, file_owner);
+    let (s, done, text) = get_with_token(&up, &format!("/v1beta/{batch}")).await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(done["metadata"]["state"], "BATCH_STATE_SUCCEEDED");
+    // Its results file is read through the gateway from the same project.
+    let results = done["metadata"]["output"]["responsesFile"]
+        .as_str()
+        .unwrap();
+    let (s, _, text) = get_with_token(&up, &format!("/v1beta/{results}")).await;
+    assert_eq!(s, 200, "{text}");
+    let (s, list, _) = get_with_token(&up, "/v1beta/batches").await;
+    assert_eq!(s, 200);
+    assert_eq!(list["operations"].as_array().map(Vec::len), Some(1));
+    let post = |path: String| up.http.post(path).header("x-goog-api-key", TOKEN).send();
+    assert_eq!(
+        post(format!("{}/v1beta/{batch}:cancel", up.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let del = |path: String| up.http.delete(path).header("x-goog-api-key", TOKEN).send();
+    assert_eq!(
+        del(format!("{}/v1beta/{batch}", up.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        del(format!("{}/v1beta/interactions/{id}", up.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (_, health, _) = get_with_token(&up, "/v1/keys/health").await;
+    for k in ["k2", "k3"] {
+        assert_eq!(key_row(&health, k)["active"], true, "{k}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_made_elsewhere_is_found_in_its_project() {
+    // A batch made straight in p3 (another tool, another gateway).
+    let up = up(&[TOKEN]).await;
+    let r = up
+        .http
+        .post(format!("{}/v1beta/models/{FLASH}:batchGenerateContent", up.sim.base_url()))
+        .header("x-goog-api-key", "sim-material-k3")
+        .json(&json!({"batch": {"inputConfig": {"requests": {"requests": [{"request": {"contents": [{"parts": [{"text": "x"}]}]}}]}}}}))
+        .send()
+        .await
+        .unwrap();
+    let (_, op, _) = body(r).await;
+    let name = op["name"].as_str().unwrap().to_owned();
+    assert_eq!(holder(&up, &name).await, "p3");
+    // And the gateway finds it although it never made it.
+    let (s, got, text) = get_with_token(&up, &format!("/v1beta/{name}")).await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(got["metadata"]["state"], "BATCH_STATE_SUCCEEDED");
+}
