@@ -279,6 +279,24 @@ impl MemoryStore {
         }
     }
 
+    /// Counts a call the shared store granted (see [`Window::record`]).
+    #[cfg(feature = "redis")]
+    pub(crate) fn record_call(&self, idx: usize, now: Millis, tokens: u64) {
+        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+            b.lock().record(now, tokens);
+        }
+    }
+
+    /// The calls a bucket granted itself still in its window (see [`Window::own_calls`]).
+    #[cfg(feature = "redis")]
+    pub(crate) fn own_calls(&self, idx: usize, now: Millis) -> Vec<(u64, Millis, u64)> {
+        self.inner
+            .get()
+            .and_then(|i| i.buckets.get(idx))
+            .map(|b| b.lock().own_calls(now))
+            .unwrap_or_default()
+    }
+
     /// Cools a bucket (seeding a fallback from shared state).
     #[cfg(feature = "redis")]
     pub(crate) fn seed_cooldown(&self, idx: usize, until: Millis, reason: CooldownReason) {

@@ -97,6 +97,10 @@ pub enum Check {
     TooLarge,
 }
 
+/// Ids from here up are not this window's own reservations: recorded calls, then seeded ones
+/// (counted down from `u64::MAX`).
+const RECORDED_IDS: u64 = u64::MAX / 2;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     id: u64,
@@ -126,6 +130,8 @@ pub struct Window {
     day_count: u64,
     day_ends_at: Millis,
     next_id: u64,
+    /// Calls recorded from another store ([`Self::record`]).
+    recorded: u64,
     cooldown_until: Millis,
     cooldown_reason: Option<CooldownReason>,
     /// What Google's 429s said, until `learned_until`.
@@ -150,6 +156,7 @@ impl Window {
             day_count: 0,
             day_ends_at: 0,
             next_id: 0,
+            recorded: 0,
             cooldown_until: 0,
             cooldown_reason: None,
             learned: Limits::UNKNOWN,
@@ -239,6 +246,38 @@ impl Window {
             self.day_ends_at = next_pacific_midnight(at);
             self.day_count = self.day_count.max(usage.rpd_used.div_ceil(n));
         }
+    }
+
+    /// Counts a call granted elsewhere (by the shared store) as finished now, so this window
+    /// also holds it for a window: a process that just came back from degraded mode keeps
+    /// within its local share until what it spent while degraded has left the window.
+    pub fn record(&mut self, now: Millis, tokens: u64) {
+        self.advance(now);
+        self.recorded += 1;
+        let at = self.done.back().map_or(now, |b| now.max(b.at));
+        let id = RECORDED_IDS + self.recorded;
+        let pos = self.done.partition_point(|e| e.at <= at);
+        self.done.insert(pos, Entry { id, at, tokens });
+        self.tokens += tokens;
+    }
+
+    /// The calls this window granted itself (not seeded, not recorded) that are still in it:
+    /// `(id, time, tokens)`, a finished call at its completion, one in flight as if it finished
+    /// now (it holds its slot at least that long). What degraded mode spent, for the shared
+    /// store to count once it answers again.
+    pub fn own_calls(&mut self, now: Millis) -> Vec<(u64, Millis, u64)> {
+        self.advance(now);
+        self.done
+            .iter()
+            .filter(|e| e.id < RECORDED_IDS)
+            .map(|e| (e.id, e.at, e.tokens))
+            .chain(
+                self.inflight
+                    .iter()
+                    .filter(|e| e.id < RECORDED_IDS)
+                    .map(|e| (e.id, now, e.tokens)),
+            )
+            .collect()
     }
 
     /// Current usage.
@@ -425,6 +464,37 @@ mod tests {
             0,
             "gone a window after the report"
         );
+    }
+
+    #[test]
+    fn only_its_own_calls_are_replayed_and_recorded_ones_still_count() {
+        let mut w = Window::new(60_000);
+        w.seed_usage(
+            1_000,
+            Usage {
+                rpm_used: 2,
+                tpm_used: 10,
+                rpd_used: 2,
+            },
+            1,
+        );
+        let a = w.reserve(2_000, Limits::UNKNOWN, 7).unwrap();
+        w.complete(3_000, a, Some(5));
+        let _in_flight = w.reserve(4_000, Limits::UNKNOWN, 9).unwrap();
+        w.record(5_000, 11);
+        // Its own: the finished call at its completion, the one in flight as if it ended now;
+        // neither the seeded usage (Redis has it) nor the recorded call (Redis granted it).
+        let own = w.own_calls(6_000);
+        assert_eq!(own, vec![(a, 3_000, 5), (a + 1, 6_000, 9)]);
+        // The recorded call holds a slot for a window, as any finished call.
+        assert_eq!(w.usage(6_000).rpm_used, 5);
+        assert_eq!(w.usage(64_999).rpm_used, 2, "the seeded calls left at 61 s");
+        assert_eq!(
+            w.usage(65_000).rpm_used,
+            1,
+            "only the one in flight is left"
+        );
+        assert_eq!(w.own_calls(65_000), vec![(a + 1, 65_000, 9)]);
     }
 
     const L: Limits = Limits::new(3, 100, 5);

@@ -2,6 +2,9 @@
 //!
 //! `keypool-mp-worker load URL PREFIX KEYS_JSON WINDOW_MS RUN_MS TASKS`: TASKS concurrent loops select,
 //! then report success, for `RUN_MS`; every grant prints `GRANT <project> <server ms>`.
+//! `keypool-mp-worker late URL PREFIX KEYS_JSON WINDOW_MS RUN_MS TASKS`: `load` for a process
+//! that may start before Redis (degraded until it answers); every grant prints
+//! `GRANT <project> <ms> shared|degraded`.
 //! `keypool-mp-worker trial URL PREFIX KEYS_JSON START_AT_MS`: waits until `START_AT_MS` (wall clock),
 //! tries one select, prints `TRIAL won` or `TRIAL lost`, and exits without reporting (a crash).
 #![expect(
@@ -15,10 +18,20 @@ use std::time::Duration;
 
 use keypool::{
     AnyStore, Environment, HealthPolicy, KeyPool, Outcome, PoolConfig, PoolOptions, RedisOptions,
-    RedisStore, SelectRequest, SystemClock,
+    RedisStore, SelectRequest, StateStore, SystemClock,
 };
 
 async fn pool(url: &str, prefix: &str, keys: &str, window_ms: u64) -> KeyPool<AnyStore> {
+    pool_with(url, prefix, keys, window_ms, false).await
+}
+
+async fn pool_with(
+    url: &str,
+    prefix: &str,
+    keys: &str,
+    window_ms: u64,
+    late: bool,
+) -> KeyPool<AnyStore> {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(keys).unwrap()).unwrap();
     let mut pairs = vec![
@@ -34,15 +47,15 @@ async fn pool(url: &str, prefix: &str, keys: &str, window_ms: u64) -> KeyPool<An
     }
     let env = Environment::from_pairs(pairs);
     let config = PoolConfig::load(&env, &env).unwrap();
-    let store = RedisStore::connect(
-        url,
-        RedisOptions {
-            prefix: prefix.to_owned(),
-            ..RedisOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let options = RedisOptions {
+        prefix: prefix.to_owned(),
+        ..RedisOptions::default()
+    };
+    let store = if late {
+        RedisStore::connect_or_degrade(url, options).await.unwrap()
+    } else {
+        RedisStore::connect(url, options).await.unwrap()
+    };
     let options = PoolOptions {
         window: Duration::from_millis(window_ms),
         health: test_health(),
@@ -70,11 +83,12 @@ fn test_health() -> HealthPolicy {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("load") => {
+        Some(mode @ ("load" | "late")) => {
+            let late = mode == "late";
             let window: u64 = args[5].parse().unwrap();
             let run = Duration::from_millis(args[6].parse().unwrap());
             let tasks: usize = args[7].parse().unwrap();
-            let pool = Arc::new(pool(&args[2], &args[3], &args[4], window).await);
+            let pool = Arc::new(pool_with(&args[2], &args[3], &args[4], window, late).await);
             let end = tokio::time::Instant::now() + run;
             let mut set = tokio::task::JoinSet::new();
             for _ in 0..tasks {
@@ -87,8 +101,15 @@ async fn main() {
                             .await
                         {
                             Ok(lease) => {
+                                let how = if !late {
+                                    ""
+                                } else if pool.store().backend() == "redis" {
+                                    " shared"
+                                } else {
+                                    " degraded"
+                                };
                                 lines.push(format!(
-                                    "GRANT {} {}",
+                                    "GRANT {} {}{how}",
                                     pool.project(&lease),
                                     lease.granted_at()
                                 ));

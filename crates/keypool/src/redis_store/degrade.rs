@@ -31,6 +31,102 @@ pub(super) struct Degrade {
     pub(super) dirty: Mutex<std::collections::BTreeSet<usize>>,
     /// Whether `dirty` holds any (checked without the lock on every shared operation).
     pub(super) pending: AtomicBool,
+    /// Wall-clock ms when Redis last came back after this process ran degraded (0: never).
+    pub(super) recovered_at: AtomicI64,
+    /// How to write back what this process spent while degraded (set when the pool is laid
+    /// out).
+    pub(super) replay: std::sync::OnceLock<Replay>,
+    /// The pool's clock as last seen while degraded (for scripts on the client's clock).
+    pub(super) last_now: AtomicI64,
+    /// The processes the local shares assumed when Redis came back: while settling, shares stay
+    /// that small even if the first heartbeats count fewer (the others have not beaten yet).
+    pub(super) settle_live: AtomicU64,
+}
+
+/// What the write-back of degraded usage needs, without the store itself (it runs in the
+/// background task that notices Redis back).
+#[derive(Debug)]
+pub(super) struct Replay {
+    /// Each bucket's window keys: log, tok, day.
+    pub(super) buckets: Vec<[String; 3]>,
+    pub(super) window_ms: Millis,
+    pub(super) script: Script,
+    /// Prefix of the replayed calls' ids (this process).
+    pub(super) owner: String,
+    /// Scripts run on the pool's clock (tests), not the server's.
+    pub(super) client_time: bool,
+}
+
+impl Degrade {
+    /// Redis answers again (or for the first time, for a process started before it): the local
+    /// shares hold for one more window.
+    pub(super) fn came_back(&self) {
+        self.settle_live
+            .store(self.live.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.recovered_at
+            .store(RedisStore::wall_ms(), Ordering::Relaxed);
+    }
+
+    /// Adds to Redis what this process granted itself while degraded, bucket by bucket, each
+    /// call by its own id (a replay that is retried counts nothing twice), before the process
+    /// shares again: then every process counts those calls until they leave the window.
+    pub(super) async fn replay(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+    ) -> redis::RedisResult<()> {
+        let Some(plan) = self.replay.get() else {
+            return Ok(());
+        };
+        let now = if plan.client_time {
+            self.last_now.load(Ordering::Relaxed)
+        } else {
+            RedisStore::wall_ms()
+        };
+        for (i, [log, tok, day]) in plan.buckets.iter().enumerate() {
+            let calls = self.local.own_calls(i, now);
+            if calls.is_empty() {
+                continue;
+            }
+            let mut invocation = plan.script.key(log);
+            invocation
+                .key(tok)
+                .key(day)
+                .arg(if plan.client_time { now } else { -1 })
+                .arg(plan.window_ms)
+                .arg(super::pacific_offset_ms(now));
+            for (id, at, tokens) in &calls {
+                invocation
+                    .arg(format!("{}:d{id}", plan.owner))
+                    .arg(*at)
+                    .arg(*tokens);
+            }
+            invocation.invoke_async::<i64>(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Redis answered a heartbeat or probe: back to shared state if this process was degraded
+    /// and what it spent meanwhile is written; `false` while that write fails (it stays
+    /// degraded and the next probe tries again).
+    pub(super) async fn answered(
+        &self,
+        live: u64,
+        conn: &mut redis::aio::ConnectionManager,
+    ) -> bool {
+        if self.down.load(Ordering::Acquire) {
+            if let Err(e) = self.replay(conn).await {
+                tracing::warn!(error = %e, "Redis answers, but what was spent meanwhile is not written yet; staying on local shares");
+                return false;
+            }
+            self.came_back();
+            self.live.store(live.max(1), Ordering::Relaxed);
+            self.down.store(false, Ordering::Release);
+            tracing::warn!("Redis answers: limits and health are shared from now on");
+            return true;
+        }
+        self.live.store(live.max(1), Ordering::Relaxed);
+        true
+    }
 }
 
 pub(super) const PROBE_EVERY_MS: i64 = 500;
@@ -79,10 +175,7 @@ impl RedisStore {
                     .await;
                 match beat {
                     Ok(live) => {
-                        d.live.store(live.max(1), Ordering::Relaxed);
-                        if d.down.swap(false, Ordering::AcqRel) {
-                            tracing::warn!("Redis answers: limits and health are shared from now on");
-                        }
+                        d.answered(live, &mut conn).await;
                     }
                     Err(e) => {
                         if !d.down.swap(true, Ordering::AcqRel) {
@@ -142,12 +235,10 @@ impl RedisStore {
                 .invoke_async::<u64>(&mut conn)
                 .await;
             match beat {
-                Ok(live) => {
-                    degrade.live.store(live.max(1), Ordering::Relaxed);
-                    if probe && degrade.down.swap(false, Ordering::AcqRel) {
-                        tracing::warn!("Redis answers again: limits and health are shared once more");
-                    }
+                Ok(live) if probe => {
+                    degrade.answered(live, &mut conn).await;
                 }
+                Ok(live) => degrade.live.store(live.max(1), Ordering::Relaxed),
                 Err(e) => {
                     if !probe && !degrade.down.swap(true, Ordering::AcqRel) {
                         tracing::warn!(error = %e, "Redis is unavailable: limits run locally at a share of each limit");
@@ -232,9 +323,39 @@ impl RedisStore {
         }
     }
 
+    /// Whether this process came back from degraded mode less than a window ago: until what it
+    /// (and the others, maybe still degraded) spent locally has left the window, it keeps
+    /// within its local share as well as the shared limits.
+    pub(super) fn settling(&self) -> bool {
+        let at = self.degrade.recovered_at.load(Ordering::Relaxed);
+        at > 0
+            && self
+                .names()
+                .is_ok_and(|n| Self::wall_ms() < at.saturating_add(n.window_ms))
+    }
+
+    /// The local share's verdict on one more call of `tokens` while settling; `None` when it
+    /// has room.
+    pub(super) fn settling_refusal(
+        &self,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+    ) -> Option<crate::store::BucketView> {
+        let view = self
+            .degrade
+            .local
+            .bucket_view(self.local_share(bucket), tokens, now)
+            .ok()?;
+        (!matches!(view.check, crate::window::Check::Room { .. })).then_some(view)
+    }
+
     /// The bucket as the local fallback sees it: each limit divided among live processes.
     pub(super) fn local_share<'a>(&self, bucket: BucketRef<'a>) -> BucketRef<'a> {
-        let n = self.live_processes();
+        let mut n = self.live_processes();
+        if self.settling() {
+            n = n.max(self.degrade.settle_live.load(Ordering::Relaxed));
+        }
         let share = |v: Option<u64>| v.map(|v| (v / n).max(1));
         // Learned limits count too: the local store knows them from the seed.
         let limits = self

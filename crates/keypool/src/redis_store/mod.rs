@@ -44,7 +44,7 @@ mod shared;
 use degrade::{BEAT_EVERY_MS, Degrade, PROBE_EVERY_MS};
 use layout::{BucketCache, Core, KeyCache, Names, tag};
 use reply::Reply;
-use scripts::{LUA_ACQUIRE, LUA_CAS, LUA_COMMON, LUA_FINISH, LUA_PEEK};
+use scripts::{LUA_ACQUIRE, LUA_CAS, LUA_COMMON, LUA_FINISH, LUA_PEEK, LUA_REPLAY};
 
 /// Which clock the scripts use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +102,8 @@ pub struct RedisStore {
     finish: Script,
     cas: Script,
     peek: Script,
+    /// The replay script's source (for the write-back plan made at prepare).
+    replay_source: String,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -129,7 +131,7 @@ fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
     }
 }
 
-fn pacific_offset_ms(at: Millis) -> Millis {
+pub(super) fn pacific_offset_ms(at: Millis) -> Millis {
     let utc = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
     let off = Los_Angeles
         .offset_from_utc_datetime(&utc.naive_utc())
@@ -215,6 +217,10 @@ impl RedisStore {
                 live: AtomicU64::new(1),
                 dirty: Mutex::default(),
                 pending: AtomicBool::new(false),
+                recovered_at: AtomicI64::new(0),
+                replay: OnceLock::new(),
+                last_now: AtomicI64::new(0),
+                settle_live: AtomicU64::new(1),
             }),
             owner: format!("{:016x}", fastrand::u64(..)),
             options,
@@ -223,6 +229,7 @@ impl RedisStore {
             finish: Script::new(&body(LUA_FINISH)),
             cas: Script::new(LUA_CAS),
             peek: Script::new(&body(LUA_PEEK)),
+            replay_source: body(LUA_REPLAY),
         };
         Ok(store)
     }
@@ -396,15 +403,24 @@ impl StateStore for RedisStore {
             if self.degrade.pending.load(Ordering::Relaxed) {
                 self.write_back().await;
             }
+            // Just back from degraded mode: the local share holds too for one window.
+            let settling = self.settling();
+            if settling && let Some(view) = self.settling_refusal(bucket, tokens, now) {
+                return Ok(Acquired::Refused(view.check));
+            }
             match self.shared_acquire(key, bucket, tokens, now, policy).await {
                 Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
                 other => {
+                    if settling && matches!(other, Ok(Acquired::Granted { .. })) {
+                        self.degrade.local.record_call(bucket.idx, now, tokens);
+                    }
                     self.spawn_job(&self.degrade.last_beat, BEAT_EVERY_MS, false);
                     return other;
                 }
             }
         }
         self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
+        self.degrade.last_now.store(now, Ordering::Relaxed);
         self.degrade
             .local
             .acquire_now(key, self.local_share(bucket), tokens, now, policy)
@@ -490,10 +506,16 @@ impl StateStore for RedisStore {
         if self.is_degraded() {
             // Selection looks here even when every local share is spent: probe from here too.
             self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
+            self.degrade.last_now.store(now, Ordering::Relaxed);
             return self
                 .degrade
                 .local
                 .bucket_view(self.local_share(bucket), tokens, now);
+        }
+        if self.settling()
+            && let Some(view) = self.settling_refusal(bucket, tokens, now)
+        {
+            return Ok(view);
         }
         self.shared_bucket_view(bucket, tokens, now)
     }

@@ -25,3 +25,7 @@ pub(super) const LUA_PEEK: &str = include_str!("lua/peek.lua");
 
 // KEYS: procs. ARGV: owner ttl → live processes (heartbeats younger than ttl)
 pub(super) const LUA_BEAT: &str = include_str!("lua/beat.lua");
+
+// KEYS: log tok day. ARGV: now window off_now, then (id at tokens) per call
+// → calls added (ids already there add nothing)
+pub(super) const LUA_REPLAY: &str = include_str!("lua/replay.lua");

@@ -55,9 +55,21 @@ impl RedisStore {
                 })
                 .collect(),
         };
+        let plan = super::degrade::Replay {
+            buckets: names
+                .buckets
+                .iter()
+                .map(|[log, tok, day, ..]| [log.clone(), tok.clone(), day.clone()])
+                .collect(),
+            window_ms: names.window_ms,
+            script: redis::Script::new(&self.replay_source),
+            owner: self.owner.clone(),
+            client_time: self.options.time == super::RedisTime::Client,
+        };
         self.names
             .set(names)
             .map_err(|_| StoreError::AlreadyPrepared)?;
+        let _ = self.degrade.replay.set(plan);
         self.degrade.local.prepare(layout)
     }
 

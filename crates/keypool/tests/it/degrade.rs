@@ -222,12 +222,16 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!redis_of(&pool), "back to shared state");
-    let before = shared(direct.clone(), log_key.clone()).await;
-    assert!(once(&pool).await);
-    assert_eq!(
-        shared(direct.clone(), log_key.clone()).await,
-        before + 1,
-        "grants land in Redis again"
+    // What it spent while degraded is in Redis now, for every process to count (3 shared
+    // before + its 3 local ones), and for one more window it keeps within its share, spent
+    // already: the others may still be degraded, spending shares Redis cannot see yet.
+    assert!(!once(&pool).await, "its share holds for one more window");
+    // (The request whose reply the outage swallowed may have landed in Redis too: counted
+    // twice then, which errs on the safe side.)
+    let written = shared(direct.clone(), log_key.clone()).await;
+    assert!(
+        (6..=7).contains(&written),
+        "the degraded calls are written to Redis: {written}"
     );
     cleanup(id).await;
 }
@@ -380,8 +384,10 @@ async fn a_process_started_before_redis_shares_state_once_redis_answers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(pool.health().unwrap().backend, "redis");
-    // Now the window lives in Redis, where every process sees it.
-    assert!(once(&pool).await);
+    // Now the window lives in Redis, where every process sees it: the two calls made before
+    // Redis answered are written there, and this process keeps within its spent share for one
+    // more window (the others may not have noticed Redis yet).
+    assert!(!once(&pool).await, "its share holds for one more window");
     let client = redis::Client::open(redis_url()).unwrap();
     let mut direct = client.get_multiplexed_async_connection().await.unwrap();
     let used: u64 = redis::cmd("ZCARD")
@@ -389,7 +395,10 @@ async fn a_process_started_before_redis_shares_state_once_redis_answers() {
         .query_async(&mut direct)
         .await
         .unwrap();
-    assert_eq!(used, 1, "the request after recovery is counted in Redis");
+    assert_eq!(
+        used, 2,
+        "the calls made before Redis answered are counted in Redis"
+    );
     cleanup(id).await;
 }
 

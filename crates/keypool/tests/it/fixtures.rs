@@ -240,3 +240,31 @@ pub fn transient() -> Outcome {
         detail: "503 UNAVAILABLE".into(),
     }
 }
+
+/// A child process killed (and reaped) when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a tool runs; under CI a missing one fails the test (`.ci/run` installs it).
+pub fn tool(name: &str) -> bool {
+    let found = std::process::Command::new(name)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{name}` is missing: .ci/run installs it"
+        );
+        eprintln!("skipped: `{name}` is not installed");
+    }
+    found
+}

@@ -84,14 +84,7 @@ async fn four_processes_never_admit_more_than_a_shared_limit() {
     for (project, times) in &mut grants {
         times.sort_unstable();
         // The most grants in any trailing window, by the server's clock.
-        let mut worst = 0;
-        let mut lo = 0;
-        for hi in 0..times.len() {
-            while times[hi] - times[lo] >= WINDOW_MS {
-                lo += 1;
-            }
-            worst = worst.max(hi - lo + 1);
-        }
+        let worst = busiest_window(times, WINDOW_MS);
         assert!(
             worst <= RPM,
             "{project}: {worst} grants in one {WINDOW_MS} ms window"
@@ -275,4 +268,104 @@ async fn one_pipelined_refresh_reads_every_bucket_even_after_redis_lost_its_scri
     );
     assert!(health.keys.iter().all(|k| k.success_count == 1));
     cleanup(id).await;
+}
+
+/// The most grants of any trailing window (`window_ms`) in sorted `times`.
+fn busiest_window(times: &[i64], window_ms: i64) -> usize {
+    let mut worst = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= window_ms {
+            lo += 1;
+        }
+        worst = worst.max(hi - lo + 1);
+    }
+    worst
+}
+
+/// Issue 20: four processes started while Redis is down run degraded at a quarter of each
+/// limit, then share it as soon as Redis answers — and the switch lets no window exceed the
+/// limit: what each spent while degraded is written to Redis, and each keeps within its share
+/// for one more window (the others may not have noticed Redis yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_started_before_redis_share_it_once_it_answers() {
+    if !crate::fixtures::tool("redis-server") {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let id = random_id();
+    let keys = KeysFile::new(&format!(
+        r#"{{"keys": [
+          {{"key_id": "p1", "project": "p", "rpm": {RPM}, "tpm": 100000000, "rpd": 100000000}},
+          {{"key_id": "q1", "project": "q", "rpm": {RPM}, "tpm": 100000000, "rpd": 100000000}}]}}"#
+    ));
+    let args: Vec<Vec<String>> = (0..4)
+        .map(|_| {
+            vec![
+                "late".into(),
+                url.clone(),
+                prefix(id),
+                keys.path.display().to_string(),
+                WINDOW_MS.to_string(),
+                "4500".into(),
+                "16".into(),
+            ]
+        })
+        .collect();
+    let workers = tokio::spawn(run_workers(args));
+    // Redis comes up a second and a half into the run, on the port the workers were given.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _redis = crate::fixtures::Killed(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let outputs = workers.await.unwrap();
+
+    let mut grants: HashMap<String, Vec<i64>> = HashMap::new();
+    for out in &outputs {
+        let mut shared = 0;
+        let mut degraded = 0;
+        for line in out.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!((f.len(), f[0]), (4, "GRANT"), "{line}");
+            grants
+                .entry(f[1].to_owned())
+                .or_default()
+                .push(f[2].parse().unwrap());
+            match f[3] {
+                "shared" => shared += 1,
+                _ => degraded += 1,
+            }
+        }
+        // Each process served both ways: alone before Redis, shared after.
+        assert!(
+            degraded > 0 && shared > 0,
+            "{degraded} degraded, {shared} shared grants"
+        );
+    }
+    assert_eq!(grants.len(), 2, "both projects served");
+    for (project, times) in &mut grants {
+        times.sort_unstable();
+        let worst = busiest_window(times, WINDOW_MS);
+        assert!(
+            worst <= RPM,
+            "{project}: {worst} grants in one {WINDOW_MS} ms window (limit {RPM})"
+        );
+        // The load saturates the limit: most of the run's windows were used in full.
+        assert!(
+            times.len() >= 3 * RPM,
+            "{project}: only {} grants",
+            times.len()
+        );
+    }
 }

@@ -2,39 +2,12 @@
 //! in the test; the pool connects when told to trust that CA, and a wrong CA is a clear error.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use keypool::{RedisOptions, RedisStore};
 
-use crate::fixtures::{prefix, random_id};
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tool(name: &str) -> bool {
-    let found = Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "`{name}` is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: `{name}` is not installed");
-    }
-    found
-}
+use crate::fixtures::{Killed, prefix, random_id, tool};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
