@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway's overhead: load from oha straight at the simulator, then through `botforge
 # serve` in front of it, at fixed rates (1,000 and 5,000 requests/s) and at maximum throughput.
-# Prints added latency (p50, p99) and the throughput ratio, for two layouts:
+# Prints added latency (p50, p99) and the throughput ratio, for two layouts (plus one row of
+# `embedContent` at maximum throughput):
 #   shared  everything (oha, gateway, simulator) on all CPUs, as the scheduler places it;
 #   pinned  oha and the simulator on CPU 0, the gateway alone on CPU 1: the direct run gets
 #           CPU 0 only, so the ratio says whether one core of gateway keeps up with what one
@@ -34,6 +35,8 @@ cat > "$work/keys.json" <<JSON
 JSON
 body='{"contents":[{"role":"user","parts":[{"text":"Say hi"}]}]}'
 path="/v1beta/models/gemini-2.5-flash:generateContent"
+embed_body='{"content":{"parts":[{"text":"Say hi"}]},"outputDimensionality":8}'
+embed_path="/v1beta/models/gemini-embedding-001:embedContent"
 
 wait_addr() { # log file -> prints the first http:// address written to it
   for _ in $(seq 1 100); do grep -q http:// "$1" && break; sleep 0.05; done
@@ -56,17 +59,19 @@ layout() {
     GEMINI_BASE_URL="$sim" "${gwc[@]}" "$bin" serve --bind 127.0.0.1:0 --token bench-token 2> "$work/gw.log") &
   pids+=($!)
   gw=$(wait_addr "$work/gw.log")
-  run() { # kind base key rate
-    local rate=()
+  run() { # kind base key rate [row body path]
+    local rate=() row=${5:-$4} data=${6:-$body} target=${7:-$path}
     [ "$4" != max ] && rate=(-q "$4")
     "${up[@]}" "$oha" --no-tui --output-format json -z "${secs}s" -c 64 "${rate[@]}" -m POST \
-      -H "content-type: application/json" -H "x-goog-api-key: $3" -d "$body" "$2$path" \
-      > "$work/$name-$1-$4.json"
+      -H "content-type: application/json" -H "x-goog-api-key: $3" -d "$data" "$2$target" \
+      > "$work/$name-$1-$row.json"
   }
   for rate in 1000 5000 max; do
     run direct "$sim" bench-key-1 "$rate"
     run gateway "$gw" bench-token "$rate"
   done
+  run direct "$sim" bench-key-1 max embed "$embed_body" "$embed_path"
+  run gateway "$gw" bench-token max embed "$embed_body" "$embed_path"
   stop_all
   sleep 0.5
 }
@@ -91,7 +96,7 @@ def load(n):
 for layout in sys.argv[2:]:
     print(f"\n{layout}")
     print(f"{'rate':>6} {'direct rps':>11} {'gateway rps':>12} {'ratio':>6} {'p50 direct':>11} {'p50 gw':>8} {'added p50':>10} {'p99 direct':>11} {'p99 gw':>8} {'added p99':>10} {'gw 2xx':>7}")
-    for rate in ("1000", "5000", "max"):
+    for rate in ("1000", "5000", "max", "embed"):
         d, g = load(f"{layout}-direct-{rate}"), load(f"{layout}-gateway-{rate}")
         print(f"{rate:>6} {d[0]:>11,.0f} {g[0]:>12,.0f} {g[0] / d[0]:>6.2f} {d[1]:>9.3f}ms {g[1]:>6.3f}ms {g[1] - d[1]:>8.3f}ms {d[2]:>9.3f}ms {g[2]:>6.3f}ms {g[2] - d[2]:>8.3f}ms {g[3]:>7.1%}")
 PY

@@ -147,6 +147,29 @@ struct Abandoned {
     trial: bool,
 }
 
+/// Guards a reservation's round trip to a shared store: a request cancelled while it is in
+/// flight (the reservation may have landed, its answer not) is finished by its id at the pool's
+/// next operation, like a dropped lease, half-open trial included (released only if this
+/// reservation holds it).
+struct InFlight<'a> {
+    queue: &'a Mutex<Vec<Abandoned>>,
+    entry: Option<Abandoned>,
+}
+
+impl InFlight<'_> {
+    fn landed(mut self) {
+        self.entry = None;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.queue.lock().push(entry);
+        }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(queue) = self.abandoned.take() {
@@ -791,16 +814,29 @@ impl<S: StateStore> KeyPool<S> {
         req: &SelectRequest<'_>,
         now: Millis,
     ) -> Result<Option<Lease>, PoolError> {
+        let id = fastrand::u64(1..);
+        let in_flight = InFlight {
+            queue: &self.abandoned,
+            entry: Some(Abandoned {
+                key: c.key,
+                bucket: c.bucket,
+                reservation: id,
+                trial: true,
+            }),
+        };
         let acquired = self
             .store
-            .acquire(
+            .acquire_as(
                 self.kref(c.key),
                 self.bref(c.bucket),
                 req.tokens,
                 now,
                 &self.policy,
+                id,
             )
-            .await?;
+            .await;
+        in_flight.landed();
+        let acquired = acquired?;
         Ok(match acquired {
             Acquired::Granted {
                 reservation,

@@ -181,6 +181,23 @@ pub trait StateStore: Send + Sync + 'static {
         policy: &HealthPolicy,
     ) -> impl Future<Output = Result<Acquired, StoreError>> + Send;
 
+    /// [`Self::acquire`] with a reservation id chosen by the caller, for a backend that can
+    /// take one (a shared one, where a request may be cancelled while its reservation is in
+    /// flight: it is then finished by this id, whether or not it landed). A grant may carry
+    /// another id (the in-process store numbers its own); the default ignores `id`.
+    fn acquire_as(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+        id: u64,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send {
+        let _ = id;
+        self.acquire(key, bucket, tokens, now, policy)
+    }
+
     /// Applies the end of a call: tokens, bucket cooldown and the key's event.
     fn finish(
         &self,
@@ -505,6 +522,18 @@ impl StateStore for AnyStore {
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
         dispatch!(self, s => s.acquire(key, bucket, tokens, now, policy).await)
+    }
+
+    async fn acquire_as(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+        id: u64,
+    ) -> Result<Acquired, StoreError> {
+        dispatch!(self, s => s.acquire_as(key, bucket, tokens, now, policy, id).await)
     }
 
     async fn finish(

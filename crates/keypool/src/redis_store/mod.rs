@@ -399,6 +399,19 @@ impl StateStore for RedisStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
+        self.acquire_as(key, bucket, tokens, now, policy, fastrand::u64(1..))
+            .await
+    }
+
+    async fn acquire_as(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+        id: u64,
+    ) -> Result<Acquired, StoreError> {
         if !self.is_degraded() {
             if self.degrade.pending.load(Ordering::Relaxed) {
                 self.write_back().await;
@@ -408,7 +421,10 @@ impl StateStore for RedisStore {
             if settling && let Some(view) = self.settling_refusal(bucket, tokens, now) {
                 return Ok(Acquired::Refused(view.check));
             }
-            match self.shared_acquire(key, bucket, tokens, now, policy).await {
+            match self
+                .acquire_with_id(key, bucket, tokens, now, policy, id)
+                .await
+            {
                 Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
                 other => {
                     if settling && matches!(other, Ok(Acquired::Granted { .. })) {

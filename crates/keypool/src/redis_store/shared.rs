@@ -73,19 +73,6 @@ impl RedisStore {
         self.degrade.local.prepare(layout)
     }
 
-    pub(super) async fn shared_acquire(
-        &self,
-        key: KeyRef<'_>,
-        bucket: BucketRef<'_>,
-        tokens: u64,
-        now: Millis,
-        policy: &HealthPolicy,
-    ) -> Result<Acquired, StoreError> {
-        let reservation = fastrand::u64(1..);
-        self.acquire_with_id(key, bucket, tokens, now, policy, reservation)
-            .await
-    }
-
     /// [`StateStore::acquire`] with a reservation id of the caller's choosing. Sending the same
     /// id again (a retry after a timeout, when the first attempt may have landed) never counts
     /// twice: it answers the grant that is already there.

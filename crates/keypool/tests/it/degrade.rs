@@ -22,6 +22,8 @@ use crate::fixtures::{
 struct Proxy {
     addr: SocketAddr,
     hang: Arc<AtomicBool>,
+    /// Requests reach Redis, its replies wait (a reply lost in flight).
+    hold: Arc<AtomicBool>,
     generation: Arc<AtomicU64>,
 }
 
@@ -30,19 +32,29 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hang = Arc::new(AtomicBool::new(false));
+        let hold = Arc::new(AtomicBool::new(false));
         let generation = Arc::new(AtomicU64::new(0));
-        let (h, g) = (Arc::clone(&hang), Arc::clone(&generation));
+        let (h, o, g) = (
+            Arc::clone(&hang),
+            Arc::clone(&hold),
+            Arc::clone(&generation),
+        );
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let (h, g) = (Arc::clone(&h), Arc::clone(&g));
-                tokio::spawn(forward(inbound, upstream, h, g));
+                let flags = [Arc::clone(&h), Arc::clone(&o)];
+                tokio::spawn(forward(inbound, upstream, flags, Arc::clone(&g)));
             }
         });
         Self {
             addr,
             hang,
+            hold,
             generation,
         }
+    }
+
+    fn hold_replies(&self) {
+        self.hold.store(true, Ordering::SeqCst);
     }
 
     fn hang(&self) {
@@ -52,13 +64,14 @@ impl Proxy {
     fn resume(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.hang.store(false, Ordering::SeqCst);
+        self.hold.store(false, Ordering::SeqCst);
     }
 }
 
 async fn forward(
     inbound: TcpStream,
     upstream: SocketAddr,
-    hang: Arc<AtomicBool>,
+    [hang, hold]: [Arc<AtomicBool>; 2],
     generation: Arc<AtomicU64>,
 ) {
     let born = generation.load(Ordering::SeqCst);
@@ -77,12 +90,13 @@ async fn forward(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         }
+        let replies = !hold.load(Ordering::SeqCst);
         tokio::select! {
             n = ri.read(&mut a) => match n {
                 Ok(0) | Err(_) => return,
                 Ok(n) => if wu.write_all(&a[..n]).await.is_err() { return },
             },
-            n = ru.read(&mut b) => match n {
+            n = ru.read(&mut b), if replies => match n {
                 Ok(0) | Err(_) => return,
                 Ok(n) => if wi.write_all(&b[..n]).await.is_err() { return },
             },
@@ -527,5 +541,88 @@ async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
         .find(|k| k.key_id != broken)
         .unwrap();
     assert!(healthy.active, "the other key is untouched");
+    cleanup(id).await;
+}
+
+/// Issue 14 item 5: a request cancelled while its reservation is on its way to Redis (the
+/// script ran, the reply never came back) does not keep the slot for the 15-minute in-flight
+/// hold: the pool finishes that reservation by its id at its next operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cancelled_mid_round_trip_gives_its_slot_back() {
+    if !redis_available().await {
+        return;
+    }
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let id = random_id();
+    let pfx = prefix(id);
+    let keys = KeysFile::new(
+        r#"{"keys": [{"key_id": "p1", "project": "p", "rpm": 5, "tpm": 100000, "rpd": 1000}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_p1", "test-key-p1-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let pool = redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await;
+    assert!(once(&pool).await, "shared before the cut");
+
+    // The reservation reaches Redis; its reply is held; the caller gives up (a client hung
+    // up) before the store's own timeout.
+    proxy.hold_replies();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        pool.select(&SelectRequest::new("gemini-2.5-flash", 10)),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the select was still waiting for Redis");
+    let log = format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log");
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let now_ms = || keypool::Clock::now_ms(&SystemClock);
+    let held: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(&log)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2, "the cancelled reservation landed: {held:?}");
+    let in_flight = |entries: &[(String, i64)]| {
+        entries
+            .iter()
+            .filter(|(_, at)| *at > now_ms() + 60_000)
+            .count()
+    };
+    assert_eq!(
+        in_flight(&held),
+        1,
+        "logged as in flight (held for 15 minutes)"
+    );
+
+    // The next operation finishes it: held a window from now, not 15 minutes.
+    proxy.resume();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let _ = once(&pool).await;
+        let entries: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(&log)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut direct)
+            .await
+            .unwrap();
+        if in_flight(&entries) == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled reservation is still in flight: {entries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cleanup(id).await;
 }
