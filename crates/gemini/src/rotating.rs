@@ -112,7 +112,9 @@ impl From<ExecuteError<GeminiError>> for RotateError {
     }
 }
 
-/// The pool's view of a failed call with `key` on `model`. An ambiguous 403 is confirmed by a
+/// The pool's view of a failed call with `key` on `model` (callers box its future: it runs only
+/// after a failure, and inline it would make every call's future larger). An ambiguous 403 is
+/// confirmed by a
 /// cheap probe (GET the model) with that key before it counts against the key: when the probe
 /// passes, the key is fine and the 403 was about the request (the caller's); when the probe is
 /// refused the same way, the key is broken; when the probe fails otherwise, it is transient.
@@ -328,7 +330,7 @@ impl<S: StateStore> RotatingClient<S> {
                             (Outcome::Success { input_tokens }, Ok(r))
                         }
                         Err(e) => {
-                            let (outcome, e) = judge(client, &key, model, e).await;
+                            let (outcome, e) = Box::pin(judge(client, &key, model, e)).await;
                             (outcome, Err(e))
                         }
                     }
@@ -368,7 +370,7 @@ impl<S: StateStore> RotatingClient<S> {
             .execute_held(&req, &self.policy, &self.budget, |g| async move {
                 match client.stream(&g.api_key, g.model, request).await {
                     Ok(stream) => Ok(stream),
-                    Err(e) => Err(judge(client, &g.api_key, g.model, e).await),
+                    Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
                 }
             })
             .await?;
@@ -520,7 +522,7 @@ impl<S: StateStore> RotatingClient<S> {
                 |g| async move {
                     match client.openai_post(&g.api_key, path, body.clone()).await {
                         Ok(r) => Ok(r),
-                        Err(e) => Err(judge(client, &g.api_key, g.model, e).await),
+                        Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
                     }
                 },
             )
@@ -558,7 +560,7 @@ impl<S: StateStore> RotatingClient<S> {
                 async move {
                     match fut.await {
                         Ok(v) => Ok(v),
-                        Err(e) => Err(judge(client, &key, model, e).await),
+                        Err(e) => Err(Box::pin(judge(client, &key, model, e)).await),
                     }
                 }
             })

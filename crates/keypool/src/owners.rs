@@ -82,6 +82,10 @@ impl Owners {
     /// (ms since the epoch). Shared: written to Redis, with the resource's expiry as its TTL;
     /// kept in this process's memory only when Redis cannot take it (so a delete made by
     /// another process is never contradicted by a stale copy here).
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(clippy::unused_async, reason = "it awaits Redis when the feature is on")
+    )]
     pub async fn remember(&self, resource: &str, project: &str, expires_at: Millis) {
         let now = self.clock.now_ms();
         if expires_at <= now {
@@ -119,6 +123,10 @@ impl Owners {
     /// The project that owns `resource`, if known and not expired. When shared, Redis is the
     /// truth (another process may have made or deleted it); this process's memory answers for
     /// what it remembered while Redis could not be reached.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(clippy::unused_async, reason = "it awaits Redis when the feature is on")
+    )]
     pub async fn owner(&self, resource: &str) -> Option<String> {
         #[cfg(feature = "redis")]
         if let Some(s) = &self.shared {
@@ -144,6 +152,10 @@ impl Owners {
     }
 
     /// `resource` is gone (deleted).
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(clippy::unused_async, reason = "it awaits Redis when the feature is on")
+    )]
     pub async fn forget(&self, resource: &str) {
         self.local.lock().remove(resource);
         #[cfg(feature = "redis")]

@@ -504,6 +504,19 @@ macro_rules! dispatch {
     };
 }
 
+/// [`dispatch!`] for an async operation: the Redis backend's future is boxed, so the futures of
+/// every caller (select, report, the failover loop and the gateway's handlers above them) stay
+/// the in-process store's size, which a memory pool moves around on every request.
+macro_rules! dispatch_async {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Memory($s) => $e.await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($s) => Box::pin($e).await,
+        }
+    };
+}
+
 impl StateStore for AnyStore {
     fn backend(&self) -> &'static str {
         dispatch!(self, s => s.backend())
@@ -521,7 +534,7 @@ impl StateStore for AnyStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
-        dispatch!(self, s => s.acquire(key, bucket, tokens, now, policy).await)
+        dispatch_async!(self, s => s.acquire(key, bucket, tokens, now, policy))
     }
 
     async fn acquire_as(
@@ -533,7 +546,7 @@ impl StateStore for AnyStore {
         policy: &HealthPolicy,
         id: u64,
     ) -> Result<Acquired, StoreError> {
-        dispatch!(self, s => s.acquire_as(key, bucket, tokens, now, policy, id).await)
+        dispatch_async!(self, s => s.acquire_as(key, bucket, tokens, now, policy, id))
     }
 
     async fn finish(
@@ -545,7 +558,7 @@ impl StateStore for AnyStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.finish(key, bucket, reservation, finish, now, policy).await)
+        dispatch_async!(self, s => s.finish(key, bucket, reservation, finish, now, policy))
     }
 
     async fn update_key<R: Send>(
@@ -553,11 +566,11 @@ impl StateStore for AnyStore {
         key: KeyRef<'_>,
         f: impl FnMut(&mut KeyHealth) -> R + Send,
     ) -> Result<R, StoreError> {
-        dispatch!(self, s => s.update_key(key, f).await)
+        dispatch_async!(self, s => s.update_key(key, f))
     }
 
     async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
-        dispatch!(self, s => s.refresh(now).await)
+        dispatch_async!(self, s => s.refresh(now))
     }
 
     fn bucket_view(

@@ -67,14 +67,49 @@ fn presented_in_headers(headers: &HeaderMap) -> Option<String> {
 /// Compares `given` with every token in constant time: neither which token nearly matched nor
 /// a token's length shows in the time taken (both sides are hashed to 32 bytes first).
 fn matches_any(tokens: &[SecretString], given: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    let given = Sha256::digest(given.as_bytes());
-    let mut ok = subtle::Choice::from(0);
-    for t in tokens {
-        let want = Sha256::digest(t.expose_secret().as_bytes());
-        ok |= want.as_slice().ct_eq(given.as_slice());
+    Digests::of(tokens).matches(given)
+}
+
+/// The configured tokens' SHA-256 digests, made once (the hot path hashes only what a client
+/// sent).
+#[derive(Clone)]
+pub(crate) struct Digests(Vec<[u8; 32]>);
+
+impl Digests {
+    pub(crate) fn of(tokens: &[SecretString]) -> Self {
+        use sha2::{Digest, Sha256};
+        Self(
+            tokens
+                .iter()
+                .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into())
+                .collect(),
+        )
     }
-    bool::from(ok)
+
+    fn matches(&self, given: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let given = Sha256::digest(given.as_bytes());
+        let mut ok = subtle::Choice::from(0);
+        for want in &self.0 {
+            ok |= want.as_slice().ct_eq(given.as_slice());
+        }
+        bool::from(ok)
+    }
+
+    /// [`check`] against these digests.
+    pub(crate) fn check(&self, headers: &HeaderMap, uri: &Uri) -> Result<(), Denied> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let Some(given) = presented(headers, uri).filter(|g| !g.is_empty()) else {
+            return Err(Denied::Missing);
+        };
+        if self.matches(&given) {
+            Ok(())
+        } else {
+            Err(Denied::Wrong)
+        }
+    }
 }
 
 /// Checks the admin token, which is read from headers only. `None` configured: the admin routes
@@ -87,31 +122,6 @@ pub fn check_admin(admin: &SecretString, headers: &HeaderMap) -> Result<(), Deni
         Ok(())
     } else {
         Err(Denied::Wrong)
-    }
-}
-
-/// The auth layer of an area whose errors take Gemini's shape.
-pub(crate) async fn client_gemini(
-    State(g): State<Arc<Gateway>>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    client(&g, Protocol::Gemini, request, next).await
-}
-
-/// The auth layer of the OpenAI-compatible area.
-pub(crate) async fn client_openai(
-    State(g): State<Arc<Gateway>>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    client(&g, Protocol::OpenAi, request, next).await
-}
-
-async fn client(g: &Gateway, protocol: Protocol, request: Request<Body>, next: Next) -> Response {
-    match check(&g.client_tokens, request.headers(), request.uri()) {
-        Ok(()) => next.run(request).await,
-        Err(d) => crate::routes::deny(protocol, d).into_response(),
     }
 }
 

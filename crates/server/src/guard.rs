@@ -18,12 +18,8 @@
 //! answered and their responses carry `Access-Control-Allow-Origin`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::errors::{ApiFailure, Protocol};
@@ -224,26 +220,18 @@ fn preflight(origin: &str, headers: &HeaderMap) -> Response {
     r
 }
 
-/// The middleware: refuses what a browser page could send, before any route runs.
-pub async fn browser_guard(
-    State(policy): State<Arc<BrowserPolicy>>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    match judge(&policy, request.method(), request.headers()) {
-        Verdict::Refuse(message) => refuse(message),
-        Verdict::Preflight(origin) => preflight(&origin, request.headers()),
-        Verdict::Pass(cors) => {
-            let mut response = next.run(request).await;
-            if let Some(o) = cors
-                && let Ok(v) = HeaderValue::from_str(&o)
-            {
-                let h = response.headers_mut();
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-                h.append(header::VARY, HeaderValue::from_static("Origin"));
-            }
-            response
-        }
+/// The guard's decision for a request's head: a refusal, or a preflight's answer, replaces the
+/// route's; a request let through carries the CORS origin its response gets headers for.
+pub(crate) fn check(
+    policy: &BrowserPolicy,
+    method: &Method,
+    headers: &HeaderMap,
+) -> crate::gate::Passage {
+    use crate::gate::Passage;
+    match judge(policy, method, headers) {
+        Verdict::Refuse(message) => Passage::Answer(refuse(message)),
+        Verdict::Preflight(origin) => Passage::Answer(preflight(&origin, headers)),
+        Verdict::Pass(cors) => Passage::Pass(cors.and_then(|o| HeaderValue::from_str(&o).ok())),
     }
 }
 

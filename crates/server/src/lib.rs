@@ -12,6 +12,7 @@
 mod auth;
 mod bot;
 mod errors;
+mod gate;
 mod guard;
 mod jobs;
 mod llm;

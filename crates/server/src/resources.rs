@@ -614,12 +614,10 @@ pub(crate) fn named_resources(body: &Value) -> Vec<String> {
     out
 }
 
-/// The project whose keys must serve a generation request: that of the files and the cache it
-/// names (only those parts of the request are looked at, so a plain prompt costs nothing).
-pub(crate) async fn project_of_request(
-    g: &Gateway,
-    request: &gemini::GenerateContentRequest,
-) -> Result<Option<String>, Response> {
+/// The parts of a generation request that name project resources (its files and cache), as a
+/// body for [`project_of`]; `None` for a request that names none (only those parts are looked
+/// at, so a plain prompt costs nothing).
+pub(crate) fn resources_of_request(request: &gemini::GenerateContentRequest) -> Option<Value> {
     let mut parts = Vec::new();
     for c in request.contents.iter().chain(&request.system_instruction) {
         for p in &c.parts {
@@ -634,9 +632,9 @@ pub(crate) async fn project_of_request(
         .iter()
         .find_map(|k| request.extra.get(*k));
     if parts.is_empty() && cached.is_none() {
-        return Ok(None);
+        return None;
     }
-    project_of(g, &json!({"cachedContent": cached, "parts": parts})).await
+    Some(json!({"cachedContent": cached, "parts": parts}))
 }
 
 /// The project whose keys must serve a request that names `body`'s resources: the owner they

@@ -24,29 +24,31 @@ type Shared = State<Arc<Gateway>>;
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.body_limit;
     let shared = Arc::clone(&gateway);
-    let client_gemini =
-        || axum::middleware::from_fn_with_state(Arc::clone(&shared), crate::auth::client_gemini);
+    let tokens = Arc::new(crate::auth::Digests::of(&gateway.client_tokens));
+    let client = |protocol| {
+        crate::gate::GateLayer(crate::gate::Client {
+            tokens: Arc::clone(&tokens),
+            protocol,
+        })
+    };
     // Gemini's native surface.
     let native = Router::new()
         .route("/v1beta/models", get(list_models))
         .route("/v1beta/models/{*rest}", get(get_model).post(model_action))
-        .route_layer(client_gemini());
+        .route_layer(client(Protocol::Gemini));
     // OpenAI's shape, errors included.
     let openai = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(openai_models))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            crate::auth::client_openai,
-        ));
+        .route_layer(client(Protocol::OpenAi));
     // What operators read: key health and metrics (client token).
     let ops = Router::new()
         .route("/v1/keys/health", get(keys_health))
         .route("/metrics", get(metrics))
-        .route_layer(client_gemini());
-    // Resources that live in one project (files, caches, batches, interactions): client token, or for an upload's
-    // chunks the session id this gateway gave out.
+        .route_layer(client(Protocol::Gemini));
+    // Resources that live in one project (files, caches, batches, interactions): client token,
+    // or for an upload's chunks the session id this gateway gave out.
     let resources = crate::resources::routes()
         .merge(crate::jobs::routes())
         .route_layer(axum::middleware::from_fn_with_state(
@@ -65,7 +67,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     let bot = Router::new()
         .route("/v1/strategies", post(crate::bot::create_strategy))
         .route("/v1/backtests", post(crate::bot::create_backtest))
-        .route_layer(client_gemini());
+        .route_layer(client(Protocol::Gemini));
     // Open to all: liveness, readiness, the API description, the dashboard page (which fetches
     // its data with the token).
     let public = Router::new()
@@ -86,10 +88,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(public)
         .layer(DefaultBodyLimit::max(limit))
         // Outermost: a browser page is refused before anything else runs.
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(gateway.browser.clone()),
-            crate::guard::browser_guard,
-        ))
+        .layer(crate::gate::GateLayer(crate::gate::Browser(Arc::new(
+            gateway.browser.clone(),
+        ))))
         .with_state(gateway)
 }
 
@@ -303,16 +304,37 @@ async fn model_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The work's future lives on the heap: the layers above move the handler's future several
+    // times per request, which is cheap only while it is small.
+    Box::pin(model_call(g, rest, uri, headers, body)).await
+}
+
+async fn model_call(
+    g: Arc<Gateway>,
+    rest: String,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some((model, action)) = rest.rsplit_once(':') else {
         return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
     };
+    // The other methods' futures are boxed: moved into the generate path's state machine they
+    // would make every request's future (and the copies of it) larger.
     if matches!(action, "batchGenerateContent" | "asyncBatchEmbedContent") {
-        return crate::jobs::create_batch(&g, (model, action), &uri, &headers, body).await;
+        return Box::pin(crate::jobs::create_batch(
+            &g,
+            (model, action),
+            &uri,
+            &headers,
+            body,
+        ))
+        .await;
     }
     if let Some(method @ (RawMethod::EmbedContent | RawMethod::BatchEmbedContents)) =
         RawMethod::parse(action)
     {
-        return embed(&g, (model, method), &headers, body).await;
+        return Box::pin(embed(&g, (model, method), &headers, body)).await;
     }
     let request: GenerateContentRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -323,10 +345,14 @@ async fn model_action(
             );
         }
     };
-    // A request that names an uploaded file or a cache goes to a key of their project.
-    let project = match crate::resources::project_of_request(&g, &request).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    // A request that names an uploaded file or a cache goes to a key of their project (looked
+    // up only then, in a boxed future: a plain prompt pays nothing).
+    let project = match crate::resources::resources_of_request(&request) {
+        None => None,
+        Some(named) => match Box::pin(crate::resources::project_of(&g, &named)).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        },
     };
     let started = Instant::now();
     let fallbacks = fallback_models(&g.fallback_models, &headers);
@@ -340,10 +366,13 @@ async fn model_action(
             let t = Instant::now();
             // The client's body goes upstream as it came and the answer comes back as it was
             // sent (parsed above only to validate it and estimate its tokens).
-            let done = g
-                .client
-                .generate_raw(model, body.clone(), request.estimate_tokens(), options)
-                .await;
+            let done = Box::pin(g.client.generate_raw(
+                model,
+                body.clone(),
+                request.estimate_tokens(),
+                options,
+            ))
+            .await;
             let upstream = t.elapsed().as_secs_f64();
             ("generateContent", upstream, raw_answer(&g, done, 0))
         }
@@ -355,7 +384,7 @@ async fn model_action(
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or(request);
             let t = Instant::now();
-            let r = match g.client.count_tokens(model, &request, options).await {
+            let r = match Box::pin(g.client.count_tokens(model, &request, options)).await {
                 Ok(n) => Json(json!({ "totalTokens": n })).into_response(),
                 Err(e) => ApiFailure::from_rotate(Protocol::Gemini, &e).into_response(),
             };
@@ -363,7 +392,7 @@ async fn model_action(
         }
         "streamGenerateContent" => {
             let t = Instant::now();
-            let r = stream(&g, model, &request, options).await;
+            let r = Box::pin(stream(&g, model, &request, options)).await;
             ("streamGenerateContent", t.elapsed().as_secs_f64(), r)
         }
         other => (

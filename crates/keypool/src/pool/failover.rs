@@ -245,8 +245,10 @@ impl<S: StateStore> KeyPool<S> {
             let sreq = route.request(req);
             let remaining =
                 Duration::from_millis(u64::try_from(deadline - self.clock.now_ms()).unwrap_or(0));
+            // The rarer paths' futures are boxed, so the common one (select, call, report) stays
+            // small: a large future is copied on every request of a gateway.
             let selected = if policy.wait_for_capacity {
-                self.select_wait(&sreq, remaining).await
+                Box::pin(self.select_wait(&sreq, remaining)).await
             } else {
                 self.select(&sreq).await
             };
@@ -271,12 +273,15 @@ impl<S: StateStore> KeyPool<S> {
                 attempt: attempts,
                 fallback: entry.fallback,
             };
-            // The deadline bounds the call in flight too, not only the gaps between calls.
+            // The deadline bounds the call in flight too, not only the gaps between calls. The
+            // call's future is pinned where it is made (select! would move it otherwise).
+            let attempt = call(grant);
+            tokio::pin!(attempt);
             let answer = tokio::select! {
                 biased;
-                answer = call(grant) => answer,
+                answer = &mut attempt => answer,
                 () = &mut expiry => {
-                    return Err(self.abandon(lease, policy, attempts, last).await);
+                    return Err(Box::pin(self.abandon(lease, policy, attempts, last)).await);
                 }
             };
             let (outcome, err) = match answer {
@@ -311,7 +316,7 @@ impl<S: StateStore> KeyPool<S> {
             }
             tracing::debug!(key_id = %entry.key_id, class = outcome.class(), attempts, "failing over");
             if let Some(wait) = route.after(verdict, key_idx, project, model) {
-                overloaded_wait(self, wait, attempts, policy, deadline).await;
+                Box::pin(overloaded_wait(self, wait, attempts, policy, deadline)).await;
             }
             if let Some(why) = self.give_up(policy, budget, attempts, deadline) {
                 return Err(ExecuteError::GaveUp {
