@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::format;
 use crate::resources::{denied, random_id, rfc3339};
-use crate::server::{Sim, json_response, native_key, text_chars, tokens_of};
+use crate::server::{Sim, json_response, text_chars, tokens_of};
 
 #[derive(Debug, Clone)]
 struct Batch {
@@ -156,9 +156,9 @@ pub(crate) async fn list_batches(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let items = sim
         .jobs
@@ -180,9 +180,9 @@ pub(crate) async fn batch(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let (id, verb) = tail
         .split_once(':')
@@ -246,9 +246,9 @@ pub(crate) async fn create_interaction(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let fail = |status: u16, body: &Value| {
         sim.refused(&caller, status);
@@ -342,9 +342,9 @@ pub(crate) async fn interaction(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let mut jobs = sim.jobs.lock();
     let Some(found) = jobs

@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::format;
-use crate::server::{Caller, Sim, json_response, native_key, text_chars, tokens_of};
+use crate::server::{Caller, Sim, json_response, text_chars, tokens_of};
 
 /// How long an uploaded file lives.
 const FILE_LIFETIME_MS: i64 = 48 * 3_600_000;
@@ -238,9 +238,9 @@ pub(crate) async fn upload(
     if let Some(id) = query.get("upload_id") {
         return chunk(&sim, id, &headers, &body);
     }
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let protocol = header(&headers, "x-goog-upload-protocol").unwrap_or_default();
     match protocol {
@@ -459,9 +459,9 @@ pub(crate) async fn list_files(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let now = sim.now_ms();
     let items = sim
@@ -484,9 +484,9 @@ pub(crate) async fn file(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let now = sim.now_ms();
     let mut books = sim.books.lock();
@@ -538,9 +538,9 @@ pub(crate) async fn create_cache(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let fail = |status: u16, body: &Value| {
         sim.refused(&caller, status);
@@ -605,9 +605,9 @@ pub(crate) async fn list_caches(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let now = sim.now_ms();
     let items = sim
@@ -631,9 +631,9 @@ pub(crate) async fn cache(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match sim.authenticate(native_key(&headers, &query)) {
+    let caller = match sim.caller(&headers, &query) {
         Ok(c) => c,
-        Err((status, body)) => return json_response(status, &body),
+        Err(r) => return *r,
     };
     let now = sim.now_ms();
     let mut books = sim.books.lock();

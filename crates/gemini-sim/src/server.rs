@@ -429,6 +429,17 @@ impl Sim {
         }
     }
 
+    /// The caller of a native request (its key from `x-goog-api-key` or `?key=`), or the
+    /// answer to send when the key is refused.
+    pub(crate) fn caller(
+        &self,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+    ) -> Result<Caller, Box<Response>> {
+        self.authenticate(native_key(headers, query))
+            .map_err(|(status, body)| Box::new(json_response(status, &body)))
+    }
+
     /// A call that passed validation meets what generation meets: the injected faults that
     /// answer with an error (or a reset, or a delay), then the (project, model) quota for
     /// `prompt` input tokens. `Err` is the answer to send, already counted.

@@ -84,7 +84,10 @@ impl Owners {
     /// another process is never contradicted by a stale copy here).
     #[cfg_attr(
         not(feature = "redis"),
-        expect(clippy::unused_async, reason = "it awaits Redis when the feature is on")
+        expect(
+            clippy::unused_async,
+            reason = "it awaits Redis when the feature is on"
+        )
     )]
     pub async fn remember(&self, resource: &str, project: &str, expires_at: Millis) {
         let now = self.clock.now_ms();
@@ -125,7 +128,10 @@ impl Owners {
     /// what it remembered while Redis could not be reached.
     #[cfg_attr(
         not(feature = "redis"),
-        expect(clippy::unused_async, reason = "it awaits Redis when the feature is on")
+        expect(
+            clippy::unused_async,
+            reason = "it awaits Redis when the feature is on"
+        )
     )]
     pub async fn owner(&self, resource: &str) -> Option<String> {
         #[cfg(feature = "redis")]
@@ -154,7 +160,10 @@ impl Owners {
     /// `resource` is gone (deleted).
     #[cfg_attr(
         not(feature = "redis"),
-        expect(clippy::unused_async, reason = "it awaits Redis when the feature is on")
+        expect(
+            clippy::unused_async,
+            reason = "it awaits Redis when the feature is on"
+        )
     )]
     pub async fn forget(&self, resource: &str) {
         self.local.lock().remove(resource);

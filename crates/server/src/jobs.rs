@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::Gateway;
 use crate::errors::{ApiFailure, Protocol};
 use crate::resources::{
-    Listed, answer, failure, forwarded_query, now_ms, owned, passed_headers, project_of,
+    Kind, answer, failure, forwarded_query, now_ms, on_owned, passed_headers, project_of,
     remember_file, union_list,
 };
 
@@ -132,7 +132,7 @@ pub(crate) async fn create_batch(
 
 /// `GET /v1beta/batches`: the batches of every project of the pool.
 async fn list_batches(State(g): Shared, uri: Uri) -> Response {
-    union_list(&g, &uri, "batches", Listed::Batches).await
+    union_list(&g, &uri, "batches", Kind::Batches).await
 }
 
 /// `GET` / `DELETE /v1beta/batches/{id}` and `POST /v1beta/batches/{id}:cancel`, with a key of
@@ -141,27 +141,12 @@ async fn batch(State(g): Shared, method: Method, Path(tail): Path<String>, uri: 
     let id = tail.split_once(':').map_or(tail.as_str(), |(id, _)| id);
     let name = format!("batches/{id}");
     let request = RawRequest {
-        method: method.clone(),
+        method,
         path: format!("v1beta/batches/{tail}{}", forwarded_query(uri.query())),
         headers: Vec::new(),
         body: Bytes::new(),
     };
-    let started = Instant::now();
-    let r = match owned(&g, &name, &request).await {
-        Ok(done) => {
-            if method == Method::DELETE {
-                g.owners.forget(&name).await;
-            } else if method == Method::GET {
-                remember_batch(&g, &done.value.json(), &done.project).await;
-            }
-            answer(&done.value, None)
-        }
-        Err(e) => failure(&e),
-    };
-    let secs = started.elapsed().as_secs_f64();
-    g.metrics
-        .request("batches", r.status().as_u16(), secs, secs);
-    r
+    on_owned(&g, Kind::Batches, &name, &request).await
 }
 
 /// `POST /v1beta/interactions`: with a key of the project that holds the conversation it
@@ -260,23 +245,10 @@ async fn interaction(
     let id = tail.split_once(':').map_or(tail.as_str(), |(id, _)| id);
     let name = format!("interactions/{id}");
     let request = RawRequest {
-        method: method.clone(),
+        method,
         path: format!("v1beta/interactions/{tail}{}", forwarded_query(uri.query())),
         headers: Vec::new(),
         body: Bytes::new(),
     };
-    let started = Instant::now();
-    let r = match owned(&g, &name, &request).await {
-        Ok(done) => {
-            if method == Method::DELETE {
-                g.owners.forget(&name).await;
-            }
-            answer(&done.value, None)
-        }
-        Err(e) => failure(&e),
-    };
-    let secs = started.elapsed().as_secs_f64();
-    g.metrics
-        .request("interactions", r.status().as_u16(), secs, secs);
-    r
+    on_owned(&g, Kind::Interactions, &name, &request).await
 }

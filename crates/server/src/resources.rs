@@ -353,45 +353,81 @@ async fn remember_cache(g: &Gateway, cache: &Value, project: &str) {
 async fn file(State(g): Shared, method: Method, Path(id): Path<String>, uri: Uri) -> Response {
     let name = format!("files/{id}");
     let request = RawRequest {
-        method: method.clone(),
+        method,
         path: format!("v1beta/{name}{}", forwarded_query(uri.query())),
         headers: Vec::new(),
         body: Bytes::new(),
     };
+    on_owned(&g, Kind::Files, &name, &request).await
+}
+
+/// The kinds of project resources the gateway routes by owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Files,
+    Caches,
+    Batches,
+    Interactions,
+}
+
+impl Kind {
+    /// A list answer's field holding the items.
+    fn field(self) -> &'static str {
+        match self {
+            Kind::Files => "files",
+            Kind::Caches => "cachedContents",
+            Kind::Batches => "operations",
+            Kind::Interactions => "interactions",
+        }
+    }
+
+    /// The metrics route label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Kind::Files => "files",
+            Kind::Caches => "cachedContents",
+            Kind::Batches => "batches",
+            Kind::Interactions => "interactions",
+        }
+    }
+
+    /// Remembers the owner of the resource an answer describes (and what it names).
+    async fn remember(self, g: &Gateway, item: &Value, project: &str) {
+        match self {
+            Kind::Files => remember_file(g, item, project).await,
+            Kind::Caches => remember_cache(g, item, project).await,
+            Kind::Batches => crate::jobs::remember_batch(g, item, project).await,
+            // Interactions are remembered when made; reading one teaches nothing new.
+            Kind::Interactions => {}
+        }
+    }
+}
+
+/// A request about the resource `name` (get, update, cancel, delete), sent with a key of its
+/// project (found by asking each project when unknown); what the answer says is remembered, a
+/// deleted resource forgotten.
+pub(crate) async fn on_owned(
+    g: &Gateway,
+    kind: Kind,
+    name: &str,
+    request: &RawRequest,
+) -> Response {
     let started = Instant::now();
-    let r = match owned(&g, &name, &request).await {
+    let r = match owned(g, name, request).await {
         Ok(done) => {
-            if method == Method::DELETE {
-                g.owners.forget(&name).await;
+            if request.method == Method::DELETE {
+                g.owners.forget(name).await;
             } else {
-                remember_file(&g, &done.value.json(), &done.project).await;
+                kind.remember(g, &done.value.json(), &done.project).await;
             }
             answer(&done.value, None)
         }
         Err(e) => failure(&e),
     };
     let secs = started.elapsed().as_secs_f64();
-    g.metrics.request("files", r.status().as_u16(), secs, secs);
+    g.metrics
+        .request(kind.label(), r.status().as_u16(), secs, secs);
     r
-}
-
-/// What a union list lists.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Listed {
-    Files,
-    Caches,
-    Batches,
-}
-
-impl Listed {
-    /// The answer's field holding the items.
-    fn field(self) -> &'static str {
-        match self {
-            Listed::Files => "files",
-            Listed::Caches => "cachedContents",
-            Listed::Batches => "operations",
-        }
-    }
 }
 
 /// A page token over every project: each project's own token, hex-encoded JSON.
@@ -413,7 +449,7 @@ fn encode_token(tokens: &serde_json::Map<String, Value>) -> String {
 /// A list over every project of the pool (files, caches, batches): each project's
 /// page, the owners learned on the way, one page token that resumes every project. A page
 /// holds up to `pageSize` items per project.
-pub(crate) async fn union_list(g: &Gateway, uri: &Uri, path: &str, kind: Listed) -> Response {
+pub(crate) async fn union_list(g: &Gateway, uri: &Uri, path: &str, kind: Kind) -> Response {
     let field = kind.field();
     let query = uri.query().unwrap_or_default();
     let page_size = query_param(query, "pageSize");
@@ -469,11 +505,7 @@ pub(crate) async fn union_list(g: &Gateway, uri: &Uri, path: &str, kind: Listed)
         };
         let v = done.value.json();
         for item in v.get(field).and_then(Value::as_array).into_iter().flatten() {
-            match kind {
-                Listed::Files => remember_file(g, item, p).await,
-                Listed::Caches => remember_cache(g, item, p).await,
-                Listed::Batches => crate::jobs::remember_batch(g, item, p).await,
-            }
+            kind.remember(g, item, p).await;
             items.push(item.clone());
         }
         if let Some(t) = v.get("nextPageToken").and_then(Value::as_str) {
@@ -492,12 +524,12 @@ pub(crate) async fn union_list(g: &Gateway, uri: &Uri, path: &str, kind: Listed)
 
 /// `GET /v1beta/files`: the files of every project of the pool.
 async fn list_files(State(g): Shared, uri: Uri) -> Response {
-    union_list(&g, &uri, "files", Listed::Files).await
+    union_list(&g, &uri, "files", Kind::Files).await
 }
 
 /// `GET /v1beta/cachedContents`: the caches of every project of the pool.
 async fn list_caches(State(g): Shared, uri: Uri) -> Response {
-    union_list(&g, &uri, "cachedContents", Listed::Caches).await
+    union_list(&g, &uri, "cachedContents", Kind::Caches).await
 }
 
 /// `POST /v1beta/cachedContents`: made with a key of the project of the files it names (any
@@ -550,27 +582,12 @@ async fn cache(
 ) -> Response {
     let name = format!("cachedContents/{id}");
     let request = RawRequest {
-        method: method.clone(),
+        method,
         path: format!("v1beta/{name}{}", forwarded_query(uri.query())),
         headers: passed_headers(&headers),
         body,
     };
-    let started = Instant::now();
-    let r = match owned(&g, &name, &request).await {
-        Ok(done) => {
-            if method == Method::DELETE {
-                g.owners.forget(&name).await;
-            } else {
-                remember_cache(&g, &done.value.json(), &done.project).await;
-            }
-            answer(&done.value, None)
-        }
-        Err(e) => failure(&e),
-    };
-    let secs = started.elapsed().as_secs_f64();
-    g.metrics
-        .request("cachedContents", r.status().as_u16(), secs, secs);
-    r
+    on_owned(&g, Kind::Caches, &name, &request).await
 }
 
 /// The names of the project resources a request body refers to: every

@@ -237,7 +237,9 @@ async fn generate_fails_over_behind_the_clients_back() {
         stats.keys.get("k1").map_or(0, |c| c.requests) <= 1,
         "{stats:?}"
     );
-    assert_eq!(stats.keys["k2"].successes + stats.keys["k3"].successes, 6);
+    // Either healthy key may have served them all (the pick is random).
+    let served = |id: &str| stats.keys.get(id).map_or(0, |c| c.successes);
+    assert_eq!(served("k2") + served("k3"), 6, "{stats:?}");
     // The gateway token was never sent upstream (the simulator counts unknown keys too).
     assert_eq!(
         stats.total.requests,
