@@ -413,7 +413,7 @@ impl<S: StateStore> RotatingClient<S> {
         .map(|g| g.value)
     }
 
-    /// A call about a project's resources ([`RawRequest`]: Files, cached contents, batches),
+    /// A call about a project's resources ([`crate::RawRequest`]: Files, cached contents, batches),
     /// passed through: with a key of `project` when given (where the resource lives), else of
     /// any project (the one that answers owns what the call creates: [`Generated::project`]),
     /// serving `model` when given. It fails over like any call, counts against no quota, and a
