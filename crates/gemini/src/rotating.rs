@@ -322,7 +322,9 @@ impl<S: StateStore> RotatingClient<S> {
             .pool
             .execute(&req, &self.policy, &self.budget, |g| {
                 let (key, model) = (Arc::clone(&g.api_key), g.model);
-                let fut = call(g);
+                // Boxed once here: each async layer above would otherwise hold its own copy of
+                // the HTTP call's state, and the whole is moved on every request.
+                let fut = Box::pin(call(g));
                 async move {
                     match fut.await {
                         Ok(r) => {
@@ -367,11 +369,13 @@ impl<S: StateStore> RotatingClient<S> {
         let client = &self.client;
         let held: Held<ResponseStream> = self
             .pool
-            .execute_held(&req, &self.policy, &self.budget, |g| async move {
-                match client.stream(&g.api_key, g.model, request).await {
-                    Ok(stream) => Ok(stream),
-                    Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
-                }
+            .execute_held(&req, &self.policy, &self.budget, |g| {
+                Box::pin(async move {
+                    match client.stream(&g.api_key, g.model, request).await {
+                        Ok(stream) => Ok(stream),
+                        Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
+                    }
+                })
             })
             .await?;
         Ok(Generated {
@@ -519,11 +523,13 @@ impl<S: StateStore> RotatingClient<S> {
                 &SelectRequest::new(model, estimate),
                 &self.policy,
                 &self.budget,
-                |g| async move {
-                    match client.openai_post(&g.api_key, path, body.clone()).await {
-                        Ok(r) => Ok(r),
-                        Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
-                    }
+                |g| {
+                    Box::pin(async move {
+                        match client.openai_post(&g.api_key, path, body.clone()).await {
+                            Ok(r) => Ok(r),
+                            Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
+                        }
+                    })
                 },
             )
             .await?;
@@ -555,7 +561,7 @@ impl<S: StateStore> RotatingClient<S> {
             .pool
             .execute_held(req, &self.policy, &self.budget, |g| {
                 let (key, model) = (Arc::clone(&g.api_key), g.model);
-                let fut = call(g.api_key, g.model);
+                let fut = Box::pin(call(g.api_key, g.model));
                 let client = &self.client;
                 async move {
                     match fut.await {
