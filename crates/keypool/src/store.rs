@@ -429,7 +429,13 @@ impl StateStore for MemoryStore {
             w.learn(now, finish.learn);
             drop(w);
             let mut h = self.key(key)?.lock();
+            let trial_until = h.trial_until;
             finish.key.apply(&mut h, now, policy);
+            // Only the trial's own report gives its slot back (as the Redis lock's owner check
+            // does): a request admitted before the cooldown, ending now, says nothing of it.
+            if !finish.trial {
+                h.trial_until = trial_until;
+            }
             Ok(())
         });
         std::future::ready(r)
