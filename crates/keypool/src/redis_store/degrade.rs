@@ -303,21 +303,28 @@ impl RedisStore {
             .last_probe
             .store(Self::wall_ms(), Ordering::Relaxed);
         if let Ok(names) = self.names() {
+            // The shared state is on the server's clock; the local store runs on this host's.
             for (i, c) in names.key_cache.iter().enumerate() {
-                self.degrade.local.seed_key(i, c.lock().health.clone());
+                let health = self.health_on_host(c.lock().health.clone());
+                self.degrade.local.seed_key(i, health);
             }
             let now = Self::wall_ms();
             for (i, c) in names.bucket_cache.iter().enumerate() {
                 let c = *c.lock();
                 if let Some((until, reason)) = c.cooldown {
-                    self.degrade.local.seed_cooldown(i, until, reason);
+                    self.degrade
+                        .local
+                        .seed_cooldown(i, self.to_host(until), reason);
                 }
                 self.degrade.local.seed_learned(i, now, c.learned);
                 // Start from what Redis last reported, this process's share of it.
                 if c.at > 0 {
-                    self.degrade
-                        .local
-                        .seed_usage(i, c.at, c.usage, self.live_processes());
+                    self.degrade.local.seed_usage(
+                        i,
+                        self.to_host(c.at),
+                        c.usage,
+                        self.live_processes(),
+                    );
                 }
             }
         }

@@ -104,6 +104,10 @@ pub struct RedisStore {
     peek: Script,
     /// The replay script's source (for the write-back plan made at prepare).
     replay_source: String,
+    /// The Redis server's clock minus this host's, as the last script reply showed (0 when the
+    /// scripts run on the pool's clock): key state is kept on the server's clock (one clock for
+    /// windows, cooldowns and trials), and read back on this host's.
+    skew: AtomicI64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -230,6 +234,7 @@ impl RedisStore {
             cas: Script::new(LUA_CAS),
             peek: Script::new(&body(LUA_PEEK)),
             replay_source: body(LUA_REPLAY),
+            skew: AtomicI64::new(0),
         };
         Ok(store)
     }
@@ -246,6 +251,38 @@ impl RedisStore {
 
     fn names(&self) -> Result<&Names, StoreError> {
         self.names.get().ok_or(StoreError::NotPrepared)
+    }
+
+    /// Notes the server's time a script reply carried against this host's `now`.
+    fn observe(&self, host_now: Millis, server_now: Millis) {
+        if self.options.time == RedisTime::Server {
+            self.skew.store(server_now - host_now, Ordering::Relaxed);
+        }
+    }
+
+    /// A time on this host's clock, on the server's.
+    fn to_server(&self, host: Millis) -> Millis {
+        host.saturating_add(self.skew.load(Ordering::Relaxed))
+    }
+
+    /// A time on the server's clock, on this host's (0 stays 0: never).
+    fn to_host(&self, server: Millis) -> Millis {
+        if server == 0 {
+            0
+        } else {
+            server.saturating_sub(self.skew.load(Ordering::Relaxed))
+        }
+    }
+
+    /// A key record kept on the server's clock, with its times on this host's.
+    fn health_on_host(&self, mut h: KeyHealth) -> KeyHealth {
+        h.cooldown_until = self.to_host(h.cooldown_until);
+        h.trial_until = self.to_host(h.trial_until);
+        h.last_used = h.last_used.map(|t| self.to_host(t));
+        if let Some(e) = h.last_error.as_mut() {
+            e.at = self.to_host(e.at);
+        }
+        h
     }
 
     fn time_arg(&self, now: Millis) -> Millis {

@@ -123,6 +123,7 @@ impl RedisStore {
             .map_err(redis_err("acquire"))?;
         let r = Reply::of(reply, "acquire")?;
         let at = r.int(1)?;
+        self.observe(now, at);
         match r.int(0)? {
             1 => {
                 self.absorb_state(key.idx, r.int(6)?, &r.text(7)?)?;
@@ -140,8 +141,8 @@ impl RedisStore {
                 };
                 drop(c);
                 let trial = r.int(2)? == 1;
+                let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
                 if trial {
-                    let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
                     self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
                 }
                 Ok(Acquired::Granted {
@@ -154,36 +155,50 @@ impl RedisStore {
                 self.absorb_state(key.idx, r.int(3)?, &r.text(4)?)?;
                 if r.text(2)? == "trial" {
                     // Another caller holds the trial; the lock expires by then at the latest.
-                    let hold = i64::try_from(policy.trial_timeout.as_millis()).unwrap_or(0);
-                    self.key_cache(key.idx)?.lock().health.trial_until = at + hold;
+                    let hold = policy.trial_timeout.as_millis();
+                    let until = at.saturating_add(i64::try_from(hold).unwrap_or(0));
+                    self.key_cache(key.idx)?.lock().health.trial_until = until;
                 }
                 Ok(Acquired::KeyUnavailable)
             }
-            _ => {
-                let kind = r.text(2)?;
-                let retry_at = r.int(3)?;
-                let cool_until = r.int(7)?;
-                let mut c = self.bucket_cache(bucket.idx)?.lock();
-                c.usage = Usage {
-                    rpm_used: u(r.int(4)?),
-                    tpm_used: u(r.int(5)?),
-                    rpd_used: u(r.int(6)?),
-                };
-                c.at = at;
-                if kind == "too_large" {
-                    return Ok(Acquired::Refused(Check::TooLarge));
-                }
-                let limit = kind_of(&kind);
-                c.full = Some((retry_at, limit, tokens));
-                if cool_until > at {
-                    c.cooldown = Some((
-                        cool_until,
-                        c.cooldown.map_or(CooldownReason::RateLimited, |x| x.1),
-                    ));
-                }
-                Ok(Acquired::Refused(Check::Full { retry_at, limit }))
-            }
+            _ => self.refused(&r, bucket.idx, tokens, at),
         }
+    }
+
+    /// An acquire script's refusal, `{3, now, kind, retry_at, n, t, d, cool_until}`: the bucket's
+    /// view updated (on the server's clock), the refusal on this host's.
+    fn refused(
+        &self,
+        r: &Reply,
+        bucket: usize,
+        tokens: u64,
+        at: Millis,
+    ) -> Result<Acquired, StoreError> {
+        let kind = r.text(2)?;
+        let retry_at = r.int(3)?;
+        let cool_until = r.int(7)?;
+        let mut c = self.bucket_cache(bucket)?.lock();
+        c.usage = Usage {
+            rpm_used: u(r.int(4)?),
+            tpm_used: u(r.int(5)?),
+            rpd_used: u(r.int(6)?),
+        };
+        c.at = at;
+        if kind == "too_large" {
+            return Ok(Acquired::Refused(Check::TooLarge));
+        }
+        let limit = kind_of(&kind);
+        c.full = Some((retry_at, limit, tokens));
+        if cool_until > at {
+            c.cooldown = Some((
+                cool_until,
+                c.cooldown.map_or(CooldownReason::RateLimited, |x| x.1),
+            ));
+        }
+        Ok(Acquired::Refused(Check::Full {
+            retry_at: self.to_host(retry_at),
+            limit,
+        }))
     }
 
     pub(super) async fn shared_finish(
@@ -202,8 +217,10 @@ impl RedisStore {
             let c = self.key_cache(key.idx)?.lock();
             (c.health.clone(), c.version)
         };
+        // Key state is kept on the server's clock (the scripts compare it with theirs).
+        let server_now = self.to_server(now);
         let mut after = before.clone();
-        finish.key.apply(&mut after, now, policy);
+        finish.key.apply(&mut after, server_now, policy);
         let core_before = Core::of(&before);
         let core_after = Core::of(&after);
         let new_state = if core_after == core_before {
@@ -259,6 +276,7 @@ impl RedisStore {
             .await
             .map_err(redis_err("finish"))?;
         let r = Reply::of(reply, "finish")?;
+        self.observe(now, r.int(3)?);
         {
             let mut c = self.key_cache(key.idx)?.lock();
             c.health.success_count = after.success_count;
@@ -273,7 +291,7 @@ impl RedisStore {
             let mut c = self.bucket_cache(bucket.idx)?.lock();
             c.learned = c.learned.updated_by(finish.learn);
             if let Some((until, reason)) = finish.cool_bucket {
-                c.cooldown = Some((until, reason));
+                c.cooldown = Some((self.to_server(until), reason));
             }
             c.usage = Usage {
                 rpm_used: u(r.int(4)?),
@@ -289,7 +307,7 @@ impl RedisStore {
         }
         // Another process changed the key's state meanwhile: apply the event to its version.
         let event = finish.key;
-        self.cas_loop(key, v, s, |h| event.apply(h, now, policy))
+        self.cas_loop(key, v, s, |h| event.apply(h, server_now, policy))
             .await
     }
 
@@ -372,6 +390,7 @@ impl RedisStore {
         for slot in &names.bucket_cache {
             let r = Reply::of(replies.next().unwrap_or(Value::Nil), "refresh")?;
             let (at, until) = (r.int(0)?, r.int(4)?);
+            self.observe(now, at);
             let mut c = slot.lock();
             c.usage = Usage {
                 rpm_used: u(r.int(1)?),
@@ -423,6 +442,8 @@ impl RedisStore {
     ) -> Result<BucketView, StoreError> {
         let names = self.names()?;
         let c = *self.bucket_cache(bucket.idx)?.lock();
+        // The cache holds the server's times.
+        let now = self.to_server(now);
         let cooldown = c.cooldown.filter(|(until, _)| *until > now);
         // What another process took is only seen at the next reply; an old view decays to empty.
         let usage = if now - c.at >= names.window_ms {
@@ -461,10 +482,17 @@ impl RedisStore {
                 headroom: headroom(usage, l),
             }
         };
+        let check = match check {
+            Check::Full { retry_at, limit } => Check::Full {
+                retry_at: self.to_host(retry_at),
+                limit,
+            },
+            other => other,
+        };
         Ok(BucketView {
             check,
             usage,
-            cooldown,
+            cooldown: cooldown.map(|(until, reason)| (self.to_host(until), reason)),
             learned: c.learned,
         })
     }
@@ -474,10 +502,15 @@ impl RedisStore {
         key: KeyRef<'_>,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        Ok(self.key_cache(key.idx)?.lock().health.usable(now))
+        Ok(self
+            .key_cache(key.idx)?
+            .lock()
+            .health
+            .usable(self.to_server(now)))
     }
 
     pub(super) fn shared_key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
-        Ok(self.key_cache(key.idx)?.lock().health.clone())
+        let h = self.key_cache(key.idx)?.lock().health.clone();
+        Ok(self.health_on_host(h))
     }
 }

@@ -626,3 +626,101 @@ async fn a_request_cancelled_mid_round_trip_gives_its_slot_back() {
     }
     cleanup(id).await;
 }
+
+/// A host whose clock runs ten minutes ahead of the Redis server's.
+#[derive(Debug)]
+struct AheadClock;
+
+impl keypool::Clock for AheadClock {
+    fn now_ms(&self) -> keypool::Millis {
+        keypool::Clock::now_ms(&SystemClock) + 600_000
+    }
+
+    fn sleep(&self, duration: Duration) -> keypool::Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Issue 20 item 4: one clock. A key's cooldown is kept on the Redis server's clock while the
+/// state is shared, so a process whose own clock is ten minutes ahead cools a key for the
+/// policy's 200 ms, not for ten minutes and 200 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_host_clock_does_not_stretch_a_cooldown() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let keys = KeysFile::new(
+        r#"{"keys": [{"key_id": "a", "project": "pa", "rpm": 1000, "tpm": 1000000, "rpd": 100000}]}"#,
+    );
+    let (kf, path) = keys.var();
+    let env = Environment::from_pairs([
+        ("ENABLE_KEY_ROTATION", "true"),
+        (kf, path.as_str()),
+        ("GEMINI_KEY_a", "test-key-a-material"),
+    ]);
+    let config = PoolConfig::load(&env, &env).unwrap();
+    let store = RedisStore::connect(
+        &redis_url(),
+        RedisOptions {
+            prefix: prefix(id),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pool = KeyPool::new(
+        &config,
+        AnyStore::Redis(Box::new(store)),
+        Arc::new(AheadClock),
+        PoolOptions {
+            health: keypool::HealthPolicy {
+                base_cooldown: Duration::from_millis(200),
+                max_cooldown: Duration::from_millis(800),
+                trial_timeout: Duration::from_millis(500),
+                ..keypool::HealthPolicy::default()
+            },
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap();
+    // Three transient failures in a row: the key cools for 200 ms.
+    for _ in 0..3 {
+        let lease = pool
+            .select(&SelectRequest::new("gemini-2.5-flash", 1))
+            .await
+            .unwrap();
+        pool.report(lease, &crate::fixtures::transient())
+            .await
+            .unwrap();
+    }
+    assert!(
+        pool.select(&SelectRequest::new("gemini-2.5-flash", 1))
+            .await
+            .is_err(),
+        "cooling"
+    );
+    // Bounded: it serves again (its half-open trial) well within a second of real time.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Ok(lease) = pool
+            .select(&SelectRequest::new("gemini-2.5-flash", 1))
+            .await
+        {
+            assert!(
+                lease.is_trial(),
+                "the first request after a cooldown is its trial"
+            );
+            pool.report(lease, &Outcome::Success { input_tokens: 1 })
+                .await
+                .unwrap();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cooldown was stretched by the host's clock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cleanup(id).await;
+}
