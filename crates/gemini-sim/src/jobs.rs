@@ -168,8 +168,11 @@ pub(crate) async fn list_batches(
         .filter(|(_, b)| b.project == caller.project)
         .map(|(id, b)| (id.clone(), b.op.clone()))
         .collect();
-    sim.succeeded(&caller);
-    json_response(200, &crate::resources::page(items, &query, "operations"))
+    crate::resources::listed(
+        &sim,
+        &caller,
+        crate::resources::page(items, &query, "operations"),
+    )
 }
 
 /// `GET`, `DELETE /v1beta/batches/{id}` and `POST /v1beta/batches/{id}:cancel`.

@@ -427,18 +427,26 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A page of `items` (name order) after `pageToken`, at most `pageSize` (default 10, most 100).
+/// A page of `items` (name order) after `pageToken`, at most `pageSize` (default 10, most 100);
+/// the error is the 400 for a page token it did not give out.
 pub(crate) fn page(
     items: Vec<(String, Value)>,
     query: &HashMap<String, String>,
     field: &str,
-) -> Value {
+) -> Result<Value, Value> {
     let size = query
         .get("pageSize")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(10)
         .clamp(1, 100);
-    let after = query.get("pageToken").cloned().unwrap_or_default();
+    // Tokens are opaque and, like Google's, hold characters a query must encode (`+`).
+    let after = match query.get("pageToken").filter(|t| !t.is_empty()) {
+        Some(t) => match t.strip_prefix(TOKEN_PREFIX) {
+            Some(after) => after.to_owned(),
+            None => return Err(format::bad_request("Invalid page token.")),
+        },
+        None => String::new(),
+    };
     let mut rest = items.into_iter().filter(|(id, _)| *id > after);
     let taken: Vec<(String, Value)> = rest.by_ref().take(size).collect();
     let mut out = json!({});
@@ -448,10 +456,27 @@ pub(crate) fn page(
     if rest.next().is_some()
         && let Some((last, _)) = taken.last()
     {
-        out["nextPageToken"] = json!(last);
+        out["nextPageToken"] = json!(format!("{TOKEN_PREFIX}{last}"));
     }
-    out
+    Ok(out)
 }
+
+/// A list's answer, counted: the page, or the 400 for a page token it never gave out.
+pub(crate) fn listed(sim: &Sim, caller: &Caller, page: Result<Value, Value>) -> Response {
+    match page {
+        Ok(v) => {
+            sim.succeeded(caller);
+            json_response(200, &v)
+        }
+        Err(e) => {
+            sim.refused(caller, 400);
+            json_response(400, &e)
+        }
+    }
+}
+
+/// What every page token starts with.
+const TOKEN_PREFIX: &str = "Cg+";
 
 /// `GET /v1beta/files`: the caller's project's files.
 pub(crate) async fn list_files(
@@ -472,8 +497,7 @@ pub(crate) async fn list_files(
         .filter(|(_, f)| f.project == caller.project && f.expires_ms > now)
         .map(|(id, f)| (id.clone(), f.meta.clone()))
         .collect();
-    sim.succeeded(&caller);
-    json_response(200, &page(items, &query, "files"))
+    listed(&sim, &caller, page(items, &query, "files"))
 }
 
 /// `GET` and `DELETE /v1beta/files/{id}`.
@@ -618,8 +642,7 @@ pub(crate) async fn list_caches(
         .filter(|(_, c)| c.project == caller.project && c.expires_ms > now)
         .map(|(id, c)| (id.clone(), c.meta.clone()))
         .collect();
-    sim.succeeded(&caller);
-    json_response(200, &page(items, &query, "cachedContents"))
+    listed(&sim, &caller, page(items, &query, "cachedContents"))
 }
 
 /// `GET`, `PATCH` (a new `ttl` / `expireTime`) and `DELETE /v1beta/cachedContents/{id}`.
@@ -709,11 +732,13 @@ mod tests {
             }
             m
         };
-        let p1 = page(items.clone(), &q(None), "files");
+        let p1 = page(items.clone(), &q(None), "files").unwrap();
         assert_eq!(p1["files"], json!([0, 1]));
-        let p2 = page(items.clone(), &q(p1["nextPageToken"].as_str()), "files");
+        assert!(p1["nextPageToken"].as_str().unwrap().contains('+'));
+        let p2 = page(items.clone(), &q(p1["nextPageToken"].as_str()), "files").unwrap();
         assert_eq!(p2["files"], json!([2, 3]));
-        let p3 = page(items, &q(p2["nextPageToken"].as_str()), "files");
+        assert!(page(items.clone(), &q(Some("f1")), "files").is_err());
+        let p3 = page(items, &q(p2["nextPageToken"].as_str()), "files").unwrap();
         assert_eq!(p3["files"], json!([4]));
         assert!(p3.get("nextPageToken").is_none());
     }

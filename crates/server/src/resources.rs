@@ -81,12 +81,11 @@ fn session_name(id: &str) -> String {
     format!("uploads/{id}")
 }
 
+/// A query parameter's value, decoded.
 pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// `query` without the client's token (`key=`), as `?…` or empty.
@@ -117,18 +116,7 @@ pub(crate) fn passed_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValu
 fn session_id() -> Option<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).ok()?;
-    Some(hex(&bytes))
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
+    Some(hex::encode(bytes))
 }
 
 /// `http(s)://HOST` as the client reached the gateway (the Host was checked by the browser
@@ -214,11 +202,11 @@ async fn find_owner(
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or(RotateError::Pool {
-        pool: keypool::PoolError::Store(keypool::StoreError::NotPrepared),
-        last: None,
-        attempts: 0,
-    }))
+    match last {
+        Some(e) => Err(e),
+        // No project at all: the pool says why.
+        None => forward(g, None, request).await,
+    }
 }
 
 /// Sends a request about `name` to its owner (or finds it), remembering what the answer says.
@@ -432,18 +420,11 @@ pub(crate) async fn on_owned(
 
 /// A page token over every project: each project's own token, hex-encoded JSON.
 fn decode_token(token: &str) -> Option<serde_json::Map<String, Value>> {
-    if !token.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    serde_json::from_slice(&bytes?).ok()
+    serde_json::from_slice(&hex::decode(token).ok()?).ok()
 }
 
 fn encode_token(tokens: &serde_json::Map<String, Value>) -> String {
-    hex(&serde_json::to_vec(tokens).unwrap_or_default())
+    hex::encode(serde_json::to_vec(tokens).unwrap_or_default())
 }
 
 /// A list over every project of the pool (files, caches, batches): each project's
@@ -480,17 +461,19 @@ pub(crate) async fn union_list(g: &Gateway, uri: &Uri, path: &str, kind: Kind) -
             },
             None => None,
         };
-        let mut params: Vec<String> = Vec::new();
-        if let Some(s) = &page_size {
-            params.push(format!("pageSize={s}"));
-        }
-        if let Some(t) = token {
-            params.push(format!("pageToken={t}"));
-        }
-        let q = if params.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", params.join("&"))
+        // Upstream's page tokens are opaque (base64 with `+`, `/`, `=`): encoded, not pasted.
+        let q = {
+            let mut params = form_urlencoded::Serializer::new(String::new());
+            if let Some(s) = &page_size {
+                params.append_pair("pageSize", s);
+            }
+            if let Some(t) = &token {
+                params.append_pair("pageToken", t);
+            }
+            match params.finish() {
+                q if q.is_empty() => q,
+                q => format!("?{q}"),
+            }
         };
         let request = RawRequest::get(format!("v1beta/{path}{q}"));
         let done = match forward(g, Some(p), &request).await {

@@ -6,15 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use keypool::{
-    AnyStore, Environment, KeyPool, Outcome, PoolConfig, PoolOptions, RedisOptions, RedisStore,
-    SelectRequest, SystemClock,
+    AnyStore, KeyPool, Outcome, PoolOptions, RedisOptions, RedisStore, SelectRequest, SystemClock,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::fixtures::{
-    KeysFile, cleanup, prefix, random_id, redis_available, redis_pool, redis_url,
+    cleanup, config_of, prefix, random_id, redis_available, redis_pool, redis_url,
 };
 
 /// A TCP proxy to the test Redis that can stop answering (`hang`) and resume (`resume`, which
@@ -122,10 +121,6 @@ async fn once(pool: &KeyPool<AnyStore>) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario: shared, down, local shares, back"
-)]
 async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again() {
     if !redis_available().await {
         return;
@@ -146,16 +141,9 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
 
     let upstream: SocketAddr = "127.0.0.1:6379".parse().unwrap();
     let proxy = Proxy::start(upstream).await;
-    let keys = KeysFile::new(
+    let config = config_of(
         r#"{"keys": [{"key_id": "a", "project": "p", "rpm": 10, "tpm": 100000, "rpd": 100000}]}"#,
     );
-    let (kf, path) = keys.var();
-    let env = Environment::from_pairs([
-        ("ENABLE_KEY_ROTATION", "true"),
-        (kf, path.as_str()),
-        ("GEMINI_KEY_a", "test-key-a-material"),
-    ]);
-    let config = PoolConfig::load(&env, &env).unwrap();
     let store = RedisStore::connect(
         &format!("redis://{}/", proxy.addr),
         RedisOptions {
@@ -341,16 +329,9 @@ async fn a_process_started_before_redis_shares_state_once_redis_answers() {
     let pfx = prefix(id);
     let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
     proxy.hang();
-    let keys = KeysFile::new(
+    let config = config_of(
         r#"{"keys": [{"key_id": "a", "project": "p", "rpm": 8, "tpm": 100000, "rpd": 100000}]}"#,
     );
-    let (kf, path) = keys.var();
-    let env = Environment::from_pairs([
-        ("ENABLE_KEY_ROTATION", "true"),
-        (kf, path.as_str()),
-        ("GEMINI_KEY_a", "test-key-a-material"),
-    ]);
-    let config = PoolConfig::load(&env, &env).unwrap();
     let url = format!("redis://{}/", proxy.addr);
     let options = || RedisOptions {
         prefix: pfx.clone(),
@@ -481,17 +462,9 @@ async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
     let id = random_id();
     let pfx = prefix(id);
     let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
-    let keys = KeysFile::new(
+    let config = config_of(
         r#"{"keys": [{"key_id": "a", "project": "pa", "rpm": 100}, {"key_id": "b", "project": "pb", "rpm": 100}]}"#,
     );
-    let (kf, path) = keys.var();
-    let env = Environment::from_pairs([
-        ("ENABLE_KEY_ROTATION", "true"),
-        (kf, path.as_str()),
-        ("GEMINI_KEY_a", "test-key-a-material"),
-        ("GEMINI_KEY_b", "test-key-b-material"),
-    ]);
-    let config = PoolConfig::load(&env, &env).unwrap();
     let pool = redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await;
     proxy.hang();
     let lease = pool
@@ -555,16 +528,9 @@ async fn a_request_cancelled_mid_round_trip_gives_its_slot_back() {
     let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
     let id = random_id();
     let pfx = prefix(id);
-    let keys = KeysFile::new(
+    let config = config_of(
         r#"{"keys": [{"key_id": "p1", "project": "p", "rpm": 5, "tpm": 100000, "rpd": 1000}]}"#,
     );
-    let (kf, path) = keys.var();
-    let env = Environment::from_pairs([
-        ("ENABLE_KEY_ROTATION", "true"),
-        (kf, path.as_str()),
-        ("GEMINI_KEY_p1", "test-key-p1-material"),
-    ]);
-    let config = PoolConfig::load(&env, &env).unwrap();
     let pool = redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await;
     assert!(once(&pool).await, "shared before the cut");
 
@@ -650,16 +616,9 @@ async fn a_skewed_host_clock_does_not_stretch_a_cooldown() {
         return;
     }
     let id = random_id();
-    let keys = KeysFile::new(
+    let config = config_of(
         r#"{"keys": [{"key_id": "a", "project": "pa", "rpm": 1000, "tpm": 1000000, "rpd": 100000}]}"#,
     );
-    let (kf, path) = keys.var();
-    let env = Environment::from_pairs([
-        ("ENABLE_KEY_ROTATION", "true"),
-        (kf, path.as_str()),
-        ("GEMINI_KEY_a", "test-key-a-material"),
-    ]);
-    let config = PoolConfig::load(&env, &env).unwrap();
     let store = RedisStore::connect(
         &redis_url(),
         RedisOptions {

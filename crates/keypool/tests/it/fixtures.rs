@@ -160,8 +160,12 @@ impl KeysFile {
     }
 }
 
-/// A rotation pool from a keys.json; material `test-key-<id>-material` for every entry.
-pub async fn pool_with_file(b: Backend, json: &str, extra: &[(&str, &str)]) -> (Pool, ManualClock) {
+/// The rotation config of a keys.json; material `test-key-<id>-material` for every entry.
+pub fn config_of(json: &str) -> PoolConfig {
+    config_with(json, &[])
+}
+
+fn config_with(json: &str, extra: &[(&str, &str)]) -> PoolConfig {
     let file = KeysFile::new(json);
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     let mut pairs: Vec<(String, String)> = vec![
@@ -181,7 +185,12 @@ pub async fn pool_with_file(b: Backend, json: &str, extra: &[(&str, &str)]) -> (
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let env = Environment::from_pairs(pairs);
-    let config = PoolConfig::load(&env, &env).unwrap();
+    PoolConfig::load(&env, &env).unwrap()
+}
+
+/// A rotation pool from a keys.json ([`config_of`]) on a manual clock.
+pub async fn pool_with_file(b: Backend, json: &str, extra: &[(&str, &str)]) -> (Pool, ManualClock) {
+    let config = config_with(json, extra);
     let clock = ManualClock::at(T0).unwrap();
     let pool = KeyPool::new(
         &config,

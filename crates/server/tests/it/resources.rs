@@ -222,25 +222,31 @@ async fn files_made_elsewhere_are_found_and_listed_across_projects() {
     let up = up(&[TOKEN]).await;
     let through = upload(&up, b"one file through the gateway").await;
     let through_owner = holder(&up, through["name"].as_str().unwrap()).await;
-    // One more file, uploaded straight to the other project (another tool, another gateway).
+    // Two more files, uploaded straight to the other project (another tool, another gateway):
+    // its list takes two pages, so upstream's page token (which holds a `+`) goes through.
     let other_material = if through_owner == "p2" {
         "sim-material-k3"
     } else {
         "sim-material-k2"
     };
     let multipart = "--b0\r\nContent-Type: application/json\r\n\r\n{\"file\": {\"displayName\": \"direct\"}}\r\n--b0\r\nContent-Type: text/plain\r\n\r\ndirect bytes\r\n--b0--\r\n";
-    let r = up
-        .http
-        .post(format!("{}/upload/v1beta/files", up.sim.base_url()))
-        .header("x-goog-api-key", other_material)
-        .header("x-goog-upload-protocol", "multipart")
-        .header("content-type", "multipart/related; boundary=b0")
-        .body(multipart)
-        .send()
-        .await
-        .unwrap();
-    let (s, direct, _) = body(r).await;
-    assert_eq!(s, 200);
+    let mut direct_files = Vec::new();
+    for _ in 0..2 {
+        let r = up
+            .http
+            .post(format!("{}/upload/v1beta/files", up.sim.base_url()))
+            .header("x-goog-api-key", other_material)
+            .header("x-goog-upload-protocol", "multipart")
+            .header("content-type", "multipart/related; boundary=b0")
+            .body(multipart)
+            .send()
+            .await
+            .unwrap();
+        let (s, direct, _) = body(r).await;
+        assert_eq!(s, 200);
+        direct_files.push(direct);
+    }
+    let direct = direct_files[0].clone();
     let direct_name = direct["file"]["name"].as_str().unwrap().to_owned();
 
     // The list is the union over the pool's projects, one page at a time.
@@ -273,6 +279,7 @@ async fn files_made_elsewhere_are_found_and_listed_across_projects() {
     let mut want = vec![
         through["name"].as_str().unwrap().to_owned(),
         direct_name.clone(),
+        direct_files[1]["file"]["name"].as_str().unwrap().to_owned(),
     ];
     want.sort();
     assert_eq!(names, want);
