@@ -62,7 +62,7 @@ pub use pool::{
     config_from_process, model_id,
 };
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisOptions, RedisStore, RedisTime};
+pub use redis_store::{RedisConn, RedisOptions, RedisStore, RedisTime};
 pub use secret::ApiKey;
 pub use store::{
     Acquired, AnyStore, BucketRef, BucketView, Finish, KeyEvent, KeyLayout, KeyRef, Layout,

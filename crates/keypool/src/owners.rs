@@ -25,7 +25,7 @@ pub struct Owners {
 
 #[cfg(feature = "redis")]
 struct Shared {
-    conn: redis::aio::ConnectionManager,
+    conn: crate::redis_store::RedisConn,
     prefix: String,
 }
 
@@ -53,7 +53,7 @@ impl Owners {
     #[cfg(feature = "redis")]
     pub fn shared(
         clock: Arc<dyn Clock>,
-        conn: redis::aio::ConnectionManager,
+        conn: crate::redis_store::RedisConn,
         prefix: &str,
     ) -> Self {
         Self {

@@ -339,11 +339,17 @@ impl MemoryStore {
         let Some(trial) = h.admit(now, policy) else {
             return Ok(Acquired::KeyUnavailable);
         };
-        match window.lock().reserve(now, bucket.limits, tokens) {
+        let mut w = window.lock();
+        let reserved = w.reserve(now, bucket.limits, tokens);
+        // The window's time: later than `now` when a caller that read the clock after this one
+        // reached the window first.
+        let at = w.clock();
+        drop(w);
+        match reserved {
             Ok(reservation) => Ok(Acquired::Granted {
                 reservation,
                 trial,
-                at: now,
+                at,
             }),
             Err(check) => {
                 if trial {

@@ -137,6 +137,10 @@ pub struct Window {
     /// What Google's 429s said, until `learned_until`.
     learned: Limits,
     learned_until: Millis,
+    /// The latest time this window was asked at: it never runs back, so a caller whose `now`
+    /// was read before another's (and reached the lock after it) is served at the later time,
+    /// and the log stays in time order.
+    seen: Millis,
 }
 
 impl Default for Window {
@@ -161,7 +165,19 @@ impl Window {
             cooldown_reason: None,
             learned: Limits::UNKNOWN,
             learned_until: 0,
+            seen: Millis::MIN,
         }
+    }
+
+    /// `now`, or the latest time this window was asked at if that is later.
+    fn tick(&mut self, now: Millis) -> Millis {
+        self.seen = self.seen.max(now);
+        self.seen
+    }
+
+    /// The time of the last operation (see [`Self::tick`]): when a reservation was granted.
+    pub fn clock(&self) -> Millis {
+        self.seen
     }
 
     /// What Google's 429s taught about this bucket (unknown when nothing, or when it expired).
@@ -185,6 +201,7 @@ impl Window {
     /// Drops finished calls older than the window (and in-flight ones past the hold), and
     /// resets the day counter at Pacific midnight.
     fn advance(&mut self, now: Millis) {
+        let now = self.tick(now);
         let edge = now - self.length_ms;
         while let Some(front) = self.done.front() {
             if front.at > edge {
@@ -252,6 +269,7 @@ impl Window {
     /// also holds it for a window: a process that just came back from degraded mode keeps
     /// within its local share until what it spent while degraded has left the window.
     pub fn record(&mut self, now: Millis, tokens: u64) {
+        let now = self.tick(now);
         self.advance(now);
         self.recorded += 1;
         let at = self.done.back().map_or(now, |b| now.max(b.at));
@@ -301,6 +319,7 @@ impl Window {
     /// Whether one request of `tokens` fits now under `limits` (the declared ones; learned ones
     /// lower them), without taking it.
     pub fn check(&mut self, now: Millis, limits: Limits, tokens: u64) -> Check {
+        let now = self.tick(now);
         self.advance(now);
         let limits = limits.min(self.learned(now));
         if let Some((until, _)) = self.cooldown(now) {
@@ -369,6 +388,7 @@ impl Window {
     /// # Errors
     /// The [`Check`] that refused it.
     pub fn reserve(&mut self, now: Millis, limits: Limits, tokens: u64) -> Result<u64, Check> {
+        let now = self.tick(now);
         match self.check(now, limits, tokens) {
             Check::Room { .. } => {
                 self.next_id += 1;
@@ -396,6 +416,7 @@ impl Window {
     /// from now, with `actual_tokens` in place of the estimate when given (refund or charge).
     /// A reservation no longer in flight (already finished, or past the hold) is ignored.
     pub fn complete(&mut self, now: Millis, id: u64, actual_tokens: Option<u64>) {
+        let now = self.tick(now);
         self.advance(now);
         if let Some(mut e) = self.take_inflight(id) {
             if let Some(actual) = actual_tokens {
@@ -415,6 +436,7 @@ impl Window {
 
     /// Undoes a reservation whose request was never sent (or never counted upstream).
     pub fn release(&mut self, now: Millis, id: u64) {
+        let now = self.tick(now);
         self.advance(now);
         if let Some(e) = self.take_inflight(id) {
             self.tokens = self.tokens.saturating_sub(e.tokens);

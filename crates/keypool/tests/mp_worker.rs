@@ -5,6 +5,10 @@
 //! `keypool-mp-worker late URL PREFIX KEYS_JSON WINDOW_MS RUN_MS TASKS`: `load` for a process
 //! that may start before Redis (degraded until it answers); every grant prints
 //! `GRANT <project> <ms> shared|degraded`.
+//! `keypool-mp-worker cluster URL PREFIX KEYS_JSON WINDOW_MS RUN_MS TASKS`: `load` on a Redis
+//! Cluster; every grant prints `GRANT <project> <ms> shared|local|switch`: whether the pool ran
+//! on local shares for that project (its master unavailable) before and after the select, or
+//! switched meanwhile.
 //! `keypool-mp-worker trial URL PREFIX KEYS_JSON START_AT_MS`: waits until `START_AT_MS` (wall clock),
 //! tries one select, prints `TRIAL won` or `TRIAL lost`, and exits without reporting (a crash).
 #![expect(
@@ -83,8 +87,9 @@ fn test_health() -> HealthPolicy {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some(mode @ ("load" | "late")) => {
+        Some(mode @ ("load" | "late" | "cluster")) => {
             let late = mode == "late";
+            let cluster = mode == "cluster";
             let window: u64 = args[5].parse().unwrap();
             let run = Duration::from_millis(args[6].parse().unwrap());
             let tasks: usize = args[7].parse().unwrap();
@@ -95,24 +100,33 @@ async fn main() {
                 let pool = Arc::clone(&pool);
                 set.spawn(async move {
                     let mut lines = Vec::new();
+                    let degraded = |pool: &KeyPool<AnyStore>| match pool.store() {
+                        AnyStore::Redis(r) => r.degraded_projects(),
+                        _ => Vec::new(),
+                    };
                     while tokio::time::Instant::now() < end {
+                        let before = degraded(&pool);
                         match pool
                             .select(&SelectRequest::new("gemini-2.5-flash", 10))
                             .await
                         {
                             Ok(lease) => {
-                                let how = if !late {
+                                let project = pool.project(&lease).to_owned();
+                                let how = if cluster {
+                                    let after = degraded(&pool);
+                                    match (before.contains(&project), after.contains(&project)) {
+                                        (true, true) => " local",
+                                        (false, false) => " shared",
+                                        _ => " switch",
+                                    }
+                                } else if !late {
                                     ""
                                 } else if pool.store().backend() == "redis" {
                                     " shared"
                                 } else {
                                     " degraded"
                                 };
-                                lines.push(format!(
-                                    "GRANT {} {}{how}",
-                                    pool.project(&lease),
-                                    lease.granted_at()
-                                ));
+                                lines.push(format!("GRANT {project} {}{how}", lease.granted_at()));
                                 pool.report(lease, &Outcome::Success { input_tokens: 10 })
                                     .await
                                     .unwrap();

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use redis::Script;
 
 use super::scripts::LUA_BEAT;
-use super::{RedisStore, redis_err};
+use super::{RedisConn, RedisStore, redis_err};
 use crate::clock::Millis;
 use crate::error::StoreError;
 use crate::limits::Limits;
@@ -41,6 +41,15 @@ pub(super) struct Degrade {
     /// The processes the local shares assumed when Redis came back: while settling, shares stay
     /// that small even if the first heartbeats count fewer (the others have not beaten yet).
     pub(super) settle_live: AtomicU64,
+    /// Wall-clock ms when this process's store was made, and when a heartbeat last counted the
+    /// live processes: a count taken less than a heartbeat period after the start may miss
+    /// processes started at the same time.
+    pub(super) started_at: Millis,
+    pub(super) counted_at: AtomicI64,
+    /// Held while the local fallback is seeded, before it serves.
+    pub(super) seeding: Mutex<()>,
+    /// Per project (a Redis Cluster): cut off while the master holding it does not answer.
+    pub(super) cut: std::sync::OnceLock<Box<[super::cut::Cut]>>,
 }
 
 /// What the write-back of degraded usage needs, without the store itself (it runs in the
@@ -49,6 +58,10 @@ pub(super) struct Degrade {
 pub(super) struct Replay {
     /// Each bucket's window keys: log, tok, day.
     pub(super) buckets: Vec<[String; 3]>,
+    /// Each bucket's project.
+    pub(super) bucket_project: Vec<usize>,
+    /// Per project, a key name that routes to its master (see `Names::probes`).
+    pub(super) probes: Vec<String>,
     pub(super) window_ms: Millis,
     pub(super) script: Script,
     /// Prefix of the replayed calls' ids (this process).
@@ -58,6 +71,13 @@ pub(super) struct Replay {
 }
 
 impl Degrade {
+    /// A heartbeat counted `live` processes.
+    pub(super) fn counted(&self, live: u64) {
+        self.live.store(live.max(1), Ordering::Relaxed);
+        self.counted_at
+            .store(RedisStore::wall_ms(), Ordering::Relaxed);
+    }
+
     /// Redis answers again (or for the first time, for a process started before it): the local
     /// shares hold for one more window.
     pub(super) fn came_back(&self) {
@@ -70,9 +90,11 @@ impl Degrade {
     /// Adds to Redis what this process granted itself while degraded, bucket by bucket, each
     /// call by its own id (a replay that is retried counts nothing twice), before the process
     /// shares again: then every process counts those calls until they leave the window.
+    /// `only`: the buckets of one project (a cluster master back), else all.
     pub(super) async fn replay(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut RedisConn,
+        only: Option<usize>,
     ) -> redis::RedisResult<()> {
         let Some(plan) = self.replay.get() else {
             return Ok(());
@@ -83,6 +105,9 @@ impl Degrade {
             RedisStore::wall_ms()
         };
         for (i, [log, tok, day]) in plan.buckets.iter().enumerate() {
+            if only.is_some_and(|p| plan.bucket_project.get(i) != Some(&p)) {
+                continue;
+            }
             let calls = self.local.own_calls(i, now);
             if calls.is_empty() {
                 continue;
@@ -108,25 +133,42 @@ impl Degrade {
     /// Redis answered a heartbeat or probe: back to shared state if this process was degraded
     /// and what it spent meanwhile is written; `false` while that write fails (it stays
     /// degraded and the next probe tries again).
-    pub(super) async fn answered(
-        &self,
-        live: u64,
-        conn: &mut redis::aio::ConnectionManager,
-    ) -> bool {
+    pub(super) async fn answered(&self, live: u64, conn: &mut RedisConn) -> bool {
         if self.down.load(Ordering::Acquire) {
-            if let Err(e) = self.replay(conn).await {
+            if let Err(e) = self.replay(conn, None).await {
                 tracing::warn!(error = %e, "Redis answers, but what was spent meanwhile is not written yet; staying on local shares");
                 return false;
             }
             self.came_back();
-            self.live.store(live.max(1), Ordering::Relaxed);
+            self.counted(live);
             self.down.store(false, Ordering::Release);
             tracing::warn!("Redis answers: limits and health are shared from now on");
             return true;
         }
-        self.live.store(live.max(1), Ordering::Relaxed);
+        self.counted(live);
         true
     }
+}
+
+/// One heartbeat: finds out first (once) whether Redis is a cluster; the live processes.
+async fn beat(conn: &mut RedisConn, key: &str, owner: &str) -> Result<u64, StoreError> {
+    conn.detect().await?;
+    Script::new(LUA_BEAT)
+        .key(key)
+        .arg(owner)
+        .arg(BEAT_TTL_MS)
+        .invoke_async::<u64>(conn)
+        .await
+        .map_err(redis_err("heartbeat"))
+}
+
+/// A heartbeat got no answer: the process count stays as last seen. Nothing degrades here: the
+/// next operation that meets the outage does, after seeding the local shares from the shared
+/// state (which the heartbeat task does not hold); in a cluster the process set lives on one
+/// master, whose loss says nothing of the others.
+fn beat_failed(conn: &RedisConn, e: &StoreError) {
+    tracing::debug!(error = %e, cluster = conn.is_cluster(),
+        "heartbeat failed; the process count stays as last seen");
 }
 
 pub(super) const PROBE_EVERY_MS: i64 = 500;
@@ -153,35 +195,33 @@ impl RedisStore {
         handle.spawn(async move {
             let mut last_beat = tokio::time::Instant::now();
             loop {
-                let down = degrade
+                let probing = degrade
                     .upgrade()
-                    .is_some_and(|d| d.down.load(Ordering::Relaxed));
-                tokio::time::sleep(if down { probe_every } else { beat_every.min(probe_every) })
-                    .await;
+                    .is_some_and(|d| d.down.load(Ordering::Relaxed) || d.any_cut());
+                tokio::time::sleep(if probing {
+                    probe_every
+                } else {
+                    beat_every.min(probe_every)
+                })
+                .await;
                 // The store is gone: nothing left to keep alive.
                 let Some(d) = degrade.upgrade() else {
                     return;
                 };
+                // A cluster's master back: its projects share again.
+                if d.any_cut() {
+                    d.probe_cut(&mut conn).await;
+                }
                 let down = d.down.load(Ordering::Relaxed);
                 if !down && last_beat.elapsed() < beat_every {
                     continue;
                 }
                 last_beat = tokio::time::Instant::now();
-                let beat = Script::new(LUA_BEAT)
-                    .key(&key)
-                    .arg(&owner)
-                    .arg(BEAT_TTL_MS)
-                    .invoke_async::<u64>(&mut conn)
-                    .await;
-                match beat {
+                match beat(&mut conn, &key, &owner).await {
                     Ok(live) => {
                         d.answered(live, &mut conn).await;
                     }
-                    Err(e) => {
-                        if !d.down.swap(true, Ordering::AcqRel) {
-                            tracing::warn!(error = %e, "Redis is unavailable: limits run locally at a share of each limit");
-                        }
-                    }
+                    Err(e) => beat_failed(&conn, &e),
                 }
             }
         });
@@ -192,14 +232,8 @@ impl RedisStore {
     }
 
     pub(super) async fn beat_now(&self) -> Result<(), StoreError> {
-        let live: u64 = Script::new(LUA_BEAT)
-            .key(self.procs_key())
-            .arg(&self.owner)
-            .arg(BEAT_TTL_MS)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err("heartbeat"))?;
-        self.degrade.live.store(live.max(1), Ordering::Relaxed);
+        let live = beat(&mut self.conn.clone(), &self.procs_key(), &self.owner).await?;
+        self.degrade.counted(live);
         Ok(())
     }
 
@@ -228,20 +262,14 @@ impl RedisStore {
         let key = self.procs_key();
         let owner = self.owner.clone();
         handle.spawn(async move {
-            let beat = Script::new(LUA_BEAT)
-                .key(key)
-                .arg(owner)
-                .arg(BEAT_TTL_MS)
-                .invoke_async::<u64>(&mut conn)
-                .await;
-            match beat {
+            match beat(&mut conn, &key, &owner).await {
                 Ok(live) if probe => {
                     degrade.answered(live, &mut conn).await;
                 }
-                Ok(live) => degrade.live.store(live.max(1), Ordering::Relaxed),
+                Ok(live) => degrade.counted(live),
                 Err(e) => {
-                    if !probe && !degrade.down.swap(true, Ordering::AcqRel) {
-                        tracing::warn!(error = %e, "Redis is unavailable: limits run locally at a share of each limit");
+                    if !probe {
+                        beat_failed(&conn, &e);
                     }
                 }
             }
@@ -275,6 +303,12 @@ impl RedisStore {
         self.degrade.pending.store(false, Ordering::Relaxed);
         for idx in keys {
             let key = KeyRef { idx, key_id: "" };
+            // A project still cut off (a cluster master down) is written when it is back.
+            if self.local_for(self.key_project(idx)) {
+                self.degrade.dirty.lock().insert(idx);
+                self.degrade.pending.store(true, Ordering::Relaxed);
+                continue;
+            }
             let Some((active, reason)) = self.activation(key) else {
                 continue;
             };
@@ -294,7 +328,11 @@ impl RedisStore {
 
     /// Switches to local limits, seeded with what this process last knew of the shared state.
     pub(super) fn degrade_now(&self, err: &StoreError) {
-        if self.degrade.down.swap(true, Ordering::AcqRel) {
+        // Seeded before anyone serves from it: a caller that found Redis gone too waits here,
+        // then serves from the seeded shares (a share served unseeded would add a whole share
+        // on top of what the window already holds).
+        let _seeding = self.degrade.seeding.lock();
+        if self.degrade.down.load(Ordering::Acquire) {
             return;
         }
         tracing::warn!(error = %err, live_processes = self.live_processes(),
@@ -302,30 +340,44 @@ impl RedisStore {
         self.degrade
             .last_probe
             .store(Self::wall_ms(), Ordering::Relaxed);
-        if let Ok(names) = self.names() {
-            // The shared state is on the server's clock; the local store runs on this host's.
-            for (i, c) in names.key_cache.iter().enumerate() {
+        self.seed_local(None);
+        self.degrade.down.store(true, Ordering::Release);
+    }
+
+    /// Seeds the local fallback with what this process last knew of the shared state: every
+    /// key and bucket, or `only` one project's.
+    pub(super) fn seed_local(&self, only: Option<usize>) {
+        let Ok(names) = self.names() else {
+            return;
+        };
+        let ours = |project: Option<&usize>| only.is_none() || project == only.as_ref();
+        // The shared state is on the server's clock; the local store runs on this host's.
+        for (i, c) in names.key_cache.iter().enumerate() {
+            if ours(names.key_project.get(i)) {
                 let health = self.health_on_host(c.lock().health.clone());
                 self.degrade.local.seed_key(i, health);
             }
-            let now = Self::wall_ms();
-            for (i, c) in names.bucket_cache.iter().enumerate() {
-                let c = *c.lock();
-                if let Some((until, reason)) = c.cooldown {
-                    self.degrade
-                        .local
-                        .seed_cooldown(i, self.to_host(until), reason);
-                }
-                self.degrade.local.seed_learned(i, now, c.learned);
-                // Start from what Redis last reported, this process's share of it.
-                if c.at > 0 {
-                    self.degrade.local.seed_usage(
-                        i,
-                        self.to_host(c.at),
-                        c.usage,
-                        self.live_processes(),
-                    );
-                }
+        }
+        let now = Self::wall_ms();
+        for (i, c) in names.bucket_cache.iter().enumerate() {
+            if !ours(names.bucket_project.get(i)) {
+                continue;
+            }
+            let c = *c.lock();
+            if let Some((until, reason)) = c.cooldown {
+                self.degrade
+                    .local
+                    .seed_cooldown(i, self.to_host(until), reason);
+            }
+            self.degrade.local.seed_learned(i, now, c.learned);
+            // Start from what Redis last reported, this process's share of it.
+            if c.at > 0 {
+                self.degrade.local.seed_usage(
+                    i,
+                    self.to_host(c.at),
+                    c.usage,
+                    self.live_processes(),
+                );
             }
         }
     }
@@ -333,12 +385,16 @@ impl RedisStore {
     /// Whether this process came back from degraded mode less than a window ago: until what it
     /// (and the others, maybe still degraded) spent locally has left the window, it keeps
     /// within its local share as well as the shared limits.
-    pub(super) fn settling(&self) -> bool {
-        let at = self.degrade.recovered_at.load(Ordering::Relaxed);
-        at > 0
-            && self
-                .names()
-                .is_ok_and(|n| Self::wall_ms() < at.saturating_add(n.window_ms))
+    /// `bucket`: in a cluster, a project whose master came back settles alone.
+    pub(super) fn settling(&self, bucket: usize) -> bool {
+        let Ok(names) = self.names() else {
+            return false;
+        };
+        let within = |at: i64| at > 0 && Self::wall_ms() < at.saturating_add(names.window_ms);
+        within(self.degrade.recovered_at.load(Ordering::Relaxed))
+            || self
+                .cut_of(self.bucket_project(bucket))
+                .is_some_and(|c| within(c.recovered_at.load(Ordering::Relaxed)))
     }
 
     /// The local share's verdict on one more call of `tokens` while settling; `None` when it
@@ -360,7 +416,7 @@ impl RedisStore {
     /// The bucket as the local fallback sees it: each limit divided among live processes.
     pub(super) fn local_share<'a>(&self, bucket: BucketRef<'a>) -> BucketRef<'a> {
         let mut n = self.live_processes();
-        if self.settling() {
+        if self.settling(bucket.idx) {
             n = n.max(self.degrade.settle_live.load(Ordering::Relaxed));
         }
         let share = |v: Option<u64>| v.map(|v| (v / n).max(1));

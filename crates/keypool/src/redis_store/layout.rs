@@ -63,6 +63,15 @@ pub(super) struct Names {
     pub(super) buckets: Vec<[String; 5]>,
     pub(super) keys: Vec<[String; 2]>,
     pub(super) configured_active: Vec<bool>,
+    /// Each bucket's project (an index into `probes`).
+    pub(super) bucket_project: Vec<usize>,
+    /// Each key's project.
+    pub(super) key_project: Vec<usize>,
+    /// The projects, sorted (what the indices above refer to).
+    pub(super) projects: Vec<String>,
+    /// Per project, a key name in its hash tag: `EXISTS` on it asks the master that holds the
+    /// project whether it answers (a Redis Cluster).
+    pub(super) probes: Vec<String>,
     pub(super) window_ms: Millis,
     pub(super) bucket_cache: Vec<Mutex<BucketCache>>,
     pub(super) key_cache: Vec<Mutex<KeyCache>>,

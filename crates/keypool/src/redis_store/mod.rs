@@ -25,7 +25,6 @@ use std::time::Duration;
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use chrono_tz::America::Los_Angeles;
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
 use crate::clock::Millis;
@@ -35,12 +34,15 @@ use crate::store::{
     Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, MemoryStore, StateStore,
 };
 
+mod conn;
+mod cut;
 mod degrade;
 mod layout;
 mod reply;
 mod scripts;
 mod shared;
 
+pub use conn::RedisConn;
 use degrade::{BEAT_EVERY_MS, Degrade, PROBE_EVERY_MS};
 use layout::{BucketCache, Core, KeyCache, Names, tag};
 use reply::Reply;
@@ -68,7 +70,8 @@ pub struct RedisOptions {
     /// Whose clock limits run on.
     pub time: RedisTime,
     /// How many processes to assume share the limits while Redis has never answered this
-    /// process (`BOTFORGE_PROCESSES`; once it answers, heartbeats count them).
+    /// process, and at least as many until a heartbeat a period after its start has counted
+    /// them (`BOTFORGE_PROCESSES`; after that, heartbeats count them).
     pub assumed_processes: u64,
     /// How often a process announces itself (idle or not), so the others count it.
     pub beat_every: Duration,
@@ -93,7 +96,7 @@ impl Default for RedisOptions {
 
 /// The Redis backend.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     degrade: Arc<Degrade>,
     options: RedisOptions,
     owner: String,
@@ -122,11 +125,25 @@ impl std::fmt::Debug for RedisStore {
 
 fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
     move |e| {
+        use redis::{ErrorKind, ServerErrorKind};
         let message = e.to_string();
+        // A cluster whose master of the slot is gone, failing over, or not known yet is as
+        // unreachable as a dead single node.
+        let cluster_gone = matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::ClusterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::BusyLoading
+                )
+        );
         if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_refusal()
             || e.is_connection_dropped()
+            || cluster_gone
         {
             StoreError::Unavailable { op, message }
         } else {
@@ -145,7 +162,9 @@ pub(super) fn pacific_offset_ms(at: Millis) -> Millis {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT/DB`), failing fast when Redis does not answer.
+    /// Connects to `url` (`redis://HOST:PORT/DB`, `rediss://…`, or several nodes of a Redis
+    /// Cluster separated by commas; one node of a cluster finds the others), failing fast when
+    /// Redis does not answer.
     ///
     /// # Errors
     /// [`StoreError::Redis`] when the URL is bad or nothing answers within the timeouts.
@@ -165,6 +184,9 @@ impl RedisStore {
     pub async fn connect_or_degrade(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let store = Self::lazy(url, options)?;
         if let Err(e) = store.beat_now().await {
+            if store.conn.seeds_not_a_cluster(&e) {
+                return Err(e);
+            }
             store
                 .degrade
                 .live
@@ -176,35 +198,13 @@ impl RedisStore {
     }
 
     /// A connection for other shared records (resource owners) and the key prefix.
-    pub(crate) fn connection(&self) -> (ConnectionManager, &str) {
+    pub(crate) fn connection(&self) -> (RedisConn, &str) {
         (self.conn.clone(), &self.options.prefix)
     }
 
     /// A store whose connection is made on first use.
     fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
-        // `rediss://` is TLS (rustls): the system's roots, or the CA the operator names. rustls
-        // needs one crypto provider for the process; another part may have set one already.
-        if url.starts_with("rediss://") {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = match &options.ca_pem {
-            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            _ => redis::Client::open(url),
-        }
-        .map_err(redis_err("connect"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(redis_err("connect"))?;
+        let conn = RedisConn::new(url, &options)?;
         let body = |s: &str| {
             format!(
                 "local HOLD = {}\n{LUA_COMMON}\n{s}",
@@ -225,6 +225,10 @@ impl RedisStore {
                 replay: OnceLock::new(),
                 last_now: AtomicI64::new(0),
                 settle_live: AtomicU64::new(1),
+                cut: OnceLock::new(),
+                started_at: Self::wall_ms(),
+                counted_at: AtomicI64::new(0),
+                seeding: Mutex::new(()),
             }),
             owner: format!("{:016x}", fastrand::u64(..)),
             options,
@@ -239,14 +243,30 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Whether requests are being served from the local fallback.
+    /// Whether requests are being served from the local fallback (all of them, or in a
+    /// cluster, those of the projects whose master does not answer).
     pub fn is_degraded(&self) -> bool {
-        self.degrade.down.load(Ordering::Relaxed)
+        self.degrade.down.load(Ordering::Relaxed) || self.degrade.any_cut()
     }
 
-    /// Processes that shared this Redis at the last heartbeat (at least 1).
+    /// Whether `REDIS_URL` turned out to be a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
+    /// Processes that shared this Redis at the last heartbeat (at least 1). Until a heartbeat
+    /// a period after this process started has counted them, at least
+    /// [`RedisOptions::assumed_processes`]: others started at the same time may not have
+    /// announced themselves yet.
     pub fn live_processes(&self) -> u64 {
-        self.degrade.live.load(Ordering::Relaxed).max(1)
+        let live = self.degrade.live.load(Ordering::Relaxed).max(1);
+        let period = i64::try_from(self.options.beat_every.as_millis()).unwrap_or(i64::MAX);
+        let counted_at = self.degrade.counted_at.load(Ordering::Relaxed);
+        if counted_at - self.degrade.started_at < period {
+            live.max(self.options.assumed_processes)
+        } else {
+            live
+        }
     }
 
     fn names(&self) -> Result<&Names, StoreError> {
@@ -417,10 +437,15 @@ impl RedisStore {
 
 impl StateStore for RedisStore {
     fn backend(&self) -> &'static str {
-        if self.is_degraded() {
-            "redis (degraded: local shares)"
-        } else {
-            "redis"
+        let all = self.degrade.down.load(Ordering::Relaxed);
+        match (self.is_cluster(), all, self.projects_cut()) {
+            (false, false, _) => "redis",
+            (false, true, _) => "redis (degraded: local shares)",
+            (true, false, 0) => "redis cluster",
+            (true, false, _) => {
+                "redis cluster (partly degraded: local shares for the projects of an unavailable master)"
+            }
+            (true, true, _) => "redis cluster (degraded: local shares)",
         }
     }
 
@@ -449,12 +474,13 @@ impl StateStore for RedisStore {
         policy: &HealthPolicy,
         id: u64,
     ) -> Result<Acquired, StoreError> {
-        if !self.is_degraded() {
+        let project = self.bucket_project(bucket.idx);
+        if !self.local_for(project) {
             if self.degrade.pending.load(Ordering::Relaxed) {
                 self.write_back().await;
             }
             // Just back from degraded mode: the local share holds too for one window.
-            let settling = self.settling();
+            let settling = self.settling(bucket.idx);
             if settling && let Some(view) = self.settling_refusal(bucket, tokens, now) {
                 return Ok(Acquired::Refused(view.check));
             }
@@ -462,7 +488,7 @@ impl StateStore for RedisStore {
                 .acquire_with_id(key, bucket, tokens, now, policy, id)
                 .await
             {
-                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, project),
                 other => {
                     if settling && matches!(other, Ok(Acquired::Granted { .. })) {
                         self.degrade.local.record_call(bucket.idx, now, tokens);
@@ -488,12 +514,13 @@ impl StateStore for RedisStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<(), StoreError> {
-        if !self.is_degraded() {
+        let project = self.bucket_project(bucket.idx);
+        if !self.local_for(project) {
             match self
                 .shared_finish(key, bucket, reservation, finish, now, policy)
                 .await
             {
-                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, project),
                 other => return other,
             }
         }
@@ -520,9 +547,10 @@ impl StateStore for RedisStore {
         key: KeyRef<'_>,
         mut f: impl FnMut(&mut KeyHealth) -> R + Send,
     ) -> Result<R, StoreError> {
-        if !self.is_degraded() {
+        let project = self.key_project(key.idx);
+        if !self.local_for(project) {
             match self.shared_update_key(key, &mut f).await {
-                Err(e @ StoreError::Unavailable { .. }) => self.degrade_now(&e),
+                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, project),
                 other => return other,
             }
         }
@@ -537,17 +565,12 @@ impl StateStore for RedisStore {
     }
 
     async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
-        if self.is_degraded() {
+        if self.degrade.down.load(Ordering::Relaxed) {
             return Ok(());
         }
         self.write_back().await;
-        match self.shared_refresh(now).await {
-            Err(e @ StoreError::Unavailable { .. }) => {
-                self.degrade_now(&e);
-                Ok(())
-            }
-            other => other,
-        }
+        // Each project that does not answer degrades alone (a cluster; one Redis as a whole).
+        self.shared_refresh(now).await
     }
 
     fn bucket_view(
@@ -556,7 +579,7 @@ impl StateStore for RedisStore {
         tokens: u64,
         now: Millis,
     ) -> Result<BucketView, StoreError> {
-        if self.is_degraded() {
+        if self.local_for(self.bucket_project(bucket.idx)) {
             // Selection looks here even when every local share is spent: probe from here too.
             self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
             self.degrade.last_now.store(now, Ordering::Relaxed);
@@ -565,7 +588,7 @@ impl StateStore for RedisStore {
                 .local
                 .bucket_view(self.local_share(bucket), tokens, now);
         }
-        if self.settling()
+        if self.settling(bucket.idx)
             && let Some(view) = self.settling_refusal(bucket, tokens, now)
         {
             return Ok(view);
@@ -574,14 +597,14 @@ impl StateStore for RedisStore {
     }
 
     fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
-        if self.is_degraded() {
+        if self.local_for(self.key_project(key.idx)) {
             return self.degrade.local.key_usable(key, now);
         }
         self.shared_key_usable(key, now)
     }
 
     fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
-        if self.is_degraded() {
+        if self.local_for(self.key_project(key.idx)) {
             return self.degrade.local.key_health(key);
         }
         self.shared_key_health(key)

@@ -17,6 +17,15 @@ use crate::window::{Check, CooldownReason, LimitKind, Usage, headroom};
 impl RedisStore {
     pub(super) fn prepare_shared(&self, layout: &Layout) -> Result<(), StoreError> {
         let p = &self.options.prefix;
+        let mut projects: Vec<&str> = layout
+            .buckets
+            .iter()
+            .map(|(project, _)| project.as_str())
+            .chain(layout.keys.iter().map(|k| k.project.as_str()))
+            .collect();
+        projects.sort_unstable();
+        projects.dedup();
+        let project_index = |name: &str| projects.binary_search(&name).unwrap_or_default();
         let names = Names {
             buckets: layout
                 .buckets
@@ -42,6 +51,21 @@ impl RedisStore {
                 })
                 .collect(),
             configured_active: layout.keys.iter().map(|k| k.active).collect(),
+            bucket_project: layout
+                .buckets
+                .iter()
+                .map(|(project, _)| project_index(project))
+                .collect(),
+            key_project: layout
+                .keys
+                .iter()
+                .map(|k| project_index(&k.project))
+                .collect(),
+            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+            probes: projects
+                .iter()
+                .map(|project| format!("{p}:v1:{{p:{}}}:probe", tag(project)))
+                .collect(),
             window_ms: layout.window_ms,
             bucket_cache: layout.buckets.iter().map(|_| Mutex::default()).collect(),
             key_cache: layout
@@ -61,6 +85,8 @@ impl RedisStore {
                 .iter()
                 .map(|[log, tok, day, ..]| [log.clone(), tok.clone(), day.clone()])
                 .collect(),
+            bucket_project: names.bucket_project.clone(),
+            probes: names.probes.clone(),
             window_ms: names.window_ms,
             script: redis::Script::new(&self.replay_source),
             owner: self.owner.clone(),
@@ -70,6 +96,11 @@ impl RedisStore {
             .set(names)
             .map_err(|_| StoreError::AlreadyPrepared)?;
         let _ = self.degrade.replay.set(plan);
+        let _ = self.degrade.cut.set(
+            (0..projects.len())
+                .map(|_| super::cut::Cut::default())
+                .collect(),
+        );
         self.degrade.local.prepare(layout)
     }
 
@@ -336,13 +367,63 @@ impl RedisStore {
     }
 
     /// Every bucket's usage and every key's record in one pipelined round trip (health,
-    /// metrics and readiness read through it).
+    /// metrics and readiness read through it). A cluster routes a pipeline to one node, so there
+    /// each project's part is a pipeline of its own, all sent at once; a project whose master
+    /// does not answer degrades alone.
     pub(super) async fn shared_refresh(&self, now: Millis) -> Result<(), StoreError> {
+        let names = self.names()?;
+        if !self.conn.is_cluster() {
+            let buckets: Vec<usize> = (0..names.buckets.len()).collect();
+            let keys: Vec<usize> = (0..names.keys.len()).collect();
+            return match self.refresh_part(now, &buckets, &keys).await {
+                Err(e @ StoreError::Unavailable { .. }) => {
+                    self.degrade_now(&e);
+                    Ok(())
+                }
+                other => other,
+            };
+        }
+        let parts: Vec<(usize, Vec<usize>, Vec<usize>)> = (0..names.probes.len())
+            .filter(|&p| !self.local_for(Some(p)))
+            .map(|p| {
+                let of = |projects: &[usize]| -> Vec<usize> {
+                    (0..projects.len()).filter(|&i| projects[i] == p).collect()
+                };
+                (p, of(&names.bucket_project), of(&names.key_project))
+            })
+            .collect();
+        let results = futures_util::future::join_all(
+            parts
+                .iter()
+                .map(|(_, buckets, keys)| self.refresh_part(now, buckets, keys)),
+        )
+        .await;
+        let mut first_error = None;
+        for ((p, ..), result) in parts.iter().zip(results) {
+            match result {
+                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, Some(*p)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(()) => {}
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Some buckets' usage and some keys' records, in one pipeline.
+    async fn refresh_part(
+        &self,
+        now: Millis,
+        buckets: &[usize],
+        keys: &[usize],
+    ) -> Result<(), StoreError> {
         let names = self.names()?;
         let mut conn = self.conn.clone();
         let build = || {
             let mut pipe = redis::pipe();
-            for [log, tok, day, cool, lim] in &names.buckets {
+            for &i in buckets {
+                let [log, tok, day, cool, lim] = &names.buckets[i];
                 pipe.cmd("EVALSHA")
                     .arg(self.peek.get_hash())
                     .arg(5)
@@ -355,11 +436,14 @@ impl RedisStore {
                     .arg(names.window_ms)
                     .arg(pacific_offset_ms(now));
             }
-            for [health, _] in &names.keys {
-                pipe.cmd("HGETALL").arg(health);
+            for &i in keys {
+                pipe.cmd("HGETALL").arg(&names.keys[i][0]);
             }
             pipe
         };
+        if buckets.is_empty() && keys.is_empty() {
+            return Ok(());
+        }
         let replies: Vec<Value> = match build().query_async(&mut conn).await {
             Ok(v) => v,
             // A Redis that has not seen the script yet (restarted, or flushed): load it once.
@@ -375,23 +459,23 @@ impl RedisStore {
             }
             Err(e) => return Err(redis_err("refresh")(e)),
         };
-        if replies.len() != names.buckets.len() + names.keys.len() {
+        if replies.len() != buckets.len() + keys.len() {
             return Err(StoreError::Redis {
                 op: "refresh",
                 message: format!(
                     "unexpected pipeline reply: {} items for {} buckets and {} keys",
                     replies.len(),
-                    names.buckets.len(),
-                    names.keys.len()
+                    buckets.len(),
+                    keys.len()
                 ),
             });
         }
         let mut replies = replies.into_iter();
-        for slot in &names.bucket_cache {
+        for &i in buckets {
             let r = Reply::of(replies.next().unwrap_or(Value::Nil), "refresh")?;
             let (at, until) = (r.int(0)?, r.int(4)?);
             self.observe(now, at);
-            let mut c = slot.lock();
+            let mut c = self.bucket_cache(i)?.lock();
             c.usage = Usage {
                 rpm_used: u(r.int(1)?),
                 tpm_used: u(r.int(2)?),
@@ -404,7 +488,7 @@ impl RedisStore {
                 .map(|reason| (until, reason));
             c.learned = learned_of(r.items.get(6..).unwrap_or_default());
         }
-        let replies: Vec<HashMap<String, String>> = replies
+        let records: Vec<HashMap<String, String>> = replies
             .map(|v| {
                 redis::from_redis_value(v).map_err(|e| StoreError::Redis {
                     op: "refresh",
@@ -412,8 +496,8 @@ impl RedisStore {
                 })
             })
             .collect::<Result<_, _>>()?;
-        for (fields, slot) in replies.iter().zip(&names.key_cache) {
-            let mut c = slot.lock();
+        for (fields, &i) in records.iter().zip(keys) {
+            let mut c = self.key_cache(i)?.lock();
             if let Some(core) = fields
                 .get("s")
                 .and_then(|s| serde_json::from_str::<Core>(s).ok())

@@ -148,6 +148,8 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         &format!("redis://{}/", proxy.addr),
         RedisOptions {
             prefix: pfx.clone(),
+            // What the heartbeats count decides, not what a young process assumes.
+            assumed_processes: 1,
             ..RedisOptions::default()
         },
     )

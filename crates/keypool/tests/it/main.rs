@@ -7,6 +7,7 @@
 )]
 
 mod answers;
+mod cluster;
 mod degrade;
 mod differential;
 mod failover;

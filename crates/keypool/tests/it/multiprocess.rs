@@ -22,7 +22,7 @@ fn worker() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keypool-mp-worker"))
 }
 
-async fn run_workers(args: Vec<Vec<String>>) -> Vec<String> {
+pub async fn run_workers(args: Vec<Vec<String>>) -> Vec<String> {
     let mut handles = Vec::new();
     for a in args {
         handles.push(tokio::task::spawn_blocking(move || {

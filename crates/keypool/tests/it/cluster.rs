@@ -1,0 +1,397 @@
+//! Issue 20: a real Redis Cluster (three masters made by `redis-cli --cluster create`, no
+//! replicas) shared by four worker processes (`tests/mp_worker.rs`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::fixtures::{KeysFile, Killed, prefix, random_id, tool};
+
+const RPM: usize = 20;
+const WINDOW_MS: i64 = 1000;
+
+/// A cluster of masters on free ports, stopped when dropped.
+struct Cluster {
+    ports: Vec<u16>,
+    nodes: Vec<Option<Killed>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A port that is free, with its cluster bus port (+10000) free too.
+fn free_port() -> u16 {
+    loop {
+        let port = fastrand_port();
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
+}
+
+fn fastrand_port() -> u16 {
+    let n = crate::fixtures::random_id();
+    20_000 + u16::try_from(n % 20_000).unwrap_or(0)
+}
+
+async fn answers(port: u16, cmd: &redis::Cmd) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let mut con = client.get_multiplexed_async_connection().await.ok()?;
+    let v: redis::Value = cmd.query_async(&mut con).await.ok()?;
+    match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::VerbatimString { text, .. } => Some(text),
+        redis::Value::SimpleString(s) => Some(s),
+        redis::Value::Okay => Some("OK".to_owned()),
+        redis::Value::Int(i) => Some(i.to_string()),
+        _ => Some(String::new()),
+    }
+}
+
+impl Cluster {
+    async fn start(masters: usize) -> Option<Self> {
+        if !tool("redis-server") || !tool("redis-cli") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
+        let nodes = ports
+            .iter()
+            .map(|port| {
+                Some(Killed(
+                    Command::new("redis-server")
+                        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                        .args(["--cluster-enabled", "yes"])
+                        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                        .args(["--cluster-node-timeout", "1000"])
+                        // The masters left keep serving their slots when one is lost.
+                        .args(["--cluster-require-full-coverage", "no"])
+                        .args(["--save", "", "--appendonly", "no"])
+                        .arg("--dir")
+                        .arg(dir.path())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                ))
+            })
+            .collect();
+        let cluster = Self {
+            ports,
+            nodes,
+            _dir: dir,
+        };
+        for &port in &cluster.ports {
+            let mut tries = 0;
+            while answers(port, &redis::cmd("PING")).await.is_none() {
+                tries += 1;
+                assert!(tries < 200, "redis-server on {port} did not start");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for &port in &cluster.ports {
+            let mut tries = 0;
+            loop {
+                let info = answers(port, redis::cmd("CLUSTER").arg("INFO"))
+                    .await
+                    .unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                tries += 1;
+                assert!(tries < 400, "the cluster did not form: {info}");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        Some(cluster)
+    }
+
+    fn url(&self, i: usize) -> String {
+        format!("redis://127.0.0.1:{}/", self.ports[i])
+    }
+
+    fn seeds(&self) -> String {
+        (0..self.ports.len())
+            .map(|i| self.url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Which master (its index) holds `key`'s slot.
+    async fn master_of(&self, key: &str) -> usize {
+        let slot: i64 = answers(self.ports[0], redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+            .await
+            .unwrap()
+            .parse()
+            .unwrap();
+        let client = redis::Client::open(self.url(0)).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let slots: Vec<(i64, i64, (String, i64))> = {
+            let v: Vec<redis::Value> = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            v.into_iter()
+                .map(|range| {
+                    let redis::Value::Array(items) = range else {
+                        panic!("odd CLUSTER SLOTS reply")
+                    };
+                    let lo: i64 = redis::from_redis_value(items[0].clone()).unwrap();
+                    let hi: i64 = redis::from_redis_value(items[1].clone()).unwrap();
+                    let node: (String, i64) = {
+                        let redis::Value::Array(n) = items[2].clone() else {
+                            panic!("odd CLUSTER SLOTS node")
+                        };
+                        (
+                            redis::from_redis_value(n[0].clone()).unwrap(),
+                            redis::from_redis_value(n[1].clone()).unwrap(),
+                        )
+                    };
+                    (lo, hi, node)
+                })
+                .collect()
+        };
+        let (_, _, (_, port)) = slots
+            .iter()
+            .find(|(lo, hi, _)| (*lo..=*hi).contains(&slot))
+            .unwrap();
+        self.ports
+            .iter()
+            .position(|p| i64::from(*p) == *port)
+            .unwrap()
+    }
+
+    /// Keys under `prefix` that master `i` holds.
+    async fn keys_on(&self, i: usize, prefix: &str) -> usize {
+        let client = redis::Client::open(self.url(i)).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        keys.len()
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.nodes[i] = None;
+    }
+}
+
+/// Two project names per master: each project's keys share the hash tag `{p:NAME}`.
+async fn projects_per_master(cluster: &Cluster, per: usize) -> BTreeMap<usize, Vec<String>> {
+    let mut chosen: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for n in 0..200 {
+        let name = format!("proj{n}");
+        let master = cluster.master_of(&format!("{{p:{name}}}")).await;
+        let list = chosen.entry(master).or_default();
+        if list.len() < per {
+            list.push(name);
+        }
+        if chosen.len() == cluster.ports.len() && chosen.values().all(|l| l.len() == per) {
+            break;
+        }
+    }
+    assert!(chosen.values().all(|l| l.len() == per), "{chosen:?}");
+    chosen
+}
+
+fn keys_file(projects: &BTreeMap<usize, Vec<String>>) -> KeysFile {
+    let keys: Vec<String> = projects
+        .values()
+        .flatten()
+        .map(|p| {
+            format!(
+                r#"{{"key_id": "{p}-k", "project": "{p}", "rpm": {RPM}, "tpm": 100000000, "rpd": 100000000}}"#
+            )
+        })
+        .collect();
+    KeysFile::new(&format!(r#"{{"keys": [{}]}}"#, keys.join(",")))
+}
+
+/// Every grant the workers printed, per project: (server ms, how).
+fn grants_of(outputs: &[String]) -> HashMap<String, Vec<(i64, String)>> {
+    let mut grants: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    for (w, out) in outputs.iter().enumerate() {
+        for line in out.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!((f.len(), f[0]), (4, "GRANT"), "{line}");
+            grants
+                .entry(f[1].to_owned())
+                .or_default()
+                .push((f[2].parse().unwrap(), format!("{} w{w}", f[3])));
+        }
+    }
+    grants
+}
+
+fn busiest(times: &mut [i64]) -> usize {
+    times.sort_unstable();
+    let mut worst = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= WINDOW_MS {
+            lo += 1;
+        }
+        worst = worst.max(hi - lo + 1);
+    }
+    worst
+}
+
+/// The busiest window's grants, for a failure message.
+fn busiest_detail(list: &[(i64, String)]) -> String {
+    let mut sorted = list.to_vec();
+    sorted.sort_unstable();
+    let (mut best, mut lo) = ((0, 0), 0);
+    for hi in 0..sorted.len() {
+        while sorted[hi].0 - sorted[lo].0 >= WINDOW_MS {
+            lo += 1;
+        }
+        if hi + 1 - lo > best.1 - best.0 {
+            best = (lo, hi + 1);
+        }
+    }
+    sorted[best.0..best.1]
+        .iter()
+        .map(|(at, how)| format!("{} {how}", at - sorted[0].0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn worker_args(urls: &[String], id: u64, keys: &KeysFile, run_ms: u64) -> Vec<Vec<String>> {
+    urls.iter()
+        .map(|url| {
+            vec![
+                "cluster".into(),
+                url.clone(),
+                prefix(id),
+                keys.path.display().to_string(),
+                WINDOW_MS.to_string(),
+                run_ms.to_string(),
+                "16".into(),
+            ]
+        })
+        .collect()
+}
+
+/// Four processes, two given one node's URL (the cluster is found from it) and two the three
+/// seed nodes: every project's limit holds exactly across them, and the projects' state lives
+/// on every master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_share_a_three_master_cluster() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let projects = projects_per_master(&cluster, 2).await;
+    let keys = keys_file(&projects);
+    let id = random_id();
+    let urls = [
+        cluster.url(0),
+        cluster.url(1),
+        cluster.seeds(),
+        cluster.seeds(),
+    ];
+    let outputs = crate::multiprocess::run_workers(worker_args(&urls, id, &keys, 3500)).await;
+    let grants = grants_of(&outputs);
+    assert_eq!(grants.len(), 6, "every project served");
+    for (project, list) in grants {
+        assert!(
+            list.iter().all(|(_, how)| how.starts_with("shared")),
+            "{project}: served locally although every master answered"
+        );
+        let mut times: Vec<i64> = list.iter().map(|(at, _)| *at).collect();
+        let worst = busiest(&mut times);
+        assert!(
+            worst <= RPM,
+            "{project}: {worst} grants in one {WINDOW_MS} ms window (limit {RPM})"
+        );
+        assert!(
+            times.len() >= 3 * RPM,
+            "{project}: only {} grants",
+            times.len()
+        );
+    }
+    for i in 0..3 {
+        let n = cluster.keys_on(i, &prefix(id)).await;
+        assert!(n > 0, "master {i} holds none of the pool's keys");
+    }
+}
+
+/// A master killed mid-run: the projects it held run on local shares (never over their limit
+/// among the grants made locally), the others stay shared and keep being served within their
+/// limits, and no process fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_degrades_only_its_projects() {
+    let Some(mut cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let projects = projects_per_master(&cluster, 2).await;
+    let keys = keys_file(&projects);
+    let id = random_id();
+    let urls = [
+        cluster.url(0),
+        cluster.url(0),
+        cluster.seeds(),
+        cluster.seeds(),
+    ];
+    let workers = tokio::spawn(crate::multiprocess::run_workers(worker_args(
+        &urls, id, &keys, 5000,
+    )));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = 2;
+    cluster.kill(killed);
+    let outputs = workers.await.unwrap();
+    let grants = grants_of(&outputs);
+    for (master, names) in &projects {
+        for project in names {
+            let list = grants.get(project).cloned().unwrap_or_default();
+            if *master == killed {
+                // What each process granted on its local share, once it knew the master gone.
+                let local: Vec<(i64, String)> = list
+                    .into_iter()
+                    .filter(|(_, how)| how.starts_with("local"))
+                    .collect();
+                assert!(
+                    !local.is_empty(),
+                    "{project}: its master is gone, yet never local"
+                );
+                let mut times: Vec<i64> = local.iter().map(|(at, _)| *at).collect();
+                let worst = busiest(&mut times);
+                assert!(
+                    worst <= RPM,
+                    "{project}: {worst} local grants in one {WINDOW_MS} ms window (limit {RPM}): {}",
+                    busiest_detail(&local)
+                );
+            } else {
+                assert!(
+                    list.iter().all(|(_, how)| how.starts_with("shared")),
+                    "{project}: its master answers, yet served locally"
+                );
+                let mut times: Vec<i64> = list.iter().map(|(at, _)| *at).collect();
+                let worst = busiest(&mut times);
+                assert!(
+                    worst <= RPM,
+                    "{project}: {worst} grants in one {WINDOW_MS} ms window (limit {RPM}): {}",
+                    busiest_detail(&list)
+                );
+                // Served through the whole run: at least four of its five windows in full.
+                assert!(
+                    times.len() >= 4 * RPM,
+                    "{project}: only {} grants",
+                    times.len()
+                );
+            }
+        }
+    }
+}
