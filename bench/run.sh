@@ -3,7 +3,8 @@
 # ratios within one run, not absolute times across runs.
 #   bench/run.sh            all
 #   bench/run.sh keypool    select + report, 10/100/1,000 keys, 1 and 2 threads (criterion)
-#   bench/run.sh redis      the Redis backend vs in-process: latency, round trips, throughput
+#   bench/run.sh redis      the Redis backend vs in-process: latency, round trips, throughput,
+#                           on one Redis and on a 3-master Redis Cluster
 #   bench/run.sh gemini     quota goodput and rotation overhead against the simulator
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ if [ "$what" = all ] || [ "$what" = keypool ]; then
 fi
 if [ "$what" = all ] || [ "$what" = redis ]; then
   cargo bench -p keypool --features redis --bench redis 2>&1 | grep -vE '^\s*(Compiling|Finished|Running)'
+  bench/redis_cluster.sh
 fi
 if [ "$what" = all ] || [ "$what" = gemini ]; then
   cargo bench -p gemini --bench goodput 2>&1 | grep -vE '^\s*(Compiling|Finished|Running)'

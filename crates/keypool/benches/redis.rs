@@ -2,7 +2,9 @@
 //! request (from Redis's own command statistics), and the latency each adds, on local Redis.
 //!
 //! Run: `cargo bench -p keypool --bench redis` (needs Redis on 127.0.0.1:6379, or
-//! `BOTFORGE_TEST_REDIS_URL`). Prints a table.
+//! `BOTFORGE_TEST_REDIS_URL`). Prints a table. On a Redis Cluster (`bench/redis_cluster.sh`
+//! makes one), `BOTFORGE_BENCH_NODES` lists every master's URL, so that round trips are counted
+//! on all of them.
 #![expect(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -53,7 +55,15 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn command_calls(url: &str) -> u64 {
+async fn command_calls(nodes: &[String]) -> u64 {
+    let mut sum = 0;
+    for node in nodes {
+        sum += node_calls(node).await;
+    }
+    sum
+}
+
+async fn node_calls(url: &str) -> u64 {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let info: String = redis::cmd("INFO")
@@ -105,6 +115,27 @@ async fn throughput(pool: Arc<KeyPool<AnyStore>>, tasks: usize, each: usize) -> 
     (tasks * each) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Deletes the benchmark's keys from every node.
+async fn cleanup(nodes: &[String], prefix: &str) {
+    for node in nodes {
+        let client = redis::Client::open(node.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        // One by one: a cluster node refuses a DEL across slots.
+        for key in keys {
+            let _: i64 = redis::cmd("DEL")
+                .arg(&key)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -116,6 +147,10 @@ fn main() {
     rt.block_on(async {
         let url = std::env::var("BOTFORGE_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+        let nodes: Vec<String> = std::env::var("BOTFORGE_BENCH_NODES").map_or_else(
+            |_| vec![url.clone()],
+            |v| v.split(',').map(str::to_owned).collect(),
+        );
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path());
         let memory = KeyPool::new(
@@ -147,13 +182,22 @@ fn main() {
 
         let n = 20_000;
         let (m50, m99, mps) = latency(&memory, n).await;
-        let before = command_calls(&url).await;
+        let cluster = match redis.store() {
+            AnyStore::Redis(r) => r.is_cluster(),
+            _ => false,
+        };
+        let before = command_calls(&nodes).await;
         let (r50, r99, rps) = latency(&redis, n).await;
-        let after = command_calls(&url).await;
+        let after = command_calls(&nodes).await;
         let per_request = (after - before) as f64 / (n + 500) as f64;
         let conc = throughput(Arc::clone(&redis), 32, 1_000).await;
 
-        println!("select + report, {KEYS} keys, sequential ({n} requests each)");
+        let shape = if cluster {
+            format!("a Redis Cluster of {} masters", nodes.len())
+        } else {
+            "one Redis".to_owned()
+        };
+        println!("select + report, {KEYS} keys, sequential ({n} requests each), on {shape}");
         println!(
             "  {:<10} {:>10} {:>10} {:>12}",
             "backend", "p50", "p99", "requests/s"
@@ -181,19 +225,6 @@ fn main() {
         println!("redis round trips per request (reserve + report): {per_request:.2}");
         println!("redis reservations/s with 32 concurrent tasks: {conc:.0}");
 
-        let client = redis::Client::open(url.as_str()).unwrap();
-        let mut con = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:*"))
-            .query_async(&mut con)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut con)
-                .await
-                .unwrap();
-        }
+        cleanup(&nodes, &prefix).await;
     });
 }

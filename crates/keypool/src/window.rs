@@ -175,7 +175,7 @@ impl Window {
         self.seen
     }
 
-    /// The time of the last operation (see [`Self::tick`]): when a reservation was granted.
+    /// The latest time this window was asked at: when its last reservation was granted.
     pub fn clock(&self) -> Millis {
         self.seen
     }
