@@ -41,11 +41,13 @@ pub(super) struct Degrade {
     /// The processes the local shares assumed when Redis came back: while settling, shares stay
     /// that small even if the first heartbeats count fewer (the others have not beaten yet).
     pub(super) settle_live: AtomicU64,
-    /// Wall-clock ms when this process's store was made, and when a heartbeat last counted the
-    /// live processes: a count taken less than a heartbeat period after the start may miss
-    /// processes started at the same time.
-    pub(super) started_at: Millis,
-    pub(super) counted_at: AtomicI64,
+    /// Whether the last heartbeat's count can be trusted (see [`Degrade::counted`]); until one
+    /// can, at least `BOTFORGE_PROCESSES` are assumed.
+    pub(super) trusted: AtomicBool,
+    /// The heartbeat period (ms).
+    pub(super) beat_ms: Millis,
+    /// When the count in `live` was taken (see [`Degrade::counted`]).
+    pub(super) peak_at: AtomicI64,
     /// Held while the local fallback is seeded, before it serves.
     pub(super) seeding: Mutex<()>,
     /// Per project (a Redis Cluster): cut off while the master holding it does not answer.
@@ -71,11 +73,20 @@ pub(super) struct Replay {
 }
 
 impl Degrade {
-    /// A heartbeat counted `live` processes.
-    pub(super) fn counted(&self, live: u64) {
-        self.live.store(live.max(1), Ordering::Relaxed);
-        self.counted_at
-            .store(RedisStore::wall_ms(), Ordering::Relaxed);
+    /// A heartbeat counted `live` processes in a set that has existed `age` ms. A set younger
+    /// than a heartbeat period (every process started at once, or its node came back empty)
+    /// may miss processes that have not beaten since: that count is not trusted. A count lower
+    /// than the last one is taken only once that one is a heartbeat lifetime old: a process
+    /// that stopped leaves the set within that time anyway.
+    pub(super) fn counted(&self, (live, age): Count) {
+        let now = RedisStore::wall_ms();
+        let live = live.max(1);
+        self.trusted.store(age >= self.beat_ms, Ordering::Relaxed);
+        let stale = now - self.peak_at.load(Ordering::Relaxed) > BEAT_TTL_MS;
+        if live >= self.live.load(Ordering::Relaxed) || stale {
+            self.live.store(live, Ordering::Relaxed);
+            self.peak_at.store(now, Ordering::Relaxed);
+        }
     }
 
     /// Redis answers again (or for the first time, for a process started before it): the local
@@ -133,7 +144,7 @@ impl Degrade {
     /// Redis answered a heartbeat or probe: back to shared state if this process was degraded
     /// and what it spent meanwhile is written; `false` while that write fails (it stays
     /// degraded and the next probe tries again).
-    pub(super) async fn answered(&self, live: u64, conn: &mut RedisConn) -> bool {
+    pub(super) async fn answered(&self, live: Count, conn: &mut RedisConn) -> bool {
         if self.down.load(Ordering::Acquire) {
             if let Err(e) = self.replay(conn, None).await {
                 tracing::warn!(error = %e, "Redis answers, but what was spent meanwhile is not written yet; staying on local shares");
@@ -150,14 +161,19 @@ impl Degrade {
     }
 }
 
-/// One heartbeat: finds out first (once) whether Redis is a cluster; the live processes.
-async fn beat(conn: &mut RedisConn, key: &str, owner: &str) -> Result<u64, StoreError> {
+/// What a heartbeat counted: live processes, and how long (ms) the process set has existed.
+pub(super) type Count = (u64, i64);
+
+/// One heartbeat: finds out first (once) whether Redis is a cluster; what it counted.
+async fn beat(conn: &mut RedisConn, key: &str, owner: &str) -> Result<Count, StoreError> {
     conn.detect().await?;
+    // The set's age lives beside it, in its slot (the set's name is its hash tag).
     Script::new(LUA_BEAT)
         .key(key)
+        .key(format!("{{{key}}}:since"))
         .arg(owner)
         .arg(BEAT_TTL_MS)
-        .invoke_async::<u64>(conn)
+        .invoke_async::<Count>(conn)
         .await
         .map_err(redis_err("heartbeat"))
 }

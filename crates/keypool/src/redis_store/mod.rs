@@ -70,8 +70,8 @@ pub struct RedisOptions {
     /// Whose clock limits run on.
     pub time: RedisTime,
     /// How many processes to assume share the limits while Redis has never answered this
-    /// process, and at least as many until a heartbeat a period after its start has counted
-    /// them (`BOTFORGE_PROCESSES`; after that, heartbeats count them).
+    /// process, and at least as many while the process set is younger than a heartbeat period
+    /// (`BOTFORGE_PROCESSES`; after that, heartbeats count them).
     pub assumed_processes: u64,
     /// How often a process announces itself (idle or not), so the others count it.
     pub beat_every: Duration,
@@ -226,8 +226,9 @@ impl RedisStore {
                 last_now: AtomicI64::new(0),
                 settle_live: AtomicU64::new(1),
                 cut: OnceLock::new(),
-                started_at: Self::wall_ms(),
-                counted_at: AtomicI64::new(0),
+                trusted: AtomicBool::new(false),
+                beat_ms: i64::try_from(options.beat_every.as_millis()).unwrap_or(BEAT_EVERY_MS),
+                peak_at: AtomicI64::new(0),
                 seeding: Mutex::new(()),
             }),
             owner: format!("{:016x}", fastrand::u64(..)),
@@ -254,18 +255,16 @@ impl RedisStore {
         self.conn.is_cluster()
     }
 
-    /// Processes that shared this Redis at the last heartbeat (at least 1). Until a heartbeat
-    /// a period after this process started has counted them, at least
-    /// [`RedisOptions::assumed_processes`]: others started at the same time may not have
-    /// announced themselves yet.
+    /// Processes that shared this Redis at the last heartbeat (at least 1). While the process
+    /// set is younger than a heartbeat period (all started at once, or its node came back
+    /// empty), at least [`RedisOptions::assumed_processes`]: others may not have announced
+    /// themselves yet.
     pub fn live_processes(&self) -> u64 {
         let live = self.degrade.live.load(Ordering::Relaxed).max(1);
-        let period = i64::try_from(self.options.beat_every.as_millis()).unwrap_or(i64::MAX);
-        let counted_at = self.degrade.counted_at.load(Ordering::Relaxed);
-        if counted_at - self.degrade.started_at < period {
-            live.max(self.options.assumed_processes)
-        } else {
+        if self.degrade.trusted.load(Ordering::Relaxed) {
             live
+        } else {
+            live.max(self.options.assumed_processes)
         }
     }
 

@@ -23,7 +23,8 @@ pub(super) const LUA_CAS: &str = include_str!("lua/cas.lua");
 // → {now, n, t, d, cool_until, cool_reason, learned_rpm, learned_tpm, learned_rpd} (-1: none)
 pub(super) const LUA_PEEK: &str = include_str!("lua/peek.lua");
 
-// KEYS: procs. ARGV: owner ttl → live processes (heartbeats younger than ttl)
+// KEYS: procs since. ARGV: owner ttl → {live processes (heartbeats younger than ttl), ms the set
+//   has existed}
 pub(super) const LUA_BEAT: &str = include_str!("lua/beat.lua");
 
 // KEYS: log tok day. ARGV: now window off_now, then (id at tokens) per call
