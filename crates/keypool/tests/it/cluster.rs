@@ -13,6 +13,7 @@ const WINDOW_MS: i64 = 1000;
 /// A cluster of masters on free ports, stopped when dropped.
 struct Cluster {
     ports: Vec<u16>,
+    tls: bool,
     nodes: Vec<Option<Killed>>,
     dir: tempfile::TempDir,
 }
@@ -33,26 +34,26 @@ fn fastrand_port() -> u16 {
     20_000 + u16::try_from(n % 20_000).unwrap_or(0)
 }
 
-async fn answers(port: u16, cmd: &redis::Cmd) -> Option<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let mut con = client.get_multiplexed_async_connection().await.ok()?;
-    let v: redis::Value = cmd.query_async(&mut con).await.ok()?;
-    match v {
-        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-        redis::Value::VerbatimString { text, .. } => Some(text),
-        redis::Value::SimpleString(s) => Some(s),
-        redis::Value::Okay => Some("OK".to_owned()),
-        redis::Value::Int(i) => Some(i.to_string()),
-        _ => Some(String::new()),
-    }
-}
-
 /// One cluster node on `port`, its cluster configuration in `dir` (a node started again with
-/// it rejoins with its slots).
-fn node(port: u16, dir: &std::path::Path) -> Killed {
+/// it rejoins with its slots); with `tls`, the port speaks only TLS (certificates in `dir`, see
+/// `tls::certificates`), the cluster bus too.
+fn node(port: u16, dir: &std::path::Path, tls: bool) -> Killed {
+    let mut cmd = Command::new("redis-server");
+    if tls {
+        cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--tls-cluster", "yes", "--tls-auth-clients", "no"])
+            .args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+            ])
+            .args(["--tls-ca-cert-file", "ca.crt"]);
+    } else {
+        cmd.args(["--port", &port.to_string()]);
+    }
     Killed(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
             .args(["--cluster-node-timeout", "1000"])
@@ -61,6 +62,7 @@ fn node(port: u16, dir: &std::path::Path) -> Killed {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir)
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -70,25 +72,39 @@ fn node(port: u16, dir: &std::path::Path) -> Killed {
 
 impl Cluster {
     async fn start(masters: usize) -> Option<Self> {
-        if !tool("redis-server") || !tool("redis-cli") {
+        Self::start_with(masters, false).await
+    }
+
+    /// With `tls`, every node speaks TLS only, with a certificate the test's CA signed.
+    async fn start_with(masters: usize, tls: bool) -> Option<Self> {
+        if !tool("redis-server") || !tool("redis-cli") || (tls && !tool("openssl")) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        if tls {
+            crate::tls::certificates(dir.path());
+        }
         let ports: Vec<u16> = (0..masters).map(|_| free_port()).collect();
         let nodes = ports
             .iter()
-            .map(|port| Some(node(*port, dir.path())))
+            .map(|port| Some(node(*port, dir.path(), tls)))
             .collect();
-        let cluster = Self { ports, nodes, dir };
+        let cluster = Self {
+            ports,
+            tls,
+            nodes,
+            dir,
+        };
         for &port in &cluster.ports {
             let mut tries = 0;
-            while answers(port, &redis::cmd("PING")).await.is_none() {
+            while !cluster.cli(port, &["PING"]).contains("PONG") {
                 tries += 1;
                 assert!(tries < 200, "redis-server on {port} did not start");
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
-        let out = Command::new("redis-cli")
+        let out = cluster
+            .cli_command()
             .args(["--cluster", "create"])
             .args(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")))
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -102,9 +118,7 @@ impl Cluster {
         for &port in &cluster.ports {
             let mut tries = 0;
             loop {
-                let info = answers(port, redis::cmd("CLUSTER").arg("INFO"))
-                    .await
-                    .unwrap_or_default();
+                let info = cluster.cli(port, &["CLUSTER", "INFO"]);
                 if info.contains("cluster_state:ok") {
                     break;
                 }
@@ -116,8 +130,46 @@ impl Cluster {
         Some(cluster)
     }
 
+    /// `redis-cli`, speaking TLS to a TLS cluster.
+    fn cli_command(&self) -> Command {
+        let mut cmd = Command::new("redis-cli");
+        if self.tls {
+            cmd.args(["--tls", "--cacert"])
+                .arg(self.dir.path().join("ca.crt"));
+        }
+        cmd
+    }
+
+    /// What `redis-cli -p PORT ARGS…` prints (empty when it fails).
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        self.cli_command()
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A client of node `i` (trusting the test's CA on a TLS cluster).
+    fn client(&self, i: usize) -> redis::Client {
+        if self.tls {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            redis::Client::build_with_tls(
+                self.url(i),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(self.dir.path().join("ca.crt")).unwrap()),
+                },
+            )
+            .unwrap()
+        } else {
+            redis::Client::open(self.url(i)).unwrap()
+        }
+    }
+
     fn url(&self, i: usize) -> String {
-        format!("redis://127.0.0.1:{}/", self.ports[i])
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.ports[i])
     }
 
     fn seeds(&self) -> String {
@@ -129,13 +181,14 @@ impl Cluster {
 
     /// Which master (its index) holds `key`'s slot.
     async fn master_of(&self, key: &str) -> usize {
-        let slot: i64 = answers(self.ports[0], redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
-            .await
-            .unwrap()
-            .parse()
-            .unwrap();
-        let client = redis::Client::open(self.url(0)).unwrap();
+        let client = self.client(0);
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
         let slots: Vec<(i64, i64, (String, i64))> = {
             let v: Vec<redis::Value> = redis::cmd("CLUSTER")
                 .arg("SLOTS")
@@ -174,7 +227,7 @@ impl Cluster {
 
     /// Keys under `prefix` that master `i` holds.
     async fn keys_on(&self, i: usize, prefix: &str) -> usize {
-        let client = redis::Client::open(self.url(i)).unwrap();
+        let client = self.client(i);
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{prefix}:*"))
@@ -190,7 +243,7 @@ impl Cluster {
 
     /// Starts a killed master again (empty, with its slots).
     fn restart(&mut self, i: usize) {
-        self.nodes[i] = Some(node(self.ports[i], self.dir.path()));
+        self.nodes[i] = Some(node(self.ports[i], self.dir.path(), self.tls));
     }
 }
 
@@ -413,4 +466,95 @@ async fn a_killed_master_degrades_only_its_projects() {
             }
         }
     }
+}
+
+/// `rediss://` to one node of a TLS-only cluster, trusting the test's CA: the cluster is found
+/// from it and used over TLS, each project's keys on the master of its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_is_found_from_one_rediss_node() {
+    let Some(cluster) = Cluster::start_with(3, true).await else {
+        return;
+    };
+    let projects = projects_per_master(&cluster, 1).await;
+    let keys = keys_file(&projects);
+    let config = crate::fixtures::config_of(&std::fs::read_to_string(&keys.path).unwrap());
+    let id = random_id();
+    let store = keypool::RedisStore::connect(
+        &cluster.url(1),
+        keypool::RedisOptions {
+            prefix: prefix(id),
+            ca_pem: Some(std::fs::read(cluster.dir.path().join("ca.crt")).unwrap()),
+            ..keypool::RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("TLS cluster: {e}"));
+    assert!(store.is_cluster(), "the node said it is part of a cluster");
+    let pool = keypool::KeyPool::new(
+        &config,
+        keypool::AnyStore::Redis(Box::new(store)),
+        std::sync::Arc::new(keypool::SystemClock),
+        keypool::PoolOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(pool.health().unwrap().backend, "redis cluster");
+    let mut served = std::collections::BTreeSet::new();
+    for _ in 0..3 * RPM {
+        let lease = pool
+            .select(&keypool::SelectRequest::new("gemini-2.5-flash", 10))
+            .await
+            .unwrap();
+        served.insert(pool.project(&lease).to_owned());
+        pool.report(lease, &keypool::Outcome::Success { input_tokens: 10 })
+            .await
+            .unwrap();
+    }
+    assert_eq!(served.len(), 3, "every project served: {served:?}");
+    // The limit holds: a fourth window's worth is refused within the window.
+    assert!(
+        pool.select(&keypool::SelectRequest::new("gemini-2.5-flash", 10))
+            .await
+            .is_err(),
+        "3 projects x {RPM} a minute are spent"
+    );
+    for i in 0..3 {
+        let n = cluster.keys_on(i, &prefix(id)).await;
+        assert!(n > 0, "master {i} holds none of the pool's keys");
+    }
+}
+
+/// Several nodes named that are not one cluster (here the same single Redis twice) are a
+/// clear error at start, not an outage to wait out.
+#[tokio::test]
+async fn seed_nodes_that_are_not_a_cluster_are_a_clear_error() {
+    if !crate::fixtures::redis_available().await {
+        return;
+    }
+    let url = crate::fixtures::redis_url();
+    let twice = format!("{url},{url}");
+    for connect in [true, false] {
+        let options = keypool::RedisOptions {
+            prefix: prefix(random_id()),
+            ..keypool::RedisOptions::default()
+        };
+        let made = if connect {
+            keypool::RedisStore::connect(&twice, options).await
+        } else {
+            keypool::RedisStore::connect_or_degrade(&twice, options).await
+        };
+        let err = made.map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.contains("names 2 nodes") && err.contains("one Redis Cluster"),
+            "{err}"
+        );
+    }
+    let mixed = keypool::RedisStore::connect(
+        "redis://127.0.0.1:1/,rediss://127.0.0.1:2/",
+        keypool::RedisOptions::default(),
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(mixed.contains("mixes redis:// and rediss://"), "{mixed}");
 }

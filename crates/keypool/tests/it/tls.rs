@@ -23,7 +23,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, a server certificate it signed for 127.0.0.1, and an unrelated CA.
-fn certificates(dir: &Path) {
+pub fn certificates(dir: &Path) {
     let ec = [
         "-newkey",
         "ec",
