@@ -32,12 +32,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod any_store;
 mod budget;
 mod clock;
 mod config;
 mod error;
 mod health;
 mod limits;
+mod memory_store;
 mod owners;
 mod pool;
 #[cfg(feature = "redis")]
@@ -46,6 +48,7 @@ mod secret;
 mod store;
 mod window;
 
+pub use any_store::AnyStore;
 pub use budget::RetryBudget;
 pub use clock::{
     Clock, ManualClock, Millis, ScaledClock, Sleep, SystemClock, next_pacific_midnight,
@@ -55,6 +58,7 @@ pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{LimitSource, Limits};
+pub use memory_store::MemoryStore;
 pub use owners::Owners;
 pub use pool::{
     ANY_MODEL, ExecuteError, Executed, FALLBACK_KEY_ID, FailoverPolicy, Grant, HealthSnapshot,
@@ -65,8 +69,8 @@ pub use pool::{
 pub use redis_store::{RedisConn, RedisOptions, RedisStore, RedisTime};
 pub use secret::ApiKey;
 pub use store::{
-    Acquired, AnyStore, BucketRef, BucketView, Finish, KeyEvent, KeyLayout, KeyRef, Layout,
-    MemoryStore, StateStore, Tokens,
+    Acquired, BucketRef, BucketView, Finish, KeyEvent, KeyLayout, KeyRef, Layout, StateStore,
+    Tokens,
 };
 pub use window::{
     Check, CooldownReason, INFLIGHT_HOLD_MS, LEARNED_TTL_MS, LimitKind, Usage, WINDOW_MS, Window,

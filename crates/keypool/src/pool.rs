@@ -28,10 +28,10 @@ use crate::config::{KeySource, KeySpec, PoolConfig, vars};
 use crate::error::{Exhausted, KeyBlock, PoolError};
 use crate::health::{HealthPolicy, KeyHealth, KeyState};
 use crate::limits::{LimitSource, Limits};
+use crate::memory_store::MemoryStore;
 use crate::secret::ApiKey;
 use crate::store::{
-    Acquired, BucketRef, Finish, KeyEvent, KeyLayout, KeyRef, Layout, MemoryStore, StateStore,
-    Tokens,
+    Acquired, BucketRef, Finish, KeyEvent, KeyLayout, KeyRef, Layout, StateStore, Tokens,
 };
 use crate::window::{Check, CooldownReason, LimitKind};
 

@@ -14,7 +14,8 @@ use super::{RedisConn, RedisStore, redis_err};
 use crate::clock::Millis;
 use crate::error::StoreError;
 use crate::limits::Limits;
-use crate::store::{BucketRef, KeyRef, MemoryStore, StateStore};
+use crate::memory_store::MemoryStore;
+use crate::store::{BucketRef, KeyRef, StateStore};
 
 /// Degraded mode: while Redis is down or slow, limits run in this process at a conservative
 /// share of each limit (limit / live processes, counted from heartbeats while Redis answered).

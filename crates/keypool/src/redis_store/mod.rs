@@ -30,9 +30,8 @@ use redis::{Script, Value};
 use crate::clock::Millis;
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth};
-use crate::store::{
-    Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, MemoryStore, StateStore,
-};
+use crate::memory_store::MemoryStore;
+use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, StateStore};
 
 mod conn;
 mod cut;
