@@ -10,9 +10,9 @@ use crate::health::{HealthPolicy, KeyHealth};
 #[cfg(feature = "redis")]
 use crate::limits::Limits;
 use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, StateStore, Tokens};
-use crate::window::Window;
 #[cfg(feature = "redis")]
 use crate::window::CooldownReason;
+use crate::window::Window;
 #[derive(Debug)]
 struct MemoryInner {
     buckets: Vec<Mutex<Window>>,

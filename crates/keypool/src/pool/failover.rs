@@ -12,7 +12,7 @@ use crate::error::PoolError;
 use crate::secret::ApiKey;
 use crate::store::StateStore;
 
-/// Limits of the failover loop of [`KeyPool::execute`].
+/// Limits of the failover loop of [`crate::KeyPool::execute`].
 #[derive(Debug, Clone, Copy)]
 pub struct FailoverPolicy {
     /// Attempts per request, first one included.
@@ -33,7 +33,7 @@ impl Default for FailoverPolicy {
     }
 }
 
-/// What a call through [`KeyPool::execute`] sees of its key.
+/// What a call through [`crate::KeyPool::execute`] sees of its key.
 #[derive(Debug, Clone)]
 pub struct Grant<'a> {
     /// Key id.
@@ -50,7 +50,7 @@ pub struct Grant<'a> {
     pub fallback: bool,
 }
 
-/// A successful [`KeyPool::execute`].
+/// A successful [`crate::KeyPool::execute`].
 #[derive(Debug)]
 pub struct Executed<T> {
     /// The call's value.
@@ -65,7 +65,7 @@ pub struct Executed<T> {
     pub attempts: u32,
 }
 
-/// A successful [`KeyPool::execute_held`]: the value and the still-open lease.
+/// A successful [`crate::KeyPool::execute_held`]: the value and the still-open lease.
 #[derive(Debug)]
 #[must_use = "the lease must be reported"]
 pub struct Held<T> {
@@ -83,7 +83,7 @@ pub struct Held<T> {
     pub attempts: u32,
 }
 
-/// Why [`KeyPool::execute`] gave up.
+/// Why [`crate::KeyPool::execute`] gave up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecuteError<E> {
