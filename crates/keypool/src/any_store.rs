@@ -60,6 +60,10 @@ impl StateStore for AnyStore {
         dispatch!(self, s => s.backend())
     }
 
+    fn local_projects(&self) -> Vec<String> {
+        dispatch!(self, s => s.local_projects())
+    }
+
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
         dispatch!(self, s => s.prepare(layout))
     }

@@ -163,6 +163,13 @@ pub trait StateStore: Send + Sync + 'static {
     /// A short name for health output (`memory`, `redis`).
     fn backend(&self) -> &'static str;
 
+    /// The projects whose limits run on this process's local shares now because the shared
+    /// state cannot be reached (all of them while Redis is down; in a cluster, those of an
+    /// unavailable master). Empty for a store that cannot degrade.
+    fn local_projects(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Sizes the store for a pool. Called once by the pool's constructor.
     ///
     /// # Errors

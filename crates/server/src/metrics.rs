@@ -41,6 +41,7 @@ pub struct Metrics {
     key_cooldown: Family<Labels, FloatGauge>,
     key_calls: Family<Labels, Gauge>,
     key_usage: Family<Labels, Gauge>,
+    degraded: Family<Labels, Gauge>,
 }
 
 // A named fn, as the family's constructor must be `Fn() -> Histogram`.
@@ -72,6 +73,7 @@ impl Metrics {
         let key_cooldown = Family::<Labels, FloatGauge>::default();
         let key_calls = Family::<Labels, Gauge>::default();
         let key_usage = Family::<Labels, Gauge>::default();
+        let degraded = Family::<Labels, Gauge>::default();
         registry.register(
             "gateway_requests",
             "Requests answered by the gateway, by route and HTTP status",
@@ -112,6 +114,11 @@ impl Metrics {
             "Each key's bucket usage and limits: rpm/tpm/rpd, used and limit (limits carry their source: declared, learned or unknown; -1 while unknown)",
             key_usage.clone(),
         );
+        registry.register(
+            "state_degraded",
+            "1 for each project whose limits run on this process's local shares because the shared state (Redis, or its cluster master) cannot be reached",
+            degraded.clone(),
+        );
         Self {
             registry,
             requests,
@@ -122,6 +129,7 @@ impl Metrics {
             key_cooldown,
             key_calls,
             key_usage,
+            degraded,
         }
     }
 
@@ -161,6 +169,12 @@ impl Metrics {
             self.key_cooldown.clear();
             self.key_calls.clear();
             self.key_usage.clear();
+            self.degraded.clear();
+            for project in &h.degraded_projects {
+                self.degraded
+                    .get_or_create(&vec![("project", project.clone())])
+                    .set(1);
+            }
             for k in &h.keys {
                 let key = || vec![("key_id", k.key_id.clone()), ("model", k.model.clone())];
                 let mut labels = key();
@@ -210,5 +224,42 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keypool::HealthSnapshot;
+
+    use super::Metrics;
+
+    fn snapshot(degraded: &[&str]) -> HealthSnapshot {
+        HealthSnapshot {
+            at: "2026-12-04T00:00:00Z".to_owned(),
+            rotation: true,
+            backend: "redis cluster (partly degraded: local shares for the projects of an unavailable master)",
+            degraded_projects: degraded.iter().map(|p| (*p).to_owned()).collect(),
+            keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_degraded_project_is_a_gauge_until_it_is_shared_again() {
+        let m = Metrics::new();
+        let out = m.render(Some(&snapshot(&["p", "q"])));
+        assert!(
+            out.contains(r#"botforge_state_degraded{project="p"} 1"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"botforge_state_degraded{project="q"} 1"#),
+            "{out}"
+        );
+        let out = m.render(Some(&snapshot(&["q"])));
+        assert!(!out.contains(r#"project="p""#), "p is shared again: {out}");
+        assert!(
+            out.contains(r#"botforge_state_degraded{project="q"} 1"#),
+            "{out}"
+        );
     }
 }

@@ -74,6 +74,10 @@ pub struct HealthSnapshot {
     pub rotation: bool,
     /// Where state lives (`memory`, `redis`).
     pub backend: &'static str,
+    /// Projects served from this process's local shares because their shared state cannot be
+    /// reached (Redis down, or their cluster master); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded_projects: Vec<String>,
     /// One row per key (and per used bucket of the fallback key).
     pub keys: Vec<KeyReport>,
 }
@@ -182,6 +186,7 @@ impl<S: StateStore> KeyPool<S> {
             at: to_rfc3339(now),
             rotation: self.rotation,
             backend: self.store.backend(),
+            degraded_projects: self.store.local_projects(),
             keys: rows,
         })
     }

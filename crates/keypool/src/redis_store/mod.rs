@@ -126,18 +126,15 @@ fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> StoreError {
     move |e| {
         use redis::{ErrorKind, ServerErrorKind};
         let message = e.to_string();
-        // A cluster whose master of the slot is gone, failing over, or not known yet is as
-        // unreachable as a dead single node.
-        let cluster_gone = matches!(
-            e.kind(),
-            ErrorKind::ClusterConnectionNotFound
-                | ErrorKind::Server(
-                    ServerErrorKind::ClusterDown
-                        | ServerErrorKind::TryAgain
-                        | ServerErrorKind::MasterDown
-                        | ServerErrorKind::BusyLoading
-                )
-        );
+        // A cluster whose master of the slot is gone, failing over, not known yet, or still
+        // moving (a redirection the client's retries did not settle) is as unreachable as a
+        // dead single node: the project degrades and its probe brings it back.
+        let cluster_gone = e.is_cluster_error()
+            || matches!(
+                e.kind(),
+                ErrorKind::ClusterConnectionNotFound
+                    | ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading)
+            );
         if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_refusal()
@@ -445,6 +442,10 @@ impl StateStore for RedisStore {
             }
             (true, true, _) => "redis cluster (degraded: local shares)",
         }
+    }
+
+    fn local_projects(&self) -> Vec<String> {
+        self.degraded_projects()
     }
 
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {

@@ -386,6 +386,49 @@ async fn four_processes_share_a_three_master_cluster() {
     }
 }
 
+/// A pool of this process on the cluster, as an operator's `keys health` would read it.
+async fn observer(
+    cluster: &Cluster,
+    keys: &KeysFile,
+    id: u64,
+) -> keypool::KeyPool<keypool::AnyStore> {
+    let store = keypool::RedisStore::connect(
+        &cluster.seeds(),
+        keypool::RedisOptions {
+            prefix: prefix(id),
+            ..keypool::RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    keypool::KeyPool::new(
+        &crate::fixtures::config_of(&std::fs::read_to_string(&keys.path).unwrap()),
+        keypool::AnyStore::Redis(Box::new(store)),
+        std::sync::Arc::new(keypool::SystemClock),
+        keypool::PoolOptions {
+            window: Duration::from_millis(u64::try_from(WINDOW_MS).unwrap()),
+            ..keypool::PoolOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Refreshes `pool` until its health names degraded projects (bounded), which must be
+/// `expected`.
+async fn degraded_soon(pool: &keypool::KeyPool<keypool::AnyStore>, expected: &[String]) {
+    for _ in 0..30 {
+        let _ = pool.refresh().await;
+        let health = pool.health().unwrap();
+        if !health.degraded_projects.is_empty() {
+            assert_eq!(health.degraded_projects, expected, "{}", health.backend);
+            assert!(health.backend.starts_with("redis cluster (partly degraded"));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the refresh never noticed the master gone");
+}
+
 /// A master killed mid-run: the projects it held run on local shares (never over their limit
 /// among the grants made locally), the others stay shared and keep being served within their
 /// limits, and no process fails. Started again, the master gets its projects back: they are
@@ -407,10 +450,18 @@ async fn a_killed_master_degrades_only_its_projects() {
     let workers = tokio::spawn(crate::multiprocess::run_workers(worker_args(
         &urls, id, &keys, 9000,
     )));
+    // A pool in this process too, reading health as an operator would.
+    let observer = observer(&cluster, &keys, id).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let killed = 2;
     cluster.kill(killed);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = tokio::time::Instant::now();
+    // Its refresh finds the master gone: those projects, and only those, are degraded.
+    let mut expected = projects[&killed].clone();
+    expected.sort();
+    degraded_soon(&observer, &expected).await;
+    // Started again once the others marked it failed (the node timeout is 1 s).
+    tokio::time::sleep_until(killed_at + Duration::from_secs(2)).await;
     cluster.restart(killed);
     let back = keypool::Clock::now_ms(&keypool::SystemClock);
     let outputs = workers.await.unwrap();

@@ -195,10 +195,9 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         started.elapsed()
     );
     assert!(redis_of(&pool));
-    assert_eq!(
-        pool.health().unwrap().backend,
-        "redis (degraded: local shares)"
-    );
+    let health = pool.health().unwrap();
+    assert_eq!(health.backend, "redis (degraded: local shares)");
+    assert_eq!(health.degraded_projects, ["p"], "one Redis: every project");
     // Local share: 10 RPM / 2 live processes = 5 a minute in this process, of which
     // ceil(3 / 2) = 2 are its share of the 3 calls Redis last reported (issue 20: degraded mode
     // starts from the shared usage); 1 more already used just now.
@@ -226,6 +225,7 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!redis_of(&pool), "back to shared state");
+    assert!(pool.health().unwrap().degraded_projects.is_empty());
     // What it spent while degraded is in Redis now, for every process to count (3 shared
     // before + its 3 local ones), and for one more window it keeps within its share, spent
     // already: the others may still be degraded, spending shares Redis cannot see yet.
