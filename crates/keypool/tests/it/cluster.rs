@@ -294,17 +294,18 @@ fn grants_of(outputs: &[String]) -> HashMap<String, Vec<(i64, String)>> {
     grants
 }
 
-fn busiest(times: &mut [i64]) -> usize {
+/// Asserts that no window held more than the limit among `grants` (what `what` names); the
+/// number of grants.
+fn within_limit(project: &str, what: &str, grants: &[(i64, String)]) -> usize {
+    let mut times: Vec<i64> = grants.iter().map(|(at, _)| *at).collect();
     times.sort_unstable();
-    let mut worst = 0;
-    let mut lo = 0;
-    for hi in 0..times.len() {
-        while times[hi] - times[lo] >= WINDOW_MS {
-            lo += 1;
-        }
-        worst = worst.max(hi - lo + 1);
-    }
-    worst
+    let worst = crate::multiprocess::busiest_window(&times, WINDOW_MS);
+    assert!(
+        worst <= RPM,
+        "{project}: {worst} {what} in one {WINDOW_MS} ms window (limit {RPM}): {}",
+        busiest_detail(grants)
+    );
+    times.len()
 }
 
 /// The busiest window's grants, for a failure message.
@@ -368,17 +369,8 @@ async fn four_processes_share_a_three_master_cluster() {
             list.iter().all(|(_, how)| how.starts_with("shared")),
             "{project}: served locally although every master answered"
         );
-        let mut times: Vec<i64> = list.iter().map(|(at, _)| *at).collect();
-        let worst = busiest(&mut times);
-        assert!(
-            worst <= RPM,
-            "{project}: {worst} grants in one {WINDOW_MS} ms window (limit {RPM})"
-        );
-        assert!(
-            times.len() >= 3 * RPM,
-            "{project}: only {} grants",
-            times.len()
-        );
+        let n = within_limit(&project, "grants", &list);
+        assert!(n >= 3 * RPM, "{project}: only {n} grants");
     }
     for i in 0..3 {
         let n = cluster.keys_on(i, &prefix(id)).await;
@@ -489,31 +481,15 @@ async fn a_killed_master_degrades_only_its_projects() {
                     });
                     assert!(shared_again, "{project}: worker {w} never shared it again");
                 }
-                let mut times: Vec<i64> = local.iter().map(|(at, _)| *at).collect();
-                let worst = busiest(&mut times);
-                assert!(
-                    worst <= RPM,
-                    "{project}: {worst} local grants in one {WINDOW_MS} ms window (limit {RPM}): {}",
-                    busiest_detail(&local)
-                );
+                within_limit(project, "local grants", &local);
             } else {
                 assert!(
                     list.iter().all(|(_, how)| how.starts_with("shared")),
                     "{project}: its master answers, yet served locally"
                 );
-                let mut times: Vec<i64> = list.iter().map(|(at, _)| *at).collect();
-                let worst = busiest(&mut times);
-                assert!(
-                    worst <= RPM,
-                    "{project}: {worst} grants in one {WINDOW_MS} ms window (limit {RPM}): {}",
-                    busiest_detail(&list)
-                );
                 // Served through the whole run: at least eight of its nine windows in full.
-                assert!(
-                    times.len() >= 8 * RPM,
-                    "{project}: only {} grants",
-                    times.len()
-                );
+                let n = within_limit(project, "grants", &list);
+                assert!(n >= 8 * RPM, "{project}: only {n} grants");
             }
         }
     }

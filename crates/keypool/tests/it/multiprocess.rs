@@ -271,7 +271,7 @@ async fn one_pipelined_refresh_reads_every_bucket_even_after_redis_lost_its_scri
 }
 
 /// The most grants of any trailing window (`window_ms`) in sorted `times`.
-fn busiest_window(times: &[i64], window_ms: i64) -> usize {
+pub fn busiest_window(times: &[i64], window_ms: i64) -> usize {
     let mut worst = 0;
     let mut lo = 0;
     for hi in 0..times.len() {
