@@ -685,3 +685,101 @@ async fn a_skewed_host_clock_does_not_stretch_a_cooldown() {
     }
     cleanup(id).await;
 }
+
+/// Issue 20: a heartbeat count is trusted only from a process set at least a heartbeat period
+/// old. A set that was just made (processes started together, or its node came back empty)
+/// counts only those that beat since: until then a process assumes `BOTFORGE_PROCESSES`, and
+/// a lower count than the last is believed only once the last is a heartbeat lifetime old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_young_process_set_is_not_trusted_to_count_everyone() {
+    if !redis_available().await {
+        return;
+    }
+    let id = random_id();
+    let pfx = prefix(id);
+    let procs = format!("{pfx}:v1:procs");
+    let since = format!("{{{procs}}}:since");
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let options = RedisOptions {
+        prefix: pfx.clone(),
+        assumed_processes: 4,
+        beat_every: Duration::from_millis(100),
+        ..RedisOptions::default()
+    };
+    // A set made by this process's first heartbeat: 1 counted, 4 assumed.
+    let young = RedisStore::connect(&redis_url(), options.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        young.live_processes(),
+        4,
+        "the set is younger than a period"
+    );
+    drop(young);
+    let _: () = redis::cmd("DEL")
+        .arg(&procs)
+        .arg(&since)
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+
+    // A set that has existed for a while, with two other live processes in it.
+    let (secs, _): (i64, i64) = redis::cmd("TIME").query_async(&mut direct).await.unwrap();
+    let now = secs * 1000;
+    let _: () = redis::cmd("SET")
+        .arg(&since)
+        .arg(now - 60_000)
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    for other in ["other-1", "other-2"] {
+        let _: i64 = redis::cmd("ZADD")
+            .arg(&procs)
+            .arg(now)
+            .arg(other)
+            .query_async(&mut direct)
+            .await
+            .unwrap();
+    }
+    let store = RedisStore::connect(&redis_url(), options).await.unwrap();
+    assert_eq!(store.live_processes(), 3, "an old set counts everyone");
+
+    // One other process stops: the count of 2 is believed only once the count of 3 is a
+    // heartbeat lifetime (10 s) old; the background heartbeats see 2 meanwhile.
+    let _: i64 = redis::cmd("ZREM")
+        .arg(&procs)
+        .arg("other-2")
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    // Bounded wait for a heartbeat of this process after the drop (its score moves past it).
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut direct).await.unwrap();
+    let dropped_at = secs * 1000 + micros / 1000;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let members: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(&procs)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut direct)
+            .await
+            .unwrap();
+        assert_eq!(members.len(), 2, "{members:?}");
+        if members
+            .iter()
+            .any(|(m, at)| m != "other-1" && *at > dropped_at)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat after the drop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        store.live_processes(),
+        3,
+        "a drop waits out the heartbeat lifetime"
+    );
+    cleanup(id).await;
+}
