@@ -36,6 +36,8 @@ mod any_store;
 mod budget;
 mod clock;
 mod config;
+#[cfg(feature = "redis")]
+mod degrading;
 mod error;
 mod health;
 mod limits;
@@ -55,6 +57,8 @@ pub use clock::{
     pacific_day, to_rfc3339,
 };
 pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
+#[cfg(feature = "redis")]
+pub use degrading::Degrading;
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{LimitSource, Limits};
@@ -66,7 +70,7 @@ pub use pool::{
     config_from_process, model_id,
 };
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisConn, RedisOptions, RedisStore, RedisTime};
+pub use redis_store::{RedisConn, RedisOptions, RedisShared, RedisStore, RedisTime};
 pub use secret::ApiKey;
 pub use store::{
     Acquired, BucketRef, BucketView, Finish, KeyEvent, KeyLayout, KeyRef, Layout, StateStore,

@@ -70,6 +70,12 @@ impl MemoryStore {
         }
     }
 
+    /// How many buckets the store was laid out with.
+    #[cfg(feature = "redis")]
+    pub(crate) fn bucket_count(&self) -> usize {
+        self.inner.get().map_or(0, |i| i.buckets.len())
+    }
+
     /// The calls a bucket granted itself still in its window (see [`Window::own_calls`]).
     #[cfg(feature = "redis")]
     pub(crate) fn own_calls(&self, idx: usize, now: Millis) -> Vec<(u64, Millis, u64)> {

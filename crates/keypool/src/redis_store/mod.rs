@@ -13,13 +13,16 @@
 //! every script's keys sit in one slot (Redis Cluster works), `v1` lets a later layout run beside
 //! this one, and keys are named by their fingerprint, never their material.
 //!
-//! The parts: `scripts.rs` (the Lua, one file each under `lua/`), `layout.rs` (key names and
-//! what a process keeps between round trips), `reply.rs` (script replies decoded with length
-//! checks), `shared.rs` (each operation as a round trip) and `degrade.rs` (degraded mode,
-//! heartbeats and the write-back on recovery).
+//! The parts: `conn.rs` (one node or a Redis Cluster), `scripts.rs` (the Lua, one file each
+//! under `lua/`), `layout.rs` (key names and what a process keeps between round trips),
+//! `reply.rs` (script replies decoded with length checks), `shared.rs` (each operation as a
+//! round trip) and `primary.rs` (what degraded mode needs of Redis: scopes, seeds, heartbeats,
+//! probes and the write-back). [`RedisStore`] is [`RedisShared`] inside
+//! [`crate::Degrading`], which runs the limits locally while Redis, or a cluster master, is
+//! away.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
@@ -28,21 +31,19 @@ use parking_lot::Mutex;
 use redis::{Script, Value};
 
 use crate::clock::Millis;
+use crate::degrading::{BEAT_EVERY_MS, DegradeOptions, Degrading};
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth};
-use crate::memory_store::MemoryStore;
 use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, StateStore};
 
 mod conn;
-mod cut;
-mod degrade;
 mod layout;
+mod primary;
 mod reply;
 mod scripts;
 mod shared;
 
 pub use conn::RedisConn;
-use degrade::{BEAT_EVERY_MS, Degrade, PROBE_EVERY_MS};
 use layout::{BucketCache, Core, KeyCache, Names, tag};
 use reply::Reply;
 use scripts::{LUA_ACQUIRE, LUA_CAS, LUA_COMMON, LUA_FINISH, LUA_PEEK, LUA_REPLAY};
@@ -93,10 +94,14 @@ impl Default for RedisOptions {
     }
 }
 
-/// The Redis backend.
-pub struct RedisStore {
+/// The Redis backend: limits, health and locks shared by every process through Redis, with
+/// degraded mode around it (local shares while Redis, or a cluster master, is away).
+pub type RedisStore = Degrading<RedisShared>;
+
+/// The Redis backend's shared operations, each a round trip (without degraded mode: an
+/// unreachable Redis is [`StoreError::Unavailable`]).
+pub struct RedisShared {
     conn: RedisConn,
-    degrade: Arc<Degrade>,
     options: RedisOptions,
     owner: String,
     names: OnceLock<Names>,
@@ -104,20 +109,19 @@ pub struct RedisStore {
     finish: Script,
     cas: Script,
     peek: Script,
-    /// The replay script's source (for the write-back plan made at prepare).
-    replay_source: String,
+    replay: Script,
     /// The Redis server's clock minus this host's, as the last script reply showed (0 when the
     /// scripts run on the pool's clock): key state is kept on the server's clock (one clock for
     /// windows, cooldowns and trials), and read back on this host's.
     skew: AtomicI64,
 }
 
-impl std::fmt::Debug for RedisStore {
+impl std::fmt::Debug for RedisShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
+        f.debug_struct("RedisShared")
             .field("prefix", &self.options.prefix)
             .field("time", &self.options.time)
-            .field("degraded", &self.is_degraded())
+            .field("cluster", &self.conn.is_cluster())
             .finish_non_exhaustive()
     }
 }
@@ -167,7 +171,7 @@ impl RedisStore {
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let store = Self::lazy(url, options)?;
         store.beat_now().await?;
-        store.keep_alive();
+        store.start();
         Ok(store)
     }
 
@@ -176,29 +180,76 @@ impl RedisStore {
     /// background probe keeps trying; the state is shared from the moment Redis answers.
     ///
     /// # Errors
-    /// [`StoreError::Redis`] only when the URL itself is bad.
+    /// [`StoreError::Redis`] only when the URL itself is bad, or names several nodes that are
+    /// not one cluster.
     pub async fn connect_or_degrade(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let store = Self::lazy(url, options)?;
         if let Err(e) = store.beat_now().await {
-            if store.conn.seeds_not_a_cluster(&e) {
+            if store.primary().conn.seeds_not_a_cluster(&e) {
                 return Err(e);
             }
-            store
-                .degrade
-                .live
-                .store(store.options.assumed_processes.max(1), Ordering::Relaxed);
-            store.degrade_now(&e);
+            store.start_degraded(&e);
         }
-        store.keep_alive();
+        store.start();
         Ok(store)
+    }
+
+    /// A store whose connection is made on first use.
+    fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let degrade = DegradeOptions {
+            assumed_processes: options.assumed_processes,
+            beat_every: options.beat_every,
+        };
+        Ok(Degrading::new(RedisShared::lazy(url, options)?, degrade))
     }
 
     /// A connection for other shared records (resource owners) and the key prefix.
     pub(crate) fn connection(&self) -> (RedisConn, &str) {
-        (self.conn.clone(), &self.options.prefix)
+        (self.primary().conn.clone(), &self.primary().options.prefix)
     }
 
-    /// A store whose connection is made on first use.
+    /// Whether `REDIS_URL` turned out to be a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.primary().conn.is_cluster()
+    }
+
+    /// [`RedisShared::acquire_with_id`], straight to Redis.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or [`StoreError::Redis`].
+    pub async fn acquire_with_id(
+        &self,
+        key: KeyRef<'_>,
+        bucket: BucketRef<'_>,
+        tokens: u64,
+        now: Millis,
+        policy: &HealthPolicy,
+        reservation: u64,
+    ) -> Result<Acquired, StoreError> {
+        self.primary()
+            .acquire_with_id(key, bucket, tokens, now, policy, reservation)
+            .await
+    }
+
+    /// Takes a named lock for `ttl` if nobody holds it; the token releases it.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        self.primary().try_lock(name, ttl).await
+    }
+
+    /// Releases a named lock, only if `token` still holds it.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn unlock(&self, name: &str, token: &str) -> Result<bool, StoreError> {
+        self.primary().unlock(name, token).await
+    }
+}
+
+impl RedisShared {
+    /// The shared part of a store whose connection is made on first use.
     fn lazy(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let conn = RedisConn::new(url, &options)?;
         let body = |s: &str| {
@@ -207,26 +258,8 @@ impl RedisStore {
                 crate::window::INFLIGHT_HOLD_MS
             )
         };
-        let store = Self {
+        Ok(Self {
             conn,
-            degrade: Arc::new(Degrade {
-                local: MemoryStore::new(),
-                down: AtomicBool::new(false),
-                last_probe: AtomicI64::new(0),
-                last_beat: AtomicI64::new(0),
-                live: AtomicU64::new(1),
-                dirty: Mutex::default(),
-                pending: AtomicBool::new(false),
-                recovered_at: AtomicI64::new(0),
-                replay: OnceLock::new(),
-                last_now: AtomicI64::new(0),
-                settle_live: AtomicU64::new(1),
-                cut: OnceLock::new(),
-                trusted: AtomicBool::new(false),
-                beat_ms: i64::try_from(options.beat_every.as_millis()).unwrap_or(BEAT_EVERY_MS),
-                peak_at: AtomicI64::new(0),
-                seeding: Mutex::new(()),
-            }),
             owner: format!("{:016x}", fastrand::u64(..)),
             options,
             names: OnceLock::new(),
@@ -234,34 +267,9 @@ impl RedisStore {
             finish: Script::new(&body(LUA_FINISH)),
             cas: Script::new(LUA_CAS),
             peek: Script::new(&body(LUA_PEEK)),
-            replay_source: body(LUA_REPLAY),
+            replay: Script::new(&body(LUA_REPLAY)),
             skew: AtomicI64::new(0),
-        };
-        Ok(store)
-    }
-
-    /// Whether requests are being served from the local fallback (all of them, or in a
-    /// cluster, those of the projects whose master does not answer).
-    pub fn is_degraded(&self) -> bool {
-        self.degrade.down.load(Ordering::Relaxed) || self.degrade.any_cut()
-    }
-
-    /// Whether `REDIS_URL` turned out to be a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        self.conn.is_cluster()
-    }
-
-    /// Processes that shared this Redis at the last heartbeat (at least 1). While the process
-    /// set is younger than a heartbeat period (all started at once, or its node came back
-    /// empty), at least [`RedisOptions::assumed_processes`]: others may not have announced
-    /// themselves yet.
-    pub fn live_processes(&self) -> u64 {
-        let live = self.degrade.live.load(Ordering::Relaxed).max(1);
-        if self.degrade.trusted.load(Ordering::Relaxed) {
-            live
-        } else {
-            live.max(self.options.assumed_processes)
-        }
+        })
     }
 
     fn names(&self) -> Result<&Names, StoreError> {
@@ -393,10 +401,7 @@ impl RedisStore {
     }
 
     /// Takes a named lock for `ttl` if nobody holds it; the token releases it.
-    ///
-    /// # Errors
-    /// [`StoreError::Redis`].
-    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+    async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
         let key = format!("{}:v1:lock:{}", self.options.prefix, tag(name));
         let token = format!("{}:{:016x}", self.owner, fastrand::u64(..));
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -413,10 +418,7 @@ impl RedisStore {
     }
 
     /// Releases a named lock, only if `token` still holds it.
-    ///
-    /// # Errors
-    /// [`StoreError::Redis`].
-    pub async fn unlock(&self, name: &str, token: &str) -> Result<bool, StoreError> {
+    async fn unlock(&self, name: &str, token: &str) -> Result<bool, StoreError> {
         let key = format!("{}:v1:lock:{}", self.options.prefix, tag(name));
         let released: i64 = Script::new(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
@@ -430,22 +432,13 @@ impl RedisStore {
     }
 }
 
-impl StateStore for RedisStore {
+impl StateStore for RedisShared {
     fn backend(&self) -> &'static str {
-        let all = self.degrade.down.load(Ordering::Relaxed);
-        match (self.is_cluster(), all, self.projects_cut()) {
-            (false, false, _) => "redis",
-            (false, true, _) => "redis (degraded: local shares)",
-            (true, false, 0) => "redis cluster",
-            (true, false, _) => {
-                "redis cluster (partly degraded: local shares for the projects of an unavailable master)"
-            }
-            (true, true, _) => "redis cluster (degraded: local shares)",
+        if self.conn.is_cluster() {
+            "redis cluster"
+        } else {
+            "redis"
         }
-    }
-
-    fn local_projects(&self) -> Vec<String> {
-        self.degraded_projects()
     }
 
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
@@ -460,7 +453,7 @@ impl StateStore for RedisStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
-        self.acquire_as(key, bucket, tokens, now, policy, fastrand::u64(1..))
+        self.acquire_with_id(key, bucket, tokens, now, policy, fastrand::u64(1..))
             .await
     }
 
@@ -473,35 +466,8 @@ impl StateStore for RedisStore {
         policy: &HealthPolicy,
         id: u64,
     ) -> Result<Acquired, StoreError> {
-        let project = self.bucket_project(bucket.idx);
-        if !self.local_for(project) {
-            if self.degrade.pending.load(Ordering::Relaxed) {
-                self.write_back().await;
-            }
-            // Just back from degraded mode: the local share holds too for one window.
-            let settling = self.settling(bucket.idx);
-            if settling && let Some(view) = self.settling_refusal(bucket, tokens, now) {
-                return Ok(Acquired::Refused(view.check));
-            }
-            match self
-                .acquire_with_id(key, bucket, tokens, now, policy, id)
-                .await
-            {
-                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, project),
-                other => {
-                    if settling && matches!(other, Ok(Acquired::Granted { .. })) {
-                        self.degrade.local.record_call(bucket.idx, now, tokens);
-                    }
-                    self.spawn_job(&self.degrade.last_beat, BEAT_EVERY_MS, false);
-                    return other;
-                }
-            }
-        }
-        self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
-        self.degrade.last_now.store(now, Ordering::Relaxed);
-        self.degrade
-            .local
-            .acquire_now(key, self.local_share(bucket), tokens, now, policy)
+        self.acquire_with_id(key, bucket, tokens, now, policy, id)
+            .await
     }
 
     async fn finish(
@@ -513,63 +479,23 @@ impl StateStore for RedisStore {
         now: Millis,
         policy: &HealthPolicy,
     ) -> Result<(), StoreError> {
-        let project = self.bucket_project(bucket.idx);
-        if !self.local_for(project) {
-            match self
-                .shared_finish(key, bucket, reservation, finish, now, policy)
-                .await
-            {
-                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, project),
-                other => return other,
-            }
-        }
-        // A reservation made in Redis is unknown here: its tokens stay as reserved there.
-        let before = self.activation(key);
-        let done = self
-            .degrade
-            .local
-            .finish(
-                key,
-                self.local_share(bucket),
-                reservation,
-                finish,
-                now,
-                policy,
-            )
-            .await;
-        self.note_change(key, before.as_ref());
-        done
+        self.shared_finish(key, bucket, reservation, finish, now, policy)
+            .await
     }
 
     async fn update_key<R: Send>(
         &self,
         key: KeyRef<'_>,
-        mut f: impl FnMut(&mut KeyHealth) -> R + Send,
+        f: impl FnMut(&mut KeyHealth) -> R + Send,
     ) -> Result<R, StoreError> {
-        let project = self.key_project(key.idx);
-        if !self.local_for(project) {
-            match self.shared_update_key(key, &mut f).await {
-                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, project),
-                other => return other,
-            }
-        }
-        tracing::warn!(
-            key_id = key.key_id,
-            "Redis is unavailable: this change is kept here and written to Redis once it answers"
-        );
-        let before = self.activation(key);
-        let out = self.degrade.local.update_key(key, f).await;
-        self.note_change(key, before.as_ref());
-        out
+        self.shared_update_key(key, f).await
     }
 
     async fn refresh(&self, now: Millis) -> Result<(), StoreError> {
-        if self.degrade.down.load(Ordering::Relaxed) {
-            return Ok(());
+        for (_, result) in self.refresh_parts(now, &[]).await {
+            result?;
         }
-        self.write_back().await;
-        // Each project that does not answer degrades alone (a cluster; one Redis as a whole).
-        self.shared_refresh(now).await
+        Ok(())
     }
 
     fn bucket_view(
@@ -578,34 +504,14 @@ impl StateStore for RedisStore {
         tokens: u64,
         now: Millis,
     ) -> Result<BucketView, StoreError> {
-        if self.local_for(self.bucket_project(bucket.idx)) {
-            // Selection looks here even when every local share is spent: probe from here too.
-            self.spawn_job(&self.degrade.last_probe, PROBE_EVERY_MS, true);
-            self.degrade.last_now.store(now, Ordering::Relaxed);
-            return self
-                .degrade
-                .local
-                .bucket_view(self.local_share(bucket), tokens, now);
-        }
-        if self.settling(bucket.idx)
-            && let Some(view) = self.settling_refusal(bucket, tokens, now)
-        {
-            return Ok(view);
-        }
         self.shared_bucket_view(bucket, tokens, now)
     }
 
     fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
-        if self.local_for(self.key_project(key.idx)) {
-            return self.degrade.local.key_usable(key, now);
-        }
         self.shared_key_usable(key, now)
     }
 
     fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
-        if self.local_for(self.key_project(key.idx)) {
-            return self.degrade.local.key_health(key);
-        }
         self.shared_key_health(key)
     }
 }

@@ -7,14 +7,14 @@ use redis::Value;
 
 use super::layout::{BucketCache, Core, KeyCache, Names, tag};
 use super::reply::{Reply, kind_of, learned_of, limit_arg, reason_of, u};
-use super::{RedisStore, pacific_offset_ms, redis_err};
+use super::{RedisShared, pacific_offset_ms, redis_err};
 use crate::clock::{Millis, next_pacific_midnight};
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth, LastError};
-use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, StateStore, Tokens};
+use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, Tokens};
 use crate::window::{Check, CooldownReason, LimitKind, Usage, headroom};
 
-impl RedisStore {
+impl RedisShared {
     pub(super) fn prepare_shared(&self, layout: &Layout) -> Result<(), StoreError> {
         let p = &self.options.prefix;
         let mut projects: Vec<&str> = layout
@@ -79,32 +79,12 @@ impl RedisStore {
                 })
                 .collect(),
         };
-        let plan = super::degrade::Replay {
-            buckets: names
-                .buckets
-                .iter()
-                .map(|[log, tok, day, ..]| [log.clone(), tok.clone(), day.clone()])
-                .collect(),
-            bucket_project: names.bucket_project.clone(),
-            probes: names.probes.clone(),
-            window_ms: names.window_ms,
-            script: redis::Script::new(&self.replay_source),
-            owner: self.owner.clone(),
-            client_time: self.options.time == super::RedisTime::Client,
-        };
         self.names
             .set(names)
-            .map_err(|_| StoreError::AlreadyPrepared)?;
-        let _ = self.degrade.replay.set(plan);
-        let _ = self.degrade.cut.set(
-            (0..projects.len())
-                .map(|_| super::cut::Cut::default())
-                .collect(),
-        );
-        self.degrade.local.prepare(layout)
+            .map_err(|_| StoreError::AlreadyPrepared)
     }
 
-    /// [`StateStore::acquire`] with a reservation id of the caller's choosing. Sending the same
+    /// [`crate::StateStore::acquire`] with a reservation id of the caller's choosing. Sending the same
     /// id again (a retry after a timeout, when the first attempt may have landed) never counts
     /// twice: it answers the grant that is already there.
     ///
@@ -367,24 +347,25 @@ impl RedisStore {
     }
 
     /// Every bucket's usage and every key's record in one pipelined round trip (health,
-    /// metrics and readiness read through it). A cluster routes a pipeline to one node, so there
-    /// each project's part is a pipeline of its own, all sent at once; a project whose master
-    /// does not answer degrades alone.
-    pub(super) async fn shared_refresh(&self, now: Millis) -> Result<(), StoreError> {
-        let names = self.names()?;
+    /// metrics and readiness read through it), as `(scope, result)`: one part for one Redis
+    /// (`None`), one per project for a cluster (which routes a pipeline to one node), all sent
+    /// at once, skipping the projects in `skip`.
+    pub(super) async fn refresh_parts(
+        &self,
+        now: Millis,
+        skip: &[usize],
+    ) -> Vec<(Option<usize>, Result<(), StoreError>)> {
+        let names = match self.names() {
+            Ok(n) => n,
+            Err(e) => return vec![(None, Err(e))],
+        };
         if !self.conn.is_cluster() {
             let buckets: Vec<usize> = (0..names.buckets.len()).collect();
             let keys: Vec<usize> = (0..names.keys.len()).collect();
-            return match self.refresh_part(now, &buckets, &keys).await {
-                Err(e @ StoreError::Unavailable { .. }) => {
-                    self.degrade_now(&e);
-                    Ok(())
-                }
-                other => other,
-            };
+            return vec![(None, self.refresh_part(now, &buckets, &keys).await)];
         }
         let parts: Vec<(usize, Vec<usize>, Vec<usize>)> = (0..names.probes.len())
-            .filter(|&p| !self.local_for(Some(p)))
+            .filter(|p| !skip.contains(p))
             .map(|p| {
                 let of = |projects: &[usize]| -> Vec<usize> {
                     (0..projects.len()).filter(|&i| projects[i] == p).collect()
@@ -398,17 +379,7 @@ impl RedisStore {
                 .map(|(_, buckets, keys)| self.refresh_part(now, buckets, keys)),
         )
         .await;
-        let mut first_error = None;
-        for ((p, ..), result) in parts.iter().zip(results) {
-            match result {
-                Err(e @ StoreError::Unavailable { .. }) => self.lost(&e, Some(*p)),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-                Ok(()) => {}
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        parts.iter().map(|(p, ..)| Some(*p)).zip(results).collect()
     }
 
     /// Some buckets' usage and some keys' records, in one pipeline.
