@@ -12,6 +12,49 @@ use secrecy::SecretString;
 
 use crate::exit::UsageError;
 
+/// How long the gateway waits at start for the list of models the API serves.
+const LIST_MODELS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Adds every model the API serves (for generation or embeddings) to the models with buckets
+/// of their own: a key without `model_name` then keeps each model's limits apart, as Google
+/// does, whatever model a client names. Asked once at start through the pool's keys (a pool
+/// of this process, counting no quota); when the list cannot be had, a model outside the known
+/// ones shares its project's bucket for the others, and the gateway says so.
+async fn with_served_models(mut config: PoolConfig, gemini: &gemini::ClientConfig) -> PoolConfig {
+    let listed = async {
+        let pool = KeyPool::in_memory(&config, Arc::new(SystemClock)).ok()?;
+        let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini.clone()).ok()?);
+        match client.list_models(&config.default_model).await {
+            Ok(models) => Some(models),
+            Err(e) => {
+                tracing::warn!(error = %e, "the models the API serves could not be listed; models outside the known ones share their project's bucket");
+                None
+            }
+        }
+    };
+    let Ok(Some(models)) = tokio::time::timeout(LIST_MODELS_TIMEOUT, listed).await else {
+        return config;
+    };
+    let counted = ["generateContent", "embedContent", "batchGenerateContent"];
+    let before = config.models.len();
+    for m in models {
+        if m.supported_generation_methods
+            .iter()
+            .any(|g| counted.contains(&g.as_str()))
+        {
+            let id = keypool::model_id(&m.name).to_owned();
+            if !config.models.contains(&id) {
+                config.models.push(id);
+            }
+        }
+    }
+    tracing::info!(
+        models = config.models.len() - before,
+        "models the API serves have buckets of their own"
+    );
+    config
+}
+
 /// What `botforge serve` was asked for.
 #[derive(Debug)]
 pub struct Options {
@@ -114,6 +157,8 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
     let secrets = secrets::Cached::start(store, Duration::from_secs(refresh_keys.max(1))).await?;
     let source = secrets.get().await;
     let config = PoolConfig::load(&env, &source).context("reading the key configuration")?;
+    let gemini_config = gemini::ClientConfig::from_env(&env);
+    let config = with_served_models(config, &gemini_config).await;
     let pool = KeyPool::new(
         &config,
         crate::keys::store(&env).await,
@@ -121,10 +166,7 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
         PoolOptions::default(),
     )?;
     pool.refresh().await?;
-    let client = RotatingClient::new(
-        Arc::new(pool),
-        GeminiClient::new(gemini::ClientConfig::from_env(&env))?,
-    );
+    let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini_config)?);
     let strategy_dir = std::path::PathBuf::from(
         env.get(vars::STRATEGY_DIR)
             .filter(|d| !d.trim().is_empty())

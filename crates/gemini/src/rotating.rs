@@ -301,9 +301,9 @@ impl<S: StateStore> RotatingClient<S> {
     /// reconciled from what `prompt_tokens` reads off the answer (the estimate when it has none).
     async fn counted<'p, T, F, Fut>(
         &'p self,
-        model: &str,
+        model: &'p str,
         estimate: u64,
-        options: CallOptions<'_>,
+        options: CallOptions<'p>,
         mut call: F,
         prompt_tokens: impl Fn(&T) -> Option<u64>,
     ) -> Result<Generated<T>, RotateError>
@@ -550,7 +550,7 @@ impl<S: StateStore> RotatingClient<S> {
     /// A call that spends no quota: the reservation is given back when it succeeds.
     async fn free_call<'p, T, F, Fut>(
         &'p self,
-        req: &SelectRequest<'_>,
+        req: &SelectRequest<'p>,
         call: F,
     ) -> Result<Generated<T>, RotateError>
     where

@@ -57,6 +57,8 @@ pub trait Primary: StateStore {
     fn scoped(&self) -> bool;
     /// The store's name in health output, as degraded as it is.
     fn name(&self, degraded: Degraded) -> &'static str;
+    /// What operators call it in log messages (`Redis`).
+    fn label(&self) -> &'static str;
     /// The length of the RPM/TPM window (once laid out).
     fn window_ms(&self) -> Option<Millis>;
     /// Limits learned for a bucket, as last known (the local share divides them too).
@@ -394,7 +396,8 @@ impl<P: Primary> Degrading<P> {
             return;
         }
         tracing::warn!(error = %err, live_processes = s.live_processes(),
-            "the shared state is unavailable: limits run locally at a share of each limit until it answers");
+            "{} is unavailable: limits run locally at a share of each limit until it answers",
+            self.inner.primary.label());
         s.last_probe.store(wall_ms(), Ordering::Relaxed);
         self.inner.primary.seed(&s.local, None, s.live_processes());
         s.down.store(true, Ordering::Release);
@@ -412,7 +415,8 @@ impl<P: Primary> Degrading<P> {
                 }
                 tracing::warn!(error = %err, scope = scope.unwrap_or_default(),
                     live_processes = s.live_processes(),
-                    "a project's shared state is unavailable: its limits run locally at a share until it answers");
+                    "{} is unavailable for a project (the node that holds it): its limits run locally at a share until it answers",
+                    self.inner.primary.label());
                 self.inner.primary.seed(&s.local, scope, s.live_processes());
                 cut.down.store(true, Ordering::Release);
             }
@@ -497,7 +501,8 @@ impl<P: Primary> Degrading<P> {
                 })
                 .await;
             if let Err(e) = written {
-                tracing::warn!(error = %e, "a change made while the shared state was away is not written yet");
+                tracing::warn!(error = %e, "a change made while {} was away is not written yet",
+                    self.inner.primary.label());
                 s.dirty.lock().insert(idx);
                 s.pending.store(true, Ordering::Relaxed);
             }
@@ -542,7 +547,8 @@ impl<P: Primary> Inner<P> {
         let s = &self.state;
         if s.down.load(Ordering::Acquire) {
             if let Err(e) = self.replay(None).await {
-                tracing::warn!(error = %e, "the shared state answers, but what was spent meanwhile is not written yet; staying on local shares");
+                tracing::warn!(error = %e, "{} answers, but what was spent meanwhile is not written yet; staying on local shares",
+                    self.primary.label());
                 return false;
             }
             // The count the local shares assumed (the assumed processes included), not what the
@@ -551,7 +557,10 @@ impl<P: Primary> Inner<P> {
             s.recovered_at.store(wall_ms(), Ordering::Relaxed);
             s.counted(count);
             s.down.store(false, Ordering::Release);
-            tracing::warn!("the shared state answers: limits and health are shared from now on");
+            tracing::warn!(
+                "{} answers: limits and health are shared from now on",
+                self.primary.label()
+            );
             return true;
         }
         s.counted(count);
@@ -569,7 +578,8 @@ impl<P: Primary> Inner<P> {
                 continue;
             }
             if let Err(e) = self.replay(Some(scope)).await {
-                tracing::warn!(error = %e, "a project's shared state answers again, but what was spent meanwhile is not written yet");
+                tracing::warn!(error = %e, "{} answers for a project again, but what was spent meanwhile is not written yet",
+                    self.primary.label());
                 continue;
             }
             self.state
@@ -579,7 +589,8 @@ impl<P: Primary> Inner<P> {
             cut.down.store(false, Ordering::Release);
             tracing::warn!(
                 scope,
-                "a project's shared state answers: its limits are shared again"
+                "{} answers for a project again: its limits are shared again",
+                self.primary.label()
             );
         }
     }
@@ -720,7 +731,8 @@ impl<P: Primary> StateStore for Degrading<P> {
         }
         tracing::warn!(
             key_id = key.key_id,
-            "the shared state is unavailable: this change is kept here and written back once it answers"
+            "{} is unavailable: this change is kept here and written back once it answers",
+            self.inner.primary.label()
         );
         let before = s.activation(key);
         let out = s.local.update_key(key, f).await;
@@ -903,6 +915,9 @@ mod tests {
             } else {
                 "fake (degraded)"
             }
+        }
+        fn label(&self) -> &'static str {
+            "the fake"
         }
         fn window_ms(&self) -> Option<Millis> {
             Some(60_000)

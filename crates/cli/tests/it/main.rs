@@ -1478,3 +1478,80 @@ fn data_check_reports_the_layout_and_names_bad_input() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["start"], "2024-02-01");
 }
+
+/// Issue 14: a key without `model_name` keeps each model's limits apart, whatever model a
+/// client names: the gateway asks the API at start which models it serves and gives each a
+/// bucket of its own. Two models outside the built-in list each get their 3 a minute; a fourth
+/// call of one of them is refused by the gateway before Google sees it.
+#[tokio::test]
+async fn serve_gives_every_model_the_api_serves_a_bucket_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "a1", "rpm": 3, "tpm": 1000000, "rpd": 100000}]}"#,
+    )
+    .unwrap();
+    let sim = start_sim(
+        dir.path(),
+        "models = [\"gemini-2.5-flash\", \"gemini-9-pro-preview\", \"gemini-9-flash-preview\"]\n\
+         [[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
+    );
+    let gateway = listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+            .current_dir(dir.path())
+            .env_clear()
+            .envs([
+                ("ENABLE_KEY_ROTATION", "true"),
+                ("GEMINI_KEY_a1", "sim-material-a1"),
+                ("GEMINI_BASE_URL", sim.base.as_str()),
+            ]),
+    );
+    let client = reqwest::Client::new();
+    let call = |model: &str| {
+        client
+            .post(format!(
+                "{}/v1beta/models/{model}:generateContent",
+                gateway.base
+            ))
+            .header("x-goog-api-key", "cli-token")
+            .header("content-type", "application/json")
+            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+            .send()
+    };
+    for model in ["gemini-9-pro-preview", "gemini-9-flash-preview"] {
+        for i in 0..3 {
+            let r = call(model).await.unwrap();
+            let status = r.status().as_u16();
+            assert_eq!(status, 200, "{model} call {i}: {}", r.text().await.unwrap());
+        }
+    }
+    let fourth = call("gemini-9-pro-preview").await.unwrap();
+    assert_eq!(fourth.status().as_u16(), 429, "3 a minute for each model");
+    let health: serde_json::Value = client
+        .get(format!("{}/v1/keys/health", gateway.base))
+        .bearer_auth("cli-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows: Vec<(String, u64)> = health["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["model"].as_str().unwrap().to_owned(),
+                k["rpm_used"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for model in ["gemini-9-pro-preview", "gemini-9-flash-preview"] {
+        assert!(
+            rows.contains(&(model.to_owned(), 3)),
+            "{model} has a row of its own: {rows:?}"
+        );
+    }
+}

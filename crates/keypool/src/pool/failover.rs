@@ -196,6 +196,30 @@ impl<'r> Route<'r> {
     }
 }
 
+impl<S: StateStore> KeyPool<S> {
+    /// The model a lease is for: its bucket's; or, for a key that serves any model from its
+    /// project's bucket for the models without one of their own, the first model of the route
+    /// that has none (the one the request named, not the bucket's `*`).
+    fn model_of<'p>(&'p self, lease: &Lease, route: &Route<'p>) -> &'p str {
+        let bucket = self.buckets[lease.bucket].model.as_str();
+        if bucket != super::ANY_MODEL {
+            return bucket;
+        }
+        let own = |m: &str| {
+            if lease.is_fallback() {
+                self.secondary.contains_key(m)
+            } else {
+                self.primary.contains_key(m)
+            }
+        };
+        route.models[route.first..]
+            .iter()
+            .copied()
+            .find(|m| !own(m))
+            .unwrap_or(bucket)
+    }
+}
+
 /// The jittered backoff after the `n`-th 503 of a request, within its deadline, unless no
 /// attempt is left anyway.
 async fn overloaded_wait<S: StateStore>(
@@ -222,7 +246,7 @@ impl<S: StateStore> KeyPool<S> {
     /// [`ExecuteError`]: the pool had nothing, the caller's request is wrong, or it gave up.
     pub async fn execute_held<'p, T, E, F, Fut>(
         &'p self,
-        req: &SelectRequest<'_>,
+        req: &SelectRequest<'p>,
         policy: &FailoverPolicy,
         budget: &RetryBudget,
         mut call: F,
@@ -264,7 +288,7 @@ impl<S: StateStore> KeyPool<S> {
             };
             attempts += 1;
             let entry = &self.keys[lease.key];
-            let model = &self.buckets[lease.bucket].model;
+            let model = self.model_of(&lease, &route);
             let grant = Grant {
                 key_id: &entry.key_id,
                 api_key: entry.key.load_full(),
@@ -291,7 +315,7 @@ impl<S: StateStore> KeyPool<S> {
                         value,
                         lease,
                         key_id: entry.key_id.clone(),
-                        model: model.clone(),
+                        model: model.to_owned(),
                         project,
                         attempts,
                     });
@@ -379,7 +403,7 @@ impl<S: StateStore> KeyPool<S> {
     /// As [`Self::execute_held`].
     pub async fn execute<'p, T, E, F, Fut>(
         &'p self,
-        req: &SelectRequest<'_>,
+        req: &SelectRequest<'p>,
         policy: &FailoverPolicy,
         budget: &RetryBudget,
         mut call: F,

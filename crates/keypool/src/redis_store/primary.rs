@@ -53,6 +53,10 @@ impl Primary for RedisShared {
         }
     }
 
+    fn label(&self) -> &'static str {
+        "Redis"
+    }
+
     fn window_ms(&self) -> Option<Millis> {
         self.names().ok().map(|n| n.window_ms)
     }

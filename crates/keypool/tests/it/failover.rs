@@ -333,7 +333,54 @@ async fn without_fallback_the_error_lists_every_key_and_when_one_frees(b: Backen
     assert!(err.is_retryable());
 }
 
+/// Issue 14: a key without `model_name` serves a model with no bucket of its own from its
+/// project's shared bucket, and the call goes upstream under the model the request named —
+/// never the bucket's `*` — with its fallback model too.
+async fn a_model_without_a_bucket_is_called_by_its_own_name(b: Backend) {
+    let (pool, _clock) = pool_with_file(
+        b,
+        r#"{"keys": [{"key_id": "a1", "project": "pa", "rpm": 100, "tpm": 100000, "rpd": 1000}]}"#,
+        &[],
+    )
+    .await;
+    let policy = FailoverPolicy::default();
+    let budget = RetryBudget::default();
+    let called = RefCell::new(Vec::new());
+    let also = ["models/gemini-9-flash-preview"];
+    let done = pool
+        .execute(
+            &SelectRequest {
+                also_models: &also,
+                ..SelectRequest::new("models/gemini-9-pro-preview", 10)
+            },
+            &policy,
+            &budget,
+            |g: Grant<'_>| {
+                called.borrow_mut().push(g.model.to_owned());
+                // The first model is overloaded: the fallback model is called next.
+                let answer = if g.attempt == 1 {
+                    (
+                        Outcome::Overloaded {
+                            detail: "503 UNAVAILABLE".into(),
+                        },
+                        Err("overloaded".to_owned()),
+                    )
+                } else {
+                    (Outcome::Success { input_tokens: 7 }, Ok(()))
+                };
+                async move { answer }
+            },
+        )
+        .await;
+    assert!(done.is_ok(), "{done:?}");
+    assert_eq!(
+        called.into_inner(),
+        ["gemini-9-pro-preview", "gemini-9-flash-preview"]
+    );
+}
+
 crate::backends!(
+    a_model_without_a_bucket_is_called_by_its_own_name,
     transient_error_fails_over_to_another_key,
     per_minute_429_fails_over_to_another_project,
     per_day_429_fails_over_and_cools_until_pacific_midnight,
