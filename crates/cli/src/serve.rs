@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::exit::UsageError;
 
 /// How long the gateway waits at start for the list of models the API serves.
-const LIST_MODELS_TIMEOUT: Duration = Duration::from_secs(10);
+const LIST_MODELS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Adds every model the API serves (for generation or embeddings) to the models with buckets
 /// of their own: a key without `model_name` then keeps each model's limits apart, as Google

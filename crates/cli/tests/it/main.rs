@@ -179,19 +179,24 @@ impl Drop for Listening {
     }
 }
 
-/// Spawns `cmd` with stderr piped and waits for the `http://` address it announces.
+/// Spawns `cmd` with stderr piped and waits for the `http://` address it announces (after any
+/// warnings of its start).
 pub(crate) fn listening(cmd: &mut Command) -> Listening {
     use std::io::{BufRead, BufReader};
     let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let base = loop {
+        let line = lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("the server ended without announcing an address: {seen:?}"));
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            break url.to_owned();
+        }
+        seen.push(line);
+        assert!(seen.len() < 20, "no address in {seen:?}");
+    };
     Listening { child, base }
 }
 
