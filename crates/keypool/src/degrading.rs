@@ -211,9 +211,20 @@ impl State {
 }
 
 /// A primary store with degraded mode around it. See the module documentation.
-#[derive(Debug)]
 pub struct Degrading<P> {
     inner: Arc<Inner<P>>,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for Degrading<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.inner.state;
+        f.debug_struct("Degrading")
+            .field("primary", &self.inner.primary)
+            .field("down", &s.down.load(Ordering::Relaxed))
+            .field("scopes_cut", &s.any_cut())
+            .field("live", &s.live.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
