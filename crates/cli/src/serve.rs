@@ -21,6 +21,12 @@ const LIST_MODELS_TIMEOUT: Duration = Duration::from_secs(5);
 /// of this process, counting no quota); when the list cannot be had, a model outside the known
 /// ones shares its project's bucket for the others, and the gateway says so.
 async fn with_served_models(mut config: PoolConfig, gemini: &gemini::ClientConfig) -> PoolConfig {
+    // Keys that each serve one model have its bucket already: nothing to ask.
+    let serves_any =
+        config.fallback.is_some() || config.keys.iter().any(|k| k.model == keypool::ANY_MODEL);
+    if !serves_any {
+        return config;
+    }
     let listed = async {
         let pool = KeyPool::in_memory(&config, Arc::new(SystemClock)).ok()?;
         let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini.clone()).ok()?);

@@ -13,6 +13,7 @@ use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, Stat
 #[cfg(feature = "redis")]
 use crate::window::CooldownReason;
 use crate::window::Window;
+
 #[derive(Debug)]
 struct MemoryInner {
     buckets: Vec<Mutex<Window>>,
@@ -31,6 +32,12 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Bucket `idx`'s window, once laid out (seeding and write-back ignore a stray index).
+    #[cfg(feature = "redis")]
+    fn window_at(&self, idx: usize) -> Option<&Mutex<Window>> {
+        self.inner.get()?.buckets.get(idx)
+    }
+
     /// Overwrites a key's record (seeding a fallback from shared state).
     #[cfg(feature = "redis")]
     pub(crate) fn seed_key(&self, idx: usize, health: KeyHealth) {
@@ -42,7 +49,7 @@ impl MemoryStore {
     /// Takes learned limits (seeding a fallback from shared state).
     #[cfg(feature = "redis")]
     pub(crate) fn seed_learned(&self, idx: usize, now: Millis, limits: Limits) {
-        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+        if let Some(b) = self.window_at(idx) {
             b.lock().learn(now, limits);
         }
     }
@@ -57,7 +64,7 @@ impl MemoryStore {
         usage: crate::window::Usage,
         processes: u64,
     ) {
-        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+        if let Some(b) = self.window_at(idx) {
             b.lock().seed_usage(at, usage, processes);
         }
     }
@@ -65,7 +72,7 @@ impl MemoryStore {
     /// Counts a call the shared store granted (see [`Window::record`]).
     #[cfg(feature = "redis")]
     pub(crate) fn record_call(&self, idx: usize, now: Millis, tokens: u64) {
-        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+        if let Some(b) = self.window_at(idx) {
             b.lock().record(now, tokens);
         }
     }
@@ -79,9 +86,7 @@ impl MemoryStore {
     /// The calls a bucket granted itself still in its window (see [`Window::own_calls`]).
     #[cfg(feature = "redis")]
     pub(crate) fn own_calls(&self, idx: usize, now: Millis) -> Vec<(u64, Millis, u64)> {
-        self.inner
-            .get()
-            .and_then(|i| i.buckets.get(idx))
+        self.window_at(idx)
             .map(|b| b.lock().own_calls(now))
             .unwrap_or_default()
     }
@@ -89,7 +94,7 @@ impl MemoryStore {
     /// Cools a bucket (seeding a fallback from shared state).
     #[cfg(feature = "redis")]
     pub(crate) fn seed_cooldown(&self, idx: usize, until: Millis, reason: CooldownReason) {
-        if let Some(b) = self.inner.get().and_then(|i| i.buckets.get(idx)) {
+        if let Some(b) = self.window_at(idx) {
             b.lock().cool(until.saturating_sub(1), until, reason);
         }
     }

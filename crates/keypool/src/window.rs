@@ -200,7 +200,8 @@ impl Window {
 
     /// Drops finished calls older than the window (and in-flight ones past the hold), and
     /// resets the day counter at Pacific midnight.
-    fn advance(&mut self, now: Millis) {
+    /// Returns the window's time (see [`Self::tick`]).
+    fn advance(&mut self, now: Millis) -> Millis {
         let now = self.tick(now);
         let edge = now - self.length_ms;
         while let Some(front) = self.done.front() {
@@ -221,6 +222,7 @@ impl Window {
             self.day_count = 0;
             self.day_ends_at = next_pacific_midnight(now);
         }
+        now
     }
 
     fn count(&self) -> u64 {
@@ -269,8 +271,7 @@ impl Window {
     /// also holds it for a window: a process that just came back from degraded mode keeps
     /// within its local share until what it spent while degraded has left the window.
     pub fn record(&mut self, now: Millis, tokens: u64) {
-        let now = self.tick(now);
-        self.advance(now);
+        let now = self.advance(now);
         self.recorded += 1;
         let at = self.done.back().map_or(now, |b| now.max(b.at));
         let id = RECORDED_IDS + self.recorded;
@@ -284,7 +285,7 @@ impl Window {
     /// now (it holds its slot at least that long). What degraded mode spent, for the shared
     /// store to count once it answers again.
     pub fn own_calls(&mut self, now: Millis) -> Vec<(u64, Millis, u64)> {
-        self.advance(now);
+        let now = self.advance(now);
         self.done
             .iter()
             .filter(|e| e.id < RECORDED_IDS)
@@ -319,8 +320,7 @@ impl Window {
     /// Whether one request of `tokens` fits now under `limits` (the declared ones; learned ones
     /// lower them), without taking it.
     pub fn check(&mut self, now: Millis, limits: Limits, tokens: u64) -> Check {
-        let now = self.tick(now);
-        self.advance(now);
+        let now = self.advance(now);
         let limits = limits.min(self.learned(now));
         if let Some((until, _)) = self.cooldown(now) {
             return Check::Full {
@@ -416,8 +416,7 @@ impl Window {
     /// from now, with `actual_tokens` in place of the estimate when given (refund or charge).
     /// A reservation no longer in flight (already finished, or past the hold) is ignored.
     pub fn complete(&mut self, now: Millis, id: u64, actual_tokens: Option<u64>) {
-        let now = self.tick(now);
-        self.advance(now);
+        let now = self.advance(now);
         if let Some(mut e) = self.take_inflight(id) {
             if let Some(actual) = actual_tokens {
                 self.tokens = self.tokens.saturating_sub(e.tokens) + actual;
@@ -436,7 +435,6 @@ impl Window {
 
     /// Undoes a reservation whose request was never sent (or never counted upstream).
     pub fn release(&mut self, now: Millis, id: u64) {
-        let now = self.tick(now);
         self.advance(now);
         if let Some(e) = self.take_inflight(id) {
             self.tokens = self.tokens.saturating_sub(e.tokens);
@@ -541,6 +539,31 @@ mod tests {
         // The oldest leaves at exactly T0 + 60 s.
         assert!(w.reserve(T0 + WINDOW_MS - 1, L, 1).is_err());
         assert!(w.reserve(T0 + WINDOW_MS, L, 1).is_ok());
+    }
+
+    /// A caller that read the clock before another but reached the window after it is served at
+    /// the later time: its grant is stamped then, and finishing it never puts an entry before
+    /// one already logged.
+    #[test]
+    fn the_windows_clock_never_runs_back() {
+        let mut w = Window::default();
+        let a = w.reserve(T0 + 1000, L, 1).unwrap();
+        assert_eq!(w.clock(), T0 + 1000);
+        let b = w.reserve(T0 + 400, L, 1).unwrap();
+        assert_eq!(
+            w.clock(),
+            T0 + 1000,
+            "a stale now is served at the later time"
+        );
+        w.complete(T0 + 1000, a, None);
+        w.complete(T0 + 500, b, None);
+        // Both finished at T0 + 1 s: one window later, both have left, not one earlier.
+        assert_eq!(
+            w.own_calls(T0 + 2000),
+            vec![(a, T0 + 1000, 1), (b, T0 + 1000, 1)]
+        );
+        assert_eq!(w.usage(T0 + 1000 + WINDOW_MS - 1).rpm_used, 2);
+        assert_eq!(w.usage(T0 + 1000 + WINDOW_MS).rpm_used, 0);
     }
 
     #[test]

@@ -85,12 +85,12 @@ impl RedisConn {
         if tls {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        for seed in &seeds {
+        for (i, seed) in seeds.iter().enumerate() {
             redis::Client::open(seed.as_str()).map_err(|e| {
                 bad_url(format!(
                     "REDIS_URL node #{} is not a Redis URL ({e}): write redis://HOST:PORT[/DB] \
                      or rediss://HOST:PORT",
-                    seeds.iter().position(|s| s == seed).unwrap_or(0) + 1
+                    i + 1
                 ))
             })?;
         }

@@ -9,9 +9,10 @@
 //! released only by its owner), like cooldowns and windows.
 //!
 //! Key names: `<prefix>:v2:{p:<project>}:m:<model>:…` for buckets (v2: a call in flight is
-//! logged at its reservation plus the hold), `<prefix>:v1:{p:<project>}:k:…` for keys. Everything of one project shares one hash tag, so
-//! every script's keys sit in one slot (Redis Cluster works), `v1` lets a later layout run beside
-//! this one, and keys are named by their fingerprint, never their material.
+//! logged at its reservation plus the hold), `<prefix>:v1:{p:<project>}:k:…` for keys.
+//! Everything of one project shares one hash tag, so every script's keys sit in one slot (a Redis
+//! Cluster runs each script on the master of its project), the version lets a later layout run
+//! beside this one, and keys are named by their fingerprint, never their material.
 //!
 //! The parts: `conn.rs` (one node or a Redis Cluster), `scripts.rs` (the Lua, one file each
 //! under `lua/`), `layout.rs` (key names and what a process keeps between round trips),

@@ -584,4 +584,18 @@ async fn seed_nodes_that_are_not_a_cluster_are_a_clear_error() {
     .unwrap_err()
     .to_string();
     assert!(mixed.contains("mixes redis:// and rediss://"), "{mixed}");
+    for (url, says) in [
+        (
+            "redis://127.0.0.1:1/,http://127.0.0.1:2/",
+            "node #2 is not a Redis URL",
+        ),
+        (" , ", "REDIS_URL is empty"),
+    ] {
+        let err = keypool::RedisStore::connect_or_degrade(url, keypool::RedisOptions::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{url:?}: {err}");
+    }
 }
