@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
@@ -27,8 +26,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn sleep(&self, duration: Duration) -> Sleep;
 
     /// Completes when `duration` has passed, without moving the clock: the overall deadline of a
-    /// call in flight. A manual clock moves only when told, so on it a deadline never passes
-    /// by itself.
+    /// call in flight, a store's timeout, the period of a background job. A manual clock moves
+    /// only when told, so on it a deadline passes when the clock is moved past it.
     fn deadline(&self, duration: Duration) -> Sleep {
         self.sleep(duration)
     }
@@ -56,16 +55,26 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to (tests, simulations). Clones share one time.
-#[derive(Debug, Clone, Default)]
+///
+/// [`Clock::sleep`] moves it by the time slept (a waiting test stays instant);
+/// [`Clock::deadline`] waits until something moves it past the deadline (a timeout, or a
+/// background job's period, passes exactly when the test says so).
+#[derive(Debug, Clone)]
 pub struct ManualClock {
-    now: Arc<AtomicI64>,
+    now: Arc<tokio::sync::watch::Sender<Millis>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new(0)
+    }
 }
 
 impl ManualClock {
     /// A clock standing at `now_ms`.
     pub fn new(now_ms: Millis) -> Self {
         Self {
-            now: Arc::new(AtomicI64::new(now_ms)),
+            now: Arc::new(tokio::sync::watch::Sender::new(now_ms)),
         }
     }
 
@@ -78,21 +87,21 @@ impl ManualClock {
         Ok(Self::new(t.timestamp_millis()))
     }
 
-    /// Moves time forward by `duration`.
+    /// Moves time forward by `duration`; deadlines it passes complete.
     pub fn advance(&self, duration: Duration) {
         let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        self.now.fetch_add(ms, Ordering::SeqCst);
+        self.now.send_modify(|now| *now = now.saturating_add(ms));
     }
 
-    /// Sets the time.
+    /// Sets the time; deadlines it passes complete.
     pub fn set(&self, now_ms: Millis) {
-        self.now.store(now_ms, Ordering::SeqCst);
+        self.now.send_replace(now_ms);
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> Millis {
-        self.now.load(Ordering::SeqCst)
+        *self.now.borrow()
     }
 
     fn sleep(&self, duration: Duration) -> Sleep {
@@ -100,8 +109,16 @@ impl Clock for ManualClock {
         Box::pin(std::future::ready(()))
     }
 
-    fn deadline(&self, _duration: Duration) -> Sleep {
-        Box::pin(std::future::pending())
+    fn deadline(&self, duration: Duration) -> Sleep {
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        let at = self.now_ms().saturating_add(ms);
+        // The future keeps the clock alive: it completes only by the clock passing `at`.
+        let clock = Arc::clone(&self.now);
+        let mut moved = clock.subscribe();
+        Box::pin(async move {
+            let _ = moved.wait_for(|now| *now >= at).await;
+            drop(clock);
+        })
     }
 }
 
@@ -227,6 +244,26 @@ mod tests {
         let m = ms("2026-01-16T08:00:00Z");
         assert_eq!(next_pacific_midnight(m), ms("2026-01-17T08:00:00Z"));
         assert_eq!(pacific_day(m), pacific_day(m - 1) + 1);
+    }
+
+    #[tokio::test]
+    async fn a_manual_deadline_passes_when_the_clock_is_moved_past_it() {
+        let c = ManualClock::new(1_000);
+        let mut deadline = c.deadline(Duration::from_millis(300));
+        let mut waker = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(deadline.as_mut().poll(&mut waker).is_pending());
+        c.advance(Duration::from_millis(299));
+        assert!(
+            deadline.as_mut().poll(&mut waker).is_pending(),
+            "1 ms early"
+        );
+        c.advance(Duration::from_millis(1));
+        assert!(deadline.as_mut().poll(&mut waker).is_ready(), "at 1_300");
+        // Setting the time past a deadline passes it too; waiting does not move the clock.
+        let later = c.deadline(Duration::from_secs(60));
+        c.set(62_000);
+        later.await;
+        assert_eq!(c.now_ms(), 62_000);
     }
 
     #[test]

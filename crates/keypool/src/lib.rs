@@ -58,7 +58,7 @@ pub use clock::{
 };
 pub use config::{Environment, KeyOrigin, KeySource, KeySpec, PoolConfig, vars};
 #[cfg(feature = "redis")]
-pub use degrading::Degrading;
+pub use degrading::{Degrading, Progress};
 pub use error::{ConfigError, Exhausted, KeyBlock, PoolError, StoreError};
 pub use health::{HealthPolicy, KeyHealth, KeyState, LastError};
 pub use limits::{LimitSource, Limits};

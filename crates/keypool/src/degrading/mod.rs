@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::clock::{Clock, Millis, SystemClock};
+use crate::clock::{Clock, Millis};
 use crate::error::StoreError;
 use crate::limits::Limits;
 use crate::memory_store::MemoryStore;
@@ -90,12 +90,27 @@ pub trait Primary: StateStore {
 }
 
 /// Settings of degraded mode.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DegradeOptions {
     /// Processes to assume while no trusted heartbeat count is known (`BOTFORGE_PROCESSES`).
     pub(crate) assumed_processes: u64,
     /// How often a process announces itself.
     pub(crate) beat_every: Duration,
+    /// The clock of the background life (its periods, the settling window, the age of a
+    /// process count): the pool's, so that tests step it.
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// What the background life has done so far: a test that steps the clock waits on it for the
+/// round it caused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rounds of the background life finished (one per period of the clock).
+    pub rounds: u64,
+    /// Heartbeats the primary answered, in the background or on an operation's behalf.
+    pub beats: u64,
+    /// Whether anything (every scope, or some) is served locally now.
+    pub degraded: bool,
 }
 
 pub(crate) const PROBE_EVERY_MS: i64 = 500;
@@ -109,7 +124,8 @@ pub(crate) const BEAT_TTL_MS: i64 = 10_000;
 struct Cut {
     /// Its home did not answer an operation: served locally meanwhile.
     down: AtomicBool,
-    /// Wall-clock ms when it came back (0: never); the local share holds one more window.
+    /// When (on the store's clock) it came back (0: never); the local share holds one more
+    /// window.
     recovered_at: AtomicI64,
 }
 
@@ -122,7 +138,7 @@ struct State {
     down: AtomicBool,
     /// Per scope (a primary whose scopes fail alone): cut off while its home does not answer.
     cut: OnceLock<Box<[Cut]>>,
-    /// Wall-clock ms of the last probe or heartbeat started (one at a time).
+    /// When (on the store's clock) the last probe or heartbeat started (one at a time).
     last_probe: AtomicI64,
     last_beat: AtomicI64,
     live: AtomicU64,
@@ -134,7 +150,7 @@ struct State {
     dirty: Mutex<BTreeSet<usize>>,
     /// Whether `dirty` holds any (checked without the lock on every shared operation).
     pending: AtomicBool,
-    /// Wall-clock ms when the whole primary last came back (0: never).
+    /// When (on the store's clock) the whole primary last came back (0: never).
     recovered_at: AtomicI64,
     /// The pool's clock as last seen while degraded (for a primary on the client's clock).
     last_now: AtomicI64,
@@ -143,20 +159,32 @@ struct State {
     settle_live: AtomicU64,
     /// Held while the local fallback is seeded, before it serves.
     seeding: Mutex<()>,
-}
-
-fn wall_ms() -> Millis {
-    SystemClock.now_ms()
+    /// What the background life has done, published as it happens.
+    progress: tokio::sync::watch::Sender<Progress>,
 }
 
 impl State {
+    fn now(&self) -> Millis {
+        self.options.clock.now_ms()
+    }
+
+    /// Publishes whether anything is served locally (after a switch either way).
+    fn publish_degraded(&self) {
+        let degraded = self.down.load(Ordering::Acquire) || self.any_cut();
+        self.progress.send_if_modified(|p| {
+            let changed = p.degraded != degraded;
+            p.degraded = degraded;
+            changed
+        });
+    }
+
     /// A heartbeat counted `live` processes in a set that has existed `age` ms. A set younger
     /// than a heartbeat period (every process started at once, or its node came back empty)
     /// may miss processes that have not beaten since: that count is not trusted. A count lower
     /// than the last one is taken only once that one is a heartbeat lifetime old: a process
     /// that stopped leaves the set within that time anyway.
     fn counted(&self, (live, age): Count) {
-        let now = wall_ms();
+        let now = self.now();
         let live = live.max(1);
         let period = i64::try_from(self.options.beat_every.as_millis()).unwrap_or(BEAT_EVERY_MS);
         self.trusted.store(age >= period, Ordering::Relaxed);
@@ -165,6 +193,7 @@ impl State {
             self.live.store(live, Ordering::Relaxed);
             self.peak_at.store(now, Ordering::Relaxed);
         }
+        self.progress.send_modify(|p| p.beats += 1);
     }
 
     fn live_processes(&self) -> u64 {
@@ -256,6 +285,7 @@ impl<P: Primary> Degrading<P> {
                     last_now: AtomicI64::new(0),
                     settle_live: AtomicU64::new(1),
                     seeding: Mutex::new(()),
+                    progress: tokio::sync::watch::Sender::new(Progress::default()),
                 },
             }),
         }
@@ -302,6 +332,12 @@ impl<P: Primary> Degrading<P> {
         self.state().live_processes()
     }
 
+    /// What the background life has done so far, as it happens: a test that moves the clock
+    /// waits here for the round it caused.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<Progress> {
+        self.state().progress.subscribe()
+    }
+
     /// The scopes (projects) whose limits run locally now.
     pub fn degraded_projects(&self) -> Vec<String> {
         self.inner
@@ -317,44 +353,40 @@ impl<P: Primary> Degrading<P> {
     /// The background life, until the store is dropped: a heartbeat every period while the
     /// primary answers (an idle process is still counted by the others), and a probe every
     /// 500 ms while anything is cut off (a process started before the primary, or cut off from
-    /// it, shares again as soon as it answers, idle or not).
+    /// it, shares again as soon as it answers, idle or not). Its periods run on the store's
+    /// clock: on a manual clock a round runs when the test moves the clock past it.
     pub(crate) fn start(&self) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let inner: Weak<Inner<P>> = Arc::downgrade(&self.inner);
+        let clock = Arc::clone(&self.state().options.clock);
         let beat_every = self.state().options.beat_every;
+        let beat_ms = i64::try_from(beat_every.as_millis()).unwrap_or(BEAT_EVERY_MS);
         let probe_every = Duration::from_millis(u64::try_from(PROBE_EVERY_MS).unwrap_or(500));
+        // Periods count from now, not from when the task first runs.
+        let mut last_beat = clock.now_ms();
+        let mut last_round = last_beat;
         handle.spawn(async move {
-            let mut last_beat = tokio::time::Instant::now();
             loop {
                 let probing = inner
                     .upgrade()
                     .is_some_and(|i| i.state.down.load(Ordering::Relaxed) || i.state.any_cut());
-                tokio::time::sleep(if probing {
+                let period = if probing {
                     probe_every
                 } else {
                     beat_every.min(probe_every)
-                })
-                .await;
+                };
+                let due = last_round.saturating_add(i64::try_from(period.as_millis()).unwrap_or(0));
+                let wait = u64::try_from(due.saturating_sub(clock.now_ms())).unwrap_or(0);
+                clock.deadline(Duration::from_millis(wait)).await;
+                last_round = clock.now_ms();
                 // The store is gone: nothing left to keep alive.
                 let Some(i) = inner.upgrade() else {
                     return;
                 };
-                if i.state.any_cut() {
-                    i.probe_cut().await;
-                }
-                let down = i.state.down.load(Ordering::Relaxed);
-                if !down && last_beat.elapsed() < beat_every {
-                    continue;
-                }
-                last_beat = tokio::time::Instant::now();
-                match i.primary.beat().await {
-                    Ok(count) => {
-                        i.answered(count).await;
-                    }
-                    Err(e) => beat_failed(&e),
-                }
+                i.round(&mut last_beat, beat_ms).await;
+                i.state.progress.send_modify(|p| p.rounds += 1);
             }
         });
     }
@@ -368,7 +400,7 @@ impl<P: Primary> Degrading<P> {
         } else {
             (&s.last_beat, BEAT_EVERY_MS)
         };
-        let now = wall_ms();
+        let now = s.now();
         let prev = last.load(Ordering::Relaxed);
         if now - prev < every_ms
             || last
@@ -410,9 +442,10 @@ impl<P: Primary> Degrading<P> {
         tracing::warn!(error = %err, live_processes = s.live_processes(),
             "{} is unavailable: limits run locally at a share of each limit until it answers",
             self.inner.primary.label());
-        s.last_probe.store(wall_ms(), Ordering::Relaxed);
+        s.last_probe.store(s.now(), Ordering::Relaxed);
         self.inner.primary.seed(&s.local, None, s.live_processes());
         s.down.store(true, Ordering::Release);
+        s.publish_degraded();
     }
 
     /// An operation of `scope` found the primary unavailable: that scope degrades when scopes
@@ -431,6 +464,7 @@ impl<P: Primary> Degrading<P> {
                     self.inner.primary.label());
                 self.inner.primary.seed(&s.local, scope, s.live_processes());
                 cut.down.store(true, Ordering::Release);
+                s.publish_degraded();
             }
             _ => self.degrade_now(err),
         }
@@ -444,7 +478,8 @@ impl<P: Primary> Degrading<P> {
             return false;
         };
         let s = self.state();
-        let within = |at: i64| at > 0 && wall_ms() < at.saturating_add(window_ms);
+        let now = s.now();
+        let within = |at: i64| at > 0 && now < at.saturating_add(window_ms);
         within(s.recovered_at.load(Ordering::Relaxed))
             || s.cut_of(self.inner.primary.bucket_scope(bucket))
                 .is_some_and(|c| within(c.recovered_at.load(Ordering::Relaxed)))
@@ -530,13 +565,32 @@ fn beat_failed(e: &StoreError) {
 }
 
 impl<P: Primary> Inner<P> {
+    /// One round of the background life: probes what is cut off, and beats when the primary
+    /// is down (a probe) or a heartbeat period has passed since `last_beat`.
+    async fn round(&self, last_beat: &mut Millis, beat_ms: Millis) {
+        if self.state.any_cut() {
+            self.probe_cut().await;
+        }
+        let now = self.state.now();
+        if !self.state.down.load(Ordering::Relaxed) && now - *last_beat < beat_ms {
+            return;
+        }
+        *last_beat = now;
+        match self.primary.beat().await {
+            Ok(count) => {
+                self.answered(count).await;
+            }
+            Err(e) => beat_failed(&e),
+        }
+    }
+
     /// Adds to the primary what this process granted itself while degraded, bucket by bucket
     /// (`only`: one scope's), before it shares again.
     async fn replay(&self, only: Option<usize>) -> Result<(), StoreError> {
         let now = if self.primary.client_time() {
             self.state.last_now.load(Ordering::Relaxed)
         } else {
-            wall_ms()
+            self.state.now()
         };
         let buckets = self.state.local.bucket_count();
         for i in 0..buckets {
@@ -566,9 +620,10 @@ impl<P: Primary> Inner<P> {
             // The count the local shares assumed (the assumed processes included), not what the
             // first heartbeats after the outage count.
             s.settle_live.store(s.live_processes(), Ordering::Relaxed);
-            s.recovered_at.store(wall_ms(), Ordering::Relaxed);
+            s.recovered_at.store(s.now(), Ordering::Relaxed);
             s.counted(count);
             s.down.store(false, Ordering::Release);
+            s.publish_degraded();
             tracing::warn!(
                 "{} answers: limits and health are shared from now on",
                 self.primary.label()
@@ -597,8 +652,9 @@ impl<P: Primary> Inner<P> {
             self.state
                 .settle_live
                 .fetch_max(self.state.live_processes(), Ordering::Relaxed);
-            cut.recovered_at.store(wall_ms(), Ordering::Relaxed);
+            cut.recovered_at.store(self.state.now(), Ordering::Relaxed);
             cut.down.store(false, Ordering::Release);
+            self.state.publish_degraded();
             tracing::warn!(
                 scope,
                 "{} answers for a project again: its limits are shared again",

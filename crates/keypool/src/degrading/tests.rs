@@ -1,11 +1,12 @@
 //! Degraded mode around a primary that is not Redis: an in-process store that can be made
 //! unreachable.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Count, DegradeOptions, Degraded, Degrading, Primary};
-use crate::clock::Millis;
+use super::{Count, DegradeOptions, Degraded, Degrading, Primary, Progress};
+use crate::clock::{Clock, ManualClock, Millis};
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth};
 use crate::limits::Limits;
@@ -150,13 +151,22 @@ impl Primary for Flaky {
     }
 }
 
+/// Lets every other task of this (current-thread) runtime run what it can.
+async fn settle() {
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn any_primary_degrades_to_local_shares_and_hands_back_what_it_granted() {
+    let clock = ManualClock::new(1_800_000_000_000);
     let store = Degrading::new(
         Flaky::default(),
         DegradeOptions {
             assumed_processes: 4,
             beat_every: Duration::from_secs(2),
+            clock: Arc::new(clock.clone()),
         },
     );
     store
@@ -185,8 +195,10 @@ async fn any_primary_degrades_to_local_shares_and_hands_back_what_it_granted() {
             rpd: None,
         },
     };
+    store.start();
+    let mut progress = store.progress();
     let policy = HealthPolicy::default();
-    let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+    let now = clock.now_ms();
     let granted = |a: &Result<Acquired, StoreError>| matches!(a, Ok(Acquired::Granted { .. }));
 
     // The primary never answered: 8 a minute ÷ 4 assumed processes = 2 here.
@@ -204,14 +216,35 @@ async fn any_primary_degrades_to_local_shares_and_hands_back_what_it_granted() {
         "a share of 2"
     );
 
-    // It answers: the next probe writes back the 2 local calls and shares again.
+    assert_eq!(
+        *progress.borrow_and_update(),
+        Progress {
+            rounds: 0,
+            beats: 0,
+            degraded: true
+        }
+    );
+
+    // It answers. The background life probes every 500 ms of the store's clock: 1 ms short of
+    // that nothing has run; at 500 ms one round writes back the 2 local calls and shares again.
     store.primary().up.store(true, Ordering::Relaxed);
-    let mut tries = 0;
-    while store.is_degraded() {
-        store.inner.answered((1, 60_000)).await;
-        tries += 1;
-        assert!(tries < 3, "never shared again");
-    }
+    clock.advance(Duration::from_millis(499));
+    settle().await;
+    assert!(store.is_degraded(), "no probe before its period");
+    assert_eq!(progress.borrow().rounds, 0);
+    clock.advance(Duration::from_millis(1));
+    // Nothing here waits on real time: the round has run once the tasks had their turn.
+    settle().await;
+    assert_eq!(
+        *progress.borrow(),
+        Progress {
+            rounds: 1,
+            beats: 1,
+            degraded: false
+        },
+        "one round, whose heartbeat shared again"
+    );
+    assert!(!store.is_degraded());
     assert_eq!(store.primary().replayed.load(Ordering::Relaxed), 2);
     assert_eq!(store.backend(), "fake");
     assert!(store.degraded_projects().is_empty());

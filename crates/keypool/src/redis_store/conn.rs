@@ -5,7 +5,12 @@
 //! (`INFO cluster`); from then on every command goes through the cluster client, which routes
 //! each by its key's slot (every script's keys share one project's hash tag, so a script runs
 //! on the master that holds that project).
+//!
+//! Every command is bounded on the store's clock (the pool's): the response timeout, plus the
+//! connect timeout until the first answer. On a manual clock a command that Redis never
+//! answers fails exactly when the test moves the clock past its timeout.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use super::{RedisOptions, redis_err};
+use crate::clock::Clock;
 use crate::error::StoreError;
 
 /// How a process reaches Redis. Cloning is cheap: clones share the connections.
@@ -34,6 +40,10 @@ struct Setup {
     ca_pem: Option<Vec<u8>>,
     /// One detection at a time.
     gate: tokio::sync::Mutex<()>,
+    /// What the timeouts run on.
+    clock: Arc<dyn Clock>,
+    /// Whether any command was answered (until then a command's time includes connecting).
+    answered: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -105,9 +115,12 @@ impl RedisConn {
             _ => redis::Client::open(first.as_str()),
         }
         .map_err(redis_err("connect"))?;
+        // The response timeout runs on the store's clock (see `bounded`): on the socket it would
+        // only fail the command too, it does not make the manager reconnect. Connecting keeps
+        // its own bound on the socket: a reconnection in the background has no caller waiting.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let single = ConnectionManager::new_lazy_with_config(client, config)
@@ -121,6 +134,8 @@ impl RedisConn {
                 response_timeout: options.response_timeout,
                 ca_pem: options.ca_pem.clone(),
                 gate: tokio::sync::Mutex::new(()),
+                clock: Arc::clone(&options.clock),
+                answered: AtomicBool::new(false),
             }),
         })
     }
@@ -164,7 +179,7 @@ impl RedisConn {
         if !self.seeded() {
             let info: String = redis::cmd("INFO")
                 .arg("cluster")
-                .query_async(&mut self.single.clone())
+                .query_async(&mut self.clone())
                 .await
                 .map_err(redis_err("connect"))?;
             if !info.lines().any(|l| l.trim() == "cluster_enabled:1") {
@@ -172,6 +187,8 @@ impl RedisConn {
                 return Ok(());
             }
         }
+        // The cluster client keeps its own timeouts on the socket as well: its redirections and
+        // retries run inside one command of ours.
         let mut builder = ClusterClient::builder(self.setup.seeds.iter().map(String::as_str))
             .connection_timeout(self.setup.connect_timeout)
             .response_timeout(self.setup.response_timeout)
@@ -185,7 +202,8 @@ impl RedisConn {
             });
         }
         let client = builder.build().map_err(redis_err("connect"))?;
-        let conn = client.get_async_connection().await.map_err(|e| {
+        let connecting = Box::pin(async move { client.get_async_connection().await });
+        let conn = bounded(&self.setup, connecting, true).await.map_err(|e| {
             let err = redis_err("connect")(e);
             match err {
                 StoreError::Redis { op, message } if self.seeded() => StoreError::Redis {
@@ -209,15 +227,49 @@ impl RedisConn {
     }
 }
 
+/// `call`, failed with a timeout (an I/O error, as Redis reports its own) when it has not
+/// answered within the response timeout on `setup`'s clock, plus the connect timeout while
+/// `connecting` (a connection is made first).
+fn bounded<'a, T: Send + 'a>(
+    setup: &Arc<Setup>,
+    call: RedisFuture<'a, T>,
+    connecting: bool,
+) -> RedisFuture<'a, T> {
+    let timeout = if connecting {
+        setup.response_timeout + setup.connect_timeout
+    } else {
+        setup.response_timeout
+    };
+    let expiry = setup.clock.deadline(timeout);
+    let setup = Arc::clone(setup);
+    Box::pin(async move {
+        tokio::select! {
+            biased;
+            answer = call => {
+                if answer.is_ok() && connecting {
+                    setup.answered.store(true, Ordering::Relaxed);
+                }
+                answer
+            }
+            () = expiry => Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from Redis within {} ms", timeout.as_millis()),
+            ))),
+        }
+    })
+}
+
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self.cluster() {
+        let call = match self.cluster() {
             Some(c) => {
                 let mut c = c.clone();
                 Box::pin(async move { c.req_packed_command(cmd).await })
             }
             None => self.single.req_packed_command(cmd),
-        }
+        };
+        let connecting = !self.setup.answered.load(Ordering::Relaxed);
+        bounded(&self.setup, call, connecting)
     }
 
     fn req_packed_commands<'a>(
@@ -226,13 +278,15 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self.cluster() {
+        let call = match self.cluster() {
             Some(c) => {
                 let mut c = c.clone();
                 Box::pin(async move { c.req_packed_commands(pipeline, offset, count).await })
             }
             None => self.single.req_packed_commands(pipeline, offset, count),
-        }
+        };
+        let connecting = !self.setup.answered.load(Ordering::Relaxed);
+        bounded(&self.setup, call, connecting)
     }
 
     fn get_db(&self) -> i64 {

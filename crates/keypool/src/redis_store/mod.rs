@@ -22,8 +22,8 @@
 //! [`crate::Degrading`], which runs the limits locally while Redis, or a cluster master, is
 //! away.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
@@ -31,7 +31,7 @@ use chrono_tz::America::Los_Angeles;
 use parking_lot::Mutex;
 use redis::{Script, Value};
 
-use crate::clock::Millis;
+use crate::clock::{Clock, Millis, SystemClock};
 use crate::degrading::{BEAT_EVERY_MS, DegradeOptions, Degrading};
 use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth};
@@ -64,9 +64,10 @@ pub enum RedisTime {
 pub struct RedisOptions {
     /// Prefix of every key name (tests use their own).
     pub prefix: String,
-    /// Connect timeout: a dead Redis never stalls a request longer than this.
+    /// Connect timeout: a dead Redis never stalls a request longer than this (on top of the
+    /// response timeout, for a command that has to connect first).
     pub connect_timeout: Duration,
-    /// Command timeout.
+    /// Command timeout, on [`Self::clock`].
     pub response_timeout: Duration,
     /// Whose clock limits run on.
     pub time: RedisTime,
@@ -79,6 +80,9 @@ pub struct RedisOptions {
     /// For `rediss://`: the certificate authority to trust (PEM), instead of the system's
     /// (`REDIS_CA_FILE`).
     pub ca_pem: Option<Vec<u8>>,
+    /// What the timeouts, heartbeats and probes run on: the pool's clock (a test steps a
+    /// [`crate::ManualClock`] and a command Redis does not answer times out exactly then).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for RedisOptions {
@@ -91,6 +95,7 @@ impl Default for RedisOptions {
             assumed_processes: 4,
             beat_every: Duration::from_millis(u64::try_from(BEAT_EVERY_MS).unwrap_or(2_000)),
             ca_pem: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -200,6 +205,7 @@ impl RedisStore {
         let degrade = DegradeOptions {
             assumed_processes: options.assumed_processes,
             beat_every: options.beat_every,
+            clock: Arc::clone(&options.clock),
         };
         Ok(Degrading::new(RedisShared::lazy(url, options)?, degrade))
     }

@@ -6,7 +6,7 @@ use redis::Script;
 
 use super::scripts::LUA_BEAT;
 use super::{RedisShared, pacific_offset_ms, redis_err};
-use crate::clock::{Clock, Millis, SystemClock};
+use crate::clock::Millis;
 use crate::degrading::{BEAT_TTL_MS, Count, Degraded, Primary};
 use crate::error::StoreError;
 use crate::limits::Limits;
@@ -17,6 +17,21 @@ impl RedisShared {
     /// slot (the set's name is its hash tag).
     fn procs_key(&self) -> String {
         format!("{}:v1:procs", self.options.prefix)
+    }
+}
+
+/// `ask` (a heartbeat or probe: idempotent), asked once more when it met a connection the
+/// server closed. That is what a Redis that restarted looks like to the first command after:
+/// the connection manager reconnects on that error, so the second try sees whether Redis
+/// answers now, instead of the next period.
+async fn again_on_a_new_connection<T, F, Fut>(mut ask: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    match ask().await {
+        Err(e) if e.is_connection_dropped() || e.is_unrecoverable_error() => ask().await,
+        answer => answer,
     }
 }
 
@@ -79,7 +94,7 @@ impl Primary for RedisShared {
                 local.seed_key(i, self.health_on_host(c.lock().health.clone()));
             }
         }
-        let now = SystemClock.now_ms();
+        let now = self.options.clock.now_ms();
         for (i, c) in names.bucket_cache.iter().enumerate() {
             if !ours(names.bucket_project.get(i)) {
                 continue;
@@ -100,25 +115,31 @@ impl Primary for RedisShared {
         // Finds out first (once) whether Redis is a cluster.
         self.conn.detect().await?;
         let key = self.procs_key();
-        Script::new(LUA_BEAT)
-            .key(&key)
+        let script = Script::new(LUA_BEAT);
+        let mut invocation = script.key(&key);
+        invocation
             .key(format!("{{{key}}}:since"))
             .arg(&self.owner)
-            .arg(BEAT_TTL_MS)
-            .invoke_async::<Count>(&mut self.conn.clone())
-            .await
-            .map_err(redis_err("heartbeat"))
+            .arg(BEAT_TTL_MS);
+        again_on_a_new_connection(|| async {
+            invocation
+                .invoke_async::<Count>(&mut self.conn.clone())
+                .await
+        })
+        .await
+        .map_err(redis_err("heartbeat"))
     }
 
     async fn probe(&self, scope: usize) -> bool {
         let Some(probe) = self.names().ok().and_then(|n| n.probes.get(scope)) else {
             return false;
         };
-        let answer: redis::RedisResult<i64> = redis::cmd("EXISTS")
-            .arg(probe)
-            .query_async(&mut self.conn.clone())
-            .await;
-        answer.is_ok()
+        let exists = redis::cmd("EXISTS").arg(probe).to_owned();
+        again_on_a_new_connection(|| async {
+            exists.query_async::<i64>(&mut self.conn.clone()).await
+        })
+        .await
+        .is_ok()
     }
 
     fn client_time(&self) -> bool {

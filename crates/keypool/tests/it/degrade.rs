@@ -1,106 +1,254 @@
 //! Redis going away mid-run (through a loopback proxy that can stop answering) and coming back.
+//!
+//! The store's timeouts, heartbeats and probes run on the pool's clock: these tests step a
+//! [`ManualClock`] and assert what happens at exactly which moment. Real time bounds only how
+//! long a broken test may hang (`SAFETY`), never what a test accepts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use keypool::{
-    AnyStore, KeyPool, Outcome, PoolOptions, RedisOptions, RedisStore, SelectRequest, SystemClock,
+    AnyStore, Clock, KeyPool, ManualClock, Outcome, PoolConfig, PoolOptions, RedisOptions,
+    RedisStore, RedisTime, SelectRequest, SystemClock,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::fixtures::{
     cleanup, config_of, prefix, random_id, redis_available, redis_pool, redis_url,
 };
 
-/// A TCP proxy to the test Redis that can stop answering (`hang`) and resume (`resume`, which
-/// also drops the connections it held, as a restarted server would).
+/// How long a broken test may hang before it fails (real time; no assertion depends on it).
+const SAFETY: Duration = Duration::from_secs(20);
+
+/// The store's response timeout (the default).
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The background probe's period while degraded.
+const PROBE: Duration = Duration::from_millis(500);
+
+/// What the proxy lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Both ways.
+    Open,
+    /// Requests are swallowed unanswered (a hung server).
+    Hang,
+    /// Requests reach Redis; its replies are kept (a reply lost in flight) until `release`.
+    HoldReplies,
+}
+
+/// A TCP proxy to the test Redis that can stop answering (`hang`), keep replies
+/// (`hold_replies`), let them go (`release`) and come back as a restarted server would
+/// (`resume`: the connections it held are dropped).
 struct Proxy {
     addr: SocketAddr,
-    hang: Arc<AtomicBool>,
-    /// Requests reach Redis, its replies wait (a reply lost in flight).
-    hold: Arc<AtomicBool>,
-    generation: Arc<AtomicU64>,
+    /// The flow and the generation of connections (a resume starts a new one).
+    state: Arc<watch::Sender<(Flow, u64)>>,
+    /// Bytes of requests that arrived, and of replies kept.
+    requests: Arc<watch::Sender<usize>>,
+    kept: Arc<watch::Sender<usize>>,
+    /// Connections being forwarded.
+    alive: Arc<watch::Sender<usize>>,
 }
 
 impl Proxy {
     async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let hang = Arc::new(AtomicBool::new(false));
-        let hold = Arc::new(AtomicBool::new(false));
-        let generation = Arc::new(AtomicU64::new(0));
-        let (h, o, g) = (
-            Arc::clone(&hang),
-            Arc::clone(&hold),
-            Arc::clone(&generation),
-        );
+        let proxy = Self {
+            addr,
+            state: Arc::new(watch::Sender::new((Flow::Open, 0))),
+            requests: Arc::new(watch::Sender::new(0)),
+            kept: Arc::new(watch::Sender::new(0)),
+            alive: Arc::new(watch::Sender::new(0)),
+        };
+        let links = proxy.links();
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let flags = [Arc::clone(&h), Arc::clone(&o)];
-                tokio::spawn(forward(inbound, upstream, flags, Arc::clone(&g)));
+                tokio::spawn(forward(inbound, upstream, links.clone()));
             }
         });
-        Self {
-            addr,
-            hang,
-            hold,
-            generation,
+        proxy
+    }
+
+    fn links(&self) -> Links {
+        Links {
+            state: self.state.subscribe(),
+            requests: Arc::clone(&self.requests),
+            kept: Arc::clone(&self.kept),
+            alive: Arc::clone(&self.alive),
         }
     }
 
-    fn hold_replies(&self) {
-        self.hold.store(true, Ordering::SeqCst);
+    fn flow(&self, flow: Flow) {
+        self.state.send_modify(|(f, _)| *f = flow);
     }
 
     fn hang(&self) {
-        self.hang.store(true, Ordering::SeqCst);
+        self.flow(Flow::Hang);
     }
 
-    fn resume(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.hang.store(false, Ordering::SeqCst);
-        self.hold.store(false, Ordering::SeqCst);
+    fn hold_replies(&self) {
+        self.flow(Flow::HoldReplies);
+    }
+
+    /// Replies flow again, the kept ones first, on the same connections.
+    fn release(&self) {
+        self.flow(Flow::Open);
+    }
+
+    /// Answers again on new connections: returns once every old one is closed.
+    async fn resume(&self) {
+        self.state.send_modify(|(f, g)| {
+            *f = Flow::Open;
+            *g += 1;
+        });
+        let mut alive = self.alive.subscribe();
+        tokio::time::timeout(SAFETY, alive.wait_for(|n| *n == 0))
+            .await
+            .expect("the proxy closes its connections")
+            .unwrap();
+    }
+
+    /// Waits until more than `seen` bytes of requests have arrived.
+    async fn requested(&self, seen: usize) {
+        let mut requests = self.requests.subscribe();
+        tokio::time::timeout(SAFETY, requests.wait_for(|n| *n > seen))
+            .await
+            .expect("a request reaches the proxy")
+            .unwrap();
+    }
+
+    fn requests_seen(&self) -> usize {
+        *self.requests.borrow()
+    }
+
+    /// Waits until a reply is kept.
+    async fn keeps_a_reply(&self) {
+        let mut kept = self.kept.subscribe();
+        tokio::time::timeout(SAFETY, kept.wait_for(|n| *n > 0))
+            .await
+            .expect("Redis replies")
+            .unwrap();
     }
 }
 
-async fn forward(
-    inbound: TcpStream,
-    upstream: SocketAddr,
-    [hang, hold]: [Arc<AtomicBool>; 2],
-    generation: Arc<AtomicU64>,
-) {
-    let born = generation.load(Ordering::SeqCst);
+/// What one forwarded connection shares with the proxy.
+#[derive(Clone)]
+struct Links {
+    state: watch::Receiver<(Flow, u64)>,
+    requests: Arc<watch::Sender<usize>>,
+    kept: Arc<watch::Sender<usize>>,
+    alive: Arc<watch::Sender<usize>>,
+}
+
+/// Counts a connection as alive while it is forwarded.
+struct Alive(Arc<watch::Sender<usize>>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+async fn forward(inbound: TcpStream, upstream: SocketAddr, mut links: Links) {
+    links.alive.send_modify(|n| *n += 1);
+    let _alive = Alive(Arc::clone(&links.alive));
+    let born = links.state.borrow().1;
     let Ok(up) = TcpStream::connect(upstream).await else {
         return;
     };
     let (mut ri, mut wi) = inbound.into_split();
     let (mut ru, mut wu) = up.into_split();
     let (mut a, mut b) = (vec![0u8; 16384], vec![0u8; 16384]);
-    // Bounded: a connection lives at most as long as the test.
-    for _ in 0..100_000 {
-        if generation.load(Ordering::SeqCst) != born {
+    let mut kept = Vec::new();
+    // Bounded: each turn moves bytes or follows a change of flow.
+    for _ in 0..1_000_000 {
+        let (flow, generation) = *links.state.borrow_and_update();
+        if generation != born {
             return;
         }
-        if hang.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+        if flow == Flow::Open && !kept.is_empty() {
+            if wi.write_all(&kept).await.is_err() {
+                return;
+            }
+            kept.clear();
         }
-        let replies = !hold.load(Ordering::SeqCst);
         tokio::select! {
             n = ri.read(&mut a) => match n {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if wu.write_all(&a[..n]).await.is_err() { return },
+                Ok(n) => {
+                    links.requests.send_modify(|seen| *seen += n);
+                    // A hung server reads requests and never answers them.
+                    if flow != Flow::Hang && wu.write_all(&a[..n]).await.is_err() {
+                        return;
+                    }
+                }
             },
-            n = ru.read(&mut b), if replies => match n {
+            n = ru.read(&mut b), if flow != Flow::Hang => match n {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if wi.write_all(&b[..n]).await.is_err() { return },
+                Ok(n) if flow == Flow::Open => {
+                    if wi.write_all(&b[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(n) => {
+                    kept.extend_from_slice(&b[..n]);
+                    links.kept.send_modify(|k| *k += n);
+                }
             },
-            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            changed = links.state.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Lets every other task of this (current-thread) runtime run what it can without real time
+/// passing: a task that a moved clock woke has run after this.
+async fn settle() {
+    for _ in 0..64 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A store through `proxy` on `clock` (the scripts too), and a pool on the same clock.
+async fn stepped_pool(
+    proxy: &Proxy,
+    pfx: &str,
+    clock: &ManualClock,
+    config: &PoolConfig,
+    assumed_processes: u64,
+) -> Arc<KeyPool<AnyStore>> {
+    let store = RedisStore::connect(
+        &format!("redis://{}/", proxy.addr),
+        RedisOptions {
+            prefix: pfx.to_owned(),
+            assumed_processes,
+            time: RedisTime::Client,
+            clock: Arc::new(clock.clone()),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    Arc::new(
+        KeyPool::new(
+            config,
+            AnyStore::Redis(Box::new(store)),
+            Arc::new(clock.clone()),
+            PoolOptions::default(),
+        )
+        .unwrap(),
+    )
+}
+
+fn redis_store(pool: &KeyPool<AnyStore>) -> &RedisStore {
+    match pool.store() {
+        AnyStore::Redis(r) => r,
+        _ => panic!("a Redis pool"),
     }
 }
 
@@ -120,7 +268,35 @@ async fn once(pool: &KeyPool<AnyStore>) -> bool {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// One request that must not wait on Redis: the clock stands still, so one that did would
+/// never end.
+async fn once_locally(pool: &KeyPool<AnyStore>) -> bool {
+    tokio::time::timeout(SAFETY, once(pool))
+        .await
+        .expect("a degraded request waited on Redis")
+}
+
+/// Waits (bounded) until the store's background life has finished `rounds` rounds.
+async fn rounds(pool: &KeyPool<AnyStore>, rounds: u64) -> keypool::Progress {
+    let mut progress = redis_store(pool).progress();
+    tokio::time::timeout(SAFETY, progress.wait_for(|p| p.rounds >= rounds))
+        .await
+        .expect("the background life runs when the clock passes its period")
+        .unwrap()
+        .to_owned()
+}
+
+async fn zcard(key: &str) -> u64 {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("ZCARD")
+        .arg(key)
+        .query_async(&mut con)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
 async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again() {
     if !redis_available().await {
         return;
@@ -139,103 +315,87 @@ async fn redis_going_away_degrades_to_local_shares_and_coming_back_shares_again(
         .await
         .unwrap();
 
-    let upstream: SocketAddr = "127.0.0.1:6379".parse().unwrap();
-    let proxy = Proxy::start(upstream).await;
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
     let config = config_of(
         r#"{"keys": [{"key_id": "a", "project": "p", "rpm": 10, "tpm": 100000, "rpd": 100000}]}"#,
     );
-    let store = RedisStore::connect(
-        &format!("redis://{}/", proxy.addr),
-        RedisOptions {
-            prefix: pfx.clone(),
-            // What the heartbeats count decides, not what a young process assumes.
-            assumed_processes: 1,
-            ..RedisOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(store.live_processes(), 2);
-    let pool = KeyPool::new(
-        &config,
-        AnyStore::Redis(Box::new(store)),
-        Arc::new(SystemClock),
-        PoolOptions::default(),
-    )
-    .unwrap();
-    let redis_of = |p: &KeyPool<AnyStore>| match p.store() {
-        AnyStore::Redis(r) => r.is_degraded(),
-        _ => panic!("a Redis pool"),
-    };
+    let clock = ManualClock::new(SystemClock.now_ms());
+    // What the heartbeats count decides, not what a young process assumes.
+    let pool = stepped_pool(&proxy, &pfx, &clock, &config, 1).await;
+    assert_eq!(redis_store(&pool).live_processes(), 2);
     let log_key = format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log");
-    let shared = |mut con: redis::aio::MultiplexedConnection, k: String| async move {
-        redis::cmd("ZCARD")
-            .arg(k)
-            .query_async::<u64>(&mut con)
-            .await
-            .unwrap()
-    };
-
     for _ in 0..3 {
         assert!(once(&pool).await);
     }
-    assert_eq!(
-        shared(direct.clone(), log_key.clone()).await,
-        3,
-        "shared while Redis answers"
-    );
+    assert_eq!(zcard(&log_key).await, 3, "shared while Redis answers");
 
-    // Redis stops answering: the first request waits at most the timeout, then runs locally.
+    // Redis stops answering. The request waits exactly the response timeout of the clock:
+    // 1 ms short of it, it is still waiting; at it, it is served locally.
     proxy.hang();
-    let started = Instant::now();
-    assert!(once(&pool).await, "requests keep flowing");
+    let seen = proxy.requests_seen();
+    let hung_at = clock.now_ms();
+    let request = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move { once(&pool).await }
+    });
+    proxy.requested(seen).await;
+    clock.advance(Duration::from_millis(299));
+    settle().await;
+    assert!(!request.is_finished(), "it waits out the whole timeout");
+    assert!(!redis_store(&pool).is_degraded());
+    clock.advance(Duration::from_millis(1));
+    // Served at that moment: what follows the timeout runs locally, with nothing to wait for.
+    settle().await;
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "no stall beyond the timeouts: {:?}",
-        started.elapsed()
+        request.is_finished(),
+        "served when the clock passed the timeout"
     );
-    assert!(redis_of(&pool));
+    assert!(request.await.unwrap(), "requests keep flowing");
+    assert_eq!(
+        clock.now_ms(),
+        hung_at + 300,
+        "nothing else moved the clock"
+    );
+    assert!(redis_store(&pool).is_degraded());
     let health = pool.health().unwrap();
     assert_eq!(health.backend, "redis (degraded: local shares)");
     assert_eq!(health.degraded_projects, ["p"], "one Redis: every project");
     // Local share: 10 RPM / 2 live processes = 5 a minute in this process, of which
     // ceil(3 / 2) = 2 are its share of the 3 calls Redis last reported (issue 20: degraded mode
-    // starts from the shared usage); 1 more already used just now.
+    // starts from the shared usage); 1 more already used just now. Each is decided without
+    // Redis: the clock stands still and none waits.
     let mut local = 1;
     for _ in 0..10 {
-        let t = Instant::now();
-        if once(&pool).await {
+        if once_locally(&pool).await {
             local += 1;
         }
-        assert!(
-            t.elapsed() < Duration::from_millis(100),
-            "degraded requests do not wait on Redis"
-        );
     }
     assert_eq!(
         local, 3,
         "a conservative share of what is left of the limit"
     );
 
-    // Redis answers again: a background probe notices and the pool shares again.
-    proxy.resume();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while redis_of(&pool) && Instant::now() < deadline {
-        let _ = once(&pool).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!redis_of(&pool), "back to shared state");
+    // Redis answers again. The background life's first period (500 ms from its start) has
+    // not passed yet: nothing probes. When it passes, one round writes back what was spent
+    // and shares again.
+    proxy.resume().await;
+    let before = *redis_store(&pool).progress().borrow();
+    assert_eq!(before.rounds, 0, "no period passed yet");
+    clock.advance(PROBE);
+    let after = rounds(&pool, 1).await;
+    assert_eq!(after.rounds, 1, "exactly one round");
+    assert!(!after.degraded, "back to shared state in that round");
+    assert!(!redis_store(&pool).is_degraded());
     assert!(pool.health().unwrap().degraded_projects.is_empty());
     // What it spent while degraded is in Redis now, for every process to count (3 shared
-    // before + its 3 local ones), and for one more window it keeps within its share, spent
-    // already: the others may still be degraded, spending shares Redis cannot see yet.
+    // before + its 3 local ones; the request the outage swallowed never reached Redis), and
+    // for one more window it keeps within its share, spent already: the others may still be
+    // degraded, spending shares Redis cannot see yet.
     assert!(!once(&pool).await, "its share holds for one more window");
-    // (The request whose reply the outage swallowed may have landed in Redis too: counted
-    // twice then, which errs on the safe side.)
-    let written = shared(direct.clone(), log_key.clone()).await;
-    assert!(
-        (6..=7).contains(&written),
-        "the degraded calls are written to Redis: {written}"
+    assert_eq!(
+        zcard(&log_key).await,
+        6,
+        "the degraded calls are written to Redis"
     );
     cleanup(id).await;
 }
@@ -322,7 +482,7 @@ async fn a_reservation_retried_after_a_timeout_counts_once() {
 
 /// Issue 20: a process started while Redis does not answer runs degraded (a share of each limit
 /// for `assumed_processes`), keeps probing on its own, and shares state once Redis answers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_process_started_before_redis_shares_state_once_redis_answers() {
     if !redis_available().await {
         return;
@@ -335,21 +495,44 @@ async fn a_process_started_before_redis_shares_state_once_redis_answers() {
         r#"{"keys": [{"key_id": "a", "project": "p", "rpm": 8, "tpm": 100000, "rpd": 100000}]}"#,
     );
     let url = format!("redis://{}/", proxy.addr);
+    let clock = ManualClock::new(SystemClock.now_ms());
     let options = || RedisOptions {
         prefix: pfx.clone(),
+        time: RedisTime::Client,
+        clock: Arc::new(clock.clone()),
         ..RedisOptions::default()
     };
-    // A plain connect refuses; connect_or_degrade starts degraded.
-    assert!(RedisStore::connect(&url, options()).await.is_err());
-    let store = RedisStore::connect_or_degrade(&url, options())
+    // Nothing answers: a first command may take the connect and the response timeouts.
+    let first_answer = TIMEOUT + RedisOptions::default().connect_timeout;
+    // A plain connect refuses once the clock has passed them; connect_or_degrade starts
+    // degraded.
+    let seen = proxy.requests_seen();
+    let plain = tokio::spawn({
+        let (url, options) = (url.clone(), options());
+        async move { RedisStore::connect(&url, options).await }
+    });
+    proxy.requested(seen).await;
+    clock.advance(first_answer);
+    let refused = tokio::time::timeout(SAFETY, plain).await.unwrap().unwrap();
+    assert!(refused.is_err(), "a plain connect needs Redis");
+    let seen = proxy.requests_seen();
+    let degrading = tokio::spawn({
+        let (url, options) = (url.clone(), options());
+        async move { RedisStore::connect_or_degrade(&url, options).await }
+    });
+    proxy.requested(seen).await;
+    clock.advance(first_answer);
+    let store = tokio::time::timeout(SAFETY, degrading)
         .await
+        .unwrap()
+        .unwrap()
         .unwrap();
     assert!(store.is_degraded());
     assert_eq!(store.live_processes(), 4, "BOTFORGE_PROCESSES' default");
     let pool = KeyPool::new(
         &config,
         AnyStore::Redis(Box::new(store)),
-        Arc::new(SystemClock),
+        Arc::new(clock.clone()),
         PoolOptions::default(),
     )
     .unwrap();
@@ -358,60 +541,55 @@ async fn a_process_started_before_redis_shares_state_once_redis_answers() {
         "redis (degraded: local shares)"
     );
     // 8 RPM shared by 4 assumed processes: 2 a minute here, not 8.
-    assert!(once(&pool).await);
-    assert!(once(&pool).await);
+    assert!(once_locally(&pool).await);
+    assert!(once_locally(&pool).await);
     assert!(
-        !once(&pool).await,
+        !once_locally(&pool).await,
         "the third request exceeds this process's share"
     );
 
-    // Redis answers: the background probe (every 500 ms) brings the pool back without any
-    // request to trigger it.
-    proxy.resume();
-    let degraded = |p: &KeyPool<AnyStore>| match p.store() {
-        AnyStore::Redis(r) => r.is_degraded(),
-        _ => panic!("a Redis pool"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while degraded(&pool) {
-        assert!(
-            Instant::now() < deadline,
-            "still degraded 10 s after Redis answered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Redis answers: the background probe, one period (500 ms) of the clock later, brings the
+    // pool back without any request to trigger it.
+    proxy.resume().await;
+    clock.advance(Duration::from_millis(499));
+    settle().await;
+    assert!(
+        redis_store(&pool).is_degraded(),
+        "no probe before its period"
+    );
+    clock.advance(Duration::from_millis(1));
+    let after = rounds(&pool, 1).await;
+    assert_eq!(after.rounds, 1);
+    assert!(!after.degraded, "shared again at the first probe");
     assert_eq!(pool.health().unwrap().backend, "redis");
     // Now the window lives in Redis, where every process sees it: the two calls made before
     // Redis answered are written there, and this process keeps within its spent share for one
     // more window (the others may not have noticed Redis yet).
     assert!(!once(&pool).await, "its share holds for one more window");
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
-    let used: u64 = redis::cmd("ZCARD")
-        .arg(format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log"))
-        .query_async(&mut direct)
-        .await
-        .unwrap();
     assert_eq!(
-        used, 2,
+        zcard(&format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log")).await,
+        2,
         "the calls made before Redis answered are counted in Redis"
     );
     cleanup(id).await;
 }
 
-/// Issue 20: an idle process keeps announcing itself, so the others keep counting it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Issue 20: an idle process keeps announcing itself, so the others keep counting it: one
+/// heartbeat per period of the clock, without any request.
+#[tokio::test]
 async fn an_idle_process_keeps_its_heartbeat() {
     if !redis_available().await {
         return;
     }
     let id = random_id();
     let pfx = prefix(id);
+    let clock = ManualClock::new(SystemClock.now_ms());
     let store = RedisStore::connect(
         &redis_url(),
         RedisOptions {
             prefix: pfx.clone(),
             beat_every: Duration::from_millis(100),
+            clock: Arc::new(clock.clone()),
             ..RedisOptions::default()
         },
     )
@@ -419,32 +597,40 @@ async fn an_idle_process_keeps_its_heartbeat() {
     .unwrap();
     let client = redis::Client::open(redis_url()).unwrap();
     let mut direct = client.get_multiplexed_async_connection().await.unwrap();
-    let beat = |mut con: redis::aio::MultiplexedConnection, k: String| async move {
-        let v: Vec<(String, i64)> = redis::cmd("ZRANGE")
-            .arg(k)
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut con)
-            .await
-            .unwrap();
-        assert_eq!(v.len(), 1, "one process: {v:?}");
-        v[0].1
-    };
     let key = format!("{pfx}:v1:procs");
-    let first = beat(direct.clone(), key.clone()).await;
-    // No request at all: the background heartbeat alone moves the score on.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if beat(direct.clone(), key.clone()).await > first {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no heartbeat from an idle process in 5 s"
-        );
-    }
+    let members = |mut con: redis::aio::MultiplexedConnection, k: String| async move {
+        redis::cmd("ZCARD")
+            .arg(k)
+            .query_async::<u64>(&mut con)
+            .await
+            .unwrap()
+    };
+    assert_eq!(members(direct.clone(), key.clone()).await, 1, "connected");
+    // The others stop seeing it (its entry expired, say): the next heartbeat, one period on,
+    // brings it back; 1 ms short of that nothing has been sent.
+    let _: i64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    let mut progress = store.progress();
+    let beats = progress.borrow_and_update().beats;
+    clock.advance(Duration::from_millis(99));
+    settle().await;
+    assert_eq!(store.progress().borrow().rounds, 0);
+    assert_eq!(members(direct.clone(), key.clone()).await, 0);
+    clock.advance(Duration::from_millis(1));
+    let after = tokio::time::timeout(SAFETY, progress.wait_for(|p| p.rounds >= 1))
+        .await
+        .unwrap()
+        .unwrap()
+        .to_owned();
+    assert_eq!(after.beats, beats + 1, "one heartbeat in one period");
+    assert_eq!(
+        members(direct.clone(), key.clone()).await,
+        1,
+        "announced again"
+    );
     drop(store);
     let _: () = redis::cmd("DEL")
         .arg(&key)
@@ -456,7 +642,7 @@ async fn an_idle_process_keeps_its_heartbeat() {
 
 /// Issue 20: a key found broken while Redis was away stays off for every process once Redis
 /// answers: the change made in the fallback is written back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
     if !redis_available().await {
         return;
@@ -467,54 +653,49 @@ async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
     let config = config_of(
         r#"{"keys": [{"key_id": "a", "project": "pa", "rpm": 100}, {"key_id": "b", "project": "pb", "rpm": 100}]}"#,
     );
-    let pool = redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await;
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let pool = stepped_pool(&proxy, &pfx, &clock, &config, 4).await;
     proxy.hang();
-    let lease = pool
-        .select(&SelectRequest::new("gemini-2.5-flash", 1))
+    let seen = proxy.requests_seen();
+    let selecting = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move {
+            pool.select(&SelectRequest::new("gemini-2.5-flash", 1))
+                .await
+                .map(|lease| (pool.key_id(&lease).to_owned(), lease))
+        }
+    });
+    proxy.requested(seen).await;
+    clock.advance(TIMEOUT);
+    let (broken, lease) = tokio::time::timeout(SAFETY, selecting)
         .await
+        .unwrap()
+        .unwrap()
         .unwrap();
-    let broken = pool.key_id(&lease).to_owned();
-    pool.report(
-        lease,
-        &Outcome::KeyBroken {
-            detail: "400 API_KEY_INVALID".into(),
-        },
+    assert!(redis_store(&pool).is_degraded());
+    tokio::time::timeout(
+        SAFETY,
+        pool.report(
+            lease,
+            &Outcome::KeyBroken {
+                detail: "400 API_KEY_INVALID".into(),
+            },
+        ),
     )
     .await
+    .expect("reported locally, without waiting on Redis")
     .unwrap();
-    let degraded = |p: &KeyPool<AnyStore>| match p.store() {
-        AnyStore::Redis(r) => r.is_degraded(),
-        _ => panic!("a Redis pool"),
-    };
-    assert!(degraded(&pool));
-    proxy.resume();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while degraded(&pool) {
-        assert!(
-            Instant::now() < deadline,
-            "still degraded 10 s after Redis answered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    proxy.resume().await;
+    clock.advance(PROBE);
+    assert!(!rounds(&pool, 1).await.degraded, "shared again");
     pool.refresh().await.unwrap();
     // Another process, straight to Redis, sees the key off.
     let other = redis_pool(&redis_url(), &pfx, &config).await;
     other.refresh().await.unwrap();
-    let row = other
-        .health()
-        .unwrap()
-        .keys
-        .into_iter()
-        .find(|k| k.key_id == broken)
-        .unwrap();
+    let rows = other.health().unwrap().keys;
+    let row = rows.iter().find(|k| k.key_id == broken).unwrap();
     assert!(!row.active, "{broken} stays off for every process: {row:?}");
-    let healthy = other
-        .health()
-        .unwrap()
-        .keys
-        .into_iter()
-        .find(|k| k.key_id != broken)
-        .unwrap();
+    let healthy = rows.iter().find(|k| k.key_id != broken).unwrap();
     assert!(healthy.active, "the other key is untouched");
     cleanup(id).await;
 }
@@ -522,7 +703,7 @@ async fn a_key_found_broken_while_degraded_is_written_back_on_recovery() {
 /// Issue 14 item 5: a request cancelled while its reservation is on its way to Redis (the
 /// script ran, the reply never came back) does not keep the slot for the 15-minute in-flight
 /// hold: the pool finishes that reservation by its id at its next operation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_request_cancelled_mid_round_trip_gives_its_slot_back() {
     if !redis_available().await {
         return;
@@ -533,65 +714,68 @@ async fn a_request_cancelled_mid_round_trip_gives_its_slot_back() {
     let config = config_of(
         r#"{"keys": [{"key_id": "p1", "project": "p", "rpm": 5, "tpm": 100000, "rpd": 1000}]}"#,
     );
-    let pool = redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await;
+    let pool = Arc::new(redis_pool(&format!("redis://{}/", proxy.addr), &pfx, &config).await);
     assert!(once(&pool).await, "shared before the cut");
 
-    // The reservation reaches Redis; its reply is held; the caller gives up (a client hung
-    // up) before the store's own timeout.
+    // The reservation reaches Redis and its script runs; the reply is kept; the caller gives
+    // up (a client hung up) before the store's own timeout.
     proxy.hold_replies();
-    let cancelled = tokio::time::timeout(
-        Duration::from_millis(100),
-        pool.select(&SelectRequest::new("gemini-2.5-flash", 10)),
-    )
-    .await;
-    assert!(cancelled.is_err(), "the select was still waiting for Redis");
+    let selecting = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move {
+            let _ = pool
+                .select(&SelectRequest::new("gemini-2.5-flash", 10))
+                .await;
+        }
+    });
+    proxy.keeps_a_reply().await;
+    selecting.abort();
+    assert!(
+        selecting.await.unwrap_err().is_cancelled(),
+        "the select was still waiting for Redis"
+    );
     let log = format!("{pfx}:v2:{{p:p}}:m:gemini-2.5-flash:log");
     let client = redis::Client::open(redis_url()).unwrap();
-    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
-    let now_ms = || keypool::Clock::now_ms(&SystemClock);
-    let held: Vec<(String, i64)> = redis::cmd("ZRANGE")
-        .arg(&log)
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut direct)
-        .await
-        .unwrap();
-    assert_eq!(held.len(), 2, "the cancelled reservation landed: {held:?}");
+    let direct = client.get_multiplexed_async_connection().await.unwrap();
+    let now_ms = || SystemClock.now_ms();
+    let entries = |mut con: redis::aio::MultiplexedConnection| {
+        let log = log.clone();
+        async move {
+            redis::cmd("ZRANGE")
+                .arg(&log)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async::<Vec<(String, i64)>>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
     let in_flight = |entries: &[(String, i64)]| {
         entries
             .iter()
             .filter(|(_, at)| *at > now_ms() + 60_000)
             .count()
     };
+    let held = entries(direct.clone()).await;
+    assert_eq!(held.len(), 2, "the cancelled reservation landed: {held:?}");
     assert_eq!(
         in_flight(&held),
         1,
         "logged as in flight (held for 15 minutes)"
     );
 
-    // The next operation finishes it: held a window from now, not 15 minutes.
-    proxy.resume();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let _ = once(&pool).await;
-        let entries: Vec<(String, i64)> = redis::cmd("ZRANGE")
-            .arg(&log)
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut direct)
-            .await
-            .unwrap();
-        if in_flight(&entries) == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cancelled reservation is still in flight: {entries:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The replies flow again: the next operation finishes it, held a window from now, not
+    // 15 minutes.
+    proxy.release();
+    assert!(once(&pool).await);
+    let after = entries(direct.clone()).await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(
+        in_flight(&after),
+        0,
+        "the cancelled reservation is still in flight: {after:?}"
+    );
     cleanup(id).await;
 }
 
@@ -689,8 +873,9 @@ async fn a_skewed_host_clock_does_not_stretch_a_cooldown() {
 /// Issue 20: a heartbeat count is trusted only from a process set at least a heartbeat period
 /// old. A set that was just made (processes started together, or its node came back empty)
 /// counts only those that beat since: until then a process assumes `BOTFORGE_PROCESSES`, and
-/// a lower count than the last is believed only once the last is a heartbeat lifetime old.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// a lower count than the last is believed only once the last is a heartbeat lifetime (10 s
+/// of the clock) old.
+#[tokio::test]
 async fn a_young_process_set_is_not_trusted_to_count_everyone() {
     if !redis_available().await {
         return;
@@ -701,10 +886,12 @@ async fn a_young_process_set_is_not_trusted_to_count_everyone() {
     let since = format!("{{{procs}}}:since");
     let client = redis::Client::open(redis_url()).unwrap();
     let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let clock = ManualClock::new(SystemClock.now_ms());
     let options = RedisOptions {
         prefix: pfx.clone(),
         assumed_processes: 4,
         beat_every: Duration::from_millis(100),
+        clock: Arc::new(clock.clone()),
         ..RedisOptions::default()
     };
     // A set made by this process's first heartbeat: 1 counted, 4 assumed.
@@ -744,42 +931,36 @@ async fn a_young_process_set_is_not_trusted_to_count_everyone() {
     }
     let store = RedisStore::connect(&redis_url(), options).await.unwrap();
     assert_eq!(store.live_processes(), 3, "an old set counts everyone");
+    let counted_at = clock.now_ms();
 
-    // One other process stops: the count of 2 is believed only once the count of 3 is a
-    // heartbeat lifetime (10 s) old; the background heartbeats see 2 meanwhile.
+    // One other process stops: the heartbeats count 2 from now on, but the count of 3 stands
+    // until it is a heartbeat lifetime (10 s) old.
     let _: i64 = redis::cmd("ZREM")
         .arg(&procs)
         .arg("other-2")
         .query_async(&mut direct)
         .await
         .unwrap();
-    // Bounded wait for a heartbeat of this process after the drop (its score moves past it).
-    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut direct).await.unwrap();
-    let dropped_at = secs * 1000 + micros / 1000;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let members: Vec<(String, i64)> = redis::cmd("ZRANGE")
-            .arg(&procs)
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut direct)
-            .await
-            .unwrap();
-        assert_eq!(members.len(), 2, "{members:?}");
-        if members
-            .iter()
-            .any(|(m, at)| m != "other-1" && *at > dropped_at)
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no heartbeat after the drop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    beat_at(&store, &clock, counted_at + 100).await;
+    assert_eq!(store.live_processes(), 3, "a drop waits out the lifetime");
+    beat_at(&store, &clock, counted_at + 10_000).await;
+    assert_eq!(store.live_processes(), 3, "10 s is not older than 10 s");
+    beat_at(&store, &clock, counted_at + 10_100).await;
     assert_eq!(
         store.live_processes(),
-        3,
-        "a drop waits out the heartbeat lifetime"
+        2,
+        "believed once the count of 3 is older than a lifetime"
     );
     cleanup(id).await;
+}
+
+/// Sets the clock to `to` and waits for the heartbeat that passing a period makes.
+async fn beat_at(store: &RedisStore, clock: &ManualClock, to: keypool::Millis) {
+    let mut progress = store.progress();
+    let want = progress.borrow_and_update().beats + 1;
+    clock.set(to);
+    tokio::time::timeout(SAFETY, progress.wait_for(|p| p.beats >= want))
+        .await
+        .expect("a heartbeat when the clock passes its period")
+        .unwrap();
 }

@@ -1,6 +1,7 @@
 //! Key pool behaviour, through the public API, with in-memory state and a manual clock.
 #![expect(
     clippy::unwrap_used,
+    clippy::expect_used,
     clippy::panic,
     clippy::print_stderr,
     reason = "helpers outside #[test] functions fail the test the same way"
