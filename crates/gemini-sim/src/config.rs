@@ -196,8 +196,12 @@ pub struct SimConfig {
     pub default_reply: String,
     /// Seed of the fault dice (random when absent).
     pub seed: Option<u64>,
-    /// Models served (default: the current Gemini models).
+    /// Models served and listed (default: the current Gemini models).
     pub models: Option<Vec<String>>,
+    /// Models served but missing from `ListModels`: a model released after a client listed
+    /// them, or a preview the list leaves out.
+    #[serde(default)]
+    pub hidden_models: Vec<String>,
     /// Known keys. With none, any key is valid and is its own project.
     #[serde(default)]
     pub keys: Vec<KeyConfig>,
@@ -227,6 +231,7 @@ impl Default for SimConfig {
             default_reply: default_reply(),
             seed: None,
             models: None,
+            hidden_models: Vec::new(),
             keys: Vec::new(),
             projects: BTreeMap::new(),
             replies: Vec::new(),

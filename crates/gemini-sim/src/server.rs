@@ -105,7 +105,10 @@ pub(crate) struct Caller {
 pub struct Sim {
     config: SimConfig,
     clock: SimClock,
+    /// Served (listed and hidden).
     models: Vec<String>,
+    /// What `ListModels` shows.
+    listed: Vec<String>,
     keys: HashMap<String, usize>,
     quotas: Mutex<Quotas>,
     stats: Mutex<Stats>,
@@ -318,10 +321,15 @@ impl Sim {
             .enumerate()
             .map(|(i, k)| (k.key.clone(), i))
             .collect();
-        let models = config
+        let listed = config
             .models
             .clone()
             .unwrap_or_else(|| DEFAULT_MODELS.iter().map(|m| (*m).to_owned()).collect());
+        let models = listed
+            .iter()
+            .chain(&config.hidden_models)
+            .cloned()
+            .collect();
         let rng = config
             .seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
@@ -331,6 +339,7 @@ impl Sim {
             scripts: Mutex::new(vec![0; config.faults.len()]),
             config,
             models,
+            listed,
             keys,
             quotas: Mutex::new(Quotas::default()),
             stats: Mutex::new(Stats::default()),
@@ -998,7 +1007,7 @@ async fn list_models(
         Err((status, body)) => return json_response(status, &body),
     };
     sim.tally(&caller, Tally::Success);
-    let models: Vec<Value> = sim.models.iter().map(|m| model_json(m)).collect();
+    let models: Vec<Value> = sim.listed.iter().map(|m| model_json(m)).collect();
     json_response(200, &json!({ "models": models }))
 }
 
@@ -1147,7 +1156,7 @@ async fn compat_models(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Respo
     };
     sim.tally(&caller, Tally::Success);
     let data: Vec<Value> = sim
-        .models
+        .listed
         .iter()
         .map(|m| json!({"id": format!("models/{m}"), "object": "model", "owned_by": "google"}))
         .collect();

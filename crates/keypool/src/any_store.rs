@@ -68,6 +68,10 @@ impl StateStore for AnyStore {
         dispatch!(self, s => s.prepare(layout))
     }
 
+    fn name_bucket(&self, idx: usize, project: &str, model: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.name_bucket(idx, project, model))
+    }
+
     async fn acquire(
         &self,
         key: KeyRef<'_>,

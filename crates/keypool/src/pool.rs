@@ -11,15 +11,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 // The parts: `lease` (requests, leases, outcomes), `layout` (keys, buckets and candidates from
-// the configuration), `select` (the weighted draw and reservation), `report` (what an outcome
-// changes), `failover` (calls across keys and models), `overload` (model cooldowns), `admin`
-// (material rotation, enable, disable) and `health` (the snapshot).
+// the configuration), `adopt` (buckets for a model first served after start), `select` (the
+// weighted draw and reservation), `report` (what an outcome changes), `failover` (calls across
+// keys and models), `overload` (model cooldowns), `admin` (material rotation, enable, disable)
+// and `health` (the snapshot).
 mod admin;
+mod adopt;
 mod failover;
 mod health;
 mod layout;
@@ -33,7 +36,7 @@ pub use failover::{ExecuteError, Executed, FailoverPolicy, Grant, Held};
 pub use health::{HealthSnapshot, KeyReport};
 pub use lease::{Lease, Outcome, SelectRequest, Verdict};
 
-use layout::{BucketEntry, Builder, Candidate, KeyEntry, with_scales};
+use layout::{BucketEntry, Builder, Candidate, KeyEntry, Spare, with_scales};
 use lease::Abandoned;
 
 use crate::clock::{Clock, Millis};
@@ -66,6 +69,11 @@ pub struct KeyPool<S: StateStore = MemoryStore> {
     primary_any: Option<Vec<Candidate>>,
     secondary: HashMap<String, Candidate>,
     secondary_any: Option<Candidate>,
+    /// Slots for models adopted after the pool was made; the first `adopted` are taken.
+    spares: Vec<Spare>,
+    adopted: AtomicUsize,
+    /// One adoption at a time.
+    adopting: Mutex<()>,
     rotation: bool,
     /// The model asked for when none is named: the bucket health shows for keys that serve
     /// any model.
@@ -130,6 +138,7 @@ impl<S: StateStore> KeyPool<S> {
             Some(key) => b.fallback(key, models.iter()),
             None => (HashMap::new(), None),
         };
+        let mut spares = b.spares(&any, secondary_any);
         let mut primary_any = (!any.is_empty()).then(|| with_scales(any));
         if config.keys.is_empty() {
             // Single-key mode: GEMINI_API_KEY is the pool.
@@ -137,6 +146,9 @@ impl<S: StateStore> KeyPool<S> {
                 primary.insert(m, vec![c]);
             }
             primary_any = secondary_any.take().map(|c| vec![c]);
+            for s in &mut spares {
+                s.primary.extend(s.secondary.take());
+            }
         }
         let primary = primary
             .into_iter()
@@ -157,7 +169,7 @@ impl<S: StateStore> KeyPool<S> {
             buckets: b
                 .buckets
                 .iter()
-                .map(|e| (e.project.clone(), e.model.clone()))
+                .map(|e| (e.project.clone(), e.model().to_owned()))
                 .collect(),
             window_ms,
         };
@@ -170,6 +182,9 @@ impl<S: StateStore> KeyPool<S> {
             primary_any,
             secondary,
             secondary_any,
+            spares,
+            adopted: AtomicUsize::new(0),
+            adopting: Mutex::new(()),
             rotation: config.rotation,
             default_model: config.default_model.clone(),
             store,
@@ -203,8 +218,9 @@ impl<S: StateStore> KeyPool<S> {
         let mut models = self
             .buckets
             .iter()
-            .filter(|b| &b.project == name && b.model != ANY_MODEL)
-            .map(|b| b.model.as_str());
+            .map(|b| (&b.project, b.model()))
+            .filter(|(project, model)| *project == name && !model.is_empty() && *model != ANY_MODEL)
+            .map(|(_, model)| model);
         let first = models.clone().next();
         models.find(|m| *m == self.default_model).or(first)
     }
@@ -213,12 +229,12 @@ impl<S: StateStore> KeyPool<S> {
     /// default model first when served; keys without a `model_name` also take any other.
     pub fn models(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
-        let named = self.buckets.iter().map(|b| b.model.as_str());
+        let named = self.buckets.iter().map(BucketEntry::model);
         for m in std::iter::once(self.default_model.as_str())
-            .filter(|d| self.buckets.iter().any(|b| b.model == *d))
+            .filter(|d| self.buckets.iter().any(|b| b.model() == *d))
             .chain(named)
         {
-            if m != ANY_MODEL && !out.contains(&m) {
+            if !m.is_empty() && m != ANY_MODEL && !out.contains(&m) {
                 out.push(m);
             }
         }
@@ -270,7 +286,7 @@ impl<S: StateStore> KeyPool<S> {
 
     /// A lease's model.
     pub fn model(&self, lease: &Lease) -> &str {
-        &self.buckets[lease.bucket].model
+        self.buckets[lease.bucket].model()
     }
 
     /// A lease's project label.
@@ -291,7 +307,7 @@ impl<S: StateStore> KeyPool<S> {
         BucketRef {
             idx: i,
             project: &b.project,
-            model: &b.model,
+            model: b.model(),
             limits: b.limits,
         }
     }
@@ -307,13 +323,23 @@ impl<S: StateStore> KeyPool<S> {
         let model = model_id(model);
         self.primary
             .get(model)
-            .or(self.primary_any.as_ref())
-            .map_or(&[], Vec::as_slice)
+            .map(Vec::as_slice)
+            .or_else(|| {
+                self.spare(model)
+                    .map(|s| s.primary.as_slice())
+                    .filter(|c| !c.is_empty())
+            })
+            .or(self.primary_any.as_deref())
+            .unwrap_or_default()
     }
 
     fn secondary_for(&self, model: &str) -> Option<Candidate> {
         let model = model_id(model);
-        self.secondary.get(model).copied().or(self.secondary_any)
+        self.secondary
+            .get(model)
+            .copied()
+            .or_else(|| self.spare(model).and_then(|s| s.secondary))
+            .or(self.secondary_any)
     }
 }
 

@@ -53,7 +53,8 @@ pub struct KeyLayout {
 pub struct Layout {
     /// Each key.
     pub keys: Vec<KeyLayout>,
-    /// Each bucket's (project, model).
+    /// Each bucket's (project, model); an empty model for a bucket named later
+    /// ([`StateStore::name_bucket`]).
     pub buckets: Vec<(String, String)>,
     /// Length of the RPM/TPM window in milliseconds (60,000 plus any safety margin).
     pub window_ms: Millis,
@@ -175,6 +176,17 @@ pub trait StateStore: Send + Sync + 'static {
     /// # Errors
     /// When the store cannot be prepared (already prepared for another layout).
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError>;
+
+    /// Names a bucket the layout left unnamed (a model without a bucket of its own when the
+    /// pool was made, adopted later: [`Layout::buckets`] gives it an empty model). Called
+    /// before any operation on the bucket; a store that keys state by index needs nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownBucket`] for an index beyond the layout.
+    fn name_bucket(&self, idx: usize, project: &str, model: &str) -> Result<(), StoreError> {
+        let _ = (idx, project, model);
+        Ok(())
+    }
 
     /// Admits the key (taking its half-open trial when due) and reserves one request of
     /// `tokens` on the bucket if RPM, TPM and RPD all allow it; all or nothing.

@@ -1484,6 +1484,78 @@ fn data_check_reports_the_layout_and_names_bad_input() {
     assert_eq!(v["start"], "2024-02-01");
 }
 
+/// Issue 14 item 4: a model the API did not list when the gateway started (released since)
+/// shares the project's `*` bucket for its first call only; from its first answer on it has a
+/// bucket of its own, so two such models stop sharing one limit.
+#[tokio::test]
+async fn serve_gives_a_model_missing_from_the_apis_list_a_bucket_once_it_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        r#"{"keys": [{"key_id": "a1", "rpm": 3, "tpm": 1000000, "rpd": 100000}]}"#,
+    )
+    .unwrap();
+    let sim = start_sim(
+        dir.path(),
+        "models = [\"gemini-2.5-flash\"]\n\
+         hidden_models = [\"gemini-9-pro-preview\", \"gemini-9-flash-preview\"]\n\
+         [[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
+    );
+    let gateway = listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+            .current_dir(dir.path())
+            .env_clear()
+            .envs([
+                ("ENABLE_KEY_ROTATION", "true"),
+                ("GEMINI_KEY_a1", "sim-material-a1"),
+                ("GEMINI_BASE_URL", sim.base.as_str()),
+            ]),
+    );
+    let client = reqwest::Client::new();
+    let call = |model: &str| {
+        client
+            .post(format!(
+                "{}/v1beta/models/{model}:generateContent",
+                gateway.base
+            ))
+            .header("x-goog-api-key", "cli-token")
+            .header("content-type", "application/json")
+            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+            .send()
+    };
+    // Each model's first call counts in `*` (2 of its 3), the rest in its own bucket: 3 more
+    // each. Sharing `*` alone, the two would get 3 together.
+    for model in ["gemini-9-pro-preview", "gemini-9-flash-preview"] {
+        for i in 0..4 {
+            let r = call(model).await.unwrap();
+            let status = r.status().as_u16();
+            assert_eq!(status, 200, "{model} call {i}: {}", r.text().await.unwrap());
+        }
+    }
+    let fifth = call("gemini-9-pro-preview").await.unwrap();
+    assert_eq!(fifth.status().as_u16(), 429, "3 a minute in its own bucket");
+    let models: serde_json::Value = client
+        .get(format!("{}/v1/models", gateway.base))
+        .bearer_auth("cli-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        listed.iter().any(|m| m.ends_with("gemini-9-flash-preview")),
+        "the gateway lists what it adopted: {listed:?}"
+    );
+}
+
 /// Issue 14: a key without `model_name` keeps each model's limits apart, whatever model a
 /// client names: the gateway asks the API at start which models it serves and gives each a
 /// bucket of its own. Two models outside the built-in list each get their 3 a minute; a fourth

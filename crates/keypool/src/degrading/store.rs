@@ -36,6 +36,11 @@ impl<P: Primary> StateStore for Degrading<P> {
         self.state().local.prepare(layout)
     }
 
+    fn name_bucket(&self, idx: usize, project: &str, model: &str) -> Result<(), StoreError> {
+        self.inner.primary.name_bucket(idx, project, model)?;
+        self.state().local.name_bucket(idx, project, model)
+    }
+
     async fn acquire(
         &self,
         key: KeyRef<'_>,

@@ -201,21 +201,14 @@ impl<S: StateStore> KeyPool<S> {
     /// project's bucket for the models without one of their own, the first model of the route
     /// that has none (the one the request named, not the bucket's `*`).
     fn model_of<'p>(&'p self, lease: &Lease, route: &Route<'p>) -> &'p str {
-        let bucket = self.buckets[lease.bucket].model.as_str();
+        let bucket = self.buckets[lease.bucket].model();
         if bucket != super::ANY_MODEL {
             return bucket;
         }
-        let own = |m: &str| {
-            if lease.is_fallback() {
-                self.secondary.contains_key(m)
-            } else {
-                self.primary.contains_key(m)
-            }
-        };
         route.models[route.first..]
             .iter()
             .copied()
-            .find(|m| !own(m))
+            .find(|m| !self.has_buckets(super::model_id(m), lease.is_fallback()))
             .unwrap_or(bucket)
     }
 }
@@ -308,6 +301,7 @@ impl<S: StateStore> KeyPool<S> {
                     return Err(Box::pin(self.abandon(lease, policy, attempts, last)).await);
                 }
             };
+            self.adopt_if_served(&lease, model, answer.as_ref().err().map(|(o, _)| o));
             let (outcome, err) = match answer {
                 Ok(value) => {
                     let project = self.projects[lease.project].clone();
@@ -350,6 +344,21 @@ impl<S: StateStore> KeyPool<S> {
                 });
             }
             last = Some(err);
+        }
+    }
+
+    /// A model served from its project's `*` bucket that upstream knew (it answered, or counted
+    /// the call against a quota: `failed` is `None` or a 429) gets buckets of its own from now
+    /// on.
+    fn adopt_if_served(&self, lease: &Lease, model: &str, failed: Option<&Outcome>) {
+        let known = failed.is_none_or(|o| {
+            matches!(
+                o,
+                Outcome::RateLimited { .. } | Outcome::QuotaExhausted { .. }
+            )
+        });
+        if known && self.buckets[lease.bucket].model() == super::ANY_MODEL {
+            self.adopt_model(model);
         }
     }
 

@@ -1,9 +1,11 @@
 //! The health snapshot: every key, its bucket's usage and limits.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use super::{ANY_MODEL, KeyPool};
-use crate::clock::to_rfc3339;
+use super::{ANY_MODEL, KeyEntry, KeyPool};
+use crate::clock::{Millis, to_rfc3339};
 use crate::error::PoolError;
 use crate::health::KeyState;
 use crate::limits::LimitSource;
@@ -94,6 +96,41 @@ impl<S: StateStore> KeyPool<S> {
         Ok(())
     }
 
+    /// The buckets a key's health rows show, of its project's named buckets `mine`: for a key
+    /// that serves any model, those in use (this window or today), cooling or with a learned
+    /// limit, else the default model's; for a key of one model, that model's.
+    fn shown_buckets(&self, k: &KeyEntry, mine: &[usize], now: Millis) -> Vec<usize> {
+        let of_model = |model: &str| -> Vec<usize> {
+            mine.iter()
+                .copied()
+                .filter(|&bi| self.buckets[bi].model() == model)
+                .collect()
+        };
+        if k.model != ANY_MODEL {
+            return of_model(&k.model);
+        }
+        let used: Vec<usize> = mine
+            .iter()
+            .copied()
+            .filter(|&bi| {
+                self.store
+                    .bucket_view(self.bref(bi), 0, now)
+                    .is_ok_and(|v| {
+                        v.usage.rpm_used > 0
+                            || v.usage.tpm_used > 0
+                            || v.usage.rpd_used > 0
+                            || v.cooldown.is_some()
+                            || !v.learned.is_unknown()
+                    })
+            })
+            .collect();
+        if used.is_empty() {
+            of_model(&self.default_model)
+        } else {
+            used
+        }
+    }
+
     /// Every key's health and its bucket's usage.
     ///
     /// # Errors
@@ -101,40 +138,19 @@ impl<S: StateStore> KeyPool<S> {
     pub fn health(&self) -> Result<HealthSnapshot, PoolError> {
         let now = self.clock.now_ms();
         let mut rows = Vec::new();
+        // Each project's named buckets (a spare not yet adopted has no model to show).
+        let mut of_project: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (bi, b) in self.buckets.iter().enumerate() {
+            if !b.model().is_empty() {
+                of_project.entry(b.project.as_str()).or_default().push(bi);
+            }
+        }
         for (ki, k) in self.keys.iter().enumerate() {
             let h = self.store.key_health(self.kref(ki))?;
-            // A key that serves any model shows the buckets of its project in use (this window
-            // or today), cooling or with a learned limit, else the default model's.
-            let buckets: Vec<usize> = if k.model == ANY_MODEL {
-                let mine =
-                    || (0..self.buckets.len()).filter(|&bi| self.buckets[bi].project == k.project);
-                let used: Vec<usize> = mine()
-                    .filter(|&bi| {
-                        self.store
-                            .bucket_view(self.bref(bi), 0, now)
-                            .is_ok_and(|v| {
-                                v.usage.rpm_used > 0
-                                    || v.usage.tpm_used > 0
-                                    || v.usage.rpd_used > 0
-                                    || v.cooldown.is_some()
-                                    || !v.learned.is_unknown()
-                            })
-                    })
-                    .collect();
-                if used.is_empty() {
-                    mine()
-                        .filter(|&bi| self.buckets[bi].model == self.default_model)
-                        .collect()
-                } else {
-                    used
-                }
-            } else {
-                self.buckets
-                    .iter()
-                    .position(|b| b.project == k.project && b.model == k.model)
-                    .into_iter()
-                    .collect()
-            };
+            let mine = of_project
+                .get(k.project.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let buckets = self.shown_buckets(k, mine, now);
             for bi in buckets {
                 let b = &self.buckets[bi];
                 let v = self.store.bucket_view(self.bref(bi), 0, now)?;
@@ -152,7 +168,7 @@ impl<S: StateStore> KeyPool<S> {
                 rows.push(KeyReport {
                     key_id: k.key_id.clone(),
                     key_hint: k.key.load().to_string(),
-                    model: b.model.clone(),
+                    model: b.model().to_owned(),
                     project: b.project.clone(),
                     active: h.active,
                     state,

@@ -2,6 +2,7 @@
 //! candidates each model draws from.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use arc_swap::ArcSwap;
 
@@ -37,8 +38,41 @@ pub(super) struct KeyEntry {
 #[derive(Debug)]
 pub(super) struct BucketEntry {
     pub(super) project: String,
-    pub(super) model: String,
+    /// The model named at start; empty for a spare bucket, whose model is `adopted` later.
+    model: String,
+    adopted: OnceLock<String>,
     pub(super) limits: Limits,
+}
+
+impl BucketEntry {
+    /// The bucket's model (`*` for a project's shared bucket, empty for an unused spare).
+    pub(super) fn model(&self) -> &str {
+        if self.model.is_empty() {
+            self.adopted.get().map_or("", String::as_str)
+        } else {
+            &self.model
+        }
+    }
+
+    /// Names a spare bucket; `false` when it was named already.
+    pub(super) fn adopt(&self, model: &str) -> bool {
+        self.model.is_empty() && self.adopted.set(model.to_owned()).is_ok()
+    }
+}
+
+/// Model slots kept for models a key without `model_name` turns out to serve after the pool
+/// was made (a model released later, or one the API's list did not name at start): each slot
+/// holds a bucket per project of those keys (and the fallback key's), named when a model is
+/// adopted into it ([`crate::KeyPool::adopt_model`]).
+pub(super) const SPARE_MODELS: usize = 16;
+
+/// One spare model slot.
+#[derive(Debug)]
+pub(super) struct Spare {
+    /// The model adopted into it.
+    pub(super) name: OnceLock<String>,
+    pub(super) primary: Vec<Candidate>,
+    pub(super) secondary: Option<Candidate>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +105,12 @@ impl Builder {
     }
 
     pub(super) fn bucket(&mut self, project: &str, model: &str, limits: Limits) -> usize {
-        let id = (project.to_owned(), model.to_owned());
+        self.entry(project, model, Some(model), limits)
+    }
+
+    /// The bucket known as `id` in `project`, named `model` (`None`: a spare, named later).
+    fn entry(&mut self, project: &str, id: &str, model: Option<&str>, limits: Limits) -> usize {
+        let id = (project.to_owned(), id.to_owned());
         if let Some(&i) = self.bucket_ids.get(&id) {
             // Keys of one project that declare different limits share the smallest.
             self.buckets[i].limits = self.buckets[i].limits.min(limits);
@@ -79,11 +118,44 @@ impl Builder {
         }
         self.buckets.push(BucketEntry {
             project: project.to_owned(),
-            model: model.to_owned(),
+            model: model.unwrap_or_default().to_owned(),
+            adopted: OnceLock::new(),
             limits,
         });
         self.bucket_ids.insert(id, self.buckets.len() - 1);
         self.buckets.len() - 1
+    }
+
+    /// The spare model slots: for each, a bucket per project of the keys in `any` (those that
+    /// serve any model, at their project's limits) and of the fallback key's `fallback`.
+    pub(super) fn spares(&mut self, any: &[Candidate], fallback: Option<Candidate>) -> Vec<Spare> {
+        (0..SPARE_MODELS)
+            .map(|j| {
+                let id = format!("\u{0}spare-{j}");
+                let primary = any
+                    .iter()
+                    .map(|c| {
+                        let (project, limits) = {
+                            let shared = &self.buckets[c.bucket];
+                            (shared.project.clone(), shared.limits)
+                        };
+                        Candidate {
+                            bucket: self.entry(&project, &id, None, limits),
+                            ..*c
+                        }
+                    })
+                    .collect();
+                let secondary = fallback.map(|c| Candidate {
+                    bucket: self.entry(FALLBACK_KEY_ID, &id, None, Limits::UNKNOWN),
+                    ..c
+                });
+                Spare {
+                    name: OnceLock::new(),
+                    primary: with_scales(primary),
+                    secondary,
+                }
+            })
+            .collect()
     }
 
     /// Adds the pool's keys: the candidates per model, those for any other model, and the

@@ -68,7 +68,7 @@ impl<S: StateStore> KeyPool<S> {
             key,
             learn: Limits::UNKNOWN,
         };
-        let model = &self.buckets[lease.bucket].model;
+        let model = self.buckets[lease.bucket].model();
         match outcome {
             Outcome::Success { input_tokens } => {
                 self.overload.on_success(model);

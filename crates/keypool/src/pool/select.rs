@@ -257,7 +257,7 @@ impl<S: StateStore> KeyPool<S> {
             .ok();
         let state = health.as_ref().map_or(KeyState::Disabled, |h| h.state(now));
         let secs = |t: Millis| (t - now).max(0) as f64 / 1000.0;
-        let model = &self.buckets[c.bucket].model;
+        let model = self.buckets[c.bucket].model();
         if state != KeyState::Disabled
             && let Some(until) = self.overload.cooling_until(model, now)
         {

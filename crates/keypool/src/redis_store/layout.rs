@@ -1,5 +1,7 @@
 //! Key naming and what a process keeps of each key and bucket between round trips.
 
+use std::sync::OnceLock;
+
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +62,9 @@ pub(super) struct KeyCache {
 
 #[derive(Debug)]
 pub(super) struct Names {
-    pub(super) buckets: Vec<[String; 5]>,
+    /// Each bucket's key names; unset for a bucket the pool names later (a model adopted after
+    /// the layout was made).
+    pub(super) buckets: Vec<OnceLock<[String; 5]>>,
     pub(super) keys: Vec<[String; 2]>,
     pub(super) configured_active: Vec<bool>,
     /// Each bucket's project (an index into `probes`).
@@ -75,6 +79,19 @@ pub(super) struct Names {
     pub(super) window_ms: Millis,
     pub(super) bucket_cache: Vec<Mutex<BucketCache>>,
     pub(super) key_cache: Vec<Mutex<KeyCache>>,
+}
+
+/// A bucket's key names: `log`, `tok`, `day`, `cool`, `lim`.
+pub(super) fn bucket_names(prefix: &str, project: &str, model: &str) -> [String; 5] {
+    // v2: a call in flight is logged at its reservation + HOLD (issue 14).
+    let base = format!("{prefix}:v2:{{p:{}}}:m:{model}", tag(project));
+    [
+        format!("{base}:log"),
+        format!("{base}:tok"),
+        format!("{base}:day"),
+        format!("{base}:cool"),
+        format!("{base}:lim"),
+    ]
 }
 
 pub(super) fn tag(s: &str) -> String {

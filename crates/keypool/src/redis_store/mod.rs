@@ -45,7 +45,7 @@ mod scripts;
 mod shared;
 
 pub use conn::RedisConn;
-use layout::{BucketCache, Core, KeyCache, Names, tag};
+use layout::{BucketCache, Core, KeyCache, Names, bucket_names, tag};
 use reply::Reply;
 use scripts::{LUA_ACQUIRE, LUA_CAS, LUA_COMMON, LUA_FINISH, LUA_PEEK, LUA_REPLAY};
 
@@ -326,6 +326,7 @@ impl RedisShared {
         self.names()?
             .buckets
             .get(i)
+            .and_then(OnceLock::get)
             .ok_or(StoreError::UnknownBucket { index: i })
     }
 
@@ -450,6 +451,16 @@ impl StateStore for RedisShared {
 
     fn prepare(&self, layout: &Layout) -> Result<(), StoreError> {
         self.prepare_shared(layout)
+    }
+
+    fn name_bucket(&self, idx: usize, project: &str, model: &str) -> Result<(), StoreError> {
+        let names = self.names()?;
+        let slot = names
+            .buckets
+            .get(idx)
+            .ok_or(StoreError::UnknownBucket { index: idx })?;
+        let _ = slot.set(bucket_names(&self.options.prefix, project, model));
+        Ok(())
     }
 
     async fn acquire(

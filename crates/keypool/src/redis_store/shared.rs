@@ -1,11 +1,12 @@
 //! The shared operations: every call a round trip to Redis, on its scripts.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 use redis::Value;
 
-use super::layout::{BucketCache, Core, KeyCache, Names, tag};
+use super::layout::{BucketCache, Core, KeyCache, Names, bucket_names, tag};
 use super::reply::{Reply, kind_of, learned_of, limit_arg, reason_of, u};
 use super::{RedisShared, pacific_offset_ms, redis_err};
 use crate::clock::{Millis, next_pacific_midnight};
@@ -13,6 +14,15 @@ use crate::error::StoreError;
 use crate::health::{HealthPolicy, KeyHealth, LastError};
 use crate::store::{Acquired, BucketRef, BucketView, Finish, KeyRef, Layout, Tokens};
 use crate::window::{Check, CooldownReason, LimitKind, Usage, headroom};
+
+/// The buckets of `buckets` that are named, with their key names: one not named yet (kept for
+/// a model adopted later) has nothing in Redis.
+fn named<'n>(names: &'n Names, buckets: &[usize]) -> Vec<(usize, &'n [String; 5])> {
+    buckets
+        .iter()
+        .filter_map(|&i| names.buckets.get(i)?.get().map(|n| (i, n)))
+        .collect()
+}
 
 impl RedisShared {
     pub(super) fn prepare_shared(&self, layout: &Layout) -> Result<(), StoreError> {
@@ -31,15 +41,11 @@ impl RedisShared {
                 .buckets
                 .iter()
                 .map(|(project, model)| {
-                    // v2: a call in flight is logged at its reservation + HOLD (issue 14).
-                    let base = format!("{p}:v2:{{p:{}}}:m:{model}", tag(project));
-                    [
-                        format!("{base}:log"),
-                        format!("{base}:tok"),
-                        format!("{base}:day"),
-                        format!("{base}:cool"),
-                        format!("{base}:lim"),
-                    ]
+                    let names = OnceLock::new();
+                    if !model.is_empty() {
+                        let _ = names.set(bucket_names(p, project, model));
+                    }
+                    names
                 })
                 .collect(),
             keys: layout
@@ -390,11 +396,12 @@ impl RedisShared {
         keys: &[usize],
     ) -> Result<(), StoreError> {
         let names = self.names()?;
+        let with_names = named(names, buckets);
+        let buckets: Vec<usize> = with_names.iter().map(|(i, _)| *i).collect();
         let mut conn = self.conn.clone();
         let build = || {
             let mut pipe = redis::pipe();
-            for &i in buckets {
-                let [log, tok, day, cool, lim] = &names.buckets[i];
+            for (_, [log, tok, day, cool, lim]) in &with_names {
                 pipe.cmd("EVALSHA")
                     .arg(self.peek.get_hash())
                     .arg(5)
@@ -442,7 +449,7 @@ impl RedisShared {
             });
         }
         let mut replies = replies.into_iter();
-        for &i in buckets {
+        for &i in &buckets {
             let r = Reply::of(replies.next().unwrap_or(Value::Nil), "refresh")?;
             let (at, until) = (r.int(0)?, r.int(4)?);
             self.observe(now, at);

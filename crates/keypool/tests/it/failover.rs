@@ -379,7 +379,182 @@ async fn a_model_without_a_bucket_is_called_by_its_own_name(b: Backend) {
     );
 }
 
+/// One call of `model` through `execute`, answered `outcome`.
+async fn call_once(pool: &Pool, model: &str, outcome: Outcome) -> bool {
+    let ok = matches!(outcome, Outcome::Success { .. });
+    pool.execute(
+        &SelectRequest::new(model, 10),
+        &FailoverPolicy {
+            max_attempts: 1,
+            ..FailoverPolicy::default()
+        },
+        &RetryBudget::default(),
+        |_: Grant<'_>| {
+            let answer = (outcome.clone(), if ok { Ok(()) } else { Err(()) });
+            async move { answer }
+        },
+    )
+    .await
+    .is_ok()
+}
+
+/// Selects `model` until refused; how many were granted (each reported a success).
+async fn grants(pool: &Pool, model: &str) -> u64 {
+    let mut n = 0;
+    while let Ok(lease) = pool.select(&SelectRequest::new(model, 10)).await {
+        pool.report(lease, &Outcome::Success { input_tokens: 10 })
+            .await
+            .unwrap();
+        n += 1;
+        assert!(n <= 100, "no limit held");
+    }
+    n
+}
+
+/// Issue 14 item 4: a model a key without `model_name` turns out to serve after the pool was
+/// made (released later, or missing from the API's list at start) gets buckets of its own once
+/// upstream knows it (an answer, or a 429 that counts it against a quota), so it stops sharing
+/// its project's `*` bucket with the other unlisted models. A name upstream does not know
+/// (404) gets none.
+async fn a_model_served_after_start_gets_buckets_of_its_own(b: Backend) {
+    let (pool, clock) = pool_with_file(
+        b,
+        r#"{"keys": [{"key_id": "a1", "project": "pa", "rpm": 4, "tpm": 100000, "rpd": 1000}]}"#,
+        &[],
+    )
+    .await;
+    let new = "gemini-9-pro-preview";
+    assert!(!pool.models().contains(&new));
+    assert!(
+        call_once(
+            &pool,
+            &format!("models/{new}"),
+            Outcome::Success { input_tokens: 10 }
+        )
+        .await
+    );
+    assert!(pool.models().contains(&new), "adopted: {:?}", pool.models());
+    // Its own bucket is fresh (the first call counted in `*`): 4 a minute of its own, while
+    // another unlisted model keeps the 3 that `*` has left.
+    assert_eq!(grants(&pool, new).await, 4, "a bucket of its own");
+    assert_eq!(
+        grants(&pool, "gemini-9-flash-preview").await,
+        3,
+        "`*` for the others"
+    );
+    let health = pool.health().unwrap();
+    let own = health
+        .keys
+        .iter()
+        .find(|r| r.key_id == "a1" && r.model == new)
+        .expect("a health row of its own");
+    assert_eq!(own.rpm_used, 4);
+    if let Backend::Redis(id) = b {
+        // Named by the model in Redis, as a bucket made at start would be: every process counts
+        // the same calls.
+        let client = redis::Client::open(crate::fixtures::redis_url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let logs: Vec<String> = redis::cmd("KEYS")
+            .arg(format!(
+                "{}:*:v2:{{p:pa}}:m:{new}:log",
+                crate::fixtures::prefix(id)
+            ))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        let logged: u64 = redis::cmd("ZCARD")
+            .arg(&logs[0])
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(logged, 4);
+    }
+
+    // A 429 proves the model exists too; a 404 does not (a window later, `*` has room).
+    clock.advance(Duration::from_secs(61));
+    let limited = "gemini-9-ultra";
+    let _ = call_once(
+        &pool,
+        limited,
+        Outcome::RateLimited {
+            retry_after: None,
+            detail: "429".into(),
+            learned: Limits::UNKNOWN,
+        },
+    )
+    .await;
+    assert!(pool.models().contains(&limited));
+    let typo = "gemini-9-prro";
+    let _ = call_once(
+        &pool,
+        typo,
+        Outcome::CallerFault {
+            detail: "404 model not found".into(),
+        },
+    )
+    .await;
+    assert!(!pool.models().contains(&typo), "{:?}", pool.models());
+}
+
+/// Issue 14 item 4: the spare slots are finite; once every one is taken, a further model
+/// keeps sharing its project's `*` bucket (and a warning says so).
+async fn models_beyond_the_spare_slots_share_the_project_bucket(b: Backend) {
+    let (pool, _clock) = pool_with_file(
+        b,
+        r#"{"keys": [{"key_id": "a1", "project": "pa", "rpm": 2, "tpm": 100000, "rpd": 1000}]}"#,
+        &[],
+    )
+    .await;
+    let mut adopted = 0;
+    for i in 0..20 {
+        if pool.adopt_model(&format!("gemini-new-{i}")) {
+            adopted += 1;
+        }
+    }
+    assert_eq!(adopted, 16, "one per spare slot");
+    assert!(!pool.adopt_model("gemini-new-3"), "adopted once");
+    assert!(
+        !pool.adopt_model(FLASH),
+        "a bucket of its own at start already"
+    );
+    // Each adopted model has its own 2 a minute; the ones left over share `*`.
+    assert_eq!(grants(&pool, "gemini-new-15").await, 2);
+    assert_eq!(grants(&pool, "gemini-new-0").await, 2);
+    assert_eq!(grants(&pool, "gemini-new-16").await, 2);
+    assert_eq!(
+        grants(&pool, "gemini-new-17").await,
+        0,
+        "shares `*` with new-16"
+    );
+}
+
+/// Issue 14 item 4: `GEMINI_API_KEY` alone (single-key mode, a new user's setup) adopts a
+/// model too.
+async fn the_single_key_adopts_a_model_too(b: Backend) {
+    let env = crate::fixtures::env(&[("GEMINI_API_KEY", "test-key-single-0001")]);
+    let config = keypool::PoolConfig::load(&env, &env).unwrap();
+    let pool = keypool::KeyPool::new(
+        &config,
+        crate::fixtures::store(b).await,
+        std::sync::Arc::new(keypool::ManualClock::at(crate::fixtures::T0).unwrap()),
+        keypool::PoolOptions::default(),
+    )
+    .unwrap();
+    let new = "gemini-9-pro-preview";
+    assert!(call_once(&pool, new, Outcome::Success { input_tokens: 10 }).await);
+    assert!(call_once(&pool, new, Outcome::Success { input_tokens: 10 }).await);
+    let health = pool.health().unwrap();
+    let own: Vec<_> = health.keys.iter().filter(|r| r.model == new).collect();
+    assert_eq!(own.len(), 1, "{:?}", health.keys);
+    assert_eq!(own[0].key_id, "GEMINI_API_KEY");
+    assert_eq!(own[0].rpm_used, 1, "the call after the adoption");
+}
+
 crate::backends!(
+    the_single_key_adopts_a_model_too,
+    a_model_served_after_start_gets_buckets_of_its_own,
+    models_beyond_the_spare_slots_share_the_project_bucket,
     a_model_without_a_bucket_is_called_by_its_own_name,
     transient_error_fails_over_to_another_key,
     per_minute_429_fails_over_to_another_project,
