@@ -1489,61 +1489,17 @@ fn data_check_reports_the_layout_and_names_bad_input() {
 /// bucket of its own, so two such models stop sharing one limit.
 #[tokio::test]
 async fn serve_gives_a_model_missing_from_the_apis_list_a_bucket_once_it_is_served() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keys.json"),
-        r#"{"keys": [{"key_id": "a1", "rpm": 3, "tpm": 1000000, "rpd": 100000}]}"#,
-    )
-    .unwrap();
-    let sim = start_sim(
-        dir.path(),
+    let g = OneKeyGateway::start(
         "models = [\"gemini-2.5-flash\"]\n\
-         hidden_models = [\"gemini-9-pro-preview\", \"gemini-9-flash-preview\"]\n\
-         [[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
+         hidden_models = [\"gemini-9-pro-preview\", \"gemini-9-flash-preview\"]\n",
     );
-    let gateway = listening(
-        Command::new(env!("CARGO_BIN_EXE_botforge"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
-            .current_dir(dir.path())
-            .env_clear()
-            .envs([
-                ("ENABLE_KEY_ROTATION", "true"),
-                ("GEMINI_KEY_a1", "sim-material-a1"),
-                ("GEMINI_BASE_URL", sim.base.as_str()),
-            ]),
-    );
-    let client = reqwest::Client::new();
-    let call = |model: &str| {
-        client
-            .post(format!(
-                "{}/v1beta/models/{model}:generateContent",
-                gateway.base
-            ))
-            .header("x-goog-api-key", "cli-token")
-            .header("content-type", "application/json")
-            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
-            .send()
-    };
     // Each model's first call counts in `*` (2 of its 3), the rest in its own bucket: 3 more
     // each. Sharing `*` alone, the two would get 3 together.
-    for model in ["gemini-9-pro-preview", "gemini-9-flash-preview"] {
-        for i in 0..4 {
-            let r = call(model).await.unwrap();
-            let status = r.status().as_u16();
-            assert_eq!(status, 200, "{model} call {i}: {}", r.text().await.unwrap());
-        }
-    }
-    let fifth = call("gemini-9-pro-preview").await.unwrap();
-    assert_eq!(fifth.status().as_u16(), 429, "3 a minute in its own bucket");
-    let models: serde_json::Value = client
-        .get(format!("{}/v1/models", gateway.base))
-        .bearer_auth("cli-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    g.answers(&["gemini-9-pro-preview", "gemini-9-flash-preview"], 4)
+        .await;
+    let (fifth, _) = g.generate("gemini-9-pro-preview").await;
+    assert_eq!(fifth, 429, "3 a minute in its own bucket");
+    let models = g.get_json("/v1/models").await;
     let listed: Vec<&str> = models["data"]
         .as_array()
         .unwrap()
@@ -1556,64 +1512,102 @@ async fn serve_gives_a_model_missing_from_the_apis_list_a_bucket_once_it_is_serv
     );
 }
 
+/// `botforge serve` over one key without `model_name` (`a1`, 3 a minute, in project `p1` of a
+/// simulator whose model lines are given).
+struct OneKeyGateway {
+    _dir: tempfile::TempDir,
+    _sim: Listening,
+    gateway: Listening,
+    client: reqwest::Client,
+}
+
+impl OneKeyGateway {
+    fn start(sim_models: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("keys.json"),
+            r#"{"keys": [{"key_id": "a1", "rpm": 3, "tpm": 1000000, "rpd": 100000}]}"#,
+        )
+        .unwrap();
+        let sim = start_sim(
+            dir.path(),
+            &format!(
+                "{sim_models}[[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n"
+            ),
+        );
+        let gateway = listening(
+            Command::new(env!("CARGO_BIN_EXE_botforge"))
+                .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+                .current_dir(dir.path())
+                .env_clear()
+                .envs([
+                    ("ENABLE_KEY_ROTATION", "true"),
+                    ("GEMINI_KEY_a1", "sim-material-a1"),
+                    ("GEMINI_BASE_URL", sim.base.as_str()),
+                ]),
+        );
+        Self {
+            _dir: dir,
+            _sim: sim,
+            gateway,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// `calls` calls of each of `models` in turn, each answered 200.
+    async fn answers(&self, models: &[&str], calls: usize) {
+        for model in models {
+            for i in 0..calls {
+                let (status, body) = self.generate(model).await;
+                assert_eq!(status, 200, "{model} call {i}: {body}");
+            }
+        }
+    }
+
+    /// One `generateContent` of `model`: the status and the body.
+    async fn generate(&self, model: &str) -> (u16, String) {
+        let r = self
+            .client
+            .post(format!(
+                "{}/v1beta/models/{model}:generateContent",
+                self.gateway.base
+            ))
+            .header("x-goog-api-key", "cli-token")
+            .header("content-type", "application/json")
+            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(format!("{}{path}", self.gateway.base))
+            .bearer_auth("cli-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
 /// Issue 14: a key without `model_name` keeps each model's limits apart, whatever model a
 /// client names: the gateway asks the API at start which models it serves and gives each a
 /// bucket of its own. Two models outside the built-in list each get their 3 a minute; a fourth
 /// call of one of them is refused by the gateway before Google sees it.
 #[tokio::test]
 async fn serve_gives_every_model_the_api_serves_a_bucket_of_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keys.json"),
-        r#"{"keys": [{"key_id": "a1", "rpm": 3, "tpm": 1000000, "rpd": 100000}]}"#,
-    )
-    .unwrap();
-    let sim = start_sim(
-        dir.path(),
-        "models = [\"gemini-2.5-flash\", \"gemini-9-pro-preview\", \"gemini-9-flash-preview\"]\n\
-         [[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n",
+    let g = OneKeyGateway::start(
+        "models = [\"gemini-2.5-flash\", \"gemini-9-pro-preview\", \"gemini-9-flash-preview\"]\n",
     );
-    let gateway = listening(
-        Command::new(env!("CARGO_BIN_EXE_botforge"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
-            .current_dir(dir.path())
-            .env_clear()
-            .envs([
-                ("ENABLE_KEY_ROTATION", "true"),
-                ("GEMINI_KEY_a1", "sim-material-a1"),
-                ("GEMINI_BASE_URL", sim.base.as_str()),
-            ]),
-    );
-    let client = reqwest::Client::new();
-    let call = |model: &str| {
-        client
-            .post(format!(
-                "{}/v1beta/models/{model}:generateContent",
-                gateway.base
-            ))
-            .header("x-goog-api-key", "cli-token")
-            .header("content-type", "application/json")
-            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
-            .send()
-    };
-    for model in ["gemini-9-pro-preview", "gemini-9-flash-preview"] {
-        for i in 0..3 {
-            let r = call(model).await.unwrap();
-            let status = r.status().as_u16();
-            assert_eq!(status, 200, "{model} call {i}: {}", r.text().await.unwrap());
-        }
-    }
-    let fourth = call("gemini-9-pro-preview").await.unwrap();
-    assert_eq!(fourth.status().as_u16(), 429, "3 a minute for each model");
-    let health: serde_json::Value = client
-        .get(format!("{}/v1/keys/health", gateway.base))
-        .bearer_auth("cli-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    g.answers(&["gemini-9-pro-preview", "gemini-9-flash-preview"], 3)
+        .await;
+    let (fourth, _) = g.generate("gemini-9-pro-preview").await;
+    assert_eq!(fourth, 429, "3 a minute for each model");
+    let health = g.get_json("/v1/keys/health").await;
     let rows: Vec<(String, u64)> = health["keys"]
         .as_array()
         .unwrap()
