@@ -134,14 +134,28 @@ pub struct ScaledClock {
 impl ScaledClock {
     /// Starts at the wall-clock time, running `scale` times faster (`scale` > 0).
     pub fn new(scale: f64) -> Self {
+        Self::since(SystemClock.now_ms(), scale)
+    }
+
+    /// The clock that started at wall-clock `anchor_ms` running `scale` times faster: clocks
+    /// of several processes made from one anchor read the same time.
+    pub fn since(anchor_ms: Millis, scale: f64) -> Self {
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_precision_loss,
+            reason = "scaled milliseconds stay far below 2^53"
+        )]
+        let start_ms =
+            anchor_ms + ((SystemClock.now_ms() - anchor_ms) as f64 * scale).round() as i64;
         Self {
-            start_ms: SystemClock.now_ms(),
+            start_ms,
             start: tokio::time::Instant::now(),
-            scale: if scale.is_finite() && scale > 0.0 {
-                scale
-            } else {
-                1.0
-            },
+            scale,
         }
     }
 }
@@ -264,6 +278,19 @@ mod tests {
         c.set(62_000);
         later.await;
         assert_eq!(c.now_ms(), 62_000);
+    }
+
+    #[test]
+    fn scaled_clocks_from_one_anchor_agree() {
+        let anchor = SystemClock.now_ms() - 1_000;
+        let (a, b) = (
+            ScaledClock::since(anchor, 60.0),
+            ScaledClock::since(anchor, 60.0),
+        );
+        // A second of wall clock since the anchor is a minute on both.
+        let (ta, tb) = (a.now_ms(), b.now_ms());
+        assert!((ta - tb).abs() < 1_000, "{ta} vs {tb}");
+        assert!(ta - anchor >= 60_000, "{}", ta - anchor);
     }
 
     #[test]
