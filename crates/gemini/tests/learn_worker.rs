@@ -55,8 +55,9 @@ async fn main() {
         url,
         RedisOptions {
             prefix: prefix.clone(),
+            // Windows on the scaled clock (passed with each call); the store's timeouts and
+            // heartbeats stay on real time, as the network's latency does.
             time: RedisTime::Client,
-            clock: Arc::clone(&clock),
             ..RedisOptions::default()
         },
     )

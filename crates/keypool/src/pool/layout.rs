@@ -131,6 +131,7 @@ impl Builder {
     pub(super) fn spares(&mut self, any: &[Candidate], fallback: Option<Candidate>) -> Vec<Spare> {
         (0..SPARE_MODELS)
             .map(|j| {
+                // An id no model name has (they never hold a NUL): one spare per project.
                 let id = format!("\u{0}spare-{j}");
                 let primary = any
                     .iter()

@@ -80,8 +80,10 @@ pub struct RedisOptions {
     /// For `rediss://`: the certificate authority to trust (PEM), instead of the system's
     /// (`REDIS_CA_FILE`).
     pub ca_pem: Option<Vec<u8>>,
-    /// What the timeouts, heartbeats and probes run on: the pool's clock (a test steps a
-    /// [`crate::ManualClock`] and a command Redis does not answer times out exactly then).
+    /// What the timeouts, heartbeats and probes run on: real time, or the pool's manual clock
+    /// in a test that steps it (a command Redis does not answer times out exactly when the
+    /// test moves the clock past its timeout). Not a [`crate::ScaledClock`]: the network's
+    /// latency does not speed up with a simulation.
     pub clock: Arc<dyn Clock>,
 }
 
