@@ -67,7 +67,13 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
     };
     Ok(match (opts.provider, keys) {
         (Provider::Gemini, None) => return Err(ConfigError::NoKeys.into()),
-        (Provider::Gemini | Provider::Auto, Some(config)) => {
+        (Provider::Gemini | Provider::Auto, Some(mut config)) => {
+            // The models this run asks for count in buckets of their own from the first call,
+            // as a gateway's do (shared through Redis under the same names).
+            config.add_models(
+                std::iter::once(opts.model.as_str())
+                    .chain(opts.fallback_models.iter().map(String::as_str)),
+            );
             let store = crate::keys::store(env).await;
             let pool = KeyPool::new(
                 &config,

@@ -42,20 +42,18 @@ async fn with_served_models(mut config: PoolConfig, gemini: &gemini::ClientConfi
         return config;
     };
     let counted = ["generateContent", "embedContent", "batchGenerateContent"];
-    let before = config.models.len();
-    for m in models {
-        if m.supported_generation_methods
+    let added = config.add_models(
+        models
             .iter()
-            .any(|g| counted.contains(&g.as_str()))
-        {
-            let id = keypool::model_id(&m.name).to_owned();
-            if !config.models.contains(&id) {
-                config.models.push(id);
-            }
-        }
-    }
+            .filter(|m| {
+                m.supported_generation_methods
+                    .iter()
+                    .any(|g| counted.contains(&g.as_str()))
+            })
+            .map(|m| m.name.as_str()),
+    );
     tracing::info!(
-        models = config.models.len() - before,
+        models = added,
         "models the API serves have buckets of their own"
     );
     config

@@ -246,8 +246,9 @@ pub struct PoolConfig {
     /// [`vars::DEFAULT_MODEL`]).
     pub default_model: String,
     /// Models that keys without a `model_name` hold a bucket of their own for, besides the
-    /// well-known ones: the default model and `BOTFORGE_FALLBACK_MODELS`. Other models share a
-    /// project's bucket for the rest.
+    /// well-known ones: the default model and `BOTFORGE_FALLBACK_MODELS`, and what
+    /// [`Self::add_models`] adds. Other models share a project's bucket until upstream answers
+    /// them ([`crate::KeyPool::adopt_model`]).
     pub models: Vec<String>,
 }
 
@@ -448,6 +449,20 @@ fn spec_from_raw(path: &Path, raw: RawKey, key: ApiKey) -> Result<KeySpec, Confi
 }
 
 impl PoolConfig {
+    /// Gives `models` (`NAME` or `models/NAME`) buckets of their own on keys without a
+    /// `model_name` (see [`Self::models`]): the models a command or a gateway knows it will
+    /// ask for. Returns how many were new.
+    pub fn add_models<'m>(&mut self, models: impl IntoIterator<Item = &'m str>) -> usize {
+        let before = self.models.len();
+        for m in models {
+            let id = crate::pool::model_id(m.trim());
+            if !id.is_empty() && !self.models.iter().any(|known| known == id) {
+                self.models.push(id.to_owned());
+            }
+        }
+        self.models.len() - before
+    }
+
     /// Reads the configuration: variables from `env`, material from `source`, and `KEYS_FILE`
     /// (default `./keys.json`, relative to the working directory).
     ///

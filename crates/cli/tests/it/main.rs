@@ -333,6 +333,81 @@ fn sim_refuses_a_bad_config_with_a_clear_message() {
     );
 }
 
+/// Issue 14 item 4: `generate --model` counts the model it asks for in a bucket of its own from
+/// the first call, under the model's name in Redis, as a gateway's processes do: never in the
+/// project's `*` bucket, whose count other models would share.
+#[tokio::test]
+async fn generate_counts_its_model_in_a_bucket_of_its_own_in_redis() {
+    let url = "redis://127.0.0.1:6379/";
+    let prefix = format!("bftest:cli-model:{}", std::process::id());
+    let client = redis::Client::open(url).unwrap();
+    let Ok(mut con) = client.get_multiplexed_async_connection().await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis must answer under CI"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        dir.path(),
+        &format!(
+            "models = [\"gemini-9-pro-preview\"]\n[[keys]]\nid = \"k1\"\nkey = \"test-key-gen-0009\"\n\
+             [[replies]]\njson = {VALID_REPLY}\n"
+        ),
+    );
+    let env = [
+        ("GEMINI_API_KEY", "test-key-gen-0009"),
+        ("GEMINI_BASE_URL", sim.base.as_str()),
+        ("REDIS_URL", url),
+        ("BOTFORGE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let args = [
+        "generate",
+        "buy RSI dips",
+        "--json",
+        "--name",
+        "Preview",
+        "--model",
+        "models/gemini-9-pro-preview",
+    ];
+    let out = botforge(dir.path(), &args, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"], "gemini-9-pro-preview");
+    let reader = con.clone();
+    let logs = |model: &str| {
+        let pattern = format!("{prefix}:v2:*:m:{model}:log");
+        let mut con = reader.clone();
+        async move {
+            redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async::<Vec<String>>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
+    let own = logs("gemini-9-pro-preview").await;
+    assert_eq!(own.len(), 1, "{own:?}");
+    let counted: u64 = redis::cmd("ZCARD")
+        .arg(&own[0])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(counted, 1, "one call, in its own bucket");
+    assert!(logs("\\*").await.is_empty(), "nothing in the shared bucket");
+    let mine: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&mine)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn keys_health_shows_the_state_shared_through_redis() {
     use keypool::{AnyStore, KeyPool, Outcome, PoolConfig, PoolOptions, SelectRequest};

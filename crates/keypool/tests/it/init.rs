@@ -454,3 +454,21 @@ fn keys_without_a_model_serve_any_model_each_in_its_own_bucket() {
         "only the named key's model: nobody serves pro"
     );
 }
+
+/// Issue 14 item 4: models a command or gateway will ask for are added once each, by their id.
+#[test]
+fn added_models_are_named_once_by_their_id() {
+    let mut c = load(&[("GEMINI_API_KEY", "test-key-single-0001")]).unwrap();
+    let before = c.models.clone();
+    assert_eq!(
+        c.add_models([
+            "models/gemini-9-pro-preview",
+            "gemini-9-pro-preview",
+            " ",
+            &before[0]
+        ]),
+        1
+    );
+    assert_eq!(c.models.last().unwrap(), "gemini-9-pro-preview");
+    assert_eq!(c.models.len(), before.len() + 1);
+}
