@@ -97,20 +97,18 @@ pub(crate) struct DegradeOptions {
     /// How often a process announces itself.
     pub(crate) beat_every: Duration,
     /// The clock of the background life (its periods, the settling window, the age of a
-    /// process count): the pool's, so that tests step it.
+    /// process count): real time, or a test's manual clock that it steps.
     pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// What the background life has done so far: a test that steps the clock waits on it for the
-/// round it caused.
+/// round it caused (whether that round shared again is [`Degrading::is_degraded`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Rounds of the background life finished (one per period of the clock).
     pub rounds: u64,
     /// Heartbeats the primary answered, in the background or on an operation's behalf.
     pub beats: u64,
-    /// Whether anything (every scope, or some) is served locally now.
-    pub degraded: bool,
 }
 
 pub(crate) const PROBE_EVERY_MS: i64 = 500;
@@ -166,16 +164,6 @@ struct State {
 impl State {
     fn now(&self) -> Millis {
         self.options.clock.now_ms()
-    }
-
-    /// Publishes whether anything is served locally (after a switch either way).
-    fn publish_degraded(&self) {
-        let degraded = self.down.load(Ordering::Acquire) || self.any_cut();
-        self.progress.send_if_modified(|p| {
-            let changed = p.degraded != degraded;
-            p.degraded = degraded;
-            changed
-        });
     }
 
     /// A heartbeat counted `live` processes in a set that has existed `age` ms. A set younger
@@ -445,7 +433,6 @@ impl<P: Primary> Degrading<P> {
         s.last_probe.store(s.now(), Ordering::Relaxed);
         self.inner.primary.seed(&s.local, None, s.live_processes());
         s.down.store(true, Ordering::Release);
-        s.publish_degraded();
     }
 
     /// An operation of `scope` found the primary unavailable: that scope degrades when scopes
@@ -464,7 +451,6 @@ impl<P: Primary> Degrading<P> {
                     self.inner.primary.label());
                 self.inner.primary.seed(&s.local, scope, s.live_processes());
                 cut.down.store(true, Ordering::Release);
-                s.publish_degraded();
             }
             _ => self.degrade_now(err),
         }
@@ -623,7 +609,6 @@ impl<P: Primary> Inner<P> {
             s.recovered_at.store(s.now(), Ordering::Relaxed);
             s.counted(count);
             s.down.store(false, Ordering::Release);
-            s.publish_degraded();
             tracing::warn!(
                 "{} answers: limits and health are shared from now on",
                 self.primary.label()
@@ -654,7 +639,6 @@ impl<P: Primary> Inner<P> {
                 .fetch_max(self.state.live_processes(), Ordering::Relaxed);
             cut.recovered_at.store(self.state.now(), Ordering::Relaxed);
             cut.down.store(false, Ordering::Release);
-            self.state.publish_degraded();
             tracing::warn!(
                 scope,
                 "{} answers for a project again: its limits are shared again",

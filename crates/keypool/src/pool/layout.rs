@@ -54,9 +54,11 @@ impl BucketEntry {
         }
     }
 
-    /// Names a spare bucket; `false` when it was named already.
-    pub(super) fn adopt(&self, model: &str) -> bool {
-        self.model.is_empty() && self.adopted.set(model.to_owned()).is_ok()
+    /// Names a spare bucket (once).
+    pub(super) fn adopt(&self, model: &str) {
+        if self.model.is_empty() {
+            let _ = self.adopted.set(model.to_owned());
+        }
     }
 }
 
@@ -127,9 +129,15 @@ impl Builder {
     }
 
     /// The spare model slots: for each, a bucket per project of the keys in `any` (those that
-    /// serve any model, at their project's limits) and of the fallback key's `fallback`.
+    /// serve any model, at their project's limits) and of the fallback key's `fallback`. None
+    /// when no key serves any model: every model such a pool serves has its bucket already.
     pub(super) fn spares(&mut self, any: &[Candidate], fallback: Option<Candidate>) -> Vec<Spare> {
-        (0..SPARE_MODELS)
+        let slots = if any.is_empty() && fallback.is_none() {
+            0
+        } else {
+            SPARE_MODELS
+        };
+        (0..slots)
             .map(|j| {
                 // An id no model name has (they never hold a NUL): one spare per project.
                 let id = format!("\u{0}spare-{j}");

@@ -6,9 +6,9 @@
 //! each by its key's slot (every script's keys share one project's hash tag, so a script runs
 //! on the master that holds that project).
 //!
-//! Every command is bounded on the store's clock (the pool's): the response timeout, plus the
-//! connect timeout until the first answer. On a manual clock a command that Redis never
-//! answers fails exactly when the test moves the clock past its timeout.
+//! Every command is bounded on the store's clock (`RedisOptions::clock`): the response timeout,
+//! plus the connect timeout until the first answer. On a manual clock a command that Redis
+//! never answers fails exactly when the test moves the clock past its timeout.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

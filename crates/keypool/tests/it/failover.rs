@@ -518,6 +518,10 @@ async fn models_beyond_the_spare_slots_share_the_project_bucket(b: Backend) {
         !pool.adopt_model(FLASH),
         "a bucket of its own at start already"
     );
+    // Keys that each serve one model take no other: nothing to adopt.
+    let (named, _clock) = pool_with_file(b, &keys_json(&[("f1", None)], 2, 1000, 1000), &[]).await;
+    assert!(!named.adopt_model("gemini-new-0"));
+    assert!(!named.models().contains(&"gemini-new-0"));
     // Each adopted model has its own 2 a minute; the ones left over share `*`.
     assert_eq!(grants(&pool, "gemini-new-15").await, 2);
     assert_eq!(grants(&pool, "gemini-new-0").await, 2);
