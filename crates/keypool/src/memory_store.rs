@@ -17,7 +17,23 @@ use crate::window::Window;
 #[derive(Debug)]
 struct MemoryInner {
     buckets: Vec<Mutex<Window>>,
-    keys: Vec<Mutex<KeyHealth>>,
+    keys: Vec<Mutex<KeySlot>>,
+}
+
+/// A key's record and who holds its half-open trial.
+#[derive(Debug)]
+struct KeySlot {
+    health: KeyHealth,
+    /// The reservation the trial was granted to (0: none known). Only its report gives the
+    /// trial back, as the Redis lock's owner check does: a trial that expired unreported and
+    /// reports late frees nothing of the one granted after it.
+    trial: u64,
+}
+
+impl KeySlot {
+    fn new(health: KeyHealth) -> Self {
+        Self { health, trial: 0 }
+    }
 }
 
 /// Process-local state: one mutex per bucket and per key, so unrelated keys never contend.
@@ -42,7 +58,7 @@ impl MemoryStore {
     #[cfg(feature = "redis")]
     pub(crate) fn seed_key(&self, idx: usize, health: KeyHealth) {
         if let Some(k) = self.inner.get().and_then(|i| i.keys.get(idx)) {
-            *k.lock() = health;
+            *k.lock() = KeySlot::new(health);
         }
     }
 
@@ -112,8 +128,8 @@ impl MemoryStore {
         policy: &HealthPolicy,
     ) -> Result<Acquired, StoreError> {
         let window = self.bucket(bucket)?;
-        let mut h = self.key(key)?.lock();
-        let Some(trial) = h.admit(now, policy) else {
+        let mut slot = self.key(key)?.lock();
+        let Some(trial) = slot.health.admit(now, policy) else {
             return Ok(Acquired::KeyUnavailable);
         };
         let mut w = window.lock();
@@ -123,14 +139,19 @@ impl MemoryStore {
         let at = w.clock();
         drop(w);
         match reserved {
-            Ok(reservation) => Ok(Acquired::Granted {
-                reservation,
-                trial,
-                at,
-            }),
+            Ok(reservation) => {
+                if trial {
+                    slot.trial = reservation;
+                }
+                Ok(Acquired::Granted {
+                    reservation,
+                    trial,
+                    at,
+                })
+            }
             Err(check) => {
                 if trial {
-                    h.on_inconclusive();
+                    slot.health.on_inconclusive();
                 }
                 Ok(Acquired::Refused(check))
             }
@@ -148,7 +169,7 @@ impl MemoryStore {
             .ok_or(StoreError::UnknownBucket { index: b.idx })
     }
 
-    fn key(&self, k: KeyRef<'_>) -> Result<&Mutex<KeyHealth>, StoreError> {
+    fn key(&self, k: KeyRef<'_>) -> Result<&Mutex<KeySlot>, StoreError> {
         self.inner()?
             .keys
             .get(k.idx)
@@ -171,7 +192,7 @@ impl StateStore for MemoryStore {
             keys: layout
                 .keys
                 .iter()
-                .map(|k| Mutex::new(KeyHealth::new(k.active)))
+                .map(|k| Mutex::new(KeySlot::new(KeyHealth::new(k.active))))
                 .collect(),
         };
         self.inner
@@ -211,13 +232,16 @@ impl StateStore for MemoryStore {
             }
             w.learn(now, finish.learn);
             drop(w);
-            let mut h = self.key(key)?.lock();
-            let trial_until = h.trial_until;
-            finish.key.apply(&mut h, now, policy);
+            let mut slot = self.key(key)?.lock();
+            let trial_until = slot.health.trial_until;
+            finish.key.apply(&mut slot.health, now, policy);
             // Only the trial's own report gives its slot back (as the Redis lock's owner check
-            // does): a request admitted before the cooldown, ending now, says nothing of it.
-            if !finish.trial {
-                h.trial_until = trial_until;
+            // does): a request admitted before the cooldown, or a trial that expired before
+            // this one was granted, ending now, says nothing of it.
+            if finish.trial && slot.trial == reservation {
+                slot.trial = 0;
+            } else {
+                slot.health.trial_until = trial_until;
             }
             Ok(())
         });
@@ -229,7 +253,7 @@ impl StateStore for MemoryStore {
         key: KeyRef<'_>,
         mut f: impl FnMut(&mut KeyHealth) -> R + Send,
     ) -> impl Future<Output = Result<R, StoreError>> + Send {
-        let r = self.key(key).map(|h| f(&mut h.lock()));
+        let r = self.key(key).map(|slot| f(&mut slot.lock().health));
         std::future::ready(r)
     }
 
@@ -249,10 +273,10 @@ impl StateStore for MemoryStore {
     }
 
     fn key_usable(&self, key: KeyRef<'_>, now: Millis) -> Result<bool, StoreError> {
-        Ok(self.key(key)?.lock().usable(now))
+        Ok(self.key(key)?.lock().health.usable(now))
     }
 
     fn key_health(&self, key: KeyRef<'_>) -> Result<KeyHealth, StoreError> {
-        Ok(self.key(key)?.lock().clone())
+        Ok(self.key(key)?.lock().health.clone())
     }
 }
