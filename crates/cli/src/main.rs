@@ -288,6 +288,24 @@ struct ServeArgs {
         env = "BOTFORGE_KEYS_REFRESH_SECS"
     )]
     refresh_keys: u64,
+    /// Probe the keys deactivated as broken every this many seconds with the cheapest call,
+    /// enabling again those that pass (a key wrongly deactivated heals); 0 turns it off.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        env = "BOTFORGE_REPROBE_SECS"
+    )]
+    reprobe_keys: u64,
+    /// Client connections open at once; more wait until one closes.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        env = "BOTFORGE_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    max_connections: u32,
     /// Threads that serve requests. 1 runs a single event loop, the least CPU per request
     /// (for a gateway given one core of its own); default: one per available CPU, and a
     /// single event loop when only one CPU is available (e.g. under `taskset -c 3`).
@@ -311,6 +329,8 @@ impl From<ServeArgs> for serve::Options {
             body_limit: a.body_limit,
             data_dir: a.data_dir,
             refresh_keys: a.refresh_keys,
+            reprobe_keys: a.reprobe_keys,
+            max_connections: a.max_connections,
         }
     }
 }

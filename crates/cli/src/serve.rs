@@ -74,6 +74,10 @@ pub struct Options {
     pub body_limit: usize,
     pub data_dir: Option<std::path::PathBuf>,
     pub refresh_keys: u64,
+    /// Seconds between probes of the keys deactivated as broken (0: off).
+    pub reprobe_keys: u64,
+    /// Client connections open at once.
+    pub max_connections: u32,
 }
 
 /// Tokens from `--token` flags, `--token-file`s and `BOTFORGE_CLIENT_TOKENS` (comma-separated,
@@ -147,6 +151,8 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
         body_limit,
         data_dir,
         refresh_keys,
+        reprobe_keys,
+        max_connections,
     } = o;
     check_origins(&cors_origins)?;
     let addr: SocketAddr = bind.parse().map_err(|_| {
@@ -161,6 +167,7 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
     let secrets = secrets::Cached::start(store, Duration::from_secs(refresh_keys.max(1))).await?;
     let source = secrets.get().await;
     let config = PoolConfig::load(&env, &source).context("reading the key configuration")?;
+    let answer_timeout = answer_timeout(&env)?;
     let gemini_config = gemini::ClientConfig::from_env(&env);
     let config = with_served_models(config, &gemini_config).await;
     let pool = KeyPool::new(
@@ -170,7 +177,11 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
         PoolOptions::default(),
     )?;
     pool.refresh().await?;
-    let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini_config)?);
+    let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini_config)?)
+        .with_policy(keypool::FailoverPolicy {
+            deadline: answer_timeout,
+            ..keypool::FailoverPolicy::default()
+        });
     let strategy_dir = std::path::PathBuf::from(
         env.get(vars::STRATEGY_DIR)
             .filter(|d| !d.trim().is_empty())
@@ -181,11 +192,7 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
     {
         return Err(UsageError(format!("--data-dir {}: not a folder", d.display())).into());
     }
-    let admin_token = env
-        .get(vars::BOTFORGE_ADMIN_TOKEN)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| SecretString::from(t.to_owned()));
+    let admin_token = admin_token(&env);
     let owners = client
         .pool()
         .store()
@@ -206,13 +213,9 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
             cors_origins,
         },
         owners,
+        ready: server::ReadyCache::default(),
     });
-    if refresh_keys > 0 {
-        tokio::spawn(server::reload_periodically(
-            Arc::clone(&gateway),
-            Duration::from_secs(refresh_keys),
-        ));
-    }
+    background(&gateway, reprobe_keys, refresh_keys);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -226,9 +229,50 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    server::serve(listener, server::router(gateway), shutdown()).await?;
+    let limits = server::Limits {
+        request_timeout: answer_timeout + Duration::from_secs(120),
+        max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        ..server::Limits::default()
+    };
+    server::serve_with(listener, server::router(gateway), limits, shutdown()).await?;
     eprintln!("gateway stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `BOTFORGE_ADMIN_TOKEN` when set and not blank.
+fn admin_token(env: &Environment) -> Option<SecretString> {
+    env.get(vars::BOTFORGE_ADMIN_TOKEN)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| SecretString::from(t.to_owned()))
+}
+
+/// `BOTFORGE_ANSWER_TIMEOUT`, or the default wait for a whole answer.
+fn answer_timeout(env: &Environment) -> Result<Duration, UsageError> {
+    match gemini::ClientConfig::answer_timeout_of(env) {
+        Some(Err(message)) => Err(UsageError(message)),
+        Some(Ok(t)) => Ok(t),
+        None => Ok(gemini::DEFAULT_ANSWER_TIMEOUT),
+    }
+}
+
+/// The gateway's background work: probing deactivated keys every `reprobe` seconds and reading
+/// the secret store every `refresh` seconds (0: off), until the process ends.
+fn background(gateway: &Arc<server::Gateway>, reprobe: u64, refresh: u64) {
+    if reprobe > 0 {
+        tokio::spawn(
+            gateway
+                .client
+                .clone()
+                .reprobe_periodically(Duration::from_secs(reprobe)),
+        );
+    }
+    if refresh > 0 {
+        tokio::spawn(server::reload_periodically(
+            Arc::clone(gateway),
+            Duration::from_secs(refresh),
+        ));
+    }
 }
 
 async fn shutdown() {

@@ -19,6 +19,7 @@ mod format;
 mod jobs;
 mod quota;
 mod resources;
+mod seen;
 mod server;
 
 pub use config::{

@@ -118,6 +118,8 @@ pub struct Sim {
     pub(crate) books: Mutex<crate::resources::Books>,
     /// Batches and interactions, each in its project.
     pub(crate) jobs: Mutex<crate::jobs::Jobs>,
+    /// The latest requests' method, path and query.
+    pub(crate) seen: crate::seen::Seen,
 }
 
 fn fingerprint(material: &str) -> String {
@@ -346,12 +348,18 @@ impl Sim {
             rng: Mutex::new(rng),
             books: Mutex::new(crate::resources::Books::default()),
             jobs: Mutex::new(crate::jobs::Jobs::default()),
+            seen: crate::seen::Seen::default(),
         })
     }
 
     /// A copy of the counters.
     pub fn stats(&self) -> Stats {
         self.stats.lock().clone()
+    }
+
+    /// `METHOD /path?query` of the latest requests (up to 4096), oldest first, as received.
+    pub fn requests_seen(&self) -> Vec<String> {
+        self.seen.lines()
     }
 
     /// Clears counters, quota books and fault scripts.
@@ -361,6 +369,7 @@ impl Sim {
         self.scripts.lock().iter_mut().for_each(|c| *c = 0);
         self.books.lock().clear();
         self.jobs.lock().clear();
+        self.seen.clear();
     }
 
     /// Now on the simulator's clock (time-scaled).
@@ -1217,6 +1226,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            crate::seen::record,
+        ))
         .with_state(sim)
 }
 

@@ -19,6 +19,9 @@ use crate::types::{
 /// The public Gemini API.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 
+/// The longest a probe of a key ([`GeminiClient::probe`]) may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -26,27 +29,40 @@ pub struct ClientConfig {
     pub base_url: String,
     /// TCP + TLS connect timeout.
     pub connect_timeout: Duration,
-    /// Until the response headers arrive (for a stream: also the longest pause between events).
+    /// Until the response headers arrive (a whole answer's, which thinking models can take
+    /// minutes to write: 600 s).
     pub first_byte_timeout: Duration,
-    /// The whole call, body included.
+    /// The whole non-streaming call, body included (600 s).
     pub total_timeout: Duration,
+    /// The longest pause between a stream's events (60 s): a stream has no total limit.
+    pub stream_idle_timeout: Duration,
 }
+
+/// The default wait for a whole answer.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             base_url: DEFAULT_BASE_URL.to_owned(),
             connect_timeout: Duration::from_secs(5),
-            first_byte_timeout: Duration::from_secs(60),
-            total_timeout: Duration::from_secs(180),
+            first_byte_timeout: DEFAULT_ANSWER_TIMEOUT,
+            total_timeout: DEFAULT_ANSWER_TIMEOUT,
+            stream_idle_timeout: Duration::from_secs(60),
         }
     }
 }
 
 impl ClientConfig {
-    /// Defaults, with `GEMINI_BASE_URL` from `env` when set.
+    /// Defaults, with `GEMINI_BASE_URL` and `BOTFORGE_ANSWER_TIMEOUT` (whole seconds) from
+    /// `env` when set; an answer timeout that is not a positive number is left at its default
+    /// ([`Self::answer_timeout_of`] tells the caller).
     pub fn from_env(env: &keypool::Environment) -> Self {
         let mut c = Self::default();
+        if let Some(Ok(t)) = Self::answer_timeout_of(env) {
+            c.first_byte_timeout = t;
+            c.total_timeout = t;
+        }
         if let Some(base) = env
             .get(keypool::vars::GEMINI_BASE_URL)
             .map(str::trim)
@@ -55,6 +71,27 @@ impl ClientConfig {
             base.trim_end_matches('/').clone_into(&mut c.base_url);
         }
         c
+    }
+}
+
+impl ClientConfig {
+    /// `BOTFORGE_ANSWER_TIMEOUT` from `env`: `None` when unset, an error naming the variable
+    /// when it is not a whole number of seconds from 1 to 86400.
+    ///
+    /// # Errors
+    /// The message to show.
+    pub fn answer_timeout_of(env: &keypool::Environment) -> Option<Result<Duration, String>> {
+        let raw = env
+            .get(keypool::vars::BOTFORGE_ANSWER_TIMEOUT)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())?;
+        Some(match raw.parse::<u64>() {
+            Ok(n @ 1..=86_400) => Ok(Duration::from_secs(n)),
+            _ => Err(format!(
+                "{}={raw}: expected a whole number of seconds from 1 to 86400 (default 600)",
+                keypool::vars::BOTFORGE_ANSWER_TIMEOUT
+            )),
+        })
     }
 }
 
@@ -91,21 +128,24 @@ fn redacted(e: &reqwest::Error) -> String {
     crate::error::redact_keys(&s.replace(e.url().map_or("", reqwest::Url::as_str), "<url>"))
 }
 
-/// Checks a model id (`gemini-2.5-flash` or `models/gemini-2.5-flash`) and returns the bare id.
+/// Checks a model id (`gemini-2.5-flash` or `models/gemini-2.5-flash`) and returns the bare id:
+/// one path segment of Google's grammar, lowercase letters, digits, `.` and `-` (DESIGN.md §7).
 ///
 /// # Errors
-/// [`GeminiError::Request`] for anything that could change the URL path.
+/// [`GeminiError::Request`] for anything else.
 pub fn model_id(model: &str) -> Result<&str, GeminiError> {
     let id = model.strip_prefix("models/").unwrap_or(model);
     let ok = !id.is_empty()
+        && id.len() <= 128
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'));
     if ok {
         Ok(id)
     } else {
         Err(GeminiError::Request(format!(
-            "invalid model name `{model}` (letters, digits, `.`, `-`, `_`)"
+            "invalid model name `{}` (lowercase letters, digits, `.`, `-`)",
+            model.chars().take(80).collect::<String>()
         )))
     }
 }
@@ -117,7 +157,7 @@ pub struct ResponseStream {
     /// The key it was opened with: an error mid-stream is redacted by its value.
     key: ApiKey,
     parser: SseParser,
-    deadline: Instant,
+    /// The longest pause between events.
     idle: Duration,
     done: bool,
 }
@@ -135,8 +175,7 @@ impl ResponseStream {
                 Ok(None) => {}
                 Err(e) => return Some(self.fail(e)),
             }
-            let wait = (self.deadline - Instant::now()).min(self.idle);
-            let chunk = match timeout(wait, self.response.chunk()).await {
+            let chunk = match timeout(self.idle, self.response.chunk()).await {
                 Err(_) => return Some(self.fail(GeminiError::Timeout("stream"))),
                 Ok(Err(e)) => return Some(self.fail(map_reqwest(&e, "stream"))),
                 Ok(Ok(c)) => c,
@@ -262,15 +301,25 @@ impl GeminiClient {
         self.api_url(&format!("v1beta/{path}"))
     }
 
-    /// `{base}/{path}` (`path` names its API version, and may end in `?query`).
+    /// `{base}/{path}` (`path` names its API version, and may end in `?query`), built, not
+    /// spliced: each `/`-separated segment of `path` is pushed on its own (so `%`, `?` or `#`
+    /// in one stays inside it, and `%2e%2e` is text, never a step up), and the query is decoded
+    /// into pairs and encoded again.
     pub(crate) fn api_url(&self, path: &str) -> reqwest::Url {
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
-        let prefix = self.base.path().trim_end_matches('/');
         let mut url = self.base.clone();
-        url.set_path(&format!("{prefix}/{path}"));
-        url.set_query(query);
+        url.set_query(None);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty();
+            segments.extend(path.split('/'));
+        }
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            let pairs: Vec<(String, String)> =
+                form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
         url
     }
 
@@ -289,18 +338,37 @@ impl GeminiClient {
         Ok(v)
     }
 
+    /// Sends a request with no body (or one already set) with `key`.
     pub(crate) async fn send(
         &self,
         key: &ApiKey,
         builder: reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, Instant), GeminiError> {
+        self.send_body(key, builder, None).await
+    }
+
+    /// Sends a request with `key` and `body` (watched, so a connection broken while the body was
+    /// being sent is told from one broken while the answer was awaited).
+    pub(crate) async fn send_body(
+        &self,
+        key: &ApiKey,
+        builder: reqwest::RequestBuilder,
+        body: Option<bytes::Bytes>,
+    ) -> Result<(reqwest::Response, Instant), GeminiError> {
+        let (builder, sent) = match body {
+            Some(bytes) => {
+                let (body, sent) = crate::body::watched(bytes);
+                (builder.body(body), Some(sent))
+            }
+            None => (builder, None),
+        };
         let request = builder
             .header("x-goog-api-key", Self::key_header(key)?)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
         // Upstream may echo the key it was given ("Consumer 'api_key:…' has been suspended"),
         // in any shape: its exact value is removed from whatever comes back.
-        self.execute(request)
+        self.execute(request, sent.as_ref())
             .await
             .map_err(|e| e.redacted(key.expose()))
     }
@@ -310,6 +378,7 @@ impl GeminiClient {
     async fn execute(
         &self,
         request: reqwest::Request,
+        sent: Option<&crate::body::Sent>,
     ) -> Result<(reqwest::Response, Instant), GeminiError> {
         let deadline = Instant::now() + self.config.total_timeout;
         let first_byte = self
@@ -318,6 +387,15 @@ impl GeminiClient {
             .min(self.config.total_timeout);
         let response = match timeout(first_byte, self.http.execute(request)).await {
             Err(_) => return Err(GeminiError::Timeout("first byte")),
+            Ok(Err(e)) if e.is_connect() || e.is_timeout() => {
+                return Err(map_reqwest(&e, "connect"));
+            }
+            // Connected, then broken while the body was being sent: an early refusal of a body
+            // upstream will not take looks exactly like this.
+            Ok(Err(e)) if sent.is_some_and(|s| !s.all()) => {
+                return Err(GeminiError::Sending(redacted(&e)));
+            }
+            // Broken while the answer was awaited.
             Ok(Err(e)) => return Err(map_reqwest(&e, "connect")),
             Ok(Ok(r)) => r,
         };
@@ -338,7 +416,14 @@ impl GeminiClient {
         key: &ApiKey,
         builder: reqwest::RequestBuilder,
     ) -> Result<T, GeminiError> {
-        let (response, deadline) = self.send(key, builder).await?;
+        let sent = self.send(key, builder).await?;
+        Self::read_json(sent).await
+    }
+
+    /// The JSON answer of a sent request, read within its deadline.
+    async fn read_json<T: DeserializeOwned>(
+        (response, deadline): (reqwest::Response, Instant),
+    ) -> Result<T, GeminiError> {
         let body = match timeout_at(deadline, response.bytes()).await {
             Err(_) => return Err(GeminiError::Timeout("total")),
             Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
@@ -347,17 +432,16 @@ impl GeminiClient {
         serde_json::from_slice(&body).map_err(|e| GeminiError::Decode(e.to_string()))
     }
 
-    fn post<B: Serialize + ?Sized>(
+    /// Sends `body` as JSON to `url` with `key`.
+    async fn post<B: Serialize + ?Sized>(
         &self,
+        key: &ApiKey,
         url: reqwest::Url,
         body: &B,
-    ) -> Result<reqwest::RequestBuilder, GeminiError> {
+    ) -> Result<(reqwest::Response, Instant), GeminiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| GeminiError::Request(e.to_string()))?;
-        Ok(self
-            .http
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(bytes))
+        let builder = self.http.post(url).header(CONTENT_TYPE, "application/json");
+        self.send_body(key, builder, Some(bytes.into())).await
     }
 
     /// `POST /v1beta/models/{model}:generateContent`.
@@ -371,7 +455,7 @@ impl GeminiClient {
         request: &GenerateContentRequest,
     ) -> Result<GenerateContentResponse, GeminiError> {
         let url = self.url(&format!("models/{}:generateContent", model_id(model)?));
-        self.json(key, self.post(url, request)?).await
+        Self::read_json(self.post(key, url, request).await?).await
     }
 
     /// `POST /v1beta/models/{model}:generateContent` with a body sent as it is and the answer
@@ -402,12 +486,8 @@ impl GeminiClient {
         body: bytes::Bytes,
     ) -> Result<RawGenerated, GeminiError> {
         let url = self.url(&format!("models/{}:{}", model_id(model)?, method.name()));
-        let builder = self
-            .http
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        let (response, deadline) = self.send(key, builder).await?;
+        let builder = self.http.post(url).header(CONTENT_TYPE, "application/json");
+        let (response, deadline) = self.send_body(key, builder, Some(body)).await?;
         let body = match timeout_at(deadline, response.bytes()).await {
             Err(_) => return Err(GeminiError::Timeout("total")),
             Ok(Err(e)) => return Err(map_reqwest(&e, "body")),
@@ -440,13 +520,12 @@ impl GeminiClient {
             "models/{}:streamGenerateContent?alt=sse",
             model_id(model)?
         ));
-        let (response, deadline) = self.send(key, self.post(url, request)?).await?;
+        let (response, _) = self.post(key, url, request).await?;
         Ok(ResponseStream {
             response,
             key: key.clone(),
             parser: SseParser::default(),
-            deadline,
-            idle: self.config.first_byte_timeout,
+            idle: self.config.stream_idle_timeout,
             done: false,
         })
     }
@@ -471,7 +550,7 @@ impl GeminiClient {
                 serde_json::to_value(si).map_err(|e| GeminiError::Request(e.to_string()))?;
         }
         let body = serde_json::json!({ "generateContentRequest": inner });
-        let r: CountTokensResponse = self.json(key, self.post(url, &body)?).await?;
+        let r: CountTokensResponse = Self::read_json(self.post(key, url, &body).await?).await?;
         Ok(r.total_tokens)
     }
 
@@ -526,6 +605,7 @@ impl GeminiClient {
                 ))
             })?;
         bearer.set_sensitive(true);
+        let (body, sent) = crate::body::watched(body);
         let request = self
             .http
             .post(url)
@@ -534,9 +614,31 @@ impl GeminiClient {
             .body(body)
             .build()
             .map_err(|e| GeminiError::Request(redacted(&e)))?;
-        match self.execute(request).await {
+        match self.execute(request, Some(&sent)).await {
             Ok((response, _)) => Ok(response),
             Err(e) => Err(e.redacted(key.expose())),
+        }
+    }
+
+    /// The cheapest call that proves a key works: `GET /v1beta/models?pageSize=1`. It names
+    /// nothing a client chose, so only the key can make it fail with 401 or 403; it spends no
+    /// quota. Bounded by [`PROBE_TIMEOUT`].
+    ///
+    /// # Errors
+    /// Any [`GeminiError`].
+    pub async fn probe(&self, key: &ApiKey) -> Result<(), GeminiError> {
+        let call = async {
+            let b = self
+                .http
+                .get(self.url("models"))
+                .query(&[("pageSize", "1")]);
+            let (response, _) = self.send(key, b).await?;
+            drop(response);
+            Ok(())
+        };
+        match timeout(PROBE_TIMEOUT, call).await {
+            Ok(r) => r,
+            Err(_) => Err(GeminiError::Timeout("probe")),
         }
     }
 
@@ -575,6 +677,13 @@ mod tests {
                 .as_str(),
             "https://proxy.example/gemini/v1beta/models/m:streamGenerateContent?alt=sse"
         );
+        // Each segment stays one segment: an encoded step up is text, a `?` no query.
+        assert_eq!(
+            client("http://127.0.0.1:8090")
+                .api_url("v1beta/files/%2e%2e/x?y/tunedModels")
+                .as_str(),
+            "http://127.0.0.1:8090/v1beta/files/%252e%252e/x?y%2FtunedModels="
+        );
         assert!(
             GeminiClient::new(ClientConfig {
                 base_url: "http://".to_owned(),
@@ -591,6 +700,8 @@ mod tests {
             "gemini-2.5-flash"
         );
         assert!(model_id("../admin").is_err());
+        assert!(model_id("Gemini").is_err());
+        assert!(model_id("gemini-2.5-flash:generateContent?").is_err());
         assert!(model_id("x?key=1").is_err());
         assert!(model_id("").is_err());
     }

@@ -92,10 +92,22 @@ pub fn redact_value(text: &str, secret: &str) -> String {
     text.replace(secret, "…(redacted)")
 }
 
-/// Parses `"27s"`, `"27.359489363s"`, `"1.5s"` (protobuf `Duration` JSON).
+/// The longest retry delay believed (DESIGN.md §3.1): a longer one is clamped to it.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses `"27s"`, `"27.359489363s"`, `"1.5s"` (protobuf `Duration` JSON), clamped to
+/// [`MAX_RETRY_DELAY`]; anything that is not a finite, non-negative number of seconds is `None`
+/// (never a panic: `"1e30s"` is 24 h, `"NaNs"` nothing).
 pub fn parse_proto_duration(s: &str) -> Option<Duration> {
     let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    if !(secs.is_finite() && secs >= 0.0) {
+        return None;
+    }
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(MAX_RETRY_DELAY)
+            .min(MAX_RETRY_DELAY),
+    )
 }
 
 fn str_field(v: &Value, k: &str) -> Option<String> {
@@ -225,49 +237,19 @@ impl ApiError {
         })
     }
 
-    /// What a 403 is about: the key or its project, a resource the request names, or unclear.
+    /// What a 401 or 403 is about, from Google's structured fields only: an `ErrorInfo.reason`
+    /// that is about the key or its project (`API_KEY_INVALID`, `SERVICE_DISABLED`,
+    /// `CONSUMER_SUSPENDED`…) is the key's; anything else is unclear, whatever its message says.
+    /// The message is never read: Google's "You do not have permission to access the File
+    /// leaked or it may not exist" echoes the id the client sent (DESIGN.md §3.1, "Evidence,
+    /// not words"), so words in it prove nothing about the key.
     pub fn denial(&self) -> Denial {
-        const KEY_REASONS: [&str; 9] = [
-            "API_KEY_INVALID",
-            "SERVICE_DISABLED",
-            "API_KEY_SERVICE_BLOCKED",
-            "API_KEY_HTTP_REFERRER_BLOCKED",
-            "API_KEY_IP_ADDRESS_BLOCKED",
-            "API_KEY_ANDROID_APP_BLOCKED",
-            "CONSUMER_SUSPENDED",
-            "CONSUMER_INVALID",
-            "BILLING_DISABLED",
-        ];
-        // Real key-level messages (reference/gemini-api.md §2.4).
-        const KEY_TEXT: [&str; 8] = [
-            "api key",
-            "leaked",
-            "suspended",
-            "has been denied access",
-            "unregistered callers",
-            "has not been used in project",
-            "api has not been used",
-            "it is disabled",
-        ];
-        // "You do not have permission to access the File … or it may not exist", and the same
-        // for CachedContent, tuned models, corpora: a resource of another project.
-        const RESOURCE_TEXT: [&str; 3] = [
-            "do not have permission to access",
-            "or it may not exist",
-            "permission denied on resource",
-        ];
         if self
             .reason
             .as_deref()
             .is_some_and(|r| KEY_REASONS.contains(&r))
         {
-            return Denial::Key;
-        }
-        let message = self.message.to_ascii_lowercase();
-        if KEY_TEXT.iter().any(|t| message.contains(t)) {
             Denial::Key
-        } else if RESOURCE_TEXT.iter().any(|t| message.contains(t)) {
-            Denial::Resource
         } else {
             Denial::Ambiguous
         }
@@ -292,17 +274,10 @@ impl ApiError {
                     learned: self.learned_limits(),
                 },
             },
-            400 if self.reason.as_deref() == Some("API_KEY_INVALID") => {
-                Outcome::KeyBroken { detail }
-            }
-            401 => Outcome::KeyBroken { detail },
-            403 => match self.denial() {
-                Denial::Key => Outcome::KeyBroken { detail },
-                // Another project's file or cache: the caller's, and no key's (DESIGN.md §3.1).
-                // An ambiguous 403 is confirmed by a probe first (`RotatingClient`); without
-                // one it changes no key either.
-                Denial::Resource | Denial::Ambiguous => Outcome::CallerFault { detail },
-            },
+            400 | 401 | 403 if self.denial() == Denial::Key => Outcome::KeyBroken { detail },
+            // A 401, or a 403 whose fields do not say it is about the key (another project's
+            // file or cache, a leaked key: Google's words alone cannot tell them apart), changes
+            // no key here: `RotatingClient` confirms it with a probe using the key first.
             // Overloaded / high demand: the model's state, never the key's.
             503 => Outcome::Overloaded { detail },
             // 499 CANCELLED arrives mid-stream when upstream drops the operation.
@@ -312,14 +287,26 @@ impl ApiError {
     }
 }
 
-/// What a 403 `PERMISSION_DENIED` is about.
+/// `ErrorInfo.reason` values that are about the key or its project, never about the request.
+const KEY_REASONS: [&str; 9] = [
+    "API_KEY_INVALID",
+    "SERVICE_DISABLED",
+    "API_KEY_SERVICE_BLOCKED",
+    "API_KEY_HTTP_REFERRER_BLOCKED",
+    "API_KEY_IP_ADDRESS_BLOCKED",
+    "API_KEY_ANDROID_APP_BLOCKED",
+    "CONSUMER_SUSPENDED",
+    "CONSUMER_INVALID",
+    "BILLING_DISABLED",
+];
+
+/// What a 401 or 403 is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
-    /// The key or its project: invalid, leaked, suspended, the API disabled, the project denied.
+    /// The key or its project, by Google's structured `ErrorInfo.reason`.
     Key,
-    /// A resource the request names (a file or cache of another project): the caller's fault.
-    Resource,
-    /// Neither is clear: a cheap probe with the key decides.
+    /// Unclear from the fields (a leaked key and another project's file look the same): a cheap
+    /// probe with the key decides.
     Ambiguous,
 }
 
@@ -339,6 +326,10 @@ pub enum GeminiError {
     /// The connection broke while reading.
     #[error("connection to the Gemini API broke: {0}")]
     Broken(String),
+    /// The connection broke before any answer came: while the request was being sent (upstream
+    /// refusing a body it will not take closes the connection early) or awaited.
+    #[error("the connection to the Gemini API broke before an answer came: {0}")]
+    Sending(String),
     /// The body could not be understood.
     #[error("unreadable Gemini API response: {0}")]
     Decode(String),
@@ -358,7 +349,7 @@ impl GeminiError {
             GeminiError::Timeout(what) => Outcome::Transient {
                 detail: format!("timeout ({what})"),
             },
-            GeminiError::Broken(_) => Outcome::Transient {
+            GeminiError::Broken(_) | GeminiError::Sending(_) => Outcome::Transient {
                 detail: "connection reset".into(),
             },
             GeminiError::Decode(_) => Outcome::Transient {
@@ -380,9 +371,22 @@ impl GeminiError {
             }
             GeminiError::Connect(t) => GeminiError::Connect(scrub(t)),
             GeminiError::Broken(t) => GeminiError::Broken(scrub(t)),
+            GeminiError::Sending(t) => GeminiError::Sending(scrub(t)),
             GeminiError::Decode(t) => GeminiError::Decode(scrub(t)),
             GeminiError::Request(t) => GeminiError::Request(scrub(t)),
             other @ GeminiError::Timeout(_) => other,
+        }
+    }
+
+    /// Whether this failure says nothing certain about the key until a probe with the key
+    /// decides (DESIGN.md §3.1): a 401, a 403 whose fields do not name the key, a timeout
+    /// waiting for a whole answer, a connection broken before any answer came.
+    pub fn needs_probe(&self) -> bool {
+        match self {
+            GeminiError::Api(a) => matches!(a.http, 401 | 403) && a.denial() == Denial::Ambiguous,
+            GeminiError::Timeout(phase) => matches!(*phase, "first byte" | "total"),
+            GeminiError::Sending(_) => true,
+            _ => false,
         }
     }
 
@@ -401,6 +405,7 @@ impl GeminiError {
             GeminiError::Connect(_) => "connect",
             GeminiError::Timeout(_) => "timeout",
             GeminiError::Broken(_) => "broken",
+            GeminiError::Sending(_) => "sending",
             GeminiError::Decode(_) => "decode",
             GeminiError::Request(_) => "request",
         }
@@ -516,60 +521,86 @@ mod tests {
         assert_eq!(bare.learned_limits(), Limits::UNKNOWN);
     }
 
+    fn e403(reason: Option<&str>, message: &str) -> ApiError {
+        let mut error =
+            serde_json::json!({"code": 403, "message": message, "status": "PERMISSION_DENIED"});
+        if let Some(r) = reason {
+            error["details"] = serde_json::json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": r}]);
+        }
+        ApiError::parse(
+            403,
+            serde_json::json!({ "error": error }).to_string().as_bytes(),
+        )
+    }
+
     #[test]
-    fn a_403_is_the_keys_only_when_it_says_so() {
-        let e403 = |reason: Option<&str>, message: &str| {
-            let details = reason.map_or(String::new(), |r| {
-                format!(r#","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"{r}"}}]"#)
-            });
-            let body = format!(
-                r#"{{"error":{{"code":403,"message":"{message}","status":"PERMISSION_DENIED"{details}}}}}"#
+    fn a_403_is_the_keys_only_when_its_fields_say_so() {
+        let by_reason = e403(
+            Some("SERVICE_DISABLED"),
+            "Generative Language API has not been used in project 1 before or it is disabled.",
+        );
+        assert_eq!(by_reason.denial(), Denial::Key);
+        assert!(matches!(by_reason.outcome(), Outcome::KeyBroken { .. }));
+        // Words alone decide nothing: a leaked key's real 403 and another project's file read
+        // the same to the fields, and both wait for a probe (no key changes here).
+        for message in [
+            "Your API key was reported as leaked. Please use another API key.",
+            "Permission denied: Consumer 'api_key:x' has been suspended.",
+            "You do not have permission to access the File leaked or it may not exist.",
+            "The caller does not have permission",
+        ] {
+            let e = e403(None, message);
+            assert_eq!(e.denial(), Denial::Ambiguous, "{message}");
+            assert!(
+                matches!(e.outcome(), Outcome::CallerFault { .. }),
+                "{message}"
             );
-            ApiError::parse(403, body.as_bytes())
-        };
-        let key = [
-            e403(
-                Some("SERVICE_DISABLED"),
-                "Generative Language API has not been used in project 1 before or it is disabled.",
-            ),
-            e403(
-                None,
-                "Your API key was reported as leaked. Please use another API key.",
-            ),
-            e403(
-                None,
-                "Your project has been denied access. Please contact support.",
-            ),
-            e403(
-                None,
-                "Permission denied: Consumer 'api_key:x' has been suspended.",
-            ),
-            e403(
-                None,
-                "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
-            ),
-        ];
-        for e in &key {
-            assert_eq!(e.denial(), Denial::Key, "{e}");
-            assert!(matches!(e.outcome(), Outcome::KeyBroken { .. }), "{e}");
+            assert!(GeminiError::Api(e).needs_probe(), "{message}");
         }
-        let resource = [
-            e403(
-                None,
-                "You do not have permission to access the File abc123 or it may not exist.",
-            ),
-            e403(
-                None,
-                "You do not have permission to access the CachedContent xyz or it may not exist.",
-            ),
-        ];
-        for e in &resource {
-            assert_eq!(e.denial(), Denial::Resource, "{e}");
-            assert!(matches!(e.outcome(), Outcome::CallerFault { .. }), "{e}");
+        let e401 = ApiError::parse(
+            401,
+            br#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#,
+        );
+        assert!(matches!(e401.outcome(), Outcome::CallerFault { .. }));
+        assert!(GeminiError::Api(e401).needs_probe());
+        assert!(GeminiError::Timeout("total").needs_probe());
+        assert!(GeminiError::Sending("reset".into()).needs_probe());
+        assert!(!GeminiError::Timeout("stream").needs_probe());
+    }
+
+    proptest::proptest! {
+        /// Issue 30: whatever a client puts in an id or a prompt, and so in the message Google
+        /// echoes, the classification never blames the key. Only the structured reason can.
+        #[test]
+        fn client_chosen_text_never_breaks_a_key(
+            http in proptest::sample::select(vec![400u16, 401, 403, 404, 409, 413]),
+            status in proptest::sample::select(vec!["INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND", ""]),
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "leaked", "suspended", "API key", "api_key", "has been denied access", "unregistered callers",
+                "it is disabled", "API_KEY_INVALID", "SERVICE_DISABLED", "files/", "You do not have permission to access the File",
+                "or it may not exist", "Consumer", "project", "\"", "{", "reason",
+            ]), 0..8),
+            id in "[a-zA-Z0-9_ ./:-]{0,40}",
+        ) {
+            let message = format!("{} {id}", words.join(" "));
+            let body = serde_json::json!({"error": {"code": http, "message": message, "status": status}});
+            let e = ApiError::parse(http, body.to_string().as_bytes());
+            proptest::prop_assert!(!matches!(e.outcome(), Outcome::KeyBroken { .. }), "{e}");
+            proptest::prop_assert!(matches!(e.outcome(), Outcome::CallerFault { .. }), "{e}");
         }
-        let unclear = e403(None, "The caller does not have permission");
-        assert_eq!(unclear.denial(), Denial::Ambiguous);
-        assert!(matches!(unclear.outcome(), Outcome::CallerFault { .. }));
+    }
+
+    #[test]
+    fn retry_delays_are_clamped_and_never_panic() {
+        assert_eq!(parse_proto_duration("1e30s"), Some(MAX_RETRY_DELAY));
+        assert_eq!(parse_proto_duration("90000s"), Some(MAX_RETRY_DELAY));
+        assert_eq!(parse_proto_duration("infs"), None);
+        assert_eq!(parse_proto_duration("NaNs"), None);
+        let e = ApiError::parse(
+            429,
+            br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e30s"}]}}"#,
+        );
+        assert_eq!(e.retry_after(), Some(MAX_RETRY_DELAY));
     }
 
     #[test]

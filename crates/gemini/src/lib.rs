@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod body;
 mod client;
 mod error;
 mod openai;
@@ -29,11 +30,12 @@ mod sse;
 mod types;
 
 pub use client::{
-    ClientConfig, DEFAULT_BASE_URL, GeminiClient, RawGenerated, RawMethod, ResponseStream, model_id,
+    ClientConfig, DEFAULT_ANSWER_TIMEOUT, DEFAULT_BASE_URL, GeminiClient, PROBE_TIMEOUT,
+    RawGenerated, RawMethod, ResponseStream, model_id,
 };
 pub use error::{
-    ApiError, Denial, GeminiError, QuotaScope, QuotaViolation, parse_proto_duration, redact_keys,
-    redact_value,
+    ApiError, Denial, GeminiError, MAX_RETRY_DELAY, QuotaScope, QuotaViolation,
+    parse_proto_duration, redact_keys, redact_value,
 };
 pub use openai::{IMAGE_TOKENS, estimate_chat_tokens, estimate_text_tokens};
 pub use passthrough::Passthrough;

@@ -88,6 +88,8 @@ pub struct Passthrough<S: StateStore = MemoryStore> {
     response: reqwest::Response,
     streaming: bool,
     estimate: u64,
+    /// The longest pause between chunks.
+    idle: std::time::Duration,
     watch: Watch,
     /// The last chunk was sent (or the stream failed): nothing more.
     done: bool,
@@ -99,6 +101,7 @@ impl<S: StateStore> Passthrough<S> {
         lease: Lease,
         response: reqwest::Response,
         estimate: u64,
+        idle: std::time::Duration,
     ) -> Self {
         let streaming = response
             .headers()
@@ -111,6 +114,7 @@ impl<S: StateStore> Passthrough<S> {
             response,
             streaming,
             estimate,
+            idle,
             watch: Watch::default(),
             done: false,
         }
@@ -130,13 +134,22 @@ impl<S: StateStore> Passthrough<S> {
     }
 
     /// The next bytes for the client, as upstream sent them; `None` at the end. A stream that
-    /// ends before its `finish_reason` (or breaks) ends with one more event, an error in
-    /// OpenAI's streaming shape, so the client never takes a cut-off answer for a whole one.
+    /// ends before its `finish_reason`, breaks, or sends nothing for the idle timeout (60 s)
+    /// ends with one more event, an error in OpenAI's streaming shape, so the client never
+    /// takes a cut-off answer for a whole one.
     pub async fn chunk(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
-        match self.response.chunk().await {
+        let Ok(next) = tokio::time::timeout(self.idle, self.response.chunk()).await else {
+            self.done = true;
+            let why = format!(
+                "upstream sent nothing for {} s; the answer was cut off",
+                self.idle.as_secs()
+            );
+            return self.end(Some(why)).await;
+        };
+        match next {
             Ok(Some(b)) => {
                 if self.streaming {
                     self.watch.feed_stream(&b);

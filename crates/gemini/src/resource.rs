@@ -82,14 +82,12 @@ impl GeminiClient {
             )));
         }
         let url = self.api_url(&request.path);
-        let mut builder = self
-            .http()
-            .request(request.method.clone(), url)
-            .body(request.body.clone());
+        let mut builder = self.http().request(request.method.clone(), url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let (response, deadline) = self.send(key, builder).await?;
+        let body = (!request.body.is_empty()).then(|| request.body.clone());
+        let (response, deadline) = self.send_body(key, builder, body).await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = match timeout_at(deadline, response.bytes()).await {

@@ -112,34 +112,83 @@ impl From<ExecuteError<GeminiError>> for RotateError {
     }
 }
 
-/// The pool's view of a failed call with `key` on `model` (callers box its future: it runs only
-/// after a failure, and inline it would make every call's future larger). An ambiguous 403 is
-/// confirmed by a
-/// cheap probe (GET the model) with that key before it counts against the key: when the probe
-/// passes, the key is fine and the 403 was about the request (the caller's); when the probe is
-/// refused the same way, the key is broken; when the probe fails otherwise, it is transient.
+/// The pool's view of a failed call with `key` (callers box its future: it runs only after a
+/// failure, and inline it would make every call's future larger). A failure that says nothing
+/// certain about the key ([`GeminiError::needs_probe`]: a 401, a 403 whose fields do not name
+/// the key, a timeout waiting for a whole answer, a connection broken before the answer) is
+/// confirmed by a cheap probe with that key ([`GeminiClient::probe`]) before it counts: when
+/// the probe passes, the key is fine and the failure was the request's (returned to the caller,
+/// no key changed); when the probe is refused with 401 or 403, the key is broken; when the
+/// probe fails otherwise, the failure counts as the probe's class (transient).
 async fn judge(
     client: &GeminiClient,
+    memo: &ProbeMemo,
     key: &ApiKey,
-    model: &str,
     e: GeminiError,
 ) -> (Outcome, GeminiError) {
-    let ambiguous = e
-        .api()
-        .is_some_and(|a| a.http == 403 && a.denial() == crate::error::Denial::Ambiguous);
-    if !ambiguous {
+    if !e.needs_probe() {
         return (e.outcome(), e);
     }
-    let outcome = match client.get_model(key, model).await {
-        Ok(_) => e.outcome(),
-        Err(probe) => match probe.api().map(|a| a.http) {
-            Some(401 | 403) => Outcome::KeyBroken {
-                detail: "403 PERMISSION_DENIED (confirmed by a probe)".to_owned(),
+    let probed = if memo.passed_lately(key) {
+        Ok(())
+    } else {
+        client.probe(key).await
+    };
+    let outcome = match probed {
+        Ok(()) => Outcome::CallerFault {
+            detail: match e.api() {
+                Some(a) => format!("{} {} (the key answers probes)", a.http, a.status),
+                None => format!("{} (the key answers probes)", e.kind()),
+            },
+        },
+        Err(probe) => match probe.api() {
+            Some(a) if matches!(a.http, 401 | 403) => Outcome::KeyBroken {
+                detail: format!("{} {} (confirmed by a probe)", a.http, a.status)
+                    .replace("  ", " "),
             },
             _ => probe.outcome(),
         },
     };
+    if matches!(outcome, Outcome::CallerFault { .. }) {
+        memo.passed(key);
+    }
     (outcome, e)
+}
+
+/// How long a passing probe vouches for its key: failures that need a probe within this time
+/// are the request's without asking again, so a client sending requests that upstream refuses
+/// (another project's file, say) costs at most one probe per key per period.
+const PROBE_MEMO: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When each key last passed a probe (by a hash of its material: a rotated key is probed anew).
+#[derive(Debug, Default)]
+struct ProbeMemo(std::sync::Mutex<std::collections::HashMap<u64, tokio::time::Instant>>);
+
+impl ProbeMemo {
+    fn id(key: &ApiKey) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.expose().hash(&mut h);
+        h.finish()
+    }
+
+    fn passed_lately(&self, key: &ApiKey) -> bool {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&Self::id(key))
+            .is_some_and(|t| t.elapsed() < PROBE_MEMO)
+    }
+
+    fn passed(&self, key: &ApiKey) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, t| t.elapsed() < PROBE_MEMO);
+        map.insert(Self::id(key), tokio::time::Instant::now());
+    }
 }
 
 /// A successful call and who served it.
@@ -174,6 +223,7 @@ pub struct RotatingClient<S: StateStore = MemoryStore> {
     client: GeminiClient,
     policy: FailoverPolicy,
     budget: Arc<RetryBudget>,
+    probes: Arc<ProbeMemo>,
 }
 
 impl<S: StateStore> Clone for RotatingClient<S> {
@@ -183,6 +233,7 @@ impl<S: StateStore> Clone for RotatingClient<S> {
             client: self.client.clone(),
             policy: self.policy,
             budget: Arc::clone(&self.budget),
+            probes: Arc::clone(&self.probes),
         }
     }
 }
@@ -195,6 +246,7 @@ impl<S: StateStore> RotatingClient<S> {
             client,
             policy: FailoverPolicy::default(),
             budget: Arc::new(RetryBudget::default()),
+            probes: Arc::default(),
         }
     }
 
@@ -318,10 +370,11 @@ impl<S: StateStore> RotatingClient<S> {
         };
         let prompt_tokens = &prompt_tokens;
         let client = &self.client;
+        let probes = &*self.probes;
         let done = self
             .pool
             .execute(&req, &self.policy, &self.budget, |g| {
-                let (key, model) = (Arc::clone(&g.api_key), g.model);
+                let key = Arc::clone(&g.api_key);
                 // Boxed once here: each async layer above would otherwise hold its own copy of
                 // the HTTP call's state, and the whole is moved on every request.
                 let fut = Box::pin(call(g));
@@ -332,7 +385,7 @@ impl<S: StateStore> RotatingClient<S> {
                             (Outcome::Success { input_tokens }, Ok(r))
                         }
                         Err(e) => {
-                            let (outcome, e) = Box::pin(judge(client, &key, model, e)).await;
+                            let (outcome, e) = Box::pin(judge(client, probes, &key, e)).await;
                             (outcome, Err(e))
                         }
                     }
@@ -367,13 +420,14 @@ impl<S: StateStore> RotatingClient<S> {
             ..SelectRequest::new(model, estimate)
         };
         let client = &self.client;
+        let probes = &*self.probes;
         let held: Held<ResponseStream> = self
             .pool
             .execute_held(&req, &self.policy, &self.budget, |g| {
                 Box::pin(async move {
                     match client.stream(&g.api_key, g.model, request).await {
                         Ok(stream) => Ok(stream),
-                        Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
+                        Err(e) => Err(Box::pin(judge(client, probes, &g.api_key, e)).await),
                     }
                 })
             })
@@ -481,6 +535,61 @@ impl<S: StateStore> RotatingClient<S> {
         .await
     }
 
+    /// Probes every key deactivated for being broken (not those `keys.json` or an operator
+    /// disabled) with the cheapest call ([`GeminiClient::probe`]); a key whose probe passes is
+    /// enabled again, so a key wrongly deactivated heals by itself (DESIGN.md §3.1). Returns the
+    /// ids of the keys enabled again.
+    ///
+    /// # Errors
+    /// A store failure while reading health or enabling a key.
+    pub async fn reprobe_broken(&self) -> Result<Vec<String>, PoolError> {
+        self.pool.refresh().await?;
+        let health = self.pool.health()?;
+        let broken: Vec<&str> = health
+            .keys
+            .iter()
+            .filter(|k| {
+                !k.active
+                    && k.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("key_broken"))
+            })
+            .map(|k| k.key_id.as_str())
+            .collect();
+        let mut healed = Vec::new();
+        for (key_id, key, ..) in self.pool.keys() {
+            if !broken.contains(&key_id) {
+                continue;
+            }
+            match self.client.probe(&key).await {
+                Ok(()) => {
+                    if self.pool.probe_passed(key_id).await? {
+                        tracing::warn!(key_id, "a deactivated key passed a probe: enabled again");
+                        healed.push(key_id.to_owned());
+                    }
+                }
+                Err(e) => tracing::debug!(
+                    key_id,
+                    class = e.outcome().class(),
+                    "a deactivated key still fails its probe"
+                ),
+            }
+        }
+        Ok(healed)
+    }
+
+    /// Runs [`Self::reprobe_broken`] every `every` until the process ends.
+    pub async fn reprobe_periodically(self, every: std::time::Duration) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.reprobe_broken().await {
+                tracing::warn!(error = %e, "could not probe the deactivated keys");
+            }
+        }
+    }
+
     /// The project index `options` pins the call to.
     fn pin(&self, options: CallOptions<'_>) -> Option<usize> {
         options.project.and_then(|p| self.pool.project_index(p))
@@ -516,6 +625,7 @@ impl<S: StateStore> RotatingClient<S> {
     ) -> Result<Generated<crate::Passthrough<S>>, RotateError> {
         let estimate = crate::openai::estimate_chat_tokens(&body);
         let client = &self.client;
+        let probes = &*self.probes;
         let body = &body;
         let held = self
             .pool
@@ -527,7 +637,7 @@ impl<S: StateStore> RotatingClient<S> {
                     Box::pin(async move {
                         match client.openai_post(&g.api_key, path, body.clone()).await {
                             Ok(r) => Ok(r),
-                            Err(e) => Err(Box::pin(judge(client, &g.api_key, g.model, e)).await),
+                            Err(e) => Err(Box::pin(judge(client, probes, &g.api_key, e)).await),
                         }
                     })
                 },
@@ -539,6 +649,7 @@ impl<S: StateStore> RotatingClient<S> {
                 held.lease,
                 held.value,
                 estimate,
+                self.client.config().stream_idle_timeout,
             ),
             key_id: held.key_id,
             model: held.model,
@@ -560,13 +671,14 @@ impl<S: StateStore> RotatingClient<S> {
         let held = self
             .pool
             .execute_held(req, &self.policy, &self.budget, |g| {
-                let (key, model) = (Arc::clone(&g.api_key), g.model);
+                let key = Arc::clone(&g.api_key);
                 let fut = Box::pin(call(g.api_key, g.model));
                 let client = &self.client;
+                let probes = &*self.probes;
                 async move {
                     match fut.await {
                         Ok(v) => Ok(v),
-                        Err(e) => Err(Box::pin(judge(client, &key, model, e)).await),
+                        Err(e) => Err(Box::pin(judge(client, probes, &key, e)).await),
                     }
                 }
             })
@@ -650,8 +762,13 @@ impl<S: StateStore> RotatingStream<S> {
 
 impl<S: StateStore> Drop for RotatingStream<S> {
     fn drop(&mut self) {
-        // Dropped before its end: the request reached upstream and used the key, so report a
-        // success at the estimate (it frees a half-open trial slot too).
+        // Dropped before its end (the client went away): only what was seen is reported. A
+        // stream that had said its answer was complete succeeded; otherwise nothing is known of
+        // the key, and the dropped lease ends without a verdict (its trial slot freed, its
+        // tokens kept as spent), never as a success it did not see.
+        if !self.finished {
+            return;
+        }
         if let Some(lease) = self.lease.take()
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {

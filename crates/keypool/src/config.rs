@@ -48,6 +48,8 @@ pub mod vars {
     pub const BOTFORGE_FALLBACK_MODELS: &str = "BOTFORGE_FALLBACK_MODELS";
     /// The model asked for when a command or request names none.
     pub const BOTFORGE_MODEL: &str = "BOTFORGE_MODEL";
+    /// How long a whole (non-streaming) answer may take, in seconds (default 600).
+    pub const BOTFORGE_ANSWER_TIMEOUT: &str = "BOTFORGE_ANSWER_TIMEOUT";
     /// The default model: Google's alias for its current Flash model.
     pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
     /// The default metadata file.

@@ -203,6 +203,39 @@ impl VaultConfig {
     pub async fn fetch(&self) -> Result<Snapshot, SecretsError> {
         let http = self.http()?;
         let token = self.token(&http).await?;
+        let read = self.read(&http, &token).await;
+        // A token this read logged in for is revoked once used: every refresh logs in anew,
+        // and unrevoked tokens would pile up in Vault until their TTL ends.
+        if matches!(self.auth, VaultAuth::AppRole { .. }) {
+            self.revoke(&http, &token).await;
+        }
+        read
+    }
+
+    /// `POST /v1/auth/token/revoke-self`; a failure is logged (the token expires by its TTL).
+    async fn revoke(&self, http: &reqwest::Client, token: &SecretString) {
+        let mut req = http
+            .post(format!("{}/v1/auth/token/revoke-self", self.address))
+            .header("X-Vault-Token", token.expose_secret());
+        if let Some(ns) = &self.namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        let failed = match req.send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            Err(e) => self.unreachable(&e).to_string(),
+        };
+        tracing::warn!(
+            detail = %failed,
+            "could not revoke the AppRole token; it expires by its TTL"
+        );
+    }
+
+    async fn read(
+        &self,
+        http: &reqwest::Client,
+        token: &SecretString,
+    ) -> Result<Snapshot, SecretsError> {
         let url = format!("{}/v1/{}/data/{}", self.address, self.mount, self.path);
         let mut req = http
             .get(&url)

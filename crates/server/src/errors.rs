@@ -167,6 +167,18 @@ impl ApiFailure {
                 canonical(&api.status),
                 api.message.clone(),
             ),
+            GeminiError::Timeout(_) => Self::new(
+                protocol,
+                StatusCode::GATEWAY_TIMEOUT,
+                "DEADLINE_EXCEEDED",
+                "upstream did not answer in time (the key answers other calls); retry, or ask for a stream",
+            ),
+            GeminiError::Sending(_) => Self::new(
+                protocol,
+                StatusCode::BAD_GATEWAY,
+                "UNAVAILABLE",
+                "upstream closed the connection before answering this request (the key answers other calls): a body larger than upstream takes is refused this way",
+            ),
             _ => Self::new(
                 protocol,
                 StatusCode::BAD_GATEWAY,

@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use crate::Gateway;
 use crate::errors::{ApiFailure, Protocol};
+use crate::grammar;
 use crate::resources::{
-    Kind, answer, failure, forwarded_query, now_ms, on_owned, passed_headers, project_of,
-    remember_file, union_list,
+    Kind, answer, failure, now_ms, on_owned, passed_headers, project_of, remember_file, union_list,
 };
 
 type Shared = State<Arc<Gateway>>;
@@ -91,7 +91,6 @@ pub(crate) async fn remember_batch(g: &Gateway, op: &Value, project: &str) {
 pub(crate) async fn create_batch(
     g: &Gateway,
     (model, action): (&str, &str),
-    uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -102,13 +101,11 @@ pub(crate) async fn create_batch(
         Ok(p) => p,
         Err(r) => return r,
     };
+    // The model was checked against Google's grammar by the route.
     let model = model.trim_start_matches("models/");
     let request = RawRequest {
         method: Method::POST,
-        path: format!(
-            "v1beta/models/{model}:{action}{}",
-            forwarded_query(uri.query())
-        ),
+        path: format!("v1beta/models/{model}:{action}"),
         headers: passed_headers(headers),
         body,
     };
@@ -137,12 +134,15 @@ async fn list_batches(State(g): Shared, uri: Uri) -> Response {
 
 /// `GET` / `DELETE /v1beta/batches/{id}` and `POST /v1beta/batches/{id}:cancel`, with a key of
 /// the batch's project.
-async fn batch(State(g): Shared, method: Method, Path(tail): Path<String>, uri: Uri) -> Response {
-    let id = tail.split_once(':').map_or(tail.as_str(), |(id, _)| id);
+async fn batch(State(g): Shared, method: Method, Path(tail): Path<String>) -> Response {
+    let id = match grammar::resource(&tail, grammar::Ids::Lower, &["cancel"]) {
+        Ok((id, _)) => id,
+        Err(f) => return f.into_response(),
+    };
     let name = format!("batches/{id}");
     let request = RawRequest {
         method,
-        path: format!("v1beta/batches/{tail}{}", forwarded_query(uri.query())),
+        path: format!("v1beta/batches/{tail}"),
         headers: Vec::new(),
         body: Bytes::new(),
     };
@@ -152,21 +152,16 @@ async fn batch(State(g): Shared, method: Method, Path(tail): Path<String>, uri: 
 /// `POST /v1beta/interactions`: with a key of the project that holds the conversation it
 /// continues (`previous_interaction_id`) and the files it names, reserved in its model's
 /// bucket like generation; the new interaction's project is remembered.
-async fn create_interaction(
-    State(g): Shared,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create_interaction(State(g): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let Some(parsed) = json_object(&body) else {
         return bad_request("Invalid JSON payload received: the body must be a JSON object.");
     };
-    let Some(model) = parsed
-        .get("model")
-        .and_then(Value::as_str)
-        .map(|m| m.trim_start_matches("models/").to_owned())
-    else {
+    let Some(model) = parsed.get("model").and_then(Value::as_str) else {
         return bad_request("`model` is required, e.g. \"gemini-2.5-flash\"");
+    };
+    let model = match grammar::model(Protocol::Gemini, model) {
+        Ok(m) => m,
+        Err(f) => return f.into_response(),
     };
     let mut project = match project_of(&g, &parsed).await {
         Ok(p) => p,
@@ -190,7 +185,7 @@ async fn create_interaction(
     let estimate = gemini::estimate_text_tokens(&body);
     let request = RawRequest {
         method: Method::POST,
-        path: format!("v1beta/interactions{}", forwarded_query(uri.query())),
+        path: "v1beta/interactions".to_owned(),
         headers: passed_headers(&headers),
         body,
     };
@@ -236,17 +231,15 @@ async fn create_interaction(
 
 /// `GET` / `DELETE /v1beta/interactions/{id}` and `POST …/{id}:cancel`, with a key of the
 /// interaction's project.
-async fn interaction(
-    State(g): Shared,
-    method: Method,
-    Path(tail): Path<String>,
-    uri: Uri,
-) -> Response {
-    let id = tail.split_once(':').map_or(tail.as_str(), |(id, _)| id);
+async fn interaction(State(g): Shared, method: Method, Path(tail): Path<String>) -> Response {
+    let id = match grammar::resource(&tail, grammar::Ids::Mixed, &["cancel"]) {
+        Ok((id, _)) => id,
+        Err(f) => return f.into_response(),
+    };
     let name = format!("interactions/{id}");
     let request = RawRequest {
         method,
-        path: format!("v1beta/interactions/{tail}{}", forwarded_query(uri.query())),
+        path: format!("v1beta/interactions/{tail}"),
         headers: Vec::new(),
         body: Bytes::new(),
     };

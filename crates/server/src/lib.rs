@@ -13,8 +13,10 @@ mod auth;
 mod bot;
 mod errors;
 mod gate;
+mod grammar;
 mod guard;
 mod jobs;
+mod listen;
 mod llm;
 mod metrics;
 mod openapi;
@@ -32,6 +34,7 @@ use secrecy::SecretString;
 
 pub use errors::ServeError;
 pub use guard::BrowserPolicy;
+pub use listen::{Limits, serve_with};
 pub use llm::GeminiLlm;
 pub use metrics::Metrics;
 
@@ -67,6 +70,28 @@ pub struct Gateway {
     /// Which project owns each file, cache and upload session made through the gateway
     /// (project affinity): beside the pool's state (Redis when shared).
     pub owners: keypool::Owners,
+    /// `/readyz`'s last answer, reused for a second (anonymous callers cause no store work).
+    pub ready: ReadyCache,
+}
+
+/// `/readyz`'s last verdict and when it was reached.
+#[derive(Debug, Default)]
+pub struct ReadyCache(parking_lot::Mutex<Option<(tokio::time::Instant, bool, &'static str)>>);
+
+impl ReadyCache {
+    /// How long a verdict is reused.
+    pub const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub(crate) fn fresh(&self) -> Option<(bool, &'static str)> {
+        self.0
+            .lock()
+            .filter(|(at, ..)| at.elapsed() < Self::FRESH)
+            .map(|(_, ok, why)| (ok, why))
+    }
+
+    pub(crate) fn store(&self, ok: bool, why: &'static str) {
+        *self.0.lock() = Some((tokio::time::Instant::now(), ok, why));
+    }
 }
 
 /// What a key reload did. Key ids and variable names only, never material.
@@ -150,7 +175,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     routes::router(gateway)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves `router` on `listener` with the default [`Limits`] until `shutdown` completes, then
+/// finishes in-flight requests.
 ///
 /// # Errors
 /// [`ServeError::Io`] when the listener fails.
@@ -159,15 +185,5 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    // No Nagle: streamed events (SSE) are small writes that must not wait for the client's
-    // delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Io)
+    listen::serve_with(listener, router, Limits::default(), shutdown).await
 }

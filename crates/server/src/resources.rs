@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::Gateway;
 use crate::errors::{ApiFailure, Protocol};
+use crate::grammar;
 
 type Shared = State<Arc<Gateway>>;
 
@@ -86,20 +87,6 @@ pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-/// `query` without the client's token (`key=`), as `?…` or empty.
-pub(crate) fn forwarded_query(query: Option<&str>) -> String {
-    let kept: Vec<&str> = query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.starts_with("key="))
-        .collect();
-    if kept.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", kept.join("&"))
-    }
 }
 
 pub(crate) fn passed_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
@@ -237,7 +224,10 @@ async fn upload(State(g): Shared, uri: Uri, headers: HeaderMap, body: Bytes) -> 
 async fn upload_start(g: &Gateway, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
     let request = RawRequest {
         method: Method::POST,
-        path: format!("upload/v1beta/files{}", forwarded_query(uri.query())),
+        path: format!(
+            "upload/v1beta/files{}",
+            grammar::query(uri.query(), grammar::UPLOAD_QUERY)
+        ),
         headers: passed_headers(headers),
         body,
     };
@@ -338,11 +328,15 @@ async fn remember_cache(g: &Gateway, cache: &Value, project: &str) {
 }
 
 /// `GET` / `DELETE /v1beta/files/{id}`, with a key of the file's project.
-async fn file(State(g): Shared, method: Method, Path(id): Path<String>, uri: Uri) -> Response {
+async fn file(State(g): Shared, method: Method, Path(id): Path<String>) -> Response {
+    let id = match grammar::resource(&id, grammar::Ids::Lower, &[]) {
+        Ok((id, _)) => id,
+        Err(f) => return f.into_response(),
+    };
     let name = format!("files/{id}");
     let request = RawRequest {
         method,
-        path: format!("v1beta/{name}{}", forwarded_query(uri.query())),
+        path: format!("v1beta/{name}"),
         headers: Vec::new(),
         body: Bytes::new(),
     };
@@ -517,7 +511,7 @@ async fn list_caches(State(g): Shared, uri: Uri) -> Response {
 
 /// `POST /v1beta/cachedContents`: made with a key of the project of the files it names (any
 /// project when it names none); its owner is remembered.
-async fn create_cache(State(g): Shared, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_cache(State(g): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
@@ -536,7 +530,7 @@ async fn create_cache(State(g): Shared, uri: Uri, headers: HeaderMap, body: Byte
     };
     let request = RawRequest {
         method: Method::POST,
-        path: format!("v1beta/cachedContents{}", forwarded_query(uri.query())),
+        path: "v1beta/cachedContents".to_owned(),
         headers: passed_headers(&headers),
         body,
     };
@@ -563,10 +557,17 @@ async fn cache(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let id = match grammar::resource(&id, grammar::Ids::Lower, &[]) {
+        Ok((id, _)) => id,
+        Err(f) => return f.into_response(),
+    };
     let name = format!("cachedContents/{id}");
     let request = RawRequest {
         method,
-        path: format!("v1beta/{name}{}", forwarded_query(uri.query())),
+        path: format!(
+            "v1beta/{name}{}",
+            grammar::query(uri.query(), grammar::UPDATE_QUERY)
+        ),
         headers: passed_headers(&headers),
         body,
     };
@@ -685,17 +686,6 @@ mod tests {
             ["cachedContents/c1", "files/abc", "files/def"]
         );
         assert!(named_resources(&json!({"contents": []})).is_empty());
-    }
-
-    #[test]
-    fn the_clients_token_never_goes_upstream_in_a_query() {
-        assert_eq!(forwarded_query(Some("key=tok&pageSize=5")), "?pageSize=5");
-        assert_eq!(forwarded_query(Some("key=tok")), "");
-        assert_eq!(forwarded_query(None), "");
-        assert_eq!(
-            forwarded_query(Some("upload_id=x&upload_protocol=resumable")),
-            "?upload_id=x&upload_protocol=resumable"
-        );
     }
 
     #[test]

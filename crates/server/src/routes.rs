@@ -136,24 +136,34 @@ fn served_models(g: &Gateway) -> Vec<String> {
         .collect()
 }
 
+/// Ready when some key can serve: answered from the pool's state at most a second old (one
+/// store refresh a second however many probes come; DESIGN.md §7).
 async fn readyz(State(g): Shared) -> Response {
-    if let Err(e) = g.client.pool().refresh().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("state backend: {}\n", e.kind()),
-        )
-            .into_response();
-    }
-    match g.client.pool().health() {
-        Ok(s)
-            if s.keys
-                .iter()
-                .any(|k| k.active && k.state != KeyState::Disabled) =>
-        {
-            (StatusCode::OK, "ready\n").into_response()
-        }
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "no usable key\n").into_response(),
-    }
+    let (ok, why) = if let Some(v) = g.ready.fresh() {
+        v
+    } else {
+        let v = match g.client.pool().refresh().await {
+            Err(_) => (false, "state backend unavailable\n"),
+            Ok(()) => match g.client.pool().health() {
+                Ok(s)
+                    if s.keys
+                        .iter()
+                        .any(|k| k.active && k.state != KeyState::Disabled) =>
+                {
+                    (true, "ready\n")
+                }
+                _ => (false, "no usable key\n"),
+            },
+        };
+        g.ready.store(v.0, v.1);
+        v
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, why).into_response()
 }
 
 async fn keys_health(State(g): Shared) -> Response {
@@ -300,32 +310,31 @@ fn fallback_models(configured: &[String], headers: &HeaderMap) -> Vec<String> {
 async fn model_action(
     State(g): Shared,
     Path(rest): Path<String>,
-    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // The work's future lives on the heap: the layers above move the handler's future several
     // times per request, which is cheap only while it is small.
-    Box::pin(model_call(g, rest, uri, headers, body)).await
+    Box::pin(model_call(g, rest, headers, body)).await
 }
 
-async fn model_call(
-    g: Arc<Gateway>,
-    rest: String,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn model_call(g: Arc<Gateway>, rest: String, headers: HeaderMap, body: Bytes) -> Response {
     let Some((model, action)) = rest.rsplit_once(':') else {
         return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
     };
+    // One path segment of Google's grammar, before anything else: a `?` or `:` smuggled into
+    // the name would otherwise reach another method upstream, outside the quota accounting.
+    let model = match crate::grammar::model(Protocol::Gemini, model) {
+        Ok(m) => m,
+        Err(f) => return f.into_response(),
+    };
+    let model = model.as_str();
     // The other methods' futures are boxed: moved into the generate path's state machine they
     // would make every request's future (and the copies of it) larger.
     if matches!(action, "batchGenerateContent" | "asyncBatchEmbedContent") {
         return Box::pin(crate::jobs::create_batch(
             &g,
             (model, action),
-            &uri,
             &headers,
             body,
         ))
@@ -568,7 +577,10 @@ async fn openai_post(g: &Gateway, (path, route): (&str, &'static str), body: Byt
             "`model` is required, e.g. \"gemini-2.5-flash\"",
         );
     };
-    let model = model.trim_start_matches("models/").to_owned();
+    let model = match crate::grammar::model(Protocol::OpenAi, &model) {
+        Ok(m) => m,
+        Err(f) => return f.into_response(),
+    };
     let started = Instant::now();
     let done = g.client.openai(&model, path, body).await;
     let waited = started.elapsed().as_secs_f64();

@@ -351,7 +351,9 @@ fn transient_statuses_and_texts() {
         403,
         br#"{"error":{"code":403,"message":"Your API key was reported as leaked. Please use another API key.","status":"PERMISSION_DENIED"}}"#,
     );
-    assert_eq!(leaked.outcome().class(), "key_broken");
+    // Its words prove nothing (a client's file id can say "leaked"): a probe decides (issue 30).
+    assert_eq!(leaked.outcome().class(), "caller_fault");
+    assert!(gemini::GeminiError::Api(leaked).needs_probe());
     let bad = ApiError::parse(
         400,
         br#"{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"x\": Cannot find field.","status":"INVALID_ARGUMENT"}}"#,

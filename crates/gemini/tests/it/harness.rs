@@ -96,6 +96,7 @@ pub async fn start(setup: Setup<'_>) -> Harness {
     let cfg = ClientConfig {
         first_byte_timeout: setup.first_byte_timeout,
         total_timeout: Duration::from_secs(20),
+        stream_idle_timeout: setup.first_byte_timeout,
         ..ClientConfig::from_env(&env)
     };
     let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(cfg).unwrap())

@@ -41,6 +41,7 @@ fn client(base: &str, first_byte: Duration, total: Duration) -> GeminiClient {
         connect_timeout: Duration::from_secs(2),
         first_byte_timeout: first_byte,
         total_timeout: total,
+        stream_idle_timeout: first_byte,
     })
     .unwrap()
 }

@@ -17,7 +17,7 @@ use crate::store::StateStore;
 pub struct FailoverPolicy {
     /// Attempts per request, first one included.
     pub max_attempts: u32,
-    /// Overall deadline per request.
+    /// Overall deadline per request (600 s: thinking models often take minutes to answer).
     pub deadline: Duration,
     /// Wait for capacity (up to the deadline) instead of failing when the pool is full.
     pub wait_for_capacity: bool,
@@ -27,7 +27,7 @@ impl Default for FailoverPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 4,
-            deadline: Duration::from_secs(60),
+            deadline: Duration::from_secs(600),
             wait_for_capacity: false,
         }
     }
@@ -382,7 +382,9 @@ impl<S: StateStore> KeyPool<S> {
         }
     }
 
-    /// A call still in flight at the deadline: abandoned, and reported as a timeout.
+    /// A call still in flight at the deadline: abandoned. A slow answer is not a broken key
+    /// (DESIGN.md §3.1): it is reported without a verdict on the key (its trial slot freed, its
+    /// tokens kept as spent).
     async fn abandon<E>(
         &self,
         lease: Lease,
@@ -391,7 +393,7 @@ impl<S: StateStore> KeyPool<S> {
         last: Option<E>,
     ) -> ExecuteError<E> {
         let detail = "no answer within the deadline".to_owned();
-        if let Err(pool) = self.report(lease, &Outcome::Transient { detail }).await {
+        if let Err(pool) = self.report(lease, &Outcome::CallerFault { detail }).await {
             return ExecuteError::Pool {
                 pool,
                 last: None,

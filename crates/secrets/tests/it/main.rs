@@ -230,6 +230,22 @@ async fn token_and_approle_read_the_keys() {
         snap.material("GEMINI_KEY_v2").unwrap().expose(),
         "vault-material-two"
     );
+    // Issue 30: each read logs in anew and revokes the token it used; none piles up.
+    let tokens = || async {
+        bao.call(
+            reqwest::Method::from_bytes(b"LIST").unwrap(),
+            "auth/token/accessors",
+            None,
+        )
+        .await["data"]["keys"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = tokens().await;
+    for _ in 0..3 {
+        store.fetch().await.unwrap();
+    }
+    assert_eq!(tokens().await, before, "AppRole tokens were left unrevoked");
 
     // The pool reads the store like the environment.
     let dir = tempfile::tempdir().unwrap();
