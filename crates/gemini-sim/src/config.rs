@@ -31,6 +31,7 @@
 //!                                   # | file_denied (403 about another project's file)
 //!                                   # | denied (an unexplained 403 on this call)
 //!                                   # | truncated (a stream that ends without finishReason)
+//!                                   # | stall (a stream silent for delay_ms after its first chunk)
 //! probability = 0.3                 # or: script = [true, false, true]
 //! delay_ms = 1500                   # for slow
 //! ```
@@ -163,6 +164,9 @@ pub enum FaultKind {
     /// A stream that sends its first chunk and then just ends: no `finishReason`, no error
     /// (unary answers are unaffected).
     Truncated,
+    /// A stream that sends its first chunk, then nothing for `delay_ms`, then ends cut off
+    /// (native and OpenAI-compatible; unary answers are unaffected).
+    Stall,
 }
 
 /// A fault rule.
@@ -179,7 +183,7 @@ pub struct FaultConfig {
     pub probability: Option<f64>,
     /// Or: one entry per matching request, in order (then no more faults).
     pub script: Option<Vec<bool>>,
-    /// Delay of a `slow` fault.
+    /// Delay of a `slow` fault, or the silence of a `stall`.
     #[serde(default)]
     pub delay_ms: u64,
 }

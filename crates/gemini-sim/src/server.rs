@@ -661,6 +661,28 @@ fn broken_body() -> Body {
     Body::from_stream(s)
 }
 
+/// The first of `events`, then silence for `stall`, then the end (a stalled, cut-off stream).
+fn stalled_sse_response(mut events: Vec<Vec<u8>>, stall: Duration) -> Response {
+    events.truncate(1);
+    let first = futures_util::stream::iter(
+        events
+            .into_iter()
+            .map(|e| Ok::<_, Infallible>(Bytes::from(e))),
+    );
+    let silence = futures_util::stream::once(async move {
+        tokio::time::sleep(stall).await;
+        Ok::<_, Infallible>(Bytes::new())
+    });
+    let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
+        first, silence,
+    )));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r
+}
+
 fn sse_response(events: Vec<Vec<u8>>) -> Response {
     let stream = futures_util::stream::iter(
         events
@@ -859,6 +881,11 @@ async fn native_post(
             &format::error_body(500, "INTERNAL", "Internal error encountered.", None),
         ),
         Method::Stream => {
+            if let Some((FaultKind::Stall, delay)) = fault {
+                sim.tally(&caller, Tally::Error);
+                let events = stream_events(&reply, model, StreamEnd::Cut);
+                return stalled_sse_response(events, Duration::from_millis(delay));
+            }
             let broken = mid_stream || fault.is_some_and(|(k, _)| k == FaultKind::Truncated);
             sim.tally(&caller, if broken { Tally::Error } else { Tally::Success });
             let end = match fault.map(|(k, _)| k) {
@@ -910,6 +937,7 @@ fn fault_error(kind: FaultKind, compat: bool) -> Option<(u16, Value)> {
             e(500, "INTERNAL", "Internal error encountered.")
         }
         FaultKind::Slow
+        | FaultKind::Stall
         | FaultKind::Truncated
         | FaultKind::Reset
         | FaultKind::Malformed
@@ -1080,8 +1108,12 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
         .sum();
     let prompt = tokens_of(chars);
     let fault = sim.roll_fault(&caller, &model);
-    let truncated = fault.is_some_and(|(k, _)| k == FaultKind::Truncated);
-    if let Some((kind, delay)) = fault {
+    let truncated =
+        fault.is_some_and(|(k, _)| matches!(k, FaultKind::Truncated | FaultKind::Stall));
+    let stall = fault
+        .filter(|(k, _)| *k == FaultKind::Stall)
+        .map(|(_, d)| Duration::from_millis(d));
+    if let Some((kind, delay)) = fault.filter(|(k, _)| *k != FaultKind::Stall) {
         if let Some((status, body)) = fault_error(kind, true) {
             return fail(status, &body);
         }
@@ -1134,6 +1166,10 @@ async fn compat_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Byte
                 format!("data: {chunk}\n\n").into_bytes()
             })
             .collect();
+        if let Some(stall) = stall {
+            // The first chunk, then silence, then the end.
+            return stalled_sse_response(events, stall);
+        }
         if truncated {
             // The first chunk, then the stream just ends: no finish_reason, no [DONE].
             events.truncate(1);

@@ -549,6 +549,13 @@ impl GeminiClient {
             inner["systemInstruction"] =
                 serde_json::to_value(si).map_err(|e| GeminiError::Request(e.to_string()))?;
         }
+        // A cache's tokens count as the request's input too.
+        if let Some(cache) = ["cachedContent", "cached_content"]
+            .iter()
+            .find_map(|k| request.extra.get(*k))
+        {
+            inner["cachedContent"] = cache.clone();
+        }
         let body = serde_json::json!({ "generateContentRequest": inner });
         let r: CountTokensResponse = Self::read_json(self.post(key, url, &body).await?).await?;
         Ok(r.total_tokens)

@@ -22,6 +22,7 @@
 mod body;
 mod client;
 mod error;
+mod media;
 mod openai;
 mod passthrough;
 mod resource;
@@ -37,6 +38,7 @@ pub use error::{
     ApiError, Denial, GeminiError, MAX_RETRY_DELAY, QuotaScope, QuotaViolation,
     parse_proto_duration, redact_keys, redact_value,
 };
+pub use media::{IMAGE_TILE_TOKENS, image_tokens, inline_tokens};
 pub use openai::{IMAGE_TOKENS, estimate_chat_tokens, estimate_text_tokens};
 pub use passthrough::Passthrough;
 pub use resource::{RawRequest, RawResponse, resource_path_ok};
@@ -45,5 +47,5 @@ pub use sse::{Event, SseParser};
 pub use types::{
     Answer, BlockReason, Candidate, Content, CountTokensResponse, FinishReason,
     GenerateContentRequest, GenerateContentResponse, GenerationConfig, ListModelsResponse, Model,
-    NoAnswer, Part, PromptFeedback, UsageMetadata,
+    NoAnswer, Part, PromptFeedback, StoredParts, UsageMetadata,
 };

@@ -145,7 +145,7 @@ impl<S: StateStore> Passthrough<S> {
             self.done = true;
             let why = format!(
                 "upstream sent nothing for {} s; the answer was cut off",
-                self.idle.as_secs()
+                self.idle.as_secs_f64()
             );
             return self.end(Some(why)).await;
         };

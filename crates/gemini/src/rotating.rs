@@ -155,6 +155,11 @@ async fn judge(
     (outcome, e)
 }
 
+/// How many sets of stored-content names [`RotatingClient::stored_tokens`] remembers.
+const STORED_CAPACITY: u64 = 10_000;
+/// How long it remembers one (a file lives 48 h, a cache 1 h by default).
+const STORED_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// How long a passing probe vouches for its key: failures that need a probe within this time
 /// are the request's without asking again, so a client sending requests that upstream refuses
 /// (another project's file, say) costs at most one probe per key per period.
@@ -214,6 +219,9 @@ pub struct CallOptions<'a> {
     /// Only keys of this project (by label): the request names a resource that lives there.
     /// A project the pool does not know leaves the choice free.
     pub project: Option<&'a str>,
+    /// The input tokens to reserve, when known better than the local estimate (a `countTokens`
+    /// answer for a request naming stored files or a cache).
+    pub input_tokens: Option<u64>,
 }
 
 /// A Gemini client that rotates over a key pool.
@@ -224,6 +232,8 @@ pub struct RotatingClient<S: StateStore = MemoryStore> {
     policy: FailoverPolicy,
     budget: Arc<RetryBudget>,
     probes: Arc<ProbeMemo>,
+    /// The input tokens of stored content (files, caches) by the names a request gives.
+    stored: moka::sync::Cache<String, u64>,
 }
 
 impl<S: StateStore> Clone for RotatingClient<S> {
@@ -234,6 +244,7 @@ impl<S: StateStore> Clone for RotatingClient<S> {
             policy: self.policy,
             budget: Arc::clone(&self.budget),
             probes: Arc::clone(&self.probes),
+            stored: self.stored.clone(),
         }
     }
 }
@@ -247,6 +258,10 @@ impl<S: StateStore> RotatingClient<S> {
             policy: FailoverPolicy::default(),
             budget: Arc::new(RetryBudget::default()),
             probes: Arc::default(),
+            stored: moka::sync::Cache::builder()
+                .max_capacity(STORED_CAPACITY)
+                .time_to_live(STORED_FOR)
+                .build(),
         }
     }
 
@@ -285,7 +300,9 @@ impl<S: StateStore> RotatingClient<S> {
         request: &GenerateContentRequest,
         options: CallOptions<'_>,
     ) -> Result<Generated<GenerateContentResponse>, RotateError> {
-        let estimate = request.estimate_tokens();
+        let estimate = options
+            .input_tokens
+            .unwrap_or_else(|| request.estimate_tokens());
         let client = &self.client;
         self.counted(
             model,
@@ -413,7 +430,9 @@ impl<S: StateStore> RotatingClient<S> {
         request: &GenerateContentRequest,
         options: CallOptions<'_>,
     ) -> Result<Generated<RotatingStream<S>>, RotateError> {
-        let estimate = request.estimate_tokens();
+        let estimate = options
+            .input_tokens
+            .unwrap_or_else(|| request.estimate_tokens());
         let req = SelectRequest {
             also_models: options.also_models,
             project: self.pin(options),
@@ -469,6 +488,27 @@ impl<S: StateStore> RotatingClient<S> {
         })
         .await
         .map(|g| g.value)
+    }
+
+    /// The input tokens of the stored content `request` names (files that are not images, a
+    /// cached content: [`GenerateContentRequest::names_stored_content`]), which only upstream
+    /// knows: asked of `countTokens` (free) for those parts alone, once per model and set of
+    /// names, and remembered for an hour. `None` when upstream cannot say (the local estimate
+    /// then stands).
+    pub async fn stored_tokens(
+        &self,
+        model: &str,
+        request: &GenerateContentRequest,
+        options: CallOptions<'_>,
+    ) -> Option<u64> {
+        let stored = request.stored_parts();
+        let key = format!("{model} {}", stored.names().join(" "));
+        if let Some(n) = self.stored.get(&key) {
+            return Some(n);
+        }
+        let n = self.count_tokens(model, &stored, options).await.ok()?;
+        self.stored.insert(key, n);
+        Some(n)
     }
 
     /// A call about a project's resources ([`crate::RawRequest`]: Files, cached contents, batches),

@@ -234,13 +234,157 @@ impl GenerateContentRequest {
             .sum()
     }
 
-    /// A local estimate of input tokens (about 4 characters a token, rounded up, plus 5 %), so
+    /// A local estimate of input tokens (text at about 4 characters a token, rounded up, plus
+    /// 5 %; inline media and referenced images by Google's rules, [`crate::inline_tokens`]), so
     /// the pool can reserve TPM without a `countTokens` round trip. Reconciled from
-    /// `usageMetadata.promptTokenCount` after the call.
+    /// `usageMetadata.promptTokenCount` after the call. Files other than images and cached
+    /// contents are not known here ([`Self::names_stored_content`]: the gateway asks
+    /// `countTokens` for those).
     pub fn estimate_tokens(&self) -> u64 {
         let chars = self.text_chars() as u64;
         let base = chars.div_ceil(4);
-        base + base.div_ceil(20) + 1
+        base + base.div_ceil(20) + 1 + self.media_tokens()
+    }
+
+    /// Tokens of the media parts: `inlineData` by its bytes, a `fileData` image one tile.
+    pub fn media_tokens(&self) -> u64 {
+        let field = |v: &Value, a: &str, b: &str| {
+            v.get(a)
+                .or_else(|| v.get(b))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        self.contents
+            .iter()
+            .chain(self.system_instruction.iter())
+            .flat_map(|c| &c.parts)
+            .map(|p| {
+                if let Some(d) = p
+                    .extra
+                    .get("inlineData")
+                    .or_else(|| p.extra.get("inline_data"))
+                {
+                    crate::inline_tokens(
+                        &field(d, "mimeType", "mime_type"),
+                        &field(d, "data", "data"),
+                    )
+                } else if let Some(f) = p.extra.get("fileData").or_else(|| p.extra.get("file_data"))
+                {
+                    let mime = field(f, "mimeType", "mime_type");
+                    if mime.starts_with("image/") {
+                        crate::IMAGE_TILE_TOKENS
+                    } else {
+                        0
+                    }
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+
+    /// The request's stored content alone (its non-image `fileData` parts and its cached
+    /// content), to count.
+    pub fn stored_parts(&self) -> StoredParts {
+        let parts: Vec<Part> = self
+            .contents
+            .iter()
+            .chain(self.system_instruction.iter())
+            .flat_map(|c| &c.parts)
+            .filter(|p| {
+                p.extra
+                    .get("fileData")
+                    .or_else(|| p.extra.get("file_data"))
+                    .is_some_and(|f| {
+                        !f.get("mimeType")
+                            .or_else(|| f.get("mime_type"))
+                            .and_then(Value::as_str)
+                            .is_some_and(|m| m.starts_with("image/"))
+                    })
+            })
+            .cloned()
+            .collect();
+        let mut extra = Map::new();
+        for k in ["cachedContent", "cached_content"] {
+            if let Some(v) = self.extra.get(k).filter(|v| !v.is_null()) {
+                extra.insert("cachedContent".to_owned(), v.clone());
+            }
+        }
+        StoredParts(Self {
+            contents: if parts.is_empty() {
+                Vec::new()
+            } else {
+                vec![Content {
+                    role: Some("user".to_owned()),
+                    parts,
+                    extra: Map::new(),
+                }]
+            },
+            extra,
+            ..Self::default()
+        })
+    }
+
+    /// Whether the request names content stored upstream whose tokens only upstream knows: a
+    /// file that is not an image, or a cached content.
+    pub fn names_stored_content(&self) -> bool {
+        let cached = ["cachedContent", "cached_content"]
+            .iter()
+            .any(|k| self.extra.get(*k).is_some_and(|v| !v.is_null()));
+        cached
+            || self
+                .contents
+                .iter()
+                .chain(self.system_instruction.iter())
+                .flat_map(|c| &c.parts)
+                .filter_map(|p| p.extra.get("fileData").or_else(|| p.extra.get("file_data")))
+                .any(|f| {
+                    !f.get("mimeType")
+                        .or_else(|| f.get("mime_type"))
+                        .and_then(Value::as_str)
+                        .is_some_and(|m| m.starts_with("image/"))
+                })
+    }
+}
+
+/// A request of stored content only ([`GenerateContentRequest::stored_parts`]).
+#[derive(Debug, Clone)]
+pub struct StoredParts(pub GenerateContentRequest);
+
+impl std::ops::Deref for StoredParts {
+    type Target = GenerateContentRequest;
+    fn deref(&self) -> &GenerateContentRequest {
+        &self.0
+    }
+}
+
+impl StoredParts {
+    /// The names of what it holds (file URIs, the cache), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .contents
+            .iter()
+            .flat_map(|c| &c.parts)
+            .filter_map(|p| p.extra.get("fileData").or_else(|| p.extra.get("file_data")))
+            .filter_map(|f| {
+                f.get("fileUri")
+                    .or_else(|| f.get("file_uri"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .chain(
+                self.0
+                    .extra
+                    .get("cachedContent")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            )
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }
 

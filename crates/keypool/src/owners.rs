@@ -4,21 +4,55 @@
 //! pool shares its state there (so every gateway process routes alike), and always in this
 //! process's memory, which also serves while Redis cannot be reached.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::time::Duration;
 
 use crate::clock::{Clock, Millis};
 
-/// Entries kept in memory before expired ones are swept.
-const SWEEP_AT: usize = 4096;
+/// The most owner records this process keeps in memory: past it the least used go (a
+/// resource whose owner was forgotten is found again by asking each project).
+pub const LOCAL_CAPACITY: u64 = 100_000;
+
+/// A record and when it expires (on the pool's clock).
+#[derive(Debug, Clone)]
+struct Record {
+    project: Arc<str>,
+    until: Millis,
+}
+
+/// Each record leaves memory when its resource expires (moka's own timer, from the time left
+/// when it was written); reads also check the expiry on the pool's clock.
+struct UntilExpiry {
+    clock: Arc<dyn Clock>,
+}
+
+impl moka::Expiry<String, Record> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        record: &Record,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        let left = u64::try_from(record.until - self.clock.now_ms()).unwrap_or(0);
+        Some(Duration::from_millis(left))
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &String,
+        record: &Record,
+        at: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(key, record, at)
+    }
+}
 
 /// Owners of resources, each until its expiry (a record per resource; an upload session's
 /// record holds more than a project label).
 pub struct Owners {
     clock: Arc<dyn Clock>,
-    local: Mutex<HashMap<String, (String, Millis)>>,
+    local: moka::sync::Cache<String, Record>,
     #[cfg(feature = "redis")]
     shared: Option<Shared>,
 }
@@ -32,7 +66,7 @@ struct Shared {
 impl std::fmt::Debug for Owners {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Owners")
-            .field("local", &self.local.lock().len())
+            .field("local", &self.local.entry_count())
             .field("shared", &self.is_shared())
             .finish_non_exhaustive()
     }
@@ -41,9 +75,18 @@ impl std::fmt::Debug for Owners {
 impl Owners {
     /// Owners kept in this process only.
     pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
+        let local = moka::sync::Cache::builder()
+            .max_capacity(LOCAL_CAPACITY)
+            // The newest record is always kept (an upload session is used right after it is
+            // written); the least recently used goes.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .expire_after(UntilExpiry {
+                clock: Arc::clone(&clock),
+            })
+            .build();
         Self {
             clock,
-            local: Mutex::new(HashMap::new()),
+            local,
             #[cfg(feature = "redis")]
             shared: None,
         }
@@ -107,7 +150,7 @@ impl Owners {
                 .await;
             match done {
                 Ok(()) => {
-                    self.local.lock().remove(resource);
+                    self.local.invalidate(resource);
                     return;
                 }
                 Err(e) => {
@@ -116,11 +159,13 @@ impl Owners {
                 }
             }
         }
-        let mut local = self.local.lock();
-        if local.len() >= SWEEP_AT {
-            local.retain(|_, (_, until)| *until > now);
-        }
-        local.insert(resource.to_owned(), (project.to_owned(), expires_at));
+        self.local.insert(
+            resource.to_owned(),
+            Record {
+                project: Arc::from(project),
+                until: expires_at,
+            },
+        );
     }
 
     /// The project that owns `resource`, if known and not expired. When shared, Redis is the
@@ -151,10 +196,9 @@ impl Owners {
         }
         let now = self.clock.now_ms();
         self.local
-            .lock()
             .get(resource)
-            .filter(|(_, until)| *until > now)
-            .map(|(project, _)| project.clone())
+            .filter(|r| r.until > now)
+            .map(|r| r.project.to_string())
     }
 
     /// `resource` is gone (deleted).
@@ -166,7 +210,7 @@ impl Owners {
         )
     )]
     pub async fn forget(&self, resource: &str) {
-        self.local.lock().remove(resource);
+        self.local.invalidate(resource);
         #[cfg(feature = "redis")]
         if let Some(s) = &self.shared {
             let mut conn = s.conn.clone();
@@ -199,5 +243,26 @@ mod tests {
         assert_eq!(owners.owner("files/b").await, None);
         clock.advance(std::time::Duration::from_secs(4));
         assert_eq!(owners.owner("files/a").await, None);
+    }
+
+    /// Issue 30: the records are bounded however many a client makes (a map scanned whole
+    /// under one lock grew without bound between sweeps).
+    #[tokio::test]
+    async fn the_records_in_memory_are_bounded() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let owners = Owners::in_memory(clock.clone());
+        let far = 1_000 + 3_600_000;
+        for i in 0..(LOCAL_CAPACITY + 5_000) {
+            owners.remember(&format!("files/f{i}"), "p", far).await;
+        }
+        owners.local.run_pending_tasks();
+        assert!(
+            owners.local.entry_count() <= LOCAL_CAPACITY,
+            "{}",
+            owners.local.entry_count()
+        );
+        // The latest ones are still known.
+        let last = format!("files/f{}", LOCAL_CAPACITY + 4_999);
+        assert_eq!(owners.owner(&last).await.as_deref(), Some("p"));
     }
 }

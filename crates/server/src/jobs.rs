@@ -192,6 +192,7 @@ async fn create_interaction(State(g): Shared, headers: HeaderMap, body: Bytes) -
     let options = CallOptions {
         also_models: &[],
         project: project.as_deref(),
+        input_tokens: None,
     };
     let started = Instant::now();
     let r = match g

@@ -15,6 +15,7 @@ mod errors;
 mod gate;
 mod grammar;
 mod guard;
+mod inflight;
 mod jobs;
 mod listen;
 mod llm;
@@ -41,6 +42,10 @@ pub use metrics::Metrics;
 /// Request bodies larger than this are refused with 413: 100 MB, Gemini's inline request limit
 /// since January 2026.
 pub const DEFAULT_BODY_LIMIT: usize = 100 * 1024 * 1024;
+
+/// Bytes of request bodies held at once, as a multiple of the per-body limit (plus 16 MiB for
+/// the small ones): bodies past it wait for earlier ones to finish.
+pub const BODIES_IN_FLIGHT: usize = 2;
 
 /// What the gateway needs.
 #[derive(Debug)]

@@ -64,6 +64,7 @@ impl Llm for GeminiLlm {
                         .map(String::as_str)
                         .collect::<Vec<_>>(),
                     project: None,
+                    input_tokens: None,
                 },
             )
             .await

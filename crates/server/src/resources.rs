@@ -28,8 +28,10 @@ type Shared = State<Arc<Gateway>>;
 const FILE_LIFETIME_MS: i64 = 48 * 3_600_000;
 /// How long a cache lives when its answer does not say (Gemini's default ttl).
 const CACHE_LIFETIME_MS: i64 = 3_600_000;
-/// How long a resumable upload session can be resumed (Google's: a week).
-const UPLOAD_SESSION_MS: i64 = 7 * 24 * 3_600_000;
+/// How long a resumable upload session can be resumed through the gateway: 12 hours (Google
+/// keeps one a week; an upload is resumed within minutes, and a record kept a week for every
+/// session a client starts and abandons is state a client could pile up).
+const UPLOAD_SESSION_MS: i64 = 12 * 3_600_000;
 
 /// Request headers passed upstream (never a token: the key goes upstream, the client's token
 /// stays here).

@@ -31,16 +31,27 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             protocol,
         })
     };
+    // Bodies are read within one budget shared by every request, once the request passed
+    // its area's authentication (the auth layers below are outside it).
+    let budget = crate::inflight::Budget::new(
+        limit
+            .saturating_mul(crate::BODIES_IN_FLIGHT)
+            .saturating_add(16 << 20),
+        limit,
+    );
+    let bounded = || axum::middleware::from_fn_with_state(budget.clone(), crate::inflight::bounded);
     // Gemini's native surface.
     let native = Router::new()
         .route("/v1beta/models", get(list_models))
         .route("/v1beta/models/{*rest}", get(get_model).post(model_action))
+        .route_layer(bounded())
         .route_layer(client(Protocol::Gemini));
     // OpenAI's shape, errors included.
     let openai = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(openai_models))
+        .route_layer(bounded())
         .route_layer(client(Protocol::OpenAi));
     // What operators read: key health and metrics (client token).
     let ops = Router::new()
@@ -51,6 +62,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     // or for an upload's chunks the session id this gateway gave out.
     let resources = crate::resources::routes()
         .merge(crate::jobs::routes())
+        .route_layer(bounded())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             crate::auth::client_or_upload,
@@ -67,6 +79,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     let bot = Router::new()
         .route("/v1/strategies", post(crate::bot::create_strategy))
         .route("/v1/backtests", post(crate::bot::create_backtest))
+        .route_layer(bounded())
         .route_layer(client(Protocol::Gemini));
     // Open to all: liveness, readiness, the API description, the dashboard page (which fetches
     // its data with the token).
@@ -318,6 +331,37 @@ async fn model_action(
     Box::pin(model_call(g, rest, headers, body)).await
 }
 
+/// Where a generation request naming stored resources goes and what it reserves: the project
+/// that owns them (400 when they live in two), and for generation the input tokens of its
+/// stored content, which only upstream knows (countTokens, free, once per set of names) added
+/// to the local estimate of the rest.
+async fn placement(
+    g: &Gateway,
+    model: &str,
+    action: &str,
+    request: &GenerateContentRequest,
+) -> Result<(Option<String>, Option<u64>), Response> {
+    let project = match crate::resources::resources_of_request(request) {
+        None => None,
+        Some(named) => crate::resources::project_of(g, &named).await?,
+    };
+    let generates = matches!(action, "generateContent" | "streamGenerateContent");
+    let input_tokens = if generates && request.names_stored_content() {
+        let options = CallOptions {
+            also_models: &[],
+            project: project.as_deref(),
+            input_tokens: None,
+        };
+        g.client
+            .stored_tokens(model, request, options)
+            .await
+            .map(|n| n + request.estimate_tokens())
+    } else {
+        None
+    };
+    Ok((project, input_tokens))
+}
+
 async fn model_call(g: Arc<Gateway>, rest: String, headers: HeaderMap, body: Bytes) -> Response {
     let Some((model, action)) = rest.rsplit_once(':') else {
         return bad_request(Protocol::Gemini, "expected /v1beta/models/{model}:{action}");
@@ -354,14 +398,16 @@ async fn model_call(g: Arc<Gateway>, rest: String, headers: HeaderMap, body: Byt
             );
         }
     };
-    // A request that names an uploaded file or a cache goes to a key of their project (looked
-    // up only then, in a boxed future: a plain prompt pays nothing).
-    let project = match crate::resources::resources_of_request(&request) {
-        None => None,
-        Some(named) => match Box::pin(crate::resources::project_of(&g, &named)).await {
+    // A request that names an uploaded file or a cache goes to a key of their project, and
+    // reserves their tokens (looked up only then, in a boxed future: a plain prompt pays
+    // nothing).
+    let (project, input_tokens) = if crate::resources::resources_of_request(&request).is_some() {
+        match Box::pin(placement(&g, model, action, &request)).await {
             Ok(p) => p,
             Err(r) => return r,
-        },
+        }
+    } else {
+        (None, None)
     };
     let started = Instant::now();
     let fallbacks = fallback_models(&g.fallback_models, &headers);
@@ -369,18 +415,17 @@ async fn model_call(g: Arc<Gateway>, rest: String, headers: HeaderMap, body: Byt
     let options = CallOptions {
         also_models: &also,
         project: project.as_deref(),
+        input_tokens,
     };
     let (route, upstream, response) = match action {
         "generateContent" => {
             let t = Instant::now();
             // The client's body goes upstream as it came and the answer comes back as it was
             // sent (parsed above only to validate it and estimate its tokens).
-            let done = Box::pin(g.client.generate_raw(
-                model,
-                body.clone(),
-                request.estimate_tokens(),
-                options,
-            ))
+            let estimate = options
+                .input_tokens
+                .unwrap_or_else(|| request.estimate_tokens());
+            let done = Box::pin(g.client.generate_raw(model, body.clone(), estimate, options))
             .await;
             let upstream = t.elapsed().as_secs_f64();
             ("generateContent", upstream, raw_answer(&g, done, 0))
@@ -457,6 +502,7 @@ async fn embed(
             CallOptions {
                 also_models: &also,
                 project: None,
+                input_tokens: None,
             },
         )
         .await;

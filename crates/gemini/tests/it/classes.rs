@@ -126,6 +126,7 @@ async fn a_503_storm_on_one_model_moves_to_the_fallback_and_harms_no_key() {
                 CallOptions {
                     also_models: &fallback,
                     project: None,
+                    input_tokens: None,
                 },
             )
             .await
@@ -402,4 +403,218 @@ async fn a_slow_answer_is_returned_as_a_timeout_and_costs_the_key_nothing() {
     }
     assert_eq!(met_k1, 4, "some requests met k1");
     active_and_clean(&h, &["k1", "k2"]);
+}
+
+/// A stand-in upstream that refuses a large body as Google does: it reads the request head and
+/// resets the connection without reading the body or answering. A probe (`GET`) is answered.
+/// Returns its base URL and the count of refused bodies.
+async fn refusing_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let refused = std::sync::Arc::new(AtomicU32::new(0));
+    let count = std::sync::Arc::clone(&refused);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let count = std::sync::Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if sock.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                if head.starts_with(b"GET ") {
+                    let body = br#"{"models": []}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                    let _ = sock.write_all(body).await;
+                    return;
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                // Reset, not a polite close: the body is refused unread.
+                let _ = sock.set_zero_linger();
+                drop(sock);
+            });
+        }
+    });
+    (base, refused)
+}
+
+/// Issue 30: a body upstream refuses early (the connection reset while it was being sent) is
+/// the request's, not the key's: not blamed on the key (its probe passes), and not re-sent to
+/// the next key.
+#[tokio::test]
+async fn a_body_refused_while_being_sent_is_not_the_keys_and_not_resent() {
+    let (base, refused) = refusing_upstream().await;
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2")]);
+    let h = start(Setup {
+        keys_json: &keys,
+        extra_env: &[("GEMINI_BASE_URL", base.as_str())],
+        ..Setup::default()
+    })
+    .await;
+    let text = "x".repeat(8 << 20);
+    let body = serde_json::to_vec(&serde_json::json!({"contents": [{"parts": [{"text": text}]}]}))
+        .unwrap();
+    let err = h
+        .client
+        .generate_raw(FLASH, body.into(), 10, CallOptions::default())
+        .await
+        .unwrap_err();
+    let RotateError::Rejected { error, .. } = &err else {
+        panic!("returned to the caller: {err}")
+    };
+    assert_eq!(error.kind(), "sending", "{error}");
+    assert_eq!(
+        refused.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent once, not re-sent to the next key"
+    );
+    active_and_clean(&h, &["k1", "k2"]);
+}
+
+/// Issue 30: a key deactivated as broken is probed again on a schedule, and enabled when its
+/// probe passes (a wrong deactivation heals itself); a key really revoked, or disabled by an
+/// operator, stays off.
+#[tokio::test]
+async fn deactivated_keys_are_probed_again_and_heal_when_they_pass() {
+    let sim_toml = sim_keys(&[
+        ("k1", "p1", "valid"),
+        ("k2", "p2", "revoked"),
+        ("k3", "p3", "valid"),
+    ]);
+    let keys = pool_keys(&[("k1", "p1"), ("k2", "p2"), ("k3", "p3")]);
+    let h = start_plain(&sim_toml, &keys).await;
+    let pool = h.client.pool();
+    // k1 and k2 deactivated as broken (for k1 wrongly), k3 by an operator.
+    for id in ["k1", "k2"] {
+        let i = pool.keys().position(|(k, ..)| k == id).unwrap();
+        let mut req = keypool::SelectRequest::new(FLASH, 1);
+        let others: Vec<usize> = (0..3).filter(|&j| j != i).collect();
+        req.exclude = &others;
+        let lease = pool.select(&req).await.unwrap();
+        pool.report(
+            lease,
+            &keypool::Outcome::KeyBroken {
+                detail: "403 PERMISSION_DENIED".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    pool.disable("k3", "maintenance").await.unwrap();
+    for id in ["k1", "k2", "k3"] {
+        assert!(!h.row(id).active, "{id}");
+    }
+    let healed = h.client.reprobe_broken().await.unwrap();
+    assert_eq!(healed, ["k1"]);
+    let (k1, k2, k3) = (h.row("k1"), h.row("k2"), h.row("k3"));
+    assert_eq!((k1.active, k1.state), (true, KeyState::Active), "{k1:?}");
+    assert!(!k2.active, "really revoked: {k2:?}");
+    assert_eq!(k3.disabled_reason.as_deref(), Some("maintenance"));
+}
+
+/// Issue 30: a stream that goes silent ends with an error after the idle timeout, native or
+/// OpenAI-compatible, instead of holding its client forever.
+#[tokio::test]
+async fn a_stalled_stream_ends_with_an_error_after_the_idle_timeout() {
+    let h = faulty_k1("stall", "delay_ms = 20000", Duration::from_millis(300)).await;
+    // Native: the first chunk, then silence, then an error (not the end of a whole answer).
+    let mut stalled = false;
+    for i in 0..64 {
+        let started = h
+            .client
+            .stream(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
+            .await
+            .unwrap();
+        if started.key_id != "k1" {
+            continue;
+        }
+        let mut s = started.value;
+        assert!(s.next().await.unwrap().is_ok(), "the first chunk comes");
+        let t = tokio::time::Instant::now();
+        let end = s.next().await.unwrap();
+        assert!(
+            matches!(end, Err(gemini::GeminiError::Timeout("stream"))),
+            "{end:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+        stalled = true;
+        break;
+    }
+    assert!(stalled, "some stream met k1");
+    // OpenAI-compatible: the bytes stop, then one error event ends the answer.
+    let body = serde_json::json!({"model": FLASH, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    for i in 0..64 {
+        let mut b = body.clone();
+        b["messages"][0]["content"] = serde_json::json!(format!("hi {i}"));
+        let done = h
+            .client
+            .openai(
+                FLASH,
+                "chat/completions",
+                serde_json::to_vec(&b).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        if done.key_id != "k1" {
+            continue;
+        }
+        let mut p = done.value;
+        let mut all = Vec::new();
+        let t = tokio::time::Instant::now();
+        while let Some(chunk) = p.chunk().await {
+            all.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&all);
+        assert!(text.contains("upstream sent nothing for"), "{text}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        return;
+    }
+    panic!("no OpenAI-compatible stream met k1");
+}
+
+/// Issue 30: a stream the client drops before its end reports no success it did not see (it
+/// could restore a cooling key): the key's counts are unchanged, and its slot is freed.
+#[tokio::test]
+async fn a_stream_dropped_by_its_client_reports_no_success() {
+    let sim_toml = format!(
+        "{}\n[[replies]]\ntext = \"{}\"\n",
+        sim_keys(&[("k1", "p1", "valid")]),
+        "word ".repeat(64)
+    );
+    let h = start_plain(&sim_toml, &pool_keys(&[("k1", "p1")])).await;
+    let mut s = h
+        .client
+        .stream(FLASH, &prompt("a long answer"), CallOptions::default())
+        .await
+        .unwrap()
+        .value;
+    assert!(s.next().await.unwrap().is_ok());
+    drop(s);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    h.client.pool().refresh().await.unwrap();
+    let k1 = h.row("k1");
+    assert_eq!((k1.success_count, k1.error_count), (0, 0), "{k1:?}");
+    // A stream read to its end is a success.
+    let mut s = h
+        .client
+        .stream(FLASH, &prompt("again"), CallOptions::default())
+        .await
+        .unwrap()
+        .value;
+    while s.next().await.is_some() {}
+    assert_eq!(h.row("k1").success_count, 1);
 }

@@ -330,3 +330,49 @@ async fn readyz_answers_from_state_at_most_a_second_old() {
         tokio::task::yield_now().await;
     }
 }
+
+/// Token estimates count what a request carries besides text (issue 30: images, files and
+/// caches were ignored): a 1600 × 900 PNG inline reserves its six tiles, and for a request
+/// naming a stored file the gateway asks upstream's free `countTokens` first, while a plain
+/// prompt costs no such call.
+#[tokio::test]
+async fn media_count_in_the_reservation() {
+    use base64::Engine as _;
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(&1600u32.to_be_bytes());
+    png.extend_from_slice(&900u32.to_be_bytes());
+    png.extend_from_slice(&[0; 64]);
+    let data = base64::engine::general_purpose::STANDARD.encode(&png);
+    let inline = json!({"contents": [{"parts": [
+        {"text": "what is this?"},
+        {"inlineData": {"mimeType": "image/png", "data": data}}
+    ]}]});
+    let request: gemini::GenerateContentRequest = serde_json::from_value(inline).unwrap();
+    assert!(
+        request.estimate_tokens() >= 6 * 258,
+        "{}",
+        request.estimate_tokens()
+    );
+    assert!(!request.names_stored_content());
+
+    let up = up(&[TOKEN]).await;
+    let post = |v: serde_json::Value| {
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&v)
+            .send()
+    };
+    post(prompt("plain")).await.unwrap();
+    let counted = |seen: &[String]| seen.iter().filter(|l| l.contains(":countTokens")).count();
+    assert_eq!(counted(&up.sim.sim.requests_seen()), 0);
+    let with_file = json!({"contents": [{"parts": [
+        {"text": "summarize"},
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "files/abc"}}
+    ]}]});
+    post(with_file).await.unwrap();
+    let seen = up.sim.sim.requests_seen();
+    // (Asked once per set of names and remembered: `resources` shows twenty requests naming
+    // one uploaded file cost one count.)
+    assert!(counted(&seen) >= 1, "{seen:?}");
+}

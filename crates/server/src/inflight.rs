@@ -1,0 +1,148 @@
+//! Request bodies in flight are bounded as a whole, not only one by one (DESIGN.md §7,
+//! "Bounded clients"): a body is read here before any handler sees it, taking its size from a
+//! budget shared by every request (all of it at once when `Content-Length` announces it, else
+//! as its bytes arrive), and the budget is given back once the response head is made. A body
+//! over the per-request limit is refused with 413 as soon as that is known; bodies past the
+//! shared budget wait for earlier ones to finish.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::errors::{ApiFailure, Protocol};
+
+/// The budget: bytes of request bodies that may be held at once, and the largest one body.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    bytes: Arc<Semaphore>,
+    /// The largest body accepted.
+    body_limit: usize,
+    /// The whole budget (at least one largest body).
+    total: usize,
+}
+
+impl Budget {
+    /// Room for `total` bytes at once (raised to `body_limit` when smaller, so the largest body
+    /// always fits), bodies of at most `body_limit`.
+    pub(crate) fn new(total: usize, body_limit: usize) -> Self {
+        let total = total.max(body_limit).min(Semaphore::MAX_PERMITS);
+        Self {
+            bytes: Arc::new(Semaphore::new(total)),
+            body_limit,
+            total,
+        }
+    }
+
+    async fn take(&self, n: usize, held: &mut Option<OwnedSemaphorePermit>) -> bool {
+        let n = u32::try_from(n.min(self.total)).unwrap_or(u32::MAX);
+        if n == 0 {
+            return true;
+        }
+        match Arc::clone(&self.bytes).acquire_many_owned(n).await {
+            Ok(p) => {
+                match held {
+                    Some(h) => h.merge(p),
+                    None => *held = Some(p),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    ApiFailure::new(
+        Protocol::Gemini,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "INVALID_ARGUMENT",
+        format!("the request body is larger than this gateway's limit of {limit} bytes"),
+    )
+    .into_response()
+}
+
+/// Reads the body within the budget, then runs the request with it.
+pub(crate) async fn bounded(
+    State(budget): State<Budget>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    if declared.is_none_or(|n| n == 0) && !chunked {
+        return next.run(request).await;
+    }
+    if declared.is_some_and(|n| n > budget.body_limit) {
+        return too_large(budget.body_limit);
+    }
+    let mut held = None;
+    // Announced: all of it at once (no two bodies each holding half of what both need).
+    if let Some(n) = declared
+        && !budget.take(n, &mut held).await
+    {
+        return too_large(budget.body_limit);
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return ApiFailure::new(
+                Protocol::Gemini,
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "the request body could not be read",
+            )
+            .into_response();
+        };
+        if buf.len() + chunk.len() > budget.body_limit {
+            return too_large(budget.body_limit);
+        }
+        let beyond = (buf.len() + chunk.len()).saturating_sub(declared.unwrap_or(0));
+        if beyond > 0 && !budget.take(beyond.min(chunk.len()), &mut held).await {
+            return too_large(budget.body_limit);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let request = Request::from_parts(parts, Body::from(Bytes::from(buf)));
+    let response = next.run(request).await;
+    drop(held);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_budget_holds_at_least_one_largest_body_and_gives_back() {
+        let b = Budget::new(10, 100);
+        assert_eq!(b.total, 100);
+        let mut held = None;
+        assert!(b.take(60, &mut held).await);
+        assert!(b.take(40, &mut held).await);
+        assert_eq!(b.bytes.available_permits(), 0);
+        let waiting = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut h = None;
+                b.take(30, &mut h).await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "waits while the budget is spent");
+        drop(held);
+        assert!(waiting.await.unwrap());
+        assert_eq!(b.bytes.available_permits(), 100);
+    }
+}
