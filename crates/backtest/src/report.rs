@@ -163,6 +163,32 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, &'static str, String)> {
     ]
 }
 
+/// What the statistics leave out when a run ends with trades open (they are not in the trade
+/// statistics, as in backtesting.py): one line per open trade with its entry time and its
+/// return at the last close, and what `--finalize` does. `None` when nothing is open.
+pub fn open_note(bars: &Bars, run: &Run) -> Option<String> {
+    if run.open_trades.is_empty() {
+        return None;
+    }
+    let last = bars.close.last().copied()?;
+    let n = run.open_trades.len();
+    let parts: Vec<String> = run
+        .open_trades
+        .iter()
+        .map(|t| {
+            let pct = (last / t.entry_price - 1.0) * t.size.signum() * 100.0;
+            format!("since {} ({pct:+.1} %)", bars.time.at(t.entry_bar))
+        })
+        .collect();
+    Some(format!(
+        "{n} trade{} still open {}: `--finalize` closes {} at the last bar and counts {} in the statistics",
+        if n == 1 { "" } else { "s" },
+        parts.join(", "),
+        if n == 1 { "it" } else { "them" },
+        if n == 1 { "it" } else { "them" },
+    ))
+}
+
 /// `name   value` lines, aligned, in backtesting.py's order.
 pub fn table(s: &Stats) -> String {
     let rows = rows(s);

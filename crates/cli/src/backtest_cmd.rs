@@ -17,17 +17,79 @@ pub use crate::exit::UsageError;
 #[derive(Debug)]
 pub struct Options {
     pub strategy: PathBuf,
-    pub data: PathBuf,
+    /// `None`: the bundled sample.
+    pub data: Option<PathBuf>,
     pub settings: Settings,
     pub json: bool,
     pub trades: Option<PathBuf>,
     pub report: Option<PathBuf>,
     /// `NAME=FROM..TO:STEP` specs.
     pub sweep: Vec<String>,
-    pub maximize: String,
+    /// The statistic a sweep maximizes (`None`: `sharpe_ratio`); given without a sweep it is a
+    /// mistake.
+    pub maximize: Option<String>,
     pub top: usize,
     /// How to read the data file.
     pub load: LoadOptions,
+}
+
+/// The backtest settings from the command line, checked.
+///
+/// # Errors
+/// [`UsageError`] naming the flag.
+pub fn settings(cash: f64, commission: f64, finalize: bool) -> Result<Settings, UsageError> {
+    if !(cash.is_finite() && cash > 0.0) {
+        return Err(UsageError(format!(
+            "--cash {cash}: must be a positive amount"
+        )));
+    }
+    if !(commission.is_finite() && (0.0..1.0).contains(&commission)) {
+        return Err(UsageError(format!(
+            "--commission {commission}: must be a fraction from 0 to below 1, e.g. 0.002"
+        )));
+    }
+    Ok(Settings {
+        cash,
+        commission,
+        finalize,
+    })
+}
+
+/// What `--trades` and `--report` write besides the printed result.
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    pub trades: Option<&'a Path>,
+    pub report: Option<&'a Path>,
+}
+
+/// Writes the trade list and the HTML report a run was asked for.
+pub fn write_files(
+    files: Files<'_>,
+    strategy: &Strategy,
+    (label, bars): (&str, &Bars),
+    settings: Settings,
+    (r, s): (&backtest::engine::Run, &stats::Stats),
+    sweep: Option<&SweepSummary>,
+) -> anyhow::Result<()> {
+    if let Some(path) = files.trades {
+        write_file(path, &report::trades_csv(bars, r))?;
+    }
+    if let Some(path) = files.report {
+        let plots = backtest::html::plots(bars, strategy)?;
+        let page = Page {
+            plots: &plots,
+            name: &strategy.name,
+            description: &strategy.description,
+            data_label: label,
+            settings,
+            bars,
+            run: r,
+            stats: s,
+            sweep,
+        };
+        write_file(path, &backtest::html::html(&page))?;
+    }
+    Ok(())
 }
 
 /// Loads data: a file (read as detected, with `opts`), or the bundled sample when `None`.
@@ -47,21 +109,6 @@ pub fn data(path: Option<&Path>) -> anyhow::Result<(String, Bars)> {
             parse_csv("sample GOOG.csv", report::SAMPLE_CSV)?,
         )),
     }
-}
-
-/// Runs a strategy and returns its JSON document and its table.
-pub fn evaluate(
-    strategy: &Strategy,
-    bars: &Bars,
-    settings: Settings,
-) -> anyhow::Result<(serde_json::Value, String, String)> {
-    let r = run(bars, strategy, settings)?;
-    let s = stats::compute(bars, &r);
-    Ok((
-        report::to_json(bars, &r, &s),
-        report::table(&s),
-        report::trades_csv(bars, &r),
-    ))
 }
 
 /// Writes a file through a temporary one, so it is never half-written.
@@ -86,7 +133,8 @@ fn run_sweep(o: &Options, strategy: &Strategy, bars: &Bars) -> anyhow::Result<Sw
         .iter()
         .map(|s| parse_axis(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let total = plan(strategy, &axes, &o.maximize)?;
+    let maximize = o.maximize.as_deref().unwrap_or(DEFAULT_MAXIMIZE);
+    let total = plan(strategy, &axes, maximize)?;
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(total as u64),
         indicatif::ProgressDrawTarget::stderr(),
@@ -97,7 +145,7 @@ fn run_sweep(o: &Options, strategy: &Strategy, bars: &Bars) -> anyhow::Result<Sw
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_prefix("sweep");
-    let result = sweep(bars, strategy, axes, o.settings, &o.maximize, &|| {
+    let result = sweep(bars, strategy, axes, o.settings, maximize, &|| {
         bar.inc(1);
     });
     bar.finish_and_clear();
@@ -134,12 +182,57 @@ fn sweep_table(r: &SweepResult, top: usize) -> String {
     out
 }
 
+/// A sweep's part of `--json`: the winner's `params` and the `sweep` table, best first.
+fn add_sweep(doc: &mut serde_json::Value, strategy: &Strategy, sw: &SweepResult, top: usize) {
+    doc["params"] = serde_json::Value::Object(
+        strategy
+            .params
+            .iter()
+            .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+            .collect(),
+    );
+    doc["sweep"] = serde_json::json!({
+        "params": sw.axes.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+        "maximize": sw.maximize,
+        "combinations": sw.outcomes.len(),
+        "indicators_computed": sw.indicators_computed,
+        "results": sw.outcomes.iter().take(top).map(|x| {
+            let mut row = serde_json::json!({
+                "params": sw.axes.iter().zip(&x.values)
+                    .map(|(a, v)| (a.name.clone(), serde_json::json!(v)))
+                    .collect::<serde_json::Map<_, _>>(),
+                "return_pct": x.stats.return_pct,
+                "trades": x.stats.trades,
+                "max_drawdown_pct": x.stats.max_drawdown_pct,
+            });
+            row[sw.maximize.as_str()] = serde_json::json!(x.score);
+            row
+        }).collect::<Vec<_>>(),
+    });
+}
+
+/// The statistic a sweep maximizes when `--maximize` is not given.
+pub const DEFAULT_MAXIMIZE: &str = "sharpe_ratio";
+
 /// Runs the command.
 pub fn run_command(o: &Options) -> anyhow::Result<()> {
+    if o.sweep.is_empty()
+        && let Some(stat) = &o.maximize
+    {
+        return Err(UsageError(format!(
+            "--maximize {stat}: chooses what a parameter sweep maximizes, and there is no sweep; add --sweep NAME=FROM..TO:STEP (a param of the strategy), or drop --maximize"
+        ))
+        .into());
+    }
     let text = std::fs::read_to_string(&o.strategy)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", o.strategy.display())))?;
     let base = Strategy::from_toml(&o.strategy.display().to_string(), &text)?;
-    let (label, bars) = data_with(Some(&o.data), &o.load)?;
+    if o.data.is_none() {
+        eprintln!(
+            "no --data: backtesting on the bundled sample GOOG.csv (Alphabet daily, 2004-08-19 to 2013-03-01)"
+        );
+    }
+    let (label, bars) = data_with(o.data.as_deref(), &o.load)?;
     let swept = if o.sweep.is_empty() {
         None
     } else {
@@ -151,65 +244,35 @@ pub fn run_command(o: &Options) -> anyhow::Result<()> {
     };
     let r = run(&bars, &strategy, o.settings)?;
     let s = stats::compute(&bars, &r);
-    if let Some(path) = &o.trades {
-        write_file(path, &report::trades_csv(&bars, &r))?;
-    }
-    if let Some(path) = &o.report {
-        let summary = swept.as_ref().map(|sw| SweepSummary {
-            params: sw.axes.iter().map(|a| a.name.clone()).collect(),
-            stat: sw.maximize.clone(),
-            combinations: sw.outcomes.len(),
-            top: sw
-                .outcomes
-                .iter()
-                .take(o.top.max(1))
-                .map(|x| (x.values.clone(), x.score))
-                .collect(),
-            heatmap: sw.heatmap(),
-        });
-        let plots = backtest::html::plots(&bars, &strategy)?;
-        let page = Page {
-            plots: &plots,
-            name: &strategy.name,
-            description: &strategy.description,
-            data_label: &label,
-            settings: o.settings,
-            bars: &bars,
-            run: &r,
-            stats: &s,
-            sweep: summary.as_ref(),
-        };
-        write_file(path, &backtest::html::html(&page))?;
-    }
+    let summary = swept.as_ref().map(|sw| SweepSummary {
+        params: sw.axes.iter().map(|a| a.name.clone()).collect(),
+        stat: sw.maximize.clone(),
+        combinations: sw.outcomes.len(),
+        top: sw
+            .outcomes
+            .iter()
+            .take(o.top.max(1))
+            .map(|x| (x.values.clone(), x.score))
+            .collect(),
+        heatmap: sw.heatmap(),
+    });
+    let files = Files {
+        trades: o.trades.as_deref(),
+        report: o.report.as_deref(),
+    };
+    write_files(
+        files,
+        &strategy,
+        (&label, &bars),
+        o.settings,
+        (&r, &s),
+        summary.as_ref(),
+    )?;
     let mut out = std::io::stdout().lock();
     if o.json {
         let mut doc = report::to_json(&bars, &r, &s);
         if let Some(sw) = &swept {
-            doc["params"] = serde_json::Value::Object(
-                strategy
-                    .params
-                    .iter()
-                    .map(|(n, v)| (n.clone(), serde_json::json!(v)))
-                    .collect(),
-            );
-            doc["sweep"] = serde_json::json!({
-                "params": sw.axes.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
-                "maximize": sw.maximize,
-                "combinations": sw.outcomes.len(),
-                "indicators_computed": sw.indicators_computed,
-                "results": sw.outcomes.iter().take(o.top).map(|x| {
-                    let mut row = serde_json::json!({
-                        "params": sw.axes.iter().zip(&x.values)
-                            .map(|(a, v)| (a.name.clone(), serde_json::json!(v)))
-                            .collect::<serde_json::Map<_, _>>(),
-                        "return_pct": x.stats.return_pct,
-                        "trades": x.stats.trades,
-                        "max_drawdown_pct": x.stats.max_drawdown_pct,
-                    });
-                    row[sw.maximize.as_str()] = serde_json::json!(x.score);
-                    row
-                }).collect::<Vec<_>>(),
-            });
+            add_sweep(&mut doc, &strategy, sw, o.top);
         }
         writeln!(out, "{doc}")?;
     } else {
@@ -230,6 +293,9 @@ pub fn run_command(o: &Options) -> anyhow::Result<()> {
             writeln!(out, "\nbest: {}\n", best.join(", "))?;
         }
         write!(out, "{}", report::table(&s))?;
+        if let Some(note) = report::open_note(&bars, &r) {
+            writeln!(out, "\n{note}")?;
+        }
     }
     Ok(())
 }

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use backtest::{Evaluator, cell, load_csv};
+use backtest::{Evaluator, LoadOptions, cell};
 
 use crate::exit::UsageError;
 
 /// Runs the command.
-pub fn run(data: &Path, exprs: &[String]) -> anyhow::Result<()> {
-    let bars = load_csv(data)?;
+pub fn run(data: &Path, exprs: &[String], load: &LoadOptions) -> anyhow::Result<()> {
+    let bars = backtest::load(data, load)?.0;
     let mut ev = Evaluator::new(&bars);
     let mut columns = Vec::new();
     for (i, text) in exprs.iter().enumerate() {

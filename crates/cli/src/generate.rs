@@ -32,7 +32,8 @@ pub struct Options {
     pub description: String,
     pub name: Option<String>,
     pub provider: Provider,
-    pub model: String,
+    /// `--model`; `None`: the configuration's default model.
+    pub model: Option<String>,
     /// Models to move to when `model` is overloaded.
     pub fallback_models: Vec<String>,
     pub out_dir: Option<PathBuf>,
@@ -42,12 +43,19 @@ pub struct Options {
     pub json: bool,
     /// Write the strategy even when the model says part of the idea cannot be said.
     pub allow_approximate: bool,
-    /// `Some(None)`: the bundled sample; `Some(Some(path))`: that file.
-    #[expect(
-        clippy::option_option,
-        reason = "absent / flag alone / flag with a file"
-    )]
-    pub backtest: Option<Option<PathBuf>>,
+    /// `--backtest`: run the new strategy right away.
+    pub backtest: Option<BacktestRun>,
+}
+
+/// How `generate --backtest` backtests the new strategy.
+#[derive(Debug)]
+pub struct BacktestRun {
+    /// `None`: the bundled sample.
+    pub data: Option<PathBuf>,
+    pub settings: backtest::engine::Settings,
+    pub trades: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub load: backtest::LoadOptions,
 }
 
 async fn pool_config(env: &Environment) -> anyhow::Result<Option<PoolConfig>> {
@@ -68,10 +76,15 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
     Ok(match (opts.provider, keys) {
         (Provider::Gemini, None) => return Err(ConfigError::NoKeys.into()),
         (Provider::Gemini | Provider::Auto, Some(mut config)) => {
+            // `--model`, else BOTFORGE_MODEL, else the pool's own model (DESIGN.md §3.1).
+            let model = opts
+                .model
+                .clone()
+                .unwrap_or_else(|| config.default_model.clone());
             // The models this run asks for count in buckets of their own from the first call,
             // as a gateway's do (shared through Redis under the same names).
             config.add_models(
-                std::iter::once(opts.model.as_str())
+                std::iter::once(model.as_str())
                     .chain(opts.fallback_models.iter().map(String::as_str)),
             );
             let store = crate::keys::store(env).await;
@@ -84,7 +97,7 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
             let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(env))?;
             let llm = GeminiLlm::new(RotatingClient::new(Arc::new(pool), client))
                 .with_fallback_models(opts.fallback_models.clone());
-            generator::generate_with_llm(&llm, &opts.description, &opts.model).await?
+            generator::generate_with_llm(&llm, &opts.description, &model).await?
         }
         (Provider::Offline, _) | (Provider::Auto, None) => {
             if opts.provider == Provider::Auto {
@@ -95,6 +108,35 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
             Generated::offline(generator::offline::compile(&opts.description)?)
         }
     })
+}
+
+/// `generate --backtest`: the new strategy run on `bars`, its files written; the JSON
+/// document, the table (with the open-trade note) and the settings, for the output.
+fn backtest_new(
+    b: &BacktestRun,
+    strategy: &strategy::Strategy,
+    (label, bars): (&str, &backtest::Bars),
+) -> anyhow::Result<(
+    String,
+    serde_json::Value,
+    String,
+    backtest::engine::Settings,
+)> {
+    let r = backtest::engine::run(bars, strategy, b.settings)?;
+    let s = backtest::stats::compute(bars, &r);
+    let files = crate::backtest_cmd::Files {
+        trades: b.trades.as_deref(),
+        report: b.report.as_deref(),
+    };
+    crate::backtest_cmd::write_files(files, strategy, (label, bars), b.settings, (&r, &s), None)?;
+    let json = backtest::report::to_json(bars, &r, &s);
+    let mut table = backtest::report::table(&s);
+    if let Some(note) = backtest::report::open_note(bars, &r) {
+        table.push('\n');
+        table.push_str(&note);
+        table.push('\n');
+    }
+    Ok((label.to_owned(), json, table, b.settings))
 }
 
 /// A comma-separated list of model names (`models/NAME` is `NAME`), empty entries dropped.
@@ -155,7 +197,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     check_targets(&opts, &name, &dir)?;
     let data = match &opts.backtest {
         None => None,
-        Some(p) => Some(crate::backtest_cmd::data(p.as_deref())?),
+        Some(b) => Some(crate::backtest_cmd::data_with(b.data.as_deref(), &b.load)?),
     };
     let generated = produce(&opts, &env).await?;
     check_notes(&opts, &generated)?;
@@ -174,16 +216,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     } else {
         None
     };
-    let result = match &data {
-        Some((label, bars)) => {
-            let (json, table, _) = crate::backtest_cmd::evaluate(
-                &strategy,
-                bars,
-                backtest::engine::Settings::default(),
-            )?;
-            Some((label.clone(), json, table))
-        }
-        None => None,
+    let result = match (&data, &opts.backtest) {
+        (Some((label, bars)), Some(b)) => Some(backtest_new(b, &strategy, (label, bars))?),
+        _ => None,
     };
     let mut out = std::io::stdout().lock();
     if opts.json {
@@ -199,7 +234,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             "unsupported": generated.unsupported,
             "approximations": generated.approximations,
             "strategy": serde_json::to_value(&table)?,
-            "backtest": result.as_ref().map(|(_, j, _)| j.clone()),
+            "backtest": result.as_ref().map(|(_, j, ..)| j.clone()),
         });
         writeln!(out, "{doc}")?;
     } else {
@@ -218,10 +253,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
         writeln!(out)?;
         write!(out, "{}", strategy.to_toml())?;
-        if let Some((label, _, table)) = &result {
+        if let Some((label, _, table, settings)) = &result {
             writeln!(
                 out,
-                "\nbacktest on {label} (cash 10000, commission 0.002):\n"
+                "\nbacktest on {label} (cash {}, commission {}):\n",
+                settings.cash, settings.commission
             )?;
             write!(out, "{table}")?;
         }

@@ -75,9 +75,11 @@ enum Command {
         /// Who writes the strategy.
         #[arg(long, value_enum, default_value = "auto")]
         provider: generate::Provider,
-        /// Gemini model (any name the API serves; `models/NAME` is NAME).
-        #[arg(long, env = "BOTFORGE_MODEL", default_value = "gemini-flash-latest")]
-        model: String,
+        /// Gemini model (any name the API serves; `models/NAME` is NAME). Default:
+        /// BOTFORGE_MODEL, else the pool's own model when every key names one, else
+        /// gemini-flash-latest.
+        #[arg(long)]
+        model: Option<String>,
         /// A model to move to when --model is overloaded (503s) or no key serves it; repeat
         /// for more, in order.
         #[arg(long = "fallback-model", value_name = "MODEL")]
@@ -100,14 +102,15 @@ enum Command {
         /// strategy (and backtest).
         #[arg(long)]
         json: bool,
-        /// Backtest the new strategy right away on DATA (default: the bundled GOOG sample),
-        /// with cash 10 000 and commission 0.002.
+        /// Backtest the new strategy right away on DATA (default: the bundled GOOG sample).
         #[arg(long, value_name = "DATA", num_args = 0..=1)]
         #[expect(
             clippy::option_option,
             reason = "absent / flag alone / flag with a file"
         )]
         backtest: Option<Option<PathBuf>>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Inspect and probe the Gemini key pool.
     Keys {
@@ -123,9 +126,10 @@ enum Command {
     Backtest {
         /// Strategy file (TOML).
         strategy: PathBuf,
-        /// OHLCV CSV file (date column, then Open, High, Low, Close[, Volume]).
+        /// OHLCV data file (CSV, .csv.gz or .parquet; a time column, then Open, High, Low,
+        /// Close[, Volume]). Default: the bundled sample (GOOG, daily, 2004-2013).
         #[arg(long)]
-        data: PathBuf,
+        data: Option<PathBuf>,
         /// Starting cash.
         #[arg(long, default_value_t = 10_000.0, allow_negative_numbers = true)]
         cash: f64,
@@ -149,9 +153,10 @@ enum Command {
         /// combination runs in parallel; the best one is reported.
         #[arg(long, value_name = "NAME=FROM..TO:STEP")]
         sweep: Vec<String>,
-        /// The statistic a sweep maximizes (a --json key, e.g. return_pct, sqn).
-        #[arg(long, default_value = "sharpe_ratio", value_name = "STAT")]
-        maximize: String,
+        /// The statistic a sweep maximizes (a --json key, e.g. return_pct, sqn; default
+        /// sharpe_ratio). Only with --sweep.
+        #[arg(long, value_name = "STAT")]
+        maximize: Option<String>,
         /// Sweep results listed (best first).
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
@@ -185,12 +190,14 @@ enum Command {
     /// true/false. Expressions use open, high, low, close, volume and the functions of the
     /// strategy language, e.g. "rsi(close, 14)" "crosses_above(sma(close, 20), sma(close, 50))".
     Eval {
-        /// OHLCV CSV file.
+        /// OHLCV data file (CSV, .csv.gz or .parquet).
         #[arg(long)]
         data: PathBuf,
         /// Expressions to evaluate.
         #[arg(required = true)]
         exprs: Vec<String>,
+        #[command(flatten)]
+        load: LoadArgs,
     },
     /// Serve the key pool as a gateway: Gemini-native routes (/v1beta/models/...) and
     /// OpenAI-compatible ones (/v1/chat/completions, /v1/models), with rotation and failover.
@@ -229,6 +236,56 @@ enum DataCommand {
         #[command(flatten)]
         load: LoadArgs,
     },
+}
+
+/// `generate --backtest [DATA]` with its flags; `--trades` or `--report` without it is a
+/// mistake.
+#[expect(
+    clippy::option_option,
+    reason = "absent / flag alone / flag with a file"
+)]
+fn backtest_run(
+    backtest: Option<Option<PathBuf>>,
+    run: RunArgs,
+) -> Result<Option<generate::BacktestRun>, exit::UsageError> {
+    let Some(data) = backtest else {
+        if run.trades.is_some() || run.report.is_some() {
+            return Err(exit::UsageError(
+                "--trades and --report write a backtest's results: add --backtest [DATA]"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    Ok(Some(generate::BacktestRun {
+        data,
+        settings: backtest_cmd::settings(run.cash, run.commission, run.finalize)?,
+        trades: run.trades,
+        report: run.report,
+        load: run.load.into(),
+    }))
+}
+
+/// How `generate --backtest` runs its backtest (the same flags as `botforge backtest`).
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Starting cash of the backtest.
+    #[arg(long, default_value_t = 10_000.0, allow_negative_numbers = true)]
+    cash: f64,
+    /// Commission per fill, as a fraction of its value (0.002 = 0.2 %).
+    #[arg(long, default_value_t = 0.002, allow_negative_numbers = true)]
+    commission: f64,
+    /// Close trades still open at the end at the last bar's open, and count them.
+    #[arg(long)]
+    finalize: bool,
+    /// Also write the backtest's trade list to this CSV file.
+    #[arg(long)]
+    trades: Option<PathBuf>,
+    /// Write the backtest's self-contained HTML report.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadArgs,
 }
 
 /// How to read a data file beyond what is detected.
@@ -456,7 +513,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => keys::models(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Serve(args) => serve::run(args.into()).await,
-        Command::Eval { data, exprs } => eval::run(&data, &exprs).map(|()| ExitCode::SUCCESS),
+        Command::Eval { data, exprs, load } => {
+            eval::run(&data, &exprs, &load.into()).map(|()| ExitCode::SUCCESS)
+        }
         Command::Data {
             command: DataCommand::Check { file, json, load },
         } => data_cmd::run(&file, &load.into(), json).map(|()| ExitCode::SUCCESS),
@@ -478,36 +537,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             maximize,
             top,
             load,
-        } => {
-            if !(cash.is_finite() && cash > 0.0) {
-                return Err(
-                    exit::UsageError(format!("--cash {cash}: must be a positive amount")).into(),
-                );
-            }
-            if !(commission.is_finite() && (0.0..1.0).contains(&commission)) {
-                return Err(exit::UsageError(format!(
-                    "--commission {commission}: must be a fraction from 0 to below 1, e.g. 0.002"
-                ))
-                .into());
-            }
-            backtest_cmd::run_command(&backtest_cmd::Options {
-                strategy,
-                data,
-                settings: backtest::engine::Settings {
-                    cash,
-                    commission,
-                    finalize,
-                },
-                json,
-                trades,
-                report,
-                sweep,
-                maximize,
-                top,
-                load: load.into(),
-            })
-            .map(|()| ExitCode::SUCCESS)
-        }
+        } => backtest_cmd::run_command(&backtest_cmd::Options {
+            strategy,
+            data,
+            settings: backtest_cmd::settings(cash, commission, finalize)?,
+            json,
+            trades,
+            report,
+            sweep,
+            maximize,
+            top,
+            load: load.into(),
+        })
+        .map(|()| ExitCode::SUCCESS),
         Command::Generate {
             description,
             name,
@@ -520,6 +562,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             allow_approximate,
             backtest,
+            run,
         } => generate::run(generate::Options {
             description,
             name,
@@ -531,7 +574,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             python,
             json,
             allow_approximate,
-            backtest,
+            backtest: backtest_run(backtest, run)?,
         })
         .await
         .map(|()| ExitCode::SUCCESS),

@@ -24,16 +24,18 @@ use crate::format;
 use crate::quota::{Quotas, SimClock};
 
 /// Models served when the configuration does not list them.
-pub const DEFAULT_MODELS: [&str; 9] = [
+pub const DEFAULT_MODELS: [&str; 11] = [
+    "gemini-3.8-flash",
+    "gemini-3.5-flash-lite",
+    "gemini-3.1-pro-preview",
     "gemini-2.5-pro",
     "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",
-    "gemini-2.0-flash-lite",
     "gemini-flash-latest",
     "gemini-flash-lite-latest",
     "gemini-pro-latest",
     "gemini-embedding-001",
+    "gemini-embedding-2",
 ];
 
 /// Request counts.
@@ -1018,19 +1020,24 @@ fn stream_events(reply: &Reply, model: &str, end: StreamEnd) -> Vec<Vec<u8>> {
 
 fn model_json(m: &str) -> Value {
     let pro = m.contains("pro");
+    let methods = if m.contains("embedding") {
+        json!(["embedContent", "batchEmbedContents", "countTokens"])
+    } else {
+        json!(["generateContent", "countTokens"])
+    };
     json!({
         "name": format!("models/{m}"),
         "version": "001",
         "displayName": m.replace('-', " "),
         "description": format!("Simulated {m}"),
         "inputTokenLimit": 1_048_576,
-        "outputTokenLimit": if m.starts_with("gemini-2.0") { 8192 } else { 65536 },
-        "supportedGenerationMethods": ["generateContent", "countTokens"],
+        "outputTokenLimit": 65536,
+        "supportedGenerationMethods": methods,
         "temperature": 1,
         "topP": 0.95,
         "topK": 64,
         "maxTemperature": 2,
-        "thinking": m.starts_with("gemini-2.5") || pro,
+        "thinking": m.starts_with("gemini-2.5") || m.starts_with("gemini-3") || pro,
     })
 }
 

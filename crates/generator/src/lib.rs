@@ -76,9 +76,10 @@ pub enum GenerateError {
     /// The offline compiler understood the words but they do not make a strategy.
     #[error("{0}")]
     Incomplete(String),
-    /// The model could not be reached or refused the request.
+    /// The model could not be reached or refused the request. (Its message is in this one's
+    /// text, so it is not also the source: an error chain would print it twice.)
     #[error("the model failed: {0}")]
-    Llm(#[from] LlmError),
+    Llm(LlmError),
     /// No attempt gave a valid strategy.
     #[error("no valid strategy after {attempts} attempts; the last problem: {}", errors.last().map_or("none", String::as_str))]
     Invalid {
@@ -154,4 +155,10 @@ pub fn save(
     name.clone_into(&mut strategy.name);
     description.clone_into(&mut strategy.description);
     write_atomic(dir, name, "toml", &strategy.to_toml(), force)
+}
+
+impl From<LlmError> for GenerateError {
+    fn from(e: LlmError) -> Self {
+        GenerateError::Llm(e)
+    }
 }

@@ -254,15 +254,15 @@ pub struct PoolConfig {
     pub models: Vec<String>,
 }
 
-/// The default model and the models named by the environment (see [`PoolConfig::models`]).
-fn named_models(env: &Environment) -> (String, Vec<String>) {
-    let default_model = env
+/// `BOTFORGE_MODEL` (bare id) when set, and the models named by the environment: that one and
+/// `BOTFORGE_FALLBACK_MODELS` (see [`PoolConfig::models`]).
+fn named_models(env: &Environment) -> (Option<String>, Vec<String>) {
+    let chosen = env
         .get(vars::BOTFORGE_MODEL)
         .map(str::trim)
         .filter(|m| !m.is_empty())
-        .map_or(vars::DEFAULT_MODEL, crate::pool::model_id)
-        .to_owned();
-    let mut models = vec![default_model.clone()];
+        .map(|m| crate::pool::model_id(m).to_owned());
+    let mut models: Vec<String> = chosen.iter().cloned().collect();
     models.extend(
         env.get(vars::BOTFORGE_FALLBACK_MODELS)
             .unwrap_or_default()
@@ -271,7 +271,80 @@ fn named_models(env: &Environment) -> (String, Vec<String>) {
             .filter(|m| !m.is_empty())
             .map(|m| crate::pool::model_id(m).to_owned()),
     );
-    (default_model, models)
+    (chosen, models)
+}
+
+/// Keys that have material (`GEMINI_KEY_<id>`) but no entry in `keys.json` (`seen`): each
+/// serves any model, its limits unknown until learned.
+fn env_only_keys(
+    source: &dyn KeySource,
+    seen: &BTreeMap<String, usize>,
+) -> Result<Vec<KeySpec>, ConfigError> {
+    let mut env_names: Vec<String> = source
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with(vars::GEMINI_KEY_PREFIX))
+        .collect();
+    env_names.sort();
+    let mut keys = Vec::new();
+    for variable in env_names {
+        let id = &variable[vars::GEMINI_KEY_PREFIX.len()..];
+        if seen.contains_key(id) {
+            continue;
+        }
+        if !valid_id(id) {
+            return Err(ConfigError::BadEnvKeyId { variable });
+        }
+        let Some(material) = source.material(&variable) else {
+            continue;
+        };
+        keys.push(KeySpec {
+            key_id: id.to_owned(),
+            model: crate::pool::ANY_MODEL.to_owned(),
+            project: None,
+            limits: Limits::UNKNOWN,
+            active: true,
+            key: material,
+            origin: KeyOrigin::Env,
+        });
+    }
+    Ok(keys)
+}
+
+/// The pool's own model (DESIGN.md §3.1, "Models move"), when every pool key names its
+/// `model_name` (the original system's `keys.json`): the model the most active keys name (all
+/// keys when none is active), a Flash model before a Pro one on a tie, then the one named
+/// first. `None` when some key serves any model (then the default is
+/// [`vars::DEFAULT_MODEL`]). `GEMINI_API_KEY`, the last fallback, does not count.
+pub fn pool_model(keys: &[KeySpec]) -> Option<String> {
+    if keys.is_empty() || keys.iter().any(|k| k.model == crate::pool::ANY_MODEL) {
+        return None;
+    }
+    let any_active = keys.iter().any(|k| k.active);
+    let mut counts: Vec<(&str, usize, usize)> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        if any_active && !k.active {
+            continue;
+        }
+        match counts.iter_mut().find(|(m, ..)| *m == k.model) {
+            Some((_, n, _)) => *n += 1,
+            None => counts.push((k.model.as_str(), 1, i)),
+        }
+    }
+    // Flash (Flash-Lite included) ranks before anything else, Pro after it.
+    let class = |m: &str| {
+        if m.contains("flash") {
+            0
+        } else if m.contains("pro") {
+            2
+        } else {
+            1
+        }
+    };
+    counts
+        .into_iter()
+        .min_by_key(|&(m, n, first)| (std::cmp::Reverse(n), class(m), first))
+        .map(|(m, ..)| m.to_owned())
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,6 +420,21 @@ fn plain_reason(field: &str, reason: &str) -> String {
 }
 
 fn parse_keys_file(path: &Path, text: &str) -> Result<Vec<RawKey>, ConfigError> {
+    // The shape first: a bare list of keys, or a single value, is named as such (serde would
+    // speak of the first field it could not read). Inside the object, serde names the field.
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        let found = match &v {
+            serde_json::Value::Object(_) => None,
+            serde_json::Value::Array(_) => Some("a list (put it under \"keys\")"),
+            _ => Some("a single value"),
+        };
+        if let Some(found) = found {
+            return Err(ConfigError::KeysFileShape {
+                path: path.to_owned(),
+                found,
+            });
+        }
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, RawFile>(de) {
         Ok(f) => Ok(f.keys),
@@ -473,8 +561,15 @@ impl PoolConfig {
     pub fn load(env: &Environment, source: &dyn KeySource) -> Result<Self, ConfigError> {
         let rotation = env.flag(vars::ENABLE_KEY_ROTATION, false)?;
         let api_key = source.material(vars::GEMINI_API_KEY);
-        let (default_model, models) = named_models(env);
+        let (chosen, named) = named_models(env);
+        let with_default = |default_model: String| {
+            let mut models = vec![default_model.clone()];
+            models.extend(named.iter().filter(|m| **m != default_model).cloned());
+            (default_model, models)
+        };
         if !rotation {
+            let (default_model, models) =
+                with_default(chosen.unwrap_or_else(|| vars::DEFAULT_MODEL.to_owned()));
             return match api_key {
                 Some(k) => Ok(Self {
                     rotation,
@@ -535,38 +630,17 @@ impl PoolConfig {
             keys.push(spec_from_raw(path_ref, r, material)?);
         }
 
-        let mut env_names: Vec<String> = source
-            .names()
-            .into_iter()
-            .filter(|n| n.starts_with(vars::GEMINI_KEY_PREFIX))
-            .collect();
-        env_names.sort();
-        for variable in env_names {
-            let id = &variable[vars::GEMINI_KEY_PREFIX.len()..];
-            if seen.contains_key(id) {
-                continue;
-            }
-            if !valid_id(id) {
-                return Err(ConfigError::BadEnvKeyId { variable });
-            }
-            let Some(material) = source.material(&variable) else {
-                continue;
-            };
-            keys.push(KeySpec {
-                key_id: id.to_owned(),
-                model: crate::pool::ANY_MODEL.to_owned(),
-                project: None,
-                limits: Limits::UNKNOWN,
-                active: true,
-                key: material,
-                origin: KeyOrigin::Env,
-            });
-        }
+        keys.extend(env_only_keys(source, &seen)?);
 
         let fallback = api_key.filter(|k| !keys.iter().any(|s| s.key.same_material(k)));
         if keys.is_empty() && fallback.is_none() {
             return Err(ConfigError::NoKeys);
         }
+        let (default_model, models) = with_default(
+            chosen
+                .or_else(|| pool_model(&keys))
+                .unwrap_or_else(|| vars::DEFAULT_MODEL.to_owned()),
+        );
         Ok(Self {
             rotation,
             keys,

@@ -40,6 +40,14 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `keys.json` is valid JSON of another shape than `{"keys": [...]}`.
+    #[error("{}: expected one JSON object with a list of keys, {{\"keys\": [{{\"key_id\": \"flash_01\", \"model_name\": \"gemini-2.5-flash\"}}]}}; found {found}", path.display())]
+    KeysFileShape {
+        /// The file.
+        path: PathBuf,
+        /// What it holds instead (`a list`, `an object without "keys"`…).
+        found: &'static str,
+    },
     /// `keys.json` does not fit the schema.
     #[error("{}:{line}:{column}: {}field `{field}`: {reason}", path.display(), key_label(key_id.as_deref()))]
     KeysFile {

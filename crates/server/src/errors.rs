@@ -19,7 +19,7 @@ pub enum ServeError {
     OpenWithoutTokens(SocketAddr),
     /// The listener failed.
     #[error("serving failed: {0}")]
-    Io(#[source] std::io::Error),
+    Io(std::io::Error),
     /// A key reload was asked for but the gateway has no secret store.
     #[error("this gateway was started without a secret store, so it cannot reload keys")]
     NoSecretStore,

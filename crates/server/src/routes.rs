@@ -701,20 +701,20 @@ mod tests {
     fn a_requests_fallback_models_come_before_the_gateways_each_once() {
         let configured = vec![
             "gemini-2.5-flash-lite".to_owned(),
-            "gemini-2.0-flash".to_owned(),
+            "gemini-2.5-flash".to_owned(),
         ];
         let mut headers = HeaderMap::new();
         assert_eq!(fallback_models(&configured, &headers), configured);
         headers.insert(
             FALLBACK_HEADER,
-            " models/gemini-2.0-flash , gemini-2.5-pro,"
+            " models/gemini-2.5-flash , gemini-2.5-pro,"
                 .parse()
                 .unwrap(),
         );
         assert_eq!(
             fallback_models(&configured, &headers),
             [
-                "gemini-2.0-flash",
+                "gemini-2.5-flash",
                 "gemini-2.5-pro",
                 "gemini-2.5-flash-lite"
             ]

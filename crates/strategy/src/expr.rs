@@ -619,10 +619,9 @@ impl Parser {
     /// A function call, after its name.
     fn call(&mut self, name: &str, span: Span) -> Result<Expr, SyntaxError> {
         let Some(func) = Func::from_name(name) else {
-            let known: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
             return Err(SyntaxError {
                 pos: span.start,
-                message: format!("unknown function `{name}` (known: {})", known.join(", ")),
+                message: unknown_function(name),
             });
         };
         self.next();
@@ -822,6 +821,42 @@ impl Expr {
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write(f, 0)
+    }
+}
+
+/// The message for a call of a function the language lacks: the one of the language's own
+/// table it most likely means (written in another case, or a letter or two off), else where
+/// the whole table is.
+fn unknown_function(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if let Some(f) = Func::from_name(&lower) {
+        return format!(
+            "unknown function `{name}` (did you mean `{}`? function names are lowercase)",
+            f.name()
+        );
+    }
+    // Edits counted with transpositions as one (`sam` is one from `sma`), only when close.
+    let scored: Vec<(usize, &str)> = Func::ALL
+        .iter()
+        .map(|f| (strsim::osa_distance(f.name(), &lower), f.name()))
+        .filter(|&(d, n)| d <= 2 && d < n.len().min(lower.len()))
+        .collect();
+    let best = scored.iter().map(|&(d, _)| d).min();
+    let near: Vec<String> = scored
+        .iter()
+        .filter(|&&(d, _)| Some(d) == best)
+        .take(3)
+        .map(|(_, n)| format!("`{n}`"))
+        .collect();
+    match near.as_slice() {
+        [] => {
+            let known: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown function `{name}` (known: {})", known.join(", "))
+        }
+        some => format!(
+            "unknown function `{name}` (did you mean {}?)",
+            some.join(" or ")
+        ),
     }
 }
 

@@ -45,8 +45,14 @@ pub(super) fn parse_source(
     })?;
     let header = header.strip_prefix('\u{feff}').unwrap_or(header);
     let header = header.trim_end_matches(['\r', '\n']);
+    if header_len == 0 || header.trim().is_empty() {
+        return Err(bad(
+            1,
+            "the file is empty: botforge needs a header line (a time, Open, High, Low, Close[, Volume]) and rows of data".to_owned(),
+        ));
+    }
     let delim = delimiter(header);
-    let headers = csv::ReaderBuilder::new()
+    let mut headers = csv::ReaderBuilder::new()
         .has_headers(true)
         .delimiter(delim)
         .trim(csv::Trim::All)
@@ -55,6 +61,15 @@ pub(super) fn parse_source(
         .headers()
         .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
         .clone();
+    // A first line of numbers only is data: Binance's kline files as downloaded have no
+    // header (open time, open, high, low, close, volume, close time and five more).
+    let headerless = headers.len() >= 5
+        && headers
+            .iter()
+            .all(|f| !f.is_empty() && f.parse::<f64>().is_ok_and(f64::is_finite));
+    if headerless {
+        headers = layout::positional_header(headers.len());
+    }
     let (cols, roles) = columns(&headers, &bad)?;
     let names: Vec<String> = headers.iter().map(str::to_owned).collect();
     let name = |i: usize| names.get(i).cloned().unwrap_or_default();
@@ -73,12 +88,20 @@ pub(super) fn parse_source(
     let mut first: Option<(u64, String, String, usize)> = None;
     let mut buf = String::new();
     let input = src.open().map_err(read)?;
-    for_each_row(input, 1, true, delim, &bad, &read, |line, fields, len| {
-        time_text(&cols, fields, &mut buf);
-        let open = fields.get(cols.open).copied().unwrap_or("").to_owned();
-        first = Some((line, buf.clone(), open, len));
-        Ok(ControlFlow::Break(()))
-    })?;
+    for_each_row(
+        input,
+        1,
+        !headerless,
+        delim,
+        &bad,
+        &read,
+        |line, fields, len| {
+            time_text(&cols, fields, &mut buf);
+            let open = fields.get(cols.open).copied().unwrap_or("").to_owned();
+            first = Some((line, buf.clone(), open, len));
+            Ok(ControlFlow::Break(()))
+        },
+    )?;
     let Some((first_line, first_time, first_open, row_len)) = first else {
         return Err(bad(2, "no rows of data".to_owned()));
     };
@@ -91,7 +114,7 @@ pub(super) fn parse_source(
                 let mut samples = Vec::new();
                 let mut b = String::new();
                 let input = src.open().map_err(read)?;
-                for_each_row(input, 1, true, delim, &bad, &read, |_, fields, _| {
+                for_each_row(input, 1, !headerless, delim, &bad, &read, |_, fields, _| {
                     time_text(&cols, fields, &mut b);
                     samples.push(b.clone());
                     Ok(ControlFlow::Continue(()))
@@ -120,6 +143,7 @@ pub(super) fn parse_source(
         time_format: &time_format,
         decimal_comma,
         adjusted: opts.adjusted,
+        headerless,
     };
     let ranged = if parts > 1 {
         src.len().map_err(read)?
@@ -128,7 +152,8 @@ pub(super) fn parse_source(
     };
     let date_only = rows.date_only(&first_time);
     let (bars, offsets) = if let Some(end) = ranged {
-        rows.read_parallel(src, (header_len as u64, end), parts, date_only)?
+        let start = if headerless { 0 } else { header_len as u64 };
+        rows.read_parallel(src, (start, end), parts, date_only)?
     } else {
         // Rows vary in length: a margin keeps the columns from doubling near the end
         // (capacity never written is never resident).

@@ -5,6 +5,33 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
+/// The column names of a file without a header, by position: Binance's kline layout (open
+/// time, open, high, low, close, volume, close time, quote volume, trades, taker buy base and
+/// quote volumes, ignore), which starts as every headerless OHLCV file does.
+pub(super) fn positional_header(n: usize) -> csv::StringRecord {
+    const BINANCE: [&str; 12] = [
+        "open_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "close_time",
+        "quote_volume",
+        "count",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+        "ignore",
+    ];
+    (0..n)
+        .map(|i| {
+            BINANCE
+                .get(i)
+                .map_or_else(|| format!("column_{}", i + 1), |s| (*s).to_owned())
+        })
+        .collect()
+}
+
 /// A time format, fixed for the whole file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeFormat {

@@ -249,6 +249,8 @@ pub(super) struct Rows<'a> {
     pub(super) time_format: &'a TimeFormat,
     pub(super) decimal_comma: bool,
     pub(super) adjusted: bool,
+    /// The first line is data, not a header (Binance's kline files as downloaded).
+    pub(super) headerless: bool,
 }
 
 impl Rows<'_> {
@@ -509,7 +511,7 @@ impl Rows<'_> {
             epoch_ms: &mut epoch_ms,
             prices: prices.each_mut(),
         };
-        self.read(input, 1, true, &mut sink, &mut part)?;
+        self.read(input, 1, !self.headerless, &mut sink, &mut part)?;
         let epoch_ms = Arc::new(epoch_ms);
         let time = part
             .kept

@@ -86,7 +86,19 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
             1,
             &["--nope"],
         ),
-        case("missing --data", &["backtest", "ok.toml"], 1, &["--data"]),
+        // Issue 31: without --data, backtest runs on the bundled sample (and says so).
+        case(
+            "no --data",
+            &["backtest", "ok.toml"],
+            0,
+            &["bundled sample"],
+        ),
+        case(
+            "--maximize without a sweep",
+            &["backtest", "ok.toml", "--maximize", "sqn"],
+            1,
+            &["--sweep"],
+        ),
         case("eval without --data", &["eval", "close"], 1, &["--data"]),
         case(
             "negative cash",

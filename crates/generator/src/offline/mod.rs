@@ -175,7 +175,11 @@ fn risk_hint(toks: &[lex::Token]) -> Option<String> {
     Some(format!("{n}% {what}; {n} ATR {what}"))
 }
 
-/// The closest known word to an unknown one (edit distance 1, or 2 for long words).
+/// The known word an unknown one is a misspelling of, only when that is likely: a short word
+/// (up to 5 letters) only for two letters swapped (`stpo` for `stop`), a longer one within one
+/// edit (two from 9 letters) that keeps its first letter; never a word that is the known one
+/// plus or minus an ending (`start` is not `star` misspelt, `full` not `fall`: English words
+/// near the vocabulary are not typos of it).
 fn nearest(w: &str) -> Option<&'static str> {
     if w.len() < 3 || w.chars().any(|c| c.is_ascii_digit()) {
         return None;
@@ -184,13 +188,27 @@ fn nearest(w: &str) -> Option<&'static str> {
     if known.contains(&w) || parser::KEYWORDS.contains(&w) || FUNCTION_WORDS.contains(&w) {
         return None;
     }
-    let limit = if w.len() >= 6 { 2 } else { 1 };
+    let swapped = |a: &str, b: &str| {
+        a.len() == b.len() && {
+            let diff: Vec<(char, char)> =
+                a.chars().zip(b.chars()).filter(|(x, y)| x != y).collect();
+            matches!(diff.as_slice(), [(a1, b1), (a2, b2)] if a1 == b2 && a2 == b1)
+        }
+    };
+    let plausible = |k: &str| {
+        if w.len() <= 5 || k.len() <= 5 {
+            return swapped(w, k);
+        }
+        let limit = if w.len() >= 9 { 2 } else { 1 };
+        w.chars().next() == k.chars().next()
+            && !w.starts_with(k)
+            && !k.starts_with(w)
+            && strsim::damerau_levenshtein(w, k) <= limit
+    };
     known
         .into_iter()
-        .map(|k| (strsim::damerau_levenshtein(w, k), k))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+        .filter(|k| plausible(k))
+        .min_by_key(|k| strsim::damerau_levenshtein(w, k))
 }
 
 /// Words too common to be misspellings of vocabulary.
@@ -208,5 +226,18 @@ mod tests {
         assert_eq!(nearest("stochastc"), Some("stochastic"));
         assert_eq!(nearest("rsi"), None);
         assert_eq!(nearest("xyzzy"), None);
+    }
+
+    /// Issue 31: English words near the vocabulary are not its misspellings.
+    #[test]
+    fn no_absurd_hints() {
+        assert_eq!(nearest("start"), None);
+        assert_eq!(nearest("full"), None);
+        assert_eq!(nearest("starts"), None);
+        assert_eq!(nearest("crossing"), None);
+        let e = compile("buy at the start of the month when the bar is full").unwrap_err();
+        let text = e.to_string();
+        assert!(!text.contains("\"star\" for"), "{text}");
+        assert!(!text.contains("\"fall\" for"), "{text}");
     }
 }

@@ -13,16 +13,20 @@ use crate::secret::ApiKey;
 
 /// Models that a key serving any model holds a bucket of its own for (besides those the
 /// configuration names); every other model shares the key's project's bucket for the rest.
-pub(super) const KNOWN_MODELS: [&str; 9] = [
+/// What Google serves late in 2026: the `-latest` aliases, the 3.x Flash, Flash-Lite and Pro,
+/// and 2.5 (2.0 was retired in March 2026).
+pub(crate) const KNOWN_MODELS: [&str; 11] = [
     "gemini-flash-latest",
     "gemini-flash-lite-latest",
     "gemini-pro-latest",
+    "gemini-3.8-flash",
+    "gemini-3.5-flash-lite",
+    "gemini-3.1-pro-preview",
     "gemini-2.5-pro",
     "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",
-    "gemini-2.0-flash-lite",
     "gemini-embedding-001",
+    "gemini-embedding-2",
 ];
 
 #[derive(Debug)]
