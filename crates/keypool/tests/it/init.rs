@@ -472,3 +472,70 @@ fn added_models_are_named_once_by_their_id() {
     assert_eq!(c.models.last().unwrap(), "gemini-9-pro-preview");
     assert_eq!(c.models.len(), before.len() + 1);
 }
+
+/// Issue 31 (DESIGN.md §3.1, "Models move"): when every key names its model, the default model
+/// is the pool's own: the one most active keys name, Flash before Pro on a tie, then the one
+/// named first; `BOTFORGE_MODEL` overrides it; a key serving any model keeps
+/// `gemini-flash-latest`; `GEMINI_API_KEY` does not count.
+#[test]
+fn the_default_model_is_the_pools_own_when_every_key_names_one() {
+    let key = |id: &str, model: &str, active: bool| {
+        format!(r#"{{"key_id": "{id}", "model_name": "{model}", "active": {active}}}"#)
+    };
+    let material = [
+        ("GEMINI_KEY_a", "test-key-a-000001"),
+        ("GEMINI_KEY_b", "test-key-b-000002"),
+        ("GEMINI_KEY_c", "test-key-c-000003"),
+        ("GEMINI_API_KEY", "test-key-single-04"),
+    ];
+    let default_of = |keys: &[String], extra: &[(&str, &str)]| {
+        let json = format!(r#"{{"keys": [{}]}}"#, keys.join(","));
+        // Material for the listed keys only (another GEMINI_KEY_ would be a key of any model),
+        // and GEMINI_API_KEY.
+        let mut pairs: Vec<(&str, &str)> = material
+            .iter()
+            .copied()
+            .filter(|(name, _)| {
+                name.strip_prefix("GEMINI_KEY_")
+                    .is_none_or(|id| json.contains(&format!(r#""key_id": "{id}""#)))
+            })
+            .collect();
+        pairs.extend_from_slice(extra);
+        let (_f, c) = load_with_file(&json, &pairs);
+        let c = c.unwrap();
+        assert_eq!(c.models[0], c.default_model, "the default model has a bucket");
+        c.default_model
+    };
+    // The original template: two flash keys and a pro key.
+    let original = [
+        key("a", "gemini-2.5-flash", true),
+        key("b", "gemini-2.5-flash", true),
+        key("c", "gemini-2.5-pro", true),
+    ];
+    assert_eq!(default_of(&original, &[]), "gemini-2.5-flash");
+    // More pro keys: pro.
+    let pro = [
+        key("a", "gemini-2.5-pro", true),
+        key("b", "gemini-2.5-pro", true),
+        key("c", "gemini-2.5-flash", true),
+    ];
+    assert_eq!(default_of(&pro, &[]), "gemini-2.5-pro");
+    // A tie: Flash before Pro, whatever the order.
+    let tie = [key("a", "gemini-2.5-pro", true), key("b", "gemini-3.8-flash", true)];
+    assert_eq!(default_of(&tie, &[]), "gemini-3.8-flash");
+    // Only active keys count.
+    let off = [
+        key("a", "gemini-2.5-pro", false),
+        key("b", "gemini-2.5-pro", false),
+        key("c", "gemini-2.5-flash", true),
+    ];
+    assert_eq!(default_of(&off, &[]), "gemini-2.5-flash");
+    // BOTFORGE_MODEL overrides it.
+    assert_eq!(
+        default_of(&original, &[("BOTFORGE_MODEL", "models/gemini-2.5-pro")]),
+        "gemini-2.5-pro"
+    );
+    // A key that serves any model (no model_name) keeps Google's alias.
+    let any = [key("a", "gemini-2.5-flash", true), r#"{"key_id": "b"}"#.to_owned()];
+    assert_eq!(default_of(&any, &[]), "gemini-flash-latest");
+}
