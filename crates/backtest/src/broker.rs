@@ -8,7 +8,7 @@
 //! operations are backtesting.py's own, in its order, so sizes and cash match it to the bit.
 
 use crate::data::Bars;
-use crate::engine::{ExitReason, Trade};
+use crate::trade::{ExitReason, Trade};
 
 /// What an order does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

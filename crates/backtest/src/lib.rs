@@ -26,6 +26,7 @@ mod resample;
 mod state;
 pub mod stats;
 pub mod sweep;
+mod trade;
 
 pub use data::{
     Bars, DataError, Detected, LoadOptions, TimeFormat, Times, load, load_csv, parse_csv,

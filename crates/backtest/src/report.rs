@@ -5,8 +5,9 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use crate::data::Bars;
-use crate::engine::{Run, Trade};
+use crate::engine::Run;
 use crate::stats::Stats;
+use crate::trade::Trade;
 
 fn opt(v: Option<f64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))

@@ -3,7 +3,8 @@
 //! Undefined values are `None` (JSON `null`), never NaN.
 
 use crate::data::Bars;
-use crate::engine::{Run, Trade};
+use crate::engine::Run;
+use crate::trade::Trade;
 
 const DAY_MS: f64 = 86_400_000.0;
 

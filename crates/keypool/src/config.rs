@@ -261,7 +261,7 @@ fn named_models(env: &Environment) -> (Option<String>, Vec<String>) {
         .get(vars::BOTFORGE_MODEL)
         .map(str::trim)
         .filter(|m| !m.is_empty())
-        .map(|m| crate::pool::model_id(m).to_owned());
+        .map(|m| crate::models::model_id(m).to_owned());
     let mut models: Vec<String> = chosen.iter().cloned().collect();
     models.extend(
         env.get(vars::BOTFORGE_FALLBACK_MODELS)
@@ -269,7 +269,7 @@ fn named_models(env: &Environment) -> (Option<String>, Vec<String>) {
             .split(',')
             .map(str::trim)
             .filter(|m| !m.is_empty())
-            .map(|m| crate::pool::model_id(m).to_owned()),
+            .map(|m| crate::models::model_id(m).to_owned()),
     );
     (chosen, models)
 }
@@ -300,7 +300,7 @@ fn env_only_keys(
         };
         keys.push(KeySpec {
             key_id: id.to_owned(),
-            model: crate::pool::ANY_MODEL.to_owned(),
+            model: crate::models::ANY_MODEL.to_owned(),
             project: None,
             limits: Limits::UNKNOWN,
             active: true,
@@ -317,7 +317,7 @@ fn env_only_keys(
 /// first. `None` when some key serves any model (then the default is
 /// [`vars::DEFAULT_MODEL`]). `GEMINI_API_KEY`, the last fallback, does not count.
 pub fn pool_model(keys: &[KeySpec]) -> Option<String> {
-    if keys.is_empty() || keys.iter().any(|k| k.model == crate::pool::ANY_MODEL) {
+    if keys.is_empty() || keys.iter().any(|k| k.model == crate::models::ANY_MODEL) {
         return None;
     }
     let any_active = keys.iter().any(|k| k.active);
@@ -518,8 +518,8 @@ fn spec_from_raw(path: &Path, raw: RawKey, key: ApiKey) -> Result<KeySpec, Confi
     }
     // A key's model is what `model_name` says; without one it serves any model.
     let model = raw.model_name.map_or_else(
-        || crate::pool::ANY_MODEL.to_owned(),
-        |m| crate::pool::model_id(m.trim()).to_owned(),
+        || crate::models::ANY_MODEL.to_owned(),
+        |m| crate::models::model_id(m.trim()).to_owned(),
     );
     // Only what is declared is enforced; the rest is unknown until a 429 teaches it.
     let limits = Limits {
@@ -545,7 +545,7 @@ impl PoolConfig {
     pub fn add_models<'m>(&mut self, models: impl IntoIterator<Item = &'m str>) -> usize {
         let before = self.models.len();
         for m in models {
-            let id = crate::pool::model_id(m.trim());
+            let id = crate::models::model_id(m.trim());
             if !id.is_empty() && !self.models.iter().any(|known| known == id) {
                 self.models.push(id.to_owned());
             }

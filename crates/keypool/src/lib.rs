@@ -42,6 +42,7 @@ mod error;
 mod health;
 mod limits;
 mod memory_store;
+mod models;
 mod owners;
 mod pool;
 #[cfg(feature = "redis")]

@@ -48,13 +48,7 @@ use crate::memory_store::MemoryStore;
 use crate::secret::ApiKey;
 use crate::store::{BucketRef, KeyLayout, KeyRef, Layout, StateStore};
 
-/// The model of a key that serves any model (no `model_name`), and of the bucket a project's
-/// keys share for models without a bucket of their own.
-pub const ANY_MODEL: &str = "*";
-/// A model's id: `models/NAME` and `NAME` are the same model.
-pub fn model_id(model: &str) -> &str {
-    model.strip_prefix("models/").unwrap_or(model)
-}
+pub use crate::models::{ANY_MODEL, model_id};
 
 /// The id the pool shows for `GEMINI_API_KEY`.
 pub const FALLBACK_KEY_ID: &str = "GEMINI_API_KEY";

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use crate::Gateway;
-use crate::errors::Protocol;
+use crate::errors::{ApiFailure, Protocol};
+use crate::state::Gateway;
+use axum::http::StatusCode;
 
 /// Why a request is not let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,24 +126,35 @@ pub fn check_admin(admin: &SecretString, headers: &HeaderMap) -> Result<(), Deni
     }
 }
 
-/// The auth layer of the resources area: a client token, or — for a resumable upload's chunks,
-/// which SDKs send without one, as Google takes them — the id of a session this gateway started.
-pub(crate) async fn client_or_upload(
-    State(g): State<Arc<Gateway>>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    match check(&g.client_tokens, request.headers(), request.uri()) {
-        Ok(()) => next.run(request).await,
-        Err(Denied::Missing)
-            if crate::resources::upload_session(&g, request.uri())
-                .await
-                .is_some() =>
-        {
-            next.run(request).await
-        }
-        Err(d) => crate::routes::deny(Protocol::Gemini, d).into_response(),
+pub(crate) fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
+    match d {
+        Denied::Missing => ApiFailure::new(
+            protocol,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "no gateway token: send it as x-goog-api-key, ?key= or Authorization: Bearer",
+        ),
+        Denied::Wrong => ApiFailure::new(
+            protocol,
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "this token is not accepted by the gateway",
+        ),
     }
+}
+
+/// The admin routes: 404 when no admin token is configured (they do not exist then), else the
+/// token from a header.
+pub(crate) fn admin_check(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    let Some(token) = g.admin_token.as_ref() else {
+        return Err(ApiFailure::new(
+            Protocol::Gemini,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such route: the admin routes exist when the gateway is started with BOTFORGE_ADMIN_TOKEN",
+        ));
+    };
+    check_admin(token, headers).map_err(|d| deny(Protocol::Gemini, d))
 }
 
 /// The auth layer of the admin area.
@@ -151,7 +163,7 @@ pub(crate) async fn admin(
     request: Request<Body>,
     next: Next,
 ) -> Response {
-    match crate::routes::admin(&g, request.headers()) {
+    match admin_check(&g, request.headers()) {
         Ok(()) => next.run(request).await,
         Err(f) => f.into_response(),
     }

@@ -120,7 +120,12 @@ pub(crate) struct Browser(pub(crate) Arc<BrowserPolicy>);
 
 impl Gate for Browser {
     fn check(&self, request: &Request<Body>) -> Passage {
-        crate::guard::check(&self.0, request.method(), request.headers())
+        use crate::guard::{Verdict, judge, preflight, refuse};
+        match judge(&self.0, request.method(), request.headers()) {
+            Verdict::Refuse(message) => Passage::Answer(refuse(message)),
+            Verdict::Preflight(origin) => Passage::Answer(preflight(&origin, request.headers())),
+            Verdict::Pass(cors) => Passage::Pass(cors.and_then(|o| HeaderValue::from_str(&o).ok())),
+        }
     }
 }
 
@@ -136,7 +141,7 @@ impl Gate for Client {
     fn check(&self, request: &Request<Body>) -> Passage {
         match self.tokens.check(request.headers(), request.uri()) {
             Ok(()) => Passage::Pass(None),
-            Err(d) => Passage::Answer(crate::routes::deny(self.protocol, d).into_response()),
+            Err(d) => Passage::Answer(crate::auth::deny(self.protocol, d).into_response()),
         }
     }
 }

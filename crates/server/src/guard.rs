@@ -90,7 +90,7 @@ impl BrowserPolicy {
     }
 }
 
-fn refuse(message: String) -> Response {
+pub(crate) fn refuse(message: String) -> Response {
     ApiFailure::new(
         Protocol::Gemini,
         StatusCode::FORBIDDEN,
@@ -125,7 +125,7 @@ fn has_body(headers: &HeaderMap) -> bool {
 
 /// What the guard decided about a request.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Let it through; `Some(origin)`: a CORS origin whose response gets the CORS headers.
     Pass(Option<String>),
     /// Answer a CORS preflight from this origin.
@@ -134,7 +134,7 @@ enum Verdict {
     Refuse(String),
 }
 
-fn judge(policy: &BrowserPolicy, method: &Method, headers: &HeaderMap) -> Verdict {
+pub(crate) fn judge(policy: &BrowserPolicy, method: &Method, headers: &HeaderMap) -> Verdict {
     let host = header_str(headers, &header::HOST);
     if let Some(h) = host
         && !policy.host_allowed(h)
@@ -197,7 +197,7 @@ fn judge(policy: &BrowserPolicy, method: &Method, headers: &HeaderMap) -> Verdic
     Verdict::Pass(cors)
 }
 
-fn preflight(origin: &str, headers: &HeaderMap) -> Response {
+pub(crate) fn preflight(origin: &str, headers: &HeaderMap) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(origin) {
@@ -218,21 +218,6 @@ fn preflight(origin: &str, headers: &HeaderMap) -> Response {
     );
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
     r
-}
-
-/// The guard's decision for a request's head: a refusal, or a preflight's answer, replaces the
-/// route's; a request let through carries the CORS origin its response gets headers for.
-pub(crate) fn check(
-    policy: &BrowserPolicy,
-    method: &Method,
-    headers: &HeaderMap,
-) -> crate::gate::Passage {
-    use crate::gate::Passage;
-    match judge(policy, method, headers) {
-        Verdict::Refuse(message) => Passage::Answer(refuse(message)),
-        Verdict::Preflight(origin) => Passage::Answer(preflight(&origin, headers)),
-        Verdict::Pass(cors) => Passage::Pass(cors.and_then(|o| HeaderValue::from_str(&o).ok())),
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::errors::{ApiFailure, Protocol};
 
+/// Bytes of request bodies held at once, as a multiple of the per-body limit (plus 16 MiB for
+/// the small ones): bodies past it wait for earlier ones to finish.
+pub const BODIES_IN_FLIGHT: usize = 2;
+
 /// The budget: bytes of request bodies that may be held at once, and the largest one body.
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {

@@ -17,18 +17,15 @@ use gemini::{CallOptions, RawRequest};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::Gateway;
 use crate::errors::{ApiFailure, Protocol};
 use crate::grammar;
 use crate::resources::{
-    Kind, answer, failure, now_ms, on_owned, passed_headers, project_of, remember_file, union_list,
+    Kind, answer, failure, now_ms, on_owned, passed_headers, project_of, remember_batch, union_list,
 };
+use crate::state::Gateway;
 
 type Shared = State<Arc<Gateway>>;
 
-/// How long a batch's owner is remembered (a batch runs up to 48 hours; its record stays
-/// readable after).
-const BATCH_LIFETIME_MS: i64 = 30 * 24 * 3_600_000;
 /// How long an interaction's owner is remembered (Google keeps paid-tier interactions 55 days).
 const INTERACTION_LIFETIME_MS: i64 = 55 * 24 * 3_600_000;
 
@@ -63,25 +60,6 @@ fn json_object(body: &[u8]) -> Option<Value> {
     match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => Some(v),
         _ => None,
-    }
-}
-
-/// Remembers the project of a batch (an operation `{name: "batches/…"}`) and of its results
-/// file when it has one.
-pub(crate) async fn remember_batch(g: &Gateway, op: &Value, project: &str) {
-    if let Some(name) = op.get("name").and_then(Value::as_str)
-        && name.starts_with("batches/")
-    {
-        g.owners
-            .remember(name, project, now_ms(g) + BATCH_LIFETIME_MS)
-            .await;
-    }
-    let file = op
-        .pointer("/metadata/output/responsesFile")
-        .or_else(|| op.pointer("/response/responsesFile"))
-        .and_then(Value::as_str);
-    if let Some(file) = file {
-        remember_file(g, &serde_json::json!({"name": file}), project).await;
     }
 }
 

@@ -14,7 +14,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 
-use crate::ServeError;
+use crate::errors::ServeError;
 
 /// What the server loop allows a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,14 +18,17 @@ use gemini::{RawRequest, RawResponse, RotateError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::Gateway;
 use crate::errors::{ApiFailure, Protocol};
 use crate::grammar;
+use crate::state::Gateway;
 
 type Shared = State<Arc<Gateway>>;
 
 /// How long a file lives upstream when its answer does not say.
 const FILE_LIFETIME_MS: i64 = 48 * 3_600_000;
+/// How long a batch's owner is remembered (a batch runs up to 48 hours; its record stays
+/// readable after).
+const BATCH_LIFETIME_MS: i64 = 30 * 24 * 3_600_000;
 /// How long a cache lives when its answer does not say (Gemini's default ttl).
 const CACHE_LIFETIME_MS: i64 = 3_600_000;
 /// How long a resumable upload session can be resumed through the gateway: 12 hours (Google
@@ -59,6 +62,23 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
             "/v1beta/cachedContents/{id}",
             get(cache).patch(cache).delete(cache),
         )
+}
+
+/// The auth layer of the resources area: a client token, or — for a resumable upload's chunks,
+/// which SDKs send without one, as Google takes them — the id of a session this gateway started.
+pub(crate) async fn client_or_upload(
+    State(g): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use crate::auth::{Denied, check, deny};
+    match check(&g.client_tokens, request.headers(), request.uri()) {
+        Ok(()) => next.run(request).await,
+        Err(Denied::Missing) if upload_session(&g, request.uri()).await.is_some() => {
+            next.run(request).await
+        }
+        Err(d) => deny(Protocol::Gemini, d).into_response(),
+    }
 }
 
 /// The upload session named by a request's `upload_id`, if it is one this gateway started and
@@ -322,6 +342,25 @@ pub(crate) async fn remember_file(g: &Gateway, v: &Value, project: &str) {
     }
 }
 
+/// Remembers the project of a batch (an operation `{name: "batches/…"}`) and of its results
+/// file when it has one.
+pub(crate) async fn remember_batch(g: &Gateway, op: &Value, project: &str) {
+    if let Some(name) = op.get("name").and_then(Value::as_str)
+        && name.starts_with("batches/")
+    {
+        g.owners
+            .remember(name, project, now_ms(g) + BATCH_LIFETIME_MS)
+            .await;
+    }
+    let file = op
+        .pointer("/metadata/output/responsesFile")
+        .or_else(|| op.pointer("/response/responsesFile"))
+        .and_then(Value::as_str);
+    if let Some(file) = file {
+        remember_file(g, &serde_json::json!({"name": file}), project).await;
+    }
+}
+
 async fn remember_cache(g: &Gateway, cache: &Value, project: &str) {
     if let Some(name) = cache.get("name").and_then(Value::as_str) {
         let until = expiry(cache, "expireTime", now_ms(g), CACHE_LIFETIME_MS);
@@ -380,7 +419,7 @@ impl Kind {
         match self {
             Kind::Files => remember_file(g, item, project).await,
             Kind::Caches => remember_cache(g, item, project).await,
-            Kind::Batches => crate::jobs::remember_batch(g, item, project).await,
+            Kind::Batches => remember_batch(g, item, project).await,
             // Interactions are remembered when made; reading one teaches nothing new.
             Kind::Interactions => {}
         }

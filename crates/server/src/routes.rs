@@ -13,9 +13,8 @@ use keypool::KeyState;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::Gateway;
-use crate::auth::{self, Denied};
 use crate::errors::{ApiFailure, Protocol};
+use crate::state::Gateway;
 
 type Shared = State<Arc<Gateway>>;
 
@@ -35,7 +34,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     // its area's authentication (the auth layers below are outside it).
     let budget = crate::inflight::Budget::new(
         limit
-            .saturating_mul(crate::BODIES_IN_FLIGHT)
+            .saturating_mul(crate::inflight::BODIES_IN_FLIGHT)
             .saturating_add(16 << 20),
         limit,
     );
@@ -65,7 +64,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route_layer(bounded())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
-            crate::auth::client_or_upload,
+            crate::resources::client_or_upload,
         ));
     // Changes to the pool: the admin token, from a header (404 when none is configured).
     let admin = Router::new()
@@ -105,37 +104,6 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             gateway.browser.clone(),
         ))))
         .with_state(gateway)
-}
-
-pub(crate) fn deny(protocol: Protocol, d: Denied) -> ApiFailure {
-    match d {
-        Denied::Missing => ApiFailure::new(
-            protocol,
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "no gateway token: send it as x-goog-api-key, ?key= or Authorization: Bearer",
-        ),
-        Denied::Wrong => ApiFailure::new(
-            protocol,
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            "this token is not accepted by the gateway",
-        ),
-    }
-}
-
-/// The admin routes: 404 when no admin token is configured (they do not exist then), else the
-/// token from a header.
-pub(crate) fn admin(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiFailure> {
-    let Some(token) = g.admin_token.as_ref() else {
-        return Err(ApiFailure::new(
-            Protocol::Gemini,
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such route: the admin routes exist when the gateway is started with BOTFORGE_ADMIN_TOKEN",
-        ));
-    };
-    auth::check_admin(token, headers).map_err(|d| deny(Protocol::Gemini, d))
 }
 
 /// The models this gateway's keys serve by name, the default model first (keys without a
@@ -195,9 +163,9 @@ async fn keys_health(State(g): Shared) -> Response {
 
 /// `POST /v1/keys/reload` (admin): read the secret store again and swap rotated material in.
 async fn keys_reload(State(g): Shared) -> Response {
-    match crate::reload_keys(&g).await {
+    match crate::reload::reload_keys(&g).await {
         Ok(report) => Json(report).into_response(),
-        Err(e @ crate::ServeError::NoSecretStore) => ApiFailure::new(
+        Err(e @ crate::errors::ServeError::NoSecretStore) => ApiFailure::new(
             Protocol::Gemini,
             StatusCode::NOT_IMPLEMENTED,
             "UNIMPLEMENTED",

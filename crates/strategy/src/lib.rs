@@ -31,6 +31,7 @@ mod check;
 mod expr;
 mod file;
 mod func;
+mod parts;
 mod plain;
 mod python;
 mod scale;

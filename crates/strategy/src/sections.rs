@@ -8,8 +8,8 @@ use toml::Spanned;
 
 use crate::check::{Scope, Type, check};
 use crate::expr::{BinOp, Expr, ExprKind, parse};
-use crate::file::{Ctx, Rules, StrategyError};
 use crate::func::Func;
+use crate::parts::{Ctx, Rules, StrategyError};
 
 /// How many units an entry buys or sells: exactly one of `size`, `units` or `risk_pct`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -503,7 +503,10 @@ fn the_default_model_is_the_pools_own_when_every_key_names_one() {
         pairs.extend_from_slice(extra);
         let (_f, c) = load_with_file(&json, &pairs);
         let c = c.unwrap();
-        assert_eq!(c.models[0], c.default_model, "the default model has a bucket");
+        assert_eq!(
+            c.models[0], c.default_model,
+            "the default model has a bucket"
+        );
         c.default_model
     };
     // The original template: two flash keys and a pro key.
@@ -521,7 +524,10 @@ fn the_default_model_is_the_pools_own_when_every_key_names_one() {
     ];
     assert_eq!(default_of(&pro, &[]), "gemini-2.5-pro");
     // A tie: Flash before Pro, whatever the order.
-    let tie = [key("a", "gemini-2.5-pro", true), key("b", "gemini-3.8-flash", true)];
+    let tie = [
+        key("a", "gemini-2.5-pro", true),
+        key("b", "gemini-3.8-flash", true),
+    ];
     assert_eq!(default_of(&tie, &[]), "gemini-3.8-flash");
     // Only active keys count.
     let off = [
@@ -536,6 +542,9 @@ fn the_default_model_is_the_pools_own_when_every_key_names_one() {
         "gemini-2.5-pro"
     );
     // A key that serves any model (no model_name) keeps Google's alias.
-    let any = [key("a", "gemini-2.5-flash", true), r#"{"key_id": "b"}"#.to_owned()];
+    let any = [
+        key("a", "gemini-2.5-flash", true),
+        r#"{"key_id": "b"}"#.to_owned(),
+    ];
     assert_eq!(default_of(&any, &[]), "gemini-flash-latest");
 }
