@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::format;
-use crate::server::{Caller, Sim, bearer, compat_error, json_response, text_chars, tokens_of};
+use crate::sim::{Caller, Sim, bearer, compat_error, json_response, text_chars, tokens_of};
 
 /// `gemini-embedding-001`'s default size.
 const DEFAULT_DIMENSIONS: usize = 3072;

@@ -4,7 +4,7 @@
 //! (its answers made as generation makes them); an interaction is answered at once. Another
 //! project gets Google's 403 for a batch, and "not found" for an interaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -13,39 +13,10 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::books::{Batch, Interaction};
 use crate::format;
 use crate::resources::{denied, random_id, rfc3339};
-use crate::server::{Sim, json_response, text_chars, tokens_of};
-
-#[derive(Debug, Clone)]
-struct Batch {
-    project: String,
-    model: String,
-    op: Value,
-    /// Inline requests to answer (empty for a file input).
-    requests: Vec<Value>,
-    /// The input file, for a file input.
-    input_file: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Interaction {
-    project: String,
-    body: Value,
-}
-
-/// Batches and interactions, each in its project.
-#[derive(Debug, Default)]
-pub(crate) struct Jobs {
-    batches: BTreeMap<String, Batch>,
-    interactions: HashMap<String, Interaction>,
-}
-
-impl Jobs {
-    pub(crate) fn clear(&mut self) {
-        *self = Jobs::default();
-    }
-}
+use crate::sim::{Sim, json_response, text_chars, tokens_of};
 
 const BATCH_TYPE: &str =
     "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch";

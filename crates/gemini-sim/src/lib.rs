@@ -13,16 +13,20 @@
 //! ```
 #![deny(missing_docs)]
 
+mod books;
 mod config;
 mod embed;
 mod format;
 mod jobs;
+mod native;
 mod quota;
 mod resources;
 mod seen;
 mod server;
+mod sim;
 
 pub use config::{
     ConfigError, FaultConfig, FaultKind, KeyConfig, KeyState, LimitConfig, ReplyConfig, SimConfig,
 };
-pub use server::{Counts, DEFAULT_MODELS, Sim, SimHandle, Stats, router, serve, spawn};
+pub use server::{SimHandle, router, serve, spawn};
+pub use sim::{Counts, DEFAULT_MODELS, Sim, Stats};

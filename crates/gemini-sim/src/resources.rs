@@ -5,7 +5,7 @@
 //! answer as for a resource that does not exist). Files expire after 48 hours, caches at their
 //! `expireTime`, both on the simulator's clock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -14,51 +14,14 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::books::{Cache, File, Upload};
 use crate::format;
-use crate::server::{Caller, Sim, json_response, text_chars, tokens_of};
+use crate::sim::{Caller, Sim, json_response, text_chars, tokens_of};
 
 /// How long an uploaded file lives.
 const FILE_LIFETIME_MS: i64 = 48 * 3_600_000;
 /// A cache's lifetime when its request names none.
 const CACHE_DEFAULT_TTL_MS: i64 = 3_600_000;
-
-#[derive(Debug, Clone)]
-struct File {
-    project: String,
-    meta: Value,
-    expires_ms: i64,
-}
-
-#[derive(Debug, Clone)]
-struct Upload {
-    project: String,
-    display_name: Option<String>,
-    mime_type: String,
-    size: u64,
-    received: u64,
-    name: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Cache {
-    project: String,
-    meta: Value,
-    expires_ms: i64,
-}
-
-/// Every project's files, uploads in progress and caches.
-#[derive(Debug, Default)]
-pub(crate) struct Books {
-    files: BTreeMap<String, File>,
-    uploads: HashMap<String, Upload>,
-    caches: BTreeMap<String, Cache>,
-}
-
-impl Books {
-    pub(crate) fn clear(&mut self) {
-        *self = Books::default();
-    }
-}
 
 pub(crate) fn random_id(n: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
