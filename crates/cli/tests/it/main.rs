@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use serde_json::json;
 
 mod exit_codes;
+mod house;
 mod quickstart;
 mod report;
 mod stores;

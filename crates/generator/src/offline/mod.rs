@@ -184,7 +184,7 @@ fn nearest(w: &str) -> Option<&'static str> {
     if w.len() < 3 || w.chars().any(|c| c.is_ascii_digit()) {
         return None;
     }
-    let known = vocab::known_words();
+    let known = known_words();
     if known.contains(&w) || parser::KEYWORDS.contains(&w) || FUNCTION_WORDS.contains(&w) {
         return None;
     }
@@ -209,6 +209,26 @@ fn nearest(w: &str) -> Option<&'static str> {
         .into_iter()
         .filter(|k| plausible(k))
         .min_by_key(|k| strsim::damerau_levenshtein(w, k))
+}
+
+/// Every word the compiler knows, for "did you mean" suggestions.
+fn known_words() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = vocab::INDICATORS
+        .iter()
+        .flat_map(|i| i.phrases.iter().map(|(p, _)| *p))
+        .chain(
+            vocab::CANDLES
+                .iter()
+                .flat_map(|c| c.phrases.iter().copied()),
+        )
+        .flat_map(str::split_whitespace)
+        .chain(parser::KEYWORDS.iter().copied())
+        .chain(conditions::verb_words())
+        .filter(|w| w.len() > 2)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Words too common to be misspellings of vocabulary.

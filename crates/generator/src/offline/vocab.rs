@@ -576,22 +576,6 @@ pub(super) fn indicator(func: Func) -> Option<&'static Indicator> {
     INDICATORS.iter().find(|i| i.func == func)
 }
 
-/// Every word the compiler knows, for "did you mean" suggestions.
-pub(super) fn known_words() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = INDICATORS
-        .iter()
-        .flat_map(|i| i.phrases.iter().map(|(p, _)| *p))
-        .chain(CANDLES.iter().flat_map(|c| c.phrases.iter().copied()))
-        .flat_map(str::split_whitespace)
-        .chain(super::parser::KEYWORDS.iter().copied())
-        .chain(super::conditions::verb_words())
-        .filter(|w| w.len() > 2)
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
