@@ -1,6 +1,7 @@
 //! Issue 32: the house stays in order. No circle of files importing each other in any crate
 //! (an import is a `crate::…` or `super::…` path outside comments; a module's file is
-//! `a/b.rs` or `a/b/mod.rs`), and no source file over 1,000 lines.
+//! `a/b.rs` or `a/b/mod.rs`), no source file over 1,000 lines, a README a newcomer reads in
+//! five minutes, and every relative link of README and docs/ pointing at a file that exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -178,4 +179,159 @@ fn a_circle_is_found() {
     let mut acyclic = graph.clone();
     acyclic.insert("c".to_owned(), imports("c", "// crate::a::Y", &known));
     assert_eq!(circle(&acyclic), None);
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// README.md, then every page of docs/ (in name order), as text.
+pub(crate) fn documents() -> Vec<String> {
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    std::iter::once(repo().join("README.md"))
+        .chain(pages)
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_readme_is_short_and_every_relative_link_resolves() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(lines <= 250, "README.md has {lines} lines (at most 250)");
+    let mut pages = vec![repo().join("README.md")];
+    for e in std::fs::read_dir(repo().join("docs")).unwrap() {
+        pages.push(e.unwrap().path());
+    }
+    assert!(pages.len() >= 8, "{pages:?}");
+    let mut checked_links = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        let dir = page.parent().unwrap();
+        for (i, _) in text.match_indices("](") {
+            let target: String = text[i + 2..].chars().take_while(|c| *c != ')').collect();
+            if target.contains("://") || target.starts_with('#') || target.starts_with("mailto:") {
+                continue;
+            }
+            let file = target.split('#').next().unwrap_or_default();
+            assert!(
+                dir.join(file).exists(),
+                "{}: the link to {target} leads nowhere",
+                page.display()
+            );
+            checked_links += 1;
+        }
+    }
+    assert!(
+        checked_links >= 10,
+        "only {checked_links} relative links were checked"
+    );
+}
+
+/// The words of a shell command line (double and single quotes respected).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if !cur.is_empty() || any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (_, c) => cur.push(c),
+        }
+    }
+    if !cur.is_empty() || any {
+        out.push(cur);
+    }
+    out
+}
+
+/// The README's commands that run offline (the main command and the trader's tour) are run in
+/// one folder, in order, and every line the README shows of their output is in what they print.
+#[test]
+fn the_readmes_offline_commands_print_what_it_shows() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut lines = readme.lines().peekable();
+    while let Some(line) = lines.next() {
+        // The main command: `cargo run … -- generate …`, its output in the next plain block.
+        if let Some(cmd) = line.strip_prefix("cargo run -q -p botforge -- ") {
+            let args = shell_words(cmd);
+            // Past the end of this block, then to the start of the next.
+            for l in lines.by_ref() {
+                if l == "```" {
+                    break;
+                }
+            }
+            for l in lines.by_ref() {
+                if l.starts_with("```") {
+                    break;
+                }
+            }
+            let shown: Vec<String> = lines
+                .by_ref()
+                .take_while(|l| *l != "```")
+                .map(str::to_owned)
+                .collect();
+            runs.push((args, shown));
+            continue;
+        }
+        let Some(cmd) = line.strip_prefix("$ botforge ") else {
+            continue;
+        };
+        let cmd = cmd.split(" | ").next().unwrap_or_default();
+        let args = shell_words(cmd);
+        if !matches!(args[0].as_str(), "generate" | "backtest" | "export") {
+            continue;
+        }
+        let mut shown = Vec::new();
+        while let Some(next) = lines.peek() {
+            if next.starts_with("$ ") || next.starts_with("```") {
+                break;
+            }
+            shown.push((*next).to_owned());
+            lines.next();
+        }
+        runs.push((args, shown));
+    }
+    assert!(runs.len() >= 4, "{runs:?}");
+    for (args, shown) in runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = crate::botforge(dir.path(), &args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            crate::text(&out.stderr)
+        );
+        let printed = format!("{}{}", crate::text(&out.stderr), crate::text(&out.stdout));
+        let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
+        for want in shown
+            .iter()
+            .map(|l| l.trim_end())
+            .filter(|l| !l.is_empty() && *l != "...")
+        {
+            assert!(
+                printed.contains(&want),
+                "{args:?}: the README shows {want:?}; it printed:\n{}",
+                printed.join("\n")
+            );
+        }
+    }
 }

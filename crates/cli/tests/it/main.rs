@@ -595,17 +595,14 @@ fn generate_refuses_what_it_cannot_place_and_writes_nothing() {
 
 const VALID_REPLY: &str = r#"{ name = "Model", description = "x", params = { period = 14 }, indicators = { rsi = "rsi(close, period)" }, rules = { entry_long = "rsi < 30", exit_long = "rsi > 70" }, risk = { size = 1.0 } }"#;
 
-/// Every example the README and `generate --help` show compiles offline, and the file written
+/// Every example the README, docs/ and `generate --help` show compiles offline, and the file written
 /// validates (the descriptions are read from the documents themselves).
 #[test]
 fn every_documented_example_compiles_offline() {
     let dir = tempfile::tempdir().unwrap();
     let help = botforge(dir.path(), &["generate", "--help"], &[]);
     assert_eq!(help.status.code(), Some(0));
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .unwrap();
-    let docs = format!("{}\n{readme}", text(&help.stdout));
+    let docs = format!("{}\n{}", text(&help.stdout), house::documents().join("\n"));
     let examples: Vec<&str> = docs
         .lines()
         .filter_map(|l| l.split_once("generate \"").map(|(_, rest)| rest))
