@@ -335,3 +335,131 @@ fn the_readmes_offline_commands_print_what_it_shows() {
         }
     }
 }
+
+/// What a console block of docs/ does that this test can do offline: write a file shown with
+/// `$ cat FILE`, or run a `botforge` command that needs no key or server (through `bash`, so
+/// its pipe to grep, sed or head runs too; `python` is the CI venv's, when there is one).
+enum Step {
+    Write(String, String),
+    Run(String, Vec<String>),
+}
+
+fn offline_steps(page: &str) -> Vec<Step> {
+    const OFFLINE: [&str; 6] = [
+        "botforge generate ",
+        "botforge backtest ",
+        "botforge eval ",
+        "botforge export ",
+        "botforge data check ",
+        "python ",
+    ];
+    let mut steps = Vec::new();
+    let mut in_console = false;
+    let mut lines = page.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with("```") {
+            in_console = line == "```console";
+            continue;
+        }
+        let Some(cmd) = line.strip_prefix("$ ").filter(|_| in_console) else {
+            continue;
+        };
+        let mut shown = Vec::new();
+        while let Some(next) = lines.peek() {
+            if next.starts_with("$ ") || next.starts_with("```") {
+                break;
+            }
+            shown.push((*next).to_owned());
+            lines.next();
+        }
+        if let Some(file) = cmd.strip_prefix("cat ") {
+            steps.push(Step::Write(file.trim().to_owned(), shown.join("\n") + "\n"));
+        } else if OFFLINE.iter().any(|p| cmd.starts_with(p)) && !cmd.contains("| jq") {
+            steps.push(Step::Run(cmd.to_owned(), shown));
+        }
+    }
+    steps
+}
+
+/// Every command of docs/ that runs offline runs, in its page's order, in a folder holding the
+/// bundled sample data and the files the page writes out, and prints every line the page shows
+/// of its output. (A command on a file the page does not give, say a MetaTrader export of the
+/// reader's own, is left out: it cannot run here.)
+#[test]
+fn the_docs_offline_commands_print_what_they_show() {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_botforge"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let python = std::env::var("BOTFORGE_PYTHON").ok();
+    let mut ran = 0;
+    for e in std::fs::read_dir(repo().join("docs")).unwrap() {
+        let page = e.unwrap().path();
+        let text = std::fs::read_to_string(&page).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for sample in ["GOOG.csv", "EURUSD.csv", "BTCUSD.csv"] {
+            std::fs::copy(
+                repo().join("crates/backtest/data").join(sample),
+                dir.path().join(sample),
+            )
+            .unwrap();
+        }
+        for step in offline_steps(&text) {
+            let (cmd, shown) = match step {
+                Step::Write(file, body) => {
+                    std::fs::write(dir.path().join(file), body).unwrap();
+                    continue;
+                }
+                Step::Run(cmd, shown) => (cmd, shown),
+            };
+            let words = shell_words(cmd.split(" | ").next().unwrap_or_default());
+            let inputs_here = words
+                .iter()
+                .filter(|w| {
+                    [".csv", ".parquet", ".toml", ".py"]
+                        .iter()
+                        .any(|x| w.ends_with(x))
+                })
+                .filter(|w| !w.starts_with("--"))
+                .all(|w| dir.path().join(w).exists());
+            let cmd = match (cmd.strip_prefix("python "), &python) {
+                (Some(rest), Some(py)) => format!("{py} {rest}"),
+                (Some(_), None) => continue,
+                (None, _) => cmd,
+            };
+            if !inputs_here {
+                continue;
+            }
+            let out = std::process::Command::new("bash")
+                .args(["-o", "pipefail", "-c", &cmd])
+                .current_dir(dir.path())
+                .env("PATH", &path)
+                .env_remove("GEMINI_API_KEY")
+                .env_remove("ENABLE_KEY_ROTATION")
+                .output()
+                .unwrap();
+            let printed = format!("{}{}", crate::text(&out.stderr), crate::text(&out.stdout));
+            assert!(out.status.success(), "{}: {cmd}\n{printed}", page.display());
+            let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
+            for want in shown
+                .iter()
+                .map(|l| l.trim_end())
+                .filter(|l| !l.is_empty() && *l != "...")
+            {
+                assert!(
+                    printed.contains(&want),
+                    "{}: {cmd}\nthe page shows {want:?}; it printed:\n{}",
+                    page.display(),
+                    printed.join("\n")
+                );
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 6, "only {ran} commands of docs/ ran");
+}
