@@ -383,7 +383,7 @@ fn offline_steps(page: &str) -> Vec<Step> {
 
 /// Every command of docs/ that runs offline runs, in its page's order, in a folder holding the
 /// bundled sample data and the files the page writes out, and prints every line the page shows
-/// of its output. (A command on a file the page does not give, say a MetaTrader export of the
+/// of its output. (A command on a file the page does not give, say a `MetaTrader` export of the
 /// reader's own, is left out: it cannot run here.)
 #[test]
 fn the_docs_offline_commands_print_what_they_show() {
