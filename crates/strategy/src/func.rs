@@ -335,6 +335,65 @@ impl Func {
         matches!(self, Func::CrossesAbove | Func::CrossesBelow)
     }
 
+    /// What it computes, in one line (the language reference's table is made from this).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Func::Sma => "simple moving average",
+            Func::Ema => "exponential moving average, seeded with an SMA (TA-Lib)",
+            Func::Wma => "linearly weighted moving average",
+            Func::Rsi => "Wilder's relative strength index",
+            Func::Highest => "rolling maximum",
+            Func::Lowest => "rolling minimum",
+            Func::Macd => {
+                "moving average convergence/divergence (TA-Lib's alignment): line, signal, histogram"
+            }
+            Func::Bbands => "Bollinger bands: SMA ± k population standard deviations",
+            Func::Atr => "average true range of the bar's high, low and close",
+            Func::Adx => "average directional index",
+            Func::Stoch => "slow stochastic %K and %D",
+            Func::CrossesAbove => "true on the bar `a` crosses above `b`: `a[1] < b[1] and a > b`",
+            Func::CrossesBelow => "true on the bar `a` crosses below `b`: `a[1] > b[1] and a < b`",
+            Func::Abs => "absolute value",
+            Func::Min => "the smaller of two values (missing when either is)",
+            Func::Max => "the larger of two values (missing when either is)",
+            Func::If => "`a` where the condition holds, else `b`",
+            Func::Sum => "TA-Lib `SUM`, the total of the last `n` values",
+            Func::Count => "bars of the last `n` where the condition holds",
+            Func::BarsSince => {
+                "bars since the condition last held: 0 on a bar where it holds, missing before the first"
+            }
+            Func::ValueWhen => "`x` on the latest bar where the condition held",
+            Func::Stddev => "TA-Lib `STDDEV` (population)",
+            Func::Roc => "rate of change in percent",
+            Func::Mom => "momentum, `x - x[n]`",
+            Func::Cmo => "Chande momentum oscillator",
+            Func::Linearreg => "the least-squares line's value at the last bar",
+            Func::Cci => "commodity channel index",
+            Func::Willr => "Williams %R",
+            Func::Mfi => "money flow index",
+            Func::Obv => "on-balance volume",
+            Func::Ad => "Chaikin accumulation/distribution line",
+            Func::Adosc => "Chaikin A/D oscillator",
+            Func::Natr => "ATR in percent of the close",
+            Func::Trange => "true range",
+            Func::PlusDi => "plus directional indicator (+DI)",
+            Func::MinusDi => "minus directional indicator (-DI)",
+            Func::Sar => "parabolic SAR",
+            Func::Aroon => "Aroon up and down",
+            Func::Supertrend => "TradingView's supertrend: line and direction (-1 in an uptrend)",
+            Func::Vwap => "session VWAP, restarting each calendar day",
+            Func::Engulfing => "TA-Lib `CDLENGULFING` (+100 / -100, ±80 when one end matches, 0)",
+            Func::Hammer => "TA-Lib `CDLHAMMER` (+100 / 0)",
+            Func::ShootingStar => "TA-Lib `CDLSHOOTINGSTAR` (-100 / 0)",
+            Func::Doji => "TA-Lib `CDLDOJI` (+100 / 0)",
+            Func::Harami => "TA-Lib `CDLHARAMI` (+100 / -100, ±80, 0)",
+            Func::MorningStar => "TA-Lib `CDLMORNINGSTAR` (+100 / 0, penetration 0.3)",
+            Func::EveningStar => "TA-Lib `CDLEVENINGSTAR` (-100 / 0, penetration 0.3)",
+            Func::ThreeWhiteSoldiers => "TA-Lib `CDL3WHITESOLDIERS` (+100 / 0)",
+            Func::ThreeBlackCrows => "TA-Lib `CDL3BLACKCROWS` (-100 / 0)",
+        }
+    }
+
     /// The call signature, for messages: `macd(x, fast, slow, signal)`.
     pub fn signature(self) -> String {
         let args: Vec<&str> = self.args().iter().map(|(n, _)| *n).collect();

@@ -23,6 +23,8 @@ mod parser;
 mod risk;
 mod specials;
 mod statements;
+#[cfg(test)]
+mod table;
 mod terms;
 mod vocab;
 
