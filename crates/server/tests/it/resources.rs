@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::{FLASH, TOKEN, Up, body, gemini_post, get_with_token, key_row, no_key_material, up};
+use crate::operations::key_row;
+use crate::{FLASH, TOKEN, Up, body, gemini_post, get_with_token, no_key_material, up};
 
 /// A resumable upload through the gateway in two chunks, the chunks without a token (as the
 /// SDKs send them); the file's JSON.

@@ -1,0 +1,583 @@
+//! What operators use: health, admin routes, limits, metrics, the OpenAPI document, the dashboard in
+//! a browser, the bot API and key reloads.
+
+use super::*;
+
+#[tokio::test]
+async fn health_admin_and_limits() {
+    let up = up(&[TOKEN]).await;
+    let get = |path: &str| up.http.get(format!("{}{path}", up.base));
+    assert_eq!(get("/healthz").send().await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").send().await.unwrap().status(), 200);
+    let (s, v, text) = body(
+        get("/v1/keys/health")
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 3);
+    no_key_material(&text);
+
+    // Admin routes need the admin token, not a client token.
+    let disable = |token: &str| {
+        up.http
+            .post(format!("{}/v1/keys/k2/disable", up.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(disable(TOKEN).await.unwrap().status(), 403);
+    assert_eq!(disable(ADMIN).await.unwrap().status(), 200);
+    let (_, v, _) = body(
+        get("/v1/keys/health")
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let k2 = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == "k2")
+        .unwrap();
+    assert_eq!(k2["state"], "disabled");
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/nope/enable", up.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Bodies over the limit are refused before anything else happens.
+    let big = "x".repeat(128 * 1024);
+    let r = up
+        .http
+        .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+        .header("x-goog-api-key", TOKEN)
+        .json(&prompt(&big))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn the_admin_token_counts_in_a_header_only() {
+    let up = up(&[TOKEN]).await;
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/k2/disable?key={ADMIN}", up.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "not from the query string");
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/k2/disable", up.base))
+        .header("x-goog-api-key", ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_says_when_to_come_back() {
+    let up = up(&[TOKEN]).await;
+    for id in ["k1", "k2", "k3"] {
+        let r = up
+            .http
+            .post(format!("{}/v1/keys/{id}/disable", up.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        up.http
+            .get(format!("{}/readyz", up.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let (s, v, _) = body(
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt("hi"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Nothing frees up by itself: 503, not 429.
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["status"], "UNAVAILABLE");
+}
+
+/// `name{labels}` → value, from Prometheus' text format; panics on a malformed line.
+fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("malformed metrics line {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        out.insert(name.to_owned(), v);
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_traffic() {
+    let up = up(&[TOKEN]).await;
+    let scrape = || async {
+        let r = up
+            .http
+            .get(format!("{}/metrics", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.trim_end().ends_with("# EOF"),
+            "OpenMetrics ends with # EOF"
+        );
+        no_key_material(&text);
+        parse_metrics(&text)
+    };
+    let ok = r#"botforge_gateway_requests_total{route="generateContent",status="200"}"#;
+    let before = scrape().await;
+    assert_eq!(before.get(ok), None);
+    for i in 0..5 {
+        let r = up
+            .http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt(&format!("count me {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let after = scrape().await;
+    assert_eq!(after[ok], 5.0);
+    assert_eq!(
+        after[r#"botforge_upstream_latency_seconds_count{route="generateContent"}"#],
+        5.0
+    );
+    assert_eq!(
+        after[r#"botforge_gateway_overhead_seconds_count{route="generateContent"}"#],
+        5.0
+    );
+    assert!(after[r#"botforge_tokens_total{model="gemini-2.5-flash",kind="prompt"}"#] > 0.0);
+    let successes: f64 = after
+        .iter()
+        .filter(|(k, _)| k.starts_with("botforge_key_calls{") && k.contains(r#"result="success""#))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(successes, 5.0);
+    // k2 serves any model: its rows are the buckets it used, else the default model's.
+    let k2_active: Vec<f64> = after
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with(r#"botforge_key_state{key_id="k2","#) && k.contains(r#"state="active""#)
+        })
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(
+        !k2_active.is_empty() && k2_active.iter().all(|v| *v == 1.0),
+        "{after:?}"
+    );
+    let unauthorized = up
+        .http
+        .get(format!("{}/metrics", up.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let up = up(&[TOKEN]).await;
+    let (s, v, _) = body(
+        up.http
+            .get(format!("{}/openapi.json", up.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1beta/models/{model}:generateContent",
+        "/v1beta/models/{model}:streamGenerateContent",
+        "/v1beta/models/{model}:countTokens",
+        "/v1beta/models/{model}:embedContent",
+        "/v1beta/models/{model}:batchEmbedContents",
+        "/v1beta/models",
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/models",
+        "/upload/v1beta/files",
+        "/v1beta/files",
+        "/v1beta/files/{id}",
+        "/v1beta/cachedContents",
+        "/v1beta/cachedContents/{id}",
+        "/v1/keys/health",
+        "/v1/keys/{key_id}/disable",
+        "/v1/keys/reload",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/",
+    ] {
+        assert!(v["paths"].get(path).is_some(), "{path} missing");
+    }
+}
+
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed: .ci/run installs Debian's chromium"
+        );
+    }
+    found
+}
+
+/// The dashboard in headless Chromium: the script runs, fetches the health with the token from
+/// the address, and shows each key's state; a screenshot is kept as a test artifact.
+#[tokio::test]
+async fn the_dashboard_shows_each_keys_state_in_a_browser() {
+    let Some(chromium) = chromium() else { return };
+    let up = up(&[TOKEN]).await;
+    // k1 is revoked upstream: the first request that picks it sets it aside (selection is
+    // weighted at random, so send until that happened); k3 is disabled by an operator.
+    let mut k1_out = false;
+    for i in 0..60 {
+        let r = up
+            .http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt(&format!("warm {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        if up
+            .sim
+            .sim
+            .stats()
+            .keys
+            .get("k1")
+            .is_some_and(|c| c.requests > 0)
+        {
+            k1_out = true;
+            break;
+        }
+    }
+    assert!(k1_out, "k1 was never picked in 60 requests");
+    let r = up
+        .http
+        .post(format!("{}/v1/keys/k3/disable", up.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = up.http.get(format!("{}/", up.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for bad in ["http://", "https://", "src="] {
+        assert!(!html.contains(bad), "the dashboard must not load {bad}");
+    }
+
+    let url = format!("{}/#token={TOKEN}", up.base);
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let (dom, shot_ok) = tokio::task::spawn_blocking(move || {
+        let common = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--virtual-time-budget=4000",
+        ];
+        let dom = std::process::Command::new(&chromium)
+            .args(common)
+            .arg("--dump-dom")
+            .arg(&url)
+            .output()
+            .unwrap();
+        let shot_run = std::process::Command::new(&chromium)
+            .args(common)
+            .arg("--window-size=1280,500")
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(&url)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&dom.stdout).into_owned(),
+            shot_run.status.success() && shot.is_file(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        dom.contains(r#"data-key="k2" data-state="active""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-key="k3" data-state="disabled""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-key="k1" data-state="disabled""#),
+        "revoked upstream: {dom}"
+    );
+    assert!(dom.contains("3 keys, 1 usable"), "{dom}");
+    assert!(
+        dom.contains("API_KEY") || dom.contains("PERMISSION_DENIED") || dom.contains("403"),
+        "k1's last error is shown: {dom}"
+    );
+    no_key_material(&dom);
+    assert!(shot_ok, "no screenshot");
+}
+
+#[tokio::test]
+async fn the_bot_api_generates_saves_and_backtests() {
+    let up = up(&[TOKEN]).await;
+    let post = |path: &str, body: Value| {
+        up.http
+            .post(format!("{}{path}", up.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let d = "buy when RSI(14) < 30, sell when RSI > 70";
+    let (s, v, text) = body(
+        post(
+            "/v1/strategies",
+            json!({"description": d, "name": "Rsi", "provider": "offline"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 201, "{text}");
+    assert_eq!(v["name"], "Rsi");
+    assert_eq!(v["strategy"]["rules"]["entry_long"], "rsi_14 < 30");
+    assert!(up.dir.path().join("codes/Rsi.toml").is_file());
+    // The server's paths stay on the server.
+    assert!(
+        !text.contains(&up.dir.path().display().to_string()),
+        "{text}"
+    );
+    let (s, _, _) = body(
+        post(
+            "/v1/strategies",
+            json!({"description": d, "name": "Rsi", "provider": "offline"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 409);
+    let (s, v, _) = body(
+        post(
+            "/v1/strategies",
+            json!({"description": "buy when the moon is full", "provider": "offline"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("moon"));
+    // The simulator answers prose, never a strategy: three attempts, then an error, no file.
+    let (s, _, _) = body(
+        post(
+            "/v1/strategies",
+            json!({"description": "anything", "name": "Never"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    // The pool worked; the idea could not be expressed (issue 16).
+    assert_eq!(s, 422);
+    assert!(!up.dir.path().join("codes/Never.toml").exists());
+
+    // A saved strategy on a data file from the data folder, and inline on the sample.
+    let (s, by_name, text) = body(
+        post(
+            "/v1/backtests",
+            json!({"strategy_name": "Rsi", "data": "GOOG.csv"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    assert!(by_name["trades"].as_u64().unwrap() > 0);
+    assert!(by_name["trade_list"].is_array());
+    let toml = std::fs::read_to_string(up.dir.path().join("codes/Rsi.toml")).unwrap();
+    let (s, inline, _) = body(
+        post("/v1/backtests", json!({"strategy": toml}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // The bundled sample is GOOG: the same numbers.
+    assert_eq!(inline["equity_final"], by_name["equity_final"]);
+    assert_eq!(inline["data"], "sample");
+
+    for (bad, want) in [
+        (
+            json!({"strategy_name": "Rsi", "data": "../data/GOOG.csv"}),
+            404,
+        ),
+        (json!({"strategy_name": "Rsi", "data": "/etc/passwd"}), 404),
+        (json!({"strategy_name": "../Rsi"}), 404),
+        (json!({"strategy_name": "Nope"}), 404),
+        (
+            json!({"strategy": "name = \"x\"\n[rules]\nentry_long = \"close >\"\n"}),
+            400,
+        ),
+        (json!({"strategy": "x", "strategy_name": "Rsi"}), 400),
+        (json!({"strategy_name": "Rsi", "commission": 2.0}), 400),
+    ] {
+        let (s, v, _) = body(post("/v1/backtests", bad.clone()).await.unwrap()).await;
+        assert_eq!(s, want, "{bad}: {v}");
+        assert!(v["error"]["message"].is_string());
+    }
+}
+
+pub(crate) fn key_row(health: &Value, key_id: &str) -> Value {
+    health["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == key_id)
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_reloaded_without_a_restart() {
+    let up = up(&[TOKEN]).await;
+    let generate = || {
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt("hi"))
+            .send()
+    };
+    let health = || async {
+        body(
+            up.http
+                .get(format!("{}/v1/keys/health", up.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .1
+    };
+    // k1's material is revoked upstream: traffic finds that out and deactivates it.
+    for _ in 0..30 {
+        assert_eq!(generate().await.unwrap().status(), 200);
+        if key_row(&health().await, "k1")["state"] == "disabled" {
+            break;
+        }
+    }
+    assert_eq!(key_row(&health().await, "k1")["state"], "disabled");
+
+    // The operator rotates k1 in the store and asks the gateway to reload.
+    std::fs::write(
+        up.dir.path().join(".env"),
+        "GEMINI_KEY_k1=sim-material-k1-rotated\nGEMINI_KEY_k2=sim-material-k2\nGEMINI_KEY_k3=sim-material-k3\nGEMINI_KEY_k9=sim-material-k9\n",
+    )
+    .unwrap();
+    let reload = |token: &str| {
+        up.http
+            .post(format!("{}/v1/keys/reload", up.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(reload(TOKEN).await.unwrap().status(), 403, "admin only");
+    let (s, v, text) = body(reload(ADMIN).await.unwrap()).await;
+    assert_eq!(s, 200, "{text}");
+    no_key_material(&text);
+    assert_eq!(v["store"], "env");
+    assert_eq!(v["rotated"], json!(["k1"]));
+    assert_eq!(
+        v["reenabled"],
+        json!(["k1"]),
+        "broken under the old material"
+    );
+    assert_eq!(v["missing"], json!([]));
+    assert_eq!(v["not_in_pool"], json!(["GEMINI_KEY_k9"]));
+    let k1 = key_row(&health().await, "k1");
+    assert_eq!(k1["state"], "active", "{k1}");
+    assert_eq!(k1["key_hint"], "…ated", "the hint follows the new material");
+
+    // The new material works upstream.
+    let before = k1["success_count"].as_u64().unwrap();
+    for _ in 0..30 {
+        assert_eq!(generate().await.unwrap().status(), 200);
+        if key_row(&health().await, "k1")["success_count"]
+            .as_u64()
+            .unwrap()
+            > before
+        {
+            break;
+        }
+    }
+    let k1 = key_row(&health().await, "k1");
+    assert!(k1["success_count"].as_u64().unwrap() > before, "{k1}");
+    assert_eq!(k1["state"], "active");
+
+    // Nothing changed since: a second reload rotates nothing.
+    let (_, v, _) = body(reload(ADMIN).await.unwrap()).await;
+    assert_eq!(v["rotated"], json!([]));
+}
