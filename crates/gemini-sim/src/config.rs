@@ -30,6 +30,7 @@
 //!                                   # | reset | malformed | mid_stream | max_tokens
 //!                                   # | file_denied (403 about another project's file)
 //!                                   # | denied (an unexplained 403 on this call)
+//!                                   # | unauthenticated (a 401 on this call)
 //!                                   # | truncated (a stream that ends without finishReason)
 //!                                   # | stall (a stream silent for delay_ms after its first chunk)
 //! probability = 0.3                 # or: script = [true, false, true]
@@ -161,6 +162,9 @@ pub enum FaultKind {
     FileDenied,
     /// 403 "The caller does not have permission" on this call only (the key itself works).
     Denied,
+    /// 401 `UNAUTHENTICATED` on this call only (the key itself works: what a client's own
+    /// credential, passed upstream beside the key, once caused).
+    Unauthenticated,
     /// A stream that sends its first chunk and then just ends: no `finishReason`, no error
     /// (unary answers are unaffected).
     Truncated,

@@ -751,6 +751,11 @@ pub(crate) fn fault_error(kind: FaultKind, compat: bool) -> Option<(u16, Value)>
             "You do not have permission to access the File 4s1ejtm7qfxo or it may not exist.",
         ),
         FaultKind::Denied => Some((403, format::caller_denied())),
+        FaultKind::Unauthenticated => e(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        ),
         // The compatible endpoint has no stream-level faults of its own: a plain 500.
         FaultKind::MidStream | FaultKind::MaxTokens | FaultKind::Malformed if compat => {
             e(500, "INTERNAL", "Internal error encountered.")

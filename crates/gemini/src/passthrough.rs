@@ -24,7 +24,10 @@ struct Watch {
     /// A non-streaming body, kept to read at its end.
     whole: Vec<u8>,
     finished: bool,
-    error: Option<String>,
+    /// An error object inside the stream, classified as Google's envelope is (a 503 inside a
+    /// stream is the model's state, a 429 the quota's, a 400 the request's; not every error is
+    /// the key's).
+    error: Option<crate::error::ApiError>,
     prompt_tokens: Option<u64>,
 }
 
@@ -44,12 +47,16 @@ impl Watch {
                 self.prompt_tokens = Some(n);
             }
             if let Some(e) = item.get("error") {
-                self.error = Some(
-                    e.get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("an error inside the stream")
-                        .to_owned(),
-                );
+                let code = e
+                    .get("code")
+                    .and_then(Value::as_u64)
+                    .and_then(|c| u16::try_from(c).ok())
+                    .unwrap_or(500);
+                let envelope = serde_json::json!({ "error": e });
+                self.error = Some(crate::error::ApiError::parse(
+                    code,
+                    envelope.to_string().as_bytes(),
+                ));
             }
         }
     }
@@ -185,7 +192,7 @@ impl<S: StateStore> Passthrough<S> {
             })
         });
         let outcome = match (&self.watch.error, &cut) {
-            (Some(_), _) => GeminiError::Broken("an error inside the stream".into()).outcome(),
+            (Some(e), _) => e.outcome(),
             (None, Some(why)) => GeminiError::Broken(why.clone()).outcome(),
             (None, None) => Outcome::Success {
                 input_tokens: self.watch.prompt_tokens.unwrap_or(self.estimate),
@@ -218,7 +225,29 @@ mod tests {
         assert_eq!(w.error, None);
         let mut e = Watch::default();
         e.feed_stream(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n[{\"error\":{\"code\":500,\"message\":\"Internal error encountered.\"}}]\n");
-        assert_eq!(e.error.as_deref(), Some("Internal error encountered."));
+        let err = e.error.as_ref().unwrap();
+        assert_eq!(err.message, "Internal error encountered.");
+        assert!(matches!(err.outcome(), Outcome::Transient { .. }));
         assert!(!e.finished);
+        // Not every error inside a stream is the key's: an overloaded model is the model's,
+        // a spent quota the bucket's (issue 30).
+        for (body, class) in [
+            (
+                r#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#,
+                "overloaded",
+            ),
+            (
+                r#"{"error":{"code":429,"message":"Resource exhausted.","status":"RESOURCE_EXHAUSTED"}}"#,
+                "rate_limited",
+            ),
+            (
+                r#"{"error":{"code":400,"message":"Bad.","status":"INVALID_ARGUMENT"}}"#,
+                "caller_fault",
+            ),
+        ] {
+            let mut w = Watch::default();
+            w.feed_stream(format!("data: {body}\n\n").as_bytes());
+            assert_eq!(w.error.unwrap().outcome().class(), class, "{body}");
+        }
     }
 }

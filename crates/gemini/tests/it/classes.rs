@@ -618,3 +618,29 @@ async fn a_stream_dropped_by_its_client_reports_no_success() {
     while s.next().await.is_some() {}
     assert_eq!(h.row("k1").success_count, 1);
 }
+
+/// Issue 30: a 401 that the key did not cause (the key answers its probe) changes no key; it
+/// once deactivated the key at once.
+#[tokio::test]
+async fn a_401_is_confirmed_by_a_probe_before_it_costs_the_key() {
+    let h = faulty_k1("unauthenticated", "", Duration::from_secs(10)).await;
+    let mut met_k1 = false;
+    for i in 0..64 {
+        match h
+            .client
+            .generate(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
+            .await
+        {
+            Ok(r) => assert_eq!(r.key_id, "k2"),
+            Err(RotateError::Rejected { key_id, error }) => {
+                assert_eq!(key_id, "k1");
+                assert_eq!(error.api().map(|a| a.http), Some(401));
+                met_k1 = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(met_k1);
+    active_and_clean(&h, &["k1", "k2"]);
+}
