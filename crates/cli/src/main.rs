@@ -130,25 +130,9 @@ enum Command {
         /// Close[, Volume]). Default: the bundled sample (GOOG, daily, 2004-2013).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Starting cash.
-        #[arg(long, default_value_t = 10_000.0, allow_negative_numbers = true)]
-        cash: f64,
-        /// Commission per fill, as a fraction of its value (0.002 = 0.2 %).
-        #[arg(long, default_value_t = 0.002, allow_negative_numbers = true)]
-        commission: f64,
-        /// Close trades still open at the end at the last bar's open, and count them.
-        #[arg(long)]
-        finalize: bool,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
-        /// Also write the trade list to this CSV file.
-        #[arg(long)]
-        trades: Option<PathBuf>,
-        /// Write a self-contained HTML report (price with trades, equity, drawdown, statistics,
-        /// and for a two-param sweep a heatmap); it fetches nothing.
-        #[arg(long, value_name = "FILE.html")]
-        report: Option<PathBuf>,
         /// Sweep one of the strategy's params: NAME=FROM..TO:STEP (repeat for more). Every
         /// combination runs in parallel; the best one is reported.
         #[arg(long, value_name = "NAME=FROM..TO:STEP")]
@@ -161,7 +145,7 @@ enum Command {
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
         #[command(flatten)]
-        load: LoadArgs,
+        run: RunArgs,
     },
     /// Inspect a data file: how botforge reads it.
     Data {
@@ -266,7 +250,7 @@ fn backtest_run(
     }))
 }
 
-/// How `generate --backtest` runs its backtest (the same flags as `botforge backtest`).
+/// How a backtest runs and what it writes (`backtest`, and `generate --backtest`).
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Starting cash of the backtest.
@@ -281,7 +265,8 @@ struct RunArgs {
     /// Also write the backtest's trade list to this CSV file.
     #[arg(long)]
     trades: Option<PathBuf>,
-    /// Write the backtest's self-contained HTML report.
+    /// Write a self-contained HTML report (price with trades, equity, drawdown, statistics,
+    /// and for a two-param sweep a heatmap); it fetches nothing.
     #[arg(long, value_name = "FILE.html")]
     report: Option<PathBuf>,
     #[command(flatten)]
@@ -527,27 +512,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backtest {
             strategy,
             data,
-            cash,
-            commission,
-            finalize,
             json,
-            trades,
-            report,
             sweep,
             maximize,
             top,
-            load,
+            run,
         } => backtest_cmd::run_command(&backtest_cmd::Options {
             strategy,
             data,
-            settings: backtest_cmd::settings(cash, commission, finalize)?,
+            settings: backtest_cmd::settings(run.cash, run.commission, run.finalize)?,
             json,
-            trades,
-            report,
+            trades: run.trades,
+            report: run.report,
             sweep,
             maximize,
             top,
-            load: load.into(),
+            load: run.load.into(),
         })
         .map(|()| ExitCode::SUCCESS),
         Command::Generate {
