@@ -62,11 +62,14 @@ impl http_body::Body for Framed {
     }
 }
 
-/// `bytes` as a request body, with the flag that says when it was taken whole.
+/// `bytes` as a request body, with the flag that says when it was taken whole. A body of one
+/// frame or less goes as it is, counted as sent: it is handed to the connection whole at once,
+/// and a connection that breaks around it broke while the answer was awaited.
 pub(crate) fn watched(bytes: Bytes) -> (reqwest::Body, Sent) {
     let sent = Sent::default();
-    if bytes.is_empty() {
+    if bytes.len() <= FRAME {
         sent.0.store(true, Ordering::Release);
+        return (reqwest::Body::from(bytes), sent);
     }
     let body = reqwest::Body::wrap(Framed {
         bytes,

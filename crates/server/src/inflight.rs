@@ -17,6 +17,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::errors::{ApiFailure, Protocol};
 
+/// Bodies announced at most this large are not counted (nor read here): together they hold at
+/// most the connection cap times this (64 MiB at the default 1,024 connections), and the
+/// common small request pays nothing for the budget.
+const SMALL: usize = 64 * 1024;
+
 /// Bytes of request bodies held at once, as a multiple of the per-body limit (plus 16 MiB for
 /// the small ones): bodies past it wait for earlier ones to finish.
 pub const BODIES_IN_FLIGHT: usize = 2;
@@ -83,7 +88,7 @@ pub(crate) async fn bounded(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
-    if declared.is_none_or(|n| n == 0) && !chunked {
+    if (declared.is_none() && !chunked) || declared.is_some_and(|n| n <= SMALL) {
         return next.run(request).await;
     }
     if declared.is_some_and(|n| n > budget.body_limit) {
@@ -98,7 +103,8 @@ pub(crate) async fn bounded(
     }
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
             return ApiFailure::new(
@@ -109,16 +115,22 @@ pub(crate) async fn bounded(
             )
             .into_response();
         };
-        if buf.len() + chunk.len() > budget.body_limit {
+        if len + chunk.len() > budget.body_limit {
             return too_large(budget.body_limit);
         }
-        let beyond = (buf.len() + chunk.len()).saturating_sub(declared.unwrap_or(0));
+        let beyond = (len + chunk.len()).saturating_sub(declared.unwrap_or(0));
         if beyond > 0 && !budget.take(beyond.min(chunk.len()), &mut held).await {
             return too_large(budget.body_limit);
         }
-        buf.extend_from_slice(&chunk);
+        len += chunk.len();
+        chunks.push(chunk);
     }
-    let request = Request::from_parts(parts, Body::from(Bytes::from(buf)));
+    // One chunk is passed on as it is; several are joined once.
+    let whole = match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
+    };
+    let request = Request::from_parts(parts, Body::from(whole));
     let response = next.run(request).await;
     drop(held);
     response
