@@ -5,11 +5,12 @@
 use std::io::{BufRead as _, BufReader};
 use std::ops::ControlFlow;
 
+use super::error::DataError;
 use super::fields::for_each_row;
 use super::layout::{self, TimeFormat, delimiter, detect_time};
 use super::lines::Source;
+use super::model::{Bars, Detected, LoadOptions};
 use super::rows::{Rows, columns, time_text};
-use super::{Bars, DataError, Detected, LoadOptions};
 
 /// Parses delimited data from `src` with detection; `size` is about how many bytes of text it
 /// holds. With `parts` above one, a text or plain file is read by that many threads at once.

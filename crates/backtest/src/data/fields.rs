@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use super::DataError;
+use super::error::DataError;
 use super::lines::{LineError, for_each_line};
 
 /// Splits a line at `delim` into `out`, each field trimmed (`delim` is ASCII, so every cut is

@@ -337,8 +337,8 @@ pub fn delimiter(header: &str) -> u8 {
 /// message for a missing one (`names` lists what the file has).
 pub(super) fn find_prices(
     names: &[&str],
-    err: impl Fn(String) -> super::DataError,
-) -> Result<(Vec<Option<Role>>, [usize; 4]), super::DataError> {
+    err: impl Fn(String) -> super::error::DataError,
+) -> Result<(Vec<Option<Role>>, [usize; 4]), super::error::DataError> {
     let roles: Vec<Option<Role>> = names.iter().map(|h| role(&normalise(h))).collect();
     let mut at = [0usize; 4];
     for (slot, (r, label)) in at.iter_mut().zip([

@@ -4,9 +4,11 @@
 //! the line and the column.
 
 mod delimited;
+mod error;
 mod fields;
 mod layout;
 mod lines;
+mod model;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod rows;
@@ -14,99 +16,18 @@ mod times;
 
 use std::io::Read as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-#[cfg(feature = "parquet")]
-pub(crate) use fields::parse_number;
+pub use error::DataError;
 pub use layout::TimeFormat;
 use lines::Source;
+pub(crate) use model::MarketCache;
+pub use model::{Bars, Detected, LoadOptions};
 pub use times::Times;
 
 /// A plain file at least this large is read by several threads at once.
 const PARALLEL_FROM: usize = 4 << 20;
-
-/// A problem with a data file, naming the file and the line.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DataError {
-    /// The file cannot be read.
-    #[error("{file}: cannot read")]
-    Read {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A row or the header is wrong.
-    #[error("{file}:{line}: {message}")]
-    Bad {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: u64,
-        /// What is wrong and what to fix.
-        message: String,
-    },
-}
-
-/// Bars in file order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Bars {
-    /// Times as written in the file (ISO 8601 as the loader writes other layouts).
-    pub time: Times,
-    /// Times as milliseconds since the epoch (naive times read as UTC).
-    pub epoch_ms: Arc<Vec<i64>>,
-    /// Opens. The price columns are shared (`Arc`), so an evaluator hands them out as series
-    /// without copying a million values.
-    pub open: Arc<Vec<f64>>,
-    /// Highs.
-    pub high: Arc<Vec<f64>>,
-    /// Lows.
-    pub low: Arc<Vec<f64>>,
-    /// Closes.
-    pub close: Arc<Vec<f64>>,
-    /// Volumes (NaN when the file has none).
-    pub volume: Arc<Vec<f64>>,
-    /// Log returns of the closes and their variance, computed on first use (every run's beta
-    /// needs them; a sweep's runs share them).
-    pub(crate) market: MarketCache,
-}
-
-/// A lazily computed cache that is not part of the data: equal to any other, empty when cloned.
-#[derive(Default)]
-pub(crate) struct MarketCache(pub(crate) std::sync::OnceLock<(Vec<f64>, f64)>);
-
-impl Clone for MarketCache {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl PartialEq for MarketCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for MarketCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MarketCache")
-    }
-}
-
-impl Bars {
-    /// Number of bars.
-    pub fn len(&self) -> usize {
-        self.close.len()
-    }
-
-    /// Whether there are no bars.
-    pub fn is_empty(&self) -> bool {
-        self.close.is_empty()
-    }
-}
 
 /// Parses a time as written by common exports: a date, a date and time (`T` or space), with
 /// optional seconds, fractions or a UTC offset.
@@ -138,42 +59,6 @@ pub fn parse_time(s: &str) -> Option<i64> {
         }
     }
     None
-}
-
-/// How to read a data file beyond what is detected.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadOptions {
-    /// A strftime format for the time column (`--date-format`), instead of detecting it.
-    pub date_format: Option<String>,
-    /// Scale open, high, low and close by `Adj Close / Close` (`--adjusted`).
-    pub adjusted: bool,
-}
-
-/// What was detected in a data file (`botforge data check`).
-#[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "independent facts about the file, each reported as is"
-)]
-pub struct Detected {
-    /// `csv` or `parquet`.
-    pub format: &'static str,
-    /// The delimiter.
-    pub delimiter: char,
-    /// Whether numbers use a decimal comma.
-    pub decimal_comma: bool,
-    /// Whether the file was gzip-compressed.
-    pub gzip: bool,
-    /// The header's columns, each with what it was read as (`None`: ignored).
-    pub columns: Vec<(String, Option<&'static str>)>,
-    /// The time column(s): one, or a date and a time of day.
-    pub time_columns: Vec<String>,
-    /// The time format.
-    pub time_format: TimeFormat,
-    /// Whether some times carry a UTC offset (compared as instants).
-    pub offsets: bool,
-    /// Whether prices were scaled by `Adj Close / Close`.
-    pub adjusted: bool,
 }
 
 /// Reads a data file with what is detected in it.
@@ -272,7 +157,7 @@ mod tests {
             }
             let want: Option<f64> = s.parse().ok();
             assert_eq!(
-                parse_number(&s).map(f64::to_bits),
+                fields::parse_number(&s).map(f64::to_bits),
                 want.map(f64::to_bits),
                 "{s}"
             );
@@ -281,7 +166,7 @@ mod tests {
             "1e5", "-0.0", "+3.25", "nan", "inf", "", ".", "1.2.3", "0x10", "12,5",
         ] {
             assert_eq!(
-                parse_number(s).map(f64::to_bits),
+                fields::parse_number(s).map(f64::to_bits),
                 s.parse::<f64>().ok().map(f64::to_bits),
                 "{s}"
             );

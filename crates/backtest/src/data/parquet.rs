@@ -12,8 +12,12 @@ use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 
+use super::error::DataError;
+use super::fields::parse_number;
+use super::layout::TimeFormat;
 use super::layout::{Role, detect_time, find_prices, read_as};
-use super::{Bars, DataError, Detected, LoadOptions, TimeFormat, Times, parse_number};
+use super::model::{Bars, Detected, LoadOptions};
+use super::times::Times;
 
 /// A column chunk's non-null values, densely, and the rows that are null.
 struct Chunk {

@@ -9,11 +9,13 @@ use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use super::error::DataError;
 use super::fields::{for_each_row, parse_number};
 use super::layout::{self, Role, TimeFormat};
 use super::lines::{Source, count_lines};
+use super::model::Bars;
+use super::times::Times;
 use super::times::{render, write_iso};
-use super::{Bars, DataError, Times};
 
 /// The columns of a header.
 pub(super) struct Columns {

@@ -225,7 +225,7 @@ impl Times {
     pub fn wall(&self, i: usize) -> Option<NaiveDateTime> {
         match &self.rendered {
             Some((ms, _)) => wall_of(*ms.get(i)?),
-            None => super::TimeFormat::Iso
+            None => super::layout::TimeFormat::Iso
                 .parse(self.text.get(i)?)
                 .map(|(_, w)| w),
         }
