@@ -27,8 +27,8 @@ fn refuse(protocol: Protocol, message: String) -> ApiFailure {
 ///
 /// # Errors
 /// A 400 in `protocol`'s shape naming the model.
-pub(crate) fn model(protocol: Protocol, name: &str) -> Result<String, ApiFailure> {
-    gemini::model_id(name).map(str::to_owned).map_err(|_| {
+pub(crate) fn model(protocol: Protocol, name: &str) -> Result<&str, ApiFailure> {
+    gemini::model_id(name).map_err(|_| {
         refuse(
             protocol,
             format!(
@@ -164,9 +164,7 @@ mod tests {
     #[test]
     fn a_model_is_one_segment_of_googles_grammar() {
         assert_eq!(
-            model(Protocol::Gemini, "models/gemini-2.5-flash")
-                .ok()
-                .as_deref(),
+            model(Protocol::Gemini, "models/gemini-2.5-flash").ok(),
             Some("gemini-2.5-flash")
         );
         for bad in [

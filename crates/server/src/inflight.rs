@@ -7,10 +7,14 @@
 
 use std::sync::Arc;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -76,30 +80,102 @@ fn too_large(limit: usize) -> Response {
     .into_response()
 }
 
-/// Reads the body within the budget, then runs the request with it.
-pub(crate) async fn bounded(
-    State(budget): State<Budget>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
-    if (declared.is_none() && !chunked) || declared.is_some_and(|n| n <= SMALL) {
-        return next.run(request).await;
+/// The budget as a plain tower layer (as the gates are): a request whose body is small or
+/// absent goes straight to its route, with no boxed future and no clone of the route; a large
+/// one is read within the budget first.
+#[derive(Clone)]
+pub(crate) struct BudgetLayer(pub(crate) Budget);
+
+impl<S: Clone> tower::Layer<S> for BudgetLayer {
+    type Service = Budgeted<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Budgeted {
+            inner,
+            budget: self.0.clone(),
+        }
     }
+}
+
+/// A route behind the budget.
+#[derive(Clone)]
+pub(crate) struct Budgeted<S> {
+    inner: S,
+    budget: Budget,
+}
+
+/// The future of a [`Budgeted`] route: the route itself, or the read of a large body then it.
+pub(crate) enum BudgetFuture<F> {
+    /// Straight to the route.
+    Route(F),
+    /// The body read within the budget, then the route.
+    Read(Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>),
+}
+
+impl<F> Future for BudgetFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            BudgetFuture::Route(f) => Pin::new(f).poll(cx),
+            BudgetFuture::Read(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<S> tower::Service<Request> for Budgeted<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + Unpin + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BudgetFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+        if (declared.is_none() && !chunked) || declared.is_some_and(|n| n <= SMALL) {
+            return BudgetFuture::Route(self.inner.call(request));
+        }
+        // The route that was made ready runs the request; a clone takes its place.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let budget = self.budget.clone();
+        BudgetFuture::Read(Box::pin(read_then_run(budget, declared, request, ready)))
+    }
+}
+
+/// Reads the body within the budget, then runs the request with it on `route`.
+async fn read_then_run<S>(
+    budget: Budget,
+    declared: Option<usize>,
+    request: Request,
+    mut route: S,
+) -> Result<Response, Infallible>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     if declared.is_some_and(|n| n > budget.body_limit) {
-        return too_large(budget.body_limit);
+        return Ok(too_large(budget.body_limit));
     }
     let mut held = None;
     // Announced: all of it at once (no two bodies each holding half of what both need).
     if let Some(n) = declared
         && !budget.take(n, &mut held).await
     {
-        return too_large(budget.body_limit);
+        return Ok(too_large(budget.body_limit));
     }
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
@@ -107,20 +183,20 @@ pub(crate) async fn bounded(
     let mut len = 0usize;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
-            return ApiFailure::new(
+            return Ok(ApiFailure::new(
                 Protocol::Gemini,
                 StatusCode::BAD_REQUEST,
                 "INVALID_ARGUMENT",
                 "the request body could not be read",
             )
-            .into_response();
+            .into_response());
         };
         if len + chunk.len() > budget.body_limit {
-            return too_large(budget.body_limit);
+            return Ok(too_large(budget.body_limit));
         }
         let beyond = (len + chunk.len()).saturating_sub(declared.unwrap_or(0));
         if beyond > 0 && !budget.take(beyond.min(chunk.len()), &mut held).await {
-            return too_large(budget.body_limit);
+            return Ok(too_large(budget.body_limit));
         }
         len += chunk.len();
         chunks.push(chunk);
@@ -130,8 +206,9 @@ pub(crate) async fn bounded(
         1 => chunks.pop().unwrap_or_default(),
         _ => Bytes::from(chunks.concat()),
     };
-    let request = Request::from_parts(parts, Body::from(whole));
-    let response = next.run(request).await;
+    let response = route
+        .call(Request::from_parts(parts, Body::from(whole)))
+        .await;
     drop(held);
     response
 }
@@ -139,6 +216,39 @@ pub(crate) async fn bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large body is read within the budget and reaches its route whole; one announced
+    /// larger than the limit is refused with 413 unread; the budget is whole again after.
+    #[tokio::test]
+    async fn a_large_body_is_read_within_the_budget_and_reaches_its_route() {
+        use tower::{Layer, ServiceExt};
+        let budget = Budget::new(300_000, 200_000);
+        let route = tower::service_fn(|r: Request| {
+            Box::pin(async move {
+                let n = axum::body::to_bytes(r.into_body(), usize::MAX)
+                    .await
+                    .map_or(0, |b| b.len());
+                Ok::<_, Infallible>(n.to_string().into_response())
+            })
+        });
+        let svc = BudgetLayer(budget.clone()).layer(route);
+        let body = vec![b'x'; 150_000];
+        let request = Request::builder()
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap();
+        let r = svc.clone().oneshot(request).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let got = axum::body::to_bytes(r.into_body(), 100).await.unwrap();
+        assert_eq!(&got[..], b"150000");
+        assert_eq!(budget.bytes.available_permits(), 300_000);
+        let request = Request::builder()
+            .header(header::CONTENT_LENGTH, 250_000)
+            .body(Body::from(vec![b'x'; 250_000]))
+            .unwrap();
+        let r = svc.oneshot(request).await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[tokio::test]
     async fn the_budget_holds_at_least_one_largest_body_and_gives_back() {

@@ -175,7 +175,7 @@ async fn create_interaction(State(g): Shared, headers: HeaderMap, body: Bytes) -
     let started = Instant::now();
     let r = match g
         .client
-        .resource_counted(&model, estimate, options, &request)
+        .resource_counted(model, estimate, options, &request)
         .await
     {
         Ok(done) => {

@@ -38,7 +38,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .saturating_add(16 << 20),
         limit,
     );
-    let bounded = || axum::middleware::from_fn_with_state(budget.clone(), crate::inflight::bounded);
+    let bounded = || crate::inflight::BudgetLayer(budget.clone());
     // Gemini's native surface.
     let native = Router::new()
         .route("/v1beta/models", get(list_models))
@@ -340,7 +340,6 @@ async fn model_call(g: Arc<Gateway>, rest: String, headers: HeaderMap, body: Byt
         Ok(m) => m,
         Err(f) => return f.into_response(),
     };
-    let model = model.as_str();
     // The other methods' futures are boxed: moved into the generate path's state machine they
     // would make every request's future (and the copies of it) larger.
     if matches!(action, "batchGenerateContent" | "asyncBatchEmbedContent") {
@@ -596,7 +595,7 @@ async fn openai_post(g: &Gateway, (path, route): (&str, &'static str), body: Byt
         Err(f) => return f.into_response(),
     };
     let started = Instant::now();
-    let done = g.client.openai(&model, path, body).await;
+    let done = g.client.openai(model, path, body).await;
     let waited = started.elapsed().as_secs_f64();
     let upstream = match done {
         Ok(done) => done.value,
