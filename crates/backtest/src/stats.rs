@@ -362,7 +362,8 @@ fn trade_stats(s: &mut Stats, trades: &[Trade], ms: &[i64]) {
     let period = data_period(ms);
     let n = trades.len();
     s.trades = n;
-    s.commissions = trades.iter().map(|t| t.commission).sum();
+    // Summed from +0.0: Rust's empty f64 sum is -0.0, which printed as `-0.00`.
+    s.commissions = trades.iter().fold(0.0, |acc, t| acc + t.commission);
     if n == 0 {
         return;
     }

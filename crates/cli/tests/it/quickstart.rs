@@ -382,3 +382,22 @@ mod edges {
         once(&err);
     }
 }
+
+/// With no closed trade the commissions are 0.00, not `-0.00` (an empty f64 sum is -0.0).
+#[test]
+fn no_closed_trade_means_zero_commissions_not_negative_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hold.toml"),
+        "name = \"Hold\"\n[rules]\nentry_long = \"close > 0\"\n",
+    )
+    .unwrap();
+    let out = crate::botforge(dir.path(), &["backtest", "hold.toml"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::text(&out.stderr));
+    let stdout = crate::text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Commissions [$]"))
+        .unwrap();
+    assert!(line.ends_with(" 0.00"), "{line}");
+}
