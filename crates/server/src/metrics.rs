@@ -39,8 +39,9 @@ pub struct Metrics {
     overhead: Family<Route, Histogram>,
     key_state: Family<Labels, Gauge>,
     key_cooldown: Family<Labels, FloatGauge>,
-    key_calls: Family<Labels, Gauge>,
-    key_usage: Family<Labels, Gauge>,
+    key_calls: Family<Labels, Counter>,
+    bucket_used: Family<Labels, Gauge>,
+    bucket_limit: Family<Labels, Gauge>,
     degraded: Family<Labels, Gauge>,
 }
 
@@ -71,8 +72,9 @@ impl Metrics {
             Family::<Route, Histogram>::new_with_constructor(overhead as fn() -> Histogram);
         let key_state = Family::<Labels, Gauge>::default();
         let key_cooldown = Family::<Labels, FloatGauge>::default();
-        let key_calls = Family::<Labels, Gauge>::default();
-        let key_usage = Family::<Labels, Gauge>::default();
+        let key_calls = Family::<Labels, Counter>::default();
+        let bucket_used = Family::<Labels, Gauge>::default();
+        let bucket_limit = Family::<Labels, Gauge>::default();
         let degraded = Family::<Labels, Gauge>::default();
         registry.register(
             "gateway_requests",
@@ -110,9 +112,14 @@ impl Metrics {
             key_calls.clone(),
         );
         registry.register(
-            "key_usage",
-            "Each key's bucket usage and limits: rpm/tpm/rpd, used and limit (limits carry their source: declared, learned or unknown; -1 while unknown)",
-            key_usage.clone(),
+            "bucket_used",
+            "What a (project, model) bucket used: requests this minute (rpm), input tokens this minute (tpm), requests today (rpd)",
+            bucket_used.clone(),
+        );
+        registry.register(
+            "bucket_limit",
+            "A (project, model) bucket's limit, with where it comes from (declared or learned); absent while unknown",
+            bucket_limit.clone(),
         );
         registry.register(
             "state_degraded",
@@ -128,7 +135,8 @@ impl Metrics {
             key_state,
             key_cooldown,
             key_calls,
-            key_usage,
+            bucket_used,
+            bucket_limit,
             degraded,
         }
     }
@@ -162,13 +170,35 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with each key's rows refreshed from `health`.
+    /// The exposition in the format a scraper's `Accept` asks for: OpenMetrics when it names
+    /// `application/openmetrics-text`, else Prometheus' text format 0.0.4. Returns the text and
+    /// its content type.
+    pub fn exposition(
+        &self,
+        health: Option<&HealthSnapshot>,
+        accept: Option<&str>,
+    ) -> (String, &'static str) {
+        let open = self.render(health);
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            return (
+                open,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            );
+        }
+        (
+            prometheus_text(&open),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    }
+
+    /// The OpenMetrics text exposition, with each key's rows refreshed from `health`.
     pub fn render(&self, health: Option<&HealthSnapshot>) -> String {
         if let Some(h) = health {
             self.key_state.clear();
             self.key_cooldown.clear();
             self.key_calls.clear();
-            self.key_usage.clear();
+            self.bucket_used.clear();
+            self.bucket_limit.clear();
             self.degraded.clear();
             for project in &h.degraded_projects {
                 self.degraded
@@ -190,33 +220,33 @@ impl Metrics {
                 for (result, n) in [("success", k.success_count), ("error", k.error_count)] {
                     let mut l = key();
                     l.push(("result", result.to_owned()));
-                    self.key_calls
-                        .get_or_create(&l)
-                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    // Cleared above: the fresh counter holds exactly the pool's count.
+                    self.key_calls.get_or_create(&l).inc_by(n);
                 }
-                for (what, v) in [
-                    ("rpm_used", k.rpm_used),
-                    ("tpm_used", k.tpm_used),
-                    ("rpd_used", k.rpd_used),
+                // The key's (project, model) bucket: keys of one project share it.
+                let bucket = |window: &str| {
+                    vec![
+                        ("project", k.project.clone()),
+                        ("model", k.model.clone()),
+                        ("window", window.to_owned()),
+                    ]
+                };
+                for (window, used, limit, source) in [
+                    ("rpm", k.rpm_used, k.rpm_limit, k.rpm_limit_source),
+                    ("tpm", k.tpm_used, k.tpm_limit, k.tpm_limit_source),
+                    ("rpd", k.rpd_used, k.rpd_limit, k.rpd_limit_source),
                 ] {
-                    let mut l = key();
-                    l.push(("what", what.to_owned()));
-                    self.key_usage
-                        .get_or_create(&l)
-                        .set(i64::try_from(v).unwrap_or(i64::MAX));
-                }
-                // Limits with where they come from; -1 while unknown (not enforced).
-                for (what, v, source) in [
-                    ("rpm_limit", k.rpm_limit, k.rpm_limit_source),
-                    ("tpm_limit", k.tpm_limit, k.tpm_limit_source),
-                    ("rpd_limit", k.rpd_limit, k.rpd_limit_source),
-                ] {
-                    let mut l = key();
-                    l.push(("what", what.to_owned()));
-                    l.push(("source", source.as_str().to_owned()));
-                    self.key_usage
-                        .get_or_create(&l)
-                        .set(v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX)));
+                    self.bucket_used
+                        .get_or_create(&bucket(window))
+                        .set(i64::try_from(used).unwrap_or(i64::MAX));
+                    // An unknown limit is absent, never a made-up number.
+                    if let Some(limit) = limit {
+                        let mut l = bucket(window);
+                        l.push(("source", source.as_str().to_owned()));
+                        self.bucket_limit
+                            .get_or_create(&l)
+                            .set(i64::try_from(limit).unwrap_or(i64::MAX));
+                    }
                 }
             }
         }
@@ -225,6 +255,35 @@ impl Metrics {
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// OpenMetrics text as Prometheus' text format 0.0.4: a counter's `# TYPE` and `# HELP` name
+/// its samples' `_total` name, and the `# UNIT` and `# EOF` lines go.
+fn prometheus_text(open: &str) -> String {
+    let counters: Vec<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len());
+    for line in open.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# TYPE ", "# HELP "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

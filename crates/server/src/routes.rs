@@ -633,14 +633,14 @@ async fn openai_post(g: &Gateway, (path, route): (&str, &'static str), body: Byt
     r
 }
 
-async fn metrics(State(g): Shared) -> Response {
+async fn metrics(State(g): Shared, headers: HeaderMap) -> Response {
     let _ = g.client.pool().refresh().await;
     let health = g.client.pool().health().ok();
-    let mut r = g.metrics.render(health.as_ref()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (text, content_type) = g.metrics.exposition(health.as_ref(), accept);
+    let mut r = text.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

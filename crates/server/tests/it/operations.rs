@@ -167,11 +167,15 @@ async fn metrics_parse_and_move_with_traffic() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let text = r.text().await.unwrap();
         assert!(
-            text.trim_end().ends_with("# EOF"),
-            "OpenMetrics ends with # EOF"
+            r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4"),
+            "Prometheus' text format without an Accept for OpenMetrics"
         );
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("# EOF"), "{text}");
         no_key_material(&text);
         parse_metrics(&text)
     };
@@ -202,7 +206,9 @@ async fn metrics_parse_and_move_with_traffic() {
     assert!(after[r#"botforge_tokens_total{model="gemini-2.5-flash",kind="prompt"}"#] > 0.0);
     let successes: f64 = after
         .iter()
-        .filter(|(k, _)| k.starts_with("botforge_key_calls{") && k.contains(r#"result="success""#))
+        .filter(|(k, _)| {
+            k.starts_with("botforge_key_calls_total{") && k.contains(r#"result="success""#)
+        })
         .map(|(_, v)| v)
         .sum();
     assert_eq!(successes, 5.0);
@@ -225,6 +231,85 @@ async fn metrics_parse_and_move_with_traffic() {
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
+}
+
+/// Issue 37 (DESIGN.md §7): `/metrics` follows Prometheus' conventions, checked with a parser
+/// of the text format: counters are `_total` counters, an unknown limit is absent (never -1),
+/// every quota-bucket series carries `project` and `model`, used and limit are metrics of their
+/// own, and `Accept` picks Prometheus' text format or OpenMetrics.
+#[tokio::test]
+async fn metrics_follow_prometheus_conventions_and_honour_accept() {
+    let up = up(&[TOKEN]).await;
+    let r = up
+        .http
+        .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+        .header("x-goog-api-key", TOKEN)
+        .json(&prompt("count me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let get = |accept: Option<&'static str>| {
+        let mut rq = up
+            .http
+            .get(format!("{}/metrics", up.base))
+            .bearer_auth(TOKEN);
+        if let Some(a) = accept {
+            rq = rq.header(reqwest::header::ACCEPT, a);
+        }
+        async move {
+            let r = rq.send().await.unwrap();
+            let ct = r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (ct, r.text().await.unwrap())
+        }
+    };
+    let (ct, open) = get(Some("application/openmetrics-text; version=1.0.0")).await;
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert!(open.trim_end().ends_with("# EOF"));
+    let (ct, text) = get(Some("text/plain;version=0.0.4")).await;
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert!(scrape.samples.len() > 10, "{text}");
+    let mut counters = 0;
+    let mut limits = 0;
+    for sample in &scrape.samples {
+        if let prometheus_parse::Value::Counter(v) = sample.value {
+            counters += 1;
+            assert!(sample.metric.ends_with("_total"), "{}", sample.metric);
+            assert!(v >= 0.0);
+        }
+        if let prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) =
+            sample.value
+        {
+            assert!(v >= 0.0, "{} {v}: no made-up -1", sample.metric);
+        }
+        if sample.metric.starts_with("botforge_bucket_") {
+            assert!(
+                sample.labels.get("project").is_some() && sample.labels.get("model").is_some(),
+                "{sample:?}"
+            );
+        }
+        if sample.metric == "botforge_bucket_limit" {
+            limits += 1;
+            assert_eq!(sample.labels.get("source"), Some("declared"), "{sample:?}");
+        }
+    }
+    assert!(counters >= 3, "{text}");
+    // Every key of `up` declares its three limits; the used side is its own metric.
+    assert!(limits >= 3, "{text}");
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "botforge_bucket_used")
+    );
+    assert!(
+        !text.contains("botforge_key_usage"),
+        "used and limit are separate metrics"
+    );
 }
 
 #[tokio::test]
