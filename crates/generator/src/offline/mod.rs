@@ -82,7 +82,21 @@ pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
         if p.sym(",") || p.sym(";") || p.sym(".") || p.sym("\n") || p.sym("->") || p.eat("then") {
             continue;
         }
+        let conj = p.at;
         if p.eat("and") || p.eat("also") || p.eat("plus") || p.eat("but") {
+            // A conjunction joins what follows it: one before the end of its clause joins
+            // nothing, and whatever the writer meant there is missing. Never a silent drop.
+            let dangling = matches!(
+                p.peek(),
+                None | Some(Tok::Sym("," | ";" | "." | "\n" | "->"))
+            );
+            if dangling {
+                unplaced.push(p.written(conj, conj + 1));
+                hints.push(format!(
+                    "\"{}\" joins nothing here: finish what it joins, or delete it",
+                    p.written(conj, conj + 1)
+                ));
+            }
             continue;
         }
         // A numbered or lettered list: "1. Buy when …", "2) Sell when …".
@@ -248,6 +262,25 @@ mod tests {
         assert_eq!(nearest("stochastc"), Some("stochastic"));
         assert_eq!(nearest("rsi"), None);
         assert_eq!(nearest("xyzzy"), None);
+    }
+
+    /// Issue 36: a conjunction that joins nothing is refused, quoted; never a silently shorter
+    /// strategy.
+    #[test]
+    fn a_dangling_conjunction_is_refused() {
+        for d in [
+            "Buy when RSI is under 30, and ; sell when the Parabolic SAR is above price and . 10% stop",
+            "Buy when the 10-day SMA crosses above the 20-day SMA, and",
+            "buy when RSI < 30 and, sell when RSI > 70",
+        ] {
+            let Err(GenerateError::NotUnderstood { words, .. }) = compile(d) else {
+                panic!("{d}: accepted")
+            };
+            assert!(words.iter().any(|w| w == "and"), "{d}: {words:?}");
+        }
+        // Joining something is fine.
+        assert!(compile("buy when RSI < 30 and sell when RSI > 70").is_ok());
+        assert!(compile("buy when RSI < 30, and sell when RSI > 70").is_ok());
     }
 
     /// Issue 31: English words near the vocabulary are not its misspellings.
