@@ -307,6 +307,19 @@ class TfWeekly(Base):
         return crossover(c, self.weekly), False, crossover(self.weekly, c) and c[-1] < self.highs[-1], False
 
 
+class BoolIndicator(Base):
+    """`up = sma(close, 50) > sma(close, 100)`: the two SMAs are what backtesting.py counts."""
+    def setup(self):
+        self.fast = self.I(talib.SMA, self.data.Close, 50)
+        self.slow = self.I(talib.SMA, self.data.Close, 100)
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        up = self.fast[-1] > self.slow[-1]
+        r = self.rsi[-1]
+        return bool(up and r < 45), r > 65, False, False
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -323,6 +336,7 @@ SCENARIOS = {
     "tf_daily": (TfDaily, {}),
     "tf_4h": (Tf4h, {}),
     "tf_weekly": (TfWeekly, {}),
+    "bool_indicator": (BoolIndicator, {}),
 }
 
 def main():

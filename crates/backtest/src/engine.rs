@@ -55,8 +55,8 @@ pub struct Run {
 }
 
 /// The largest first-valid index over every indicator the strategy computes: each
-/// `[indicators]` entry, and each function call inside the rules, the `[risk]` price expressions
-/// and the `[orders]` prices (as backtesting.py counts each `self.I`).
+/// `[indicators]` entry and each function call inside it, the rules, the `[risk]` price
+/// expressions and the `[orders]` prices (as backtesting.py counts each `self.I`).
 ///
 /// # Errors
 /// [`EvalError`] if an expression cannot be evaluated.
@@ -80,10 +80,13 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
         }
     }
     let mut w = 0;
+    let mut found = Vec::new();
     for (_, e) in &strategy.indicators {
         w = w.max(ev.eval(e)?.first_valid());
+        // A true/false entry (`sma(close, 50) > sma(close, 100)`) is valid from its first bar
+        // but means nothing before its inputs are: their warm-up counts (DESIGN.md §5.4).
+        calls(e, &mut found);
     }
-    let mut found = Vec::new();
     for (_, rule) in strategy.rules.iter() {
         calls(rule, &mut found);
     }

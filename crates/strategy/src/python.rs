@@ -5,7 +5,7 @@
 //! The file computes every series once in `init()` as whole numpy arrays (our indicators are
 //! causal, so this equals computing them bar by bar) and registers the same series with `self.I`
 //! that botforge counts for the warm-up: each `[indicators]` entry and each function call inside
-//! the rules. `next()` then applies the rules exactly as the engine does: exits first, then
+//! it and inside the rules. `next()` then applies the rules exactly as the engine does: exits first, then
 //! entries, no pyramiding, an opposite entry closes first, stops and targets from the signal
 //! bar's close.
 
@@ -940,10 +940,12 @@ fn init_body(s: &Strategy, em: &Emitter<'_>, order: &[usize]) -> String {
         let local = &em.locals[name.as_str()];
         let label = name.replace('{', "{{").replace('}', "}}");
         let _ = writeln!(body, "# {name} = {e}");
+        // The calls inside are registered too: backtesting.py then counts their warm-up, as
+        // botforge does for a true/false entry (DESIGN.md §5.4).
         let _ = writeln!(
             body,
             "{local} = self._series(lambda: {}, {}, True)",
-            em.series(e, false),
+            em.series(e, true),
             py_str(&label)
         );
     }

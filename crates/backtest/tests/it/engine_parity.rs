@@ -206,6 +206,18 @@ entry_long = "crosses_above(close, weekly)"
 entry_short = "crosses_below(close, weekly) and close < tf('ME', highest(high, 2))"
 "#,
     ),
+    // Issue 33 (DESIGN.md §5.4, the warm-up): a true/false entry counts its inputs' warm-up,
+    // as backtesting.py counts the two SMAs the hand-written strategy keeps with `self.I`.
+    (
+        "bool_indicator",
+        r#"[indicators]
+up = "sma(close, 50) > sma(close, 100)"
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "up and rsi < 45"
+exit_long = "rsi > 65"
+"#,
+    ),
 ];
 
 /// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:
