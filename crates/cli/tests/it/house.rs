@@ -233,6 +233,23 @@ fn the_readme_is_short_and_every_relative_link_resolves() {
     );
 }
 
+/// Every line a document shows of a command's output (blank lines and `...` aside) is a line
+/// of what it printed.
+fn prints_what_is_shown(printed: &str, shown: &[String], what: &str) {
+    let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
+    for want in shown
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.is_empty() && *l != "...")
+    {
+        assert!(
+            printed.contains(&want),
+            "{what}: the document shows {want:?}; it printed:\n{}",
+            printed.join("\n")
+        );
+    }
+}
+
 /// The words of a shell command line (double and single quotes respected).
 fn shell_words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -321,18 +338,7 @@ fn the_readmes_offline_commands_print_what_it_shows() {
             crate::text(&out.stderr)
         );
         let printed = format!("{}{}", crate::text(&out.stderr), crate::text(&out.stdout));
-        let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
-        for want in shown
-            .iter()
-            .map(|l| l.trim_end())
-            .filter(|l| !l.is_empty() && *l != "...")
-        {
-            assert!(
-                printed.contains(&want),
-                "{args:?}: the README shows {want:?}; it printed:\n{}",
-                printed.join("\n")
-            );
-        }
+        prints_what_is_shown(&printed, &shown, &format!("{args:?} (README)"));
     }
 }
 
@@ -445,19 +451,7 @@ fn the_docs_offline_commands_print_what_they_show() {
                 .unwrap();
             let printed = format!("{}{}", crate::text(&out.stderr), crate::text(&out.stdout));
             assert!(out.status.success(), "{}: {cmd}\n{printed}", page.display());
-            let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
-            for want in shown
-                .iter()
-                .map(|l| l.trim_end())
-                .filter(|l| !l.is_empty() && *l != "...")
-            {
-                assert!(
-                    printed.contains(&want),
-                    "{}: {cmd}\nthe page shows {want:?}; it printed:\n{}",
-                    page.display(),
-                    printed.join("\n")
-                );
-            }
+            prints_what_is_shown(&printed, &shown, &format!("{}: {cmd}", page.display()));
             ran += 1;
         }
     }

@@ -52,11 +52,8 @@ async fn requests_naming_another_projects_file_leave_every_key_active() {
     active_and_clean(&h, &["k1", "k2", "k3"]);
 }
 
-#[tokio::test]
-async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
-    // k1's key works (the probe passes) but this request is refused: the caller's.
-    let h = faulty_k1("denied", "", Duration::from_secs(10)).await;
-    let mut met_k1 = false;
+/// Requests until one meets k1 (the others are k2's) and comes back to the caller: its error.
+async fn rejected_on_k1(h: &crate::harness::Harness) -> gemini::GeminiError {
     for i in 0..64 {
         match h
             .client
@@ -64,15 +61,22 @@ async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
             .await
         {
             Ok(r) => assert_eq!(r.key_id, "k2"),
-            Err(RotateError::Rejected { key_id, .. }) => {
+            Err(RotateError::Rejected { key_id, error }) => {
                 assert_eq!(key_id, "k1");
-                met_k1 = true;
-                break;
+                return error;
             }
             Err(e) => panic!("{e}"),
         }
     }
-    assert!(met_k1);
+    panic!("no request met k1")
+}
+
+#[tokio::test]
+async fn an_unexplained_403_is_confirmed_by_a_probe_before_it_costs_the_key() {
+    // k1's key works (the probe passes) but this request is refused: the caller's.
+    let h = faulty_k1("denied", "", Duration::from_secs(10)).await;
+    let error = rejected_on_k1(&h).await;
+    assert_eq!(error.api().map(|a| a.http), Some(403));
     active_and_clean(&h, &["k1", "k2"]);
 
     // A key refused on the probe too is broken: deactivated, and the request fails over.
@@ -624,23 +628,7 @@ async fn a_stream_dropped_by_its_client_reports_no_success() {
 #[tokio::test]
 async fn a_401_is_confirmed_by_a_probe_before_it_costs_the_key() {
     let h = faulty_k1("unauthenticated", "", Duration::from_secs(10)).await;
-    let mut met_k1 = false;
-    for i in 0..64 {
-        match h
-            .client
-            .generate(FLASH, &prompt(&format!("x{i}")), CallOptions::default())
-            .await
-        {
-            Ok(r) => assert_eq!(r.key_id, "k2"),
-            Err(RotateError::Rejected { key_id, error }) => {
-                assert_eq!(key_id, "k1");
-                assert_eq!(error.api().map(|a| a.http), Some(401));
-                met_k1 = true;
-                break;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert!(met_k1);
+    let error = rejected_on_k1(&h).await;
+    assert_eq!(error.api().map(|a| a.http), Some(401));
     active_and_clean(&h, &["k1", "k2"]);
 }

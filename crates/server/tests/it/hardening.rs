@@ -34,6 +34,20 @@ async fn states(up: &Up) -> Vec<(String, bool, String)> {
         .collect()
 }
 
+/// `generateContent` on the gateway with the client token: status, JSON, text.
+async fn generate(up: &Up, request: &serde_json::Value) -> (u16, serde_json::Value, String) {
+    body(
+        up.http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(request)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 fn usable(states: &[(String, bool, String)], id: &str) -> bool {
     states
         .iter()
@@ -64,32 +78,14 @@ async fn a_client_chosen_file_id_never_disables_a_key() {
             {"text": "what is in it?"},
             {"fileData": {"fileUri": format!("files/{id}"), "mimeType": "text/plain"}}
         ]}]});
-        let (s, v, _) = body(
-            up.http
-                .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
-                .header("x-goog-api-key", TOKEN)
-                .json(&request)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (s, v, _) = generate(&up, &request).await;
         assert_eq!(s, 403, "{id}: {v}");
     }
     let st = states(&up).await;
     // k2 and k3 work: nothing the client said changed them. (k1 really is revoked upstream:
     // its own probe confirms that.)
     assert!(usable(&st, "k2") && usable(&st, "k3"), "{st:?}");
-    let (s, _, _) = body(
-        up.http
-            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
-            .header("x-goog-api-key", TOKEN)
-            .json(&prompt("still served"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _, _) = generate(&up, &prompt("still served")).await;
     assert_eq!(s, 200);
 }
 
@@ -245,16 +241,7 @@ async fn half_sent_requests_are_closed_at_the_header_timeout() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
     // A whole request on a fresh connection is still served.
-    let (s, _, _) = body(
-        up.http
-            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
-            .header("x-goog-api-key", TOKEN)
-            .json(&prompt("hi"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _, _) = generate(&up, &prompt("hi")).await;
     assert_eq!(s, 200);
 }
 
