@@ -177,11 +177,7 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
         PoolOptions::default(),
     )?;
     pool.refresh().await?;
-    let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini_config)?)
-        .with_policy(keypool::FailoverPolicy {
-            deadline: answer_timeout,
-            ..keypool::FailoverPolicy::default()
-        });
+    let client = RotatingClient::new(Arc::new(pool), GeminiClient::new(gemini_config)?);
     let strategy_dir = std::path::PathBuf::from(
         env.get(vars::STRATEGY_DIR)
             .filter(|d| !d.trim().is_empty())
@@ -248,7 +244,10 @@ fn admin_token(env: &Environment) -> Option<SecretString> {
 }
 
 /// `BOTFORGE_ANSWER_TIMEOUT`, or the default wait for a whole answer.
-fn answer_timeout(env: &Environment) -> Result<Duration, UsageError> {
+///
+/// # Errors
+/// [`UsageError`] naming the variable when it is not a whole number of seconds.
+pub(crate) fn answer_timeout(env: &Environment) -> Result<Duration, UsageError> {
     match gemini::ClientConfig::answer_timeout_of(env) {
         Some(Err(message)) => Err(UsageError(message)),
         Some(Ok(t)) => Ok(t),

@@ -165,9 +165,21 @@ const STORED_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// (another project's file, say) costs at most one probe per key per period.
 const PROBE_MEMO: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// When each key last passed a probe (by a hash of its material: a rotated key is probed anew).
-#[derive(Debug, Default)]
-struct ProbeMemo(std::sync::Mutex<std::collections::HashMap<u64, tokio::time::Instant>>);
+/// The keys that passed a probe in the last [`PROBE_MEMO`] (by a hash of their material: a
+/// rotated key is probed anew).
+#[derive(Debug)]
+struct ProbeMemo(moka::sync::Cache<u64, ()>);
+
+impl Default for ProbeMemo {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(PROBE_MEMO)
+                .build(),
+        )
+    }
+}
 
 impl ProbeMemo {
     fn id(key: &ApiKey) -> u64 {
@@ -178,21 +190,11 @@ impl ProbeMemo {
     }
 
     fn passed_lately(&self, key: &ApiKey) -> bool {
-        let map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&Self::id(key))
-            .is_some_and(|t| t.elapsed() < PROBE_MEMO)
+        self.0.contains_key(&Self::id(key))
     }
 
     fn passed(&self, key: &ApiKey) {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, t| t.elapsed() < PROBE_MEMO);
-        map.insert(Self::id(key), tokio::time::Instant::now());
+        self.0.insert(Self::id(key), ());
     }
 }
 
@@ -250,12 +252,17 @@ impl<S: StateStore> Clone for RotatingClient<S> {
 }
 
 impl<S: StateStore> RotatingClient<S> {
-    /// Rotation over `pool` with the default failover policy and retry budget.
+    /// Rotation over `pool` with the default failover policy and retry budget, its deadline
+    /// the client's wait for a whole answer (`BOTFORGE_ANSWER_TIMEOUT`).
     pub fn new(pool: Arc<KeyPool<S>>, client: GeminiClient) -> Self {
+        let policy = FailoverPolicy {
+            deadline: client.config().total_timeout,
+            ..FailoverPolicy::default()
+        };
         Self {
             pool,
             client,
-            policy: FailoverPolicy::default(),
+            policy,
             budget: Arc::new(RetryBudget::default()),
             probes: Arc::default(),
             stored: moka::sync::Cache::builder()

@@ -316,7 +316,7 @@ fn env_only_keys(
 /// keys when none is active), a Flash model before a Pro one on a tie, then the one named
 /// first. `None` when some key serves any model (then the default is
 /// [`vars::DEFAULT_MODEL`]). `GEMINI_API_KEY`, the last fallback, does not count.
-pub fn pool_model(keys: &[KeySpec]) -> Option<String> {
+fn pool_model(keys: &[KeySpec]) -> Option<String> {
     if keys.is_empty() || keys.iter().any(|k| k.model == crate::models::ANY_MODEL) {
         return None;
     }

@@ -270,6 +270,30 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
         )
         .env("GEMINI_API_KEY", "test-key-exit-0002")
         .env("GEMINI_BASE_URL", &dead),
+        // Issue 30: the wait for a whole answer is a whole number of seconds, named when not.
+        case(
+            "serve, a bad BOTFORGE_ANSWER_TIMEOUT",
+            &["serve", "--bind", "127.0.0.1:0"],
+            1,
+            &["BOTFORGE_ANSWER_TIMEOUT=ten", "whole number of seconds"],
+        )
+        .env("GEMINI_API_KEY", "test-key-exit-0004")
+        .env("BOTFORGE_ANSWER_TIMEOUT", "ten"),
+        case(
+            "generate, a bad BOTFORGE_ANSWER_TIMEOUT",
+            &[
+                "generate",
+                "buy when rsi < 30",
+                "--provider",
+                "gemini",
+                "--name",
+                "Slow",
+            ],
+            1,
+            &["BOTFORGE_ANSWER_TIMEOUT=0", "whole number of seconds"],
+        )
+        .env("GEMINI_API_KEY", "test-key-exit-0005")
+        .env("BOTFORGE_ANSWER_TIMEOUT", "0"),
         case(
             "generate, upstream unreachable",
             &[

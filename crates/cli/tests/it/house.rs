@@ -250,32 +250,9 @@ fn prints_what_is_shown(printed: &str, shown: &[String], what: &str) {
     }
 }
 
-/// The words of a shell command line (double and single quotes respected).
+/// The words of a shell command line, quotes respected.
 fn shell_words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                any = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if !cur.is_empty() || any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            (_, c) => cur.push(c),
-        }
-    }
-    if !cur.is_empty() || any {
-        out.push(cur);
-    }
-    out
+    shlex::split(line).unwrap_or_else(|| panic!("unbalanced quotes in {line:?}"))
 }
 
 /// The README's commands that run offline (the main command and the trader's tour) are run in

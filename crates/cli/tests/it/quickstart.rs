@@ -53,6 +53,21 @@ fn dotenv(base: &str) -> String {
     )
 }
 
+/// `generate IDEA --json --name NAME [extra…]` in `dir`: it succeeds; its JSON document.
+fn generate_json(
+    dir: &std::path::Path,
+    idea: &str,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut args = vec!["generate", idea, "--json", "--name", name];
+    args.extend_from_slice(extra);
+    let out = botforge(dir, &args, env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn the_original_quick_start_generates_through_the_flash_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,19 +76,13 @@ fn the_original_quick_start_generates_through_the_flash_keys() {
     std::fs::write(dir.path().join("keys.json"), KEYS_JSON).unwrap();
     for i in 0..3 {
         let name = format!("Quick{i}");
-        let out = botforge(
+        let v = generate_json(
             dir.path(),
-            &[
-                "generate",
-                "buy when RSI(14) < 30, sell when RSI > 70",
-                "--json",
-                "--name",
-                &name,
-            ],
+            "buy when RSI(14) < 30, sell when RSI > 70",
+            &name,
+            &[],
             &[],
         );
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["model"], "gemini-2.5-flash", "{v}");
         let key = v["key_id"].as_str().unwrap();
         assert!(key.starts_with("flash_"), "served by {key}");
@@ -89,38 +98,24 @@ fn the_original_quick_start_generates_through_the_flash_keys() {
     );
 
     // BOTFORGE_MODEL (here from the environment) and --model override the pool's own model.
-    let out = botforge(
+    let v = generate_json(
         dir.path(),
-        &[
-            "generate",
-            "buy when RSI(14) < 30",
-            "--json",
-            "--name",
-            "ProRun",
-        ],
+        "buy when RSI(14) < 30",
+        "ProRun",
+        &[],
         &[("BOTFORGE_MODEL", "gemini-2.5-pro")],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["model"].as_str(), v["key_id"].as_str()),
         (Some("gemini-2.5-pro"), Some("pro_01"))
     );
-    let out = botforge(
+    let v = generate_json(
         dir.path(),
-        &[
-            "generate",
-            "buy when RSI(14) < 30",
-            "--json",
-            "--name",
-            "ProFlag",
-            "--model",
-            "models/gemini-2.5-pro",
-        ],
+        "buy when RSI(14) < 30",
+        "ProFlag",
+        &["--model", "models/gemini-2.5-pro"],
         &[],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["key_id"], "pro_01");
 }
 
@@ -131,19 +126,13 @@ fn the_fallback_key_serves_only_after_the_pool_failed() {
     let sim = start_sim(dir.path(), &sim_toml("revoked"));
     std::fs::write(dir.path().join(".env"), dotenv(&sim.base)).unwrap();
     std::fs::write(dir.path().join("keys.json"), KEYS_JSON).unwrap();
-    let out = botforge(
+    let v = generate_json(
         dir.path(),
-        &[
-            "generate",
-            "buy when RSI(14) < 30, sell when RSI > 70",
-            "--json",
-            "--name",
-            "Fallback",
-        ],
+        "buy when RSI(14) < 30, sell when RSI > 70",
+        "Fallback",
+        &[],
         &[],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["model"], "gemini-2.5-flash");
     assert_eq!(v["key_id"], "GEMINI_API_KEY");
     let stats = reqwest_stats(&sim.base);

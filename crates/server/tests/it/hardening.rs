@@ -10,15 +10,7 @@ use crate::{FLASH, TOKEN, Up, body, prompt, up, up_limited};
 
 /// Each key's `(active, state)` as the gateway reports them.
 async fn states(up: &Up) -> Vec<(String, bool, String)> {
-    let (s, v, _) = body(
-        up.http
-            .get(format!("{}/v1/keys/health", up.base))
-            .header("x-goog-api-key", TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v, _) = crate::get_with_token(up, "/v1/keys/health").await;
     assert_eq!(s, 200, "{v}");
     v["keys"]
         .as_array()
@@ -36,16 +28,8 @@ async fn states(up: &Up) -> Vec<(String, bool, String)> {
 
 /// `generateContent` on the gateway with the client token: status, JSON, text.
 async fn generate(up: &Up, request: &serde_json::Value) -> (u16, serde_json::Value, String) {
-    body(
-        up.http
-            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
-            .header("x-goog-api-key", TOKEN)
-            .json(request)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    let url = format!("{}/v1beta/models/{FLASH}:generateContent", up.base);
+    crate::gemini_post(&up.http, url, request).await
 }
 
 fn usable(states: &[(String, bool, String)], id: &str) -> bool {
