@@ -94,7 +94,9 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
                 Arc::new(SystemClock),
                 PoolOptions::default(),
             )?;
-            crate::serve::answer_timeout(env)?;
+            if let Some(Err(message)) = gemini::ClientConfig::answer_timeout_of(env) {
+                return Err(crate::exit::UsageError(message).into());
+            }
             let client = gemini::GeminiClient::new(gemini::ClientConfig::from_env(env))?;
             let llm = GeminiLlm::new(RotatingClient::new(Arc::new(pool), client))
                 .with_fallback_models(opts.fallback_models.clone());

@@ -244,10 +244,7 @@ fn admin_token(env: &Environment) -> Option<SecretString> {
 }
 
 /// `BOTFORGE_ANSWER_TIMEOUT`, or the default wait for a whole answer.
-///
-/// # Errors
-/// [`UsageError`] naming the variable when it is not a whole number of seconds.
-pub(crate) fn answer_timeout(env: &Environment) -> Result<Duration, UsageError> {
+fn answer_timeout(env: &Environment) -> Result<Duration, UsageError> {
     match gemini::ClientConfig::answer_timeout_of(env) {
         Some(Err(message)) => Err(UsageError(message)),
         Some(Ok(t)) => Ok(t),
