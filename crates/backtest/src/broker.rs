@@ -58,8 +58,7 @@ pub(crate) struct Open {
 
 /// The broker: cash, the order queue, open and closed trades.
 #[derive(Debug)]
-pub(crate) struct Broker<'a> {
-    bars: &'a Bars,
+pub(crate) struct Broker {
     commission: f64,
     trade_on_close: bool,
     pub(crate) cash: f64,
@@ -84,10 +83,9 @@ pub(crate) fn floordiv(a: f64, b: f64) -> f64 {
     if div - f > 0.5 { f + 1.0 } else { f }
 }
 
-impl<'a> Broker<'a> {
-    pub(crate) fn new(bars: &'a Bars, cash: f64, commission: f64, trade_on_close: bool) -> Self {
+impl Broker {
+    pub(crate) fn new(cash: f64, commission: f64, trade_on_close: bool) -> Self {
         Self {
-            bars,
             commission,
             trade_on_close,
             cash,
@@ -114,11 +112,11 @@ impl<'a> Broker<'a> {
     }
 
     /// `equity` at bar `i`'s close: `cash + last * position_size - Σ size * entry`.
-    pub(crate) fn equity(&self, i: usize) -> f64 {
+    pub(crate) fn equity(&self, bars: &Bars, i: usize) -> f64 {
         if self.trades.is_empty() {
             return self.cash + 0.0;
         }
-        let last = self.bars.close[i];
+        let last = bars.close[i];
         let entry: f64 = self
             .trades
             .iter()
@@ -127,10 +125,10 @@ impl<'a> Broker<'a> {
         self.cash + (last * self.position_size() - entry)
     }
 
-    fn margin_available(&self, i: usize) -> f64 {
-        let last = self.bars.close[i];
+    fn margin_available(&self, bars: &Bars, i: usize) -> f64 {
+        let last = bars.close[i];
         let used: f64 = self.trades.iter().map(|t| t.trade.size.abs() * last).sum();
-        (self.equity(i) - used).max(0.0)
+        (self.equity(bars, i) - used).max(0.0)
     }
 
     /// `new_order`: stop-loss orders go to the front, everything else to the back.
@@ -348,8 +346,8 @@ impl<'a> Broker<'a> {
         clippy::too_many_lines,
         reason = "a line-for-line port of one backtesting.py method; splitting it would hide the correspondence"
     )]
-    pub(crate) fn process_orders(&mut self, i: usize) {
-        let (open, high, low) = (self.bars.open[i], self.bars.high[i], self.bars.low[i]);
+    pub(crate) fn process_orders(&mut self, bars: &Bars, i: usize) {
+        let (open, high, low) = (bars.open[i], bars.high[i], bars.low[i]);
         let mut again = true;
         while again {
             again = false;
@@ -388,7 +386,7 @@ impl<'a> Broker<'a> {
                     }
                 } else {
                     let mut p = if self.trade_on_close && !order.is_contingent() && i > 0 {
-                        self.bars.close[i - 1]
+                        bars.close[i - 1]
                     } else {
                         open
                     };
@@ -432,7 +430,7 @@ impl<'a> Broker<'a> {
                 let plus_fee = adjusted + self.fee(order.size, price) / order.size.abs();
                 let mut size = order.size;
                 if -1.0 < size && size < 1.0 {
-                    let units = floordiv(self.margin_available(i) * size.abs(), plus_fee).trunc();
+                    let units = floordiv(self.margin_available(bars, i) * size.abs(), plus_fee).trunc();
                     if units == 0.0 || !units.is_finite() {
                         // Not enough margin for one unit: the broker cancels it.
                         self.remove_order(id);
@@ -457,7 +455,7 @@ impl<'a> Broker<'a> {
                         need = 0.0;
                     }
                 }
-                if need.abs() * plus_fee > self.margin_available(i) {
+                if need.abs() * plus_fee > self.margin_available(bars, i) {
                     // More than the margin available: the broker cancels it.
                     self.remove_order(id);
                     continue;

@@ -29,6 +29,9 @@ pub struct Settings {
     pub commission: f64,
     /// Close trades still open at the end at the last bar's open (and count them).
     pub finalize: bool,
+    /// No entry is decided on a bar that opens before this time (milliseconds since the
+    /// epoch, `--trade-from`): the bars before it only feed the indicators.
+    pub trade_from: Option<i64>,
 }
 
 impl Default for Settings {
@@ -37,6 +40,7 @@ impl Default for Settings {
             cash: 10_000.0,
             commission: 0.002,
             finalize: false,
+            trade_from: None,
         }
     }
 }
@@ -108,7 +112,7 @@ fn price_ok(p: f64) -> bool {
 }
 
 /// The strategy's compiled rules and price expressions.
-struct Plan {
+pub(crate) struct Plan {
     entry_long: Rule,
     exit_long: Rule,
     entry_short: Rule,
@@ -126,7 +130,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(ev: &mut Evaluator<'_>, s: &Strategy, len: usize) -> Result<Plan, EvalError> {
+    pub(crate) fn new(
+        ev: &mut Evaluator<'_>,
+        s: &Strategy,
+        len: usize,
+    ) -> Result<Plan, EvalError> {
         let (r, k, o) = (&s.rules, &s.risk, &s.orders);
         Ok(Plan {
             entry_long: Rule::new(ev, r.entry_long.as_ref(), len)?,
@@ -148,15 +156,43 @@ impl Plan {
 }
 
 /// The strategy's side of the loop: what `next()` does on each bar's close.
-struct Step<'s> {
-    s: &'s Strategy,
-    plan: Plan,
+pub(crate) struct Step<'s> {
+    pub(crate) s: &'s Strategy,
+    pub(crate) plan: Plan,
     /// The waiting entry order and the bar that placed it.
-    pending: Option<(u64, usize)>,
+    pub(crate) pending: Option<(u64, usize)>,
+    /// The first bar on which an entry may be decided (`trade_from`).
+    pub(crate) entries_from: usize,
+}
+
+/// The first bar at or after `trade_from` (0 without one).
+pub(crate) fn entries_from(bars: &Bars, trade_from: Option<i64>) -> usize {
+    trade_from.map_or(0, |t| bars.epoch_ms.partition_point(|&ms| ms < t))
+}
+
+/// One bar of the loop, the same for a backtest and for a live session: the broker fills the
+/// orders waiting from the bar before, equity is marked to the close, then `next()` runs on the
+/// close. `false` when equity reached 0 on this bar (every trade is closed at its close and
+/// the run stops).
+pub(crate) fn bar(
+    step: &mut Step<'_>,
+    b: &mut Broker,
+    bars: &Bars,
+    i: usize,
+    equity: &mut [f64],
+) -> bool {
+    b.process_orders(bars, i);
+    equity[i] = b.equity(bars, i);
+    if equity[i] <= 0.0 {
+        out_of_money(b, bars, i, equity);
+        return false;
+    }
+    step.next(b, bars, i);
+    true
 }
 
 impl Step<'_> {
-    fn state(b: &Broker<'_>, i: usize, close: f64) -> PosState {
+    fn state(b: &Broker, i: usize, close: f64) -> PosState {
         let Some(t) = b.trades.last().map(|o| &o.trade) else {
             return PosState::FLAT;
         };
@@ -170,7 +206,7 @@ impl Step<'_> {
     }
 
     /// `next()` on bar `i`'s close.
-    fn next(&mut self, b: &mut Broker<'_>, bars: &Bars, i: usize) {
+    fn next(&mut self, b: &mut Broker, bars: &Bars, i: usize) {
         let close = bars.close[i];
         let st = Self::state(b, i, close);
         let size = b.position_size();
@@ -236,21 +272,31 @@ impl Step<'_> {
             }
             closing = true;
         }
-        if p.entry_long.at(i, &st) && !long {
+        if i < self.entries_from {
+            // Before `trade_from`: exits only.
+        } else if p.entry_long.at(i, &st) && !long {
             if short && !closing {
                 close_all(b, ExitReason::Signal);
             }
-            self.enter(b, true, i, close, &st);
+            self.enter(b, bars, true, i, &st);
         } else if p.entry_short.at(i, &st) && !short {
             if long && !closing {
                 close_all(b, ExitReason::Signal);
             }
-            self.enter(b, false, i, close, &st);
+            self.enter(b, bars, false, i, &st);
         }
     }
 
     /// Places an entry (replacing a waiting one) when its prices are usable.
-    fn enter(&mut self, b: &mut Broker<'_>, long: bool, i: usize, close: f64, st: &PosState) {
+    fn enter(
+        &mut self,
+        b: &mut Broker,
+        bars: &Bars,
+        long: bool,
+        i: usize,
+        st: &PosState,
+    ) {
+        let close = bars.close[i];
         if let Some((id, _)) = self.pending.take()
             && b.is_pending(id)
         {
@@ -301,7 +347,7 @@ impl Step<'_> {
                 if dist.is_nan() || dist <= 0.0 {
                     return;
                 }
-                let n = floordiv(b.equity(i) * pct / 100.0, dist).trunc();
+                let n = floordiv(b.equity(bars, i) * pct / 100.0, dist).trunc();
                 if !(n >= 1.0 && n.is_finite()) {
                     return;
                 }
@@ -314,7 +360,7 @@ impl Step<'_> {
     }
 
     /// Whether nothing but marking to the close can happen until a rule acts.
-    fn quiet(&self, b: &Broker<'_>) -> bool {
+    fn quiet(&self, b: &Broker) -> bool {
         b.orders.is_empty()
             && self.s.risk.max_bars.is_none()
             && self.s.risk.trailing_stop_pct.is_none()
@@ -328,7 +374,7 @@ impl Step<'_> {
 }
 
 /// `self.position.close()`: a close order for each open trade, each put at the front.
-fn close_all(b: &mut Broker<'_>, reason: ExitReason) {
+fn close_all(b: &mut Broker, reason: ExitReason) {
     let ids: Vec<u64> = b.trades.iter().map(|t| t.id).collect();
     for id in ids {
         b.close_trade_order(id, reason);
@@ -340,7 +386,7 @@ fn close_all(b: &mut Broker<'_>, reason: ExitReason) {
 /// bars' equity in one pass and returns the bar to go on from bar by bar: the signal bar, or the
 /// first whose equity is not positive (running out of money is handled there).
 fn quiet_stretch(
-    b: &Broker<'_>,
+    b: &Broker,
     bars: &Bars,
     from: usize,
     acts: impl Fn(usize) -> bool,
@@ -415,13 +461,18 @@ pub fn run_with(
         Evaluator::for_strategy(&scaled, strategy),
     )?;
     for t in run.trades.iter_mut().chain(run.open_trades.iter_mut()) {
-        t.size *= unit;
-        t.entry_price /= unit;
-        t.exit_price = t.exit_price.map(|p| p / unit);
-        t.sl = t.sl.map(|p| p / unit);
-        t.tp = t.tp.map(|p| p / unit);
+        unscale(t, unit);
     }
     Ok(run)
+}
+
+/// A trade made on prices scaled by `fractional_unit`, in the data's own units.
+pub(crate) fn unscale(t: &mut Trade, unit: f64) {
+    t.size *= unit;
+    t.entry_price /= unit;
+    t.exit_price = t.exit_price.map(|p| p / unit);
+    t.sl = t.sl.map(|p| p / unit);
+    t.tp = t.tp.map(|p| p / unit);
 }
 
 fn simulate(
@@ -437,9 +488,9 @@ fn simulate(
         s: strategy,
         plan,
         pending: None,
+        entries_from: entries_from(bars, s.trade_from),
     };
     let mut b = Broker::new(
-        bars,
         s.cash,
         s.commission,
         strategy.orders.fill == Fill::Close,
@@ -454,14 +505,10 @@ fn simulate(
     let mut bankrupt = false;
     let mut i = start;
     while i < len {
-        b.process_orders(i);
-        equity[i] = b.equity(i);
-        if equity[i] <= 0.0 {
-            out_of_money(&mut b, bars, i, &mut equity);
+        if !bar(&mut step, &mut b, bars, i, &mut equity) {
             bankrupt = true;
             break;
         }
-        step.next(&mut b, bars, i);
         i += 1;
         if i < len && step.quiet(&b) {
             let size = b.position_size();
@@ -494,8 +541,8 @@ fn simulate(
         if let Some(last) = len.checked_sub(1)
             && start < len
         {
-            b.process_orders(last);
-            equity[last] = b.equity(last);
+            b.process_orders(bars, last);
+            equity[last] = b.equity(bars, last);
             if equity[last] <= 0.0 {
                 out_of_money(&mut b, bars, last, &mut equity);
             }
@@ -514,7 +561,7 @@ fn simulate(
 
 /// Equity reached 0 at bar `i`: every trade closes at this close, cash and all later equity
 /// are 0.
-fn out_of_money(b: &mut Broker<'_>, bars: &Bars, i: usize, equity: &mut [f64]) {
+fn out_of_money(b: &mut Broker, bars: &Bars, i: usize, equity: &mut [f64]) {
     while !b.trades.is_empty() {
         b.close_trade(0, bars.close[i], i, ExitReason::OutOfMoney);
     }

@@ -23,6 +23,7 @@ pub mod html;
 pub mod indicators;
 pub mod report;
 mod resample;
+pub mod session;
 mod state;
 pub mod stats;
 pub mod sweep;

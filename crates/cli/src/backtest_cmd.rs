@@ -37,7 +37,12 @@ pub struct Options {
 ///
 /// # Errors
 /// [`UsageError`] naming the flag.
-pub fn settings(cash: f64, commission: f64, finalize: bool) -> Result<Settings, UsageError> {
+pub fn settings(
+    cash: f64,
+    commission: f64,
+    finalize: bool,
+    trade_from: Option<&str>,
+) -> Result<Settings, UsageError> {
     if !(cash.is_finite() && cash > 0.0) {
         return Err(UsageError(format!(
             "--cash {cash}: must be a positive amount"
@@ -48,10 +53,20 @@ pub fn settings(cash: f64, commission: f64, finalize: bool) -> Result<Settings, 
             "--commission {commission}: must be a fraction from 0 to below 1, e.g. 0.002"
         )));
     }
+    let trade_from = trade_from
+        .map(|t| {
+            backtest::parse_time(t).ok_or_else(|| {
+                UsageError(format!(
+                    "--trade-from {t}: not a time; write it as 2024-01-31, 2024-01-31 09:30 or 2024-01-31T09:30:00Z"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(Settings {
         cash,
         commission,
         finalize,
+        trade_from,
     })
 }
 

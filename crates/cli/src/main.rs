@@ -243,7 +243,12 @@ fn backtest_run(
     };
     Ok(Some(generate::BacktestRun {
         data,
-        settings: backtest_cmd::settings(run.cash, run.commission, run.finalize)?,
+        settings: backtest_cmd::settings(
+            run.cash,
+            run.commission,
+            run.finalize,
+            run.trade_from.as_deref(),
+        )?,
         trades: run.trades,
         report: run.report,
         load: run.load.into(),
@@ -262,6 +267,10 @@ struct RunArgs {
     /// Close trades still open at the end at the last bar's open, and count them.
     #[arg(long)]
     finalize: bool,
+    /// Decide no entry on a bar that opens before TIME (the bars before only feed the
+    /// indicators): a paper run's `live_from`, so its trades can be checked.
+    #[arg(long, value_name = "TIME")]
+    trade_from: Option<String>,
     /// Also write the backtest's trade list to this CSV file.
     #[arg(long)]
     trades: Option<PathBuf>,
@@ -520,7 +529,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => backtest_cmd::run_command(&backtest_cmd::Options {
             strategy,
             data,
-            settings: backtest_cmd::settings(run.cash, run.commission, run.finalize)?,
+            settings: backtest_cmd::settings(
+            run.cash,
+            run.commission,
+            run.finalize,
+            run.trade_from.as_deref(),
+        )?,
             json,
             trades: run.trades,
             report: run.report,

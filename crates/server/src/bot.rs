@@ -223,6 +223,7 @@ pub async fn create_backtest(State(g): State<Arc<Gateway>>, body: Bytes) -> Resp
         cash: req.cash.unwrap_or(10_000.0),
         commission: req.commission.unwrap_or(0.002),
         finalize: req.finalize,
+        trade_from: None,
     };
     if !(settings.cash.is_finite() && settings.cash > 0.0) {
         return bad("cash must be a positive amount");

@@ -85,6 +85,7 @@ fn trades_and_statistics_match_backtesting_py() {
                 cash: 10_000.0,
                 commission: 0.002,
                 finalize: false,
+                trade_from: None,
             },
         )
         .unwrap();

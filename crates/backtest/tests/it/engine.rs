@@ -35,6 +35,7 @@ fn smacross_10_30_matches_backtesting_py_test_suite() {
             cash: 10_000.0,
             commission: 0.0,
             finalize: true,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -95,6 +96,7 @@ fn next_open_fills_commission_on_both_legs_and_whole_units() {
             cash: 1000.0,
             commission: 0.01,
             finalize: false,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -132,6 +134,7 @@ fn a_stop_is_live_on_the_entry_bar_and_wins_a_tie_with_the_target() {
             cash: 1000.0,
             commission: 0.0,
             finalize: false,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -163,6 +166,7 @@ fn a_gap_through_the_stop_fills_at_the_open_and_a_short_mirrors() {
             cash: 1000.0,
             commission: 0.0,
             finalize: false,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -194,6 +198,7 @@ fn open_trades_stay_open_unless_finalized_at_the_last_open() {
             cash: 100.0,
             commission: 0.0,
             finalize: false,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -209,6 +214,7 @@ fn open_trades_stay_open_unless_finalized_at_the_last_open() {
             cash: 100.0,
             commission: 0.0,
             finalize: true,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -238,6 +244,7 @@ fn smacross_10_20_with_commission_matches_backtesting_py() {
             cash: 10_000.0,
             commission: 0.002,
             finalize: false,
+            trade_from: None,
         },
     )
     .unwrap();
@@ -262,6 +269,7 @@ fn statistics_match_backtesting_py_test_suite() {
             cash: 10_000.0,
             commission: 0.0,
             finalize: true,
+            trade_from: None,
         },
     )
     .unwrap();

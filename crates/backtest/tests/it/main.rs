@@ -16,5 +16,6 @@ mod eval;
 mod python_export;
 mod random_strategies;
 mod reference;
+mod session;
 mod sweep;
 mod talib_parity;

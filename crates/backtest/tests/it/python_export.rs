@@ -292,6 +292,7 @@ fn exported_strategies_trade_as_the_engine_under_backtesting_py() {
                     cash: 10_000.0,
                     commission: 0.002,
                     finalize: *finalize,
+                    trade_from: None,
                 },
             )
             .unwrap_or_else(|e| panic!("{what}: {e}"));

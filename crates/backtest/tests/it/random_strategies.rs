@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::reference::python;
 
 /// How many strategies are drawn.
-const CASES: usize = 40;
+pub(crate) const CASES: usize = 40;
 
 /// The `[rules]` of rule set `n`; whether it trades short.
 fn rules(t: &mut String, n: u8) -> bool {
@@ -63,7 +63,7 @@ fn rules(t: &mut String, n: u8) -> bool {
     !entry_short.is_empty()
 }
 
-fn toml_for(parts: &Parts, i: usize) -> String {
+pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     let mut t = format!("name = \"random_{i:02}\"\n[indicators]\n");
     t.push_str("rsi = \"rsi(close, 14)\"\natr = \"atr(14)\"\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n");
     let shorts = rules(&mut t, parts.rules);
@@ -156,20 +156,20 @@ fn toml_for(parts: &Parts, i: usize) -> String {
 }
 
 #[derive(Debug, Clone)]
-struct Parts {
-    rules: u8,
-    sizing: u8,
-    stop: u8,
-    target: u8,
-    trailing: u8,
-    max_bars: u32,
-    order: u8,
-    on_close: bool,
-    fractional: bool,
-    k: u32,
+pub(crate) struct Parts {
+    pub(crate) rules: u8,
+    pub(crate) sizing: u8,
+    pub(crate) stop: u8,
+    pub(crate) target: u8,
+    pub(crate) trailing: u8,
+    pub(crate) max_bars: u32,
+    pub(crate) order: u8,
+    pub(crate) on_close: bool,
+    pub(crate) fractional: bool,
+    pub(crate) k: u32,
 }
 
-fn parts() -> impl Strategy<Value = Parts> {
+pub(crate) fn parts() -> impl Strategy<Value = Parts> {
     (
         (0u8..5, 0u8..3, 0u8..3, 0u8..3, 0u8..3),
         (

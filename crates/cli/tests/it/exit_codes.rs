@@ -107,6 +107,12 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
             &["--cash -5: must be a positive amount"],
         ),
         case(
+            "--trade-from not a time",
+            &["backtest", "ok.toml", "--data", &data, "--trade-from", "soon"],
+            1,
+            &["--trade-from soon: not a time"],
+        ),
+        case(
             "zero cash",
             &["backtest", "ok.toml", "--data", &data, "--cash", "0"],
             1,

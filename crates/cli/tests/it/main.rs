@@ -437,6 +437,26 @@ fn backtest_reproduces_backtesting_py_and_writes_the_trade_list() {
     let csv = std::fs::read_to_string(dir.path().join("trades.csv")).unwrap();
     assert_eq!(csv.lines().count(), 67);
 
+    // --trade-from: the bars before only feed the indicators.
+    let out = botforge(
+        dir.path(),
+        &[
+            "backtest",
+            "sma.toml",
+            "--data",
+            &data,
+            "--trade-from",
+            "2010-01-01",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let gated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = gated["trade_list"][0]["entry_time"].as_str().unwrap();
+    assert!(first > "2010-01-01", "{first}");
+    assert!(gated["trades"].as_u64().unwrap() < 60);
+
     let table = text(&botforge(dir.path(), &["backtest", "sma.toml", "--data", &data], &[]).stdout);
     assert!(table.contains("# Trades"), "{table}");
 }
