@@ -430,7 +430,8 @@ impl Broker {
                 let plus_fee = adjusted + self.fee(order.size, price) / order.size.abs();
                 let mut size = order.size;
                 if -1.0 < size && size < 1.0 {
-                    let units = floordiv(self.margin_available(bars, i) * size.abs(), plus_fee).trunc();
+                    let units =
+                        floordiv(self.margin_available(bars, i) * size.abs(), plus_fee).trunc();
                     if units == 0.0 || !units.is_finite() {
                         // Not enough margin for one unit: the broker cancels it.
                         self.remove_order(id);

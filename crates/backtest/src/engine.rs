@@ -130,11 +130,7 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub(crate) fn new(
-        ev: &mut Evaluator<'_>,
-        s: &Strategy,
-        len: usize,
-    ) -> Result<Plan, EvalError> {
+    pub(crate) fn new(ev: &mut Evaluator<'_>, s: &Strategy, len: usize) -> Result<Plan, EvalError> {
         let (r, k, o) = (&s.rules, &s.risk, &s.orders);
         Ok(Plan {
             entry_long: Rule::new(ev, r.entry_long.as_ref(), len)?,
@@ -288,14 +284,7 @@ impl Step<'_> {
     }
 
     /// Places an entry (replacing a waiting one) when its prices are usable.
-    fn enter(
-        &mut self,
-        b: &mut Broker,
-        bars: &Bars,
-        long: bool,
-        i: usize,
-        st: &PosState,
-    ) {
+    fn enter(&mut self, b: &mut Broker, bars: &Bars, long: bool, i: usize, st: &PosState) {
         let close = bars.close[i];
         if let Some((id, _)) = self.pending.take()
             && b.is_pending(id)
@@ -490,11 +479,7 @@ fn simulate(
         pending: None,
         entries_from: entries_from(bars, s.trade_from),
     };
-    let mut b = Broker::new(
-        s.cash,
-        s.commission,
-        strategy.orders.fill == Fill::Close,
-    );
+    let mut b = Broker::new(s.cash, s.commission, strategy.orders.fill == Fill::Close);
     // Warm-up bars hold the cash (backtesting.py back-fills the first recorded equity, which is
     // the cash); every later bar is written by the loop.
     let mut equity = vec![0.0; len];

@@ -228,13 +228,7 @@ impl Session {
             pending: self.pending,
             entries_from: entries_from(&self.bars, self.settings.trade_from),
         };
-        let alive = bar(
-            &mut step,
-            &mut self.broker,
-            &self.bars,
-            i,
-            &mut self.equity,
-        );
+        let alive = bar(&mut step, &mut self.broker, &self.bars, i, &mut self.equity);
         self.pending = step.pending;
         drop(step);
         self.stopped = !alive;

@@ -15,7 +15,12 @@ use strategy::{Arg, Func, Strategy, parse};
 use crate::random_strategies::{CASES, parts, toml_for};
 
 fn sample(file: &str) -> Bars {
-    load_csv(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join(file)).unwrap()
+    load_csv(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(file),
+    )
+    .unwrap()
 }
 
 /// A seeded random walk of hourly bars with weekend holes (so `tf('D')` and `tf('W-FRI')`
@@ -103,7 +108,9 @@ fn same_run(what: &str, s: &Session, batch: &Run) {
 fn a_session_fed_bar_by_bar_trades_as_the_batch_backtest() {
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
     );
     let goog = sample("GOOG.csv");
     let goog = prefix(&goog, 700);
@@ -242,7 +249,10 @@ fn every_function_on_a_growing_prefix_equals_its_full_data_values() {
     let mut ev = Evaluator::new(&full);
     let whole: Vec<Series> = calls
         .iter()
-        .map(|c| ev.eval(&parse(c).unwrap()).unwrap_or_else(|e| panic!("{c}: {e}")))
+        .map(|c| {
+            ev.eval(&parse(c).unwrap())
+                .unwrap_or_else(|e| panic!("{c}: {e}"))
+        })
         .collect();
     for n in 1..=full.len() {
         let part = prefix(&full, n);

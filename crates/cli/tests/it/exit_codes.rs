@@ -108,7 +108,14 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
         ),
         case(
             "--trade-from not a time",
-            &["backtest", "ok.toml", "--data", &data, "--trade-from", "soon"],
+            &[
+                "backtest",
+                "ok.toml",
+                "--data",
+                &data,
+                "--trade-from",
+                "soon",
+            ],
             1,
             &["--trade-from soon: not a time"],
         ),

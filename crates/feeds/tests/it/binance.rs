@@ -1,0 +1,172 @@
+//! The Binance feed: closed bars from the stream, warm-up and holes over REST, gaps,
+//! duplicates, reconnects, rate limits, pings.
+
+use std::time::Duration;
+
+use exchange_sim::{Faults, Market};
+use feeds::binance::{BinanceFeed, Config, Endpoint};
+use feeds::{Event, Feed as _, FeedError, Interval, Source};
+
+use crate::minutes;
+
+async fn sim(n: usize, start: usize, speed: f64, faults: &str) -> exchange_sim::ExchangeHandle {
+    let market = Market::new(
+        minutes(n, 7),
+        "BTCUSDT",
+        "1m",
+        60_000,
+        start,
+        speed,
+        Faults::parse(faults).unwrap(),
+    );
+    exchange_sim::spawn(market, "127.0.0.1:0", Duration::from_millis(50))
+        .await
+        .unwrap()
+}
+
+fn config(url: &str) -> Config {
+    let mut c = Config::new(
+        Endpoint::parse(url).unwrap(),
+        "BTCUSDT",
+        Interval::parse("1m").unwrap(),
+    );
+    c.tick = Duration::from_millis(100);
+    c.request_timeout = Duration::from_secs(5);
+    c
+}
+
+/// Events until a live bar at or after `until_ms`, bounded.
+async fn collect(feed: &mut BinanceFeed, until_ms: i64) -> Vec<Event> {
+    let mut out = Vec::new();
+    let bounded = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let e = feed.next().await.unwrap();
+            let done =
+                matches!(&e, Event::Bar { kline, warmup: false, .. } if kline.open_ms >= until_ms);
+            out.push(e);
+            if done {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(bounded.is_ok(), "no bar at {until_ms} within 60 s: {out:?}");
+    out
+}
+
+fn bars(events: &[Event]) -> Vec<(i64, String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Bar { kline, warmup, .. } => Some((kline.open_ms, kline.close.clone(), *warmup)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_clean_stream_gives_the_warm_up_then_every_closed_bar_once() {
+    let data = minutes(400, 7);
+    let ex = sim(400, 100, 40.0, "").await;
+    let mut cfg = config(&ex.url());
+    cfg.warmup = 30;
+    let mut feed = BinanceFeed::start(cfg).await.unwrap();
+    let events = collect(&mut feed, data.epoch_ms[170]).await;
+    let got = bars(&events);
+    let warm: Vec<_> = got.iter().filter(|b| b.2).collect();
+    assert_eq!(warm.len(), 30);
+    let first_live = got.iter().position(|b| !b.2).unwrap();
+    let i0 = data
+        .epoch_ms
+        .iter()
+        .position(|&t| t == got[first_live].0)
+        .unwrap();
+    assert!(i0 >= 100, "the first live bar closed after the start: {i0}");
+    for (k, b) in got.iter().enumerate() {
+        let i = i0 + k - first_live;
+        assert_eq!(b.0, data.epoch_ms[i], "bar {k}");
+        assert_eq!(b.1.parse::<f64>().unwrap(), data.close[i], "bar {k}");
+    }
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, Event::Gap { .. } | Event::Duplicate { .. }))
+    );
+    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", ex.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stats["pongs"].as_u64().unwrap() > 0,
+        "pings are answered: {stats}"
+    );
+    assert_eq!(stats["ping_timeouts"], 0, "{stats}");
+}
+
+#[tokio::test]
+async fn faults_cost_nothing_every_bar_once_in_order_and_true_gaps_reported() {
+    let data = minutes(400, 7);
+    let ex = sim(
+        400,
+        100,
+        40.0,
+        "drop_final=5,duplicate=7,disconnect=23,gap=150-152,rate_limit=9",
+    )
+    .await;
+    let mut feed = BinanceFeed::start(config(&ex.url())).await.unwrap();
+    let events = collect(&mut feed, data.epoch_ms[230]).await;
+    let got = bars(&events);
+    let i0 = data.epoch_ms.iter().position(|&t| t == got[0].0).unwrap();
+    let want: Vec<i64> = (i0..=230)
+        .filter(|i| !(150..=152).contains(i))
+        .map(|i| data.epoch_ms[i])
+        .collect();
+    let times: Vec<i64> = got.iter().map(|b| b.0).collect();
+    assert_eq!(
+        times, want,
+        "every bar once, in order, the hidden ones absent"
+    );
+    assert!(
+        events.iter().any(|e| *e
+            == Event::Gap {
+                from_ms: data.epoch_ms[150],
+                to_ms: data.epoch_ms[152]
+            }),
+        "the true gap is reported: {events:?}"
+    );
+    let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    assert!(count(|e| matches!(e, Event::Duplicate { differs: false, .. })) > 0);
+    assert!(count(|e| matches!(e, Event::Connected { reconnect: true })) > 0);
+    assert!(
+        count(|e| matches!(
+            e,
+            Event::Bar {
+                source: Source::Rest,
+                warmup: false,
+                ..
+            }
+        )) > 0,
+        "dropped finals were backfilled over REST"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_symbol_is_refused_and_a_dead_exchange_is_unreachable() {
+    let ex = sim(50, 10, 10.0, "").await;
+    let mut cfg = config(&ex.url());
+    cfg.symbol = "NOPEUSDT".to_owned();
+    let e = BinanceFeed::start(cfg).await.err().unwrap();
+    assert!(matches!(e, FeedError::UnknownSymbol { .. }), "{e}");
+    assert!(e.to_string().contains("NOPEUSDT"), "{e}");
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let mut cfg = config(&url);
+    cfg.start_retry = Duration::from_millis(600);
+    let e = BinanceFeed::start(cfg).await.err().unwrap();
+    assert!(e.is_unreachable(), "{e}");
+    assert!(e.to_string().contains(&url), "{e}");
+}
