@@ -2,7 +2,11 @@
 #![expect(
     clippy::unwrap_used,
     clippy::panic,
-    reason = "test code: a failure is the test's answer"
+    clippy::float_cmp,
+    clippy::missing_panics_doc,
+    clippy::many_single_char_names,
+    clippy::cast_possible_wrap,
+    reason = "test code: a failure is the test's answer; prices compared exactly on purpose; o h l c"
 )]
 
 mod binance;
