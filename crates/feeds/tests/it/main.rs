@@ -1,7 +1,6 @@
 //! The feeds against the simulated exchange over real sockets on 127.0.0.1.
 #![expect(
     clippy::unwrap_used,
-    clippy::panic,
     clippy::float_cmp,
     clippy::missing_panics_doc,
     clippy::many_single_char_names,
