@@ -13,8 +13,8 @@ fn opt(v: Option<f64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
 
-/// A trade size: an integer when whole (the usual case), else the fraction of units.
-fn size_json(size: f64) -> Value {
+/// A trade size as JSON: an integer when whole (the usual case), else the fraction of units.
+pub fn size_json(size: f64) -> Value {
     if size.fract() == 0.0 && size.abs() < 9.0e15 {
         #[expect(
             clippy::cast_possible_truncation,
@@ -27,7 +27,8 @@ fn size_json(size: f64) -> Value {
     }
 }
 
-fn trade_json(bars: &Bars, t: &Trade) -> Value {
+/// One trade as `trade_list` and `open_trades` show it.
+pub fn trade_json(bars: &Bars, t: &Trade) -> Value {
     let mut v = json!({
         "entry_bar": t.entry_bar,
         "entry_time": bars.time.at(t.entry_bar),

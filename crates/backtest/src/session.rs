@@ -189,6 +189,13 @@ impl Session {
         self.settings
     }
 
+    /// Moves the time from which entries may be decided (`trade_from`). Only the bars to come
+    /// are affected, so a run that held every entry back through its warm-up and then opens
+    /// at its first live bar trades as a backtest with `trade_from` at that bar.
+    pub fn set_trade_from(&mut self, trade_from: Option<i64>) {
+        self.settings.trade_from = trade_from;
+    }
+
     /// Appends one closed bar and runs the loop on it.
     ///
     /// # Errors
@@ -334,7 +341,7 @@ impl Session {
 
     /// Signed position size now (units of the asset).
     pub fn position_size(&self) -> f64 {
-        self.open_trades().iter().map(|t| t.size).sum()
+        self.open_trades().iter().map(|t| t.size).sum::<f64>() + 0.0
     }
 
     /// The session's bars, in their traded scale (for the evaluator and the reports).

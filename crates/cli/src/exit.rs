@@ -61,6 +61,15 @@ fn decide(e: &(dyn std::error::Error + 'static)) -> Option<Class> {
     {
         return Some(User);
     }
+    if let Some(p) = e.downcast_ref::<paper::PaperError>() {
+        return Some(if p.is_upstream() { Upstream } else { User });
+    }
+    if let Some(f) = e.downcast_ref::<feeds::FeedError>() {
+        return Some(match f {
+            feeds::FeedError::Unreachable { .. } | feeds::FeedError::Protocol { .. } => Upstream,
+            _ => User,
+        });
+    }
     if let Some(s) = e.downcast_ref::<secrets::SecretsError>() {
         return Some(match s {
             // The store answered, and what it said is about the user's settings.

@@ -16,6 +16,7 @@ mod exit;
 mod export;
 mod generate;
 mod keys;
+mod run_cmd;
 mod serve;
 
 use std::io::IsTerminal;
@@ -191,6 +192,22 @@ enum Command {
     /// and BOTFORGE_CLIENT_TOKENS (comma-separated, or @file); BOTFORGE_ADMIN_TOKEN turns on
     /// POST /v1/keys/{key_id}/enable|disable. Without tokens it only listens on loopback.
     Serve(ServeArgs),
+    /// Run a strategy on a live market feed with a paper account, trade for trade equal to
+    /// its backtest on the bars it saw; resumable (DESIGN.md §8).
+    ///
+    /// botforge run BOT.toml --symbol BTCUSDT --interval 1m journals every closed bar and what
+    /// it did in runs/NAME-SYMBOL-INTERVAL; the same command resumes after a stop or a crash.
+    /// --replay [DATA] plays a data file (the bundled sample without one) as the feed.
+    #[command(args_conflicts_with_subcommands = true)]
+    Run {
+        #[command(subcommand)]
+        command: Option<run_cmd::RunCommand>,
+        #[command(flatten)]
+        args: run_cmd::LiveArgs,
+    },
+    /// Run a local fake Binance (REST klines and the kline stream) replaying a data file at a
+    /// chosen speed, with faults, for `run --endpoint http://ADDR`.
+    SimExchange(run_cmd::SimExchangeArgs),
     /// Run the local Gemini API simulator (point GEMINI_BASE_URL at it).
     ///
     /// It answers the native and OpenAI-compatible routes like the real service: per-project
@@ -507,6 +524,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => keys::models(json).await,
         Command::Sim { bind, config } => sim(&bind, config.as_deref()).await,
         Command::Serve(args) => serve::run(args.into()).await,
+        Command::Run {
+            command: Some(c), ..
+        } => run_cmd::command(c),
+        Command::Run {
+            command: None,
+            args,
+        } => Box::pin(run_cmd::run(args)).await,
+        Command::SimExchange(args) => run_cmd::sim_exchange(args).await,
         Command::Eval { data, exprs, load } => {
             eval::run(&data, &exprs, &load.into()).map(|()| ExitCode::SUCCESS)
         }
