@@ -155,3 +155,44 @@ impl Market {
         pick.into_iter().map(|i| self.row(i)).collect()
     }
 }
+
+/// `n` bars of a seeded random walk, `iv_ms` apart from `start_ms` (prices with 2 decimals),
+/// for demos and tests of anything that reads the simulated exchange.
+///
+/// # Panics
+/// Never: the generated text is always a valid data file.
+pub fn walk(n: usize, seed: u64, start_ms: i64, iv_ms: i64) -> Bars {
+    use std::fmt::Write as _;
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % 10_000) as f64 / 10_000.0
+    };
+    let mut text = String::from("time,Open,High,Low,Close,Volume\n");
+    let mut price = 100.0_f64;
+    for i in 0..n {
+        let ms = start_ms + i64::try_from(i).unwrap_or(i64::MAX / 2) * iv_ms;
+        let time = chrono_iso(ms);
+        let open = price;
+        let close = (open * (1.0 + (next() - 0.5) * 0.01)).max(1.0);
+        let high = open.max(close) * (1.0 + next() * 0.002);
+        let low = open.min(close) * (1.0 - next() * 0.002);
+        let _ = writeln!(
+            text,
+            "{time},{open:.2},{high:.2},{low:.2},{close:.2},{:.3}",
+            10.0 + next()
+        );
+        price = (close * 100.0).round() / 100.0;
+    }
+    #[expect(clippy::expect_used, reason = "the text written above is always valid")]
+    backtest::parse_csv("walk.csv", &text).expect("a generated walk")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of an epoch-ms time.
+fn chrono_iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}

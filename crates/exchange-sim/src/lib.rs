@@ -9,6 +9,6 @@ mod clock;
 mod faults;
 mod server;
 
-pub use clock::Market;
+pub use clock::{Market, walk};
 pub use faults::{FaultError, Faults};
 pub use server::{ExchangeHandle, spawn};

@@ -1,0 +1,156 @@
+//! Restarts: a journal cut at every write boundary of a bar and at seeded random bytes
+//! resumes to exactly the uninterrupted run; other strategies, other settings and changed
+//! records are refused with nothing written.
+
+use std::path::Path;
+
+use feeds::replay::ReplayFeed;
+use paper::PaperError;
+use paper::manifest::FeedSpec;
+use paper::runner::{self, Spec};
+use paper::status::RunDir;
+use serde_json::Value;
+
+use crate::{STRATEGIES, minutes, spec};
+
+fn replay_spec() -> FeedSpec {
+    FeedSpec {
+        kind: "replay".to_owned(),
+        endpoint: None,
+        symbol: "walk".to_owned(),
+        interval: "replay".to_owned(),
+        data: Some("walk.csv".to_owned()),
+        warmup: 20,
+    }
+}
+
+/// Runs (or resumes) `s` to the end of the data.
+async fn run_to_end(s: &Spec, data: &backtest::Bars) -> Result<(), PaperError> {
+    let (after, _) = runner::preflight(s)?;
+    let feed = ReplayFeed::new(data.clone(), 20, None, after);
+    let p = runner::prepare(s)?;
+    let mut out = Vec::new();
+    runner::run(p, s.clone(), feed, &mut out, std::future::pending()).await?;
+    Ok(())
+}
+
+fn bars_and_trades(dir: &Path) -> (Vec<Value>, Value) {
+    let r = RunDir::read(dir).unwrap();
+    let bars = r
+        .of_kind("bar")
+        .map(|b| {
+            let mut b = b.clone();
+            b.remove("seq");
+            b.remove("crc");
+            Value::Object(b)
+        })
+        .collect();
+    let status = r.status().unwrap();
+    (bars, status["trade_list"].clone())
+}
+
+/// Seeded offsets: xorshift over the journal's length.
+fn offsets(len: usize, n: usize, seed: u64) -> Vec<usize> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            usize::try_from(x % len as u64).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_journal_cut_anywhere_resumes_to_the_uninterrupted_run() {
+    let data = minutes(160, 5);
+    let root = tempfile::tempdir().unwrap();
+    for (name, text) in [STRATEGIES[1], STRATEGIES[2]] {
+        let whole = root.path().join(format!("{name}-whole"));
+        let s = spec(&whole, name, text, replay_spec());
+        run_to_end(&s, &data).await.unwrap();
+        let (bars, trades) = bars_and_trades(&whole);
+        assert_eq!(bars.len(), 160);
+        assert!(trades.as_array().unwrap().len() >= 3, "{name}: {trades}");
+        let journal = std::fs::read(whole.join("journal.jsonl")).unwrap();
+        // Every line boundary of the last bars, and seeded random bytes anywhere.
+        let mut cuts: Vec<usize> = journal
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .rev()
+            .take(40)
+            .collect();
+        cuts.extend(offsets(journal.len(), 40, 0x5eed ^ name.len() as u64));
+        for cut in cuts {
+            let dir = root.path().join(format!("{name}-cut-{cut}"));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::copy(whole.join("run.toml"), dir.join("run.toml")).unwrap();
+            std::fs::write(dir.join("journal.jsonl"), &journal[..cut]).unwrap();
+            let s = spec(&dir, name, text, replay_spec());
+            run_to_end(&s, &data)
+                .await
+                .unwrap_or_else(|e| panic!("{name} cut at {cut}: {e}"));
+            let (b, t) = bars_and_trades(&dir);
+            assert_eq!(b, bars, "{name} cut at {cut}: bars");
+            assert_eq!(t, trades, "{name} cut at {cut}: trades");
+            assert_eq!(RunDir::read(&dir).unwrap().verify().unwrap(), None);
+            // Nothing complete that was journaled before the cut was rewritten.
+            let after = std::fs::read(dir.join("journal.jsonl")).unwrap();
+            let kept = journal[..cut]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            assert_eq!(&after[..kept], &journal[..kept], "{name} cut at {cut}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_strategies_settings_and_changed_records_are_refused() {
+    let data = minutes(80, 9);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    let (name, text) = STRATEGIES[0];
+    let s = spec(&dir, name, text, replay_spec());
+    run_to_end(&s, &data).await.unwrap();
+    let before = std::fs::read(dir.join("journal.jsonl")).unwrap();
+
+    let other = spec(&dir, "brackets", STRATEGIES[1].1, replay_spec());
+    let e = runner::preflight(&other).err().unwrap().to_string();
+    assert!(
+        e.contains("another strategy file") && e.contains("--new"),
+        "{e}"
+    );
+    let mut cash = s.clone();
+    cash.cash = 5_000.0;
+    let e = runner::preflight(&cash).err().unwrap().to_string();
+    assert!(e.contains("--cash was 10000"), "{e}");
+    assert_eq!(std::fs::read(dir.join("journal.jsonl")).unwrap(), before);
+
+    // A fill changed (with a valid checksum) no longer matches its replay.
+    let text_j = String::from_utf8(before.clone()).unwrap();
+    let line = text_j
+        .lines()
+        .find(|l| l.contains("\"kind\":\"fill\""))
+        .unwrap();
+    let mut rec: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+    let price = rec["price"].as_f64().unwrap();
+    rec.insert("price".to_owned(), Value::from(price + 1.0));
+    rec.remove("crc");
+    let body = Value::Object(rec.clone()).to_string();
+    let crc = crc32fast::hash(body.as_bytes());
+    let forged = format!("{},\"crc\":\"{crc:08x}\"}}", &body[..body.len() - 1]);
+    std::fs::write(dir.join("journal.jsonl"), text_j.replace(line, &forged)).unwrap();
+    let e = runner::prepare(&s).err().unwrap();
+    assert!(matches!(e, PaperError::Mismatch { .. }), "{e}");
+
+    // --new moves the old run aside, nothing lost.
+    let mut fresh = other.clone();
+    fresh.new = true;
+    run_to_end(&fresh, &data).await.unwrap();
+    assert!(dir.join("previous-1").join("journal.jsonl").exists());
+    assert_eq!(RunDir::read(&dir).unwrap().manifest.name, "brackets");
+}
