@@ -214,16 +214,30 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
             args.warmup
         };
         cfg.after = after;
-        if let Some(ms) = std::env::var("BOTFORGE_RUN_TICK_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
+        // How often a quiet stream's exchange clock is read, and how long an exchange that
+        // cannot be reached at start is retried (tests and demos shorten both).
+        if let Some(ms) = env_u64("BOTFORGE_RUN_TICK_MS")? {
             cfg.tick = Duration::from_millis(ms.max(10));
+        }
+        if let Some(secs) = env_u64("BOTFORGE_RUN_START_RETRY_SECS")? {
+            cfg.start_retry = Duration::from_secs(secs.min(60));
         }
         let live = BinanceFeed::start(cfg)
             .await
             .map_err(|e| paper_error(e.into()))?;
         Box::pin(go(spec, live)).await
+    }
+}
+
+/// A whole-number variable, when set.
+fn env_u64(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| usage(format!("{name}={v}: a whole number"))),
+        Err(_) => Ok(None),
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::json;
 mod exit_codes;
 mod house;
 mod keys;
+mod paper;
 mod quickstart;
 mod report;
 mod serving;
