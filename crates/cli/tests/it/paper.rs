@@ -2,6 +2,13 @@
 //! sim-exchange` over real sockets, killed with SIGKILL at seeded points and restarted, ended
 //! with SIGTERM; bad input exits 1 with nothing written, a dead exchange exits 2.
 
+#![expect(
+    clippy::many_single_char_names,
+    clippy::cast_possible_truncation,
+    clippy::disallowed_methods,
+    reason = "separate processes killed after real delays; d(ir), s(tatus), b(acktest), v(erify), e(xport): the test's short names; counts far below 2^32"
+)]
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -75,48 +82,8 @@ fn a_replay_of_the_bundled_sample_runs_offline_and_equals_its_backtest() {
     assert_eq!(status(d, run)["trade_list"], s["trade_list"]);
 }
 
-#[test]
-fn a_run_on_sim_exchange_equals_the_backtest_of_its_exported_bars_and_bad_input_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("cross.toml"), CROSS).unwrap();
-    std::fs::write(
-        d.join("bad.toml"),
-        "name = \"bad\"\n[rules]\nentry_long = \"rsi(close) <\"\n",
-    )
-    .unwrap();
-    walk_csv(&d.join("walk.csv"), 600, 3);
-    let _ex_guard;
-    let url = {
-        let ex = listening(
-            Command::new(env!("CARGO_BIN_EXE_botforge"))
-                .args([
-                    "sim-exchange",
-                    "--data",
-                    "walk.csv",
-                    "--symbol",
-                    "BTCUSDT",
-                    "--interval",
-                    "1m",
-                    "--speed",
-                    "40",
-                    "--start",
-                    "100",
-                    "--bind",
-                    "127.0.0.1:0",
-                    "--ping-secs",
-                    "0.2",
-                    "--faults",
-                    "drop_final=7,duplicate=5,disconnect=29",
-                ])
-                .current_dir(d)
-                .env_clear(),
-        );
-        let u = ex.base.clone();
-        _ex_guard = ex;
-        u
-    };
-    let env = [("BOTFORGE_RUN_TICK_MS", "100")];
+/// Bad input exits 1 and a dead exchange 2; nothing is written for any of them.
+fn bad_input_exits_1_and_a_dead_exchange_2(d: &Path, url: &str, env: &[(&str, &str)]) {
     for (what, args, says) in [
         (
             "unknown interval",
@@ -129,9 +96,9 @@ fn a_run_on_sim_exchange_equals_the_backtest_of_its_exported_bars_and_bad_input_
             "NOPEUSDT",
         ),
     ] {
-        let mut a = vec!["run", "cross.toml", "--endpoint", &url];
+        let mut a = vec!["run", "cross.toml", "--endpoint", url];
         a.extend(args);
-        let out = botforge(d, &a, &env);
+        let out = botforge(d, &a, env);
         assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains(says),
@@ -146,13 +113,13 @@ fn a_run_on_sim_exchange_equals_the_backtest_of_its_exported_bars_and_bad_input_
             "run",
             "bad.toml",
             "--endpoint",
-            &url,
+            url,
             "--symbol",
             "BTCUSDT",
             "--interval",
             "1m",
         ],
-        &env,
+        env,
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
@@ -185,7 +152,51 @@ fn a_run_on_sim_exchange_equals_the_backtest_of_its_exported_bars_and_bad_input_
         text(&out.stderr)
     );
     assert!(!d.join("runs").exists());
+}
 
+/// `botforge sim-exchange` on `walk.csv` in `d`, with faults.
+fn sim_exchange(d: &Path) -> crate::Listening {
+    listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args([
+                "sim-exchange",
+                "--data",
+                "walk.csv",
+                "--symbol",
+                "BTCUSDT",
+                "--interval",
+                "1m",
+                "--speed",
+                "40",
+                "--start",
+                "100",
+                "--bind",
+                "127.0.0.1:0",
+                "--ping-secs",
+                "0.2",
+                "--faults",
+                "drop_final=7,duplicate=5,disconnect=29",
+            ])
+            .current_dir(d)
+            .env_clear(),
+    )
+}
+
+#[test]
+fn a_run_on_sim_exchange_equals_the_backtest_of_its_exported_bars_and_bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("cross.toml"), CROSS).unwrap();
+    std::fs::write(
+        d.join("bad.toml"),
+        "name = \"bad\"\n[rules]\nentry_long = \"rsi(close) <\"\n",
+    )
+    .unwrap();
+    walk_csv(&d.join("walk.csv"), 600, 3);
+    let ex = sim_exchange(d);
+    let url = ex.base.clone();
+    let env = [("BOTFORGE_RUN_TICK_MS", "100")];
+    bad_input_exits_1_and_a_dead_exchange_2(d, &url, &env);
     let out = botforge(
         d,
         &[
@@ -326,17 +337,13 @@ fn sigkill_at_seeded_points_then_the_same_command_ends_as_the_uninterrupted_run(
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        match done {
-            Some(st) => {
-                assert!(st.success());
-                break;
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-            }
+        if let Some(st) = done {
+            assert!(st.success());
+            break;
         }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
     }
     assert!(kills >= 2, "{kills} kills");
     assert_eq!(outcome(d, "killed"), want, "after {kills} SIGKILLs");
