@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -51,6 +52,9 @@ pub struct LiveArgs {
     /// End at the first bar that opens at or after this time (RFC 3339).
     #[arg(long, value_name = "RFC3339")]
     pub until: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// Print JSON Lines: one object per fill, closed trade or order.
     #[arg(long)]
     pub json: bool,
@@ -195,6 +199,16 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         json: args.json,
     };
     let (after, went_live) = runner::preflight(&spec).map_err(paper_error)?;
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let listener = paper::metrics::bind(addr).await.map_err(paper_error)?;
+            let m = Arc::new(paper::metrics::RunMetrics::new());
+            eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+            paper::metrics::serve(listener, Arc::clone(&m));
+            Some(m)
+        }
+        None => None,
+    };
     if feed.kind == "replay" {
         let bars = match &feed.data {
             Some(d) => backtest::load(Path::new(d), &backtest::LoadOptions::default())?.0,
@@ -202,7 +216,7 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         };
         // The file's first --warmup bars are the warm-up; a resumed run skips what it saw.
         let live = ReplayFeed::new(bars, args.warmup, args.speed, after);
-        Box::pin(go(spec, live)).await
+        Box::pin(go(spec, live, metrics)).await
     } else {
         let endpoint = Endpoint::parse(&args.endpoint).map_err(|e| usage(e.to_string()))?;
         let interval = Interval::parse(&feed.interval).map_err(|e| usage(e.to_string()))?;
@@ -225,7 +239,7 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         let live = BinanceFeed::start(cfg)
             .await
             .map_err(|e| paper_error(e.into()))?;
-        Box::pin(go(spec, live)).await
+        Box::pin(go(spec, live, metrics)).await
     }
 }
 
@@ -250,7 +264,11 @@ fn paper_error(e: paper::PaperError) -> anyhow::Error {
     }
 }
 
-async fn go(spec: Spec, feed: impl feeds::Feed) -> anyhow::Result<ExitCode> {
+async fn go(
+    spec: Spec,
+    feed: impl feeds::Feed,
+    metrics: Option<Arc<paper::metrics::RunMetrics>>,
+) -> anyhow::Result<ExitCode> {
     let dir = spec.dir.clone();
     let prepared = runner::prepare(&spec).map_err(paper_error)?;
     if let Some(w) = &prepared.warning {
@@ -265,7 +283,7 @@ async fn go(spec: Spec, feed: impl feeds::Feed) -> anyhow::Result<ExitCode> {
         );
     }
     let mut out = std::io::stdout().lock();
-    let ended = runner::run(prepared, spec, feed, &mut out, shutdown()).await;
+    let ended = runner::run(prepared, spec, feed, &mut out, metrics, shutdown()).await;
     drop(out);
     let ended = ended.map_err(paper_error)?;
     let status = RunDir::read(&dir)

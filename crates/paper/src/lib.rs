@@ -6,6 +6,7 @@
 
 pub mod journal;
 pub mod manifest;
+pub mod metrics;
 mod records;
 pub mod runner;
 pub mod status;

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use backtest::engine::Settings;
 use backtest::session::Session;
@@ -14,6 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::PaperError;
 use crate::journal::{Journal, Opened, Record};
 use crate::manifest::{FeedSpec, Manifest, sha256};
+use crate::metrics::RunMetrics;
 use crate::records::{self, kline_of, label, object};
 
 /// What a run is asked to do.
@@ -349,6 +351,7 @@ struct Live<'o, W: Write> {
     dir: PathBuf,
     /// The output failed: print no more.
     quiet: bool,
+    metrics: Option<Arc<RunMetrics>>,
 }
 
 impl<W: Write> Live<'_, W> {
@@ -381,6 +384,9 @@ impl<W: Write> Live<'_, W> {
         self.p.journal.append(&all, true)?;
         self.p.last_ms = Some(k.open_ms);
         self.p.live_bars += u64::from(!warmup);
+        if let Some(m) = &self.metrics {
+            observe_bar(m, k, source, warmup, &a, self.p.session.position_size());
+        }
         if a.changed()
             && !self.quiet
             && let Err(e) = print(self.out, self.spec.json, &label(k.open_ms), &derived)
@@ -394,6 +400,62 @@ impl<W: Write> Live<'_, W> {
 
     fn note(&mut self, record: Value) -> Result<(), PaperError> {
         self.p.journal.append(&[object(record)], false)
+    }
+}
+
+/// A bar's metrics: its source, close time and lag, what it placed and closed, equity.
+fn observe_bar(
+    m: &RunMetrics,
+    k: &Kline,
+    source: Source,
+    warmup: bool,
+    a: &backtest::session::Advance,
+    position: f64,
+) {
+    m.bars
+        .get_or_create(&vec![("source", source.name().to_owned())])
+        .inc();
+    if source == Source::Rest && !warmup {
+        m.backfilled.inc();
+    }
+    let close = (k.close_ms + 1) as f64 / 1000.0;
+    m.last_close.set(close);
+    if source != Source::File && !warmup {
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        m.lag.observe((now - close).max(0.0));
+    }
+    for o in &a.placed {
+        m.orders
+            .get_or_create(&vec![
+                ("side", o.side.name().to_owned()),
+                ("kind", o.kind.to_owned()),
+            ])
+            .inc();
+    }
+    m.trades.inc_by(a.closed.len() as u64);
+    m.equity.set(a.equity);
+    m.position.set(position);
+}
+
+/// A feed event's metrics.
+fn observe_event(m: &RunMetrics, e: &Event) {
+    match e {
+        Event::Gap { .. } => {
+            m.gaps.inc();
+        }
+        Event::Duplicate { .. } => {
+            m.duplicates.inc();
+        }
+        Event::Connected { reconnect } => {
+            m.connected.set(1);
+            if *reconnect {
+                m.reconnects.inc();
+            }
+        }
+        Event::Disconnected { .. } => {
+            m.connected.set(0);
+        }
+        Event::Bar { .. } | Event::End => {}
     }
 }
 
@@ -468,6 +530,7 @@ pub async fn run<F: Feed, W: Write>(
     spec: Spec,
     mut feed: F,
     out: &mut W,
+    metrics: Option<Arc<RunMetrics>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Ended, PaperError> {
     let dir = spec.dir.clone();
@@ -477,6 +540,7 @@ pub async fn run<F: Feed, W: Write>(
         out,
         dir,
         quiet: false,
+        metrics,
     };
     live.note(json!({"kind": "start", "resumed_after": live.p.last_ms.map(label)}))?;
     let reached = |l: &Live<'_, W>| l.spec.bars.is_some_and(|n| l.p.live_bars >= n);
@@ -489,6 +553,9 @@ pub async fn run<F: Feed, W: Write>(
             () = &mut shutdown => break Ended::Signal,
             e = feed.next() => e?,
         };
+        if let Some(m) = &live.metrics {
+            observe_event(m, &event);
+        }
         match event {
             Event::Bar {
                 kline,
@@ -499,6 +566,9 @@ pub async fn run<F: Feed, W: Write>(
                     break Ended::Until;
                 }
                 if live.p.last_ms.is_some_and(|l| kline.open_ms <= l) {
+                    if let Some(m) = &live.metrics {
+                        m.duplicates.inc();
+                    }
                     live.note(json!({"kind": "duplicate", "time": label(kline.open_ms), "differs": false}))?;
                     continue;
                 }

@@ -178,17 +178,7 @@ impl Metrics {
         health: Option<&HealthSnapshot>,
         accept: Option<&str>,
     ) -> (String, &'static str) {
-        let open = self.render(health);
-        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
-            return (
-                open,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            );
-        }
-        (
-            prometheus_text(&open),
-            "text/plain; version=0.0.4; charset=utf-8",
-        )
+        exposition::format(self.render(health), accept)
     }
 
     /// The OpenMetrics text exposition, with each key's rows refreshed from `health`.
@@ -255,35 +245,6 @@ impl Metrics {
         let _ = encode(&mut out, &self.registry);
         out
     }
-}
-
-/// OpenMetrics text as Prometheus' text format 0.0.4: a counter's `# TYPE` and `# HELP` name
-/// its samples' `_total` name, and the `# UNIT` and `# EOF` lines go.
-fn prometheus_text(open: &str) -> String {
-    let counters: Vec<&str> = open
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(open.len());
-    for line in open.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# TYPE ", "# HELP "].iter().find_map(|p| {
-            let rest = line.strip_prefix(p)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{p}{name}_total {tail}"))
-        });
-        match renamed {
-            Some(l) => out.push_str(&l),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ fn sim_exchange(d: &Path) -> crate::Listening {
                 "--interval",
                 "1m",
                 "--speed",
-                "40",
+                "25",
                 "--start",
                 "100",
                 "--bind",
@@ -310,11 +310,13 @@ fn sigkill_at_seeded_points_then_the_same_command_ends_as_the_uninterrupted_run(
     assert_eq!(whole.status.code(), Some(0), "{}", text(&whole.stderr));
     let want = outcome(d, "whole");
     assert_eq!(want.1, 400);
+    // Four SIGKILLs at seeded points (each after the journal grew), then the same command
+    // runs to the end.
+    let journal = d.join("killed").join("journal.jsonl");
     let mut x: u64 = 0x9e37_79b9;
     let mut kills = 0;
-    let started = Instant::now();
-    loop {
-        assert!(started.elapsed() < Duration::from_secs(60), "bounded");
+    let mut bars_before = 0;
+    while kills < 4 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_botforge"))
             .args(args("killed"))
             .current_dir(d)
@@ -326,26 +328,45 @@ fn sigkill_at_seeded_points_then_the_same_command_ends_as_the_uninterrupted_run(
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let after = Duration::from_millis(80 + x % 300);
+        // Wait for the journal to grow by a seeded number of bars, then kill at once.
+        let more = 5 + usize::try_from(x % 60).unwrap();
         let t = Instant::now();
-        let done = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break Some(st);
+        loop {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the run makes progress"
+            );
+            let bars = std::fs::read_to_string(&journal)
+                .unwrap_or_default()
+                .matches("\"kind\":\"bar\"")
+                .count();
+            if bars >= bars_before + more || child.try_wait().unwrap().is_some() {
+                break;
             }
-            if t.elapsed() >= after {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        if let Some(st) = done {
-            assert!(st.success());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if child.try_wait().unwrap().is_some() {
             break;
         }
         child.kill().unwrap();
         child.wait().unwrap();
         kills += 1;
+        bars_before = std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .matches("\"kind\":\"bar\"")
+            .count();
     }
-    assert!(kills >= 2, "{kills} kills");
+    assert_eq!(kills, 4, "the run ended before it was killed 4 times");
+    assert!(bars_before < 400, "{bars_before}");
+    let last = botforge(
+        d,
+        &args("killed")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(last.status.code(), Some(0), "{}", text(&last.stderr));
     assert_eq!(outcome(d, "killed"), want, "after {kills} SIGKILLs");
     let v = botforge(d, &["run", "verify", "killed"], &[]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stderr));

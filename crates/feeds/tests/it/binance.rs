@@ -111,7 +111,7 @@ async fn faults_cost_nothing_every_bar_once_in_order_and_true_gaps_reported() {
     let ex = sim(
         400,
         100,
-        40.0,
+        25.0,
         "drop_final=5,duplicate=7,disconnect=23,gap=150-152,rate_limit=9",
     )
     .await;

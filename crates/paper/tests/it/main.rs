@@ -5,7 +5,8 @@
     clippy::unwrap_used,
     clippy::many_single_char_names,
     clippy::large_futures,
-    reason = "test code: a failure is the test's answer"
+    clippy::float_cmp,
+    reason = "test code: a failure is the test's answer; metrics compared exactly on purpose"
 )]
 
 mod restart;

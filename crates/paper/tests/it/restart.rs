@@ -30,7 +30,7 @@ async fn run_to_end(s: &Spec, data: &backtest::Bars) -> Result<(), PaperError> {
     let feed = ReplayFeed::new(data.clone(), 20, None, after);
     let p = runner::prepare(s)?;
     let mut out = Vec::new();
-    runner::run(p, s.clone(), feed, &mut out, std::future::pending()).await?;
+    runner::run(p, s.clone(), feed, &mut out, None, std::future::pending()).await?;
     Ok(())
 }
 

