@@ -1,6 +1,7 @@
 //! `botforge run` (a strategy on a live feed with a paper account), `run status|verify|export`
 //! and `botforge sim-exchange` (DESIGN.md §8).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -290,7 +291,8 @@ async fn go(
         .and_then(|r| r.status())
         .map_err(paper_error)?;
     eprintln!(
-        "run ended ({ended:?}): {} bars, {} trades closed, equity {:.2}; see botforge run status {}",
+        "run ended ({}): {} bars, {} trades closed, equity {:.2}; see botforge run status {}",
+        ended.reason(),
         status["bars"],
         status["trade_list"].as_array().map_or(0, Vec::len),
         status["equity"].as_f64().unwrap_or(0.0),
@@ -332,10 +334,11 @@ pub fn command(c: RunCommand) -> anyhow::Result<ExitCode> {
             let s = RunDir::read(&dir)
                 .and_then(|r| r.status())
                 .map_err(paper_error)?;
+            let mut out = std::io::stdout().lock();
             if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
             } else {
-                print_status(&s);
+                print_status(&mut out, &s)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -343,12 +346,13 @@ pub fn command(c: RunCommand) -> anyhow::Result<ExitCode> {
             let r = RunDir::read(&dir).map_err(paper_error)?;
             match r.verify().map_err(paper_error)? {
                 None => {
-                    println!(
+                    writeln!(
+                        std::io::stdout(),
                         "ok: a backtest of the {} journaled bars from {} gives the {} journaled trades",
                         r.of_kind("bar").count(),
                         r.manifest.live_from.as_deref().unwrap_or("-"),
                         r.of_kind("trade").count()
-                    );
+                    )?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(diff) => {
@@ -373,45 +377,54 @@ pub fn command(c: RunCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn print_status(s: &serde_json::Value) {
+fn print_status(out: &mut impl std::io::Write, s: &serde_json::Value) -> std::io::Result<()> {
     let f = |v: &serde_json::Value| {
         v.as_f64()
             .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
     };
-    println!(
-        "{} on {} {} ({}), paper",
-        s["strategy"].as_str().unwrap_or(""),
-        s["exchange"].as_str().unwrap_or(""),
-        s["symbol"].as_str().unwrap_or(""),
-        s["interval"].as_str().unwrap_or("")
-    );
-    println!(
+    let name = s["strategy"].as_str().unwrap_or("");
+    let symbol = s["symbol"].as_str().unwrap_or("");
+    if s["exchange"] == "replay" {
+        writeln!(out, "{name} on a replay of {symbol}, paper account")?;
+    } else {
+        writeln!(
+            out,
+            "{name} on {} {symbol} {}, paper account",
+            s["exchange"].as_str().unwrap_or(""),
+            s["interval"].as_str().unwrap_or("")
+        )?;
+    }
+    writeln!(
+        out,
         "bars {} from {} (live from {}), last {} close {}",
         s["bars"],
         s["first_bar"].as_str().unwrap_or("-"),
         s["live_from"].as_str().unwrap_or("-"),
         s["last_bar"]["open_time"].as_str().unwrap_or("-"),
         f(&s["last_bar"]["close"])
-    );
+    )?;
     match s["position"].as_object() {
-        Some(p) => println!(
+        Some(p) => writeln!(
+            out,
             "position {} {} @ {} since {}",
             p["side"].as_str().unwrap_or(""),
             p["size"],
             f(&p["entry_price"]),
             p["entry_time"].as_str().unwrap_or("")
         ),
-        None => println!("position flat"),
-    }
-    println!(
-        "equity {} cash {}; {} trades closed, {} orders waiting",
+        None => writeln!(out, "position flat"),
+    }?;
+    writeln!(
+        out,
+        "equity {} cash {}; trades closed {}, orders waiting {}",
         f(&s["equity"]),
         f(&s["cash"]),
         s["trade_list"].as_array().map_or(0, Vec::len),
         s["orders"].as_array().map_or(0, Vec::len)
-    );
+    )?;
     let feed = &s["feed"];
-    println!(
+    writeln!(
+        out,
         "feed: {}; {} reconnects, {} duplicates, {} backfilled, {} gaps",
         if feed["connected"].as_bool() == Some(true) {
             "connected"
@@ -422,7 +435,8 @@ fn print_status(s: &serde_json::Value) {
         feed["duplicates"],
         feed["backfilled"],
         feed["gaps"]
-    );
+    )?;
+    Ok(())
 }
 
 /// `botforge sim-exchange`'s flags.

@@ -333,7 +333,8 @@ pub enum Ended {
 }
 
 impl Ended {
-    fn reason(&self) -> &'static str {
+    /// Why, in words (the shutdown record's `reason`).
+    pub fn reason(&self) -> &'static str {
         match self {
             Ended::Bars => "--bars reached",
             Ended::Until => "--until reached",

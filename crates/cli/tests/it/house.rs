@@ -291,7 +291,7 @@ fn the_readmes_offline_commands_print_what_it_shows() {
         };
         let cmd = cmd.split(" | ").next().unwrap_or_default();
         let args = shell_words(cmd);
-        if !matches!(args[0].as_str(), "generate" | "backtest" | "export") {
+        if !matches!(args[0].as_str(), "generate" | "backtest" | "export" | "run") {
             continue;
         }
         let mut shown = Vec::new();
@@ -328,7 +328,8 @@ enum Step {
 }
 
 fn offline_steps(page: &str) -> Vec<Step> {
-    const OFFLINE: [&str; 6] = [
+    const OFFLINE: [&str; 7] = [
+        "botforge run ",
         "botforge generate ",
         "botforge backtest ",
         "botforge eval ",
@@ -357,7 +358,11 @@ fn offline_steps(page: &str) -> Vec<Step> {
         }
         if let Some(file) = cmd.strip_prefix("cat ") {
             steps.push(Step::Write(file.trim().to_owned(), shown.join("\n") + "\n"));
-        } else if OFFLINE.iter().any(|p| cmd.starts_with(p)) && !cmd.contains("| jq") {
+        } else if OFFLINE.iter().any(|p| cmd.starts_with(p))
+            && !cmd.contains("| jq")
+            && !cmd.contains("--endpoint")
+            && !cmd.contains("--symbol")
+        {
             steps.push(Step::Run(cmd.to_owned(), shown));
         }
     }

@@ -9,6 +9,7 @@
     reason = "test code: a failure is the test's answer; metrics compared exactly on purpose"
 )]
 
+mod parity;
 mod restart;
 mod simulated;
 

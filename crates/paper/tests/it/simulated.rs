@@ -1,12 +1,13 @@
 //! Runs against `sim-exchange` with faults: every journaled bar is the file's, once, in order;
 //! the trades are those of a backtest of those bars from `live_from`.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use exchange_sim::{Faults, Market};
 use feeds::Interval;
 use feeds::binance::{BinanceFeed, Config, Endpoint};
-use std::sync::Arc;
 
 use paper::manifest::FeedSpec;
 use paper::metrics::RunMetrics;
@@ -15,6 +16,42 @@ use paper::status::RunDir;
 use serde_json::Value;
 
 use crate::{STRATEGIES, minutes, spec};
+
+/// A run of strategy `name` on the exchange at `url` into `dir`, one session per
+/// `(live bars in the directory, warm-up)`, each ended by `--bars`; its JSON lines are checked.
+pub async fn sessions(
+    url: &str,
+    dir: &Path,
+    (name, text): (&str, &str),
+    plan: &[(u64, usize)],
+    metrics: Option<Arc<RunMetrics>>,
+) {
+    for &(bars, warmup) in plan {
+        let mut s = spec(dir, name, text, feed_spec(url, warmup));
+        s.bars = Some(bars);
+        let (after, went_live) = runner::preflight(&s).unwrap();
+        let w = if after.is_some() || went_live {
+            0
+        } else {
+            warmup
+        };
+        let f = feed(url, w, after).await;
+        let p = runner::prepare(&s).unwrap();
+        let mut out = Vec::new();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(60),
+            runner::run(p, s, f, &mut out, metrics.clone(), std::future::pending()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(ended, runner::Ended::Bars);
+        for line in String::from_utf8(out).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert!(v["event"].is_string(), "{line}");
+        }
+    }
+}
 
 fn feed_spec(url: &str, warmup: usize) -> FeedSpec {
     FeedSpec {
@@ -70,31 +107,7 @@ async fn runs_with_faults_trade_as_the_backtest_of_their_bars_and_resume() {
         let m = (i == 0).then(|| Arc::clone(&metrics));
         tasks.push(tokio::spawn(async move {
             // Two sessions: 40 live bars, a stop, then 40 more in the same directory.
-            for (bars, warmup) in [(40, 30), (80, 30)] {
-                let mut s = spec(&dir, name, text, feed_spec(&url, warmup));
-                s.bars = Some(bars);
-                let (after, went_live) = runner::preflight(&s).unwrap();
-                let w = if after.is_some() || went_live {
-                    0
-                } else {
-                    warmup
-                };
-                let f = feed(&url, w, after).await;
-                let p = runner::prepare(&s).unwrap();
-                let mut out = Vec::new();
-                let ended = tokio::time::timeout(
-                    Duration::from_secs(60),
-                    runner::run(p, s, f, &mut out, m.clone(), std::future::pending()),
-                )
-                .await
-                .unwrap()
-                .unwrap();
-                assert_eq!(ended, runner::Ended::Bars);
-                for line in String::from_utf8(out).unwrap().lines() {
-                    let v: Value = serde_json::from_str(line).unwrap();
-                    assert!(v["event"].is_string(), "{line}");
-                }
-            }
+            sessions(&url, &dir, (name, text), &[(40, 30), (80, 30)], m).await;
             dir
         }));
     }
