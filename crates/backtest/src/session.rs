@@ -115,6 +115,10 @@ pub struct Advance {
     pub cancelled: usize,
     /// Equity at the close.
     pub equity: f64,
+    /// Cash at the close.
+    pub cash: f64,
+    /// Signed position size at the close (units of the asset).
+    pub position: f64,
     /// The account ran out of money on this bar; nothing trades after it.
     pub out_of_money: bool,
 }
@@ -202,103 +206,113 @@ impl Session {
     /// [`SessionError`] when the bar is out of order or a price is unusable (nothing changes),
     /// or an expression cannot be evaluated.
     pub fn push(&mut self, bar_in: Bar) -> Result<Advance, SessionError> {
-        self.append(bar_in)?;
-        let i = self.bars.len() - 1;
-        let before = Snapshot::of(&self.broker);
-        self.equity.push(self.settings.cash);
-        let mut advance = Advance {
-            index: i,
-            warming: true,
-            opened: Vec::new(),
-            closed: Vec::new(),
-            placed: Vec::new(),
-            cancelled: 0,
-            equity: self.settings.cash,
-            out_of_money: false,
-        };
-        if self.stopped {
-            self.equity[i] = 0.0;
-            advance.equity = 0.0;
-            advance.warming = false;
-            return Ok(advance);
+        let mut a = self.extend(&[bar_in])?;
+        a.pop()
+            .ok_or(SessionError::Eval(EvalError("no bar was taken".to_owned())))
+    }
+
+    /// Appends closed bars and runs the loop on each, in order: what a restart does with the
+    /// bars of its journal. The indicators are computed once, on every bar held: as each is
+    /// causal, its values at a bar are those of the prefix ending there, so this is exactly
+    /// [`Session::push`] of each bar in turn, in one pass.
+    ///
+    /// # Errors
+    /// [`SessionError`] when a bar is out of order or a price is unusable (nothing changes),
+    /// or an expression cannot be evaluated.
+    pub fn extend(&mut self, bars: &[Bar]) -> Result<Vec<Advance>, SessionError> {
+        let mut last = self.last_ms();
+        for b in bars {
+            check(b, last)?;
+            last = Some(b.open_ms);
         }
+        let start = self.bars.len();
+        self.append(bars);
+        let len = self.bars.len();
+        let mut out = Vec::with_capacity(bars.len());
         let mut ev = Evaluator::for_strategy(&self.bars, &self.strategy);
         let w = warmup(&mut ev, &self.strategy)?;
-        if i <= w {
-            return Ok(advance);
-        }
-        let plan = Plan::new(&mut ev, &self.strategy, self.bars.len())?;
+        let plan = if self.stopped || len <= w + 1 {
+            None
+        } else {
+            Some(Plan::new(&mut ev, &self.strategy, len)?)
+        };
         drop(ev);
-        let mut step = Step {
+        let mut step = plan.map(|plan| Step {
             s: &self.strategy,
             plan,
             pending: self.pending,
             entries_from: entries_from(&self.bars, self.settings.trade_from),
-        };
-        let alive = bar(&mut step, &mut self.broker, &self.bars, i, &mut self.equity);
-        self.pending = step.pending;
-        drop(step);
-        self.stopped = !alive;
-        advance.warming = false;
-        advance.out_of_money = !alive;
-        advance.equity = self.equity[i];
-        before.diff(&self.broker, &mut advance);
-        if let Some(u) = self.unit {
-            for t in advance.opened.iter_mut().chain(advance.closed.iter_mut()) {
-                unscale(t, u);
+        });
+        for i in start..len {
+            let before = Snapshot::of(&self.broker);
+            self.equity.push(self.settings.cash);
+            let mut a = Advance {
+                index: i,
+                warming: true,
+                opened: Vec::new(),
+                closed: Vec::new(),
+                placed: Vec::new(),
+                cancelled: 0,
+                equity: self.settings.cash,
+                cash: self.broker.cash,
+                position: 0.0,
+                out_of_money: false,
+            };
+            if self.stopped {
+                self.equity[i] = 0.0;
+                a.equity = 0.0;
+                a.cash = 0.0;
+                a.warming = false;
+                out.push(a);
+                continue;
             }
-            for o in &mut advance.placed {
-                o.size *= if o.size.abs() >= 1.0 { u } else { 1.0 };
-                o.stop = o.stop.map(|p| p / u);
-                o.limit = o.limit.map(|p| p / u);
+            let Some(step) = step.as_mut().filter(|_| i > w) else {
+                out.push(a);
+                continue;
+            };
+            let alive = bar(step, &mut self.broker, &self.bars, i, &mut self.equity);
+            self.stopped = !alive;
+            a.warming = false;
+            a.out_of_money = !alive;
+            a.equity = self.equity[i];
+            a.cash = self.broker.cash;
+            before.diff(&self.broker, &mut a);
+            a.position = self.broker.position_size() * self.unit.unwrap_or(1.0) + 0.0;
+            if let Some(u) = self.unit {
+                for t in a.opened.iter_mut().chain(a.closed.iter_mut()) {
+                    unscale(t, u);
+                }
+                for o in &mut a.placed {
+                    o.size *= if o.size.abs() >= 1.0 { u } else { 1.0 };
+                    o.stop = o.stop.map(|p| p / u);
+                    o.limit = o.limit.map(|p| p / u);
+                }
             }
+            out.push(a);
         }
-        Ok(advance)
+        if let Some(step) = step {
+            self.pending = step.pending;
+        }
+        Ok(out)
     }
 
-    /// Adds the bar to the columns (each is shared only between pushes, so it grows in place).
-    fn append(&mut self, b: Bar) -> Result<(), SessionError> {
-        if let Some(last_ms) = self.last_ms()
-            && b.open_ms <= last_ms
-        {
-            return Err(SessionError::OutOfOrder {
-                open_ms: b.open_ms,
-                last_ms,
-            });
-        }
-        for (field, value) in [
-            ("open", b.open),
-            ("high", b.high),
-            ("low", b.low),
-            ("close", b.close),
-        ] {
-            if !(value > 0.0 && value.is_finite()) {
-                return Err(SessionError::BadPrice {
-                    open_ms: b.open_ms,
-                    field,
-                    value,
-                });
-            }
-        }
-        let u = self.unit.unwrap_or(1.0);
-        let scale = |v: f64| if self.unit.is_some() { v * u } else { v };
-        let volume = if self.unit.is_some() {
-            b.volume / u
-        } else {
-            b.volume
-        };
-        let (open, high, low, close) = (scale(b.open), scale(b.high), scale(b.low), scale(b.close));
+    /// Adds checked bars to the columns (each is shared only between calls, so it grows in
+    /// place).
+    fn append(&mut self, new: &[Bar]) {
+        let unit = self.unit;
+        let scale = |v: f64| unit.map_or(v, |u| v * u);
         // The times are rendered from the milliseconds: drop that share first.
         self.bars.time = Times::default();
         let bars = &mut self.bars;
-        Arc::make_mut(&mut bars.epoch_ms).push(b.open_ms);
-        Arc::make_mut(&mut bars.open).push(open);
-        Arc::make_mut(&mut bars.high).push(high);
-        Arc::make_mut(&mut bars.low).push(low);
-        Arc::make_mut(&mut bars.close).push(close);
-        Arc::make_mut(&mut bars.volume).push(volume);
+        for b in new {
+            Arc::make_mut(&mut bars.epoch_ms).push(b.open_ms);
+            Arc::make_mut(&mut bars.open).push(scale(b.open));
+            Arc::make_mut(&mut bars.high).push(scale(b.high));
+            Arc::make_mut(&mut bars.low).push(scale(b.low));
+            Arc::make_mut(&mut bars.close).push(scale(b.close));
+            Arc::make_mut(&mut bars.volume).push(unit.map_or(b.volume, |u| b.volume / u));
+        }
         bars.time = Times::rendered(Arc::clone(&bars.epoch_ms), false);
-        Ok(())
     }
 
     /// Trades closed so far, in exit order (prices as traded).
@@ -375,6 +389,33 @@ fn view(o: &Order) -> OrderView {
         stop: o.stop,
         limit: o.limit,
     }
+}
+
+/// A bar the session can take after `last`: later, with usable prices.
+fn check(b: &Bar, last: Option<i64>) -> Result<(), SessionError> {
+    if let Some(last_ms) = last
+        && b.open_ms <= last_ms
+    {
+        return Err(SessionError::OutOfOrder {
+            open_ms: b.open_ms,
+            last_ms,
+        });
+    }
+    for (field, value) in [
+        ("open", b.open),
+        ("high", b.high),
+        ("low", b.low),
+        ("close", b.close),
+    ] {
+        if !(value > 0.0 && value.is_finite()) {
+            return Err(SessionError::BadPrice {
+                open_ms: b.open_ms,
+                field,
+                value,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The broker's books before a bar, to tell what the bar changed.

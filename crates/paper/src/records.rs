@@ -126,8 +126,8 @@ pub(crate) fn derived(session: &Session, a: &Advance) -> Vec<Map<String, Value>>
         "kind": "equity",
         "time": time,
         "equity": a.equity,
-        "cash": session.cash(),
-        "position": report::size_json(session.position_size()),
+        "cash": a.cash,
+        "position": report::size_json(a.position),
     })));
     out
 }

@@ -111,10 +111,7 @@ pub(crate) struct Replayed {
 
 /// Replays journaled bars through `session`.
 pub(crate) fn replay(session: &mut Session, records: &[Record]) -> Result<Replayed, PaperError> {
-    let mut derived = Vec::new();
-    // Where each bar's recomputed records start.
-    let mut starts = Vec::new();
-    let mut last = None;
+    let mut bars = Vec::new();
     let mut live = 0;
     for r in records {
         if r.get("kind").and_then(Value::as_str) != Some("bar") {
@@ -124,16 +121,21 @@ pub(crate) fn replay(session: &mut Session, records: &[Record]) -> Result<Replay
             continue;
         };
         let Some(bar) = k.bar() else { continue };
-        let a = session.push(bar)?;
-        starts.push(derived.len());
-        derived.extend(records::derived(session, &a));
-        last = Some(k.open_ms);
+        bars.push(bar);
         live += u64::from(!warmup);
+    }
+    // One pass over every journaled bar: what pushing each in turn would do.
+    let advances = session.extend(&bars)?;
+    let mut derived = Vec::new();
+    let mut starts = Vec::with_capacity(advances.len());
+    for a in &advances {
+        starts.push(derived.len());
+        derived.extend(records::derived(session, a));
     }
     Ok(Replayed {
         derived,
         starts,
-        last_ms: last,
+        last_ms: bars.last().map(|b| b.open_ms),
         live,
     })
 }
@@ -386,7 +388,7 @@ impl<W: Write> Live<'_, W> {
         self.p.last_ms = Some(k.open_ms);
         self.p.live_bars += u64::from(!warmup);
         if let Some(m) = &self.metrics {
-            observe_bar(m, k, source, warmup, &a, self.p.session.position_size());
+            observe_bar(m, k, source, warmup, &a);
         }
         if a.changed()
             && !self.quiet
@@ -411,7 +413,6 @@ fn observe_bar(
     source: Source,
     warmup: bool,
     a: &backtest::session::Advance,
-    position: f64,
 ) {
     m.bars
         .get_or_create(&vec![("source", source.name().to_owned())])
@@ -435,7 +436,7 @@ fn observe_bar(
     }
     m.trades.inc_by(a.closed.len() as u64);
     m.equity.set(a.equity);
-    m.position.set(position);
+    m.position.set(a.position);
 }
 
 /// A feed event's metrics.

@@ -126,12 +126,25 @@ fn a_session_fed_bar_by_bar_trades_as_the_batch_backtest() {
             let batch = run(data, &strategy, Settings::default()).unwrap();
             let mut session = Session::new(strategy.clone(), Settings::default());
             let mut closed = 0;
+            let mut advances = Vec::new();
             for b in bars_of(data, 0..data.len()) {
                 let a = session.push(b).unwrap();
                 closed += a.closed.len();
+                advances.push(a);
             }
             assert_eq!(closed, batch.trades.len(), "{what}: closed events");
             same_run(&what, &session, &batch);
+            // In chunks (a restart's replay, then live bars): the same bar by bar.
+            let mut chunked = Session::new(strategy.clone(), Settings::default());
+            let mut got = Vec::new();
+            let mut at = 0;
+            for size in [data.len() / 3, 1, 7, data.len()] {
+                let end = (at + size).min(data.len());
+                got.extend(chunked.extend(&bars_of(data, at..end)).unwrap());
+                at = end;
+            }
+            assert_eq!(got, advances, "{what}: extend in chunks vs push");
+            same_run(&what, &chunked, &batch);
             trades += batch.trades.len();
             strategies_with_trades += usize::from(!batch.trades.is_empty());
         }
