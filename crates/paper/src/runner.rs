@@ -355,50 +355,76 @@ struct Live<'o, W: Write> {
     /// The output failed: print no more.
     quiet: bool,
     metrics: Option<Arc<RunMetrics>>,
+    /// Warm-up bars not yet taken: they decide nothing, so a run of them goes through the
+    /// session in one pass when the next other event comes.
+    warm: Vec<(Kline, Source, bool)>,
 }
 
 impl<W: Write> Live<'_, W> {
-    /// One closed bar: through the session, journaled with what it did, then printed.
-    fn bar(&mut self, k: &Kline, source: Source, warmup: bool) -> Result<(), PaperError> {
-        let Some(bar) = k.bar() else {
-            tracing::warn!(
-                open_ms = k.open_ms,
-                "a bar with prices that are not numbers: skipped"
-            );
+    /// Closed bars (one live bar, or a run of warm-up bars in one pass): through the session,
+    /// journaled with what each did in one write and one fsync, then printed.
+    fn bars(&mut self, batch: &[(Kline, Source, bool)]) -> Result<(), PaperError> {
+        let mut taken = Vec::with_capacity(batch.len());
+        for (k, source, warmup) in batch {
+            if let Some(b) = k.bar() {
+                taken.push((k, *source, *warmup, b));
+            } else {
+                tracing::warn!(
+                    open_ms = k.open_ms,
+                    "a bar with prices that are not numbers: skipped"
+                );
+            }
+        }
+        let Some(&(first, ..)) = taken.first() else {
             return Ok(());
         };
-        let mut head = Vec::new();
-        if !warmup && self.p.manifest.live_from.is_none() {
+        let mut all = Vec::new();
+        if let Some(&(k, ..)) = taken.iter().find(|t| !t.2)
+            && self.p.manifest.live_from.is_none()
+        {
             let from = label(k.open_ms);
             self.p.manifest.live_from = Some(from.clone());
             self.p.manifest.write(&self.dir)?;
             self.p.session.set_trade_from(Some(k.open_ms));
-            head.push(object(json!({"kind": "live", "live_from": from})));
+            all.push(object(json!({"kind": "live", "live_from": from})));
         }
         if self.p.manifest.first_bar.is_none() {
-            self.p.manifest.first_bar = Some(label(k.open_ms));
+            self.p.manifest.first_bar = Some(label(first.open_ms));
             self.p.manifest.write(&self.dir)?;
         }
-        let a = self.p.session.push(bar)?;
-        let derived = records::derived(&self.p.session, &a);
-        let mut all = head;
-        all.push(records::bar(k, source, warmup));
-        all.extend(derived.iter().cloned());
-        self.p.journal.append(&all, true)?;
-        self.p.last_ms = Some(k.open_ms);
-        self.p.live_bars += u64::from(!warmup);
-        if let Some(m) = &self.metrics {
-            observe_bar(m, k, source, warmup, &a);
+        let bars: Vec<_> = taken.iter().map(|t| t.3).collect();
+        let advances = self.p.session.extend(&bars)?;
+        let mut derived = Vec::with_capacity(advances.len());
+        for ((k, source, warmup, _), a) in taken.iter().zip(&advances) {
+            let d = records::derived(&self.p.session, a);
+            all.push(records::bar(k, *source, *warmup));
+            all.extend(d.iter().cloned());
+            derived.push(d);
         }
-        if a.changed()
-            && !self.quiet
-            && let Err(e) = print(self.out, self.spec.json, &label(k.open_ms), &derived)
-        {
-            // The journal holds every event; a closed output (`| head`) ends the printing only.
-            tracing::warn!("output closed ({e}): the run goes on, its journal has every event");
-            self.quiet = true;
+        self.p.journal.append(&all, true)?;
+        for ((k, source, warmup, _), (a, d)) in taken.iter().zip(advances.iter().zip(&derived)) {
+            self.p.last_ms = Some(k.open_ms);
+            self.p.live_bars += u64::from(!*warmup);
+            if let Some(m) = &self.metrics {
+                observe_bar(m, k, *source, *warmup, a);
+            }
+            if a.changed()
+                && !self.quiet
+                && let Err(e) = print(self.out, self.spec.json, &label(k.open_ms), d)
+            {
+                // The journal holds every event; a closed output (`| head`) ends the printing
+                // only.
+                tracing::warn!("output closed ({e}): the run goes on, its journal has every event");
+                self.quiet = true;
+            }
         }
         Ok(())
+    }
+
+    /// The warm-up bars held back, in one pass.
+    fn flush_warm(&mut self) -> Result<(), PaperError> {
+        let warm = std::mem::take(&mut self.warm);
+        self.bars(&warm)
     }
 
     fn note(&mut self, record: Value) -> Result<(), PaperError> {
@@ -543,6 +569,7 @@ pub async fn run<F: Feed, W: Write>(
         dir,
         quiet: false,
         metrics,
+        warm: Vec::new(),
     };
     live.note(json!({"kind": "start", "resumed_after": live.p.last_ms.map(label)}))?;
     let reached = |l: &Live<'_, W>| l.spec.bars.is_some_and(|n| l.p.live_bars >= n);
@@ -555,6 +582,21 @@ pub async fn run<F: Feed, W: Write>(
             () = &mut shutdown => break Ended::Signal,
             e = feed.next() => e?,
         };
+        if let Event::Bar {
+            kline,
+            source,
+            warmup: true,
+        } = &event
+            && live.p.last_ms.is_none_or(|l| kline.open_ms > l)
+            && live
+                .warm
+                .last()
+                .is_none_or(|(w, ..)| kline.open_ms > w.open_ms)
+        {
+            live.warm.push((kline.clone(), *source, true));
+            continue;
+        }
+        live.flush_warm()?;
         if let Some(m) = &live.metrics {
             observe_event(m, &event);
         }
@@ -574,7 +616,7 @@ pub async fn run<F: Feed, W: Write>(
                     live.note(json!({"kind": "duplicate", "time": label(kline.open_ms), "differs": false}))?;
                     continue;
                 }
-                live.bar(&kline, source, warmup)?;
+                live.bars(&[(kline, source, warmup)])?;
             }
             Event::Gap { from_ms, to_ms } => {
                 tracing::warn!("no bars from {} to {}: a gap", label(from_ms), label(to_ms));
