@@ -112,7 +112,7 @@ async fn faults_cost_nothing_every_bar_once_in_order_and_true_gaps_reported() {
         400,
         100,
         25.0,
-        "drop_final=5,duplicate=7,disconnect=23,gap=150-152,rate_limit=9",
+        "drop_final=5,duplicate=7,disconnect=23,gap=150-152,rate_limit=9,ban=31,stall=190:0.6s",
     )
     .await;
     let mut feed = BinanceFeed::start(config(&ex.url())).await.unwrap();
@@ -149,6 +149,33 @@ async fn faults_cost_nothing_every_bar_once_in_order_and_true_gaps_reported() {
             }
         )) > 0,
         "dropped finals were backfilled over REST"
+    );
+    // The stall after bar 190: the bars that closed meanwhile came over REST, polled on the
+    // exchange's clock, before the stream said anything again.
+    let stalled = |e: &&Event| {
+        matches!(e, Event::Bar { kline, .. }
+            if kline.open_ms > data.epoch_ms[190] && kline.open_ms <= data.epoch_ms[196])
+    };
+    let after_stall: Vec<&Event> = events.iter().filter(stalled).collect();
+    assert!(
+        after_stall.iter().any(|e| matches!(
+            e,
+            Event::Bar {
+                source: Source::Rest,
+                ..
+            }
+        )),
+        "{after_stall:?}"
+    );
+    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", ex.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stats["rest_calls"].as_u64().unwrap() >= 31,
+        "a 418 was answered and waited out: {stats}"
     );
 }
 

@@ -154,3 +154,30 @@ async fn other_strategies_settings_and_changed_records_are_refused() {
     assert!(dir.join("previous-1").join("journal.jsonl").exists());
     assert_eq!(RunDir::read(&dir).unwrap().manifest.name, "brackets");
 }
+
+#[tokio::test]
+async fn until_ends_the_run_before_the_first_bar_at_or_after_it() {
+    let data = minutes(120, 4);
+    let root = tempfile::tempdir().unwrap();
+    let (name, text) = STRATEGIES[0];
+    let mut s = spec(&root.path().join("run"), name, text, replay_spec());
+    s.until = Some(data.epoch_ms[70]);
+    let feed = ReplayFeed::new(data.clone(), 20, None, None);
+    let p = runner::prepare(&s).unwrap();
+    let ended = runner::run(
+        p,
+        s.clone(),
+        feed,
+        &mut Vec::new(),
+        None,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended, runner::Ended::Until);
+    let run = RunDir::read(&s.dir).unwrap();
+    assert_eq!(run.of_kind("bar").count(), 70);
+    let last = run.records.last().unwrap();
+    assert_eq!(last["kind"], "shutdown");
+    assert_eq!(last["reason"], "--until reached");
+}
