@@ -320,6 +320,18 @@ class BoolIndicator(Base):
         return bool(up and r < 45), r > 65, False, False
 
 
+class LookBack(Base):
+    """`not (close[80] > close)`, true while close[80] is missing: the shifted close is a series
+    backtesting.py counts, so nothing is decided before bar 80."""
+    def setup(self):
+        self.fast = self.I(talib.SMA, self.data.Close, 10)
+        self.back = self.I(lambda c: pd.Series(c).shift(80).to_numpy(), self.data.Close)
+
+    def signals(self, i):
+        c = self.data.Close[-1]
+        return bool(not (self.back[-1] > c) and c < self.fast[-1]), c > self.fast[-1] * 1.03, False, False
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -337,6 +349,7 @@ SCENARIOS = {
     "tf_4h": (Tf4h, {}),
     "tf_weekly": (TfWeekly, {}),
     "bool_indicator": (BoolIndicator, {}),
+    "lookback": (LookBack, {}),
 }
 
 def main():

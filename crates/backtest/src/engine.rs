@@ -59,8 +59,9 @@ pub struct Run {
 }
 
 /// The largest first-valid index over every indicator the strategy computes: each
-/// `[indicators]` entry and each function call inside it, the rules, the `[risk]` price
-/// expressions and the `[orders]` prices (as backtesting.py counts each `self.I`).
+/// `[indicators]` entry and each function call and look-back (`x[n]`, n bars more than `x`)
+/// inside it, the rules, the `[risk]` price expressions and the `[orders]` prices (as
+/// backtesting.py counts each `self.I`).
 ///
 /// # Errors
 /// [`EvalError`] if an expression cannot be evaluated.
@@ -75,7 +76,12 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
             }
             // One series on the data's bars (what runs inside is on the resampled ones).
             ExprKind::Tf(..) => out.push(e),
-            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => calls(x, out),
+            // `x[n]` adds n bars to what `x` waits for (DESIGN.md §5.4).
+            ExprKind::Back(x, _) => {
+                out.push(e);
+                calls(x, out);
+            }
+            ExprKind::Neg(x) | ExprKind::Not(x) => calls(x, out),
             ExprKind::Binary(_, l, r) => {
                 calls(l, out);
                 calls(r, out);

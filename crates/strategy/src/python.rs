@@ -252,7 +252,16 @@ impl Emitter<'_> {
                 op_text(*op),
                 self.series(r, register)
             ),
-            ExprKind::Back(x, n) => format!("_back({}, {n})", self.series(x, register)),
+            ExprKind::Back(x, n) => {
+                let call = format!("_back({}, {n})", self.series(x, register));
+                if register {
+                    // A look-back adds its n bars to the warm-up, as botforge counts it.
+                    let label = e.to_string().replace('{', "{{").replace('}', "}}");
+                    format!("self._series(lambda: {call}, {}, False)", py_str(&label))
+                } else {
+                    call
+                }
+            }
             ExprKind::Tf(rule, x) => {
                 // The inner expression runs on the resampled bars: the lambda rebinds the
                 // prices (and `_full`) to them; its own calls are not registered.

@@ -218,6 +218,15 @@ entry_long = "up and rsi < 45"
 exit_long = "rsi > 65"
 "#,
     ),
+    (
+        "lookback",
+        r#"[indicators]
+fast = "sma(close, 10)"
+[rules]
+entry_long = "not (close[80] > close) and close < fast"
+exit_long = "close > fast * 1.03"
+"#,
+    ),
 ];
 
 /// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:
