@@ -42,8 +42,11 @@ class Base(Strategy):
     trail_pct = None
     max_bars = None
     valid_bars = 1
+    max_size = None       # caps risk_pct sizing at a fraction of equity
+    trail_offset = None   # the trail moves once the trade's pl_pct reaches this (percent)
 
     def init(self):
+        self.trail_on = set()
         self.waiting = None
         self.waiting_bar = 0
         self.setup()
@@ -65,6 +68,9 @@ class Base(Strategy):
             return c * (1 - self.trail_pct / 100) if long else c * (1 + self.trail_pct / 100)
         return None
 
+    def trail_for(self, t, i):
+        return self.trail(t.is_long, i)
+
     def enter(self, long, i):
         if self.waiting is not None and self.waiting in self.orders:
             self.waiting.cancel()
@@ -84,6 +90,8 @@ class Base(Strategy):
             if dist <= 0:
                 return
             size = int(self.equity * self.risk_pct / 100 // dist)
+            if self.max_size is not None:
+                size = min(size, int(self.max_size * self.equity // c))
             if size < 1:
                 return
         elif self.fraction is not None and self.fraction < 1:
@@ -105,7 +113,11 @@ class Base(Strategy):
         long, short = self.position.is_long, self.position.is_short
         closing = False
         for t in self.trades:
-            level = self.trail(t.is_long, i)
+            if self.trail_offset is not None and id(t) not in self.trail_on:
+                if not t.pl_pct * 100 >= self.trail_offset:
+                    continue
+                self.trail_on.add(id(t))
+            level = self.trail_for(t, i)
             if level is not None and ok(level):
                 t.sl = max(t.sl or -math.inf, level) if t.is_long else min(t.sl or math.inf, level)
         if self.max_bars is not None:
@@ -332,6 +344,42 @@ class LookBack(Base):
         return bool(not (self.back[-1] > c) and c < self.fast[-1]), c > self.fast[-1] * 1.03, False, False
 
 
+class MaxSize(Base):
+    """risk_pct 5 with a stop half an ATR away would buy more than the account: capped at 50 %."""
+    risk_pct = 5.0
+    max_size = 0.5
+
+    def setup(self):
+        self.atr = self.I(talib.ATR, self.data.High, self.data.Low, self.data.Close, 14)
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        r = self.rsi[-1]
+        return r < 40, r > 60, False, False
+
+    def levels(self, long, i):
+        c, a = self.data.Close[-1], self.atr[-1]
+        return c - 0.5 * a, None, None, None
+
+
+class TrailOffset(SmaCross):
+    """A 3 % trailing stop that moves only once the trade is 2 % in profit."""
+    trail_pct = 3.0
+    trail_offset = 2.0
+    sl_pct = 8.0
+
+
+class TrailHigh(SmaCross):
+    """A 4 % trailing stop from the highest high (lowest low) since entry, after 1 % profit."""
+    trail_pct = 4.0
+    trail_offset = 1.0
+
+    def trail_for(self, t, i):
+        if t.is_long:
+            return self.data.High[t.entry_bar:].max() * (1 - self.trail_pct / 100)
+        return self.data.Low[t.entry_bar:].min() * (1 + self.trail_pct / 100)
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -350,6 +398,9 @@ SCENARIOS = {
     "tf_weekly": (TfWeekly, {}),
     "bool_indicator": (BoolIndicator, {}),
     "lookback": (LookBack, {}),
+    "max_size": (MaxSize, {}),
+    "trail_offset": (TrailOffset, {}),
+    "trail_high": (TrailHigh, {}),
 }
 
 def main():

@@ -54,6 +54,8 @@ pub(crate) struct Open {
     pub(crate) trade: Trade,
     sl_order: Option<u64>,
     tp_order: Option<u64>,
+    /// The trailing stop has passed `trailing_offset_pct` and moves from now on.
+    pub(crate) trail_on: bool,
 }
 
 /// The broker: cash, the order queue, open and closed trades.
@@ -327,6 +329,7 @@ impl Broker {
             },
             sl_order: None,
             tp_order: None,
+            trail_on: false,
         });
         let fee = self.fee(size, price);
         self.cash -= fee;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use strategy::{Expr, ExprKind, Fill, Sizing, Strategy};
+use strategy::{Expr, ExprKind, Fill, Sizing, Strategy, TrailFrom};
 
 use crate::broker::{Broker, floordiv};
 use crate::data::Bars;
@@ -225,11 +225,14 @@ impl Step<'_> {
                 .map(|t| (t.id, t.trade.size > 0.0, t.trade.sl))
                 .collect();
             for (id, is_long, cur) in ids {
+                if !self.trail_armed(b, id, close) {
+                    continue;
+                }
                 let level = if is_long {
-                    pct.map(|p| close * (1.0 - p / 100.0))
+                    pct.map(|p| self.trail_base(b, bars, id, i, true) * (1.0 - p / 100.0))
                         .or_else(|| self.plan.trail_long.as_ref().map(|l| l.at(i, &st)))
                 } else {
-                    pct.map(|p| close * (1.0 + p / 100.0))
+                    pct.map(|p| self.trail_base(b, bars, id, i, false) * (1.0 + p / 100.0))
                         .or_else(|| self.plan.trail_short.as_ref().map(|l| l.at(i, &st)))
                 };
                 let Some(level) = level.filter(|l| price_ok(*l)) else {
@@ -289,6 +292,47 @@ impl Step<'_> {
         }
     }
 
+    /// Whether trade `id`'s trailing stop moves at this close: always, or with
+    /// `trailing_offset_pct` once its `open_pnl_pct` (`trade.pl_pct * 100`) has reached it.
+    fn trail_armed(&self, b: &mut Broker, id: u64, close: f64) -> bool {
+        let Some(q) = self.s.risk.trailing_offset_pct else {
+            return true;
+        };
+        let Some(t) = b.trades.iter_mut().find(|t| t.id == id) else {
+            return false;
+        };
+        if !t.trail_on {
+            let sign = if t.trade.size > 0.0 { 1.0 } else { -1.0 };
+            let pnl = (sign * (close / t.trade.entry_price - 1.0) - 0.0) * 100.0;
+            t.trail_on = pnl >= q;
+        }
+        t.trail_on
+    }
+
+    /// What `trailing_stop_pct` trails for trade `id` at bar `i`: the close, or with
+    /// `trailing_from = "high"` the highest high (a short: the lowest low) since its entry bar.
+    fn trail_base(&self, b: &Broker, bars: &Bars, id: u64, i: usize, long: bool) -> f64 {
+        if self.s.risk.trailing_from == TrailFrom::Close {
+            return bars.close[i];
+        }
+        let from = b
+            .trades
+            .iter()
+            .find(|t| t.id == id)
+            .map_or(i, |t| t.trade.entry_bar.min(i));
+        if long {
+            bars.high[from..=i]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            bars.low[from..=i]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min)
+        }
+    }
+
     /// Places an entry (replacing a waiting one) when its prices are usable.
     fn enter(&mut self, b: &mut Broker, bars: &Bars, long: bool, i: usize, st: &PosState) {
         let close = bars.close[i];
@@ -342,7 +386,12 @@ impl Step<'_> {
                 if dist.is_nan() || dist <= 0.0 {
                     return;
                 }
-                let n = floordiv(b.equity(bars, i) * pct / 100.0, dist).trunc();
+                let equity = b.equity(bars, i);
+                let mut n = floordiv(equity * pct / 100.0, dist).trunc();
+                // `max_size`: at most that fraction of equity, instead of no order.
+                if let Some(f) = r.max_size {
+                    n = n.min(floordiv(f * equity, close).trunc());
+                }
                 if !(n >= 1.0 && n.is_finite()) {
                     return;
                 }

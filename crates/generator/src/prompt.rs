@@ -14,6 +14,8 @@ pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for b
   - "stop_loss_pct" / "take_profit_pct": percent below/above the entry signal's close.
   - "stop_loss_long", "stop_loss_short", "take_profit_long", "take_profit_short": price expressions valued on the signal bar, e.g. "close - 2 * atr(14)" (instead of the _pct form). A long's stop is below close and its target above; a short's the other way.
   - "trailing_stop_pct": a stop trailing each close by this percent; or "trailing_stop_long" / "trailing_stop_short": price expressions valued at every close (the stop only moves in the trade's favour), e.g. "close - 3 * atr(14)".
+  - "trailing_from": "high" makes "trailing_stop_pct" trail the highest high since entry (the lowest low for shorts) instead of each close; "trailing_offset_pct": the trailing stop starts moving only once the trade is this many percent in profit (freqtrade's trailing_stop_positive_offset).
+  - "max_size": with "risk_pct", cap an entry at this fraction of equity instead of placing nothing when the stop is very close.
   - "max_bars": close a trade after this many bars; "fractional_unit": trade in multiples of this fraction of a unit (e.g. 0.0001 for crypto).
 - "unsupported": a list of short texts naming what the idea asks for that this language cannot say (e.g. "options", "news sentiment", "a second symbol"). Leave it empty when the whole idea fits. Never drop part of an idea silently: name it here.
 - "approximations": a list of short texts naming what you changed to make the idea fit (e.g. "Keltner channel written as ema(close, 20) ± 2 * atr(10)"). Empty when nothing was changed.
@@ -109,6 +111,9 @@ pub fn response_schema() -> Value {
                     "take_profit_long": price, "take_profit_short": price,
                     "trailing_stop_pct": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
                     "trailing_stop_long": price, "trailing_stop_short": price,
+                    "trailing_from": {"type": "string", "enum": ["close", "high"]},
+                    "trailing_offset_pct": {"type": "number", "minimum": 0},
+                    "max_size": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                     "max_bars": {"type": "integer", "minimum": 1},
                     "fractional_unit": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
                 },
@@ -198,6 +203,9 @@ mod tests {
             "trailing_stop_pct",
             "trailing_stop_long",
             "trailing_stop_short",
+            "trailing_from",
+            "trailing_offset_pct",
+            "max_size",
             "max_bars",
             "fractional_unit",
         ] {

@@ -47,6 +47,17 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("risk", "max_bars", "a whole number of bars, like 10"),
     (
         "risk",
+        "max_size",
+        "a fraction of equity above 0 and at most 1, like 0.5",
+    ),
+    (
+        "risk",
+        "trailing_offset_pct",
+        "a number of percent, like 2.0",
+    ),
+    ("risk", "trailing_from", "\"close\" or \"high\" in quotes"),
+    (
+        "risk",
         "fractional_unit",
         "a fraction of one unit, like 0.00000001",
     ),
@@ -75,7 +86,8 @@ const FIELDS: &[(&str, &str)] = &[
         "risk",
         "size, units, risk_pct, stop_loss_pct, take_profit_pct, stop_loss_long, stop_loss_short, \
          take_profit_long, take_profit_short, trailing_stop_pct, trailing_stop_long, \
-         trailing_stop_short, max_bars, fractional_unit",
+         trailing_stop_short, trailing_from, trailing_offset_pct, max_bars, fractional_unit, \
+         max_size",
     ),
     (
         "orders",

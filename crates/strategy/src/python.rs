@@ -16,9 +16,13 @@ use crate::check::uses_position;
 use crate::expr::{BinOp, Expr, ExprKind};
 use crate::file::Strategy;
 use crate::func::{Field, Func};
-use crate::sections::{Fill, Sizing};
+use crate::sections::Fill;
 
 /// TA-Lib's indicators and the language's operations, in plain Python.
+mod next;
+
+use next::{Attrs, enter_method, next_method, settings};
+
 const RUNTIME: &str = include_str!("python_runtime.py");
 
 /// Python's keywords, which cannot be attribute or class names.
@@ -113,7 +117,7 @@ const MODULE_NAMES: [&str; 62] = [
 
 /// The series type of an expression, as the checker would infer it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Ty {
+pub(super) enum Ty {
     Num,
     Bool,
 }
@@ -544,6 +548,8 @@ pub fn to_python(s: &Strategy) -> String {
         trail: attr("trailing_stop_pct"),
         max_bars: attr("max_bars"),
         valid_bars: attr("valid_bars"),
+        max_size: attr("max_size"),
+        trail_offset: attr("trailing_offset_pct"),
     };
 
     let mut local_taken: HashSet<String> = ["o", "h", "l", "c", "v", "self", "_full"]
@@ -599,7 +605,8 @@ pub fn to_python(s: &Strategy) -> String {
          \x20           for f in (\"hour\", \"minute\", \"weekday\", \"month\", \"day\", \"year\"))\n\
          \x20       self._kept = []\n\
          \x20       self._pending = None\n\
-         \x20       self._pending_bar = 0\n\n\
+         \x20       self._pending_bar = 0\n\
+         \x20       self._trail_on = set()\n\n\
          \x20       def _full(x):\n\
          \x20           return np.full(size, float(x))\n\n\
          \x20       with np.errstate(all=\"ignore\"):\n",
@@ -613,240 +620,6 @@ pub fn to_python(s: &Strategy) -> String {
     out.push_str(&enter_method(s, &attrs));
     out.push_str(&tail(s, &class));
     out
-}
-
-/// The class attributes that hold `[risk]` and `[orders]` settings (renamed when a param
-/// already has the name).
-struct Attrs {
-    size: String,
-    units: String,
-    risk_pct: String,
-    sl: String,
-    tp: String,
-    trail: String,
-    max_bars: String,
-    valid_bars: String,
-}
-
-/// The class attributes for `[risk]` and `[orders]`.
-fn settings(s: &Strategy, a: &Attrs) -> String {
-    let mut out = String::new();
-    let opt = |v: Option<f64>| v.map_or_else(|| "None".to_owned(), py_float);
-    out.push_str(
-        "    # [risk]: sizing (one of size / units / risk_pct), stops and targets in percent\n",
-    );
-    let (size, units, risk) = match s.risk.sizing {
-        Sizing::Fraction(f) => (Some(f), None, None),
-        Sizing::Units(u) => (None, Some(u), None),
-        Sizing::RiskPct(r) => (None, None, Some(r)),
-    };
-    let _ = writeln!(out, "    {} = {}", a.size, opt(size));
-    let _ = writeln!(out, "    {} = {}", a.units, opt(units));
-    let _ = writeln!(out, "    {} = {}", a.risk_pct, opt(risk));
-    let _ = writeln!(out, "    {} = {}", a.sl, opt(s.risk.stop_loss_pct));
-    let _ = writeln!(out, "    {} = {}", a.tp, opt(s.risk.take_profit_pct));
-    let _ = writeln!(out, "    {} = {}", a.trail, opt(s.risk.trailing_stop_pct));
-    let _ = writeln!(
-        out,
-        "    {} = {}",
-        a.max_bars,
-        s.risk
-            .max_bars
-            .map_or_else(|| "None".to_owned(), |n| n.to_string())
-    );
-    out.push_str("    # [orders]: an unfilled entry order is cancelled after this many bars\n");
-    let _ = writeln!(out, "    {} = {}\n", a.valid_bars, s.orders.valid_bars);
-    out
-}
-
-/// `next()`: position state, trailing stops, time exits, order expiry, then the rules. Series
-/// it reads are added to `init_lines`.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one block of generated Python per step of the bar, in order"
-)]
-fn next_method(s: &Strategy, em: &Emitter<'_>, attrs: &Attrs, init_lines: &mut String) -> String {
-    let mut parts = Vec::new();
-    let mut value = |e: Option<&Expr>, attr: &str, ty: Ty| -> Option<String> {
-        e.map(|e| em.value(e, attr, ty, &mut parts))
-    };
-    let rule = |v: Option<String>| v.unwrap_or_else(|| "False".to_owned());
-    let entry_long = rule(value(s.rules.entry_long.as_ref(), "_entry_long", Ty::Bool));
-    let exit_long = rule(value(s.rules.exit_long.as_ref(), "_exit_long", Ty::Bool));
-    let entry_short = rule(value(
-        s.rules.entry_short.as_ref(),
-        "_entry_short",
-        Ty::Bool,
-    ));
-    let exit_short = rule(value(s.rules.exit_short.as_ref(), "_exit_short", Ty::Bool));
-    let risk = &s.risk;
-    let orders = &s.orders;
-    let level = |v: Option<String>, pct: Option<(&str, &str)>| -> String {
-        match (v, pct) {
-            (Some(v), _) => v,
-            (None, Some((attr, sign))) => {
-                format!("close * (1 {sign} self.{attr} / 100) if self.{attr} is not None else None")
-            }
-            (None, None) => "None".to_owned(),
-        }
-    };
-    let sl_long = level(
-        value(risk.stop_loss_long.as_ref(), "_sl_long", Ty::Num),
-        Some((&attrs.sl, "-")),
-    );
-    let sl_short = level(
-        value(risk.stop_loss_short.as_ref(), "_sl_short", Ty::Num),
-        Some((&attrs.sl, "+")),
-    );
-    let tp_long = level(
-        value(risk.take_profit_long.as_ref(), "_tp_long", Ty::Num),
-        Some((&attrs.tp, "+")),
-    );
-    let tp_short = level(
-        value(risk.take_profit_short.as_ref(), "_tp_short", Ty::Num),
-        Some((&attrs.tp, "-")),
-    );
-    let stop_long = level(
-        value(orders.entry_long_stop.as_ref(), "_stop_long", Ty::Num),
-        None,
-    );
-    let limit_long = level(
-        value(orders.entry_long_limit.as_ref(), "_limit_long", Ty::Num),
-        None,
-    );
-    let stop_short = level(
-        value(orders.entry_short_stop.as_ref(), "_stop_short", Ty::Num),
-        None,
-    );
-    let limit_short = level(
-        value(orders.entry_short_limit.as_ref(), "_limit_short", Ty::Num),
-        None,
-    );
-    let trail_long =
-        value(risk.trailing_stop_long.as_ref(), "_trail_long", Ty::Num).or_else(|| {
-            risk.trailing_stop_pct
-                .map(|_| format!("close * (1 - self.{} / 100)", attrs.trail))
-        });
-    let trail_short =
-        value(risk.trailing_stop_short.as_ref(), "_trail_short", Ty::Num).or_else(|| {
-            risk.trailing_stop_pct
-                .map(|_| format!("close * (1 + self.{} / 100)", attrs.trail))
-        });
-    for p in parts {
-        let _ = writeln!(init_lines, "{p}");
-    }
-
-    let mut out = String::from(
-        "
-    def next(self):
-        i = len(self.data) - 1
-        trade = self.trades[-1] if self.trades else None
-        _position, _entry_price, _bars_in_trade, _open_pnl_pct = _state(trade, i)
-        long, short = self.position.is_long, self.position.is_short
-        close = self.data.Close[-1]
-        closing = False
-        with np.errstate(all=\"ignore\"):
-",
-    );
-    let body = &mut out;
-    if trail_long.is_some() || trail_short.is_some() {
-        let tl = trail_long.unwrap_or_else(|| "None".to_owned());
-        let ts = trail_short.unwrap_or_else(|| "None".to_owned());
-        let _ = write!(
-            body,
-            "            # Trailing stops, before the rules (as lib.TrailingStrategy.next).
-            for t in self.trades:
-                if t.is_long:
-                    lvl = {tl}
-                    if _price_ok(lvl):
-                        t.sl = max(t.sl or -math.inf, lvl)
-                else:
-                    lvl = {ts}
-                    if _price_ok(lvl):
-                        t.sl = min(t.sl or math.inf, lvl)
-"
-        );
-    }
-    if risk.max_bars.is_some() {
-        let _ = write!(
-            body,
-            "            # Time exit: close a trade open for max_bars bars.
-            for t in self.trades:
-                if i - t.entry_bar >= self.{mb}:
-                    t.close()
-                    closing = True
-",
-            mb = attrs.max_bars
-        );
-    }
-    let _ = write!(
-        body,
-        "            # An unfilled entry order lives valid_bars bars.
-            if self._pending is not None and self._pending in self.orders and i - self._pending_bar >= self.{vb}:
-                self._pending.cancel()
-                self._pending = None
-            # Exits first, then entries; an entry in the held direction is ignored.
-            if (long and {exit_long}) or (short and {exit_short}):
-                if not closing:
-                    self.position.close()
-                closing = True
-            if {entry_long} and not long:
-                if short and not closing:
-                    self.position.close()
-                self._enter(True, i, close, {sl_long}, {tp_long}, {stop_long}, {limit_long})
-            elif {entry_short} and not short:
-                if long and not closing:
-                    self.position.close()
-                self._enter(False, i, close, {sl_short}, {tp_short}, {stop_short}, {limit_short})
-",
-        vb = attrs.valid_bars,
-    );
-    out
-}
-
-/// `_enter()`: checks the order's prices, sizes it and places it (replacing a pending entry).
-fn enter_method(s: &Strategy, a: &Attrs) -> String {
-    let sizing = match s.risk.sizing {
-        Sizing::Fraction(_) => format!(
-            "        # size 1.0 is backtesting.py's default: all available equity.
-        kwargs = {{}} if self.{size} >= 1 else {{\"size\": self.{size}}}
-",
-            size = a.size
-        ),
-        Sizing::Units(_) => format!("        kwargs = {{\"size\": self.{}}}\n", a.units),
-        Sizing::RiskPct(_) => format!(
-            "        # Risk-based: the units whose loss at the stop is risk_pct of equity.
-        dist = abs(close - sl)
-        if not dist > 0:
-            return
-        n = int(self.equity * self.{} / 100 // dist)
-        if n < 1:
-            return
-        kwargs = {{\"size\": n}}
-",
-            a.risk_pct
-        ),
-    };
-    format!(
-        "
-    def _enter(self, long, i, close, sl, tp, stop, limit):
-        # A new entry signal replaces an entry order still waiting.
-        if self._pending is not None and self._pending in self.orders:
-            self._pending.cancel()
-        self._pending = None
-        # A missing or non-positive price, or a stop / target on the wrong side, places nothing
-        # (backtesting.py would raise).
-        for p in (sl, tp, stop, limit):
-            if p is not None and not _price_ok(p):
-                return
-        ref = limit or stop or close
-        lo, hi = (sl, tp) if long else (tp, sl)
-        if not ((-math.inf if lo is None else lo) < ref < (math.inf if hi is None else hi)):
-            return
-{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl=sl, tp=tp, **kwargs)
-        self._pending_bar = i
-"
-    )
 }
 
 /// `run()`, the command-line entry point.

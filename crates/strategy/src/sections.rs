@@ -56,6 +56,35 @@ pub struct Risk {
     pub max_bars: Option<u32>,
     /// Trade in whole multiples of this fraction of the asset (`FractionalBacktest`).
     pub fractional_unit: Option<f64>,
+    /// Caps `risk_pct` sizing at this fraction of equity: `n = min(n, int(f * equity // close))`
+    /// instead of refusing the order (DESIGN.md §5.4).
+    pub max_size: Option<f64>,
+    /// A trailing stop starts moving only once the trade's `open_pnl_pct` reaches this (and then
+    /// moves for the rest of the trade): freqtrade's `trailing_stop_positive_offset`.
+    pub trailing_offset_pct: Option<f64>,
+    /// What `trailing_stop_pct` trails.
+    pub trailing_from: TrailFrom,
+}
+
+/// What `trailing_stop_pct` follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrailFrom {
+    /// Each close (`lib.TrailingStrategy`).
+    #[default]
+    Close,
+    /// The highest high since entry (lowest low for shorts):
+    /// `t.sl = max(t.sl, max(high[t.entry_bar:]) * (1 - p/100))`.
+    High,
+}
+
+impl TrailFrom {
+    /// The name in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrailFrom::Close => "close",
+            TrailFrom::High => "high",
+        }
+    }
 }
 
 impl Risk {
@@ -169,6 +198,9 @@ pub(crate) struct RawRisk {
     trailing_stop_short: Option<Spanned<String>>,
     max_bars: Option<Spanned<f64>>,
     fractional_unit: Option<Spanned<f64>>,
+    max_size: Option<Spanned<f64>>,
+    trailing_offset_pct: Option<Spanned<f64>>,
+    trailing_from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,6 +404,62 @@ pub(crate) fn parse_risk(
         |x| x > 0.0 && x <= 1.0,
         "a fraction of one unit above 0 and at most 1, like 0.00000001 (one satoshi)",
     )?;
+    let max_size = number(
+        ctx,
+        "risk.max_size",
+        r.max_size,
+        |x| x > 0.0 && x <= 1.0,
+        "a fraction of equity above 0 and at most 1",
+    )?;
+    if let (Some((_, byte)), None) = (max_size, risk_pct) {
+        return Err(ctx.error(
+            byte,
+            "risk.max_size",
+            "max_size caps `risk_pct` sizing at a fraction of equity: add risk_pct, or size entries with `size`".into(),
+        ));
+    }
+    let trailing_offset_pct = number(
+        ctx,
+        "risk.trailing_offset_pct",
+        r.trailing_offset_pct,
+        |x| x >= 0.0,
+        "0 or more (percent of profit before the trail moves)",
+    )?;
+    let trailing_from_at = r.trailing_from.as_ref().map_or(0, |v| v.span().start);
+    let trailing_from = match r.trailing_from {
+        None => TrailFrom::Close,
+        Some(v) => match v.get_ref().as_str() {
+            "close" => TrailFrom::Close,
+            "high" => TrailFrom::High,
+            other => {
+                return Err(ctx.error(
+                    v.span().start,
+                    "risk.trailing_from",
+                    format!("must be \"close\" or \"high\" (the highest high since entry; the lowest low for shorts), got \"{other}\""),
+                ));
+            }
+        },
+    };
+    if let (Some((_, byte)), None) = (
+        trailing_offset_pct,
+        trailing_stop_pct
+            .map(|_| ())
+            .or(r.trailing_stop_long.as_ref().map(|_| ()))
+            .or(r.trailing_stop_short.as_ref().map(|_| ())),
+    ) {
+        return Err(ctx.error(
+            byte,
+            "risk.trailing_offset_pct",
+            "delays a trailing stop, and there is none: add trailing_stop_pct (or trailing_stop_long / trailing_stop_short)".into(),
+        ));
+    }
+    if trailing_from == TrailFrom::High && trailing_stop_pct.is_none() {
+        return Err(ctx.error(
+            trailing_from_at,
+            "risk.trailing_from",
+            "\"high\" trails `trailing_stop_pct` from the highest high since entry: add trailing_stop_pct".into(),
+        ));
+    }
     if let (Some((_, byte)), Some(_)) = (units, fractional_unit) {
         return Err(ctx.error(
             byte,
@@ -411,6 +499,9 @@ pub(crate) fn parse_risk(
         )]
         max_bars: max_bars.map(|(x, _)| x as u32),
         fractional_unit: fractional_unit.map(|(x, _)| x),
+        max_size: max_size.map(|(x, _)| x),
+        trailing_offset_pct: trailing_offset_pct.map(|(x, _)| x),
+        trailing_from,
     };
 
     // Two ways to say one thing are refused rather than one silently winning.
@@ -622,6 +713,15 @@ pub(crate) fn print_risk(out: &mut String, r: &Risk) {
     }
     if let Some(v) = r.trailing_stop_pct {
         let _ = writeln!(out, "trailing_stop_pct = {}", float(v));
+    }
+    if r.trailing_from != TrailFrom::Close {
+        let _ = writeln!(out, "trailing_from = \"{}\"", r.trailing_from.name());
+    }
+    if let Some(v) = r.trailing_offset_pct {
+        let _ = writeln!(out, "trailing_offset_pct = {}", float(v));
+    }
+    if let Some(v) = r.max_size {
+        let _ = writeln!(out, "max_size = {}", float(v));
     }
     for (name, e) in [
         ("trailing_stop_long", &r.trailing_stop_long),

@@ -227,6 +227,48 @@ entry_long = "not (close[80] > close) and close < fast"
 exit_long = "close > fast * 1.03"
 "#,
     ),
+    (
+        "max_size",
+        r#"[indicators]
+atr = "atr(14)"
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "rsi < 40"
+exit_long = "rsi > 60"
+[risk]
+risk_pct = 5
+max_size = 0.5
+stop_loss_long = "close - 0.5 * atr"
+"#,
+    ),
+    (
+        "trail_offset",
+        r#"[indicators]
+fast = "sma(close, 10)"
+slow = "sma(close, 30)"
+[rules]
+entry_long = "crosses_above(fast, slow)"
+entry_short = "crosses_below(fast, slow)"
+[risk]
+trailing_stop_pct = 3
+trailing_offset_pct = 2
+stop_loss_pct = 8
+"#,
+    ),
+    (
+        "trail_high",
+        r#"[indicators]
+fast = "sma(close, 10)"
+slow = "sma(close, 30)"
+[rules]
+entry_long = "crosses_above(fast, slow)"
+entry_short = "crosses_below(fast, slow)"
+[risk]
+trailing_stop_pct = 4
+trailing_from = "high"
+trailing_offset_pct = 1
+"#,
+    ),
 ];
 
 /// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:

@@ -111,6 +111,9 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
         0 => {}
         1 => {
             let _ = writeln!(t, "trailing_stop_pct = {:.1}", 3.0 + f64::from(parts.k));
+            if parts.k % 2 == 1 {
+                t.push_str("trailing_from = \"high\"\n");
+            }
         }
         _ => {
             t.push_str("trailing_stop_long = \"close - 2.5 * atr\"\n");
@@ -118,6 +121,13 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
                 t.push_str("trailing_stop_short = \"close + 2.5 * atr\"\n");
             }
         }
+    }
+    if parts.trailing > 0 && parts.k % 3 == 0 {
+        let _ = writeln!(
+            t,
+            "trailing_offset_pct = {:.1}",
+            1.0 + f64::from(parts.k) / 4.0
+        );
     }
     if parts.max_bars > 0 {
         let _ = writeln!(t, "max_bars = {}", parts.max_bars);
@@ -129,6 +139,9 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
         1 if !parts.fractional => t.push_str("units = 5\n"),
         2 => {
             let _ = writeln!(t, "risk_pct = {:.1}", 0.5 + f64::from(parts.k) / 2.0);
+            if parts.k % 2 == 0 {
+                let _ = writeln!(t, "max_size = {:.2}", 0.3 + f64::from(parts.k) / 20.0);
+            }
         }
         _ => {}
     }
@@ -248,6 +261,18 @@ fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
         ("limit entries", drawn.iter().any(|p| p.order == 2)),
         ("fills at the close", drawn.iter().any(|p| p.on_close)),
         ("fractional units", drawn.iter().any(|p| p.fractional)),
+        (
+            "trailing from the high",
+            drawn.iter().any(|p| p.trailing == 1 && p.k % 2 == 1),
+        ),
+        (
+            "a trailing offset",
+            drawn.iter().any(|p| p.trailing > 0 && p.k % 3 == 0),
+        ),
+        (
+            "max_size",
+            drawn.iter().any(|p| p.sizing == 2 && p.k % 2 == 0),
+        ),
         ("time exits", drawn.iter().any(|p| p.max_bars > 0)),
         (
             "trailing expressions",

@@ -55,6 +55,16 @@ fill = "close"
     let again = Strategy::from_toml("again.toml", &s.to_toml()).unwrap();
     assert_eq!(again, s, "{}", s.to_toml());
 
+    // §5.4's risk fields.
+    let more = with(
+        "[risk]\nrisk_pct = 2\nstop_loss_pct = 3\nmax_size = 0.5\ntrailing_stop_pct = 4\ntrailing_from = \"high\"\ntrailing_offset_pct = 1.5\n",
+    )
+    .unwrap();
+    assert_eq!(more.risk.max_size, Some(0.5));
+    assert_eq!(more.risk.trailing_from, strategy::TrailFrom::High);
+    assert_eq!(more.risk.trailing_offset_pct, Some(1.5));
+    assert_eq!(Strategy::from_toml("m", &more.to_toml()).unwrap(), more);
+
     let units = with("[risk]\nunits = 100\ntrailing_stop_pct = 5\n").unwrap();
     assert_eq!(units.risk.sizing, Sizing::Units(100.0));
     assert_eq!(units.risk.trailing_stop_pct, Some(5.0));
@@ -92,6 +102,31 @@ trailing_stop_long = "entry_price + (close - entry_price) / 2"
 #[test]
 fn each_mistake_names_its_field() {
     let cases: &[(&str, &str, &str)] = &[
+        (
+            "[risk]\nsize = 0.5\nmax_size = 0.5\n",
+            "risk.max_size",
+            "max_size caps `risk_pct` sizing",
+        ),
+        (
+            "[risk]\nrisk_pct = 1\nstop_loss_pct = 2\nmax_size = 1.5\n",
+            "risk.max_size",
+            "must be a fraction of equity above 0 and at most 1, got 1.5",
+        ),
+        (
+            "[risk]\ntrailing_offset_pct = 2\n",
+            "risk.trailing_offset_pct",
+            "delays a trailing stop, and there is none",
+        ),
+        (
+            "[risk]\ntrailing_stop_pct = 2\ntrailing_from = \"low\"\n",
+            "risk.trailing_from",
+            "must be \"close\" or \"high\"",
+        ),
+        (
+            "[risk]\ntrailing_stop_long = \"close - atr\"\ntrailing_from = \"high\"\n",
+            "risk.trailing_from",
+            "add trailing_stop_pct",
+        ),
         (
             "[risk]\nrisk_pct = 1\n",
             "risk.risk_pct",
