@@ -122,7 +122,7 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
             }
         }
     }
-    if parts.trailing > 0 && parts.k % 3 == 0 {
+    if parts.trailing > 0 && parts.k.is_multiple_of(3) {
         let _ = writeln!(
             t,
             "trailing_offset_pct = {:.1}",
@@ -139,7 +139,7 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
         1 if !parts.fractional => t.push_str("units = 5\n"),
         2 => {
             let _ = writeln!(t, "risk_pct = {:.1}", 0.5 + f64::from(parts.k) / 2.0);
-            if parts.k % 2 == 0 {
+            if parts.k.is_multiple_of(2) {
                 let _ = writeln!(t, "max_size = {:.2}", 0.3 + f64::from(parts.k) / 20.0);
             }
         }
@@ -148,6 +148,12 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     if parts.fractional {
         t.push_str("fractional_unit = 0.001\n");
     }
+    orders_for(t, parts, shorts);
+    t.clone()
+}
+
+/// The `[orders]` section of a drawn strategy.
+fn orders_for(t: &mut String, parts: &Parts, shorts: bool) {
     t.push_str("[orders]\n");
     match parts.order {
         0 => {}
@@ -165,7 +171,6 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     if parts.on_close {
         t.push_str("fill = \"close\"\n");
     }
-    t.clone()
 }
 
 #[derive(Debug, Clone)]
@@ -267,11 +272,13 @@ fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
         ),
         (
             "a trailing offset",
-            drawn.iter().any(|p| p.trailing > 0 && p.k % 3 == 0),
+            drawn
+                .iter()
+                .any(|p| p.trailing > 0 && p.k.is_multiple_of(3)),
         ),
         (
             "max_size",
-            drawn.iter().any(|p| p.sizing == 2 && p.k % 2 == 0),
+            drawn.iter().any(|p| p.sizing == 2 && p.k.is_multiple_of(2)),
         ),
         ("time exits", drawn.iter().any(|p| p.max_bars > 0)),
         (
