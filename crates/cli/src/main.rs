@@ -197,7 +197,7 @@ enum Command {
     ///
     /// botforge run BOT.toml --symbol BTCUSDT --interval 1m journals every closed bar and what
     /// it did in runs/NAME-SYMBOL-INTERVAL; the same command resumes after a stop or a crash.
-    /// --replay [DATA] plays a data file (the bundled sample without one) as the feed.
+    /// --replay plays a data file (the bundled sample without one) as the feed.
     #[command(args_conflicts_with_subcommands = true)]
     Run {
         #[command(subcommand)]
