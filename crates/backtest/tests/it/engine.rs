@@ -86,7 +86,8 @@ fn next_open_fills_commission_on_both_legs_and_whole_units() {
         (99.0, 100.0, 98.0, 99.0),
     ]);
     let s = plain(
-        "entry_long = \"close > 100 and close[1] <= 100\"\nexit_long = \"close < 100\"",
+        // No look-back in the rule: `close[1]` would add a bar of warm-up (DESIGN.md §5.4).
+        "entry_long = \"close > 100 and close < 102\"\nexit_long = \"close < 100\"",
         "size = 1.0",
     );
     let r = run(
