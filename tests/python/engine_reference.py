@@ -43,10 +43,14 @@ class Base(Strategy):
     max_bars = None
     valid_bars = 1
     max_size = None       # caps risk_pct sizing at a fraction of equity
+    roi = None            # [(age, percent), ...]: freqtrade's minimal_roi as a stepping target
+    roi_minutes = False   # roi ages in minutes of bar time instead of bars
+    from_fill = False     # sl_pct / tp_pct measured from the fill, set at the entry bar's close
     trail_offset = None   # the trail moves once the trade's pl_pct reaches this (percent)
 
     def init(self):
         self.trail_on = set()
+        self.filled = set()
         self.waiting = None
         self.waiting_bar = 0
         self.setup()
@@ -99,6 +103,9 @@ class Base(Strategy):
         else:
             size = FULL
         place = self.buy if long else self.sell
+        if self.from_fill:
+            sl = None if self.sl_pct else sl
+            tp = None if self.tp_pct else tp
         self.waiting = place(size=size, sl=sl, tp=tp, stop=stop, limit=limit)
         self.waiting_bar = i
 
@@ -112,6 +119,15 @@ class Base(Strategy):
         i = len(self.data) - 1
         long, short = self.position.is_long, self.position.is_short
         closing = False
+        if self.from_fill:
+            for t in self.trades:
+                if id(t) not in self.filled:
+                    self.filled.add(id(t))
+                    e = t.entry_price
+                    if self.sl_pct:
+                        t.sl = e * (1 - self.sl_pct / 100) if t.is_long else e * (1 + self.sl_pct / 100)
+                    if self.tp_pct:
+                        t.tp = e * (1 + self.tp_pct / 100) if t.is_long else e * (1 - self.tp_pct / 100)
         for t in self.trades:
             if self.trail_offset is not None and id(t) not in self.trail_on:
                 if not t.pl_pct * 100 >= self.trail_offset:
@@ -120,6 +136,16 @@ class Base(Strategy):
             level = self.trail_for(t, i)
             if level is not None and ok(level):
                 t.sl = max(t.sl or -math.inf, level) if t.is_long else min(t.sl or math.inf, level)
+        if self.roi:
+            for t in self.trades:
+                if self.roi_minutes:
+                    age = (self.data.index[-1] - self.data.index[t.entry_bar]).total_seconds() / 60
+                else:
+                    age = i - t.entry_bar
+                steps = [r for k, r in self.roi if k <= age]
+                if steps:
+                    r = steps[-1]
+                    t.tp = t.entry_price * (1 + r / 100) if t.is_long else t.entry_price * (1 - r / 100)
         if self.max_bars is not None:
             for t in self.trades:
                 if i - t.entry_bar >= self.max_bars:
@@ -380,6 +406,34 @@ class TrailHigh(SmaCross):
         return self.data.Low[t.entry_bar:].min() * (1 + self.trail_pct / 100)
 
 
+class Roi(Base):
+    """Long and short on RSI; the target steps down: 6 % at once, 3 % after 5 bars, break-even
+    after 12; a 5 % stop."""
+    roi = [(0, 6.0), (5, 3.0), (12, 0.0)]
+    sl_pct = 5.0
+
+    def setup(self):
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        r = self.rsi[-1]
+        return r < 35, False, r > 70, False
+
+
+class RoiMinutes(SmaCross):
+    """roi ages in minutes of bar time: 5 % until 3 days (4320 minutes), then 1 %."""
+    roi = [(0, 5.0), (4320, 1.0)]
+    roi_minutes = True
+
+
+class StopFromFill(SmaCross):
+    """A 4 % stop and a 6 % target measured from the fill, risk 2 % per trade."""
+    risk_pct = 2.0
+    sl_pct = 4.0
+    tp_pct = 6.0
+    from_fill = True
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -401,6 +455,9 @@ SCENARIOS = {
     "max_size": (MaxSize, {}),
     "trail_offset": (TrailOffset, {}),
     "trail_high": (TrailHigh, {}),
+    "roi": (Roi, {}),
+    "roi_minutes": (RoiMinutes, {}),
+    "stop_from_fill": (StopFromFill, {}),
 }
 
 def main():

@@ -56,6 +56,8 @@ pub(crate) struct Open {
     tp_order: Option<u64>,
     /// The trailing stop has passed `trailing_offset_pct` and moves from now on.
     pub(crate) trail_on: bool,
+    /// `stop_from = "fill"`: its stop and target were set from the fill.
+    pub(crate) levels_set: bool,
 }
 
 /// The broker: cash, the order queue, open and closed trades.
@@ -242,7 +244,7 @@ impl Broker {
     }
 
     /// `trade.tp = price`.
-    fn set_tp(&mut self, trade: u64, price: f64) {
+    pub(crate) fn set_tp(&mut self, trade: u64, price: f64) {
         let Some(pos) = self.trades.iter().position(|t| t.id == trade) else {
             return;
         };
@@ -330,6 +332,7 @@ impl Broker {
             sl_order: None,
             tp_order: None,
             trail_on: false,
+            levels_set: false,
         });
         let fee = self.fee(size, price);
         self.cash -= fee;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use strategy::{Expr, ExprKind, Fill, Sizing, Strategy, TrailFrom};
+use strategy::{Expr, ExprKind, Fill, RoiUnit, Sizing, StopFrom, Strategy, TrailFrom};
 
 use crate::broker::{Broker, floordiv};
 use crate::data::Bars;
@@ -216,6 +216,7 @@ impl Step<'_> {
         let mut closing = false;
         let risk = &self.s.risk;
 
+        self.levels_from_fill(b);
         // Trailing stops, before the rules (lib.TrailingStrategy.next).
         let pct = risk.trailing_stop_pct;
         if pct.is_some() || self.plan.trail_long.is_some() || self.plan.trail_short.is_some() {
@@ -248,6 +249,7 @@ impl Step<'_> {
                 b.set_sl(id, new, cur != Some(new) || b.sl_trailing(id));
             }
         }
+        self.roi_targets(b, bars, i);
         // Time exit.
         if let Some(n) = risk.max_bars {
             let due: Vec<u64> = b
@@ -289,6 +291,68 @@ impl Step<'_> {
                 close_all(b, ExitReason::Signal);
             }
             self.enter(b, bars, false, i, &st);
+        }
+    }
+
+    /// `stop_from = "fill"`: percent stops and targets from the fill, at the entry bar's close
+    /// (the first close with the trade open), live from the next bar.
+    fn levels_from_fill(&self, b: &mut Broker) {
+        let risk = &self.s.risk;
+        if risk.stop_from != StopFrom::Fill {
+            return;
+        }
+        let fresh: Vec<(u64, bool, f64)> = b
+            .trades
+            .iter_mut()
+            .filter(|t| !t.levels_set)
+            .map(|t| {
+                t.levels_set = true;
+                (t.id, t.trade.size > 0.0, t.trade.entry_price)
+            })
+            .collect();
+        for (id, long, entry) in fresh {
+            let sign = if long { 1.0 } else { -1.0 };
+            if let Some(p) = risk.stop_loss_pct {
+                b.set_sl(id, entry * (1.0 - sign * p / 100.0), false);
+            }
+            if let Some(p) = risk.take_profit_pct {
+                b.set_tp(id, entry * (1.0 + sign * p / 100.0));
+            }
+        }
+    }
+
+    /// `roi`: the stepping take-profit of each open trade at its age.
+    fn roi_targets(&self, b: &mut Broker, bars: &Bars, i: usize) {
+        let risk = &self.s.risk;
+        if risk.roi.is_empty() {
+            return;
+        }
+        let open: Vec<(u64, bool, f64, usize)> = b
+            .trades
+            .iter()
+            .map(|t| {
+                (
+                    t.id,
+                    t.trade.size > 0.0,
+                    t.trade.entry_price,
+                    t.trade.entry_bar,
+                )
+            })
+            .collect();
+        for (id, long, entry, at) in open {
+            let age = match risk.roi_unit {
+                RoiUnit::Bars => (i - at.min(i)) as f64,
+                RoiUnit::Minutes => (bars.epoch_ms[i] - bars.epoch_ms[at.min(i)]) as f64 / 60_000.0,
+            };
+            let Some(&(_, r)) = risk.roi.iter().rev().find(|(k, _)| *k <= age) else {
+                continue;
+            };
+            let tp = if long {
+                entry * (1.0 + r / 100.0)
+            } else {
+                entry * (1.0 - r / 100.0)
+            };
+            b.set_tp(id, tp);
         }
     }
 
@@ -365,6 +429,18 @@ impl Step<'_> {
         {
             return;
         }
+        // From the fill: the order goes without them; they are set at the entry bar's close.
+        let from_fill = r.stop_from == StopFrom::Fill;
+        let attach_sl = if from_fill && r.stop_loss_pct.is_some() {
+            None
+        } else {
+            sl
+        };
+        let attach_tp = if from_fill && r.take_profit_pct.is_some() {
+            None
+        } else {
+            tp
+        };
         let reference = limit.or(stop).unwrap_or(close);
         let (lo, hi) = if long { (sl, tp) } else { (tp, sl) };
         if !(lo.unwrap_or(f64::NEG_INFINITY) < reference && reference < hi.unwrap_or(f64::INFINITY))
@@ -399,7 +475,7 @@ impl Step<'_> {
             }
         };
         let size = if long { units } else { -units };
-        let id = b.entry(size, stop, limit, sl, tp);
+        let id = b.entry(size, stop, limit, attach_sl, attach_tp);
         self.pending = Some((id, i));
     }
 
@@ -407,6 +483,8 @@ impl Step<'_> {
     fn quiet(&self, b: &Broker) -> bool {
         b.orders.is_empty()
             && self.s.risk.max_bars.is_none()
+            && self.s.risk.roi.is_empty()
+            && self.s.risk.stop_from == StopFrom::Signal
             && self.s.risk.trailing_stop_pct.is_none()
             && self.plan.trail_long.is_none()
             && self.plan.trail_short.is_none()

@@ -46,4 +46,4 @@ pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD, Timeframe};
 pub use python::{python_class_name, to_python};
 pub use scale::{Scale, scale};
-pub use sections::{Fill, Orders, Risk, Sizing, TrailFrom};
+pub use sections::{Fill, Orders, Risk, RoiUnit, Sizing, StopFrom, TrailFrom};

@@ -550,6 +550,7 @@ pub fn to_python(s: &Strategy) -> String {
         valid_bars: attr("valid_bars"),
         max_size: attr("max_size"),
         trail_offset: attr("trailing_offset_pct"),
+        roi: attr("roi"),
     };
 
     let mut local_taken: HashSet<String> = ["o", "h", "l", "c", "v", "self", "_full"]
@@ -606,7 +607,8 @@ pub fn to_python(s: &Strategy) -> String {
          \x20       self._kept = []\n\
          \x20       self._pending = None\n\
          \x20       self._pending_bar = 0\n\
-         \x20       self._trail_on = set()\n\n\
+         \x20       self._trail_on = set()\n\
+         \x20       self._from_fill = set()\n\n\
          \x20       def _full(x):\n\
          \x20           return np.full(size, float(x))\n\n\
          \x20       with np.errstate(all=\"ignore\"):\n",

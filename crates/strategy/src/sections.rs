@@ -64,6 +64,34 @@ pub struct Risk {
     pub trailing_offset_pct: Option<f64>,
     /// What `trailing_stop_pct` trails.
     pub trailing_from: TrailFrom,
+    /// freqtrade's `minimal_roi` as a stepping take-profit: `(age, percent)` pairs, ages
+    /// increasing; at every close an open trade's target is `entry · (1 ± r/100)` with `r` the
+    /// percent of the largest age not above the trade's.
+    pub roi: Vec<(f64, f64)>,
+    /// What `roi`'s ages count.
+    pub roi_unit: RoiUnit,
+    /// Where `stop_loss_pct` / `take_profit_pct` are measured from.
+    pub stop_from: StopFrom,
+}
+
+/// What `roi`'s ages count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoiUnit {
+    /// Bars since the entry bar (`bars_in_trade`).
+    #[default]
+    Bars,
+    /// Minutes from the entry bar's time to the time of the bar whose close sets the target.
+    Minutes,
+}
+
+/// Where percent stops and targets are measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopFrom {
+    /// The signal bar's close, placed with the entry order (§5.2).
+    #[default]
+    Signal,
+    /// The trade's fill price, set at the close of its entry bar, live from the next bar.
+    Fill,
 }
 
 /// What `trailing_stop_pct` follows.
@@ -201,6 +229,9 @@ pub(crate) struct RawRisk {
     max_size: Option<Spanned<f64>>,
     trailing_offset_pct: Option<Spanned<f64>>,
     trailing_from: Option<Spanned<String>>,
+    roi: Option<Spanned<toml::Value>>,
+    roi_unit: Option<Spanned<String>>,
+    stop_from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,6 +292,84 @@ fn number(
             }
         }
     }
+}
+
+/// A string field that names one of `choices`; the default when absent.
+fn one_of<T: Copy + Default>(
+    ctx: &Ctx<'_>,
+    field: &str,
+    raw: Option<Spanned<String>>,
+    choices: &[(&str, T)],
+    what: &str,
+) -> Result<T, StrategyError> {
+    let Some(v) = raw else {
+        return Ok(T::default());
+    };
+    choices
+        .iter()
+        .find(|(n, _)| *n == v.get_ref().as_str())
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            ctx.error(
+                v.span().start,
+                field,
+                format!("must be {what}, got \"{}\"", v.get_ref()),
+            )
+        })
+}
+
+/// `roi = [[0, 4.0], [30, 2.0], [60, 0.0]]` and `roi_unit`: ages whole and increasing, percents
+/// 0 or more.
+fn parse_roi(
+    ctx: &Ctx<'_>,
+    raw: Option<Spanned<toml::Value>>,
+    unit: Option<Spanned<String>>,
+) -> Result<(Vec<(f64, f64)>, RoiUnit), StrategyError> {
+    let unit = one_of(
+        ctx,
+        "risk.roi_unit",
+        unit,
+        &[("bars", RoiUnit::Bars), ("minutes", RoiUnit::Minutes)],
+        "\"bars\" or \"minutes\"",
+    )?;
+    let Some(raw) = raw else {
+        return Ok((Vec::new(), unit));
+    };
+    let at = raw.span().start;
+    let bad = |why: String| {
+        ctx.error(
+            at,
+            "risk.roi",
+            format!("{why}: write [[AGE, PERCENT], ...] with ages increasing, like [[0, 4.0], [30, 2.0], [60, 0.0]]"),
+        )
+    };
+    let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    let Some(rows) = raw.get_ref().as_array() else {
+        return Err(bad("not a list".into()));
+    };
+    if rows.is_empty() {
+        return Err(bad("an empty list".into()));
+    }
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let pair = row.as_array().filter(|p| p.len() == 2);
+        let Some((k, v)) = pair.and_then(|p| Some((num(&p[0])?, num(&p[1])?))) else {
+            return Err(bad(format!("`{row}` is not a pair of numbers")));
+        };
+        if !(k >= 0.0 && k.fract() == 0.0 && k <= 1e12) {
+            return Err(bad(format!("the age {k} is not a whole number, 0 or more")));
+        }
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(bad(format!("the percent {v} is not 0 or more")));
+        }
+        if let Some(&(prev, _)) = out.last()
+            && k <= prev
+        {
+            return Err(bad(format!("the ages do not increase ({prev} then {k})")));
+        }
+        out.push((k, v));
+    }
+    Ok((out, unit))
 }
 
 /// Which side of the signal bar's close a price expression certainly lies on: `Some(1)` above,
@@ -460,6 +569,50 @@ pub(crate) fn parse_risk(
             "\"high\" trails `trailing_stop_pct` from the highest high since entry: add trailing_stop_pct".into(),
         ));
     }
+    let roi_at = r.roi.as_ref().map_or(0, |v| v.span().start);
+    let stop_from_at = r.stop_from.as_ref().map_or(0, |v| v.span().start);
+    let (roi, roi_unit) = parse_roi(ctx, r.roi, r.roi_unit)?;
+    if let Some((_, byte)) = take_profit_pct.filter(|_| !roi.is_empty()) {
+        return Err(ctx.error(
+            byte,
+            "risk.take_profit_pct",
+            "two targets: `roi` sets the take-profit at every close; give `roi` or `take_profit_pct`, not both".into(),
+        ));
+    }
+    if let Some(byte) = [&r.take_profit_long, &r.take_profit_short]
+        .into_iter()
+        .flatten()
+        .map(|v| v.span().start)
+        .next()
+        .filter(|_| !roi.is_empty())
+    {
+        return Err(ctx.error(
+            byte,
+            "risk.roi",
+            "two targets: `roi` sets the take-profit at every close; give `roi` or take_profit_long / take_profit_short, not both".into(),
+        ));
+    }
+    if roi.iter().any(|(_, v)| *v >= 100.0) && rules.entry_short.is_some() {
+        return Err(ctx.error(
+            roi_at,
+            "risk.roi",
+            "a short's target 100% or more below the entry would be a price of 0 or less: use less than 100".into(),
+        ));
+    }
+    let stop_from = one_of(
+        ctx,
+        "risk.stop_from",
+        r.stop_from,
+        &[("signal", StopFrom::Signal), ("fill", StopFrom::Fill)],
+        "\"signal\" (the signal bar's close) or \"fill\" (the trade's fill price)",
+    )?;
+    if stop_from == StopFrom::Fill && stop_loss_pct.is_none() && take_profit_pct.is_none() {
+        return Err(ctx.error(
+            stop_from_at,
+            "risk.stop_from",
+            "\"fill\" measures stop_loss_pct and take_profit_pct from the fill, and there is neither: add one".into(),
+        ));
+    }
     if let (Some((_, byte)), Some(_)) = (units, fractional_unit) {
         return Err(ctx.error(
             byte,
@@ -502,6 +655,9 @@ pub(crate) fn parse_risk(
         max_size: max_size.map(|(x, _)| x),
         trailing_offset_pct: trailing_offset_pct.map(|(x, _)| x),
         trailing_from,
+        roi,
+        roi_unit,
+        stop_from,
     };
 
     // Two ways to say one thing are refused rather than one silently winning.
@@ -722,6 +878,20 @@ pub(crate) fn print_risk(out: &mut String, r: &Risk) {
     }
     if let Some(v) = r.max_size {
         let _ = writeln!(out, "max_size = {}", float(v));
+    }
+    if !r.roi.is_empty() {
+        let pairs: Vec<String> = r
+            .roi
+            .iter()
+            .map(|(k, v)| format!("[{k:.0}, {}]", float(*v)))
+            .collect();
+        let _ = writeln!(out, "roi = [{}]", pairs.join(", "));
+    }
+    if r.roi_unit == RoiUnit::Minutes {
+        let _ = writeln!(out, "roi_unit = \"minutes\"");
+    }
+    if r.stop_from == StopFrom::Fill {
+        let _ = writeln!(out, "stop_from = \"fill\"");
     }
     for (name, e) in [
         ("trailing_stop_long", &r.trailing_stop_long),

@@ -269,6 +269,46 @@ trailing_from = "high"
 trailing_offset_pct = 1
 "#,
     ),
+    (
+        "roi",
+        r#"[indicators]
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "rsi < 35"
+entry_short = "rsi > 70"
+[risk]
+roi = [[0, 6.0], [5, 3.0], [12, 0.0]]
+stop_loss_pct = 5
+"#,
+    ),
+    (
+        "roi_minutes",
+        r#"[indicators]
+fast = "sma(close, 10)"
+slow = "sma(close, 30)"
+[rules]
+entry_long = "crosses_above(fast, slow)"
+entry_short = "crosses_below(fast, slow)"
+[risk]
+roi = [[0, 5.0], [4320, 1.0]]
+roi_unit = "minutes"
+"#,
+    ),
+    (
+        "stop_from_fill",
+        r#"[indicators]
+fast = "sma(close, 10)"
+slow = "sma(close, 30)"
+[rules]
+entry_long = "crosses_above(fast, slow)"
+entry_short = "crosses_below(fast, slow)"
+[risk]
+risk_pct = 2
+stop_loss_pct = 4
+take_profit_pct = 6
+stop_from = "fill"
+"#,
+    ),
 ];
 
 /// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:

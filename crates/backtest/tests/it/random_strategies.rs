@@ -97,6 +97,16 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     }
     match parts.target {
         0 => {}
+        1 if parts.k.is_multiple_of(4) => {
+            // freqtrade's stepping target instead of a fixed one.
+            let _ = writeln!(
+                t,
+                "roi = [[0, {:.1}], [{}, 1.5], [{}, 0.0]]",
+                3.0 + f64::from(parts.k),
+                3 + parts.k,
+                12 + parts.k
+            );
+        }
         1 => {
             let _ = writeln!(t, "take_profit_pct = {:.1}", 3.0 + f64::from(parts.k));
         }
@@ -128,6 +138,9 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
             "trailing_offset_pct = {:.1}",
             1.0 + f64::from(parts.k) / 4.0
         );
+    }
+    if (stop == 1 || parts.target == 1) && parts.k % 4 == 1 {
+        t.push_str("stop_from = \"fill\"\n");
     }
     if parts.max_bars > 0 {
         let _ = writeln!(t, "max_bars = {}", parts.max_bars);
@@ -275,6 +288,16 @@ fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
             drawn
                 .iter()
                 .any(|p| p.trailing > 0 && p.k.is_multiple_of(3)),
+        ),
+        (
+            "roi",
+            drawn.iter().any(|p| p.target == 1 && p.k.is_multiple_of(4)),
+        ),
+        (
+            "stop_from = fill",
+            drawn
+                .iter()
+                .any(|p| (p.stop == 1 || p.target == 1) && p.k % 4 == 1),
         ),
         (
             "max_size",

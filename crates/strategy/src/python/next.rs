@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::{Emitter, Ty, py_float};
 use crate::expr::Expr;
 use crate::file::Strategy;
-use crate::sections::{Sizing, TrailFrom};
+use crate::sections::{RoiUnit, Sizing, StopFrom, TrailFrom};
 
 /// The class attributes that hold `[risk]` and `[orders]` settings (renamed when a param
 /// already has the name).
@@ -22,6 +22,7 @@ pub(super) struct Attrs {
     pub(super) valid_bars: String,
     pub(super) max_size: String,
     pub(super) trail_offset: String,
+    pub(super) roi: String,
 }
 
 /// The class attributes for `[risk]` and `[orders]`.
@@ -49,6 +50,13 @@ pub(super) fn settings(s: &Strategy, a: &Attrs) -> String {
         opt(s.risk.trailing_offset_pct)
     );
     let _ = writeln!(out, "    {} = {}", a.max_size, opt(s.risk.max_size));
+    let roi: Vec<String> = s
+        .risk
+        .roi
+        .iter()
+        .map(|(k, v)| format!("({}, {})", py_float(*k), py_float(*v)))
+        .collect();
+    let _ = writeln!(out, "    {} = [{}]", a.roi, roi.join(", "));
     let _ = writeln!(
         out,
         "    {} = {}",
@@ -163,6 +171,33 @@ pub(super) fn next_method(
 ",
     );
     let body = &mut out;
+    if risk.stop_from == StopFrom::Fill {
+        let mut set = String::new();
+        if risk.stop_loss_pct.is_some() {
+            let _ = write!(
+                set,
+                "
+                    t.sl = t.entry_price * (1 - self.{sl} / 100) if t.is_long else t.entry_price * (1 + self.{sl} / 100)",
+                sl = attrs.sl
+            );
+        }
+        if risk.take_profit_pct.is_some() {
+            let _ = write!(
+                set,
+                "
+                    t.tp = t.entry_price * (1 + self.{tp} / 100) if t.is_long else t.entry_price * (1 - self.{tp} / 100)",
+                tp = attrs.tp
+            );
+        }
+        let _ = write!(
+            body,
+            "            # stop_from = \"fill\": percent stop and target from the fill, at the entry bar's close.
+            for t in self.trades:
+                if id(t) not in self._from_fill:
+                    self._from_fill.add(id(t)){set}
+"
+        );
+    }
     if trail_long.is_some() || trail_short.is_some() {
         let tl = trail_long.unwrap_or_else(|| "None".to_owned());
         let ts = trail_short.unwrap_or_else(|| "None".to_owned());
@@ -192,6 +227,26 @@ pub(super) fn next_method(
             } else {
                 String::new()
             }
+        );
+    }
+    if !risk.roi.is_empty() {
+        let age = match risk.roi_unit {
+            RoiUnit::Bars => "i - t.entry_bar",
+            RoiUnit::Minutes => {
+                "(self.data.index[-1] - self.data.index[t.entry_bar]).total_seconds() / 60"
+            }
+        };
+        let _ = write!(
+            body,
+            "            # roi: the stepping take-profit (freqtrade's minimal_roi) at each trade's age.
+            for t in self.trades:
+                age = {age}
+                steps = [r for k, r in self.{roi} if k <= age]
+                if steps:
+                    r = steps[-1]
+                    t.tp = t.entry_price * (1 + r / 100) if t.is_long else t.entry_price * (1 - r / 100)
+",
+            roi = attrs.roi
         );
     }
     if risk.max_bars.is_some() {
@@ -233,6 +288,18 @@ pub(super) fn next_method(
 
 /// `_enter()`: checks the order's prices, sizes it and places it (replacing a pending entry).
 pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
+    // stop_from = "fill": percent levels are set from the fill instead (in next()).
+    let from_fill = s.risk.stop_from == StopFrom::Fill;
+    let sl = if from_fill && s.risk.stop_loss_pct.is_some() {
+        "None"
+    } else {
+        "sl"
+    };
+    let tp = if from_fill && s.risk.take_profit_pct.is_some() {
+        "None"
+    } else {
+        "tp"
+    };
     let sizing = match s.risk.sizing {
         Sizing::Fraction(_) => format!(
             "        # size 1.0 is backtesting.py's default: all available equity.
@@ -274,7 +341,7 @@ pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
         lo, hi = (sl, tp) if long else (tp, sl)
         if not ((-math.inf if lo is None else lo) < ref < (math.inf if hi is None else hi)):
             return
-{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl=sl, tp=tp, **kwargs)
+{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl={sl}, tp={tp}, **kwargs)
         self._pending_bar = i
 "
     )

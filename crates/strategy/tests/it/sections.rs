@@ -64,6 +64,14 @@ fill = "close"
     assert_eq!(more.risk.trailing_from, strategy::TrailFrom::High);
     assert_eq!(more.risk.trailing_offset_pct, Some(1.5));
     assert_eq!(Strategy::from_toml("m", &more.to_toml()).unwrap(), more);
+    let roi = with(
+        "[risk]\nroi = [[0, 4.0], [30, 2], [60, 0.0]]\nroi_unit = \"minutes\"\nstop_loss_pct = 5\nstop_from = \"fill\"\n",
+    )
+    .unwrap();
+    assert_eq!(roi.risk.roi, vec![(0.0, 4.0), (30.0, 2.0), (60.0, 0.0)]);
+    assert_eq!(roi.risk.roi_unit, strategy::RoiUnit::Minutes);
+    assert_eq!(roi.risk.stop_from, strategy::StopFrom::Fill);
+    assert_eq!(Strategy::from_toml("r", &roi.to_toml()).unwrap(), roi);
 
     let units = with("[risk]\nunits = 100\ntrailing_stop_pct = 5\n").unwrap();
     assert_eq!(units.risk.sizing, Sizing::Units(100.0));
@@ -114,6 +122,36 @@ fn refused(cases: &[(&str, &str, &str)]) {
 #[test]
 fn the_rest_of_the_risk_fields_refuse_what_cannot_mean_anything() {
     refused(&[
+        (
+            "[risk]\nroi = [[5, 1.0], [2, 0.5]]\n",
+            "risk.roi",
+            "the ages do not increase (5 then 2)",
+        ),
+        (
+            "[risk]\nroi = [[0, -1.0]]\n",
+            "risk.roi",
+            "the percent -1 is not 0 or more",
+        ),
+        (
+            "[risk]\nroi = [[0.5, 1.0]]\n",
+            "risk.roi",
+            "the age 0.5 is not a whole number",
+        ),
+        (
+            "[risk]\nroi = [[0, 1.0]]\ntake_profit_pct = 3\n",
+            "risk.take_profit_pct",
+            "give `roi` or `take_profit_pct`, not both",
+        ),
+        (
+            "[risk]\nroi = [[0, 1.0]]\nroi_unit = \"hours\"\n",
+            "risk.roi_unit",
+            "must be \"bars\" or \"minutes\"",
+        ),
+        (
+            "[risk]\nstop_from = \"fill\"\n",
+            "risk.stop_from",
+            "there is neither",
+        ),
         (
             "[risk]\nsize = 0.5\nmax_size = 0.5\n",
             "risk.max_size",
