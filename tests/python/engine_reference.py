@@ -46,6 +46,7 @@ class Base(Strategy):
     roi = None            # [(age, percent), ...]: freqtrade's minimal_roi as a stepping target
     roi_minutes = False   # roi ages in minutes of bar time instead of bars
     from_fill = False     # sl_pct / tp_pct measured from the fill, set at the entry bar's close
+    pyramiding = 1        # open trades allowed in one direction
     trail_offset = None   # the trail moves once the trade's pl_pct reaches this (percent)
 
     def init(self):
@@ -113,6 +114,11 @@ class Base(Strategy):
         if not self.trades:
             return 0.0, math.nan, math.nan, math.nan
         t = self.trades[-1]
+        if len(self.trades) > 1:
+            # The position: size-weighted entry, bars since the first trade, position.pl_pct.
+            size = sum(x.size for x in self.trades)
+            cost = sum(x.size * x.entry_price for x in self.trades)
+            return (1.0 if t.is_long else -1.0), cost / size, i - self.trades[0].entry_bar, self.position.pl_pct
         return (1.0 if t.is_long else -1.0), t.entry_price, i - t.entry_bar, t.pl_pct * 100
 
     def next(self):
@@ -159,11 +165,12 @@ class Base(Strategy):
             if not closing:
                 self.position.close()
             closing = True
-        if el and not long:
+        adds = len(self.trades) < self.pyramiding
+        if el and (not long or (adds and not closing)):
             if short and not closing:
                 self.position.close()
             self.enter(True, i)
-        elif es and not short:
+        elif es and (not short or (adds and not closing)):
             if long and not closing:
                 self.position.close()
             self.enter(False, i)
@@ -434,6 +441,22 @@ class StopFromFill(SmaCross):
     from_fill = True
 
 
+class Pyramid(Base):
+    """RSI dips add up to 3 long trades of 30 % each; each has its own 6 % stop; the position
+    leaves on RSI > 65 or once it is 4 % up as a whole (position.pl_pct)."""
+    pyramiding = 3
+    fraction = 0.3
+    sl_pct = 6.0
+
+    def setup(self):
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+
+    def signals(self, i):
+        r = self.rsi[-1]
+        _, _, _, pnl = self.state(i)
+        return r < 40, bool(r > 65 or pnl > 4), False, False
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -458,6 +481,7 @@ SCENARIOS = {
     "roi": (Roi, {}),
     "roi_minutes": (RoiMinutes, {}),
     "stop_from_fill": (StopFromFill, {}),
+    "pyramiding": (Pyramid, {}),
 }
 
 def main():

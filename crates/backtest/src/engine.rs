@@ -194,11 +194,35 @@ pub(crate) fn bar(
 }
 
 impl Step<'_> {
+    /// Position state at bar `i`'s close. With several open trades (`pyramiding`):
+    /// `entry_price` is their size-weighted average fill, `bars_in_trade` counts from the first,
+    /// `open_pnl_pct` is the position's (`position.pl_pct`).
     fn state(b: &Broker, i: usize, close: f64) -> PosState {
         let Some(t) = b.trades.last().map(|o| &o.trade) else {
             return PosState::FLAT;
         };
         let sign = if t.size > 0.0 { 1.0 } else { -1.0 };
+        if let [first, _, ..] = b.trades.as_slice() {
+            let size: f64 = b.trades.iter().map(|o| o.trade.size).sum();
+            let cost: f64 = b
+                .trades
+                .iter()
+                .map(|o| o.trade.size * o.trade.entry_price)
+                .sum();
+            // backtesting.py's `_position_unrealized_pl`, in its order.
+            let pl = close * size - cost;
+            let invested: f64 = b
+                .trades
+                .iter()
+                .map(|o| o.trade.size.abs() * o.trade.entry_price)
+                .sum();
+            return PosState {
+                position: sign,
+                entry_price: cost / size,
+                bars_in_trade: (i - first.trade.entry_bar.min(i)) as f64,
+                open_pnl_pct: pl / invested * 100.0,
+            };
+        }
         PosState {
             position: sign,
             entry_price: t.entry_price,
@@ -279,14 +303,16 @@ impl Step<'_> {
             }
             closing = true;
         }
+        // `pyramiding`: an entry in the held direction adds a trade while there is room.
+        let adds = b.trades.len() < self.s.risk.pyramiding.map_or(1, |n| n as usize);
         if i < self.entries_from {
             // Before `trade_from`: exits only.
-        } else if p.entry_long.at(i, &st) && !long {
+        } else if p.entry_long.at(i, &st) && (!long || (adds && !closing)) {
             if short && !closing {
                 close_all(b, ExitReason::Signal);
             }
             self.enter(b, bars, true, i, &st);
-        } else if p.entry_short.at(i, &st) && !short {
+        } else if p.entry_short.at(i, &st) && (!short || (adds && !closing)) {
             if long && !closing {
                 close_all(b, ExitReason::Signal);
             }
@@ -484,6 +510,7 @@ impl Step<'_> {
         b.orders.is_empty()
             && self.s.risk.max_bars.is_none()
             && self.s.risk.roi.is_empty()
+            && self.s.risk.pyramiding.is_none()
             && self.s.risk.stop_from == StopFrom::Signal
             && self.s.risk.trailing_stop_pct.is_none()
             && self.plan.trail_long.is_none()

@@ -408,18 +408,22 @@ pub fn compute(bars: &Bars, run: &Run) -> Stats {
     let span = (ms[n - 1] - ms[0]) as f64;
     s.duration_days = span / DAY_MS;
 
-    // Bars inside any closed trade (entry to exit, both included); trades never overlap
-    // more than at a reversal's shared bar, and are in exit order.
+    // Bars inside any closed trade (entry to exit, both included), as backtesting.py marks
+    // them: the union of the trades' spans (they overlap at a reversal's shared bar, and
+    // throughout with pyramiding).
+    let mut spans: Vec<(usize, usize)> = run
+        .trades
+        .iter()
+        .map(|t| (t.entry_bar, t.exit_bar.unwrap_or(t.entry_bar)))
+        .collect();
+    spans.sort_unstable();
     let mut covered = 0_usize;
     let mut next_free = 0_usize;
-    for t in &run.trades {
-        let (from, to) = (
-            t.entry_bar.max(next_free),
-            t.exit_bar.unwrap_or(t.entry_bar),
-        );
-        if to >= from {
-            covered += to - from + 1;
-            next_free = to + 1;
+    for (entry, exit) in spans {
+        let from = entry.max(next_free);
+        if exit >= from {
+            covered += exit - from + 1;
+            next_free = exit + 1;
         }
     }
     s.exposure_time_pct = covered as f64 / n as f64 * 100.0;

@@ -16,6 +16,7 @@ pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for b
   - "trailing_stop_pct": a stop trailing each close by this percent; or "trailing_stop_long" / "trailing_stop_short": price expressions valued at every close (the stop only moves in the trade's favour), e.g. "close - 3 * atr(14)".
   - "trailing_from": "high" makes "trailing_stop_pct" trail the highest high since entry (the lowest low for shorts) instead of each close; "trailing_offset_pct": the trailing stop starts moving only once the trade is this many percent in profit (freqtrade's trailing_stop_positive_offset).
   - "roi": freqtrade's minimal_roi as a stepping take-profit, a list of [age in bars, percent] pairs with ages increasing, e.g. [[0, 4.0], [30, 2.0], [60, 0.0]] (4 % at once, 2 % after 30 bars, break-even after 60); "roi_unit": "minutes" counts ages in minutes instead of bars. Not with "take_profit_pct".
+  - "pyramiding": up to this many open trades in one direction (an entry while holding adds a trade; size each with "size" below 1); exits close them all, stops apply to each.
   - "stop_from": "fill" measures "stop_loss_pct" / "take_profit_pct" from the trade's fill price instead of the signal bar's close.
   - "max_size": with "risk_pct", cap an entry at this fraction of equity instead of placing nothing when the stop is very close.
   - "max_bars": close a trade after this many bars; "fractional_unit": trade in multiples of this fraction of a unit (e.g. 0.0001 for crypto).
@@ -119,6 +120,7 @@ pub fn response_schema() -> Value {
                     "roi": {"type": "array", "items": {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2}},
                     "roi_unit": {"type": "string", "enum": ["bars", "minutes"]},
                     "stop_from": {"type": "string", "enum": ["signal", "fill"]},
+                    "pyramiding": {"type": "integer", "minimum": 1, "maximum": 1000},
                     "max_bars": {"type": "integer", "minimum": 1},
                     "fractional_unit": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
                 },
@@ -214,6 +216,7 @@ mod tests {
             "roi",
             "roi_unit",
             "stop_from",
+            "pyramiding",
             "max_bars",
             "fractional_unit",
         ] {

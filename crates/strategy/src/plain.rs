@@ -87,7 +87,7 @@ const FIELDS: &[(&str, &str)] = &[
         "size, units, risk_pct, stop_loss_pct, take_profit_pct, stop_loss_long, stop_loss_short, \
          take_profit_long, take_profit_short, trailing_stop_pct, trailing_stop_long, \
          trailing_stop_short, trailing_from, trailing_offset_pct, max_bars, fractional_unit, \
-         max_size, roi, roi_unit, stop_from",
+         max_size, roi, roi_unit, stop_from, pyramiding",
     ),
     (
         "orders",

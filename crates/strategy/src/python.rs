@@ -551,6 +551,7 @@ pub fn to_python(s: &Strategy) -> String {
         max_size: attr("max_size"),
         trail_offset: attr("trailing_offset_pct"),
         roi: attr("roi"),
+        pyramiding: attr("pyramiding"),
     };
 
     let mut local_taken: HashSet<String> = ["o", "h", "l", "c", "v", "self", "_full"]

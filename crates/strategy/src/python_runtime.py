@@ -1071,11 +1071,22 @@ def _price_ok(p):
     return p is not None and p == p and 0 < p < math.inf
 
 
-def _state(trade, i):
-    """Position state at bar i: position, entry_price, bars_in_trade, open_pnl_pct."""
-    if trade is None:
+def _state(trades, i, close):
+    """Position state at bar i: position, entry_price, bars_in_trade, open_pnl_pct. With several
+    open trades (pyramiding): the size-weighted average entry, bars since the first, and the
+    position's profit (backtesting.py's position.pl_pct)."""
+    if not trades:
         return np.float64(0.0), np.float64(np.nan), np.float64(np.nan), np.float64(np.nan)
-    return (np.float64(1.0 if trade.size > 0 else -1.0), np.float64(trade.entry_price),
+    trade = trades[-1]
+    side = np.float64(1.0 if trade.size > 0 else -1.0)
+    if len(trades) > 1:
+        size = sum(t.size for t in trades)
+        cost = sum(t.size * t.entry_price for t in trades)
+        invested = sum(abs(t.size) * t.entry_price for t in trades)
+        pl = close * size - cost
+        return (side, np.float64(cost / size), np.float64(i - trades[0].entry_bar),
+                np.float64(pl / invested * 100))
+    return (side, np.float64(trade.entry_price),
             np.float64(i - trade.entry_bar), np.float64(trade.pl_pct * 100))
 
 

@@ -72,6 +72,9 @@ pub struct Risk {
     pub roi_unit: RoiUnit,
     /// Where `stop_loss_pct` / `take_profit_pct` are measured from.
     pub stop_from: StopFrom,
+    /// Up to this many open trades in one direction: an entry while holding that direction adds
+    /// a trade instead of being ignored (`None`: one).
+    pub pyramiding: Option<u32>,
 }
 
 /// What `roi`'s ages count.
@@ -232,6 +235,7 @@ pub(crate) struct RawRisk {
     roi: Option<Spanned<toml::Value>>,
     roi_unit: Option<Spanned<String>>,
     stop_from: Option<Spanned<String>>,
+    pyramiding: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -506,6 +510,13 @@ pub(crate) fn parse_risk(
         |x| x >= 1.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX),
         "a whole number of bars, at least 1",
     )?;
+    let pyramiding = number(
+        ctx,
+        "risk.pyramiding",
+        r.pyramiding,
+        |x| (1.0..=1000.0).contains(&x) && x.fract() == 0.0,
+        "a whole number of open trades from 1 to 1000",
+    )?;
     let fractional_unit = number(
         ctx,
         "risk.fractional_unit",
@@ -658,6 +669,12 @@ pub(crate) fn parse_risk(
         roi,
         roi_unit,
         stop_from,
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked whole and from 1 to 1000 above"
+        )]
+        pyramiding: pyramiding.map(|(x, _)| x as u32).filter(|n| *n > 1),
     };
 
     // Two ways to say one thing are refused rather than one silently winning.
@@ -892,6 +909,9 @@ pub(crate) fn print_risk(out: &mut String, r: &Risk) {
     }
     if r.stop_from == StopFrom::Fill {
         let _ = writeln!(out, "stop_from = \"fill\"");
+    }
+    if let Some(n) = r.pyramiding {
+        let _ = writeln!(out, "pyramiding = {n}");
     }
     for (name, e) in [
         ("trailing_stop_long", &r.trailing_stop_long),

@@ -309,6 +309,19 @@ take_profit_pct = 6
 stop_from = "fill"
 "#,
     ),
+    (
+        "pyramiding",
+        r#"[indicators]
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "rsi < 40"
+exit_long = "rsi > 65 or open_pnl_pct > 4"
+[risk]
+pyramiding = 3
+size = 0.3
+stop_loss_pct = 6
+"#,
+    ),
 ];
 
 /// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:

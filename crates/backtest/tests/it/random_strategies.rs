@@ -142,6 +142,9 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     if (stop == 1 || parts.target == 1) && parts.k % 4 == 1 {
         t.push_str("stop_from = \"fill\"\n");
     }
+    if parts.sizing == 0 && parts.k >= 5 {
+        let _ = writeln!(t, "pyramiding = {}", parts.k - 3);
+    }
     if parts.max_bars > 0 {
         let _ = writeln!(t, "max_bars = {}", parts.max_bars);
     }
@@ -298,6 +301,10 @@ fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
             drawn
                 .iter()
                 .any(|p| (p.stop == 1 || p.target == 1) && p.k % 4 == 1),
+        ),
+        (
+            "pyramiding",
+            drawn.iter().any(|p| p.sizing == 0 && p.k >= 5),
         ),
         (
             "max_size",

@@ -23,6 +23,7 @@ pub(super) struct Attrs {
     pub(super) max_size: String,
     pub(super) trail_offset: String,
     pub(super) roi: String,
+    pub(super) pyramiding: String,
 }
 
 /// The class attributes for `[risk]` and `[orders]`.
@@ -57,6 +58,12 @@ pub(super) fn settings(s: &Strategy, a: &Attrs) -> String {
         .map(|(k, v)| format!("({}, {})", py_float(*k), py_float(*v)))
         .collect();
     let _ = writeln!(out, "    {} = [{}]", a.roi, roi.join(", "));
+    let _ = writeln!(
+        out,
+        "    {} = {}",
+        a.pyramiding,
+        s.risk.pyramiding.unwrap_or(1)
+    );
     let _ = writeln!(
         out,
         "    {} = {}",
@@ -162,8 +169,7 @@ pub(super) fn next_method(
         "
     def next(self):
         i = len(self.data) - 1
-        trade = self.trades[-1] if self.trades else None
-        _position, _entry_price, _bars_in_trade, _open_pnl_pct = _state(trade, i)
+        _position, _entry_price, _bars_in_trade, _open_pnl_pct = _state(self.trades, i, self.data.Close[-1])
         long, short = self.position.is_long, self.position.is_short
         close = self.data.Close[-1]
         closing = False
@@ -272,16 +278,19 @@ pub(super) fn next_method(
                 if not closing:
                     self.position.close()
                 closing = True
-            if {entry_long} and not long:
+            # pyramiding: an entry in the held direction adds a trade while there is room.
+            adds = len(self.trades) < self.{pyr}
+            if {entry_long} and (not long or (adds and not closing)):
                 if short and not closing:
                     self.position.close()
                 self._enter(True, i, close, {sl_long}, {tp_long}, {stop_long}, {limit_long})
-            elif {entry_short} and not short:
+            elif {entry_short} and (not short or (adds and not closing)):
                 if long and not closing:
                     self.position.close()
                 self._enter(False, i, close, {sl_short}, {tp_short}, {stop_short}, {limit_short})
 ",
         vb = attrs.valid_bars,
+        pyr = attrs.pyramiding,
     );
     out
 }

@@ -148,6 +148,11 @@ fn the_rest_of_the_risk_fields_refuse_what_cannot_mean_anything() {
             "must be \"bars\" or \"minutes\"",
         ),
         (
+            "[risk]\npyramiding = 0\n",
+            "risk.pyramiding",
+            "a whole number of open trades from 1 to 1000",
+        ),
+        (
             "[risk]\nstop_from = \"fill\"\n",
             "risk.stop_from",
             "there is neither",
