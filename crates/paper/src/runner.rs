@@ -637,6 +637,8 @@ pub async fn run<F: Feed, W: Write>(
             Event::End => break Ended::EndOfData,
         }
     };
+    // Warm-up bars held back when a signal came are journaled before the shutdown.
+    live.flush_warm()?;
     live.p.journal.append(
         &[object(
             json!({"kind": "shutdown", "reason": ended.reason()}),

@@ -181,3 +181,55 @@ async fn until_ends_the_run_before_the_first_bar_at_or_after_it() {
     assert_eq!(last["kind"], "shutdown");
     assert_eq!(last["reason"], "--until reached");
 }
+
+#[tokio::test]
+async fn warm_up_bars_held_back_are_journaled_when_a_signal_ends_the_run() {
+    let data = minutes(60, 6);
+    let root = tempfile::tempdir().unwrap();
+    let (name, text) = STRATEGIES[0];
+    let s = spec(&root.path().join("run"), name, text, replay_spec());
+    // Every bar is warm-up, so all are held back; the signal comes after the 30th.
+    let mut feed = ReplayFeed::new(data.clone(), 60, None, None);
+    let mut first = Vec::new();
+    for _ in 0..30 {
+        first.push(feeds::Feed::next(&mut feed).await.unwrap());
+    }
+    let p = runner::prepare(&s).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let held = Held {
+        events: first.into(),
+    };
+    let stop = async move {
+        let _ = rx.await;
+    };
+    let mut out = Vec::new();
+    let run = runner::run(p, s.clone(), held, &mut out, None, stop);
+    tokio::pin!(run);
+    // The feed runs dry after 30 warm-up bars (held events are ready at once, so one poll
+    // takes them all); then the signal.
+    for _ in 0..10 {
+        tokio::select! {
+            _ = &mut run => panic!("ended before the signal"),
+            () = tokio::task::yield_now() => {}
+        }
+    }
+    tx.send(()).unwrap();
+    assert_eq!(run.await.unwrap(), runner::Ended::Signal);
+    let dir = RunDir::read(&s.dir).unwrap();
+    assert_eq!(dir.of_kind("bar").count(), 30);
+    assert_eq!(dir.records.last().unwrap()["reason"], "signal");
+}
+
+/// A feed that hands over its events, then waits for ever.
+struct Held {
+    events: std::collections::VecDeque<feeds::Event>,
+}
+
+impl feeds::Feed for Held {
+    async fn next(&mut self) -> Result<feeds::Event, feeds::FeedError> {
+        match self.events.pop_front() {
+            Some(e) => Ok(e),
+            None => std::future::pending().await,
+        }
+    }
+}
