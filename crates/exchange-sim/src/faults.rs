@@ -19,12 +19,14 @@ pub struct Faults {
     pub rate_limit: Option<u64>,
     /// Every Nth REST call answers 418 with `Retry-After: 1`.
     pub ban: Option<u64>,
+    /// REST calls A to B (counted from 1) answer 503: an outage of the REST side alone.
+    pub rest_down: Option<(u64, u64)>,
 }
 
 /// A `--faults` list that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "--faults `{item}`: {why} (e.g. drop_final=7,duplicate=5,disconnect=40,stall=100:2s,gap=300-305,rate_limit=10,ban=50)"
+    "--faults `{item}`: {why} (e.g. drop_final=7,duplicate=5,disconnect=40,stall=100:2s,gap=300-305,rate_limit=10,ban=50,rest_down=3-12)"
 )]
 pub struct FaultError {
     /// The item.
@@ -73,6 +75,19 @@ impl Faults {
                         .filter(|s: &f64| *s >= 0.0 && *s <= 3600.0)
                         .ok_or_else(|| bad("seconds from 0 to 3600, e.g. 2s"))?;
                     f.stall = Some((at, Duration::from_secs_f64(secs)));
+                }
+                "rest_down" => {
+                    let (a, b) = value
+                        .split_once('-')
+                        .ok_or_else(|| bad("REST call numbers, e.g. 3-12"))?;
+                    let (a, b): (u64, u64) = (
+                        a.parse().map_err(|_| bad("REST call numbers, e.g. 3-12"))?,
+                        b.parse().map_err(|_| bad("REST call numbers, e.g. 3-12"))?,
+                    );
+                    if a > b {
+                        return Err(bad("the range runs backwards"));
+                    }
+                    f.rest_down = Some((a, b));
                 }
                 "gap" => {
                     let (a, b) = value.split_once('-').unwrap_or((value, value));

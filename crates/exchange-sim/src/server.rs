@@ -44,6 +44,8 @@ struct Shared {
     ping_every: Duration,
     /// REST calls per real minute, for `X-MBX-USED-WEIGHT-1M`.
     weight: Mutex<(u64, Instant)>,
+    /// Set when the exchange stops: open streams close too.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 fn error(status: StatusCode, code: i64, msg: &str) -> Response {
@@ -55,6 +57,13 @@ impl Shared {
     fn admit(&self) -> Result<u64, Box<Response>> {
         let n = self.counters.rest_calls.fetch_add(1, Ordering::Relaxed) + 1;
         let f = &self.market.faults;
+        if f.rest_down.is_some_and(|(a, b)| (a..=b).contains(&n)) {
+            return Err(Box::new(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+            )));
+        }
         for (every, status, code) in [
             (f.rate_limit, StatusCode::TOO_MANY_REQUESTS, -1003),
             (f.ban, StatusCode::IM_A_TEAPOT, -1003),
@@ -177,9 +186,11 @@ async fn feed(s: Arc<Shared>, mut socket: WebSocket) {
     let mut ping_at = Instant::now() + s.ping_every;
     let mut awaiting: Option<Instant> = None;
     let tick = (m.bar_period() / 4).clamp(Duration::from_millis(1), Duration::from_millis(50));
+    let mut stopping = s.stopping.clone();
     loop {
         tokio::select! {
             () = tokio::time::sleep(tick) => {}
+            _ = stopping.changed() => return,
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Pong(_))) => {
                     s.counters.pongs.fetch_add(1, Ordering::Relaxed);
@@ -297,6 +308,7 @@ pub struct ExchangeHandle {
     /// Where it listens.
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
+    stop_streams: tokio::sync::watch::Sender<bool>,
 }
 
 impl ExchangeHandle {
@@ -305,16 +317,15 @@ impl ExchangeHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Runs until the server stops (Ctrl-C for the command).
-    pub fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    /// Stops the server and closes every open stream.
+    pub fn stop(self) {
+        drop(self);
     }
 }
 
 impl Drop for ExchangeHandle {
     fn drop(&mut self) {
+        let _ = self.stop_streams.send(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -333,11 +344,13 @@ pub async fn spawn(
 ) -> std::io::Result<ExchangeHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let (stop_streams, stopping) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         market,
         counters: Counters::default(),
         ping_every,
         weight: Mutex::new((0, Instant::now())),
+        stopping,
     });
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -353,5 +366,6 @@ pub async fn spawn(
     Ok(ExchangeHandle {
         addr,
         shutdown: Some(tx),
+        stop_streams,
     })
 }

@@ -629,15 +629,34 @@ impl Feed for BinanceFeed {
                 return Ok(e);
             }
             let tick = self.cfg.tick;
-            let Some(ws) = self.ws.as_mut() else {
-                self.connect().await?;
-                continue;
+            let step = match self.ws.as_mut() {
+                None => self.connect().await,
+                Some(ws) => match tokio::time::timeout(tick, ws.next()).await {
+                    Err(_) => self.on_quiet().await,
+                    Ok(None) => {
+                        self.drop_stream("the stream ended");
+                        Ok(())
+                    }
+                    Ok(Some(Err(e))) => {
+                        self.drop_stream(&e.to_string());
+                        Ok(())
+                    }
+                    Ok(Some(Ok(m))) => self.on_message(m).await,
+                },
             };
-            match tokio::time::timeout(tick, ws.next()).await {
-                Err(_) => self.on_quiet().await?,
-                Ok(None) => self.drop_stream("the stream ended"),
-                Ok(Some(Err(e))) => self.drop_stream(&e.to_string()),
-                Ok(Some(Ok(m))) => self.on_message(m).await?,
+            match step {
+                Ok(()) => {}
+                // Once running, an exchange that fails for a while is waited out: the stream
+                // is dropped and, after a backoff, reconnected and the hole backfilled.
+                Err(e @ (FeedError::Unreachable { .. } | FeedError::Protocol { .. })) => {
+                    tracing::warn!("{e}; reconnecting");
+                    if self.ws.is_some() {
+                        self.drop_stream(&e.to_string());
+                    }
+                    let wait = self.backoff.next().unwrap_or(Duration::from_secs(60));
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
             }
         }
     }

@@ -197,3 +197,68 @@ async fn an_unknown_symbol_is_refused_and_a_dead_exchange_is_unreachable() {
     assert!(e.is_unreachable(), "{e}");
     assert!(e.to_string().contains(&url), "{e}");
 }
+
+#[tokio::test]
+async fn an_exchange_that_goes_away_mid_run_is_waited_out_and_the_hole_backfilled() {
+    let data = minutes(400, 7);
+    let ex = sim(400, 100, 25.0, "").await;
+    let addr = ex.addr;
+    let mut feed = BinanceFeed::start(config(&ex.url())).await.unwrap();
+    let before = collect(&mut feed, data.epoch_ms[115]).await;
+    // The exchange goes away (REST and stream), then comes back on the same address further
+    // on in the data.
+    drop(ex);
+    let restarted = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let market = Market::new(
+            minutes(400, 7),
+            "BTCUSDT",
+            "1m",
+            60_000,
+            140,
+            25.0,
+            Faults::default(),
+        );
+        exchange_sim::spawn(market, &addr.to_string(), Duration::from_millis(50))
+            .await
+            .unwrap()
+    };
+    let (after, _ex) = tokio::join!(collect(&mut feed, data.epoch_ms[160]), restarted);
+    let times: Vec<i64> = bars(&before)
+        .iter()
+        .chain(bars(&after).iter())
+        .map(|b| b.0)
+        .collect();
+    let i0 = data.epoch_ms.iter().position(|&t| t == times[0]).unwrap();
+    let want: Vec<i64> = (i0..=160).map(|i| data.epoch_ms[i]).collect();
+    assert_eq!(times, want, "every bar once, the outage's hole backfilled");
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Event::Connected { reconnect: true })),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rest_outage_while_the_stream_runs_is_waited_out() {
+    let data = minutes(400, 7);
+    // Every third final is dropped, so the feed needs REST, which answers 503 for a while.
+    let ex = sim(400, 100, 25.0, "drop_final=3,rest_down=3-6").await;
+    let mut feed = BinanceFeed::start(config(&ex.url())).await.unwrap();
+    let events = collect(&mut feed, data.epoch_ms[150]).await;
+    let times: Vec<i64> = bars(&events).iter().map(|b| b.0).collect();
+    let i0 = data.epoch_ms.iter().position(|&t| t == times[0]).unwrap();
+    let want: Vec<i64> = (i0..=150).map(|i| data.epoch_ms[i]).collect();
+    assert_eq!(times, want, "every bar once, in order");
+    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", ex.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stats["rest_calls"].as_u64().unwrap() > 6,
+        "the outage was met: {stats}"
+    );
+}
