@@ -457,6 +457,20 @@ class Pyramid(Base):
         return r < 40, bool(r > 65 or pnl > 4), False, False
 
 
+class Tf5min(Base):
+    """Crosses of the 5-minute SMA(6) while the 15-minute RSI(5) is under 60; a 0.5 % stop."""
+    sl_pct = 0.5
+
+    def setup(self):
+        self.m5 = resample_apply("5min", talib.SMA, self.data.Close, 6)
+        self.m15 = resample_apply("15min", talib.RSI, self.data.Close, 5)
+
+    def signals(self, i):
+        c = self.data.Close
+        return (bool(crossover(c, self.m5) and self.m15[-1] < 60), crossover(self.m5, c),
+                False, False)
+
+
 # name: (class, Backtest options)
 SCENARIOS = {
     "units_sma": (UnitsSma, {}),
@@ -482,6 +496,7 @@ SCENARIOS = {
     "roi_minutes": (RoiMinutes, {}),
     "stop_from_fill": (StopFromFill, {}),
     "pyramiding": (Pyramid, {}),
+    "tf_5min": (Tf5min, {}),
 }
 
 def main():

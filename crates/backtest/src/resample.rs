@@ -15,6 +15,7 @@ use strategy::Timeframe;
 
 use crate::data::{Bars, MarketCache};
 
+const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;
 
@@ -48,6 +49,16 @@ fn month_end(days: i64) -> i64 {
 fn label(rule: Timeframe, t: i64, origin: i64) -> i64 {
     let day = t.div_euclid(DAY);
     match rule {
+        // Bins of whole minutes divide a day, so pandas' midnight origin is the epoch's.
+        Timeframe::Min1 | Timeframe::Min5 | Timeframe::Min15 | Timeframe::Min30 => {
+            let n = match rule {
+                Timeframe::Min1 => 1,
+                Timeframe::Min5 => 5,
+                Timeframe::Min15 => 15,
+                _ => 30,
+            } * MINUTE;
+            (t.div_euclid(n) + 1) * n
+        }
         Timeframe::Hour => (t.div_euclid(HOUR) + 1) * HOUR,
         Timeframe::Hour4 => origin + ((t - origin).div_euclid(4 * HOUR) + 1) * 4 * HOUR,
         Timeframe::Day => (day + 1) * DAY,
@@ -157,6 +168,9 @@ mod tests {
         // Wednesday 2024-01-03.
         let t = ms("2024-01-03 09:30");
         assert_eq!(label(Timeframe::Hour, t, o), ms("2024-01-03 10:00"));
+        assert_eq!(label(Timeframe::Min5, t, o), ms("2024-01-03 09:35"));
+        assert_eq!(label(Timeframe::Min30, t, o), ms("2024-01-03 10:00"));
+        assert_eq!(label(Timeframe::Min1, t, o), ms("2024-01-03 09:31"));
         assert_eq!(label(Timeframe::Hour4, t, o), ms("2024-01-03 12:00"));
         assert_eq!(label(Timeframe::Day, t, o), ms("2024-01-04 00:00"));
         assert_eq!(label(Timeframe::WeekFri, t, o), ms("2024-01-05 00:00"));

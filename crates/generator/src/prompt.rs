@@ -39,7 +39,7 @@ Expressions:
   cci(n) willr(n) mfi(n) obv() ad() adosc(fast, slow) natr(n) trange() plus_di(n) minus_di(n) sar(accel, max) aroon(n).up / .down supertrend(n, mult).line / .direction (-1 in an uptrend) vwap() (session VWAP, restarts each day)   (on the bar's own data)
   candlestick patterns, TA-Lib's values (+100 bullish, -100 bearish, 0 none; engulfing and harami give ±80 for a weaker form): engulfing() hammer() shooting_star() doji() harami() morning_star() evening_star() three_white_soldiers() three_black_crows(), e.g. "engulfing() > 0"
 - bar time fields: hour minute weekday (Monday = 0) month day year, e.g. "hour >= 9 and hour < 16".
-- tf("RULE", x): x computed on bars resampled to a higher timeframe ("h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
+- tf("RULE", x): x computed on bars resampled to a higher timeframe ("1min", "5min", "15min", "30min", "h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
 - position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.
 - Comparisons do not chain: write "a < b and b < c". Rules must be conditions, not numbers.
 

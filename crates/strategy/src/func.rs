@@ -457,6 +457,14 @@ impl Field {
 /// `lib.resample_apply` uses them (`label="right"`, pandas' default `closed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timeframe {
+    /// `"1min"`: minutes, bins `[t, t+1min)`.
+    Min1,
+    /// `"5min"`: five minutes from midnight, bins `[t, t+5min)`.
+    Min5,
+    /// `"15min"`: fifteen minutes from midnight.
+    Min15,
+    /// `"30min"`: thirty minutes from midnight.
+    Min30,
     /// `"h"`: hours, bins `[t, t+1h)`.
     Hour,
     /// `"4h"`: four hours from midnight of the data's first day, bins `[t, t+4h)`.
@@ -473,7 +481,11 @@ pub enum Timeframe {
 
 impl Timeframe {
     /// Every rule.
-    pub const ALL: [Timeframe; 6] = [
+    pub const ALL: [Timeframe; 10] = [
+        Timeframe::Min1,
+        Timeframe::Min5,
+        Timeframe::Min15,
+        Timeframe::Min30,
         Timeframe::Hour,
         Timeframe::Hour4,
         Timeframe::Day,
@@ -485,6 +497,10 @@ impl Timeframe {
     /// The rule as written (pandas' alias).
     pub fn name(self) -> &'static str {
         match self {
+            Timeframe::Min1 => "1min",
+            Timeframe::Min5 => "5min",
+            Timeframe::Min15 => "15min",
+            Timeframe::Min30 => "30min",
             Timeframe::Hour => "h",
             Timeframe::Hour4 => "4h",
             Timeframe::Day => "D",

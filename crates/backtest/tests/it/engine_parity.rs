@@ -322,6 +322,18 @@ size = 0.3
 stop_loss_pct = 6
 "#,
     ),
+    (
+        "tf_5min",
+        r#"[indicators]
+m5 = "tf('5min', sma(close, 6))"
+m15 = "tf('15min', rsi(close, 5))"
+[rules]
+entry_long = "crosses_above(close, m5) and m15 < 60"
+exit_long = "crosses_below(close, m5)"
+[risk]
+stop_loss_pct = 0.5
+"#,
+    ),
 ];
 
 /// `resample_apply` lets an intraday bar see the week (or month) that ends on its own day:
@@ -373,6 +385,38 @@ fn synthetic(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Two days of one-minute bars (a seeded walk), for the sub-hour timeframes.
+fn one_minute(path: &Path) {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 100_000) as f64 / 100_000.0
+    };
+    let mut text = String::from("Date,Open,High,Low,Close,Volume\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 3, 5)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mut close: f64 = 50.0;
+    for m in 0..2880 {
+        let open = close;
+        let c = open * (1.0 + (next() - 0.5) * 0.004);
+        let high = open.max(c) * (1.0 + next() * 0.001);
+        let low = open.min(c) * (1.0 - next() * 0.001);
+        let t = start + chrono::Duration::minutes(m);
+        let _ = writeln!(
+            text,
+            "{},{open:.4},{high:.4},{low:.4},{c:.4},{}",
+            t.format("%Y-%m-%d %H:%M:%S"),
+            100 + m % 50
+        );
+        close = (c * 10_000.0).round() / 10_000.0;
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 #[test]
 #[expect(
     clippy::too_many_lines,
@@ -384,10 +428,12 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
     let gappy = dir.path().join("GAPPY.csv");
     synthetic(&gappy);
+    let minutes = dir.path().join("MIN1.csv");
+    one_minute(&minutes);
     let files: Vec<PathBuf> = ["GOOG.csv", "EURUSD.csv", "BTCUSD.csv"]
         .iter()
         .map(|f| data.join(f))
-        .chain([gappy])
+        .chain([gappy, minutes])
         .collect();
     let script = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -413,6 +459,15 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
             }
             let want = &reference[&key];
             compare_trades(&key, &r, want);
+            if r.warmup + 1 >= bars.len() {
+                // An indicator that is never valid here (a daily SMA(5) on two days of minutes):
+                // backtesting.py counts no warm-up for it (numpy's argmin of all-missing is 0)
+                // and measures buy & hold from bar 1, botforge waits for it (a live session
+                // cannot know it never will be); the trades are the same, the statistics of an
+                // idle run are not compared.
+                runs.insert((name.clone(), s.name.clone()), (bars.clone(), r));
+                continue;
+            }
             assert_eq!(
                 r.open_trades.len() as u64,
                 want["open"].as_u64().unwrap(),
@@ -483,6 +538,7 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
         ("EURUSD.csv", "tf_4h"),
         ("GOOG.csv", "tf_weekly"),
         ("GOOG.csv", "tf_daily"),
+        ("MIN1.csv", "tf_5min"),
     ] {
         let n = get(file, scenario).1.trades.len();
         assert!(n > 10, "{file}:{scenario}: {n} trades");
@@ -516,6 +572,9 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
             let what = format!("export of {} on {name}", s.name);
             let want = &exported[&format!("{}.py", s.name)];
             compare_trades(&what, r, want);
+            if r.warmup + 1 >= bars.len() {
+                continue;
+            }
             let stats = backtest::report::to_json(bars, r, &backtest::stats::compute(bars, r));
             compare_stats(&what, &stats, want);
         }

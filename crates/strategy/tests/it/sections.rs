@@ -321,7 +321,9 @@ entry_long = "close > weekly and tf(\"D\", highest(high, 3)[1]) > tf('4h', close
         "tf(\"W-FRI\", sma(close, n))"
     );
     assert_eq!(Strategy::from_toml("again", &s.to_toml()).unwrap(), s);
-    for rule in ["h", "4h", "D", "W", "W-FRI", "ME"] {
+    for rule in [
+        "1min", "5min", "15min", "30min", "h", "4h", "D", "W", "W-FRI", "ME",
+    ] {
         let text = format!("name = \"r\"\n[rules]\nentry_long = \"tf('{rule}', close) > 0\"\n");
         assert!(Strategy::from_toml("r", &text).is_ok(), "{rule}");
     }
@@ -329,7 +331,7 @@ entry_long = "close > weekly and tf(\"D\", highest(high, 3)[1]) > tf('4h', close
         (
             "entry_long = \"tf('2D', close) > 0\"",
             "rules.entry_long",
-            "\"2D\" is not a timeframe tf knows: use one of \"h\", \"4h\", \"D\", \"W\", \"W-FRI\", \"ME\"",
+            "\"2D\" is not a timeframe tf knows: use one of \"1min\", \"5min\", \"15min\", \"30min\", \"h\", \"4h\", \"D\", \"W\", \"W-FRI\", \"ME\"",
         ),
         (
             "entry_long = \"tf(D, close) > 0\"",
