@@ -365,20 +365,32 @@ impl<W: Write> Live<'_, W> {
     /// journaled with what each did in one write and one fsync, then printed.
     fn bars(&mut self, batch: &[(Kline, Source, bool)]) -> Result<(), PaperError> {
         let mut taken = Vec::with_capacity(batch.len());
+        let mut all = Vec::new();
         for (k, source, warmup) in batch {
-            if let Some(b) = k.bar() {
+            // A bar the engine cannot take (a price that is not a positive number) is refused
+            // and journaled as such; the run goes on without it.
+            let usable = k.bar().filter(|b| {
+                [b.open, b.high, b.low, b.close]
+                    .iter()
+                    .all(|p| *p > 0.0 && p.is_finite())
+            });
+            if let Some(b) = usable {
                 taken.push((k, *source, *warmup, b));
             } else {
                 tracing::warn!(
                     open_ms = k.open_ms,
-                    "a bar with prices that are not numbers: skipped"
+                    "a bar with a price that is not a positive number: refused"
                 );
+                all.push(object(json!({
+                    "kind": "refused",
+                    "time": label(k.open_ms),
+                    "o": k.open, "h": k.high, "l": k.low, "c": k.close, "v": k.volume,
+                })));
             }
         }
         let Some(&(first, ..)) = taken.first() else {
-            return Ok(());
+            return self.p.journal.append(&all, false);
         };
-        let mut all = Vec::new();
         if let Some(&(k, ..)) = taken.iter().find(|t| !t.2)
             && self.p.manifest.live_from.is_none()
         {

@@ -220,6 +220,47 @@ async fn warm_up_bars_held_back_are_journaled_when_a_signal_ends_the_run() {
     assert_eq!(dir.records.last().unwrap()["reason"], "signal");
 }
 
+#[tokio::test]
+async fn a_bar_with_an_unusable_price_is_refused_and_the_run_goes_on() {
+    let data = minutes(40, 2);
+    let root = tempfile::tempdir().unwrap();
+    let (name, text) = STRATEGIES[0];
+    let s = spec(&root.path().join("run"), name, text, replay_spec());
+    let mut feed = ReplayFeed::new(data.clone(), 0, None, None);
+    let mut events = std::collections::VecDeque::new();
+    for i in 0..40 {
+        let mut e = feeds::Feed::next(&mut feed).await.unwrap();
+        if let feeds::Event::Bar { kline, .. } = &mut e {
+            if i == 17 {
+                kline.close = "0".to_owned();
+            }
+            if i == 23 {
+                kline.low = "not a number".to_owned();
+            }
+        }
+        events.push_back(e);
+    }
+    events.push_back(feeds::Event::End);
+    let p = runner::prepare(&s).unwrap();
+    let ended = runner::run(
+        p,
+        s.clone(),
+        Held { events },
+        &mut Vec::new(),
+        None,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended, runner::Ended::EndOfData);
+    let dir = RunDir::read(&s.dir).unwrap();
+    assert_eq!(dir.of_kind("bar").count(), 38);
+    assert_eq!(dir.of_kind("refused").count(), 2);
+    assert_eq!(dir.verify().unwrap(), None);
+    // A restart replays the journal without the refused bars.
+    assert!(runner::prepare(&s).is_ok());
+}
+
 /// A feed that hands over its events, then waits for ever.
 struct Held {
     events: std::collections::VecDeque<feeds::Event>,
