@@ -1,4 +1,4 @@
-//! `bench/run.sh`'s measurements of paper runs, one JSON line each:
+//! `bench/paper_run.sh`'s measurements of paper runs, one JSON line each:
 //! - per live bar, from the feed handing over a parsed closed kline to that bar being
 //!   journaled (one write, fsync) and its events printed, p50 and p99, with 1,000 and with
 //!   500,000 bars of history held (the history goes in as warm-up, in one pass);

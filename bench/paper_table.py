@@ -1,4 +1,4 @@
-"""Prints bench/run.sh's table from the JSON lines of `cargo bench -p paper --bench run`."""
+"""Prints bench/paper_run.sh's table from the JSON lines of `cargo bench -p paper --bench run`."""
 import json
 import sys
 
