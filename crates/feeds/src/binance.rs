@@ -321,6 +321,18 @@ impl Config {
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Opens the kline stream. `wss://` needs a process-wide rustls crypto provider: the binary
+/// compiles in two (ring, and aws-lc-rs through the HTTP client), and with two rustls will not
+/// pick one, so ring is installed first (as the Redis TLS path does).
+async fn open_stream(url: &Url) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    if url.scheme() == "wss" {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .map(|(ws, _)| ws)
+}
+
 /// Closed bars from Binance.
 #[derive(Debug)]
 pub struct BinanceFeed {
@@ -422,13 +434,10 @@ impl BinanceFeed {
 
     async fn connect(&mut self) -> Result<(), FeedError> {
         loop {
-            match tokio::time::timeout(
-                self.cfg.request_timeout,
-                tokio_tungstenite::connect_async(self.stream_url.as_str()),
-            )
-            .await
+            match tokio::time::timeout(self.cfg.request_timeout, open_stream(&self.stream_url))
+                .await
             {
-                Ok(Ok((ws, _))) => {
+                Ok(Ok(ws)) => {
                     self.ws = Some(ws);
                     break;
                 }
@@ -659,5 +668,28 @@ impl Feed for BinanceFeed {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `wss://` stream in a process that compiles two rustls providers gets as far as the TLS
+    /// handshake (here against a server that never answers) instead of panicking for want of a
+    /// provider.
+    #[tokio::test]
+    async fn a_wss_stream_reaches_the_handshake() -> Result<(), Box<dyn std::error::Error>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = Url::parse(&format!("wss://{}/ws/btcusdt@kline_1m", listener.local_addr()?))?;
+        let silent = tokio::spawn(async move {
+            let held = listener.accept().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(held);
+        });
+        let tried = tokio::time::timeout(Duration::from_millis(300), open_stream(&url)).await;
+        assert!(tried.is_err(), "the handshake waits on the silent server");
+        silent.abort();
+        Ok(())
     }
 }
