@@ -35,6 +35,20 @@ pub struct Bar {
     pub volume: f64,
 }
 
+impl Bar {
+    /// Bar `i` of `bars` (which must have it).
+    pub fn at(bars: &Bars, i: usize) -> Bar {
+        Bar {
+            open_ms: bars.epoch_ms[i],
+            open: bars.open[i],
+            high: bars.high[i],
+            low: bars.low[i],
+            close: bars.close[i],
+            volume: bars.volume[i],
+        }
+    }
+}
+
 /// Why a bar was not taken.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SessionError {

@@ -260,12 +260,7 @@ fn backtest_run(
     };
     Ok(Some(generate::BacktestRun {
         data,
-        settings: backtest_cmd::settings(
-            run.cash,
-            run.commission,
-            run.finalize,
-            run.trade_from.as_deref(),
-        )?,
+        settings: run.settings()?,
         trades: run.trades,
         report: run.report,
         load: run.load.into(),
@@ -297,6 +292,18 @@ struct RunArgs {
     report: Option<PathBuf>,
     #[command(flatten)]
     load: LoadArgs,
+}
+
+impl RunArgs {
+    /// The backtest settings these flags give, checked.
+    fn settings(&self) -> Result<backtest::engine::Settings, exit::UsageError> {
+        backtest_cmd::settings(
+            self.cash,
+            self.commission,
+            self.finalize,
+            self.trade_from.as_deref(),
+        )
+    }
 }
 
 /// How to read a data file beyond what is detected.
@@ -554,12 +561,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => backtest_cmd::run_command(&backtest_cmd::Options {
             strategy,
             data,
-            settings: backtest_cmd::settings(
-                run.cash,
-                run.commission,
-                run.finalize,
-                run.trade_from.as_deref(),
-            )?,
+            settings: run.settings()?,
             json,
             trades: run.trades,
             report: run.report,

@@ -48,6 +48,9 @@ struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
+/// A refused REST call: the status, Binance's error code and its message.
+type Refusal = (StatusCode, i64, &'static str);
+
 fn error(status: StatusCode, code: i64, msg: &str) -> Response {
     (status, axum::Json(json!({"code": code, "msg": msg}))).into_response()
 }
@@ -83,6 +86,19 @@ impl Shared {
         Ok(w.0)
     }
 
+    /// A REST answer: the call is counted (and refused when a fault says so), then `body`
+    /// answers it, with the weight header.
+    fn rest(&self, body: impl FnOnce() -> Result<Value, Refusal>) -> Response {
+        let used = match self.admit() {
+            Ok(u) => u,
+            Err(r) => return *r,
+        };
+        match body() {
+            Ok(v) => Self::answer(used, v),
+            Err((status, code, msg)) => error(status, code, msg),
+        }
+    }
+
     fn answer(used: u64, body: Value) -> Response {
         let mut r = axum::Json(body).into_response();
         if let Ok(v) = HeaderValue::from_str(&used.to_string()) {
@@ -93,64 +109,48 @@ impl Shared {
 }
 
 async fn time(State(s): State<Arc<Shared>>) -> Response {
-    match s.admit() {
-        Ok(used) => Shared::answer(used, json!({"serverTime": s.market.now_ms()})),
-        Err(r) => *r,
-    }
+    s.rest(|| Ok(json!({"serverTime": s.market.now_ms()})))
 }
 
 async fn exchange_info(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let used = match s.admit() {
-        Ok(u) => u,
-        Err(r) => return *r,
-    };
-    if q.get("symbol").is_some_and(|x| *x != s.market.symbol) {
-        return error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
-    }
-    Shared::answer(
-        used,
-        json!({
+    s.rest(|| {
+        if q.get("symbol").is_some_and(|x| *x != s.market.symbol) {
+            return Err((StatusCode::BAD_REQUEST, -1121, "Invalid symbol."));
+        }
+        Ok(json!({
             "timezone": "UTC",
             "serverTime": s.market.now_ms(),
             "symbols": [{"symbol": s.market.symbol, "status": "TRADING"}]
-        }),
-    )
+        }))
+    })
 }
 
 async fn klines(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let used = match s.admit() {
-        Ok(u) => u,
-        Err(r) => return *r,
-    };
-    if q.get("symbol") != Some(&s.market.symbol) {
-        return error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
-    }
-    if q.get("interval") != Some(&s.market.interval) {
-        return error(StatusCode::BAD_REQUEST, -1120, "Invalid interval.");
-    }
-    let num = |k: &str| q.get(k).map(|v| v.parse::<i64>());
-    let (start, end, limit) = match (num("startTime"), num("endTime"), num("limit")) {
-        (Some(Err(_)), ..) | (_, Some(Err(_)), _) | (.., Some(Err(_))) => {
-            return error(
+    s.rest(|| {
+        if q.get("symbol") != Some(&s.market.symbol) {
+            return Err((StatusCode::BAD_REQUEST, -1121, "Invalid symbol."));
+        }
+        if q.get("interval") != Some(&s.market.interval) {
+            return Err((StatusCode::BAD_REQUEST, -1120, "Invalid interval."));
+        }
+        let num = |k: &str| q.get(k).map(|v| v.parse::<i64>()).transpose();
+        let (Ok(start), Ok(end), Ok(limit)) = (num("startTime"), num("endTime"), num("limit"))
+        else {
+            return Err((
                 StatusCode::BAD_REQUEST,
                 -1100,
                 "Illegal characters found in a parameter.",
-            );
-        }
-        (s, e, l) => (
-            s.and_then(Result::ok),
-            e.and_then(Result::ok),
-            l.and_then(Result::ok).unwrap_or(500).clamp(1, 1000),
-        ),
-    };
-    let limit = usize::try_from(limit).unwrap_or(500);
-    Shared::answer(used, Value::Array(s.market.rows(start, end, limit)))
+            ));
+        };
+        let limit = usize::try_from(limit.unwrap_or(500).clamp(1, 1000)).unwrap_or(500);
+        Ok(Value::Array(s.market.rows(start, end, limit)))
+    })
 }
 
 async fn stream(

@@ -681,7 +681,10 @@ mod tests {
     #[tokio::test]
     async fn a_wss_stream_reaches_the_handshake() -> Result<(), Box<dyn std::error::Error>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = Url::parse(&format!("wss://{}/ws/btcusdt@kline_1m", listener.local_addr()?))?;
+        let url = Url::parse(&format!(
+            "wss://{}/ws/btcusdt@kline_1m",
+            listener.local_addr()?
+        ))?;
         let silent = tokio::spawn(async move {
             let held = listener.accept().await;
             tokio::time::sleep(Duration::from_secs(2)).await;

@@ -159,16 +159,7 @@ async fn throughput(n: usize) {
     let t = Instant::now();
     let mut session = Session::new(strategy.clone(), Settings::default());
     for i in 0..data.len() {
-        session
-            .push(Bar {
-                open_ms: data.epoch_ms[i],
-                open: data.open[i],
-                high: data.high[i],
-                low: data.low[i],
-                close: data.close[i],
-                volume: data.volume[i],
-            })
-            .unwrap();
+        session.push(Bar::at(&data, i)).unwrap();
     }
     let pushed = t.elapsed().as_secs_f64();
     let t = Instant::now();

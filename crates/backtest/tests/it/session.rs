@@ -65,16 +65,7 @@ fn walk(seed: u64, n: usize) -> Bars {
 }
 
 fn bars_of(b: &Bars, range: std::ops::Range<usize>) -> Vec<Bar> {
-    range
-        .map(|i| Bar {
-            open_ms: b.epoch_ms[i],
-            open: b.open[i],
-            high: b.high[i],
-            low: b.low[i],
-            close: b.close[i],
-            volume: b.volume[i],
-        })
-        .collect()
+    range.map(|i| Bar::at(b, i)).collect()
 }
 
 /// The first `n` bars of `b` as their own data.

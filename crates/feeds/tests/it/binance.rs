@@ -54,6 +54,17 @@ async fn collect(feed: &mut BinanceFeed, until_ms: i64) -> Vec<Event> {
     out
 }
 
+/// `GET url`: the status and the JSON body.
+async fn get_json(url: &str) -> (u16, serde_json::Value, Option<String>) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    let weight = r
+        .headers()
+        .get("x-mbx-used-weight-1m")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, r.json().await.unwrap(), weight)
+}
+
 fn bars(events: &[Event]) -> Vec<(i64, String, bool)> {
     events
         .iter()
@@ -92,12 +103,7 @@ async fn a_clean_stream_gives_the_warm_up_then_every_closed_bar_once() {
             .iter()
             .all(|e| !matches!(e, Event::Gap { .. } | Event::Duplicate { .. }))
     );
-    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", ex.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&format!("{}/sim/stats", ex.url())).await.1;
     assert!(
         stats["pongs"].as_u64().unwrap() > 0,
         "pings are answered: {stats}"
@@ -167,12 +173,7 @@ async fn faults_cost_nothing_every_bar_once_in_order_and_true_gaps_reported() {
         )),
         "{after_stall:?}"
     );
-    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", ex.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&format!("{}/sim/stats", ex.url())).await.1;
     assert!(
         stats["rest_calls"].as_u64().unwrap() >= 31,
         "a 418 was answered and waited out: {stats}"
@@ -251,14 +252,52 @@ async fn a_rest_outage_while_the_stream_runs_is_waited_out() {
     let i0 = data.epoch_ms.iter().position(|&t| t == times[0]).unwrap();
     let want: Vec<i64> = (i0..=150).map(|i| data.epoch_ms[i]).collect();
     assert_eq!(times, want, "every bar once, in order");
-    let stats: serde_json::Value = reqwest::get(format!("{}/sim/stats", ex.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&format!("{}/sim/stats", ex.url())).await.1;
     assert!(
         stats["rest_calls"].as_u64().unwrap() > 6,
         "the outage was met: {stats}"
+    );
+}
+
+#[tokio::test]
+async fn the_simulated_rest_side_answers_and_refuses_as_binance_does() {
+    let data = minutes(50, 7);
+    let ex = sim(50, 20, 10.0, "").await;
+    let base = format!("{}/api/v3", ex.url());
+    let (status, body, weight) = get_json(&format!(
+        "{base}/klines?symbol=BTCUSDT&interval=1m&startTime={}&limit=5",
+        data.epoch_ms[3]
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let rows = body.as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0][0], data.epoch_ms[3]);
+    assert_eq!(rows[0][6], data.epoch_ms[3] + 59_999, "close time");
+    assert!(rows[0][4].is_string(), "prices are decimal strings");
+    assert!(weight.is_some(), "the weight header");
+    for (query, code) in [
+        ("symbol=BTCUSDT&interval=2h", -1120),
+        ("symbol=ETHUSDT&interval=1m", -1121),
+        ("symbol=BTCUSDT&interval=1m&startTime=soon", -1100),
+    ] {
+        let (status, body, _) = get_json(&format!("{base}/klines?{query}")).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (400, Some(code)),
+            "{query}"
+        );
+    }
+    let (status, body, _) = get_json(&format!("{base}/exchangeInfo?symbol=NOPE")).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(-1121)));
+    // Without a start, the last rows up to the end; the bar still open is among them.
+    let (_, body, _) = get_json(&format!("{base}/klines?symbol=BTCUSDT&interval=1m&limit=2")).await;
+    let last = body.as_array().unwrap().last().unwrap()[6]
+        .as_i64()
+        .unwrap();
+    let (_, time, _) = get_json(&format!("{base}/time")).await;
+    assert!(
+        last >= time["serverTime"].as_i64().unwrap(),
+        "the open bar is served"
     );
 }
