@@ -197,16 +197,6 @@ impl Session {
         self.bars.epoch_ms.last().copied()
     }
 
-    /// The strategy.
-    pub fn strategy(&self) -> &Strategy {
-        &self.strategy
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> Settings {
-        self.settings
-    }
-
     /// Moves the time from which entries may be decided (`trade_from`). Only the bars to come
     /// are affected, so a run that held every entry back through its warm-up and then opens
     /// at its first live bar trades as a backtest with `trade_from` at that bar.
@@ -297,9 +287,7 @@ impl Session {
                     unscale(t, u);
                 }
                 for o in &mut a.placed {
-                    o.size *= if o.size.abs() >= 1.0 { u } else { 1.0 };
-                    o.stop = o.stop.map(|p| p / u);
-                    o.limit = o.limit.map(|p| p / u);
+                    unscale_order(o, u);
                 }
             }
             out.push(a);
@@ -341,16 +329,13 @@ impl Session {
 
     /// Orders waiting for the next bar.
     pub fn orders(&self) -> Vec<OrderView> {
-        let u = self.unit.unwrap_or(1.0);
         self.broker
             .orders
             .iter()
             .map(|o| {
                 let mut v = view(o);
-                if self.unit.is_some() {
-                    v.size *= if v.size.abs() >= 1.0 { u } else { 1.0 };
-                    v.stop = v.stop.map(|p| p / u);
-                    v.limit = v.limit.map(|p| p / u);
+                if let Some(u) = self.unit {
+                    unscale_order(&mut v, u);
                 }
                 v
             })
@@ -365,11 +350,6 @@ impl Session {
     /// Cash now.
     pub fn cash(&self) -> f64 {
         self.broker.cash
-    }
-
-    /// Signed position size now (units of the asset).
-    pub fn position_size(&self) -> f64 {
-        self.open_trades().iter().map(|t| t.size).sum::<f64>() + 0.0
     }
 
     /// The session's bars, in their traded scale (for the evaluator and the reports).
@@ -387,6 +367,16 @@ impl Session {
             })
             .collect()
     }
+}
+
+/// An order placed on prices scaled by `fractional_unit`, in the data's own units (a size
+/// below 1 is a fraction of the margin, not units).
+fn unscale_order(o: &mut OrderView, unit: f64) {
+    if o.size.abs() >= 1.0 {
+        o.size *= unit;
+    }
+    o.stop = o.stop.map(|p| p / unit);
+    o.limit = o.limit.map(|p| p / unit);
 }
 
 fn view(o: &Order) -> OrderView {

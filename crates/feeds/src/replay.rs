@@ -51,18 +51,8 @@ impl ReplayFeed {
     }
 
     /// The bars' own interval: the smallest step between two open times (none for one bar).
-    pub fn step_ms(&self) -> Option<i64> {
+    fn step_ms(&self) -> Option<i64> {
         self.bars.epoch_ms.windows(2).map(|w| w[1] - w[0]).min()
-    }
-
-    /// The number of bars in the file.
-    pub fn len(&self) -> usize {
-        self.bars.len()
-    }
-
-    /// Whether the file has no bars.
-    pub fn is_empty(&self) -> bool {
-        self.bars.is_empty()
     }
 
     /// The open time of the first bar after the warm-up (`live_from`).
