@@ -2,8 +2,8 @@
 //! placed, equity), each a JSON object with a `kind`.
 
 use backtest::engine::Trade;
-use backtest::report;
 use backtest::session::{Advance, OrderView, Session};
+use backtest::{Bars, report};
 use feeds::{Kline, Source};
 use serde_json::{Map, Value, json};
 
@@ -59,8 +59,7 @@ pub(crate) fn kline_of(r: &Map<String, Value>) -> Option<(Kline, bool)> {
 }
 
 /// A trade as `backtest --json` shows it, times as labels.
-pub(crate) fn trade(session: &Session, t: &Trade) -> Value {
-    let bars = session.bars();
+pub(crate) fn trade(bars: &Bars, t: &Trade) -> Value {
     let mut v = report::trade_json(bars, t);
     let time = |i: usize| bars.epoch_ms.get(i).map(|&ms| label(ms));
     v["entry_time"] = json!(time(t.entry_bar));
@@ -108,7 +107,7 @@ pub(crate) fn derived(session: &Session, a: &Advance) -> Vec<Map<String, Value>>
         })));
     }
     for t in &a.closed {
-        let mut r = object(trade(session, t));
+        let mut r = object(trade(session.bars(), t));
         r.insert("kind".to_owned(), json!("trade"));
         r.insert("time".to_owned(), json!(time));
         out.push(r);

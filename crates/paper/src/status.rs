@@ -93,7 +93,7 @@ impl RunDir {
         let trades: Vec<Value> = session
             .trades()
             .iter()
-            .map(|t| records::trade(&session, t))
+            .map(|t| records::trade(session.bars(), t))
             .collect();
         // Connected now: the last of connected / disconnected / shutdown.
         let connected = self
@@ -191,19 +191,7 @@ impl RunDir {
             dir: Path::new(".").to_owned(),
             what: e.to_string(),
         })?;
-        let time = |i: usize| bars.epoch_ms.get(i).map(|&ms| label(ms));
-        let backtested: Vec<Value> = r
-            .trades
-            .iter()
-            .map(|t| {
-                let mut v = backtest::report::trade_json(&bars, t);
-                v["entry_time"] = json!(time(t.entry_bar));
-                if let Some(e) = t.exit_bar {
-                    v["exit_time"] = json!(time(e));
-                }
-                v
-            })
-            .collect();
+        let backtested: Vec<Value> = r.trades.iter().map(|t| records::trade(&bars, t)).collect();
         if backtested.len() != journaled.len() {
             return Ok(Some(format!(
                 "the backtest closes {} trades, the journal {}",

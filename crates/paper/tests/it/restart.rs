@@ -108,6 +108,22 @@ async fn a_journal_cut_anywhere_resumes_to_the_uninterrupted_run() {
     }
 }
 
+/// The journal with the first `kind` record's `field` moved by 1, its checksum made valid.
+fn forge(journal: &str, kind: &str, field: &str) -> String {
+    let line = journal
+        .lines()
+        .find(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .unwrap();
+    let mut rec: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+    let v = rec[field].as_f64().unwrap();
+    rec.insert(field.to_owned(), Value::from(v + 1.0));
+    rec.remove("crc");
+    let body = Value::Object(rec).to_string();
+    let crc = crc32fast::hash(body.as_bytes());
+    let forged = format!("{},\"crc\":\"{crc:08x}\"}}", &body[..body.len() - 1]);
+    journal.replace(line, &forged)
+}
+
 #[tokio::test]
 async fn other_strategies_settings_and_changed_records_are_refused() {
     let data = minutes(80, 9);
@@ -130,20 +146,18 @@ async fn other_strategies_settings_and_changed_records_are_refused() {
     assert!(e.contains("--cash was 10000"), "{e}");
     assert_eq!(std::fs::read(dir.join("journal.jsonl")).unwrap(), before);
 
-    // A fill changed (with a valid checksum) no longer matches its replay.
+    // A closed trade changed (with a valid checksum): verify names it, and a restart refuses.
     let text_j = String::from_utf8(before.clone()).unwrap();
-    let line = text_j
-        .lines()
-        .find(|l| l.contains("\"kind\":\"fill\""))
-        .unwrap();
-    let mut rec: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
-    let price = rec["price"].as_f64().unwrap();
-    rec.insert("price".to_owned(), Value::from(price + 1.0));
-    rec.remove("crc");
-    let body = Value::Object(rec.clone()).to_string();
-    let crc = crc32fast::hash(body.as_bytes());
-    let forged = format!("{},\"crc\":\"{crc:08x}\"}}", &body[..body.len() - 1]);
-    std::fs::write(dir.join("journal.jsonl"), text_j.replace(line, &forged)).unwrap();
+    std::fs::write(dir.join("journal.jsonl"), forge(&text_j, "trade", "pnl")).unwrap();
+    let differs = RunDir::read(&dir).unwrap().verify().unwrap();
+    assert!(
+        differs
+            .as_deref()
+            .is_some_and(|d| d.starts_with("trade 1:")),
+        "{differs:?}"
+    );
+    // A fill changed: no longer what its replay gives.
+    std::fs::write(dir.join("journal.jsonl"), forge(&text_j, "fill", "price")).unwrap();
     let e = runner::prepare(&s).err().unwrap();
     assert!(matches!(e, PaperError::Mismatch { .. }), "{e}");
 
