@@ -420,3 +420,26 @@ fn sigterm_finishes_the_bar_journals_a_shutdown_and_exits_0() {
         .count();
     assert!(bars > 5 && bars < 400, "{bars}");
 }
+
+#[test]
+fn a_metrics_address_that_cannot_be_bound_exits_1_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("cross.toml"), CROSS).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    for addr in ["nope", busy.as_str()] {
+        let out = botforge(
+            d,
+            &["run", "cross.toml", "--replay", "--metrics", addr],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1), "{addr}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--metrics"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!d.join("runs").exists(), "{addr}: nothing is written");
+    }
+}
