@@ -1,7 +1,7 @@
 """backtesting.py's whole process on a data file, as a user runs it: import, read the file with
 pandas (read_csv or read_parquet), one SMA(10)/SMA(30) cross backtest with full statistics.
 
-Usage: python whole_process.py DATA.csv|DATA.parquet
+Usage: python whole_process.py DATA.csv|DATA.parquet [COMMISSION]
 Prints one JSON line: {"engine": "backtesting.py", "file": ..., "seconds": ..., "trades": ...}.
 """
 
@@ -38,6 +38,7 @@ if path.endswith(".parquet"):
     df = pd.read_parquet(path)
 else:
     df = pd.read_csv(path, index_col=0, parse_dates=True)
-stats = Backtest(df, SmaCross, cash=10_000, commission=0.002).run()
+commission = float(sys.argv[2]) if len(sys.argv) > 2 else 0.002
+stats = Backtest(df, SmaCross, cash=10_000, commission=commission).run()
 print(json.dumps({"engine": "backtesting.py", "file": path.rsplit("/", 1)[-1],
                   "seconds": time.perf_counter() - t0, "trades": int(stats["# Trades"])}))

@@ -198,15 +198,19 @@ fn sweep_table(r: &SweepResult, top: usize) -> String {
 }
 
 /// A sweep's part of `--json`: the winner's `params` and the `sweep` table, best first.
-fn add_sweep(doc: &mut serde_json::Value, strategy: &Strategy, sw: &SweepResult, top: usize) {
-    doc["params"] = serde_json::Value::Object(
+fn sweep_json(
+    strategy: &Strategy,
+    sw: &SweepResult,
+    top: usize,
+) -> (serde_json::Value, serde_json::Value) {
+    let params = serde_json::Value::Object(
         strategy
             .params
             .iter()
             .map(|(n, v)| (n.clone(), serde_json::json!(v)))
             .collect(),
     );
-    doc["sweep"] = serde_json::json!({
+    let table = serde_json::json!({
         "params": sw.axes.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
         "maximize": sw.maximize,
         "combinations": sw.outcomes.len(),
@@ -224,6 +228,7 @@ fn add_sweep(doc: &mut serde_json::Value, strategy: &Strategy, sw: &SweepResult,
             row
         }).collect::<Vec<_>>(),
     });
+    (params, table)
 }
 
 /// The statistic a sweep maximizes when `--maximize` is not given.
@@ -285,11 +290,9 @@ pub fn run_command(o: &Options) -> anyhow::Result<()> {
     )?;
     let mut out = std::io::stdout().lock();
     if o.json {
-        let mut doc = report::to_json(&bars, &r, &s);
-        if let Some(sw) = &swept {
-            add_sweep(&mut doc, &strategy, sw, o.top);
-        }
-        writeln!(out, "{doc}")?;
+        let mut doc = report::Document::new(&bars, &r, &s);
+        doc.sweep = swept.as_ref().map(|sw| sweep_json(&strategy, sw, o.top));
+        report::write_json(&mut out, &doc)?;
     } else {
         if let Some(sw) = &swept {
             writeln!(

@@ -60,45 +60,11 @@ pub(super) fn split_plain<'l>(line: &'l str, delim: u8, out: &mut Vec<&'l str>) 
     true
 }
 
-/// A decimal number: plain decimals of up to 15 significant digits (what price files hold) are
-/// read exactly by one IEEE division (Clinger's fast path: both operands are exact, so the
-/// quotient is the correctly rounded value); anything else goes to the standard parser.
+/// A decimal number, read as the standard parser reads it (the same strings accepted, the
+/// same correctly rounded value) by `fast-float2`'s Eisel-Lemire parser, which keeps the
+/// 17-significant-digit floats pandas writes on its fast path.
 pub(crate) fn parse_number(s: &str) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    let b = s.as_bytes();
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    let mut mantissa: u64 = 0;
-    let mut count = 0usize;
-    let mut frac: Option<usize> = None;
-    let mut fast = !digits.is_empty() && digits.len() <= 17;
-    if fast {
-        for (i, &c) in digits.iter().enumerate() {
-            match c {
-                b'0'..=b'9' => {
-                    mantissa = mantissa * 10 + u64::from(c - b'0');
-                    count += 1;
-                }
-                b'.' if frac.is_none() => frac = Some(i),
-                _ => {
-                    fast = false;
-                    break;
-                }
-            }
-        }
-    }
-    if fast && count > 0 && count <= 15 {
-        let scale = frac.map_or(0, |f| digits.len() - f - 1);
-        #[expect(clippy::cast_precision_loss, reason = "below 10^15 < 2^53: exact")]
-        let v = mantissa as f64 / POW10[scale];
-        return Some(if neg { -v } else { v });
-    }
-    s.parse::<f64>().ok()
+    fast_float2::parse::<f64, _>(s).ok()
 }
 
 /// Splits one line with quoted fields (`"1,5"`, `"a ""b"""`); fields trimmed.

@@ -162,8 +162,55 @@ mod tests {
                 "{s}"
             );
         }
+        for _ in 0..50_000 {
+            // Exponents, and more digits than a float holds (pandas writes up to 17).
+            let m = next() % 100_000_000_000_000_000;
+            let e = i64::try_from(next() % 700).unwrap_or(0) - 350;
+            let s = match next() % 3 {
+                0 => format!("{m}e{e}"),
+                1 => format!("0.{m}{m}"),
+                _ => format!("-{m}.{}E+{}", next() % 1000, e.abs() % 30),
+            };
+            let want: Option<f64> = s.parse().ok();
+            assert_eq!(
+                fields::parse_number(&s).map(f64::to_bits),
+                want.map(f64::to_bits),
+                "{s}"
+            );
+        }
         for s in [
-            "1e5", "-0.0", "+3.25", "nan", "inf", "", ".", "1.2.3", "0x10", "12,5",
+            "1e5",
+            "-0.0",
+            "+3.25",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "+infinity",
+            "Infinity",
+            "",
+            ".",
+            "1.2.3",
+            "0x10",
+            "12,5",
+            "1.",
+            ".5",
+            "-.5",
+            "1e",
+            "e5",
+            "1e400",
+            "1e-400",
+            "-",
+            "+",
+            "+-1",
+            " 1",
+            "1 ",
+            "1_000",
+            "0.1000000000000000055511151231257827",
+            "4.9e-324",
+            "2.2250738585072011e-308",
+            "1.7976931348623157e308",
+            "1.7976931348623159e308",
         ] {
             assert_eq!(
                 fields::parse_number(s).map(f64::to_bits),
