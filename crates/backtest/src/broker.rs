@@ -70,6 +70,22 @@ pub(crate) struct Broker {
     pub(crate) trades: Vec<Open>,
     pub(crate) closed: Vec<Trade>,
     next_id: u64,
+    /// In a portfolio (DESIGN.md §5.3): the other symbols' open positions marked at their
+    /// latest close, as profit and loss and as value used; 0 for one symbol.
+    pub(crate) others_pl: f64,
+    pub(crate) others_used: f64,
+}
+
+/// Which of the waiting orders a pass over them takes (a portfolio fills every symbol's exits
+/// before any entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Every order, in queue order.
+    All,
+    /// Orders of an open trade: closes, stops and targets.
+    Exits,
+    /// Stand-alone orders: entries.
+    Entries,
 }
 
 /// Python's `float // float` (`CPython`'s `float_floor_div`, numpy's `npy_floor_divide`): not
@@ -97,6 +113,8 @@ impl Broker {
             trades: Vec::new(),
             closed: Vec::new(),
             next_id: 0,
+            others_pl: 0.0,
+            others_used: 0.0,
         }
     }
 
@@ -117,21 +135,29 @@ impl Broker {
 
     /// `equity` at bar `i`'s close: `cash + last * position_size - Σ size * entry`.
     pub(crate) fn equity(&self, bars: &Bars, i: usize) -> f64 {
+        self.cash + self.unrealized(bars.close[i]) + self.others_pl
+    }
+
+    /// The open trades marked at `last`: `last * position_size - Σ size * entry` (0 when flat).
+    pub(crate) fn unrealized(&self, last: f64) -> f64 {
         if self.trades.is_empty() {
-            return self.cash + 0.0;
+            return 0.0;
         }
-        let last = bars.close[i];
         let entry: f64 = self
             .trades
             .iter()
             .map(|t| t.trade.size * t.trade.entry_price)
             .sum();
-        self.cash + (last * self.position_size() - entry)
+        last * self.position_size() - entry
+    }
+
+    /// The value the open trades use at `last`: `Σ |size| * last`.
+    pub(crate) fn used(&self, last: f64) -> f64 {
+        self.trades.iter().map(|t| t.trade.size.abs() * last).sum()
     }
 
     fn margin_available(&self, bars: &Bars, i: usize) -> f64 {
-        let last = bars.close[i];
-        let used: f64 = self.trades.iter().map(|t| t.trade.size.abs() * last).sum();
+        let used = self.used(bars.close[i]) + self.others_used;
         (self.equity(bars, i) - used).max(0.0)
     }
 
@@ -348,16 +374,30 @@ impl Broker {
     }
 
     /// `_process_orders` against bar `i`, including its re-run for brackets of a market entry.
+    pub(crate) fn process_orders(&mut self, bars: &Bars, i: usize) {
+        while self.pass(bars, i, Phase::All) {}
+    }
+
+    /// One pass over the waiting orders `phase` takes, in queue order; `true` when a fill
+    /// left a bracket to check on this bar (backtesting.py passes over its orders again).
     #[expect(
         clippy::too_many_lines,
         reason = "a line-for-line port of one backtesting.py method; splitting it would hide the correspondence"
     )]
-    pub(crate) fn process_orders(&mut self, bars: &Bars, i: usize) {
+    pub(crate) fn pass(&mut self, bars: &Bars, i: usize, phase: Phase) -> bool {
         let (open, high, low) = (bars.open[i], bars.high[i], bars.low[i]);
-        let mut again = true;
-        while again {
-            again = false;
-            let ids: Vec<u64> = self.orders.iter().map(|o| o.id).collect();
+        let mut again = false;
+        {
+            let ids: Vec<u64> = self
+                .orders
+                .iter()
+                .filter(|o| match phase {
+                    Phase::All => true,
+                    Phase::Exits => o.parent.is_some(),
+                    Phase::Entries => o.parent.is_none(),
+                })
+                .map(|o| o.id)
+                .collect();
             for id in ids {
                 let Some(pos) = self.orders.iter().position(|o| o.id == id) else {
                     continue;
@@ -487,6 +527,7 @@ impl Broker {
                 self.remove_order(id);
             }
         }
+        again
     }
 }
 

@@ -232,7 +232,7 @@ impl Step<'_> {
     }
 
     /// `next()` on bar `i`'s close.
-    fn next(&mut self, b: &mut Broker, bars: &Bars, i: usize) {
+    pub(crate) fn next(&mut self, b: &mut Broker, bars: &Bars, i: usize) {
         let close = bars.close[i];
         let st = Self::state(b, i, close);
         let size = b.position_size();
@@ -593,16 +593,7 @@ pub fn run_with(
     let Some(unit) = strategy.risk.fractional_unit else {
         return simulate(bars, strategy, s, ev);
     };
-    let scaled = Bars {
-        time: bars.time.clone(),
-        epoch_ms: bars.epoch_ms.clone(),
-        open: Arc::new(bars.open.iter().map(|v| v * unit).collect()),
-        high: Arc::new(bars.high.iter().map(|v| v * unit).collect()),
-        low: Arc::new(bars.low.iter().map(|v| v * unit).collect()),
-        close: Arc::new(bars.close.iter().map(|v| v * unit).collect()),
-        volume: Arc::new(bars.volume.iter().map(|v| v / unit).collect()),
-        market: crate::data::MarketCache::default(),
-    };
+    let scaled = scaled(bars, unit);
     let mut run = simulate(
         &scaled,
         strategy,
@@ -613,6 +604,20 @@ pub fn run_with(
         unscale(t, unit);
     }
     Ok(run)
+}
+
+/// Bars with prices in units of `fractional_unit` (as `FractionalBacktest` makes them).
+pub(crate) fn scaled(bars: &Bars, unit: f64) -> Bars {
+    Bars {
+        time: bars.time.clone(),
+        epoch_ms: bars.epoch_ms.clone(),
+        open: Arc::new(bars.open.iter().map(|v| v * unit).collect()),
+        high: Arc::new(bars.high.iter().map(|v| v * unit).collect()),
+        low: Arc::new(bars.low.iter().map(|v| v * unit).collect()),
+        close: Arc::new(bars.close.iter().map(|v| v * unit).collect()),
+        volume: Arc::new(bars.volume.iter().map(|v| v / unit).collect()),
+        market: crate::data::MarketCache::default(),
+    }
 }
 
 /// A trade made on prices scaled by `fractional_unit`, in the data's own units.
@@ -706,7 +711,7 @@ fn simulate(
 
 /// Equity reached 0 at bar `i`: every trade closes at this close, cash and all later equity
 /// are 0.
-fn out_of_money(b: &mut Broker, bars: &Bars, i: usize, equity: &mut [f64]) {
+pub(crate) fn out_of_money(b: &mut Broker, bars: &Bars, i: usize, equity: &mut [f64]) {
     while !b.trades.is_empty() {
         b.close_trade(0, bars.close[i], i, ExitReason::OutOfMoney);
     }

@@ -21,6 +21,7 @@ mod eval;
 mod functions;
 pub mod html;
 pub mod indicators;
+pub mod portfolio;
 pub mod report;
 mod resample;
 pub mod session;

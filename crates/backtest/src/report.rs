@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::data::Bars;
 use crate::engine::Run;
+use crate::portfolio::{PortfolioRun, SymbolSummary};
 use crate::stats::Stats;
 use crate::trade::Trade;
 
@@ -68,6 +69,9 @@ pub struct TradeDoc<'a> {
     return_pct: Option<f64>,
     size: Size,
     sl: Option<f64>,
+    /// In a portfolio: the trade's symbol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    symbol: Option<&'a str>,
     tp: Option<f64>,
 }
 
@@ -88,6 +92,7 @@ impl<'a> TradeDoc<'a> {
             return_pct: exit.map(|_| t.return_frac() * 100.0),
             size: Size::of(t.size),
             sl: t.sl,
+            symbol: None,
             tp: t.tp,
         }
     }
@@ -98,12 +103,48 @@ pub fn trade_json(bars: &Bars, t: &Trade) -> Value {
     serde_json::to_value(TradeDoc::new(bars, t)).unwrap_or(Value::Null)
 }
 
-/// A list of trades, serialized one at a time.
-struct TradeList<'a>(&'a Bars, &'a [Trade]);
+/// A list of trades, serialized one at a time; in a portfolio each with its symbol's name.
+struct TradeList<'a> {
+    bars: &'a Bars,
+    trades: &'a [Trade],
+    symbols: Option<(&'a [String], &'a [usize])>,
+}
 
 impl Serialize for TradeList<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        ser.collect_seq(self.1.iter().map(|t| TradeDoc::new(self.0, t)))
+        ser.collect_seq(self.trades.iter().enumerate().map(|(k, t)| {
+            let mut doc = TradeDoc::new(self.bars, t);
+            doc.symbol = self
+                .symbols
+                .and_then(|(names, of)| of.get(k).and_then(|&s| names.get(s)).map(String::as_str));
+            doc
+        }))
+    }
+}
+
+/// The `symbols` entry of a portfolio's document: per symbol, in `--data` order.
+struct SymbolsDoc<'a>(&'a [String], &'a [SymbolSummary]);
+
+impl Serialize for SymbolsDoc<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct One {
+            exposure_time_pct: f64,
+            return_pct: f64,
+            trades: usize,
+        }
+        let mut m = ser.serialize_map(Some(self.0.len()))?;
+        for (name, s) in self.0.iter().zip(self.1) {
+            m.serialize_entry(
+                name,
+                &One {
+                    exposure_time_pct: s.exposure_time_pct,
+                    return_pct: s.return_pct,
+                    trades: s.trades,
+                },
+            )?;
+        }
+        m.end()
     }
 }
 
@@ -115,6 +156,7 @@ enum Entry<'a> {
     Text(&'a str),
     Value(&'a Value),
     Trades(TradeList<'a>),
+    Symbols(SymbolsDoc<'a>),
 }
 
 impl Serialize for Entry<'_> {
@@ -126,6 +168,7 @@ impl Serialize for Entry<'_> {
             Entry::Text(t) => t.serialize(ser),
             Entry::Value(v) => v.serialize(ser),
             Entry::Trades(t) => t.serialize(ser),
+            Entry::Symbols(t) => t.serialize(ser),
         }
     }
 }
@@ -140,9 +183,19 @@ pub struct Document<'a> {
     stats: &'a Stats,
     /// A sweep's winning `params` and its `sweep` table.
     pub sweep: Option<(Value, Value)>,
+    /// A portfolio's symbols (DESIGN.md §5.3): `symbols`, and a `symbol` in every trade.
+    pub portfolio: Option<(&'a PortfolioRun, Vec<SymbolSummary>)>,
 }
 
 impl<'a> Document<'a> {
+    /// The document of a portfolio run with its statistics (`cash`: the starting cash, for
+    /// each symbol's `return_pct`).
+    pub fn of_portfolio(p: &'a PortfolioRun, stats: &'a Stats, cash: f64) -> Self {
+        let mut doc = Document::new(&p.bars, &p.run, stats);
+        doc.portfolio = Some((p, p.summaries(cash)));
+        doc
+    }
+
     /// The document of a run on `bars` with its statistics.
     pub fn new(bars: &'a Bars, run: &'a Run, stats: &'a Stats) -> Self {
         Document {
@@ -150,6 +203,7 @@ impl<'a> Document<'a> {
             run,
             stats,
             sweep: None,
+            portfolio: None,
         }
     }
 }
@@ -204,13 +258,30 @@ impl Serialize for Document<'_> {
             ("commissions", Entry::Num(s.commissions)),
             (
                 "trade_list",
-                Entry::Trades(TradeList(self.bars, &self.run.trades)),
+                Entry::Trades(TradeList {
+                    bars: self.bars,
+                    trades: &self.run.trades,
+                    symbols: self
+                        .portfolio
+                        .as_ref()
+                        .map(|(p, _)| (p.names.as_slice(), p.trade_symbols.as_slice())),
+                }),
             ),
             (
                 "open_trades",
-                Entry::Trades(TradeList(self.bars, &self.run.open_trades)),
+                Entry::Trades(TradeList {
+                    bars: self.bars,
+                    trades: &self.run.open_trades,
+                    symbols: self
+                        .portfolio
+                        .as_ref()
+                        .map(|(p, _)| (p.names.as_slice(), p.open_symbols.as_slice())),
+                }),
             ),
         ];
+        if let Some((p, summaries)) = &self.portfolio {
+            entries.push(("symbols", Entry::Symbols(SymbolsDoc(&p.names, summaries))));
+        }
         if let Some((params, sweep)) = &self.sweep {
             entries.push(("params", Entry::Value(params)));
             entries.push(("sweep", Entry::Value(sweep)));

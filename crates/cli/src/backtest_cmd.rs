@@ -17,8 +17,6 @@ pub use crate::exit::UsageError;
 #[derive(Debug)]
 pub struct Options {
     pub strategy: PathBuf,
-    /// `None`: the bundled sample.
-    pub data: Option<PathBuf>,
     pub settings: Settings,
     pub json: bool,
     pub trades: Option<PathBuf>,
@@ -234,8 +232,18 @@ fn sweep_json(
 /// The statistic a sweep maximizes when `--maximize` is not given.
 pub const DEFAULT_MAXIMIZE: &str = "sharpe_ratio";
 
-/// Runs the command.
-pub fn run_command(o: &Options) -> anyhow::Result<()> {
+/// The strategy file `path`, read and checked.
+///
+/// # Errors
+/// [`UsageError`] when it cannot be read; the strategy's own errors when it does not validate.
+pub fn read_strategy(path: &Path) -> anyhow::Result<Strategy> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
+    Ok(Strategy::from_toml(&path.display().to_string(), &text)?)
+}
+
+/// Runs the command on one data file (`None`: the bundled sample).
+pub fn run_command(o: &Options, data: Option<&Path>) -> anyhow::Result<()> {
     if o.sweep.is_empty()
         && let Some(stat) = &o.maximize
     {
@@ -244,15 +252,13 @@ pub fn run_command(o: &Options) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let text = std::fs::read_to_string(&o.strategy)
-        .map_err(|e| UsageError(format!("{}: cannot read: {e}", o.strategy.display())))?;
-    let base = Strategy::from_toml(&o.strategy.display().to_string(), &text)?;
-    if o.data.is_none() {
+    let base = read_strategy(&o.strategy)?;
+    if data.is_none() {
         eprintln!(
             "no --data: backtesting on the bundled sample GOOG.csv (Alphabet daily, 2004-08-19 to 2013-03-01)"
         );
     }
-    let (label, bars) = data_with(o.data.as_deref(), &o.load)?;
+    let (label, bars) = data_with(data, &o.load)?;
     let swept = if o.sweep.is_empty() {
         None
     } else {

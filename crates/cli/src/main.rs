@@ -16,8 +16,10 @@ mod exit;
 mod export;
 mod generate;
 mod keys;
+mod portfolio_cmd;
 mod run_cmd;
 mod serve;
+mod symbols;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -128,9 +130,11 @@ enum Command {
         /// Strategy file (TOML).
         strategy: PathBuf,
         /// OHLCV data file (CSV, .csv.gz or .parquet; a time column, then Open, High, Low,
-        /// Close[, Volume]). Default: the bundled sample (GOOG, daily, 2004-2013).
-        #[arg(long)]
-        data: Option<PathBuf>,
+        /// Close[, Volume]). Default: the bundled sample (GOOG, daily, 2004-2013). Repeat it,
+        /// write NAME=path, or give a quoted glob ('stocks/*.csv') for a portfolio: one
+        /// symbol per file sharing one cash account.
+        #[arg(long, value_name = "[NAME=]FILE|GLOB")]
+        data: Vec<String>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -558,19 +562,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             maximize,
             top,
             run,
-        } => backtest_cmd::run_command(&backtest_cmd::Options {
-            strategy,
-            data,
-            settings: run.settings()?,
-            json,
-            trades: run.trades,
-            report: run.report,
-            sweep,
-            maximize,
-            top,
-            load: run.load.into(),
-        })
-        .map(|()| ExitCode::SUCCESS),
+        } => {
+            let specs = symbols::resolve(&data)?;
+            let o = backtest_cmd::Options {
+                strategy,
+                settings: run.settings()?,
+                json,
+                trades: run.trades,
+                report: run.report,
+                sweep,
+                maximize,
+                top,
+                load: run.load.into(),
+            };
+            match specs.as_slice() {
+                [] | [_] => backtest_cmd::run_command(&o, specs.first().map(|s| s.path.as_path())),
+                _ => portfolio_cmd::run_command(&o, &specs),
+            }
+            .map(|()| ExitCode::SUCCESS)
+        }
         Command::Generate {
             description,
             name,

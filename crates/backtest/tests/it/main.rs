@@ -13,6 +13,7 @@ mod data_fuzz;
 mod engine;
 mod engine_parity;
 mod eval;
+mod portfolio;
 mod python_export;
 mod random_strategies;
 mod reference;

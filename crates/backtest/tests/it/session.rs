@@ -14,7 +14,7 @@ use strategy::{Arg, Func, Strategy, parse};
 
 use crate::random_strategies::{CASES, parts, toml_for};
 
-fn sample(file: &str) -> Bars {
+pub(crate) fn sample(file: &str) -> Bars {
     load_csv(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("data")
@@ -25,7 +25,7 @@ fn sample(file: &str) -> Bars {
 
 /// A seeded random walk of hourly bars with weekend holes (so `tf('D')` and `tf('W-FRI')`
 /// have partial periods at the end of every prefix).
-fn walk(seed: u64, n: usize) -> Bars {
+pub(crate) fn walk(seed: u64, n: usize) -> Bars {
     let mut rng = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut unit = move || {
         rng = rng
@@ -69,7 +69,7 @@ fn bars_of(b: &Bars, range: std::ops::Range<usize>) -> Vec<Bar> {
 }
 
 /// The first `n` bars of `b` as their own data.
-fn prefix(b: &Bars, n: usize) -> Bars {
+pub(crate) fn prefix(b: &Bars, n: usize) -> Bars {
     let mut text = String::from("time,Open,High,Low,Close,Volume\n");
     for i in 0..n {
         let _ = writeln!(

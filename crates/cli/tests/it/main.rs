@@ -14,6 +14,7 @@ mod exit_codes;
 mod house;
 mod keys;
 mod paper;
+mod portfolio;
 mod quickstart;
 mod report;
 mod serving;

@@ -1,0 +1,431 @@
+//! One strategy over several symbols with one cash account (DESIGN.md §5.3): the union of the
+//! symbols' bar times, each symbol's indicators and rules on its own bars, and at each time
+//! (1) the orders placed before fill at each symbol's open — every symbol's exits, stops and
+//! targets first, in `--data` order, then the entries, then the stops and targets of trades
+//! that entered at this time (backtesting.py's second pass) —, (2) equity marked at each
+//! symbol's latest close, (3) the rules on each symbol's close. A symbol without a bar at a
+//! time does nothing then. One symbol is §6's loop exactly (its orders in queue order).
+
+use strategy::{Fill, Strategy};
+
+use crate::broker::{Broker, Phase};
+use crate::data::{Bars, Times};
+use crate::engine::{
+    self, ExitReason, Plan, Run, Settings, Step, Trade, entries_from, out_of_money, unscale, warmup,
+};
+use crate::eval::{EvalError, Evaluator};
+use crate::stats::{self, Stats};
+
+/// One symbol: its name (`--data NAME=path`, else the file's stem) and its bars.
+#[derive(Debug, Clone)]
+pub struct Symbol {
+    /// The name trades and `on()` use.
+    pub name: String,
+    /// Its bars.
+    pub bars: Bars,
+}
+
+/// The outcome of a portfolio run.
+#[derive(Debug, Clone)]
+pub struct PortfolioRun {
+    /// The symbols' names, in `--data` order.
+    pub names: Vec<String>,
+    /// The union of the symbols' times (a time's text from the first symbol with a bar then);
+    /// the prices are the equal-weight basket of the symbols, 1 at their first common bar.
+    pub bars: Bars,
+    /// Trades with `entry_bar`/`exit_bar` counted on the union of times, ordered by entry
+    /// time then `--data` order; the portfolio's equity at each time.
+    pub run: Run,
+    /// The symbol of each closed trade (an index into `names`).
+    pub trade_symbols: Vec<usize>,
+    /// The symbol of each open trade.
+    pub open_symbols: Vec<usize>,
+}
+
+/// What one symbol did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolSummary {
+    /// Closed trades.
+    pub trades: usize,
+    /// Its closed trades' profit and loss (commissions included) against the starting cash,
+    /// in percent.
+    pub return_pct: f64,
+    /// Share of the union's times inside one of its closed trades, in percent.
+    pub exposure_time_pct: f64,
+}
+
+/// One symbol in the loop.
+struct Leg<'s> {
+    bars: Bars,
+    /// The union index of each of its bars.
+    at: Vec<usize>,
+    /// Its next bar.
+    cursor: usize,
+    /// Its latest bar at or before the current time.
+    latest: Option<usize>,
+    warmup: usize,
+    step: Option<Step<'s>>,
+    broker: Broker,
+}
+
+impl Leg<'_> {
+    fn latest_close(&self) -> Option<f64> {
+        self.latest.map(|i| self.bars.close[i])
+    }
+}
+
+/// Runs a strategy over several symbols sharing one account.
+///
+/// # Errors
+/// [`EvalError`] if an expression cannot be evaluated on a symbol's bars (the message names
+/// the symbol).
+pub fn run(
+    symbols: &[Symbol],
+    strategy: &Strategy,
+    s: Settings,
+) -> Result<PortfolioRun, EvalError> {
+    let unit = strategy.risk.fractional_unit;
+    let times = union(symbols);
+    let mut legs = Vec::with_capacity(symbols.len());
+    for sym in symbols {
+        let bars = unit.map_or_else(|| sym.bars.clone(), |u| engine::scaled(&sym.bars, u));
+        let named = |e: EvalError| EvalError(format!("{}: {}", sym.name, e.0));
+        let (w, plan) = {
+            let mut ev = Evaluator::for_strategy(&bars, strategy);
+            let w = warmup(&mut ev, strategy).map_err(named)?;
+            let plan = if bars.len() > w + 1 {
+                Some(Plan::new(&mut ev, strategy, bars.len()).map_err(named)?)
+            } else {
+                None
+            };
+            (w, plan)
+        };
+        let step = plan.map(|plan| Step {
+            s: strategy,
+            plan,
+            pending: None,
+            entries_from: entries_from(&bars, s.trade_from),
+        });
+        let at = bars
+            .epoch_ms
+            .iter()
+            .map(|ms| times.partition_point(|t| t < ms))
+            .collect();
+        legs.push(Leg {
+            bars,
+            at,
+            cursor: 0,
+            latest: None,
+            warmup: w,
+            step,
+            broker: Broker::new(0.0, s.commission, strategy.orders.fill == Fill::Close),
+        });
+    }
+    let mut acct = Account {
+        cash: s.cash,
+        legs,
+        equity: vec![s.cash; times.len()],
+    };
+    let mut bankrupt = false;
+    let mut here: Vec<(usize, usize)> = Vec::with_capacity(symbols.len());
+    for u in 0..times.len() {
+        // The symbols with a bar now, past their warm-up.
+        here.clear();
+        for (k, leg) in acct.legs.iter_mut().enumerate() {
+            if leg.at.get(leg.cursor) == Some(&u) {
+                leg.latest = Some(leg.cursor);
+                leg.cursor += 1;
+                if leg.latest.is_some_and(|i| i > leg.warmup) && leg.step.is_some() {
+                    here.extend(leg.latest.map(|i| (k, i)));
+                }
+            }
+        }
+        acct.fill(&here);
+        acct.equity[u] = acct.marked();
+        if acct.equity[u] <= 0.0 {
+            acct.out_of_money(u);
+            bankrupt = true;
+            break;
+        }
+        for &(k, i) in &here {
+            acct.with(k, |leg| {
+                if let Some(step) = leg.step.as_mut() {
+                    step.next(&mut leg.broker, &leg.bars, i);
+                }
+            });
+        }
+    }
+    if !bankrupt && s.finalize {
+        acct.finalize();
+    }
+    Ok(finish(symbols, acct, &times, unit))
+}
+
+/// The shared account and every symbol's broker: the cash lives here and is handed to the
+/// broker acting, with the other symbols' positions marked at their latest close.
+struct Account<'s> {
+    cash: f64,
+    legs: Vec<Leg<'s>>,
+    equity: Vec<f64>,
+}
+
+impl Account<'_> {
+    /// Lets symbol `k`'s broker act on the shared cash, seeing the others' positions.
+    fn with<T>(&mut self, k: usize, f: impl FnOnce(&mut Leg<'_>) -> T) -> T {
+        let (mut pl, mut used) = (0.0, 0.0);
+        for (j, leg) in self.legs.iter().enumerate() {
+            if j != k
+                && let Some(c) = leg.latest_close()
+            {
+                pl += leg.broker.unrealized(c);
+                used += leg.broker.used(c);
+            }
+        }
+        let leg = &mut self.legs[k];
+        leg.broker.cash = self.cash;
+        leg.broker.others_pl = pl;
+        leg.broker.others_used = used;
+        let out = f(leg);
+        self.cash = leg.broker.cash;
+        out
+    }
+
+    /// Step (1) for the symbols `here` (with their bar index).
+    fn fill(&mut self, here: &[(usize, usize)]) {
+        if let [(k, i)] = here
+            && self.legs.len() == 1
+        {
+            let i = *i;
+            self.with(*k, |leg| leg.broker.process_orders(&leg.bars, i));
+            return;
+        }
+        for &(k, i) in here {
+            self.with(k, |leg| leg.broker.pass(&leg.bars, i, Phase::Exits));
+        }
+        let mut again = Vec::new();
+        for &(k, i) in here {
+            if self.with(k, |leg| leg.broker.pass(&leg.bars, i, Phase::Entries)) {
+                again.push((k, i));
+            }
+        }
+        for (k, i) in again {
+            self.with(k, |leg| leg.broker.process_orders(&leg.bars, i));
+        }
+    }
+
+    /// Cash plus every open position marked at its symbol's latest close.
+    fn marked(&self) -> f64 {
+        let mut pl = 0.0;
+        for leg in &self.legs {
+            if let Some(c) = leg.latest_close() {
+                pl += leg.broker.unrealized(c);
+            }
+        }
+        self.cash + pl
+    }
+
+    /// Equity reached 0 at time `u`: every trade closes at its symbol's latest close, and the
+    /// cash and all later equity are 0.
+    fn out_of_money(&mut self, u: usize) {
+        for leg in &mut self.legs {
+            if let Some(i) = leg.latest {
+                let mut scratch = vec![0.0; leg.bars.len()];
+                out_of_money(&mut leg.broker, &leg.bars, i, &mut scratch);
+            }
+        }
+        self.cash = 0.0;
+        for e in &mut self.equity[u..] {
+            *e = 0.0;
+        }
+    }
+
+    /// `--finalize`: what is open closes at each symbol's last bar, as backtesting.py's
+    /// re-run of its broker on the last bar does (orders still waiting fill then too).
+    fn finalize(&mut self) {
+        for k in 0..self.legs.len() {
+            let leg = &mut self.legs[k];
+            // A symbol whose loop never started has nothing to fill.
+            if leg.step.is_none() || leg.bars.len() <= leg.warmup + 1 {
+                continue;
+            }
+            let ids: Vec<u64> = leg.broker.trades.iter().rev().map(|t| t.id).collect();
+            for id in ids {
+                leg.broker.close_trade_order(id, ExitReason::End);
+            }
+            let Some(last) = leg.bars.len().checked_sub(1) else {
+                continue;
+            };
+            self.with(k, |leg| leg.broker.process_orders(&leg.bars, last));
+        }
+        if let Some(u) = self.equity.len().checked_sub(1) {
+            self.equity[u] = self.marked();
+            if self.equity[u] <= 0.0 {
+                self.out_of_money(u);
+            }
+        }
+    }
+}
+
+/// Every symbol's times, once each, in order.
+fn union(symbols: &[Symbol]) -> Vec<i64> {
+    let mut t: Vec<i64> = symbols
+        .iter()
+        .flat_map(|s| s.bars.epoch_ms.iter().copied())
+        .collect();
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
+/// The trades on the union's bars, ordered by entry time then symbol, and the union's bars.
+fn finish(symbols: &[Symbol], acct: Account<'_>, times: &[i64], unit: Option<f64>) -> PortfolioRun {
+    let mut closed: Vec<(usize, Trade)> = Vec::new();
+    let mut open: Vec<(usize, Trade)> = Vec::new();
+    let mut warm = times.len();
+    for (k, leg) in acct.legs.into_iter().enumerate() {
+        let to_union = |t: &mut Trade| {
+            t.entry_bar = leg.at[t.entry_bar];
+            t.exit_bar = t.exit_bar.map(|b| leg.at[b]);
+            if let Some(u) = unit {
+                unscale(t, u);
+            }
+        };
+        for mut t in leg.broker.closed {
+            to_union(&mut t);
+            closed.push((k, t));
+        }
+        for mut t in leg.broker.trades.into_iter().map(|o| o.trade) {
+            to_union(&mut t);
+            open.push((k, t));
+        }
+        if let Some(&u) = leg.at.get(leg.warmup) {
+            warm = warm.min(u);
+        }
+    }
+    closed.sort_by_key(|(k, t)| (t.entry_bar, *k));
+    open.sort_by_key(|(k, t)| (t.entry_bar, *k));
+    let bars = union_bars(symbols, times);
+    PortfolioRun {
+        names: symbols.iter().map(|s| s.name.clone()).collect(),
+        bars,
+        trade_symbols: closed.iter().map(|(k, _)| *k).collect(),
+        open_symbols: open.iter().map(|(k, _)| *k).collect(),
+        run: Run {
+            trades: closed.into_iter().map(|(_, t)| t).collect(),
+            open_trades: open.into_iter().map(|(_, t)| t).collect(),
+            equity: acct.equity,
+            warmup: warm.min(times.len().saturating_sub(1)),
+        },
+    }
+}
+
+/// The union's bars: each time's text from the first symbol with a bar then, and as prices the
+/// equal-weight basket of every symbol (each at its latest close over its close at the first
+/// time every symbol has a bar; 1 before it).
+fn union_bars(symbols: &[Symbol], times: &[i64]) -> Bars {
+    let n = times.len();
+    let mut text = Times::default();
+    let mut latest: Vec<Option<usize>> = vec![None; symbols.len()];
+    let mut cursor = vec![0usize; symbols.len()];
+    let mut base: Option<Vec<f64>> = None;
+    let mut basket = Vec::with_capacity(n);
+    for &t in times {
+        let mut all = true;
+        let mut named = false;
+        for (k, s) in symbols.iter().enumerate() {
+            if s.bars.epoch_ms.get(cursor[k]) == Some(&t) {
+                if !named {
+                    text.push(&s.bars.time.at(cursor[k]));
+                    named = true;
+                }
+                latest[k] = Some(cursor[k]);
+                cursor[k] += 1;
+            } else {
+                all = false;
+            }
+        }
+        if base.is_none() && all {
+            base = Some(
+                symbols
+                    .iter()
+                    .zip(&latest)
+                    .map(|(s, l)| l.map_or(f64::NAN, |i| s.bars.close[i]))
+                    .collect(),
+            );
+        }
+        let v = base.as_ref().map_or(1.0, |b| {
+            let sum: f64 = symbols
+                .iter()
+                .zip(&latest)
+                .zip(b)
+                .map(|((s, l), b0)| l.map_or(f64::NAN, |i| s.bars.close[i]) / b0)
+                .sum();
+            sum / symbols.len() as f64
+        });
+        basket.push(v);
+    }
+    let col = std::sync::Arc::new(basket);
+    Bars {
+        time: text,
+        epoch_ms: std::sync::Arc::new(times.to_vec()),
+        open: col.clone(),
+        high: col.clone(),
+        low: col.clone(),
+        close: col,
+        volume: std::sync::Arc::new(vec![f64::NAN; n]),
+        market: crate::data::MarketCache::default(),
+    }
+}
+
+impl PortfolioRun {
+    /// The portfolio's statistics: §6's on its equity, with `buy_hold_return_pct` that of the
+    /// equal-weight basket held from the symbols' first common bar (and alpha against it).
+    pub fn stats(&self) -> Stats {
+        let mut s = stats::compute(&self.bars, &self.run);
+        let c = &self.bars.close;
+        if let Some(&last) = c.last() {
+            s.buy_hold_return_pct = (last - 1.0) * 100.0;
+            s.alpha_pct = s
+                .beta
+                .map(|b| s.return_pct - b * s.buy_hold_return_pct)
+                .filter(|a| a.is_finite());
+        }
+        s
+    }
+
+    /// What each symbol did, in `--data` order.
+    pub fn summaries(&self, cash: f64) -> Vec<SymbolSummary> {
+        let n = self.run.equity.len().max(1) as f64;
+        (0..self.names.len())
+            .map(|k| {
+                let mine: Vec<&Trade> = self
+                    .run
+                    .trades
+                    .iter()
+                    .zip(&self.trade_symbols)
+                    .filter(|(_, s)| **s == k)
+                    .map(|(t, _)| t)
+                    .collect();
+                let pnl: f64 = mine.iter().map(|t| t.pnl()).sum();
+                let mut spans: Vec<(usize, usize)> = mine
+                    .iter()
+                    .map(|t| (t.entry_bar, t.exit_bar.unwrap_or(t.entry_bar)))
+                    .collect();
+                spans.sort_unstable();
+                let (mut covered, mut next_free) = (0usize, 0usize);
+                for (a, b) in spans {
+                    let from = a.max(next_free);
+                    if b >= from {
+                        covered += b - from + 1;
+                        next_free = b + 1;
+                    }
+                }
+                SymbolSummary {
+                    trades: mine.len(),
+                    return_pct: pnl / cash * 100.0,
+                    exposure_time_pct: covered as f64 / n * 100.0,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,319 @@
+//! Issue 35, items 1-2: a portfolio of one symbol is §6's backtest exactly (every drawn
+//! strategy, every trade and equity value); several symbols with holes in their times trade as
+//! an independent reference of DESIGN.md §5.3 (`tests/python/portfolio_reference.py`), and a
+//! strategy sized in units, which cash cannot couple, trades each symbol as it trades alone.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use backtest::engine::{Run, Settings, run};
+use backtest::portfolio::{self, Symbol};
+use backtest::{Bars, parse_csv};
+use proptest::strategy::{Strategy as _, ValueTree as _};
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+use strategy::Strategy;
+
+use crate::random_strategies::{CASES, parts, toml_for};
+use crate::reference::{close, python};
+use crate::session::{prefix, sample, walk};
+
+fn one(name: &str, bars: &Bars) -> Vec<Symbol> {
+    vec![Symbol {
+        name: name.to_owned(),
+        bars: bars.clone(),
+    }]
+}
+
+/// The engine's trades in the portfolio's order (entry time; ties keep exit order).
+fn by_entry(r: &Run) -> Run {
+    let mut r = r.clone();
+    r.trades.sort_by_key(|t| t.entry_bar);
+    r.open_trades.sort_by_key(|t| t.entry_bar);
+    r
+}
+
+#[test]
+fn a_portfolio_of_one_symbol_is_the_backtest() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let goog = prefix(&sample("GOOG.csv"), 900);
+    let mut trades = 0;
+    for i in 0..CASES {
+        let p = parts().new_tree(&mut runner).unwrap().current();
+        let text = toml_for(&p, i);
+        let strategy = Strategy::from_toml(&format!("random_{i:02}"), &text).unwrap();
+        let walk = walk(i as u64 + 100, 600);
+        for (name, data) in [("GOOG", &goog), ("walk", &walk)] {
+            for finalize in [false, true] {
+                let settings = Settings {
+                    finalize,
+                    ..Settings::default()
+                };
+                let what = format!("{name} finalize={finalize}:\n{text}");
+                let want = by_entry(&run(data, &strategy, settings).unwrap());
+                let got = portfolio::run(&one(name, data), &strategy, settings).unwrap();
+                assert_eq!(got.run.trades, want.trades, "{what}: closed trades");
+                assert_eq!(got.run.open_trades, want.open_trades, "{what}: open trades");
+                assert_eq!(got.run.equity.len(), want.equity.len(), "{what}");
+                for (k, (a, b)) in got.run.equity.iter().zip(&want.equity).enumerate() {
+                    assert!(a == b, "{what}: equity at bar {k}: {a} vs {b}");
+                }
+                assert!(got.trade_symbols.iter().all(|&s| s == 0));
+                assert_eq!(got.bars.epoch_ms, data.epoch_ms, "{what}: times");
+                trades += want.trades.len();
+            }
+        }
+    }
+    assert!(trades > 1000, "{trades} trades compared");
+}
+
+/// GOOG's dates with a few dropped (a seeded tenth, and a stretch of 40) and prices from a
+/// seeded walk: a symbol with holes where the others have bars.
+fn holed(seed: u64, goog: &Bars) -> String {
+    let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut unit = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("Date,Open,High,Low,Close,Volume\n");
+    let mut price = 20.0 + unit() * 80.0;
+    let hole = 200 + usize::try_from(seed * 97 % 800).unwrap();
+    for i in 0..goog.len() {
+        let drop = unit() < 0.1 || (hole..hole + 40).contains(&i);
+        let open = price * (1.0 + (unit() - 0.5) * 0.01);
+        let close = (open * (1.0 + (unit() - 0.49) * 0.04)).max(1.0);
+        let high = open.max(close) * (1.0 + unit() * 0.015);
+        let low = open.min(close) * (1.0 - unit() * 0.015);
+        price = close;
+        if drop {
+            continue;
+        }
+        let _ = writeln!(
+            text,
+            "{},{open:?},{high:?},{low:?},{close:?},1000",
+            goog.time.at(i)
+        );
+    }
+    text
+}
+
+/// size, stop %, target %, commission, symbols.
+type Case = (Option<f64>, Option<f64>, Option<f64>, f64, usize);
+
+/// The run equals the reference's: the union of times, every trade (symbol, bars, size, exit
+/// reason, prices, profit, commission) and the equity at every time. Returns the trades compared.
+fn same_as_reference(what: &str, got: &portfolio::PortfolioRun, want: &Value) -> usize {
+    let times = want["times"].as_array().unwrap();
+    assert_eq!(got.bars.len(), times.len(), "{what}: union of times");
+    for (u, t) in times.iter().enumerate() {
+        assert_eq!(got.bars.time.at(u), t.as_str().unwrap(), "{what}: time {u}");
+    }
+    let trades = want["trades"].as_array().unwrap();
+    assert_eq!(got.run.trades.len(), trades.len(), "{what}: trade count");
+    for (k, (t, w)) in got.run.trades.iter().zip(trades).enumerate() {
+        let what = format!("{what} trade {k}");
+        assert_eq!(
+            got.names[got.trade_symbols[k]],
+            w["symbol"].as_str().unwrap(),
+            "{what}: symbol"
+        );
+        assert_eq!(
+            (t.entry_bar as u64, t.exit_bar.unwrap() as u64),
+            (
+                w["entry_bar"].as_u64().unwrap(),
+                w["exit_bar"].as_u64().unwrap()
+            ),
+            "{what}: bars"
+        );
+        assert_eq!(t.size, w["size"].as_f64().unwrap(), "{what}: size");
+        assert_eq!(
+            t.exit_reason.map(backtest::engine::ExitReason::name),
+            w["exit_reason"].as_str(),
+            "{what}: exit reason"
+        );
+        close(
+            &format!("{what} entry"),
+            t.entry_price,
+            w["entry_price"].as_f64().unwrap(),
+        );
+        close(
+            &format!("{what} exit"),
+            t.exit_price.unwrap(),
+            w["exit_price"].as_f64().unwrap(),
+        );
+        close(&format!("{what} pnl"), t.pnl(), w["pnl"].as_f64().unwrap());
+        close(
+            &format!("{what} commission"),
+            t.commission,
+            w["commission"].as_f64().unwrap(),
+        );
+    }
+    let equity = want["equity"].as_array().unwrap();
+    assert_eq!(got.run.equity.len(), equity.len(), "{what}: equity length");
+    for (u, (g, w)) in got.run.equity.iter().zip(equity).enumerate() {
+        close(&format!("{what} equity at {u}"), *g, w.as_f64().unwrap());
+    }
+    trades.len()
+}
+
+#[test]
+fn several_symbols_trade_as_the_independent_reference() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let goog = sample("GOOG.csv");
+    let mut files: Vec<(String, PathBuf)> = vec![(
+        "GOOG".to_owned(),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/GOOG.csv"),
+    )];
+    for seed in 1..=4 {
+        let path = dir.path().join(format!("S{seed}.csv"));
+        std::fs::write(&path, holed(seed, &goog)).unwrap();
+        files.push((format!("S{seed}"), path));
+    }
+    let symbols: Vec<Symbol> = files
+        .iter()
+        .map(|(name, path)| Symbol {
+            name: name.clone(),
+            bars: backtest::load_csv(path).unwrap(),
+        })
+        .collect();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/portfolio_reference.py");
+    let cases: [Case; 5] = [
+        (Some(0.3), None, None, 0.002, 5),
+        (Some(0.5), Some(4.0), Some(8.0), 0.002, 5),
+        (None, Some(3.0), None, 0.0, 5),
+        (Some(0.2), None, Some(5.0), 0.001, 3),
+        (Some(0.9), Some(6.0), Some(6.0), 0.002, 2),
+    ];
+    let mut compared = 0;
+    for (size, sl, tp, commission, n) in cases {
+        let mut toml = String::from(
+            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
+        );
+        for (k, v) in [
+            ("size", size),
+            ("stop_loss_pct", sl),
+            ("take_profit_pct", tp),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(toml, "{k} = {v:?}");
+            }
+        }
+        let strategy = Strategy::from_toml("p.toml", &toml).unwrap();
+        let settings = Settings {
+            commission,
+            ..Settings::default()
+        };
+        // Symbols with holes first, so GOOG (no holes) is not always first in line.
+        let order: Vec<usize> = (1..=n).map(|k| k % files.len()).collect();
+        let mine: Vec<Symbol> = order.iter().map(|&k| symbols[k].clone()).collect();
+        let got = portfolio::run(&mine, &strategy, settings).unwrap();
+        let spec = serde_json::json!({
+            "files": order.iter().map(|&k| [files[k].0.clone(), files[k].1.display().to_string()]).collect::<Vec<_>>(),
+            "fast": 10, "slow": 30, "size": size, "sl_pct": sl, "tp_pct": tp,
+            "cash": settings.cash, "commission": commission,
+        });
+        let spec_path = dir.path().join("spec.json");
+        std::fs::write(&spec_path, spec.to_string()).unwrap();
+        let out = std::process::Command::new(&py)
+            .arg(&script)
+            .arg(&spec_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+        compared += same_as_reference(&format!("{n} symbols, {toml}"), &got, &want);
+        // Every symbol took part.
+        let traded: std::collections::BTreeSet<usize> = got.trade_symbols.iter().copied().collect();
+        assert_eq!(traded.len(), n, "{toml}: symbols that traded");
+    }
+    assert!(compared > 300, "{compared} trades compared");
+}
+
+/// Sized in units with cash to spare, nothing couples the symbols: each trades as it does
+/// alone (its bars mapped onto the union of times), and the portfolio's equity is the cash plus
+/// each one's gain at its latest close.
+#[test]
+fn symbols_sized_in_units_trade_as_each_does_alone() {
+    let goog = sample("GOOG.csv");
+    let names = ["GOOG", "A", "B"];
+    let data: Vec<Bars> = vec![
+        goog.clone(),
+        parse_csv("A.csv", &holed(11, &goog)).unwrap(),
+        parse_csv("B.csv", &holed(12, &goog)).unwrap(),
+    ];
+    let symbols: Vec<Symbol> = names
+        .iter()
+        .zip(&data)
+        .map(|(n, b)| Symbol {
+            name: (*n).to_owned(),
+            bars: b.clone(),
+        })
+        .collect();
+    let strategy = Strategy::from_toml(
+        "u.toml",
+        "name = \"u\"\n[indicators]\nfast = \"ema(close, 8)\"\nslow = \"sma(close, 21)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"\nentry_short = \"crosses_below(fast, slow) and rsi(close, 14) < 45\"\nexit_short = \"crosses_above(fast, slow)\"\n[risk]\nunits = 2\nstop_loss_pct = 6\ntrailing_stop_pct = 9\n",
+    )
+    .unwrap();
+    let settings = Settings {
+        cash: 1e7,
+        ..Settings::default()
+    };
+    let got = portfolio::run(&symbols, &strategy, settings).unwrap();
+    let union: Vec<i64> = got.bars.epoch_ms.to_vec();
+    let mut total = 0;
+    for (k, bars) in data.iter().enumerate() {
+        let alone = run(bars, &strategy, settings).unwrap();
+        let to_union = |b: usize| union.binary_search(&bars.epoch_ms[b]).unwrap();
+        let mine: Vec<_> = got
+            .run
+            .trades
+            .iter()
+            .zip(&got.trade_symbols)
+            .filter(|(_, s)| **s == k)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let mut want: Vec<_> = alone
+            .trades
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                t.entry_bar = to_union(t.entry_bar);
+                t.exit_bar = t.exit_bar.map(to_union);
+                t
+            })
+            .collect();
+        want.sort_by_key(|t| t.entry_bar);
+        assert_eq!(mine, want, "{}", names[k]);
+        total += want.len();
+    }
+    assert!(total > 100, "{total}");
+    // Equity: the cash plus each symbol's own gain (its alone-run equity less the cash) at its
+    // latest bar.
+    let alone: Vec<Run> = data
+        .iter()
+        .map(|b| run(b, &strategy, settings).unwrap())
+        .collect();
+    for (u, &ms) in union.iter().enumerate() {
+        let mut want = settings.cash;
+        for (b, r) in data.iter().zip(&alone) {
+            let at = b.epoch_ms.partition_point(|&t| t <= ms);
+            if let Some(i) = at.checked_sub(1) {
+                want += r.equity[i] - settings.cash;
+            }
+        }
+        close(&format!("equity at {u}"), got.run.equity[u], want);
+    }
+}

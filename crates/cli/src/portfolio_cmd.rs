@@ -1,0 +1,95 @@
+//! `botforge backtest` over several `--data` files: one strategy, one cash account
+//! (DESIGN.md §5.3).
+
+use std::io::Write;
+
+use backtest::portfolio::{self, Symbol};
+use backtest::report;
+
+use crate::backtest_cmd::{Options, UsageError, read_strategy, write_file};
+use crate::symbols::Spec;
+
+/// Runs the command on the symbols `specs` names.
+pub fn run_command(o: &Options, specs: &[Spec]) -> anyhow::Result<()> {
+    let strategy = &read_strategy(&o.strategy)?;
+    if !o.sweep.is_empty() {
+        return Err(UsageError(
+            "--sweep over several --data files is not built yet: sweep one symbol at a time, or run the portfolio once per value".to_owned(),
+        )
+        .into());
+    }
+    if o.report.is_some() {
+        return Err(UsageError(
+            "--report over several --data files is not built yet: use --json or --trades, or one --data for its report".to_owned(),
+        )
+        .into());
+    }
+    let mut symbols = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let (bars, _) = backtest::load(&spec.path, &o.load)?;
+        symbols.push(Symbol {
+            name: spec.name.clone(),
+            bars,
+        });
+    }
+    let p = portfolio::run(&symbols, strategy, o.settings)?;
+    let s = p.stats();
+    if let Some(path) = &o.trades {
+        let mut csv = String::new();
+        for (k, line) in report::trades_csv(&p.bars, &p.run).lines().enumerate() {
+            csv.push_str(line);
+            match k.checked_sub(1).and_then(|t| p.trade_symbols.get(t)) {
+                None => csv.push_str(",symbol\n"),
+                Some(&sym) => {
+                    csv.push(',');
+                    csv.push_str(&p.names[sym]);
+                    csv.push('\n');
+                }
+            }
+        }
+        write_file(path, &csv)?;
+    }
+    let mut out = std::io::stdout().lock();
+    if o.json {
+        let doc = report::Document::of_portfolio(&p, &s, o.settings.cash);
+        report::write_json(&mut out, &doc)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "portfolio: {} symbols, one account ({} bar times)\n",
+        p.names.len(),
+        p.bars.len()
+    )?;
+    write!(out, "{}", report::table(&s))?;
+    let w = p.names.iter().map(String::len).max().unwrap_or(6).max(6);
+    writeln!(
+        out,
+        "\n{:<w$}  {:>8}  {:>10}  {:>12}",
+        "symbol", "trades", "return %", "exposure %"
+    )?;
+    for (name, x) in p.names.iter().zip(p.summaries(o.settings.cash)) {
+        writeln!(
+            out,
+            "{name:<w$}  {:>8}  {:>10.2}  {:>12.2}",
+            x.trades, x.return_pct, x.exposure_time_pct
+        )?;
+    }
+    if !p.run.open_trades.is_empty() {
+        let open: Vec<String> = p
+            .run
+            .open_trades
+            .iter()
+            .zip(&p.open_symbols)
+            .map(|(t, &k)| format!("{} since {}", p.names[k], p.bars.time.at(t.entry_bar)))
+            .collect();
+        writeln!(
+            out,
+            "\n{} trade{} still open ({}): `--finalize` closes them at each symbol's last bar and counts them",
+            open.len(),
+            if open.len() == 1 { "" } else { "s" },
+            open.join(", ")
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! `botforge backtest` over several `--data` files (DESIGN.md §5.3) as a user runs it: names,
+//! globs, the document's `symbols` and each trade's `symbol`, the trade list's symbol column,
+//! and the mistakes named with exit 1 and nothing written.
+
+use std::fmt::Write as _;
+
+use crate::{botforge, goog, text};
+
+const STRATEGY: &str = "name = \"pf\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\nsize = 0.4\n";
+
+/// GOOG's rows with every `keep`-th kept and prices scaled: another symbol on GOOG's calendar,
+/// with holes.
+fn thinned(keep: usize, scale: f64) -> String {
+    let src = std::fs::read_to_string(goog()).unwrap();
+    let mut out = String::from("Date,Open,High,Low,Close,Volume\n");
+    for (i, line) in src.lines().skip(1).enumerate() {
+        if i % keep == keep - 1 {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let p = |k: usize| f[k].parse::<f64>().unwrap() * scale;
+        let _ = writeln!(out, "{},{},{},{},{},{}", f[0], p(1), p(2), p(3), p(4), f[5]);
+    }
+    out
+}
+
+#[test]
+fn a_portfolio_backtest_names_each_trade_and_each_symbol() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pf.toml"), STRATEGY).unwrap();
+    std::fs::create_dir(dir.path().join("stocks")).unwrap();
+    std::fs::write(dir.path().join("stocks/BBB.csv"), thinned(7, 0.5)).unwrap();
+    std::fs::write(dir.path().join("stocks/AAA.csv"), thinned(5, 2.0)).unwrap();
+    let data = goog();
+    let spy = format!("SPY={data}");
+    let out = botforge(
+        dir.path(),
+        &[
+            "backtest",
+            "pf.toml",
+            "--data",
+            "stocks/*.csv",
+            "--data",
+            &spy,
+            "--json",
+            "--trades",
+            "trades.csv",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let symbols = v["symbols"].as_object().unwrap();
+    let names: Vec<&String> = symbols.keys().collect();
+    assert_eq!(names, ["AAA", "BBB", "SPY"]);
+    let trades = v["trade_list"].as_array().unwrap();
+    assert_eq!(trades.len() as u64, v["trades"].as_u64().unwrap());
+    let mut per: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut last = (0, 0);
+    for t in trades {
+        let s = t["symbol"].as_str().unwrap();
+        *per.entry(s).or_default() += 1;
+        // Ordered by entry time, then --data order (AAA, BBB, SPY).
+        let key = (
+            t["entry_bar"].as_u64().unwrap(),
+            ["AAA", "BBB", "SPY"].iter().position(|n| *n == s).unwrap(),
+        );
+        assert!(key >= last, "{key:?} after {last:?}");
+        last = key;
+    }
+    for (name, s) in symbols {
+        assert_eq!(
+            s["trades"].as_u64(),
+            per.get(name.as_str()).copied(),
+            "{name}"
+        );
+        assert!(s["exposure_time_pct"].as_f64().unwrap() > 10.0, "{name}");
+    }
+    // The union of the times: GOOG's calendar (the thinned files add none).
+    assert_eq!(v["start"], "2004-08-19");
+    let csv = std::fs::read_to_string(dir.path().join("trades.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",symbol"));
+    assert_eq!(lines.count(), trades.len());
+
+    // The table names each symbol.
+    let out = botforge(
+        dir.path(),
+        &[
+            "backtest",
+            "pf.toml",
+            "--data",
+            "stocks/*.csv",
+            "--data",
+            &spy,
+        ],
+        &[],
+    );
+    let table = text(&out.stdout);
+    assert!(table.contains("portfolio: 3 symbols"), "{table}");
+    for n in ["AAA", "BBB", "SPY"] {
+        assert!(table.lines().any(|l| l.starts_with(n)), "{table}");
+    }
+}
+
+#[test]
+fn portfolio_mistakes_are_named_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pf.toml"), STRATEGY).unwrap();
+    let data = goog();
+    let cases: [(Vec<String>, &str); 5] = [
+        (
+            vec!["nothing/*.csv".to_owned()],
+            "--data nothing/*.csv: the pattern matches no file",
+        ),
+        (
+            vec![data.clone(), format!("GOOG={data}")],
+            "two files are named GOOG",
+        ),
+        (
+            vec![
+                data.clone(),
+                format!("X={data}"),
+                "--sweep".to_owned(),
+                "n=1..2:1".to_owned(),
+            ],
+            "--sweep over several --data files is not built yet",
+        ),
+        (
+            vec![
+                data.clone(),
+                format!("X={data}"),
+                "--report".to_owned(),
+                "r.html".to_owned(),
+            ],
+            "--report over several --data files is not built yet",
+        ),
+        (
+            vec![
+                data.clone(),
+                "Y=missing.csv".to_owned(),
+                "--trades".to_owned(),
+                "t.csv".to_owned(),
+            ],
+            "missing.csv",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["backtest", "pf.toml"];
+        let mut it = extra.iter().peekable();
+        while let Some(a) = it.next() {
+            if a.starts_with("--") {
+                args.push(a);
+                args.push(it.next().unwrap());
+            } else {
+                args.push("--data");
+                args.push(a);
+            }
+        }
+        let out = botforge(dir.path(), &args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["pf.toml"]);
+}
