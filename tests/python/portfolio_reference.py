@@ -4,11 +4,16 @@ not from botforge's code.
 
 The strategy: an SMA(fast)/SMA(slow) cross per symbol (TA-Lib's SMA), long only: a cross above
 places a market buy of `size` (a fraction of the shared margin available), a cross below closes
-the position; optional stop loss and take profit in percent of the signal bar's close.
+the position; optional stop loss and take profit in percent of the signal bar's close. The
+[portfolio] section: `rank` = ROC(rank) (TA-Lib's), entries at one time filling highest first
+(a missing rank last, ties in file order; a symbol waits for its rank's warm-up too);
+`max_positions`, an entry skipped when that many positions are open; `trade`, the symbols whose
+rules run (the others are data only).
 
 Usage: python portfolio_reference.py SPEC.json
 SPEC: {"files": [[name, path], ...], "fast": 10, "slow": 30, "size": 0.5, "sl_pct": null,
-       "tp_pct": null, "cash": 10000, "commission": 0.002}
+       "tp_pct": null, "cash": 10000, "commission": 0.002, "rank": null | ROC period,
+       "max_positions": null | N, "trade": null | [names]}
 Prints {"trades": [...], "equity": [...], "times": [...]}: trades ordered by entry time, then by
 file order; bars counted on the union of the files' times.
 """
@@ -41,7 +46,7 @@ def floordiv(a, b):
 
 
 class Sym:
-    def __init__(self, name, rows, fast, slow):
+    def __init__(self, name, rows, fast, slow, rank):
         self.name = name
         self.time = [r[0] for r in rows]
         self.open = [r[1] for r in rows]
@@ -51,8 +56,11 @@ class Sym:
         c = np.array(self.close, dtype=float)
         f = talib.SMA(c, fast)
         s = talib.SMA(c, slow)
+        self.rank = talib.ROC(c, rank) if rank else None
         # backtesting.py starts next() at 1 + the largest first-valid index of its indicators.
         first = max(int(np.argmax(~np.isnan(f))), int(np.argmax(~np.isnan(s))))
+        if self.rank is not None:
+            first = max(first, int(np.argmax(~np.isnan(self.rank))))
         self.start = first + 1
         self.up = [False] * len(c)
         self.down = [False] * len(c)
@@ -67,7 +75,10 @@ class Sym:
 def main():
     spec = json.load(open(sys.argv[1]))
     c = spec["commission"]
-    syms = [Sym(n, read(p), spec["fast"], spec["slow"]) for n, p in spec["files"]]
+    rank = spec.get("rank")
+    syms = [Sym(n, read(p), spec["fast"], spec["slow"], rank) for n, p in spec["files"]]
+    trading = set(spec.get("trade") or [n for n, _ in spec["files"]])
+    cap = spec.get("max_positions")
     times = sorted({t for s in syms for t in s.time})
     index = {t: u for u, t in enumerate(times)}
     at = [{index[t]: i for i, t in enumerate(s.time)} for s in syms]
@@ -112,7 +123,7 @@ def main():
             i = at[k].get(u)
             if i is not None:
                 s.latest = i
-                if i >= s.start:
+                if i >= s.start and s.name in trading:
                     here.append((k, s, i))
         # (1) exits, stops and targets of every symbol, in file order
         for k, s, i in here:
@@ -120,11 +131,19 @@ def main():
                 close_trade(k, s, s.open[i], u, "signal")
             s.orders = [o for o in s.orders if o["kind"] != "close"]
             brackets(k, s, i, u)
-        # ... then entries, in file order, sized on the shared account marked at t's closes
+        # ... then entries by rank at the bar before (highest first, missing last, ties in file
+        # order), sized on the shared account marked at t's closes
+        def key(entry):
+            k, s, i = entry
+            r = s.rank[i - 1] if s.rank is not None and i >= 1 else float("nan")
+            return (0, -r, k) if not math.isnan(r) else (1, 0.0, k)
+
         fresh = []
-        for k, s, i in here:
+        for k, s, i in sorted(here, key=key):
             for o in [o for o in s.orders if o["kind"] == "entry"]:
                 s.orders.remove(o)
+                if cap is not None and sum(x.trade is not None for x in syms) >= cap:
+                    continue
                 price = s.open[i]
                 eq = cash + sum(unrealized(x) for x in syms)
                 margin = max(0.0, eq - sum(used(x) for x in syms))

@@ -74,6 +74,8 @@ pub(crate) struct Broker {
     /// latest close, as profit and loss and as value used; 0 for one symbol.
     pub(crate) others_pl: f64,
     pub(crate) others_used: f64,
+    /// Whether an entry may open a position (a portfolio's `max_positions` reached: no).
+    pub(crate) may_open: bool,
 }
 
 /// Which of the waiting orders a pass over them takes (a portfolio fills every symbol's exits
@@ -115,6 +117,7 @@ impl Broker {
             next_id: 0,
             others_pl: 0.0,
             others_used: 0.0,
+            may_open: true,
         }
     }
 
@@ -501,6 +504,11 @@ impl Broker {
                         self.reduce_trade(k, price, need, bar, ExitReason::Signal);
                         need = 0.0;
                     }
+                }
+                if need != 0.0 && !self.may_open {
+                    // `max_positions`: skipped, not queued.
+                    self.remove_order(id);
+                    continue;
                 }
                 if need.abs() * plus_fee > self.margin_available(bars, i) {
                     // More than the margin available: the broker cancels it.

@@ -106,6 +106,11 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     for (_, e) in strategy.orders.expressions() {
         calls(e, &mut found);
     }
+    // A portfolio's `rank` (DESIGN.md §5.3): before it has a value, the symbol waits.
+    if let Some(rank) = strategy.portfolio.as_ref().and_then(|p| p.rank.as_ref()) {
+        w = w.max(ev.eval(rank)?.first_valid());
+        calls(rank, &mut found);
+    }
     for e in found {
         w = w.max(ev.eval(e)?.first_valid());
     }

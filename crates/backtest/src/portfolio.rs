@@ -5,6 +5,8 @@
 //! that entered at this time (backtesting.py's second pass) —, (2) equity marked at each
 //! symbol's latest close, (3) the rules on each symbol's close. A symbol without a bar at a
 //! time does nothing then. One symbol is §6's loop exactly (its orders in queue order).
+//! `[portfolio]` orders the entries by `rank`, caps open positions (`max_positions`) and names
+//! the symbols that trade (`trade`).
 
 use strategy::{Fill, Strategy};
 
@@ -13,7 +15,7 @@ use crate::data::{Bars, Times};
 use crate::engine::{
     self, ExitReason, Plan, Run, Settings, Step, Trade, entries_from, out_of_money, unscale, warmup,
 };
-use crate::eval::{EvalError, Evaluator};
+use crate::eval::{EvalError, Evaluator, Series};
 use crate::stats::{self, Stats};
 
 /// One symbol: its name (`--data NAME=path`, else the file's stem) and its bars.
@@ -54,6 +56,26 @@ pub struct SymbolSummary {
     pub exposure_time_pct: f64,
 }
 
+/// Why a portfolio cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortfolioError {
+    /// A symbol the strategy names that no `--data` gives.
+    #[error(
+        "{field}: no --data file is named {name} (the symbols are {known}); name a file so: --data {name}=FILE"
+    )]
+    UnknownSymbol {
+        /// Where it is named (`portfolio.trade`).
+        field: String,
+        /// The name.
+        name: String,
+        /// The symbols there are, comma-separated.
+        known: String,
+    },
+    /// An expression could not be evaluated on a symbol's bars.
+    #[error("{0}")]
+    Eval(#[from] EvalError),
+}
+
 /// One symbol in the loop.
 struct Leg<'s> {
     bars: Bars,
@@ -64,41 +86,46 @@ struct Leg<'s> {
     /// Its latest bar at or before the current time.
     latest: Option<usize>,
     warmup: usize,
+    /// `None` when the symbol is data only (not in `trade`).
     step: Option<Step<'s>>,
     broker: Broker,
+    /// `rank` on its bars.
+    rank: Option<Vec<f64>>,
 }
 
-impl Leg<'_> {
-    fn latest_close(&self) -> Option<f64> {
-        self.latest.map(|i| self.bars.close[i])
-    }
-}
-
-/// Runs a strategy over several symbols sharing one account.
-///
-/// # Errors
-/// [`EvalError`] if an expression cannot be evaluated on a symbol's bars (the message names
-/// the symbol).
-pub fn run(
-    symbols: &[Symbol],
-    strategy: &Strategy,
-    s: Settings,
-) -> Result<PortfolioRun, EvalError> {
-    let unit = strategy.risk.fractional_unit;
-    let times = union(symbols);
-    let mut legs = Vec::with_capacity(symbols.len());
-    for sym in symbols {
+impl<'s> Leg<'s> {
+    /// Symbol `sym` ready for the loop: its indicators, warm-up, rules and rank on its own bars
+    /// (prices scaled by `fractional_unit`), and where its bars fall on the union `times`.
+    fn new(
+        sym: &Symbol,
+        strategy: &'s Strategy,
+        s: Settings,
+        times: &[i64],
+    ) -> Result<Self, PortfolioError> {
+        let unit = strategy.risk.fractional_unit;
+        let section = strategy.portfolio.as_ref();
+        let trades = section
+            .and_then(|p| p.trade.as_ref())
+            .is_none_or(|t| t.contains(&sym.name));
         let bars = unit.map_or_else(|| sym.bars.clone(), |u| engine::scaled(&sym.bars, u));
-        let named = |e: EvalError| EvalError(format!("{}: {}", sym.name, e.0));
-        let (w, plan) = {
+        let named =
+            |e: EvalError| PortfolioError::Eval(EvalError(format!("{}: {}", sym.name, e.0)));
+        let (w, plan, rank) = {
             let mut ev = Evaluator::for_strategy(&bars, strategy);
             let w = warmup(&mut ev, strategy).map_err(named)?;
-            let plan = if bars.len() > w + 1 {
+            let plan = if trades && bars.len() > w + 1 {
                 Some(Plan::new(&mut ev, strategy, bars.len()).map_err(named)?)
             } else {
                 None
             };
-            (w, plan)
+            let rank = match section.and_then(|p| p.rank.as_ref()) {
+                Some(e) => match ev.eval(e).map_err(named)? {
+                    Series::Num(v) => Some(v.to_vec()),
+                    Series::Bool(_) => None,
+                },
+                None => None,
+            };
+            (w, plan, rank)
         };
         let step = plan.map(|plan| Step {
             s: strategy,
@@ -111,7 +138,7 @@ pub fn run(
             .iter()
             .map(|ms| times.partition_point(|t| t < ms))
             .collect();
-        legs.push(Leg {
+        Ok(Leg {
             bars,
             at,
             cursor: 0,
@@ -119,9 +146,50 @@ pub fn run(
             warmup: w,
             step,
             broker: Broker::new(0.0, s.commission, strategy.orders.fill == Fill::Close),
-        });
+            rank,
+        })
     }
+
+    fn latest_close(&self) -> Option<f64> {
+        self.latest.map(|i| self.bars.close[i])
+    }
+}
+
+/// Runs a strategy over several symbols sharing one account.
+///
+/// # Errors
+/// [`PortfolioError`]: a symbol in `trade` that no file is named, or an expression that cannot
+/// be evaluated on a symbol's bars (the message names the symbol).
+pub fn run(
+    symbols: &[Symbol],
+    strategy: &Strategy,
+    s: Settings,
+) -> Result<PortfolioRun, PortfolioError> {
+    let unit = strategy.risk.fractional_unit;
+    let section = strategy.portfolio.as_ref();
+    let known = || {
+        symbols
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in section.and_then(|p| p.trade.as_ref()).into_iter().flatten() {
+        if !symbols.iter().any(|s| &s.name == name) {
+            return Err(PortfolioError::UnknownSymbol {
+                field: "portfolio.trade".to_owned(),
+                name: name.clone(),
+                known: known(),
+            });
+        }
+    }
+    let times = union(symbols);
+    let legs = symbols
+        .iter()
+        .map(|sym| Leg::new(sym, strategy, s, &times))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut acct = Account {
+        max_positions: section.and_then(|p| p.max_positions),
         cash: s.cash,
         legs,
         equity: vec![s.cash; times.len()],
@@ -164,6 +232,7 @@ pub fn run(
 /// The shared account and every symbol's broker: the cash lives here and is handed to the
 /// broker acting, with the other symbols' positions marked at their latest close.
 struct Account<'s> {
+    max_positions: Option<u32>,
     cash: f64,
     legs: Vec<Leg<'s>>,
     equity: Vec<f64>,
@@ -190,24 +259,67 @@ impl Account<'_> {
         out
     }
 
+    /// Whether symbol `k` may open a position now: it holds one, or fewer than
+    /// `max_positions` are open.
+    fn may_open(&self, k: usize) -> bool {
+        let Some(n) = self.max_positions else {
+            return true;
+        };
+        let open = self
+            .legs
+            .iter()
+            .filter(|l| !l.broker.trades.is_empty())
+            .count();
+        !self.legs[k].broker.trades.is_empty() || open < n as usize
+    }
+
+    /// The rank deciding when symbol `k`'s entries fill at its bar `i`: its value at the
+    /// symbol's bar before (whose close placed a market entry); `None` when missing.
+    fn rank(&self, k: usize, i: usize) -> Option<f64> {
+        let r = self.legs[k].rank.as_ref()?;
+        i.checked_sub(1)
+            .and_then(|j| r.get(j))
+            .copied()
+            .filter(|x| !x.is_nan())
+    }
+
     /// Step (1) for the symbols `here` (with their bar index).
     fn fill(&mut self, here: &[(usize, usize)]) {
         if let [(k, i)] = here
             && self.legs.len() == 1
         {
-            let i = *i;
-            self.with(*k, |leg| leg.broker.process_orders(&leg.bars, i));
+            let (k, i) = (*k, *i);
+            let may = self.may_open(k);
+            self.with(k, |leg| {
+                leg.broker.may_open = may;
+                leg.broker.process_orders(&leg.bars, i);
+            });
             return;
         }
         for &(k, i) in here {
             self.with(k, |leg| leg.broker.pass(&leg.bars, i, Phase::Exits));
         }
+        // Entries by rank, highest first, missing ranks last; ties in `--data` order.
+        let mut order: Vec<(usize, usize)> = here.to_vec();
+        order.sort_by(|a, b| match (self.rank(a.0, a.1), self.rank(b.0, b.1)) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
         let mut again = Vec::new();
-        for &(k, i) in here {
-            if self.with(k, |leg| leg.broker.pass(&leg.bars, i, Phase::Entries)) {
+        for (k, i) in order {
+            let may = self.may_open(k);
+            let more = self.with(k, |leg| {
+                leg.broker.may_open = may;
+                leg.broker.pass(&leg.bars, i, Phase::Entries)
+            });
+            if more {
                 again.push((k, i));
             }
         }
+        // The second pass in `--data` order.
+        again.sort_unstable();
         for (k, i) in again {
             self.with(k, |leg| leg.broker.process_orders(&leg.bars, i));
         }

@@ -242,8 +242,8 @@ pub fn read_strategy(path: &Path) -> anyhow::Result<Strategy> {
     Ok(Strategy::from_toml(&path.display().to_string(), &text)?)
 }
 
-/// Runs the command on one data file (`None`: the bundled sample).
-pub fn run_command(o: &Options, data: Option<&Path>) -> anyhow::Result<()> {
+/// Runs the command for `base` on one data file (`None`: the bundled sample).
+pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::Result<()> {
     if o.sweep.is_empty()
         && let Some(stat) = &o.maximize
     {
@@ -252,7 +252,6 @@ pub fn run_command(o: &Options, data: Option<&Path>) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let base = read_strategy(&o.strategy)?;
     if data.is_none() {
         eprintln!(
             "no --data: backtesting on the bundled sample GOOG.csv (Alphabet daily, 2004-08-19 to 2013-03-01)"

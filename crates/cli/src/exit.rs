@@ -56,6 +56,7 @@ fn decide(e: &(dyn std::error::Error + 'static)) -> Option<Class> {
         || e.is::<std::net::AddrParseError>()
         || e.is::<backtest::DataError>()
         || e.is::<backtest::sweep::SweepError>()
+        || e.is::<backtest::portfolio::PortfolioError>()
         || e.is::<strategy::StrategyError>()
         || e.is::<toml::de::Error>()
     {

@@ -23,6 +23,13 @@ fn write(strategy: &Path, out: Option<PathBuf>, force: bool) -> anyhow::Result<P
     let text = std::fs::read_to_string(strategy)
         .map_err(|e| UsageError(format!("{}: cannot read: {e}", strategy.display())))?;
     let s = Strategy::from_toml(&strategy.display().to_string(), &text)?;
+    if s.is_portfolio() {
+        return Err(UsageError(format!(
+            "{}: a portfolio strategy ([portfolio] or on()) has no backtesting.py form: backtesting.py runs one symbol with its own cash; export a copy without them",
+            strategy.display()
+        ))
+        .into());
+    }
     let out = out.unwrap_or_else(|| strategy.with_extension("py"));
     if out == strategy {
         return Err(UsageError(format!(

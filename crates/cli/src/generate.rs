@@ -206,7 +206,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     check_notes(&opts, &generated)?;
     let mut strategy = generated.strategy;
     let path = generator::save(&mut strategy, &opts.description, &name, &dir, opts.force)?;
-    let python_path = if opts.python {
+    if opts.python && strategy.is_portfolio() {
+        eprintln!(
+            "note: {} is a portfolio strategy ([portfolio]); backtesting.py has no form of it, so no Python export was written",
+            path.display()
+        );
+    }
+    let python_path = if opts.python && !strategy.is_portfolio() {
         let text = strategy::to_python(&strategy);
         Some(
             generator::write_atomic(&dir, &name, "py", &text, opts.force).with_context(|| {

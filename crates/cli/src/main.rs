@@ -575,9 +575,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 top,
                 load: run.load.into(),
             };
+            let strategy = backtest_cmd::read_strategy(&o.strategy)?;
             match specs.as_slice() {
-                [] | [_] => backtest_cmd::run_command(&o, specs.first().map(|s| s.path.as_path())),
-                _ => portfolio_cmd::run_command(&o, &specs),
+                [] | [_] if !strategy.is_portfolio() => {
+                    backtest_cmd::run_command(&o, strategy, specs.first().map(|s| s.path.as_path()))
+                }
+                _ => portfolio_cmd::run_command(&o, &strategy, &specs),
             }
             .map(|()| ExitCode::SUCCESS)
         }

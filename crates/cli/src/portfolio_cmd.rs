@@ -5,13 +5,20 @@ use std::io::Write;
 
 use backtest::portfolio::{self, Symbol};
 use backtest::report;
+use strategy::Strategy;
 
-use crate::backtest_cmd::{Options, UsageError, read_strategy, write_file};
+use crate::backtest_cmd::{Options, UsageError, write_file};
 use crate::symbols::Spec;
 
-/// Runs the command on the symbols `specs` names.
-pub fn run_command(o: &Options, specs: &[Spec]) -> anyhow::Result<()> {
-    let strategy = &read_strategy(&o.strategy)?;
+/// Runs the command for `strategy` on the symbols `specs` names.
+pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::Result<()> {
+    if specs.is_empty() {
+        return Err(UsageError(format!(
+            "{}: a portfolio strategy ([portfolio]) runs on symbols: name them with --data (repeat it, NAME=path, or a quoted glob)",
+            o.strategy.display()
+        ))
+        .into());
+    }
     if !o.sweep.is_empty() {
         return Err(UsageError(
             "--sweep over several --data files is not built yet: sweep one symbol at a time, or run the portfolio once per value".to_owned(),

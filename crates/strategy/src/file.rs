@@ -10,6 +10,7 @@ use crate::check::{Binding, Scope, Type, check, is_position, is_price, names};
 use crate::expr::{Expr, RESERVED, parse};
 use crate::parts::Ctx;
 pub use crate::parts::{Rules, StrategyError};
+use crate::portfolio::{Portfolio, RawPortfolio, parse_portfolio, print_portfolio};
 use crate::sections::{
     Orders, RawOrders, RawRisk, Risk, float, parse_orders, parse_risk, print_orders, print_risk,
 };
@@ -31,6 +32,8 @@ pub struct Strategy {
     pub risk: Risk,
     /// Entry orders other than at market, and the fill mode.
     pub orders: Orders,
+    /// How several symbols share one account (`None`: no `[portfolio]` section).
+    pub portfolio: Option<Portfolio>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +60,8 @@ struct RawStrategy {
     risk: Option<RawRisk>,
     #[serde(default)]
     orders: Option<RawOrders>,
+    #[serde(default)]
+    portfolio: Option<RawPortfolio>,
 }
 
 /// Whether `name` may name a param or an indicator.
@@ -230,6 +235,7 @@ impl Strategy {
 
         let risk = parse_risk(ctx, &scope, &rules, &indicators, raw.risk)?;
         let orders = parse_orders(ctx, &scope, &rules, raw.orders)?;
+        let portfolio = parse_portfolio(ctx, &scope, raw.portfolio)?;
 
         Ok(Strategy {
             name: raw.name.into_inner(),
@@ -239,6 +245,7 @@ impl Strategy {
             rules,
             risk,
             orders,
+            portfolio,
         })
     }
 
@@ -268,7 +275,14 @@ impl Strategy {
         }
         print_risk(&mut out, &self.risk);
         print_orders(&mut out, &self.orders);
+        print_portfolio(&mut out, self.portfolio.as_ref());
         out
+    }
+
+    /// Whether this is a portfolio strategy (DESIGN.md §5.3): it has a `[portfolio]` section,
+    /// so it runs on the portfolio path even over one data file.
+    pub fn is_portfolio(&self) -> bool {
+        self.portfolio.is_some()
     }
 
     /// The params as a map (for evaluation and sweeps).

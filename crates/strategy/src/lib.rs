@@ -33,6 +33,7 @@ mod file;
 mod func;
 mod parts;
 mod plain;
+mod portfolio;
 mod python;
 mod scale;
 mod sections;
@@ -44,6 +45,7 @@ pub use check::{
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
 pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD, Timeframe};
+pub use portfolio::Portfolio;
 pub use python::{python_class_name, to_python};
 pub use scale::{Scale, scale};
 pub use sections::{Fill, Orders, Risk, RoiUnit, Sizing, StopFrom, TrailFrom};

@@ -27,6 +27,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "orders",
         "a section: write [orders] on a line of its own",
     ),
+    (
+        "",
+        "portfolio",
+        "a section: write [portfolio] on a line of its own",
+    ),
     ("params", "*", "a number, like 14"),
     (
         "indicators",
@@ -66,6 +71,21 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "*",
         "a price expression in quotes, like \"close - 2 * atr(14)\"",
     ),
+    (
+        "portfolio",
+        "rank",
+        "a number expression in quotes, like \"roc(close, 63)\"",
+    ),
+    (
+        "portfolio",
+        "max_positions",
+        "a whole number of positions, like 5",
+    ),
+    (
+        "portfolio",
+        "trade",
+        "a list of symbol names, like [\"AAPL\", \"MSFT\"]",
+    ),
     ("orders", "valid_bars", "a whole number of bars, like 3"),
     ("orders", "fill", "\"next_open\" or \"close\" in quotes"),
     (
@@ -79,7 +99,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
 const FIELDS: &[(&str, &str)] = &[
     (
         "",
-        "name, description, and the sections [params], [indicators], [rules], [risk], [orders]",
+        "name, description, and the sections [params], [indicators], [rules], [risk], [orders], [portfolio]",
     ),
     ("rules", "entry_long, exit_long, entry_short, exit_short"),
     (
@@ -93,6 +113,7 @@ const FIELDS: &[(&str, &str)] = &[
         "orders",
         "entry_long_stop, entry_long_limit, entry_short_stop, entry_short_limit, valid_bars, fill",
     ),
+    ("portfolio", "rank, max_positions, trade"),
 ];
 
 fn label(section: &str, field: &str) -> String {

@@ -104,8 +104,20 @@ fn holed(seed: u64, goog: &Bars) -> String {
     text
 }
 
-/// size, stop %, target %, commission, symbols.
-type Case = (Option<f64>, Option<f64>, Option<f64>, f64, usize);
+/// One run against the reference: the `[risk]` and `[portfolio]` fields, the commission and
+/// how many symbols.
+#[derive(Default)]
+struct Case {
+    size: Option<f64>,
+    sl: Option<f64>,
+    tp: Option<f64>,
+    commission: f64,
+    n: usize,
+    /// `rank = "roc(close, N)"`.
+    rank: Option<u32>,
+    max_positions: Option<u32>,
+    trade: Option<Vec<&'static str>>,
+}
 
 /// The run equals the reference's: the union of times, every trade (symbol, bars, size, exit
 /// reason, prices, profit, commission) and the equity at every time. Returns the trades compared.
@@ -163,6 +175,168 @@ fn same_as_reference(what: &str, got: &portfolio::PortfolioRun, want: &Value) ->
     trades.len()
 }
 
+impl Case {
+    /// The strategy file: an SMA(10)/SMA(30) cross with this case's fields.
+    fn toml(&self) -> String {
+        let mut toml = String::from(
+            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
+        );
+        for (k, v) in [
+            ("size", self.size),
+            ("stop_loss_pct", self.sl),
+            ("take_profit_pct", self.tp),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(toml, "{k} = {v:?}");
+            }
+        }
+        if self.rank.is_some() || self.max_positions.is_some() || self.trade.is_some() {
+            toml.push_str("[portfolio]\n");
+        }
+        if let Some(r) = self.rank {
+            let _ = writeln!(toml, "rank = \"roc(close, {r})\"");
+        }
+        if let Some(m) = self.max_positions {
+            let _ = writeln!(toml, "max_positions = {m}");
+        }
+        if let Some(t) = &self.trade {
+            let _ = writeln!(toml, "trade = {t:?}");
+        }
+        toml
+    }
+
+    /// What the reference does with these files (name, path).
+    fn reference(
+        &self,
+        py: &std::ffi::OsStr,
+        dir: &std::path::Path,
+        files: &[(&str, PathBuf)],
+        cash: f64,
+    ) -> Value {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/python/portfolio_reference.py");
+        let spec = serde_json::json!({
+            "files": files.iter().map(|(n, p)| [(*n).to_owned(), p.display().to_string()]).collect::<Vec<_>>(),
+            "fast": 10, "slow": 30, "size": self.size, "sl_pct": self.sl, "tp_pct": self.tp,
+            "cash": cash, "commission": self.commission, "rank": self.rank,
+            "max_positions": self.max_positions, "trade": self.trade,
+        });
+        let spec_path = dir.join("spec.json");
+        std::fs::write(&spec_path, spec.to_string()).unwrap();
+        let out = std::process::Command::new(py)
+            .arg(&script)
+            .arg(&spec_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Only the symbols `trade` allows traded, all of them did, and `max_positions` held at
+    /// every time.
+    fn limits_held(&self, what: &str, got: &portfolio::PortfolioRun) {
+        let traded: std::collections::BTreeSet<&str> = got
+            .trade_symbols
+            .iter()
+            .map(|&k| got.names[k].as_str())
+            .collect();
+        let may: std::collections::BTreeSet<&str> = got
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|s| self.trade.as_ref().is_none_or(|t| t.contains(s)))
+            .collect();
+        assert_eq!(traded, may, "{what}: symbols that traded");
+        if let Some(m) = self.max_positions {
+            for u in 0..got.bars.len() {
+                let open = got
+                    .run
+                    .trades
+                    .iter()
+                    .filter(|t| t.entry_bar <= u && t.exit_bar.is_some_and(|x| x > u))
+                    .count();
+                assert!(open <= m as usize, "{what}: {open} open at {u}");
+            }
+        }
+    }
+}
+
+fn reference_cases() -> Vec<Case> {
+    vec![
+        Case {
+            size: Some(0.3),
+            commission: 0.002,
+            n: 5,
+            ..Case::default()
+        },
+        Case {
+            size: Some(0.5),
+            sl: Some(4.0),
+            tp: Some(8.0),
+            commission: 0.002,
+            n: 5,
+            ..Case::default()
+        },
+        Case {
+            sl: Some(3.0),
+            n: 5,
+            ..Case::default()
+        },
+        Case {
+            size: Some(0.2),
+            tp: Some(5.0),
+            commission: 0.001,
+            n: 3,
+            ..Case::default()
+        },
+        Case {
+            size: Some(0.9),
+            sl: Some(6.0),
+            tp: Some(6.0),
+            commission: 0.002,
+            n: 2,
+            ..Case::default()
+        },
+        // Entries by 40-bar momentum (its warm-up longer than the averages'), at most two open.
+        Case {
+            size: Some(0.45),
+            commission: 0.002,
+            n: 5,
+            rank: Some(40),
+            max_positions: Some(2),
+            ..Case::default()
+        },
+        Case {
+            size: Some(0.3),
+            sl: Some(5.0),
+            commission: 0.002,
+            n: 5,
+            rank: Some(10),
+            ..Case::default()
+        },
+        Case {
+            size: Some(0.6),
+            commission: 0.0,
+            n: 4,
+            max_positions: Some(1),
+            ..Case::default()
+        },
+        // Two symbols are data only.
+        Case {
+            size: Some(0.5),
+            commission: 0.002,
+            n: 5,
+            trade: Some(vec!["GOOG", "S2", "S4"]),
+            max_positions: Some(2),
+            ..Case::default()
+        },
+    ]
+}
+
 #[test]
 fn several_symbols_trade_as_the_independent_reference() {
     let Some(py) = python() else { return };
@@ -184,62 +358,28 @@ fn several_symbols_trade_as_the_independent_reference() {
             bars: backtest::load_csv(path).unwrap(),
         })
         .collect();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/portfolio_reference.py");
-    let cases: [Case; 5] = [
-        (Some(0.3), None, None, 0.002, 5),
-        (Some(0.5), Some(4.0), Some(8.0), 0.002, 5),
-        (None, Some(3.0), None, 0.0, 5),
-        (Some(0.2), None, Some(5.0), 0.001, 3),
-        (Some(0.9), Some(6.0), Some(6.0), 0.002, 2),
-    ];
     let mut compared = 0;
-    for (size, sl, tp, commission, n) in cases {
-        let mut toml = String::from(
-            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
-        );
-        for (k, v) in [
-            ("size", size),
-            ("stop_loss_pct", sl),
-            ("take_profit_pct", tp),
-        ] {
-            if let Some(v) = v {
-                let _ = writeln!(toml, "{k} = {v:?}");
-            }
-        }
+    for c in reference_cases() {
+        let toml = c.toml();
         let strategy = Strategy::from_toml("p.toml", &toml).unwrap();
         let settings = Settings {
-            commission,
+            commission: c.commission,
             ..Settings::default()
         };
         // Symbols with holes first, so GOOG (no holes) is not always first in line.
-        let order: Vec<usize> = (1..=n).map(|k| k % files.len()).collect();
+        let order: Vec<usize> = (1..=c.n).map(|k| k % files.len()).collect();
         let mine: Vec<Symbol> = order.iter().map(|&k| symbols[k].clone()).collect();
         let got = portfolio::run(&mine, &strategy, settings).unwrap();
-        let spec = serde_json::json!({
-            "files": order.iter().map(|&k| [files[k].0.clone(), files[k].1.display().to_string()]).collect::<Vec<_>>(),
-            "fast": 10, "slow": 30, "size": size, "sl_pct": sl, "tp_pct": tp,
-            "cash": settings.cash, "commission": commission,
-        });
-        let spec_path = dir.path().join("spec.json");
-        std::fs::write(&spec_path, spec.to_string()).unwrap();
-        let out = std::process::Command::new(&py)
-            .arg(&script)
-            .arg(&spec_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want: Value = serde_json::from_slice(&out.stdout).unwrap();
-        compared += same_as_reference(&format!("{n} symbols, {toml}"), &got, &want);
-        // Every symbol took part.
-        let traded: std::collections::BTreeSet<usize> = got.trade_symbols.iter().copied().collect();
-        assert_eq!(traded.len(), n, "{toml}: symbols that traded");
+        let named: Vec<(&str, PathBuf)> = order
+            .iter()
+            .map(|&k| (files[k].0.as_str(), files[k].1.clone()))
+            .collect();
+        let want = c.reference(&py, dir.path(), &named, settings.cash);
+        let what = format!("{} symbols, {toml}", c.n);
+        compared += same_as_reference(&what, &got, &want);
+        c.limits_held(&what, &got);
     }
-    assert!(compared > 300, "{compared} trades compared");
+    assert!(compared > 400, "{compared} trades compared");
 }
 
 /// Sized in units with cash to spare, nothing couples the symbols: each trades as it does

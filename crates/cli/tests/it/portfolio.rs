@@ -177,3 +177,58 @@ fn portfolio_mistakes_are_named_and_write_nothing() {
         .collect();
     assert_eq!(left, ["pf.toml"]);
 }
+
+/// A `[portfolio]` section makes a portfolio even over one file (the document has `symbols`);
+/// a symbol in `trade` that no file is named, a portfolio strategy without `--data`, and its
+/// export are refused with exit 1, naming what to do.
+#[test]
+fn a_portfolio_section_runs_as_a_portfolio_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |section: &str| format!("{STRATEGY}[portfolio]\n{section}\n");
+    std::fs::write(dir.path().join("one.toml"), with("max_positions = 1")).unwrap();
+    std::fs::write(
+        dir.path().join("trade.toml"),
+        with("trade = [\"GOOG\", \"MSFT\"]"),
+    )
+    .unwrap();
+    let data = goog();
+    let out = botforge(
+        dir.path(),
+        &["backtest", "one.toml", "--data", &data, "--json"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["symbols"]["GOOG"]["trades"], v["trades"]);
+    assert_eq!(v["trade_list"][0]["symbol"], "GOOG");
+
+    let refused: [(&[&str], &str); 3] = [
+        (
+            &["backtest", "trade.toml", "--data", &data],
+            "portfolio.trade: no --data file is named MSFT (the symbols are GOOG)",
+        ),
+        (
+            &["backtest", "one.toml"],
+            "runs on symbols: name them with --data",
+        ),
+        (
+            &["export", "one.toml"],
+            "a portfolio strategy ([portfolio] or on()) has no backtesting.py form",
+        ),
+    ];
+    for (args, want) in refused {
+        let out = botforge(dir.path(), args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!dir.path().join("one.py").exists());
+}

@@ -106,6 +106,7 @@ pub(super) fn build(description: &str, said: Said) -> R<Strategy> {
         },
         risk: strategy::Risk::default(),
         orders: strategy::Orders::default(),
+        portfolio: None,
     };
     apply_risk(&mut s, said.items, longs, shorts)?;
     hoist(&mut s);

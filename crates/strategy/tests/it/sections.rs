@@ -472,3 +472,62 @@ fn new_functions_type_check_their_arguments() {
     .unwrap_err();
     assert!(e.message.contains("`hour` is a built-in name"), "{e}");
 }
+
+/// `[portfolio]` (DESIGN.md §5.3): its fields parse and print back; a strategy with the
+/// section is a portfolio one; each mistake names its field.
+#[test]
+fn the_portfolio_section_parses_prints_back_and_names_its_mistakes() {
+    let s = with("[portfolio]\nrank = \"roc(close, 63) - rsi\"\nmax_positions = 3\ntrade = [\"AAPL\", \"BRK.B\"]\n")
+        .unwrap();
+    let p = s.portfolio.as_ref().unwrap();
+    assert_eq!(p.rank.as_ref().unwrap().to_string(), "roc(close, 63) - rsi");
+    assert_eq!(p.max_positions, Some(3));
+    assert_eq!(
+        p.trade.as_deref(),
+        Some(&["AAPL".to_owned(), "BRK.B".to_owned()][..])
+    );
+    assert!(s.is_portfolio());
+    assert_eq!(Strategy::from_toml("again", &s.to_toml()).unwrap(), s);
+    let empty = with("[portfolio]\n").unwrap();
+    assert!(empty.is_portfolio() && empty.to_toml().contains("[portfolio]"));
+    assert!(!with("").unwrap().is_portfolio());
+    refused(&[
+        (
+            "[portfolio]\nrank = \"rsi < 30\"\n",
+            "portfolio.rank",
+            "must be a number to order entries by",
+        ),
+        (
+            "[portfolio]\nrank = \"open_pnl_pct\"\n",
+            "portfolio.rank",
+            "cannot read position state",
+        ),
+        (
+            "[portfolio]\nrank = \"momentum(close)\"\n",
+            "portfolio.rank",
+            "momentum",
+        ),
+        (
+            "[portfolio]\nmax_positions = 0\n",
+            "portfolio.max_positions",
+            "at least 1, got 0",
+        ),
+        (
+            "[portfolio]\nmax_positions = 2.5\n",
+            "portfolio.max_positions",
+            "a whole number",
+        ),
+        (
+            "[portfolio]\ntrade = []\n",
+            "portfolio.trade",
+            "names no symbol",
+        ),
+        (
+            "[portfolio]\ntrade = [\"SPY\", \"SPY\"]\n",
+            "portfolio.trade",
+            "`SPY`: each symbol once",
+        ),
+    ]);
+    let e = with("[portfolio]\ntop_n = 3\n").unwrap_err().to_string();
+    assert!(e.contains("rank, max_positions, trade"), "{e}");
+}
