@@ -8,16 +8,20 @@ the position; optional stop loss and take profit in percent of the signal bar's 
 [portfolio] section: `rank` = ROC(rank) (TA-Lib's), entries at one time filling highest first
 (a missing rank last, ties in file order; a symbol waits for its rank's warm-up too);
 `max_positions`, an entry skipped when that many positions are open; `trade`, the symbols whose
-rules run (the others are data only).
+rules run (the others are data only). `on`: {"symbol": S, "period": N} adds to the entry
+`on("S", close > sma(close, N))` (with "negate": the entry is instead the cross `or not on(…)`):
+at each bar, S's latest bar at or before its time, false before S's first; the symbol waits
+until that SMA has a value there.
 
 Usage: python portfolio_reference.py SPEC.json
 SPEC: {"files": [[name, path], ...], "fast": 10, "slow": 30, "size": 0.5, "sl_pct": null,
        "tp_pct": null, "cash": 10000, "commission": 0.002, "rank": null | ROC period,
-       "max_positions": null | N, "trade": null | [names]}
+       "max_positions": null | N, "trade": null | [names], "on": null | {"symbol", "period"}}
 Prints {"trades": [...], "equity": [...], "times": [...]}: trades ordered by entry time, then by
 file order; bars counted on the union of the files' times.
 """
 
+import bisect
 import csv
 import json
 import math
@@ -78,6 +82,22 @@ def main():
     rank = spec.get("rank")
     syms = [Sym(n, read(p), spec["fast"], spec["slow"], rank) for n, p in spec["files"]]
     trading = set(spec.get("trade") or [n for n, _ in spec["files"]])
+    on = spec.get("on")
+    if on:
+        other = next(s for s in syms if s.name == on["symbol"])
+        o_sma = talib.SMA(np.array(other.close, dtype=float), on["period"])
+        o_up = [bool(c > m) for c, m in zip(other.close, o_sma)]  # NaN compares false
+        o_first = on["period"] - 1
+        for s in syms:
+            at_other = [bisect.bisect_right(other.time, t) - 1 for t in s.time]
+            s.filter = [j >= 0 and o_up[j] for j in at_other]
+            # The warm-up counts what is inside on(), mapped onto this symbol's bars.
+            valid = [i for i, j in enumerate(at_other) if j >= o_first]
+            first = valid[0] if valid else len(s.time)
+            s.start = max(s.start, first + 1)
+    else:
+        for s in syms:
+            s.filter = [True] * len(s.time)
     cap = spec.get("max_positions")
     times = sorted({t for s in syms for t in s.time})
     index = {t: u for u, t in enumerate(times)}
@@ -169,7 +189,9 @@ def main():
         for k, s, i in here:
             if s.trade is not None and s.down[i]:
                 s.orders.insert(0, {"kind": "close"})
-            elif s.trade is None and s.up[i]:
+            elif s.trade is None and (
+                    (s.up[i] or not s.filter[i]) if on and on.get("negate")
+                    else (s.up[i] and s.filter[i])):
                 close = s.close[i]
                 sl = close * (1 - spec["sl_pct"] / 100) if spec["sl_pct"] else None
                 tp = close * (1 + spec["tp_pct"] / 100) if spec["tp_pct"] else None

@@ -75,7 +75,7 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
                 }
             }
             // One series on the data's bars (what runs inside is on the resampled ones).
-            ExprKind::Tf(..) => out.push(e),
+            ExprKind::Tf(..) | ExprKind::On(..) => out.push(e),
             // `x[n]` adds n bars to what `x` waits for (DESIGN.md §5.4).
             ExprKind::Back(x, _) => {
                 out.push(e);
@@ -113,6 +113,19 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     }
     for e in found {
         w = w.max(ev.eval(e)?.first_valid());
+        // Everything inside `on()` counts, mapped onto these bars (DESIGN.md §5.3): a
+        // condition there is defined from its first bar, its inputs are not.
+        if let ExprKind::On(symbol, x) = &e.kind {
+            let mut inner = Vec::new();
+            calls(x, &mut inner);
+            for c in inner {
+                let on = Expr {
+                    kind: ExprKind::On(symbol.clone(), Box::new(c.clone())),
+                    span: c.span,
+                };
+                w = w.max(ev.eval(&on)?.first_valid());
+            }
+        }
     }
     Ok(w)
 }

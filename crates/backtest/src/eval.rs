@@ -117,6 +117,8 @@ pub struct Evaluator<'a> {
     indicators: HashMap<String, Expr>,
     cache: HashMap<String, Series>,
     shared: Option<&'a SharedCache>,
+    /// A portfolio's symbols, for `on()`.
+    others: Vec<(&'a str, &'a Bars)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -128,6 +130,7 @@ impl<'a> Evaluator<'a> {
             indicators: HashMap::new(),
             cache: HashMap::new(),
             shared: None,
+            others: Vec::new(),
         }
     }
 
@@ -139,7 +142,15 @@ impl<'a> Evaluator<'a> {
             indicators: strategy.indicators.iter().cloned().collect(),
             cache: HashMap::new(),
             shared: None,
+            others: Vec::new(),
         }
+    }
+
+    /// Knows a portfolio's symbols (name and bars), so `on("SYM", x)` can read them.
+    #[must_use]
+    pub fn with_symbols(mut self, symbols: Vec<(&'a str, &'a Bars)>) -> Self {
+        self.others = symbols;
+        self
     }
 
     /// Shares indicator series with other evaluators of the same bars.
@@ -166,6 +177,7 @@ impl<'a> Evaluator<'a> {
             ExprKind::Not(x) => ExprKind::Not(Box::new(self.expand(x, depth))),
             ExprKind::Back(x, n) => ExprKind::Back(Box::new(self.expand(x, depth)), *n),
             ExprKind::Tf(rule, x) => ExprKind::Tf(*rule, Box::new(self.expand(x, depth))),
+            ExprKind::On(s, x) => ExprKind::On(s.clone(), Box::new(self.expand(x, depth))),
             ExprKind::Binary(op, l, r) => ExprKind::Binary(
                 *op,
                 Box::new(self.expand(l, depth)),
@@ -291,6 +303,15 @@ impl<'a> Evaluator<'a> {
                     }
                     None => self.timeframe(*rule, x)?,
                 };
+                self.cache.insert(key, s.clone());
+                s
+            }
+            ExprKind::On(symbol, x) => {
+                let key = e.to_string();
+                if let Some(s) = self.cache.get(&key) {
+                    return Ok(s.clone());
+                }
+                let s = self.on(symbol, x)?;
                 self.cache.insert(key, s.clone());
                 s
             }
@@ -444,6 +465,42 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `tf(rule, x)`: `x` on the bars resampled to `rule`, mapped back onto these bars.
+    /// `on(symbol, x)`: `x` on that symbol's bars, and at each of these bars its value at the
+    /// symbol's latest bar at or before that time (missing, or false, before its first).
+    fn on(&self, symbol: &str, x: &Expr) -> Result<Series, EvalError> {
+        let Some(&(_, other)) = self.others.iter().find(|(n, _)| *n == symbol) else {
+            let known: Vec<&str> = self.others.iter().map(|(n, _)| *n).collect();
+            return Err(EvalError(format!(
+                "on(\"{symbol}\", …): no --data file is named {symbol} (the symbols are {}); name a file so: --data {symbol}=FILE",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        let mut sub = Evaluator {
+            bars: other,
+            params: self.params.clone(),
+            indicators: HashMap::new(),
+            cache: HashMap::new(),
+            shared: None,
+            others: Vec::new(),
+        };
+        let at: Vec<Option<usize>> = self
+            .bars
+            .epoch_ms
+            .iter()
+            .map(|t| other.epoch_ms.partition_point(|o| o <= t).checked_sub(1))
+            .collect();
+        Ok(match sub.eval(x)? {
+            Series::Num(v) => {
+                Series::num(at.iter().map(|j| j.map_or(f64::NAN, |j| v[j])).collect())
+            }
+            Series::Bool(v) => Series::bools(at.iter().map(|j| j.is_some_and(|j| v[j])).collect()),
+        })
+    }
+
     fn timeframe(&self, rule: Timeframe, x: &Expr) -> Result<Series, EvalError> {
         let res = resample(self.bars, rule);
         let mut sub = Evaluator {
@@ -452,6 +509,7 @@ impl<'a> Evaluator<'a> {
             indicators: HashMap::new(),
             cache: HashMap::new(),
             shared: None,
+            others: Vec::new(),
         };
         let values = sub.num(x)?;
         Ok(Series::num(res.map_back(self.bars, &values)))

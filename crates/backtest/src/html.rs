@@ -119,7 +119,8 @@ pub fn plots(bars: &Bars, strategy: &strategy::Strategy) -> Result<Vec<Plot>, cr
                 calls(l, out);
                 calls(r, out);
             }
-            ExprKind::Num(_) | ExprKind::Name(_) => {}
+            // Another symbol's series (`on`) is not drawn over this one's prices.
+            ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::On(..) => {}
         }
     }
     let mut ev = crate::Evaluator::for_strategy(bars, strategy);

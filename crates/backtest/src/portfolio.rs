@@ -96,22 +96,24 @@ struct Leg<'s> {
 impl<'s> Leg<'s> {
     /// Symbol `sym` ready for the loop: its indicators, warm-up, rules and rank on its own bars
     /// (prices scaled by `fractional_unit`), and where its bars fall on the union `times`.
+    /// `all` holds every symbol's bars as the run sees them (for `on()`); `sym` is one of them.
     fn new(
         sym: &Symbol,
+        all: &[Symbol],
         strategy: &'s Strategy,
         s: Settings,
         times: &[i64],
     ) -> Result<Self, PortfolioError> {
-        let unit = strategy.risk.fractional_unit;
         let section = strategy.portfolio.as_ref();
         let trades = section
             .and_then(|p| p.trade.as_ref())
             .is_none_or(|t| t.contains(&sym.name));
-        let bars = unit.map_or_else(|| sym.bars.clone(), |u| engine::scaled(&sym.bars, u));
+        let bars = sym.bars.clone();
         let named =
             |e: EvalError| PortfolioError::Eval(EvalError(format!("{}: {}", sym.name, e.0)));
         let (w, plan, rank) = {
-            let mut ev = Evaluator::for_strategy(&bars, strategy);
+            let mut ev = Evaluator::for_strategy(&bars, strategy)
+                .with_symbols(all.iter().map(|s| (s.name.as_str(), &s.bars)).collect());
             let w = warmup(&mut ev, strategy).map_err(named)?;
             let plan = if trades && bars.len() > w + 1 {
                 Some(Plan::new(&mut ev, strategy, bars.len()).map_err(named)?)
@@ -183,10 +185,27 @@ pub fn run(
             });
         }
     }
+    for (name, field) in strategy.symbols_used() {
+        if !symbols.iter().any(|s| s.name == name) {
+            return Err(PortfolioError::UnknownSymbol {
+                field: format!("{field}: on(\"{name}\", …)"),
+                name,
+                known: known(),
+            });
+        }
+    }
     let times = union(symbols);
-    let legs = symbols
+    // Prices in units of `fractional_unit` for every symbol, `on()`'s included.
+    let seen: Vec<Symbol> = symbols
         .iter()
-        .map(|sym| Leg::new(sym, strategy, s, &times))
+        .map(|sym| Symbol {
+            name: sym.name.clone(),
+            bars: unit.map_or_else(|| sym.bars.clone(), |u| engine::scaled(&sym.bars, u)),
+        })
+        .collect();
+    let legs = seen
+        .iter()
+        .map(|sym| Leg::new(sym, &seen, strategy, s, &times))
         .collect::<Result<Vec<_>, _>>()?;
     let mut acct = Account {
         max_positions: section.and_then(|p| p.max_positions),

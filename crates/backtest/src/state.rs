@@ -118,7 +118,11 @@ fn compile(ev: &mut Evaluator<'_>, e: &Expr) -> Result<Node, EvalError> {
         ExprKind::Binary(op, l, r) => {
             Node::Bin(*op, Box::new(compile(ev, l)?), Box::new(compile(ev, r)?))
         }
-        ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) | ExprKind::Tf(..) => {
+        ExprKind::Num(_)
+        | ExprKind::Call { .. }
+        | ExprKind::Back(..)
+        | ExprKind::Tf(..)
+        | ExprKind::On(..) => {
             return Err(EvalError(format!(
                 "`{e}` reads position state inside a function or a lookback"
             )));

@@ -87,9 +87,11 @@ pub fn uses_position(e: &Expr) -> Option<Span> {
     match &e.kind {
         ExprKind::Num(_) => None,
         ExprKind::Name(n) => is_position(n).then_some(e.span),
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
-            uses_position(x)
-        }
+        ExprKind::Neg(x)
+        | ExprKind::Not(x)
+        | ExprKind::Back(x, _)
+        | ExprKind::Tf(_, x)
+        | ExprKind::On(_, x) => uses_position(x),
         ExprKind::Binary(_, l, r) => uses_position(l).or_else(|| uses_position(r)),
         ExprKind::Call { args, .. } => args.iter().find_map(uses_position),
     }
@@ -305,6 +307,7 @@ pub fn check(e: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
             scope,
         ),
         ExprKind::Tf(rule, inner) => check_tf(*rule, inner, scope),
+        ExprKind::On(symbol, inner) => check_on(symbol, inner, scope),
         ExprKind::Back(inner, _) => {
             if let Some(at) = uses_position(inner) {
                 return Err(err(
@@ -324,9 +327,11 @@ pub fn names(e: &Expr, out: &mut Vec<String>) {
     match &e.kind {
         ExprKind::Num(_) => {}
         ExprKind::Name(n) => out.push(n.clone()),
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
-            names(x, out);
-        }
+        ExprKind::Neg(x)
+        | ExprKind::Not(x)
+        | ExprKind::Back(x, _)
+        | ExprKind::Tf(_, x)
+        | ExprKind::On(_, x) => names(x, out),
         ExprKind::Binary(_, l, r) => {
             names(l, out);
             names(r, out);
@@ -358,6 +363,10 @@ fn check_tf(rule: Timeframe, inner: &Expr, scope: &dyn Scope) -> Result<Type, Ty
                 _ => Ok(()),
             },
             ExprKind::Tf(..) => Err(err(e.span, "tf inside tf: use one timeframe".to_owned())),
+            ExprKind::On(..) => Err(err(
+                e.span,
+                "on inside tf: write tf inside on, as in on(\"SPY\", tf(\"W\", close))".to_owned(),
+            )),
             ExprKind::Num(_) => Ok(()),
             ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => walk(x, rule, scope),
             ExprKind::Binary(_, l, r) => {
@@ -370,4 +379,44 @@ fn check_tf(rule: Timeframe, inner: &Expr, scope: &dyn Scope) -> Result<Type, Ty
     walk(inner, rule, scope)?;
     expect(inner, Type::Number, scope, "tf's expression")?;
     Ok(Type::Number)
+}
+
+/// `on(symbol, inner)`: `inner` runs on another symbol's bars, so it may use prices, params,
+/// functions and `tf`, but not position state, `[indicators]` names (series of this symbol's
+/// bars) or another `on`. Its type is the inner expression's.
+fn check_on(symbol: &str, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
+    fn walk(e: &Expr, symbol: &str, scope: &dyn Scope) -> Result<(), TypeError> {
+        match &e.kind {
+            ExprKind::Name(n) if is_position(n) => Err(err(
+                e.span,
+                format!(
+                    "on computes a series of {symbol}'s bars before the run, so it cannot read position state `{n}`"
+                ),
+            )),
+            ExprKind::Name(n) => match scope.lookup(n) {
+                Some(Binding::Indicator(_)) => Err(err(
+                    e.span,
+                    format!(
+                        "`{n}` is a series of this symbol's bars; inside on(\"{symbol}\", …) write its expression out, as it runs on {symbol}'s bars"
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            ExprKind::On(..) => Err(err(
+                e.span,
+                "on inside on: name one symbol per on()".to_owned(),
+            )),
+            ExprKind::Num(_) => Ok(()),
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
+                walk(x, symbol, scope)
+            }
+            ExprKind::Binary(_, l, r) => {
+                walk(l, symbol, scope)?;
+                walk(r, symbol, scope)
+            }
+            ExprKind::Call { args, .. } => args.iter().try_for_each(|a| walk(a, symbol, scope)),
+        }
+    }
+    walk(inner, symbol, scope)?;
+    check(inner, scope)
 }

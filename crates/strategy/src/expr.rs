@@ -123,6 +123,9 @@ pub enum ExprKind {
     /// `tf("W-FRI", x)`: `x` on bars resampled to a higher timeframe, each bar seeing the
     /// latest completed one.
     Tf(Timeframe, Box<Expr>),
+    /// `on("SPY", x)`: `x` on another symbol's bars (a portfolio's, DESIGN.md §5.3), each bar
+    /// seeing that symbol's latest bar at or before its time.
+    On(String, Box<Expr>),
 }
 
 /// An expression with its place in the text. Equality ignores places.
@@ -157,6 +160,7 @@ impl PartialEq for Expr {
             ) => f1 == f2 && a1 == a2 && d1 == d2,
             (ExprKind::Back(e1, n1), ExprKind::Back(e2, n2)) => n1 == n2 && e1 == e2,
             (ExprKind::Tf(r1, e1), ExprKind::Tf(r2, e2)) => r1 == r2 && e1 == e2,
+            (ExprKind::On(s1, e1), ExprKind::On(s2, e2)) => s1 == s2 && e1 == e2,
             _ => false,
         }
     }
@@ -602,11 +606,14 @@ impl Parser {
                 if name == "tf" {
                     return self.timeframe(span);
                 }
+                if name == "on" {
+                    return self.symbol(span);
+                }
                 self.call(&name, span)
             }
             Tok::Str(_) => Err(SyntaxError {
                 pos: span.start,
-                message: "quoted text only names a timeframe, as in tf(\"D\", sma(close, 10))"
+                message: "quoted text only names a timeframe or a symbol, as in tf(\"D\", sma(close, 10)) or on(\"SPY\", close)"
                     .to_owned(),
             }),
             other => Err(SyntaxError {
@@ -672,6 +679,39 @@ impl Parser {
             span: Span {
                 start: span.start,
                 end,
+            },
+        })
+    }
+
+    /// `on("SYMBOL", expr)`, after the name.
+    fn symbol(&mut self, name: Span) -> Result<Expr, SyntaxError> {
+        self.next();
+        let (t, span) = self.next();
+        let Tok::Str(symbol) = t else {
+            return Err(SyntaxError {
+                pos: span.start,
+                message: "on's first argument is a symbol in quotes, as --data names it: on(\"SPY\", close > sma(close, 200))".to_owned(),
+            });
+        };
+        if symbol.trim().is_empty() || symbol.chars().any(|c| c.is_control() || c == '"') {
+            return Err(SyntaxError {
+                pos: span.start,
+                message: format!("\"{symbol}\" is not a symbol name: write it as --data names it"),
+            });
+        }
+        self.expect(
+            ",",
+            "`,` and the expression to evaluate on that symbol's bars",
+        )?;
+        self.enter()?;
+        let e = self.or()?;
+        self.depth -= 1;
+        let close = self.expect(")", "`)`")?;
+        Ok(Expr {
+            kind: ExprKind::On(symbol, Box::new(e)),
+            span: Span {
+                start: name.start,
+                end: close.end,
             },
         })
     }
@@ -754,9 +794,11 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
 impl Expr {
     fn prec(&self) -> u8 {
         match &self.kind {
-            ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Call { .. } | ExprKind::Tf(..) => {
-                PREC_PRIMARY
-            }
+            ExprKind::Num(_)
+            | ExprKind::Name(_)
+            | ExprKind::Call { .. }
+            | ExprKind::Tf(..)
+            | ExprKind::On(..) => PREC_PRIMARY,
             ExprKind::Back(..) => PREC_POSTFIX,
             ExprKind::Neg(_) => PREC_NEG,
             ExprKind::Not(_) => PREC_NOT,
@@ -806,6 +848,11 @@ impl Expr {
             }
             ExprKind::Tf(rule, e) => {
                 write!(f, "tf(\"{}\", ", rule.name())?;
+                e.write(f, 0)?;
+                f.write_str(")")?;
+            }
+            ExprKind::On(symbol, e) => {
+                write!(f, "on(\"{symbol}\", ")?;
                 e.write(f, 0)?;
                 f.write_str(")")?;
             }

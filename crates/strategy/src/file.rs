@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::check::{Binding, Scope, Type, check, is_position, is_price, names};
-use crate::expr::{Expr, RESERVED, parse};
+use crate::expr::{Expr, ExprKind, RESERVED, parse};
 use crate::parts::Ctx;
 pub use crate::parts::{Rules, StrategyError};
 use crate::portfolio::{Portfolio, RawPortfolio, parse_portfolio, print_portfolio};
@@ -282,7 +282,48 @@ impl Strategy {
     /// Whether this is a portfolio strategy (DESIGN.md §5.3): it has a `[portfolio]` section,
     /// so it runs on the portfolio path even over one data file.
     pub fn is_portfolio(&self) -> bool {
-        self.portfolio.is_some()
+        self.portfolio.is_some() || !self.symbols_used().is_empty()
+    }
+
+    /// The symbols `on()` names, each once, with the first field naming it
+    /// (`rules.entry_long`, `indicators.spy_up`, …).
+    pub fn symbols_used(&self) -> Vec<(String, String)> {
+        fn walk(e: &Expr, field: &str, out: &mut Vec<(String, String)>) {
+            match &e.kind {
+                ExprKind::On(s, x) => {
+                    if !out.iter().any(|(n, _)| n == s) {
+                        out.push((s.clone(), field.to_owned()));
+                    }
+                    walk(x, field, out);
+                }
+                ExprKind::Num(_) | ExprKind::Name(_) => {}
+                ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
+                    walk(x, field, out);
+                }
+                ExprKind::Binary(_, l, r) => {
+                    walk(l, field, out);
+                    walk(r, field, out);
+                }
+                ExprKind::Call { args, .. } => args.iter().for_each(|a| walk(a, field, out)),
+            }
+        }
+        let mut out = Vec::new();
+        for (n, e) in &self.indicators {
+            walk(e, &format!("indicators.{n}"), &mut out);
+        }
+        for (n, e) in self.rules.iter() {
+            walk(e, &format!("rules.{n}"), &mut out);
+        }
+        for (n, e) in self.risk.expressions() {
+            walk(e, &format!("risk.{n}"), &mut out);
+        }
+        for (n, e) in self.orders.expressions() {
+            walk(e, &format!("orders.{n}"), &mut out);
+        }
+        if let Some(r) = self.portfolio.as_ref().and_then(|p| p.rank.as_ref()) {
+            walk(r, "portfolio.rank", &mut out);
+        }
+        out
     }
 
     /// The params as a map (for evaluation and sweeps).

@@ -188,7 +188,7 @@ impl Emitter<'_> {
                     Ty::Num
                 }
             }
-            ExprKind::Back(x, _) => self.ty(x),
+            ExprKind::Back(x, _) | ExprKind::On(_, x) => self.ty(x),
         }
     }
 
@@ -281,6 +281,8 @@ impl Emitter<'_> {
                     call
                 }
             }
+            // A portfolio strategy has no backtesting.py form (`export` refuses it first).
+            ExprKind::On(symbol, _) => format!("_no_portfolio({})", py_str(symbol)),
             ExprKind::Call { func, args, field } => {
                 let call = self.call(*func, args, *field, register);
                 if register && !func.is_boolean() {
@@ -354,9 +356,11 @@ impl Emitter<'_> {
                 }
             }
             // Validation keeps position state out of calls and lookbacks.
-            ExprKind::Num(_) | ExprKind::Call { .. } | ExprKind::Back(..) | ExprKind::Tf(..) => {
-                "math.nan".to_owned()
-            }
+            ExprKind::Num(_)
+            | ExprKind::Call { .. }
+            | ExprKind::Back(..)
+            | ExprKind::Tf(..)
+            | ExprKind::On(..) => "math.nan".to_owned(),
         }
     }
 

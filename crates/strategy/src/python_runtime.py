@@ -1137,3 +1137,10 @@ def _load(path):
     df = pd.read_csv(path, index_col=0, parse_dates=True)
     df.columns = [str(c).strip().capitalize() for c in df.columns]
     return df
+
+
+def _no_portfolio(symbol):
+    """on(): another symbol's bars, which a backtesting.py Backtest (one symbol) does not have."""
+    raise NotImplementedError(
+        f"on({symbol!r}, ...) reads another symbol: a portfolio strategy has no backtesting.py form"
+    )

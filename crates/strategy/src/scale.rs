@@ -36,7 +36,8 @@ fn scale_at(e: &Expr, indicators: &[(String, Expr)], depth: usize) -> Scale {
                 .map_or(Scale::Own, |(_, d)| of(d)),
         },
         ExprKind::Neg(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => of(x),
-        ExprKind::Not(_) => Scale::Own,
+        // Another symbol's values are not on this symbol's price scale.
+        ExprKind::Not(_) | ExprKind::On(..) => Scale::Own,
         ExprKind::Binary(op, l, r) => match (op, of(l), of(r)) {
             (BinOp::Add | BinOp::Sub, Scale::Price, Scale::Price) => Scale::Own,
             (BinOp::Add | BinOp::Sub, Scale::Price, _) | (BinOp::Add, _, Scale::Price) => {

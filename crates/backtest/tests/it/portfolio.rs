@@ -117,6 +117,8 @@ struct Case {
     rank: Option<u32>,
     max_positions: Option<u32>,
     trade: Option<Vec<&'static str>>,
+    /// `and on("SYMBOL", close > sma(close, N))` in the entry (`true`: `or not on(…)`).
+    on: Option<(&'static str, u32, bool)>,
 }
 
 /// The run equals the reference's: the union of times, every trade (symbol, bars, size, exit
@@ -178,8 +180,15 @@ fn same_as_reference(what: &str, got: &portfolio::PortfolioRun, want: &Value) ->
 impl Case {
     /// The strategy file: an SMA(10)/SMA(30) cross with this case's fields.
     fn toml(&self) -> String {
-        let mut toml = String::from(
-            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
+        let filter = self
+            .on
+            .map(|(s, n, negate)| {
+                let how = if negate { "or not" } else { "and" };
+                format!(" {how} on('{s}', close > sma(close, {n}))")
+            })
+            .unwrap_or_default();
+        let mut toml = format!(
+            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow){filter}\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
         );
         for (k, v) in [
             ("size", self.size),
@@ -220,6 +229,7 @@ impl Case {
             "fast": 10, "slow": 30, "size": self.size, "sl_pct": self.sl, "tp_pct": self.tp,
             "cash": cash, "commission": self.commission, "rank": self.rank,
             "max_positions": self.max_positions, "trade": self.trade,
+            "on": self.on.map(|(s, n, negate)| serde_json::json!({"symbol": s, "period": n, "negate": negate})),
         });
         let spec_path = dir.join("spec.json");
         std::fs::write(&spec_path, spec.to_string()).unwrap();
@@ -323,6 +333,37 @@ fn reference_cases() -> Vec<Case> {
             commission: 0.0,
             n: 4,
             max_positions: Some(1),
+            ..Case::default()
+        },
+        // Only when a holed symbol is above its 60-bar average (its latest bar at or before
+        // each time; the filter's warm-up counts); then a cap as well.
+        Case {
+            size: Some(0.4),
+            commission: 0.002,
+            n: 5,
+            on: Some(("S1", 60, false)),
+            ..Case::default()
+        },
+        Case {
+            size: Some(0.4),
+            sl: Some(4.0),
+            commission: 0.002,
+            n: 5,
+            on: Some(("S3", 120, false)),
+            max_positions: Some(3),
+            rank: Some(20),
+            ..Case::default()
+        },
+        // Entries also while S2 is not above its 150-bar average: before that average has a
+        // value the symbol waits (the warm-up of what is inside on()).
+        Case {
+            size: Some(0.3),
+            tp: Some(6.0),
+            sl: Some(6.0),
+            commission: 0.002,
+            n: 4,
+            on: Some(("S2", 150, true)),
+            max_positions: Some(2),
             ..Case::default()
         },
         // Two symbols are data only.

@@ -232,3 +232,57 @@ fn a_portfolio_section_runs_as_a_portfolio_and_is_checked() {
     }
     assert!(!dir.path().join("one.py").exists());
 }
+
+/// `on("SYM", x)`: a market filter from another file gates the entries; a symbol no file is
+/// named is refused naming the field, and the strategy's export too.
+#[test]
+fn on_reads_another_files_bars() {
+    let dir = tempfile::tempdir().unwrap();
+    let filtered = STRATEGY.replace(
+        "entry_long = \"crosses_above(fast, slow)\"",
+        "entry_long = \"crosses_above(fast, slow) and on('MKT', close > sma(close, 100))\"",
+    );
+    std::fs::write(dir.path().join("f.toml"), &filtered).unwrap();
+    std::fs::write(dir.path().join("plain.toml"), STRATEGY).unwrap();
+    std::fs::write(dir.path().join("mkt.csv"), thinned(3, 1.0)).unwrap();
+    let data = goog();
+    let run = |file: &str| -> serde_json::Value {
+        let out = botforge(
+            dir.path(),
+            &[
+                "backtest",
+                file,
+                "--data",
+                &data,
+                "--data",
+                "MKT=mkt.csv",
+                "--json",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (f, plain) = (run("f.toml"), run("plain.toml"));
+    let n = |v: &serde_json::Value, s: &str| v["symbols"][s]["trades"].as_u64().unwrap();
+    assert!(
+        n(&f, "GOOG") < n(&plain, "GOOG"),
+        "{} vs {}",
+        n(&f, "GOOG"),
+        n(&plain, "GOOG")
+    );
+    assert!(n(&f, "GOOG") > 5);
+
+    let out = botforge(dir.path(), &["backtest", "f.toml", "--data", &data], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "rules.entry_long: on(\"MKT\", …): no --data file is named MKT (the symbols are GOOG)"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = botforge(dir.path(), &["export", "f.toml"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.path().join("f.py").exists());
+}

@@ -241,7 +241,7 @@ fn replace_calls(e: &mut Expr, names: &mut Vec<(String, Expr)>) {
                 replace_calls(a, names);
             }
         }
-        ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Tf(..) => {}
+        ExprKind::Num(_) | ExprKind::Name(_) | ExprKind::Tf(..) | ExprKind::On(..) => {}
     }
 }
 

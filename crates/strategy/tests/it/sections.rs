@@ -531,3 +531,56 @@ fn the_portfolio_section_parses_prints_back_and_names_its_mistakes() {
     let e = with("[portfolio]\ntop_n = 3\n").unwrap_err().to_string();
     assert!(e.contains("rank, max_positions, trade"), "{e}");
 }
+
+/// `on("SYM", x)` (DESIGN.md §5.3): parses, prints back, types as its expression, makes the
+/// strategy a portfolio one naming the symbol; what cannot run on another symbol's bars is
+/// refused with the reason.
+#[test]
+fn on_reads_another_symbol_and_refuses_what_cannot_run_there() {
+    let s = with("[portfolio]\nrank = \"on('SPY', roc(close, 20))\"\n").unwrap();
+    assert!(s.is_portfolio());
+    let s = Strategy::from_toml(
+        "s.toml",
+        &BASE.replace(
+            "entry_long = \"rsi < 30\"",
+            "entry_long = \"rsi < 30 and on('SPY', close > sma(close, 200)) and close > on(\\\"BTC/USDT\\\", tf('W', close))\"",
+        ),
+    )
+    .unwrap();
+    let rule = s.rules.entry_long.as_ref().unwrap().to_string();
+    assert_eq!(
+        rule,
+        "rsi < 30 and on(\"SPY\", close > sma(close, 200)) and close > on(\"BTC/USDT\", tf(\"W\", close))"
+    );
+    assert!(s.is_portfolio() && s.portfolio.is_none());
+    let used: Vec<(String, String)> = s.symbols_used();
+    assert_eq!(
+        used,
+        [
+            ("SPY".to_owned(), "rules.entry_long".to_owned()),
+            ("BTC/USDT".to_owned(), "rules.entry_long".to_owned())
+        ]
+    );
+    assert_eq!(Strategy::from_toml("again", &s.to_toml()).unwrap(), s);
+    let refused = |rule: &str, want: &str| {
+        let e = Strategy::from_toml("s.toml", &BASE.replace("rsi < 30", rule))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{rule}: {e}");
+    };
+    refused(
+        "on('SPY', position > 0)",
+        "cannot read position state `position`",
+    );
+    refused(
+        "on('SPY', rsi < 30)",
+        "`rsi` is a series of this symbol's bars",
+    );
+    refused("on('SPY', on('QQQ', close > 1))", "on inside on");
+    refused("tf('W', on('SPY', close)) > 1", "on inside tf");
+    refused(
+        "on(SPY, close > 1)",
+        "on's first argument is a symbol in quotes",
+    );
+    refused("on('SPY', close)", "a rule must be a condition");
+}
