@@ -14,8 +14,6 @@
 //! ```
 //! Positions are character offsets into the expression text.
 
-use std::fmt;
-
 use crate::func::{Field, Func, Timeframe};
 
 /// A character range in the expression text.
@@ -75,7 +73,7 @@ impl BinOp {
         }
     }
 
-    fn prec(self) -> u8 {
+    pub(crate) fn prec(self) -> u8 {
         match self {
             BinOp::Or => 1,
             BinOp::And => 2,
@@ -91,10 +89,10 @@ impl BinOp {
     }
 }
 
-const PREC_NOT: u8 = 3;
-const PREC_NEG: u8 = 7;
-const PREC_POSTFIX: u8 = 8;
-const PREC_PRIMARY: u8 = 9;
+pub(crate) const PREC_NOT: u8 = 3;
+pub(crate) const PREC_NEG: u8 = 7;
+pub(crate) const PREC_POSTFIX: u8 = 8;
+pub(crate) const PREC_PRIMARY: u8 = 9;
 
 /// The shape of an expression.
 #[derive(Debug, Clone)]
@@ -789,86 +787,6 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
         });
     }
     Ok(e)
-}
-
-impl Expr {
-    fn prec(&self) -> u8 {
-        match &self.kind {
-            ExprKind::Num(_)
-            | ExprKind::Name(_)
-            | ExprKind::Call { .. }
-            | ExprKind::Tf(..)
-            | ExprKind::On(..) => PREC_PRIMARY,
-            ExprKind::Back(..) => PREC_POSTFIX,
-            ExprKind::Neg(_) => PREC_NEG,
-            ExprKind::Not(_) => PREC_NOT,
-            ExprKind::Binary(op, ..) => op.prec(),
-        }
-    }
-
-    fn write(&self, f: &mut fmt::Formatter<'_>, min: u8) -> fmt::Result {
-        let paren = self.prec() < min;
-        if paren {
-            f.write_str("(")?;
-        }
-        match &self.kind {
-            ExprKind::Num(v) => write!(f, "{v}")?,
-            ExprKind::Name(n) => f.write_str(n)?,
-            ExprKind::Neg(e) => {
-                f.write_str("-")?;
-                e.write(f, PREC_NEG)?;
-            }
-            ExprKind::Not(e) => {
-                f.write_str("not ")?;
-                e.write(f, PREC_NOT)?;
-            }
-            ExprKind::Binary(op, l, r) => {
-                let p = op.prec();
-                // Left-associative; comparisons do not chain at all.
-                l.write(f, if op.is_comparison() { p + 1 } else { p })?;
-                write!(f, " {} ", op.symbol())?;
-                r.write(f, p + 1)?;
-            }
-            ExprKind::Call { func, args, field } => {
-                write!(f, "{}(", func.name())?;
-                for (i, a) in args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    a.write(f, 0)?;
-                }
-                f.write_str(")")?;
-                if let Some(field) = field {
-                    write!(f, ".{}", field.name())?;
-                }
-            }
-            ExprKind::Back(e, n) => {
-                e.write(f, PREC_POSTFIX)?;
-                write!(f, "[{n}]")?;
-            }
-            ExprKind::Tf(rule, e) => {
-                write!(f, "tf(\"{}\", ", rule.name())?;
-                e.write(f, 0)?;
-                f.write_str(")")?;
-            }
-            ExprKind::On(symbol, e) => {
-                write!(f, "on(\"{symbol}\", ")?;
-                e.write(f, 0)?;
-                f.write_str(")")?;
-            }
-        }
-        if paren {
-            f.write_str(")")?;
-        }
-        Ok(())
-    }
-}
-
-/// Prints the expression in canonical form: parsing it gives the same expression back.
-impl fmt::Display for Expr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write(f, 0)
-    }
 }
 
 /// The message for a call of a function the language lacks: the one of the language's own

@@ -34,6 +34,7 @@ mod func;
 mod parts;
 mod plain;
 mod portfolio;
+mod print;
 mod python;
 mod scale;
 mod sections;
