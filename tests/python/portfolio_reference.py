@@ -11,7 +11,12 @@ the position; optional stop loss and take profit in percent of the signal bar's 
 rules run (the others are data only). `on`: {"symbol": S, "period": N} adds to the entry
 `on("S", close > sma(close, N))` (with "negate": the entry is instead the cross `or not on(…)`):
 at each bar, S's latest bar at or before its time, false before S's first; the symbol waits
-until that SMA has a value there.
+until that SMA has a value there. `rotation`: {"rule": "ME" | "W" | "W-FRI" | "QE" | "YE",
+"top": N, "filter": F}: the cross rules give way to a rotation on the last union time of each
+period (pandas' periods): among the symbols with a bar then whose close is above their SMA(F)
+and whose rank has a value, the N highest are the target; held ones outside it close, each
+one entering it is bought with floor(equity / N / (open * (1 + c))) whole units at the next
+open (fewer if the margin cannot pay them).
 
 Usage: python portfolio_reference.py SPEC.json
 SPEC: {"files": [[name, path], ...], "fast": 10, "slow": 30, "size": 0.5, "sl_pct": null,
@@ -28,6 +33,7 @@ import math
 import sys
 
 import numpy as np
+import pandas as pd
 import talib
 
 FULL_EQUITY = 1 - sys.float_info.epsilon
@@ -99,7 +105,16 @@ def main():
         for s in syms:
             s.filter = [True] * len(s.time)
     cap = spec.get("max_positions")
+    rot = spec.get("rotation")
+    if rot:
+        for s in syms:
+            f = talib.SMA(np.array(s.close, dtype=float), rot["filter"])
+            s.want = [bool(c > m) for c, m in zip(s.close, f)]
+            s.start = max(s.start, rot["filter"])  # SMA(F) first valid at F-1: next() at F
+
     times = sorted({t for s in syms for t in s.time})
+    freq = {"W": "W-SUN", "W-FRI": "W-FRI", "ME": "M", "QE": "Q", "YE": "Y"}
+    periods = ([pd.Timestamp(t).to_period(freq[rot["rule"]]) for t in times] if rot else [])
     index = {t: u for u, t in enumerate(times)}
     at = [{index[t]: i for i, t in enumerate(s.time)} for s in syms]
     cash = spec["cash"]
@@ -170,7 +185,15 @@ def main():
                 # backtesting.py: price + commission(size, price) / |size|, with its
                 # commission |size| * price * c.
                 plus_fee = price + abs(o["size"]) * price * c / abs(o["size"])
-                units = int(floordiv(margin * o["size"], plus_fee))
+                if "budget" in o:
+                    per = price * (1 + c)
+                    units = int(floordiv(o["budget"], per))
+                    if units * per > margin:
+                        units = int(floordiv(margin, per))
+                    if units < 1:
+                        continue
+                else:
+                    units = int(floordiv(margin * o["size"], plus_fee))
                 if units == 0 or units * plus_fee > margin:
                     continue
                 cash -= units * price * c
@@ -185,7 +208,25 @@ def main():
         equity.append(eq)
         if eq <= 0:
             raise SystemExit("out of money: not a case this reference covers")
-        # (3) the rules on each symbol's close
+        # (3) the rules on each symbol's close: a rotation on the last time of a period
+        if rot:
+            if u + 1 == len(times) or periods[u] != periods[u + 1]:
+                ranked = [(s.rank[i], k, s, i) for k, s, i in here
+                          if s.want[i] and not math.isnan(s.rank[i])]
+                ranked.sort(key=lambda x: (-x[0], x[1]))
+                target = {k for _, k, _, _ in ranked[:rot["top"]]}
+                for k, s, i in here:
+                    if s.trade is not None and k not in target:
+                        s.orders.insert(0, {"kind": "close"})
+                for _, k, s, i in ranked[:rot["top"]]:
+                    if s.trade is None:
+                        close = s.close[i]
+                        sl = close * (1 - spec["sl_pct"] / 100) if spec["sl_pct"] else None
+                        tp = close * (1 + spec["tp_pct"] / 100) if spec["tp_pct"] else None
+                        s.orders = [o for o in s.orders if o["kind"] != "entry"]
+                        s.orders.append({"kind": "entry", "size": 1.0, "sl": sl, "tp": tp,
+                                         "budget": eq / rot["top"]})
+            continue
         for k, s, i in here:
             if s.trade is not None and s.down[i]:
                 s.orders.insert(0, {"kind": "close"})

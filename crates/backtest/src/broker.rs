@@ -11,10 +11,13 @@ use crate::data::Bars;
 use crate::trade::{ExitReason, Trade};
 
 /// What an order does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Kind {
     /// A stand-alone order that opens (or reduces) a position.
     Entry,
+    /// A rotation's buy: the whole units this much cash buys at the fill's open and
+    /// commission, `floor(budget / (open * (1 + c)))`, or those the margin pays.
+    Spend(f64),
     /// `trade.close()`: a market order for the whole trade, with why it was placed.
     Close(ExitReason),
     /// The trade's stop loss (a stop order); `true` once a trailing rule has set it.
@@ -194,6 +197,20 @@ impl Broker {
             tp,
             parent: None,
             kind: Kind::Entry,
+        })
+    }
+
+    /// A rotation's buy (see [`Kind::Spend`]).
+    pub(crate) fn spend(&mut self, budget: f64, sl: Option<f64>, tp: Option<f64>) -> u64 {
+        self.new_order(Order {
+            id: 0,
+            size: 1.0,
+            limit: None,
+            stop: None,
+            sl,
+            tp,
+            parent: None,
+            kind: Kind::Spend(budget),
         })
     }
 
@@ -464,7 +481,7 @@ impl Broker {
                             Kind::Sl(true) => ExitReason::Trailing,
                             Kind::Sl(false) => ExitReason::Stop,
                             Kind::Tp => ExitReason::Target,
-                            Kind::Entry => ExitReason::Signal,
+                            Kind::Entry | Kind::Spend(_) => ExitReason::Signal,
                         };
                         self.reduce_trade(tpos, price, size, bar, reason);
                     }
@@ -478,7 +495,19 @@ impl Broker {
                 let adjusted = price;
                 let plus_fee = adjusted + self.fee(order.size, price) / order.size.abs();
                 let mut size = order.size;
-                if -1.0 < size && size < 1.0 {
+                if let Kind::Spend(budget) = order.kind {
+                    let per = price * (1.0 + self.commission);
+                    let margin = self.margin_available(bars, i);
+                    let mut units = floordiv(budget, per).trunc();
+                    if units * per > margin {
+                        units = floordiv(margin, per).trunc();
+                    }
+                    if !(units >= 1.0 && units.is_finite()) {
+                        self.remove_order(id);
+                        continue;
+                    }
+                    size = units;
+                } else if -1.0 < size && size < 1.0 {
                     let units =
                         floordiv(self.margin_available(bars, i) * size.abs(), plus_fee).trunc();
                     if units == 0.0 || !units.is_finite() {

@@ -215,7 +215,7 @@ impl Step<'_> {
     /// Position state at bar `i`'s close. With several open trades (`pyramiding`):
     /// `entry_price` is their size-weighted average fill, `bars_in_trade` counts from the first,
     /// `open_pnl_pct` is the position's (`position.pl_pct`).
-    fn state(b: &Broker, i: usize, close: f64) -> PosState {
+    pub(crate) fn state(b: &Broker, i: usize, close: f64) -> PosState {
         let Some(t) = b.trades.last().map(|o| &o.trade) else {
             return PosState::FLAT;
         };
@@ -251,10 +251,16 @@ impl Step<'_> {
 
     /// `next()` on bar `i`'s close.
     pub(crate) fn next(&mut self, b: &mut Broker, bars: &Bars, i: usize) {
+        let st = Self::state(b, i, bars.close[i]);
+        let closing = self.manage(b, bars, i, &st);
+        self.rules(b, bars, i, &st, closing);
+    }
+
+    /// What acts at every close before the rules: levels from the fill, trailing stops,
+    /// stepping targets, time exits, the expiry of a waiting entry. `true` when a time exit
+    /// is closing the position.
+    pub(crate) fn manage(&mut self, b: &mut Broker, bars: &Bars, i: usize, st: &PosState) -> bool {
         let close = bars.close[i];
-        let st = Self::state(b, i, close);
-        let size = b.position_size();
-        let (long, short) = (size > 0.0, size < 0.0);
         let mut closing = false;
         let risk = &self.s.risk;
 
@@ -273,10 +279,10 @@ impl Step<'_> {
                 }
                 let level = if is_long {
                     pct.map(|p| self.trail_base(b, bars, id, i, true) * (1.0 - p / 100.0))
-                        .or_else(|| self.plan.trail_long.as_ref().map(|l| l.at(i, &st)))
+                        .or_else(|| self.plan.trail_long.as_ref().map(|l| l.at(i, st)))
                 } else {
                     pct.map(|p| self.trail_base(b, bars, id, i, false) * (1.0 + p / 100.0))
-                        .or_else(|| self.plan.trail_short.as_ref().map(|l| l.at(i, &st)))
+                        .or_else(|| self.plan.trail_short.as_ref().map(|l| l.at(i, st)))
                 };
                 let Some(level) = level.filter(|l| price_ok(*l)) else {
                     continue;
@@ -313,9 +319,17 @@ impl Step<'_> {
             b.cancel(id);
             self.pending = None;
         }
-        // Exits first, then entries; an entry in the held direction is ignored.
+        closing
+    }
+
+    /// The rules on bar `i`'s close: exits first, then entries; an entry in the held
+    /// direction is ignored.
+    fn rules(&mut self, b: &mut Broker, bars: &Bars, i: usize, st: &PosState, closing: bool) {
+        let size = b.position_size();
+        let (long, short) = (size > 0.0, size < 0.0);
+        let mut closing = closing;
         let p = &self.plan;
-        if (long && p.exit_long.at(i, &st)) || (short && p.exit_short.at(i, &st)) {
+        if (long && p.exit_long.at(i, st)) || (short && p.exit_short.at(i, st)) {
             if !closing {
                 close_all(b, ExitReason::Signal);
             }
@@ -325,16 +339,16 @@ impl Step<'_> {
         let adds = b.trades.len() < self.s.risk.pyramiding.map_or(1, |n| n as usize);
         if i < self.entries_from {
             // Before `trade_from`: exits only.
-        } else if p.entry_long.at(i, &st) && (!long || (adds && !closing)) {
+        } else if p.entry_long.at(i, st) && (!long || (adds && !closing)) {
             if short && !closing {
                 close_all(b, ExitReason::Signal);
             }
-            self.enter(b, bars, true, i, &st);
-        } else if p.entry_short.at(i, &st) && (!short || (adds && !closing)) {
+            self.enter(b, bars, true, i, st);
+        } else if p.entry_short.at(i, st) && (!short || (adds && !closing)) {
             if long && !closing {
                 close_all(b, ExitReason::Signal);
             }
-            self.enter(b, bars, false, i, &st);
+            self.enter(b, bars, false, i, st);
         }
     }
 
@@ -441,17 +455,22 @@ impl Step<'_> {
         }
     }
 
-    /// Places an entry (replacing a waiting one) when its prices are usable.
-    fn enter(&mut self, b: &mut Broker, bars: &Bars, long: bool, i: usize, st: &PosState) {
-        let close = bars.close[i];
-        if let Some((id, _)) = self.pending.take()
-            && b.is_pending(id)
-        {
-            b.cancel(id);
-        }
+    /// An entry's stop loss, take profit, stop and limit prices at bar `i`'s close; `None`
+    /// when one that is set is not a usable price.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the four prices of an entry, in order"
+    )]
+    fn levels(
+        &self,
+        i: usize,
+        close: f64,
+        long: bool,
+        st: &PosState,
+    ) -> Option<(Option<f64>, Option<f64>, Option<f64>, Option<f64>)> {
         let (r, p) = (&self.s.risk, &self.plan);
         let at = |l: &Option<Level>| l.as_ref().map(|l| l.at(i, st));
-        let (sl, tp, stop, limit) = if long {
+        let levels = if long {
             (
                 at(&p.sl_long).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 - x / 100.0))),
                 at(&p.tp_long).or_else(|| r.take_profit_pct.map(|x| close * (1.0 + x / 100.0))),
@@ -466,13 +485,50 @@ impl Step<'_> {
                 at(&p.limit_short),
             )
         };
-        if [sl, tp, stop, limit]
+        let (sl, tp, stop, limit) = levels;
+        [sl, tp, stop, limit]
             .iter()
             .flatten()
-            .any(|v| !price_ok(*v))
-        {
+            .all(|v| price_ok(*v))
+            .then_some(levels)
+    }
+
+    /// Whether a rotation may hold this symbol from bar `i`'s close: `entry_long` (its
+    /// filter) holds and entries are allowed from there (`trade_from`).
+    pub(crate) fn wants(&self, b: &Broker, bars: &Bars, i: usize) -> bool {
+        i >= self.entries_from
+            && self
+                .plan
+                .entry_long
+                .at(i, &Self::state(b, i, bars.close[i]))
+    }
+
+    /// A rotation's buy (DESIGN.md §5.3) placed at bar `i`'s close: whole units of `budget`
+    /// at the fill's open and commission (fewer when the margin cannot pay them), with the
+    /// strategy's stop loss and take profit as an entry there would have them.
+    pub(crate) fn rotate_in(&mut self, b: &mut Broker, bars: &Bars, i: usize, budget: f64) {
+        let close = bars.close[i];
+        let Some((sl, tp, _, _)) = self.levels(i, close, true, &PosState::FLAT) else {
+            return;
+        };
+        if !(sl.unwrap_or(f64::NEG_INFINITY) < close && close < tp.unwrap_or(f64::INFINITY)) {
             return;
         }
+        b.spend(budget, sl, tp);
+    }
+
+    /// Places an entry (replacing a waiting one) when its prices are usable.
+    fn enter(&mut self, b: &mut Broker, bars: &Bars, long: bool, i: usize, st: &PosState) {
+        let close = bars.close[i];
+        if let Some((id, _)) = self.pending.take()
+            && b.is_pending(id)
+        {
+            b.cancel(id);
+        }
+        let r = &self.s.risk;
+        let Some((sl, tp, stop, limit)) = self.levels(i, close, long, st) else {
+            return;
+        };
         // From the fill: the order goes without them; they are set at the entry bar's close.
         let from_fill = r.stop_from == StopFrom::Fill;
         let attach_sl = if from_fill && r.stop_loss_pct.is_some() {

@@ -8,7 +8,7 @@
 //! `[portfolio]` orders the entries by `rank`, caps open positions (`max_positions`) and names
 //! the symbols that trade (`trade`).
 
-use strategy::{Fill, Strategy};
+use strategy::{Fill, Rebalance, Strategy};
 
 use crate::broker::{Broker, Phase};
 use crate::data::{Bars, Times};
@@ -213,6 +213,7 @@ pub fn run(
         legs,
         equity: vec![s.cash; times.len()],
     };
+    let rotation = section.and_then(|p| p.rotation);
     let mut bankrupt = false;
     let mut here: Vec<(usize, usize)> = Vec::with_capacity(symbols.len());
     for u in 0..times.len() {
@@ -234,12 +235,34 @@ pub fn run(
             bankrupt = true;
             break;
         }
-        for &(k, i) in &here {
-            acct.with(k, |leg| {
-                if let Some(step) = leg.step.as_mut() {
-                    step.next(&mut leg.broker, &leg.bars, i);
+        match rotation {
+            None => {
+                for &(k, i) in &here {
+                    acct.with(k, |leg| {
+                        if let Some(step) = leg.step.as_mut() {
+                            step.next(&mut leg.broker, &leg.bars, i);
+                        }
+                    });
                 }
-            });
+            }
+            Some((rule, top)) => {
+                // Stops, targets and trailing act on every bar; the rotation on the last
+                // bar of each period.
+                for &(k, i) in &here {
+                    acct.with(k, |leg| {
+                        if let Some(step) = leg.step.as_mut() {
+                            let st = Step::state(&leg.broker, i, leg.bars.close[i]);
+                            step.manage(&mut leg.broker, &leg.bars, i, &st);
+                        }
+                    });
+                }
+                if times
+                    .get(u + 1)
+                    .is_none_or(|next| period(rule, times[u]) != period(rule, *next))
+                {
+                    acct.rotate(u, &here, top);
+                }
+            }
         }
     }
     if !bankrupt && s.finalize {
@@ -344,6 +367,54 @@ impl Account<'_> {
         }
     }
 
+    /// A rotation on its rebalance time `u`: among the symbols with a bar now (`here`) whose
+    /// filter holds and whose rank has a value, the `top` highest are the target; held ones
+    /// outside it close, and each one entering it is bought with the equity at this close
+    /// over `top` (orders for the next bar). A held symbol without a bar now is left alone.
+    fn rotate(&mut self, u: usize, here: &[(usize, usize)], top: u32) {
+        let mut ranked: Vec<(f64, usize, usize)> = here
+            .iter()
+            .filter_map(|&(k, i)| {
+                let leg = &self.legs[k];
+                let r = leg.rank.as_ref().and_then(|r| r.get(i)).copied()?;
+                let wants = leg
+                    .step
+                    .as_ref()
+                    .is_some_and(|s| s.wants(&leg.broker, &leg.bars, i));
+                (!r.is_nan() && wants).then_some((r, k, i))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let target: Vec<(usize, usize)> = ranked
+            .iter()
+            .take(top as usize)
+            .map(|&(_, k, i)| (k, i))
+            .collect();
+        for &(k, _) in here {
+            let held = !self.legs[k].broker.trades.is_empty();
+            if held && !target.iter().any(|&(t, _)| t == k) {
+                let ids: Vec<u64> = self.legs[k].broker.trades.iter().map(|t| t.id).collect();
+                for id in ids {
+                    self.legs[k]
+                        .broker
+                        .close_trade_order(id, ExitReason::Signal);
+                }
+            }
+        }
+        let budget = self.equity[u] / f64::from(top);
+        for (k, i) in target {
+            let leg = &mut self.legs[k];
+            if !leg.broker.trades.is_empty() {
+                continue;
+            }
+            // A buy of an earlier rotation still waiting (no bar since) gives way.
+            leg.broker.orders.retain(|o| o.parent.is_some());
+            if let Some(step) = leg.step.as_mut() {
+                step.rotate_in(&mut leg.broker, &leg.bars, i, budget);
+            }
+        }
+    }
+
     /// Cash plus every open position marked at its symbol's latest close.
     fn marked(&self) -> f64 {
         let mut pl = 0.0;
@@ -394,6 +465,28 @@ impl Account<'_> {
                 self.out_of_money(u);
             }
         }
+    }
+}
+
+/// The period of `rule` a time (milliseconds, UTC) falls in: weeks by the date of their
+/// Sunday (or Friday), months, quarters, years.
+fn period(rule: Rebalance, ms: i64) -> i64 {
+    use chrono::Datelike;
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return i64::MIN;
+    };
+    let d = t.date_naive();
+    let (y, m) = (i64::from(d.year()), i64::from(d.month0()));
+    let to = |end: u32| {
+        let wd = d.weekday().num_days_from_monday();
+        i64::from(d.num_days_from_ce()) + i64::from((end + 7 - wd) % 7)
+    };
+    match rule {
+        Rebalance::Week => to(6),
+        Rebalance::WeekFri => to(4),
+        Rebalance::Month => y * 12 + m,
+        Rebalance::Quarter => y * 4 + m / 3,
+        Rebalance::Year => y,
     }
 }
 

@@ -384,7 +384,7 @@ fn view(o: &Order) -> OrderView {
         id: o.id,
         side: if o.size > 0.0 { Side::Buy } else { Side::Sell },
         kind: match o.kind {
-            Kind::Entry => "entry",
+            Kind::Entry | Kind::Spend(_) => "entry",
             Kind::Close(_) => "close",
             Kind::Sl(_) => "stop_loss",
             Kind::Tp => "take_profit",

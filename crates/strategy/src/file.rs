@@ -235,7 +235,7 @@ impl Strategy {
 
         let risk = parse_risk(ctx, &scope, &rules, &indicators, raw.risk)?;
         let orders = parse_orders(ctx, &scope, &rules, raw.orders)?;
-        let portfolio = parse_portfolio(ctx, &scope, raw.portfolio)?;
+        let portfolio = parse_portfolio(ctx, &scope, &rules, raw.portfolio)?;
 
         Ok(Strategy {
             name: raw.name.into_inner(),

@@ -46,7 +46,7 @@ pub use check::{
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
 pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD, Timeframe};
-pub use portfolio::Portfolio;
+pub use portfolio::{Portfolio, Rebalance};
 pub use python::{python_class_name, to_python};
 pub use scale::{Scale, scale};
 pub use sections::{Fill, Orders, Risk, RoiUnit, Sizing, StopFrom, TrailFrom};

@@ -83,6 +83,12 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     (
         "portfolio",
+        "rebalance",
+        "\"W\", \"W-FRI\", \"ME\", \"QE\" or \"YE\" in quotes",
+    ),
+    ("portfolio", "top", "a whole number of symbols, like 3"),
+    (
+        "portfolio",
         "trade",
         "a list of symbol names, like [\"AAPL\", \"MSFT\"]",
     ),
@@ -113,7 +119,7 @@ const FIELDS: &[(&str, &str)] = &[
         "orders",
         "entry_long_stop, entry_long_limit, entry_short_stop, entry_short_limit, valid_bars, fill",
     ),
-    ("portfolio", "rank, max_positions, trade"),
+    ("portfolio", "rank, max_positions, trade, rebalance, top"),
 ];
 
 fn label(section: &str, field: &str) -> String {

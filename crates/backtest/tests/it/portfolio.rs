@@ -119,6 +119,8 @@ struct Case {
     trade: Option<Vec<&'static str>>,
     /// `and on("SYMBOL", close > sma(close, N))` in the entry (`true`: `or not on(…)`).
     on: Option<(&'static str, u32, bool)>,
+    /// A rotation: rebalance rule, top, and the filter `entry_long = "close > sma(close, F)"`.
+    rotation: Option<(&'static str, u32, u32)>,
 }
 
 /// The run equals the reference's: the union of times, every trade (symbol, bars, size, exit
@@ -187,8 +189,12 @@ impl Case {
                 format!(" {how} on('{s}', close > sma(close, {n}))")
             })
             .unwrap_or_default();
+        let entry = match self.rotation {
+            Some((_, _, f)) => format!("close > sma(close, {f})"),
+            None => format!("crosses_above(fast, slow){filter}"),
+        };
         let mut toml = format!(
-            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(fast, slow){filter}\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
+            "name = \"p\"\n[indicators]\nfast = \"sma(close, 10)\"\nslow = \"sma(close, 30)\"\n[rules]\nentry_long = \"{entry}\"\nexit_long = \"crosses_below(fast, slow)\"\n[risk]\n",
         );
         for (k, v) in [
             ("size", self.size),
@@ -199,7 +205,11 @@ impl Case {
                 let _ = writeln!(toml, "{k} = {v:?}");
             }
         }
-        if self.rank.is_some() || self.max_positions.is_some() || self.trade.is_some() {
+        if self.rank.is_some()
+            || self.max_positions.is_some()
+            || self.trade.is_some()
+            || self.rotation.is_some()
+        {
             toml.push_str("[portfolio]\n");
         }
         if let Some(r) = self.rank {
@@ -210,6 +220,9 @@ impl Case {
         }
         if let Some(t) = &self.trade {
             let _ = writeln!(toml, "trade = {t:?}");
+        }
+        if let Some((rule, top, _)) = self.rotation {
+            let _ = writeln!(toml, "rebalance = \"{rule}\"\ntop = {top}");
         }
         toml
     }
@@ -230,6 +243,7 @@ impl Case {
             "cash": cash, "commission": self.commission, "rank": self.rank,
             "max_positions": self.max_positions, "trade": self.trade,
             "on": self.on.map(|(s, n, negate)| serde_json::json!({"symbol": s, "period": n, "negate": negate})),
+            "rotation": self.rotation.map(|(rule, top, f)| serde_json::json!({"rule": rule, "top": top, "filter": f})),
         });
         let spec_path = dir.join("spec.json");
         std::fs::write(&spec_path, spec.to_string()).unwrap();
@@ -275,7 +289,8 @@ impl Case {
     }
 }
 
-fn reference_cases() -> Vec<Case> {
+/// Cases of the shared account alone.
+fn account_cases() -> Vec<Case> {
     vec![
         Case {
             size: Some(0.3),
@@ -311,6 +326,12 @@ fn reference_cases() -> Vec<Case> {
             n: 2,
             ..Case::default()
         },
+    ]
+}
+
+/// Cases of the `[portfolio]` section and `on()`.
+fn section_cases() -> Vec<Case> {
+    vec![
         // Entries by 40-bar momentum (its warm-up longer than the averages'), at most two open.
         Case {
             size: Some(0.45),
@@ -366,6 +387,30 @@ fn reference_cases() -> Vec<Case> {
             max_positions: Some(2),
             ..Case::default()
         },
+        // Rotations: the top 2 of 5 by 3-month momentum each month end, above their 100-bar
+        // average; the top 1 each week to Friday with a stop; the top 3 each quarter.
+        Case {
+            commission: 0.002,
+            n: 5,
+            rank: Some(63),
+            rotation: Some(("ME", 2, 100)),
+            ..Case::default()
+        },
+        Case {
+            sl: Some(5.0),
+            commission: 0.001,
+            n: 4,
+            rank: Some(20),
+            rotation: Some(("W-FRI", 1, 50)),
+            ..Case::default()
+        },
+        Case {
+            commission: 0.0,
+            n: 5,
+            rank: Some(126),
+            rotation: Some(("QE", 3, 30)),
+            ..Case::default()
+        },
         // Two symbols are data only.
         Case {
             size: Some(0.5),
@@ -400,7 +445,7 @@ fn several_symbols_trade_as_the_independent_reference() {
         })
         .collect();
     let mut compared = 0;
-    for c in reference_cases() {
+    for c in account_cases().into_iter().chain(section_cases()) {
         let toml = c.toml();
         let strategy = Strategy::from_toml("p.toml", &toml).unwrap();
         let settings = Settings {

@@ -529,7 +529,67 @@ fn the_portfolio_section_parses_prints_back_and_names_its_mistakes() {
         ),
     ]);
     let e = with("[portfolio]\ntop_n = 3\n").unwrap_err().to_string();
-    assert!(e.contains("rank, max_positions, trade"), "{e}");
+    assert!(
+        e.contains("rank, max_positions, trade, rebalance, top"),
+        "{e}"
+    );
+}
+
+/// Rotation: `rebalance` with `top` and a rank prints back; each half alone, an unknown rule,
+/// a rotation without a rank or with shorts is refused naming the field.
+#[test]
+fn a_rotation_needs_its_period_its_count_and_a_rank() {
+    let long_only = BASE.replace("entry_short = \"rsi > 80\"\n", "");
+    let with = |extra: &str| Strategy::from_toml("s.toml", &format!("{long_only}{extra}"));
+    let s =
+        with("[portfolio]\nrank = \"roc(close, 63)\"\nrebalance = \"W-FRI\"\ntop = 3\n").unwrap();
+    assert_eq!(
+        s.portfolio.as_ref().unwrap().rotation,
+        Some((strategy::Rebalance::WeekFri, 3))
+    );
+    assert_eq!(Strategy::from_toml("again", &s.to_toml()).unwrap(), s);
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "rebalance = \"ME\"\nrank = \"rsi\"",
+            "portfolio.rebalance",
+            "needs top = N",
+        ),
+        (
+            "top = 2\nrank = \"rsi\"",
+            "portfolio.top",
+            "needs rebalance = one of \"W\", \"W-FRI\", \"ME\", \"QE\", \"YE\"",
+        ),
+        (
+            "rebalance = \"M\"\ntop = 2\nrank = \"rsi\"",
+            "portfolio.rebalance",
+            "\"M\" is not a rebalance rule",
+        ),
+        (
+            "rebalance = \"ME\"\ntop = 0\nrank = \"rsi\"",
+            "portfolio.top",
+            "at least 1, got 0",
+        ),
+        (
+            "rebalance = \"ME\"\ntop = 2",
+            "portfolio.rebalance",
+            "needs rank",
+        ),
+    ];
+    for (section, field, want) in cases {
+        let e = with(&format!("[portfolio]\n{section}\n")).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.to_string().contains(want), "{section}: {e}");
+    }
+    let e = Strategy::from_toml(
+        "s.toml",
+        &format!("{BASE}[portfolio]\nrank = \"rsi\"\nrebalance = \"ME\"\ntop = 2\n"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("holds long positions only: drop entry_short"),
+        "{e}"
+    );
 }
 
 /// `on("SYM", x)` (DESIGN.md §5.3): parses, prints back, types as its expression, makes the
