@@ -22,6 +22,7 @@ pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for b
   - "max_bars": close a trade after this many bars; "fractional_unit": trade in multiples of this fraction of a unit (e.g. 0.0001 for crypto).
 - "unsupported": a list of short texts naming what the idea asks for that this language cannot say (e.g. "options", "news sentiment", "a second symbol"). Leave it empty when the whole idea fits. Never drop part of an idea silently: name it here.
 - "approximations": a list of short texts naming what you changed to make the idea fit (e.g. "Keltner channel written as ema(close, 20) ± 2 * atr(10)"). Empty when nothing was changed.
+- "portfolio": several symbols, one cash account (optional; the symbols are the data files' names): "rank" a number expression (entries filling at one time go highest first), "max_positions" (an entry beyond that many open positions is skipped), "trade" (the symbols that trade; the others are data only), "rebalance" ("W", "W-FRI", "ME", "QE", "YE") with "top": N (on the last bar of each period hold the N highest-ranked symbols whose entry_long holds; needs rank; long only).
 - "orders": how entries fill (optional): "entry_long_stop" / "entry_long_limit" / "entry_short_stop" / "entry_short_limit" are price expressions valued on the signal bar (a buy stop above the price, a buy limit below it; both for a stop-limit); "valid_bars": bars an unfilled entry order waits (default 1); "fill": "next_open" (default) or "close" (fill market orders at the signal bar's close).
 
 Expressions:
@@ -40,6 +41,7 @@ Expressions:
   candlestick patterns, TA-Lib's values (+100 bullish, -100 bearish, 0 none; engulfing and harami give ±80 for a weaker form): engulfing() hammer() shooting_star() doji() harami() morning_star() evening_star() three_white_soldiers() three_black_crows(), e.g. "engulfing() > 0"
 - bar time fields: hour minute weekday (Monday = 0) month day year, e.g. "hour >= 9 and hour < 16".
 - tf("RULE", x): x computed on bars resampled to a higher timeframe ("1min", "5min", "15min", "30min", "h", "4h", "D", "W", "W-FRI", "ME"), each bar seeing the latest finished one, e.g. "close > tf('W-FRI', sma(close, 10))". Inside tf use prices, params and functions (not indicator names).
+- on("SYM", x): x computed on another symbol's bars (a portfolio's file named SYM), each bar seeing SYM's latest bar at or before its time, e.g. "on('SPY', close > sma(close, 200))". Inside on use prices, params, functions and tf (not indicator names, not position state).
 - position state, in rules, risk and orders only (not in indicators, not inside a function or x[n]): position (1 long, -1 short, 0 flat), entry_price, bars_in_trade, open_pnl_pct (the open trade's profit in percent); missing while flat.
 - Comparisons do not chain: write "a < b and b < c". Rules must be conditions, not numbers.
 
@@ -55,6 +57,7 @@ Conventions (the offline compiler reads descriptions the same way):
 - stops and targets in ATRs: "2 ATR stop" = stop_loss_long "close - 2 * atr(14)"; "3 ATR trailing stop" = trailing_stop_long "close - 3 * atr(14)"; "exit after N bars" = max_bars.
 - "buy"/"go long" = entry_long; "sell"/"exit" while only longs are traded = exit_long; "short" = entry_short; "cover" = exit_short.
 - "use/invest N% of the account" = size; "risk N% per trade" = risk_pct and needs a stop.
+- several symbols sharing one account (only when the idea names several symbols, a market filter on another symbol or a rotation): "only when SPY is above its 200-day average" = "on('SPY', close > sma(close, 200))" in entry_long; "hold the top 3 by 3-month momentum, rebalance monthly" = "portfolio": {"rank": "roc(close, 63)", "rebalance": "ME", "top": 3} with entry_long as the filter (e.g. "close > sma(close, 200)", or "close > 0" for none); "at most 5 positions" = "max_positions": 5; "trade only AAPL and MSFT" = "trade": ["AAPL", "MSFT"]; "rank by" = "rank".
 Idioms for indicators without a function of their own (write them exactly like this):
 - Donchian channel: highest(high, n)[1] and lowest(low, n)[1] (the previous n bars).
 - Keltner channel: ema(close, n) + k * atr(m) and ema(close, n) - k * atr(m).
@@ -82,7 +85,9 @@ Example 6. Idea: "hourly: when the daily 20-SMA is rising, buy 100 units with a 
 
 Example 7. Idea: "bitcoin, long and short on a 10/30 EMA cross with half the account, 8% trailing stop, shorts stopped 5% above entry, trade 0.0001 BTC lots"
 {"name": "BtcEmaCross", "description": "EMA(10)/EMA(30) cross long and short, half the equity, 8% trailing stop, short stop 5% above", "indicators": {"fast": "ema(close, 10)", "slow": "ema(close, 30)"}, "rules": {"entry_long": "crosses_above(fast, slow)", "entry_short": "crosses_below(fast, slow)"}, "risk": {"size": 0.5, "trailing_stop_pct": 8.0, "stop_loss_short": "close * 1.05", "fractional_unit": 0.0001}}
-"#;
+
+Example 8. Idea: "each month end hold the 3 stocks with the best 6-month momentum that are above their 200-day average, 8% stop"
+{"name": "MomentumRotation", "description": "Monthly: hold the top 3 by 6-month ROC above their SMA(200); 8% stop", "rules": {"entry_long": "close > sma(close, 200)"}, "risk": {"stop_loss_pct": 8.0}, "portfolio": {"rank": "roc(close, 126)", "rebalance": "ME", "top": 3}}"#;
 
 /// The JSON Schema of the answer (Gemini `responseJsonSchema`).
 pub fn response_schema() -> Value {
@@ -137,6 +142,17 @@ pub fn response_schema() -> Value {
                     "fill": {"type": "string", "enum": ["next_open", "close"]}
                 },
                 "additionalProperties": false
+            },
+            "portfolio": {
+                "type": "object",
+                "properties": {
+                    "rank": price,
+                    "max_positions": {"type": "integer", "minimum": 1},
+                    "trade": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "rebalance": {"type": "string", "enum": ["W", "W-FRI", "ME", "QE", "YE"]},
+                    "top": {"type": "integer", "minimum": 1}
+                },
+                "additionalProperties": false
             }
         },
         "required": ["name", "rules"],
@@ -156,7 +172,7 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("{\"name\""))
             .collect();
-        assert_eq!(examples.len(), 7);
+        assert_eq!(examples.len(), 8);
         for e in examples {
             if let Err(m) = crate::strategy_from_json(e) {
                 panic!("{e}\n{m}");
@@ -184,6 +200,14 @@ mod tests {
             );
         }
         assert!(SYSTEM_PROMPT.contains("tf(\"RULE\", x)"));
+        assert!(SYSTEM_PROMPT.contains("on(\"SYM\", x)"));
+        for f in ["rank", "max_positions", "trade", "rebalance", "top"] {
+            assert!(SYSTEM_PROMPT.contains(&format!("\"{f}\"")), "portfolio.{f}");
+            assert!(
+                response_schema()["properties"]["portfolio"]["properties"][f].is_object(),
+                "schema portfolio.{f}"
+            );
+        }
     }
 
     /// The schema offers every field of `[risk]` and `[orders]` that a strategy file takes.

@@ -78,17 +78,14 @@ fn trades_and_statistics_match_backtesting_py() {
     for (key, want) in &reference {
         let (file, scenario) = key.split_once(':').unwrap();
         let bars = load_csv(&data.join(file)).unwrap();
-        let r = run(
-            &bars,
-            &strategy(scenario),
-            Settings {
-                cash: 10_000.0,
-                commission: 0.002,
-                finalize: false,
-                trade_from: None,
-            },
-        )
-        .unwrap();
+        let settings = Settings {
+            cash: 10_000.0,
+            commission: 0.002,
+            finalize: false,
+            trade_from: None,
+        };
+        let r = run(&bars, &strategy(scenario), settings).unwrap();
+        crate::portfolio::same_through_the_portfolio(key, &bars, &strategy(scenario), settings, &r);
         compare_trades(key, &r, want);
         let ours = backtest::report::to_json(&bars, &r, &backtest::stats::compute(&bars, &r));
         compare_stats(key, &ours, want);

@@ -453,6 +453,7 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
         for s in &all {
             let key = format!("{name}:{}", s.name);
             let r = run(&bars, s, Settings::default()).unwrap_or_else(|e| panic!("{key}: {e}"));
+            crate::portfolio::same_through_the_portfolio(&key, &bars, s, Settings::default(), &r);
             if LOOKS_AHEAD_IN_BACKTESTING_PY.contains(&key.as_str()) {
                 runs.insert((name.clone(), s.name.clone()), (bars.clone(), r));
                 continue;

@@ -33,6 +33,35 @@ fn by_entry(r: &Run) -> Run {
     r
 }
 
+/// The portfolio path over `bars` alone gives the run `want` of the single-symbol engine:
+/// every trade (in entry order), every equity value, the warm-up. The parity tests against
+/// backtesting.py call it on each of their runs, so each is proven through both paths.
+pub(crate) fn same_through_the_portfolio(
+    what: &str,
+    bars: &Bars,
+    strategy: &Strategy,
+    settings: Settings,
+    want: &Run,
+) {
+    let got = portfolio::run(&one("ONE", bars), strategy, settings).unwrap();
+    let want = by_entry(want);
+    assert_eq!(
+        got.run.trades, want.trades,
+        "{what}: closed trades via the portfolio"
+    );
+    assert_eq!(
+        got.run.open_trades, want.open_trades,
+        "{what}: open trades via the portfolio"
+    );
+    assert_eq!(got.run.equity.len(), want.equity.len(), "{what}");
+    for (k, (a, b)) in got.run.equity.iter().zip(&want.equity).enumerate() {
+        assert!(
+            a == b,
+            "{what}: equity at bar {k} via the portfolio: {a} vs {b}"
+        );
+    }
+}
+
 #[test]
 fn a_portfolio_of_one_symbol_is_the_backtest() {
     let mut runner = TestRunner::new_with_rng(
