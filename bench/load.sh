@@ -40,7 +40,7 @@ for f in "$syn" "$full" "$pq"; do
     kb=${line#* }
     if [ -z "$best" ] || awk "BEGIN{exit !($s < $best)}"; then best=$s; peak=$kb; fi
   done
-  ref=$("$py" bench/whole_process.py "$f" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
+  ref=$("$py" bench/whole_process.py "$f" 2>/dev/null | "$py" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
   size=$(stat -c %s "$f")
   awk -v f="$(basename "$f")" -v b="$best" -v r="$ref" -v k="$peak" -v z="$size" \
     'BEGIN{printf "%-13s %14.3f %14.2f %7.0fx %16.0f %10.0f\n", f, b, r, r/b, k/1024, z/1048576}'

@@ -28,7 +28,7 @@ entries = fast.ma_crossed_above(slow)
 exits = fast.ma_crossed_below(slow)
 pf = vbt.Portfolio.from_signals(
     close, entries, exits, size=0.1, size_type="percent", init_cash=10_000, fees=0.002,
-    cash_sharing=True, group_by=True,
+    cash_sharing=True, group_by=True, freq="1D",
 )
 stats = pf.stats()
 print(json.dumps({"engine": "vectorbt", "seconds": time.perf_counter() - t0,
