@@ -271,8 +271,30 @@ pub fn sweep(
     maximize: &str,
     progress: &(dyn Fn() + Sync),
 ) -> Result<SweepResult, SweepError> {
-    let total = plan(base, &axes, maximize)?;
     let shared = SharedCache::new();
+    let run = |s: &Strategy| {
+        let ev = Evaluator::for_strategy(bars, s).with_shared(&shared);
+        let run = run_with(bars, s, settings, ev).map_err(|e| e.0)?;
+        Ok(stats::compute(bars, &run))
+    };
+    let mut result = sweep_by(base, axes, maximize, progress, &run)?;
+    result.indicators_computed = shared.len();
+    Ok(result)
+}
+
+/// [`sweep`] with any way of running one combination to its statistics (a portfolio's, say):
+/// `run` gets each combination's strategy, checked as a file is.
+///
+/// # Errors
+/// [`SweepError`] from [`plan`], for a combination the strategy rejects, or from `run`.
+pub fn sweep_by(
+    base: &Strategy,
+    axes: Vec<Axis>,
+    maximize: &str,
+    progress: &(dyn Fn() + Sync),
+    run: &(dyn Fn(&Strategy) -> Result<Stats, String> + Sync),
+) -> Result<SweepResult, SweepError> {
+    let total = plan(base, &axes, maximize)?;
     let mut outcomes = (0..total)
         .into_par_iter()
         .map(|k| {
@@ -283,9 +305,7 @@ pub fn sweep(
                 combination: describe(&axes, &values),
                 message: e.message,
             })?;
-            let ev = Evaluator::for_strategy(bars, &s).with_shared(&shared);
-            let run = run_with(bars, &s, settings, ev).map_err(|e| SweepError::Eval(e.0))?;
-            let stats = stats::compute(bars, &run);
+            let stats = run(&s).map_err(SweepError::Eval)?;
             let score = stats.get(maximize).flatten();
             progress();
             Ok(Outcome {
@@ -307,6 +327,6 @@ pub fn sweep(
         axes,
         maximize: maximize.to_owned(),
         outcomes,
-        indicators_computed: shared.len(),
+        indicators_computed: 0,
     })
 }

@@ -140,7 +140,17 @@ pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the sweep with a progress bar on stderr (drawn only on a terminal).
-fn run_sweep(o: &Options, strategy: &Strategy, bars: &Bars) -> anyhow::Result<SweepResult> {
+/// What a sweep runs each combination on.
+#[derive(Clone, Copy)]
+pub enum SweepOn<'a> {
+    /// One data file.
+    Bars(&'a Bars),
+    /// A portfolio's symbols.
+    Symbols(&'a [backtest::portfolio::Symbol]),
+}
+
+/// Runs `--sweep` (with its progress bar on stderr).
+pub fn run_sweep(o: &Options, strategy: &Strategy, on: SweepOn<'_>) -> anyhow::Result<SweepResult> {
     let axes = o
         .sweep
         .iter()
@@ -158,11 +168,46 @@ fn run_sweep(o: &Options, strategy: &Strategy, bars: &Bars) -> anyhow::Result<Sw
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_prefix("sweep");
-    let result = sweep(bars, strategy, axes, o.settings, maximize, &|| {
-        bar.inc(1);
-    });
+    let tick = || bar.inc(1);
+    let result = match on {
+        SweepOn::Bars(bars) => sweep(bars, strategy, axes, o.settings, maximize, &tick),
+        SweepOn::Symbols(symbols) => {
+            let run = |s: &Strategy| {
+                backtest::portfolio::run(symbols, s, o.settings)
+                    .map(|p| p.stats())
+                    .map_err(|e| e.to_string())
+            };
+            backtest::sweep::sweep_by(strategy, axes, maximize, &tick, &run)
+        }
+    };
     bar.finish_and_clear();
     Ok(result?)
+}
+
+/// A sweep's result as text: the combinations' table and the winner's params.
+///
+/// # Errors
+/// What writing to `out` returns.
+pub fn print_sweep(
+    out: &mut impl Write,
+    strategy: &Strategy,
+    sw: &SweepResult,
+    top: usize,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "sweep: {} combinations by {} (best first)\n",
+        sw.outcomes.len(),
+        sw.maximize
+    )?;
+    write!(out, "{}", sweep_table(sw, top))?;
+    let best: Vec<String> = strategy
+        .params
+        .iter()
+        .filter(|(n, _)| sw.axes.iter().any(|a| a.name == *n))
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    writeln!(out, "\nbest: {}\n", best.join(", "))
 }
 
 /// The sweep's top rows as an aligned table.
@@ -196,7 +241,7 @@ fn sweep_table(r: &SweepResult, top: usize) -> String {
 }
 
 /// A sweep's part of `--json`: the winner's `params` and the `sweep` table, best first.
-fn sweep_json(
+pub fn sweep_json(
     strategy: &Strategy,
     sw: &SweepResult,
     top: usize,
@@ -261,7 +306,7 @@ pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::
     let swept = if o.sweep.is_empty() {
         None
     } else {
-        Some(run_sweep(o, &base, &bars)?)
+        Some(run_sweep(o, &base, SweepOn::Bars(&bars))?)
     };
     let strategy = match &swept {
         Some(r) => r.best_strategy(&base).unwrap_or_else(|| base.clone()),
@@ -300,20 +345,7 @@ pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::
         report::write_json(&mut out, &doc)?;
     } else {
         if let Some(sw) = &swept {
-            writeln!(
-                out,
-                "sweep: {} combinations by {} (best first)\n",
-                sw.outcomes.len(),
-                sw.maximize
-            )?;
-            write!(out, "{}", sweep_table(sw, o.top))?;
-            let best: Vec<String> = strategy
-                .params
-                .iter()
-                .filter(|(n, _)| sw.axes.iter().any(|a| a.name == *n))
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect();
-            writeln!(out, "\nbest: {}\n", best.join(", "))?;
+            print_sweep(&mut out, &strategy, sw, o.top)?;
         }
         write!(out, "{}", report::table(&s))?;
         if let Some(note) = report::open_note(&bars, &r) {

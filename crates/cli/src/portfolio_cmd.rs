@@ -7,7 +7,9 @@ use backtest::portfolio::{self, Symbol};
 use backtest::report;
 use strategy::Strategy;
 
-use crate::backtest_cmd::{Options, UsageError, write_file};
+use crate::backtest_cmd::{
+    Options, SweepOn, UsageError, print_sweep, run_sweep, sweep_json, write_file,
+};
 use crate::symbols::Spec;
 
 /// Runs the command for `strategy` on the symbols `specs` names.
@@ -17,12 +19,6 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
             "{}: a portfolio strategy ([portfolio]) runs on symbols: name them with --data (repeat it, NAME=path, or a quoted glob)",
             o.strategy.display()
         ))
-        .into());
-    }
-    if !o.sweep.is_empty() {
-        return Err(UsageError(
-            "--sweep over several --data files is not built yet: sweep one symbol at a time, or run the portfolio once per value".to_owned(),
-        )
         .into());
     }
     if o.report.is_some() {
@@ -39,6 +35,21 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
             bars,
         });
     }
+    if o.sweep.is_empty()
+        && let Some(stat) = &o.maximize
+    {
+        return Err(UsageError(format!(
+            "--maximize {stat}: chooses what a parameter sweep maximizes, and there is no sweep; add --sweep NAME=FROM..TO:STEP (a param of the strategy), or drop --maximize"
+        ))
+        .into());
+    }
+    let swept = if o.sweep.is_empty() {
+        None
+    } else {
+        Some(run_sweep(o, strategy, SweepOn::Symbols(&symbols))?)
+    };
+    let best = swept.as_ref().and_then(|sw| sw.best_strategy(strategy));
+    let strategy = best.as_ref().unwrap_or(strategy);
     let p = portfolio::run(&symbols, strategy, o.settings)?;
     let s = p.stats();
     if let Some(path) = &o.trades {
@@ -58,9 +69,13 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
     }
     let mut out = std::io::stdout().lock();
     if o.json {
-        let doc = report::Document::of_portfolio(&p, &s, o.settings.cash);
+        let mut doc = report::Document::of_portfolio(&p, &s, o.settings.cash);
+        doc.sweep = swept.as_ref().map(|sw| sweep_json(strategy, sw, o.top));
         report::write_json(&mut out, &doc)?;
         return Ok(());
+    }
+    if let Some(sw) = &swept {
+        print_sweep(&mut out, strategy, sw, o.top)?;
     }
     writeln!(
         out,

@@ -124,7 +124,7 @@ fn portfolio_mistakes_are_named_and_write_nothing() {
                 "--sweep".to_owned(),
                 "n=1..2:1".to_owned(),
             ],
-            "--sweep over several --data files is not built yet",
+            "--sweep n: the strategy has no param `n`",
         ),
         (
             vec![
@@ -285,4 +285,46 @@ fn on_reads_another_files_bars() {
     let out = botforge(dir.path(), &["export", "f.toml"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!dir.path().join("f.py").exists());
+}
+
+/// `--sweep` over a portfolio: every combination runs on the shared account, the document has
+/// the winner's `params` and the `sweep` table, and its statistics are the winner's own run.
+#[test]
+fn a_portfolio_sweeps_its_params() {
+    let dir = tempfile::tempdir().unwrap();
+    let swept = STRATEGY
+        .replace("name = \"pf\"", "name = \"pf\"\n[params]\nn = 10")
+        .replace("sma(close, 10)", "sma(close, n)");
+    std::fs::write(dir.path().join("s.toml"), &swept).unwrap();
+    std::fs::write(dir.path().join("b.csv"), thinned(4, 0.7)).unwrap();
+    let data = goog();
+    let run = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec![
+            "backtest", "s.toml", "--data", &data, "--data", "B=b.csv", "--json",
+        ];
+        all.extend(args);
+        let out = botforge(dir.path(), &all, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = run(&["--sweep", "n=5..20:5", "--maximize", "return_pct"]);
+    let results = v["sweep"]["results"].as_array().unwrap();
+    assert_eq!(v["sweep"]["combinations"], 4);
+    let best = v["params"]["n"].as_f64().unwrap();
+    assert_eq!(results[0]["params"]["n"].as_f64(), Some(best));
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["return_pct"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert_eq!(v["return_pct"].as_f64(), Some(scores[0]));
+    // The winner run on its own gives the same document.
+    std::fs::write(
+        dir.path().join("s.toml"),
+        swept.replace("n = 10", &format!("n = {best}")),
+    )
+    .unwrap();
+    let alone = run(&[]);
+    assert_eq!(alone["equity_final"], v["equity_final"]);
+    assert_eq!(alone["symbols"], v["symbols"]);
 }
