@@ -78,6 +78,12 @@ pub struct Page<'a> {
     pub sweep: Option<&'a SweepSummary>,
     /// The strategy's indicators to draw (see [`plots`]).
     pub plots: &'a [Plot],
+    /// A portfolio (DESIGN.md §5.3): a page per symbol (its bars, its trades at its own bar
+    /// indices, its indicators; named by the symbol) drawn as its own price pane instead of
+    /// this page's price, and each trade's symbol for the trade list. Empty otherwise.
+    pub symbols: &'a [Page<'a>],
+    /// The symbol of each of `run`'s closed trades (empty: no column).
+    pub trade_symbols: &'a [&'a str],
 }
 
 /// An indicator series for the report.
@@ -337,7 +343,7 @@ fn overlays(out: &mut String, p: &Page<'_>, f: &Frame) {
     }
 }
 
-fn price_chart(out: &mut String, p: &Page<'_>) {
+fn price_chart(out: &mut String, p: &Page<'_>, (id, title): (&str, &str)) {
     let bars = p.bars;
     let f = Frame::new(
         bars.len(),
@@ -358,7 +364,7 @@ fn price_chart(out: &mut String, p: &Page<'_>) {
         10.0,
         320.0,
     );
-    panel_open(out, "price", "Price and trades", 330.0);
+    panel_open(out, id, title, 330.0);
     f.axes(out, bars);
     let _ = write!(
         out,
@@ -468,10 +474,10 @@ fn equity_charts(out: &mut String, p: &Page<'_>) {
 }
 
 /// A panel for each indicator with a scale of its own (oscillators, volumes, ratios).
-fn indicator_panels(out: &mut String, p: &Page<'_>) {
+fn indicator_panels(out: &mut String, p: &Page<'_>, prefix: &str) {
     for (k, x) in p.plots.iter().filter(|x| !x.overlay).enumerate() {
         let f = Frame::new(p.bars.len(), x.values.iter().copied(), 10.0, 110.0);
-        panel_open(out, &format!("ind-{k}"), &x.name, 120.0);
+        panel_open(out, &format!("{prefix}ind-{k}"), &x.name, 120.0);
         f.axes(out, p.bars);
         let _ = write!(
             out,
@@ -501,10 +507,20 @@ fn trades_table(out: &mut String, p: &Page<'_>) {
     let trades = &p.run.trades;
     let _ = write!(
         out,
-        r#"<h2>Trades ({})</h2><table id="trades"><tr><th>#</th><th>Entry</th><th>Exit</th><th>Size</th><th>Entry price</th><th>Exit price</th><th>Exit by</th><th>P&amp;L</th><th>Return [%]</th></tr>"#,
-        trades.len()
+        r#"<h2>Trades ({})</h2><table id="trades"><tr><th>#</th>{}<th>Entry</th><th>Exit</th><th>Size</th><th>Entry price</th><th>Exit price</th><th>Exit by</th><th>P&amp;L</th><th>Return [%]</th></tr>"#,
+        trades.len(),
+        if p.trade_symbols.is_empty() {
+            ""
+        } else {
+            "<th>Symbol</th>"
+        }
     );
     for (i, t) in trades.iter().enumerate().take(MAX_ROWS) {
+        let symbol = p
+            .trade_symbols
+            .get(i)
+            .map(|s| format!("<td>{}</td>", escape(s)))
+            .unwrap_or_default();
         let (bar, price) = (
             t.exit_bar.unwrap_or(t.entry_bar),
             t.exit_price.unwrap_or(t.entry_price),
@@ -512,7 +528,7 @@ fn trades_table(out: &mut String, p: &Page<'_>) {
         let pnl = t.pnl();
         let _ = write!(
             out,
-            r#"<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{price:.4}</td><td class="reason">{}</td><td>{pnl:.2}</td><td>{:.2}</td></tr>"#,
+            r#"<tr class="{}"><td>{}</td>{symbol}<td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{price:.4}</td><td class="reason">{}</td><td>{pnl:.2}</td><td>{:.2}</td></tr>"#,
             if pnl >= 0.0 { "win" } else { "loss" },
             i + 1,
             escape(&p.bars.time.at(t.entry_bar)),
@@ -703,8 +719,16 @@ pub fn html(p: &Page<'_>) -> String {
             ""
         }
     );
-    price_chart(&mut out, p);
-    indicator_panels(&mut out, p);
+    if p.symbols.is_empty() {
+        price_chart(&mut out, p, ("price", "Price and trades"));
+        indicator_panels(&mut out, p, "");
+    } else {
+        for (k, sym) in p.symbols.iter().enumerate() {
+            let title = format!("{}: price and trades", sym.name);
+            price_chart(&mut out, sym, (&format!("price-{k}"), &title));
+            indicator_panels(&mut out, sym, &format!("s{k}-"));
+        }
+    }
     equity_charts(&mut out, p);
     stats_table(&mut out, p.stats);
     if let Some(s) = p.sweep {

@@ -617,6 +617,34 @@ impl PortfolioRun {
         s
     }
 
+    /// Symbol `k`'s trades (closed and open) at the indices of its own `bars` (the bars it was
+    /// run on), for drawing them over its prices; no equity.
+    pub fn symbol_run(&self, k: usize, bars: &Bars) -> Run {
+        let local = |u: usize| {
+            let ms = self.bars.epoch_ms.get(u).copied().unwrap_or(i64::MAX);
+            bars.epoch_ms.partition_point(|t| *t < ms)
+        };
+        let mine = |trades: &[Trade], of: &[usize]| -> Vec<Trade> {
+            trades
+                .iter()
+                .zip(of)
+                .filter(|(_, s)| **s == k)
+                .map(|(t, _)| {
+                    let mut t = t.clone();
+                    t.entry_bar = local(t.entry_bar);
+                    t.exit_bar = t.exit_bar.map(local);
+                    t
+                })
+                .collect()
+        };
+        Run {
+            trades: mine(&self.run.trades, &self.trade_symbols),
+            open_trades: mine(&self.run.open_trades, &self.open_symbols),
+            equity: Vec::new(),
+            warmup: 0,
+        }
+    }
+
     /// What each symbol did, in `--data` order.
     pub fn summaries(&self, cash: f64) -> Vec<SymbolSummary> {
         let n = self.run.equity.len().max(1) as f64;

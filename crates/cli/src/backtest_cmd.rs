@@ -99,6 +99,8 @@ pub fn write_files(
             run: r,
             stats: s,
             sweep,
+            symbols: &[],
+            trade_symbols: &[],
         };
         write_file(path, &backtest::html::html(&page))?;
     }
@@ -182,6 +184,22 @@ pub fn run_sweep(o: &Options, strategy: &Strategy, on: SweepOn<'_>) -> anyhow::R
     };
     bar.finish_and_clear();
     Ok(result?)
+}
+
+/// A sweep's part of the report: its best `top` rows and, for two params, the heatmap.
+pub fn sweep_summary(sw: &SweepResult, top: usize) -> SweepSummary {
+    SweepSummary {
+        params: sw.axes.iter().map(|a| a.name.clone()).collect(),
+        stat: sw.maximize.clone(),
+        combinations: sw.outcomes.len(),
+        top: sw
+            .outcomes
+            .iter()
+            .take(top.max(1))
+            .map(|x| (x.values.clone(), x.score))
+            .collect(),
+        heatmap: sw.heatmap(),
+    }
 }
 
 /// A sweep's result as text: the combinations' table and the winner's params.
@@ -314,18 +332,7 @@ pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::
     };
     let r = run(&bars, &strategy, o.settings)?;
     let s = stats::compute(&bars, &r);
-    let summary = swept.as_ref().map(|sw| SweepSummary {
-        params: sw.axes.iter().map(|a| a.name.clone()).collect(),
-        stat: sw.maximize.clone(),
-        combinations: sw.outcomes.len(),
-        top: sw
-            .outcomes
-            .iter()
-            .take(o.top.max(1))
-            .map(|x| (x.values.clone(), x.score))
-            .collect(),
-        heatmap: sw.heatmap(),
-    });
+    let summary = swept.as_ref().map(|sw| sweep_summary(sw, o.top));
     let files = Files {
         trades: o.trades.as_deref(),
         report: o.report.as_deref(),

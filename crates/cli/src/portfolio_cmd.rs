@@ -8,7 +8,7 @@ use backtest::report;
 use strategy::Strategy;
 
 use crate::backtest_cmd::{
-    Options, SweepOn, UsageError, print_sweep, run_sweep, sweep_json, write_file,
+    Options, SweepOn, UsageError, print_sweep, run_sweep, sweep_json, sweep_summary, write_file,
 };
 use crate::symbols::Spec;
 
@@ -19,12 +19,6 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
             "{}: a portfolio strategy ([portfolio]) runs on symbols: name them with --data (repeat it, NAME=path, or a quoted glob)",
             o.strategy.display()
         ))
-        .into());
-    }
-    if o.report.is_some() {
-        return Err(UsageError(
-            "--report over several --data files is not built yet: use --json or --trades, or one --data for its report".to_owned(),
-        )
         .into());
     }
     let mut symbols = Vec::with_capacity(specs.len());
@@ -66,6 +60,11 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
             }
         }
         write_file(path, &csv)?;
+    }
+    if let Some(path) = &o.report {
+        let summary = swept.as_ref().map(|sw| sweep_summary(sw, o.top));
+        let page = report_page(strategy, &symbols, &p, (&s, o.settings), summary.as_ref());
+        write_file(path, &page)?;
     }
     let mut out = std::io::stdout().lock();
     if o.json {
@@ -114,4 +113,63 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
         )?;
     }
     Ok(())
+}
+
+/// The HTML report of a portfolio: a price pane per symbol with its trades and indicators,
+/// then the portfolio's equity, drawdown, statistics and trades (each with its symbol).
+fn report_page(
+    strategy: &Strategy,
+    symbols: &[Symbol],
+    p: &portfolio::PortfolioRun,
+    (stats, settings): (&backtest::stats::Stats, backtest::engine::Settings),
+    sweep: Option<&backtest::html::SweepSummary>,
+) -> String {
+    use backtest::html::{Page, html, plots};
+    // An indicator that reads another symbol (`on`) cannot be drawn on one symbol's bars.
+    let drawn: Vec<Vec<backtest::html::Plot>> = symbols
+        .iter()
+        .map(|s| plots(&s.bars, strategy).unwrap_or_default())
+        .collect();
+    let runs: Vec<backtest::engine::Run> = symbols
+        .iter()
+        .enumerate()
+        .map(|(k, s)| p.symbol_run(k, &s.bars))
+        .collect();
+    let panes: Vec<Page<'_>> = symbols
+        .iter()
+        .zip(&runs)
+        .zip(&drawn)
+        .map(|((sym, run), plots)| Page {
+            name: &sym.name,
+            description: "",
+            data_label: &sym.name,
+            settings,
+            bars: &sym.bars,
+            run,
+            stats,
+            sweep: None,
+            plots,
+            symbols: &[],
+            trade_symbols: &[],
+        })
+        .collect();
+    let names: Vec<&str> = p
+        .trade_symbols
+        .iter()
+        .map(|&k| p.names[k].as_str())
+        .collect();
+    let label = format!("{} symbols: {}", p.names.len(), p.names.join(", "));
+    html(&Page {
+        name: &strategy.name,
+        description: &strategy.description,
+        data_label: &label,
+        settings,
+        bars: &p.bars,
+        run: &p.run,
+        stats,
+        sweep,
+        plots: &[],
+        symbols: &panes,
+        trade_symbols: &names,
+    })
 }

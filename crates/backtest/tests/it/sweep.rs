@@ -158,6 +158,8 @@ fn the_report_thins_long_series_and_escapes_text() {
         stats: &st,
         sweep: None,
         plots: &[],
+        symbols: &[],
+        trade_symbols: &[],
     });
     assert!(page.contains("&lt;b&gt;a&lt;/b&gt; &amp; b"));
     assert!(!page.contains("<b>"));

@@ -410,3 +410,84 @@ exit_long = "close < band - 2 * atr(14) or osc > 70"
     }
     assert!(!dom.contains("<svg id=\"ind-3\""), "no other panel");
 }
+
+/// Issue 35: a portfolio's report has a price pane per symbol, each with that symbol's own
+/// trade markers and oscillator panels, then the portfolio's equity and a trade list with each
+/// trade's symbol; rendered by Chromium.
+#[test]
+fn a_portfolio_report_has_a_pane_per_symbol() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        SMA.replace("[rules]", "r = \"rsi(close, 14)\"\n[rules]"),
+    )
+    .unwrap();
+    let data = goog();
+    let half: String = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("half.csv"), half).unwrap();
+    let v = json(
+        dir.path(),
+        &[
+            "backtest",
+            "p.toml",
+            "--data",
+            &data,
+            "--data",
+            "HALF=half.csv",
+            "--report",
+            "r.html",
+            "--json",
+        ],
+    );
+    let per = |s: &str| {
+        v["trade_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(v["open_trades"].as_array().unwrap())
+            .filter(|t| t["symbol"] == s)
+            .count()
+    };
+    let url = format!("file://{}", dir.path().join("r.html").display());
+    let dom = Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", text(&dom.stderr));
+    let dom = text(&dom.stdout);
+    for (k, name) in ["GOOG", "HALF"].iter().enumerate() {
+        assert!(
+            dom.contains(&format!("{name}: price and trades")),
+            "pane {name}"
+        );
+        // The pane holds this symbol's entries only.
+        let pane = dom
+            .split(&format!("id=\"price-{k}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</svg>").next())
+            .unwrap();
+        assert_eq!(
+            pane.matches("class=\"entry long\"").count(),
+            per(name),
+            "{name}"
+        );
+        assert!(
+            dom.contains(&format!("id=\"s{k}-ind-0\"")),
+            "{name}'s RSI panel"
+        );
+    }
+    assert!(dom.contains("id=\"equity\"") && dom.contains("<th>Symbol</th>"));
+    let rows = v["trade_list"].as_array().unwrap().len();
+    assert_eq!(
+        dom.matches("<td>HALF</td>").count() + dom.matches("<td>GOOG</td>").count(),
+        rows
+    );
+}
