@@ -130,10 +130,10 @@ fn portfolio_mistakes_are_named_and_write_nothing() {
             vec![
                 data.clone(),
                 format!("X={data}"),
-                "--report".to_owned(),
-                "r.html".to_owned(),
+                "--maximize".to_owned(),
+                "return_pct".to_owned(),
             ],
-            "--report over several --data files is not built yet",
+            "--maximize return_pct: chooses what a parameter sweep maximizes, and there is no sweep",
         ),
         (
             vec![
