@@ -5,8 +5,10 @@
 //! that entered at this time (backtesting.py's second pass) —, (2) equity marked at each
 //! symbol's latest close, (3) the rules on each symbol's close. A symbol without a bar at a
 //! time does nothing then. One symbol is §6's loop exactly (its orders in queue order).
-//! `[portfolio]` orders the entries by `rank`, caps open positions (`max_positions`) and names
-//! the symbols that trade (`trade`).
+//! `[portfolio]` orders the entries by `rank`, caps open positions (`max_positions`), names
+//! the symbols that trade (`trade`) and rotates (`rebalance` with `top`: the rules then give
+//! way to the rotation on the last bar of each period); `on("SYM", x)` reads another symbol's
+//! series (the evaluator knows every symbol's bars).
 
 use strategy::{Fill, Rebalance, Strategy};
 
