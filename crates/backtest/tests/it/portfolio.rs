@@ -452,27 +452,34 @@ fn section_cases() -> Vec<Case> {
     ]
 }
 
-#[test]
-fn several_symbols_trade_as_the_independent_reference() {
-    let Some(py) = python() else { return };
-    let dir = tempfile::tempdir().unwrap();
+/// GOOG and four seeded symbols on its calendar with holes (written to `dir`): their names and
+/// paths, and their bars.
+fn five_symbols(dir: &std::path::Path) -> (Vec<(String, PathBuf)>, Vec<Symbol>) {
     let goog = sample("GOOG.csv");
     let mut files: Vec<(String, PathBuf)> = vec![(
         "GOOG".to_owned(),
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/GOOG.csv"),
     )];
     for seed in 1..=4 {
-        let path = dir.path().join(format!("S{seed}.csv"));
+        let path = dir.join(format!("S{seed}.csv"));
         std::fs::write(&path, holed(seed, &goog)).unwrap();
         files.push((format!("S{seed}"), path));
     }
-    let symbols: Vec<Symbol> = files
+    let symbols = files
         .iter()
         .map(|(name, path)| Symbol {
             name: name.clone(),
             bars: backtest::load_csv(path).unwrap(),
         })
         .collect();
+    (files, symbols)
+}
+
+#[test]
+fn several_symbols_trade_as_the_independent_reference() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (files, symbols) = five_symbols(dir.path());
     let mut compared = 0;
     for c in account_cases().into_iter().chain(section_cases()) {
         let toml = c.toml();
@@ -571,4 +578,86 @@ fn symbols_sized_in_units_trade_as_each_does_alone() {
         }
         close(&format!("equity at {u}"), got.run.equity[u], want);
     }
+}
+
+/// vectorbt keeps the same account for the same fills: every fill of a portfolio run (both
+/// legs of each trade) replayed through `Portfolio.from_orders(..., cash_sharing=True)` gives
+/// the portfolio's value at every time (`tests/python/portfolio_vectorbt.py` says where the two
+/// engines coincide and where they do not).
+#[test]
+fn vectorbt_keeps_the_same_account_for_the_same_fills() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (files, symbols) = five_symbols(dir.path());
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/portfolio_vectorbt.py");
+    let mut fills = 0;
+    for c in account_cases()
+        .into_iter()
+        .chain(section_cases())
+        .filter(|c| c.rotation.is_none())
+    {
+        let strategy = Strategy::from_toml("p.toml", &c.toml()).unwrap();
+        let settings = Settings {
+            commission: c.commission,
+            ..Settings::default()
+        };
+        let order: Vec<usize> = (1..=c.n).map(|k| k % files.len()).collect();
+        let mine: Vec<Symbol> = order.iter().map(|&k| symbols[k].clone()).collect();
+        let got = portfolio::run(&mine, &strategy, settings).unwrap();
+        let time = |u: usize| got.bars.time.at(u).into_owned();
+        let mut orders = Vec::new();
+        // Steps at a time: 0 exits of earlier trades, 1 entries, 2 same-time stops/targets.
+        for (t, &k) in got.run.trades.iter().zip(&got.trade_symbols) {
+            let (name, exit) = (&got.names[k], t.exit_bar.unwrap());
+            let step = if exit == t.entry_bar { 2 } else { 0 };
+            let (size, price) = (t.size, t.exit_price.unwrap());
+            orders.push(serde_json::json!([
+                name,
+                time(t.entry_bar),
+                1,
+                size,
+                t.entry_price
+            ]));
+            orders.push(serde_json::json!([name, time(exit), step, -size, price]));
+        }
+        for (t, &k) in got.run.open_trades.iter().zip(&got.open_symbols) {
+            let name = &got.names[k];
+            orders.push(serde_json::json!([
+                name,
+                time(t.entry_bar),
+                1,
+                t.size,
+                t.entry_price
+            ]));
+        }
+        fills += orders.len();
+        let spec = serde_json::json!({
+            "files": order.iter().map(|&k| [files[k].0.clone(), files[k].1.display().to_string()]).collect::<Vec<_>>(),
+            "orders": orders, "cash": settings.cash, "commission": c.commission,
+        });
+        let spec_path = dir.path().join("vbt.json");
+        std::fs::write(&spec_path, spec.to_string()).unwrap();
+        let out = std::process::Command::new(&py)
+            .arg(&script)
+            .arg(&spec_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let value = want["value"].as_array().unwrap();
+        assert_eq!(value.len(), got.run.equity.len(), "{}", c.toml());
+        for (u, (g, w)) in got.run.equity.iter().zip(value).enumerate() {
+            close(
+                &format!("{} value at {}", c.toml(), time(u)),
+                *g,
+                w.as_f64().unwrap(),
+            );
+        }
+    }
+    assert!(fills > 1000, "{fills} fills replayed");
 }
