@@ -15,7 +15,7 @@ use serde_json::Value;
 use strategy::Strategy;
 
 use crate::random_strategies::{CASES, parts, toml_for};
-use crate::reference::{close, python};
+use crate::reference::{close, compare_trades, python, python_json};
 use crate::session::{prefix, sample, walk};
 
 fn one(name: &str, bars: &Bars) -> Vec<Symbol> {
@@ -160,45 +160,15 @@ fn same_as_reference(what: &str, got: &portfolio::PortfolioRun, want: &Value) ->
     for (u, t) in times.iter().enumerate() {
         assert_eq!(got.bars.time.at(u), t.as_str().unwrap(), "{what}: time {u}");
     }
+    compare_trades(what, &got.run, want);
     let trades = want["trades"].as_array().unwrap();
-    assert_eq!(got.run.trades.len(), trades.len(), "{what}: trade count");
     for (k, (t, w)) in got.run.trades.iter().zip(trades).enumerate() {
         let what = format!("{what} trade {k}");
-        assert_eq!(
-            got.names[got.trade_symbols[k]],
-            w["symbol"].as_str().unwrap(),
-            "{what}: symbol"
-        );
-        assert_eq!(
-            (t.entry_bar as u64, t.exit_bar.unwrap() as u64),
-            (
-                w["entry_bar"].as_u64().unwrap(),
-                w["exit_bar"].as_u64().unwrap()
-            ),
-            "{what}: bars"
-        );
+        let symbol = &got.names[got.trade_symbols[k]];
+        assert_eq!(symbol, w["symbol"].as_str().unwrap(), "{what}: symbol");
         assert_eq!(t.size, w["size"].as_f64().unwrap(), "{what}: size");
-        assert_eq!(
-            t.exit_reason.map(backtest::engine::ExitReason::name),
-            w["exit_reason"].as_str(),
-            "{what}: exit reason"
-        );
-        close(
-            &format!("{what} entry"),
-            t.entry_price,
-            w["entry_price"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{what} exit"),
-            t.exit_price.unwrap(),
-            w["exit_price"].as_f64().unwrap(),
-        );
-        close(&format!("{what} pnl"), t.pnl(), w["pnl"].as_f64().unwrap());
-        close(
-            &format!("{what} commission"),
-            t.commission,
-            w["commission"].as_f64().unwrap(),
-        );
+        let reason = t.exit_reason.map(backtest::engine::ExitReason::name);
+        assert_eq!(reason, w["exit_reason"].as_str(), "{what}: exit reason");
     }
     let equity = want["equity"].as_array().unwrap();
     assert_eq!(got.run.equity.len(), equity.len(), "{what}: equity length");
@@ -264,8 +234,6 @@ impl Case {
         files: &[(&str, PathBuf)],
         cash: f64,
     ) -> Value {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/python/portfolio_reference.py");
         let spec = serde_json::json!({
             "files": files.iter().map(|(n, p)| [(*n).to_owned(), p.display().to_string()]).collect::<Vec<_>>(),
             "fast": 10, "slow": 30, "size": self.size, "sl_pct": self.sl, "tp_pct": self.tp,
@@ -274,19 +242,7 @@ impl Case {
             "on": self.on.map(|(s, n, negate)| serde_json::json!({"symbol": s, "period": n, "negate": negate})),
             "rotation": self.rotation.map(|(rule, top, f)| serde_json::json!({"rule": rule, "top": top, "filter": f})),
         });
-        let spec_path = dir.join("spec.json");
-        std::fs::write(&spec_path, spec.to_string()).unwrap();
-        let out = std::process::Command::new(py)
-            .arg(&script)
-            .arg(&spec_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        ask(py, "portfolio_reference.py", dir, &spec)
     }
 
     /// Only the symbols `trade` allows traded, all of them did, and `max_positions` held at
@@ -452,6 +408,20 @@ fn section_cases() -> Vec<Case> {
     ]
 }
 
+/// Runs a reference script on `spec` (written beside it as JSON) and reads its answer.
+fn ask(py: &std::ffi::OsStr, script: &str, dir: &std::path::Path, spec: &Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(script);
+    let spec_path = dir.join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    Value::Object(
+        python_json(py, &[script.as_os_str(), spec_path.as_os_str()])
+            .into_iter()
+            .collect(),
+    )
+}
+
 /// GOOG and four seeded symbols on its calendar with holes (written to `dir`): their names and
 /// paths, and their bars.
 fn five_symbols(dir: &std::path::Path) -> (Vec<(String, PathBuf)>, Vec<Symbol>) {
@@ -589,9 +559,7 @@ fn vectorbt_keeps_the_same_account_for_the_same_fills() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (files, symbols) = five_symbols(dir.path());
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/portfolio_vectorbt.py");
-    let mut fills = 0;
+    let mut replayed = 0;
     for c in account_cases()
         .into_iter()
         .chain(section_cases())
@@ -631,24 +599,12 @@ fn vectorbt_keeps_the_same_account_for_the_same_fills() {
                 t.entry_price
             ]));
         }
-        fills += orders.len();
+        replayed += orders.len();
         let spec = serde_json::json!({
             "files": order.iter().map(|&k| [files[k].0.clone(), files[k].1.display().to_string()]).collect::<Vec<_>>(),
             "orders": orders, "cash": settings.cash, "commission": c.commission,
         });
-        let spec_path = dir.path().join("vbt.json");
-        std::fs::write(&spec_path, spec.to_string()).unwrap();
-        let out = std::process::Command::new(&py)
-            .arg(&script)
-            .arg(&spec_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = ask(&py, "portfolio_vectorbt.py", dir.path(), &spec);
         let value = want["value"].as_array().unwrap();
         assert_eq!(value.len(), got.run.equity.len(), "{}", c.toml());
         for (u, (g, w)) in got.run.equity.iter().zip(value).enumerate() {
@@ -659,5 +615,5 @@ fn vectorbt_keeps_the_same_account_for_the_same_fills() {
             );
         }
     }
-    assert!(fills > 1000, "{fills} fills replayed");
+    assert!(replayed > 1000, "{replayed} fills replayed");
 }
