@@ -608,7 +608,7 @@ pub fn to_python(s: &Strategy) -> String {
          \x20       ix = df.index\n\
          \x20       _hour, _minute, _weekday, _month, _day, _year = (\n\
          \x20           np.asarray(getattr(ix, f), dtype=float) if hasattr(ix, f) else np.full(size, np.nan)\n\
-         \x20           for f in (\"hour\", \"minute\", \"weekday\", \"month\", \"day\", \"year\"))\n\
+         \x20           for f in (\"hour\", \"minute\", \"dayofweek\", \"month\", \"day\", \"year\"))\n\
          \x20       self._kept = []\n\
          \x20       self._pending = None\n\
          \x20       self._pending_bar = 0\n\

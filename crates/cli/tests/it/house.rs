@@ -314,7 +314,7 @@ fn the_readmes_offline_commands_print_what_it_shows() {
             "{args:?}: {}",
             crate::text(&out.stderr)
         );
-        let printed = format!("{}{}", crate::text(&out.stderr), crate::text(&out.stdout));
+        let printed = format!("{}\n{}", crate::text(&out.stderr), crate::text(&out.stdout));
         prints_what_is_shown(&printed, &shown, &format!("{args:?} (README)"));
     }
 }
@@ -431,7 +431,8 @@ fn the_docs_offline_commands_print_what_they_show() {
                 .env_remove("ENABLE_KEY_ROTATION")
                 .output()
                 .unwrap();
-            let printed = format!("{}{}", crate::text(&out.stderr), crate::text(&out.stdout));
+            // stderr may end mid-line (a progress bar), so stdout starts a line of its own.
+            let printed = format!("{}\n{}", crate::text(&out.stderr), crate::text(&out.stdout));
             assert!(out.status.success(), "{}: {cmd}\n{printed}", page.display());
             prints_what_is_shown(&printed, &shown, &format!("{}: {cmd}", page.display()));
             ran += 1;
