@@ -242,12 +242,13 @@ impl Parser<'_> {
 
         // References.
         if self.eat("it") {
-            return match self.mem.subject.clone() {
-                Some(t) => Ok(Some(t)),
-                None => incomplete(
-                    "\"it\" refers to nothing yet: name the indicator or price first, e.g. \"RSI(14) crosses above 30\"",
-                ),
-            };
+            // With nothing named yet, "it" is the instrument: "buy when it closes above …".
+            return Ok(Some(
+                self.mem
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| Term::new(name("close"), Kind::Price)),
+            ));
         }
         if self.eat("its") {
             return self.its().map(Some);
@@ -340,9 +341,12 @@ impl Parser<'_> {
 
     /// "its signal line", "its 20-day average", "its previous value".
     pub(super) fn its(&mut self) -> R<Term> {
-        let Some(subject) = self.mem.subject.clone() else {
-            return incomplete("\"its\" refers to nothing yet: name the indicator first");
-        };
+        // With nothing named yet, "its" is the instrument's: "above its 200-day average".
+        let subject = self
+            .mem
+            .subject
+            .clone()
+            .unwrap_or_else(|| Term::new(name("close"), Kind::Price));
         if self.eat("signal") {
             self.eat("line");
             return match &subject.expr.kind {
