@@ -141,7 +141,6 @@ pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
 }
 
-/// Runs the sweep with a progress bar on stderr (drawn only on a terminal).
 /// What a sweep runs each combination on.
 #[derive(Clone, Copy)]
 pub enum SweepOn<'a> {
@@ -151,7 +150,7 @@ pub enum SweepOn<'a> {
     Symbols(&'a [backtest::portfolio::Symbol]),
 }
 
-/// Runs `--sweep` (with its progress bar on stderr).
+/// Runs `--sweep` with a progress bar on stderr (drawn only on a terminal).
 pub fn run_sweep(o: &Options, strategy: &Strategy, on: SweepOn<'_>) -> anyhow::Result<SweepResult> {
     let axes = o
         .sweep
@@ -295,6 +294,19 @@ pub fn sweep_json(
 /// The statistic a sweep maximizes when `--maximize` is not given.
 pub const DEFAULT_MAXIMIZE: &str = "sharpe_ratio";
 
+/// `--maximize` says what a sweep maximizes: without `--sweep` it is a mistake.
+///
+/// # Errors
+/// [`UsageError`] naming both flags.
+pub fn check_maximize(o: &Options) -> Result<(), UsageError> {
+    match &o.maximize {
+        Some(stat) if o.sweep.is_empty() => Err(UsageError(format!(
+            "--maximize {stat}: chooses what a parameter sweep maximizes, and there is no sweep; add --sweep NAME=FROM..TO:STEP (a param of the strategy), or drop --maximize"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The strategy file `path`, read and checked.
 ///
 /// # Errors
@@ -307,14 +319,7 @@ pub fn read_strategy(path: &Path) -> anyhow::Result<Strategy> {
 
 /// Runs the command for `base` on one data file (`None`: the bundled sample).
 pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::Result<()> {
-    if o.sweep.is_empty()
-        && let Some(stat) = &o.maximize
-    {
-        return Err(UsageError(format!(
-            "--maximize {stat}: chooses what a parameter sweep maximizes, and there is no sweep; add --sweep NAME=FROM..TO:STEP (a param of the strategy), or drop --maximize"
-        ))
-        .into());
-    }
+    check_maximize(o)?;
     if data.is_none() {
         eprintln!(
             "no --data: backtesting on the bundled sample GOOG.csv (Alphabet daily, 2004-08-19 to 2013-03-01)"

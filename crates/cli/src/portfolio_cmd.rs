@@ -8,12 +8,14 @@ use backtest::report;
 use strategy::Strategy;
 
 use crate::backtest_cmd::{
-    Options, SweepOn, UsageError, print_sweep, run_sweep, sweep_json, sweep_summary, write_file,
+    Options, SweepOn, UsageError, check_maximize, print_sweep, run_sweep, sweep_json,
+    sweep_summary, write_file,
 };
 use crate::symbols::Spec;
 
 /// Runs the command for `strategy` on the symbols `specs` names.
 pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::Result<()> {
+    check_maximize(o)?;
     if specs.is_empty() {
         return Err(UsageError(format!(
             "{}: a portfolio strategy ([portfolio]) runs on symbols: name them with --data (repeat it, NAME=path, or a quoted glob)",
@@ -28,14 +30,6 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
             name: spec.name.clone(),
             bars,
         });
-    }
-    if o.sweep.is_empty()
-        && let Some(stat) = &o.maximize
-    {
-        return Err(UsageError(format!(
-            "--maximize {stat}: chooses what a parameter sweep maximizes, and there is no sweep; add --sweep NAME=FROM..TO:STEP (a param of the strategy), or drop --maximize"
-        ))
-        .into());
     }
     let swept = if o.sweep.is_empty() {
         None

@@ -279,8 +279,8 @@ impl Strategy {
         out
     }
 
-    /// Whether this is a portfolio strategy (DESIGN.md §5.3): it has a `[portfolio]` section,
-    /// so it runs on the portfolio path even over one data file.
+    /// Whether this is a portfolio strategy (DESIGN.md §5.3): it has a `[portfolio]` section or
+    /// reads another symbol with `on()`, so it runs on the portfolio path even over one file.
     pub fn is_portfolio(&self) -> bool {
         self.portfolio.is_some() || !self.symbols_used().is_empty()
     }
