@@ -40,6 +40,23 @@ pub(super) enum Item {
     FillClose,
 }
 
+impl Item {
+    /// A way the trade closes (a stop, a target, a trailing stop, a time exit).
+    fn is_exit(&self) -> bool {
+        matches!(
+            self,
+            Item::StopPct(_)
+                | Item::StopBy(_)
+                | Item::StopAt(_)
+                | Item::TargetPct(_)
+                | Item::TargetBy(_)
+                | Item::TrailPct(_)
+                | Item::TrailBy(_)
+                | Item::MaxBars(_)
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum What {
     Stop,
@@ -78,10 +95,24 @@ impl Parser<'_> {
                 break;
             }
             // Another item after a joiner continues the statement; anything else ends it.
+            // "or" joins exits only, each of which closes the trade first ("a 3% stop or a 6%
+            // target", "take profit at 5% or exit after 20 bars"): between sizes it would be
+            // a choice nobody made.
             let joiner = self.at;
-            if self.eat("and") || self.sym(",") || self.eat("with") || self.eat("plus") {
+            let or = self.eat("or");
+            if or || self.eat("and") || self.sym(",") || self.eat("with") || self.eat("plus") {
                 let next = self.at;
-                if self.risk_item()?.is_some() {
+                // "… or after 20 bars": a time exit among exits needs no verb of its own.
+                if or && items.iter().all(Item::is_exit) && self.eat("after") {
+                    if let Some(n) = self.bar_count() {
+                        items.push(Item::MaxBars(n));
+                        continue;
+                    }
+                    self.at = next;
+                }
+                if let Some(more) = self.risk_item()?
+                    && (!or || items.iter().chain(&more).all(Item::is_exit))
+                {
                     self.at = next;
                     continue;
                 }
