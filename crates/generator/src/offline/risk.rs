@@ -278,6 +278,11 @@ impl Parser<'_> {
         // "stop loss at 5%", "take profit 10%", "trailing stop of 3 ATR", "stop out at 5%",
         // "stop at the 10-day low".
         if let Some(w) = self.what() {
+            // "take profits once the trade is up 5%", "stop out when the position is down 3%".
+            if let Some(v) = self.once_moved(w) {
+                self.trailing_words();
+                return Ok(Some(vec![pct_item(w, v)]));
+            }
             let _ = self.sym(":") || self.sym("=");
             let _ = self.eat_any(&["at", "of", "is", "to", "by", "set", "placed", "out"]);
             let _ = self.eat_any(&["at", "of", "to", "a", "an", "the"]);
@@ -409,6 +414,37 @@ impl Parser<'_> {
         {
             let _ = self.eat("profit") || self.eat("target");
             return Some(What::Target);
+        }
+        self.at = save;
+        None
+    }
+
+    /// "once the trade is up 5%" after a target ("down" after a stop): the percent, or
+    /// `None` with the position unchanged.
+    fn once_moved(&mut self, w: What) -> Option<f64> {
+        let save = self.at;
+        if w == What::Stop {
+            let _ = self.eat("out");
+        }
+        if self
+            .eat_any(&["once", "when", "if", "as soon as"])
+            .is_some()
+        {
+            let _ = self.eat_any(&["the", "a", "my", "our"]);
+            let _ = self.eat_any(&["trade", "position", "it"]);
+            let _ = self.eat_any(&["is", "gets", "goes", "moves", "has", "runs"]);
+            let _ = self.eat("gone") || self.eat("moved") || self.eat("run");
+            let way = match w {
+                What::Target => self.eat("up") || self.eat_phrase("in profit by"),
+                What::Stop => self.eat("down") || self.eat_phrase("in loss by"),
+                What::Trail => false,
+            };
+            if way {
+                let _ = self.eat("by");
+                if let Some(v) = self.percent() {
+                    return Some(v);
+                }
+            }
         }
         self.at = save;
         None
