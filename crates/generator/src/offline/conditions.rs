@@ -644,10 +644,22 @@ impl Parser<'_> {
         let subj = subject.expr.clone();
         match pred {
             Pred::Cmp(op) => {
-                let Some(right) = self.right_side(subject)? else {
-                    self.at = save;
-                    return Ok(None);
+                let right = match self.right_side(subject)? {
+                    Some(r) => r,
+                    // "sell when it closes below" with nothing after: what the last comparison
+                    // or cross of the same subject measured against ("… above the 20-day SMA").
+                    None if self.clause_ends()
+                        && self.mem.object_of.as_ref() == Some(&subj)
+                        && self.mem.object.is_some() =>
+                    {
+                        self.mem.object.clone().unwrap_or_else(|| subject.clone())
+                    }
+                    None => {
+                        self.at = save;
+                        return Ok(None);
+                    }
                 };
+                self.mem.object_of = Some(subj.clone());
                 Ok(Some(bin(op, subj, right.expr)))
             }
             Pred::Cross(up) => {
@@ -664,6 +676,7 @@ impl Parser<'_> {
                         }
                     },
                 };
+                self.mem.object_of = Some(subj.clone());
                 let up = if self.eat_phrase("from below") {
                     true
                 } else if self.eat_phrase("from above") {

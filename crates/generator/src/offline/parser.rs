@@ -210,6 +210,9 @@ pub(super) struct Memory {
     pub fast: Option<Term>,
     /// The right side of the last comparison or cross ("exit when price crosses under it").
     pub object: Option<Term>,
+    /// What that comparison or cross measured (its left side): an elliptical "closes below"
+    /// reuses `object` only for the same subject.
+    pub object_of: Option<Expr>,
     /// The kind of moving average named last ("the 50-day crosses the 200-day").
     pub last_ma: Option<Func>,
     pub slow: Option<Term>,
