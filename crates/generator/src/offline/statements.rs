@@ -463,7 +463,8 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
         }
         return Ok(false);
     }
-    // "RSI < 30 -> buy", "RSI below 30: buy", "RSI < 30, buy" (the action alone).
+    // "RSI < 30 -> buy", "RSI below 30: buy", "RSI < 30, buy", "RSI below 30 buy" (the
+    // action alone).
     if let Some(c) = p.condition()? {
         let at = p.at;
         let comma = p.sym(",");
@@ -475,8 +476,15 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
             risk_tail(p, said)?;
             return Ok(true);
         }
+        // "golden cross buy, death cross sell": the action right after, ending the clause.
+        p.at = at;
+        if let Some(a) = action(p)
+            && p.clause_ends()
+        {
+            said.rules.push((a, c));
+            return Ok(true);
+        }
         // A condition with no action: the whole clause is unplaced.
-        let _ = at;
         p.at = start;
         return Ok(false);
     }
