@@ -88,11 +88,14 @@ impl Parser<'_> {
                 return Ok(Some(self.cross(fast, slow, up, &subject)));
             }
         }
-        // "the opposite cross".
+        // "the opposite cross", "the reverse".
         if self.eat("opposite") || self.eat("reverse") {
-            if self
-                .eat_any(&["cross", "crossover", "crossing", "signal", "crossunder"])
-                .is_some()
+            // "exit on the reverse": the word alone, ending the clause, after a cross.
+            let alone = self.clause_ends() && self.mem.cross.is_some();
+            if alone
+                || self
+                    .eat_any(&["cross", "crossover", "crossing", "signal", "crossunder"])
+                    .is_some()
             {
                 let Some((a, b, up)) = self.mem.cross.clone() else {
                     return incomplete("\"the opposite cross\" needs a cross said before it");
