@@ -476,6 +476,14 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
             risk_tail(p, said)?;
             return Ok(true);
         }
+        // "crossing below it is a sell signal", "a close above the band triggers a buy".
+        p.at = at;
+        if let Some(a) = signal_of(p)
+            && p.clause_ends()
+        {
+            said.rules.push((a, c));
+            return Ok(true);
+        }
         // "golden cross buy, death cross sell": the action right after, ending the clause.
         p.at = at;
         if let Some(a) = action(p)
@@ -707,6 +715,28 @@ const ACTIONS: &[(&str, Action)] = &[
 ];
 
 /// An action at the start of a rule.
+/// "is a sell signal", "gives a buy signal", "triggers an exit", "signals a short": the
+/// action a condition before it stands for.
+fn signal_of(p: &mut Parser<'_>) -> Option<Action> {
+    let save = p.at;
+    let verb = p.eat("is")
+        || p.eat("gives")
+        || p.eat("generates")
+        || p.eat("triggers")
+        || p.eat("signals")
+        || p.eat("means");
+    if !verb {
+        return None;
+    }
+    let _ = p.eat_any(&["a", "an", "the", "our", "my"]);
+    let Some(a) = action(p) else {
+        p.at = save;
+        return None;
+    };
+    let _ = p.eat("signal");
+    Some(a)
+}
+
 fn action(p: &mut Parser<'_>) -> Option<Action> {
     let save = p.at;
     let _ = p.eat("we") || p.eat("i") || p.eat("you");
