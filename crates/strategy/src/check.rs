@@ -340,83 +340,81 @@ pub fn names(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
-/// `tf(rule, inner)`: `inner` runs on resampled bars, so it may use prices, params and
-/// functions, but not position state, `[indicators]` names (series of the data's own bars) or
-/// another `tf`.
-fn check_tf(rule: Timeframe, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
-    fn walk(e: &Expr, rule: Timeframe, scope: &dyn Scope) -> Result<(), TypeError> {
-        match &e.kind {
-            ExprKind::Name(n) if is_position(n) => Err(err(
+/// Where an inner expression runs: on resampled bars (`tf`) or on another symbol's (`on`).
+#[derive(Clone, Copy)]
+enum Inner<'a> {
+    Tf(Timeframe),
+    On(&'a str),
+}
+
+/// The inner expression of `tf` or `on` runs on other bars, computed before the run: prices,
+/// params and functions only (and `tf` inside `on`); no position state, no `[indicators]`
+/// names (series of the data's own bars), no second `tf` or `on`.
+fn walk_inner(e: &Expr, inner: Inner<'_>, scope: &dyn Scope) -> Result<(), TypeError> {
+    // What it is, what it runs on, and what an `[indicators]` name is a series of.
+    let (what, computes, bars, own) = match inner {
+        Inner::Tf(rule) => (
+            format!("tf(\"{}\", …)", rule.name()),
+            "tf computes a series".to_owned(),
+            "the resampled bars".to_owned(),
+            "the data's own bars",
+        ),
+        Inner::On(symbol) => (
+            format!("on(\"{symbol}\", …)"),
+            format!("on computes a series of {symbol}'s bars"),
+            format!("{symbol}'s bars"),
+            "this symbol's bars",
+        ),
+    };
+    match (&e.kind, inner) {
+        (ExprKind::Name(n), _) if is_position(n) => Err(err(
+            e.span,
+            format!("{computes} before the run, so it cannot read position state `{n}`"),
+        )),
+        (ExprKind::Name(n), _) => match scope.lookup(n) {
+            Some(Binding::Indicator(_)) => Err(err(
                 e.span,
                 format!(
-                    "tf computes a series before the run, so it cannot read position state `{n}`"
+                    "`{n}` is a series of {own}; inside {what} write its expression out, as it runs on {bars}"
                 ),
             )),
-            ExprKind::Name(n) => match scope.lookup(n) {
-                Some(Binding::Indicator(_)) => Err(err(
-                    e.span,
-                    format!(
-                        "`{n}` is a series of the data's own bars; inside tf(\"{}\", …) write its expression out, as it runs on the resampled bars",
-                        rule.name()
-                    ),
-                )),
-                _ => Ok(()),
-            },
-            ExprKind::Tf(..) => Err(err(e.span, "tf inside tf: use one timeframe".to_owned())),
-            ExprKind::On(..) => Err(err(
-                e.span,
-                "on inside tf: write tf inside on, as in on(\"SPY\", tf(\"W\", close))".to_owned(),
-            )),
-            ExprKind::Num(_) => Ok(()),
-            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => walk(x, rule, scope),
-            ExprKind::Binary(_, l, r) => {
-                walk(l, rule, scope)?;
-                walk(r, rule, scope)
-            }
-            ExprKind::Call { args, .. } => args.iter().try_for_each(|a| walk(a, rule, scope)),
+            _ => Ok(()),
+        },
+        (ExprKind::Tf(..), Inner::Tf(_)) => {
+            Err(err(e.span, "tf inside tf: use one timeframe".to_owned()))
+        }
+        (ExprKind::On(..), Inner::Tf(_)) => Err(err(
+            e.span,
+            "on inside tf: write tf inside on, as in on(\"SPY\", tf(\"W\", close))".to_owned(),
+        )),
+        (ExprKind::On(..), Inner::On(_)) => Err(err(
+            e.span,
+            "on inside on: name one symbol per on()".to_owned(),
+        )),
+        (ExprKind::Num(_), _) => Ok(()),
+        (ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x), _) => {
+            walk_inner(x, inner, scope)
+        }
+        (ExprKind::Binary(_, l, r), _) => {
+            walk_inner(l, inner, scope)?;
+            walk_inner(r, inner, scope)
+        }
+        (ExprKind::Call { args, .. }, _) => {
+            args.iter().try_for_each(|a| walk_inner(a, inner, scope))
         }
     }
-    walk(inner, rule, scope)?;
+}
+
+/// `tf(rule, inner)`: a number computed on resampled bars (see [`walk_inner`]).
+fn check_tf(rule: Timeframe, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
+    walk_inner(inner, Inner::Tf(rule), scope)?;
     expect(inner, Type::Number, scope, "tf's expression")?;
     Ok(Type::Number)
 }
 
-/// `on(symbol, inner)`: `inner` runs on another symbol's bars, so it may use prices, params,
-/// functions and `tf`, but not position state, `[indicators]` names (series of this symbol's
-/// bars) or another `on`. Its type is the inner expression's.
+/// `on(symbol, inner)`: `inner` on another symbol's bars (see [`walk_inner`]); its type is
+/// the inner expression's.
 fn check_on(symbol: &str, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
-    fn walk(e: &Expr, symbol: &str, scope: &dyn Scope) -> Result<(), TypeError> {
-        match &e.kind {
-            ExprKind::Name(n) if is_position(n) => Err(err(
-                e.span,
-                format!(
-                    "on computes a series of {symbol}'s bars before the run, so it cannot read position state `{n}`"
-                ),
-            )),
-            ExprKind::Name(n) => match scope.lookup(n) {
-                Some(Binding::Indicator(_)) => Err(err(
-                    e.span,
-                    format!(
-                        "`{n}` is a series of this symbol's bars; inside on(\"{symbol}\", …) write its expression out, as it runs on {symbol}'s bars"
-                    ),
-                )),
-                _ => Ok(()),
-            },
-            ExprKind::On(..) => Err(err(
-                e.span,
-                "on inside on: name one symbol per on()".to_owned(),
-            )),
-            ExprKind::Num(_) => Ok(()),
-            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
-                walk(x, symbol, scope)
-            }
-            ExprKind::Binary(_, l, r) => {
-                walk(l, symbol, scope)?;
-                walk(r, symbol, scope)
-            }
-            ExprKind::Call { args, .. } => args.iter().try_for_each(|a| walk(a, symbol, scope)),
-        }
-    }
-    walk(inner, symbol, scope)?;
+    walk_inner(inner, Inner::On(symbol), scope)?;
     check(inner, scope)
 }

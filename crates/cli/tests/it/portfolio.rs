@@ -24,6 +24,15 @@ fn thinned(keep: usize, scale: f64) -> String {
     out
 }
 
+/// `botforge args` in `dir` exits 1, says `want` on stderr and prints nothing.
+fn refused(dir: &std::path::Path, args: &[&str], want: &str) {
+    let out = botforge(dir, args, &[]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {said}");
+    assert!(said.contains(want), "{args:?}: {said}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+}
+
 #[test]
 fn a_portfolio_backtest_names_each_trade_and_each_symbol() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,19 +166,7 @@ fn portfolio_mistakes_are_named_and_write_nothing() {
                 args.push(a);
             }
         }
-        let out = botforge(dir.path(), &args, &[]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(want),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        refused(dir.path(), &args, want);
     }
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -202,7 +199,7 @@ fn a_portfolio_section_runs_as_a_portfolio_and_is_checked() {
     assert_eq!(v["symbols"]["GOOG"]["trades"], v["trades"]);
     assert_eq!(v["trade_list"][0]["symbol"], "GOOG");
 
-    let refused: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["backtest", "trade.toml", "--data", &data],
             "portfolio.trade: no --data file is named MSFT (the symbols are GOOG)",
@@ -216,19 +213,8 @@ fn a_portfolio_section_runs_as_a_portfolio_and_is_checked() {
             "a portfolio strategy ([portfolio] or on()) has no backtesting.py form",
         ),
     ];
-    for (args, want) in refused {
-        let out = botforge(dir.path(), args, &[]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(want),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+    for (args, want) in cases {
+        refused(dir.path(), args, want);
     }
     assert!(!dir.path().join("one.py").exists());
 }
