@@ -431,6 +431,27 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
             risk_tail(p, said)?;
             return Ok(true);
         }
+        // "sell after 10 bars or when RSI > 70": a time exit, or the rule, whichever comes
+        // first.
+        let exits = matches!(
+            a,
+            Action::Sell | Action::ExitLong | Action::ExitShort | Action::Exit
+        );
+        if intro == Some("after") && exits {
+            let at = p.at;
+            if let Some(n) = p.bar_count()
+                && p.eat("or")
+            {
+                let _ = p.eat_any(&["when", "if", "once", "whenever"]);
+                if let Some(c) = p.condition()? {
+                    said.items.push(Item::MaxBars(n));
+                    said.rules.push((a, c));
+                    risk_tail(p, said)?;
+                    return Ok(true);
+                }
+            }
+            p.at = at;
+        }
         // "exit after 16:00": the word belongs to a time of day.
         if intro == Some("after") {
             p.at -= 1;
