@@ -431,26 +431,8 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
             risk_tail(p, said)?;
             return Ok(true);
         }
-        // "sell after 10 bars or when RSI > 70": a time exit, or the rule, whichever comes
-        // first.
-        let exits = matches!(
-            a,
-            Action::Sell | Action::ExitLong | Action::ExitShort | Action::Exit
-        );
-        if intro == Some("after") && exits {
-            let at = p.at;
-            if let Some(n) = p.bar_count()
-                && p.eat("or")
-            {
-                let _ = p.eat_any(&["when", "if", "once", "whenever"]);
-                if let Some(c) = p.condition()? {
-                    said.items.push(Item::MaxBars(n));
-                    said.rules.push((a, c));
-                    risk_tail(p, said)?;
-                    return Ok(true);
-                }
-            }
-            p.at = at;
+        if intro == Some("after") && time_or_rule(p, said, a)? {
+            return Ok(true);
         }
         // "exit after 16:00": the word belongs to a time of day.
         if intro == Some("after") {
@@ -518,6 +500,30 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
         return Ok(false);
     }
     p.at = start;
+    Ok(false)
+}
+
+/// After "sell after": "10 bars or when RSI > 70", a time exit or the rule, whichever comes
+/// first (exits only); `false` with the position unchanged otherwise.
+fn time_or_rule(p: &mut Parser<'_>, said: &mut Said, a: Action) -> R<bool> {
+    let exits = matches!(
+        a,
+        Action::Sell | Action::ExitLong | Action::ExitShort | Action::Exit
+    );
+    let at = p.at;
+    if exits
+        && let Some(n) = p.bar_count()
+        && p.eat("or")
+    {
+        let _ = p.eat_any(&["when", "if", "once", "whenever"]);
+        if let Some(c) = p.condition()? {
+            said.items.push(Item::MaxBars(n));
+            said.rules.push((a, c));
+            risk_tail(p, said)?;
+            return Ok(true);
+        }
+    }
+    p.at = at;
     Ok(false)
 }
 
