@@ -518,6 +518,12 @@ fn time_or_rule(p: &mut Parser<'_>, said: &mut Said, a: Action) -> R<bool> {
         let _ = p.eat_any(&["when", "if", "once", "whenever"]);
         if let Some(c) = p.condition()? {
             said.items.push(Item::MaxBars(n));
+            // "sell after N bars" closes a long: never a short entry, whatever the mode.
+            let a = if a == Action::Sell {
+                Action::ExitLong
+            } else {
+                a
+            };
             said.rules.push((a, c));
             risk_tail(p, said)?;
             return Ok(true);
