@@ -393,6 +393,14 @@ impl Broker {
         }
     }
 
+    /// Equity reached 0 at bar `i`: every trade closes at `close` (the bar's), and the cash is 0.
+    pub(crate) fn out_of_money(&mut self, close: f64, i: usize) {
+        while !self.trades.is_empty() {
+            self.close_trade(0, close, i, ExitReason::OutOfMoney);
+        }
+        self.cash = 0.0;
+    }
+
     /// `_process_orders` against bar `i`, including its re-run for brackets of a market entry.
     pub(crate) fn process_orders(&mut self, bars: &Bars, i: usize) {
         while self.pass(bars, i, Phase::All) {}

@@ -785,11 +785,8 @@ fn simulate(
 
 /// Equity reached 0 at bar `i`: every trade closes at this close, cash and all later equity
 /// are 0.
-pub(crate) fn out_of_money(b: &mut Broker, bars: &Bars, i: usize, equity: &mut [f64]) {
-    while !b.trades.is_empty() {
-        b.close_trade(0, bars.close[i], i, ExitReason::OutOfMoney);
-    }
-    b.cash = 0.0;
+fn out_of_money(b: &mut Broker, bars: &Bars, i: usize, equity: &mut [f64]) {
+    b.out_of_money(bars.close[i], i);
     for e in &mut equity[i..] {
         *e = 0.0;
     }

@@ -15,7 +15,7 @@ use strategy::{Fill, Rebalance, Strategy};
 use crate::broker::{Broker, Phase};
 use crate::data::{Bars, Times};
 use crate::engine::{
-    self, ExitReason, Plan, Run, Settings, Step, Trade, entries_from, out_of_money, unscale, warmup,
+    self, ExitReason, Plan, Run, Settings, Step, Trade, entries_from, unscale, warmup,
 };
 use crate::eval::{EvalError, Evaluator, Series};
 use crate::stats::{self, Stats};
@@ -223,10 +223,11 @@ pub fn run(
         here.clear();
         for (k, leg) in acct.legs.iter_mut().enumerate() {
             if leg.at.get(leg.cursor) == Some(&u) {
-                leg.latest = Some(leg.cursor);
+                let i = leg.cursor;
+                leg.latest = Some(i);
                 leg.cursor += 1;
-                if leg.latest.is_some_and(|i| i > leg.warmup) && leg.step.is_some() {
-                    here.extend(leg.latest.map(|i| (k, i)));
+                if i > leg.warmup && leg.step.is_some() {
+                    here.push((k, i));
                 }
             }
         }
@@ -433,8 +434,7 @@ impl Account<'_> {
     fn out_of_money(&mut self, u: usize) {
         for leg in &mut self.legs {
             if let Some(i) = leg.latest {
-                let mut scratch = vec![0.0; leg.bars.len()];
-                out_of_money(&mut leg.broker, &leg.bars, i, &mut scratch);
+                leg.broker.out_of_money(leg.bars.close[i], i);
             }
         }
         self.cash = 0.0;

@@ -423,17 +423,23 @@ pub fn table(s: &Stats) -> String {
     })
 }
 
-/// The trade list as CSV.
-pub fn trades_csv(bars: &Bars, run: &Run) -> String {
+/// The trade list as CSV; with `symbols` (a portfolio's, one per closed trade) a `symbol`
+/// column last.
+pub fn trades_csv(bars: &Bars, run: &Run, symbols: &[&str]) -> String {
     let mut out = String::from(
-        "entry_bar,exit_bar,entry_time,exit_time,entry_price,exit_price,size,pnl,return_pct,commission,exit_reason\n",
+        "entry_bar,exit_bar,entry_time,exit_time,entry_price,exit_price,size,pnl,return_pct,commission,exit_reason",
     );
-    for t in &run.trades {
+    out.push_str(if symbols.is_empty() {
+        "\n"
+    } else {
+        ",symbol\n"
+    });
+    for (k, t) in run.trades.iter().enumerate() {
         let (eb, ep) = (
             t.exit_bar.unwrap_or(t.entry_bar),
             t.exit_price.unwrap_or(t.entry_price),
         );
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{}",
             t.entry_bar,
@@ -448,6 +454,11 @@ pub fn trades_csv(bars: &Bars, run: &Run) -> String {
             t.commission,
             t.exit_reason.map_or("", |r| r.name())
         );
+        if let Some(s) = symbols.get(k) {
+            out.push(',');
+            out.push_str(s);
+        }
+        out.push('\n');
     }
     out
 }

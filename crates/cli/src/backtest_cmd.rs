@@ -85,7 +85,7 @@ pub fn write_files(
     sweep: Option<&SweepSummary>,
 ) -> anyhow::Result<()> {
     if let Some(path) = files.trades {
-        write_file(path, &report::trades_csv(bars, r))?;
+        write_file(path, &report::trades_csv(bars, r, &[]))?;
     }
     if let Some(path) = files.report {
         let plots = backtest::html::plots(bars, strategy)?;

@@ -40,24 +40,23 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
     let strategy = best.as_ref().unwrap_or(strategy);
     let p = portfolio::run(&symbols, strategy, o.settings)?;
     let s = p.stats();
+    let names: Vec<&str> = p
+        .trade_symbols
+        .iter()
+        .map(|&k| p.names[k].as_str())
+        .collect();
     if let Some(path) = &o.trades {
-        let mut csv = String::new();
-        for (k, line) in report::trades_csv(&p.bars, &p.run).lines().enumerate() {
-            csv.push_str(line);
-            match k.checked_sub(1).and_then(|t| p.trade_symbols.get(t)) {
-                None => csv.push_str(",symbol\n"),
-                Some(&sym) => {
-                    csv.push(',');
-                    csv.push_str(&p.names[sym]);
-                    csv.push('\n');
-                }
-            }
-        }
-        write_file(path, &csv)?;
+        write_file(path, &report::trades_csv(&p.bars, &p.run, &names))?;
     }
     if let Some(path) = &o.report {
         let summary = swept.as_ref().map(|sw| sweep_summary(sw, o.top));
-        let page = report_page(strategy, &symbols, &p, (&s, o.settings), summary.as_ref());
+        let page = report_page(
+            strategy,
+            (&symbols, &names),
+            &p,
+            (&s, o.settings),
+            summary.as_ref(),
+        );
         write_file(path, &page)?;
     }
     let mut out = std::io::stdout().lock();
@@ -110,10 +109,10 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
 }
 
 /// The HTML report of a portfolio: a price pane per symbol with its trades and indicators,
-/// then the portfolio's equity, drawdown, statistics and trades (each with its symbol).
+/// then the portfolio's equity, drawdown, statistics and trades (`names`: each one's symbol).
 fn report_page(
     strategy: &Strategy,
-    symbols: &[Symbol],
+    (symbols, names): (&[Symbol], &[&str]),
     p: &portfolio::PortfolioRun,
     (stats, settings): (&backtest::stats::Stats, backtest::engine::Settings),
     sweep: Option<&backtest::html::SweepSummary>,
@@ -147,11 +146,6 @@ fn report_page(
             trade_symbols: &[],
         })
         .collect();
-    let names: Vec<&str> = p
-        .trade_symbols
-        .iter()
-        .map(|&k| p.names[k].as_str())
-        .collect();
     let label = format!("{} symbols: {}", p.names.len(), p.names.join(", "));
     html(&Page {
         name: &strategy.name,
@@ -164,6 +158,6 @@ fn report_page(
         sweep,
         plots: &[],
         symbols: &panes,
-        trade_symbols: &names,
+        trade_symbols: names,
     })
 }

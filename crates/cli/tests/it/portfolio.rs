@@ -89,8 +89,14 @@ fn a_portfolio_backtest_names_each_trade_and_each_symbol() {
     assert_eq!(v["start"], "2004-08-19");
     let csv = std::fs::read_to_string(dir.path().join("trades.csv")).unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().ends_with(",symbol"));
-    assert_eq!(lines.count(), trades.len());
+    assert!(lines.next().unwrap().ends_with(",exit_reason,symbol"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), trades.len());
+    for (row, t) in rows.iter().zip(trades) {
+        let symbol = t["symbol"].as_str().unwrap();
+        assert!(row.ends_with(&format!(",{symbol}")), "{row}");
+        assert!(row.starts_with(&format!("{},", t["entry_bar"])), "{row}");
+    }
 
     // The table names each symbol.
     let out = botforge(
