@@ -48,6 +48,7 @@ class Base(Strategy):
     from_fill = False     # sl_pct / tp_pct measured from the fill, set at the entry bar's close
     pyramiding = 1        # open trades allowed in one direction
     trail_offset = None   # the trail moves once the trade's pl_pct reaches this (percent)
+    state_levels = False  # stop and target read position state: exit_levels() at every close
 
     def init(self):
         self.trail_on = set()
@@ -75,6 +76,10 @@ class Base(Strategy):
 
     def trail_for(self, t, i):
         return self.trail(t.is_long, i)
+
+    def placed(self):
+        # The bar whose close placed the first open trade's entry (the order's tag).
+        return self.trades[0].tag if self.trades else None
 
     def enter(self, long, i):
         if self.waiting is not None and self.waiting in self.orders:
@@ -107,7 +112,9 @@ class Base(Strategy):
         if self.from_fill:
             sl = None if self.sl_pct else sl
             tp = None if self.tp_pct else tp
-        self.waiting = place(size=size, sl=sl, tp=tp, stop=stop, limit=limit)
+        if self.state_levels:
+            sl = tp = None
+        self.waiting = place(size=size, sl=sl, tp=tp, stop=stop, limit=limit, tag=i)
         self.waiting_bar = i
 
     def state(self, i):
@@ -134,6 +141,15 @@ class Base(Strategy):
                         t.sl = e * (1 - self.sl_pct / 100) if t.is_long else e * (1 + self.sl_pct / 100)
                     if self.tp_pct:
                         t.tp = e * (1 + self.tp_pct / 100) if t.is_long else e * (1 - self.tp_pct / 100)
+        if self.state_levels:
+            # Valued at every close of the trade with the position's state, live from the next bar.
+            _, entry, bars, pnl = self.state(i)
+            for t in self.trades:
+                sl, tp = self.exit_levels(t.is_long, entry, bars, pnl, self.placed())
+                if sl is not None and ok(sl):
+                    t.sl = sl
+                if tp is not None and ok(tp):
+                    t.tp = tp
         for t in self.trades:
             if self.trail_offset is not None and id(t) not in self.trail_on:
                 if not t.pl_pct * 100 >= self.trail_offset:
@@ -310,6 +326,61 @@ class PositionState(Base):
             r > 70,
             pnl < -3 or bars > 8,
         )
+
+
+class StateStop(Base):
+    """EMA(12/26) crosses risking 1.5 % (at most 90 % of equity) with an initial R from the ATR on the signal bar: the
+    stop 2 ATR from the position's entry, the target 4 ATR (a long's falls to 1 % after 10
+    bars; a short's is never below half the close)."""
+    risk_pct = 1.5
+    max_size = 0.9
+    state_levels = True
+
+    def setup(self):
+        self.fast = self.I(talib.EMA, self.data.Close, 12)
+        self.slow = self.I(talib.EMA, self.data.Close, 26)
+        self.atr = self.I(talib.ATR, self.data.High, self.data.Low, self.data.Close, 14)
+
+    def signals(self, i):
+        return crossover(self.fast, self.slow), False, crossover(self.slow, self.fast), False
+
+    def exit_levels(self, long, entry, bars, pnl, placed):
+        a = self.atr[placed]
+        c = self.data.Close[-1]
+        if long:
+            return entry - 2 * a, (entry * 1.01 if bars > 10 else entry + 4 * a)
+        return entry + 2 * a, max(entry - 4 * a, c * 0.5)
+
+    def levels(self, long, i):
+        # Before the trade: as if it filled at this close.
+        sl, tp = self.exit_levels(long, self.data.Close[-1], 0, 0, i)
+        return sl, tp, None, None
+
+
+class StateIf(Base):
+    """RSI dips bought with half the equity; out 2 ATR (of the signal bar) below the SMA(20) of
+    the signal bar, or 12 % away either way; a stop trailing 2 ATR under the close once 1 % up,
+    else the lower of 4 ATR under the close and the signal bar's low."""
+    fraction = 0.5
+
+    def setup(self):
+        self.rsi = self.I(talib.RSI, self.data.Close, 14)
+        self.atr = self.I(talib.ATR, self.data.High, self.data.Low, self.data.Close, 14)
+        self.sma = self.I(talib.SMA, self.data.Close, 20)
+
+    def signals(self, i):
+        _, _, _, pnl = self.state(i)
+        p = self.placed()
+        floor = self.sma[p] - 2 * self.atr[p] if p is not None else math.nan
+        c = self.data.Close[-1]
+        return self.rsi[-1] < 35, bool(c < floor or abs(pnl) > 12), False, False
+
+    def trail_for(self, t, i):
+        _, _, _, pnl = self.state(i)
+        c, a = self.data.Close[-1], self.atr[-1]
+        if pnl > 1:
+            return c - 2 * a
+        return min(c - 4 * a, self.data.Low[self.placed()])
 
 
 class Fractional(SmaCross):
@@ -496,6 +567,8 @@ SCENARIOS = {
     "roi_minutes": (RoiMinutes, {}),
     "stop_from_fill": (StopFromFill, {}),
     "pyramiding": (Pyramid, {}),
+    "state_stop": (StateStop, {}),
+    "state_if": (StateIf, {}),
     "tf_5min": (Tf5min, {}),
 }
 

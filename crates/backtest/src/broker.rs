@@ -38,6 +38,8 @@ pub(crate) struct Order {
     pub(crate) tp: Option<f64>,
     pub(crate) parent: Option<u64>,
     pub(crate) kind: Kind,
+    /// The bar whose close placed it (an entry's, for `at_entry`; 0 for a trade's orders).
+    pub(crate) placed: usize,
 }
 
 impl Order {
@@ -61,6 +63,8 @@ pub(crate) struct Open {
     pub(crate) trail_on: bool,
     /// `stop_from = "fill"`: its stop and target were set from the fill.
     pub(crate) levels_set: bool,
+    /// The bar whose close placed its entry order.
+    pub(crate) placed: usize,
 }
 
 /// The broker: cash, the order queue, open and closed trades.
@@ -187,6 +191,7 @@ impl Broker {
         limit: Option<f64>,
         sl: Option<f64>,
         tp: Option<f64>,
+        placed: usize,
     ) -> u64 {
         self.new_order(Order {
             id: 0,
@@ -197,11 +202,18 @@ impl Broker {
             tp,
             parent: None,
             kind: Kind::Entry,
+            placed,
         })
     }
 
     /// A rotation's buy (see [`Kind::Spend`]).
-    pub(crate) fn spend(&mut self, budget: f64, sl: Option<f64>, tp: Option<f64>) -> u64 {
+    pub(crate) fn spend(
+        &mut self,
+        budget: f64,
+        sl: Option<f64>,
+        tp: Option<f64>,
+        placed: usize,
+    ) -> u64 {
         self.new_order(Order {
             id: 0,
             size: 1.0,
@@ -211,6 +223,7 @@ impl Broker {
             tp,
             parent: None,
             kind: Kind::Spend(budget),
+            placed,
         })
     }
 
@@ -251,6 +264,7 @@ impl Broker {
                 tp: None,
                 parent: Some(trade),
                 kind: Kind::Close(reason),
+                placed: 0,
             },
         );
     }
@@ -273,6 +287,7 @@ impl Broker {
             tp: None,
             parent: Some(trade),
             kind: Kind::Sl(trailing),
+            placed: 0,
         });
         let t = &mut self.trades[pos];
         t.sl_order = Some(id);
@@ -307,6 +322,7 @@ impl Broker {
             tp: None,
             parent: Some(trade),
             kind: Kind::Tp,
+            placed: 0,
         });
         let t = &mut self.trades[pos];
         t.tp_order = Some(id);
@@ -360,7 +376,8 @@ impl Broker {
         self.close_trade(last, price, bar, reason);
     }
 
-    fn open_trade(&mut self, price: f64, size: f64, sl: Option<f64>, tp: Option<f64>, bar: usize) {
+    fn open_trade(&mut self, price: f64, size: f64, order: &Order, bar: usize) {
+        let (sl, tp) = (order.sl, order.tp);
         let id = self.id();
         self.trades.push(Open {
             id,
@@ -379,6 +396,7 @@ impl Broker {
             tp_order: None,
             trail_on: false,
             levels_set: false,
+            placed: order.placed,
         });
         let fee = self.fee(size, price);
         self.cash -= fee;
@@ -553,7 +571,7 @@ impl Broker {
                     continue;
                 }
                 if need != 0.0 {
-                    self.open_trade(adjusted, need, order.sl, order.tp, bar);
+                    self.open_trade(adjusted, need, &order, bar);
                     if order.sl.is_some() || order.tp.is_some() {
                         if market {
                             again = true;

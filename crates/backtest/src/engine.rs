@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use strategy::{Expr, ExprKind, Fill, RoiUnit, Sizing, StopFrom, Strategy, TrailFrom};
+use strategy::{
+    Expr, ExprKind, Fill, RoiUnit, Sizing, StopFrom, Strategy, TrailFrom, uses_position,
+};
 
 use crate::broker::{Broker, floordiv};
 use crate::data::Bars;
@@ -69,7 +71,11 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     fn calls<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
         match &e.kind {
             ExprKind::Call { args, .. } => {
-                out.push(e);
+                // An element-wise call reading position state is valued bar by bar; what
+                // it reads waits as itself.
+                if uses_position(e).is_none() {
+                    out.push(e);
+                }
                 for a in args {
                     calls(a, out);
                 }
@@ -81,7 +87,8 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
                 out.push(e);
                 calls(x, out);
             }
-            ExprKind::Neg(x) | ExprKind::Not(x) => calls(x, out),
+            // `at_entry(x)` reads `x` on the bar that placed the entry: `x` waits as itself.
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::AtEntry(x) => calls(x, out),
             ExprKind::Binary(_, l, r) => {
                 calls(l, out);
                 calls(r, out);
@@ -216,9 +223,10 @@ impl Step<'_> {
     /// `entry_price` is their size-weighted average fill, `bars_in_trade` counts from the first,
     /// `open_pnl_pct` is the position's (`position.pl_pct`).
     pub(crate) fn state(b: &Broker, i: usize, close: f64) -> PosState {
-        let Some(t) = b.trades.last().map(|o| &o.trade) else {
+        let Some(last) = b.trades.last() else {
             return PosState::FLAT;
         };
+        let t = &last.trade;
         let sign = if t.size > 0.0 { 1.0 } else { -1.0 };
         if let [first, _, ..] = b.trades.as_slice() {
             let size: f64 = b.trades.iter().map(|o| o.trade.size).sum();
@@ -239,6 +247,7 @@ impl Step<'_> {
                 entry_price: cost / size,
                 bars_in_trade: (i - first.trade.entry_bar.min(i)) as f64,
                 open_pnl_pct: pl / invested * 100.0,
+                placed: Some(first.placed),
             };
         }
         PosState {
@@ -246,6 +255,20 @@ impl Step<'_> {
             entry_price: t.entry_price,
             bars_in_trade: (i - t.entry_bar.min(i)) as f64,
             open_pnl_pct: (sign * (close / t.entry_price - 1.0) - 0.0) * 100.0,
+            placed: Some(last.placed),
+        }
+    }
+
+    /// Position state as if an entry placed at bar `i`'s close had filled at that close: what
+    /// a stop or target that reads position state is valued with before the trade exists
+    /// (to check the entry's prices and size it by risk).
+    fn pro_forma(i: usize, close: f64, long: bool) -> PosState {
+        PosState {
+            position: if long { 1.0 } else { -1.0 },
+            entry_price: close,
+            bars_in_trade: 0.0,
+            open_pnl_pct: 0.0,
+            placed: Some(i),
         }
     }
 
@@ -265,6 +288,7 @@ impl Step<'_> {
         let risk = &self.s.risk;
 
         self.levels_from_fill(b);
+        self.levels_from_state(b, i, st);
         // Trailing stops, before the rules (lib.TrailingStrategy.next).
         let pct = risk.trailing_stop_pct;
         if pct.is_some() || self.plan.trail_long.is_some() || self.plan.trail_short.is_some() {
@@ -379,6 +403,67 @@ impl Step<'_> {
         }
     }
 
+    /// Stops and targets that read position state: valued at every close of the trade, from
+    /// its entry bar's, live from the next bar (DESIGN.md §5.4); an unusable value leaves the
+    /// level as it was.
+    fn levels_from_state(&self, b: &mut Broker, i: usize, st: &PosState) {
+        let p = &self.plan;
+        let dynamic = |l: &Option<Level>| l.as_ref().filter(|l| l.reads_position()).cloned();
+        let (sl_long, sl_short) = (dynamic(&p.sl_long), dynamic(&p.sl_short));
+        let (tp_long, tp_short) = (dynamic(&p.tp_long), dynamic(&p.tp_short));
+        if sl_long.is_none() && sl_short.is_none() && tp_long.is_none() && tp_short.is_none() {
+            return;
+        }
+        let open: Vec<(u64, bool)> = b
+            .trades
+            .iter()
+            .map(|t| (t.id, t.trade.size > 0.0))
+            .collect();
+        for (id, long) in open {
+            let (sl, tp) = if long {
+                (&sl_long, &tp_long)
+            } else {
+                (&sl_short, &tp_short)
+            };
+            if let Some(v) = sl.as_ref().map(|l| l.at(i, st)).filter(|v| price_ok(*v)) {
+                b.set_sl(id, v, false);
+            }
+            if let Some(v) = tp.as_ref().map(|l| l.at(i, st)).filter(|v| price_ok(*v)) {
+                b.set_tp(id, v);
+            }
+        }
+    }
+
+    /// Whether a stop or target reads position state.
+    fn has_state_levels(&self) -> bool {
+        let p = &self.plan;
+        [&p.sl_long, &p.sl_short, &p.tp_long, &p.tp_short]
+            .iter()
+            .any(|l| l.as_ref().is_some_and(Level::reads_position))
+    }
+
+    /// The stop loss and take profit an entry order carries: none of those set later (from
+    /// the fill with `stop_from = "fill"`, or valued from the entry bar's close when they read
+    /// position state).
+    fn attached(&self, long: bool, sl: Option<f64>, tp: Option<f64>) -> (Option<f64>, Option<f64>) {
+        let (r, p) = (&self.s.risk, &self.plan);
+        let from_fill = r.stop_from == StopFrom::Fill;
+        let later = |l: &Option<Level>| l.as_ref().is_some_and(Level::reads_position);
+        let (sl_level, tp_level) = if long {
+            (&p.sl_long, &p.tp_long)
+        } else {
+            (&p.sl_short, &p.tp_short)
+        };
+        let sl_later =
+            later(sl_level) || (from_fill && sl_level.is_none() && r.stop_loss_pct.is_some());
+        let tp_later =
+            later(tp_level) || (from_fill && tp_level.is_none() && r.take_profit_pct.is_some());
+        (
+            if sl_later { None } else { sl },
+            if tp_later { None } else { tp },
+        )
+    }
+
     /// `roi`: the stepping take-profit of each open trade at its age.
     fn roi_targets(&self, b: &mut Broker, bars: &Bars, i: usize) {
         let risk = &self.s.risk;
@@ -470,17 +555,30 @@ impl Step<'_> {
     ) -> Option<(Option<f64>, Option<f64>, Option<f64>, Option<f64>)> {
         let (r, p) = (&self.s.risk, &self.plan);
         let at = |l: &Option<Level>| l.as_ref().map(|l| l.at(i, st));
+        // A stop or target that reads position state, as if the entry filled at this close.
+        let pro = Self::pro_forma(i, close, long);
+        let exit_at = |l: &Option<Level>| {
+            l.as_ref().map(|l| {
+                if l.reads_position() {
+                    l.at(i, &pro)
+                } else {
+                    l.at(i, st)
+                }
+            })
+        };
         let levels = if long {
             (
-                at(&p.sl_long).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 - x / 100.0))),
-                at(&p.tp_long).or_else(|| r.take_profit_pct.map(|x| close * (1.0 + x / 100.0))),
+                exit_at(&p.sl_long).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 - x / 100.0))),
+                exit_at(&p.tp_long)
+                    .or_else(|| r.take_profit_pct.map(|x| close * (1.0 + x / 100.0))),
                 at(&p.stop_long),
                 at(&p.limit_long),
             )
         } else {
             (
-                at(&p.sl_short).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 + x / 100.0))),
-                at(&p.tp_short).or_else(|| r.take_profit_pct.map(|x| close * (1.0 - x / 100.0))),
+                exit_at(&p.sl_short).or_else(|| r.stop_loss_pct.map(|x| close * (1.0 + x / 100.0))),
+                exit_at(&p.tp_short)
+                    .or_else(|| r.take_profit_pct.map(|x| close * (1.0 - x / 100.0))),
                 at(&p.stop_short),
                 at(&p.limit_short),
             )
@@ -514,7 +612,8 @@ impl Step<'_> {
         if !(sl.unwrap_or(f64::NEG_INFINITY) < close && close < tp.unwrap_or(f64::INFINITY)) {
             return;
         }
-        b.spend(budget, sl, tp);
+        let (sl, tp) = self.attached(true, sl, tp);
+        b.spend(budget, sl, tp, i);
     }
 
     /// Places an entry (replacing a waiting one) when its prices are usable.
@@ -529,18 +628,8 @@ impl Step<'_> {
         let Some((sl, tp, stop, limit)) = self.levels(i, close, long, st) else {
             return;
         };
-        // From the fill: the order goes without them; they are set at the entry bar's close.
-        let from_fill = r.stop_from == StopFrom::Fill;
-        let attach_sl = if from_fill && r.stop_loss_pct.is_some() {
-            None
-        } else {
-            sl
-        };
-        let attach_tp = if from_fill && r.take_profit_pct.is_some() {
-            None
-        } else {
-            tp
-        };
+        // Set later: the order goes without them.
+        let (attach_sl, attach_tp) = self.attached(long, sl, tp);
         let reference = limit.or(stop).unwrap_or(close);
         let (lo, hi) = if long { (sl, tp) } else { (tp, sl) };
         if !(lo.unwrap_or(f64::NEG_INFINITY) < reference && reference < hi.unwrap_or(f64::INFINITY))
@@ -575,7 +664,7 @@ impl Step<'_> {
             }
         };
         let size = if long { units } else { -units };
-        let id = b.entry(size, stop, limit, attach_sl, attach_tp);
+        let id = b.entry(size, stop, limit, attach_sl, attach_tp, i);
         self.pending = Some((id, i));
     }
 
@@ -586,6 +675,7 @@ impl Step<'_> {
             && self.s.risk.roi.is_empty()
             && self.s.risk.pyramiding.is_none()
             && self.s.risk.stop_from == StopFrom::Signal
+            && !self.has_state_levels()
             && self.s.risk.trailing_stop_pct.is_none()
             && self.plan.trail_long.is_none()
             && self.plan.trail_short.is_none()

@@ -178,6 +178,7 @@ impl<'a> Evaluator<'a> {
             ExprKind::Back(x, n) => ExprKind::Back(Box::new(self.expand(x, depth)), *n),
             ExprKind::Tf(rule, x) => ExprKind::Tf(*rule, Box::new(self.expand(x, depth))),
             ExprKind::On(s, x) => ExprKind::On(s.clone(), Box::new(self.expand(x, depth))),
+            ExprKind::AtEntry(x) => ExprKind::AtEntry(Box::new(self.expand(x, depth))),
             ExprKind::Binary(op, l, r) => ExprKind::Binary(
                 *op,
                 Box::new(self.expand(l, depth)),
@@ -306,6 +307,7 @@ impl<'a> Evaluator<'a> {
                 self.cache.insert(key, s.clone());
                 s
             }
+            ExprKind::AtEntry(_) => return Err(not_a_series(e)),
             ExprKind::On(symbol, x) => {
                 let key = e.to_string();
                 if let Some(s) = self.cache.get(&key) {
@@ -688,4 +690,11 @@ pub fn cell(s: &Series, i: usize) -> String {
         Series::Num(v) => format!("{}", v[i]),
         Series::Bool(v) => v[i].to_string(),
     }
+}
+
+/// Position state (`at_entry(…)`) where a whole series is wanted.
+fn not_a_series(e: &Expr) -> EvalError {
+    EvalError(format!(
+        "`{e}` is position state, known per trade while the backtest runs, not a series"
+    ))
 }

@@ -13,16 +13,19 @@ pub(crate) fn abs(x: &[f64]) -> Vec<f64> {
 pub(crate) fn extreme(a: &[f64], b: &[f64], max: bool) -> Vec<f64> {
     a.iter()
         .zip(b)
-        .map(|(&x, &y)| {
-            if x.is_nan() || y.is_nan() {
-                f64::NAN
-            } else if max {
-                x.max(y)
-            } else {
-                x.min(y)
-            }
-        })
+        .map(|(&x, &y)| extreme_of(x, y, max))
         .collect()
+}
+
+/// One value of [`extreme`].
+pub(crate) fn extreme_of(x: f64, y: f64, max: bool) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if max {
+        x.max(y)
+    } else {
+        x.min(y)
+    }
 }
 
 /// `if(cond, a, b)`.

@@ -120,7 +120,9 @@ pub fn plots(bars: &Bars, strategy: &strategy::Strategy) -> Result<Vec<Plot>, cr
                 }
             }
             ExprKind::Tf(..) => out.push(e),
-            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => calls(x, out),
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::AtEntry(x) => {
+                calls(x, out);
+            }
             ExprKind::Binary(_, l, r) => {
                 calls(l, out);
                 calls(r, out);

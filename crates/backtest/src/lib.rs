@@ -35,3 +35,4 @@ pub use data::{
     parse_time, parse_with,
 };
 pub use eval::{EvalError, Evaluator, Series, SharedCache, cell};
+pub use resample::{TimeframeError, check_timeframes, span_text};

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{Datelike as _, NaiveDate};
-use strategy::Timeframe;
+use strategy::{Strategy, Timeframe};
 
 use crate::data::{Bars, MarketCache};
 
@@ -69,6 +69,61 @@ fn label(rule: Timeframe, t: i64, origin: i64) -> i64 {
             (day + (anchor - weekday).rem_euclid(7)) * DAY
         }
         Timeframe::MonthEnd => month_end(day) * DAY,
+    }
+}
+
+/// A `tf()` rule no coarser than the data's own bars (DESIGN.md §5.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{field}: tf(\"{rule}\", …) resamples to bars of {rule_span}, and the data's own bars are {spacing} apart, so it adds nothing: use a rule longer than {spacing}, or write the expression without tf",
+    rule = rule.name(),
+    rule_span = span_text(rule.min_ms()),
+    spacing = span_text(*spacing_ms)
+)]
+pub struct TimeframeError {
+    /// The first field using the rule (`indicators.daily`, `rules.entry_long`, …).
+    pub field: String,
+    /// The rule.
+    pub rule: Timeframe,
+    /// The data's bar spacing.
+    pub spacing_ms: i64,
+}
+
+/// A span in words: `1 day`, `4 hours`, `5 minutes`, `90 seconds`.
+pub fn span_text(ms: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if ms % DAY == 0 {
+        plural(ms / DAY, "day")
+    } else if ms % HOUR == 0 {
+        plural(ms / HOUR, "hour")
+    } else if ms % MINUTE == 0 {
+        plural(ms / MINUTE, "minute")
+    } else if ms % 1_000 == 0 {
+        plural(ms / 1_000, "second")
+    } else {
+        plural(ms, "millisecond")
+    }
+}
+
+/// Checks that every `tf()` rule of `strategy` is coarser than the bars' own spacing.
+///
+/// # Errors
+/// [`TimeframeError`] naming the first rule that is not and the field using it.
+pub fn check_timeframes(bars: &Bars, strategy: &Strategy) -> Result<(), TimeframeError> {
+    let used = strategy.timeframes_used();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let Some(spacing) = bars.spacing_ms() else {
+        return Ok(());
+    };
+    match used.into_iter().find(|(rule, _)| rule.min_ms() <= spacing) {
+        Some((rule, field)) => Err(TimeframeError {
+            field,
+            rule,
+            spacing_ms: spacing,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -1,14 +1,16 @@
-//! Expressions that read position state (`position entry_price bars_in_trade open_pnl_pct`,
-//! DESIGN.md §5.2). The run decides those values, so such an expression is compiled into a small
-//! tree evaluated bar by bar; every part that does not read position state is still a whole
-//! series computed once. Scalar semantics are numpy's on one bar: a comparison with a missing
-//! value is false, arithmetic propagates NaN.
+//! Expressions that read position state (`position entry_price bars_in_trade open_pnl_pct
+//! at_entry(…)`, DESIGN.md §5.2 and §5.4). The run decides those values, so such an expression
+//! is compiled into a small tree evaluated bar by bar; every part that does not read position
+//! state is still a whole series computed once. Scalar semantics are numpy's on one bar: a
+//! comparison with a missing value is false, arithmetic propagates NaN, `if min max abs` are
+//! `where minimum maximum abs`.
 
 use std::sync::Arc;
 
-use strategy::{BinOp, Expr, ExprKind, uses_position};
+use strategy::{BinOp, Expr, ExprKind, Func, uses_position};
 
 use crate::eval::{EvalError, Evaluator, Series};
+use crate::functions::extreme_of;
 
 /// Position state at one bar's close. Missing values are NaN (flat).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +23,8 @@ pub(crate) struct PosState {
     pub(crate) bars_in_trade: f64,
     /// The open trade's profit in percent of its entry price, before commission.
     pub(crate) open_pnl_pct: f64,
+    /// The bar whose close placed the (first) open trade's entry order, for `at_entry`.
+    pub(crate) placed: Option<usize>,
 }
 
 impl PosState {
@@ -30,6 +34,7 @@ impl PosState {
         entry_price: f64::NAN,
         bars_in_trade: f64::NAN,
         open_pnl_pct: f64::NAN,
+        placed: None,
     };
 }
 
@@ -42,9 +47,15 @@ pub(crate) enum Node {
     EntryPrice,
     BarsInTrade,
     OpenPnlPct,
+    /// `at_entry(x)`: `x` on the bar that placed the entry.
+    AtEntry(Arc<Vec<f64>>),
     Neg(Box<Node>),
     Not(Box<Node>),
     Bin(BinOp, Box<Node>, Box<Node>),
+    Abs(Box<Node>),
+    /// `min` (false) or `max` (true).
+    Extreme(bool, Box<Node>, Box<Node>),
+    If(Box<Node>, Box<Node>, Box<Node>),
 }
 
 impl Node {
@@ -57,7 +68,20 @@ impl Node {
             Node::EntryPrice => st.entry_price,
             Node::BarsInTrade => st.bars_in_trade,
             Node::OpenPnlPct => st.open_pnl_pct,
+            Node::AtEntry(v) => st
+                .placed
+                .and_then(|at| v.get(at).copied())
+                .unwrap_or(f64::NAN),
             Node::Neg(x) => -x.num(i, st),
+            Node::Abs(x) => x.num(i, st).abs(),
+            Node::Extreme(max, a, b) => extreme_of(a.num(i, st), b.num(i, st), *max),
+            Node::If(c, a, b) => {
+                if c.truth(i, st) {
+                    a.num(i, st)
+                } else {
+                    b.num(i, st)
+                }
+            }
             Node::Not(_) => f64::from(u8::from(self.truth(i, st))),
             Node::Bin(op, l, r) => match op {
                 BinOp::Add => l.num(i, st) + r.num(i, st),
@@ -117,6 +141,27 @@ fn compile(ev: &mut Evaluator<'_>, e: &Expr) -> Result<Node, EvalError> {
         ExprKind::Not(x) => Node::Not(Box::new(compile(ev, x)?)),
         ExprKind::Binary(op, l, r) => {
             Node::Bin(*op, Box::new(compile(ev, l)?), Box::new(compile(ev, r)?))
+        }
+        ExprKind::AtEntry(x) => match ev.eval(x)? {
+            Series::Num(v) => Node::AtEntry(v),
+            Series::Bool(_) => {
+                return Err(EvalError(format!("`{e}`: at_entry takes a number")));
+            }
+        },
+        ExprKind::Call { func, args, .. } if func.is_elementwise() => {
+            let mut a = Vec::with_capacity(args.len());
+            for x in args {
+                a.push(Box::new(compile(ev, x)?));
+            }
+            let mut a = a.into_iter();
+            match (func, a.next(), a.next(), a.next()) {
+                (Func::If, Some(c), Some(x), Some(y)) => Node::If(c, x, y),
+                (Func::Min | Func::Max, Some(x), Some(y), None) => {
+                    Node::Extreme(*func == Func::Max, x, y)
+                }
+                (Func::Abs, Some(x), None, None) => Node::Abs(x),
+                _ => return Err(EvalError(format!("`{e}`: wrong number of arguments"))),
+            }
         }
         ExprKind::Num(_)
         | ExprKind::Call { .. }
@@ -188,5 +233,11 @@ impl Level {
 
     pub(crate) fn at(&self, i: usize, st: &PosState) -> f64 {
         self.0.num(i, st)
+    }
+
+    /// Whether it reads position state (then a stop or target is valued at every close of
+    /// the trade, DESIGN.md §5.4).
+    pub(crate) fn reads_position(&self) -> bool {
+        !matches!(self.0, Node::Num(_) | Node::Const(_) | Node::Bool(_))
     }
 }

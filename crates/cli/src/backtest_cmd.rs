@@ -317,6 +317,24 @@ pub fn read_strategy(path: &Path) -> anyhow::Result<Strategy> {
     Ok(Strategy::from_toml(&path.display().to_string(), &text)?)
 }
 
+/// Every `tf()` of the strategy coarser than the bars of `label` (DESIGN.md §5.4).
+///
+/// # Errors
+/// A [`UsageError`] naming the strategy file, the field, the rule and the data's spacing.
+pub fn check_timeframes(
+    o: &Options,
+    strategy: &Strategy,
+    label: &str,
+    bars: &Bars,
+) -> Result<(), UsageError> {
+    backtest::check_timeframes(bars, strategy).map_err(|e| {
+        UsageError(format!(
+            "{}: {e} (the bars of {label})",
+            o.strategy.display()
+        ))
+    })
+}
+
 /// Runs the command for `base` on one data file (`None`: the bundled sample).
 pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::Result<()> {
     check_maximize(o)?;
@@ -326,6 +344,7 @@ pub fn run_command(o: &Options, base: Strategy, data: Option<&Path>) -> anyhow::
         );
     }
     let (label, bars) = data_with(data, &o.load)?;
+    check_timeframes(o, &base, &label, &bars)?;
     let swept = if o.sweep.is_empty() {
         None
     } else {

@@ -26,6 +26,12 @@ pub fn run_command(o: &Options, strategy: &Strategy, specs: &[Spec]) -> anyhow::
     let mut symbols = Vec::with_capacity(specs.len());
     for spec in specs {
         let (bars, _) = backtest::load(&spec.path, &o.load)?;
+        crate::backtest_cmd::check_timeframes(
+            o,
+            strategy,
+            &spec.path.display().to_string(),
+            &bars,
+        )?;
         symbols.push(Symbol {
             name: spec.name.clone(),
             bars,

@@ -181,6 +181,21 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let feed = feed_spec(&args)?;
+    // tf() rules must be coarser than the feed's bars (DESIGN.md §5.4).
+    if let Ok(interval) = Interval::parse(&feed.interval)
+        && let Some((rule, field)) = strategy
+            .timeframes_used()
+            .into_iter()
+            .find(|(rule, _)| rule.min_ms() <= interval.ms())
+    {
+        return Err(usage(format!(
+            "{}: {field}: tf(\"{}\", …) resamples to bars no longer than the feed's {} bars, so it adds nothing: use a rule longer than {}, or write the expression without tf",
+            path.display(),
+            rule.name(),
+            feed.interval,
+            backtest::span_text(interval.ms())
+        )));
+    }
     let dir = args.run_dir.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(
             "{}-{}-{}",
@@ -215,6 +230,8 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
             Some(d) => backtest::load(Path::new(d), &backtest::LoadOptions::default())?.0,
             None => backtest::parse_csv("sample GOOG.csv", backtest::report::SAMPLE_CSV)?,
         };
+        backtest::check_timeframes(&bars, &strategy)
+            .map_err(|e| usage(format!("{}: {e}", spec.strategy_file.display())))?;
         // The file's first --warmup bars are the warm-up; a resumed run skips what it saw.
         let live = ReplayFeed::new(bars, args.warmup, args.speed, after);
         Box::pin(go(spec, live, metrics)).await

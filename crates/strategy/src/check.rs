@@ -82,11 +82,12 @@ pub fn is_position(name: &str) -> bool {
     POSITION_NAMES.contains(&name)
 }
 
-/// Where `e` first reads position state, if it does.
+/// Where `e` first reads position state (a position name or `at_entry`), if it does.
 pub fn uses_position(e: &Expr) -> Option<Span> {
     match &e.kind {
         ExprKind::Num(_) => None,
         ExprKind::Name(n) => is_position(n).then_some(e.span),
+        ExprKind::AtEntry(_) => Some(e.span),
         ExprKind::Neg(x)
         | ExprKind::Not(x)
         | ExprKind::Back(x, _)
@@ -194,12 +195,15 @@ fn check_call(
         ));
     }
     for (a, (name, kind)) in args.iter().zip(spec) {
-        if let Some(at) = uses_position(a) {
+        // Element-wise functions are valued bar by bar like arithmetic (DESIGN.md §5.4);
+        // the others look back over bars.
+        if let Some(at) = uses_position(a).filter(|_| !func.is_elementwise()) {
             return Err(err(
                 at,
                 format!(
-                    "{func} computes a whole series before the run, so its `{name}` cannot read \
-                     position state: compare position state outside the call"
+                    "{func} looks back over a whole series computed before the run, so its \
+                     `{name}` cannot read position state: compare position state outside the call \
+                     (only if, min, max and abs may take it)"
                 ),
             ));
         }
@@ -308,6 +312,7 @@ pub fn check(e: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
         ),
         ExprKind::Tf(rule, inner) => check_tf(*rule, inner, scope),
         ExprKind::On(symbol, inner) => check_on(symbol, inner, scope),
+        ExprKind::AtEntry(inner) => check_at_entry(e.span, inner, scope),
         ExprKind::Back(inner, _) => {
             if let Some(at) = uses_position(inner) {
                 return Err(err(
@@ -331,7 +336,8 @@ pub fn names(e: &Expr, out: &mut Vec<String>) {
         | ExprKind::Not(x)
         | ExprKind::Back(x, _)
         | ExprKind::Tf(_, x)
-        | ExprKind::On(_, x) => names(x, out),
+        | ExprKind::On(_, x)
+        | ExprKind::AtEntry(x) => names(x, out),
         ExprKind::Binary(_, l, r) => {
             names(l, out);
             names(r, out);
@@ -371,6 +377,10 @@ fn walk_inner(e: &Expr, inner: Inner<'_>, scope: &dyn Scope) -> Result<(), TypeE
             e.span,
             format!("{computes} before the run, so it cannot read position state `{n}`"),
         )),
+        (ExprKind::AtEntry(_), _) => Err(err(
+            e.span,
+            format!("{computes} before the run, so it cannot read position state `at_entry`"),
+        )),
         (ExprKind::Name(n), _) => match scope.lookup(n) {
             Some(Binding::Indicator(_)) => Err(err(
                 e.span,
@@ -409,6 +419,29 @@ fn walk_inner(e: &Expr, inner: Inner<'_>, scope: &dyn Scope) -> Result<(), TypeE
 fn check_tf(rule: Timeframe, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
     walk_inner(inner, Inner::Tf(rule), scope)?;
     expect(inner, Type::Number, scope, "tf's expression")?;
+    Ok(Type::Number)
+}
+
+/// `at_entry(inner)`: position state where position state may stand, of a number that does
+/// not read it.
+fn check_at_entry(span: Span, inner: &Expr, scope: &dyn Scope) -> Result<Type, TypeError> {
+    if scope.lookup("position") != Some(Binding::Position) {
+        return Err(err(
+            span,
+            "`at_entry(…)` is position state, known per trade while the backtest runs, not a \
+             series: use it in [rules], [risk] or [orders], not in [indicators]"
+                .to_owned(),
+        ));
+    }
+    if let Some(at) = uses_position(inner) {
+        return Err(err(
+            at,
+            "at_entry values its expression on the bar that placed the entry, before the trade: \
+             it cannot read position state"
+                .to_owned(),
+        ));
+    }
+    expect(inner, Type::Number, scope, "at_entry's expression")?;
     Ok(Type::Number)
 }
 

@@ -124,6 +124,9 @@ pub enum ExprKind {
     /// `on("SPY", x)`: `x` on another symbol's bars (a portfolio's, DESIGN.md §5.3), each bar
     /// seeing that symbol's latest bar at or before its time.
     On(String, Box<Expr>),
+    /// `at_entry(x)`: position state, `x` on the bar whose close placed the open trade's entry
+    /// (missing while flat; DESIGN.md §5.4).
+    AtEntry(Box<Expr>),
 }
 
 /// An expression with its place in the text. Equality ignores places.
@@ -159,6 +162,7 @@ impl PartialEq for Expr {
             (ExprKind::Back(e1, n1), ExprKind::Back(e2, n2)) => n1 == n2 && e1 == e2,
             (ExprKind::Tf(r1, e1), ExprKind::Tf(r2, e2)) => r1 == r2 && e1 == e2,
             (ExprKind::On(s1, e1), ExprKind::On(s2, e2)) => s1 == s2 && e1 == e2,
+            (ExprKind::AtEntry(e1), ExprKind::AtEntry(e2)) => e1 == e2,
             _ => false,
         }
     }
@@ -607,6 +611,9 @@ impl Parser {
                 if name == "on" {
                     return self.symbol(span);
                 }
+                if name == "at_entry" {
+                    return self.at_entry(span);
+                }
                 self.call(&name, span)
             }
             Tok::Str(_) => Err(SyntaxError {
@@ -707,6 +714,22 @@ impl Parser {
         let close = self.expect(")", "`)`")?;
         Ok(Expr {
             kind: ExprKind::On(symbol, Box::new(e)),
+            span: Span {
+                start: name.start,
+                end: close.end,
+            },
+        })
+    }
+
+    /// `at_entry(expr)`, after the name.
+    fn at_entry(&mut self, name: Span) -> Result<Expr, SyntaxError> {
+        self.next();
+        self.enter()?;
+        let e = self.or()?;
+        self.depth -= 1;
+        let close = self.expect(")", "`)`: at_entry takes one expression")?;
+        Ok(Expr {
+            kind: ExprKind::AtEntry(Box::new(e)),
             span: Span {
                 start: name.start,
                 end: close.end,

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use crate::check::{Binding, Scope, Type, check, is_position, is_price, names};
 use crate::expr::{Expr, ExprKind, RESERVED, parse};
+use crate::func::Timeframe;
 use crate::parts::Ctx;
 pub use crate::parts::{Rules, StrategyError};
 use crate::portfolio::{Portfolio, RawPortfolio, parse_portfolio, print_portfolio};
@@ -285,43 +286,55 @@ impl Strategy {
         self.portfolio.is_some() || !self.symbols_used().is_empty()
     }
 
+    /// Every expression of the file with its field (`indicators.fast`, `rules.entry_long`,
+    /// `risk.stop_loss_long`, `orders.entry_long_stop`, `portfolio.rank`), in file order.
+    pub fn expressions(&self) -> Vec<(String, &Expr)> {
+        let mut out = Vec::new();
+        for (n, e) in &self.indicators {
+            out.push((format!("indicators.{n}"), e));
+        }
+        for (n, e) in self.rules.iter() {
+            out.push((format!("rules.{n}"), e));
+        }
+        for (n, e) in self.risk.expressions() {
+            out.push((format!("risk.{n}"), e));
+        }
+        for (n, e) in self.orders.expressions() {
+            out.push((format!("orders.{n}"), e));
+        }
+        if let Some(r) = self.portfolio.as_ref().and_then(|p| p.rank.as_ref()) {
+            out.push(("portfolio.rank".to_owned(), r));
+        }
+        out
+    }
+
     /// The symbols `on()` names, each once, with the first field naming it
     /// (`rules.entry_long`, `indicators.spy_up`, …).
     pub fn symbols_used(&self) -> Vec<(String, String)> {
-        fn walk(e: &Expr, field: &str, out: &mut Vec<(String, String)>) {
-            match &e.kind {
-                ExprKind::On(s, x) => {
-                    if !out.iter().any(|(n, _)| n == s) {
-                        out.push((s.clone(), field.to_owned()));
-                    }
-                    walk(x, field, out);
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (field, e) in self.expressions() {
+            visit(e, &mut |x| {
+                if let ExprKind::On(s, _) = &x.kind
+                    && !out.iter().any(|(n, _)| n == s)
+                {
+                    out.push((s.clone(), field.clone()));
                 }
-                ExprKind::Num(_) | ExprKind::Name(_) => {}
-                ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => {
-                    walk(x, field, out);
+            });
+        }
+        out
+    }
+
+    /// The timeframes `tf()` names, each once, with the first field naming it.
+    pub fn timeframes_used(&self) -> Vec<(Timeframe, String)> {
+        let mut out: Vec<(Timeframe, String)> = Vec::new();
+        for (field, e) in self.expressions() {
+            visit(e, &mut |x| {
+                if let ExprKind::Tf(rule, _) = &x.kind
+                    && !out.iter().any(|(r, _)| r == rule)
+                {
+                    out.push((*rule, field.clone()));
                 }
-                ExprKind::Binary(_, l, r) => {
-                    walk(l, field, out);
-                    walk(r, field, out);
-                }
-                ExprKind::Call { args, .. } => args.iter().for_each(|a| walk(a, field, out)),
-            }
-        }
-        let mut out = Vec::new();
-        for (n, e) in &self.indicators {
-            walk(e, &format!("indicators.{n}"), &mut out);
-        }
-        for (n, e) in self.rules.iter() {
-            walk(e, &format!("rules.{n}"), &mut out);
-        }
-        for (n, e) in self.risk.expressions() {
-            walk(e, &format!("risk.{n}"), &mut out);
-        }
-        for (n, e) in self.orders.expressions() {
-            walk(e, &format!("orders.{n}"), &mut out);
-        }
-        if let Some(r) = self.portfolio.as_ref().and_then(|p| p.rank.as_ref()) {
-            walk(r, "portfolio.rank", &mut out);
+            });
         }
         out
     }
@@ -329,6 +342,25 @@ impl Strategy {
     /// The params as a map (for evaluation and sweeps).
     pub fn param_map(&self) -> HashMap<String, f64> {
         self.params.iter().cloned().collect()
+    }
+}
+
+/// Calls `f` on `e` and on every expression inside it, outside in.
+fn visit(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    f(e);
+    match &e.kind {
+        ExprKind::Num(_) | ExprKind::Name(_) => {}
+        ExprKind::Neg(x)
+        | ExprKind::Not(x)
+        | ExprKind::Back(x, _)
+        | ExprKind::Tf(_, x)
+        | ExprKind::On(_, x)
+        | ExprKind::AtEntry(x) => visit(x, f),
+        ExprKind::Binary(_, l, r) => {
+            visit(l, f);
+            visit(r, f);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| visit(a, f)),
     }
 }
 

@@ -243,6 +243,12 @@ impl Func {
         Func::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// Whether the function is valued bar by bar from its arguments on that bar (`if min max
+    /// abs`), so position state may stand in its arguments (DESIGN.md §5.4).
+    pub fn is_elementwise(self) -> bool {
+        matches!(self, Func::If | Func::Min | Func::Max | Func::Abs)
+    }
+
     /// Argument names and kinds, in order.
     pub fn args(self) -> &'static [(&'static str, Arg)] {
         match self {
@@ -513,5 +519,21 @@ impl Timeframe {
     /// Looks a rule up.
     pub fn from_name(name: &str) -> Option<Timeframe> {
         Timeframe::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The shortest span one of its bins covers, in milliseconds (a month: 28 days).
+    pub fn min_ms(self) -> i64 {
+        const MINUTE: i64 = 60_000;
+        match self {
+            Timeframe::Min1 => MINUTE,
+            Timeframe::Min5 => 5 * MINUTE,
+            Timeframe::Min15 => 15 * MINUTE,
+            Timeframe::Min30 => 30 * MINUTE,
+            Timeframe::Hour => 60 * MINUTE,
+            Timeframe::Hour4 => 240 * MINUTE,
+            Timeframe::Day => 1_440 * MINUTE,
+            Timeframe::Week | Timeframe::WeekFri => 7 * 1_440 * MINUTE,
+            Timeframe::MonthEnd => 28 * 1_440 * MINUTE,
+        }
     }
 }

@@ -12,7 +12,8 @@ impl Expr {
             | ExprKind::Name(_)
             | ExprKind::Call { .. }
             | ExprKind::Tf(..)
-            | ExprKind::On(..) => PREC_PRIMARY,
+            | ExprKind::On(..)
+            | ExprKind::AtEntry(_) => PREC_PRIMARY,
             ExprKind::Back(..) => PREC_POSTFIX,
             ExprKind::Neg(_) => PREC_NEG,
             ExprKind::Not(_) => PREC_NOT,
@@ -67,6 +68,11 @@ impl Expr {
             }
             ExprKind::On(symbol, e) => {
                 write!(f, "on(\"{symbol}\", ")?;
+                e.write(f, 0)?;
+                f.write_str(")")?;
+            }
+            ExprKind::AtEntry(e) => {
+                f.write_str("at_entry(")?;
                 e.write(f, 0)?;
                 f.write_str(")")?;
             }

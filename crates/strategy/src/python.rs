@@ -174,7 +174,9 @@ struct Emitter<'a> {
 impl Emitter<'_> {
     fn ty(&self, e: &Expr) -> Ty {
         match &e.kind {
-            ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Tf(..) => Ty::Num,
+            ExprKind::Num(_) | ExprKind::Neg(_) | ExprKind::Tf(..) | ExprKind::AtEntry(_) => {
+                Ty::Num
+            }
             ExprKind::Not(_) => Ty::Bool,
             ExprKind::Name(n) => self.types.get(n.as_str()).copied().unwrap_or(Ty::Num),
             ExprKind::Binary(op, ..) => match op {
@@ -283,6 +285,8 @@ impl Emitter<'_> {
             }
             // A portfolio strategy has no backtesting.py form (`export` refuses it first).
             ExprKind::On(symbol, _) => format!("_no_portfolio({})", py_str(symbol)),
+            // Validation keeps position state out of whole series.
+            ExprKind::AtEntry(_) => "_full(math.nan)".to_owned(),
             ExprKind::Call { func, args, field } => {
                 let call = self.call(*func, args, *field, register);
                 if register && !func.is_boolean() {
@@ -355,7 +359,31 @@ impl Emitter<'_> {
                     other => format!("({l} {} {r})", other.symbol()),
                 }
             }
-            // Validation keeps position state out of calls and lookbacks.
+            // The value on the bar whose close placed the first open trade's entry (its tag).
+            ExprKind::AtEntry(x) => {
+                let name = format!("{attr}_{n}");
+                *n += 1;
+                parts.push(format!(
+                    "self.{name} = np.asarray({}, dtype=float)",
+                    self.series(x, true)
+                ));
+                format!("(self.{name}[_placed] if _placed is not None else math.nan)")
+            }
+            // Element-wise functions, valued on this bar as numpy values them.
+            ExprKind::Call { func, args, .. } if func.is_elementwise() => {
+                let vals: Vec<String> = args
+                    .iter()
+                    .map(|x| self.at_bar(x, attr, parts, n))
+                    .collect();
+                match (func, vals.as_slice()) {
+                    (Func::If, [cond, yes, no]) => format!("({yes} if {cond} else {no})"),
+                    (Func::Min, [one, two]) => format!("np.minimum({one}, {two})"),
+                    (Func::Max, [one, two]) => format!("np.maximum({one}, {two})"),
+                    (_, [one]) => format!("np.abs({one})"),
+                    _ => "math.nan".to_owned(),
+                }
+            }
+            // Validation keeps position state out of other calls and lookbacks.
             ExprKind::Num(_)
             | ExprKind::Call { .. }
             | ExprKind::Back(..)

@@ -35,7 +35,9 @@ fn scale_at(e: &Expr, indicators: &[(String, Expr)], depth: usize) -> Scale {
                 .find(|(name, _)| name == other)
                 .map_or(Scale::Own, |(_, d)| of(d)),
         },
-        ExprKind::Neg(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) => of(x),
+        ExprKind::Neg(x) | ExprKind::Back(x, _) | ExprKind::Tf(_, x) | ExprKind::AtEntry(x) => {
+            of(x)
+        }
         // Another symbol's values are not on this symbol's price scale.
         ExprKind::Not(_) | ExprKind::On(..) => Scale::Own,
         ExprKind::Binary(op, l, r) => match (op, of(l), of(r)) {

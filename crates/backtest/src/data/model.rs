@@ -61,6 +61,22 @@ impl Bars {
     pub fn is_empty(&self) -> bool {
         self.close.is_empty()
     }
+
+    /// The data's own bar spacing in milliseconds: the most common positive gap between
+    /// consecutive bars (the shorter on a tie); `None` with fewer than two distinct times.
+    pub fn spacing_ms(&self) -> Option<i64> {
+        let mut counts: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+        for w in self.epoch_ms.windows(2) {
+            let gap = w[1] - w[0];
+            if gap > 0 {
+                *counts.entry(gap).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(gap, _)| gap)
+    }
 }
 
 /// How to read a data file beyond what is detected.

@@ -323,6 +323,36 @@ stop_loss_pct = 6
 "#,
     ),
     (
+        "state_stop",
+        r#"[indicators]
+fast = "ema(close, 12)"
+slow = "ema(close, 26)"
+[rules]
+entry_long = "crosses_above(fast, slow)"
+entry_short = "crosses_below(fast, slow)"
+[risk]
+risk_pct = 1.5
+max_size = 0.9
+stop_loss_long = "entry_price - 2 * at_entry(atr(14))"
+stop_loss_short = "entry_price + 2 * at_entry(atr(14))"
+take_profit_long = "if(bars_in_trade > 10, entry_price * 1.01, entry_price + 4 * at_entry(atr(14)))"
+take_profit_short = "max(entry_price - 4 * at_entry(atr(14)), close * 0.5)"
+"#,
+    ),
+    (
+        "state_if",
+        r#"[indicators]
+rsi = "rsi(close, 14)"
+atr = "atr(14)"
+[rules]
+entry_long = "rsi < 35"
+exit_long = "close < at_entry(sma(close, 20)) - 2 * at_entry(atr) or abs(open_pnl_pct) > 12"
+[risk]
+size = 0.5
+trailing_stop_long = "if(open_pnl_pct > 1, close - 2 * atr, min(close - 4 * atr, at_entry(low)))"
+"#,
+    ),
+    (
         "tf_5min",
         r#"[indicators]
 m5 = "tf('5min', sma(close, 6))"
@@ -543,6 +573,20 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
     ] {
         let n = get(file, scenario).1.trades.len();
         assert!(n > 10, "{file}:{scenario}: {n} trades");
+    }
+    // Stops and targets reading position state (at_entry, if, max) stopped and took profit;
+    // the trailing stop of if/min/at_entry moved and closed trades.
+    for file in ["GOOG.csv", "EURUSD.csv"] {
+        assert!(reasons(file, "state_stop", ExitReason::Stop) > 0, "{file}");
+        assert!(
+            reasons(file, "state_stop", ExitReason::Target) > 0,
+            "{file}"
+        );
+        assert!(
+            reasons(file, "state_if", ExitReason::Trailing) > 0,
+            "{file}"
+        );
+        assert!(reasons(file, "state_if", ExitReason::Signal) > 0, "{file}");
     }
     // `units` buys exactly that many, long or short.
     let units = &get("GOOG.csv", "units_sma").1;

@@ -286,3 +286,47 @@ fn time_fields_read_each_bars_time() {
     assert_eq!(field("day"), vec![1.0, 2.0, 30.0]);
     assert_eq!(field("year"), vec![2024.0, 2024.0, 2024.0]);
 }
+
+#[test]
+fn a_timeframe_must_be_coarser_than_the_data() {
+    use std::fmt::Write;
+    // Daily bars: the spacing is their common gap, one day.
+    let b = bars();
+    assert_eq!(b.spacing_ms(), Some(86_400_000));
+    let strat = |rule: &str| {
+        Strategy::from_toml(
+            "s.toml",
+            &format!(
+                "name = \"s\"\n[rules]\nentry_long = \"close > 1\"\nexit_long = \"close < tf('{rule}', close)\"\n"
+            ),
+        )
+        .unwrap()
+    };
+    let e = backtest::check_timeframes(&b, &strat("D")).unwrap_err();
+    assert_eq!(e.field, "rules.exit_long");
+    assert!(e.to_string().contains("1 day apart"), "{e}");
+    assert!(backtest::check_timeframes(&b, &strat("W")).is_ok());
+    // Five-minute bars with a one-hour hole: 5 minutes; "5min" adds nothing, "15min" does.
+    let mut text = String::from("Date,Open,High,Low,Close\n");
+    for m in [0, 5, 10, 15, 20, 80, 85, 90] {
+        let _ = writeln!(
+            text,
+            "2024-01-01T{:02}:{:02}:00,1,2,0.5,1.5",
+            m / 60,
+            m % 60
+        );
+    }
+    let m5 = parse_csv("m5.csv", &text).unwrap();
+    assert_eq!(m5.spacing_ms(), Some(300_000));
+    let e = backtest::check_timeframes(&m5, &strat("5min")).unwrap_err();
+    assert!(e.to_string().contains("5 minutes apart"), "{e}");
+    assert!(backtest::check_timeframes(&m5, &strat("1min")).is_err());
+    assert!(backtest::check_timeframes(&m5, &strat("15min")).is_ok());
+    // No tf, or too few bars to tell: nothing to check.
+    let plain = Strategy::from_toml(
+        "p.toml",
+        "name = \"p\"\n[rules]\nentry_long = \"close > 1\"\n",
+    )
+    .unwrap();
+    assert!(backtest::check_timeframes(&m5, &plain).is_ok());
+}

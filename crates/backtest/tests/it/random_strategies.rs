@@ -39,9 +39,9 @@ fn rules(t: &mut String, n: u8) -> bool {
         ),
         3 => (
             "rsi < 40 and position == 0",
-            "bars_in_trade >= 8 or open_pnl_pct > 4",
+            "bars_in_trade >= 8 or abs(open_pnl_pct) > 4",
             "rsi > 70",
-            "open_pnl_pct < -2",
+            "open_pnl_pct < -2 or close > at_entry(close) + at_entry(atr)",
         ),
         _ => (
             "close > tf('W-FRI', sma(close, 4))",
@@ -75,48 +75,7 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     } else {
         parts.stop
     };
-    match stop {
-        0 => {}
-        1 => {
-            let _ = writeln!(t, "stop_loss_pct = {:.1}", 2.0 + f64::from(parts.k) / 2.0);
-        }
-        _ => {
-            let _ = writeln!(
-                t,
-                "stop_loss_long = \"close - {:.1} * atr\"",
-                1.0 + f64::from(parts.k) / 4.0
-            );
-            if shorts {
-                let _ = writeln!(
-                    t,
-                    "stop_loss_short = \"close + {:.1} * atr\"",
-                    1.0 + f64::from(parts.k) / 4.0
-                );
-            }
-        }
-    }
-    match parts.target {
-        0 => {}
-        1 if parts.k.is_multiple_of(4) => {
-            // freqtrade's stepping target instead of a fixed one.
-            let _ = writeln!(
-                t,
-                "roi = [[0, {:.1}], [{}, 1.5], [{}, 0.0]]",
-                3.0 + f64::from(parts.k),
-                3 + parts.k,
-                12 + parts.k
-            );
-        }
-        1 => {
-            let _ = writeln!(t, "take_profit_pct = {:.1}", 3.0 + f64::from(parts.k));
-        }
-        _ => {
-            t.push_str("take_profit_long = \"close + 3 * atr\"\n");
-            if shorts {
-                t.push_str("take_profit_short = \"close - 3 * atr\"\n");
-            }
-        }
-    }
+    levels_for(t, parts, stop, shorts);
     match parts.trailing {
         0 => {}
         1 => {
@@ -168,6 +127,72 @@ pub(crate) fn toml_for(parts: &Parts, i: usize) -> String {
     t.clone()
 }
 
+/// The stop and target of a drawn strategy (`stop` 3 and `target` 3 read position state).
+fn levels_for(t: &mut String, parts: &Parts, stop: u8, shorts: bool) {
+    match stop {
+        0 => {}
+        1 => {
+            let _ = writeln!(t, "stop_loss_pct = {:.1}", 2.0 + f64::from(parts.k) / 2.0);
+        }
+        3 => {
+            // Position state: an initial R from the fill, re-valued at every close.
+            let r = 1.0 + f64::from(parts.k) / 4.0;
+            let _ = writeln!(
+                t,
+                "stop_loss_long = \"entry_price - {r:.1} * at_entry(atr)\""
+            );
+            if shorts {
+                let _ = writeln!(
+                    t,
+                    "stop_loss_short = \"if(open_pnl_pct > 2, entry_price, entry_price + {r:.1} * at_entry(atr))\""
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                t,
+                "stop_loss_long = \"close - {:.1} * atr\"",
+                1.0 + f64::from(parts.k) / 4.0
+            );
+            if shorts {
+                let _ = writeln!(
+                    t,
+                    "stop_loss_short = \"close + {:.1} * atr\"",
+                    1.0 + f64::from(parts.k) / 4.0
+                );
+            }
+        }
+    }
+    match parts.target {
+        0 => {}
+        1 if parts.k.is_multiple_of(4) => {
+            // freqtrade's stepping target instead of a fixed one.
+            let _ = writeln!(
+                t,
+                "roi = [[0, {:.1}], [{}, 1.5], [{}, 0.0]]",
+                3.0 + f64::from(parts.k),
+                3 + parts.k,
+                12 + parts.k
+            );
+        }
+        1 => {
+            let _ = writeln!(t, "take_profit_pct = {:.1}", 3.0 + f64::from(parts.k));
+        }
+        2 => {
+            t.push_str("take_profit_long = \"close + 3 * atr\"\n");
+            if shorts {
+                t.push_str("take_profit_short = \"close - 3 * atr\"\n");
+            }
+        }
+        _ => {
+            t.push_str("take_profit_long = \"max(entry_price + 3 * at_entry(atr) - bars_in_trade * atr / 4, entry_price * 1.002)\"\n");
+            if shorts {
+                t.push_str("take_profit_short = \"entry_price - 3 * at_entry(atr)\"\n");
+            }
+        }
+    }
+}
+
 /// The `[orders]` section of a drawn strategy.
 fn orders_for(t: &mut String, parts: &Parts, shorts: bool) {
     t.push_str("[orders]\n");
@@ -205,7 +230,7 @@ pub(crate) struct Parts {
 
 pub(crate) fn parts() -> impl Strategy<Value = Parts> {
     (
-        (0u8..5, 0u8..3, 0u8..3, 0u8..3, 0u8..3),
+        (0u8..5, 0u8..3, 0u8..4, 0u8..4, 0u8..3),
         (
             prop_oneof![Just(0u32), 3u32..30],
             0u8..3,
@@ -314,6 +339,14 @@ fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
         (
             "trailing expressions",
             drawn.iter().any(|p| p.trailing == 2),
+        ),
+        (
+            "stops reading position state",
+            drawn.iter().any(|p| p.stop == 3),
+        ),
+        (
+            "targets reading position state",
+            drawn.iter().any(|p| p.target == 3),
         ),
     ] {
         assert!(n, "the sample has no {what}");

@@ -69,6 +69,11 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
     )
     .unwrap();
     std::fs::write(d.join("sim.toml"), "time_scale = \"fast\"\n").unwrap();
+    std::fs::write(
+        d.join("daily-tf.toml"),
+        "name = \"d\"\n[indicators]\ndaily = \"tf('D', sma(close, 5))\"\n[rules]\nentry_long = \"close > daily\"\n",
+    )
+    .unwrap();
     let dead = format!("http://127.0.0.1:{}", dead_port());
     let cases = vec![
         // Usage: clap keeps its message and hint, but exits 1.
@@ -100,6 +105,34 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
             &["--sweep"],
         ),
         case("eval without --data", &["eval", "close"], 1, &["--data"]),
+        // DESIGN.md §5.4: a tf() rule no coarser than the data's bars.
+        case(
+            "tf('D') on daily data",
+            &["backtest", "daily-tf.toml", "--data", &data],
+            1,
+            &[
+                "daily-tf.toml",
+                "indicators.daily",
+                "tf(\"D\", …)",
+                "1 day apart",
+                "use a rule longer than 1 day",
+            ],
+        ),
+        case(
+            "tf('D') on a daily feed",
+            &[
+                "run",
+                "daily-tf.toml",
+                "--symbol",
+                "BTCUSDT",
+                "--interval",
+                "1d",
+                "--endpoint",
+                &dead,
+            ],
+            1,
+            &["daily-tf.toml", "indicators.daily", "the feed's 1d bars"],
+        ),
         case(
             "negative cash",
             &["backtest", "ok.toml", "--data", &data, "--cash", "-5"],

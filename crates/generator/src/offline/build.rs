@@ -231,7 +231,9 @@ fn replace_calls(e: &mut Expr, names: &mut Vec<(String, Expr)>) {
         return;
     }
     match &mut e.kind {
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) => replace_calls(x, names),
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Back(x, _) | ExprKind::AtEntry(x) => {
+            replace_calls(x, names);
+        }
         ExprKind::Binary(_, l, r) => {
             replace_calls(l, names);
             replace_calls(r, names);

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Emitter, Ty, py_float};
+use crate::check::uses_position;
 use crate::expr::Expr;
 use crate::file::Strategy;
 use crate::sections::{RoiUnit, Sizing, StopFrom, TrailFrom};
@@ -113,22 +114,27 @@ pub(super) fn next_method(
             (None, None) => "None".to_owned(),
         }
     };
-    let sl_long = level(
-        value(risk.stop_loss_long.as_ref(), "_sl_long", Ty::Num),
-        Some((&attrs.sl, "-")),
-    );
-    let sl_short = level(
-        value(risk.stop_loss_short.as_ref(), "_sl_short", Ty::Num),
-        Some((&attrs.sl, "+")),
-    );
-    let tp_long = level(
-        value(risk.take_profit_long.as_ref(), "_tp_long", Ty::Num),
-        Some((&attrs.tp, "+")),
-    );
-    let tp_short = level(
-        value(risk.take_profit_short.as_ref(), "_tp_short", Ty::Num),
-        Some((&attrs.tp, "-")),
-    );
+    // A stop or target that reads position state is a function of it (DESIGN.md §5.4): valued
+    // as if the entry filled at the signal's close to check and size the entry, then at every
+    // close of the trade.
+    let mut state_levels: Vec<(&str, String)> = Vec::new();
+    let mut exit_level = |e: Option<&Expr>, attr: &'static str, long: bool| {
+        let code = value(e, attr, Ty::Num)?;
+        if e.is_some_and(|e| uses_position(e).is_some()) {
+            state_levels.push((attr, code));
+            let side = if long { "1.0" } else { "-1.0" };
+            return Some(format!("{attr}_at({side}, close, 0.0, 0.0, i)"));
+        }
+        Some(code)
+    };
+    let sl_long = exit_level(risk.stop_loss_long.as_ref(), "_sl_long", true);
+    let sl_short = exit_level(risk.stop_loss_short.as_ref(), "_sl_short", false);
+    let tp_long = exit_level(risk.take_profit_long.as_ref(), "_tp_long", true);
+    let tp_short = exit_level(risk.take_profit_short.as_ref(), "_tp_short", false);
+    let sl_long = level(sl_long, Some((&attrs.sl, "-")));
+    let sl_short = level(sl_short, Some((&attrs.sl, "+")));
+    let tp_long = level(tp_long, Some((&attrs.tp, "+")));
+    let tp_short = level(tp_short, Some((&attrs.tp, "-")));
     let stop_long = level(
         value(orders.entry_long_stop.as_ref(), "_stop_long", Ty::Num),
         None,
@@ -170,6 +176,8 @@ pub(super) fn next_method(
     def next(self):
         i = len(self.data) - 1
         _position, _entry_price, _bars_in_trade, _open_pnl_pct = _state(self.trades, i, self.data.Close[-1])
+        # The bar whose close placed the first open trade's entry (its tag), for at_entry.
+        _placed = self.trades[0].tag if self.trades else None
         long, short = self.position.is_long, self.position.is_short
         close = self.data.Close[-1]
         closing = False
@@ -177,6 +185,12 @@ pub(super) fn next_method(
 ",
     );
     let body = &mut out;
+    for (attr, code) in &state_levels {
+        let _ = writeln!(
+            body,
+            "            {attr}_at = lambda _position, _entry_price, _bars_in_trade, _open_pnl_pct, _placed: {code}"
+        );
+    }
     if risk.stop_from == StopFrom::Fill {
         let mut set = String::new();
         if risk.stop_loss_pct.is_some() {
@@ -202,6 +216,38 @@ pub(super) fn next_method(
                 if id(t) not in self._from_fill:
                     self._from_fill.add(id(t)){set}
 "
+        );
+    }
+    if !state_levels.is_empty() {
+        let set = |side: &str| {
+            let mut out = String::new();
+            for (attr, field) in [("_sl", "sl"), ("_tp", "tp")] {
+                let name = format!("{attr}_{side}");
+                if state_levels.iter().any(|(a, _)| *a == name) {
+                    let _ = write!(
+                        out,
+                        "
+                    v = {name}_at(_position, _entry_price, _bars_in_trade, _open_pnl_pct, _placed)
+                    if _price_ok(v):
+                        t.{field} = v"
+                    );
+                }
+            }
+            if out.is_empty() {
+                "\n                    pass".to_owned()
+            } else {
+                out
+            }
+        };
+        let _ = write!(
+            body,
+            "            # Stops and targets that read position state: valued at every close of the trade.
+            for t in self.trades:
+                if t.is_long:{}
+                else:{}
+",
+            set("long"),
+            set("short")
         );
     }
     if trail_long.is_some() || trail_short.is_some() {
@@ -299,16 +345,29 @@ pub(super) fn next_method(
 pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
     // stop_from = "fill": percent levels are set from the fill instead (in next()).
     let from_fill = s.risk.stop_from == StopFrom::Fill;
-    let sl = if from_fill && s.risk.stop_loss_pct.is_some() {
-        "None"
-    } else {
-        "sl"
+    // A stop or target that reads position state is set from the entry bar's close instead.
+    let later = |pct: bool, long: Option<&Expr>, short: Option<&Expr>, name: &str| {
+        let reads = |e: Option<&Expr>| e.is_some_and(|e| uses_position(e).is_some());
+        match (from_fill && pct, reads(long), reads(short)) {
+            (true, ..) | (false, true, true) => "None".to_owned(),
+            (false, true, false) => format!("(None if long else {name})"),
+            (false, false, true) => format!("({name} if long else None)"),
+            (false, false, false) => name.to_owned(),
+        }
     };
-    let tp = if from_fill && s.risk.take_profit_pct.is_some() {
-        "None"
-    } else {
-        "tp"
-    };
+    let r = &s.risk;
+    let sl = later(
+        r.stop_loss_pct.is_some(),
+        r.stop_loss_long.as_ref(),
+        r.stop_loss_short.as_ref(),
+        "sl",
+    );
+    let tp = later(
+        r.take_profit_pct.is_some(),
+        r.take_profit_long.as_ref(),
+        r.take_profit_short.as_ref(),
+        "tp",
+    );
     let sizing = match s.risk.sizing {
         Sizing::Fraction(_) => format!(
             "        # size 1.0 is backtesting.py's default: all available equity.
@@ -350,7 +409,7 @@ pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
         lo, hi = (sl, tp) if long else (tp, sl)
         if not ((-math.inf if lo is None else lo) < ref < (math.inf if hi is None else hi)):
             return
-{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl={sl}, tp={tp}, **kwargs)
+{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl={sl}, tp={tp}, tag=i, **kwargs)
         self._pending_bar = i
 "
     )

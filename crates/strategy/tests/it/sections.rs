@@ -281,7 +281,32 @@ fn position_state_stays_out_of_series() {
         (
             "[rules]\nentry_long = \"sma(entry_price, 5) > close\"\n",
             "rules.entry_long",
-            "sma computes a whole series before the run, so its `x` cannot read position state",
+            "sma looks back over a whole series computed before the run, so its `x` cannot read position state",
+        ),
+        (
+            "[rules]\nentry_long = \"crosses_above(close, if(position == 0, close, entry_price))\"\n",
+            "rules.entry_long",
+            "crosses_above looks back over a whole series",
+        ),
+        (
+            "[indicators]\nr = \"at_entry(atr(14))\"\n[rules]\nentry_long = \"r > 1\"\n",
+            "indicators.r",
+            "`at_entry(…)` is position state",
+        ),
+        (
+            "[rules]\nentry_long = \"close > 1\"\n[risk]\nstop_loss_long = \"at_entry(entry_price)\"\n",
+            "risk.stop_loss_long",
+            "at_entry values its expression on the bar that placed the entry",
+        ),
+        (
+            "[rules]\nentry_long = \"close > 1\"\nexit_long = \"sum(at_entry(close), 3) > 1\"\n",
+            "rules.exit_long",
+            "sum looks back over a whole series",
+        ),
+        (
+            "[rules]\nentry_long = \"close > 1\"\nexit_long = \"tf('D', at_entry(close)) > 1\"\n",
+            "rules.exit_long",
+            "cannot read position state `at_entry`",
         ),
         (
             "[rules]\nentry_long = \"bars_in_trade[1] > 3\"\n",
@@ -300,6 +325,31 @@ fn position_state_stays_out_of_series() {
         assert!(e.to_string().contains(want), "wanted {want:?} in:\n{e}");
         assert!(e.line > 0);
     }
+}
+
+#[test]
+fn position_state_stands_in_element_wise_functions_and_at_entry() {
+    let s = Strategy::from_toml(
+        "s.toml",
+        r#"name = "s"
+[rules]
+entry_long = "close > sma(close, 20)"
+exit_long = "abs(open_pnl_pct) > 8 or close < at_entry(sma(close, 20))"
+[risk]
+risk_pct = 1
+stop_loss_long = "max(entry_price - 2 * at_entry(atr(14)), min(low, entry_price * 0.9))"
+trailing_stop_long = "if(open_pnl_pct > 10, close * 0.97, close * 0.9)"
+"#,
+    )
+    .unwrap();
+    // Printed back, it reads the same.
+    let sl = s.risk.stop_loss_long.as_ref().unwrap();
+    assert_eq!(
+        sl.to_string(),
+        "max(entry_price - 2 * at_entry(atr(14)), min(low, entry_price * 0.9))"
+    );
+    assert_eq!(strategy::parse(&sl.to_string()).unwrap(), *sl);
+    assert!(strategy::uses_position(sl).is_some());
 }
 
 #[test]
