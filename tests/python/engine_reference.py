@@ -383,6 +383,111 @@ class StateIf(Base):
         return min(c - 4 * a, self.data.Low[self.placed()])
 
 
+class ReverseStopUnits(Base):
+    """A 20-bar breakout with stop entries in the direction of the SMA(50), 10 units, always in
+    the market: the opposite stop, when it fills, closes the trade and opens the new one. With
+    units that is backtesting.py's one opposite order of abs(position) + 10 (DESIGN.md §5.4); the
+    order is placed for one bar and nothing else closes a trade, so the position at the fill is
+    the position at placement."""
+    units = 10
+
+    def setup(self):
+        self.hh = self.I(talib.MAX, self.data.High, 20)
+        self.ll = self.I(talib.MIN, self.data.Low, 20)
+        self.sma = self.I(talib.SMA, self.data.Close, 50)
+
+    def signals(self, i):
+        c = self.data.Close[-1]
+        return c > self.sma[-1], False, c < self.sma[-1], False
+
+    def levels(self, long, i):
+        return None, None, (self.hh[-1] if long else self.ll[-1]), None
+
+    def next(self):
+        i = len(self.data) - 1
+        # An unfilled entry order lives one bar.
+        for o in list(self.orders):
+            if not o.is_contingent:
+                o.cancel()
+        el, _, es, _ = self.signals(i)
+        pos = self.position.size
+        for long, want in ((True, el), (False, es)):
+            if not want or (pos != 0 and (pos > 0) == long):
+                continue
+            _, _, stop, _ = self.levels(long, i)
+            if not ok(stop):
+                break
+            size = abs(pos) + self.units if pos != 0 else self.units
+            (self.buy if long else self.sell)(size=size, stop=stop)
+            break
+
+
+class DonchianOca(Base):
+    """Always in the market on 10-bar breakouts: flat, a buy stop at the 10-bar high and a sell
+    stop at the 10-bar low wait together and the first to fill cancels the other (processed long
+    first); in a trade, the opposite stop reverses it when it fills, with half the equity after
+    the close at the fill price. Written with a look at the next bar (the test's oracle): which
+    stop fills and at what price, so the sizes are set at placement."""
+    full = None  # the whole frame, set before the run
+
+    def setup(self):
+        self.hh = self.I(talib.MAX, self.data.High, 10)
+        self.ll = self.I(talib.MIN, self.data.Low, 10)
+
+    def next(self):
+        i = len(self.data) - 1
+        if i + 1 >= len(self.full) or math.isnan(self.hh[-1]):
+            return
+        nxt = self.full.iloc[i + 1]
+        o, h, l = nxt["Open"], nxt["High"], nxt["Low"]
+        up, down = self.hh[-1], self.ll[-1]
+        pos = self.position.size
+        c = 0.002
+        for long, stop in ((True, up), (False, down)):
+            if pos != 0 and (pos > 0) == long:
+                continue
+            hit = h >= stop if long else l <= stop
+            if not hit:
+                # It would wait one bar and expire; placing nothing is the same.
+                continue
+            price = max(o, stop) if long else min(o, stop)
+            cash = self._broker._cash
+            for t in self.trades:
+                cash += (t.size * (price - t.entry_price) - 0) - abs(t.size) * price * c
+            n = int(max(0, cash) * 0.5 // (price + (0.5 * price * c) / 0.5))
+            if n < 1:
+                continue
+            (self.buy if long else self.sell)(size=abs(pos) + n, stop=stop)
+            # The first to fill cancels the other: it is never placed.
+            break
+
+
+class OcaBreakout(Base):
+    """Flat, a buy stop 0.2 % over the close and a sell stop 0.2 % under it wait together for
+    one bar, processed long first, and the first to fill cancels the other; a trade closes after
+    3 bars; half the equity. Written with a look at the next bar (the test's oracle): only the
+    stop that fills first is placed."""
+    full = None
+
+    def setup(self):
+        pass
+
+    def next(self):
+        i = len(self.data) - 1
+        for t in self.trades:
+            if i - t.entry_bar >= 3:
+                t.close()
+        if self.trades or i + 1 >= len(self.full):
+            return
+        nxt = self.full.iloc[i + 1]
+        c = self.data.Close[-1]
+        up, down = c * 1.002, c * 0.998
+        if nxt["High"] >= up:
+            self.buy(size=0.5, stop=up)
+        elif nxt["Low"] <= down:
+            self.sell(size=0.5, stop=down)
+
+
 class Fractional(SmaCross):
     periods = (5, 15)
     fraction = 0.5
@@ -568,6 +673,9 @@ SCENARIOS = {
     "stop_from_fill": (StopFromFill, {}),
     "pyramiding": (Pyramid, {}),
     "state_stop": (StateStop, {}),
+    "reverse_stop_units": (ReverseStopUnits, {}),
+    "donchian_oca": (DonchianOca, {}),
+    "oca_breakout": (OcaBreakout, {}),
     "state_if": (StateIf, {}),
     "tf_5min": (Tf5min, {}),
 }
@@ -580,6 +688,7 @@ def main():
             opts = dict(opts)
             unit = opts.pop("fractional_unit", None)
             kwargs = dict(cash=10_000, commission=0.002, **opts)
+            DonchianOca.full = OcaBreakout.full = df
             bt = (FractionalBacktest(df, cls, fractional_unit=unit, **kwargs) if unit
                   else Backtest(df, cls, **kwargs))
             stats = bt.run()

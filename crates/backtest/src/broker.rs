@@ -40,6 +40,27 @@ pub(crate) struct Order {
     pub(crate) kind: Kind,
     /// The bar whose close placed it (an entry's, for `at_entry`; 0 for a trade's orders).
     pub(crate) placed: usize,
+    /// `reverse = "on_fill"`: when it fills it closes the opposite trades at its price and is
+    /// sized then (DESIGN.md §5.4).
+    pub(crate) at_fill: Option<AtFill>,
+    /// `oca`: when it fills, the other waiting entry orders are cancelled.
+    pub(crate) oca: bool,
+}
+
+/// How a reversing entry is sized once the opposite trades closed at its fill price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum AtFill {
+    /// Whole units, as given.
+    Units(f64),
+    /// A fraction of the margin available after the close.
+    Fraction(f64),
+    /// `risk_pct` of the equity after the close over the stop distance from the signal close,
+    /// capped by `max_size` of that equity at the signal close.
+    Risk {
+        pct: f64,
+        dist: f64,
+        cap: Option<(f64, f64)>,
+    },
 }
 
 impl Order {
@@ -203,6 +224,8 @@ impl Broker {
             parent: None,
             kind: Kind::Entry,
             placed,
+            at_fill: None,
+            oca: false,
         })
     }
 
@@ -224,7 +247,17 @@ impl Broker {
             parent: None,
             kind: Kind::Spend(budget),
             placed,
+            at_fill: None,
+            oca: false,
         })
+    }
+
+    /// Marks entry order `id` as reversing on its fill and as one of a one-cancels-all group.
+    pub(crate) fn mark(&mut self, id: u64, at_fill: Option<AtFill>, oca: bool) {
+        if let Some(o) = self.orders.iter_mut().find(|o| o.id == id) {
+            o.at_fill = at_fill;
+            o.oca = oca;
+        }
     }
 
     /// `Order.cancel()`.
@@ -265,6 +298,8 @@ impl Broker {
                 parent: Some(trade),
                 kind: Kind::Close(reason),
                 placed: 0,
+                at_fill: None,
+                oca: false,
             },
         );
     }
@@ -288,6 +323,8 @@ impl Broker {
             parent: Some(trade),
             kind: Kind::Sl(trailing),
             placed: 0,
+            at_fill: None,
+            oca: false,
         });
         let t = &mut self.trades[pos];
         t.sl_order = Some(id);
@@ -323,6 +360,8 @@ impl Broker {
             parent: Some(trade),
             kind: Kind::Tp,
             placed: 0,
+            at_fill: None,
+            oca: false,
         });
         let t = &mut self.trades[pos];
         t.tp_order = Some(id);
@@ -521,7 +560,14 @@ impl Broker {
                 let adjusted = price;
                 let plus_fee = adjusted + self.fee(order.size, price) / order.size.abs();
                 let mut size = order.size;
-                if let Kind::Spend(budget) = order.kind {
+                if let Some(at) = order.at_fill {
+                    let Some(n) = self.reverse_fill(bars, i, long, at, (price, plus_fee), bar)
+                    else {
+                        self.remove_order(id);
+                        continue;
+                    };
+                    size = n;
+                } else if let Kind::Spend(budget) = order.kind {
                     let per = price * (1.0 + self.commission);
                     let margin = self.margin_available(bars, i);
                     let mut units = floordiv(budget, per).trunc();
@@ -572,6 +618,11 @@ impl Broker {
                 }
                 if need != 0.0 {
                     self.open_trade(adjusted, need, &order, bar);
+                    if order.oca {
+                        // One cancels all: the other waiting entries go before they are processed.
+                        self.orders
+                            .retain(|o| !(o.oca && o.parent.is_none() && o.id != id));
+                    }
                     if order.sl.is_some() || order.tp.is_some() {
                         if market {
                             again = true;
@@ -591,6 +642,40 @@ impl Broker {
             }
         }
         again
+    }
+}
+
+impl Broker {
+    /// `reverse = "on_fill"` (DESIGN.md §5.4): closes the trades opposite to the entry at its
+    /// fill price, then sizes it against what is left; the signed units, or `None` when not one
+    /// whole unit results (the closes stand).
+    fn reverse_fill(
+        &mut self,
+        bars: &Bars,
+        i: usize,
+        long: bool,
+        at: AtFill,
+        (price, plus_fee): (f64, f64),
+        bar: usize,
+    ) -> Option<f64> {
+        let mut k = 0;
+        while k < self.trades.len() {
+            if (self.trades[k].trade.size > 0.0) == long {
+                k += 1;
+            } else {
+                self.close_trade(k, price, bar, ExitReason::Signal);
+            }
+        }
+        let n = match at {
+            AtFill::Units(u) => u,
+            AtFill::Fraction(f) => floordiv(self.margin_available(bars, i) * f, plus_fee).trunc(),
+            AtFill::Risk { pct, dist, cap } => {
+                let equity = self.equity(bars, i);
+                let n = floordiv(equity * pct / 100.0, dist).trunc();
+                cap.map_or(n, |(f, close)| n.min(floordiv(f * equity, close).trunc()))
+            }
+        };
+        (n >= 1.0 && n.is_finite()).then_some(if long { n } else { -n })
     }
 }
 

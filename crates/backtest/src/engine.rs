@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use strategy::{
-    Expr, ExprKind, Fill, RoiUnit, Sizing, StopFrom, Strategy, TrailFrom, uses_position,
+    Expr, ExprKind, Fill, Reverse, RoiUnit, Sizing, StopFrom, Strategy, TrailFrom, uses_position,
 };
 
-use crate::broker::{Broker, floordiv};
+use crate::broker::{AtFill, Broker, floordiv};
 use crate::data::Bars;
 use crate::eval::{EvalError, Evaluator};
 use crate::state::{Level, PosState, Rule};
@@ -182,12 +182,16 @@ impl Plan {
     }
 }
 
+/// Waiting entry orders by direction (long, short), each with the bar that placed it.
+pub(crate) type Pending = [Option<(u64, usize)>; 2];
+
 /// The strategy's side of the loop: what `next()` does on each bar's close.
 pub(crate) struct Step<'s> {
     pub(crate) s: &'s Strategy,
     pub(crate) plan: Plan,
-    /// The waiting entry order and the bar that placed it.
-    pub(crate) pending: Option<(u64, usize)>,
+    /// The waiting entry orders (long, short) and the bars that placed them; without `oca`
+    /// at most one waits.
+    pub(crate) pending: Pending,
     /// The first bar on which an entry may be decided (`trade_from`).
     pub(crate) entries_from: usize,
 }
@@ -336,12 +340,14 @@ impl Step<'_> {
             }
         }
         // A waiting entry order lives valid_bars bars.
-        if let Some((id, at)) = self.pending
-            && b.is_pending(id)
-            && i - at >= self.s.orders.valid_bars as usize
-        {
-            b.cancel(id);
-            self.pending = None;
+        for slot in &mut self.pending {
+            if let Some((id, at)) = *slot
+                && b.is_pending(id)
+                && i - at >= self.s.orders.valid_bars as usize
+            {
+                b.cancel(id);
+                *slot = None;
+            }
         }
         closing
     }
@@ -361,15 +367,24 @@ impl Step<'_> {
         }
         // `pyramiding`: an entry in the held direction adds a trade while there is room.
         let adds = b.trades.len() < self.s.risk.pyramiding.map_or(1, |n| n as usize);
+        // `reverse = "on_fill"`: the entry order closes the opposite trade when it fills.
+        let on_fill = self.s.orders.reverse == Reverse::OnFill;
+        let want_long = p.entry_long.at(i, st) && (!long || (adds && !closing));
+        let want_short = p.entry_short.at(i, st) && (!short || (adds && !closing));
         if i < self.entries_from {
             // Before `trade_from`: exits only.
-        } else if p.entry_long.at(i, st) && (!long || (adds && !closing)) {
-            if short && !closing {
+            return;
+        }
+        if want_long {
+            if short && !closing && !on_fill {
                 close_all(b, ExitReason::Signal);
             }
             self.enter(b, bars, true, i, st);
-        } else if p.entry_short.at(i, st) && (!short || (adds && !closing)) {
-            if long && !closing {
+        }
+        // With `oca` both entries may wait at once (long placed first); otherwise a long
+        // entry wins the bar.
+        if want_short && (!want_long || self.s.orders.oca) {
+            if long && !closing && !on_fill {
                 close_all(b, ExitReason::Signal);
             }
             self.enter(b, bars, false, i, st);
@@ -619,12 +634,21 @@ impl Step<'_> {
     /// Places an entry (replacing a waiting one) when its prices are usable.
     fn enter(&mut self, b: &mut Broker, bars: &Bars, long: bool, i: usize, st: &PosState) {
         let close = bars.close[i];
-        if let Some((id, _)) = self.pending.take()
-            && b.is_pending(id)
-        {
-            b.cancel(id);
+        // A new entry signal replaces the waiting entry order (with `oca`, its own direction's).
+        let slot_of = usize::from(!long);
+        for (k, slot) in self.pending.iter_mut().enumerate() {
+            if (k == slot_of || !self.s.orders.oca)
+                && let Some((id, _)) = slot.take()
+                && b.is_pending(id)
+            {
+                b.cancel(id);
+            }
         }
         let r = &self.s.risk;
+        // Reversing on the fill: an entry against the position held is sized when it fills.
+        let held = b.position_size();
+        let reverses =
+            self.s.orders.reverse == Reverse::OnFill && held != 0.0 && (held > 0.0) != long;
         let Some((sl, tp, stop, limit)) = self.levels(i, close, long, st) else {
             return;
         };
@@ -636,36 +660,40 @@ impl Step<'_> {
         {
             return;
         }
-        let units = match r.sizing {
+        let (units, at_fill) = match r.sizing {
             Sizing::Fraction(f) => {
-                if f >= 1.0 {
-                    FULL_EQUITY
-                } else {
-                    f
-                }
+                let f = if f >= 1.0 { FULL_EQUITY } else { f };
+                (f, reverses.then_some(AtFill::Fraction(f)))
             }
-            Sizing::Units(u) => u,
+            Sizing::Units(u) => (u, reverses.then_some(AtFill::Units(u))),
             Sizing::RiskPct(pct) => {
                 let Some(sl) = sl else { return };
                 let dist = (close - sl).abs();
                 if dist.is_nan() || dist <= 0.0 {
                     return;
                 }
-                let equity = b.equity(bars, i);
-                let mut n = floordiv(equity * pct / 100.0, dist).trunc();
-                // `max_size`: at most that fraction of equity, instead of no order.
-                if let Some(f) = r.max_size {
-                    n = n.min(floordiv(f * equity, close).trunc());
+                if reverses {
+                    // Sized at the fill against the equity after the close.
+                    let cap = r.max_size.map(|f| (f, close));
+                    (1.0, Some(AtFill::Risk { pct, dist, cap }))
+                } else {
+                    let equity = b.equity(bars, i);
+                    let mut n = floordiv(equity * pct / 100.0, dist).trunc();
+                    // `max_size`: at most that fraction of equity, instead of no order.
+                    if let Some(f) = r.max_size {
+                        n = n.min(floordiv(f * equity, close).trunc());
+                    }
+                    if !(n >= 1.0 && n.is_finite()) {
+                        return;
+                    }
+                    (n, None)
                 }
-                if !(n >= 1.0 && n.is_finite()) {
-                    return;
-                }
-                n
             }
         };
         let size = if long { units } else { -units };
         let id = b.entry(size, stop, limit, attach_sl, attach_tp, i);
-        self.pending = Some((id, i));
+        b.mark(id, at_fill, self.s.orders.oca);
+        self.pending[slot_of] = Some((id, i));
     }
 
     /// Whether nothing but marking to the close can happen until a rule acts.
@@ -805,7 +833,7 @@ fn simulate(
     let mut step = Step {
         s: strategy,
         plan,
-        pending: None,
+        pending: [None, None],
         entries_from: entries_from(bars, s.trade_from),
     };
     let mut b = Broker::new(s.cash, s.commission, strategy.orders.fill == Fill::Close);

@@ -134,7 +134,7 @@ impl<'s> Leg<'s> {
         let step = plan.map(|plan| Step {
             s: strategy,
             plan,
-            pending: None,
+            pending: [None, None],
             entries_from: entries_from(&bars, s.trade_from),
         });
         let at = bars

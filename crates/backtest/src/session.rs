@@ -157,7 +157,7 @@ pub struct Session {
     unit: Option<f64>,
     bars: Bars,
     broker: Broker,
-    pending: Option<(u64, usize)>,
+    pending: crate::engine::Pending,
     equity: Vec<f64>,
     stopped: bool,
 }
@@ -176,7 +176,7 @@ impl Session {
             settings,
             bars: Bars::default(),
             broker,
-            pending: None,
+            pending: [None, None],
             equity: Vec::new(),
             stopped: false,
         }

@@ -23,7 +23,7 @@ pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for b
 - "unsupported": a list of short texts naming what the idea asks for that this language cannot say (e.g. "options", "news sentiment", "a second symbol"). Leave it empty when the whole idea fits. Never drop part of an idea silently: name it here.
 - "approximations": a list of short texts naming what you changed to make the idea fit (e.g. "Keltner channel written as ema(close, 20) ± 2 * atr(10)"). Empty when nothing was changed.
 - "portfolio": several symbols, one cash account (optional; the symbols are the data files' names): "rank" a number expression (entries filling at one time go highest first), "max_positions" (an entry beyond that many open positions is skipped), "trade" (the symbols that trade; the others are data only), "rebalance" ("W", "W-FRI", "ME", "QE", "YE") with "top": N (on the last bar of each period hold the N highest-ranked symbols whose entry_long holds; needs rank; long only).
-- "orders": how entries fill (optional): "entry_long_stop" / "entry_long_limit" / "entry_short_stop" / "entry_short_limit" are price expressions valued on the signal bar (a buy stop above the price, a buy limit below it; both for a stop-limit); "valid_bars": bars an unfilled entry order waits (default 1); "fill": "next_open" (default) or "close" (fill market orders at the signal bar's close).
+- "orders": how entries fill (optional): "entry_long_stop" / "entry_long_limit" / "entry_short_stop" / "entry_short_limit" are price expressions valued on the signal bar (a buy stop above the price, a buy limit below it; both for a stop-limit); "valid_bars": bars an unfilled entry order waits (default 1); "fill": "next_open" (default) or "close" (fill market orders at the signal bar's close); "reverse": "on_fill" makes an opposite entry order close the open trade only when it fills, at its price (TradingView's strategy.entry reversal; default "next_open" closes at the next open first); "oca": true lets the long and the short entry orders wait together, the first to fill cancelling the other (needs a stop or limit price for both).
 
 Expressions:
 - values: numbers, open high low close volume, params, indicator names.
@@ -139,7 +139,9 @@ pub fn response_schema() -> Value {
                     "entry_long_stop": price, "entry_long_limit": price,
                     "entry_short_stop": price, "entry_short_limit": price,
                     "valid_bars": {"type": "integer", "minimum": 1},
-                    "fill": {"type": "string", "enum": ["next_open", "close"]}
+                    "fill": {"type": "string", "enum": ["next_open", "close"]},
+                    "reverse": {"type": "string", "enum": ["next_open", "on_fill"]},
+                    "oca": {"type": "boolean"}
                 },
                 "additionalProperties": false
             },
@@ -258,6 +260,8 @@ mod tests {
             "entry_short_limit",
             "valid_bars",
             "fill",
+            "reverse",
+            "oca",
         ] {
             assert!(orders.iter().any(|r| r == f), "orders.{f}");
             assert!(

@@ -9,12 +9,11 @@ use toml::Spanned;
 use crate::check::{Binding, Scope, Type, check, is_position, is_price, names};
 use crate::expr::{Expr, ExprKind, RESERVED, parse};
 use crate::func::Timeframe;
+use crate::orders::{Orders, RawOrders, parse_orders, print_orders};
 use crate::parts::Ctx;
 pub use crate::parts::{Rules, StrategyError};
 use crate::portfolio::{Portfolio, RawPortfolio, parse_portfolio, print_portfolio};
-use crate::sections::{
-    Orders, RawOrders, RawRisk, Risk, float, parse_orders, parse_risk, print_orders, print_risk,
-};
+use crate::sections::{RawRisk, Risk, float, parse_risk, print_risk};
 
 /// A validated strategy.
 #[derive(Debug, Clone, PartialEq)]

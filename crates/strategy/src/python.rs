@@ -16,7 +16,7 @@ use crate::check::uses_position;
 use crate::expr::{BinOp, Expr, ExprKind};
 use crate::file::Strategy;
 use crate::func::{Field, Func};
-use crate::sections::Fill;
+use crate::orders::Fill;
 
 /// TA-Lib's indicators and the language's operations, in plain Python.
 mod next;
@@ -638,8 +638,8 @@ pub fn to_python(s: &Strategy) -> String {
          \x20           np.asarray(getattr(ix, f), dtype=float) if hasattr(ix, f) else np.full(size, np.nan)\n\
          \x20           for f in (\"hour\", \"minute\", \"dayofweek\", \"month\", \"day\", \"year\"))\n\
          \x20       self._kept = []\n\
-         \x20       self._pending = None\n\
-         \x20       self._pending_bar = 0\n\
+         \x20       self._pending = [None, None]  # waiting entry orders: long, short\n\
+         \x20       self._pending_bar = [0, 0]\n\
          \x20       self._trail_on = set()\n\
          \x20       self._from_fill = set()\n\n\
          \x20       def _full(x):\n\

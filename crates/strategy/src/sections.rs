@@ -1,7 +1,8 @@
-//! The `[risk]` and `[orders]` sections (DESIGN.md §5 and §5.2): sizing, stops and targets as
-//! percentages or as price expressions, trailing stops, time exits, fractional units, stop and
-//! limit entry orders and the fill mode. Each field is defined by the backtesting.py 0.6.6 code it
-//! equals; validation here rejects what that code would refuse or what cannot mean anything.
+//! The `[risk]` section (DESIGN.md §5, §5.2 and §5.4): sizing, stops and targets as percentages
+//! or as price expressions, trailing stops, time exits, fractional units, stepping targets and
+//! pyramiding, and the field readers the `[orders]` section shares. Each field is defined by the
+//! backtesting.py 0.6.6 code it equals; validation here rejects what that code would refuse or
+//! what cannot mean anything.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -142,76 +143,6 @@ impl Risk {
     }
 }
 
-/// When market orders fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Fill {
-    /// At the next bar's open (backtesting.py's default).
-    #[default]
-    NextOpen,
-    /// At the signal bar's close (`Backtest(..., trade_on_close=True)`).
-    Close,
-}
-
-impl Fill {
-    /// The name in the file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fill::NextOpen => "next_open",
-            Fill::Close => "close",
-        }
-    }
-}
-
-/// Entry orders other than at market, and the fill mode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Orders {
-    /// `entry_long` places a buy stop at this price (valued on the signal bar).
-    pub entry_long_stop: Option<Expr>,
-    /// `entry_long` places a buy limit at this price.
-    pub entry_long_limit: Option<Expr>,
-    /// `entry_short` places a sell stop at this price.
-    pub entry_short_stop: Option<Expr>,
-    /// `entry_short` places a sell limit at this price.
-    pub entry_short_limit: Option<Expr>,
-    /// An unfilled entry order is cancelled at the close this many bars after the one that
-    /// placed it (at least 1).
-    pub valid_bars: u32,
-    /// When market orders fill.
-    pub fill: Fill,
-}
-
-impl Default for Orders {
-    fn default() -> Self {
-        Self {
-            entry_long_stop: None,
-            entry_long_limit: None,
-            entry_short_stop: None,
-            entry_short_limit: None,
-            valid_bars: 1,
-            fill: Fill::NextOpen,
-        }
-    }
-}
-
-impl Orders {
-    /// `(field, expression)` for each order price that is set, in file order.
-    pub fn expressions(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
-        [
-            ("entry_long_stop", &self.entry_long_stop),
-            ("entry_long_limit", &self.entry_long_limit),
-            ("entry_short_stop", &self.entry_short_stop),
-            ("entry_short_limit", &self.entry_short_limit),
-        ]
-        .into_iter()
-        .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
-    }
-
-    /// Whether this is the default section (nothing to write).
-    pub fn is_default(&self) -> bool {
-        *self == Orders::default()
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRisk {
@@ -238,19 +169,8 @@ pub(crate) struct RawRisk {
     pyramiding: Option<Spanned<f64>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawOrders {
-    entry_long_stop: Option<Spanned<String>>,
-    entry_long_limit: Option<Spanned<String>>,
-    entry_short_stop: Option<Spanned<String>>,
-    entry_short_limit: Option<Spanned<String>>,
-    valid_bars: Option<Spanned<f64>>,
-    fill: Option<Spanned<String>>,
-}
-
 /// A price expression: parsed, type-checked as a number, position state allowed.
-fn price(
+pub(crate) fn price(
     ctx: &Ctx<'_>,
     scope: &dyn Scope,
     section: &str,
@@ -278,7 +198,7 @@ fn price(
 }
 
 /// A number field with a range check; `what` says the range in words.
-fn number(
+pub(crate) fn number(
     ctx: &Ctx<'_>,
     field: &str,
     v: Option<Spanned<f64>>,
@@ -299,7 +219,7 @@ fn number(
 }
 
 /// A string field that names one of `choices`; the default when absent.
-fn one_of<T: Copy + Default>(
+pub(crate) fn one_of<T: Copy + Default>(
     ctx: &Ctx<'_>,
     field: &str,
     raw: Option<Spanned<String>>,
@@ -770,83 +690,8 @@ pub(crate) fn parse_risk(
     Ok(risk)
 }
 
-pub(crate) fn parse_orders(
-    ctx: &Ctx<'_>,
-    scope: &dyn Scope,
-    rules: &Rules,
-    raw: Option<RawOrders>,
-) -> Result<Orders, StrategyError> {
-    let Some(o) = raw else {
-        return Ok(Orders::default());
-    };
-    let valid_bars = number(
-        ctx,
-        "orders.valid_bars",
-        o.valid_bars,
-        |x| x >= 1.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX),
-        "a whole number of bars, at least 1",
-    )?;
-    let fill = match o.fill {
-        None => Fill::NextOpen,
-        Some(f) => match f.get_ref().as_str() {
-            "next_open" => Fill::NextOpen,
-            "close" => Fill::Close,
-            other => {
-                return Err(ctx.error(
-                    f.span().start,
-                    "orders.fill",
-                    format!("must be \"next_open\" (the next bar's open) or \"close\" (the signal bar's close), got \"{other}\""),
-                ));
-            }
-        },
-    };
-    let spans: Vec<(&str, usize)> = [
-        ("entry_long_stop", &o.entry_long_stop),
-        ("entry_long_limit", &o.entry_long_limit),
-        ("entry_short_stop", &o.entry_short_stop),
-        ("entry_short_limit", &o.entry_short_limit),
-    ]
-    .into_iter()
-    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v.span().start)))
-    .collect();
-    let p = |name: &str, v| price(ctx, scope, "orders", name, v);
-    let orders = Orders {
-        entry_long_stop: p("entry_long_stop", o.entry_long_stop)?,
-        entry_long_limit: p("entry_long_limit", o.entry_long_limit)?,
-        entry_short_stop: p("entry_short_stop", o.entry_short_stop)?,
-        entry_short_limit: p("entry_short_limit", o.entry_short_limit)?,
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "checked whole and within u32 above"
-        )]
-        valid_bars: valid_bars.map_or(1, |(x, _)| x as u32),
-        fill,
-    };
-    for (field, byte) in &spans {
-        let rule = if field.starts_with("entry_long") {
-            &rules.entry_long
-        } else {
-            &rules.entry_short
-        };
-        if rule.is_none() {
-            let r = if field.starts_with("entry_long") {
-                "entry_long"
-            } else {
-                "entry_short"
-            };
-            return Err(ctx.error(
-                *byte,
-                &format!("orders.{field}"),
-                format!("prices the order that `[rules] {r}` places, but there is no {r} rule"),
-            ));
-        }
-    }
-    Ok(orders)
-}
-
 /// A TOML string for an expression.
-fn quoted(e: &Expr) -> String {
+pub(crate) fn quoted(e: &Expr) -> String {
     toml::Value::String(e.to_string()).to_string()
 }
 
@@ -926,24 +771,6 @@ pub(crate) fn print_risk(out: &mut String, r: &Risk) {
     }
     if let Some(u) = r.fractional_unit {
         let _ = writeln!(out, "fractional_unit = {}", float(u));
-    }
-}
-
-/// The `[orders]` section's text (nothing when it is the default).
-pub(crate) fn print_orders(out: &mut String, o: &Orders) {
-    use std::fmt::Write;
-    if o.is_default() {
-        return;
-    }
-    out.push_str("\n[orders]\n");
-    for (name, e) in o.expressions() {
-        let _ = writeln!(out, "{name} = {}", quoted(e));
-    }
-    if o.valid_bars != 1 {
-        let _ = writeln!(out, "valid_bars = {}", o.valid_bars);
-    }
-    if o.fill != Fill::NextOpen {
-        let _ = writeln!(out, "fill = \"{}\"", o.fill.name());
     }
 }
 

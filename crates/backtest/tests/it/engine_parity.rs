@@ -353,6 +353,53 @@ trailing_stop_long = "if(open_pnl_pct > 1, close - 2 * atr, min(close - 4 * atr,
 "#,
     ),
     (
+        "reverse_stop_units",
+        r#"[indicators]
+hh = "highest(high, 20)"
+ll = "lowest(low, 20)"
+[rules]
+entry_long = "close > sma(close, 50)"
+entry_short = "close < sma(close, 50)"
+[risk]
+units = 10
+[orders]
+entry_long_stop = "hh"
+entry_short_stop = "ll"
+reverse = "on_fill"
+"#,
+    ),
+    (
+        "donchian_oca",
+        r#"[indicators]
+hh = "highest(high, 10)"
+ll = "lowest(low, 10)"
+[rules]
+entry_long = "close > 0"
+entry_short = "close > 0"
+[risk]
+size = 0.5
+[orders]
+entry_long_stop = "hh"
+entry_short_stop = "ll"
+reverse = "on_fill"
+oca = true
+"#,
+    ),
+    (
+        "oca_breakout",
+        r#"[rules]
+entry_long = "position == 0"
+entry_short = "position == 0"
+[risk]
+size = 0.5
+max_bars = 3
+[orders]
+entry_long_stop = "close * 1.002"
+entry_short_stop = "close * 0.998"
+oca = true
+"#,
+    ),
+    (
         "tf_5min",
         r#"[indicators]
 m5 = "tf('5min', sma(close, 6))"
@@ -588,6 +635,43 @@ fn orders_stops_sizing_and_position_state_match_backtesting_py() {
         );
         assert!(reasons(file, "state_if", ExitReason::Signal) > 0, "{file}");
     }
+    // Reversals on the fill happened at a stop price inside the bar (not at its open): the
+    // trade closed where the opposite one opened.
+    for file in ["GOOG.csv", "EURUSD.csv"] {
+        for scenario in ["reverse_stop_units", "donchian_oca"] {
+            let (bars, r) = get(file, scenario);
+            let all: Vec<_> = r.trades.iter().chain(&r.open_trades).collect();
+            let flips = r
+                .trades
+                .iter()
+                .filter(|t| {
+                    let x = t.exit_bar.unwrap();
+                    t.exit_price != Some(bars.open[x])
+                        && all.iter().any(|n| {
+                            n.entry_bar == x
+                                && (n.size > 0.0) != (t.size > 0.0)
+                                && Some(n.entry_price) == t.exit_price
+                        })
+                })
+                .count();
+            assert!(
+                flips > 5,
+                "{file}:{scenario}: {flips} reversals at a stop price"
+            );
+        }
+    }
+    // One cancels all mattered: bars that reached both stops filled only the long one.
+    let (bars, oca) = get("GOOG.csv", "oca_breakout");
+    let both = oca
+        .trades
+        .iter()
+        .filter(|t| {
+            let e = t.entry_bar;
+            let c = bars.close[e - 1];
+            t.size > 0.0 && bars.low[e] <= c * 0.998
+        })
+        .count();
+    assert!(both > 5, "{both} bars reached both stops");
     // `units` buys exactly that many, long or short.
     let units = &get("GOOG.csv", "units_sma").1;
     assert!(!units.trades.is_empty() && units.trades.iter().all(|t| t.size.abs() == 3.0));

@@ -209,6 +209,14 @@ fn orders_for(t: &mut String, parts: &Parts, shorts: bool) {
         });
     }
     let _ = writeln!(t, "valid_bars = {}", 1 + parts.k % 4);
+    // TradingView's entries (§5.4): reversing when the opposite order fills, and both entry
+    // orders waiting at once with the first fill cancelling the other.
+    if shorts && parts.k % 3 == 2 {
+        t.push_str("reverse = \"on_fill\"\n");
+    }
+    if shorts && parts.order > 0 && parts.k.is_multiple_of(2) {
+        t.push_str("oca = true\n");
+    }
     if parts.on_close {
         t.push_str("fill = \"close\"\n");
     }
@@ -347,6 +355,18 @@ fn random_strategies_trade_the_same_in_the_engine_and_their_export() {
         (
             "targets reading position state",
             drawn.iter().any(|p| p.target == 3),
+        ),
+        (
+            "reverse on the fill",
+            drawn
+                .iter()
+                .any(|p| p.k % 3 == 2 && matches!(p.rules, 1..=3)),
+        ),
+        (
+            "one-cancels-all entries",
+            drawn
+                .iter()
+                .any(|p| p.order > 0 && p.k.is_multiple_of(2) && matches!(p.rules, 1..=3)),
         ),
     ] {
         assert!(n, "the sample has no {what}");

@@ -8,6 +8,7 @@ use super::{Emitter, Ty, py_float};
 use crate::check::uses_position;
 use crate::expr::Expr;
 use crate::file::Strategy;
+use crate::orders::Reverse;
 use crate::sections::{RoiUnit, Sizing, StopFrom, TrailFrom};
 
 /// The class attributes that hold `[risk]` and `[orders]` settings (renamed when a param
@@ -171,7 +172,16 @@ pub(super) fn next_method(
         let _ = writeln!(init_lines, "{p}");
     }
 
-    let mut out = String::from(
+    // Orders deciding at their fill see the stop the next bar starts with.
+    let fill_orders = if s.orders.reverse == Reverse::OnFill || s.orders.oca {
+        "
+        for o in self.orders:
+            if isinstance(o, _FillOrder):
+                o._bf_stop = o.stop"
+    } else {
+        ""
+    };
+    let mut out = format!(
         "
     def next(self):
         i = len(self.data) - 1
@@ -179,10 +189,10 @@ pub(super) fn next_method(
         # The bar whose close placed the first open trade's entry (its tag), for at_entry.
         _placed = self.trades[0].tag if self.trades else None
         long, short = self.position.is_long, self.position.is_short
-        close = self.data.Close[-1]
+        close = self.data.Close[-1]{fill_orders}
         closing = False
         with np.errstate(all=\"ignore\"):
-",
+"
     );
     let body = &mut out;
     for (attr, code) in &state_levels {
@@ -316,9 +326,11 @@ pub(super) fn next_method(
     let _ = write!(
         body,
         "            # An unfilled entry order lives valid_bars bars.
-            if self._pending is not None and self._pending in self.orders and i - self._pending_bar >= self.{vb}:
-                self._pending.cancel()
-                self._pending = None
+            for k in (0, 1):
+                o = self._pending[k]
+                if o is not None and o in self.orders and i - self._pending_bar[k] >= self.{vb}:
+                    o.cancel()
+                    self._pending[k] = None
             # Exits first, then entries; an entry in the held direction is ignored.
             if (long and {exit_long}) or (short and {exit_short}):
                 if not closing:
@@ -326,17 +338,41 @@ pub(super) fn next_method(
                 closing = True
             # pyramiding: an entry in the held direction adds a trade while there is room.
             adds = len(self.trades) < self.{pyr}
-            if {entry_long} and (not long or (adds and not closing)):
-                if short and not closing:
+            want_long = bool({entry_long}) and (not long or (adds and not closing))
+            want_short = bool({entry_short}) and (not short or (adds and not closing))
+            # {reverse_note}
+            if want_long:
+                if short and not closing{keep}:
                     self.position.close()
                 self._enter(True, i, close, {sl_long}, {tp_long}, {stop_long}, {limit_long})
-            elif {entry_short} and (not short or (adds and not closing)):
-                if long and not closing:
+            # {both}
+            if want_short and {second}:
+                if long and not closing{keep}:
                     self.position.close()
                 self._enter(False, i, close, {sl_short}, {tp_short}, {stop_short}, {limit_short})
 ",
         vb = attrs.valid_bars,
         pyr = attrs.pyramiding,
+        keep = if s.orders.reverse == Reverse::OnFill {
+            " and False"
+        } else {
+            ""
+        },
+        reverse_note = if s.orders.reverse == Reverse::OnFill {
+            "reverse = \"on_fill\": an opposite entry order closes the trade when it fills."
+        } else {
+            "An opposite entry closes the trade at the next open first."
+        },
+        both = if s.orders.oca {
+            "oca: both entries may wait at once (long placed first)."
+        } else {
+            "A long entry wins the bar."
+        },
+        second = if s.orders.oca {
+            "True"
+        } else {
+            "not want_long"
+        },
     );
     out
 }
@@ -372,21 +408,34 @@ pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
         Sizing::Fraction(_) => format!(
             "        # size 1.0 is backtesting.py's default: all available equity.
         kwargs = {{}} if self.{size} >= 1 else {{\"size\": self.{size}}}
+        if reverses:
+            at_fill = (\"fraction\", _FULL_EQUITY if self.{size} >= 1 else self.{size})
 ",
             size = a.size
         ),
-        Sizing::Units(_) => format!("        kwargs = {{\"size\": self.{}}}\n", a.units),
+        Sizing::Units(_) => format!(
+            "        kwargs = {{\"size\": self.{u}}}
+        if reverses:
+            at_fill = (\"units\", self.{u})
+",
+            u = a.units
+        ),
         Sizing::RiskPct(_) => format!(
             "        # Risk-based: the units whose loss at the stop is risk_pct of equity.
         dist = abs(close - sl)
         if not dist > 0:
             return
-        n = int(self.equity * self.{risk} / 100 // dist)
-        # max_size: at most that fraction of equity, instead of no order.
-        if self.{cap} is not None:
-            n = min(n, int(self.{cap} * self.equity // close))
-        if n < 1:
-            return
+        if reverses:
+            # Sized at the fill against the equity after the close.
+            at_fill = (\"risk\", self.{risk}, dist, self.{cap}, close)
+            n = 1
+        else:
+            n = int(self.equity * self.{risk} / 100 // dist)
+            # max_size: at most that fraction of equity, instead of no order.
+            if self.{cap} is not None:
+                n = min(n, int(self.{cap} * self.equity // close))
+            if n < 1:
+                return
         kwargs = {{\"size\": n}}
 ",
             risk = a.risk_pct,
@@ -396,10 +445,13 @@ pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
     format!(
         "
     def _enter(self, long, i, close, sl, tp, stop, limit):
-        # A new entry signal replaces an entry order still waiting.
-        if self._pending is not None and self._pending in self.orders:
-            self._pending.cancel()
-        self._pending = None
+        # A new entry signal replaces an entry order still waiting{replaced}.
+        side = 0 if long else 1
+        for k in {slots}:
+            o = self._pending[k]
+            if o is not None and o in self.orders:
+                o.cancel()
+            self._pending[k] = None
         # A missing or non-positive price, or a stop / target on the wrong side, places nothing
         # (backtesting.py would raise).
         for p in (sl, tp, stop, limit):
@@ -409,8 +461,19 @@ pub(super) fn enter_method(s: &Strategy, a: &Attrs) -> String {
         lo, hi = (sl, tp) if long else (tp, sl)
         if not ((-math.inf if lo is None else lo) < ref < (math.inf if hi is None else hi)):
             return
-{sizing}        self._pending = (self.buy if long else self.sell)(stop=stop, limit=limit, sl={sl}, tp={tp}, tag=i, **kwargs)
-        self._pending_bar = i
-"
+        held = self.position.size
+        # reverse = \"on_fill\": an entry against the position held is sized when it fills.
+        reverses = {on_fill} and held != 0 and (held > 0) != long
+        at_fill = None
+{sizing}        order = (self.buy if long else self.sell)(stop=stop, limit=limit, sl={sl}, tp={tp}, tag=i, **kwargs)
+        if at_fill is not None or {oca}:
+            _decide_at_fill(self, order, at_fill, {oca})
+        self._pending[side] = order
+        self._pending_bar[side] = i
+",
+        replaced = if s.orders.oca { " in its own direction (oca)" } else { "" },
+        slots = if s.orders.oca { "(side,)" } else { "(0, 1)" },
+        on_fill = if s.orders.reverse == Reverse::OnFill { "True" } else { "False" },
+        oca = if s.orders.oca { "True" } else { "False" },
     )
 }

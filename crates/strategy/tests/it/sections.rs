@@ -73,6 +73,39 @@ fill = "close"
     assert_eq!(roi.risk.stop_from, strategy::StopFrom::Fill);
     assert_eq!(Strategy::from_toml("r", &roi.to_toml()).unwrap(), roi);
 
+    // reverse and oca (§5.4).
+    let tv = with(
+        "[orders]\nentry_long_stop = \"highest(high, 20)\"\nentry_short_stop = \"lowest(low, 20)\"\nreverse = \"on_fill\"\noca = true\n",
+    )
+    .unwrap();
+    assert_eq!(tv.orders.reverse, strategy::Reverse::OnFill);
+    assert!(tv.orders.oca);
+    assert!(tv.to_toml().contains("reverse = \"on_fill\"\noca = true"));
+    assert_eq!(Strategy::from_toml("t", &tv.to_toml()).unwrap(), tv);
+    refused(&[
+        (
+            "[orders]\nreverse = \"flip\"\n",
+            "orders.reverse",
+            "must be \"next_open\" (close at the next open, then enter) or \"on_fill\"",
+        ),
+        (
+            "[orders]\nentry_long_stop = \"highest(high, 20)\"\noca = true\n",
+            "orders.oca",
+            "needs two: a stop or limit price for both entries",
+        ),
+        ("[orders]\noca = 1\n", "orders.oca", ""),
+    ]);
+    let long_only = Strategy::from_toml(
+        "l.toml",
+        "name = \"l\"\n[rules]\nentry_long = \"close > 1\"\n[orders]\nreverse = \"on_fill\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(long_only.field, "orders.reverse");
+    assert!(
+        long_only.message.contains("enters one way only"),
+        "{long_only}"
+    );
+
     let units = with("[risk]\nunits = 100\ntrailing_stop_pct = 5\n").unwrap();
     assert_eq!(units.risk.sizing, Sizing::Units(100.0));
     assert_eq!(units.risk.trailing_stop_pct, Some(5.0));
