@@ -87,11 +87,51 @@ if engine == "backtesting":
                     self.waiting.cancel()
                 self.waiting, self.placed = self.buy(stop=self.hh[-1]), i
 
+    class OcaBreakout(Strategy):
+        """The OCA row: flat, a buy stop 0.2 % over the close and a sell stop 0.2 % under it
+        wait together for a bar, the first to fill cancelling the other (backtesting.py has no
+        such group: written with a look at the next bar, so only the stop that fills first is
+        placed); half the equity; out after 3 bars."""
+        high = low = None
+
+        def init(self):
+            pass
+
+        def next(self):
+            i = len(self.data) - 1
+            for t in self.trades:
+                if i - t.entry_bar >= 3:
+                    t.close()
+            if self.trades or i + 1 >= n:
+                return
+            c = self.data.Close[-1]
+            up, down = c * 1.002, c * 0.998
+            if self.high[i + 1] >= up:
+                self.buy(size=0.5, stop=up)
+            elif self.low[i + 1] <= down:
+                self.sell(size=0.5, stop=down)
+
+    OcaBreakout.high = df["High"].to_numpy()
+    OcaBreakout.low = df["Low"].to_numpy()
+
+    class RoiCross(SmaCross):
+        """The ROI row: the cross with freqtrade's stepping take-profit (4 % at once, 2 % after
+        30 bars, break-even after 60), set on each trade at every close."""
+        roi = ((0, 4.0), (30, 2.0), (60, 0.0))
+
+        def next(self):
+            i = len(self.data) - 1
+            for t in self.trades:
+                r = [v for k, v in self.roi if k <= i - t.entry_bar][-1]
+                t.tp = t.entry_price * (1 + r / 100)
+            super().next()
+
     bt = Backtest(df, SmaCross, cash=10_000, commission=0.002)
     if "--no-single" not in flags:
         emit("single", best(1 if n > 100_000 else 5, bt.run))
-        orders = Backtest(df, AtrTrail, cash=10_000, commission=0.002)
-        emit("orders", best(1 if n > 100_000 else 5, orders.run))
+        for what, cls in (("orders", AtrTrail), ("oca", OcaBreakout), ("roi", RoiCross)):
+            run = Backtest(df, cls, cash=10_000, commission=0.002).run
+            emit(what, best(1 if n > 100_000 else 5, run))
     if "--no-sweep" not in flags:
         pairs = [(f, s) for f in FAST for s in SLOW]
         t = time.perf_counter()

@@ -25,11 +25,13 @@ def ratio(a, b):
 
 print("Backtest: SMA(10)/SMA(30) cross with full statistics; orders: the same cross entering by a\n"
       "stop order at the 10-bar high, with a 3-ATR trailing stop and a 50-bar time exit;\n"
-      "sweep: 100 (fast, slow) pairs\n")
+      "oca: flat, stops 0.2 % either side of the close, the first fill cancelling the other, out\n"
+      "after 3 bars; roi: the cross with a stepping take-profit (4 %, 2 % after 30 bars, 0 after\n"
+      "60); sweep: 100 (fast, slow) pairs\n")
 print(f"{'data':<12}{'what':<10}{'botforge':>12}{'backtesting.py':>16}{'vectorbt':>12}"
       f"{'vs bt.py':>10}{'vs vbt':>9}")
 for f in files:
-    for what in ("single", "orders", "sweep100"):
+    for what in ("single", "orders", "oca", "roi", "sweep100"):
         ours = t.get(("botforge", f, what))
         bt = t.get(("backtesting", f, what))
         vbt = t.get(("vectorbt", f, what))

@@ -26,6 +26,14 @@ const SMA_CROSS: &str = "name = \"SmaCross\"\n[params]\nfast = 10\nslow = 30\n[i
 /// 50-bar time exit (`bench/backtest_bench.py` runs the same strategy in backtesting.py).
 const ORDERS: &str = "name = \"AtrTrail\"\n[indicators]\nf = \"sma(close, 10)\"\ns = \"sma(close, 30)\"\nhh = \"highest(high, 10)\"\natr = \"atr(14)\"\n[rules]\nentry_long = \"crosses_above(f, s)\"\nexit_long = \"crosses_below(f, s)\"\n[risk]\ntrailing_stop_long = \"close - 3 * atr\"\nmax_bars = 50\n[orders]\nentry_long_stop = \"hh\"\nvalid_bars = 3\n";
 
+/// The OCA row (DESIGN.md §5.4): flat, a buy stop 0.2 % over the close and a sell stop 0.2 %
+/// under it wait together, the first to fill cancelling the other; out after 3 bars.
+const OCA: &str = "name = \"OcaBreakout\"\n[rules]\nentry_long = \"position == 0\"\nentry_short = \"position == 0\"\n[risk]\nsize = 0.5\nmax_bars = 3\n[orders]\nentry_long_stop = \"close * 1.002\"\nentry_short_stop = \"close * 0.998\"\noca = true\n";
+
+/// The ROI row: the SMA cross with freqtrade's stepping take-profit (4 % at once, 2 % after
+/// 30 bars, break-even after 60).
+const ROI: &str = "name = \"RoiCross\"\n[indicators]\nf = \"sma(close, 10)\"\ns = \"sma(close, 30)\"\n[rules]\nentry_long = \"crosses_above(f, s)\"\nexit_long = \"crosses_below(f, s)\"\n[risk]\nroi = [[0, 4.0], [30, 2.0], [60, 0.0]]\n";
+
 // As in the `botforge` binary: the engines are timed with the allocator users run them on.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -156,9 +164,11 @@ fn main() {
         eprintln!("usage: cargo bench -p backtest --bench engines -- FILE.csv ...");
         return;
     }
-    let (Ok(strategy), Ok(orders)) = (
+    let (Ok(strategy), Ok(orders), Ok(oca), Ok(roi)) = (
         Strategy::from_toml("SmaCross.toml", SMA_CROSS),
         Strategy::from_toml("AtrTrail.toml", ORDERS),
+        Strategy::from_toml("OcaBreakout.toml", OCA),
+        Strategy::from_toml("RoiCross.toml", ROI),
     ) else {
         eprintln!("the benchmark strategies do not parse");
         return;
@@ -188,14 +198,16 @@ fn main() {
                 }));
             }
             emit(&name, n, "single", single);
-            let mut with_orders = f64::INFINITY;
-            for _ in 0..runs {
-                let fresh = bars.clone();
-                with_orders = with_orders.min(best(1, || {
-                    run(&fresh, &orders, settings).map(|r| stats::compute(&fresh, &r))
-                }));
+            for (what, s) in [("orders", &orders), ("oca", &oca), ("roi", &roi)] {
+                let mut t = f64::INFINITY;
+                for _ in 0..runs {
+                    let fresh = bars.clone();
+                    t = t.min(best(1, || {
+                        run(&fresh, s, settings).map(|r| stats::compute(&fresh, &r))
+                    }));
+                }
+                emit(&name, n, what, t);
             }
-            emit(&name, n, "orders", with_orders);
         }
 
         let sweep_runs = repeat * if n > 100_000 { 2 } else { 10 };
