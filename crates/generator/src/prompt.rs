@@ -59,9 +59,14 @@ Conventions (the offline compiler reads descriptions the same way):
 - "use/invest N% of the account" = size; "risk N% per trade" = risk_pct and needs a stop.
 - several symbols sharing one account (only when the idea names several symbols, a market filter on another symbol or a rotation): "only when SPY is above its 200-day average" = "on('SPY', close > sma(close, 200))" in entry_long; "hold the top 3 by 3-month momentum, rebalance monthly" = "portfolio": {"rank": "roc(close, 63)", "rebalance": "ME", "top": 3} with entry_long as the filter (e.g. "close > sma(close, 200)", or "close > 0" for none); "at most 5 positions" = "max_positions": 5; "trade only AAPL and MSFT" = "trade": ["AAPL", "MSFT"]; "rank by" = "rank".
 Idioms for indicators without a function of their own (write them exactly like this):
-- Donchian channel: highest(high, n)[1] and lowest(low, n)[1] (the previous n bars).
-- Keltner channel: ema(close, n) + k * atr(m) and ema(close, n) - k * atr(m).
-- z-score: (close - sma(close, n)) / stddev(close, n).
+- Donchian channel (default 20): highest(high, n)[1] and lowest(low, n)[1] (the previous n bars); its middle (highest(high, n)[1] + lowest(low, n)[1]) / 2.
+- Keltner channel (defaults 20, 2, 10): ema(close, n) + k * atr(m) and ema(close, n) - k * atr(m); its middle ema(close, n).
+- z-score (default 20): (close - sma(close, n)) / stddev(close, n).
+- Bollinger %b (20, 2): (close - bbands(close, 20, 2).lower) / (bbands(close, 20, 2).upper - bbands(close, 20, 2).lower); bandwidth: (bbands(close, 20, 2).upper - bbands(close, 20, 2).lower) / bbands(close, 20, 2).middle.
+- awesome oscillator: sma((high + low) / 2, 5) - sma((high + low) / 2, 34).
+- Chaikin money flow (20): sum(if(high > low, (close - low - (high - close)) / (high - low) * volume, 0), 20) / sum(volume, 20).
+- Ichimoku: tenkan (conversion line) (highest(high, 9) + lowest(low, 9)) / 2; kijun (base line) the same over 26; senkou span A ((tenkan + kijun) / 2)[25]; senkou span B ((highest(high, 52) + lowest(low, 52)) / 2)[25] (TradingView's cloud at this bar).
+- Heikin-Ashi candles cannot be written (their open depends on every earlier bar): list them in "unsupported".
 - percent change over n bars: roc(close, n); momentum: mom(close, n).
 - Do not invent functions or names; use only the ones above.
 

@@ -18,6 +18,7 @@
 
 mod build;
 mod conditions;
+mod derived;
 mod lex;
 mod parser;
 mod risk;

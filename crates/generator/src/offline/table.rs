@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use strategy::Func;
 
+use super::derived::DERIVED;
 use super::vocab::{CANDLES, indicator};
 
 /// The table: one row per function, in the language's order.
@@ -47,6 +48,20 @@ pub(crate) fn vocabulary() -> String {
             } else {
                 fields.join(" ")
             }
+        );
+    }
+    out.push_str(
+        "\nIndicators without a function of their own, written out (the offline compiler's \
+         rewrites, with their usual settings; the Gemini prompt is given the same):\n\n\
+         | the offline compiler reads | it writes |\n|---|---|\n",
+    );
+    for d in DERIVED {
+        let words: Vec<String> = d.phrases.iter().map(|p| format!("\"{p}\"")).collect();
+        let _ = writeln!(
+            out,
+            "| {} | `{}` |",
+            words.join(", "),
+            (d.build)(d.defaults)
         );
     }
     out

@@ -104,6 +104,9 @@ impl Parser<'_> {
             if let Some(t) = self.n_bar_extreme(v)? {
                 return Ok(Some(t));
             }
+            if let Some(t) = self.derived(Some(v))? {
+                return Ok(Some(t));
+            }
             if let Some(ind) = self.indicator_here() {
                 if ind.multiplier_first && !had_unit {
                     let t = self.indicator(None)?;
@@ -260,6 +263,9 @@ impl Parser<'_> {
         }
         if self.word() == Some("fast") || self.word() == Some("slow") {
             return self.fast_slow();
+        }
+        if let Some(t) = self.derived(None)? {
+            return Ok(Some(t));
         }
         if self.indicator_here().is_some() {
             return self.indicator(None).map(Some);
