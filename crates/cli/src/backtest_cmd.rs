@@ -317,7 +317,8 @@ pub fn read_strategy(path: &Path) -> anyhow::Result<Strategy> {
     Ok(Strategy::from_toml(&path.display().to_string(), &text)?)
 }
 
-/// Every `tf()` of the strategy coarser than the bars of `label` (DESIGN.md §5.4).
+/// Every `tf()` of the strategy coarser than the bars of `label` (DESIGN.md §5.4); a warning on
+/// stderr when the strategy's `timeframe` is not the data's bar spacing.
 ///
 /// # Errors
 /// A [`UsageError`] naming the strategy file, the field, the rule and the data's spacing.
@@ -327,6 +328,17 @@ pub fn check_timeframes(
     label: &str,
     bars: &Bars,
 ) -> Result<(), UsageError> {
+    if let Some(t) = strategy.timeframe
+        && let Some(spacing) = bars.spacing_ms()
+        && spacing != t.ms()
+    {
+        eprintln!(
+            "warning: {}: timeframe = \"{t}\" (bars {} apart), but {label} has bars {} apart: periods count the data's bars, so the rules do not mean what they were written for",
+            o.strategy.display(),
+            backtest::span_text(t.ms()),
+            backtest::span_text(spacing)
+        );
+    }
     backtest::check_timeframes(bars, strategy).map_err(|e| {
         UsageError(format!(
             "{}: {e} (the bars of {label})",

@@ -152,6 +152,36 @@ fn feed_spec(args: &LiveArgs) -> anyhow::Result<FeedSpec> {
     })
 }
 
+/// The strategy against a live feed's interval: a warning when its `timeframe` differs, an
+/// error for a `tf()` rule no coarser than the feed's bars (DESIGN.md §5.4).
+fn check_feed(path: &Path, strategy: &strategy::Strategy, feed: &FeedSpec) -> anyhow::Result<()> {
+    if let (Ok(interval), Some(t)) = (Interval::parse(&feed.interval), strategy.timeframe)
+        && interval.ms() != t.ms()
+    {
+        eprintln!(
+            "warning: {}: timeframe = \"{t}\", but the feed's bars are {}: periods count the feed's bars, so the rules do not mean what they were written for",
+            path.display(),
+            feed.interval
+        );
+    }
+    // tf() rules must be coarser than the feed's bars (DESIGN.md §5.4).
+    if let Ok(interval) = Interval::parse(&feed.interval)
+        && let Some((rule, field)) = strategy
+            .timeframes_used()
+            .into_iter()
+            .find(|(rule, _)| rule.min_ms() <= interval.ms())
+    {
+        return Err(usage(format!(
+            "{}: {field}: tf(\"{}\", …) resamples to bars no longer than the feed's {} bars, so it adds nothing: use a rule longer than {}, or write the expression without tf",
+            path.display(),
+            rule.name(),
+            feed.interval,
+            backtest::span_text(interval.ms())
+        )));
+    }
+    Ok(())
+}
+
 /// `botforge run …`.
 ///
 /// # Errors
@@ -181,21 +211,7 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let feed = feed_spec(&args)?;
-    // tf() rules must be coarser than the feed's bars (DESIGN.md §5.4).
-    if let Ok(interval) = Interval::parse(&feed.interval)
-        && let Some((rule, field)) = strategy
-            .timeframes_used()
-            .into_iter()
-            .find(|(rule, _)| rule.min_ms() <= interval.ms())
-    {
-        return Err(usage(format!(
-            "{}: {field}: tf(\"{}\", …) resamples to bars no longer than the feed's {} bars, so it adds nothing: use a rule longer than {}, or write the expression without tf",
-            path.display(),
-            rule.name(),
-            feed.interval,
-            backtest::span_text(interval.ms())
-        )));
-    }
+    check_feed(&path, &strategy, &feed)?;
     let dir = args.run_dir.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(
             "{}-{}-{}",

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 pub const SYSTEM_PROMPT: &str = r#"You turn a trading idea into a strategy for botforge. Reply with one JSON object only, with these keys:
 - "name": letters, digits, "_" or "-" (1 to 64 characters), e.g. "RsiReversion".
 - "description": the idea in one sentence.
+- "timeframe": the bar timeframe the idea names ("on 5-minute candles" = "5m", "daily chart" = "1d", "4h"), one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1w. Optional: leave it out when the idea names none.
 - "params": numbers used in expressions, e.g. {"period": 14}. Optional.
 - "indicators": named expressions evaluated on every bar, e.g. {"rsi": "rsi(close, period)"}. Optional.
 - "rules": conditions as expressions: "entry_long", "exit_long", "entry_short", "exit_short". At least one entry rule.
@@ -53,6 +54,9 @@ Conventions (the offline compiler reads descriptions the same way):
 - "oversold"/"overbought": RSI < 30 / > 70; stochastic %K < 20 / > 80; Williams %R < -80 / > -20; CCI < -100 / > 100; MFI < 20 / > 80.
 - "crosses back above" is a cross; "turns positive/negative" is a cross of 0; "leaves oversold" is a cross of the oversold level. "drops below", "falls under", "rises above", "climbs over", "goes above", "breaks above" compare (<, >); they are not crosses.
 - "X% below Y" = close < Y * (1 - X/100); "N down days in a row" = count(close < close[1], N) == N; "sell at the upper band" = high >= upper band; "a new N-day high" = close > highest(high, N)[1].
+- targets in R (multiples of the stop distance): "2% stop, target 3R" = stop_loss_pct 2, take_profit_pct 6; "2 ATR stop, 2:1 reward to risk" = stop_loss_long "close - 2 * atr(14)", take_profit_long "close + 2 * (2 * atr(14))"; a stop at a level L and "target 2R" = take_profit_long "close + 2 * (close - L)"; R without a stop cannot be written.
+- levels reached: "exit at RSI 65" = "rsi(close, 14) >= 65" (a long's exit or a short's entry is reached from below), "buy at RSI 30" = "rsi(close, 14) <= 30" (a long's entry or a short's exit from above).
+- bar patterns: inside bar = "high < high[1] and low > low[1]"; outside bar = "high > high[1] and low < low[1]"; gap up = "open > high[1]"; gap down = "open < low[1]"; higher high = "high > high[1]"; lower low = "low < low[1]".
 - time filters: "between 9 and 16" = hour >= 9 and hour < 16; "between 9:30 and 16:00" = hour * 60 + minute >= 570 and hour < 16; "on Mondays" = weekday == 0.
 - stops and targets in ATRs: "2 ATR stop" = stop_loss_long "close - 2 * atr(14)"; "3 ATR trailing stop" = trailing_stop_long "close - 3 * atr(14)"; "exit after N bars" = max_bars.
 - "buy"/"go long" = entry_long; "sell"/"exit" while only longs are traded = exit_long; "short" = entry_short; "cover" = exit_short.
@@ -103,6 +107,7 @@ pub fn response_schema() -> Value {
         "properties": {
             "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
             "description": {"type": "string"},
+            "timeframe": {"type": "string", "enum": ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]},
             "params": {"type": "object", "additionalProperties": {"type": "number"}},
             "indicators": {"type": "object", "additionalProperties": {"type": "string"}},
             "rules": {
@@ -257,6 +262,10 @@ mod tests {
                 "the prompt explains {f}"
             );
         }
+        assert!(
+            s["properties"]["timeframe"].is_object() && SYSTEM_PROMPT.contains("\"timeframe\""),
+            "the schema and the prompt offer timeframe"
+        );
         let orders = fields("orders");
         for f in [
             "entry_long_stop",

@@ -9,6 +9,7 @@ use toml::Spanned;
 use crate::check::{Binding, Scope, Type, check, is_position, is_price, names};
 use crate::expr::{Expr, ExprKind, RESERVED, parse};
 use crate::func::Timeframe;
+use crate::interval::BarInterval;
 use crate::orders::{Orders, RawOrders, parse_orders, print_orders};
 use crate::parts::Ctx;
 pub use crate::parts::{Rules, StrategyError};
@@ -34,6 +35,9 @@ pub struct Strategy {
     pub orders: Orders,
     /// How several symbols share one account (`None`: no `[portfolio]` section).
     pub portfolio: Option<Portfolio>,
+    /// The bar timeframe it was written for (`timeframe = "5m"`); `backtest` warns when the
+    /// data's bars are spaced otherwise.
+    pub timeframe: Option<BarInterval>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +55,8 @@ struct RawStrategy {
     name: Spanned<String>,
     #[serde(default)]
     description: Option<Spanned<String>>,
+    #[serde(default)]
+    timeframe: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<String, Spanned<f64>>,
     #[serde(default)]
@@ -237,9 +243,15 @@ impl Strategy {
         let orders = parse_orders(ctx, &scope, &rules, raw.orders)?;
         let portfolio = parse_portfolio(ctx, &scope, &rules, raw.portfolio)?;
 
+        let timeframe = raw
+            .timeframe
+            .map(|t| parse_timeframe(ctx, &t))
+            .transpose()?;
+
         Ok(Strategy {
             name: raw.name.into_inner(),
             description: raw.description.map(Spanned::into_inner).unwrap_or_default(),
+            timeframe,
             params,
             indicators,
             rules,
@@ -257,6 +269,9 @@ impl Strategy {
         let mut out = String::new();
         let _ = writeln!(out, "name = {}", s(&self.name));
         let _ = writeln!(out, "description = {}", s(&self.description));
+        if let Some(t) = self.timeframe {
+            let _ = writeln!(out, "timeframe = {}", s(t.name()));
+        }
         if !self.params.is_empty() {
             out.push_str("\n[params]\n");
             for (n, v) in &self.params {
@@ -342,6 +357,22 @@ impl Strategy {
     pub fn param_map(&self) -> HashMap<String, f64> {
         self.params.iter().cloned().collect()
     }
+}
+
+/// `timeframe = "5m"`: one of the bar intervals.
+fn parse_timeframe(ctx: &Ctx<'_>, t: &Spanned<String>) -> Result<BarInterval, StrategyError> {
+    BarInterval::parse(t.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = BarInterval::ALL.iter().map(|b| b.name()).collect();
+        ctx.error(
+            t.span().start,
+            "timeframe",
+            format!(
+                "\"{}\" is not a bar timeframe: use one of {}",
+                t.get_ref(),
+                names.join(", ")
+            ),
+        )
+    })
 }
 
 /// Calls `f` on `e` and on every expression inside it, outside in.

@@ -31,6 +31,7 @@ mod check;
 mod expr;
 mod file;
 mod func;
+mod interval;
 mod orders;
 mod parts;
 mod plain;
@@ -47,6 +48,7 @@ pub use check::{
 pub use expr::{BinOp, Expr, ExprKind, MAX_LEN, RESERVED, Span, SyntaxError, parse};
 pub use file::{Rules, Strategy, StrategyError, valid_name, valid_strategy_name};
 pub use func::{Arg, Field, Func, MAX_PERIOD, Timeframe};
+pub use interval::BarInterval;
 pub use orders::{Fill, Orders, Reverse};
 pub use portfolio::{Portfolio, Rebalance};
 pub use python::{python_class_name, to_python};

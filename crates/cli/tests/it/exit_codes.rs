@@ -70,6 +70,11 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
     .unwrap();
     std::fs::write(d.join("sim.toml"), "time_scale = \"fast\"\n").unwrap();
     std::fs::write(
+        d.join("five-minutes.toml"),
+        "name = \"f\"\ntimeframe = \"5m\"\n[rules]\nentry_long = \"close > 0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
         d.join("daily-tf.toml"),
         "name = \"d\"\n[indicators]\ndaily = \"tf('D', sma(close, 5))\"\n[rules]\nentry_long = \"close > daily\"\n",
     )
@@ -116,6 +121,16 @@ fn every_subcommand_exits_by_the_class_of_its_failure() {
                 "tf(\"D\", …)",
                 "1 day apart",
                 "use a rule longer than 1 day",
+            ],
+        ),
+        // Issue 36: a strategy written for other bars runs, with a warning naming both.
+        case(
+            "timeframe = 5m on daily data",
+            &["backtest", "five-minutes.toml", "--data", &data],
+            0,
+            &[
+                "warning: five-minutes.toml: timeframe = \"5m\" (bars 5 minutes apart)",
+                "has bars 1 day apart",
             ],
         ),
         case(

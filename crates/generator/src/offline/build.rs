@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use strategy::{BinOp, Expr, ExprKind, Fill, Func, Rules, Sizing, Strategy};
 
-use super::parser::{and_all, bin, name};
-use super::risk::{Item, Mode, around_close};
+use super::parser::{and_all, bin, name, num};
+use super::risk::{Distance, Item, Mode, around_close};
 use super::{Action, R, Said, Side, vocab};
 use crate::GenerateError;
 
@@ -107,6 +107,7 @@ pub(super) fn build(description: &str, said: Said) -> R<Strategy> {
         risk: strategy::Risk::default(),
         orders: strategy::Orders::default(),
         portfolio: None,
+        timeframe: None,
     };
     apply_risk(&mut s, said.items, longs, shorts)?;
     hoist(&mut s);
@@ -130,6 +131,8 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
         }
     };
     let mut has_stop = false;
+    let mut target_r = None;
+    let mut stop_by = None;
     for item in items {
         match item {
             Item::StopPct(v) => {
@@ -143,7 +146,9 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
                 s.risk.stop_loss_long = longs.then_some(l);
                 s.risk.stop_loss_short = shorts.then_some(sh);
                 has_stop = true;
+                stop_by = Some(d);
             }
+            Item::TargetR(r) => target_r = Some(r),
             Item::TargetBy(d) => {
                 let (l, sh) = around_close(&d);
                 // A target is above a long's entry and below a short's.
@@ -169,8 +174,19 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
             Item::Units(u) => set_sizing(Sizing::Units(u))?,
             Item::RiskPct(r) => set_sizing(Sizing::RiskPct(r))?,
             Item::Mode(_) => {}
+            Item::Timeframe(t) => {
+                if s.timeframe.is_some_and(|prev| prev != t) {
+                    return Err(GenerateError::Incomplete(
+                        "the description names two bar timeframes: keep one".into(),
+                    ));
+                }
+                s.timeframe = Some(t);
+            }
             Item::FillClose => s.orders.fill = Fill::Close,
         }
+    }
+    if let Some(r) = target_r {
+        target_from_stop(s, r, stop_by, longs, shorts)?;
     }
     if let Some(z) = sizing {
         if matches!(z, Sizing::RiskPct(_)) && !has_stop {
@@ -179,6 +195,47 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
             ));
         }
         s.risk.sizing = z;
+    }
+    Ok(())
+}
+
+/// A target at `r` times the stop's distance (DESIGN.md §5.1's "3R"): `r` times a percent stop,
+/// `r` times an ATR stop's distance from the close, or for a long's stop at a price level
+/// `close + r * (close - level)`.
+fn target_from_stop(
+    s: &mut Strategy,
+    r: f64,
+    stop_by: Option<Distance>,
+    longs: bool,
+    shorts: bool,
+) -> R<()> {
+    let risk = &mut s.risk;
+    if risk.take_profit_pct.is_some()
+        || risk.take_profit_long.is_some()
+        || risk.take_profit_short.is_some()
+    {
+        return Err(GenerateError::Incomplete(
+            "the description gives two profit targets (one in R): keep one".into(),
+        ));
+    }
+    if let Some(p) = risk.stop_loss_pct {
+        risk.take_profit_pct = Some(r * p);
+    } else if let Some(d) = stop_by {
+        let reward = Distance(bin(BinOp::Mul, num(r), d.0));
+        let (l, sh) = around_close(&reward);
+        risk.take_profit_long = longs.then_some(sh);
+        risk.take_profit_short = shorts.then_some(l);
+    } else if let Some(level) = risk.stop_loss_long.clone() {
+        let distance = bin(BinOp::Sub, name("close"), level);
+        risk.take_profit_long = Some(bin(
+            BinOp::Add,
+            name("close"),
+            bin(BinOp::Mul, num(r), distance),
+        ));
+    } else {
+        return Err(GenerateError::Incomplete(
+            "a target in R (multiples of the risk) needs a stop to measure the risk: add one, e.g. \"2% stop\" or \"2 ATR stop\"".into(),
+        ));
     }
     Ok(())
 }

@@ -228,6 +228,9 @@ pub(super) struct Parser<'a> {
     pub hint: Option<String>,
     /// Reading a declaration ("Bollinger(10, 1.5):"): an indicator may stand without its line.
     pub declaring: bool,
+    /// A bare number right after an indicator's name is a level, not a setting ("exit at RSI
+    /// 65").
+    pub level_next: bool,
 }
 
 pub(super) type R<T> = Result<T, GenerateError>;
@@ -285,6 +288,7 @@ impl<'a> Parser<'a> {
             mem: Memory::default(),
             hint: None,
             declaring: false,
+            level_next: false,
         }
     }
 

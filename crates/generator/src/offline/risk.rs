@@ -1,7 +1,7 @@
 //! Sizing, stops, targets, trailing stops, time exits, the trading direction and the fill:
 //! the statements that become `[risk]` and `[orders]` (DESIGN.md §5.1 and §5.2).
 
-use strategy::{Expr, Func};
+use strategy::{BarInterval, Expr, Func};
 
 use super::lex::Tok;
 use super::parser::{Parser, Term, name, num, whole};
@@ -30,6 +30,8 @@ pub(super) enum Item {
     StopAt(Expr),
     TargetPct(f64),
     TargetBy(Distance),
+    /// A target at this multiple of the stop's distance ("3R", "2:1 reward to risk").
+    TargetR(f64),
     TrailPct(f64),
     TrailBy(Distance),
     MaxBars(u32),
@@ -38,6 +40,8 @@ pub(super) enum Item {
     RiskPct(f64),
     Mode(Mode),
     FillClose,
+    /// The bar timeframe the idea is for ("on 5-minute candles", "daily chart").
+    Timeframe(BarInterval),
 }
 
 impl Item {
@@ -50,6 +54,7 @@ impl Item {
                 | Item::StopAt(_)
                 | Item::TargetPct(_)
                 | Item::TargetBy(_)
+                | Item::TargetR(_)
                 | Item::TrailPct(_)
                 | Item::TrailBy(_)
                 | Item::MaxBars(_)
@@ -145,6 +150,9 @@ impl Parser<'_> {
         if let Some(m) = self.mode() {
             return Ok(Some(vec![Item::Mode(m)]));
         }
+        if let Some(t) = self.timeframe()? {
+            return Ok(Some(vec![Item::Timeframe(t)]));
+        }
         // Fill at the close.
         if self.eat_phrases(&[
             "trade on the close",
@@ -229,9 +237,21 @@ impl Parser<'_> {
                 self.at = save;
             }
         }
+        if let Some(r) = self.reward_to_risk() {
+            return Ok(Some(vec![Item::TargetR(r)]));
+        }
         // "N% stop", "2 ATR trailing stop", "100 shares", "50% of equity", "1% risk per trade".
         let lead_at = self.at;
         if let Some(v) = self.number() {
+            // "a 3R target".
+            if self.eat("r")
+                && let Some(What::Target) = self.what()
+            {
+                self.trailing_words();
+                return Ok(Some(vec![Item::TargetR(v)]));
+            }
+            self.at = lead_at;
+            let _ = self.number();
             let pct = self.sym("%") || self.eat("percent") || self.eat("pct");
             if pct {
                 if let Some(w) = self.what() {
@@ -289,6 +309,21 @@ impl Parser<'_> {
             if let Some(v) = self.percent() {
                 self.trailing_words();
                 return Ok(Some(vec![pct_item(w, v)]));
+            }
+            // "take profit at 3R", "target of 2 R", "target 2:1 reward to risk".
+            if w == What::Target {
+                let at = self.at;
+                if let Some(v) = self.number()
+                    && (self.eat("r") || self.eat_phrase("times the risk"))
+                {
+                    self.trailing_words();
+                    return Ok(Some(vec![Item::TargetR(v)]));
+                }
+                self.at = at;
+                if let Some(r) = self.reward_to_risk() {
+                    return Ok(Some(vec![Item::TargetR(r)]));
+                }
+                self.at = at;
             }
             if let Some(d) = self.distance()? {
                 self.trailing_words();
@@ -589,4 +624,152 @@ pub(super) fn around_close(d: &Distance) -> (Expr, Expr) {
         super::parser::bin(BinOp::Sub, name("close"), d.0.clone()),
         super::parser::bin(BinOp::Add, name("close"), d.0.clone()),
     )
+}
+
+impl Parser<'_> {
+    /// A reward-to-risk ratio as the target's multiple of the stop distance: "2:1 reward to
+    /// risk", "a reward to risk of 2", "risk reward 1:3", "1:2 risk/reward", "2 to 1 reward to
+    /// risk"; `None`, position unchanged, otherwise.
+    fn reward_to_risk(&mut self) -> Option<f64> {
+        let save = self.at;
+        let _ = self.eat("a") || self.eat("an") || self.eat("with");
+        let ratio = |p: &mut Self| -> Option<(f64, f64)> {
+            let a = p.number()?;
+            if !(p.sym(":") || p.eat("to") || p.sym("/")) {
+                return None;
+            }
+            Some((a, p.number()?))
+        };
+        let order = |p: &mut Self| -> Option<bool> {
+            // true: reward first.
+            let _ = p.eat("ratio");
+            if p.eat("reward") {
+                let _ = p.eat("to") || p.sym("/") || p.sym(":") || p.sym("-");
+                p.eat("risk").then_some(true)
+            } else if p.eat("risk") {
+                let _ = p.eat("to") || p.sym("/") || p.sym(":") || p.sym("-");
+                p.eat("reward").then_some(false)
+            } else {
+                None
+            }
+        };
+        let at = self.at;
+        // The ratio first: "2:1 reward to risk".
+        if let Some((a, b)) = ratio(self)
+            && let Some(reward_first) = order(self)
+        {
+            let _ = self.eat("ratio");
+            return Self::multiple(a, b, reward_first);
+        }
+        self.at = at;
+        // The words first: "reward to risk of 2:1", "risk/reward 1:3", "a reward to risk of 2".
+        if let Some(reward_first) = order(self) {
+            let _ = self.eat("ratio");
+            let _ = self.eat("of") || self.eat("is") || self.sym("=");
+            let _ = self.eat("at") || self.eat("a") || self.eat("an");
+            let b_at = self.at;
+            if let Some((a, b)) = ratio(self) {
+                return Self::multiple(a, b, reward_first);
+            }
+            self.at = b_at;
+            if let Some(v) = self.number()
+                && reward_first
+            {
+                return (v > 0.0).then_some(v);
+            }
+        }
+        self.at = save;
+        None
+    }
+
+    fn multiple(a: f64, b: f64, reward_first: bool) -> Option<f64> {
+        let (reward, risk) = if reward_first { (a, b) } else { (b, a) };
+        (reward > 0.0 && risk > 0.0).then(|| reward / risk)
+    }
+}
+
+/// Units of a bar timeframe with their minutes.
+const BAR_UNITS: &[(&str, i64)] = &[
+    ("minute", 1),
+    ("minutes", 1),
+    ("min", 1),
+    ("mins", 1),
+    ("m", 1),
+    ("hour", 60),
+    ("hours", 60),
+    ("hr", 60),
+    ("h", 60),
+    ("day", 1_440),
+    ("days", 1_440),
+    ("d", 1_440),
+    ("week", 10_080),
+    ("weeks", 10_080),
+    ("w", 10_080),
+];
+
+impl Parser<'_> {
+    /// The bar timeframe ("on 5-minute candles", "on the daily chart", "using 1h bars", "4h
+    /// timeframe"): a number with a unit, or "hourly" / "daily" / "weekly", said with "on" or
+    /// "using" before it or "candles", "bars", "chart" or "timeframe" after it. `None`,
+    /// position unchanged, when none is said here.
+    pub(super) fn timeframe(&mut self) -> R<Option<BarInterval>> {
+        let save = self.at;
+        let lead = self
+            .eat_any(&["on", "using", "use", "with", "trade", "trading", "for"])
+            .is_some();
+        let _ = self.eat("the") || self.eat("a") || self.eat("an");
+        let spelled = self.at;
+        let minutes = if let Some(v) = self.number() {
+            match (
+                whole(v),
+                self.eat_any(&BAR_UNITS.iter().map(|(w, _)| *w).collect::<Vec<_>>()),
+            ) {
+                (Some(n), Some(unit)) => {
+                    let per = BAR_UNITS
+                        .iter()
+                        .find(|(w, _)| *w == unit)
+                        .map_or(1, |(_, m)| *m);
+                    Some(i64::from(n) * per)
+                }
+                _ => None,
+            }
+        } else {
+            [("hourly", 60), ("daily", 1_440), ("weekly", 10_080)]
+                .into_iter()
+                .find(|(w, _)| self.eat(w))
+                .map(|(_, m)| m)
+        };
+        let Some(minutes) = minutes else {
+            self.at = save;
+            return Ok(None);
+        };
+        let noun = self
+            .eat_any(&[
+                "candles",
+                "candle",
+                "bars",
+                "bar",
+                "chart",
+                "charts",
+                "timeframe",
+                "tf",
+                "data",
+                "candlesticks",
+            ])
+            .is_some()
+            || self.eat_phrase("time frame");
+        if !(noun || lead && self.clause_ends()) || !self.clause_ends() {
+            self.at = save;
+            return Ok(None);
+        }
+        BarInterval::of_ms(minutes * 60_000)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = BarInterval::ALL.iter().map(|b| b.name()).collect();
+                GenerateError::NotUnderstood {
+                    words: vec![self.written(spelled, self.at)],
+                    hints: vec![format!("a bar timeframe: one of {}", names.join(", "))],
+                }
+            })
+    }
 }

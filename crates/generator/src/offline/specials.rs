@@ -106,6 +106,9 @@ impl Parser<'_> {
             self.at = save;
             return Ok(None);
         }
+        if let Some(e) = self.bar_pattern() {
+            return Ok(Some(e));
+        }
         // Candlestick patterns and bullish/bearish crossovers.
         let side = if self.eat("bullish") {
             Some(true)
@@ -501,5 +504,75 @@ impl Clock {
     fn before(&self) -> Expr {
         let (e, v) = self.of_day();
         bin(BinOp::Lt, e, num(v))
+    }
+}
+
+/// Bar patterns of two bars (DESIGN.md §5.1's documented readings): an inside bar, an outside
+/// bar, a gap up or down (the open beyond the previous bar's whole range), a higher high, a
+/// lower low, a higher low, a lower high.
+/// A pattern's expression.
+type Make = fn() -> Expr;
+
+const BAR_PATTERNS: &[(&str, Make)] = &[
+    ("inside bar", inside),
+    ("inside day", inside),
+    ("inside candle", inside),
+    ("outside bar", outside),
+    ("outside day", outside),
+    ("outside candle", outside),
+    ("gap up", gap_up),
+    ("gap higher", gap_up),
+    ("gap down", gap_down),
+    ("gap lower", gap_down),
+    ("higher high", || {
+        bin(BinOp::Gt, name("high"), back(name("high"), 1))
+    }),
+    ("lower low", || {
+        bin(BinOp::Lt, name("low"), back(name("low"), 1))
+    }),
+    ("higher low", || {
+        bin(BinOp::Gt, name("low"), back(name("low"), 1))
+    }),
+    ("lower high", || {
+        bin(BinOp::Lt, name("high"), back(name("high"), 1))
+    }),
+];
+
+fn inside() -> Expr {
+    and(
+        bin(BinOp::Lt, name("high"), back(name("high"), 1)),
+        bin(BinOp::Gt, name("low"), back(name("low"), 1)),
+    )
+}
+
+fn outside() -> Expr {
+    and(
+        bin(BinOp::Gt, name("high"), back(name("high"), 1)),
+        bin(BinOp::Lt, name("low"), back(name("low"), 1)),
+    )
+}
+
+fn gap_up() -> Expr {
+    bin(BinOp::Gt, name("open"), back(name("high"), 1))
+}
+
+fn gap_down() -> Expr {
+    bin(BinOp::Lt, name("open"), back(name("low"), 1))
+}
+
+impl Parser<'_> {
+    /// "an inside bar", "a gap up", "a higher high" (see [`BAR_PATTERNS`]); `None`, position
+    /// unchanged, when none is named here.
+    fn bar_pattern(&mut self) -> Option<Expr> {
+        let save = self.at;
+        let _ = self.eat("a") || self.eat("an") || self.eat("the");
+        for (phrase, make) in BAR_PATTERNS {
+            if self.eat_phrase(phrase) {
+                let _ = self.eat_any(&["forms", "occurs", "appears", "prints", "pattern"]);
+                return Some(make());
+            }
+        }
+        self.at = save;
+        None
     }
 }

@@ -4,7 +4,7 @@
 use strategy::{BinOp, Expr, ExprKind, Func};
 
 use super::lex::Tok;
-use super::parser::{self, Parser, bin, name};
+use super::parser::{self, Parser, bin, name, num};
 use super::risk::{ACCOUNT, Item};
 use super::{Action, R, Said, Side};
 
@@ -207,7 +207,15 @@ fn label_colon(p: &Parser<'_>) -> Option<usize> {
     let mut depth = 0;
     for k in 0..12 {
         match p.peek_at(k) {
-            Some(Tok::Sym(":")) if k > 0 && depth == 0 => return Some(p.at + k),
+            // Not a ratio between numbers ("3:1 reward to risk").
+            Some(Tok::Sym(":"))
+                if k > 0
+                    && depth == 0
+                    && !(matches!(p.peek_at(k - 1), Some(Tok::Num(_)))
+                        && matches!(p.peek_at(k + 1), Some(Tok::Num(_)))) =>
+            {
+                return Some(p.at + k);
+            }
             Some(Tok::Sym("(")) => depth += 1,
             Some(Tok::Sym(")")) => depth -= 1,
             // A title may hold commas: "RSI 50 cross, long/short: …".
@@ -535,6 +543,9 @@ fn time_or_rule(p: &mut Parser<'_>, said: &mut Said, a: Action) -> R<bool> {
 
 /// "sell at the upper band", "buy at the lower band", "exit at the middle band".
 fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
+    if let Some(e) = at_oscillator_level(p, a)? {
+        return Ok(Some(e));
+    }
     let save = p.at;
     let Some(t) = p.term()? else {
         return Ok(None);
@@ -571,6 +582,40 @@ fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
     } else {
         bin(BinOp::Le, name("low"), t.expr)
     }))
+}
+
+/// "exit at RSI 65", "buy at an RSI of 30": an oscillator's level (one with oversold and
+/// overbought levels) after "at", reached from below by a long's exit or a short's entry
+/// (`rsi >= 65`), from above by a long's entry or a short's exit (`rsi <= 30`).
+fn at_oscillator_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
+    let save = p.at;
+    p.skip_articles();
+    if p.indicator_here().is_none_or(|i| i.levels.is_none()) {
+        p.at = save;
+        return Ok(None);
+    }
+    p.level_next = true;
+    let t = p.indicator(None);
+    p.level_next = false;
+    let t = t?;
+    let _ = p.eat("of") || p.eat("level") || p.eat("reading");
+    let Some(v) = p.number() else {
+        p.at = save;
+        return Ok(None);
+    };
+    if !p.clause_ends() {
+        p.at = save;
+        return Ok(None);
+    }
+    let up = matches!(
+        a,
+        Action::Sell | Action::ExitLong | Action::Exit | Action::EntryShort
+    );
+    Ok(Some(bin(
+        if up { BinOp::Ge } else { BinOp::Le },
+        t.expr,
+        num(v),
+    )))
 }
 
 /// Words between an action and its condition that say how to trade.

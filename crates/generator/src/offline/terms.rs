@@ -580,7 +580,7 @@ impl Parser<'_> {
                 self.at = save;
                 after.clear();
             }
-        } else {
+        } else if !self.level_next {
             let save = self.at;
             let _ = self.eat_phrases(&["with a period of", "with period", "period of"])
                 || self.eat("period")

@@ -43,8 +43,11 @@ fn expected(idea: &Idea) -> Strategy {
     let mut rules = toml::Table::new();
     let mut risk = toml::Table::new();
     let mut orders = toml::Table::new();
+    let mut file = toml::Table::new();
     for (k, v) in &idea.expect {
-        if RULES.contains(&k.as_str()) {
+        if k == "timeframe" {
+            file.insert(k.clone(), v.clone());
+        } else if RULES.contains(&k.as_str()) {
             rules.insert(k.clone(), v.clone());
         } else if k == "fill" {
             orders.insert(k.clone(), v.clone());
@@ -52,7 +55,6 @@ fn expected(idea: &Idea) -> Strategy {
             risk.insert(k.clone(), v.clone());
         }
     }
-    let mut file = toml::Table::new();
     file.insert("name".into(), "Expected".into());
     file.insert("rules".into(), rules.into());
     if !risk.is_empty() {
@@ -103,6 +105,14 @@ fn every_wording_of_every_idea_trades_like_the_strategy_it_means() {
                     continue;
                 }
             };
+            // The bar timeframe said in the text is recorded (it does not change the trades).
+            if got.timeframe != want.timeframe {
+                failures.push(format!(
+                    "{text}\n    timeframe {:?}, expected {:?}",
+                    got.timeframe, want.timeframe
+                ));
+                continue;
+            }
             for ((market, bars), want_run) in markets.iter().zip(&want_runs) {
                 let got_run = run(bars, &got, Settings::default()).unwrap();
                 if got_run.trades != want_run.trades || got_run.open_trades != want_run.open_trades

@@ -361,6 +361,26 @@ fn position_state_stays_out_of_series() {
 }
 
 #[test]
+fn the_bar_timeframe_is_a_known_interval() {
+    let s = Strategy::from_toml(
+        "t.toml",
+        "name = \"t\"\ntimeframe = \"5m\"\n[rules]\nentry_long = \"close > 1\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.timeframe.map(strategy::BarInterval::ms), Some(300_000));
+    assert!(s.to_toml().contains("timeframe = \"5m\""));
+    assert_eq!(Strategy::from_toml("t", &s.to_toml()).unwrap(), s);
+    let e = Strategy::from_toml(
+        "t.toml",
+        "name = \"t\"\ntimeframe = \"7m\"\n[rules]\nentry_long = \"close > 1\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "timeframe");
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("use one of 1m, 3m, 5m"), "{e}");
+}
+
+#[test]
 fn position_state_stands_in_element_wise_functions_and_at_entry() {
     let s = Strategy::from_toml(
         "s.toml",
