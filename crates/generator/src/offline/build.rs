@@ -133,6 +133,7 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
     let mut has_stop = false;
     let mut target_r = None;
     let mut stop_by = None;
+    let mut stop_fill = None;
     for item in items {
         match item {
             Item::StopPct(v) => {
@@ -149,6 +150,23 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
                 stop_by = Some(d);
             }
             Item::TargetR(r) => target_r = Some(r),
+            Item::FromFill => s.risk.stop_from = strategy::StopFrom::Fill,
+            Item::TrailFromHigh => s.risk.trailing_from = strategy::TrailFrom::High,
+            Item::TrailOffset(q) => s.risk.trailing_offset_pct = Some(q),
+            Item::Pyramiding(n) => s.risk.pyramiding = Some(n),
+            Item::ReverseOnFill => s.orders.reverse = strategy::Reverse::OnFill,
+            Item::StopFromFill(d) => {
+                let (l, sh) = around_entry(&d);
+                s.risk.stop_loss_long = longs.then_some(l);
+                s.risk.stop_loss_short = shorts.then_some(sh);
+                has_stop = true;
+                stop_fill = Some(d);
+            }
+            Item::TargetFromFill(d) => {
+                let (l, sh) = around_entry(&d);
+                s.risk.take_profit_long = longs.then_some(sh);
+                s.risk.take_profit_short = shorts.then_some(l);
+            }
             Item::TargetBy(d) => {
                 let (l, sh) = around_close(&d);
                 // A target is above a long's entry and below a short's.
@@ -186,7 +204,7 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
         }
     }
     if let Some(r) = target_r {
-        target_from_stop(s, r, stop_by, longs, shorts)?;
+        target_from_stop(s, r, (stop_by, stop_fill), longs, shorts)?;
     }
     if let Some(z) = sizing {
         if matches!(z, Sizing::RiskPct(_)) && !has_stop {
@@ -199,13 +217,26 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
     Ok(())
 }
 
+/// A long's price `entry_price - at_entry(d)` and a short's `entry_price + at_entry(d)`: the
+/// distance as it was on the signal bar, from the fill (DESIGN.md §5.4).
+fn around_entry(d: &Distance) -> (Expr, Expr) {
+    let at = Expr {
+        kind: ExprKind::AtEntry(Box::new(d.0.clone())),
+        span: strategy::Span::default(),
+    };
+    (
+        bin(BinOp::Sub, name("entry_price"), at.clone()),
+        bin(BinOp::Add, name("entry_price"), at),
+    )
+}
+
 /// A target at `r` times the stop's distance (DESIGN.md §5.1's "3R"): `r` times a percent stop,
 /// `r` times an ATR stop's distance from the close, or for a long's stop at a price level
 /// `close + r * (close - level)`.
 fn target_from_stop(
     s: &mut Strategy,
     r: f64,
-    stop_by: Option<Distance>,
+    (stop_by, stop_fill): (Option<Distance>, Option<Distance>),
     longs: bool,
     shorts: bool,
 ) -> R<()> {
@@ -218,7 +249,12 @@ fn target_from_stop(
             "the description gives two profit targets (one in R): keep one".into(),
         ));
     }
-    if let Some(p) = risk.stop_loss_pct {
+    if let Some(d) = stop_fill {
+        // From the fill as the stop is: r times its distance there.
+        let (l, sh) = around_entry(&Distance(bin(BinOp::Mul, num(r), d.0)));
+        risk.take_profit_long = longs.then_some(sh);
+        risk.take_profit_short = shorts.then_some(l);
+    } else if let Some(p) = risk.stop_loss_pct {
         risk.take_profit_pct = Some(r * p);
     } else if let Some(d) = stop_by {
         let reward = Distance(bin(BinOp::Mul, num(r), d.0));

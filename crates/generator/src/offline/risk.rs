@@ -42,6 +42,21 @@ pub(super) enum Item {
     FillClose,
     /// The bar timeframe the idea is for ("on 5-minute candles", "daily chart").
     Timeframe(BarInterval),
+    /// Percent stops and targets measured from the fill ("5% stop below entry").
+    FromFill,
+    /// The trailing stop follows the highest high since entry ("from the highest high").
+    TrailFromHigh,
+    /// The trailing stop moves once the trade is this far in profit ("once 5% up").
+    TrailOffset(f64),
+    /// Up to this many open trades in one direction ("add up to 3 times": 4).
+    Pyramiding(u32),
+    /// An opposite entry order closes the trade when it fills ("reverse when the opposite stop
+    /// fills").
+    ReverseOnFill,
+    /// A stop at a distance from the fill ("stop 2 ATR from the fill").
+    StopFromFill(Distance),
+    /// A target at a distance from the fill.
+    TargetFromFill(Distance),
 }
 
 impl Item {
@@ -55,6 +70,8 @@ impl Item {
                 | Item::TargetPct(_)
                 | Item::TargetBy(_)
                 | Item::TargetR(_)
+                | Item::StopFromFill(_)
+                | Item::TargetFromFill(_)
                 | Item::TrailPct(_)
                 | Item::TrailBy(_)
                 | Item::MaxBars(_)
@@ -153,6 +170,9 @@ impl Parser<'_> {
         if let Some(t) = self.timeframe()? {
             return Ok(Some(vec![Item::Timeframe(t)]));
         }
+        if let Some(item) = self.position_words() {
+            return Ok(Some(vec![item]));
+        }
         // Fill at the close.
         if self.eat_phrases(&[
             "trade on the close",
@@ -247,7 +267,7 @@ impl Parser<'_> {
             if self.eat("r")
                 && let Some(What::Target) = self.what()
             {
-                self.trailing_words();
+                let _ = self.trailing_words();
                 return Ok(Some(vec![Item::TargetR(v)]));
             }
             self.at = lead_at;
@@ -255,8 +275,8 @@ impl Parser<'_> {
             let pct = self.sym("%") || self.eat("percent") || self.eat("pct");
             if pct {
                 if let Some(w) = self.what() {
-                    self.trailing_words();
-                    return Ok(Some(vec![pct_item(w, v)]));
+                    let fill = self.trailing_words();
+                    return self.trail_tail(w, pct_items(w, v, fill));
                 }
                 if self.eat("risk") || self.eat_phrase("of risk") {
                     self.per_trade();
@@ -289,8 +309,8 @@ impl Parser<'_> {
             if let Some(d) = self.distance()?
                 && let Some(w) = self.what()
             {
-                self.trailing_words();
-                return Ok(Some(vec![by_item(w, d)]));
+                let fill = self.trailing_words();
+                return self.trail_tail(w, by_items(w, d, fill));
             }
             self.at = save;
             return Ok(None);
@@ -300,15 +320,15 @@ impl Parser<'_> {
         if let Some(w) = self.what() {
             // "take profits once the trade is up 5%", "stop out when the position is down 3%".
             if let Some(v) = self.once_moved(w) {
-                self.trailing_words();
-                return Ok(Some(vec![pct_item(w, v)]));
+                let fill = self.trailing_words();
+                return self.trail_tail(w, pct_items(w, v, fill));
             }
             let _ = self.sym(":") || self.sym("=");
             let _ = self.eat_any(&["at", "of", "is", "to", "by", "set", "placed", "out"]);
             let _ = self.eat_any(&["at", "of", "to", "a", "an", "the"]);
             if let Some(v) = self.percent() {
-                self.trailing_words();
-                return Ok(Some(vec![pct_item(w, v)]));
+                let fill = self.trailing_words();
+                return self.trail_tail(w, pct_items(w, v, fill));
             }
             // "take profit at 3R", "target of 2 R", "target 2:1 reward to risk".
             if w == What::Target {
@@ -316,7 +336,7 @@ impl Parser<'_> {
                 if let Some(v) = self.number()
                     && (self.eat("r") || self.eat_phrase("times the risk"))
                 {
-                    self.trailing_words();
+                    let _ = self.trailing_words();
                     return Ok(Some(vec![Item::TargetR(v)]));
                 }
                 self.at = at;
@@ -326,8 +346,8 @@ impl Parser<'_> {
                 self.at = at;
             }
             if let Some(d) = self.distance()? {
-                self.trailing_words();
-                return Ok(Some(vec![by_item(w, d)]));
+                let fill = self.trailing_words();
+                return self.trail_tail(w, by_items(w, d, fill));
             }
             if w == What::Stop {
                 let at = self.at;
@@ -485,8 +505,50 @@ impl Parser<'_> {
         None
     }
 
-    /// Words after a stop or target that add nothing: "below entry", "from the entry price".
-    fn trailing_words(&mut self) {
+    /// After a trailing stop: "from the highest high" (`trailing_from = "high"`) and "once 5%
+    /// up", "once the trade is 5% in profit", "after a 5% gain" (`trailing_offset_pct`).
+    fn trail_tail(&mut self, w: What, items: R<Vec<Item>>) -> R<Option<Vec<Item>>> {
+        let mut items = items?;
+        if w != What::Trail {
+            return Ok(Some(items));
+        }
+        loop {
+            let save = self.at;
+            if self.eat("from") || self.eat("off") {
+                let _ = self.eat("the");
+                if self.eat_phrases(&["highest high", "highest price", "high", "highs", "peak"]) {
+                    let _ = self.eat_phrases(&["since entry", "since the entry", "of the trade"]);
+                    items.push(Item::TrailFromHigh);
+                    continue;
+                }
+                self.at = save;
+            }
+            if self
+                .eat_any(&["once", "when", "after", "as soon as"])
+                .is_some()
+            {
+                let _ = self.eat_any(&["the", "a", "my", "our"]);
+                let _ = self.eat_any(&["trade", "position", "it"]);
+                let _ = self.eat_any(&["is", "gets", "goes", "has"]);
+                let _ = self.eat("up") || self.eat_phrase("in profit by");
+                if let Some(v) = self.percent() {
+                    let _ = self.eat("up")
+                        || self.eat_phrase("in profit")
+                        || self.eat("profit")
+                        || self.eat("gain");
+                    items.push(Item::TrailOffset(v));
+                    continue;
+                }
+                self.at = save;
+            }
+            break;
+        }
+        Ok(Some(items))
+    }
+
+    /// Words after a stop, target or trailing stop; `true` when they measure it from the
+    /// trade's fill ("below entry", "from the fill", "off the buy price").
+    fn trailing_words(&mut self) -> bool {
         let _ = self.eat_any(&["stop", "loss"]);
         let save = self.at;
         if self
@@ -500,18 +562,19 @@ impl Parser<'_> {
             {
                 let _ = self.eat("price");
                 let _ = self.eat("point");
-                return;
+                return true;
             }
             // "3 ATR below": below the price.
             let _ = self.eat_any(&["the", "price", "close"]);
             if matches!(self.toks.get(self.at.wrapping_sub(1)).map(|t| &t.tok), Some(Tok::Word(w)) if ["below", "above", "under", "over"].contains(&w.as_str()) || ["price", "close", "the"].contains(&w.as_str()))
                 && self.clause_ends()
             {
-                return;
+                return false;
             }
             self.at = save;
         }
         self.per_trade();
+        false
     }
 
     fn per_trade(&mut self) {
@@ -598,6 +661,32 @@ impl Parser<'_> {
             )));
         }
         Ok(Some(Item::Size(pct / 100.0)))
+    }
+}
+
+/// A percent stop, target or trailing stop; measured from the fill when the words say so
+/// (`stop_from = "fill"`), which a trailing stop cannot be.
+fn pct_items(w: What, v: f64, fill: bool) -> R<Vec<Item>> {
+    match (w, fill) {
+        (_, false) => Ok(vec![pct_item(w, v)]),
+        (What::Trail, true) => Err(GenerateError::Incomplete(
+            "a trailing stop follows the price, not the entry: drop \"from the entry\"".into(),
+        )),
+        (_, true) => Ok(vec![pct_item(w, v), Item::FromFill]),
+    }
+}
+
+/// A stop, target or trailing stop at a distance; from the fill when the words say so
+/// (valued at the entry bar's close with the signal bar's distance: `entry_price -
+/// at_entry(2 * atr(14))`).
+fn by_items(w: What, d: Distance, fill: bool) -> R<Vec<Item>> {
+    match (w, fill) {
+        (_, false) => Ok(vec![by_item(w, d)]),
+        (What::Trail, true) => Err(GenerateError::Incomplete(
+            "a trailing stop follows the price, not the entry: drop \"from the entry\"".into(),
+        )),
+        (What::Stop, true) => Ok(vec![Item::StopFromFill(d)]),
+        (What::Target, true) => Ok(vec![Item::TargetFromFill(d)]),
     }
 }
 
@@ -771,5 +860,66 @@ impl Parser<'_> {
                     hints: vec![format!("a bar timeframe: one of {}", names.join(", "))],
                 }
             })
+    }
+}
+
+impl Parser<'_> {
+    /// DESIGN.md §5.4's position words: "add up to 3 times" / "pyramid up to 3 times" (that
+    /// many entries added to the first: `pyramiding = 4`), "up to 3 entries" / "at most 3
+    /// positions" (`pyramiding = 3`), and "reverse when the opposite stop fills" (`reverse =
+    /// "on_fill"`). `None`, position unchanged, otherwise.
+    fn position_words(&mut self) -> Option<Item> {
+        let save = self.at;
+        // "add" may have been read as a lead word ("add a 5% stop").
+        let after_add = matches!(
+            self.toks.get(self.at.wrapping_sub(1)).map(|t| &t.tok),
+            Some(Tok::Word(w)) if w == "add"
+        );
+        if after_add || self.eat_any(&["add", "pyramid", "scale"]).is_some() {
+            let _ = self.eat("in");
+            let _ = self.eat_phrases(&["to the position", "to winners", "to the trade"]);
+            let _ = self.eat_phrase("up to") || self.eat_phrase("at most");
+            if let Some(n) = self.number().and_then(whole) {
+                let _ = self.eat("more");
+                if self.eat_any(&["times", "time"]).is_some() && self.clause_ends() {
+                    return Some(Item::Pyramiding(n + 1));
+                }
+            }
+            self.at = save;
+        }
+        if self.eat_phrase("up to") || self.eat_phrase("at most") || self.eat_phrase("max") {
+            if let Some(n) = self.number().and_then(whole)
+                && self
+                    .eat_any(&["entries", "positions", "trades", "units", "lots"])
+                    .is_some()
+            {
+                let _ = self.eat_phrases(&["in one direction", "at once", "open"]);
+                if self.clause_ends() {
+                    return Some(Item::Pyramiding(n));
+                }
+            }
+            self.at = save;
+        }
+        let _ = self.eat_phrase("stop and");
+        if self.eat("reverse") || self.eat("flip") {
+            let _ = self.eat_any(&["when", "once", "as", "on"]);
+            let _ = self.eat("the");
+            let _ = self.eat("opposite");
+            let _ = self.eat_any(&["stop", "order", "entry", "limit"]);
+            let _ = self.eat_any(&[
+                "fills",
+                "filled",
+                "fill",
+                "triggers",
+                "is filled",
+                "gets filled",
+            ]);
+            if self.at > save + 1 && self.clause_ends() {
+                return Some(Item::ReverseOnFill);
+            }
+            self.at = save;
+        }
+        self.at = save;
+        None
     }
 }

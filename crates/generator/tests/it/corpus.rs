@@ -49,7 +49,7 @@ fn expected(idea: &Idea) -> Strategy {
             file.insert(k.clone(), v.clone());
         } else if RULES.contains(&k.as_str()) {
             rules.insert(k.clone(), v.clone());
-        } else if k == "fill" {
+        } else if k == "fill" || k == "reverse" {
             orders.insert(k.clone(), v.clone());
         } else {
             risk.insert(k.clone(), v.clone());
