@@ -86,6 +86,12 @@ pub(super) fn build(description: &str, said: Said) -> R<Strategy> {
             }
         }
     }
+    // A rotation's filter is entry_long; with none said, every symbol may be held.
+    if said.items.iter().any(|i| matches!(i, Item::Rotation(_)))
+        && !combined.contains_key("entry_long")
+    {
+        combined.insert("entry_long", bin(BinOp::Gt, name("close"), num(0.0)));
+    }
     if !combined.contains_key("entry_long") && !combined.contains_key("entry_short") {
         return Err(GenerateError::Incomplete(
             "no entry rule: say when to buy or to short, e.g. \"buy when RSI(14) < 30\"".into(),
@@ -109,7 +115,22 @@ pub(super) fn build(description: &str, said: Said) -> R<Strategy> {
         portfolio: None,
         timeframe: None,
     };
-    apply_risk(&mut s, said.items, longs, shorts)?;
+    let (portfolio, risk): (Vec<Item>, Vec<Item>) = said.items.into_iter().partition(|i| {
+        matches!(
+            i,
+            Item::Rotation(_) | Item::Rank(_) | Item::Rebalance(_) | Item::MaxPositions(_)
+        )
+    });
+    apply_portfolio(&mut s, portfolio)?;
+    // "Buy QQQ when … SPY is above …": QQQ trades, SPY is data only (DESIGN.md §5.3).
+    if let Some(symbol) = said.instrument.clone()
+        && !s.symbols_used().is_empty()
+    {
+        s.portfolio
+            .get_or_insert_with(strategy::Portfolio::default)
+            .trade = Some(vec![symbol]);
+    }
+    apply_risk(&mut s, risk, longs, shorts)?;
     hoist(&mut s);
     // Validate as any strategy file is, through the canonical printer.
     Strategy::from_toml("offline", &s.to_toml())
@@ -191,7 +212,12 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
             Item::Size(f) => set_sizing(Sizing::Fraction(f))?,
             Item::Units(u) => set_sizing(Sizing::Units(u))?,
             Item::RiskPct(r) => set_sizing(Sizing::RiskPct(r))?,
-            Item::Mode(_) => {}
+            // The direction was read by build; the portfolio words by apply_portfolio.
+            Item::Mode(_)
+            | Item::Rotation(_)
+            | Item::Rank(_)
+            | Item::Rebalance(_)
+            | Item::MaxPositions(_) => {}
             Item::Timeframe(t) => {
                 if s.timeframe.is_some_and(|prev| prev != t) {
                     return Err(GenerateError::Incomplete(
@@ -214,6 +240,43 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
         }
         s.risk.sizing = z;
     }
+    Ok(())
+}
+
+/// The `[portfolio]` words (DESIGN.md §5.3): a rotation needs both the number held and the
+/// period; a rank and a cap stand alone.
+fn apply_portfolio(s: &mut Strategy, items: Vec<Item>) -> R<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let (mut top, mut period) = (None, None);
+    let mut p = strategy::Portfolio::default();
+    for item in items {
+        match item {
+            Item::Rotation(n) => top = Some(n),
+            Item::Rank(e) => p.rank = Some(e),
+            Item::Rebalance(r) => period = Some(r),
+            Item::MaxPositions(n) => p.max_positions = Some(n),
+            _ => {}
+        }
+    }
+    p.rotation = match (period, top) {
+        (Some(r), Some(n)) => Some((r, n)),
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(GenerateError::Incomplete(
+                "a rotation needs its period: say when to rebalance, e.g. \"rebalance monthly\""
+                    .into(),
+            ));
+        }
+        (Some(_), None) => {
+            return Err(GenerateError::Incomplete(
+                "rebalancing needs what to hold: say e.g. \"hold the top 3 by 3-month momentum\""
+                    .into(),
+            ));
+        }
+    };
+    s.portfolio = Some(p);
     Ok(())
 }
 

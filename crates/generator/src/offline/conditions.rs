@@ -292,6 +292,14 @@ const COPULAS: [&str; 16] = [
     "now",
 ];
 
+/// What "both" or "they" decided about an atom.
+enum Both {
+    /// Not said, or a term follows: read on (at the atom's start).
+    ReadOn,
+    /// The atom: the pair's predicates, or none.
+    Atom(Option<Expr>),
+}
+
 impl Parser<'_> {
     // ---- conditions --------------------------------------------------------------------
 
@@ -417,40 +425,51 @@ impl Parser<'_> {
     }
 
     /// One comparison, cross or special; `None` (position unchanged) when none starts here.
+    /// "both", "they": the two sides of the last cross or pair, with no term after them.
+    fn both_they(&mut self, save: usize) -> R<Both> {
+        if !(self.eat("both") || self.eat("they") || self.eat_phrase("both of them")) {
+            return Ok(Both::ReadOn);
+        }
+        let both_at = self.at;
+        if self.term()?.is_some() {
+            self.at = save;
+            return Ok(Both::ReadOn);
+        }
+        if let Some((a, b)) = self.mem.pair.clone() {
+            self.at = both_at;
+            if let Some(x) = self.predicate(&a)? {
+                self.at = both_at;
+                if let Some(y) = self.predicate(&b)? {
+                    return Ok(Both::Atom(Some(and(x, y))));
+                }
+            }
+        }
+        self.at = save;
+        Ok(Both::Atom(None))
+    }
+
     pub(super) fn atom(&mut self) -> R<Option<Expr>> {
         let _ = self.eat_phrases(&["there are", "there is", "we have", "we get", "we see"]);
         let save = self.at;
         if self.eat("not") {
-            if let Some(a) = self.atom()? {
-                return Ok(Some(ex(ExprKind::Not(Box::new(a)))));
+            let a = self.atom()?.map(|a| ex(ExprKind::Not(Box::new(a))));
+            if a.is_none() {
+                self.at = save;
             }
-            self.at = save;
-            return Ok(None);
+            return Ok(a);
         }
         if let Some(e) = self.special()? {
             return Ok(Some(e));
         }
         self.at = save;
-        // "both", "they": the two sides of the last cross or pair.
-        if self.eat("both") || self.eat("they") || self.eat_phrase("both of them") {
-            let both_at = self.at;
-            if self.term()?.is_none() {
-                if let Some((a, b)) = self.mem.pair.clone() {
-                    self.at = both_at;
-                    let pred_at = self.at;
-                    if let Some(x) = self.predicate(&a)? {
-                        self.at = pred_at;
-                        if let Some(y) = self.predicate(&b)? {
-                            return Ok(Some(and(x, y)));
-                        }
-                    }
-                }
-                self.at = save;
-                return Ok(None);
-            }
-            self.at = save;
+        if let Both::Atom(done) = self.both_they(save)? {
+            return Ok(done);
         }
         let _ = self.eat("both") || self.eat("all");
+        // Another symbol's condition: "SPY is above its 200-day average".
+        if let Some(e) = self.other_symbol()? {
+            return Ok(Some(e));
+        }
         let Some(first) = self.term()? else {
             // "sell above 70": the subject left out is the last one named.
             self.at = save;

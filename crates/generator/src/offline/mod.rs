@@ -21,6 +21,7 @@ mod conditions;
 mod derived;
 mod lex;
 mod parser;
+mod portfolio;
 mod risk;
 mod specials;
 mod statements;
@@ -65,6 +66,8 @@ struct Said {
     rules: Vec<(Action, Expr)>,
     filters: Vec<(Side, Expr)>,
     items: Vec<Item>,
+    /// The symbol named as the instrument ("buy QQQ when"), if any.
+    instrument: Option<String>,
 }
 
 /// Compiles a description into a validated strategy (named from the description; [`crate::save`]
@@ -149,6 +152,7 @@ pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
             hints,
         });
     }
+    said.instrument.clone_from(&p.instrument);
     build::build(description, said)
 }
 

@@ -228,6 +228,9 @@ pub(super) struct Parser<'a> {
     pub hint: Option<String>,
     /// Reading a declaration ("Bollinger(10, 1.5):"): an indicator may stand without its line.
     pub declaring: bool,
+    /// The symbol named as the instrument traded ("buy QQQ when"): a condition on another
+    /// symbol reads that symbol's bars.
+    pub instrument: Option<String>,
     /// A bare number right after an indicator's name is a level, not a setting ("exit at RSI
     /// 65").
     pub level_next: bool,
@@ -288,6 +291,7 @@ impl<'a> Parser<'a> {
             mem: Memory::default(),
             hint: None,
             declaring: false,
+            instrument: None,
             level_next: false,
         }
     }
@@ -489,6 +493,7 @@ impl Parser<'_> {
                     | "DMA"
             )
         {
+            self.instrument = Some(written.to_owned());
             self.at += 1;
             return true;
         }

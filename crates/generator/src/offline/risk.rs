@@ -50,6 +50,14 @@ pub(super) enum Item {
     TrailOffset(f64),
     /// Up to this many open trades in one direction ("add up to 3 times": 4).
     Pyramiding(u32),
+    /// A rotation holding the top this many symbols (DESIGN.md §5.3).
+    Rotation(u32),
+    /// What a portfolio ranks symbols by.
+    Rank(Expr),
+    /// When a rotation rebalances.
+    Rebalance(strategy::Rebalance),
+    /// At most this many open positions across symbols.
+    MaxPositions(u32),
     /// An opposite entry order closes the trade when it fills ("reverse when the opposite stop
     /// fills").
     ReverseOnFill,
@@ -169,6 +177,9 @@ impl Parser<'_> {
         }
         if let Some(t) = self.timeframe()? {
             return Ok(Some(vec![Item::Timeframe(t)]));
+        }
+        if let Some(items) = self.portfolio_words()? {
+            return Ok(Some(items));
         }
         if let Some(item) = self.position_words() {
             return Ok(Some(vec![item]));

@@ -624,12 +624,17 @@ fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
         let save = p.at;
         // What is traded: "buy the SPY when", "short the stock if", "buy AAPL when".
         let _ = p.eat("the");
+        if p.ticker() {
+            continue;
+        }
+        if let Some(w) = p.eat_any(&["spy", "qqq"]) {
+            p.instrument = Some(w.to_ascii_uppercase());
+            continue;
+        }
         if p.eat_any(&[
             "stock",
             "stocks",
             "etf",
-            "spy",
-            "qqq",
             "asset",
             "market",
             "index",
@@ -644,7 +649,6 @@ fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
             "symbol",
         ])
         .is_some()
-            || p.ticker()
         {
             continue;
         }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use backtest::engine::{Settings, run};
+use backtest::engine::{Settings, Trade, run};
 use backtest::{Bars, load_csv};
 use generator::GenerateError;
 use generator::offline::compile;
@@ -45,7 +45,7 @@ fn expected(idea: &Idea) -> Strategy {
     let mut orders = toml::Table::new();
     let mut file = toml::Table::new();
     for (k, v) in &idea.expect {
-        if k == "timeframe" {
+        if k == "timeframe" || k == "portfolio" {
             file.insert(k.clone(), v.clone());
         } else if RULES.contains(&k.as_str()) {
             rules.insert(k.clone(), v.clone());
@@ -67,6 +67,62 @@ fn expected(idea: &Idea) -> Strategy {
         .unwrap_or_else(|e| panic!("{}: the expected strategy is invalid: {e}", idea.source))
 }
 
+/// A portfolio strategy's symbols, on bars made from `base` (one trend per symbol, the same
+/// times): the symbols it trades and reads, then generic ones up to three.
+fn symbols_for(s: &Strategy, base: &Bars) -> Vec<backtest::portfolio::Symbol> {
+    let mut names: Vec<String> = s
+        .portfolio
+        .as_ref()
+        .and_then(|p| p.trade.clone())
+        .unwrap_or_default();
+    for (n, _) in s.symbols_used() {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    for n in ["A", "B", "C"] {
+        if names.len() < 3 {
+            names.push(n.to_owned());
+        }
+    }
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| {
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "bar and symbol indexes are small"
+            )]
+            let f = |i: usize| 1.0 + 0.3 * (i as f64 / (97.0 + 31.0 * k as f64)).sin();
+            let scale = |v: &[f64]| -> std::sync::Arc<Vec<f64>> {
+                std::sync::Arc::new(v.iter().enumerate().map(|(i, x)| x * f(i)).collect())
+            };
+            let mut bars = base.clone();
+            bars.open = scale(&base.open);
+            bars.high = scale(&base.high);
+            bars.low = scale(&base.low);
+            bars.close = scale(&base.close);
+            backtest::portfolio::Symbol { name, bars }
+        })
+        .collect()
+}
+
+/// What a strategy did on a market: closed and open trades, and (a portfolio's) the symbol of
+/// each closed trade.
+type Traded = (Vec<Trade>, Vec<Trade>, Vec<usize>);
+
+/// Trades of a strategy on a market: one symbol's, or a portfolio's with each trade's symbol.
+fn trades_on(s: &Strategy, bars: &Bars) -> Traded {
+    if s.is_portfolio() {
+        let symbols = symbols_for(s, bars);
+        let r = backtest::portfolio::run(&symbols, s, Settings::default()).unwrap();
+        (r.run.trades, r.run.open_trades, r.trade_symbols)
+    } else {
+        let r = run(bars, s, Settings::default()).unwrap();
+        (r.trades, r.open_trades, Vec::new())
+    }
+}
+
 fn markets() -> Vec<(&'static str, Bars)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../backtest/data");
     ["GOOG.csv", "EURUSD.csv", "BTCUSD.csv"]
@@ -83,14 +139,11 @@ fn every_wording_of_every_idea_trades_like_the_strategy_it_means() {
     let mut wordings = 0;
     for idea in &corpus.idea {
         let want = expected(idea);
-        let want_runs: Vec<_> = markets
+        let want_runs: Vec<Traded> = markets
             .iter()
-            .map(|(_, bars)| run(bars, &want, Settings::default()).unwrap())
+            .map(|(_, bars)| trades_on(&want, bars))
             .collect();
-        let traded: usize = want_runs
-            .iter()
-            .map(|r| r.trades.len() + r.open_trades.len())
-            .sum();
+        let traded: usize = want_runs.iter().map(|r| r.0.len() + r.1.len()).sum();
         assert!(
             traded > 0,
             "{}: the expected strategy never trades, so the comparison proves nothing",
@@ -114,13 +167,12 @@ fn every_wording_of_every_idea_trades_like_the_strategy_it_means() {
                 continue;
             }
             for ((market, bars), want_run) in markets.iter().zip(&want_runs) {
-                let got_run = run(bars, &got, Settings::default()).unwrap();
-                if got_run.trades != want_run.trades || got_run.open_trades != want_run.open_trades
-                {
+                let got_run = trades_on(&got, bars);
+                if got_run != *want_run {
                     failures.push(format!(
                         "{text}\n    on {market}: {} trades, expected {}\n    got:\n{}",
-                        got_run.trades.len(),
-                        want_run.trades.len(),
+                        got_run.0.len(),
+                        want_run.0.len(),
                         got.to_toml()
                     ));
                     break;
