@@ -396,6 +396,9 @@ impl Parser<'_> {
             ("only go short", Mode::ShortOnly),
             ("no longs", Mode::ShortOnly),
             ("long and short", Mode::Both),
+            ("always in the market", Mode::Both),
+            ("always in a position", Mode::Both),
+            ("always long or short", Mode::Both),
             ("long short", Mode::Both),
             ("longs and shorts", Mode::Both),
             ("both long and short", Mode::Both),
@@ -561,6 +564,15 @@ impl Parser<'_> {
     /// trade's fill ("below entry", "from the fill", "off the buy price").
     fn trailing_words(&mut self) -> bool {
         let _ = self.eat_any(&["stop", "loss"]);
+        // "2 ATR away", "2% away from the price": from the signal's close, as without it.
+        if self.eat("away") {
+            let at = self.at;
+            if !(self.eat("from")
+                && (self.eat_phrases(&["the price", "the close", "price", "close"])))
+            {
+                self.at = at;
+            }
+        }
         let save = self.at;
         if self
             .eat_any(&["below", "above", "from", "under", "over", "of", "off"])

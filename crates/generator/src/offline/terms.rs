@@ -214,6 +214,14 @@ impl Parser<'_> {
             self.at = save;
             return Ok(None);
         }
+        // "the signal candle's low": the bar that gives the signal, this one.
+        let signal_at = self.at;
+        if self.eat_phrases(&["signal candle", "signal bar", "setup bar", "setup candle"]) {
+            if let Some(p) = self.price_word() {
+                return Ok(Some(Term::new(name(p), Kind::Price)));
+            }
+            self.at = signal_at;
+        }
         if let Some(p) = self.price_word() {
             // "the close 3 bars ago", "close[1]", "the high of the previous bar".
             if let Some(n) = self.bars_ago() {
