@@ -121,16 +121,10 @@ pub(super) fn build(description: &str, said: Said) -> R<Strategy> {
             Item::Rotation(_) | Item::Rank(_) | Item::Rebalance(_) | Item::MaxPositions(_)
         )
     });
-    apply_portfolio(&mut s, portfolio)?;
-    // "Buy QQQ when … SPY is above …": QQQ trades, SPY is data only (DESIGN.md §5.3).
-    if let Some(symbol) = said.instrument.clone()
-        && !s.symbols_used().is_empty()
-    {
-        s.portfolio
-            .get_or_insert_with(strategy::Portfolio::default)
-            .trade = Some(vec![symbol]);
-    }
+    apply_portfolio(&mut s, portfolio, said.instrument.as_deref())?;
+    let absent = absences(&risk);
     apply_risk(&mut s, risk, longs, shorts)?;
+    check_absent(&s, &absent)?;
     hoist(&mut s);
     // Validate as any strategy file is, through the canonical printer.
     Strategy::from_toml("offline", &s.to_toml())
@@ -171,11 +165,12 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
                 stop_by = Some(d);
             }
             Item::TargetR(r) => target_r = Some(r),
-            Item::FromFill => s.risk.stop_from = strategy::StopFrom::Fill,
-            Item::TrailFromHigh => s.risk.trailing_from = strategy::TrailFrom::High,
-            Item::TrailOffset(q) => s.risk.trailing_offset_pct = Some(q),
-            Item::Pyramiding(n) => s.risk.pyramiding = Some(n),
-            Item::ReverseOnFill => s.orders.reverse = strategy::Reverse::OnFill,
+            Item::FromFill
+            | Item::TrailFromHigh
+            | Item::TrailOffset(_)
+            | Item::Pyramiding(_)
+            | Item::ReverseOnFill
+            | Item::Timeframe(_) => section_item(s, &item)?,
             Item::StopFromFill(d) => {
                 let (l, sh) = around_entry(&d);
                 s.risk.stop_loss_long = longs.then_some(l);
@@ -212,20 +207,14 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
             Item::Size(f) => set_sizing(Sizing::Fraction(f))?,
             Item::Units(u) => set_sizing(Sizing::Units(u))?,
             Item::RiskPct(r) => set_sizing(Sizing::RiskPct(r))?,
-            // The direction was read by build; the portfolio words by apply_portfolio.
-            Item::Mode(_)
+            // The direction was read by build; the portfolio words by apply_portfolio; an
+            // absence is checked at the end.
+            Item::Without(_)
+            | Item::Mode(_)
             | Item::Rotation(_)
             | Item::Rank(_)
             | Item::Rebalance(_)
             | Item::MaxPositions(_) => {}
-            Item::Timeframe(t) => {
-                if s.timeframe.is_some_and(|prev| prev != t) {
-                    return Err(GenerateError::Incomplete(
-                        "the description names two bar timeframes: keep one".into(),
-                    ));
-                }
-                s.timeframe = Some(t);
-            }
             Item::FillClose => s.orders.fill = Fill::Close,
         }
     }
@@ -243,9 +232,81 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
     Ok(())
 }
 
+/// The exits the description says are absent ("no stop loss").
+fn absences(items: &[Item]) -> Vec<&'static str> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Without(w) => Some(*w),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An exit said to be absent that the description also gives is a contradiction.
+fn check_absent(s: &Strategy, absent: &[&'static str]) -> R<()> {
+    for what in absent {
+        let r = &s.risk;
+        let given = match *what {
+            "stop loss" => {
+                r.stop_loss_pct.is_some()
+                    || r.stop_loss_long.is_some()
+                    || r.stop_loss_short.is_some()
+            }
+            "trailing stop" => {
+                r.trailing_stop_pct.is_some()
+                    || r.trailing_stop_long.is_some()
+                    || r.trailing_stop_short.is_some()
+            }
+            _ => {
+                r.take_profit_pct.is_some()
+                    || r.take_profit_long.is_some()
+                    || r.take_profit_short.is_some()
+                    || !r.roi.is_empty()
+            }
+        };
+        if given {
+            return Err(GenerateError::Incomplete(format!(
+                "the description says no {what} and also gives one: drop one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Settings said in words: from the fill, trailing from the high after an offset, pyramiding,
+/// reversing on the fill (§5.4), the bar timeframe.
+fn section_item(s: &mut Strategy, item: &Item) -> R<()> {
+    match item {
+        Item::Timeframe(t) => {
+            if s.timeframe.is_some_and(|prev| prev != *t) {
+                return Err(GenerateError::Incomplete(
+                    "the description names two bar timeframes: keep one".into(),
+                ));
+            }
+            s.timeframe = Some(*t);
+        }
+        Item::FromFill => s.risk.stop_from = strategy::StopFrom::Fill,
+        Item::TrailFromHigh => s.risk.trailing_from = strategy::TrailFrom::High,
+        Item::TrailOffset(q) => s.risk.trailing_offset_pct = Some(*q),
+        Item::Pyramiding(n) => s.risk.pyramiding = Some(*n),
+        Item::ReverseOnFill => s.orders.reverse = strategy::Reverse::OnFill,
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The `[portfolio]` words (DESIGN.md §5.3): a rotation needs both the number held and the
 /// period; a rank and a cap stand alone.
-fn apply_portfolio(s: &mut Strategy, items: Vec<Item>) -> R<()> {
+fn apply_portfolio(s: &mut Strategy, items: Vec<Item>, instrument: Option<&str>) -> R<()> {
+    // "Buy QQQ when … SPY is above …": QQQ trades, SPY is data only (DESIGN.md §5.3).
+    if let Some(symbol) = instrument
+        && !s.symbols_used().is_empty()
+    {
+        s.portfolio
+            .get_or_insert_with(strategy::Portfolio::default)
+            .trade = Some(vec![symbol.to_owned()]);
+    }
     if items.is_empty() {
         return Ok(());
     }
@@ -276,6 +337,9 @@ fn apply_portfolio(s: &mut Strategy, items: Vec<Item>) -> R<()> {
             ));
         }
     };
+    if let Some(trade) = s.portfolio.take().and_then(|q| q.trade) {
+        p.trade = Some(trade);
+    }
     s.portfolio = Some(p);
     Ok(())
 }

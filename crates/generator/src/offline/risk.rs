@@ -50,6 +50,9 @@ pub(super) enum Item {
     TrailOffset(f64),
     /// Up to this many open trades in one direction ("add up to 3 times": 4).
     Pyramiding(u32),
+    /// "no stop loss", "no ROI", "no trailing stop": that exit is absent (a contradiction with
+    /// one given is refused).
+    Without(&'static str),
     /// A rotation holding the top this many symbols (DESIGN.md §5.3).
     Rotation(u32),
     /// What a portfolio ranks symbols by.
@@ -177,6 +180,22 @@ impl Parser<'_> {
         }
         if let Some(t) = self.timeframe()? {
             return Ok(Some(vec![Item::Timeframe(t)]));
+        }
+        for (words, what) in [
+            ("no stop loss", "stop loss"),
+            ("no stoploss", "stop loss"),
+            ("no stop", "stop loss"),
+            ("no trailing stop", "trailing stop"),
+            ("no trailing", "trailing stop"),
+            ("no roi", "profit target"),
+            ("no take profit", "profit target"),
+            ("no profit target", "profit target"),
+            ("no target", "profit target"),
+        ] {
+            if self.eat_phrase(words) && self.clause_ends() {
+                return Ok(Some(vec![Item::Without(what)]));
+            }
+            self.at = save;
         }
         if let Some(items) = self.portfolio_words()? {
             return Ok(Some(items));

@@ -576,3 +576,39 @@ impl Parser<'_> {
         None
     }
 }
+
+impl Parser<'_> {
+    /// "(oversold)" or "(overbought)" after a rule that says exactly that (an oscillator below
+    /// or at its oversold level, above or at its overbought one): read as a note. Anything else
+    /// in parentheses is left for the reader to refuse.
+    pub(super) fn annotation(&mut self, rule: &Expr) {
+        let save = self.at;
+        if !self.sym("(") {
+            return;
+        }
+        let word = self.eat_any(&["oversold", "overbought"]);
+        if word.is_none() || !self.sym(")") {
+            self.at = save;
+            return;
+        }
+        let ExprKind::Binary(op, l, r) = &rule.kind else {
+            self.at = save;
+            return;
+        };
+        let (ExprKind::Call { func, .. }, ExprKind::Num(v)) = (&l.kind, &r.kind) else {
+            self.at = save;
+            return;
+        };
+        let Some((lo, hi)) = super::vocab::indicator(*func).and_then(|i| i.levels) else {
+            self.at = save;
+            return;
+        };
+        let agrees = match word {
+            Some("oversold") => matches!(op, BinOp::Lt | BinOp::Le) && *v <= lo,
+            _ => matches!(op, BinOp::Gt | BinOp::Ge) && *v >= hi,
+        };
+        if !agrees {
+            self.at = save;
+        }
+    }
+}

@@ -334,6 +334,11 @@ fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
 
 /// "with a 5% stop", "using a 2 ATR trailing stop", "or after 10 days" after a rule.
 fn risk_tail(p: &mut Parser<'_>, said: &mut Said) -> R<()> {
+    // "RSI < 30 (oversold)": a note that agrees with the rule just read.
+    if let Some((_, c)) = said.rules.last() {
+        let c = c.clone();
+        p.annotation(&c);
+    }
     let save = p.at;
     // "exit when RSI > 80 or after 10 days": a time exit beside the rule.
     if p.eat("or") && (p.eat("after") || p.eat("in")) {
