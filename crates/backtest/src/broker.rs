@@ -8,7 +8,7 @@
 //! operations are backtesting.py's own, in its order, so sizes and cash match it to the bit.
 
 use crate::data::Bars;
-use crate::trade::{ExitReason, Trade};
+use crate::trade::{ExitReason, LevelStep, Trade};
 
 /// What an order does.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +104,8 @@ pub(crate) struct Broker {
     pub(crate) others_used: f64,
     /// Whether an entry may open a position (a portfolio's `max_positions` reached: no).
     pub(crate) may_open: bool,
+    /// The bar being processed or closed (where a level set now is recorded).
+    now: usize,
 }
 
 /// Which of the waiting orders a pass over them takes (a portfolio fills every symbol's exits
@@ -146,6 +148,7 @@ impl Broker {
             others_pl: 0.0,
             others_used: 0.0,
             may_open: true,
+            now: 0,
         }
     }
 
@@ -329,6 +332,7 @@ impl Broker {
         let t = &mut self.trades[pos];
         t.sl_order = Some(id);
         t.trade.sl = Some(price);
+        record(&mut t.trade, self.now, true, price);
     }
 
     /// Whether the trade's stop was last set by a trailing rule.
@@ -366,6 +370,7 @@ impl Broker {
         let t = &mut self.trades[pos];
         t.tp_order = Some(id);
         t.trade.tp = Some(price);
+        record(&mut t.trade, self.now, false, price);
     }
 
     fn remove_order(&mut self, id: u64) {
@@ -430,6 +435,7 @@ impl Broker {
                 tp: None,
                 commission: 0.0,
                 exit_reason: None,
+                steps: Vec::new(),
             },
             sl_order: None,
             tp_order: None,
@@ -470,6 +476,7 @@ impl Broker {
         reason = "a line-for-line port of one backtesting.py method; splitting it would hide the correspondence"
     )]
     pub(crate) fn pass(&mut self, bars: &Bars, i: usize, phase: Phase) -> bool {
+        self.now = i;
         let (open, high, low) = (bars.open[i], bars.high[i], bars.low[i]);
         let mut again = false;
         {
@@ -676,6 +683,23 @@ impl Broker {
             }
         };
         (n >= 1.0 && n.is_finite()).then_some(if long { n } else { -n })
+    }
+}
+
+/// Records a stop (or target) set to `price` at `bar` when it is a new level.
+fn record(t: &mut Trade, bar: usize, stop: bool, price: f64) {
+    #[expect(
+        clippy::float_cmp,
+        reason = "an unchanged level is the very same value"
+    )]
+    let same = t
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.stop == stop)
+        .is_some_and(|s| s.price == price);
+    if !same {
+        t.steps.push(LevelStep { bar, stop, price });
     }
 }
 

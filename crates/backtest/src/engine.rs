@@ -17,7 +17,7 @@ use crate::broker::{AtFill, Broker, floordiv};
 use crate::data::Bars;
 use crate::eval::{EvalError, Evaluator};
 use crate::state::{Level, PosState, Rule};
-pub use crate::trade::{ExitReason, Trade};
+pub use crate::trade::{ExitReason, LevelStep, Trade};
 
 /// backtesting.py's `_FULL_EQUITY`: `1 - sys.float_info.epsilon`, which decides rounding.
 const FULL_EQUITY: f64 = 1.0 - f64::EPSILON;
@@ -819,6 +819,9 @@ pub(crate) fn unscale(t: &mut Trade, unit: f64) {
     t.exit_price = t.exit_price.map(|p| p / unit);
     t.sl = t.sl.map(|p| p / unit);
     t.tp = t.tp.map(|p| p / unit);
+    for s in &mut t.steps {
+        s.price /= unit;
+    }
 }
 
 fn simulate(

@@ -375,23 +375,34 @@ fn price_chart(out: &mut String, p: &Page<'_>, (id, title): (&str, &str)) {
     );
     overlays(out, p, &f);
     let all: Vec<_> = p.run.trades.iter().chain(&p.run.open_trades).collect();
-    // Each trade's stop and target (the last level of a trailing stop) over its life.
+    // Each trade's stop and target over its life, stepping where a trailing stop moved or a
+    // stepping target (roi) or a level reading position state changed.
     let last = bars.len().saturating_sub(1);
     for t in all.iter().take(MAX_MARKERS) {
         let end = t.exit_bar.unwrap_or(last);
-        for (cls, level, what) in [
-            ("level stop", t.sl, "stop"),
-            ("level target", t.tp, "target"),
+        for (cls, stop, what) in [
+            ("level stop", true, "stop"),
+            ("level target", false, "target"),
         ] {
-            if let Some(level) = level {
-                let _ = write!(
-                    out,
-                    r#"<line class="{cls}" x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"><title>{what} {level:.4}</title></line>"#,
-                    f.x(t.entry_bar),
-                    f.x(end).max(f.x(t.entry_bar) + 2.0),
-                    y = f.y(level),
-                );
+            let steps: Vec<_> = t.steps.iter().filter(|s| s.stop == stop).collect();
+            let Some(first) = steps.first() else {
+                continue;
+            };
+            let x0 = f.x(first.bar.max(t.entry_bar));
+            let mut d = format!("M{x0:.1},{:.1}", f.y(first.price));
+            for s in &steps[1..] {
+                let _ = write!(d, " H{:.1} V{:.1}", f.x(s.bar.min(end)), f.y(s.price));
             }
+            let _ = write!(d, " H{:.1}", f.x(end).max(x0 + 2.0));
+            let lastp = steps.last().map_or(first.price, |s| s.price);
+            let _ = write!(
+                out,
+                r#"<path class="{cls}" data-steps="{}" d="{d}"><title>{what}: {} level{}, from {:.4} to {lastp:.4}</title></path>"#,
+                steps.len(),
+                steps.len(),
+                if steps.len() == 1 { "" } else { "s" },
+                first.price,
+            );
         }
     }
     for t in all.iter().take(MAX_MARKERS) {
@@ -693,7 +704,7 @@ p.note{color:#666;font-size:12px}svg{display:block;background:#fcfcfc;border:1px
 .ylabel{font-size:11px;fill:#666;text-anchor:end}.xlabel{font-size:11px;fill:#666}\
 .close{fill:none;stroke:#444;stroke-width:1}.equity{fill:none;stroke:#1f77b4;stroke-width:1.5}\
 .drawdown{fill:#d62728;fill-opacity:.35;stroke:#d62728;stroke-width:1}\
-.entry.long{fill:#2ca02c}.entry.short{fill:#d62728}.exit{stroke:#222;stroke-width:1}.exit.win{fill:#2ca02c}.exit.loss{fill:#d62728}.level{stroke-width:1.5;stroke-dasharray:3 2}.overlay,.indicator{fill:none;stroke-width:1.2}.legend{font-size:11px}.level.stop{stroke:#d62728}.level.target{stroke:#2ca02c}\
+.entry.long{fill:#2ca02c}.entry.short{fill:#d62728}.exit{stroke:#222;stroke-width:1}.exit.win{fill:#2ca02c}.exit.loss{fill:#d62728}.level{fill:none;stroke-width:1.5;stroke-dasharray:3 2}.overlay,.indicator{fill:none;stroke-width:1.2}.legend{font-size:11px}.level.stop{stroke:#d62728}.level.target{stroke:#2ca02c}\
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:2px 10px;border-bottom:1px solid #eee;text-align:right}\
 #stats th{text-align:left;font-weight:normal;color:#444}tr.loss td:nth-child(7){color:#d62728}tr.win td:nth-child(7){color:#2ca02c}";
 

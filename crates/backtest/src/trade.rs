@@ -57,6 +57,21 @@ pub struct Trade {
     pub commission: f64,
     /// Why it closed (`None` while open).
     pub exit_reason: Option<ExitReason>,
+    /// Each change of its stop or target, in order (a trailing stop's moves, a stepping
+    /// target's steps), for the report.
+    pub steps: Vec<LevelStep>,
+}
+
+/// A trade's stop or target set to a new level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelStep {
+    /// The bar on which it was set: the fill bar for levels the entry carried, else the bar
+    /// whose close set it (it is live from the next bar).
+    pub bar: usize,
+    /// The stop (`true`) or the target.
+    pub stop: bool,
+    /// The new level.
+    pub price: f64,
 }
 
 impl Trade {

@@ -459,3 +459,42 @@ fn a_gapped_stop_entry_fills_at_the_open_and_the_trail_follows() {
     assert_eq!(t.exit_price, Some(103.5 * (1.0 - 1.0 / 100.0)));
     assert_eq!(t.exit_reason, Some(ExitReason::Trailing));
 }
+
+/// Each trade keeps the history of its stop and target for the report: the levels the entry
+/// carried at its fill bar, then every move (a trailing stop only up for a long, never before
+/// its fill, never after its exit), and the final level is the trade's `sl`.
+#[test]
+fn trades_record_each_level_their_stop_and_target_took() {
+    let s = strat(
+        "entry_long = \"crosses_above(fast, slow)\"\nexit_long = \"crosses_below(fast, slow)\"",
+        "size = 0.5\nstop_loss_pct = 8\ntrailing_stop_pct = 5\ntake_profit_pct = 30",
+    );
+    let r = run(&goog(), &s, Settings::default()).unwrap();
+    let mut moved = 0;
+    for t in r.trades.iter().chain(&r.open_trades) {
+        let stops: Vec<_> = t.steps.iter().filter(|x| x.stop).collect();
+        let targets: Vec<_> = t.steps.iter().filter(|x| !x.stop).collect();
+        // The bracket at the fill: one target, the first stop.
+        assert_eq!(targets.len(), 1, "{t:?}");
+        assert_eq!(targets[0].bar, t.entry_bar);
+        assert_eq!(stops[0].bar, t.entry_bar);
+        assert!(
+            (stops[0].price / t.entry_price - 0.92).abs() < 0.05,
+            "{t:?}"
+        );
+        // The entry bar's close may move it already (same bar as the fill).
+        assert!(
+            stops
+                .windows(2)
+                .all(|w| w[1].bar >= w[0].bar && w[1].price > w[0].price)
+        );
+        assert!(
+            stops
+                .iter()
+                .all(|x| x.bar <= t.exit_bar.unwrap_or(usize::MAX))
+        );
+        assert_eq!(stops.last().map(|x| x.price), t.sl);
+        moved += stops.len() - 1;
+    }
+    assert!(moved > 50, "{moved} trailing moves");
+}

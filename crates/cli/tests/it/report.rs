@@ -336,8 +336,8 @@ max_bars = 15
     assert!(dom.status.success(), "{}", text(&dom.stderr));
     let dom = text(&dom.stdout);
     let all = trades.len() + v["open_trades"].as_array().unwrap().len();
-    assert_eq!(dom.matches("<line class=\"level stop\"").count(), all);
-    assert_eq!(dom.matches("<line class=\"level target\"").count(), all);
+    assert_eq!(dom.matches("<path class=\"level stop\"").count(), all);
+    assert_eq!(dom.matches("<path class=\"level target\"").count(), all);
     for reason in ["stop", "target", "time", "signal"] {
         assert_eq!(
             dom.matches(&format!(" by-{reason}\"")).count(),
@@ -350,6 +350,92 @@ max_bars = 15
             by(reason),
             "trade rows by {reason}"
         );
+    }
+}
+
+/// Issue 33: a trailing stop is drawn stepping up as it moved, and a stepping take-profit
+/// (`roi`) stepping down at each of its ages, each as its levels were set.
+#[test]
+fn the_report_draws_trailing_stops_and_stepping_targets_as_they_moved() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("trail.toml"),
+        r#"name = "TrailRoi"
+[indicators]
+rsi = "rsi(close, 14)"
+[rules]
+entry_long = "rsi < 40"
+exit_long = "rsi > 75"
+[risk]
+trailing_stop_pct = 6
+roi = [[0, 12.0], [5, 6.0], [15, 1.0]]
+"#,
+    )
+    .unwrap();
+    let data = goog();
+    let _ = json(
+        dir.path(),
+        &[
+            "backtest",
+            "trail.toml",
+            "--data",
+            &data,
+            "--report",
+            "r.html",
+            "--json",
+        ],
+    );
+    let url = format!("file://{}", dir.path().join("r.html").display());
+    let dom = Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", text(&dom.stderr));
+    let dom = text(&dom.stdout);
+    // Each level path: its class, its step count and the y of each level in order.
+    let paths: Vec<(bool, usize, Vec<f64>)> = dom
+        .split("<path class=\"level ")
+        .skip(1)
+        .map(|p| {
+            let stop = p.starts_with("stop");
+            let steps = p
+                .split("data-steps=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap();
+            let d = p.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+            let first: f64 = d
+                .trim_start_matches('M')
+                .split([',', ' '])
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let ys = std::iter::once(first)
+                .chain(
+                    d.split(" V")
+                        .skip(1)
+                        .map(|v| v.split(' ').next().unwrap().parse().unwrap()),
+                )
+                .collect();
+            (stop, steps, ys)
+        })
+        .collect();
+    let moved_stops: Vec<_> = paths.iter().filter(|p| p.0 && p.1 > 2).collect();
+    assert!(!moved_stops.is_empty(), "no trailing stop moved");
+    for (_, steps, ys) in &moved_stops {
+        assert_eq!(ys.len(), *steps);
+        // A long's trailing stop only rises: its y only falls.
+        assert!(ys.windows(2).all(|w| w[1] <= w[0]), "{ys:?}");
+    }
+    let stepped_targets: Vec<_> = paths.iter().filter(|p| !p.0 && p.1 >= 2).collect();
+    assert!(!stepped_targets.is_empty(), "no stepping target stepped");
+    for (_, _, ys) in &stepped_targets {
+        // 12 %, 6 %, 1 % above the fill: the target only falls, its y only rises.
+        assert!(ys.windows(2).all(|w| w[1] > w[0]), "{ys:?}");
     }
 }
 
