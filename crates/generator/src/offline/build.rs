@@ -170,6 +170,7 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
             | Item::TrailOffset(_)
             | Item::Pyramiding(_)
             | Item::ReverseOnFill
+            | Item::Roi(..)
             | Item::Timeframe(_) => section_item(s, &item)?,
             Item::StopFromFill(d) => {
                 let (l, sh) = around_entry(&d);
@@ -291,6 +292,10 @@ fn section_item(s: &mut Strategy, item: &Item) -> R<()> {
         Item::TrailOffset(q) => s.risk.trailing_offset_pct = Some(*q),
         Item::Pyramiding(n) => s.risk.pyramiding = Some(*n),
         Item::ReverseOnFill => s.orders.reverse = strategy::Reverse::OnFill,
+        Item::Roi(steps, unit) => {
+            s.risk.roi.clone_from(steps);
+            s.risk.roi_unit = *unit;
+        }
         _ => {}
     }
     Ok(())

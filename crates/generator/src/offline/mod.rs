@@ -20,6 +20,7 @@ mod build;
 mod conditions;
 mod derived;
 mod lex;
+mod management;
 mod parser;
 mod portfolio;
 mod risk;
