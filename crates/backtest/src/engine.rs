@@ -158,12 +158,14 @@ pub(crate) struct Plan {
     limit_long: Option<Level>,
     stop_short: Option<Level>,
     limit_short: Option<Level>,
+    /// Whether a stop or target reads position state (valued at every close of a trade).
+    state_levels: bool,
 }
 
 impl Plan {
     pub(crate) fn new(ev: &mut Evaluator<'_>, s: &Strategy, len: usize) -> Result<Plan, EvalError> {
         let (r, k, o) = (&s.rules, &s.risk, &s.orders);
-        Ok(Plan {
+        let mut plan = Plan {
             entry_long: Rule::new(ev, r.entry_long.as_ref(), len)?,
             exit_long: Rule::new(ev, r.exit_long.as_ref(), len)?,
             entry_short: Rule::new(ev, r.entry_short.as_ref(), len)?,
@@ -178,7 +180,12 @@ impl Plan {
             limit_long: Level::new(ev, o.entry_long_limit.as_ref())?,
             stop_short: Level::new(ev, o.entry_short_stop.as_ref())?,
             limit_short: Level::new(ev, o.entry_short_limit.as_ref())?,
-        })
+            state_levels: false,
+        };
+        plan.state_levels = [&plan.sl_long, &plan.sl_short, &plan.tp_long, &plan.tp_short]
+            .iter()
+            .any(|l| l.as_ref().is_some_and(Level::reads_position));
+        Ok(plan)
     }
 }
 
@@ -423,12 +430,14 @@ impl Step<'_> {
     /// level as it was.
     fn levels_from_state(&self, b: &mut Broker, i: usize, st: &PosState) {
         let p = &self.plan;
-        let dynamic = |l: &Option<Level>| l.as_ref().filter(|l| l.reads_position()).cloned();
-        let (sl_long, sl_short) = (dynamic(&p.sl_long), dynamic(&p.sl_short));
-        let (tp_long, tp_short) = (dynamic(&p.tp_long), dynamic(&p.tp_short));
-        if sl_long.is_none() && sl_short.is_none() && tp_long.is_none() && tp_short.is_none() {
+        if !p.state_levels {
             return;
         }
+        fn dynamic(l: &Option<Level>) -> Option<&Level> {
+            l.as_ref().filter(|l| l.reads_position())
+        }
+        let (sl_long, sl_short) = (dynamic(&p.sl_long), dynamic(&p.sl_short));
+        let (tp_long, tp_short) = (dynamic(&p.tp_long), dynamic(&p.tp_short));
         let open: Vec<(u64, bool)> = b
             .trades
             .iter()
@@ -440,21 +449,13 @@ impl Step<'_> {
             } else {
                 (&sl_short, &tp_short)
             };
-            if let Some(v) = sl.as_ref().map(|l| l.at(i, st)).filter(|v| price_ok(*v)) {
+            if let Some(v) = sl.map(|l| l.at(i, st)).filter(|v| price_ok(*v)) {
                 b.set_sl(id, v, false);
             }
-            if let Some(v) = tp.as_ref().map(|l| l.at(i, st)).filter(|v| price_ok(*v)) {
+            if let Some(v) = tp.map(|l| l.at(i, st)).filter(|v| price_ok(*v)) {
                 b.set_tp(id, v);
             }
         }
-    }
-
-    /// Whether a stop or target reads position state.
-    fn has_state_levels(&self) -> bool {
-        let p = &self.plan;
-        [&p.sl_long, &p.sl_short, &p.tp_long, &p.tp_short]
-            .iter()
-            .any(|l| l.as_ref().is_some_and(Level::reads_position))
     }
 
     /// The stop loss and take profit an entry order carries: none of those set later (from
@@ -703,7 +704,7 @@ impl Step<'_> {
             && self.s.risk.roi.is_empty()
             && self.s.risk.pyramiding.is_none()
             && self.s.risk.stop_from == StopFrom::Signal
-            && !self.has_state_levels()
+            && !self.plan.state_levels
             && self.s.risk.trailing_stop_pct.is_none()
             && self.plan.trail_long.is_none()
             && self.plan.trail_short.is_none()
