@@ -137,6 +137,11 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
     Ok(w)
 }
 
+/// A stop or target that reads position state, if `l` is one.
+fn dynamic(l: &Option<Level>) -> Option<&Level> {
+    l.as_ref().filter(|l| l.reads_position())
+}
+
 /// A usable order price: present, positive and finite.
 fn price_ok(p: f64) -> bool {
     p > 0.0 && p < f64::INFINITY
@@ -432,9 +437,6 @@ impl Step<'_> {
         let p = &self.plan;
         if !p.state_levels {
             return;
-        }
-        fn dynamic(l: &Option<Level>) -> Option<&Level> {
-            l.as_ref().filter(|l| l.reads_position())
         }
         let (sl_long, sl_short) = (dynamic(&p.sl_long), dynamic(&p.sl_short));
         let (tp_long, tp_short) = (dynamic(&p.tp_long), dynamic(&p.tp_short));
