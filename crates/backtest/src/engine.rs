@@ -138,8 +138,8 @@ pub fn warmup(ev: &mut Evaluator<'_>, strategy: &Strategy) -> Result<usize, Eval
 }
 
 /// A stop or target that reads position state, if `l` is one.
-fn dynamic(l: &Option<Level>) -> Option<&Level> {
-    l.as_ref().filter(|l| l.reads_position())
+fn dynamic(l: Option<&Level>) -> Option<&Level> {
+    l.filter(|l| l.reads_position())
 }
 
 /// A usable order price: present, positive and finite.
@@ -438,8 +438,8 @@ impl Step<'_> {
         if !p.state_levels {
             return;
         }
-        let (sl_long, sl_short) = (dynamic(&p.sl_long), dynamic(&p.sl_short));
-        let (tp_long, tp_short) = (dynamic(&p.tp_long), dynamic(&p.tp_short));
+        let (sl_long, sl_short) = (dynamic(p.sl_long.as_ref()), dynamic(p.sl_short.as_ref()));
+        let (tp_long, tp_short) = (dynamic(p.tp_long.as_ref()), dynamic(p.tp_short.as_ref()));
         let open: Vec<(u64, bool)> = b
             .trades
             .iter()
