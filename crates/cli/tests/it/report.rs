@@ -163,6 +163,17 @@ fn sweep_mistakes_are_named_and_write_nothing() {
     }
 }
 
+/// The DOM of a page once Chromium has loaded it.
+fn dump_dom(chromium: &Path, page: &Path) -> String {
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", text(&dom.stderr));
+    text(&dom.stdout)
+}
+
 fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
@@ -327,14 +338,7 @@ max_bars = 15
     for reason in ["stop", "target", "time"] {
         assert!(by(reason) > 0, "no {reason} exit to show");
     }
-    let url = format!("file://{}", dir.path().join("r.html").display());
-    let dom = Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(dom.status.success(), "{}", text(&dom.stderr));
-    let dom = text(&dom.stdout);
+    let dom = dump_dom(&chromium, &dir.path().join("r.html"));
     let all = trades.len() + v["open_trades"].as_array().unwrap().len();
     assert_eq!(dom.matches("<path class=\"level stop\"").count(), all);
     assert_eq!(dom.matches("<path class=\"level target\"").count(), all);
@@ -386,14 +390,7 @@ roi = [[0, 12.0], [5, 6.0], [15, 1.0]]
             "--json",
         ],
     );
-    let url = format!("file://{}", dir.path().join("r.html").display());
-    let dom = Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(dom.status.success(), "{}", text(&dom.stderr));
-    let dom = text(&dom.stdout);
+    let dom = dump_dom(&chromium, &dir.path().join("r.html"));
     // Each level path: its class, its step count and the y of each level in order.
     let paths: Vec<(bool, usize, Vec<f64>)> = dom
         .split("<path class=\"level ")
@@ -465,14 +462,7 @@ exit_long = "close < band - 2 * atr(14) or osc > 70"
             "backtest", "mix.toml", "--data", &data, "--report", "r.html", "--json",
         ],
     );
-    let url = format!("file://{}", dir.path().join("r.html").display());
-    let dom = Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(dom.status.success(), "{}", text(&dom.stderr));
-    let dom = text(&dom.stdout);
+    let dom = dump_dom(&chromium, &dir.path().join("r.html"));
     for overlay in ["trend", "band"] {
         assert!(
             dom.contains(&format!(
@@ -541,14 +531,7 @@ fn a_portfolio_report_has_a_pane_per_symbol() {
             .filter(|t| t["symbol"] == s)
             .count()
     };
-    let url = format!("file://{}", dir.path().join("r.html").display());
-    let dom = Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(dom.status.success(), "{}", text(&dom.stderr));
-    let dom = text(&dom.stdout);
+    let dom = dump_dom(&chromium, &dir.path().join("r.html"));
     for (k, name) in ["GOOG", "HALF"].iter().enumerate() {
         assert!(
             dom.contains(&format!("{name}: price and trades")),
