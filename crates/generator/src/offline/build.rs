@@ -171,6 +171,8 @@ fn apply_risk(s: &mut Strategy, items: Vec<Item>, longs: bool, shorts: bool) -> 
             | Item::Pyramiding(_)
             | Item::ReverseOnFill
             | Item::Roi(..)
+            | Item::EntryOrder { .. }
+            | Item::Oca
             | Item::Timeframe(_) => section_item(s, &item)?,
             Item::StopFromFill(d) => {
                 let (l, sh) = around_entry(&d);
@@ -292,6 +294,17 @@ fn section_item(s: &mut Strategy, item: &Item) -> R<()> {
         Item::TrailOffset(q) => s.risk.trailing_offset_pct = Some(*q),
         Item::Pyramiding(n) => s.risk.pyramiding = Some(*n),
         Item::ReverseOnFill => s.orders.reverse = strategy::Reverse::OnFill,
+        Item::Oca => s.orders.oca = true,
+        Item::EntryOrder { long, stop, price } => {
+            let o = &mut s.orders;
+            let slot = match (long, stop) {
+                (true, true) => &mut o.entry_long_stop,
+                (true, false) => &mut o.entry_long_limit,
+                (false, true) => &mut o.entry_short_stop,
+                (false, false) => &mut o.entry_short_limit,
+            };
+            *slot = Some(price.clone());
+        }
         Item::Roi(steps, unit) => {
             s.risk.roi.clone_from(steps);
             s.risk.roi_unit = *unit;

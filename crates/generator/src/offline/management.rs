@@ -194,6 +194,23 @@ impl Parser<'_> {
             }
             self.at = save;
         }
+        // "one cancels the other": both entry orders wait and the first fill cancels the other.
+        // ("one" reads as the number 1.)
+        let one = matches!(
+            self.toks.get(self.at).map(|t| &t.tok),
+            Some(Tok::Num(v)) if whole(*v) == Some(1)
+        );
+        if (one && {
+            self.at += 1;
+            self.eat_phrases(&["cancels the other", "cancels all", "cancels other"])
+        }) || self.eat("oca")
+        {
+            let _ = self.eat_any(&["orders", "order", "entries"]);
+            if self.clause_ends() {
+                return Some(Item::Oca);
+            }
+            self.at = save;
+        }
         let _ = self.eat_phrase("stop and");
         if self.eat("reverse") || self.eat("flip") {
             let _ = self.eat_any(&["when", "once", "as", "on"]);

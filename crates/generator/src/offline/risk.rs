@@ -56,6 +56,14 @@ pub(super) enum Item {
     /// "no stop loss", "no ROI", "no trailing stop": that exit is absent (a contradiction with
     /// one given is refused).
     Without(&'static str),
+    /// Both entry orders wait and the first fill cancels the other ("one cancels the other").
+    Oca,
+    /// An entry's stop or limit price ("buy stop at the 20-day high").
+    EntryOrder {
+        long: bool,
+        stop: bool,
+        price: Expr,
+    },
     /// A rotation holding the top this many symbols (DESIGN.md §5.3).
     Rotation(u32),
     /// What a portfolio ranks symbols by.

@@ -423,6 +423,13 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
     if let Some(a) = first {
         // "buy 100 shares when", "buy at the close when".
         qualifiers(p, said);
+        // "buy stop at the 20-day high", "short on a stop at the 20-day low when …".
+        if entry_order(p, said, a)? && p.clause_ends() {
+            // Placed on every bar (an entry while holding that side is ignored).
+            said.rules
+                .push((a, bin(BinOp::Gt, name("close"), num(0.0))));
+            return Ok(true);
+        }
         let intro = p.eat_any(&[
             "when", "whenever", "if", "once", "on", "after", "at", "as", "while",
         ]);
@@ -621,6 +628,42 @@ fn at_oscillator_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
         t.expr,
         num(v),
     )))
+}
+
+/// "buy stop at X", "buy on a stop at X", "buy with a limit order at X", "short stop at X": the
+/// entry's order price (DESIGN.md §5.2's `entry_long_stop` and kin). `true` when one was read.
+fn entry_order(p: &mut Parser<'_>, said: &mut Said, a: Action) -> R<bool> {
+    let long = match a {
+        Action::EntryLong | Action::Enter => true,
+        Action::EntryShort => false,
+        _ => return Ok(false),
+    };
+    let save = p.at;
+    let _ = p.eat("on") || p.eat("with") || p.eat("using");
+    let _ = p.eat("a") || p.eat("an");
+    let stop = if p.eat("stop") {
+        true
+    } else if p.eat("limit") {
+        false
+    } else {
+        p.at = save;
+        return Ok(false);
+    };
+    let _ = p.eat("order") || p.eat("entry");
+    if !(p.eat("at") || p.eat("of") || p.eat("placed at")) {
+        p.at = save;
+        return Ok(false);
+    }
+    let Some(t) = p.term()? else {
+        p.at = save;
+        return Ok(false);
+    };
+    said.items.push(Item::EntryOrder {
+        long,
+        stop,
+        price: t.expr,
+    });
+    Ok(true)
 }
 
 /// Words between an action and its condition that say how to trade.

@@ -49,7 +49,11 @@ fn expected(idea: &Idea) -> Strategy {
             file.insert(k.clone(), v.clone());
         } else if RULES.contains(&k.as_str()) {
             rules.insert(k.clone(), v.clone());
-        } else if k == "fill" || k == "reverse" {
+        } else if k == "fill"
+            || k == "reverse"
+            || k == "oca"
+            || k.starts_with("entry_") && (k.ends_with("_stop") || k.ends_with("_limit"))
+        {
             orders.insert(k.clone(), v.clone());
         } else {
             risk.insert(k.clone(), v.clone());
