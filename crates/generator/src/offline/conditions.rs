@@ -667,7 +667,12 @@ impl Parser<'_> {
                     Some(r) => r,
                     // "sell when it closes below" with nothing after: what the last comparison
                     // or cross of the same subject measured against ("… above the 20-day SMA").
+                    // Not after "than": "less than" needs what it is less than.
                     None if self.clause_ends()
+                        && !matches!(
+                            self.toks.get(self.at.wrapping_sub(1)).map(|t| &t.tok),
+                            Some(Tok::Word(w)) if w == "than"
+                        )
                         && self.mem.object_of.as_ref() == Some(&subj)
                         && self.mem.object.is_some() =>
                     {

@@ -217,15 +217,18 @@ impl Parser<'_> {
             let _ = self.eat("the");
             let _ = self.eat("opposite");
             let _ = self.eat_any(&["stop", "order", "entry", "limit"]);
-            let _ = self.eat_any(&[
-                "fills",
-                "filled",
-                "fill",
-                "triggers",
-                "is filled",
-                "gets filled",
-            ]);
-            if self.at > save + 1 && self.clause_ends() {
+            let _ = self.eat("is") || self.eat("gets");
+            let filled = self
+                .eat_any(&[
+                    "fills",
+                    "filled",
+                    "fill",
+                    "triggers",
+                    "triggered",
+                    "executes",
+                ])
+                .is_some();
+            if filled && self.clause_ends() {
                 return Some(Item::ReverseOnFill);
             }
             self.at = save;

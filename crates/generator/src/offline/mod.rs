@@ -84,7 +84,15 @@ pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
     let mut unplaced: Vec<String> = Vec::new();
     let mut hints: Vec<String> = Vec::new();
     while p.at < toks.len() {
-        if p.sym(",") || p.sym(";") || p.sym(".") || p.sym("\n") || p.sym("->") || p.eat("then") {
+        // "then" separates statements; at the end it joins nothing and is left to refuse.
+        let then = p.word() == Some("then") && p.at + 1 < toks.len();
+        if p.sym(",")
+            || p.sym(";")
+            || p.sym(".")
+            || p.sym("\n")
+            || p.sym("->")
+            || then && p.eat("then")
+        {
             continue;
         }
         let conj = p.at;

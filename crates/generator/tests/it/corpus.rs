@@ -232,3 +232,44 @@ fn vague_and_impossible_ideas_are_refused_with_their_words_quoted() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Never a wrong file from a dangling word (issue 36): every accepted wording cut right after a
+/// word that joins or introduces something ("and", "or", "when", "then", "than", "at", …) is
+/// refused, never compiled to the part before it. (A comparison with nothing after it, "sell
+/// when it closes below", is DESIGN.md §5.1's reference to what the same subject was last
+/// compared with, and compiles.)
+#[test]
+fn a_wording_cut_after_a_word_that_needs_more_is_refused() {
+    const NEEDS_MORE: [&str; 13] = [
+        "and", "or", "when", "if", "then", "but", "while", "unless", "than", "at", "after", "with",
+        "whenever",
+    ];
+    let corpus = corpus();
+    let mut cuts = 0;
+    let mut accepted = Vec::new();
+    for text in corpus.idea.iter().flat_map(|i| &i.texts) {
+        for (k, _) in text.match_indices(' ') {
+            let head = &text[..k];
+            let last = head
+                .rsplit(' ')
+                .next()
+                .unwrap_or_default()
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            if !NEEDS_MORE.contains(&last.as_str()) || head.ends_with([',', '.', ';', ':']) {
+                continue;
+            }
+            cuts += 1;
+            if let Ok(s) = compile(head) {
+                accepted.push(format!("{head:?}\n{}", s.to_toml()));
+            }
+        }
+    }
+    assert!(cuts > 300, "{cuts} cuts");
+    assert!(
+        accepted.is_empty(),
+        "{} of {cuts} cut wordings compiled:\n{}",
+        accepted.len(),
+        accepted.join("\n")
+    );
+}
