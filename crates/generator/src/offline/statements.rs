@@ -650,7 +650,7 @@ fn entry_order(p: &mut Parser<'_>, said: &mut Said, a: Action) -> R<bool> {
         return Ok(false);
     };
     let _ = p.eat("order") || p.eat("entry");
-    if !(p.eat("at") || p.eat("of") || p.eat("placed at")) {
+    if !(p.eat("at") || p.eat("of") || p.eat_phrase("placed at")) {
         p.at = save;
         return Ok(false);
     }
