@@ -64,6 +64,32 @@ pub(crate) enum AtFill {
 }
 
 impl Order {
+    /// A stand-alone order (an entry or a rotation's buy) placed at bar `placed`'s close, at
+    /// market until a stop, limit or bracket is set with struct update.
+    pub(crate) fn stand_alone(kind: Kind, size: f64, placed: usize) -> Order {
+        Order {
+            id: 0,
+            size,
+            limit: None,
+            stop: None,
+            sl: None,
+            tp: None,
+            parent: None,
+            kind,
+            placed,
+            at_fill: None,
+            oca: false,
+        }
+    }
+
+    /// An order of open trade `trade` (a close, its stop loss or its take profit).
+    fn of_trade(trade: u64, size: f64, kind: Kind) -> Order {
+        Order {
+            parent: Some(trade),
+            ..Order::stand_alone(kind, size, 0)
+        }
+    }
+
     fn is_long(&self) -> bool {
         self.size > 0.0
     }
@@ -207,62 +233,6 @@ impl Broker {
         id
     }
 
-    /// An entry order (`buy()`/`sell()` with no parent trade).
-    pub(crate) fn entry(
-        &mut self,
-        size: f64,
-        stop: Option<f64>,
-        limit: Option<f64>,
-        sl: Option<f64>,
-        tp: Option<f64>,
-        placed: usize,
-    ) -> u64 {
-        self.new_order(Order {
-            id: 0,
-            size,
-            limit,
-            stop,
-            sl,
-            tp,
-            parent: None,
-            kind: Kind::Entry,
-            placed,
-            at_fill: None,
-            oca: false,
-        })
-    }
-
-    /// A rotation's buy (see [`Kind::Spend`]).
-    pub(crate) fn spend(
-        &mut self,
-        budget: f64,
-        sl: Option<f64>,
-        tp: Option<f64>,
-        placed: usize,
-    ) -> u64 {
-        self.new_order(Order {
-            id: 0,
-            size: 1.0,
-            limit: None,
-            stop: None,
-            sl,
-            tp,
-            parent: None,
-            kind: Kind::Spend(budget),
-            placed,
-            at_fill: None,
-            oca: false,
-        })
-    }
-
-    /// Marks entry order `id` as reversing on its fill and as one of a one-cancels-all group.
-    pub(crate) fn mark(&mut self, id: u64, at_fill: Option<AtFill>, oca: bool) {
-        if let Some(o) = self.orders.iter_mut().find(|o| o.id == id) {
-            o.at_fill = at_fill;
-            o.oca = oca;
-        }
-    }
-
     /// `Order.cancel()`.
     pub(crate) fn cancel(&mut self, id: u64) {
         self.orders.retain(|o| o.id != id);
@@ -293,16 +263,7 @@ impl Broker {
             0,
             Order {
                 id,
-                size,
-                limit: None,
-                stop: None,
-                sl: None,
-                tp: None,
-                parent: Some(trade),
-                kind: Kind::Close(reason),
-                placed: 0,
-                at_fill: None,
-                oca: false,
+                ..Order::of_trade(trade, size, Kind::Close(reason))
             },
         );
     }
@@ -317,17 +278,8 @@ impl Broker {
         }
         let size = -self.trades[pos].trade.size;
         let id = self.new_order(Order {
-            id: 0,
-            size,
-            limit: None,
             stop: Some(price),
-            sl: None,
-            tp: None,
-            parent: Some(trade),
-            kind: Kind::Sl(trailing),
-            placed: 0,
-            at_fill: None,
-            oca: false,
+            ..Order::of_trade(trade, size, Kind::Sl(trailing))
         });
         let t = &mut self.trades[pos];
         t.sl_order = Some(id);
@@ -355,17 +307,8 @@ impl Broker {
         }
         let size = -self.trades[pos].trade.size;
         let id = self.new_order(Order {
-            id: 0,
-            size,
             limit: Some(price),
-            stop: None,
-            sl: None,
-            tp: None,
-            parent: Some(trade),
-            kind: Kind::Tp,
-            placed: 0,
-            at_fill: None,
-            oca: false,
+            ..Order::of_trade(trade, size, Kind::Tp)
         });
         let t = &mut self.trades[pos];
         t.tp_order = Some(id);

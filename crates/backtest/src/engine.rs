@@ -13,7 +13,7 @@ use strategy::{
     Expr, ExprKind, Fill, Reverse, RoiUnit, Sizing, StopFrom, Strategy, TrailFrom, uses_position,
 };
 
-use crate::broker::{AtFill, Broker, floordiv};
+use crate::broker::{AtFill, Broker, Kind, Order, floordiv};
 use crate::data::Bars;
 use crate::eval::{EvalError, Evaluator};
 use crate::state::{Level, PosState, Rule};
@@ -189,7 +189,7 @@ impl Plan {
         };
         plan.state_levels = [&plan.sl_long, &plan.sl_short, &plan.tp_long, &plan.tp_short]
             .iter()
-            .any(|l| l.as_ref().is_some_and(Level::reads_position));
+            .any(|l| dynamic(l.as_ref()).is_some());
         Ok(plan)
     }
 }
@@ -466,16 +466,14 @@ impl Step<'_> {
     fn attached(&self, long: bool, sl: Option<f64>, tp: Option<f64>) -> (Option<f64>, Option<f64>) {
         let (r, p) = (&self.s.risk, &self.plan);
         let from_fill = r.stop_from == StopFrom::Fill;
-        let later = |l: &Option<Level>| l.as_ref().is_some_and(Level::reads_position);
         let (sl_level, tp_level) = if long {
-            (&p.sl_long, &p.tp_long)
+            (p.sl_long.as_ref(), p.tp_long.as_ref())
         } else {
-            (&p.sl_short, &p.tp_short)
+            (p.sl_short.as_ref(), p.tp_short.as_ref())
         };
-        let sl_later =
-            later(sl_level) || (from_fill && sl_level.is_none() && r.stop_loss_pct.is_some());
-        let tp_later =
-            later(tp_level) || (from_fill && tp_level.is_none() && r.take_profit_pct.is_some());
+        // A percent level and an expression are never both set (the file refuses it).
+        let sl_later = dynamic(sl_level).is_some() || (from_fill && r.stop_loss_pct.is_some());
+        let tp_later = dynamic(tp_level).is_some() || (from_fill && r.take_profit_pct.is_some());
         (
             if sl_later { None } else { sl },
             if tp_later { None } else { tp },
@@ -631,7 +629,11 @@ impl Step<'_> {
             return;
         }
         let (sl, tp) = self.attached(true, sl, tp);
-        b.spend(budget, sl, tp, i);
+        b.new_order(Order {
+            sl,
+            tp,
+            ..Order::stand_alone(Kind::Spend(budget), 1.0, i)
+        });
     }
 
     /// Places an entry (replacing a waiting one) when its prices are usable.
@@ -694,8 +696,15 @@ impl Step<'_> {
             }
         };
         let size = if long { units } else { -units };
-        let id = b.entry(size, stop, limit, attach_sl, attach_tp, i);
-        b.mark(id, at_fill, self.s.orders.oca);
+        let id = b.new_order(Order {
+            stop,
+            limit,
+            sl: attach_sl,
+            tp: attach_tp,
+            at_fill,
+            oca: self.s.orders.oca,
+            ..Order::stand_alone(Kind::Entry, size, i)
+        });
         self.pending[slot_of] = Some((id, i));
     }
 

@@ -7,6 +7,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("", "name", "text in quotes, like \"MyRSIBot\""),
     (
         "",
+        "timeframe",
+        "a bar timeframe in quotes, like \"5m\" or \"1d\"",
+    ),
+    (
+        "",
         "description",
         "text in quotes, like \"buy when RSI < 30\"",
     ),
@@ -96,6 +101,12 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("orders", "fill", "\"next_open\" or \"close\" in quotes"),
     (
         "orders",
+        "reverse",
+        "\"next_open\" or \"on_fill\" in quotes",
+    ),
+    ("orders", "oca", "true or false"),
+    (
+        "orders",
         "*",
         "a price expression in quotes, like \"highest(high, 20)\"",
     ),
@@ -105,7 +116,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
 const FIELDS: &[(&str, &str)] = &[
     (
         "",
-        "name, description, and the sections [params], [indicators], [rules], [risk], [orders], [portfolio]",
+        "name, description, timeframe, and the sections [params], [indicators], [rules], [risk], [orders], [portfolio]",
     ),
     ("rules", "entry_long, exit_long, entry_short, exit_short"),
     (
@@ -117,7 +128,8 @@ const FIELDS: &[(&str, &str)] = &[
     ),
     (
         "orders",
-        "entry_long_stop, entry_long_limit, entry_short_stop, entry_short_limit, valid_bars, fill",
+        "entry_long_stop, entry_long_limit, entry_short_stop, entry_short_limit, valid_bars, fill, \
+         reverse, oca",
     ),
     ("portfolio", "rank, max_positions, trade, rebalance, top"),
 ];

@@ -218,6 +218,13 @@ pub(super) struct Memory {
     pub slow: Option<Term>,
 }
 
+/// Words written in capitals that are not symbols: indicators' abbreviations and the like.
+const NOT_SYMBOLS: &[&str] = &[
+    "RSI", "SMA", "EMA", "WMA", "MA", "MACD", "ATR", "ADX", "CCI", "MFI", "ROC", "OBV", "SAR",
+    "BB", "VWAP", "CMO", "DMA", "CMF", "AO", "DI", "ATH", "I", "A", "AND", "OR", "IF", "N", "R",
+    "TP", "SL", "K", "D", "EOD", "US", "OCA", "ROI",
+];
+
 /// A recursive-descent reader over the tokens, with backtracking by position.
 pub(super) struct Parser<'a> {
     pub toks: &'a [Token],
@@ -461,42 +468,30 @@ pub(super) fn hint_for(subject: &Term) -> String {
 impl Parser<'_> {
     /// A ticker written in capitals right before an intro word ("buy AAPL when"): skipped.
     pub(super) fn ticker(&mut self) -> bool {
-        let Some(t) = self.toks.get(self.at) else {
-            return false;
-        };
-        let written = self.text.get(t.start..t.end).unwrap_or_default();
-        let capitals =
-            (1..=5).contains(&written.len()) && written.chars().all(|c| c.is_ascii_uppercase());
-        if capitals
-            && matches!(
-                self.word_at(1),
-                Some("when" | "whenever" | "if" | "on" | "once" | "after")
-            )
-            && !matches!(
-                written,
-                "RSI"
-                    | "SMA"
-                    | "EMA"
-                    | "WMA"
-                    | "MA"
-                    | "MACD"
-                    | "ATR"
-                    | "ADX"
-                    | "CCI"
-                    | "MFI"
-                    | "ROC"
-                    | "OBV"
-                    | "SAR"
-                    | "BB"
-                    | "VWAP"
-                    | "CMO"
-                    | "DMA"
-            )
+        if matches!(
+            self.word_at(1),
+            Some("when" | "whenever" | "if" | "on" | "once" | "after")
+        ) && let Some(symbol) = self.symbol_here()
         {
-            self.instrument = Some(written.to_owned());
+            self.instrument = Some(symbol);
             self.at += 1;
             return true;
         }
         false
+    }
+
+    /// The symbol written in capitals here ("SPY", "QQQ", "AAPL"): not an indicator's
+    /// abbreviation or another capitalised word ([`NOT_SYMBOLS`]); without moving.
+    pub(super) fn symbol_here(&self) -> Option<String> {
+        let t = self.toks.get(self.at)?;
+        let Tok::Word(_) = &t.tok else {
+            return None;
+        };
+        let written = self.text.get(t.start..t.end)?;
+        ((1..=6).contains(&written.len())
+            && written.chars().all(|c| c.is_ascii_uppercase())
+            && !NOT_SYMBOLS.contains(&written)
+            && self.match_indicator(self.at).is_none())
+        .then(|| written.to_owned())
     }
 }

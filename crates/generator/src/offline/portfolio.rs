@@ -6,17 +6,9 @@
 
 use strategy::{Expr, ExprKind, Func, Rebalance};
 
-use super::lex::Tok;
 use super::parser::{Kind, Parser, R, Term, call, name, num, whole};
 use super::risk::Item;
 use crate::GenerateError;
-
-/// Indicator abbreviations written in capitals that are not symbols.
-const NOT_SYMBOLS: &[&str] = &[
-    "RSI", "SMA", "EMA", "WMA", "MA", "MACD", "ATR", "ADX", "CCI", "MFI", "ROC", "OBV", "SAR",
-    "BB", "VWAP", "CMO", "DMA", "CMF", "AO", "DI", "ATH", "I", "A", "AND", "OR", "IF", "N", "R",
-    "TP", "SL", "K", "D", "EOD", "US",
-];
 
 /// Rebalancing words.
 const REBALANCE: &[(&str, Rebalance)] = &[
@@ -41,21 +33,6 @@ const REBALANCE: &[(&str, Rebalance)] = &[
 ];
 
 impl Parser<'_> {
-    /// The symbol written in capitals here ("SPY", "QQQ", "BTC"), not an indicator's
-    /// abbreviation; without moving.
-    pub(super) fn symbol_here(&self) -> Option<String> {
-        let t = self.toks.get(self.at)?;
-        let Tok::Word(_) = &t.tok else {
-            return None;
-        };
-        let written = self.text.get(t.start..t.end)?;
-        ((2..=6).contains(&written.len())
-            && written.chars().all(|c| c.is_ascii_uppercase())
-            && !NOT_SYMBOLS.contains(&written)
-            && self.match_indicator(self.at).is_none())
-        .then(|| written.to_owned())
-    }
-
     /// "SPY is above its 200-day average" where SPY is not the instrument traded: the
     /// condition on SPY's own bars, `on("SPY", close > sma(close, 200))`. What was remembered
     /// while reading it (subjects, crosses) is forgotten after: it belongs to the other symbol.

@@ -722,14 +722,19 @@ impl Parser<'_> {
     }
 }
 
+/// A trailing stop said from the entry: it follows the price.
+fn trail_from_entry() -> GenerateError {
+    GenerateError::Incomplete(
+        "a trailing stop follows the price, not the entry: drop \"from the entry\"".into(),
+    )
+}
+
 /// A percent stop, target or trailing stop; measured from the fill when the words say so
 /// (`stop_from = "fill"`), which a trailing stop cannot be.
 fn pct_items(w: What, v: f64, fill: bool) -> R<Vec<Item>> {
     match (w, fill) {
         (_, false) => Ok(vec![pct_item(w, v)]),
-        (What::Trail, true) => Err(GenerateError::Incomplete(
-            "a trailing stop follows the price, not the entry: drop \"from the entry\"".into(),
-        )),
+        (What::Trail, true) => Err(trail_from_entry()),
         (_, true) => Ok(vec![pct_item(w, v), Item::FromFill]),
     }
 }
@@ -740,9 +745,7 @@ fn pct_items(w: What, v: f64, fill: bool) -> R<Vec<Item>> {
 fn by_items(w: What, d: Distance, fill: bool) -> R<Vec<Item>> {
     match (w, fill) {
         (_, false) => Ok(vec![by_item(w, d)]),
-        (What::Trail, true) => Err(GenerateError::Incomplete(
-            "a trailing stop follows the price, not the entry: drop \"from the entry\"".into(),
-        )),
+        (What::Trail, true) => Err(trail_from_entry()),
         (What::Stop, true) => Ok(vec![Item::StopFromFill(d)]),
         (What::Target, true) => Ok(vec![Item::TargetFromFill(d)]),
     }

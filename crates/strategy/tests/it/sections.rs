@@ -93,7 +93,16 @@ fill = "close"
             "orders.oca",
             "needs two: a stop or limit price for both entries",
         ),
-        ("[orders]\noca = 1\n", "orders.oca", ""),
+        (
+            "[orders]\noca = \"yes\"\n",
+            "orders.oca",
+            "must be true or false",
+        ),
+        (
+            "[orders]\nreverse = 3\n",
+            "orders.reverse",
+            "must be \"next_open\" or \"on_fill\" in quotes",
+        ),
     ]);
     let long_only = Strategy::from_toml(
         "l.toml",
@@ -378,6 +387,13 @@ fn the_bar_timeframe_is_a_known_interval() {
     assert_eq!(e.field, "timeframe");
     assert_eq!(e.line, 2);
     assert!(e.message.contains("use one of 1m, 3m, 5m"), "{e}");
+    let e = Strategy::from_toml(
+        "t.toml",
+        "name = \"t\"\ntimeframe = 5\n[rules]\nentry_long = \"close > 1\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "timeframe");
+    assert!(e.message.contains("a bar timeframe in quotes"), "{e}");
 }
 
 #[test]
