@@ -1,4 +1,4 @@
-//! Sweeps: ranges, ranking, shared indicators, the heatmap grid; the report's thinning.
+//! Sweeps: ranges, ranking, shared indicators, the heatmap grid; the report's compact data.
 
 use std::fmt::Write as _;
 
@@ -131,8 +131,8 @@ fn sweep_plans_are_checked_before_running() {
 }
 
 #[test]
-fn the_report_thins_long_series_and_escapes_text() {
-    // 200 000 synthetic bars: the page stays small and still holds every chart.
+fn the_report_holds_every_bar_compactly_and_escapes_text() {
+    // 200 000 synthetic bars: the page holds every one, a few bytes each.
     let n = 200_000;
     let mut csv = String::from("Date,Open,High,Low,Close\n");
     for i in 0..n {
@@ -163,15 +163,31 @@ fn the_report_thins_long_series_and_escapes_text() {
     });
     assert!(page.contains("&lt;b&gt;a&lt;/b&gt; &amp; b"));
     assert!(!page.contains("<b>"));
-    let close = page
-        .split("<polyline class=\"close\" points=\"")
+    // Every bar is in the page, each close within half a unit of the decimals it is written with.
+    let data = page
+        .split(r#"<script type="application/json" id="report-data">"#)
         .nth(1)
+        .and_then(|s| s.split("</script>").next())
         .unwrap();
-    let points = close.split('"').next().unwrap().split(' ').count();
-    assert!(points <= 2 * 1020 && points > 1000, "{points} points");
-    assert!(page.len() < 2_000_000, "{} bytes", page.len());
-    assert!(
-        page.contains("Markers for the first 2000 of"),
-        "many trades are capped"
+    let doc: serde_json::Value = serde_json::from_str(data).unwrap();
+    let close = &doc["symbols"][0]["c"];
+    let p = i32::try_from(close["p"].as_i64().unwrap()).unwrap();
+    let steps = close["d"].as_array().unwrap();
+    assert_eq!(steps.len(), usize::try_from(n).unwrap());
+    let mut acc = 0_i64;
+    for (i, d) in steps.iter().enumerate() {
+        acc += d.as_i64().unwrap();
+        let back = acc as f64 / 10f64.powi(p);
+        assert!(
+            (back - bars.close[i]).abs() <= 0.5 / 10f64.powi(p) + 1e-9,
+            "bar {i}: {back}"
+        );
+    }
+    // Seven significant digits of prices up to about 121: four decimals.
+    assert_eq!(p, 4);
+    assert_eq!(
+        doc["trades"].as_array().unwrap().len(),
+        r.trades.len() + r.open_trades.len()
     );
+    assert!(page.len() < 250_000 + 200_000 * 40, "{} bytes", page.len());
 }

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
+mod browser;
 mod exit_codes;
 mod house;
 mod keys;
@@ -17,6 +18,7 @@ mod paper;
 mod portfolio;
 mod quickstart;
 mod report;
+mod report_page;
 mod serving;
 mod stores;
 

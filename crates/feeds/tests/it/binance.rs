@@ -290,12 +290,14 @@ async fn the_simulated_rest_side_answers_and_refuses_as_binance_does() {
     }
     let (status, body, _) = get_json(&format!("{base}/exchangeInfo?symbol=NOPE")).await;
     assert_eq!((status, body["code"].as_i64()), (400, Some(-1121)));
-    // Without a start, the last rows up to the end; the bar still open is among them.
+    // Without a start, the last rows up to the end; the bar still open is among them: it
+    // closes after the server's time read before the request (read after, a minute boundary
+    // between the two would close that bar).
+    let (_, time, _) = get_json(&format!("{base}/time")).await;
     let (_, body, _) = get_json(&format!("{base}/klines?symbol=BTCUSDT&interval=1m&limit=2")).await;
     let last = body.as_array().unwrap().last().unwrap()[6]
         .as_i64()
         .unwrap();
-    let (_, time, _) = get_json(&format!("{base}/time")).await;
     assert!(
         last >= time["serverTime"].as_i64().unwrap(),
         "the open bar is served"
