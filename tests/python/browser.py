@@ -22,6 +22,7 @@ error or warning], "errors": [uncaught exceptions], "requests": [every URL the p
 import hashlib
 import json
 import sys
+import time
 
 from playwright.sync_api import sync_playwright
 
@@ -59,9 +60,23 @@ def main() -> None:
     json.dump(out, sys.stdout)
 
 
+FRAME = "() => new Promise(done => requestAnimationFrame(() => done(true)))"
+
+
+def wait_for(page, expression: str) -> None:
+    """Until `expression` is truthy, checked once a frame, for at most TIMEOUT_MS. (Not
+    `page.wait_for_function`: it evaluates the text inside the page, which a page's
+    Content-Security-Policy without 'unsafe-eval' refuses.)"""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"still false after {TIMEOUT_MS} ms: {expression}")
+        page.evaluate(FRAME)
+
+
 def run(page, step, out) -> None:
     if "wait_for" in step:
-        page.wait_for_function(step["wait_for"])
+        wait_for(page, step["wait_for"])
     elif "eval" in step:
         out["results"].append(page.evaluate(step["eval"]))
     elif "clip_hash" in step:
@@ -82,10 +97,8 @@ def run(page, step, out) -> None:
         w, h = step["viewport"]
         page.set_viewport_size({"width": w, "height": h})
     elif "frames" in step:
-        page.evaluate(
-            "n => new Promise(done => { const f = k => k ? requestAnimationFrame(() => f(k - 1)) : done(); f(n); })",
-            step["frames"],
-        )
+        for _ in range(step["frames"]):
+            page.evaluate(FRAME)
     elif "screenshot" in step:
         page.screenshot(path=step["screenshot"], full_page=step.get("full", False))
     else:

@@ -193,12 +193,13 @@ pub async fn run(o: Options) -> anyhow::Result<ExitCode> {
         .pool()
         .store()
         .owners(Arc::clone(client.pool().clock()));
+    let activity = Arc::clone(client.pool().activity());
     let gateway = Arc::new(server::Gateway {
         client,
         client_tokens,
         admin_token,
         body_limit,
-        metrics: server::Metrics::new(),
+        metrics: server::Metrics::new().with_activity(activity),
         strategy_dir,
         data_dir,
         secrets: Some(Arc::new(secrets)),
@@ -255,6 +256,11 @@ fn answer_timeout(env: &Environment) -> Result<Duration, UsageError> {
 /// The gateway's background work: probing deactivated keys every `reprobe` seconds and reading
 /// the secret store every `refresh` seconds (0: off), until the process ends.
 fn background(gateway: &Arc<server::Gateway>, reprobe: u64, refresh: u64) {
+    // Every few seconds, this gateway's activity joins the other gateways' in Redis.
+    tokio::spawn(server::flush_activity_periodically(
+        Arc::clone(gateway),
+        Duration::from_secs(2),
+    ));
     if reprobe > 0 {
         tokio::spawn(
             gateway

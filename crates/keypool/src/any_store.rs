@@ -32,6 +32,83 @@ impl AnyStore {
     }
 }
 
+impl AnyStore {
+    /// Whether every process's activity is summed in Redis (the pool shares its state there).
+    pub fn shares_activity(&self) -> bool {
+        !matches!(self, AnyStore::Memory(_))
+    }
+
+    /// Adds what `log` counted since its last flush to the shared sums (nothing to do when
+    /// not shared); on failure the counts stay in `log` for the next flush.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] when Redis could not take them.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(
+            clippy::unused_async,
+            reason = "it awaits Redis when the feature is on"
+        )
+    )]
+    pub async fn flush_activity(
+        &self,
+        log: &crate::activity::ActivityLog,
+    ) -> Result<(), crate::error::StoreError> {
+        match self {
+            AnyStore::Memory(_) => {
+                let _ = log;
+                Ok(())
+            }
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(r) => {
+                let (conn, prefix) = r.connection();
+                crate::activity::ActivityShare::new(conn, prefix)
+                    .flush(log)
+                    .await
+                    .map_err(|e| crate::error::StoreError::Redis {
+                        op: "activity flush",
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// The last hour's activity: every process's sums when shared, else `log`'s own.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] when Redis could not be read.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(
+            clippy::unused_async,
+            reason = "it awaits Redis when the feature is on"
+        )
+    )]
+    pub async fn read_activity(
+        &self,
+        log: &crate::activity::ActivityLog,
+        now: crate::clock::Millis,
+    ) -> Result<crate::activity::Hour, crate::error::StoreError> {
+        match self {
+            AnyStore::Memory(_) => {
+                let _ = now;
+                Ok(log.local())
+            }
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(r) => {
+                let (conn, prefix) = r.connection();
+                crate::activity::ActivityShare::new(conn, prefix)
+                    .read(log.names(), now)
+                    .await
+                    .map_err(|e| crate::error::StoreError::Redis {
+                        op: "activity read",
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {

@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod activity;
 mod any_store;
 mod budget;
 mod clock;

@@ -78,6 +78,8 @@ pub struct KeyPool<S: StateStore = MemoryStore> {
     overload: overload::Overload,
     /// Leases dropped without a report, finished at the next operation.
     abandoned: Arc<Mutex<Vec<Abandoned>>>,
+    /// Each key's calls of the last hour, minute by minute (the dashboard's charts).
+    activity: Arc<crate::activity::ActivityLog>,
 }
 
 /// Tuning of a pool.
@@ -168,6 +170,10 @@ impl<S: StateStore> KeyPool<S> {
             window_ms,
         };
         store.prepare(&layout)?;
+        let activity = Arc::new(crate::activity::ActivityLog::new(
+            b.keys.iter().map(|k| k.key_id.clone()),
+            Arc::clone(&clock),
+        ));
         Ok(Self {
             keys: b.keys,
             buckets: b.buckets,
@@ -186,7 +192,14 @@ impl<S: StateStore> KeyPool<S> {
             policy,
             overload: overload::Overload::default(),
             abandoned: Arc::default(),
+            activity,
         })
+    }
+
+    /// Each key's calls of the last hour in this process, minute by minute; the gateway adds
+    /// its own answers (DESIGN.md §7's dashboard).
+    pub fn activity(&self) -> &Arc<crate::activity::ActivityLog> {
+        &self.activity
     }
 
     /// The model asked for when a command or request names none (`BOTFORGE_MODEL`, else

@@ -11,6 +11,7 @@
 
 mod auth;
 mod bot;
+mod dashboard;
 mod errors;
 mod gate;
 mod grammar;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use axum::Router;
 use secrecy::SecretString;
 
+pub use dashboard::flush_activity_periodically;
 pub use errors::ServeError;
 pub use guard::BrowserPolicy;
 pub use listen::{Limits, serve_with};

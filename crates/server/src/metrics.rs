@@ -43,6 +43,8 @@ pub struct Metrics {
     bucket_used: Family<Labels, Gauge>,
     bucket_limit: Family<Labels, Gauge>,
     degraded: Family<Labels, Gauge>,
+    /// The dashboard's minute counts, where each answer is also added.
+    activity: Option<std::sync::Arc<keypool::activity::ActivityLog>>,
 }
 
 // A named fn, as the family's constructor must be `Fn() -> Histogram`.
@@ -138,7 +140,16 @@ impl Metrics {
             bucket_used,
             bucket_limit,
             degraded,
+            activity: None,
         }
+    }
+
+    /// Also counts each answer, and the time the gateway added, in `log` (the dashboard's
+    /// charts).
+    #[must_use]
+    pub fn with_activity(mut self, log: std::sync::Arc<keypool::activity::ActivityLog>) -> Self {
+        self.activity = Some(log);
+        self
     }
 
     /// One answered request.
@@ -151,9 +162,16 @@ impl Metrics {
                 .get_or_create(&Route { route })
                 .observe(upstream_s);
         }
-        self.overhead
-            .get_or_create(&Route { route })
-            .observe((total_s - upstream_s).max(0.0));
+        let added = (total_s - upstream_s).max(0.0);
+        self.overhead.get_or_create(&Route { route }).observe(added);
+        if let Some(log) = &self.activity {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "non-negative microseconds of one request"
+            )]
+            log.answered(status, (added * 1e6).round() as u64);
+        }
     }
 
     /// Tokens from a response's usage.

@@ -94,6 +94,7 @@ pub fn document() -> Value {
             "/v1/models": {"get": op("Models, OpenAI's shape", "openai")},
             "/v1/embeddings": {"post": op("OpenAI embeddings through the key pool", "openai")},
             "/v1/keys/health": {"get": op("Every key's state and usage (no key material)", "keys")},
+            "/v1/keys/activity": {"get": op("The last hour minute by minute: each key's calls, errors by class, tokens and upstream time; the gateway's answers and added time (every gateway's sums when Redis is shared)", "keys")},
             "/v1/keys/reload": {"post": op("Read the secret store again and swap rotated key material in (admin token)", "admin")},
             "/v1/keys/{key_id}/enable": {"post": enable},
             "/v1/keys/{key_id}/disable": {"post": disable},

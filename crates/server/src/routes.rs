@@ -55,6 +55,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     // What operators read: key health and metrics (client token).
     let ops = Router::new()
         .route("/v1/keys/health", get(keys_health))
+        .route("/v1/keys/activity", get(crate::dashboard::activity))
         .route("/metrics", get(metrics))
         .route_layer(client(Protocol::Gemini));
     // Resources that live in one project (files, caches, batches, interactions): client token,
@@ -89,7 +90,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
         )
-        .route("/", get(dashboard));
+        .route("/", get(crate::dashboard::page));
     Router::new()
         .merge(native)
         .merge(openai)
@@ -641,22 +642,6 @@ async fn metrics(State(g): Shared, headers: HeaderMap) -> Response {
     let mut r = text.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-/// The dashboard page: static, no data in it (it fetches `/v1/keys/health` with the token).
-async fn dashboard() -> Response {
-    let mut r = include_str!("dashboard.html").into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        header::HeaderName::from_static("content-security-policy"),
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'",
-        ),
-    );
     r
 }
 

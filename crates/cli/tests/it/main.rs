@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
+#[path = "../../../../tests/support/browser.rs"]
 mod browser;
 mod exit_codes;
 mod house;

@@ -263,3 +263,94 @@ async fn serve_gives_every_model_the_api_serves_a_bucket_of_its_own() {
         );
     }
 }
+
+/// DESIGN.md §7: with `REDIS_URL`, every gateway's dashboard charts the whole pool's traffic:
+/// calls made through one gateway show in the other's `/v1/keys/activity`.
+#[tokio::test]
+async fn gateways_sharing_redis_chart_each_others_calls() {
+    let url = "redis://127.0.0.1:6379/";
+    let prefix = format!("bftest:activity:{}", std::process::id());
+    let Ok(mut con) = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis must answer under CI"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = one_key_sim(dir.path());
+    let gateway = || {
+        listening(
+            Command::new(env!("CARGO_BIN_EXE_botforge"))
+                .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+                .current_dir(dir.path())
+                .env_clear()
+                .envs([
+                    ("ENABLE_KEY_ROTATION", "true"),
+                    ("GEMINI_KEY_a1", "sim-material-a1"),
+                    ("GEMINI_BASE_URL", sim.base.as_str()),
+                    ("REDIS_URL", url),
+                    ("BOTFORGE_REDIS_PREFIX", prefix.as_str()),
+                ]),
+        )
+    };
+    let (one, two) = (gateway(), gateway());
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = client
+            .post(format!(
+                "{}/v1beta/models/gemini-2.5-flash:generateContent",
+                one.base
+            ))
+            .header("x-goog-api-key", "cli-token")
+            .header("content-type", "application/json")
+            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let calls = |doc: &serde_json::Value| -> u64 {
+        doc["keys"][0]["counts"]["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum()
+    };
+    let read = |base: &str| {
+        client
+            .get(format!("{base}/v1/keys/activity"))
+            .header("x-goog-api-key", "cli-token")
+            .send()
+    };
+    // The first gateway adds its counts when asked (or within 2 s); the second reads the sums.
+    let first: serde_json::Value = read(&one.base).await.unwrap().json().await.unwrap();
+    assert_eq!((first["shared"].as_bool(), calls(&first)), (Some(true), 3));
+    let second: serde_json::Value = read(&two.base).await.unwrap().json().await.unwrap();
+    assert_eq!(second["shared"], true);
+    assert_eq!(second["keys"][0]["key_id"], "a1");
+    assert_eq!(calls(&second), 3, "the other gateway's calls: {second}");
+    let answered: u64 = second["gateway"]["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(answered >= 3, "{answered}");
+    drop((one, two));
+    let mine: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&mine)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}

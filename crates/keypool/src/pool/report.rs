@@ -54,6 +54,15 @@ impl<S: StateStore> KeyPool<S> {
                 &self.policy,
             )
             .await?;
+        if !matches!(outcome, Outcome::NotSent) {
+            let tokens = match outcome {
+                Outcome::Success { input_tokens } => *input_tokens,
+                _ => 0,
+            };
+            let upstream_ms = u64::try_from(now - lease.granted_at).unwrap_or(0);
+            self.activity
+                .call(lease.key, outcome.class(), tokens, upstream_ms);
+        }
         Ok(verdict)
     }
 

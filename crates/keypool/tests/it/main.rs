@@ -7,6 +7,7 @@
     reason = "helpers outside #[test] functions fail the test the same way"
 )]
 
+mod activity;
 mod answers;
 mod cluster;
 mod degrade;

@@ -18,6 +18,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::{Gateway, check_bind, router};
 
+#[path = "../../../../tests/support/browser.rs"]
+mod browser;
 mod hardening;
 mod operations;
 mod resources;
@@ -105,12 +107,13 @@ async fn up_limited(tokens: &[&str], admin: Option<&str>, limits: server::Limits
         .pool()
         .store()
         .owners(Arc::clone(client.pool().clock()));
+    let activity = Arc::clone(client.pool().activity());
     let gateway = Arc::new(Gateway {
         client,
         client_tokens: tokens.iter().map(|t| SecretString::from(*t)).collect(),
         admin_token: admin.map(SecretString::from),
         body_limit: 64 * 1024,
-        metrics: server::Metrics::new(),
+        metrics: server::Metrics::new().with_activity(activity),
         strategy_dir: dir.path().join("codes"),
         data_dir: Some(std::path::PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -2,6 +2,7 @@
 //! a browser, the bot API and key reloads.
 
 use super::*;
+use crate::browser::{artifact, assert_clean, browser};
 
 #[tokio::test]
 async fn health_admin_and_limits() {
@@ -341,6 +342,7 @@ async fn the_openapi_document_lists_every_route() {
         "/v1beta/cachedContents",
         "/v1beta/cachedContents/{id}",
         "/v1/keys/health",
+        "/v1/keys/activity",
         "/v1/keys/{key_id}/disable",
         "/v1/keys/reload",
         "/metrics",
@@ -352,53 +354,44 @@ async fn the_openapi_document_lists_every_route() {
     }
 }
 
-fn chromium() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("chromium"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is not installed: .ci/run installs Debian's chromium"
-        );
-    }
-    found
-}
-
-/// The dashboard in headless Chromium: the script runs, fetches the health with the token from
-/// the address, and shows each key's state; a screenshot is kept as a test artifact.
-#[tokio::test]
-async fn the_dashboard_shows_each_keys_state_in_a_browser() {
-    let Some(chromium) = chromium() else { return };
-    let up = up(&[TOKEN]).await;
+/// Requests until k1 (revoked upstream) was picked, four more, and k3 disabled by an operator:
+/// the requests sent.
+async fn dashboard_traffic(up: &Up) -> u64 {
     // k1 is revoked upstream: the first request that picks it sets it aside (selection is
     // weighted at random, so send until that happened); k3 is disabled by an operator.
-    let mut k1_out = false;
-    for i in 0..60 {
+    let mut sent = 0;
+    while up
+        .sim
+        .sim
+        .stats()
+        .keys
+        .get("k1")
+        .is_none_or(|c| c.requests == 0)
+    {
+        assert!(sent < 60, "k1 was never picked in 60 requests");
         let r = up
             .http
             .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
             .header("x-goog-api-key", TOKEN)
-            .json(&prompt(&format!("warm {i}")))
+            .json(&prompt(&format!("warm {sent}")))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        if up
-            .sim
-            .sim
-            .stats()
-            .keys
-            .get("k1")
-            .is_some_and(|c| c.requests > 0)
-        {
-            k1_out = true;
-            break;
-        }
+        sent += 1;
     }
-    assert!(k1_out, "k1 was never picked in 60 requests");
+    for _ in 0..4 {
+        let r = up
+            .http
+            .post(format!("{}/v1beta/models/{FLASH}:generateContent", up.base))
+            .header("x-goog-api-key", TOKEN)
+            .json(&prompt("more"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        sent += 1;
+    }
     let r = up
         .http
         .post(format!("{}/v1/keys/k3/disable", up.base))
@@ -407,63 +400,156 @@ async fn the_dashboard_shows_each_keys_state_in_a_browser() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    sent
+}
+
+/// `/v1/keys/activity` against what the simulator served: each key's calls (its total per
+/// key returned), k1's refusal as `key_broken`, tokens where calls succeeded.
+async fn checked_activity(up: &Up) -> (Value, std::collections::BTreeMap<String, u64>) {
+    // What the charts read: every upstream call the simulator saw, per key, and each answer.
+    let (code, activity, _) = body(
+        up.http
+            .get(format!("{}/v1/keys/activity", up.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(activity["shared"], false);
+    let total = |row: &Value, field: &str| -> u64 {
+        row["counts"][field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum()
+    };
+    let served_by = up.sim.sim.stats();
+    let mut calls = std::collections::BTreeMap::new();
+    for row in activity["keys"].as_array().unwrap() {
+        let id = row["key_id"].as_str().unwrap();
+        let served = served_by.keys.get(id).map_or(0, |c| c.requests);
+        calls.insert(id.to_owned(), total(row, "calls"));
+        if id == "k1" {
+            // Its one call was refused; the probe that confirmed the key broken is no call.
+            assert_eq!(
+                (total(row, "calls"), total(row, "key_broken"), served),
+                (1, 1, 2)
+            );
+        } else {
+            assert_eq!(total(row, "calls"), served, "{id}");
+            assert_eq!(total(row, "tokens") > 0, served > 0, "{id}");
+        }
+    }
+    (activity, calls)
+}
+
+/// The dashboard in Chromium (driven by Playwright): the charts show the last hour's calls per
+/// key as `/v1/keys/activity` counts them (and those match what the simulator served), the
+/// state table each key's state, the admin buttons disable and enable a key, nothing is asked
+/// of any other host, and at 390 px nothing overflows while the charts and key ids show.
+#[tokio::test]
+async fn the_dashboard_charts_the_pools_traffic_and_its_buttons_work_in_a_browser() {
+    let Some(chrome) = browser() else { return };
+    let up = up(&[TOKEN]).await;
+    let sent = dashboard_traffic(&up).await;
+    let (activity, calls) = checked_activity(&up).await;
+    let answered: u64 = activity["gateway"]["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(answered >= sent, "{answered} answers of {sent} requests");
+
     let page = up.http.get(format!("{}/", up.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    for bad in ["http://", "https://", "src="] {
-        assert!(!html.contains(bad), "the dashboard must not load {bad}");
-    }
+    assert!(
+        html.contains("TradingView Lightweight Charts™ v5.2.1"),
+        "the library is inlined"
+    );
+    assert!(!html.contains("<script src") && !html.contains("<link"));
 
-    let url = format!("{}/#token={TOKEN}", up.base);
-    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    let _ = std::fs::remove_file(&shot);
-    let (dom, shot_ok) = tokio::task::spawn_blocking(move || {
-        let common = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--virtual-time-budget=4000",
-        ];
-        let dom = std::process::Command::new(&chromium)
-            .args(common)
-            .arg("--dump-dom")
-            .arg(&url)
-            .output()
-            .unwrap();
-        let shot_run = std::process::Command::new(&chromium)
-            .args(common)
-            .arg("--window-size=1280,500")
-            .arg(format!("--screenshot={}", shot.display()))
-            .arg(&url)
-            .output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&dom.stdout).into_owned(),
-            shot_run.status.success() && shot.is_file(),
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        dom.contains(r#"data-key="k2" data-state="active""#),
-        "{dom}"
+    let base = format!("{}/", up.base);
+    let url = format!("{base}#token={TOKEN}&admin={ADMIN}");
+    let (desktop, narrow) = (artifact("dashboard.png"), artifact("dashboard-390.png"));
+    let state = "window.botforgeDashboard.state()";
+    let keys = |f: &str| {
+        format!("window.botforgeDashboard && window.botforgeDashboard.state().keys.some(k => {f})")
+    };
+    let steps = json!([
+        {"wait_for": "window.botforgeDashboard && window.botforgeDashboard.state().rounds > 0"},
+        {"frames": 2},
+        {"eval": state},
+        {"eval": "document.documentElement.outerHTML"},
+        {"screenshot": desktop, "full": true},
+        {"click": "tr[data-key=k2] button[data-action=disable]"},
+        {"wait_for": keys("k[0] === 'k2' && k[1] === 'disabled'")},
+        {"click": "tr[data-key=k2] button[data-action=enable]"},
+        {"wait_for": keys("k[0] === 'k2' && k[1] === 'active'")},
+        {"viewport": [390, 900]},
+        {"frames": 3},
+        {"eval": "[document.scrollingElement.scrollWidth, window.innerWidth, ...['k1', 'k2', 'k3'].map(k => document.querySelector(`tr[data-key=${k}] td`).getBoundingClientRect().right), ...[...document.querySelectorAll('.chart')].map(c => c.getBoundingClientRect().width)]"},
+        {"screenshot": narrow, "full": true},
+    ]);
+    let seen = tokio::task::spawn_blocking(move || chrome.run(&url, (1280, 900), &steps))
+        .await
+        .unwrap();
+    assert_clean(&seen, &base);
+    let r = &seen["results"];
+    let shown = &r[0];
+    assert_eq!(shown["admin"], true, "the admin token from the address");
+    let key_states: Vec<(String, String)> = serde_json::from_value(shown["keys"].clone()).unwrap();
+    assert_eq!(
+        key_states,
+        [("k1", "disabled"), ("k2", "active"), ("k3", "disabled")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
+    // The calls chart has a line per key whose total is what the simulator served it.
+    let chart = shown["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "calls")
+        .unwrap();
+    for line in chart["lines"].as_array().unwrap() {
+        let id = line["name"].as_str().unwrap();
+        assert_eq!(line["total"].as_u64(), calls.get(id).copied(), "{id}");
+    }
+    let errors = shown["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "errors")
+        .unwrap();
     assert!(
-        dom.contains(r#"data-key="k3" data-state="disabled""#),
-        "{dom}"
+        errors["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == "key broken" && l["total"] == 1),
+        "{errors}"
     );
-    assert!(
-        dom.contains(r#"data-key="k1" data-state="disabled""#),
-        "revoked upstream: {dom}"
-    );
-    assert!(dom.contains("3 keys, 1 usable"), "{dom}");
-    assert!(
-        dom.contains("API_KEY") || dom.contains("PERMISSION_DENIED") || dom.contains("403"),
-        "k1's last error is shown: {dom}"
-    );
-    no_key_material(&dom);
-    assert!(shot_ok, "no screenshot");
+    no_key_material(r[1].as_str().unwrap());
+    // At 390 px: no sideways overflow, each key id and every chart within the width.
+    let narrow_px: Vec<f64> = serde_json::from_value(r[2].clone()).unwrap();
+    assert!(narrow_px[0] <= narrow_px[1], "{narrow_px:?}");
+    for right in &narrow_px[2..5] {
+        assert!(
+            *right > 20.0 && *right <= narrow_px[1],
+            "a key id: {narrow_px:?}"
+        );
+    }
+    assert_eq!(narrow_px.len(), 5 + 6, "six charts");
+    for width in &narrow_px[5..] {
+        assert!(
+            *width > 300.0 && *width <= narrow_px[1],
+            "a chart: {narrow_px:?}"
+        );
+    }
 }
 
 #[tokio::test]
