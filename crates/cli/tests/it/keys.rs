@@ -310,16 +310,7 @@ async fn generate_counts_its_model_in_a_bucket_of_its_own_in_redis() {
         .unwrap();
     assert_eq!(counted, 1, "one call, in its own bucket");
     assert!(logs("\\*").await.is_empty(), "nothing in the shared bucket");
-    let mine: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    let _: i64 = redis::cmd("DEL")
-        .arg(&mine)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    forget_prefix(&mut con, &prefix).await;
 }
 
 #[tokio::test]

@@ -87,6 +87,18 @@ pub(crate) fn listening(cmd: &mut Command) -> Listening {
     Listening { child, base }
 }
 
+/// Deletes every Redis key a test wrote under `prefix`.
+async fn forget_prefix(con: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+    let mine: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(con)
+        .await
+        .unwrap();
+    if !mine.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(&mine).query_async(con).await.unwrap();
+    }
+}
+
 fn start_sim(dir: &Path, config: &str) -> Listening {
     let path = dir.join("sim.toml");
     std::fs::write(&path, config).unwrap();

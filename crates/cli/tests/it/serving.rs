@@ -69,18 +69,7 @@ fn serve_refuses_an_open_address_without_tokens_and_gateways_to_the_simulator() 
 async fn serve_on_one_worker_thread_serves_concurrent_calls() {
     let dir = tempfile::tempdir().unwrap();
     let sim = one_key_sim(dir.path());
-    let gateway = listening(
-        Command::new(env!("CARGO_BIN_EXE_botforge"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
-            .args(["--workers", "1"])
-            .current_dir(dir.path())
-            .env_clear()
-            .envs([
-                ("ENABLE_KEY_ROTATION", "true"),
-                ("GEMINI_KEY_a1", "sim-material-a1"),
-                ("GEMINI_BASE_URL", sim.base.as_str()),
-            ]),
-    );
+    let gateway = one_key_gateway(dir.path(), &sim.base, &["--workers", "1"], &[]);
     let client = reqwest::Client::new();
     let body = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
     let mut calls = tokio::task::JoinSet::new();
@@ -172,17 +161,7 @@ impl OneKeyGateway {
                 "{sim_models}[[keys]]\nid = \"a1\"\nkey = \"sim-material-a1\"\nproject = \"p1\"\n"
             ),
         );
-        let gateway = listening(
-            Command::new(env!("CARGO_BIN_EXE_botforge"))
-                .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
-                .current_dir(dir.path())
-                .env_clear()
-                .envs([
-                    ("ENABLE_KEY_ROTATION", "true"),
-                    ("GEMINI_KEY_a1", "sim-material-a1"),
-                    ("GEMINI_BASE_URL", sim.base.as_str()),
-                ]),
-        );
+        let gateway = one_key_gateway(dir.path(), &sim.base, &[], &[]);
         Self {
             _dir: dir,
             _sim: sim,
@@ -283,21 +262,11 @@ async fn gateways_sharing_redis_chart_each_others_calls() {
     };
     let dir = tempfile::tempdir().unwrap();
     let sim = one_key_sim(dir.path());
-    let gateway = || {
-        listening(
-            Command::new(env!("CARGO_BIN_EXE_botforge"))
-                .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
-                .current_dir(dir.path())
-                .env_clear()
-                .envs([
-                    ("ENABLE_KEY_ROTATION", "true"),
-                    ("GEMINI_KEY_a1", "sim-material-a1"),
-                    ("GEMINI_BASE_URL", sim.base.as_str()),
-                    ("REDIS_URL", url),
-                    ("BOTFORGE_REDIS_PREFIX", prefix.as_str()),
-                ]),
-        )
-    };
+    let shared = [
+        ("REDIS_URL", url),
+        ("BOTFORGE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let gateway = || one_key_gateway(dir.path(), &sim.base, &[], &shared);
     let (one, two) = (gateway(), gateway());
     let client = reqwest::Client::new();
     for _ in 0..3 {
@@ -343,14 +312,23 @@ async fn gateways_sharing_redis_chart_each_others_calls() {
         .sum();
     assert!(answered >= 3, "{answered}");
     drop((one, two));
-    let mine: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    let _: i64 = redis::cmd("DEL")
-        .arg(&mine)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    forget_prefix(&mut con, &prefix).await;
+}
+
+/// `botforge serve` with the one key `a1` of a simulator at `sim`, the client token
+/// `cli-token`, `args` after those and `env` besides.
+fn one_key_gateway(dir: &Path, sim: &str, args: &[&str], env: &[(&str, &str)]) -> Listening {
+    listening(
+        Command::new(env!("CARGO_BIN_EXE_botforge"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--token", "cli-token"])
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .envs([
+                ("ENABLE_KEY_ROTATION", "true"),
+                ("GEMINI_KEY_a1", "sim-material-a1"),
+                ("GEMINI_BASE_URL", sim),
+            ])
+            .envs(env.iter().copied()),
+    )
 }

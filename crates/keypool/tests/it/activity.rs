@@ -5,22 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keypool::activity::{ActivityLog, GATEWAY, MINUTE_MS, MINUTES};
-use keypool::{AnyStore, Clock, ManualClock, RedisOptions, RedisStore, RedisTime};
+use keypool::{AnyStore, Clock, ManualClock};
 
-use crate::fixtures::{cleanup, prefix, redis_available, redis_url};
+use crate::fixtures::{cleanup, prefix, redis_available, redis_url, shared_store};
 
 async fn share(prefix: &str) -> AnyStore {
-    let store = RedisStore::connect(
-        &redis_url(),
-        RedisOptions {
-            prefix: prefix.to_owned(),
-            time: RedisTime::Client,
-            ..RedisOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    AnyStore::Redis(Box::new(store))
+    AnyStore::Redis(Box::new(shared_store(prefix).await))
 }
 
 #[tokio::test]

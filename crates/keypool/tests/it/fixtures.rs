@@ -40,6 +40,21 @@ pub async fn redis_available() -> bool {
     ok
 }
 
+/// A Redis store under exactly `prefix` (processes that share state use one prefix), on the
+/// client's clock.
+pub async fn shared_store(prefix: &str) -> keypool::RedisStore {
+    keypool::RedisStore::connect(
+        &redis_url(),
+        keypool::RedisOptions {
+            prefix: prefix.to_owned(),
+            time: keypool::RedisTime::Client,
+            ..keypool::RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// A fresh store; Redis ones get a key prefix of their own and run on the test's clock.
 pub async fn store(b: Backend) -> AnyStore {
     match b {

@@ -5,21 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keypool::{AnyStore, Clock, ManualClock, Owners, RedisOptions, RedisStore, RedisTime};
+use keypool::{AnyStore, Clock, ManualClock, Owners, RedisOptions, RedisStore};
 
-use crate::fixtures::{cleanup, prefix, redis_available, redis_url};
+use crate::fixtures::{cleanup, prefix, redis_available, redis_url, shared_store};
 
 async fn shared_owners(prefix: &str, clock: Arc<ManualClock>) -> Owners {
-    let store = RedisStore::connect(
-        &redis_url(),
-        RedisOptions {
-            prefix: prefix.to_owned(),
-            time: RedisTime::Client,
-            ..RedisOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = shared_store(prefix).await;
     let clock: Arc<dyn Clock> = clock;
     let owners = AnyStore::Redis(Box::new(store)).owners(clock);
     assert!(owners.is_shared());
