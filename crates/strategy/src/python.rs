@@ -23,7 +23,13 @@ mod next;
 
 use next::{Attrs, enter_method, next_method, settings};
 
-const RUNTIME: &str = include_str!("python_runtime.py");
+/// The runtime every export carries, in three files so none grows past a reading: TA-Lib's
+/// indicators, its candlestick patterns, and the language's other operations.
+const RUNTIME: &str = concat!(
+    include_str!("python_runtime/indicators.py"),
+    include_str!("python_runtime/candles.py"),
+    include_str!("python_runtime/operations.py")
+);
 
 /// Python's keywords, which cannot be attribute or class names.
 const KEYWORDS: [&str; 35] = [
