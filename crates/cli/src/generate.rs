@@ -108,7 +108,7 @@ async fn produce(opts: &Options, env: &Environment) -> anyhow::Result<Generated>
                     "no Gemini key configured: using the offline compiler (set GEMINI_API_KEY for free-form ideas)"
                 );
             }
-            Generated::offline(generator::offline::compile(&opts.description)?)
+            Generated::offline_noted(generator::offline::compile_noted(&opts.description)?)
         }
     })
 }
@@ -166,8 +166,14 @@ fn check_targets(opts: &Options, name: &str, dir: &std::path::Path) -> anyhow::R
 
 /// Prints the model's notes; refuses when part of the idea cannot be said (unless allowed).
 fn check_notes(opts: &Options, generated: &Generated) -> anyhow::Result<()> {
+    // The model's account of what it changed, or the offline compiler's note on its reading.
+    let label = if generated.provider == "offline" {
+        "note"
+    } else {
+        "approximated"
+    };
     for note in &generated.approximations {
-        eprintln!("approximated: {note}");
+        eprintln!("{label}: {note}");
     }
     for note in &generated.unsupported {
         eprintln!("not expressible: {note}");

@@ -47,6 +47,14 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// An offline compilation with the compiler's notes on how it read the description.
+    pub fn offline_noted((strategy, notes): (Strategy, Vec<String>)) -> Generated {
+        Generated {
+            approximations: notes,
+            ..Generated::offline(strategy)
+        }
+    }
+
     /// An offline compilation: one attempt, no model, nothing approximated.
     pub fn offline(strategy: Strategy) -> Generated {
         Generated {

@@ -111,9 +111,8 @@ pub async fn create_strategy(State(g): State<Arc<Gateway>>, body: Bytes) -> Resp
         .as_deref()
         .unwrap_or_else(|| g.client.pool().default_model());
     let generated = match provider {
-        "offline" => {
-            generator::offline::compile(&req.description).map(generator::Generated::offline)
-        }
+        "offline" => generator::offline::compile_noted(&req.description)
+            .map(generator::Generated::offline_noted),
         // The gateway always has a pool, so `auto` means Gemini here.
         "auto" | "gemini" => {
             let llm = GeminiLlm::new(g.client.clone());

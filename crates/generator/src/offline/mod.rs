@@ -78,6 +78,16 @@ struct Said {
 /// [`GenerateError::NotUnderstood`] quoting the words it could not place (with suggestions), or
 /// [`GenerateError::Incomplete`] saying what is missing.
 pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
+    compile_noted(description).map(|(s, _)| s)
+}
+
+/// [`compile`], with what the user should know about how the file reads the description: a
+/// time exit said in days is a count of bars, which are days only on daily bars.
+///
+/// # Errors
+/// As [`compile`]; also [`GenerateError::Incomplete`] for a time exit in days on bars that are
+/// not days long (the description's `timeframe`), saying it in bars instead.
+pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), GenerateError> {
     let toks = tokenize(description);
     let mut p = Parser::new(&toks, description);
     let mut said = Said::default();
@@ -162,7 +172,41 @@ pub fn compile(description: &str) -> Result<Strategy, GenerateError> {
         });
     }
     said.instrument.clone_from(&p.instrument);
-    build::build(description, said)
+    let strategy = build::build(description, said)?;
+    let notes = days_in_bars(p.days.as_ref(), strategy.timeframe)?;
+    Ok((strategy, notes))
+}
+
+/// A time exit said in days (`n`, `words`) against the bar timeframe: nothing to say on daily
+/// bars; a refusal with the count in bars on bars of another length (a day holds 24 hourly
+/// bars around the clock but 7 in a 6.5-hour session, so the count is the writer's to give);
+/// a note when the timeframe is not said.
+fn days_in_bars(
+    days: Option<&(u32, String)>,
+    timeframe: Option<strategy::BarInterval>,
+) -> Result<Vec<String>, GenerateError> {
+    const DAY_MS: i64 = 86_400_000;
+    let Some((n, words)) = days else {
+        return Ok(Vec::new());
+    };
+    match timeframe {
+        Some(t) if t.ms() == DAY_MS => Ok(Vec::new()),
+        Some(t) if t.ms() < DAY_MS => {
+            let per_day = DAY_MS / t.ms();
+            #[expect(clippy::cast_precision_loss, reason = "minutes of a bar: small")]
+            let session = 390.0 / (t.ms() / 60_000).max(1) as f64;
+            Err(GenerateError::Incomplete(format!(
+                "\"{words}\" on {t} bars: the time exit counts bars, and a day holds {per_day} bars of {t} around the clock but {session} in a 6.5-hour session: say it in bars, e.g. \"exit after {} bars\"",
+                u64::from(*n) * u64::try_from(per_day).unwrap_or(1)
+            )))
+        }
+        Some(t) => Err(GenerateError::Incomplete(format!(
+            "\"{words}\" on {t} bars: the time exit counts bars, each longer than a day: say it in bars"
+        ))),
+        None => Ok(vec![format!(
+            "\"{words}\" is `max_bars = {n}`: bars, which are days on daily data only; on intraday data say it in bars, or name the timeframe (\"on daily candles\")"
+        )]),
+    }
 }
 
 /// Where the clause that holds token `from` ends.

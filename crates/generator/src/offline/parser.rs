@@ -241,6 +241,9 @@ pub(super) struct Parser<'a> {
     /// A bare number right after an indicator's name is a level, not a setting ("exit at RSI
     /// 65").
     pub level_next: bool,
+    /// A time exit said in days or sessions ("exit after 10 days"): its number and words,
+    /// which count bars only on daily bars.
+    pub days: Option<(u32, String)>,
 }
 
 pub(super) type R<T> = Result<T, GenerateError>;
@@ -300,6 +303,7 @@ impl<'a> Parser<'a> {
             declaring: false,
             instrument: None,
             level_next: false,
+            days: None,
         }
     }
 

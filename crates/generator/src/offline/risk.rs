@@ -470,12 +470,12 @@ impl Parser<'_> {
         let save = self.at;
         if let Some(n) = self.number().and_then(whole) {
             let _ = self.eat("trading");
-            if self
-                .eat_any(&[
-                    "bars", "bar", "days", "day", "candles", "sessions", "periods",
-                ])
-                .is_some()
-            {
+            if let Some(unit) = self.eat_any(&[
+                "bars", "bar", "days", "day", "candles", "sessions", "periods",
+            ]) {
+                if matches!(unit, "days" | "day" | "sessions") {
+                    self.days = Some((n, self.written(save, self.at)));
+                }
                 return Some(n);
             }
         }

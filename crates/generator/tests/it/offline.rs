@@ -577,3 +577,45 @@ mod never_panics {
         }
     }
 }
+
+/// Issue 36: "N days" in a time exit counts bars. On daily bars it is days; with an intraday
+/// timeframe in the text it is refused with the count in bars to write instead (how many bars a
+/// day holds depends on the market's hours); without a timeframe the file says bars and a note
+/// says so.
+#[test]
+fn a_time_exit_in_days_is_days_only_on_daily_bars() {
+    use generator::offline::compile_noted;
+    let (s, notes) =
+        compile_noted("On daily candles, buy when RSI(14) is under 30, exit after 10 days")
+            .unwrap();
+    assert_eq!(s.risk.max_bars, Some(10));
+    assert!(notes.is_empty(), "{notes:?}");
+    let (s, notes) = compile_noted("buy when RSI(14) is under 30, exit after 10 days").unwrap();
+    assert_eq!(s.risk.max_bars, Some(10));
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0]
+            .starts_with("\"10 days\" is `max_bars = 10`: bars, which are days on daily data only"),
+        "{}",
+        notes[0]
+    );
+    let (_, notes) = compile_noted("buy when RSI(14) is under 30, exit after 10 bars").unwrap();
+    assert!(notes.is_empty(), "bars are bars: {notes:?}");
+    for (text, says) in [
+        (
+            "On 1-hour candles, buy when RSI(14) is under 30, exit after 10 days",
+            "\"10 days\" on 1h bars: the time exit counts bars, and a day holds 24 bars of 1h around the clock but 6.5 in a 6.5-hour session: say it in bars, e.g. \"exit after 240 bars\"",
+        ),
+        (
+            "On 5-minute candles, buy when RSI(14) is under 30, close the trade after 2 trading days",
+            "\"2 trading days\" on 5m bars: the time exit counts bars, and a day holds 288 bars of 5m around the clock but 78 in a 6.5-hour session: say it in bars, e.g. \"exit after 576 bars\"",
+        ),
+        (
+            "On weekly candles, buy when RSI(14) is under 30, exit after 3 days",
+            "\"3 days\" on 1w bars: the time exit counts bars, each longer than a day: say it in bars",
+        ),
+    ] {
+        let e = compile(text).unwrap_err().to_string();
+        assert!(e.contains(says), "{text}: {e}");
+    }
+}
