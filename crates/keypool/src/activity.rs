@@ -39,7 +39,8 @@ pub struct Counts {
     pub caller_fault: u64,
     /// Input tokens the calls used (what TPM counts).
     pub tokens: u64,
-    /// Milliseconds spent: upstream calls (a key), or added by the gateway, in microseconds.
+    /// Time spent: upstream milliseconds (a key's row), or the microseconds the gateway added
+    /// (the gateway's row).
     pub time: u64,
 }
 

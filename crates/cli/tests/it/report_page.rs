@@ -636,3 +636,51 @@ fn the_report_embeds_its_library_and_is_a_few_bytes_per_bar() {
     let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert!(html.contains("TradingView Lightweight Charts™ v5.2.1"));
 }
+
+#[test]
+fn a_portfolio_of_many_symbols_shows_one_chosen_symbol_at_a_time() {
+    let Some(chrome) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let goog = std::fs::read_to_string(goog()).unwrap();
+    for k in 1..=8 {
+        let thinned: Vec<&str> = goog
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || i % k == 0)
+            .map(|(_, l)| l)
+            .collect();
+        std::fs::write(dir.path().join(format!("S{k}.csv")), thinned.join("\n")).unwrap();
+    }
+    let toml = SMA.to_owned() + "[risk]\nsize = 0.2\n";
+    let v = report(dir.path(), &toml, &["S*.csv"], &[]);
+    // An entry marker per trade, an exit marker per closed one.
+    let marks = |s: &str| {
+        let entries = all_trades(&v).iter().filter(|t| t["symbol"] == s).count();
+        let exits = v["trade_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["symbol"] == s)
+            .count();
+        entries + exits
+    };
+    let seen = chrome.run(
+        &url(dir.path()),
+        (1300, 900),
+        &json!([
+            {"wait_for": READY},
+            {"eval": STATE},
+            {"eval": "(s => { s.value = '3'; s.dispatchEvent(new Event('change')); return s.options.length; })(document.getElementById('symbol'))"},
+            {"frames": 2},
+            {"eval": STATE},
+        ]),
+    );
+    assert_clean(&seen, &url(dir.path()));
+    let r = &seen["results"];
+    assert_eq!(r[0]["symbols"], json!(["S1"]), "one symbol pane at a time");
+    assert_eq!(r[0]["markers"], marks("S1"));
+    assert_eq!(r[1], 8, "each symbol to choose from");
+    assert_eq!(r[2]["symbols"], json!(["S4"]));
+    assert_eq!(r[2]["markers"], marks("S4"));
+    assert!(marks("S4") > 0 && marks("S4") != marks("S1"));
+}
