@@ -17,13 +17,6 @@ pub const LIGHTWEIGHT_CHARTS_VERSION: &str = "5.2.1";
 pub const LIGHTWEIGHT_CHARTS_NOTICE: &str = "TradingView Lightweight Charts™ \
     Copyright (c) 2023 TradingView, Inc. https://www.tradingview.com/ (Apache License 2.0)";
 
-/// JSON text made safe inside an HTML `<script type="application/json">` element: every `<`
-/// (which JSON allows only inside strings) written as `\u003c`, so no `</script>` or `<!--` in
-/// a strategy's name or description can end the element early. The text parses to the same value.
-pub fn json_in_script(json: &str) -> String {
-    json.replace('<', "\\u003c")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,15 +38,9 @@ mod tests {
     }
 
     #[test]
-    fn embedded_script_cannot_close_its_element() {
+    fn the_library_cannot_close_the_script_element_that_holds_it() {
         for bad in ["</script", "<!--"] {
             assert!(!LIGHTWEIGHT_CHARTS_JS.to_ascii_lowercase().contains(bad));
         }
-        let s = json_in_script(r#"{"name":"</script><!--<script>alert(1)"}"#);
-        assert!(!s.contains('<'));
-        assert_eq!(
-            s,
-            r#"{"name":"\u003c/script>\u003c!--\u003cscript>alert(1)"}"#
-        );
     }
 }

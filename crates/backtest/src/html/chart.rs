@@ -49,6 +49,7 @@ pub fn series(out: &mut String, values: &[f64], p: u32) {
     let scale = 10f64.powi(p.cast_signed());
     let _ = write!(out, r#"{{"p":{p},"d":["#);
     let mut last = 0_i64;
+    let mut digits = itoa::Buffer::new();
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -59,7 +60,7 @@ pub fn series(out: &mut String, values: &[f64], p: u32) {
                 reason = "at most seven significant digits: well inside i64"
             )]
             let t = (v * scale).round() as i64;
-            let _ = write!(out, "{}", t - last);
+            out.push_str(digits.format(t - last));
             last = t;
         } else {
             out.push_str("null");
@@ -72,20 +73,23 @@ pub fn series(out: &mut String, values: &[f64], p: u32) {
 fn steps(out: &mut String, values: impl Iterator<Item = i64>) {
     out.push('[');
     let mut last = 0_i64;
+    let mut digits = itoa::Buffer::new();
     for (i, v) in values.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{}", v - last);
+        out.push_str(digits.format(v - last));
         last = v;
     }
     out.push(']');
 }
 
-/// A JSON string.
+/// A JSON string that is safe inside an HTML `<script>` element: every `<` written as
+/// `\u003c`, so no `</script>` or `<!--` in a name can end the element early.
 fn string(out: &mut String, s: &str) {
     // Serializing a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    let json = serde_json::to_string(s).unwrap_or_default();
+    out.push_str(&json.replace('<', "\\u003c"));
 }
 
 /// A number, `null` when not finite.
@@ -230,12 +234,13 @@ fn trades(out: &mut String, symbols: &[(&Page<'_>, Option<Vec<usize>>)]) {
     out.push(']');
 }
 
-/// The chart data of a page (a portfolio's symbols on the union of their times).
-pub fn data(p: &Page<'_>) -> String {
+/// Writes the chart data of a page (a portfolio's symbols on the union of their times) as JSON
+/// that holds no `<`, so it may stand inside a `<script>` element as it is.
+pub fn write(out: &mut String, p: &Page<'_>) {
     let axis = p.bars;
-    let mut out = String::with_capacity(64 + axis.len() * 48);
+    out.reserve(64 + axis.len() * 56);
     out.push_str(r#"{"ms":"#);
-    steps(&mut out, axis.epoch_ms.iter().copied());
+    steps(out, axis.epoch_ms.iter().copied());
     let _ = write!(
         out,
         r#","by_index":{},"cash":"#,
@@ -244,9 +249,9 @@ pub fn data(p: &Page<'_>) -> String {
             .windows(2)
             .all(|w| w[1].div_euclid(1000) > w[0].div_euclid(1000))
     );
-    number(&mut out, p.settings.cash);
+    number(out, p.settings.cash);
     out.push_str(r#","equity":"#);
-    series(&mut out, &p.run.equity, 2);
+    series(out, &p.run.equity, 2);
     out.push_str(r#","symbols":["#);
     let symbols: Vec<(&Page<'_>, Option<Vec<usize>>)> = if p.symbols.is_empty() {
         vec![(p, None)]
@@ -260,12 +265,11 @@ pub fn data(p: &Page<'_>) -> String {
         if k > 0 {
             out.push(',');
         }
-        symbol(&mut out, s, at.as_deref());
+        symbol(out, s, at.as_deref());
     }
     out.push_str(r#"],"trades":"#);
-    trades(&mut out, &symbols);
+    trades(out, &symbols);
     out.push('}');
-    out
 }
 
 #[cfg(test)]
@@ -313,6 +317,15 @@ mod tests {
                 Some(250.75)
             ]
         );
+    }
+
+    #[test]
+    fn names_cannot_close_the_script_element_that_holds_them() {
+        let mut out = String::new();
+        string(&mut out, "</script><!--<b>");
+        assert!(!out.contains('<'));
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "</script><!--<b>");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::fmt::Write;
 use crate::report::rows;
 use crate::stats::Stats;
 
-pub use chart::{data as chart_data, decimals};
+pub use chart::decimals;
 pub use page::{Heatmap, Page, Plot, SweepSummary};
 pub use plots::plots;
 pub use sweep::{common_decimals, nice_ticks};
@@ -106,9 +106,9 @@ fn trades_section(out: &mut String, p: &Page<'_>) {
 
 /// The whole report as one HTML document.
 pub fn html(p: &Page<'_>) -> String {
-    let data = webassets::json_in_script(&chart::data(p));
-    let mut out =
-        String::with_capacity(data.len() + webassets::LIGHTWEIGHT_CHARTS_JS.len() + 64 * 1024);
+    let mut out = String::with_capacity(
+        webassets::LIGHTWEIGHT_CHARTS_JS.len() + 64 * 1024 + p.bars.len() * 56,
+    );
     let _ = write!(
         out,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="generator" content="botforge {}"><title>{} — botforge backtest</title><style>{STYLE}</style></head><body><main>"#,
@@ -123,8 +123,13 @@ pub fn html(p: &Page<'_>) -> String {
     trades_section(&mut out, p);
     let _ = write!(
         out,
-        r#"<footer class="note">Charts: {}.</footer></main><script type="application/json" id="report-data">{data}</script><script>{}</script><script>{SCRIPT}</script></body></html>"#,
+        r#"<footer class="note">Charts: {}.</footer></main><script type="application/json" id="report-data">"#,
         escape(webassets::LIGHTWEIGHT_CHARTS_NOTICE),
+    );
+    chart::write(&mut out, p);
+    let _ = write!(
+        out,
+        "</script><script>{}</script><script>{SCRIPT}</script></body></html>",
         webassets::LIGHTWEIGHT_CHARTS_JS
     );
     out.push('\n');
