@@ -181,20 +181,26 @@ fn a_circle_is_found() {
     assert_eq!(circle(&acyclic), None);
 }
 
+/// The pages of `docs/` in name order (its Markdown files; the images beside them are link
+/// targets).
+fn doc_pages() -> Vec<PathBuf> {
+    let mut pages: Vec<_> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    pages
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// README.md, then every page of docs/ (in name order), as text.
 pub(crate) fn documents() -> Vec<String> {
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    pages.sort();
     std::iter::once(repo().join("README.md"))
-        .chain(pages)
+        .chain(doc_pages())
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect()
 }
@@ -205,9 +211,7 @@ fn the_readme_is_short_and_every_relative_link_resolves() {
     let lines = readme.lines().count();
     assert!(lines <= 250, "README.md has {lines} lines (at most 250)");
     let mut pages = vec![repo().join("README.md")];
-    for e in std::fs::read_dir(repo().join("docs")).unwrap() {
-        pages.push(e.unwrap().path());
-    }
+    pages.extend(doc_pages());
     assert!(pages.len() >= 8, "{pages:?}");
     let mut checked_links = 0;
     for page in &pages {
@@ -386,8 +390,7 @@ fn the_docs_offline_commands_print_what_they_show() {
     );
     let python = std::env::var("BOTFORGE_PYTHON").ok();
     let mut ran = 0;
-    for e in std::fs::read_dir(repo().join("docs")).unwrap() {
-        let page = e.unwrap().path();
+    for page in doc_pages() {
         let text = std::fs::read_to_string(&page).unwrap();
         let dir = tempfile::tempdir().unwrap();
         for sample in ["GOOG.csv", "EURUSD.csv", "BTCUSD.csv"] {
