@@ -182,19 +182,7 @@ impl OneKeyGateway {
 
     /// One `generateContent` of `model`: the status and the body.
     async fn generate(&self, model: &str) -> (u16, String) {
-        let r = self
-            .client
-            .post(format!(
-                "{}/v1beta/models/{model}:generateContent",
-                self.gateway.base
-            ))
-            .header("x-goog-api-key", "cli-token")
-            .header("content-type", "application/json")
-            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        say_hi(&self.client, &self.gateway.base, model).await
     }
 
     async fn get_json(&self, path: &str) -> serde_json::Value {
@@ -270,18 +258,8 @@ async fn gateways_sharing_redis_chart_each_others_calls() {
     let (one, two) = (gateway(), gateway());
     let client = reqwest::Client::new();
     for _ in 0..3 {
-        let r = client
-            .post(format!(
-                "{}/v1beta/models/gemini-2.5-flash:generateContent",
-                one.base
-            ))
-            .header("x-goog-api-key", "cli-token")
-            .header("content-type", "application/json")
-            .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        let (status, body) = say_hi(&client, &one.base, "gemini-2.5-flash").await;
+        assert_eq!(status, 200, "{body}");
     }
     let calls = |doc: &serde_json::Value| -> u64 {
         doc["keys"][0]["counts"]["calls"]
@@ -331,4 +309,18 @@ fn one_key_gateway(dir: &Path, sim: &str, args: &[&str], env: &[(&str, &str)]) -
             ])
             .envs(env.iter().copied()),
     )
+}
+
+/// One `generateContent` of `model` through the gateway at `base` (client token `cli-token`):
+/// the status and the body.
+async fn say_hi(client: &reqwest::Client, base: &str, model: &str) -> (u16, String) {
+    let r = client
+        .post(format!("{base}/v1beta/models/{model}:generateContent"))
+        .header("x-goog-api-key", "cli-token")
+        .header("content-type", "application/json")
+        .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
