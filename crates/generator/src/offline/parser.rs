@@ -180,6 +180,9 @@ pub(super) enum Kind {
     Upper,
     /// Something below price: touched from above.
     Lower,
+    /// A channel's middle line (Keltner's, Donchian's): "sell at" it reaches it from below, "buy
+    /// at" it from above.
+    Middle,
     Other,
 }
 

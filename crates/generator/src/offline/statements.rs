@@ -566,9 +566,18 @@ fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
         p.at = save;
         return Ok(None);
     }
+    let middle = || {
+        // The middle line is reached from below by an exit of a long, from above by a long's
+        // entry.
+        matches!(
+            a,
+            Action::Sell | Action::ExitLong | Action::Exit | Action::EntryShort
+        )
+    };
     let up = match t.kind {
         parser::Kind::Upper => true,
         parser::Kind::Lower => false,
+        parser::Kind::Middle => middle(),
         _ if matches!(
             &t.expr.kind,
             ExprKind::Call {
@@ -577,12 +586,7 @@ fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
             }
         ) =>
         {
-            // The middle band is reached from below by an exit of a long, from above by a
-            // long's entry.
-            matches!(
-                a,
-                Action::Sell | Action::ExitLong | Action::Exit | Action::EntryShort
-            )
+            middle()
         }
         _ => {
             p.at = save;

@@ -39,6 +39,24 @@ impl Parser<'_> {
     }
 
     pub(super) fn product(&mut self) -> R<Option<Term>> {
+        // "twice the 20-day average volume", "triple the ATR".
+        let save = self.at;
+        if let Some(w) = self.eat_any(&["twice", "double", "triple", "thrice"]) {
+            self.skip_articles();
+            let factor = if w == "twice" || w == "double" {
+                2.0
+            } else {
+                3.0
+            };
+            if let Some(r) = self.product()? {
+                return Ok(Some(Term::new(
+                    bin(BinOp::Mul, num(factor), r.expr),
+                    Kind::Other,
+                )));
+            }
+            self.at = save;
+            return Ok(None);
+        }
         let Some(mut left) = self.primary()? else {
             return Ok(None);
         };
