@@ -514,7 +514,7 @@ impl Parser<'_> {
             if e.is_none() {
                 self.mem.subject = previous;
                 if !matches!(subject.kind, Kind::Price | Kind::Number) {
-                    self.hint = Some(hint_for(&subject));
+                    self.hint = Some(hint_for(&subject)).filter(|h| !h.is_empty());
                 }
                 self.at = before_pred;
                 // A subject with nothing after it is not an atom.

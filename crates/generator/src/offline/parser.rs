@@ -461,14 +461,24 @@ fn display_expr(e: &Expr) -> String {
     }
 }
 
+/// A rewording that says how `subject` compares, in the terms of its own role: an oscillator
+/// at its own oversold level, a line on the price's scale crossed by the close, a band broken;
+/// nothing when the role gives no sensible level.
 pub(super) fn hint_for(subject: &Term) -> String {
     let s = display(subject);
+    let on_price = strategy::scale(&subject.expr, &[]) == strategy::Scale::Price;
     match subject.kind {
         Kind::Price => format!("{s} crosses above SMA(50)"),
         Kind::Upper => format!("close breaks above {s}"),
         Kind::Lower => format!("close breaks below {s}"),
-        Kind::Number => String::new(),
-        _ => format!("{s} crosses below 30"),
+        Kind::Number | Kind::Time => String::new(),
+        _ if on_price => format!("close crosses above {s}"),
+        Kind::Indicator(f) => super::vocab::INDICATORS
+            .iter()
+            .find(|i| i.func == f)
+            .and_then(|i| i.levels)
+            .map_or_else(String::new, |(low, _)| format!("{s} crosses below {low}")),
+        _ => String::new(),
     }
 }
 

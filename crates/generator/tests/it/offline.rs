@@ -619,3 +619,31 @@ fn a_time_exit_in_days_is_days_only_on_daily_bars() {
         assert!(e.contains(says), "{text}: {e}");
     }
 }
+
+/// Issue 36: a suggestion fits the role of what was named: an oscillator at its own oversold
+/// level, a line on the price's scale crossed by the close, none for an oscillator without
+/// levels (never RSI's 30 for an average or ADX).
+#[test]
+fn suggestions_fit_the_role_of_what_was_named() {
+    for (text, hint) in [
+        (
+            "buy when the RSI, sell when RSI > 70",
+            Some("RSI(14) crosses below 30"),
+        ),
+        (
+            "buy when the 50 EMA, sell when RSI > 70",
+            Some("close crosses above EMA(50)"),
+        ),
+        (
+            "buy when the Keltner middle line, sell when RSI > 70",
+            Some("close crosses above EMA(20)"),
+        ),
+        ("buy when ADX, sell when RSI > 70", None),
+    ] {
+        let e = compile(text).unwrap_err().to_string();
+        match hint {
+            Some(h) => assert!(e.contains(&format!("(did you mean: {h}?)")), "{text}: {e}"),
+            None => assert!(!e.contains("did you mean"), "{text}: {e}"),
+        }
+    }
+}
