@@ -654,6 +654,9 @@ impl Parser<'_> {
                 bin(BinOp::Mul, right.expr, num(factor)),
             )));
         }
+        if let Some(e) = self.deviations_from(subject, at_least)? {
+            return Ok(Some(e));
+        }
         self.at = save;
         let Some((pred, n)) = self.verb() else {
             return Ok(None);

@@ -19,6 +19,7 @@
 mod build;
 mod conditions;
 mod derived;
+mod deviations;
 mod lex;
 mod management;
 mod parser;

@@ -56,6 +56,7 @@ pub(super) const INDICATORS: &[Indicator] = &[
             ("moving average", None),
             ("simple average", None),
             ("average", None),
+            ("mean", None),
             ("sma", None),
             ("ma", None),
             ("dma", None),
