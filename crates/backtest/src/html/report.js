@@ -371,6 +371,23 @@
     titles();
   }
 
+  // What the markers' shapes and colours mean: the exit causes this run has.
+  (function markerKey() {
+    var key = el('p', 'note'), seen = {};
+    key.id = 'marker-key';
+    key.appendChild(document.createTextNode('Markers: '));
+    [['▲', '#2e7d32', 'long entry'], ['▼', '#c62828', 'short entry']].forEach(function (m) {
+      var g = el('span', 'glyph', m[0]); g.style.color = m[1];
+      key.appendChild(g); key.appendChild(document.createTextNode(' ' + m[2] + '  '));
+    });
+    trades.forEach(function (t) { if (t.why) seen[t.why] = true; });
+    Object.keys(REASONS).filter(function (r) { return seen[r]; }).forEach(function (r) {
+      var g = el('span', 'glyph', '●'); g.style.color = REASONS[r];
+      key.appendChild(g); key.appendChild(document.createTextNode(' exit by ' + r.replace(/_/g, ' ') + '  '));
+    });
+    box.parentNode.insertBefore(key, box.nextSibling);
+  })();
+
   // Pane titles, the legend, and the hover card.
   var legend = el('div'); legend.id = 'legend'; box.appendChild(legend);
   var titleEls = [];
@@ -543,7 +560,8 @@
         symbols: slots.map(function (sl) { return syms[sl.sym].name; }),
         overlays: slots.map(function (sl) { return syms[sl.sym].overlays.map(function (o) { return o.name; }); }),
         levels: slots.map(function (sl) { return { stop: counted(sl.stop), target: counted(sl.target) }; }),
-        tip: tip.hidden ? null : tip.textContent
+        tip: tip.hidden ? null : tip.textContent,
+        key: document.getElementById('marker-key').textContent
       };
     }
   };

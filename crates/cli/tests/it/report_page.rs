@@ -359,6 +359,16 @@ fn hovering_an_exit_marker_shows_the_trades_pnl_and_levels_are_drawn() {
         "a stop level on every bar of a trade"
     );
     assert_eq!(r[0]["levels"][0]["target"], bars.1.len());
+    // The key names each exit cause the run has, beside the entry glyphs.
+    let key = r[0]["key"].as_str().unwrap();
+    assert!(key.starts_with("Markers: ▲ long entry"), "{key}");
+    for reason in ["stop", "target", "time"] {
+        assert!(key.contains(&format!("exit by {reason}")), "{key}");
+    }
+    assert!(
+        !key.contains("exit by trailing"),
+        "no trailing exits here: {key}"
+    );
     let tip = r[2]["tip"].as_str().unwrap_or_default();
     let pnl = t["pnl"].as_f64().unwrap();
     let money = format!("{pnl:.2}");
