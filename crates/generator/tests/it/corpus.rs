@@ -234,15 +234,31 @@ fn vague_and_impossible_ideas_are_refused_with_their_words_quoted() {
 }
 
 /// Never a wrong file from a dangling word (issue 36): every accepted wording cut right after a
-/// word that joins or introduces something ("and", "or", "when", "then", "than", "at", …) is
+/// word that joins or introduces something ("and", "or", "when", "then", "than", "at", "twice",
+/// "deviations", …) is
 /// refused, never compiled to the part before it. (A comparison with nothing after it, "sell
 /// when it closes below", is DESIGN.md §5.1's reference to what the same subject was last
 /// compared with, and compiles.)
 #[test]
 fn a_wording_cut_after_a_word_that_needs_more_is_refused() {
-    const NEEDS_MORE: [&str; 13] = [
-        "and", "or", "when", "if", "then", "but", "while", "unless", "than", "at", "after", "with",
+    const NEEDS_MORE: [&str; 17] = [
+        "and",
+        "or",
+        "when",
+        "if",
+        "then",
+        "but",
+        "while",
+        "unless",
+        "than",
+        "at",
+        "after",
+        "with",
         "whenever",
+        "twice",
+        "double",
+        "triple",
+        "deviations",
     ];
     let corpus = corpus();
     let mut cuts = 0;
