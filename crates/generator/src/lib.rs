@@ -47,16 +47,9 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// An offline compilation with the compiler's notes on how it read the description.
+    /// An offline compilation: one attempt, no model, and the compiler's notes on how it read
+    /// the description.
     pub fn offline_noted((strategy, notes): (Strategy, Vec<String>)) -> Generated {
-        Generated {
-            approximations: notes,
-            ..Generated::offline(strategy)
-        }
-    }
-
-    /// An offline compilation: one attempt, no model, nothing approximated.
-    pub fn offline(strategy: Strategy) -> Generated {
         Generated {
             strategy,
             attempts: 1,
@@ -64,7 +57,7 @@ impl Generated {
             model: None,
             key_id: None,
             unsupported: Vec::new(),
-            approximations: Vec::new(),
+            approximations: notes,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::lex::Tok;
 use super::parser::{
     Kind, Parser, R, Term, and, back, bin, call, ex, incomplete, name, num, whole,
 };
-use super::parser::{MONTHS, WEEKDAYS, display, hint_for};
+use super::parser::{MONTHS, WEEKDAYS, display, hint_for, side_op};
 use super::vocab;
 use crate::GenerateError;
 
@@ -629,11 +629,7 @@ impl Parser<'_> {
         }
         let at_least = self.eat_phrase("at least") || self.eat_phrase("more than");
         if let Some(p) = self.percent() {
-            let up = if self.eat("above") || self.eat("over") {
-                true
-            } else if self.eat("below") || self.eat("under") {
-                false
-            } else {
+            let Some(up) = self.side() else {
                 self.at = save;
                 return Ok(None);
             };
@@ -642,14 +638,8 @@ impl Parser<'_> {
             };
             self.mem.object = Some(right.clone());
             let factor = if up { 1.0 + p / 100.0 } else { 1.0 - p / 100.0 };
-            let op = match (up, at_least) {
-                (true, true) => BinOp::Ge,
-                (true, false) => BinOp::Gt,
-                (false, true) => BinOp::Le,
-                (false, false) => BinOp::Lt,
-            };
             return Ok(Some(bin(
-                op,
+                side_op(up, at_least),
                 subject.expr.clone(),
                 bin(BinOp::Mul, right.expr, num(factor)),
             )));

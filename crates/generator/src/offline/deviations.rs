@@ -2,7 +2,11 @@
 
 use strategy::{BinOp, Expr, ExprKind, Func};
 
-use super::parser::{Parser, R, Term, bin, call, incomplete, name, num};
+use super::parser::{Parser, R, Term, bin, call, incomplete, name, num, side_op};
+
+/// Why a deviation is refused when it is not measured from a simple average of the close.
+const NOT_A_MEAN: &str =
+    "standard deviations are measured from a simple average of the close: say \"the 20-day mean\"";
 
 impl Parser<'_> {
     /// "(more than) 2 standard deviations above the 20-day mean": the subject against an
@@ -23,11 +27,7 @@ impl Parser<'_> {
             self.at = save;
             return Ok(None);
         }
-        let up = if self.eat("above") || self.eat("over") {
-            true
-        } else if self.eat("below") || self.eat("under") {
-            false
-        } else {
+        let Some(up) = self.side() else {
             self.at = save;
             return Ok(None);
         };
@@ -43,27 +43,25 @@ impl Parser<'_> {
             field: None,
         } = &mean.expr.kind
         else {
-            return incomplete(
-                "standard deviations are measured from a simple average of the close: say \"the 20-day mean\"",
-            );
+            return incomplete(NOT_A_MEAN);
         };
-        if args.len() != 2 || args[0] != name("close") {
-            return incomplete(
-                "standard deviations are measured from a simple average of the close: say \"the 20-day mean\"",
-            );
+        let [series, n] = args.as_slice() else {
+            return incomplete(NOT_A_MEAN);
+        };
+        if *series != name("close") {
+            return incomplete(NOT_A_MEAN);
         }
         self.mem.object = Some(mean.clone());
         let width = bin(
             BinOp::Mul,
             num(k),
-            call(Func::Stddev, vec![name("close"), args[1].clone()], None),
+            call(Func::Stddev, vec![name("close"), n.clone()], None),
         );
-        let (level, op) = match (up, at_least) {
-            (true, true) => (bin(BinOp::Add, mean.expr.clone(), width), BinOp::Ge),
-            (true, false) => (bin(BinOp::Add, mean.expr.clone(), width), BinOp::Gt),
-            (false, true) => (bin(BinOp::Sub, mean.expr.clone(), width), BinOp::Le),
-            (false, false) => (bin(BinOp::Sub, mean.expr.clone(), width), BinOp::Lt),
-        };
-        Ok(Some(bin(op, subject.expr.clone(), level)))
+        let level = bin(if up { BinOp::Add } else { BinOp::Sub }, mean.expr, width);
+        Ok(Some(bin(
+            side_op(up, at_least),
+            subject.expr.clone(),
+            level,
+        )))
     }
 }

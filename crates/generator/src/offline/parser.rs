@@ -482,7 +482,30 @@ pub(super) fn hint_for(subject: &Term) -> String {
     }
 }
 
+/// The comparison a side word and "at least" / "more than" make: above is `>` (`>=` with "at
+/// least"), below `<` (`<=`).
+pub(super) fn side_op(up: bool, at_least: bool) -> BinOp {
+    match (up, at_least) {
+        (true, true) => BinOp::Ge,
+        (true, false) => BinOp::Gt,
+        (false, true) => BinOp::Le,
+        (false, false) => BinOp::Lt,
+    }
+}
+
 impl Parser<'_> {
+    /// "above" / "over" (`true`) or "below" / "under" (`false`) here; `None`, position
+    /// unchanged, otherwise.
+    pub(super) fn side(&mut self) -> Option<bool> {
+        if self.eat("above") || self.eat("over") {
+            Some(true)
+        } else if self.eat("below") || self.eat("under") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     /// A ticker written in capitals right before an intro word ("buy AAPL when"): skipped.
     pub(super) fn ticker(&mut self) -> bool {
         if matches!(

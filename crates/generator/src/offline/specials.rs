@@ -37,20 +37,12 @@ impl Parser<'_> {
         }
         // "a cross of EMA 12 above EMA 26", "a crossover of the 10 SMA over the 30 SMA".
         if self.eat_any(&["cross", "crossover", "crossing"]).is_some() && self.eat("of") {
-            if let Some(a) = self.term()? {
-                let up = if self.eat("above") || self.eat("over") {
-                    Some(true)
-                } else if self.eat("below") || self.eat("under") {
-                    Some(false)
-                } else {
-                    None
-                };
-                if let Some(up) = up
-                    && let Some(b) = self.term()?
-                {
-                    self.mem.subject = Some(a.clone());
-                    return Ok(Some(self.cross(a.expr.clone(), b.expr, up, &a)));
-                }
+            if let Some(a) = self.term()?
+                && let Some(up) = self.side()
+                && let Some(b) = self.term()?
+            {
+                self.mem.subject = Some(a.clone());
+                return Ok(Some(self.cross(a.expr.clone(), b.expr, up, &a)));
             }
             self.at = save;
             self.skip_articles();
