@@ -48,6 +48,7 @@ Expressions:
 
 Conventions (the offline compiler reads descriptions the same way):
 - Periods left out: RSI 14, MACD 12/26/9, Bollinger 20/2, stochastic 14/3/3, ATR 14, ADX 14, CCI 20, Williams %R 14, MFI 14, ROC 10, SAR 0.02/0.2. "N-day", "N-bar", "N-period" all mean N bars. "moving average" / "MA" without a kind is an SMA.
+- "the 200" after an average was named = that kind of average over 200 bars ("above the 200-day EMA … below the 50" = ema(close, 50)); with none named it cannot be written: put it in "unsupported". An indicator named again without settings after two different settings were given ("the 200-day SMA … the 5-day SMA … below the SMA") is ambiguous: put it in "unsupported". A stop with no unit ("stop loss 10") and a bare percent with no sizing word ("…, 10%") are not guessed either.
 - "golden cross" = crosses_above(sma(close, 50), sma(close, 200)); "death cross" the reverse.
 - "breaks above the N-day high" / "new N-day high" = close > highest(high, N)[1]; lows mirror it with lowest(low, N)[1].
 - "touches the lower band" = low <= band; "touches the upper band" = high >= band; "closes above X" / "price above X" = close > X.

@@ -7,290 +7,10 @@ use super::lex::Tok;
 use super::parser::{
     Kind, Parser, R, Term, and, back, bin, call, ex, incomplete, name, num, whole,
 };
-use super::parser::{MONTHS, WEEKDAYS, display, hint_for, side_op};
+use super::parser::{MONTHS, WEEKDAYS, display, display_expr, hint_for, side_op};
+use super::verbs::{COPULAS, Pred, VERBS};
 use super::vocab;
 use crate::GenerateError;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Pred {
-    Cmp(BinOp),
-    Cross(bool),
-    Touch,
-    Oversold,
-    Overbought,
-    LeavesOversold,
-    LeavesOverbought,
-    Turns(bool),
-    Sign(bool),
-    Slope(bool),
-    Between,
-    New,
-    /// "crosses" with no direction: refused with a suggestion.
-    CrossSomeway,
-    /// "crosses back": the last cross, reversed.
-    CrossBack,
-    /// "the 5-day low is broken": price closes beyond the level.
-    Broken,
-    /// Supertrend's colour: bullish (green), and whether it turns so on this bar.
-    Color(bool, bool),
-}
-
-/// Verb phrases, matched longest first after any copula ("is", "are", "both", …).
-const VERBS: &[(&str, Pred)] = &[
-    ("crosses back above", Pred::Cross(true)),
-    ("crosses back over", Pred::Cross(true)),
-    ("crosses back below", Pred::Cross(false)),
-    ("crosses back under", Pred::Cross(false)),
-    ("crosses above", Pred::Cross(true)),
-    ("crosses over", Pred::Cross(true)),
-    ("crosses up through", Pred::Cross(true)),
-    ("crosses up above", Pred::Cross(true)),
-    ("crosses upward through", Pred::Cross(true)),
-    ("crosses upwards through", Pred::Cross(true)),
-    ("crosses up", Pred::Cross(true)),
-    ("crossed above", Pred::Cross(true)),
-    ("crossed over", Pred::Cross(true)),
-    ("cross above", Pred::Cross(true)),
-    ("cross over", Pred::Cross(true)),
-    ("crossing above", Pred::Cross(true)),
-    ("crossing over", Pred::Cross(true)),
-    ("crosses below", Pred::Cross(false)),
-    ("crosses under", Pred::Cross(false)),
-    ("crosses beneath", Pred::Cross(false)),
-    ("crosses down through", Pred::Cross(false)),
-    ("crosses down below", Pred::Cross(false)),
-    ("crosses downward through", Pred::Cross(false)),
-    ("crosses downwards through", Pred::Cross(false)),
-    ("crosses down", Pred::Cross(false)),
-    ("crossed below", Pred::Cross(false)),
-    ("crossed under", Pred::Cross(false)),
-    ("cross below", Pred::Cross(false)),
-    ("cross under", Pred::Cross(false)),
-    ("crossing below", Pred::Cross(false)),
-    ("crossing under", Pred::Cross(false)),
-    ("crosses back", Pred::CrossBack),
-    ("crossed back", Pred::CrossBack),
-    ("crosses", Pred::CrossSomeway),
-    ("cross", Pred::CrossSomeway),
-    ("crossed", Pred::CrossSomeway),
-    ("at or above", Pred::Cmp(BinOp::Ge)),
-    ("at or over", Pred::Cmp(BinOp::Ge)),
-    ("at least", Pred::Cmp(BinOp::Ge)),
-    ("greater than or equal to", Pred::Cmp(BinOp::Ge)),
-    ("above or equal to", Pred::Cmp(BinOp::Ge)),
-    ("no less than", Pred::Cmp(BinOp::Ge)),
-    ("not below", Pred::Cmp(BinOp::Ge)),
-    ("at or below", Pred::Cmp(BinOp::Le)),
-    ("at or under", Pred::Cmp(BinOp::Le)),
-    ("at most", Pred::Cmp(BinOp::Le)),
-    ("less than or equal to", Pred::Cmp(BinOp::Le)),
-    ("below or equal to", Pred::Cmp(BinOp::Le)),
-    ("no more than", Pred::Cmp(BinOp::Le)),
-    ("not above", Pred::Cmp(BinOp::Le)),
-    ("equal to", Pred::Cmp(BinOp::Eq)),
-    ("equals", Pred::Cmp(BinOp::Eq)),
-    ("below", Pred::Cmp(BinOp::Lt)),
-    ("under", Pred::Cmp(BinOp::Lt)),
-    ("beneath", Pred::Cmp(BinOp::Lt)),
-    ("less than", Pred::Cmp(BinOp::Lt)),
-    ("lower than", Pred::Cmp(BinOp::Lt)),
-    ("smaller than", Pred::Cmp(BinOp::Lt)),
-    ("falls below", Pred::Cmp(BinOp::Lt)),
-    ("falls under", Pred::Cmp(BinOp::Lt)),
-    ("falls beneath", Pred::Cmp(BinOp::Lt)),
-    ("fall below", Pred::Cmp(BinOp::Lt)),
-    ("fell below", Pred::Cmp(BinOp::Lt)),
-    ("fallen below", Pred::Cmp(BinOp::Lt)),
-    ("drops below", Pred::Cmp(BinOp::Lt)),
-    ("drops under", Pred::Cmp(BinOp::Lt)),
-    ("drops beneath", Pred::Cmp(BinOp::Lt)),
-    ("drop below", Pred::Cmp(BinOp::Lt)),
-    ("dropped below", Pred::Cmp(BinOp::Lt)),
-    ("dips below", Pred::Cmp(BinOp::Lt)),
-    ("dips under", Pred::Cmp(BinOp::Lt)),
-    ("dip below", Pred::Cmp(BinOp::Lt)),
-    ("goes below", Pred::Cmp(BinOp::Lt)),
-    ("goes under", Pred::Cmp(BinOp::Lt)),
-    ("moves below", Pred::Cmp(BinOp::Lt)),
-    ("moves under", Pred::Cmp(BinOp::Lt)),
-    ("sinks below", Pred::Cmp(BinOp::Lt)),
-    ("slips below", Pred::Cmp(BinOp::Lt)),
-    ("declines below", Pred::Cmp(BinOp::Lt)),
-    ("trades below", Pred::Cmp(BinOp::Lt)),
-    ("trading below", Pred::Cmp(BinOp::Lt)),
-    ("stays below", Pred::Cmp(BinOp::Lt)),
-    ("remains below", Pred::Cmp(BinOp::Lt)),
-    ("closes below", Pred::Cmp(BinOp::Lt)),
-    ("closes under", Pred::Cmp(BinOp::Lt)),
-    ("close below", Pred::Cmp(BinOp::Lt)),
-    ("closed below", Pred::Cmp(BinOp::Lt)),
-    ("closing below", Pred::Cmp(BinOp::Lt)),
-    ("settles below", Pred::Cmp(BinOp::Lt)),
-    ("breaks below", Pred::Cmp(BinOp::Lt)),
-    ("breaks down below", Pred::Cmp(BinOp::Lt)),
-    ("break below", Pred::Cmp(BinOp::Lt)),
-    ("above", Pred::Cmp(BinOp::Gt)),
-    ("over", Pred::Cmp(BinOp::Gt)),
-    ("greater than", Pred::Cmp(BinOp::Gt)),
-    ("higher than", Pred::Cmp(BinOp::Gt)),
-    ("more than", Pred::Cmp(BinOp::Gt)),
-    ("exceeds", Pred::Cmp(BinOp::Gt)),
-    ("exceed", Pred::Cmp(BinOp::Gt)),
-    ("rises above", Pred::Cmp(BinOp::Gt)),
-    ("rises over", Pred::Cmp(BinOp::Gt)),
-    ("rise above", Pred::Cmp(BinOp::Gt)),
-    ("rose above", Pred::Cmp(BinOp::Gt)),
-    ("risen above", Pred::Cmp(BinOp::Gt)),
-    ("climbs above", Pred::Cmp(BinOp::Gt)),
-    ("climbs over", Pred::Cmp(BinOp::Gt)),
-    ("climb above", Pred::Cmp(BinOp::Gt)),
-    ("goes above", Pred::Cmp(BinOp::Gt)),
-    ("goes over", Pred::Cmp(BinOp::Gt)),
-    ("moves above", Pred::Cmp(BinOp::Gt)),
-    ("moves over", Pred::Cmp(BinOp::Gt)),
-    ("jumps above", Pred::Cmp(BinOp::Gt)),
-    ("pops above", Pred::Cmp(BinOp::Gt)),
-    ("surges above", Pred::Cmp(BinOp::Gt)),
-    ("trades above", Pred::Cmp(BinOp::Gt)),
-    ("trading above", Pred::Cmp(BinOp::Gt)),
-    ("stays above", Pred::Cmp(BinOp::Gt)),
-    ("remains above", Pred::Cmp(BinOp::Gt)),
-    ("closes above", Pred::Cmp(BinOp::Gt)),
-    ("closes over", Pred::Cmp(BinOp::Gt)),
-    ("close above", Pred::Cmp(BinOp::Gt)),
-    ("closed above", Pred::Cmp(BinOp::Gt)),
-    ("closing above", Pred::Cmp(BinOp::Gt)),
-    ("settles above", Pred::Cmp(BinOp::Gt)),
-    ("breaks above", Pred::Cmp(BinOp::Gt)),
-    ("breaks out above", Pred::Cmp(BinOp::Gt)),
-    ("break above", Pred::Cmp(BinOp::Gt)),
-    ("pulls back below", Pred::Cmp(BinOp::Lt)),
-    ("pulls back under", Pred::Cmp(BinOp::Lt)),
-    ("pulls back to below", Pred::Cmp(BinOp::Lt)),
-    ("back below", Pred::Cmp(BinOp::Lt)),
-    ("back under", Pred::Cmp(BinOp::Lt)),
-    ("back above", Pred::Cmp(BinOp::Gt)),
-    ("back over", Pred::Cmp(BinOp::Gt)),
-    ("flips below", Pred::Cross(false)),
-    ("flips above", Pred::Cross(true)),
-    ("turns green", Pred::Color(true, true)),
-    ("turns red", Pred::Color(false, true)),
-    ("turns bullish", Pred::Color(true, true)),
-    ("turns bearish", Pred::Color(false, true)),
-    ("flips green", Pred::Color(true, true)),
-    ("flips red", Pred::Color(false, true)),
-    ("flips bullish", Pred::Color(true, true)),
-    ("flips bearish", Pred::Color(false, true)),
-    ("green", Pred::Color(true, false)),
-    ("red", Pred::Color(false, false)),
-    ("bullish", Pred::Color(true, false)),
-    ("bearish", Pred::Color(false, false)),
-    ("broken", Pred::Broken),
-    ("gets broken", Pred::Broken),
-    ("broken through", Pred::Broken),
-    ("taken out", Pred::Broken),
-    ("exceeded", Pred::Broken),
-    ("touches", Pred::Touch),
-    ("touch", Pred::Touch),
-    ("touched", Pred::Touch),
-    ("tags", Pred::Touch),
-    ("hits", Pred::Touch),
-    ("reaches", Pred::Touch),
-    ("tests", Pred::Touch),
-    ("enters oversold territory", Pred::Oversold),
-    ("enters oversold", Pred::Oversold),
-    ("in oversold territory", Pred::Oversold),
-    ("in the oversold zone", Pred::Oversold),
-    ("in oversold", Pred::Oversold),
-    ("oversold", Pred::Oversold),
-    ("enters overbought territory", Pred::Overbought),
-    ("enters overbought", Pred::Overbought),
-    ("in overbought territory", Pred::Overbought),
-    ("in the overbought zone", Pred::Overbought),
-    ("in overbought", Pred::Overbought),
-    ("overbought", Pred::Overbought),
-    ("leaves oversold territory", Pred::LeavesOversold),
-    ("leaves oversold", Pred::LeavesOversold),
-    ("exits oversold", Pred::LeavesOversold),
-    ("comes out of oversold", Pred::LeavesOversold),
-    ("moves out of oversold", Pred::LeavesOversold),
-    ("climbs out of oversold", Pred::LeavesOversold),
-    ("rises out of oversold", Pred::LeavesOversold),
-    ("crosses out of oversold", Pred::LeavesOversold),
-    ("leaves overbought territory", Pred::LeavesOverbought),
-    ("leaves overbought", Pred::LeavesOverbought),
-    ("exits overbought", Pred::LeavesOverbought),
-    ("comes out of overbought", Pred::LeavesOverbought),
-    ("moves out of overbought", Pred::LeavesOverbought),
-    ("falls out of overbought", Pred::LeavesOverbought),
-    ("drops out of overbought", Pred::LeavesOverbought),
-    ("crosses out of overbought", Pred::LeavesOverbought),
-    ("turns positive", Pred::Turns(true)),
-    ("goes positive", Pred::Turns(true)),
-    ("becomes positive", Pred::Turns(true)),
-    ("flips positive", Pred::Turns(true)),
-    ("turns negative", Pred::Turns(false)),
-    ("goes negative", Pred::Turns(false)),
-    ("becomes negative", Pred::Turns(false)),
-    ("flips negative", Pred::Turns(false)),
-    ("positive", Pred::Sign(true)),
-    ("negative", Pred::Sign(false)),
-    ("rising", Pred::Slope(true)),
-    ("rises", Pred::Slope(true)),
-    ("increasing", Pred::Slope(true)),
-    ("going up", Pred::Slope(true)),
-    ("sloping up", Pred::Slope(true)),
-    ("slopes up", Pred::Slope(true)),
-    ("slopes upward", Pred::Slope(true)),
-    ("trending up", Pred::Slope(true)),
-    ("pointing up", Pred::Slope(true)),
-    ("falling", Pred::Slope(false)),
-    ("falls", Pred::Slope(false)),
-    ("declining", Pred::Slope(false)),
-    ("decreasing", Pred::Slope(false)),
-    ("going down", Pred::Slope(false)),
-    ("sloping down", Pred::Slope(false)),
-    ("slopes down", Pred::Slope(false)),
-    ("slopes downward", Pred::Slope(false)),
-    ("trending down", Pred::Slope(false)),
-    ("pointing down", Pred::Slope(false)),
-    ("between", Pred::Between),
-    ("makes a new", Pred::New),
-    ("makes new", Pred::New),
-    ("hits a new", Pred::New),
-    ("sets a new", Pred::New),
-    ("reaches a new", Pred::New),
-    ("prints a new", Pred::New),
-    ("closes at a new", Pred::New),
-    ("at a new", Pred::New),
-    ("breaks out to a new", Pred::New),
-    ("makes a fresh", Pred::New),
-];
-
-/// Every word of the verb phrases (for suggestions).
-pub(super) fn verb_words() -> impl Iterator<Item = &'static str> {
-    VERBS.iter().flat_map(|(p, _)| p.split(' '))
-}
-
-/// Words before a verb that change nothing ("RSI is currently below", "both are below").
-const COPULAS: [&str; 16] = [
-    "is",
-    "are",
-    "was",
-    "were",
-    "both",
-    "all",
-    "currently",
-    "still",
-    "has",
-    "have",
-    "been",
-    "must",
-    "be",
-    "should",
-    "needs",
-    "now",
-];
 
 /// What "both" or "they" decided about an atom.
 enum Both {
@@ -325,6 +45,7 @@ impl Parser<'_> {
 
     pub(super) fn conj(&mut self) -> R<Option<Expr>> {
         self.eat("either");
+        let start = self.at;
         let Some(first) = self.atom()? else {
             return Ok(None);
         };
@@ -348,6 +69,17 @@ impl Parser<'_> {
                 self.eat("when");
                 self.eat("if");
             }
+            // "RSI is below price is above the SMA": two comparisons with nothing joining them.
+            if !joined
+                && matches!(self.word(), Some("is" | "are" | "was" | "were"))
+                && self.predicate_starts_after_copula()
+            {
+                return incomplete(format!(
+                    "\"{}\" runs two comparisons together: join them with \"and\" or \"or\", \
+                     or end the first with a comma",
+                    self.written(start, self.at + 2)
+                ));
+            }
             let time_next = !joined && self.time_atom_here();
             // "%K crosses above %D below 20": a comparison right after says where.
             let ellipsis = !joined
@@ -359,7 +91,10 @@ impl Parser<'_> {
             // A failed atom after a joiner ends the condition (the joiner belongs to the
             // sentence: "buy when X and sell when Y").
             let inner = self.at;
-            match self.atom() {
+            self.continuing = ellipsis;
+            let next = self.atom();
+            self.continuing = false;
+            match next {
                 Ok(Some(a)) => {
                     let a = self.in_a_row(a);
                     out = and(out, a);
@@ -521,8 +256,8 @@ impl Parser<'_> {
                 self.at = save;
                 return Ok(None);
             }
-            self.mem.subject = Some(subject);
-            return Ok(e);
+            self.mem.subject = Some(subject.clone());
+            return self.sound(save, &[subject], e);
         }
         let pred_at = self.at;
         let mut out: Option<Expr> = None;
@@ -540,7 +275,28 @@ impl Parser<'_> {
         if subjects.len() == 2 {
             self.mem.pair = Some((subjects[0].clone(), subjects[1].clone()));
         }
-        Ok(out)
+        self.sound(save, &subjects, out)
+    }
+
+    /// Never a wrong file from garbled or cut text (issue 36): a comparison needs something
+    /// to compare ("14 falls under 30" has no indicator) and two different sides ("%K crosses
+    /// over %K" never happens). Such an atom is refused, quoting its words.
+    fn sound(&self, from: usize, subjects: &[Term], e: Option<Expr>) -> R<Option<Expr>> {
+        let Some(e) = e else { return Ok(None) };
+        let words = self.written(from, self.at);
+        if subjects.iter().any(|s| s.kind == Kind::Number) {
+            return incomplete(format!(
+                "\"{words}\" compares a number, not an indicator or price: name what is compared \
+                 (\"RSI(14) below 30\", \"the close above the 50-day SMA\")"
+            ));
+        }
+        if let Some(side) = compares_with_itself(&e) {
+            return incomplete(format!(
+                "\"{words}\" compares {side} with itself, which never says anything: name the \
+                 other side (\"%K crosses above %D\", \"the 50-day SMA above the 200-day SMA\")"
+            ));
+        }
+        Ok(Some(e))
     }
 
     pub(super) fn predicate_starts_after_copula(&self) -> bool {
@@ -661,10 +417,17 @@ impl Parser<'_> {
                     // "sell when it closes below" with nothing after: what the last comparison
                     // or cross of the same subject measured against ("… above the 20-day SMA").
                     // Not after "than": "less than" needs what it is less than.
+                    // Nor after a symbol ("RSI >"), nor in a comparison that continues another
+                    // ("crosses below %D above"): both are cut text.
                     None if self.clause_ends()
+                        && !self.continuing
                         && !matches!(
                             self.toks.get(self.at.wrapping_sub(1)).map(|t| &t.tok),
                             Some(Tok::Word(w)) if w == "than"
+                        )
+                        && !matches!(
+                            self.toks.get(self.at.wrapping_sub(1)).map(|t| &t.tok),
+                            Some(Tok::Sym(_))
                         )
                         && self.mem.object_of.as_ref() == Some(&subj)
                         && self.mem.object.is_some() =>
@@ -968,5 +731,23 @@ pub(super) fn oscillator_line(t: &Term) -> Expr {
             field: None,
         } => call(Func::Stoch, args.clone(), Some(Field::K)),
         _ => t.expr.clone(),
+    }
+}
+
+/// The side of a comparison or cross in `e` (through "and", "or", "not") whose two sides are
+/// the same expression, written as a trader would.
+fn compares_with_itself(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Not(a) => compares_with_itself(a),
+        ExprKind::Binary(BinOp::And | BinOp::Or, a, b) => {
+            compares_with_itself(a).or_else(|| compares_with_itself(b))
+        }
+        ExprKind::Binary(op, a, b) if op.is_comparison() && a == b => Some(display_expr(a)),
+        ExprKind::Call {
+            func: Func::CrossesAbove | Func::CrossesBelow,
+            args,
+            ..
+        } if args.len() == 2 && args[0] == args[1] => Some(display_expr(&args[0])),
+        _ => None,
     }
 }

@@ -30,9 +30,10 @@ mod statements;
 #[cfg(test)]
 mod table;
 mod terms;
+mod verbs;
 mod vocab;
 
-use strategy::{Expr, Strategy};
+use strategy::{Expr, ExprKind, Strategy};
 
 use crate::GenerateError;
 use lex::{Tok, tokenize};
@@ -174,8 +175,39 @@ pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), Gener
     }
     said.instrument.clone_from(&p.instrument);
     let strategy = build::build(description, said)?;
+    unused_declarations(&p.declared, &strategy)?;
     let notes = days_in_bars(p.days.as_ref(), strategy.timeframe)?;
     Ok((strategy, notes))
+}
+
+/// Never a dangling word (issue 36): an indicator named on its own ("…, ATR", "using the
+/// 20-day SMA") is there for later words to use; one the strategy never reads is refused.
+fn unused_declarations(declared: &[(Expr, String)], s: &Strategy) -> Result<(), GenerateError> {
+    let file = s.to_toml();
+    let unused: Vec<&str> = declared
+        .iter()
+        .filter(|(e, _)| {
+            let mut e = e.clone();
+            if let ExprKind::Call { field, .. } = &mut e.kind {
+                *field = None;
+            }
+            !file.contains(&e.to_string())
+        })
+        .map(|(_, words)| words.as_str())
+        .collect();
+    match unused.as_slice() {
+        [] => Ok(()),
+        [one] => Err(GenerateError::Incomplete(format!(
+            "\"{one}\" names an indicator that no rule, stop or target uses: use it, or delete it"
+        ))),
+        many => Err(GenerateError::Incomplete(format!(
+            "{} name indicators that no rule, stop or target uses: use them, or delete them",
+            many.iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 /// A time exit said in days (`n`, `words`) against the bar timeframe: nothing to say on daily
@@ -298,7 +330,7 @@ fn known_words() -> Vec<&'static str> {
         )
         .flat_map(str::split_whitespace)
         .chain(parser::KEYWORDS.iter().copied())
-        .chain(conditions::verb_words())
+        .chain(verbs::verb_words())
         .filter(|w| w.len() > 2)
         .collect();
     out.sort_unstable();

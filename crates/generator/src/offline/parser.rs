@@ -203,6 +203,9 @@ impl Term {
 pub(super) struct Memory {
     /// The settings last given for each indicator ("RSI(2) < 10 … RSI > 70" uses 2 for both).
     pub settings: HashMap<Func, Vec<f64>>,
+    /// Indicators named with two different settings: one named again without settings is
+    /// ambiguous ("above the 200-day SMA … below the 5-day SMA … below the SMA").
+    pub varied: std::collections::HashSet<Func>,
     /// The subject of the last atom ("it").
     pub subject: Option<Term>,
     /// The two sides of the last cross or subject pair ("both", "they", "crosses back below").
@@ -247,6 +250,12 @@ pub(super) struct Parser<'a> {
     /// A time exit said in days or sessions ("exit after 10 days"): its number and words,
     /// which count bars only on daily bars.
     pub days: Option<(u32, String)>,
+    /// Reading a comparison that continues the last one with no joiner ("%K crosses above %D
+    /// below 20"): it needs its own level, never the last one's.
+    pub continuing: bool,
+    /// Indicators declared for later mentions ("using Bollinger bands 10/1.5"), with their
+    /// words: one the strategy never uses is a dangling declaration, refused.
+    pub declared: Vec<(Expr, String)>,
 }
 
 pub(super) type R<T> = Result<T, GenerateError>;
@@ -307,6 +316,8 @@ impl<'a> Parser<'a> {
             instrument: None,
             level_next: false,
             days: None,
+            continuing: false,
+            declared: Vec::new(),
         }
     }
 
@@ -429,7 +440,7 @@ pub(super) fn display(t: &Term) -> String {
     display_expr(&t.expr)
 }
 
-fn display_expr(e: &Expr) -> String {
+pub(super) fn display_expr(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Call { func, args, field } => {
             let settings: Vec<String> = args

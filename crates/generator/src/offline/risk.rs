@@ -4,7 +4,7 @@
 use strategy::{BarInterval, Expr, Func};
 
 use super::lex::Tok;
-use super::parser::{Parser, Term, name, num, whole};
+use super::parser::{Kind, Parser, Term, display, incomplete, name, num, whole};
 use crate::GenerateError;
 
 type R<T> = Result<T, GenerateError>;
@@ -295,7 +295,7 @@ impl Parser<'_> {
             || self.word() == Some("all")
         {
             let save_v = self.at;
-            if let Some(item) = self.sizing(verb == Some("risk"))? {
+            if let Some(item) = self.sizing(verb == Some("risk"), verb.is_some())? {
                 return Ok(Some(vec![item]));
             }
             self.at = save_v;
@@ -329,7 +329,7 @@ impl Parser<'_> {
                     return Ok(Some(vec![Item::RiskPct(v)]));
                 }
                 self.at = lead_at;
-                if let Some(item) = self.sizing(false)? {
+                if let Some(item) = self.sizing(false, false)? {
                     return Ok(Some(vec![item]));
                 }
                 self.at = save;
@@ -399,6 +399,15 @@ impl Parser<'_> {
                 let at = self.at;
                 let _ = self.eat("below") || self.eat("under") || self.eat("at");
                 if let Some(t) = self.term()? {
+                    // "stop loss 10": a price of 10, or 10 percent, or 10 points? Never guessed.
+                    if t.kind == Kind::Number {
+                        return incomplete(format!(
+                            "\"{}\" gives a stop with no unit: write \"{n}% stop loss\", \"{n} ATR stop\" \
+                             or a level (\"stop below the 10-day low\")",
+                            self.written(save, self.at),
+                            n = display(&t)
+                        ));
+                    }
                     return Ok(Some(vec![Item::StopAt(t.expr)]));
                 }
                 self.at = at;
@@ -675,10 +684,9 @@ impl Parser<'_> {
     }
 
     /// "50% of equity", "half the account", "position size 25%", "1% per trade" (risk).
-    fn sizing(&mut self, risk: bool) -> R<Option<Item>> {
+    fn sizing(&mut self, risk: bool, led: bool) -> R<Option<Item>> {
         let save = self.at;
-        let _ = self.eat("position");
-        let _ = self.eat("size") || self.eat("sizing");
+        let led = self.eat("position") | (self.eat("size") || self.eat("sizing")) || led;
         let _ = self.sym(":") || self.sym("=");
         let _ = self.eat_any(&["of", "is", "to", "at"]);
         let fraction = if self.eat("half") {
@@ -702,14 +710,14 @@ impl Parser<'_> {
         let _ = self.eat("of");
         let _ = self.eat_any(&["the", "my", "your", "our", "total", "available"]);
         let _ = self.eat_any(&["total", "available", "current"]);
-        let named = self.eat_any(&ACCOUNT).is_some();
-        let _ = self.eat("size");
+        let named = self.eat_any(&ACCOUNT).is_some() || self.eat("size");
         self.per_trade();
         let _ = self.eat_phrase("per trade");
         if risk {
             return Ok(Some(Item::RiskPct(pct)));
         }
-        if !named && !self.clause_ends() {
+        // A bare "10%" is a size only after a sizing word ("position size 10%", "invest 10%").
+        if !(named || led && self.clause_ends()) {
             self.at = save;
             return Ok(None);
         }

@@ -290,6 +290,7 @@ fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
     let save = p.at;
     let label = until != usize::MAX;
     let _ = p.eat("use") || p.eat("using") || p.eat("with") || p.eat("set");
+    let mut declared = Vec::new();
     loop {
         let _ = p.eat("a") || p.eat("an") || p.eat("the");
         let at = p.at;
@@ -306,6 +307,7 @@ fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
             match t? {
                 Some(t) if fast || matches!(t.expr.kind, ExprKind::Call { .. }) && p.at > at => {
                     // What is declared is what later words speak of ("buy below 10").
+                    declared.push((t.expr.clone(), p.written(at, p.at)));
                     p.mem.subject = Some(t);
                 }
                 _ => {
@@ -326,6 +328,7 @@ fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
         p.clause_ends() && !matches!(p.word(), Some("and"))
     };
     if ends {
+        p.declared.extend(declared);
         return Ok(true);
     }
     p.at = save;

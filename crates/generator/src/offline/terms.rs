@@ -101,6 +101,7 @@ impl Parser<'_> {
         }
         // A number: a value, or the period of what follows ("20-day SMA"), or a multiplier
         // ("2 ATR").
+        let number_at = self.at;
         if let Some(v) = self.number() {
             let after_num = self.at;
             // Calendar spans are not bars: "52-week high" would need the data's bar size.
@@ -155,6 +156,33 @@ impl Parser<'_> {
             if self.eat("ago") {
                 self.at = save;
                 return Ok(None);
+            }
+            // "above the 200": the article makes it an average's period, not a level ("above
+            // 200", "the 50 level").
+            let the_before = number_at
+                .checked_sub(1)
+                .and_then(|k| self.toks.get(k))
+                .is_some_and(|t| t.tok == Tok::Word("the".into()));
+            if the_before
+                && !had_unit
+                && !matches!(
+                    self.word(),
+                    Some("level" | "line" | "mark" | "area" | "zone" | "threshold")
+                )
+                && !self.is_sym("%")
+                && !self.is_sym("/")
+                && let Some(n) = whole(v)
+            {
+                let Some(f) = self.mem.last_ma else {
+                    return incomplete(format!(
+                        "\"the {n}\": the {n} of what? Write \"the {n}-day SMA\" (or EMA) for an \
+                         average, or \"{n}\" alone for a level"
+                    ));
+                };
+                return Ok(Some(Term::new(
+                    call(f, vec![name("close"), num(f64::from(n))], None),
+                    Kind::Indicator(f),
+                )));
             }
             // "profit above 10%", "ROC over 5%": a value in percent.
             let pct_at = self.at;
@@ -695,6 +723,13 @@ impl Parser<'_> {
         let defaults = ind.defaults;
         let settings = if settings.is_empty() {
             match self.mem.settings.get(&ind.func) {
+                Some(_) if self.mem.varied.contains(&ind.func) => {
+                    return incomplete(format!(
+                        "\"{}\" could be either {} named before: give its settings",
+                        self.written(start, start + n),
+                        ind.func.name().to_uppercase()
+                    ));
+                }
                 Some(s) => s.clone(),
                 None if !defaults.is_empty() => defaults.to_vec(),
                 None if ind.func.args().len() == usize::from(ind.series) => Vec::new(),
@@ -740,7 +775,11 @@ impl Parser<'_> {
             }
             args.push(num(*v));
         }
-        self.mem.settings.insert(ind.func, settings);
+        if let Some(before) = self.mem.settings.insert(ind.func, settings.clone())
+            && before != settings
+        {
+            self.mem.varied.insert(ind.func);
+        }
         if matches!(ind.func, Func::Sma | Func::Ema | Func::Wma) {
             self.mem.last_ma = Some(ind.func);
         }

@@ -15,6 +15,16 @@ use strategy::Strategy;
 struct Corpus {
     idea: Vec<Idea>,
     refuse: Vec<Refusal>,
+    #[serde(default)]
+    cut: Vec<Cut>,
+}
+
+/// A corpus wording with words cut out that still reads as a strategy: what it means, judged
+/// from the text that remains.
+#[derive(Deserialize)]
+struct Cut {
+    text: String,
+    expect: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -288,4 +298,114 @@ fn a_wording_cut_after_a_word_that_needs_more_is_refused() {
         accepted.len(),
         accepted.join("\n")
     );
+}
+
+/// Never a wrong file from cut text (issue 36): each accepted wording with a random span of one
+/// to three words cut out is refused, or trades like its idea (the words were redundant), or is
+/// a text of the corpus's `[[cut]]` list and trades like the strategy written there for it (a
+/// second reading of what is left, written from the text, not from the compiler). The spans
+/// come from a fixed seed, so a failure names a text to judge once.
+#[test]
+fn a_wording_with_a_random_span_cut_is_refused_or_means_what_is_left() {
+    let corpus = corpus();
+    let markets = markets();
+    let judged: std::collections::HashMap<&str, &Cut> =
+        corpus.cut.iter().map(|c| (c.text.as_str(), c)).collect();
+    let mut rng = 0x5eed_0f0b_07f0_26e1_u64;
+    let mut next = move |n: usize| {
+        // SplitMix64.
+        rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        usize::try_from((z ^ (z >> 31)) % n as u64).unwrap()
+    };
+    let (mut cuts, mut refused, mut same, mut read) = (0, 0, 0, 0);
+    let mut used = std::collections::HashSet::new();
+    let mut failures = Vec::new();
+    for idea in &corpus.idea {
+        let want_runs: Vec<Traded> = {
+            let want = expected(idea);
+            markets.iter().map(|(_, b)| trades_on(&want, b)).collect()
+        };
+        for text in &idea.texts {
+            let words: Vec<(usize, usize)> = word_spans(text);
+            if words.len() < 3 {
+                continue;
+            }
+            let len = 1 + next(3);
+            let from = next(words.len() + 1 - len.min(words.len()));
+            let to = (from + len - 1).min(words.len() - 1);
+            let left = format!("{}{}", &text[..words[from].0], &text[words[to].1..]);
+            cuts += 1;
+            let Ok(got) = compile(&left) else {
+                refused += 1;
+                continue;
+            };
+            let runs: Vec<Traded> = markets.iter().map(|(_, b)| trades_on(&got, b)).collect();
+            if runs == want_runs {
+                same += 1;
+                continue;
+            }
+            let Some(cut) = judged.get(left.as_str()) else {
+                failures.push(format!(
+                    "{left:?} (cut from {text:?}) compiles to a strategy that trades otherwise:\n{}\
+                     refuse it, or add it to [[cut]] with the strategy the text means",
+                    got.to_toml()
+                ));
+                continue;
+            };
+            used.insert(left.clone());
+            read += 1;
+            let want = expected(&Idea {
+                source: format!("[[cut]] {left:?}"),
+                expect: cut.expect.clone(),
+                texts: Vec::new(),
+            });
+            let want_runs: Vec<Traded> = markets.iter().map(|(_, b)| trades_on(&want, b)).collect();
+            if runs != want_runs {
+                failures.push(format!(
+                    "{left:?} (cut from {text:?}) does not trade like its [[cut]] strategy:\n{}",
+                    got.to_toml()
+                ));
+            }
+        }
+    }
+    for c in &corpus.cut {
+        if !used.contains(&c.text) {
+            failures.push(format!(
+                "[[cut]] {:?} is no longer a cut the test makes",
+                c.text
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cuts} cuts ({refused} refused, {same} as the idea, {read} as judged):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        cuts > 400 && refused > cuts / 2,
+        "{cuts} cuts, {refused} refused"
+    );
+}
+
+/// Byte ranges of the whitespace-separated words of `text`.
+fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                spans.push((s, i));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    spans
 }
