@@ -49,10 +49,18 @@ impl Parser<'_> {
         let Some(first) = self.atom()? else {
             return Ok(None);
         };
-        let mut out = self.in_a_row(first);
+        let first = self.in_a_row(first);
+        self.zone_note(&first);
+        let mut out = first;
         loop {
             let save = self.at;
-            let joined = self.eat("and")
+            // "A, B and C": a comma list ended by "and".
+            if let Some(a) = self.listed_atom() {
+                out = and(out, a);
+                continue;
+            }
+            let joined = self.comma_and()
+                || self.eat("and")
                 || self.sym("&")
                 || self.eat("while")
                 || self.eat("when")
@@ -97,6 +105,7 @@ impl Parser<'_> {
             match next {
                 Ok(Some(a)) => {
                     let a = self.in_a_row(a);
+                    self.zone_note(&a);
                     out = and(out, a);
                 }
                 Ok(None) | Err(_) if joined => {
@@ -110,6 +119,110 @@ impl Parser<'_> {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// ", and" joining two conditions ("buy if ADX is above 20, and RSI is below 40").
+    fn comma_and(&mut self) -> bool {
+        let save = self.at;
+        if self.sym(",") && self.eat("and") {
+            return true;
+        }
+        self.at = save;
+        false
+    }
+
+    /// One more atom of a comma list that "and" ends ("CCI below -100, MFI below 20 and CMO
+    /// below -50"); `None` (position and memory unchanged) when the comma does not start one.
+    fn listed_atom(&mut self) -> Option<Expr> {
+        if !self.is_sym(",") {
+            return None;
+        }
+        let (save, memory) = (self.at, self.mem.clone());
+        self.at += 1;
+        let found = match self.atom() {
+            Ok(Some(a)) if self.word() == Some("and") || self.ends_list() => Some(self.in_a_row(a)),
+            _ => None,
+        };
+        if found.is_none() {
+            self.at = save;
+            self.mem = memory;
+        }
+        found
+    }
+
+    /// Whether a comma list goes on from here to an "and": ", and …" or ", <atom> …, and".
+    fn ends_list(&mut self) -> bool {
+        let (save, memory) = (self.at, self.mem.clone());
+        let ends = self.sym(",")
+            && (self.word() == Some("and")
+                || matches!(self.atom(), Ok(Some(_)))
+                    && (self.word() == Some("and") || self.ends_list()));
+        self.at = save;
+        self.mem = memory;
+        ends
+    }
+
+    /// "%K < 20 (oversold)": the zone named after a comparison, placed when it is the one the
+    /// comparison states (the subject's own oversold or overbought level), else left unplaced.
+    fn zone_note(&mut self, cond: &Expr) {
+        let (Some(Tok::Sym("(")), Some(Tok::Word(zone)), Some(Tok::Sym(")"))) =
+            (self.peek(), self.peek_at(1), self.peek_at(2))
+        else {
+            return;
+        };
+        let Some(subject) = self.mem.subject.clone() else {
+            return;
+        };
+        let Ok((low, high)) = Self::levels(&subject) else {
+            return;
+        };
+        // "below the lower band (support)", "above the upper band (resistance)".
+        let side_of = |e: &Expr| match &e.kind {
+            ExprKind::Call {
+                func: Func::Lowest, ..
+            }
+            | ExprKind::Call {
+                field: Some(Field::Lower),
+                ..
+            } => Some("support"),
+            ExprKind::Call {
+                func: Func::Highest,
+                ..
+            }
+            | ExprKind::Call {
+                field: Some(Field::Upper),
+                ..
+            } => Some("resistance"),
+            ExprKind::Back(inner, _) => match &inner.kind {
+                ExprKind::Call {
+                    func: Func::Lowest, ..
+                } => Some("support"),
+                ExprKind::Call {
+                    func: Func::Highest,
+                    ..
+                } => Some("resistance"),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let ExprKind::Binary(_, _, b) = &cond.kind
+            && side_of(b) == Some(zone.as_str())
+        {
+            self.at += 3;
+            return;
+        }
+        let states = match (&cond.kind, zone.as_str()) {
+            (ExprKind::Binary(BinOp::Lt | BinOp::Le, a, b), "oversold") => {
+                **a == subject.expr && **b == num(low)
+            }
+            (ExprKind::Binary(BinOp::Gt | BinOp::Ge, a, b), "overbought") => {
+                **a == subject.expr && **b == num(high)
+            }
+            _ => false,
+        };
+        if states {
+            self.at += 3;
         }
     }
 
@@ -212,7 +325,12 @@ impl Parser<'_> {
                 && self.verb().is_some_and(|(p, _)| {
                     matches!(
                         p,
-                        Pred::Cmp(_) | Pred::Cross(_) | Pred::Oversold | Pred::Overbought
+                        Pred::Cmp(_)
+                            | Pred::Cross(_)
+                            | Pred::Oversold
+                            | Pred::Overbought
+                            | Pred::Slope(_)
+                            | Pred::Sign(_)
                     )
                 })
                 && let Some(e) = self.predicate(&subject)?
@@ -383,6 +501,25 @@ impl Parser<'_> {
         }) {
             self.at += 1;
         }
+        // "ADX is 25 or greater", "RSI is 40 and above".
+        let at = self.at;
+        if let Some(v) = self.number()
+            && (self.eat("or") || self.eat("and"))
+        {
+            let op = match self.word() {
+                Some("greater" | "higher" | "more" | "above" | "over") => Some(BinOp::Ge),
+                Some("less" | "lower" | "below" | "under" | "fewer") => Some(BinOp::Le),
+                _ => None,
+            };
+            if let Some(op) = op {
+                self.at += 1;
+                let _ = self.eat("than");
+                self.mem.object_of = Some(subject.expr.clone());
+                self.mem.object = Some(super::parser::Term::new(num(v), Kind::Number));
+                return Ok(Some(bin(op, subject.expr.clone(), num(v))));
+            }
+        }
+        self.at = at;
         let at_least = self.eat_phrase("at least") || self.eat_phrase("more than");
         if let Some(p) = self.percent() {
             let Some(up) = self.side() else {
@@ -467,6 +604,18 @@ impl Parser<'_> {
                 Ok(Some(self.cross(subj, right.expr, up, subject)))
             }
             Pred::Color(up, turns) => {
+                // "MACD crosses bullish": its line crosses its signal line.
+                if turns
+                    && let ExprKind::Call {
+                        func: Func::Macd,
+                        args,
+                        ..
+                    } = &subject.expr.kind
+                {
+                    let line = call(Func::Macd, args.clone(), Some(Field::Line));
+                    let signal = call(Func::Macd, args.clone(), Some(Field::Signal));
+                    return Ok(Some(self.cross(line, signal, up, subject)));
+                }
                 // Supertrend's direction is -1 in an uptrend (TradingView's green).
                 let ExprKind::Call {
                     func: Func::Supertrend,
@@ -521,10 +670,16 @@ impl Parser<'_> {
                         }
                     },
                 };
-                if self.eat_phrase("from below") || self.eat_phrase("to the upside") {
+                if self.eat_phrase("from below")
+                    || self.eat_phrase("to the upside")
+                    || self.eat_phrase("from bottom to top")
+                {
                     return Ok(Some(self.cross(subj, right.expr, true, subject)));
                 }
-                if self.eat_phrase("from above") || self.eat_phrase("to the downside") {
+                if self.eat_phrase("from above")
+                    || self.eat_phrase("to the downside")
+                    || self.eat_phrase("from top to bottom")
+                {
                     return Ok(Some(self.cross(subj, right.expr, false, subject)));
                 }
                 let s = display(subject);
@@ -680,7 +835,19 @@ impl Parser<'_> {
         Ok(t)
     }
 
+    /// Builds a cross; "in the last candle", "on this bar" after it say it is this bar's, as
+    /// every cross is.
     pub(super) fn cross(&mut self, a: Expr, b: Expr, up: bool, subject: &Term) -> Expr {
+        let _ = self.eat_phrases(&[
+            "in the last candle",
+            "on the last candle",
+            "in the last bar",
+            "on the last bar",
+            "on this candle",
+            "on this bar",
+            "on the current candle",
+            "on the current bar",
+        ]);
         self.mem.cross = Some((a.clone(), b.clone(), up));
         self.mem.pair = Some((subject.clone(), Term::new(b.clone(), Kind::Other)));
         call(

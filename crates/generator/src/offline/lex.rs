@@ -188,6 +188,20 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
                 w.extend(chars[j].1.to_lowercase());
                 j += 1;
             }
+            // `DI+` / `DI-`, as `+di` / `-di`.
+            if w == "di"
+                && chars.get(j).is_some_and(|(_, c)| *c == '+' || *c == '-')
+                && !chars.get(j + 1).is_some_and(|(_, c)| c.is_alphanumeric())
+            {
+                let sign = if chars[j].1 == '+' { "+di" } else { "-di" };
+                out.push(Token {
+                    tok: Tok::Word(sign.to_owned()),
+                    start,
+                    end: end_of(j + 1),
+                });
+                i = j + 1;
+                continue;
+            }
             // `it's` → `it is`; other `'s` (possessive) go.
             if chars.get(j).is_some_and(|(_, c)| *c == '\'' || *c == '’')
                 && chars
@@ -314,6 +328,7 @@ mod tests {
         assert_eq!(toks("it's"), [w("it"), w("is")]);
         assert_eq!(toks("yesterday's high"), [w("yesterday"), w("high")]);
         assert_eq!(toks("+DI > -DI"), [w("+di"), Tok::Sym(">"), w("-di")]);
+        assert_eq!(toks("DI+ > DI-"), [w("+di"), Tok::Sym(">"), w("-di")]);
         assert_eq!(toks("$10,000"), [Tok::Num(10_000.0)]);
         assert_eq!(toks("two"), [Tok::Num(2.0)]);
     }

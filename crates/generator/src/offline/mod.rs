@@ -16,6 +16,7 @@
 //! vocabulary table in `vocab`, shared with the language's function list. `build` turns what
 //! was said into expressions (never into text) and validates them as any strategy file is.
 
+mod actions;
 mod build;
 mod conditions;
 mod derived;
@@ -176,6 +177,7 @@ pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), Gener
     said.instrument.clone_from(&p.instrument);
     let strategy = build::build(description, said)?;
     unused_declarations(&p.declared, &strategy)?;
+    unknown_indicators(&toks)?;
     let notes = days_in_bars(p.days.as_ref(), strategy.timeframe)?;
     Ok((strategy, notes))
 }
@@ -206,6 +208,41 @@ fn unused_declarations(declared: &[(Expr, String)], s: &Strategy) -> Result<(), 
                 .map(|w| format!("\"{w}\""))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ))),
+    }
+}
+
+/// Indicators traders name that the language does not compute: a text that names one means
+/// something the file cannot say, wherever the name stands (a title "Stoch RSI:" over "%K
+/// crosses %D", "RVOL" read as a symbol's name).
+const UNKNOWN_INDICATORS: [&str; 19] = [
+    "stochrsi", "srsi", "tema", "dema", "hma", "hull", "kama", "trix", "ppo", "rvol", "vwma",
+    "alma", "zlema", "fisher", "heikin", "heiken", "ttm", "kst", "tsi",
+];
+
+/// Refuses a text that names an indicator of [`UNKNOWN_INDICATORS`], or the stochastic RSI.
+fn unknown_indicators(toks: &[lex::Token]) -> Result<(), GenerateError> {
+    let words: Vec<&str> = toks
+        .iter()
+        .map(|t| match &t.tok {
+            Tok::Word(w) => w.as_str(),
+            _ => "",
+        })
+        .collect();
+    let stoch_rsi = words
+        .windows(2)
+        .any(|w| matches!(w[0], "stoch" | "stochastic") && w[1] == "rsi");
+    let named = words
+        .iter()
+        .find(|w| UNKNOWN_INDICATORS.contains(w))
+        .copied()
+        .or(stoch_rsi.then_some("stochastic RSI"));
+    match named {
+        None => Ok(()),
+        Some(n) => Err(GenerateError::Incomplete(format!(
+            "\"{n}\" names an indicator botforge does not compute, so the file could not mean \
+             what the text does; set a Gemini key (GEMINI_API_KEY) to have it written from the \
+             language's functions, or describe it with them"
         ))),
     }
 }

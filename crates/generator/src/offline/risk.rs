@@ -233,6 +233,18 @@ impl Parser<'_> {
         ]) {
             return Ok(Some(vec![Item::FillClose]));
         }
+        // "…, buy at the close;": said on its own, how every entry fills.
+        let at = self.at;
+        if self.eat_phrases(&[
+            "buy at the close",
+            "buy on the close",
+            "enter at the close",
+            "enter on the close",
+        ]) && self.clause_ends()
+        {
+            return Ok(Some(vec![Item::FillClose]));
+        }
+        self.at = at;
         // Time exits: "exit after 10 bars", "hold for 5 days", "time stop of 20 bars".
         let time_lead = self
             .eat_any(&["exit", "close", "sell", "cover", "liquidate"])

@@ -304,7 +304,12 @@ impl Parser<'_> {
         self.at = save;
         // Breakouts: "a new 20-day high", "a breakout above the 20-day high".
         self.skip_articles();
-        if (self.eat("new") || self.eat("fresh"))
+        // "a new 20-day high"; "a 20-day high" after "on" is the same event.
+        let article = self
+            .toks
+            .get(self.at.wrapping_sub(1))
+            .is_some_and(|t| matches!(&t.tok, Tok::Word(w) if w == "a" || w == "an"));
+        if (self.eat("new") || self.eat("fresh") || article)
             && let Some(n) = self.number().and_then(whole)
         {
             self.unit();
@@ -316,10 +321,27 @@ impl Parser<'_> {
                 None
             };
             if let Some(high) = high {
+                let _ = self.eat("breakout") || self.eat("breakdown");
                 let src = name(if high { "high" } else { "low" });
                 return Ok(Some(new_extreme(name("close"), src, n, high)));
             }
         }
+        self.at = save;
+        // "a 55-day high breakout", "a 20-day low breakdown".
+        self.skip_articles();
+        let memory = self.mem.clone();
+        if let Ok(Some(t)) = self.term()
+            && matches!(t.kind, Kind::Upper | Kind::Lower)
+            && (self.eat("breakout") || self.eat("breakdown") || self.eat("break"))
+        {
+            let op = if t.kind == Kind::Upper {
+                BinOp::Gt
+            } else {
+                BinOp::Lt
+            };
+            return Ok(Some(bin(op, name("close"), t.expr)));
+        }
+        self.mem = memory;
         self.at = save;
         // Time filters.
         if let Some(e) = self.time_atom()? {
@@ -334,6 +356,7 @@ impl Parser<'_> {
     pub(super) fn time_atom(&mut self) -> R<Option<Expr>> {
         let save = self.at;
         let _ = self.eat("only");
+        let _ = self.eat_phrase("it is");
         let not = self.eat("not") || self.eat("except");
         let start = self.at;
         if let Some(e) = self.time_atom_inner(not)? {
@@ -350,6 +373,8 @@ impl Parser<'_> {
     pub(super) fn time_atom_inner(&mut self, not: bool) -> R<Option<Expr>> {
         let save = self.at;
         let _ = self.eat("on") || self.eat("every") || self.eat("each");
+        // "it's not a Wednesday".
+        let _ = self.eat("a");
         // "on weekdays", "not on weekends".
         if let Some(weekend) = self.eat_any(&["weekdays", "weekday", "weekends", "weekend"]) {
             let op = match (weekend.starts_with("weekend"), not) {

@@ -3,6 +3,7 @@
 
 use strategy::{BinOp, Expr, ExprKind, Func};
 
+use super::actions::{action, signal_of};
 use super::lex::Tok;
 use super::parser::{self, Parser, bin, name, num};
 use super::risk::{ACCOUNT, Item};
@@ -562,6 +563,11 @@ fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
         return Ok(Some(e));
     }
     let save = p.at;
+    // "exit on a 20-day low": an event, the new low ("a new 20-day low"), not a level touched.
+    if p.eat_any(&["a", "an"]).is_some() {
+        p.at = save;
+        return Ok(None);
+    }
     let Some(t) = p.term()? else {
         return Ok(None);
     };
@@ -770,138 +776,5 @@ fn qualifiers(p: &mut Parser<'_>, said: &mut Said) {
             continue;
         }
         break;
-    }
-}
-
-/// The words of actions, matched longest first.
-const ACTIONS: &[(&str, Action)] = &[
-    ("buy to cover", Action::ExitShort),
-    ("buy back", Action::ExitShort),
-    ("buy to close", Action::ExitShort),
-    ("sell to close", Action::ExitLong),
-    ("sell short", Action::EntryShort),
-    ("short sell", Action::EntryShort),
-    ("sell the long", Action::ExitLong),
-    ("buy long", Action::EntryLong),
-    ("buy", Action::EntryLong),
-    ("buys", Action::EntryLong),
-    ("go long", Action::EntryLong),
-    ("get long", Action::EntryLong),
-    ("enter long", Action::EntryLong),
-    ("enter a long", Action::EntryLong),
-    ("enter longs", Action::EntryLong),
-    ("open a long", Action::EntryLong),
-    ("open long", Action::EntryLong),
-    ("take a long", Action::EntryLong),
-    ("take long", Action::EntryLong),
-    ("go short", Action::EntryShort),
-    ("get short", Action::EntryShort),
-    ("enter short", Action::EntryShort),
-    ("enter a short", Action::EntryShort),
-    ("open a short", Action::EntryShort),
-    ("open short", Action::EntryShort),
-    ("take a short", Action::EntryShort),
-    ("short", Action::EntryShort),
-    ("long entry", Action::EntryLong),
-    ("short entry", Action::EntryShort),
-    ("long exit", Action::ExitLong),
-    ("short exit", Action::ExitShort),
-    ("exit long", Action::ExitLong),
-    ("exit longs", Action::ExitLong),
-    ("exit the long", Action::ExitLong),
-    ("exit a long", Action::ExitLong),
-    ("close long", Action::ExitLong),
-    ("close longs", Action::ExitLong),
-    ("close the long", Action::ExitLong),
-    ("exit short", Action::ExitShort),
-    ("exit shorts", Action::ExitShort),
-    ("exit the short", Action::ExitShort),
-    ("close short", Action::ExitShort),
-    ("close shorts", Action::ExitShort),
-    ("close the short", Action::ExitShort),
-    ("cover the short", Action::ExitShort),
-    ("cover", Action::ExitShort),
-    ("sell", Action::Sell),
-    ("sells", Action::Sell),
-    ("close it", Action::Exit),
-    ("exit it", Action::Exit),
-    ("sell it", Action::ExitLong),
-    ("cover it", Action::ExitShort),
-    ("exit the trade", Action::Exit),
-    ("exit the position", Action::Exit),
-    ("exit all positions", Action::Exit),
-    ("exit", Action::Exit),
-    ("exits", Action::Exit),
-    ("close the trade", Action::Exit),
-    ("close the position", Action::Exit),
-    ("close out the position", Action::Exit),
-    ("close out", Action::Exit),
-    ("close all positions", Action::Exit),
-    ("close position", Action::Exit),
-    ("get out", Action::Exit),
-    ("liquidate", Action::Exit),
-    ("flatten", Action::Exit),
-    ("take profit", Action::Exit),
-    ("take profits", Action::Exit),
-    ("enter a trade", Action::Enter),
-    ("enter a position", Action::Enter),
-    ("enter the market", Action::Enter),
-    ("enter", Action::Enter),
-    ("open a position", Action::Enter),
-    ("open a trade", Action::Enter),
-];
-
-/// An action at the start of a rule.
-/// "is a sell signal", "gives a buy signal", "triggers an exit", "signals a short": the
-/// action a condition before it stands for.
-fn signal_of(p: &mut Parser<'_>) -> Option<Action> {
-    let save = p.at;
-    let verb = p.eat("is")
-        || p.eat("gives")
-        || p.eat("generates")
-        || p.eat("triggers")
-        || p.eat("signals")
-        || p.eat("means");
-    if !verb {
-        return None;
-    }
-    let _ = p.eat_any(&["a", "an", "the", "our", "my"]);
-    let Some(a) = action(p) else {
-        p.at = save;
-        return None;
-    };
-    let _ = p.eat("signal");
-    Some(a)
-}
-
-fn action(p: &mut Parser<'_>) -> Option<Action> {
-    let save = p.at;
-    let _ = p.eat("we") || p.eat("i") || p.eat("you");
-    let _ = p.eat("should") || p.eat("will") || p.eat("want") && p.eat("to");
-    let mut best: Option<(Action, usize)> = None;
-    for (ph, a) in ACTIONS {
-        let n = p.phrase_len(ph, p.at);
-        if n > 0 && best.is_none_or(|b| n > b.1) {
-            best = Some((*a, n));
-        }
-    }
-    // "long when …" / "long: …": a long entry, but not "long only".
-    if best.is_none()
-        && p.word() == Some("long")
-        && matches!(
-            p.word_at(1),
-            Some("when" | "whenever" | "if" | "once" | "on" | "after" | "while" | "as")
-        )
-    {
-        best = Some((Action::EntryLong, 1));
-    }
-    if let Some((a, n)) = best {
-        p.at += n;
-        let _ = p.eat("position") || p.eat("positions") || p.eat("trade") || p.eat("trades");
-        let _ = p.eat("entry");
-        Some(a)
-    } else {
-        p.at = save;
-        None
     }
 }

@@ -90,6 +90,9 @@ impl Parser<'_> {
     pub(super) fn primary(&mut self) -> R<Option<Term>> {
         let save = self.at;
         self.skip_articles();
+        if let Some(v) = self.named_level() {
+            return Ok(Some(Term::new(num(v), Kind::Number)));
+        }
         if self.sym("(") {
             if let Some(t) = self.term()?
                 && self.sym(")")
@@ -184,8 +187,20 @@ impl Parser<'_> {
                     Kind::Indicator(f),
                 )));
             }
-            // "profit above 10%", "ROC over 5%": a value in percent.
+            // "98% of the lower band": a fraction of a level.
             let pct_at = self.at;
+            if (self.sym("%") || self.eat("percent"))
+                && self.eat("of")
+                && let Some(t) = self.primary()?
+                && !matches!(t.kind, Kind::Number)
+            {
+                return Ok(Some(Term::new(
+                    bin(BinOp::Mul, num(v / 100.0), t.expr),
+                    Kind::Other,
+                )));
+            }
+            self.at = pct_at;
+            // "profit above 10%", "ROC over 5%": a value in percent.
             if (self.sym("%") || self.eat("percent"))
                 && matches!(self.word(), Some("above" | "below" | "over" | "under"))
             {
@@ -256,6 +271,11 @@ impl Parser<'_> {
             let _ = self.eat_any(&["day", "bar", "candle", "session", "days", "bars"]);
             if let Some(p) = self.price_word() {
                 return Ok(Some(Term::new(back(name(p), 1), Kind::Price)));
+            }
+            // "the previous RSI": the indicator one bar back.
+            if self.indicator_here().is_some() {
+                let t = self.indicator(None)?;
+                return Ok(Some(Term::new(back(t.expr, 1), t.kind)));
             }
             self.at = save;
             return Ok(None);
@@ -354,8 +374,8 @@ impl Parser<'_> {
         if p != "volume" && matches!(w.as_str(), "closing" | "opening") {
             self.eat("price");
         }
-        if w == "close" || w == "closes" {
-            self.eat("price");
+        if p == "close" && w != "price" {
+            let _ = self.eat("price") || self.eat("prices");
         }
         Some(p)
     }
@@ -826,5 +846,32 @@ impl Parser<'_> {
             back(call(func, vec![name(src), num(f64::from(n))], None), 1),
             kind,
         )))
+    }
+
+    /// "the oversold level 30", "the lower threshold (30)", "the upper limit of 70": a level
+    /// named with its number; `None` (position unchanged) otherwise.
+    fn named_level(&mut self) -> Option<f64> {
+        let save = self.at;
+        let _ = self.eat_any(&[
+            "lower",
+            "upper",
+            "oversold",
+            "overbought",
+            "buy",
+            "sell",
+            "entry",
+            "exit",
+        ]);
+        if self.eat_any(&["level", "threshold", "limit"]).is_some() {
+            let _ = self.eat("of") || self.eat("at");
+            let paren = self.sym("(");
+            if let Some(v) = self.number()
+                && (!paren || self.sym(")"))
+            {
+                return Some(v);
+            }
+        }
+        self.at = save;
+        None
     }
 }

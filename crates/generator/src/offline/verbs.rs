@@ -45,6 +45,10 @@ pub(super) const VERBS: &[(&str, Pred)] = &[
     ("cross above", Pred::Cross(true)),
     ("cross over", Pred::Cross(true)),
     ("crossing above", Pred::Cross(true)),
+    ("crossing up", Pred::Cross(true)),
+    ("crossed up", Pred::Cross(true)),
+    ("crossing down", Pred::Cross(false)),
+    ("crossed down", Pred::Cross(false)),
     ("crossing over", Pred::Cross(true)),
     ("crosses below", Pred::Cross(false)),
     ("crosses under", Pred::Cross(false)),
@@ -166,6 +170,10 @@ pub(super) const VERBS: &[(&str, Pred)] = &[
     ("flips below", Pred::Cross(false)),
     ("flips above", Pred::Cross(true)),
     ("turns green", Pred::Color(true, true)),
+    ("turns up", Pred::Color(true, true)),
+    ("turns down", Pred::Color(false, true)),
+    ("crosses bullish", Pred::Color(true, true)),
+    ("crosses bearish", Pred::Color(false, true)),
     ("turns red", Pred::Color(false, true)),
     ("turns bullish", Pred::Color(true, true)),
     ("turns bearish", Pred::Color(false, true)),
@@ -283,4 +291,3 @@ pub(super) const COPULAS: [&str; 16] = [
     "needs",
     "now",
 ];
-

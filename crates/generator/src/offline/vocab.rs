@@ -385,6 +385,7 @@ pub(super) const INDICATORS: &[Indicator] = &[
         phrases: &[
             ("+di", None),
             ("plus di", None),
+            ("plus_di", None),
             ("positive directional indicator", None),
         ],
         series: false,
@@ -400,6 +401,7 @@ pub(super) const INDICATORS: &[Indicator] = &[
         phrases: &[
             ("-di", None),
             ("minus di", None),
+            ("minus_di", None),
             ("negative directional indicator", None),
         ],
         series: false,
