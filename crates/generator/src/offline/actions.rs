@@ -122,6 +122,8 @@ pub(super) fn action(p: &mut Parser<'_>) -> Option<Action> {
         "the idea is to",
         "the plan is to",
         "i would like to",
+        "how can i",
+        "how do i",
         "a strategy that",
         "the strategy",
         "the stock is",

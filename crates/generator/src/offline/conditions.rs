@@ -50,7 +50,7 @@ impl Parser<'_> {
             return Ok(None);
         };
         let first = self.in_a_row(first);
-        self.zone_note(&first);
+        self.annotation(&first);
         let mut out = first;
         loop {
             let save = self.at;
@@ -105,7 +105,7 @@ impl Parser<'_> {
             match next {
                 Ok(Some(a)) => {
                     let a = self.in_a_row(a);
-                    self.zone_note(&a);
+                    self.annotation(&a);
                     out = and(out, a);
                 }
                 Ok(None) | Err(_) if joined => {
@@ -161,69 +161,6 @@ impl Parser<'_> {
         self.at = save;
         self.mem = memory;
         ends
-    }
-
-    /// "%K < 20 (oversold)": the zone named after a comparison, placed when it is the one the
-    /// comparison states (the subject's own oversold or overbought level), else left unplaced.
-    fn zone_note(&mut self, cond: &Expr) {
-        let (Some(Tok::Sym("(")), Some(Tok::Word(zone)), Some(Tok::Sym(")"))) =
-            (self.peek(), self.peek_at(1), self.peek_at(2))
-        else {
-            return;
-        };
-        let Some(subject) = self.mem.subject.clone() else {
-            return;
-        };
-        let Ok((low, high)) = Self::levels(&subject) else {
-            return;
-        };
-        // "below the lower band (support)", "above the upper band (resistance)".
-        let side_of = |e: &Expr| match &e.kind {
-            ExprKind::Call {
-                func: Func::Lowest, ..
-            }
-            | ExprKind::Call {
-                field: Some(Field::Lower),
-                ..
-            } => Some("support"),
-            ExprKind::Call {
-                func: Func::Highest,
-                ..
-            }
-            | ExprKind::Call {
-                field: Some(Field::Upper),
-                ..
-            } => Some("resistance"),
-            ExprKind::Back(inner, _) => match &inner.kind {
-                ExprKind::Call {
-                    func: Func::Lowest, ..
-                } => Some("support"),
-                ExprKind::Call {
-                    func: Func::Highest,
-                    ..
-                } => Some("resistance"),
-                _ => None,
-            },
-            _ => None,
-        };
-        if let ExprKind::Binary(_, _, b) = &cond.kind
-            && side_of(b) == Some(zone.as_str())
-        {
-            self.at += 3;
-            return;
-        }
-        let states = match (&cond.kind, zone.as_str()) {
-            (ExprKind::Binary(BinOp::Lt | BinOp::Le, a, b), "oversold") => {
-                **a == subject.expr && **b == num(low)
-            }
-            (ExprKind::Binary(BinOp::Gt | BinOp::Ge, a, b), "overbought") => {
-                **a == subject.expr && **b == num(high)
-            }
-            _ => false,
-        };
-        if states {
-            self.at += 3;
-        }
     }
 
     /// "RSI below 30 for 2 days in a row": the condition on each of the last N bars.

@@ -102,12 +102,14 @@ impl Parser<'_> {
             .is_some();
         let _ = self.eat("the") || self.eat("a") || self.eat("an");
         let spelled = self.at;
+        let mut compact = false;
         let minutes = if let Some(v) = self.number() {
             match (
                 whole(v),
                 self.eat_any(&BAR_UNITS.iter().map(|(w, _)| *w).collect::<Vec<_>>()),
             ) {
                 (Some(n), Some(unit)) => {
+                    compact = unit.len() == 1;
                     let per = BAR_UNITS
                         .iter()
                         .find(|(w, _)| *w == unit)
@@ -141,7 +143,13 @@ impl Parser<'_> {
             ])
             .is_some()
             || self.eat_phrase("time frame");
-        if !(noun || lead && self.clause_ends()) || !self.clause_ends() {
+        // "5m." standing as a statement of its own.
+        let alone = compact
+            && !lead
+            && save
+                .checked_sub(1)
+                .is_none_or(|k| matches!(self.toks[k].tok, Tok::Sym("." | ";" | "\n" | ":")));
+        if !(noun || lead && self.clause_ends() || alone) || !self.clause_ends() {
             self.at = save;
             return Ok(None);
         }

@@ -25,6 +25,7 @@ mod lex;
 mod management;
 mod parser;
 mod portfolio;
+mod prices;
 mod risk;
 mod specials;
 mod statements;

@@ -203,6 +203,8 @@ impl Term {
 pub(super) struct Memory {
     /// The settings last given for each indicator ("RSI(2) < 10 … RSI > 70" uses 2 for both).
     pub settings: HashMap<Func, Vec<f64>>,
+    /// The series last given for each indicator, when not the close ("RSI(10) of hl2").
+    pub series: HashMap<Func, Expr>,
     /// Indicators named with two different settings: one named again without settings is
     /// ambiguous ("above the 200-day SMA … below the 5-day SMA … below the SMA").
     pub varied: std::collections::HashSet<Func>,

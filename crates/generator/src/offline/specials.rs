@@ -582,11 +582,65 @@ impl Parser<'_> {
     /// unchanged, when none is named here.
     fn bar_pattern(&mut self) -> Option<Expr> {
         let save = self.at;
+        // "the bar is an inside bar".
+        let _ = self.eat_phrases(&[
+            "the bar is",
+            "the candle is",
+            "bar is",
+            "candle is",
+            "this bar is",
+            "this candle is",
+            "it is",
+        ]);
         let _ = self.eat("a") || self.eat("an") || self.eat("the");
         for (phrase, make) in BAR_PATTERNS {
             if self.eat_phrase(phrase) {
                 let _ = self.eat_any(&["forms", "occurs", "appears", "prints", "pattern"]);
-                return Some(make());
+                let pattern = make();
+                return Some(match self.bar_close_side() {
+                    Some(up) => and(
+                        pattern,
+                        bin(
+                            if up { BinOp::Gt } else { BinOp::Lt },
+                            name("close"),
+                            name("open"),
+                        ),
+                    ),
+                    None => pattern,
+                });
+            }
+        }
+        self.at = save;
+        None
+    }
+
+    /// After a bar pattern: "and closes up", "that closes higher than it opened", "closes
+    /// down": whether the bar closes above its open; `None` (position unchanged) when not said.
+    fn bar_close_side(&mut self) -> Option<bool> {
+        let save = self.at;
+        let _ = self.eat("and") || self.eat("that") || self.eat("which");
+        if self.eat("closes") || self.eat("closed") {
+            const UP: [&str; 6] = [
+                "up",
+                "green",
+                "bullish",
+                "higher than it opened",
+                "above its open",
+                "above the open",
+            ];
+            const DOWN: [&str; 6] = [
+                "down",
+                "red",
+                "bearish",
+                "lower than it opened",
+                "below its open",
+                "below the open",
+            ];
+            if UP.iter().any(|p| self.eat_phrase(p)) {
+                return Some(true);
+            }
+            if DOWN.iter().any(|p| self.eat_phrase(p)) {
+                return Some(false);
             }
         }
         self.at = save;
@@ -595,37 +649,64 @@ impl Parser<'_> {
 }
 
 impl Parser<'_> {
-    /// "(oversold)" or "(overbought)" after a rule that says exactly that (an oscillator below
-    /// or at its oversold level, above or at its overbought one): read as a note. Anything else
-    /// in parentheses is left for the reader to refuse.
+    /// "(oversold)" or "(overbought)" after a comparison that says exactly that (an oscillator
+    /// below or at its oversold level, above or at its overbought one), "(support)" or
+    /// "(resistance)" after one with a lower or an upper band or extreme: read as a note.
+    /// Anything else in parentheses is left for the reader to refuse.
     pub(super) fn annotation(&mut self, rule: &Expr) {
         let save = self.at;
         if !self.sym("(") {
             return;
         }
-        let word = self.eat_any(&["oversold", "overbought"]);
-        if word.is_none() || !self.sym(")") {
-            self.at = save;
-            return;
-        }
-        let ExprKind::Binary(op, l, r) = &rule.kind else {
-            self.at = save;
-            return;
-        };
-        let (ExprKind::Call { func, .. }, ExprKind::Num(v)) = (&l.kind, &r.kind) else {
-            self.at = save;
-            return;
-        };
-        let Some((lo, hi)) = super::vocab::indicator(*func).and_then(|i| i.levels) else {
-            self.at = save;
-            return;
-        };
-        let agrees = match word {
-            Some("oversold") => matches!(op, BinOp::Lt | BinOp::Le) && *v <= lo,
-            _ => matches!(op, BinOp::Gt | BinOp::Ge) && *v >= hi,
-        };
+        let word = self.eat_any(&["oversold", "overbought", "support", "resistance"]);
+        let agrees = self.sym(")")
+            && match (&rule.kind, word) {
+                (ExprKind::Binary(_, _, r), Some(w @ ("support" | "resistance"))) => {
+                    side_of_price(r) == Some(w)
+                }
+                (ExprKind::Binary(op, l, r), Some(w)) => {
+                    let (ExprKind::Call { func, .. }, ExprKind::Num(v)) = (&l.kind, &r.kind) else {
+                        self.at = save;
+                        return;
+                    };
+                    super::vocab::indicator(*func)
+                        .and_then(|i| i.levels)
+                        .is_some_and(|(lo, hi)| {
+                            if w == "oversold" {
+                                matches!(op, BinOp::Lt | BinOp::Le) && *v <= lo
+                            } else {
+                                matches!(op, BinOp::Gt | BinOp::Ge) && *v >= hi
+                            }
+                        })
+                }
+                _ => false,
+            };
         if !agrees {
             self.at = save;
         }
+    }
+}
+
+/// Whether a price level is one below the price ("support": a lower band, an N-bar low) or
+/// above it ("resistance"), for a note after a comparison with it.
+fn side_of_price(e: &Expr) -> Option<&'static str> {
+    match &e.kind {
+        ExprKind::Back(inner, _) => side_of_price(inner),
+        ExprKind::Call {
+            func: Func::Lowest, ..
+        }
+        | ExprKind::Call {
+            field: Some(strategy::Field::Lower),
+            ..
+        } => Some("support"),
+        ExprKind::Call {
+            func: Func::Highest,
+            ..
+        }
+        | ExprKind::Call {
+            field: Some(strategy::Field::Upper),
+            ..
+        } => Some("resistance"),
+        _ => None,
     }
 }

@@ -259,16 +259,16 @@ fn label_role(p: &Parser<'_>, from: usize, colon: usize) -> Label {
         ["long", "filter"] => Label::Filter(Side::Long),
         ["short", "filter"] => Label::Filter(Side::Short),
         ["filter" | "filters"] | [_, "filter" | "filters"] => Label::Filter(Side::All),
-        ["buy" | "long"] | ["long", "entry" | "entries"] | ["entry" | "enter" | "go", "long"] => {
-            Label::Rule(Action::EntryLong)
-        }
+        ["buy" | "long"]
+        | ["long" | "bull" | "bullish", "entry" | "entries"]
+        | ["entry" | "enter" | "go", "long"] => Label::Rule(Action::EntryLong),
         ["entry" | "entries" | "enter"] => Label::Rule(Action::Enter),
         ["sell"] => Label::Rule(Action::Sell),
         ["exit" | "exits" | "close"] => Label::Rule(Action::Exit),
         ["long", "exit"] | ["exit", "long"] => Label::Rule(Action::ExitLong),
-        ["short"] | ["short", "entry" | "entries"] | ["entry" | "go", "short"] => {
-            Label::Rule(Action::EntryShort)
-        }
+        ["short"]
+        | ["short" | "bear" | "bearish", "entry" | "entries"]
+        | ["entry" | "go" | "sell", "short"] => Label::Rule(Action::EntryShort),
         ["short", "exit"] | ["exit", "short"] | ["cover"] => Label::Rule(Action::ExitShort),
         _ if has("stop")
             || has("target")
@@ -294,6 +294,7 @@ fn declaration(p: &mut Parser<'_>, until: usize) -> R<bool> {
     let mut declared = Vec::new();
     loop {
         let _ = p.eat("a") || p.eat("an") || p.eat("the");
+        let _ = p.eat_any(&["dual", "simple", "classic", "basic"]);
         let at = p.at;
         if p.ma_pair()? {
             // "EMA 10/30 crossover": the fast and the slow average.
@@ -583,10 +584,13 @@ fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
             Action::Sell | Action::ExitLong | Action::Exit | Action::EntryShort
         )
     };
-    let up = match t.kind {
-        parser::Kind::Upper => true,
-        parser::Kind::Lower => false,
-        parser::Kind::Middle => middle(),
+    let up = match (&t.kind, &t.expr.kind) {
+        (parser::Kind::Upper, _) => true,
+        (parser::Kind::Lower, _) => false,
+        // "sell at the previous candle's high": a past high is reached from below.
+        (parser::Kind::Price, ExprKind::Back(e, _)) if **e == name("high") => true,
+        (parser::Kind::Price, ExprKind::Back(e, _)) if **e == name("low") => false,
+        (parser::Kind::Middle, _) => middle(),
         _ if matches!(
             &t.expr.kind,
             ExprKind::Call {

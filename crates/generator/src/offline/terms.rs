@@ -62,12 +62,17 @@ impl Parser<'_> {
         };
         loop {
             let op_at = self.at;
-            if !(self.sym("*") || self.eat("x") || self.eat("times")) {
+            // "(close - low) / (high - low)": a division of a parenthesised term.
+            let divide = self.is_sym("/") && matches!(self.peek_at(1), Some(Tok::Sym("(")));
+            if divide {
+                self.at += 1;
+            } else if !(self.sym("*") || self.eat("x") || self.eat("times")) {
                 break;
             }
             self.skip_articles();
             if let Some(r) = self.primary()? {
-                left = Term::new(bin(BinOp::Mul, left.expr, r.expr), Kind::Other);
+                let op = if divide { BinOp::Div } else { BinOp::Mul };
+                left = Term::new(bin(op, left.expr, r.expr), Kind::Other);
             } else {
                 self.at = op_at;
                 break;
@@ -94,10 +99,25 @@ impl Parser<'_> {
             return Ok(Some(Term::new(num(v), Kind::Number)));
         }
         if self.sym("(") {
-            if let Some(t) = self.term()?
-                && self.sym(")")
-            {
-                return Ok(Some(t));
+            if let Some(mut t) = self.term()? {
+                // "(close - low)": sums and differences inside parentheses.
+                loop {
+                    let op = if self.sym("+") {
+                        BinOp::Add
+                    } else if self.sym("-") {
+                        BinOp::Sub
+                    } else {
+                        break;
+                    };
+                    let Some(r) = self.term()? else {
+                        self.at = save;
+                        return Ok(None);
+                    };
+                    t = Term::new(bin(op, t.expr, r.expr), Kind::Other);
+                }
+                if self.sym(")") {
+                    return Ok(Some(t));
+                }
             }
             self.at = save;
             return Ok(None);
@@ -123,6 +143,22 @@ impl Parser<'_> {
                 });
             }
             let had_unit = self.unit();
+            // "the 2-day sum of RSI(2)".
+            if had_unit
+                && self.word() == Some("sum")
+                && self.word_at(1) == Some("of")
+                && let Some(n) = whole(v)
+            {
+                self.at += 2;
+                if let Some(t) = self.primary()? {
+                    return Ok(Some(Term::new(
+                        call(Func::Sum, vec![t.expr, num(f64::from(n))], None),
+                        Kind::Other,
+                    )));
+                }
+                self.at = save;
+                return Ok(None);
+            }
             if let Some(t) = self.n_bar_extreme(v)? {
                 return Ok(Some(t));
             }
@@ -356,6 +392,9 @@ impl Parser<'_> {
             "open" | "opening" => "open",
             "high" => "high",
             "low" => "low",
+            // "the max of the previous candle".
+            "max" | "maximum" if self.word_at(1) == Some("of") => "high",
+            "min" | "minimum" if self.word_at(1) == Some("of") => "low",
             "volume" => "volume",
             "candle" | "bar" => {
                 // "the candle closes above": the close, named by the verb.
@@ -486,8 +525,19 @@ impl Parser<'_> {
             return Ok(false);
         };
         self.at += n;
+        // "SMA crossover 10/20", "dual SMA cross (10, 20)".
+        let named_first = lead.is_none()
+            && self
+                .eat_any(&["crossover", "cross", "crossing", "crossovers"])
+                .is_some();
+        let paren = named_first && self.sym("(");
         let pair = match lead {
             Some(p) => Some(p),
+            None if paren => self.number().and_then(|a| {
+                (self.sym(",") || self.sym("/")).then_some(())?;
+                let b = self.number()?;
+                self.sym(")").then_some((a, b))
+            }),
             None => self.number().and_then(|a| {
                 (self.sym("/")).then_some(())?;
                 self.number().map(|b| (a, b))
@@ -729,6 +779,8 @@ impl Parser<'_> {
                 self.skip_articles();
                 if let Some(p) = self.price_word() {
                     series = Some(name(p));
+                } else if let Some(e) = self.blended_price() {
+                    series = Some(e);
                 } else {
                     self.at = save;
                 }
@@ -741,6 +793,14 @@ impl Parser<'_> {
             }
         }
         let defaults = ind.defaults;
+        // Named again with nothing said: the same one ("RSI(10) of hl2 … RSI crosses below").
+        if settings.is_empty() && series.is_none() {
+            series = self.mem.series.get(&ind.func).cloned();
+        } else if let Some(e) = &series {
+            self.mem.series.insert(ind.func, e.clone());
+        } else {
+            self.mem.series.remove(&ind.func);
+        }
         let settings = if settings.is_empty() {
             match self.mem.settings.get(&ind.func) {
                 Some(_) if self.mem.varied.contains(&ind.func) => {
@@ -846,32 +906,5 @@ impl Parser<'_> {
             back(call(func, vec![name(src), num(f64::from(n))], None), 1),
             kind,
         )))
-    }
-
-    /// "the oversold level 30", "the lower threshold (30)", "the upper limit of 70": a level
-    /// named with its number; `None` (position unchanged) otherwise.
-    fn named_level(&mut self) -> Option<f64> {
-        let save = self.at;
-        let _ = self.eat_any(&[
-            "lower",
-            "upper",
-            "oversold",
-            "overbought",
-            "buy",
-            "sell",
-            "entry",
-            "exit",
-        ]);
-        if self.eat_any(&["level", "threshold", "limit"]).is_some() {
-            let _ = self.eat("of") || self.eat("at");
-            let paren = self.sym("(");
-            if let Some(v) = self.number()
-                && (!paren || self.sym(")"))
-            {
-                return Some(v);
-            }
-        }
-        self.at = save;
-        None
     }
 }
