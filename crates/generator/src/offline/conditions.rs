@@ -44,6 +44,26 @@ impl Parser<'_> {
     }
 
     pub(super) fn conj(&mut self) -> R<Option<Expr>> {
+        // "on the previous candle CCI was below -100, MFI below 20 and CMO below -50": the
+        // whole condition one bar back.
+        let save = self.at;
+        if self.eat_phrases(&[
+            "on the previous candle",
+            "on the previous bar",
+            "on the prior candle",
+            "on the prior bar",
+            "on the previous day",
+        ]) {
+            if let Some(c) = self.conj_here()? {
+                return Ok(Some(one_bar_back(c)));
+            }
+            self.at = save;
+            return Ok(None);
+        }
+        self.conj_here()
+    }
+
+    fn conj_here(&mut self) -> R<Option<Expr>> {
         self.eat("either");
         let start = self.at;
         let Some(first) = self.atom()? else {
@@ -453,7 +473,17 @@ impl Parser<'_> {
                 let _ = self.eat("than");
                 self.mem.object_of = Some(subject.expr.clone());
                 self.mem.object = Some(super::parser::Term::new(num(v), Kind::Number));
-                return Ok(Some(bin(op, subject.expr.clone(), num(v))));
+                let e = bin(op, subject.expr.clone(), num(v));
+                // "40 and above, up to a limit of 70".
+                let at = self.at;
+                let _ = self.sym(",");
+                let upto = op == BinOp::Ge && self.eat_phrase("up to");
+                let _ = self.eat_phrase("a limit of") || self.eat_phrase("a maximum of");
+                if upto && let Some(m) = self.number() {
+                    return Ok(Some(and(e, bin(BinOp::Le, subject.expr.clone(), num(m)))));
+                }
+                self.at = at;
+                return Ok(Some(e));
             }
         }
         self.at = at;
@@ -853,5 +883,20 @@ fn compares_with_itself(e: &Expr) -> Option<String> {
             ..
         } if args.len() == 2 && args[0] == args[1] => Some(display_expr(&args[0])),
         _ => None,
+    }
+}
+
+/// `e` one bar back: every series in it read a bar earlier (numbers stay).
+fn one_bar_back(e: Expr) -> Expr {
+    match e.kind {
+        ExprKind::Num(_) => e,
+        ExprKind::Binary(op, a, b)
+            if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) =>
+        {
+            bin(op, one_bar_back(*a), one_bar_back(*b))
+        }
+        ExprKind::Not(a) => ex(ExprKind::Not(Box::new(one_bar_back(*a)))),
+        ExprKind::Back(inner, n) => back(*inner, n + 1),
+        _ => back(e, 1),
     }
 }

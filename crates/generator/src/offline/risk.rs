@@ -176,7 +176,10 @@ impl Parser<'_> {
     pub(super) fn clause_ends(&self) -> bool {
         match self.peek() {
             None | Some(Tok::Sym("," | ";" | "." | "\n" | "->" | ":")) => true,
-            Some(Tok::Word(w)) => matches!(w.as_str(), "then" | "and" | "also" | "plus" | "with"),
+            Some(Tok::Word(w)) => matches!(
+                w.as_str(),
+                "then" | "and" | "also" | "plus" | "with" | "but"
+            ),
             _ => false,
         }
     }
@@ -243,6 +246,17 @@ impl Parser<'_> {
         ]) && self.clause_ends()
         {
             return Ok(Some(vec![Item::FillClose]));
+        }
+        self.at = at;
+        // "sell right after the value has increased 2%": a target; "sell once it is down 3%":
+        // a stop.
+        if self.eat_any(&["sell", "exit", "close"]).is_some() {
+            let _ = self.eat("it") || self.eat("out");
+            for w in [What::Target, What::Stop] {
+                if let Some(v) = self.once_moved(w) {
+                    return Ok(Some(pct_items(w, v, false)?));
+                }
+            }
         }
         self.at = at;
         // Time exits: "exit after 10 bars", "hold for 5 days", "time stop of 20 bars".
@@ -551,17 +565,26 @@ impl Parser<'_> {
         if w == What::Stop {
             let _ = self.eat("out");
         }
+        let _ = self.eat("right");
         if self
-            .eat_any(&["once", "when", "if", "as soon as"])
+            .eat_any(&["once", "when", "if", "after", "as soon as"])
             .is_some()
         {
             let _ = self.eat_any(&["the", "a", "my", "our"]);
-            let _ = self.eat_any(&["trade", "position", "it"]);
+            let _ = self.eat_any(&["trade", "position", "it", "value", "price"]);
             let _ = self.eat_any(&["is", "gets", "goes", "moves", "has", "runs"]);
             let _ = self.eat("gone") || self.eat("moved") || self.eat("run");
             let way = match w {
-                What::Target => self.eat("up") || self.eat_phrase("in profit by"),
-                What::Stop => self.eat("down") || self.eat_phrase("in loss by"),
+                What::Target => {
+                    self.eat_any(&["up", "increased", "risen", "gained", "rises", "rallied"])
+                        .is_some()
+                        || self.eat_phrase("in profit by")
+                }
+                What::Stop => {
+                    self.eat_any(&["down", "decreased", "fallen", "dropped", "falls", "lost"])
+                        .is_some()
+                        || self.eat_phrase("in loss by")
+                }
                 What::Trail => false,
             };
             if way {
@@ -671,6 +694,31 @@ impl Parser<'_> {
         let Some(k) = self.number() else {
             return Ok(None);
         };
+        // The Turtles' "2N, where N is the 20-day ATR".
+        if self.eat("n") {
+            let _ = self.sym(",") || self.sym("(");
+            if self.eat_phrase("where n is") || self.eat_phrase("n being") {
+                let _ = self.eat("the");
+                if let Some(t) = self.term()?
+                    && matches!(
+                        t.expr.kind,
+                        strategy::ExprKind::Call {
+                            func: Func::Atr,
+                            ..
+                        }
+                    )
+                {
+                    let _ = self.sym(")");
+                    return Ok(Some(Distance(super::parser::bin(
+                        strategy::BinOp::Mul,
+                        num(k),
+                        t.expr,
+                    ))));
+                }
+            }
+            self.at = save;
+            return Ok(None);
+        }
         let _ = self.eat("x") || self.eat("times") || self.sym("*");
         let _ = self.eat("the");
         if self.indicator_here().is_some_and(|i| i.func == Func::Atr) {

@@ -9,7 +9,7 @@ use super::lex::Tok;
 use super::parser::{
     Kind, Parser, R, Term, and, back, bin, call, ex, incomplete, name, num, whole,
 };
-use super::parser::{MONTHS, UNITS, WEEKDAYS};
+use super::parser::{MONTHS, UNITS, WEEKDAYS, side_op};
 use super::vocab::CANDLES;
 use crate::GenerateError;
 
@@ -100,6 +100,16 @@ impl Parser<'_> {
         }
         if let Some(e) = self.bar_pattern() {
             return Ok(Some(e));
+        }
+        // "… and opens above the previous close": the bar's open.
+        let opens_at = self.at;
+        if self.eat("opens") || self.eat("opened") {
+            if let Some(up) = self.side()
+                && let Some(t) = self.term()?
+            {
+                return Ok(Some(bin(side_op(up, false), name("open"), t.expr)));
+            }
+            self.at = opens_at;
         }
         // Candlestick patterns and bullish/bearish crossovers.
         let side = if self.eat("bullish") {
@@ -313,9 +323,10 @@ impl Parser<'_> {
             && let Some(n) = self.number().and_then(whole)
         {
             self.unit();
-            let high = if self.eat("high") || self.eat("highs") {
+            // "a 20-day breakout" is through the 20-day high; a breakdown through the low.
+            let high = if self.eat("high") || self.eat("highs") || self.word() == Some("breakout") {
                 Some(true)
-            } else if self.eat("low") || self.eat("lows") {
+            } else if self.eat("low") || self.eat("lows") || self.word() == Some("breakdown") {
                 Some(false)
             } else {
                 None

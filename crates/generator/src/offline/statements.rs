@@ -163,6 +163,15 @@ fn title(
             direction = true;
         }
     }
+    // "a simple SMA cross on daily candles:": the bar timeframe anywhere in a title.
+    for k in start..colon {
+        p.at = k;
+        if let Ok(Some(t)) = p.timeframe()
+            && p.at == colon
+        {
+            said.items.push(Item::Timeframe(t));
+        }
+    }
     p.mem = read;
     // A name may be dropped; words that would change the strategy may not.
     let telling = p.toks[start..colon].iter().any(|t| match &t.tok {
@@ -203,10 +212,10 @@ enum Label {
     Title,
 }
 
-/// The colon of a label at the start of a statement (within 8 tokens, before any punctuation).
+/// The colon of a label at the start of a statement (within 16 tokens, before any punctuation).
 fn label_colon(p: &Parser<'_>) -> Option<usize> {
     let mut depth = 0;
-    for k in 0..12 {
+    for k in 0..16 {
         match p.peek_at(k) {
             // Not a ratio between numbers ("3:1 reward to risk").
             Some(Tok::Sym(":"))

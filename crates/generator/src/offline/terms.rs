@@ -493,6 +493,12 @@ impl Parser<'_> {
         if self.eat_phrase("previous value") || self.eat_phrase("prior value") {
             return Ok(Term::new(back(subject.expr, 1), subject.kind));
         }
+        // "the bar closes above its open": the bar's own prices.
+        if subject.kind == Kind::Price
+            && let Some(p) = self.eat_any(&["open", "high", "low"])
+        {
+            return Ok(Term::new(name(p), Kind::Price));
+        }
         let n = self.number();
         self.unit();
         if let Some(ind) = self.indicator_here()
