@@ -185,6 +185,21 @@ pub(super) fn action(p: &mut Parser<'_>) -> Option<Action> {
 /// "sell signal", "sell entry" is a short's entry).
 fn action_phrase(p: &mut Parser<'_>) -> Option<Action> {
     let save = p.at;
+    // "close when …", "entry if …": the noun or the price word as the action, only before a
+    // "when" (elsewhere "close" is the price).
+    if matches!(p.word_at(1), Some("when" | "if" | "once" | "whenever")) {
+        match p.word() {
+            Some("close") => {
+                p.at += 1;
+                return Some(Action::Exit);
+            }
+            Some("entry") => {
+                p.at += 1;
+                return Some(Action::Enter);
+            }
+            _ => {}
+        }
+    }
     let mut best: Option<(Action, usize)> = None;
     for (ph, a) in ACTIONS {
         let n = p.phrase_len(ph, p.at);
@@ -210,6 +225,18 @@ fn action_phrase(p: &mut Parser<'_>) -> Option<Action> {
             return Some(Action::EntryShort);
         }
         let _ = p.eat("signal") || p.eat("signals") || p.eat("order") || p.eat("orders");
+        // "buy a coin when", "sell the stock if": the instrument, said as an object.
+        let at = p.at;
+        let _ = p.eat_any(&["a", "an", "the"]);
+        if p.eat_any(&["coin", "stock", "asset", "share", "shares", "pair"])
+            .is_none()
+            || !matches!(
+                p.word(),
+                Some("when" | "if" | "once" | "whenever" | "on" | "at")
+            )
+        {
+            p.at = at;
+        }
         Some(a)
     } else {
         p.at = save;

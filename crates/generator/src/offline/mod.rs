@@ -21,6 +21,7 @@ mod build;
 mod conditions;
 mod derived;
 mod deviations;
+mod labels;
 mod lex;
 mod management;
 mod parser;
@@ -136,9 +137,19 @@ pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), Gener
             p.at += 2;
             continue;
         }
+        let otherwise = else_if(&mut p, &said);
+        let rules_before = said.rules.len();
         let start = p.at;
         p.hint = None;
         let placed = statements::statement(&mut p, &mut said)?;
+        if let Some(previous) = otherwise {
+            for (_, c) in &mut said.rules[rules_before..] {
+                *c = parser::and(
+                    c.clone(),
+                    parser::ex(ExprKind::Not(Box::new(previous.clone()))),
+                );
+            }
+        }
         if placed && p.clause_ends() {
             continue;
         }
@@ -181,6 +192,21 @@ pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), Gener
     unknown_indicators(&toks)?;
     let notes = days_in_bars(p.days.as_ref(), strategy.timeframe)?;
     Ok((strategy, notes))
+}
+
+/// "if A, buy; else, if B, sell": B's rule holds only when A's does not. Reads "else" (or
+/// "otherwise") before "if"/"when" and gives the last rule's condition, when there is one.
+fn else_if(p: &mut Parser<'_>, said: &Said) -> Option<Expr> {
+    if !matches!(p.word(), Some("else" | "otherwise")) {
+        return None;
+    }
+    let comma = matches!(p.peek_at(1), Some(Tok::Sym(",")));
+    if !matches!(p.word_at(1 + usize::from(comma)), Some("if" | "when")) {
+        return None;
+    }
+    let before = said.rules.last().map(|(_, c)| c.clone())?;
+    p.at += 1 + usize::from(comma);
+    Some(before)
 }
 
 /// Never a dangling word (issue 36): an indicator named on its own ("…, ATR", "using the

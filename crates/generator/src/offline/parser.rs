@@ -205,6 +205,8 @@ pub(super) struct Memory {
     pub settings: HashMap<Func, Vec<f64>>,
     /// The series last given for each indicator, when not the close ("RSI(10) of hl2").
     pub series: HashMap<Func, Expr>,
+    /// Averages named with a label glued to the name ("ema1 (5)"): the label's term.
+    pub labels: HashMap<(Func, u32), Term>,
     /// Indicators named with two different settings: one named again without settings is
     /// ambiguous ("above the 200-day SMA … below the 5-day SMA … below the SMA").
     pub varied: std::collections::HashSet<Func>,

@@ -628,14 +628,28 @@ fn at_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
 fn at_oscillator_level(p: &mut Parser<'_>, a: Action) -> R<Option<Expr>> {
     let save = p.at;
     p.skip_articles();
-    if p.indicator_here().is_none_or(|i| i.levels.is_none()) {
-        p.at = save;
-        return Ok(None);
-    }
-    p.level_next = true;
-    let t = p.indicator(None);
-    p.level_next = false;
-    let t = t?;
+    // "RSI length 14, low level 30, high level 70: buy at 30": the oscillator named before.
+    let named = match (&p.mem.subject, p.peek()) {
+        (Some(t), Some(Tok::Num(_)))
+            if matches!(&t.kind, parser::Kind::Indicator(f)
+                if super::vocab::indicator(*f).is_some_and(|i| i.levels.is_some())) =>
+        {
+            Some(t.clone())
+        }
+        _ => None,
+    };
+    let t = if let Some(t) = named {
+        t
+    } else {
+        if p.indicator_here().is_none_or(|i| i.levels.is_none()) {
+            p.at = save;
+            return Ok(None);
+        }
+        p.level_next = true;
+        let t = p.indicator(None);
+        p.level_next = false;
+        t?
+    };
     let _ = p.eat("of") || p.eat("level") || p.eat("reading");
     let Some(v) = p.number() else {
         p.at = save;

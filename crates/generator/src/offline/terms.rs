@@ -686,6 +686,10 @@ impl Parser<'_> {
             return incomplete("an indicator was expected");
         };
         self.at += n;
+        // "ema1 (5) … ema1": a name with a number glued to it labels one average.
+        if let Some(t) = self.labelled(ind.func) {
+            return Ok(t);
+        }
         let mut series = series;
         let mut settings: Vec<f64> = lead.into_iter().collect();
         // Settings after the name: (14), (close, 20), (12, 26, 9), (14-day), 12/26/9, 14,

@@ -273,8 +273,11 @@ pub(super) fn verb_words() -> impl Iterator<Item = &'static str> {
 }
 
 /// Words before a verb that change nothing ("RSI is currently below", "both are below").
-pub(super) const COPULAS: [&str; 16] = [
+pub(super) const COPULAS: [&str; 19] = [
     "is",
+    "says",
+    "shows",
+    "reads",
     "are",
     "was",
     "were",

@@ -414,6 +414,8 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
 #[derive(Deserialize)]
 struct Found {
     source: String,
+    #[serde(default)]
+    held_out: bool,
     text: String,
     expect: Option<toml::Table>,
     inexpressible: Option<String>,
@@ -427,7 +429,7 @@ struct FoundFile {
 /// The share of real descriptions, as found, that the language can state and the compiler
 /// writes correctly: measured on the corpus when it was gathered, before any rewording. It may
 /// only rise.
-const FOUND_ACCEPTED_AT_LEAST: usize = 59;
+const FOUND_ACCEPTED_AT_LEAST: usize = 62;
 
 /// Real descriptions as their authors wrote them (issue 36): never a wrong file (each accepted
 /// text trades like the strategy it means; each the language cannot state is refused), and the
@@ -438,6 +440,7 @@ fn real_descriptions_as_found_are_compiled_right_or_refused() {
     let file: FoundFile = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let markets = markets();
     let (mut expressible, mut accepted) = (0, 0);
+    let (mut held_expressible, mut held_accepted) = (0, 0);
     let mut wrong = Vec::new();
     let mut missed = Vec::new();
     for f in &file.found {
@@ -445,6 +448,7 @@ fn real_descriptions_as_found_are_compiled_right_or_refused() {
         match (&f.expect, &f.inexpressible, got) {
             (Some(expect), None, Ok(got)) => {
                 expressible += 1;
+                held_expressible += usize::from(f.held_out);
                 let want = expected(&Idea {
                     source: f.source.clone(),
                     expect: expect.clone(),
@@ -456,6 +460,7 @@ fn real_descriptions_as_found_are_compiled_right_or_refused() {
                         .all(|(_, b)| trades_on(&got, b) == trades_on(&want, b));
                 if same {
                     accepted += 1;
+                    held_accepted += usize::from(f.held_out);
                 } else {
                     wrong.push(format!(
                         "{} {:?}: compiles to\n{}",
@@ -467,6 +472,7 @@ fn real_descriptions_as_found_are_compiled_right_or_refused() {
             }
             (Some(_), None, Err(e)) => {
                 expressible += 1;
+                held_expressible += usize::from(f.held_out);
                 missed.push(format!("{} {:?}\n    {e}", f.source, f.text));
             }
             (None, Some(_), Err(_)) => {}
@@ -481,7 +487,8 @@ fn real_descriptions_as_found_are_compiled_right_or_refused() {
     }
     println!(
         "real descriptions as found: {accepted} of {expressible} the language can state compiled \
-         right ({} in all, {} refused as inexpressible); missed:\n{}",
+         right ({} in all, {} refused as inexpressible); of those held out, {held_accepted} of \
+         {held_expressible}; missed:\n{}",
         file.found.len(),
         file.found.len() - expressible,
         missed.join("\n")

@@ -647,3 +647,23 @@ fn suggestions_fit_the_role_of_what_was_named() {
         }
     }
 }
+
+/// Issue 36: "else, if B" after "if A, …" holds only when A does not (the rules are read
+/// together, so the second one says so).
+#[test]
+fn an_else_if_rule_holds_only_when_the_one_before_does_not() {
+    let s = compile("if RSI < 30, buy; else, if RSI < 40, go short").unwrap();
+    assert_eq!(
+        s.rules.entry_short.as_ref().map(ToString::to_string),
+        Some("rsi_14 < 40 and not rsi_14 < 30".to_owned()),
+        "{}",
+        s.to_toml()
+    );
+    let s = compile("if RSI < 30, buy; otherwise if RSI > 70, sell").unwrap();
+    assert_eq!(
+        s.rules.exit_long.as_ref().map(ToString::to_string),
+        Some("rsi_14 > 70 and not rsi_14 < 30".to_owned())
+    );
+    // With nothing before it, "else" is not placed.
+    assert!(compile("else, if RSI < 30, buy").is_err());
+}
