@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 
 use super::error::DataError;
 use super::lines::{LineError, for_each_line};
+use super::scan::Plan;
 
 /// Splits a line at `delim` into `out`, each field trimmed (`delim` is ASCII, so every cut is
 /// at a character boundary); `false`, with `out` left partial, when the line holds a quote and
@@ -105,6 +106,41 @@ pub(super) fn for_each_row(
     read: &impl Fn(std::io::Error) -> DataError,
     mut row: impl FnMut(u64, &[&str], usize) -> Result<ControlFlow<()>, DataError>,
 ) -> Result<(), DataError> {
+    let header = (first_line, skip_header);
+    for_each_scanned_row(
+        input,
+        header,
+        delim,
+        None,
+        bad,
+        read,
+        |line, given, len| match given {
+            Given::Fields(fields) => row(line, fields, len),
+            Given::Scanned(..) => Ok(ControlFlow::Continue(())),
+        },
+    )
+}
+
+/// A row as [`for_each_scanned_row`] hands it out.
+pub(super) enum Given<'a, 'l> {
+    /// Its fields, trimmed.
+    Fields(&'a [&'l str]),
+    /// Its time text and prices, read in one scan by a [`Plan`].
+    Scanned(&'l str, [f64; 5]),
+}
+
+/// [`for_each_row`], with each line first offered to `plan` (when given): a line it reads is
+/// handed out as [`Given::Scanned`], any other split into [`Given::Fields`].
+/// `(first_line, skip_header)` number the lines and say whether the first is a header.
+pub(super) fn for_each_scanned_row(
+    input: impl Read,
+    (first_line, skip_header): (u64, bool),
+    delim: u8,
+    plan: Option<&Plan>,
+    bad: &impl Fn(u64, String) -> DataError,
+    read: &impl Fn(std::io::Error) -> DataError,
+    mut row: impl FnMut(u64, Given<'_, '_>, usize) -> Result<ControlFlow<()>, DataError>,
+) -> Result<(), DataError> {
     /// An empty vector with `v`'s allocation, for borrows of another lifetime (the standard
     /// library collects in place when the element layouts match).
     fn reuse<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
@@ -117,6 +153,12 @@ pub(super) fn for_each_row(
         if skip_header && line_no == first_line {
             return Ok(ControlFlow::Continue(()));
         }
+        if let Some(plan) = plan {
+            let mut prices = [0.0; 5];
+            if let Some(time) = plan.scan(line, &mut prices) {
+                return row(line_no, Given::Scanned(time, prices), len);
+            }
+        }
         let owned: Vec<String>;
         let mut fields = reuse(std::mem::take(&mut spare));
         if !split_plain(line, delim, &mut fields) {
@@ -127,7 +169,7 @@ pub(super) fn for_each_row(
         let flow = if fields.iter().all(|f| f.is_empty()) {
             ControlFlow::Continue(())
         } else {
-            row(line_no, &fields, len)?
+            row(line_no, Given::Fields(&fields), len)?
         };
         spare = reuse(fields);
         Ok(flow)

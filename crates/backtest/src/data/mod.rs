@@ -12,6 +12,7 @@ mod model;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod rows;
+mod scan;
 mod times;
 
 use std::io::Read as _;

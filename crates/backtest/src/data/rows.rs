@@ -10,10 +10,11 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::error::DataError;
-use super::fields::{for_each_row, parse_number};
+use super::fields::{Given, for_each_scanned_row, parse_number};
 use super::layout::{self, Role, TimeFormat};
 use super::lines::{Source, count_lines};
 use super::model::Bars;
+use super::scan::Plan;
 use super::times::Times;
 use super::times::{render, write_iso};
 
@@ -278,14 +279,14 @@ impl Rows<'_> {
         buf
     }
 
-    /// A row's values, each checked; `time` is its time text.
-    fn row(
+    /// A row's prices from its fields (open, high, low, close, volume), each checked, with
+    /// `Adj Close` applied when asked.
+    fn prices(
         &self,
         line: u64,
         fields: &[&str],
         numbers: &mut String,
-        (time, days): (&str, &mut DayCache),
-    ) -> Result<(Row, chrono::NaiveDateTime, bool), DataError> {
+    ) -> Result<[f64; 5], DataError> {
         let mut num = |i: usize| -> Result<f64, DataError> {
             let raw = fields.get(i).copied().unwrap_or("");
             let s = if self.decimal_comma {
@@ -303,6 +304,33 @@ impl Rows<'_> {
                 )
             })
         };
+        let c = self.cols;
+        let (mut op, mut hi, mut lo, mut cl) =
+            (num(c.open)?, num(c.high)?, num(c.low)?, num(c.close)?);
+        if self.adjusted
+            && let Some(a) = c.adj_close
+        {
+            let ratio = num(a)? / cl;
+            op *= ratio;
+            hi *= ratio;
+            lo *= ratio;
+            cl *= ratio;
+        }
+        let volume = match c.volume {
+            Some(i) if fields.get(i).is_some_and(|s| !s.is_empty()) => num(i)?,
+            _ => f64::NAN,
+        };
+        Ok([op, hi, lo, cl, volume])
+    }
+
+    /// A row from its prices (open, high, low, close, volume), checked; `time` is its time
+    /// text.
+    fn row(
+        &self,
+        line: u64,
+        [op, hi, lo, cl, volume]: [f64; 5],
+        (time, days): (&str, &mut DayCache),
+    ) -> Result<(Row, chrono::NaiveDateTime, bool), DataError> {
         // ISO text in the exact layout is read here (and is then the rendering of its time).
         let fixed = if *self.time_format == TimeFormat::Iso {
             days.read(time.as_bytes())
@@ -321,21 +349,6 @@ impl Rows<'_> {
             )
         })?;
         let c = self.cols;
-        let (mut op, mut hi, mut lo, mut cl) =
-            (num(c.open)?, num(c.high)?, num(c.low)?, num(c.close)?);
-        if self.adjusted
-            && let Some(a) = c.adj_close
-        {
-            let ratio = num(a)? / cl;
-            op *= ratio;
-            hi *= ratio;
-            lo *= ratio;
-            cl *= ratio;
-        }
-        let volume = match c.volume {
-            Some(i) if fields.get(i).is_some_and(|s| !s.is_empty()) => num(i)?,
-            _ => f64::NAN,
-        };
         if hi < lo {
             return Err(self.bad(
                 line,
@@ -431,17 +444,23 @@ impl Rows<'_> {
         let mut joined = String::new();
         let mut written = String::new();
         let mut days = DayCache::default();
-        for_each_row(
+        let plan = Plan::new(self.cols, self.delim, self.decimal_comma, self.adjusted);
+        for_each_scanned_row(
             input,
-            first_line,
-            skip_header,
+            (first_line, skip_header),
             self.delim,
+            plan.as_ref(),
             &bad,
             &read,
-            |line, fields, _| {
-                let time = self.time_of(fields, &mut joined);
-                let (row, wall, rendering) =
-                    self.row(line, fields, &mut numbers, (time, &mut days))?;
+            |line, given, _| {
+                let (time, prices) = match given {
+                    Given::Scanned(time, prices) => (time, prices),
+                    Given::Fields(fields) => (
+                        self.time_of(fields, &mut joined),
+                        self.prices(line, fields, &mut numbers)?,
+                    ),
+                };
+                let (row, wall, rendering) = self.row(line, prices, (time, &mut days))?;
                 match part.last_ms {
                     Some(prev) => {
                         if let Some(e) = self.out_of_order(line, time, row.ms, prev) {
