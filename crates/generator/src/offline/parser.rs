@@ -207,6 +207,8 @@ pub(super) struct Memory {
     pub series: HashMap<Func, Expr>,
     /// Averages named with a label glued to the name ("ema1 (5)"): the label's term.
     pub labels: HashMap<(Func, u32), Term>,
+    /// Names defined with "=" ("FMA = simple moving average of length 400").
+    pub defined: HashMap<String, Term>,
     /// Indicators named with two different settings: one named again without settings is
     /// ambiguous ("above the 200-day SMA … below the 5-day SMA … below the SMA").
     pub varied: std::collections::HashSet<Func>,

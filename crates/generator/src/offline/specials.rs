@@ -18,6 +18,39 @@ impl Parser<'_> {
     #[expect(clippy::too_many_lines, reason = "one branch per special")]
     pub(super) fn special(&mut self) -> R<Option<Expr>> {
         let save = self.at;
+        // "there is no position", "when in a position": the position state (DESIGN.md §5.4).
+        for (phrases, flat) in [
+            (
+                &[
+                    "there is no position",
+                    "there is no open position",
+                    "no position is open",
+                    "not in a position",
+                    "not in the market",
+                    "no position",
+                    "no open position",
+                    "we are flat",
+                    "we are not in a position",
+                ][..],
+                true,
+            ),
+            (
+                &[
+                    "there is a position",
+                    "there is an open position",
+                    "an open position",
+                    "in a position",
+                    "we are in a position",
+                    "we have a position",
+                ][..],
+                false,
+            ),
+        ] {
+            if self.eat_phrases(phrases) {
+                let op = if flat { BinOp::Eq } else { BinOp::Ne };
+                return Ok(Some(bin(op, name("position"), num(0.0))));
+            }
+        }
         self.skip_articles();
         // "the candle is green", "the bar is red".
         if self.eat_any(&["candle", "bar", "candlestick"]).is_some() {

@@ -79,6 +79,9 @@ pub(super) fn statement(p: &mut Parser<'_>, said: &mut Said) -> R<bool> {
     }
     let here = p.at;
     let memory = p.mem.clone();
+    if definition(p) {
+        return Ok(true);
+    }
     if declaration(p, usize::MAX)? {
         return Ok(true);
     }
@@ -293,6 +296,31 @@ fn label_role(p: &Parser<'_>, from: usize, colon: usize) -> Label {
     }
 }
 
+/// "FMA = simple moving average of length 400", "fast = EMA(9)": a name for an indicator, which
+/// later words use ("low <= FMA"). `false` (position unchanged) when the words are not one.
+fn definition(p: &mut Parser<'_>) -> bool {
+    let save = p.at;
+    let (Some(Tok::Word(w)), Some(Tok::Sym("="))) = (p.peek().cloned(), p.peek_at(1).cloned())
+    else {
+        return false;
+    };
+    p.at += 2;
+    let memory = p.mem.clone();
+    match p.term() {
+        Ok(Some(t)) if matches!(t.expr.kind, ExprKind::Call { .. }) && p.clause_ends() => {
+            // One nothing uses is refused, as a declaration is.
+            p.declared.push((t.expr.clone(), p.written(save, p.at)));
+            p.mem.defined.insert(w, t);
+            true
+        }
+        _ => {
+            p.mem = memory;
+            p.at = save;
+            false
+        }
+    }
+}
+
 /// "fast SMA 20", "using Bollinger bands 10/1.5", "MACD(5, 35, 5)": indicators named with their
 /// settings and nothing said of them, for later mentions. Ends at `until` (a label's colon) or
 /// at the clause's end; `false` (position unchanged) when the words are not one.
@@ -352,6 +380,21 @@ fn risk_tail(p: &mut Parser<'_>, said: &mut Said) -> R<()> {
     if let Some((_, c)) = said.rules.last() {
         let c = c.clone();
         p.annotation(&c);
+    }
+    // "(filled at close)": how the orders fill.
+    let at = p.at;
+    if p.sym("(")
+        && p.eat_phrases(&[
+            "filled at close",
+            "filled at the close",
+            "fill at close",
+            "at close",
+        ])
+        && p.sym(")")
+    {
+        said.items.push(Item::FillClose);
+    } else {
+        p.at = at;
     }
     let save = p.at;
     // "exit when RSI > 80 or after 10 days": a time exit beside the rule.
@@ -494,6 +537,7 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
         let _ = p.eat("we") || p.eat("i");
         if let Some(a) = action(p) {
             qualifiers(p, said);
+            let c = also_if(p, c)?;
             said.rules.push((a, c));
             risk_tail(p, said)?;
             return Ok(true);
@@ -535,6 +579,19 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
     }
     p.at = start;
     Ok(false)
+}
+
+/// "when not in a position, buy if the 50 SMA is above the 200 SMA": a condition after the
+/// action too, which holds with the one before it.
+fn also_if(p: &mut Parser<'_>, c: Expr) -> R<Expr> {
+    let at = p.at;
+    if p.eat_any(&["if", "when", "once"]).is_some() {
+        if let Some(more) = p.condition()? {
+            return Ok(parser::and(c, more));
+        }
+        p.at = at;
+    }
+    Ok(c)
 }
 
 /// After "sell after": "10 bars or when RSI > 70", a time exit or the rule, whichever comes

@@ -371,6 +371,16 @@ impl Parser<'_> {
         {
             return Ok(Some(t));
         }
+        // A name defined before ("SMA = simple moving average of length 200"), unless settings
+        // follow it ("SMA(50)", "SMA 50").
+        if let Some(t) = self.word().and_then(|w| self.mem.defined.get(w)).cloned()
+            && !matches!(self.peek_at(1), Some(Tok::Num(_)))
+            && !(matches!(self.peek_at(1), Some(Tok::Sym("(")))
+                && matches!(self.peek_at(2), Some(Tok::Num(_))))
+        {
+            self.at += 1;
+            return Ok(Some(t));
+        }
         if self.word() == Some("fast") || self.word() == Some("slow") {
             return self.fast_slow();
         }
@@ -716,8 +726,15 @@ impl Parser<'_> {
             }
         } else if !self.level_next {
             let save = self.at;
-            let _ = self.eat_phrases(&["with a period of", "with period", "period of"])
-                || self.eat("period")
+            let _ = self.eat_phrases(&[
+                "with a period of",
+                "with period",
+                "period of",
+                "of length",
+                "with a length of",
+                "with length",
+                "length of",
+            ]) || self.eat("period")
                 || self.eat("length")
                 || self.eat("of") && matches!(self.peek(), Some(Tok::Num(_)));
             if let Some(v) = self.number() {
