@@ -444,7 +444,19 @@ impl Rows<'_> {
         let mut joined = String::new();
         let mut written = String::new();
         let mut days = DayCache::default();
-        let plan = Plan::new(self.cols, self.delim, self.decimal_comma, self.adjusted);
+        let c = self.cols;
+        let plan = Plan::new(
+            c.time,
+            [
+                Some(c.open),
+                Some(c.high),
+                Some(c.low),
+                Some(c.close),
+                c.volume,
+            ],
+            self.delim,
+            !self.decimal_comma && !self.adjusted && c.time_of_day.is_none(),
+        );
         for_each_scanned_row(
             input,
             (first_line, skip_header),

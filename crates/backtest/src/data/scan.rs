@@ -3,8 +3,6 @@
 //! are: no quotes anywhere, no spaces around fields, a decimal point. Any other line goes to the
 //! general reader, which gives the same values and reports errors.
 
-use super::rows::Columns;
-
 /// What each field of a line is, up to the last one read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -22,27 +20,21 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    /// A plan for these columns, or `None` when the layout needs the general reader (a
-    /// time-of-day column, a decimal comma, adjusted prices).
+    /// A plan for a file whose time is column `time` and whose prices (open, high, low, close,
+    /// volume) are columns `prices`; `None` when the layout needs the general reader (`plain`
+    /// false: a time-of-day column, a decimal comma, adjusted prices).
     pub(super) fn new(
-        cols: &Columns,
+        time: usize,
+        prices: [Option<usize>; 5],
         delim: u8,
-        decimal_comma: bool,
-        adjusted: bool,
+        plain: bool,
     ) -> Option<Plan> {
-        if decimal_comma || adjusted || cols.time_of_day.is_some() || delim == b'"' {
+        if !plain || delim == b'"' {
             return None;
         }
-        let prices = [
-            Some(cols.open),
-            Some(cols.high),
-            Some(cols.low),
-            Some(cols.close),
-            cols.volume,
-        ];
-        let last = prices.iter().flatten().copied().chain([cols.time]).max()?;
+        let last = prices.iter().flatten().copied().chain([time]).max()?;
         let mut targets = vec![Target::Skip; last + 1];
-        targets[cols.time] = Target::Time;
+        targets[time] = Target::Time;
         for (k, i) in prices.iter().enumerate() {
             if let Some(i) = *i {
                 if targets[i] != Target::Skip {
@@ -131,22 +123,45 @@ mod tests {
     use super::*;
     use crate::data::fields::{parse_number, split_plain};
 
-    fn cols(time: usize, prices: [usize; 4], volume: Option<usize>) -> Columns {
-        Columns {
-            open: prices[0],
-            high: prices[1],
-            low: prices[2],
-            close: prices[3],
-            volume,
-            adj_close: None,
+    /// The columns of a file: its time, then open, high, low and close, and its volume.
+    struct Cols {
+        time: usize,
+        open: usize,
+        high: usize,
+        low: usize,
+        close: usize,
+        volume: Option<usize>,
+    }
+
+    fn cols(time: usize, p: [usize; 4], volume: Option<usize>) -> Cols {
+        Cols {
             time,
-            time_of_day: None,
+            open: p[0],
+            high: p[1],
+            low: p[2],
+            close: p[3],
+            volume,
         }
+    }
+
+    fn plan_of(c: &Cols, delim: u8, plain: bool) -> Option<Plan> {
+        Plan::new(
+            c.time,
+            [
+                Some(c.open),
+                Some(c.high),
+                Some(c.low),
+                Some(c.close),
+                c.volume,
+            ],
+            delim,
+            plain,
+        )
     }
 
     /// What the general reader gets from a line: the time field and the prices, volume `NaN`
     /// when empty or missing; `None` when a field it needs is not a finite number.
-    fn general(line: &str, c: &Columns) -> Option<(String, [f64; 5])> {
+    fn general(line: &str, c: &Cols) -> Option<(String, [f64; 5])> {
         let mut fields = Vec::new();
         if !split_plain(line, b',', &mut fields) {
             return None;
@@ -198,7 +213,7 @@ mod tests {
         ) {
             let line = fields.join(",");
             let c = cols(0, [1, 2, 3, 4], volume.then_some(5));
-            let Some(plan) = Plan::new(&c, b',', false, false) else {
+            let Some(plan) = plan_of(&c, b',', true) else {
                 return Err(proptest::test_runner::TestCaseError::fail("no plan"));
             };
             let mut prices = [0.0; 5];
@@ -220,7 +235,7 @@ mod tests {
     #[expect(clippy::float_cmp, reason = "exact values parsed from exact text")]
     fn a_plain_row_is_scanned_and_anything_else_steps_aside() {
         let c = cols(0, [1, 2, 3, 4], Some(5));
-        let plan = Plan::new(&c, b',', false, false).unwrap();
+        let plan = plan_of(&c, b',', true).unwrap();
         let mut p = [0.0; 5];
         let t = plan.scan("2024-01-02 09:30:00,1.5,2.25,1.0,2.0,300,extra,x", &mut p);
         assert_eq!(t, Some("2024-01-02 09:30:00"));
@@ -242,14 +257,11 @@ mod tests {
             assert_eq!(plan.scan(line, &mut p), None, "{line:?}");
         }
         // Layouts the general reader keeps.
-        assert!(Plan::new(&c, b';', true, false).is_none());
-        assert!(Plan::new(&c, b',', false, true).is_none());
-        let mut with_time = cols(0, [2, 3, 4, 5], None);
-        with_time.time_of_day = Some(1);
-        assert!(Plan::new(&with_time, b',', false, false).is_none());
+        assert!(plan_of(&c, b';', false).is_none());
+        assert!(plan_of(&c, b'"', true).is_none());
         // Columns in any order.
         let c = cols(5, [4, 3, 2, 1], Some(0));
-        let plan = Plan::new(&c, b',', false, false).unwrap();
+        let plan = plan_of(&c, b',', true).unwrap();
         assert_eq!(
             plan.scan("7,4,3,2,1,2024-01-02", &mut p),
             Some("2024-01-02")
