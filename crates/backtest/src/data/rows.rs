@@ -445,15 +445,10 @@ impl Rows<'_> {
         let mut written = String::new();
         let mut days = DayCache::default();
         let c = self.cols;
+        let prices = [c.open, c.high, c.low, c.close].map(Some);
         let plan = Plan::new(
             c.time,
-            [
-                Some(c.open),
-                Some(c.high),
-                Some(c.low),
-                Some(c.close),
-                c.volume,
-            ],
+            [prices[0], prices[1], prices[2], prices[3], c.volume],
             self.delim,
             !self.decimal_comma && !self.adjusted && c.time_of_day.is_none(),
         );

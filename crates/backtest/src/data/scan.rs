@@ -123,66 +123,37 @@ mod tests {
     use super::*;
     use crate::data::fields::{parse_number, split_plain};
 
-    /// The columns of a file: its time, then open, high, low and close, and its volume.
-    struct Cols {
-        time: usize,
-        open: usize,
-        high: usize,
-        low: usize,
-        close: usize,
-        volume: Option<usize>,
-    }
-
-    fn cols(time: usize, p: [usize; 4], volume: Option<usize>) -> Cols {
-        Cols {
-            time,
-            open: p[0],
-            high: p[1],
-            low: p[2],
-            close: p[3],
-            volume,
-        }
-    }
-
-    fn plan_of(c: &Cols, delim: u8, plain: bool) -> Option<Plan> {
-        Plan::new(
-            c.time,
-            [
-                Some(c.open),
-                Some(c.high),
-                Some(c.low),
-                Some(c.close),
-                c.volume,
-            ],
-            delim,
-            plain,
-        )
+    /// The time in column 0, then open, high, low, close and (when `volume`) volume.
+    fn columns(volume: bool) -> (usize, [Option<usize>; 5]) {
+        (0, [Some(1), Some(2), Some(3), Some(4), volume.then_some(5)])
     }
 
     /// What the general reader gets from a line: the time field and the prices, volume `NaN`
     /// when empty or missing; `None` when a field it needs is not a finite number.
-    fn general(line: &str, c: &Cols) -> Option<(String, [f64; 5])> {
+    fn general(
+        line: &str,
+        (time, prices): (usize, [Option<usize>; 5]),
+    ) -> Option<(String, [f64; 5])> {
         let mut fields = Vec::new();
         if !split_plain(line, b',', &mut fields) {
             return None;
         }
-        let num = |i: usize| {
-            fields
-                .get(i)
+        let num = |i: Option<usize>| {
+            i.and_then(|i| fields.get(i))
                 .and_then(|s| parse_number(s))
                 .filter(|x| x.is_finite())
         };
-        let volume = match c.volume {
-            Some(i) if fields.get(i).is_some_and(|s| !s.is_empty()) => num(i)?,
+        let volume = match prices[4] {
+            Some(i) if fields.get(i).is_some_and(|s| !s.is_empty()) => num(Some(i))?,
             _ => f64::NAN,
         };
         Some((
-            (*fields.get(c.time)?).to_owned(),
+            (*fields.get(time)?).to_owned(),
             [
-                num(c.open)?,
-                num(c.high)?,
-                num(c.low)?,
-                num(c.close)?,
+                num(prices[0])?,
+                num(prices[1])?,
+                num(prices[2])?,
+                num(prices[3])?,
                 volume,
             ],
         ))
@@ -212,13 +183,13 @@ mod tests {
             volume in proptest::bool::ANY,
         ) {
             let line = fields.join(",");
-            let c = cols(0, [1, 2, 3, 4], volume.then_some(5));
-            let Some(plan) = plan_of(&c, b',', true) else {
+            let c = columns(volume);
+            let Some(plan) = Plan::new(c.0, c.1, b',', true) else {
                 return Err(proptest::test_runner::TestCaseError::fail("no plan"));
             };
             let mut prices = [0.0; 5];
             if let Some(time) = plan.scan(&line, &mut prices) {
-                let Some((t, want)) = general(&line, &c) else {
+                let Some((t, want)) = general(&line, c) else {
                     return Err(proptest::test_runner::TestCaseError::fail(
                         format!("scanned {line:?}, which the general reader refuses"),
                     ));
@@ -234,8 +205,8 @@ mod tests {
     #[test]
     #[expect(clippy::float_cmp, reason = "exact values parsed from exact text")]
     fn a_plain_row_is_scanned_and_anything_else_steps_aside() {
-        let c = cols(0, [1, 2, 3, 4], Some(5));
-        let plan = plan_of(&c, b',', true).unwrap();
+        let c = columns(true);
+        let plan = Plan::new(c.0, c.1, b',', true).unwrap();
         let mut p = [0.0; 5];
         let t = plan.scan("2024-01-02 09:30:00,1.5,2.25,1.0,2.0,300,extra,x", &mut p);
         assert_eq!(t, Some("2024-01-02 09:30:00"));
@@ -257,11 +228,11 @@ mod tests {
             assert_eq!(plan.scan(line, &mut p), None, "{line:?}");
         }
         // Layouts the general reader keeps.
-        assert!(plan_of(&c, b';', false).is_none());
-        assert!(plan_of(&c, b'"', true).is_none());
+        assert!(Plan::new(c.0, c.1, b';', false).is_none());
+        assert!(Plan::new(c.0, c.1, b'"', true).is_none());
         // Columns in any order.
-        let c = cols(5, [4, 3, 2, 1], Some(0));
-        let plan = plan_of(&c, b',', true).unwrap();
+        let prices = [Some(4), Some(3), Some(2), Some(1), Some(0)];
+        let plan = Plan::new(5, prices, b',', true).unwrap();
         assert_eq!(
             plan.scan("7,4,3,2,1,2024-01-02", &mut p),
             Some("2024-01-02")
