@@ -129,7 +129,6 @@ pub(super) fn action(p: &mut Parser<'_>) -> Option<Action> {
         "the stock is",
         "the asset is",
         "the coin is",
-        "the position is",
     ]);
     // "…, while a sell signal is triggered when …".
     let _ = p.eat("while") || p.eat("whereas");
