@@ -153,7 +153,18 @@ pub(super) fn for_each_line<E>(
             let breaks = bytecount::count(before, b'\n') as u64;
             LineError::NotUtf8(line_no + breaks, e)
         })?;
-        for raw in text.split_inclusive('\n') {
+        // Line ends found for the whole block at once (short lines make a search per line
+        // costly).
+        let mut ends = memchr::memchr_iter(b'\n', whole);
+        let mut from = 0;
+        loop {
+            let to = match ends.next() {
+                Some(i) => i + 1,
+                None if from < text.len() => text.len(),
+                None => break,
+            };
+            let raw = text.get(from..to).unwrap_or_default();
+            from = to;
             let line = raw.strip_suffix('\n').unwrap_or(raw);
             let line = line.strip_suffix('\r').unwrap_or(line);
             if each(line_no, line, raw.len())
