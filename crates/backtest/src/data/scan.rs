@@ -92,7 +92,7 @@ impl Plan {
                         .or((i == last).then_some(rest.len()))?;
                     let field = rest.get(..n)?;
                     // A quote: the general reader splits the line (or says it is broken).
-                    if field.iter().any(|&b| b == b'"') {
+                    if field.contains(&b'"') {
                         return None;
                     }
                     if *target == Target::Time {
@@ -111,10 +111,7 @@ impl Plan {
         }
         // The fields after the last one read: a quote there too sends the line to the general
         // reader (which may refuse it).
-        if bytes
-            .get(at..)
-            .is_some_and(|r| r.iter().any(|&b| b == b'"'))
-        {
+        if bytes.get(at..).is_some_and(|r| r.contains(&b'"')) {
             return None;
         }
         time
