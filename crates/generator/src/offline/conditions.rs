@@ -183,9 +183,63 @@ impl Parser<'_> {
         ends
     }
 
+    /// "Close > MA(10) > MA(20) > MA(50)": comparisons written as a chain of symbols, each
+    /// link holding (`left` the last term compared).
+    fn chain(&mut self, mut out: Expr, mut left: Expr) -> R<Expr> {
+        loop {
+            let at = self.at;
+            let op = match self.peek() {
+                Some(Tok::Sym(">")) => BinOp::Gt,
+                Some(Tok::Sym("<")) => BinOp::Lt,
+                Some(Tok::Sym(">=")) => BinOp::Ge,
+                Some(Tok::Sym("<=")) => BinOp::Le,
+                _ => return Ok(out),
+            };
+            self.at += 1;
+            let Some(right) = self.term()? else {
+                self.at = at;
+                return Ok(out);
+            };
+            out = and(out, bin(op, left, right.expr.clone()));
+            left = right.expr;
+        }
+    }
+
     /// "RSI below 30 for 2 days in a row": the condition on each of the last N bars.
     fn in_a_row(&mut self, cond: Expr) -> Expr {
         let save = self.at;
+        // "… three trading days ago": the condition as it stood then.
+        if let Some(n) = self.number().and_then(whole)
+            && self.unit()
+            && (self.eat("ago") || self.eat("earlier"))
+        {
+            return bars_back(cond, n);
+        }
+        self.at = save;
+        // "for the third day in a row": the ordinal counts the days.
+        if self.eat_phrase("for the") {
+            let n = self
+                .eat_any(&["second", "third", "fourth", "fifth", "sixth", "seventh"])
+                .map(|w| match w {
+                    "second" => 2.0,
+                    "third" => 3.0,
+                    "fourth" => 4.0,
+                    "fifth" => 5.0,
+                    "sixth" => 6.0,
+                    _ => 7.0,
+                });
+            if let Some(n) = n
+                && self.unit()
+                && self.eat_phrase("in a row")
+            {
+                return bin(
+                    BinOp::Eq,
+                    call(Func::Count, vec![cond, num(n)], None),
+                    num(n),
+                );
+            }
+            self.at = save;
+        }
         let _ = self.eat("for");
         let _ = self.eat("the") && (self.eat("last") || self.eat("past"));
         if let Some(n) = self.number().and_then(whole).filter(|n| *n >= 2) {
@@ -487,8 +541,10 @@ impl Parser<'_> {
             }
         }
         self.at = at;
-        let at_least = self.eat_phrase("at least") || self.eat_phrase("more than");
+        let mut at_least = self.eat_phrase("at least") || self.eat_phrase("more than");
         if let Some(p) = self.percent() {
+            // "2% or more below".
+            at_least |= self.eat_phrase("or more");
             let Some(up) = self.side() else {
                 self.at = save;
                 return Ok(None);
@@ -508,6 +564,21 @@ impl Parser<'_> {
             return Ok(Some(e));
         }
         self.at = save;
+        // "is down for the third day in a row": a slope, said only with how many bars it held
+        // ("it is up" alone could mean a trade in profit).
+        let before = self.at;
+        while self.word().is_some_and(|w| COPULAS.contains(&w)) {
+            self.at += 1;
+        }
+        if let Some(w) = self.eat_any(&["down", "up"]) {
+            let op = if w == "up" { BinOp::Gt } else { BinOp::Lt };
+            let slope = bin(op, subject.expr.clone(), back(subject.expr.clone(), 1));
+            let counted = self.in_a_row(slope.clone());
+            if counted != slope {
+                return Ok(Some(counted));
+            }
+        }
+        self.at = before;
         let Some((pred, n)) = self.verb() else {
             return Ok(None);
         };
@@ -544,7 +615,8 @@ impl Parser<'_> {
                     }
                 };
                 self.mem.object_of = Some(subj.clone());
-                Ok(Some(bin(op, subj, right.expr)))
+                let first = bin(op, subj, right.expr.clone());
+                Ok(Some(self.chain(first, right.expr)?))
             }
             Pred::Cross(up) => {
                 let right = match self.right_side(subject)? {
@@ -888,15 +960,20 @@ fn compares_with_itself(e: &Expr) -> Option<String> {
 
 /// `e` one bar back: every series in it read a bar earlier (numbers stay).
 fn one_bar_back(e: Expr) -> Expr {
+    bars_back(e, 1)
+}
+
+/// `e` `n` bars back: every series in it read `n` bars earlier (numbers stay).
+fn bars_back(e: Expr, n: u32) -> Expr {
     match e.kind {
         ExprKind::Num(_) => e,
         ExprKind::Binary(op, a, b)
             if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) =>
         {
-            bin(op, one_bar_back(*a), one_bar_back(*b))
+            bin(op, bars_back(*a, n), bars_back(*b, n))
         }
-        ExprKind::Not(a) => ex(ExprKind::Not(Box::new(one_bar_back(*a)))),
-        ExprKind::Back(inner, n) => back(*inner, n + 1),
-        _ => back(e, 1),
+        ExprKind::Not(a) => ex(ExprKind::Not(Box::new(bars_back(*a, n)))),
+        ExprKind::Back(inner, k) => back(*inner, k + n),
+        _ => back(e, n),
     }
 }

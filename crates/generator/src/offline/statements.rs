@@ -549,10 +549,17 @@ fn rule(p: &mut Parser<'_>, said: &mut Said, labelled: Option<Action>) -> R<bool
     if let Some(c) = p.condition()? {
         let at = p.at;
         let comma = p.sym(",");
-        if (comma || p.sym("->") || p.sym(":") || p.sym("=") || p.eat("then"))
+        let separated = comma || p.sym("->") || p.sym(":") || p.sym("=") || p.eat("then");
+        // "… : then buy", "…, then sell".
+        if separated {
+            let _ = p.eat("then");
+        }
+        if separated
             && let Some(a) = action(p)
-            && (!comma || p.clause_ends())
+            && (!comma || p.clause_ends() || p.word() == Some("at"))
         {
+            // "…: then buy at the close".
+            qualifiers(p, said);
             said.rules.push((a, c));
             risk_tail(p, said)?;
             return Ok(true);

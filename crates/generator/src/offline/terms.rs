@@ -248,8 +248,10 @@ impl Parser<'_> {
             self.eat("line");
             return Ok(Some(Term::new(num(0.0), Kind::Number)));
         }
-        let _ =
-            self.eat("today") || self.eat("todays") || self.eat("current") || self.eat("latest");
+        // "today's close", "the current day's close".
+        if self.eat("today") || self.eat("todays") || self.eat("current") || self.eat("latest") {
+            let _ = self.eat_any(&["day", "bar", "candle", "session"]);
+        }
         if self.eat_phrases(&[
             "open profit",
             "trade profit",

@@ -273,8 +273,10 @@ pub(super) fn verb_words() -> impl Iterator<Item = &'static str> {
 }
 
 /// Words before a verb that change nothing ("RSI is currently below", "both are below").
-pub(super) const COPULAS: [&str; 19] = [
+pub(super) const COPULAS: [&str; 21] = [
     "is",
+    "reading",
+    "value",
     "says",
     "shows",
     "reads",
