@@ -116,6 +116,7 @@ pub(super) fn for_each_row(
         read,
         |line, given, len| match given {
             Given::Fields(fields) => row(line, fields, len),
+            // Without a plan no line is scanned.
             Given::Scanned(..) => Ok(ControlFlow::Continue(())),
         },
     )

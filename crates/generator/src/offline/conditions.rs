@@ -55,7 +55,7 @@ impl Parser<'_> {
             "on the previous day",
         ]) {
             if let Some(c) = self.conj_here()? {
-                return Ok(Some(one_bar_back(c)));
+                return Ok(Some(bars_back(c, 1)));
             }
             self.at = save;
             return Ok(None);
@@ -956,11 +956,6 @@ fn compares_with_itself(e: &Expr) -> Option<String> {
         } if args.len() == 2 && args[0] == args[1] => Some(display_expr(&args[0])),
         _ => None,
     }
-}
-
-/// `e` one bar back: every series in it read a bar earlier (numbers stay).
-fn one_bar_back(e: Expr) -> Expr {
-    bars_back(e, 1)
 }
 
 /// `e` `n` bars back: every series in it read `n` bars earlier (numbers stay).

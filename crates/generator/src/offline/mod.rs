@@ -98,18 +98,17 @@ pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), Gener
     let mut said = Said::default();
     let mut unplaced: Vec<String> = Vec::new();
     let mut hints: Vec<String> = Vec::new();
-    let mut statements_placed = 0usize;
+    let mut placed_any = false;
     while p.at < toks.len() {
         // "then" separates statements; at the end it joins nothing and is left to refuse.
         let then = p.word() == Some("then") && p.at + 1 < toks.len();
         // After a statement, a colon too ("fast = EMA(9), slow = EMA(21): buy when …").
-        let after_one = p.at > 0 && statements_placed > 0;
         if p.sym(",")
             || p.sym(";")
             || p.sym(".")
             || p.sym("\n")
             || p.sym("->")
-            || after_one && p.sym(":")
+            || placed_any && p.sym(":")
             || then && p.eat("then")
         {
             continue;
@@ -146,7 +145,7 @@ pub fn compile_noted(description: &str) -> Result<(Strategy, Vec<String>), Gener
         let start = p.at;
         p.hint = None;
         let placed = statements::statement(&mut p, &mut said)?;
-        statements_placed += usize::from(placed);
+        placed_any |= placed;
         if let Some(previous) = otherwise {
             for (_, c) in &mut said.rules[rules_before..] {
                 *c = parser::and(

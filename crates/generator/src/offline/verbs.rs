@@ -23,7 +23,9 @@ pub(super) enum Pred {
     CrossBack,
     /// "the 5-day low is broken": price closes beyond the level.
     Broken,
-    /// Supertrend's colour: bullish (green), and whether it turns so on this bar.
+    /// A bullish (or bearish) state, and whether it turns so on this bar: Supertrend's colour
+    /// ("turns green", "turns up"); for MACD, only the turn, its line crossing its signal
+    /// ("crosses bullish").
     Color(bool, bool),
 }
 

@@ -667,3 +667,26 @@ fn an_else_if_rule_holds_only_when_the_one_before_does_not() {
     // With nothing before it, "else" is not placed.
     assert!(compile("else, if RSI < 30, buy").is_err());
 }
+
+/// Issue 36: comparisons written as a chain of symbols hold link by link, and "2% or more
+/// below" includes the 2%.
+#[test]
+fn a_chain_of_comparisons_holds_link_by_link() {
+    let s = compile("buy when Close > MA(10) > MA(20) > MA(50), sell when RSI > 70").unwrap();
+    assert_eq!(
+        s.rules.entry_long.as_ref().map(ToString::to_string),
+        Some("close > sma_10 and sma_10 > sma_20 and sma_20 > sma_50".to_owned()),
+        "{}",
+        s.to_toml()
+    );
+    let s = compile("buy when RSI < 30, sell when the close is 2% or more below the 10-day SMA")
+        .unwrap();
+    assert_eq!(
+        s.rules.exit_long.as_ref().map(ToString::to_string),
+        Some("close <= sma_10 * 0.98".to_owned()),
+        "{}",
+        s.to_toml()
+    );
+    // A chain that compares a thing with itself is still refused.
+    assert!(compile("buy when RSI(14) < RSI > 70").is_err());
+}
